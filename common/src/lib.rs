@@ -1,0 +1,42 @@
+//! The chat wire protocol, version 1, as Rust types shared by the server and the browser.
+//!
+//! `../shared/PROTOCOL.md` is the contract; this crate is its single Rust definition:
+//! - [`protocol`]: the closed, tagged enums of every frame ([`ClientMsg`], [`ServerMsg`]).
+//! - [`names`]: validated newtypes ([`Nick`], [`RoomName`], [`Text`], [`Cid`]) that turn
+//!   raw strings from the wire into values the rest of the code can trust.
+//!
+//! This crate depends on serde only, so it compiles for native and wasm32 alike. It must
+//! never know about sockets, storage or the UI: no other crate invents JSON, and this one
+//! does nothing but describe it.
+
+pub mod names;
+pub mod protocol;
+
+pub use names::{Cid, InvalidName, Nick, RoomName, Text};
+pub use protocol::{
+    ChatMessage, ClientMsg, ErrorCode, PresenceEvent, Request, RoomInfo, ServerMsg,
+};
+
+/// The protocol version announced in `welcome`.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// A frame longer than this is a protocol violation (the server closes with 1009).
+pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// The room every client starts in and that the directory always lists.
+pub const LOBBY: &str = "lobby";
+/// Messages in `joined.history` when `join` has no `after`.
+pub const JOIN_HISTORY: usize = 50;
+/// At most this many messages answer a `join` with `after`.
+pub const RESUME_HISTORY_MAX: usize = 500;
+/// `history` answers this many messages unless the client asks for another `limit`.
+pub const HISTORY_DEFAULT: u32 = 50;
+/// The largest `limit` a `history` request may ask for.
+pub const HISTORY_MAX: u32 = 200;
+/// WebSocket close codes the server uses.
+pub mod close {
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A frame was larger than [`super::MAX_FRAME_BYTES`].
+    pub const TOO_BIG: u16 = 1009;
+    /// The client could not keep up (after an `error` `too_slow`).
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}

@@ -1,0 +1,229 @@
+//! Validated newtypes for the names and texts of the protocol.
+//!
+//! Each `parse` applies the bounds of PROTOCOL.md ("Names") once, at the edge; code that
+//! holds a [`Nick`] or a [`RoomName`] never checks again. They hold no I/O and no
+//! policy beyond those bounds (uniqueness of nicks is the server's business).
+
+use std::borrow::Borrow;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a name or text was refused; its `Display` is a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvalidName {
+    Empty(&'static str),
+    TooLong(&'static str, usize),
+    Control(&'static str),
+}
+
+impl fmt::Display for InvalidName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty(what) => write!(f, "{what} must not be empty"),
+            Self::TooLong(what, max) => write!(f, "{what} must be at most {max} characters"),
+            Self::Control(what) => write!(f, "{what} must not contain control characters"),
+        }
+    }
+}
+
+impl std::error::Error for InvalidName {}
+
+fn bounded(
+    what: &'static str,
+    s: &str,
+    max: usize,
+    allow_newlines: bool,
+) -> Result<String, InvalidName> {
+    if s.is_empty() {
+        return Err(InvalidName::Empty(what));
+    }
+    if s.chars().count() > max {
+        return Err(InvalidName::TooLong(what, max));
+    }
+    let bad = |c: char| c.is_control() && !(allow_newlines && (c == '\n' || c == '\t'));
+    if s.chars().any(bad) {
+        return Err(InvalidName::Control(what));
+    }
+    Ok(s.to_owned())
+}
+
+macro_rules! newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidName;
+            fn try_from(s: String) -> Result<Self, InvalidName> {
+                Self::parse(&s)
+            }
+        }
+    };
+}
+
+newtype!(
+    /// A nickname: 1 to 32 characters after trimming, no control characters. Unique on
+    /// a server, compared case-insensitively through [`Nick::key`].
+    Nick
+);
+newtype!(
+    /// A room name: 1 to 64 characters after trimming, no control characters, compared
+    /// case-sensitively.
+    RoomName
+);
+newtype!(
+    /// A message text: 1 to 4000 characters after trimming trailing whitespace. Newlines
+    /// and tabs are text; other control characters are refused.
+    Text
+);
+newtype!(
+    /// A client's correlation id for a `say`: 1 to 64 characters, no control characters.
+    Cid
+);
+
+impl Nick {
+    pub const MAX: usize = 32;
+
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        bounded("a nickname", s.trim(), Self::MAX, false).map(Self)
+    }
+
+    /// The key under which nicks are unique: case-insensitive.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+impl RoomName {
+    pub const MAX: usize = 64;
+
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        bounded("a room name", s.trim(), Self::MAX, false).map(Self)
+    }
+
+    pub fn lobby() -> Self {
+        Self(crate::LOBBY.to_owned())
+    }
+}
+
+impl Text {
+    pub const MAX: usize = 4000;
+
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        bounded("a message", s.trim_end(), Self::MAX, true).map(Self)
+    }
+}
+
+impl Cid {
+    pub const MAX: usize = 64;
+
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        bounded("a cid", s, Self::MAX, false).map(Self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nick_is_trimmed_and_bounded() {
+        assert_eq!(Nick::parse("  alice ").unwrap().as_str(), "alice");
+        assert_eq!(Nick::parse("   "), Err(InvalidName::Empty("a nickname")));
+        assert!(
+            Nick::parse(&"é".repeat(32)).is_ok(),
+            "32 characters, not bytes"
+        );
+        assert_eq!(
+            Nick::parse(&"a".repeat(33)),
+            Err(InvalidName::TooLong("a nickname", 32))
+        );
+        assert_eq!(
+            Nick::parse("a\u{7}b"),
+            Err(InvalidName::Control("a nickname"))
+        );
+        assert!(Nick::parse("a\nb").is_err(), "no newline in a nick");
+    }
+
+    #[test]
+    fn nick_key_ignores_case() {
+        assert_eq!(
+            Nick::parse("Alice").unwrap().key(),
+            Nick::parse("aLICE").unwrap().key()
+        );
+    }
+
+    #[test]
+    fn room_is_case_sensitive_and_bounded() {
+        assert_ne!(
+            RoomName::parse("Rust").unwrap(),
+            RoomName::parse("rust").unwrap()
+        );
+        assert!(RoomName::parse(&"r".repeat(64)).is_ok());
+        assert!(RoomName::parse(&"r".repeat(65)).is_err());
+        assert!(RoomName::parse("").is_err());
+        assert!(RoomName::parse("a\u{0}").is_err());
+    }
+
+    #[test]
+    fn text_keeps_leading_space_and_newlines() {
+        assert_eq!(
+            Text::parse("  hi\nthere  \n").unwrap().as_str(),
+            "  hi\nthere"
+        );
+        assert!(Text::parse(" \n\t ").is_err());
+        assert!(Text::parse(&"x".repeat(4000)).is_ok());
+        assert!(Text::parse(&"x".repeat(4001)).is_err());
+        assert!(Text::parse("bell\u{7}").is_err());
+    }
+
+    #[test]
+    fn cid_bounds() {
+        assert!(Cid::parse("a-1").is_ok());
+        assert!(Cid::parse("").is_err());
+        assert!(Cid::parse(&"c".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn newtypes_refuse_bad_values_when_deserialized() {
+        assert!(serde_json::from_str::<Nick>("\"bob\"").is_ok());
+        assert!(serde_json::from_str::<Nick>("\"\"").is_err());
+        assert_eq!(
+            serde_json::to_string(&Nick::parse("bob").unwrap()).unwrap(),
+            "\"bob\""
+        );
+    }
+}

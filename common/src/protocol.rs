@@ -1,0 +1,413 @@
+//! Every frame of protocol version 1, as closed enums tagged by `"type"` (snake_case).
+//!
+//! [`ClientMsg`] is what a client may send, decoded with raw strings so the server can
+//! tell a malformed frame (`bad_request`) from a well-formed one whose names are out of
+//! bounds (`invalid`); [`ClientMsg::validate`] turns it into a [`Request`] of validated
+//! newtypes. [`ServerMsg`] is everything the server sends. New fields may be added
+//! (documented in PROTOCOL.md); names and meanings never change within version 1.
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::{Cid, InvalidName, Nick, RoomName, Text};
+use crate::{HISTORY_DEFAULT, HISTORY_MAX};
+
+/// A frame from a client, as it arrives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Ask for a new nickname.
+    Nick { nick: String },
+    /// Enter a room (creating it). With `after`, resume from that message id.
+    Join {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
+    },
+    /// Leave a room.
+    Leave { room: String },
+    /// Send a message to a room the client is in.
+    Say {
+        room: String,
+        text: String,
+        cid: String,
+    },
+    /// The user is typing in a room.
+    Typing { room: String },
+    /// Older messages: those with `id < before`, up to `limit`.
+    History {
+        room: String,
+        before: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+}
+
+/// A client frame whose names and texts passed the bounds of PROTOCOL.md.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Nick(Nick),
+    Join {
+        room: RoomName,
+        after: Option<u64>,
+    },
+    Leave(RoomName),
+    Say {
+        room: RoomName,
+        text: Text,
+        cid: Cid,
+    },
+    Typing(RoomName),
+    History {
+        room: RoomName,
+        before: u64,
+        limit: u32,
+    },
+}
+
+impl ClientMsg {
+    /// The `cid` of a `say`, so that even a refused `say` can be answered with its `cid`.
+    pub fn cid(&self) -> Option<&str> {
+        match self {
+            Self::Say { cid, .. } => Some(cid),
+            _ => None,
+        }
+    }
+
+    /// Applies the bounds of PROTOCOL.md; the error is the `invalid` error's message.
+    pub fn validate(self) -> Result<Request, InvalidName> {
+        Ok(match self {
+            Self::Nick { nick } => Request::Nick(Nick::parse(&nick)?),
+            Self::Join { room, after } => Request::Join {
+                room: RoomName::parse(&room)?,
+                after,
+            },
+            Self::Leave { room } => Request::Leave(RoomName::parse(&room)?),
+            Self::Say { room, text, cid } => Request::Say {
+                room: RoomName::parse(&room)?,
+                text: Text::parse(&text)?,
+                cid: Cid::parse(&cid)?,
+            },
+            Self::Typing { room } => Request::Typing(RoomName::parse(&room)?),
+            Self::History {
+                room,
+                before,
+                limit,
+            } => Request::History {
+                room: RoomName::parse(&room)?,
+                before,
+                // "at most 200": a larger ask is served as 200 rather than refused.
+                limit: limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX),
+            },
+        })
+    }
+}
+
+/// A chat message as stored and as sent (`message`, and the items of `history`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub room: String,
+    /// Assigned by the server, strictly increasing within the room.
+    pub id: u64,
+    pub nick: String,
+    pub text: String,
+    /// Milliseconds since the Unix epoch, server clock.
+    pub ts: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid: Option<String>,
+}
+
+/// One entry of the room directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    pub name: String,
+    pub members: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceEvent {
+    Join,
+    Leave,
+    Rename,
+}
+
+/// Why a request was refused. Programs branch on this; `message` is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, unknown `type`, missing field, binary frame.
+    BadRequest,
+    /// A name or text out of bounds.
+    Invalid,
+    NickTaken,
+    NotInRoom,
+    RateLimited,
+    /// Sent just before the server drops a client that cannot keep up.
+    TooSlow,
+    /// A code this build does not know (a newer server); treat as a generic refusal.
+    #[serde(other)]
+    Other,
+}
+
+/// A frame from the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// The first frame after the upgrade.
+    Welcome {
+        protocol: u32,
+        nick: String,
+        rooms: Vec<RoomInfo>,
+    },
+    /// The receiver's own nick changed.
+    You {
+        nick: String,
+    },
+    /// The room directory, pushed whenever it changes.
+    Rooms {
+        rooms: Vec<RoomInfo>,
+    },
+    /// The answer to `join`.
+    Joined {
+        room: String,
+        members: Vec<String>,
+        history: Vec<ChatMessage>,
+        complete: bool,
+    },
+    /// The answer to `leave`.
+    Left {
+        room: String,
+    },
+    Message(ChatMessage),
+    Presence {
+        room: String,
+        event: PresenceEvent,
+        nick: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        old_nick: Option<String>,
+    },
+    Typing {
+        room: String,
+        nick: String,
+    },
+    /// The answer to `history`.
+    History {
+        room: String,
+        messages: Vec<ChatMessage>,
+        complete: bool,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<String>,
+    },
+}
+
+impl ServerMsg {
+    pub fn error(code: ErrorCode, message: impl Into<String>, cid: Option<String>) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+            cid,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes `json` as `T`, encodes it back and expects the very same text.
+    fn round_trip<T>(json: &str) -> T
+    where
+        T: Serialize + for<'de> Deserialize<'de>,
+    {
+        let value: T = serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+        assert_eq!(serde_json::to_string(&value).unwrap(), json);
+        value
+    }
+
+    #[test]
+    fn every_example_of_the_spec_round_trips() {
+        let nick: ClientMsg = round_trip(r#"{"type":"nick","nick":"alice"}"#);
+        assert_eq!(
+            nick,
+            ClientMsg::Nick {
+                nick: "alice".into()
+            }
+        );
+        let you: ServerMsg = round_trip(r#"{"type":"you","nick":"alice"}"#);
+        assert_eq!(
+            you,
+            ServerMsg::You {
+                nick: "alice".into()
+            }
+        );
+        let join: ClientMsg = round_trip(r#"{"type":"join","room":"lobby"}"#);
+        assert_eq!(
+            join,
+            ClientMsg::Join {
+                room: "lobby".into(),
+                after: None
+            }
+        );
+        let joined: ServerMsg = round_trip(
+            r#"{"type":"joined","room":"lobby","members":["alice","bob"],"history":[],"complete":true}"#,
+        );
+        assert!(
+            matches!(joined, ServerMsg::Joined { complete: true, ref members, .. } if members.len() == 2)
+        );
+        let rooms: ServerMsg =
+            round_trip(r#"{"type":"rooms","rooms":[{"name":"lobby","members":2}]}"#);
+        assert_eq!(
+            rooms,
+            ServerMsg::Rooms {
+                rooms: vec![RoomInfo {
+                    name: "lobby".into(),
+                    members: 2
+                }]
+            }
+        );
+        let say: ClientMsg = round_trip(r#"{"type":"say","room":"lobby","text":"hi","cid":"a-1"}"#);
+        assert_eq!(say.cid(), Some("a-1"));
+        let message: ServerMsg = round_trip(
+            r#"{"type":"message","room":"lobby","id":1,"nick":"alice","text":"hi","ts":1763760000000,"cid":"a-1"}"#,
+        );
+        let ServerMsg::Message(m) = message else {
+            panic!("not a message")
+        };
+        assert_eq!(
+            (m.id, m.ts, m.cid.as_deref()),
+            (1, 1_763_760_000_000, Some("a-1"))
+        );
+    }
+
+    #[test]
+    fn every_other_frame_round_trips() {
+        round_trip::<ClientMsg>(r#"{"type":"join","room":"rust","after":41}"#);
+        round_trip::<ClientMsg>(r#"{"type":"leave","room":"rust"}"#);
+        round_trip::<ClientMsg>(r#"{"type":"typing","room":"rust"}"#);
+        round_trip::<ClientMsg>(r#"{"type":"history","room":"rust","before":100,"limit":20}"#);
+        round_trip::<ClientMsg>(r#"{"type":"history","room":"rust","before":100}"#);
+        round_trip::<ServerMsg>(
+            r#"{"type":"welcome","protocol":1,"nick":"guest-1234","rooms":[{"name":"lobby","members":0}]}"#,
+        );
+        round_trip::<ServerMsg>(r#"{"type":"left","room":"rust"}"#);
+        round_trip::<ServerMsg>(r#"{"type":"presence","room":"rust","event":"join","nick":"bob"}"#);
+        round_trip::<ServerMsg>(
+            r#"{"type":"presence","room":"rust","event":"rename","nick":"bobby","old_nick":"bob"}"#,
+        );
+        round_trip::<ServerMsg>(r#"{"type":"typing","room":"rust","nick":"bob"}"#);
+        round_trip::<ServerMsg>(
+            r#"{"type":"history","room":"rust","messages":[{"room":"rust","id":3,"nick":"bob","text":"yo","ts":5}],"complete":false}"#,
+        );
+        round_trip::<ServerMsg>(
+            r#"{"type":"error","code":"not_in_room","message":"join first","cid":"c9"}"#,
+        );
+        for code in [
+            "bad_request",
+            "invalid",
+            "nick_taken",
+            "not_in_room",
+            "rate_limited",
+            "too_slow",
+        ] {
+            round_trip::<ServerMsg>(&format!(
+                r#"{{"type":"error","code":"{code}","message":"m"}}"#
+            ));
+        }
+    }
+
+    /// serde would also take a JSON array for a tagged enum; the server's decoder refuses
+    /// anything but an object before it gets here (see `backend::session::decode`).
+    #[test]
+    fn refuses_what_the_spec_refuses() {
+        for bad in [
+            "not json",
+            r#"{"nick":"alice"}"#,                          // no type
+            r#"{"type":"shout","room":"lobby"}"#,           // unknown type
+            r#"{"type":"say","room":"lobby","text":"hi"}"#, // missing cid
+            r#"{"type":"join"}"#,                           // missing room
+            r#"{"type":"join","room":7}"#,                  // wrong type
+            r#"{"type":"join","room":"r","after":-1}"#,     // ids are u64
+        ] {
+            assert!(
+                serde_json::from_str::<ClientMsg>(bad).is_err(),
+                "accepted {bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_for_forward_compatibility() {
+        let m: ClientMsg =
+            serde_json::from_str(r#"{"type":"typing","room":"r","extra":1}"#).unwrap();
+        assert_eq!(m, ClientMsg::Typing { room: "r".into() });
+        let e: ServerMsg =
+            serde_json::from_str(r#"{"type":"error","code":"brand_new","message":"m"}"#).unwrap();
+        assert!(matches!(
+            e,
+            ServerMsg::Error {
+                code: ErrorCode::Other,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn validate_applies_the_bounds() {
+        let ok = ClientMsg::Say {
+            room: " lobby ".into(),
+            text: "hi  ".into(),
+            cid: "a-1".into(),
+        };
+        let Request::Say { room, text, cid } = ok.validate().unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (room.as_str(), text.as_str(), cid.as_str()),
+            ("lobby", "hi", "a-1")
+        );
+        let long = ClientMsg::Nick {
+            nick: "n".repeat(33),
+        };
+        assert_eq!(
+            long.validate().unwrap_err().to_string(),
+            "a nickname must be at most 32 characters"
+        );
+        assert!(
+            ClientMsg::Join {
+                room: "".into(),
+                after: None
+            }
+            .validate()
+            .is_err()
+        );
+        let empty = ClientMsg::Say {
+            room: "r".into(),
+            text: "   ".into(),
+            cid: "c".into(),
+        };
+        assert!(empty.validate().is_err());
+    }
+
+    #[test]
+    fn history_limit_defaults_and_is_capped() {
+        let ask = |limit| {
+            ClientMsg::History {
+                room: "r".into(),
+                before: 9,
+                limit,
+            }
+            .validate()
+            .unwrap()
+        };
+        assert!(matches!(ask(None), Request::History { limit: 50, .. }));
+        assert!(matches!(
+            ask(Some(1000)),
+            Request::History { limit: 200, .. }
+        ));
+        assert!(matches!(ask(Some(0)), Request::History { limit: 1, .. }));
+    }
+}

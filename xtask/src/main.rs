@@ -1,0 +1,44 @@
+//! Project chores as `cargo xtask <command>`, in Rust rather than shell scripts.
+//!
+//! Every command installs what it needs first (see [`setup`]), so the README's two
+//! commands work on a fresh machine that has only rustup's Rust, Node/npm and Python.
+//! This crate never holds product logic: it only orchestrates cargo, trunk, wasm-pack,
+//! npm and apt.
+
+mod setup;
+mod tasks;
+
+use anyhow::{Result, bail};
+
+const HELP: &str = "\
+cargo xtask <command> [args]
+
+Commands:
+  serve [server args]  build the web app (release) and run the chat server on it;
+                       arguments after `serve` go to the server (try `serve --help`)
+  test                 every check and test: fmt, clippy (native and wasm32), unit and
+                       integration tests, browser tests (wasm-pack, headless Chromium),
+                       end-to-end tests with two browser pages
+  build                build the release web app into dist/ and the server binary
+  dev                  run the server and `trunk serve` (hot reload) side by side
+  setup                install the pinned tools that are missing (done by every command)
+  help                 this text
+";
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let cmd = args.next().unwrap_or_else(|| "help".to_owned());
+    let rest: Vec<String> = args.collect();
+    match cmd.as_str() {
+        "setup" => setup::ensure_all(),
+        "build" => tasks::build(),
+        "serve" => tasks::serve(&rest),
+        "dev" => tasks::dev(&rest),
+        "test" => tasks::test(),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n\n{HELP}"),
+    }
+}
