@@ -13,9 +13,7 @@ pub mod names;
 pub mod protocol;
 
 pub use names::{Cid, InvalidName, Nick, RoomName, Text};
-pub use protocol::{
-    ChatMessage, ClientMsg, ErrorCode, PresenceEvent, Request, RoomInfo, ServerMsg,
-};
+pub use protocol::{ChatMessage, ClientMsg, ErrorCode, PresenceEvent, Request, RoomInfo, ServerMsg};
 
 /// The protocol version announced in `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -29,12 +29,7 @@ impl fmt::Display for InvalidName {
 
 impl std::error::Error for InvalidName {}
 
-fn bounded(
-    what: &'static str,
-    s: &str,
-    max: usize,
-    allow_newlines: bool,
-) -> Result<String, InvalidName> {
+fn bounded(what: &'static str, s: &str, max: usize, allow_newlines: bool) -> Result<String, InvalidName> {
     if s.is_empty() {
         return Err(InvalidName::Empty(what));
     }
@@ -163,35 +158,20 @@ mod tests {
     fn nick_is_trimmed_and_bounded() {
         assert_eq!(Nick::parse("  alice ").unwrap().as_str(), "alice");
         assert_eq!(Nick::parse("   "), Err(InvalidName::Empty("a nickname")));
-        assert!(
-            Nick::parse(&"é".repeat(32)).is_ok(),
-            "32 characters, not bytes"
-        );
-        assert_eq!(
-            Nick::parse(&"a".repeat(33)),
-            Err(InvalidName::TooLong("a nickname", 32))
-        );
-        assert_eq!(
-            Nick::parse("a\u{7}b"),
-            Err(InvalidName::Control("a nickname"))
-        );
+        assert!(Nick::parse(&"é".repeat(32)).is_ok(), "32 characters, not bytes");
+        assert_eq!(Nick::parse(&"a".repeat(33)), Err(InvalidName::TooLong("a nickname", 32)));
+        assert_eq!(Nick::parse("a\u{7}b"), Err(InvalidName::Control("a nickname")));
         assert!(Nick::parse("a\nb").is_err(), "no newline in a nick");
     }
 
     #[test]
     fn nick_key_ignores_case() {
-        assert_eq!(
-            Nick::parse("Alice").unwrap().key(),
-            Nick::parse("aLICE").unwrap().key()
-        );
+        assert_eq!(Nick::parse("Alice").unwrap().key(), Nick::parse("aLICE").unwrap().key());
     }
 
     #[test]
     fn room_is_case_sensitive_and_bounded() {
-        assert_ne!(
-            RoomName::parse("Rust").unwrap(),
-            RoomName::parse("rust").unwrap()
-        );
+        assert_ne!(RoomName::parse("Rust").unwrap(), RoomName::parse("rust").unwrap());
         assert!(RoomName::parse(&"r".repeat(64)).is_ok());
         assert!(RoomName::parse(&"r".repeat(65)).is_err());
         assert!(RoomName::parse("").is_err());
@@ -200,10 +180,7 @@ mod tests {
 
     #[test]
     fn text_keeps_leading_space_and_newlines() {
-        assert_eq!(
-            Text::parse("  hi\nthere  \n").unwrap().as_str(),
-            "  hi\nthere"
-        );
+        assert_eq!(Text::parse("  hi\nthere  \n").unwrap().as_str(), "  hi\nthere");
         assert!(Text::parse(" \n\t ").is_err());
         assert!(Text::parse(&"x".repeat(4000)).is_ok());
         assert!(Text::parse(&"x".repeat(4001)).is_err());
@@ -221,9 +198,6 @@ mod tests {
     fn newtypes_refuse_bad_values_when_deserialized() {
         assert!(serde_json::from_str::<Nick>("\"bob\"").is_ok());
         assert!(serde_json::from_str::<Nick>("\"\"").is_err());
-        assert_eq!(
-            serde_json::to_string(&Nick::parse("bob").unwrap()).unwrap(),
-            "\"bob\""
-        );
+        assert_eq!(serde_json::to_string(&Nick::parse("bob").unwrap()).unwrap(), "\"bob\"");
     }
 }

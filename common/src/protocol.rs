@@ -26,11 +26,7 @@ pub enum ClientMsg {
     /// Leave a room.
     Leave { room: String },
     /// Send a message to a room the client is in.
-    Say {
-        room: String,
-        text: String,
-        cid: String,
-    },
+    Say { room: String, text: String, cid: String },
     /// The user is typing in a room.
     Typing { room: String },
     /// Older messages: those with `id < before`, up to `limit`.
@@ -46,22 +42,11 @@ pub enum ClientMsg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Nick(Nick),
-    Join {
-        room: RoomName,
-        after: Option<u64>,
-    },
+    Join { room: RoomName, after: Option<u64> },
     Leave(RoomName),
-    Say {
-        room: RoomName,
-        text: Text,
-        cid: Cid,
-    },
+    Say { room: RoomName, text: Text, cid: Cid },
     Typing(RoomName),
-    History {
-        room: RoomName,
-        before: u64,
-        limit: u32,
-    },
+    History { room: RoomName, before: u64, limit: u32 },
 }
 
 impl ClientMsg {
@@ -77,10 +62,7 @@ impl ClientMsg {
     pub fn validate(self) -> Result<Request, InvalidName> {
         Ok(match self {
             Self::Nick { nick } => Request::Nick(Nick::parse(&nick)?),
-            Self::Join { room, after } => Request::Join {
-                room: RoomName::parse(&room)?,
-                after,
-            },
+            Self::Join { room, after } => Request::Join { room: RoomName::parse(&room)?, after },
             Self::Leave { room } => Request::Leave(RoomName::parse(&room)?),
             Self::Say { room, text, cid } => Request::Say {
                 room: RoomName::parse(&room)?,
@@ -88,11 +70,7 @@ impl ClientMsg {
                 cid: Cid::parse(&cid)?,
             },
             Self::Typing { room } => Request::Typing(RoomName::parse(&room)?),
-            Self::History {
-                room,
-                before,
-                limit,
-            } => Request::History {
+            Self::History { room, before, limit } => Request::History {
                 room: RoomName::parse(&room)?,
                 before,
                 // "at most 200": a larger ask is served as 200 rather than refused.
@@ -206,11 +184,7 @@ pub enum ServerMsg {
 
 impl ServerMsg {
     pub fn error(code: ErrorCode, message: impl Into<String>, cid: Option<String>) -> Self {
-        Self::Error {
-            code,
-            message: message.into(),
-            cid,
-        }
+        Self::Error { code, message: message.into(), cid }
     }
 }
 
@@ -231,56 +205,26 @@ mod tests {
     #[test]
     fn every_example_of_the_spec_round_trips() {
         let nick: ClientMsg = round_trip(r#"{"type":"nick","nick":"alice"}"#);
-        assert_eq!(
-            nick,
-            ClientMsg::Nick {
-                nick: "alice".into()
-            }
-        );
+        assert_eq!(nick, ClientMsg::Nick { nick: "alice".into() });
         let you: ServerMsg = round_trip(r#"{"type":"you","nick":"alice"}"#);
-        assert_eq!(
-            you,
-            ServerMsg::You {
-                nick: "alice".into()
-            }
-        );
+        assert_eq!(you, ServerMsg::You { nick: "alice".into() });
         let join: ClientMsg = round_trip(r#"{"type":"join","room":"lobby"}"#);
-        assert_eq!(
-            join,
-            ClientMsg::Join {
-                room: "lobby".into(),
-                after: None
-            }
-        );
+        assert_eq!(join, ClientMsg::Join { room: "lobby".into(), after: None });
         let joined: ServerMsg = round_trip(
             r#"{"type":"joined","room":"lobby","members":["alice","bob"],"history":[],"complete":true}"#,
         );
         assert!(
             matches!(joined, ServerMsg::Joined { complete: true, ref members, .. } if members.len() == 2)
         );
-        let rooms: ServerMsg =
-            round_trip(r#"{"type":"rooms","rooms":[{"name":"lobby","members":2}]}"#);
-        assert_eq!(
-            rooms,
-            ServerMsg::Rooms {
-                rooms: vec![RoomInfo {
-                    name: "lobby".into(),
-                    members: 2
-                }]
-            }
-        );
+        let rooms: ServerMsg = round_trip(r#"{"type":"rooms","rooms":[{"name":"lobby","members":2}]}"#);
+        assert_eq!(rooms, ServerMsg::Rooms { rooms: vec![RoomInfo { name: "lobby".into(), members: 2 }] });
         let say: ClientMsg = round_trip(r#"{"type":"say","room":"lobby","text":"hi","cid":"a-1"}"#);
         assert_eq!(say.cid(), Some("a-1"));
         let message: ServerMsg = round_trip(
             r#"{"type":"message","room":"lobby","id":1,"nick":"alice","text":"hi","ts":1763760000000,"cid":"a-1"}"#,
         );
-        let ServerMsg::Message(m) = message else {
-            panic!("not a message")
-        };
-        assert_eq!(
-            (m.id, m.ts, m.cid.as_deref()),
-            (1, 1_763_760_000_000, Some("a-1"))
-        );
+        let ServerMsg::Message(m) = message else { panic!("not a message") };
+        assert_eq!((m.id, m.ts, m.cid.as_deref()), (1, 1_763_760_000_000, Some("a-1")));
     }
 
     #[test]
@@ -302,20 +246,9 @@ mod tests {
         round_trip::<ServerMsg>(
             r#"{"type":"history","room":"rust","messages":[{"room":"rust","id":3,"nick":"bob","text":"yo","ts":5}],"complete":false}"#,
         );
-        round_trip::<ServerMsg>(
-            r#"{"type":"error","code":"not_in_room","message":"join first","cid":"c9"}"#,
-        );
-        for code in [
-            "bad_request",
-            "invalid",
-            "nick_taken",
-            "not_in_room",
-            "rate_limited",
-            "too_slow",
-        ] {
-            round_trip::<ServerMsg>(&format!(
-                r#"{{"type":"error","code":"{code}","message":"m"}}"#
-            ));
+        round_trip::<ServerMsg>(r#"{"type":"error","code":"not_in_room","message":"join first","cid":"c9"}"#);
+        for code in ["bad_request", "invalid", "nick_taken", "not_in_room", "rate_limited", "too_slow"] {
+            round_trip::<ServerMsg>(&format!(r#"{{"type":"error","code":"{code}","message":"m"}}"#));
         }
     }
 
@@ -332,82 +265,36 @@ mod tests {
             r#"{"type":"join","room":7}"#,                  // wrong type
             r#"{"type":"join","room":"r","after":-1}"#,     // ids are u64
         ] {
-            assert!(
-                serde_json::from_str::<ClientMsg>(bad).is_err(),
-                "accepted {bad}"
-            );
+            assert!(serde_json::from_str::<ClientMsg>(bad).is_err(), "accepted {bad}");
         }
     }
 
     #[test]
     fn unknown_fields_are_ignored_for_forward_compatibility() {
-        let m: ClientMsg =
-            serde_json::from_str(r#"{"type":"typing","room":"r","extra":1}"#).unwrap();
+        let m: ClientMsg = serde_json::from_str(r#"{"type":"typing","room":"r","extra":1}"#).unwrap();
         assert_eq!(m, ClientMsg::Typing { room: "r".into() });
         let e: ServerMsg =
             serde_json::from_str(r#"{"type":"error","code":"brand_new","message":"m"}"#).unwrap();
-        assert!(matches!(
-            e,
-            ServerMsg::Error {
-                code: ErrorCode::Other,
-                ..
-            }
-        ));
+        assert!(matches!(e, ServerMsg::Error { code: ErrorCode::Other, .. }));
     }
 
     #[test]
     fn validate_applies_the_bounds() {
-        let ok = ClientMsg::Say {
-            room: " lobby ".into(),
-            text: "hi  ".into(),
-            cid: "a-1".into(),
-        };
-        let Request::Say { room, text, cid } = ok.validate().unwrap() else {
-            panic!()
-        };
-        assert_eq!(
-            (room.as_str(), text.as_str(), cid.as_str()),
-            ("lobby", "hi", "a-1")
-        );
-        let long = ClientMsg::Nick {
-            nick: "n".repeat(33),
-        };
-        assert_eq!(
-            long.validate().unwrap_err().to_string(),
-            "a nickname must be at most 32 characters"
-        );
-        assert!(
-            ClientMsg::Join {
-                room: "".into(),
-                after: None
-            }
-            .validate()
-            .is_err()
-        );
-        let empty = ClientMsg::Say {
-            room: "r".into(),
-            text: "   ".into(),
-            cid: "c".into(),
-        };
+        let ok = ClientMsg::Say { room: " lobby ".into(), text: "hi  ".into(), cid: "a-1".into() };
+        let Request::Say { room, text, cid } = ok.validate().unwrap() else { panic!() };
+        assert_eq!((room.as_str(), text.as_str(), cid.as_str()), ("lobby", "hi", "a-1"));
+        let long = ClientMsg::Nick { nick: "n".repeat(33) };
+        assert_eq!(long.validate().unwrap_err().to_string(), "a nickname must be at most 32 characters");
+        assert!(ClientMsg::Join { room: "".into(), after: None }.validate().is_err());
+        let empty = ClientMsg::Say { room: "r".into(), text: "   ".into(), cid: "c".into() };
         assert!(empty.validate().is_err());
     }
 
     #[test]
     fn history_limit_defaults_and_is_capped() {
-        let ask = |limit| {
-            ClientMsg::History {
-                room: "r".into(),
-                before: 9,
-                limit,
-            }
-            .validate()
-            .unwrap()
-        };
+        let ask = |limit| ClientMsg::History { room: "r".into(), before: 9, limit }.validate().unwrap();
         assert!(matches!(ask(None), Request::History { limit: 50, .. }));
-        assert!(matches!(
-            ask(Some(1000)),
-            Request::History { limit: 200, .. }
-        ));
+        assert!(matches!(ask(Some(1000)), Request::History { limit: 200, .. }));
         assert!(matches!(ask(Some(0)), Request::History { limit: 1, .. }));
     }
 }

@@ -84,10 +84,10 @@ fn wasm_bindgen_version() -> Result<String> {
     let lock = std::fs::read_to_string(root().join("Cargo.lock")).context("reading Cargo.lock")?;
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
-        if line == "name = \"wasm-bindgen\"" {
-            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
-                return Ok(v.trim_end_matches('"').to_owned());
-            }
+        if line == "name = \"wasm-bindgen\""
+            && let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \""))
+        {
+            return Ok(v.trim_end_matches('"').to_owned());
         }
     }
     bail!("Cargo.lock has no wasm-bindgen package")
@@ -106,9 +106,7 @@ fn ensure_cargo_tool_named(krate: &str, bin: &str, version: &str, flags: &[&str]
             return Ok(());
         }
     }
-    step(&format!(
-        "installing {krate} {version} from crates.io (a few minutes on 2 cores; done once)"
-    ));
+    step(&format!("installing {krate} {version} from crates.io (a few minutes on 2 cores; done once)"));
     let mut cmd = Command::new("cargo");
     cmd.args(["install", krate, "--version", version, "--force"]).args(flags);
     // Do not let the workspace's rust-toolchain.toml or target dir leak into the install.
@@ -125,9 +123,7 @@ fn ensure_node_tools() -> Result<()> {
         return Ok(());
     }
     step("installing wasm-opt (npm binaryen, pinned in tools/package-lock.json)");
-    run(Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&dir))
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir))
 }
 
 fn up_to_date(product: &Path, source: &Path) -> bool {

@@ -90,10 +90,8 @@ pub fn dev(args: &[String]) -> Result<()> {
             .spawn()?,
     );
     step("starting `trunk serve` on http://127.0.0.1:8080 (rebuilds on save)");
-    let status = trunk()
-        .env("PATH", setup::tool_path())
-        .args(["serve", "--dist", "target/serve-dist"])
-        .status()?;
+    let status =
+        trunk().env("PATH", setup::tool_path()).args(["serve", "--dist", "target/serve-dist"]).status()?;
     server.0.kill().ok();
     if !status.success() {
         bail!("trunk serve failed ({status})");
@@ -118,18 +116,43 @@ pub fn test() -> Result<()> {
     step("formatting (cargo fmt --check)");
     run(cargo().args(["fmt", "--all", "--check"]))?;
     step("lints, native (cargo clippy --all-targets -D warnings)");
-    run(cargo().args(["clippy", "--workspace", "--exclude", "frontend", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "frontend",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     step("lints, wasm32 (the web app)");
     run(cargo().args([
-        "clippy", "-p", "frontend", "-p", "common", "--all-targets", "--target",
-        "wasm32-unknown-unknown", "--", "-D", "warnings",
+        "clippy",
+        "-p",
+        "frontend",
+        "-p",
+        "common",
+        "--all-targets",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--",
+        "-D",
+        "warnings",
     ]))?;
     step("unit and integration tests (protocol, server with real WebSocket clients)");
     run(cargo().args(["test", "--workspace", "--exclude", "frontend", "--exclude", "e2e"]))?;
     step("browser tests: the web app in headless Chromium (wasm-pack test)");
-    run(Command::new("wasm-pack")
-        .current_dir(root())
-        .args(["test", "--headless", "--chrome", "--mode", "no-install", "--chromedriver", CHROMEDRIVER, "frontend"]))?;
+    run(Command::new("wasm-pack").current_dir(root()).args([
+        "test",
+        "--headless",
+        "--chrome",
+        "--mode",
+        "no-install",
+        "--chromedriver",
+        CHROMEDRIVER,
+        "frontend",
+    ]))?;
     build()?;
     step("end-to-end: the release app on the real server, two Chromium pages (desktop and phone)");
     run(cargo()

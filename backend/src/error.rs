@@ -1,0 +1,51 @@
+//! Why a request is refused, and the one place where that becomes a protocol `error`
+//! frame. Messages are for people and never leak internals (no paths, no debug dumps).
+
+use common::{ErrorCode, InvalidName, RoomName, ServerMsg};
+
+use crate::outbox::Frame;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Invalid(#[from] InvalidName),
+    #[error("the nickname {0} is taken")]
+    NickTaken(String),
+    #[error("you are not in the room {0}; join it first")]
+    NotInRoom(RoomName),
+    #[error("too many requests; slow down")]
+    RateLimited,
+}
+
+impl RequestError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Invalid(_) => ErrorCode::Invalid,
+            Self::NickTaken(_) => ErrorCode::NickTaken,
+            Self::NotInRoom(_) => ErrorCode::NotInRoom,
+            Self::RateLimited => ErrorCode::RateLimited,
+        }
+    }
+
+    /// The `error` frame for this refusal, carrying the `cid` of a refused `say`.
+    pub fn to_frame(&self, cid: Option<String>) -> Frame {
+        encode(&ServerMsg::error(self.code(), self.to_string(), cid))
+    }
+}
+
+pub fn too_slow_frame() -> Frame {
+    encode(&ServerMsg::error(
+        ErrorCode::TooSlow,
+        "you could not keep up with the messages; reconnect and resume with join.after",
+        None,
+    ))
+}
+
+/// Encodes a server frame once; the result is shared by every receiver.
+pub fn encode(msg: &ServerMsg) -> Frame {
+    // Serializing these plain structs of strings and integers cannot fail.
+    serde_json::to_string(msg).expect("server frames always serialize").into()
+}

@@ -1,0 +1,420 @@
+//! The shared state of the server and every protocol rule: connections and their nicks,
+//! rooms and their members, and what each request makes the server send to whom.
+//!
+//! The hub never touches a socket: it pushes encoded frames into bounded [`Outbox`]es,
+//! without waiting, so one slow client can never stall a room. A broadcast is encoded once
+//! and the same bytes go to every receiver. All state sits behind one std `Mutex`: no
+//! `.await` ever happens under it, every operation under it is short (a push is a
+//! `try_send`), and one lock keeps replies and broadcasts in a single order for everyone.
+
+use std::collections::hash_map::{Entry, RandomState};
+use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{
+    JOIN_HISTORY, Nick, PROTOCOL_VERSION, PresenceEvent, RESUME_HISTORY_MAX, Request, RoomInfo, RoomName,
+    ServerMsg,
+};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{RequestError, encode};
+use crate::outbox::{Frame, Outbox};
+use crate::store::{Appended, NewMessage, SenderKey, Store};
+
+pub type ConnId = u64;
+
+/// A cheap handle to the shared state.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the directory task when member counts may have changed.
+    directory_changed: Notify,
+}
+
+#[derive(Debug)]
+struct State {
+    next_conn: ConnId,
+    conns: HashMap<ConnId, Conn>,
+    /// Nick keys (lowercase) to their owner: nicks are unique case-insensitively.
+    nicks: HashMap<String, ConnId>,
+    /// Rooms with at least one member. A room's history lives in the store and outlives this.
+    rooms: HashMap<RoomName, Room>,
+    store: Store,
+}
+
+#[derive(Debug)]
+struct Conn {
+    nick: Nick,
+    rooms: BTreeSet<RoomName>,
+    outbox: Outbox,
+    sender: SenderKey,
+}
+
+#[derive(Debug, Default)]
+struct Room {
+    members: HashMap<ConnId, Outbox>,
+}
+
+impl Room {
+    /// Pushes one encoded frame to every member but `except`.
+    fn broadcast(&self, frame: &Frame, except: Option<ConnId>) {
+        for (id, outbox) in &self.members {
+            if Some(*id) != except {
+                // A full queue closes that connection as too slow (see outbox); a gone one
+                // is being cleaned up by its session. Neither concerns the others.
+                outbox.push(frame.clone());
+            }
+        }
+    }
+}
+
+/// How often, at most, the room directory is pushed: churn is coalesced to this pace.
+pub const DIRECTORY_INTERVAL: Duration = Duration::from_millis(100);
+
+impl Hub {
+    pub fn new(store: Store) -> Self {
+        let state = State {
+            next_conn: 1,
+            conns: HashMap::new(),
+            nicks: HashMap::new(),
+            rooms: HashMap::new(),
+            store,
+        };
+        Self { shared: Arc::new(Shared { state: Mutex::new(state), directory_changed: Notify::new() }) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic under the lock leaves no half-applied invariant we rely on more than
+        // the server staying up, so keep serving with the state as it is.
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a connection under a free guest nick and queues its `welcome`.
+    pub fn connect(&self, outbox: Outbox) -> ConnId {
+        let mut state = self.lock();
+        let id = state.next_conn;
+        state.next_conn += 1;
+        let nick = state.guest_nick();
+        state.nicks.insert(nick.key(), id);
+        outbox.push(encode(&ServerMsg::Welcome {
+            protocol: PROTOCOL_VERSION,
+            nick: nick.to_string(),
+            rooms: state.directory(),
+        }));
+        state.conns.insert(id, Conn { nick, rooms: BTreeSet::new(), outbox, sender: id });
+        id
+    }
+
+    /// Removes a connection: it leaves every room (the others are told) and frees its nick.
+    pub fn disconnect(&self, id: ConnId) {
+        let mut state = self.lock();
+        let Some(conn) = state.conns.remove(&id) else { return };
+        state.nicks.remove(&conn.nick.key());
+        let left_any = !conn.rooms.is_empty();
+        for room in conn.rooms {
+            state.remove_member(&room, id, &conn.nick);
+        }
+        drop(state);
+        if left_any {
+            self.shared.directory_changed.notify_one();
+        }
+    }
+
+    /// Applies one validated request from connection `id`.
+    pub fn handle(&self, id: ConnId, request: Request) -> Result<(), RequestError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let Some(conn) = state.conns.get_mut(&id) else { return Ok(()) };
+        match request {
+            Request::Nick(nick) => {
+                let key = nick.key();
+                match state.nicks.entry(key) {
+                    Entry::Occupied(e) if *e.get() != id => {
+                        return Err(RequestError::NickTaken(nick.to_string()));
+                    }
+                    Entry::Occupied(_) => {}
+                    Entry::Vacant(e) => {
+                        e.insert(id);
+                        state.nicks.remove(&conn.nick.key());
+                    }
+                }
+                let old = std::mem::replace(&mut conn.nick, nick.clone());
+                conn.outbox.push(encode(&ServerMsg::You { nick: nick.to_string() }));
+                if old != nick {
+                    for room in &conn.rooms {
+                        let frame = encode(&ServerMsg::Presence {
+                            room: room.to_string(),
+                            event: PresenceEvent::Rename,
+                            nick: nick.to_string(),
+                            old_nick: Some(old.to_string()),
+                        });
+                        state.rooms[room].broadcast(&frame, None);
+                    }
+                }
+            }
+            Request::Join { room, after } => {
+                let newly = conn.rooms.insert(room.clone());
+                let outbox = conn.outbox.clone();
+                let nick = conn.nick.clone();
+                let members = state.rooms.entry(room.clone()).or_default();
+                if newly {
+                    let frame = encode(&ServerMsg::Presence {
+                        room: room.to_string(),
+                        event: PresenceEvent::Join,
+                        nick: nick.to_string(),
+                        old_nick: None,
+                    });
+                    members.broadcast(&frame, None);
+                    members.members.insert(id, outbox.clone());
+                }
+                let page = match after {
+                    Some(after) => state.store.after(&room, after, RESUME_HISTORY_MAX),
+                    None => state.store.recent(&room, JOIN_HISTORY),
+                };
+                outbox.push(encode(&ServerMsg::Joined {
+                    room: room.to_string(),
+                    members: state.member_nicks(&room),
+                    history: page.messages,
+                    complete: page.complete,
+                }));
+                if newly {
+                    self.shared.directory_changed.notify_one();
+                }
+            }
+            Request::Leave(room) => {
+                if !conn.rooms.remove(&room) {
+                    return Err(RequestError::NotInRoom(room));
+                }
+                conn.outbox.push(encode(&ServerMsg::Left { room: room.to_string() }));
+                let nick = conn.nick.clone();
+                state.remove_member(&room, id, &nick);
+                self.shared.directory_changed.notify_one();
+            }
+            Request::Say { room, text, cid } => {
+                let Some(members) = state.rooms.get(&room).filter(|_| conn.rooms.contains(&room)) else {
+                    return Err(RequestError::NotInRoom(room));
+                };
+                let new = NewMessage {
+                    sender: conn.sender,
+                    room: &room,
+                    nick: &conn.nick,
+                    text,
+                    cid,
+                    ts: now_ms(),
+                };
+                match state.store.append(new) {
+                    Appended::New(msg) => members.broadcast(&encode(&ServerMsg::Message(msg)), None),
+                    Appended::Duplicate(msg) => {
+                        conn.outbox.push(encode(&ServerMsg::Message(msg)));
+                    }
+                }
+            }
+            Request::Typing(room) => {
+                let Some(members) = state.rooms.get(&room).filter(|_| conn.rooms.contains(&room)) else {
+                    return Err(RequestError::NotInRoom(room));
+                };
+                let frame =
+                    encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick.to_string() });
+                members.broadcast(&frame, Some(id));
+            }
+            Request::History { room, before, limit } => {
+                let page = state.store.before(&room, before, limit as usize);
+                conn.outbox.push(encode(&ServerMsg::History {
+                    room: room.to_string(),
+                    messages: page.messages,
+                    complete: page.complete,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes the room directory to every connection whenever it changed, at most once per
+    /// [`DIRECTORY_INTERVAL`]: under churn the pushes are coalesced, and the last push
+    /// always shows the true state, because a change during the pause wakes us again.
+    pub async fn run_directory(self, shutdown: CancellationToken) {
+        let mut last: Option<Vec<RoomInfo>> = None;
+        loop {
+            tokio::select! {
+                () = self.shared.directory_changed.notified() => {}
+                () = shutdown.cancelled() => return,
+            }
+            {
+                let state = self.lock();
+                let rooms = state.directory();
+                if last.as_ref() != Some(&rooms) {
+                    let frame = encode(&ServerMsg::Rooms { rooms: rooms.clone() });
+                    for conn in state.conns.values() {
+                        conn.outbox.push(frame.clone());
+                    }
+                    last = Some(rooms);
+                }
+            }
+            tokio::time::sleep(DIRECTORY_INTERVAL).await;
+        }
+    }
+
+    /// The number of open connections (for logs and tests).
+    pub fn connections(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    /// The current nick of a connection.
+    pub fn nick(&self, id: ConnId) -> Option<String> {
+        self.lock().conns.get(&id).map(|c| c.nick.to_string())
+    }
+}
+
+impl State {
+    /// A `guest-NNNN` nick nobody uses, with more digits if the server is crowded.
+    fn guest_nick(&self) -> Nick {
+        let random = RandomState::new();
+        for attempt in 0u64.. {
+            let digits = 4 + attempt / 16;
+            let n = random.hash_one(attempt) % 10u64.pow(digits.min(18) as u32);
+            let nick = format!("guest-{n:0width$}", width = digits as usize);
+            if !self.nicks.contains_key(&nick) {
+                return Nick::parse(&nick).expect("guest nicks are valid");
+            }
+        }
+        unreachable!("the loop only ends by returning")
+    }
+
+    fn member_nicks(&self, room: &RoomName) -> Vec<String> {
+        let mut nicks: Vec<String> = self.rooms.get(room).map_or_else(Vec::new, |r| {
+            r.members.keys().filter_map(|id| self.conns.get(id)).map(|c| c.nick.to_string()).collect()
+        });
+        nicks.sort_unstable_by_key(|n| n.to_lowercase());
+        nicks
+    }
+
+    /// Removes `id` from `room`, tells the remaining members, and forgets an empty room.
+    fn remove_member(&mut self, room: &RoomName, id: ConnId, nick: &Nick) {
+        let Some(members) = self.rooms.get_mut(room) else { return };
+        members.members.remove(&id);
+        if members.members.is_empty() {
+            self.rooms.remove(room);
+            return;
+        }
+        let frame = encode(&ServerMsg::Presence {
+            room: room.to_string(),
+            event: PresenceEvent::Leave,
+            nick: nick.to_string(),
+            old_nick: None,
+        });
+        members.broadcast(&frame, None);
+    }
+
+    /// The public directory: every room with a member, and always the lobby; lobby first,
+    /// then by name.
+    fn directory(&self) -> Vec<RoomInfo> {
+        let count = |r: &Room| u32::try_from(r.members.len()).unwrap_or(u32::MAX);
+        let lobby = RoomName::lobby();
+        let mut rooms: Vec<RoomInfo> = self
+            .rooms
+            .iter()
+            .filter(|(name, _)| **name != lobby)
+            .map(|(name, r)| RoomInfo { name: name.to_string(), members: count(r) })
+            .collect();
+        rooms.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let lobby_count = self.rooms.get(&lobby).map_or(0, count);
+        rooms.insert(0, RoomInfo { name: lobby.to_string(), members: lobby_count });
+        rooms
+    }
+}
+
+fn now_ms() -> u64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// For tests in this crate: a message as the hub would store it.
+#[cfg(test)]
+pub fn decode(frame: &Frame) -> ServerMsg {
+    serde_json::from_str(frame.as_str()).expect("the hub sends valid frames")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc::Receiver;
+
+    fn hub() -> Hub {
+        Hub::new(Store::memory(100))
+    }
+
+    fn join(hub: &Hub) -> (ConnId, Receiver<Frame>) {
+        let (outbox, rx, _close) = Outbox::new(64);
+        (hub.connect(outbox), rx)
+    }
+
+    fn drain(rx: &mut Receiver<Frame>) -> Vec<ServerMsg> {
+        let mut out = Vec::new();
+        while let Ok(f) = rx.try_recv() {
+            out.push(decode(&f));
+        }
+        out
+    }
+
+    fn room(name: &str) -> RoomName {
+        RoomName::parse(name).unwrap()
+    }
+
+    #[test]
+    fn guest_nicks_are_unique() {
+        let hub = hub();
+        let mut nicks = std::collections::HashSet::new();
+        for _ in 0..500 {
+            let (id, _rx) = join(&hub);
+            assert!(nicks.insert(hub.nick(id).unwrap()));
+        }
+    }
+
+    #[test]
+    fn a_broadcast_is_encoded_once_and_shared() {
+        let hub = hub();
+        let (a, mut ra) = join(&hub);
+        let (b, mut rb) = join(&hub);
+        for id in [a, b] {
+            hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+        }
+        drain(&mut ra);
+        drain(&mut rb);
+        let say = Request::Say {
+            room: room("r"),
+            text: common::Text::parse("hi").unwrap(),
+            cid: common::Cid::parse("c").unwrap(),
+        };
+        hub.handle(a, say).unwrap();
+        let (fa, fb) = (ra.try_recv().unwrap(), rb.try_recv().unwrap());
+        // The same bytes, not two encodings of the same message.
+        assert_eq!(fa.as_str().as_ptr(), fb.as_str().as_ptr());
+    }
+
+    #[test]
+    fn disconnect_frees_the_nick_and_leaves_rooms() {
+        let hub = hub();
+        let (a, _ra) = join(&hub);
+        let (b, mut rb) = join(&hub);
+        hub.handle(a, Request::Nick(Nick::parse("Ann").unwrap())).unwrap();
+        for id in [a, b] {
+            hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+        }
+        drain(&mut rb);
+        hub.disconnect(a);
+        let got = drain(&mut rb);
+        assert!(
+            matches!(&got[..], [ServerMsg::Presence { event: PresenceEvent::Leave, nick, .. }] if nick == "Ann")
+        );
+        assert!(hub.handle(b, Request::Nick(Nick::parse("ann").unwrap())).is_ok());
+        assert_eq!(hub.connections(), 1);
+    }
+}

@@ -1,0 +1,170 @@
+//! The HTTP side: one router on one port for the WebSocket (`/ws`), the server's facts
+//! (`/api/info`) and the built web app (static files, `index.html` as the fallback so
+//! deep links like `/#/room/x` load). [`run`] serves until its shutdown future resolves,
+//! then closes every WebSocket with 1001 and returns within about two seconds.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::net;
+use crate::session::{self, SessionConfig};
+use crate::store::Store;
+
+/// How long open WebSockets get to close after shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+
+#[derive(Debug, Clone)]
+struct AppState {
+    hub: Hub,
+    session: SessionConfig,
+    shutdown: CancellationToken,
+    sessions: TaskTracker,
+    slots: Arc<Semaphore>,
+    lan_urls: Arc<Vec<String>>,
+}
+
+/// Serves `listener` until `shutdown` resolves (the binary passes Ctrl-C/SIGTERM).
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let token = CancellationToken::new();
+    let hub = Hub::new(Store::memory(config.history));
+    let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
+    let state = AppState {
+        hub,
+        session: SessionConfig { queue: config.queue, rate_limit: config.rate_limit },
+        shutdown: token.clone(),
+        sessions: TaskTracker::new(),
+        slots: Arc::new(Semaphore::new(config.max_connections)),
+        lan_urls: Arc::new(net::lan_urls(addr)),
+    };
+    let sessions = state.sessions.clone();
+    let app = router(state, &config.web_dir);
+    let stop = token.clone();
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing every connection");
+            // axum's graceful shutdown does not reach upgraded WebSockets (axum #3003):
+            // the sessions watch this token and close with 1001 themselves.
+            stop.cancel();
+        });
+    // The HTTP side may keep a slow request open; never wait past the grace period for it.
+    let waited = async {
+        server.await?;
+        sessions.close();
+        sessions.wait().await;
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        r = waited => r?,
+        () = async { token.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::warn!("some connections did not close in time");
+        }
+    }
+    directory.abort();
+    Ok(())
+}
+
+fn router(state: AppState, web_dir: &Path) -> Router {
+    let index = web_dir.join("index.html");
+    let static_files = if index.exists() {
+        let files = ServeDir::new(web_dir).fallback(ServeFile::new(index));
+        Router::new().fallback_service(files).layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            // Trunk names the wasm and JS by content hash, but index.html is not: make the
+            // browser ask again so a new build is picked up.
+            HeaderValue::from_static("no-cache"),
+        ))
+    } else {
+        tracing::warn!(dir = %web_dir.display(), "no index.html there: only /ws is served");
+        Router::new().fallback(not_built)
+    };
+    Router::new()
+        .route("/ws", get(ws_handler))
+        .route("/api/info", get(info))
+        .with_state(state)
+        .merge(static_files)
+}
+
+async fn not_built() -> impl IntoResponse {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The web app is not built. Run `cargo xtask serve`, or pass --web-dir with a built app.\n",
+    )
+}
+
+async fn info(State(state): State<AppState>) -> impl IntoResponse {
+    Json(serde_json::json!({
+        "protocol": common::PROTOCOL_VERSION,
+        "version": env!("CARGO_PKG_VERSION"),
+        "lan_urls": *state.lan_urls,
+    }))
+}
+
+async fn ws_handler(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(slot) = state.slots.clone().try_acquire_owned() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the server is full; try again later\n").into_response();
+    };
+    let client = client_address(&headers, peer);
+    let AppState { hub, session, shutdown, sessions, .. } = state;
+    ws.max_message_size(common::MAX_FRAME_BYTES).max_frame_size(common::MAX_FRAME_BYTES).on_upgrade(
+        move |socket| {
+            sessions.track_future(async move {
+                session::run(socket, hub, session, shutdown, client).await;
+                drop(slot);
+            })
+        },
+    )
+}
+
+/// The client's address for the logs: the first `X-Forwarded-For` entry when a proxy set
+/// one, else the peer.
+fn client_address(headers: &HeaderMap, peer: SocketAddr) -> String {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| peer.to_string(), str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_wins_over_the_peer() {
+        let peer: SocketAddr = "10.0.0.9:5555".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        assert_eq!(client_address(&headers, peer), "10.0.0.9:5555");
+        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7, 10.0.0.1"));
+        assert_eq!(client_address(&headers, peer), "203.0.113.7");
+    }
+}

@@ -1,0 +1,220 @@
+//! The test harness: the real server on `127.0.0.1:0` and real WebSocket clients.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use backend::{Config, server};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+/// How long a test waits for an expected frame before failing.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+/// A config for tests: loopback, a rate limit no test hits unless it means to.
+pub fn test_config() -> Config {
+    Config { addr: ([127, 0, 0, 1], 0).into(), rate_limit: 10_000, ..Config::default() }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(test_config()).await
+}
+
+pub async fn spawn_with(config: Config) -> TestApp {
+    let listener = TcpListener::bind(config.addr).await.expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(server::run(listener, config, async {
+        let _ = stopped.await;
+    }));
+    TestApp { addr, stop: Some(stop), handle }
+}
+
+impl TestApp {
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// A connected client that has read its `welcome`.
+    pub async fn client(&self) -> Client {
+        let (ws, _) = connect_async(self.ws_url()).await.expect("connect");
+        let mut client = Client { ws, nick: String::new() };
+        let welcome = client.next().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        client.nick = welcome["nick"].as_str().unwrap().to_owned();
+        client
+    }
+
+    /// A client with `nick` that has joined `room` (its own frames drained).
+    pub async fn member(&self, nick: &str, room: &str) -> Client {
+        let mut c = self.client().await;
+        c.set_nick(nick).await;
+        c.join(room).await;
+        c
+    }
+
+    /// Asks the server to stop and returns how long it took to finish.
+    pub async fn stop(mut self) -> Duration {
+        let started = Instant::now();
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(10), self.handle)
+            .await
+            .expect("server stops")
+            .unwrap()
+            .unwrap();
+        started.elapsed()
+    }
+
+    /// A minimal HTTP/1.1 GET: (status, headers, body).
+    pub async fn get(&self, path: &str) -> (u16, String, String) {
+        let mut s = TcpStream::connect(self.addr).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).await.unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, head.to_owned(), body.to_owned())
+    }
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub nick: String,
+}
+
+/// What ended a connection, as the client saw it.
+#[derive(Debug, PartialEq)]
+pub enum Ended {
+    Close(u16),
+    Dropped,
+}
+
+impl Client {
+    pub async fn send(&mut self, v: Value) {
+        self.ws.send(Message::text(v.to_string())).await.expect("send");
+    }
+
+    pub async fn send_raw(&mut self, m: Message) {
+        self.ws.send(m).await.expect("send");
+    }
+
+    /// The next frame that is not a directory push (`rooms` arrive on their own clock).
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let v = self.next_any().await;
+            if v["type"] != "rooms" {
+                return v;
+            }
+        }
+    }
+
+    /// The next JSON frame, whatever its type.
+    pub async fn next_any(&mut self) -> Value {
+        loop {
+            let m = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("timed out waiting for a frame")
+                .expect("connection ended")
+                .expect("read error");
+            match m {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).expect("valid JSON"),
+                Message::Ping(_) | Message::Pong(_) => {}
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// Waits for a `rooms` push that satisfies `pred`, skipping other frames.
+    pub async fn rooms_until(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            assert!(Instant::now() < deadline, "no matching rooms push");
+            let v = self.next_any().await;
+            if v["type"] == "rooms" && pred(&v["rooms"]) {
+                return v;
+            }
+        }
+    }
+
+    /// Asserts that nothing but directory pushes arrives for `d`.
+    pub async fn expect_quiet(&mut self, d: Duration) {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return,
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    assert_eq!(v["type"], "rooms", "unexpected frame {v}");
+                }
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                Ok(other) => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    /// Reads until the connection ends; returns how.
+    pub async fn ended(&mut self) -> Ended {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("connection stays open") {
+                Some(Ok(Message::Close(Some(f)))) => return Ended::Close(u16::from(f.code)),
+                Some(Ok(Message::Close(None))) => return Ended::Close(u16::from(CloseCode::Status)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return Ended::Dropped,
+            }
+        }
+    }
+
+    pub async fn set_nick(&mut self, nick: &str) {
+        self.send(json!({"type": "nick", "nick": nick})).await;
+        let you = self.next().await;
+        assert_eq!(you, json!({"type": "you", "nick": nick}));
+        self.nick = nick.to_owned();
+    }
+
+    /// Joins and returns the `joined` answer.
+    pub async fn join(&mut self, room: &str) -> Value {
+        self.send(json!({"type": "join", "room": room})).await;
+        let joined = self.next().await;
+        assert_eq!(joined["type"], "joined", "{joined}");
+        joined
+    }
+
+    /// Says `text` and returns the echo.
+    pub async fn say(&mut self, room: &str, text: &str, cid: &str) -> Value {
+        self.send(json!({"type": "say", "room": room, "text": text, "cid": cid})).await;
+        let echo = self.next().await;
+        assert_eq!(echo["type"], "message", "{echo}");
+        echo
+    }
+
+    /// Expects an `error` with `code` (and returns it).
+    pub async fn expect_error(&mut self, code: &str) -> Value {
+        let e = self.next().await;
+        assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some(code)), "{e}");
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "a message for people: {e}");
+        e
+    }
+}
+
+/// A folder with a fake built app, for the static-file tests.
+pub fn web_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("chat-web-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>Chat</title>").unwrap();
+    std::fs::write(dir.join("app-1234.js"), "console.log(1)").unwrap();
+    dir
+}
