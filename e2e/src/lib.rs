@@ -1,1 +1,230 @@
-//! placeholder
+//! The end-to-end harness: the real server (the library's `server::run`) on the release
+//! build of the web app, a local chromedriver, and headless Chromium pages driven through
+//! WebDriver the way a person uses the app: by labels, roles and button names.
+//!
+//! It needs a built app (`CHAT_DIST`, `cargo xtask test` builds it) and Debian's chromium
+//! and chromedriver; it refuses to run, loudly, without them. It must never depend on the
+//! app's internals (component names, CSS classes): only what a user can see.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// How long to wait for something a user would see.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The server on the built app, listening on every address so that 127.0.0.2 (standing in
+/// for the host's LAN IP, as a phone would use it) reaches it too.
+#[derive(Debug)]
+pub struct Server {
+    pub port: u16,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Server {
+    pub async fn start() -> Result<Self> {
+        let dist = PathBuf::from(std::env::var("CHAT_DIST").context(
+            "CHAT_DIST is not set: run the end-to-end tests through `cargo xtask test`, which builds the app",
+        )?);
+        if !dist.join("index.html").exists() {
+            bail!("{} has no index.html: build the app with `cargo xtask build`", dist.display());
+        }
+        let config = backend::Config {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            web_dir: dist,
+            ..backend::Config::default()
+        };
+        let listener = TcpListener::bind(config.addr).await?;
+        let port = listener.local_addr()?.port();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(backend::server::run(listener, config, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self { port, stop: Some(stop) })
+    }
+
+    pub fn url(&self, host: &str) -> String {
+        format!("http://{host}:{}/", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A chromedriver process on a free port, killed when dropped.
+#[derive(Debug)]
+pub struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    pub async fn start() -> Result<Self> {
+        let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            l.local_addr()?.port()
+        };
+        let child = Command::new(&bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {bin} (install Debian's chromium-driver)"))?;
+        let driver = Self { child, url: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            if Instant::now() > deadline {
+                bail!("chromedriver did not start listening on {port}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(driver)
+    }
+
+    /// A desktop-sized headless Chromium page.
+    pub async fn desktop(&self) -> Result<Page> {
+        self.page(json!({}), Some((1280, 800))).await
+    }
+
+    /// A phone: 360x640 CSS pixels, touch, a mobile user agent.
+    pub async fn phone(&self) -> Result<Page> {
+        let emulation = json!({
+            "mobileEmulation": {
+                "deviceMetrics": {"width": 360, "height": 640, "pixelRatio": 2.0, "touch": true, "mobile": true},
+                "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Mobile Safari/537.36"
+            }
+        });
+        self.page(emulation, None).await
+    }
+
+    async fn page(&self, extra: Value, window: Option<(u32, u32)>) -> Result<Page> {
+        let mut options = json!({
+            "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-quic", "--no-first-run",
+                "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+            ],
+        });
+        if let (Some(o), Some(e)) = (options.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("goog:chromeOptions".into(), options);
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .context("starting headless Chromium through chromedriver")?;
+        if let Some((w, h)) = window {
+            client.set_window_size(w, h).await?;
+        }
+        Ok(Page { client })
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One browser page, driven by what a user sees.
+#[derive(Debug)]
+pub struct Page {
+    pub client: Client,
+}
+
+/// XPath string literal for `s` (no quotes of both kinds are needed by these tests).
+fn lit(s: &str) -> String {
+    if s.contains('\'') { format!("\"{s}\"") } else { format!("'{s}'") }
+}
+
+impl Page {
+    pub async fn open(&self, url: &str) -> Result<()> {
+        self.client.goto(url).await?;
+        Ok(())
+    }
+
+    /// The form control labelled `label` (by `<label for>`, a wrapping label, or aria-label).
+    pub async fn field(&self, label: &str) -> Result<Element> {
+        let l = lit(label);
+        let xpath = format!(
+            "//input[@id=//label[normalize-space(.)={l}]/@for] | //label[normalize-space(.)={l}]//input \
+             | //input[@aria-label={l}] | //textarea[@aria-label={l}]"
+        );
+        Ok(self.client.wait().at_most(WAIT).for_element(Locator::XPath(&xpath)).await?)
+    }
+
+    /// The button whose accessible name is `name`.
+    pub async fn button(&self, name: &str) -> Result<Element> {
+        let n = lit(name);
+        let xpath = format!("//button[normalize-space(.)={n} or @aria-label={n}]");
+        Ok(self.client.wait().at_most(WAIT).for_element(Locator::XPath(&xpath)).await?)
+    }
+
+    pub async fn role(&self, role: &str) -> Result<Element> {
+        let css = format!("[role=\"{role}\"]");
+        Ok(self.client.wait().at_most(WAIT).for_element(Locator::Css(&css)).await?)
+    }
+
+    /// Waits until the element with `role` shows text containing `want`.
+    pub async fn wait_text(&self, role: &str, want: &str) -> Result<String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = self.role(role).await?.text().await.unwrap_or_default();
+            if text.contains(want) {
+                return Ok(text);
+            }
+            if Instant::now() > deadline {
+                bail!("[role={role}] never showed {want:?}; it shows {text:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Types into the field labelled `label` and presses Enter.
+    pub async fn type_and_enter(&self, label: &str, text: &str) -> Result<()> {
+        let field = self.field(label).await?;
+        field.clear().await?;
+        field.send_keys(&format!("{text}\u{E007}")).await?;
+        Ok(())
+    }
+
+    pub async fn value(&self, label: &str) -> Result<String> {
+        Ok(self.field(label).await?.prop("value").await?.unwrap_or_default())
+    }
+
+    pub async fn eval(&self, script: &str) -> Result<Value> {
+        Ok(self.client.execute(script, vec![]).await?)
+    }
+
+    pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        let dir = PathBuf::from(std::env::var("CHAT_ARTIFACTS").unwrap_or_else(|_| "target/e2e-artifacts".into()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, self.client.screenshot().await?)?;
+        Ok(path)
+    }
+
+    pub async fn close(self) -> Result<()> {
+        self.client.close().await?;
+        Ok(())
+    }
+}

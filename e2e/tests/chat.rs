@@ -1,0 +1,74 @@
+//! A desktop and a phone chat with each other through the real server and the release app.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use e2e::{Driver, Page, Server};
+
+async fn set_nick(page: &Page, nick: &str) -> Result<()> {
+    page.type_and_enter("Nickname", nick).await?;
+    // The server's answer shows up: the nick is used in the header or the form.
+    let deadline = std::time::Instant::now() + e2e::WAIT;
+    loop {
+        let body = page.eval("return document.body.innerText").await?;
+        let shown = page.value("Nickname").await? == nick || body.as_str().is_some_and(|b| b.contains(nick));
+        if shown {
+            return Ok(());
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "nick {nick} never shown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desktop_and_a_phone_chat_both_ways() -> Result<()> {
+    let server = Server::start().await?;
+    let driver = Driver::start().await?;
+    let desktop = driver.desktop().await?;
+    let phone = driver.phone().await?;
+
+    desktop.open(&server.url("127.0.0.1")).await?;
+    // The phone uses the host's address, not localhost: the app must derive its
+    // WebSocket URL from the page's own location.
+    phone.open(&server.url("127.0.0.2")).await?;
+    for page in [&desktop, &phone] {
+        page.wait_text("status", "Connected").await?;
+    }
+
+    set_nick(&desktop, "alice").await?;
+    set_nick(&phone, "bob").await?;
+
+    desktop.type_and_enter("Message", "Hello from the desktop").await?;
+    assert_eq!(desktop.value("Message").await?, "", "the message input clears on send");
+    phone.wait_text("log", "Hello from the desktop").await?;
+
+    // The phone sends with the Send button, as a thumb would.
+    phone.field("Message").await?.send_keys("Hi from the phone <b>!</b>").await?;
+    phone.button("Send").await?.click().await?;
+    desktop.wait_text("log", "Hi from the phone <b>!</b>").await?;
+    assert_eq!(phone.value("Message").await?, "");
+    let bold = phone.eval("return document.querySelectorAll('[role=log] b').length").await?;
+    assert_eq!(bold, 0, "text is shown as text, never as HTML");
+
+    // Each sees who said what.
+    let log = phone.wait_text("log", "alice").await?;
+    assert!(log.contains("Hello from the desktop"), "{log}");
+    desktop.wait_text("log", "bob").await?;
+
+    // The phone layout fits 360 px: no horizontal scrolling, the form is on screen.
+    let width = phone.eval("return document.documentElement.scrollWidth").await?;
+    assert!(width.as_u64().is_some_and(|w| w <= 360), "page is {width} px wide on a 360 px phone");
+    let send_bottom = phone
+        .eval("return document.evaluate(\"//button[normalize-space(.)='Send' or @aria-label='Send']\", document, null, 9, null).singleNodeValue.getBoundingClientRect().bottom")
+        .await?;
+    assert!(send_bottom.as_f64().is_some_and(|b| b <= 640.0), "Send is below the fold: {send_bottom}");
+
+    let shots = [desktop.screenshot("desktop").await?, phone.screenshot("phone").await?];
+    for shot in &shots {
+        assert!(std::fs::metadata(shot)?.len() > 1000, "{} is empty", shot.display());
+        eprintln!("screenshot: {}", shot.display());
+    }
+    desktop.close().await?;
+    phone.close().await?;
+    Ok(())
+}
