@@ -33,9 +33,24 @@ pub struct Config {
     #[arg(long, env = "CHAT_RATE_LIMIT", default_value_t = 20)]
     pub rate_limit: u32,
 
-    /// Messages kept per room in memory (the newest; older ones are dropped).
+    /// Where messages are kept: `sqlite` (durable, in --db) or `memory` (the newest
+    /// --history messages per room, lost on restart).
+    #[arg(long, env = "CHAT_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
+    pub store: StoreKind,
+
+    /// The SQLite database file; it and its folder are created when missing.
+    #[arg(long, env = "CHAT_DB", default_value = "data/chat.db")]
+    pub db: PathBuf,
+
+    /// With --store memory: messages kept per room (the newest; older ones are dropped).
     #[arg(long, env = "CHAT_HISTORY", default_value_t = 10_000)]
     pub history: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    Sqlite,
+    Memory,
 }
 
 impl Default for Config {
@@ -47,6 +62,8 @@ impl Default for Config {
             max_connections: 10_000,
             queue: 1024,
             rate_limit: 20,
+            store: StoreKind::Sqlite,
+            db: PathBuf::from("data/chat.db"),
             history: 10_000,
         }
     }
@@ -68,8 +85,10 @@ mod tests {
 
     #[test]
     fn flags_override() {
-        let c = Config::parse_from(["chat-server", "--addr", "127.0.0.1:0", "--queue", "8"]);
+        let c =
+            Config::parse_from(["chat-server", "--addr", "127.0.0.1:0", "--queue", "8", "--store", "memory"]);
         assert_eq!(c.addr, "127.0.0.1:0".parse().unwrap());
         assert_eq!(c.queue, 8);
+        assert_eq!(c.store, StoreKind::Memory);
     }
 }

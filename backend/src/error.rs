@@ -17,6 +17,8 @@ pub enum RequestError {
     NotInRoom(RoomName),
     #[error("too many requests; slow down")]
     RateLimited,
+    #[error("the server is busy; retry in a moment")]
+    Busy,
 }
 
 impl RequestError {
@@ -26,7 +28,8 @@ impl RequestError {
             Self::Invalid(_) => ErrorCode::Invalid,
             Self::NickTaken(_) => ErrorCode::NickTaken,
             Self::NotInRoom(_) => ErrorCode::NotInRoom,
-            Self::RateLimited => ErrorCode::RateLimited,
+            // Busy is the server's side of "not now": the same retry-later answer.
+            Self::RateLimited | Self::Busy => ErrorCode::RateLimited,
         }
     }
 

@@ -21,8 +21,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{RequestError, encode};
-use crate::outbox::{Frame, Outbox};
-use crate::store::{Appended, NewMessage, SenderKey, Store};
+use crate::outbox::{Close, Frame, Outbox};
+use crate::store::{Appended, Committed, NewMessage, SenderKey, Store};
 
 pub type ConnId = u64;
 
@@ -45,6 +45,8 @@ struct State {
     conns: HashMap<ConnId, Conn>,
     /// Nick keys (lowercase) to their owner: nicks are unique case-insensitively.
     nicks: HashMap<String, ConnId>,
+    /// Resume tokens of open connections: a reconnect with one takes the old one's place.
+    tokens: HashMap<SenderKey, ConnId>,
     /// Rooms with at least one member. A room's history lives in the store and outlives this.
     rooms: HashMap<RoomName, Room>,
     store: Store,
@@ -85,6 +87,7 @@ impl Hub {
             next_conn: 1,
             conns: HashMap::new(),
             nicks: HashMap::new(),
+            tokens: HashMap::new(),
             rooms: HashMap::new(),
             store,
         };
@@ -97,34 +100,62 @@ impl Hub {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a connection under a free guest nick and queues its `welcome`.
-    pub fn connect(&self, outbox: Outbox) -> ConnId {
-        let mut state = self.lock();
+    /// Registers a connection and queues its `welcome`. With the resume token of an open
+    /// connection, the new one takes its place and its nick (the old socket is closed);
+    /// otherwise it gets a free guest nick. A token the server does not know (say, after a
+    /// restart) is kept, so the client's `cid`s stay de-duplicated.
+    pub fn connect(&self, outbox: Outbox, resume: Option<&str>) -> ConnId {
+        let mut guard = self.lock();
+        let state = &mut *guard;
         let id = state.next_conn;
         state.next_conn += 1;
-        let nick = state.guest_nick();
+        let sender: SenderKey = match resume.filter(|t| valid_token(t)) {
+            Some(t) => t.into(),
+            None => new_token().into(),
+        };
+        let mut nick = None;
+        if let Some(old) = state.tokens.get(&sender).copied()
+            && let Some(conn) = state.remove_conn(old)
+        {
+            conn.outbox.close(Close {
+                code: REPLACED,
+                reason: "replaced by a new connection",
+                last_frame: None,
+            });
+            nick = Some(conn.nick);
+            self.shared.directory_changed.notify_one();
+        }
+        let nick = nick.unwrap_or_else(|| state.guest_nick());
         state.nicks.insert(nick.key(), id);
+        state.tokens.insert(sender.clone(), id);
         outbox.push(encode(&ServerMsg::Welcome {
             protocol: PROTOCOL_VERSION,
             nick: nick.to_string(),
             rooms: state.directory(),
+            resume: Some(sender.to_string()),
         }));
-        state.conns.insert(id, Conn { nick, rooms: BTreeSet::new(), outbox, sender: id });
+        state.conns.insert(id, Conn { nick, rooms: BTreeSet::new(), outbox, sender });
         id
     }
 
     /// Removes a connection: it leaves every room (the others are told) and frees its nick.
     pub fn disconnect(&self, id: ConnId) {
-        let mut state = self.lock();
-        let Some(conn) = state.conns.remove(&id) else { return };
-        state.nicks.remove(&conn.nick.key());
-        let left_any = !conn.rooms.is_empty();
-        for room in conn.rooms {
-            state.remove_member(&room, id, &conn.nick);
-        }
-        drop(state);
-        if left_any {
+        let removed = self.lock().remove_conn(id);
+        if removed.is_some_and(|c| !c.rooms.is_empty()) {
             self.shared.directory_changed.notify_one();
+        }
+    }
+
+    /// Delivers messages the durable store has committed, to the rooms' current members.
+    pub fn deliver(&self, batch: Committed) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        for (sender, msg) in batch {
+            state.store.committed(&sender, &msg);
+            let Ok(room) = RoomName::parse(&msg.room) else { continue };
+            if let Some(members) = state.rooms.get(&room) {
+                members.broadcast(&encode(&ServerMsg::Message(msg)), None);
+            }
         }
     }
 
@@ -203,7 +234,7 @@ impl Hub {
                     return Err(RequestError::NotInRoom(room));
                 };
                 let new = NewMessage {
-                    sender: conn.sender,
+                    sender: &conn.sender,
                     room: &room,
                     nick: &conn.nick,
                     text,
@@ -211,10 +242,13 @@ impl Hub {
                     ts: now_ms(),
                 };
                 match state.store.append(new) {
-                    Appended::New(msg) => members.broadcast(&encode(&ServerMsg::Message(msg)), None),
+                    Appended::Deliver(msg) => members.broadcast(&encode(&ServerMsg::Message(msg)), None),
                     Appended::Duplicate(msg) => {
                         conn.outbox.push(encode(&ServerMsg::Message(msg)));
                     }
+                    // Delivered to the room, the sender included, once committed.
+                    Appended::Queued | Appended::InFlight => {}
+                    Appended::Busy => return Err(RequestError::Busy),
                 }
             }
             Request::Typing(room) => {
@@ -274,6 +308,20 @@ impl Hub {
 }
 
 impl State {
+    /// Forgets a connection: it leaves every room (the others are told), its nick and
+    /// token are freed. Returns it, or `None` if it was already gone.
+    fn remove_conn(&mut self, id: ConnId) -> Option<Conn> {
+        let conn = self.conns.remove(&id)?;
+        self.nicks.remove(&conn.nick.key());
+        if self.tokens.get(&conn.sender) == Some(&id) {
+            self.tokens.remove(&conn.sender);
+        }
+        for room in &conn.rooms {
+            self.remove_member(room, id, &conn.nick);
+        }
+        Some(conn)
+    }
+
     /// A `guest-NNNN` nick nobody uses, with more digits if the server is crowded.
     fn guest_nick(&self) -> Nick {
         let random = RandomState::new();
@@ -331,6 +379,23 @@ impl State {
     }
 }
 
+/// Close code for a connection whose resume token was taken over by a newer connection
+/// (application range 4000-4999): the client must not reconnect with it.
+pub const REPLACED: u16 = 4000;
+
+/// A resume token: 16 to 64 URL-safe characters.
+fn valid_token(t: &str) -> bool {
+    (16..=64).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// 128 random bits as 32 hex characters, from the operating system's generator.
+fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    // The OS generator failing is not something a chat server can work around.
+    getrandom::fill(&mut bytes).expect("the operating system's random generator works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn now_ms() -> u64 {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
@@ -353,7 +418,7 @@ mod tests {
 
     fn join(hub: &Hub) -> (ConnId, Receiver<Frame>) {
         let (outbox, rx, _close) = Outbox::new(64);
-        (hub.connect(outbox), rx)
+        (hub.connect(outbox, None), rx)
     }
 
     fn drain(rx: &mut Receiver<Frame>) -> Vec<ServerMsg> {

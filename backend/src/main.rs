@@ -1,5 +1,8 @@
 //! The `chat-server` binary: parses the configuration, binds, prints where to open the
-//! chat, and runs the server until Ctrl-C or SIGTERM. Everything else is in the library.
+//! chat (with a QR code of the LAN URL for phones), and runs the server until Ctrl-C or
+//! SIGTERM. Everything else is in the library.
+
+use std::io::Write;
 
 use anyhow::Context;
 use backend::{Config, net, server};
@@ -11,24 +14,38 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
         .init();
     let config = Config::parse();
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {} (is another server running there?)", config.addr))?;
     let addr = listener.local_addr()?;
-    println!("Chat is running. Open it at:");
+    let mut banner = String::from("Chat is running. Open it at:\n");
     for url in net::urls(addr) {
-        println!("  {url}");
+        banner.push_str(&format!("  {url}\n"));
     }
-    if net::lan_urls(addr).is_empty() && !addr.ip().is_unspecified() {
-        println!(
-            "(listening on {} only: use --addr 0.0.0.0:{} to let phones on the LAN in)",
+    match net::lan_urls(addr).first() {
+        Some(lan) => {
+            banner.push_str(&format!("\nOn a phone on the same network, scan this to open {lan}\n"));
+            banner.push_str(&net::qr_text(lan));
+        }
+        None if !addr.ip().is_unspecified() => banner.push_str(&format!(
+            "(listening on {} only: use --addr 0.0.0.0:{} to let phones on the LAN in)\n",
             addr.ip(),
             addr.port()
-        );
+        )),
+        None => {}
     }
+    say(&banner);
     server::run(listener, config, shutdown_signal()).await
+}
+
+/// Prints for the person who started the server. A closed stdout (a pipe whose reader went
+/// away) must not take the server down, as `println!` would.
+fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

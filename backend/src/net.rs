@@ -41,6 +41,26 @@ fn is_link_local_v6(ip: &IpAddr) -> bool {
     matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
 }
 
+/// `url` as a QR code drawn with Unicode half blocks, for a terminal.
+pub fn qr_text(url: &str) -> String {
+    use qrcode::render::unicode::Dense1x2;
+    match qrcode::QrCode::new(url.as_bytes()) {
+        // Light modules as spaces on the terminal's background would invert on dark
+        // themes; drawing them explicitly keeps the code scannable on any theme.
+        Ok(code) => {
+            code.render::<Dense1x2>().dark_color(Dense1x2::Light).light_color(Dense1x2::Dark).build() + "\n"
+        }
+        Err(_) => String::new(),
+    }
+}
+
+/// `url` as a QR code in SVG, for the app to show.
+pub fn qr_svg(url: &str) -> Option<String> {
+    use qrcode::render::svg;
+    let code = qrcode::QrCode::new(url.as_bytes()).ok()?;
+    Some(code.render::<svg::Color<'_>>().min_dimensions(200, 200).quiet_zone(true).build())
+}
+
 fn url(ip: IpAddr, port: u16) -> String {
     match ip {
         IpAddr::V4(v4) => format!("http://{v4}:{port}/"),
@@ -57,6 +77,14 @@ mod tests {
         assert_eq!(urls("192.168.1.5:3000".parse().unwrap()), ["http://192.168.1.5:3000/"]);
         assert_eq!(urls("[::1]:80".parse().unwrap()), ["http://[::1]:80/"]);
         assert!(lan_urls("127.0.0.1:3000".parse().unwrap()).is_empty());
+    }
+
+    #[test]
+    fn qr_codes_are_drawn() {
+        let text = qr_text("http://192.168.1.5:3000/");
+        assert!(text.lines().count() > 10 && text.contains('█'), "{text}");
+        let svg = qr_svg("http://192.168.1.5:3000/").unwrap();
+        assert!(svg.starts_with("<?xml") && svg.contains("<svg"), "{svg}");
     }
 
     #[test]

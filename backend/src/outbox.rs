@@ -33,17 +33,23 @@ impl CloseSignal {
     /// The first reason wins; later calls are ignored.
     pub fn close(&self, close: Close) {
         if self.reason.set(close).is_ok() {
-            // notify_one keeps a permit if the writer is not waiting yet: no lost wake-up.
-            self.notify.notify_one();
+            // Both the reader and the writer of the connection wait here: wake them all.
+            self.notify.notify_waiters();
         }
     }
 
+    /// Resolves once a close is requested, however many tasks wait on it.
     pub async fn closed(&self) -> &Close {
         loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the check: a close between the check and the await still
+            // wakes us (notify_waiters only reaches waiters registered at that moment).
+            notified.as_mut().enable();
             if let Some(c) = self.reason.get() {
                 return c;
             }
-            self.notify.notified().await;
+            notified.await;
         }
     }
 }
@@ -90,5 +96,40 @@ impl Outbox {
 
     pub fn close(&self, close: Close) {
         self.close.close(close);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_close_wakes_every_waiter() {
+        let (outbox, _rx, signal) = Outbox::new(1);
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let s = signal.clone();
+                tokio::spawn(async move { s.closed().await.code })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        outbox.close(Close { code: 4000, reason: "test", last_frame: None });
+        for w in waiters {
+            assert_eq!(
+                tokio::time::timeout(std::time::Duration::from_secs(1), w).await.unwrap().unwrap(),
+                4000
+            );
+        }
+        // And one that starts waiting after the fact.
+        assert_eq!(signal.closed().await.code, 4000);
+    }
+
+    #[test]
+    fn a_full_queue_closes_as_too_slow() {
+        let (outbox, _rx, signal) = Outbox::new(1);
+        assert_eq!(outbox.push("a".into()), Pushed::Queued);
+        assert_eq!(outbox.push("b".into()), Pushed::TooSlow);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        assert_eq!(rt.block_on(signal.closed()).code, common::close::TRY_AGAIN_LATER);
     }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,10 +21,10 @@ use tokio_util::task::TaskTracker;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
 use crate::hub::Hub;
 use crate::net;
-use crate::session::{self, SessionConfig};
+use crate::session::{self, Peer, SessionConfig};
 use crate::store::Store;
 
 /// How long open WebSockets get to close after shutdown starts.
@@ -48,8 +48,24 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let token = CancellationToken::new();
-    let hub = Hub::new(Store::memory(config.history));
+    let (store, committed) = match config.store {
+        StoreKind::Memory => (Store::memory(config.history), None),
+        StoreKind::Sqlite => {
+            let (store, committed) = Store::sqlite(&config.db)?;
+            tracing::info!(db = %config.db.display(), "messages are stored in SQLite");
+            (store, Some(committed))
+        }
+    };
+    let hub = Hub::new(store);
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
+    let delivery = committed.map(|mut committed| {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = committed.recv().await {
+                hub.deliver(batch);
+            }
+        })
+    });
     let state = AppState {
         hub,
         session: SessionConfig { queue: config.queue, rate_limit: config.rate_limit },
@@ -83,6 +99,9 @@ pub async fn run(
         }
     }
     directory.abort();
+    if let Some(d) = delivery {
+        d.abort();
+    }
     Ok(())
 }
 
@@ -103,6 +122,7 @@ fn router(state: AppState, web_dir: &Path) -> Router {
     Router::new()
         .route("/ws", get(ws_handler))
         .route("/api/info", get(info))
+        .route("/api/qr.svg", get(qr))
         .with_state(state)
         .merge(static_files)
 }
@@ -122,21 +142,39 @@ async fn info(State(state): State<AppState>) -> impl IntoResponse {
     }))
 }
 
+/// `/ws?resume=<token>`: the token from a previous `welcome`, when reconnecting.
+#[derive(Debug, serde::Deserialize)]
+struct WsParams {
+    resume: Option<String>,
+}
+
+/// A QR code of the first LAN URL (or `404` when the server listens on loopback only), so
+/// the app can show a phone where to go.
+async fn qr(State(state): State<AppState>) -> Response {
+    match state.lan_urls.first().and_then(|u| net::qr_svg(u)) {
+        Some(svg) => ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response(),
+        None => {
+            (StatusCode::NOT_FOUND, "no LAN address: the server listens on loopback only\n").into_response()
+        }
+    }
+}
+
 async fn ws_handler(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(params): Query<WsParams>,
     headers: HeaderMap,
 ) -> Response {
     let Ok(slot) = state.slots.clone().try_acquire_owned() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "the server is full; try again later\n").into_response();
     };
-    let client = client_address(&headers, peer);
+    let peer = Peer { client: client_address(&headers, peer), resume: params.resume };
     let AppState { hub, session, shutdown, sessions, .. } = state;
     ws.max_message_size(common::MAX_FRAME_BYTES).max_frame_size(common::MAX_FRAME_BYTES).on_upgrade(
         move |socket| {
             sessions.track_future(async move {
-                session::run(socket, hub, session, shutdown, client).await;
+                session::run(socket, hub, session, shutdown, peer).await;
                 drop(slot);
             })
         },

@@ -28,6 +28,10 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 const SILENCE_LIMIT: Duration = Duration::from_secs(50);
 /// How long the writer may take to get the final frames out before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// A too-slow client's buffers are full: its `too_slow` and close get this long to go
+/// through once it reads again. Its queued frames are freed at once, and the hub has
+/// forgotten it, so waiting costs one idle socket.
+const TOO_SLOW_GRACE: Duration = Duration::from_secs(10);
 /// Frames taken from the outbox for one flush.
 const BATCH: usize = 64;
 
@@ -38,15 +42,17 @@ pub struct SessionConfig {
     pub rate_limit: u32,
 }
 
-pub async fn run(
-    socket: WebSocket,
-    hub: Hub,
-    cfg: SessionConfig,
-    shutdown: CancellationToken,
-    client: String,
-) {
+/// Who is connecting: the address for the logs, and the resume token it presented.
+#[derive(Debug)]
+pub struct Peer {
+    pub client: String,
+    pub resume: Option<String>,
+}
+
+pub async fn run(socket: WebSocket, hub: Hub, cfg: SessionConfig, shutdown: CancellationToken, peer: Peer) {
+    let Peer { client, resume } = peer;
     let (outbox, rx, closing) = Outbox::new(cfg.queue);
-    let id = hub.connect(outbox.clone());
+    let id = hub.connect(outbox.clone(), resume.as_deref());
     let nick = hub.nick(id).unwrap_or_default();
     tracing::info!(%client, conn = id, %nick, online = hub.connections(), "connected");
     let (sink, stream) = socket.split();
@@ -55,8 +61,10 @@ pub async fn run(
     hub.disconnect(id);
     // Drop our handle so the writer ends once the last queued frame is out.
     drop(outbox);
+    // Usually quick; a too-slow peer's goodbye may take longer, and then the writer goes
+    // on by itself (dropping the handle detaches it).
     if timeout(CLOSE_GRACE * 2, writer).await.is_err() {
-        tracing::debug!(conn = id, "writer did not finish in time");
+        tracing::debug!(conn = id, "writer still saying goodbye");
     }
     tracing::info!(%client, conn = id, reason = why, online = hub.connections(), "disconnected");
 }
@@ -176,7 +184,9 @@ async fn write(
             r = flush => if r.is_err() { return },
         }
     };
+    drop((rx, batch));
     if let Some(c) = close {
+        let grace = if c.code == close::TRY_AGAIN_LATER { TOO_SLOW_GRACE } else { CLOSE_GRACE };
         let goodbye = async {
             if let Some(frame) = c.last_frame {
                 sink.send(Message::Text(frame)).await?;
@@ -184,8 +194,8 @@ async fn write(
             let frame = CloseFrame { code: c.code, reason: c.reason.into() };
             sink.send(Message::Close(Some(frame))).await
         };
-        // The peer may not be reading at all (a too-slow client): do not wait forever.
-        let _ = timeout(CLOSE_GRACE, goodbye).await;
+        // The peer may not be reading at all: do not wait forever.
+        let _ = timeout(grace, goodbye).await;
     }
 }
 

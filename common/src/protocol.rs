@@ -131,11 +131,15 @@ pub enum ErrorCode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
-    /// The first frame after the upgrade.
+    /// The first frame after the upgrade. `resume` is this connection's resume token: a
+    /// client that reconnects to `/ws?resume=<token>` is the same sender (its `cid`s stay
+    /// de-duplicated) and gets its nick back, even while its old socket is still open.
     Welcome {
         protocol: u32,
         nick: String,
         rooms: Vec<RoomInfo>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
     },
     /// The receiver's own nick changed.
     You {
@@ -236,6 +240,12 @@ mod tests {
         round_trip::<ClientMsg>(r#"{"type":"history","room":"rust","before":100}"#);
         round_trip::<ServerMsg>(
             r#"{"type":"welcome","protocol":1,"nick":"guest-1234","rooms":[{"name":"lobby","members":0}]}"#,
+        );
+        round_trip::<ServerMsg>(
+            r#"{"type":"welcome","protocol":1,"nick":"ann","rooms":[],"resume":"Zk3q9x0aPq1bC2dE"}"#,
+        );
+        round_trip::<ServerMsg>(
+            r#"{"type":"welcome","protocol":1,"nick":"ann","rooms":[],"resume":"Zk3q9x0aPq1bC2dE"}"#,
         );
         round_trip::<ServerMsg>(r#"{"type":"left","room":"rust"}"#);
         round_trip::<ServerMsg>(r#"{"type":"presence","room":"rust","event":"join","nick":"bob"}"#);

@@ -24,9 +24,20 @@ pub struct TestApp {
     handle: JoinHandle<anyhow::Result<()>>,
 }
 
-/// A config for tests: loopback, a rate limit no test hits unless it means to.
+/// A config for tests: loopback, the durable store in a fresh file, and a rate limit no
+/// test hits unless it means to.
 pub fn test_config() -> Config {
-    Config { addr: ([127, 0, 0, 1], 0).into(), rate_limit: 10_000, ..Config::default() }
+    Config { addr: ([127, 0, 0, 1], 0).into(), rate_limit: 10_000, db: fresh_db(), ..Config::default() }
+}
+
+/// A path for a new database file, in a folder of its own under the system's temp dir.
+pub fn fresh_db() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("chat-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join("chat.db")
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -50,12 +61,7 @@ impl TestApp {
 
     /// A connected client that has read its `welcome`.
     pub async fn client(&self) -> Client {
-        let (ws, _) = connect_async(self.ws_url()).await.expect("connect");
-        let mut client = Client { ws, nick: String::new() };
-        let welcome = client.next().await;
-        assert_eq!(welcome["type"], "welcome", "{welcome}");
-        client.nick = welcome["nick"].as_str().unwrap().to_owned();
-        client
+        Client::connect(&self.ws_url()).await
     }
 
     /// A client with `nick` that has joined `room` (its own frames drained).
@@ -94,6 +100,8 @@ impl TestApp {
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub nick: String,
+    /// The resume token from `welcome`.
+    pub resume: String,
 }
 
 /// What ended a connection, as the client saw it.
@@ -104,6 +112,17 @@ pub enum Ended {
 }
 
 impl Client {
+    /// Connects to `url` (a `/ws` URL, maybe with `?resume=`) and reads the `welcome`.
+    pub async fn connect(url: &str) -> Client {
+        let (ws, _) = connect_async(url).await.expect("connect");
+        let mut client = Client { ws, nick: String::new(), resume: String::new() };
+        let welcome = client.next().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        client.nick = welcome["nick"].as_str().unwrap().to_owned();
+        client.resume = welcome["resume"].as_str().expect("a resume token").to_owned();
+        client
+    }
+
     pub async fn send(&mut self, v: Value) {
         self.ws.send(Message::text(v.to_string())).await.expect("send");
     }

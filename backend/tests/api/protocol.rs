@@ -18,7 +18,7 @@ fn count_of(rooms: &Value, name: &str) -> Option<u64> {
 async fn welcome_gives_a_free_guest_nick_and_the_directory() {
     let app = spawn_app().await;
     let (ws, _) = tokio_tungstenite::connect_async(app.ws_url()).await.unwrap();
-    let mut c = Client { ws, nick: String::new() };
+    let mut c = Client { ws, nick: String::new(), resume: String::new() };
     let w = c.next_any().await;
     assert_eq!(w["type"], "welcome");
     assert_eq!(w["protocol"], 1);

@@ -228,7 +228,9 @@ async fn serves_the_built_app_with_a_fallback_for_deep_links() {
     assert_eq!(status, 200);
     let info: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(info["protocol"], 1);
-    assert!(info["lan_urls"].is_array());
+    assert_eq!(info["lan_urls"], serde_json::json!([]), "bound to 127.0.0.1: no LAN URL");
+    let (status, _, _) = app.get("/api/qr.svg").await;
+    assert_eq!(status, 404);
 }
 
 #[tokio::test]

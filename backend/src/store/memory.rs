@@ -1,82 +1,11 @@
-//! Message history behind [`Store`], an enum of backends: the hub asks it to append a
-//! message (assigning the room's next id, or finding a retried `say`) and to read ranges.
-//!
-//! Only this module knows how messages are kept. Today there is the bounded in-memory
-//! backend (also the test fixture); a durable and a multi-node backend are added as
-//! variants, not as a rewrite of the hub.
+//! The in-memory store: the newest messages of every room, bounded per room. It is the
+//! test fixture and `--store memory`; nothing survives a restart.
 
 use std::collections::{HashMap, VecDeque};
 
-use common::{ChatMessage, Cid, Nick, RoomName, Text};
+use common::{ChatMessage, Cid, RoomName};
 
-/// Who sent a message, for `cid` de-duplication: stable across a client's reconnects.
-pub type SenderKey = u64;
-
-#[derive(Debug)]
-pub enum Store {
-    Memory(MemoryStore),
-}
-
-/// The outcome of [`Store::append`].
-#[derive(Debug)]
-pub enum Appended {
-    /// Stored under a new id: deliver it to the room.
-    New(ChatMessage),
-    /// This sender already used this `cid`: the stored message, for the sender alone.
-    Duplicate(ChatMessage),
-}
-
-/// A slice of a room's history, oldest first.
-#[derive(Debug, Default)]
-pub struct Page {
-    pub messages: Vec<ChatMessage>,
-    /// `false` when messages were left out between this page and the point asked for.
-    pub complete: bool,
-}
-
-pub struct NewMessage<'a> {
-    pub sender: SenderKey,
-    pub room: &'a RoomName,
-    pub nick: &'a Nick,
-    pub text: Text,
-    pub cid: Cid,
-    pub ts: u64,
-}
-
-impl Store {
-    pub fn memory(per_room: usize) -> Self {
-        Self::Memory(MemoryStore { per_room: per_room.max(1), rooms: HashMap::new() })
-    }
-
-    pub fn append(&mut self, m: NewMessage<'_>) -> Appended {
-        match self {
-            Self::Memory(s) => s.append(m),
-        }
-    }
-
-    /// The newest `n` messages of a room; complete when nothing older exists.
-    pub fn recent(&self, room: &RoomName, n: usize) -> Page {
-        match self {
-            Self::Memory(s) => s.recent(room, n),
-        }
-    }
-
-    /// Messages with `id > after`, oldest first, at most `max`; complete when none was
-    /// skipped (neither beyond `max` nor dropped from the buffer).
-    pub fn after(&self, room: &RoomName, after: u64, max: usize) -> Page {
-        match self {
-            Self::Memory(s) => s.after(room, after, max),
-        }
-    }
-
-    /// Up to `limit` messages with `id < before`, oldest first; complete when they reach
-    /// the start of the room's history.
-    pub fn before(&self, room: &RoomName, before: u64, limit: usize) -> Page {
-        match self {
-            Self::Memory(s) => s.before(room, before, limit),
-        }
-    }
-}
+use super::{Appended, NewMessage, Page, SenderKey};
 
 /// The newest `per_room` messages of every room, in memory.
 #[derive(Debug)]
@@ -117,9 +46,13 @@ impl RoomLog {
 }
 
 impl MemoryStore {
-    fn append(&mut self, m: NewMessage<'_>) -> Appended {
+    pub fn new(per_room: usize) -> Self {
+        Self { per_room: per_room.max(1), rooms: HashMap::new() }
+    }
+
+    pub fn append(&mut self, m: NewMessage<'_>) -> Appended {
         let log = self.rooms.entry(m.room.clone()).or_default();
-        let key = (m.sender, m.cid);
+        let key = (m.sender.clone(), m.cid);
         if let Some(stored) = log.cids.get(&key).and_then(|&id| log.get(id)) {
             return Appended::Duplicate(stored.clone());
         }
@@ -133,17 +66,17 @@ impl MemoryStore {
             cid: Some(key.1.to_string()),
         };
         log.cids.insert(key, msg.id);
-        log.messages.push_back((m.sender, msg.clone()));
+        log.messages.push_back((m.sender.clone(), msg.clone()));
         if log.messages.len() > self.per_room
             && let Some((sender, old)) = log.messages.pop_front()
             && let Some(cid) = old.cid.and_then(|c| Cid::parse(&c).ok())
         {
             log.cids.remove(&(sender, cid));
         }
-        Appended::New(msg)
+        Appended::Deliver(msg)
     }
 
-    fn recent(&self, room: &RoomName, n: usize) -> Page {
+    pub fn recent(&self, room: &RoomName, n: usize) -> Page {
         let Some(log) = self.rooms.get(room) else {
             return Page { messages: Vec::new(), complete: true };
         };
@@ -153,7 +86,7 @@ impl MemoryStore {
         log.page(from, log.messages.len(), complete)
     }
 
-    fn after(&self, room: &RoomName, after: u64, max: usize) -> Page {
+    pub fn after(&self, room: &RoomName, after: u64, max: usize) -> Page {
         let Some(log) = self.rooms.get(room) else {
             return Page { messages: Vec::new(), complete: true };
         };
@@ -165,7 +98,7 @@ impl MemoryStore {
         log.page(from, to, complete)
     }
 
-    fn before(&self, room: &RoomName, before: u64, limit: usize) -> Page {
+    pub fn before(&self, room: &RoomName, before: u64, limit: usize) -> Page {
         let Some(log) = self.rooms.get(room) else {
             return Page { messages: Vec::new(), complete: true };
         };
@@ -179,10 +112,12 @@ impl MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
+    use common::{Nick, Text};
 
-    fn say(store: &mut Store, sender: SenderKey, room: &str, cid: &str) -> Appended {
+    fn say(store: &mut Store, sender: &str, room: &str, cid: &str) -> Appended {
         store.append(NewMessage {
-            sender,
+            sender: &SenderKey::from(sender),
             room: &RoomName::parse(room).unwrap(),
             nick: &Nick::parse("n").unwrap(),
             text: Text::parse(&format!("text {cid}")).unwrap(),
@@ -199,7 +134,7 @@ mod tests {
     fn ids_increase_per_room() {
         let mut s = Store::memory(100);
         for (room, cid, want) in [("a", "1", 1), ("a", "2", 2), ("b", "3", 1), ("a", "4", 3)] {
-            let Appended::New(m) = say(&mut s, 7, room, cid) else { panic!("duplicate") };
+            let Appended::Deliver(m) = say(&mut s, "7", room, cid) else { panic!("duplicate") };
             assert_eq!(m.id, want);
         }
     }
@@ -207,11 +142,11 @@ mod tests {
     #[test]
     fn a_retried_cid_is_not_stored_twice() {
         let mut s = Store::memory(100);
-        say(&mut s, 1, "r", "c1");
-        let Appended::Duplicate(m) = say(&mut s, 1, "r", "c1") else { panic!("stored twice") };
+        say(&mut s, "1", "r", "c1");
+        let Appended::Duplicate(m) = say(&mut s, "1", "r", "c1") else { panic!("stored twice") };
         assert_eq!(m.id, 1);
         // Another sender may use the same cid.
-        assert!(matches!(say(&mut s, 2, "r", "c1"), Appended::New(ChatMessage { id: 2, .. })));
+        assert!(matches!(say(&mut s, "2", "r", "c1"), Appended::Deliver(ChatMessage { id: 2, .. })));
         assert_eq!(ids(&s.recent(&RoomName::parse("r").unwrap(), 50)), [1, 2]);
     }
 
@@ -219,7 +154,7 @@ mod tests {
     fn ranges_and_completeness() {
         let mut s = Store::memory(5);
         for i in 1..=8 {
-            say(&mut s, 1, "r", &i.to_string());
+            say(&mut s, "1", "r", &i.to_string());
         }
         let r = RoomName::parse("r").unwrap();
         // Buffer holds 4..=8.
@@ -242,9 +177,9 @@ mod tests {
     fn dropped_messages_forget_their_cid() {
         let mut s = Store::memory(2);
         for cid in ["a", "b", "c"] {
-            say(&mut s, 1, "r", cid);
+            say(&mut s, "1", "r", cid);
         }
-        let Store::Memory(m) = &s;
+        let Store::Memory(m) = &s else { unreachable!() };
         assert_eq!(m.rooms[&RoomName::parse("r").unwrap()].cids.len(), 2);
     }
 }
