@@ -38,9 +38,12 @@ impl Server {
         if !dist.join("index.html").exists() {
             bail!("{} has no index.html: build the app with `cargo xtask build`", dist.display());
         }
+        let db = std::env::temp_dir().join(format!("chat-e2e-{}", std::process::id())).join("chat.db");
+        let _ = std::fs::remove_dir_all(db.parent().expect("a folder"));
         let config = backend::Config {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             web_dir: dist,
+            db,
             ..backend::Config::default()
         };
         let listener = TcpListener::bind(config.addr).await?;
@@ -216,7 +219,8 @@ impl Page {
     }
 
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
-        let dir = PathBuf::from(std::env::var("CHAT_ARTIFACTS").unwrap_or_else(|_| "target/e2e-artifacts".into()));
+        let dir =
+            PathBuf::from(std::env::var("CHAT_ARTIFACTS").unwrap_or_else(|_| "target/e2e-artifacts".into()));
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, self.client.screenshot().await?)?;

@@ -142,17 +142,7 @@ pub fn test() -> Result<()> {
     ]))?;
     step("unit and integration tests (protocol, server with real WebSocket clients)");
     run(cargo().args(["test", "--workspace", "--exclude", "frontend", "--exclude", "e2e"]))?;
-    step("browser tests: the web app in headless Chromium (wasm-pack test)");
-    run(Command::new("wasm-pack").current_dir(root()).args([
-        "test",
-        "--headless",
-        "--chrome",
-        "--mode",
-        "no-install",
-        "--chromedriver",
-        CHROMEDRIVER,
-        "frontend",
-    ]))?;
+    browser_tests()?;
     build()?;
     step("end-to-end: the release app on the real server, two Chromium pages (desktop and phone)");
     run(cargo()
@@ -161,5 +151,61 @@ pub fn test() -> Result<()> {
         .env("CHAT_ARTIFACTS", root().join("artifacts"))
         .args(["test", "-p", "e2e", "--", "--test-threads=1"]))?;
     eprintln!("\nall checks and tests passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// The web app's own tests in headless Chromium, against a real server: the tests read
+/// its URL at compile time (`CHAT_TEST_WS`).
+fn browser_tests() -> Result<()> {
+    step("browser tests: the web app in headless Chromium (wasm-pack test) against a real server");
+    run(cargo().args(["build", "-p", "backend"]))?;
+    let port = free_port()?;
+    let db = std::env::temp_dir().join(format!("chat-wasm-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&db);
+    let _server = Guard(
+        Command::new(root().join("target/debug/chat-server"))
+            .args([
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--web-dir",
+                "/nonexistent",
+                "--rate-limit",
+                "1000",
+            ])
+            .arg("--db")
+            .arg(db.join("chat.db"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("starting the chat server for the browser tests")?,
+    );
+    wait_for_port(port)?;
+    run(Command::new("wasm-pack")
+        .current_dir(root())
+        .env("CHAT_TEST_WS", format!("ws://127.0.0.1:{port}/ws"))
+        .args([
+            "test",
+            "--headless",
+            "--chrome",
+            "--mode",
+            "no-install",
+            "--chromedriver",
+            CHROMEDRIVER,
+            "frontend",
+        ]))
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_for_port(port: u16) -> Result<()> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("the chat server did not start listening on {port}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     Ok(())
 }
