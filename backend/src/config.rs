@@ -33,6 +33,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_RATE_LIMIT", default_value_t = 20)]
     pub rate_limit: u32,
 
+    /// Seconds between the server's pings; a connection silent for 2.5 times this long
+    /// (not even a pong) is dropped, so a vanished phone leaves its rooms within a minute.
+    #[arg(long, env = "CHAT_PING_SECS", default_value_t = 20)]
+    pub ping_secs: u64,
+
     /// Where messages are kept: `sqlite` (durable, in --db) or `memory` (the newest
     /// --history messages per room, lost on restart).
     #[arg(long, env = "CHAT_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
@@ -62,6 +67,7 @@ impl Default for Config {
             max_connections: 10_000,
             queue: 1024,
             rate_limit: 20,
+            ping_secs: 20,
             store: StoreKind::Sqlite,
             db: PathBuf::from("data/chat.db"),
             history: 10_000,

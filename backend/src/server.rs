@@ -68,7 +68,11 @@ pub async fn run(
     });
     let state = AppState {
         hub,
-        session: SessionConfig { queue: config.queue, rate_limit: config.rate_limit },
+        session: SessionConfig {
+            queue: config.queue,
+            rate_limit: config.rate_limit,
+            ping_every: Duration::from_secs(config.ping_secs.max(1)),
+        },
         shutdown: token.clone(),
         sessions: TaskTracker::new(),
         slots: Arc::new(Semaphore::new(config.max_connections)),

@@ -22,10 +22,6 @@ use crate::error::RequestError;
 use crate::hub::{ConnId, Hub};
 use crate::outbox::{Close, CloseSignal, Frame, Outbox};
 
-/// The server pings this often, so a silent peer is noticed...
-const PING_EVERY: Duration = Duration::from_secs(20);
-/// ...and drops a connection it has heard nothing from (not even a pong) for this long.
-const SILENCE_LIMIT: Duration = Duration::from_secs(50);
 /// How long the writer may take to get the final frames out before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// A too-slow client's buffers are full: its `too_slow` and close get this long to go
@@ -40,6 +36,15 @@ const BATCH: usize = 64;
 pub struct SessionConfig {
     pub queue: usize,
     pub rate_limit: u32,
+    /// The server pings this often, so a silent peer is noticed...
+    pub ping_every: Duration,
+}
+
+impl SessionConfig {
+    /// ...and drops a connection it has heard nothing from (not even a pong) for this long.
+    fn silence_limit(&self) -> Duration {
+        self.ping_every * 5 / 2
+    }
 }
 
 /// Who is connecting: the address for the logs, and the resume token it presented.
@@ -56,7 +61,7 @@ pub async fn run(socket: WebSocket, hub: Hub, cfg: SessionConfig, shutdown: Canc
     let nick = hub.nick(id).unwrap_or_default();
     tracing::info!(%client, conn = id, %nick, online = hub.connections(), "connected");
     let (sink, stream) = socket.split();
-    let writer = tokio::spawn(write(sink, rx, closing.clone()));
+    let writer = tokio::spawn(write(sink, rx, closing.clone(), cfg.ping_every));
     let why = read(stream, &hub, id, &outbox, &cfg, &closing, &shutdown).await;
     hub.disconnect(id);
     // Drop our handle so the writer ends once the last queued frame is out.
@@ -80,7 +85,7 @@ async fn read(
     shutdown: &CancellationToken,
 ) -> &'static str {
     let mut bucket = TokenBucket::new(cfg.rate_limit);
-    let mut deadline = Instant::now() + SILENCE_LIMIT;
+    let mut deadline = Instant::now() + cfg.silence_limit();
     loop {
         let frame = tokio::select! {
             frame = stream.next() => frame,
@@ -94,7 +99,7 @@ async fn read(
                 return "silent peer";
             }
         };
-        deadline = Instant::now() + SILENCE_LIMIT;
+        deadline = Instant::now() + cfg.silence_limit();
         let result = match frame {
             None => return "client left",
             Some(Err(e)) => {
@@ -152,9 +157,10 @@ async fn write(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Frame>,
     closing: Arc<CloseSignal>,
+    ping_every: Duration,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
-    let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     let close = loop {
         tokio::select! {
             biased;

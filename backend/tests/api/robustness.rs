@@ -243,3 +243,20 @@ async fn without_a_built_app_the_page_says_how_to_build_it() {
     // The WebSocket works regardless.
     app.client().await;
 }
+
+#[tokio::test]
+async fn a_silent_peer_is_dropped_and_its_rooms_are_told() {
+    // Pings every second: a peer that never answers is gone after 2.5 s.
+    let app = spawn_with(backend::Config { ping_secs: 1, ..test_config() }).await;
+    let mut alice = app.member("alice", "r").await;
+    let ghost = app.member("ghost", "r").await; // never reads again, so never pongs
+    alice.next().await;
+    let started = Instant::now();
+    // Alice reads, so her client answers pings and she stays.
+    let left = alice.next().await;
+    assert_eq!((left["event"].as_str(), left["nick"].as_str()), (Some("leave"), Some("ghost")));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(4), "dropped after {took:?}");
+    drop(ghost);
+    assert_eq!(alice.say("r", "still here", "s").await["nick"], "alice");
+}
