@@ -1,1 +1,48 @@
-//! placeholder
+//! The chat's browser app, built with Leptos (client-side rendering) for wasm32.
+//!
+//! Map of the modules:
+//! - [`state`]: the chat as a plain Rust value; every server frame goes through
+//!   `Chat::apply`. No signals, no DOM, no sockets.
+//! - [`backoff`]: the reconnect schedule (exponential, jittered, capped), as plain values.
+//! - [`socket`]: the task that owns the WebSocket, reconnects, and feeds frames to the
+//!   chat; it decides nothing about what to send.
+//! - [`client`]: the `Copy` handle the views act through (say, set nick, dismiss).
+//! - [`storage`]: the nickname remembered in `localStorage`.
+//! - [`ui`]: the [`App`] component and its parts; display only.
+//!
+//! `main.rs` only mounts [`App`] with the URL from [`ws_url_from_location`]; tests mount
+//! it with any other URL. Architecture invariant: the wire format is `common`'s types,
+//! encoded and decoded in [`socket`] only; no module invents JSON.
+
+pub mod backoff;
+pub mod client;
+pub mod socket;
+pub mod state;
+pub mod storage;
+pub mod ui;
+
+pub use ui::App;
+
+/// The WebSocket URL for a page served from `protocol` (`"https:"` or `"http:"`) and
+/// `host` (with its port): the server listens on the same host, at `/ws`.
+pub fn ws_url(protocol: &str, host: &str) -> String {
+    let scheme = if protocol == "https:" { "wss" } else { "ws" };
+    format!("{scheme}://{host}/ws")
+}
+
+/// The WebSocket URL of the server that served this page.
+pub fn ws_url_from_location() -> String {
+    let location = leptos::prelude::window().location();
+    ws_url(&location.protocol().unwrap_or_default(), &location.host().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn ws_url_follows_the_page() {
+        assert_eq!(super::ws_url("http:", "10.0.0.5:3000"), "ws://10.0.0.5:3000/ws");
+        assert_eq!(super::ws_url("https:", "chat.example"), "wss://chat.example/ws");
+    }
+}

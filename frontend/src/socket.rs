@@ -1,0 +1,339 @@
+//! The one WebSocket to the server (gloo-net) and the task that keeps it alive.
+//!
+//! [`start`] spawns a task that connects, feeds every decoded frame to
+//! [`Chat::apply`](crate::state::Chat::apply), sends back what it answers, and on a close
+//! or an error waits (exponential backoff with jitter, counted down each second in the
+//! status) before connecting again, with the resume token of the last `welcome` so the
+//! server knows it is the same client. The browser's `offline` event shows "Offline" and
+//! parks the task once the socket is gone; `online` connects again at once (on a fresh
+//! socket: the network changed); `visibilitychange` cuts a wait short. The task ends when
+//! the reactive owner that started it is cleaned up (the app is unmounted).
+//!
+//! This module must not decide what to send: the frames come from [`Chat`] (what to
+//! replay after a reconnect) or from the [`Link`] (what the user just did). It never
+//! touches the DOM beyond reading the browser's network and visibility state.
+
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use futures::channel::{mpsc, oneshot};
+use futures::future::{self, Either};
+use futures::{FutureExt, Sink, SinkExt, StreamExt, select_biased};
+use gloo_net::websocket::futures::WebSocket;
+use gloo_net::websocket::{Message, State, WebSocketError};
+use gloo_timers::future::TimeoutFuture;
+use leptos::logging::{log, warn};
+use leptos::prelude::*;
+
+use crate::backoff::{Backoff, seconds_left};
+use crate::state::{Chat, Status};
+use crate::storage;
+use common::{ClientMsg, ServerMsg};
+
+/// Frames from the user waiting for the socket task. The task drains it at once while
+/// connected, so it only fills if the task is starved; a full queue drops the frame,
+/// which loses nothing for good: the [`Chat`] keeps every `say` in its outbox and the nick
+/// request, and replays them after the next `welcome`.
+const OUTGOING_CAPACITY: usize = 64;
+/// The close code of a socket whose resume token a newer connection took over: that
+/// token must not be used again.
+const REPLACED: u16 = 4000;
+/// A connection attempt that has neither opened nor failed by then is abandoned.
+const CONNECT_TIMEOUT_MS: u32 = 10_000;
+
+/// How a connection ended.
+enum End {
+    /// The socket closed or failed: wait, then try again.
+    Closed,
+    /// The socket closed while the browser was offline: wait for the network.
+    Offline,
+    /// The network is back: the old socket is likely dead (or bound to the old network),
+    /// so connect again at once. The old socket is kept open until the new one is: the
+    /// server then hands our nick over to the new connection (resume token) instead of
+    /// freeing it when the old one closes.
+    Renew(WebSocket),
+    /// The app is gone: the task ends.
+    Gone,
+}
+
+/// Why the task woke up besides the socket itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// The browser is online again: try now, on a fresh connection.
+    Online,
+    /// The page became visible again: if waiting to reconnect, try now.
+    Visible,
+    /// The browser went offline.
+    Offline,
+}
+
+/// The sending end of the socket task, for the views' commands.
+#[derive(Debug)]
+pub struct Link {
+    tx: mpsc::Sender<ClientMsg>,
+}
+
+impl Link {
+    /// Queues a frame for the socket. Never blocks; see [`OUTGOING_CAPACITY`] for when the
+    /// queue is full.
+    pub fn send(&mut self, frame: ClientMsg) {
+        if let Err(e) = self.tx.try_send(frame) {
+            warn!("chat: frame dropped, the socket task is behind or gone: {e}");
+        }
+    }
+}
+
+/// Starts the socket task for `url`, writing into `chat`. Must be called inside a
+/// reactive owner (a component): the task and its browser listeners end with it.
+pub fn start(url: String, chat: RwSignal<Chat>) -> Link {
+    let (tx, outgoing) = mpsc::channel(OUTGOING_CAPACITY);
+    // Two pending wake-ups are as good as many (the task acts on the latest state of the
+    // browser): when the queue is full, newer ones are dropped.
+    let (wake_tx, wakes) = mpsc::channel(1);
+    let (stop, stopped) = oneshot::channel::<()>();
+
+    let wake_tx = Rc::new(RefCell::new(wake_tx));
+    let wake = move |why: Wake| {
+        // Full or closed are both fine: a wake-up is pending, or nobody listens anymore.
+        let _ = wake_tx.borrow_mut().try_send(why);
+    };
+    let online = window_event_listener(leptos::ev::online, {
+        let wake = wake.clone();
+        move |_| wake(Wake::Online)
+    });
+    let offline = window_event_listener(leptos::ev::offline, {
+        let wake = wake.clone();
+        move |_| wake(Wake::Offline)
+    });
+    // `visibilitychange` is fired at the document and bubbles up to the window.
+    let visible = window_event_listener_untyped("visibilitychange", move |_| {
+        if document().visibility_state() == web_sys::VisibilityState::Visible {
+            wake(Wake::Visible);
+        }
+    });
+    on_cleanup(move || {
+        online.remove();
+        offline.remove();
+        visible.remove();
+        // Dropping `stop` ends the task at its next await, which closes the socket.
+        drop(stop);
+    });
+
+    leptos::task::spawn_local(async move {
+        let run = Box::pin(run(url, chat, outgoing, wakes));
+        // `stopped` first: once the owner is gone, the task must not touch `chat` again.
+        future::select(stopped, run).await;
+    });
+    Link { tx }
+}
+
+/// Writes into the chat; `None` if it was disposed (the app is being unmounted).
+fn update<R>(chat: RwSignal<Chat>, f: impl FnOnce(&mut Chat) -> R) -> Option<R> {
+    chat.try_update(f)
+}
+
+fn set_status(chat: RwSignal<Chat>, status: Status) {
+    update(chat, |c| {
+        if c.status != status {
+            c.status = status;
+        }
+    });
+}
+
+fn browser_online() -> bool {
+    window().navigator().on_line()
+}
+
+/// The task's life: connect, talk, wait, again.
+async fn run(
+    url: String,
+    chat: RwSignal<Chat>,
+    mut outgoing: mpsc::Receiver<ClientMsg>,
+    mut wakes: mpsc::Receiver<Wake>,
+) {
+    let mut backoff = Backoff::default();
+    // Trust the browser's `offline` event even where `navigator.onLine` lags behind it;
+    // the `online` event (or the page becoming visible while online) ends it.
+    let mut offline = !browser_online();
+    // A socket being replaced, kept open until its successor has connected.
+    let mut replaced: Option<WebSocket> = None;
+    loop {
+        if offline {
+            set_status(chat, Status::Offline);
+            loop {
+                match wakes.next().await {
+                    Some(Wake::Online) => break,
+                    Some(Wake::Visible) if browser_online() => break,
+                    Some(_) => {}
+                    None => return,
+                }
+            }
+        }
+        set_status(chat, Status::Connecting);
+        let Some(resume) = chat.try_with_untracked(|c| c.resume.clone()) else {
+            return;
+        };
+        let target = match resume {
+            Some(token) => format!("{url}?resume={}", js_sys::encode_uri_component(&token)),
+            None => url.clone(),
+        };
+        let connected = connect(&target).await;
+        drop(replaced.take());
+        if let Some(ws) = connected {
+            set_status(chat, Status::Connected);
+            let end = talk(ws, chat, &mut outgoing, &mut wakes, &mut backoff).await;
+            update(chat, Chat::disconnected);
+            match end {
+                End::Closed => {}
+                End::Offline => {
+                    offline = true;
+                    continue;
+                }
+                End::Renew(old) => {
+                    replaced = Some(old);
+                    continue;
+                }
+                End::Gone => return,
+            }
+        }
+        let delay = backoff.next_delay(js_sys::Math::random());
+        offline = count_down(delay, chat, &mut wakes).await == Some(Wake::Offline);
+    }
+}
+
+/// Opens a socket and waits for its `open` event; `None` on `error`, `close` or timeout.
+async fn connect(url: &str) -> Option<WebSocket> {
+    let mut ws = match WebSocket::open(url) {
+        Ok(ws) => ws,
+        Err(e) => {
+            warn!("chat: cannot open {url}: {e}");
+            return None;
+        }
+    };
+    // gloo's sink is ready once the socket has left CONNECTING: on `open`, or on `error`.
+    let ready = future::poll_fn(|cx| Pin::new(&mut ws).poll_ready(cx));
+    let settled =
+        matches!(future::select(ready, TimeoutFuture::new(CONNECT_TIMEOUT_MS)).await, Either::Left(_));
+    if !settled {
+        log!("chat: connecting to {url} timed out");
+        None
+    } else if matches!(ws.state(), State::Open) {
+        Some(ws)
+    } else {
+        log!("chat: could not connect to {url}");
+        None
+    }
+}
+
+/// Serves an open socket until it closes, the network comes back after being offline,
+/// or the app is gone. While the browser says it is offline the socket is kept (it may
+/// well survive a short outage) and the status says "Offline".
+async fn talk(
+    ws: WebSocket,
+    chat: RwSignal<Chat>,
+    outgoing: &mut mpsc::Receiver<ClientMsg>,
+    wakes: &mut mpsc::Receiver<Wake>,
+    backoff: &mut Backoff,
+) -> End {
+    // Frames queued while disconnected are stale: the chat replays what still matters
+    // once the server says `welcome`.
+    while outgoing.try_recv().is_ok() {}
+    let (mut sink, stream) = ws.split();
+    let mut stream = stream.fuse();
+    let mut offline = false;
+    loop {
+        select_biased! {
+            frame = stream.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let Some(msg) = decode(&text) else { continue };
+                    if matches!(msg, ServerMsg::Welcome { .. }) {
+                        // The server speaks the protocol: this connection counts as a
+                        // success, and the next failure waits only briefly again.
+                        backoff.reset();
+                    }
+                    if let ServerMsg::You { nick } = &msg {
+                        storage::save_nick(nick);
+                    }
+                    let now = js_sys::Date::now();
+                    let Some(replies) = update(chat, |c| c.apply(msg, now)) else {
+                        return End::Gone;
+                    };
+                    for frame in replies {
+                        send(&mut sink, &frame).await;
+                    }
+                }
+                Some(Ok(Message::Bytes(_))) => warn!("chat: ignored a binary frame"),
+                // An `error` event; the `close` event follows.
+                Some(Err(WebSocketError::ConnectionError)) => log!("chat: socket error"),
+                Some(Err(WebSocketError::ConnectionClose(e))) => {
+                    log!("chat: socket closed ({} {})", e.code, e.reason);
+                    if e.code == REPLACED {
+                        update(chat, |c| c.resume = None);
+                    }
+                }
+                Some(Err(e)) => log!("chat: socket: {e}"),
+                None if offline => return End::Offline,
+                None => return End::Closed,
+            },
+            frame = outgoing.next() => match frame {
+                Some(frame) => send(&mut sink, &frame).await,
+                // The link is gone with the app: nothing more to do.
+                None => return End::Gone,
+            },
+            wake = wakes.next() => match wake {
+                Some(Wake::Offline) => {
+                    offline = true;
+                    set_status(chat, Status::Offline);
+                }
+                Some(Wake::Online) => match sink.reunite(stream.into_inner()) {
+                    Ok(ws) => return End::Renew(ws),
+                    // Both halves come from the one socket: cannot happen, but reconnecting
+                    // without the handover is still right.
+                    Err(_) => return End::Closed,
+                },
+                Some(Wake::Visible) | None => {}
+            },
+        }
+    }
+}
+
+fn decode(text: &str) -> Option<ServerMsg> {
+    match serde_json::from_str(text) {
+        Ok(msg) => Some(msg),
+        Err(e) => {
+            warn!("chat: ignored a frame that does not decode ({e}): {text}");
+            None
+        }
+    }
+}
+
+async fn send<S>(sink: &mut S, frame: &ClientMsg)
+where
+    S: Sink<Message, Error = WebSocketError> + Unpin,
+{
+    let text = serde_json::to_string(frame).expect("protocol frames always serialize");
+    if let Err(e) = sink.send(Message::Text(text)).await {
+        // The socket is closing; its `close` event ends the session and the chat
+        // replays what matters after the reconnect.
+        warn!("chat: send failed: {e}");
+    }
+}
+
+/// Shows "Reconnecting in N s" for `delay_ms`, one step per second; ends early on a wake.
+async fn count_down(delay_ms: f64, chat: RwSignal<Chat>, wakes: &mut mpsc::Receiver<Wake>) -> Option<Wake> {
+    let mut remaining = delay_ms;
+    while remaining > 0.0 {
+        let secs = seconds_left(remaining);
+        set_status(chat, Status::Reconnecting { secs });
+        // Sleep to the next whole second of the count (or to the end).
+        let step = (remaining - f64::from(secs - 1) * 1000.0).max(1.0);
+        let sleep = TimeoutFuture::new(step as u32).fuse();
+        futures::pin_mut!(sleep);
+        select_biased! {
+            wake = wakes.next() => return wake,
+            () = sleep => remaining -= step,
+        }
+    }
+    None
+}
