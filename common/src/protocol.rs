@@ -128,7 +128,11 @@ pub enum ErrorCode {
 }
 
 /// A frame from the server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Serialized by serde's derive; deserialized by hand (below) through one flat struct,
+/// because the derive for an internally tagged enum buffers every field through generic
+/// machinery that costs the web app about 30 KB of wasm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
     /// The first frame after the upgrade. `resume` is this connection's resume token: a
@@ -184,6 +188,92 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cid: Option<String>,
     },
+}
+
+/// Every field any server frame has, all optional: decoded in one pass, then checked
+/// against the `type` by [`RawServerMsg::into_msg`].
+#[derive(Deserialize)]
+struct RawServerMsg {
+    #[serde(rename = "type")]
+    ty: String,
+    protocol: Option<u32>,
+    nick: Option<String>,
+    rooms: Option<Vec<RoomInfo>>,
+    resume: Option<String>,
+    room: Option<String>,
+    members: Option<Vec<String>>,
+    history: Option<Vec<ChatMessage>>,
+    messages: Option<Vec<ChatMessage>>,
+    complete: Option<bool>,
+    id: Option<u64>,
+    text: Option<String>,
+    ts: Option<u64>,
+    cid: Option<String>,
+    event: Option<PresenceEvent>,
+    old_nick: Option<String>,
+    code: Option<ErrorCode>,
+    message: Option<String>,
+}
+
+impl RawServerMsg {
+    fn into_msg(self) -> Result<ServerMsg, String> {
+        let ty = self.ty;
+        Ok(match ty.as_str() {
+            "welcome" => ServerMsg::Welcome {
+                protocol: need(self.protocol, "protocol", &ty)?,
+                nick: need(self.nick, "nick", &ty)?,
+                rooms: need(self.rooms, "rooms", &ty)?,
+                resume: self.resume,
+            },
+            "you" => ServerMsg::You { nick: need(self.nick, "nick", &ty)? },
+            "rooms" => ServerMsg::Rooms { rooms: need(self.rooms, "rooms", &ty)? },
+            "joined" => ServerMsg::Joined {
+                room: need(self.room, "room", &ty)?,
+                members: need(self.members, "members", &ty)?,
+                history: need(self.history, "history", &ty)?,
+                complete: need(self.complete, "complete", &ty)?,
+            },
+            "left" => ServerMsg::Left { room: need(self.room, "room", &ty)? },
+            "message" => ServerMsg::Message(ChatMessage {
+                room: need(self.room, "room", &ty)?,
+                id: need(self.id, "id", &ty)?,
+                nick: need(self.nick, "nick", &ty)?,
+                text: need(self.text, "text", &ty)?,
+                ts: need(self.ts, "ts", &ty)?,
+                cid: self.cid,
+            }),
+            "presence" => ServerMsg::Presence {
+                room: need(self.room, "room", &ty)?,
+                event: need(self.event, "event", &ty)?,
+                nick: need(self.nick, "nick", &ty)?,
+                old_nick: self.old_nick,
+            },
+            "typing" => {
+                ServerMsg::Typing { room: need(self.room, "room", &ty)?, nick: need(self.nick, "nick", &ty)? }
+            }
+            "history" => ServerMsg::History {
+                room: need(self.room, "room", &ty)?,
+                messages: need(self.messages, "messages", &ty)?,
+                complete: need(self.complete, "complete", &ty)?,
+            },
+            "error" => ServerMsg::Error {
+                code: need(self.code, "code", &ty)?,
+                message: need(self.message, "message", &ty)?,
+                cid: self.cid,
+            },
+            other => return Err(format!("unknown frame type `{other}`")),
+        })
+    }
+}
+
+fn need<T>(v: Option<T>, field: &str, ty: &str) -> Result<T, String> {
+    v.ok_or_else(|| format!("missing field `{field}` in a `{ty}` frame"))
+}
+
+impl<'de> Deserialize<'de> for ServerMsg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        RawServerMsg::deserialize(d)?.into_msg().map_err(serde::de::Error::custom)
+    }
 }
 
 impl ServerMsg {
@@ -277,6 +367,22 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<ClientMsg>(bad).is_err(), "accepted {bad}");
         }
+    }
+
+    #[test]
+    fn server_frames_missing_a_field_or_of_unknown_type_are_refused() {
+        for bad in [
+            r#"{"type":"message","room":"r","id":1,"nick":"n","ts":5}"#,
+            r#"{"type":"joined","room":"r","members":[],"history":[]}"#,
+            r#"{"type":"welcome","protocol":1,"nick":"n"}"#,
+            r#"{"type":"shout"}"#,
+            r#"{"room":"r"}"#,
+            r#"{"type":"you","nick":7}"#,
+        ] {
+            assert!(serde_json::from_str::<ServerMsg>(bad).is_err(), "accepted {bad}");
+        }
+        let e = serde_json::from_str::<ServerMsg>(r#"{"type":"left"}"#).unwrap_err();
+        assert!(e.to_string().contains("missing field `room` in a `left` frame"), "{e}");
     }
 
     #[test]
