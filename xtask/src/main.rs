@@ -5,6 +5,7 @@
 //! This crate never holds product logic: it only orchestrates cargo, trunk, wasm-pack,
 //! npm and apt.
 
+mod bench;
 mod setup;
 mod tasks;
 
@@ -21,6 +22,7 @@ Commands:
                        end-to-end tests with two browser pages
   build                build the release web app into dist/ and the server binary
   dev                  run the server and `trunk serve` (hot reload) side by side
+  bench [--quick]      benchmark ours vs Node ws, Socket.IO and the floor; writes BENCHMARKS.md
   setup                install the pinned tools that are missing (done by every command)
   help                 this text
 ";
@@ -35,6 +37,7 @@ fn main() -> Result<()> {
         "serve" => tasks::serve(&rest),
         "dev" => tasks::dev(&rest),
         "test" => tasks::test(),
+        "bench" => bench::run(&rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
