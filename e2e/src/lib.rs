@@ -232,3 +232,118 @@ impl Page {
         Ok(())
     }
 }
+
+/// A TCP proxy in front of the server, standing in for one device's network: `cut` drops
+/// every connection through it and refuses new ones (the phone went into a tunnel),
+/// `restore` lets them through again. Pages opened through it reach the server only
+/// through it.
+#[derive(Debug)]
+pub struct Proxy {
+    pub port: u16,
+    online: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Bumped by `cut`: connections opened before it end.
+    epoch: tokio::sync::watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(target_port: u16) -> Result<Self> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let port = listener.local_addr()?.port();
+        let online = std::sync::Arc::new(AtomicBool::new(true));
+        let (epoch, _) = tokio::sync::watch::channel(0u64);
+        let (flag, epochs) = (online.clone(), epoch.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !flag.load(Ordering::SeqCst) {
+                    continue; // dropped at once: no network
+                }
+                let mut cut = epochs.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Ok(Self { port, online, epoch, task })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn cut(&self) {
+        self.online.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.epoch.send_modify(|e| *e += 1);
+    }
+
+    pub fn restore(&self) {
+        self.online.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Page {
+    /// The number of elements matching a CSS selector.
+    pub async fn count(&self, css: &str) -> Result<u64> {
+        let n = self.eval(&format!("return document.querySelectorAll({}).length", json!(css))).await?;
+        Ok(n.as_u64().unwrap_or(0))
+    }
+
+    /// The text of the first element matching `css`, or "" when there is none.
+    pub async fn text_of(&self, css: &str) -> Result<String> {
+        let t = self.eval(&format!("const e = document.querySelector({}); return e ? e.innerText : ''", json!(css))).await?;
+        Ok(t.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Polls `check` until it is true, failing with `what` after [`WAIT`].
+    pub async fn until<F, Fut>(&self, what: &str, mut check: F) -> Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<bool>>,
+    {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if check().await? {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("timed out waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The directory's member count for `room`, as shown in the sidebar.
+    pub async fn room_count(&self, room: &str) -> Result<Option<u64>> {
+        let css = format!("[data-testid=room][data-room={}] [data-testid=room-count]", json!(room));
+        let t = self.text_of(&css).await?;
+        Ok(t.trim().parse().ok())
+    }
+
+    /// Clicks the sidebar entry of `room` (opening the drawer first on a phone).
+    pub async fn open_room(&self, room: &str) -> Result<()> {
+        let css = format!("[data-testid=room][data-room={}]", json!(room));
+        let entry = self.client.wait().at_most(WAIT).for_element(Locator::Css(&css)).await?;
+        if !entry.is_displayed().await? {
+            self.button("Rooms").await?.click().await?;
+        }
+        entry.click().await?;
+        Ok(())
+    }
+
+    pub async fn title(&self) -> Result<String> {
+        Ok(self.client.title().await?)
+    }
+}
