@@ -13,6 +13,7 @@ use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -26,6 +27,11 @@ use crate::hub::Hub;
 use crate::net;
 use crate::session::{self, Peer, SessionConfig};
 use crate::store::Store;
+
+/// Per-socket buffer sizes (see `ws_handler`).
+const READ_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 16 * 1024;
+const WRITE_BUFFER_MAX: usize = 1024 * 1024;
 
 /// How long open WebSockets get to close after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
@@ -81,6 +87,13 @@ pub async fn run(
     let sessions = state.sessions.clone();
     let app = router(state, &config.web_dir);
     let stop = token.clone();
+    // A chat frame is small and must go out now: Nagle's algorithm, with the peer's
+    // delayed ACKs, would hold frames back for tens of milliseconds.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -175,14 +188,22 @@ async fn ws_handler(
     };
     let peer = Peer { client: client_address(&headers, peer), resume: params.resume };
     let AppState { hub, session, shutdown, sessions, .. } = state;
-    ws.max_message_size(common::MAX_FRAME_BYTES).max_frame_size(common::MAX_FRAME_BYTES).on_upgrade(
-        move |socket| {
+    ws.max_message_size(common::MAX_FRAME_BYTES)
+        .max_frame_size(common::MAX_FRAME_BYTES)
+        // tungstenite's 128 KiB default read buffer, allocated per socket up front, was
+        // most of an idle connection's memory; frames are small and the buffer grows
+        // (up to the 16 KiB frame limit) when one is not.
+        .read_buffer_size(READ_BUFFER)
+        // Frames are coalesced per flush by the writer task (session.rs); this only
+        // bounds what tungstenite keeps between flushes.
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(WRITE_BUFFER_MAX)
+        .on_upgrade(move |socket| {
             sessions.track_future(async move {
                 session::run(socket, hub, session, shutdown, peer).await;
                 drop(slot);
             })
-        },
-    )
+        })
 }
 
 /// The client's address for the logs: the first `X-Forwarded-For` entry when a proxy set
