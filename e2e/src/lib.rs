@@ -261,7 +261,8 @@ impl Proxy {
                 }
                 let mut cut = epochs.subscribe();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await else {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await
+                    else {
                         return;
                     };
                     tokio::select! {
@@ -303,7 +304,9 @@ impl Page {
 
     /// The text of the first element matching `css`, or "" when there is none.
     pub async fn text_of(&self, css: &str) -> Result<String> {
-        let t = self.eval(&format!("const e = document.querySelector({}); return e ? e.innerText : ''", json!(css))).await?;
+        let t = self
+            .eval(&format!("const e = document.querySelector({}); return e ? e.innerText : ''", json!(css)))
+            .await?;
         Ok(t.as_str().unwrap_or_default().to_owned())
     }
 

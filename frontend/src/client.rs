@@ -1,14 +1,16 @@
-//! The handle the views use to act: send a message, ask for a nick, dismiss an alert.
+//! The handle the views use to act: send a message, open or leave a room, say that the
+//! user is typing, fetch older messages, ask for a nick, dismiss an alert.
 //!
 //! [`Client`] is `Copy` and given to components through context. Each command records the
 //! user's intent in the [`Chat`] first (so a reconnect can replay it) and then queues the
-//! frame the chat says is ready to go. It must not read anything for display: the views
+//! frames the chat says are ready to go. It must not read anything for display: the views
 //! get narrow read-only signals for that (see [`crate::ui`]).
 
 use leptos::prelude::*;
 
 use crate::socket::Link;
 use crate::state::{Chat, SayError};
+use common::ClientMsg;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Client {
@@ -21,24 +23,67 @@ impl Client {
         Self { chat, link: StoredValue::new(link) }
     }
 
+    fn send(&self, frames: impl IntoIterator<Item = ClientMsg>) {
+        for frame in frames {
+            self.link.update_value(|link| link.send(frame));
+        }
+    }
+
     /// Sends `text` to the room shown. `Err(SayError::Empty)` means there was nothing to
     /// send; other errors are for the user.
     pub fn say(&self, text: &str) -> Result<(), SayError> {
         let frame = self.chat.try_update(|c| c.say(text)).unwrap_or(Err(SayError::Empty))?;
-        if let Some(frame) = frame {
-            self.link.update_value(|link| link.send(frame));
-        }
+        self.send(frame);
         Ok(())
+    }
+
+    /// Forgets a message the server refused.
+    pub fn discard(&self, cid: &str) {
+        self.chat.try_update(|c| c.discard(cid));
     }
 
     /// Asks the server for the nickname `raw`; `Err` says why it is not a valid one. The
     /// answer (`you` or `nick_taken`) arrives later through the chat.
     pub fn set_nick(&self, raw: &str) -> Result<(), String> {
         let frame = self.chat.try_update(|c| c.request_nick(raw)).unwrap_or(Ok(None))?;
-        if let Some(frame) = frame {
-            self.link.update_value(|link| link.send(frame));
-        }
+        self.send(frame);
         Ok(())
+    }
+
+    /// Shows the room `raw`, joining (and so creating) it if need be; `Err` says why it is
+    /// not a valid room name.
+    pub fn open_room(&self, raw: &str) -> Result<(), String> {
+        let frame = self.chat.try_update(|c| c.open_room(raw)).unwrap_or(Ok(None))?;
+        self.send(frame);
+        Ok(())
+    }
+
+    /// Leaves the room shown.
+    pub fn leave(&self) {
+        self.send(self.chat.try_update(Chat::leave).unwrap_or_default());
+    }
+
+    /// The user is typing in the room shown (throttled by the chat).
+    pub fn typing(&self) {
+        let now = js_sys::Date::now();
+        self.send(self.quiet_update(|c| c.typing(now)));
+    }
+
+    /// Asks for the page of messages before the oldest one shown, unless there is none
+    /// or a request is in flight.
+    pub fn load_older(&self) {
+        self.send(self.quiet_update(Chat::load_older));
+    }
+
+    /// Runs a command that usually has nothing to send (a keystroke, a scroll event) and
+    /// notifies the views only when it does: anything else it records is not displayed.
+    fn quiet_update(&self, f: impl FnOnce(&mut Chat) -> Option<ClientMsg>) -> Option<ClientMsg> {
+        self.chat
+            .try_maybe_update(|c| {
+                let frame = f(c);
+                (frame.is_some(), frame)
+            })
+            .flatten()
     }
 
     /// Hides the alert `seq`, if it is still the one shown.

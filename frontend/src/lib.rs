@@ -6,7 +6,9 @@
 //! - [`backoff`]: the reconnect schedule (exponential, jittered, capped), as plain values.
 //! - [`socket`]: the task that owns the WebSocket, reconnects, and feeds frames to the
 //!   chat; it decides nothing about what to send.
-//! - [`client`]: the `Copy` handle the views act through (say, set nick, dismiss).
+//! - [`client`]: the `Copy` handle the views act through (say, open or leave a room,
+//!   typing, scroll-back, set nick, dismiss).
+//! - [`route`]: the room in the page's address (`#/room/<name>`), as plain functions.
 //! - [`storage`]: the nickname remembered in `localStorage`.
 //! - [`ui`]: the [`App`] component and its parts; display only.
 //!
@@ -16,6 +18,7 @@
 
 pub mod backoff;
 pub mod client;
+pub mod route;
 pub mod socket;
 pub mod state;
 pub mod storage;

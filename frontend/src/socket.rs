@@ -6,8 +6,10 @@
 //! status) before connecting again, with the resume token of the last `welcome` so the
 //! server knows it is the same client. The browser's `offline` event shows "Offline" and
 //! parks the task once the socket is gone; `online` connects again at once (on a fresh
-//! socket: the network changed); `visibilitychange` cuts a wait short. The task ends when
-//! the reactive owner that started it is cleaned up (the app is unmounted).
+//! socket: the network changed); `visibilitychange` cuts a wait short. While connected it
+//! also wakes the chat at [`Chat::next_deadline`] (typing indicators expire, refused
+//! messages are retried) and sends what [`Chat::tick`] answers. The task ends when the
+//! reactive owner that started it is cleaned up (the app is unmounted).
 //!
 //! This module must not decide what to send: the frames come from [`Chat`] (what to
 //! replay after a reconnect) or from the [`Link`] (what the user just did). It never
@@ -243,6 +245,18 @@ async fn talk(
     let mut stream = stream.fuse();
     let mut offline = false;
     loop {
+        // The chat's next timed event, recomputed after every frame: only frames (typing,
+        // a refused `say`) and ticks create or move deadlines, and they all pass here.
+        let wait = chat.try_with_untracked(Chat::next_deadline).flatten();
+        let timer = async move {
+            match wait {
+                // One millisecond late rather than early: the tick must find it due.
+                Some(at) => TimeoutFuture::new((at - js_sys::Date::now()).max(0.0) as u32 + 1).await,
+                None => future::pending().await,
+            }
+        }
+        .fuse();
+        futures::pin_mut!(timer);
         select_biased! {
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
@@ -293,6 +307,15 @@ async fn talk(
                     Err(_) => return End::Closed,
                 },
                 Some(Wake::Visible) | None => {}
+            },
+            () = timer => {
+                let now = js_sys::Date::now();
+                let Some(frames) = update(chat, |c| c.tick(now)) else {
+                    return End::Gone;
+                };
+                for frame in frames {
+                    send(&mut sink, &frame).await;
+                }
             },
         }
     }

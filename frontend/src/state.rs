@@ -3,26 +3,37 @@
 //!
 //! Every frame from the server goes through [`Chat::apply`], which returns the frames the
 //! client must send in answer (rejoining rooms after `welcome`, re-sending the outbox
-//! after `joined`). Every user intent ([`Chat::say`], [`Chat::request_nick`]) is recorded
-//! here first, so that a reconnect can replay it from this value alone. This module must
-//! not know about signals, the DOM, storage, timers or sockets: time and randomness come
-//! in as arguments, so the whole protocol logic is testable without a browser.
+//! after `joined`). Every user intent ([`Chat::say`], [`Chat::open_room`], [`Chat::leave`],
+//! [`Chat::typing`], [`Chat::load_older`], [`Chat::request_nick`]) is recorded here first,
+//! so that a reconnect can replay it from this value alone. Timed behaviour (typing
+//! indicators that expire, refused messages retried later) is driven by [`Chat::tick`]
+//! at [`Chat::next_deadline`]. This module must not know about signals, the DOM, storage,
+//! timers or sockets: time and randomness come in as arguments, so the whole protocol
+//! logic is testable without a browser.
 
 use std::fmt;
 use std::sync::Arc;
 
 use common::{
-    ChatMessage, ClientMsg, ErrorCode, InvalidName, LOBBY, Nick, PresenceEvent, RoomInfo, ServerMsg, Text,
+    ChatMessage, ClientMsg, ErrorCode, InvalidName, LOBBY, Nick, PresenceEvent, RoomInfo, RoomName,
+    ServerMsg, Text,
 };
 
-/// A room keeps at most this many log entries; older ones are dropped from memory (the
-/// server keeps the history).
+/// A room keeps at most this many log entries as new ones arrive; older ones are dropped
+/// from memory (the server keeps the history, and scroll-back fetches them again).
 pub const MAX_ENTRIES: usize = 1000;
 /// At most this many messages wait for the server's echo; further `say`s are refused
 /// until the connection drains them.
 pub const MAX_OUTBOX: usize = 100;
 /// A `typing` frame counts for this long unless renewed (PROTOCOL.md: at most 5 s).
 pub const TYPING_MS: f64 = 5000.0;
+/// While the user types, a `typing` frame goes out at most this often: often enough to
+/// renew the others' indicator before it expires, rarely enough to cost nothing.
+pub const TYPING_SEND_MS: f64 = 2000.0;
+/// A `say` refused as `rate_limited` is sent again after this long, with the same `cid`.
+pub const RETRY_MS: f64 = 1000.0;
+/// How many older messages one scroll-back request asks for.
+pub const HISTORY_PAGE: u32 = 50;
 
 /// The connection as the user sees it. `Display` is the exact text of the status line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,12 +60,15 @@ impl fmt::Display for Status {
 }
 
 /// What identifies an entry of a room's log for keyed rendering: never its index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EntryKey {
     /// A chat message, by its server id (unique within a room).
     Message(u64),
     /// A notice, by a sequence number local to this client.
     Notice(u64),
+    /// A message not acknowledged yet, by its `cid`; whether it failed is part of the key
+    /// so that the view redraws it when it does.
+    Outgoing(String, bool),
 }
 
 /// One line of a room's log.
@@ -67,6 +81,9 @@ pub enum Entry {
     },
     /// Someone joined, left or renamed.
     Notice { seq: u64, text: String },
+    /// Said here and not acknowledged by the server yet: shown as being sent, or with the
+    /// reason the server refused it (`failed`).
+    Outgoing { cid: String, nick: String, text: String, failed: Option<String> },
 }
 
 impl Entry {
@@ -74,17 +91,35 @@ impl Entry {
         match self {
             Self::Message { msg, .. } => EntryKey::Message(msg.id),
             Self::Notice { seq, .. } => EntryKey::Notice(*seq),
+            Self::Outgoing { cid, failed, .. } => EntryKey::Outgoing(cid.clone(), failed.is_some()),
         }
     }
+
+    /// Written by this user: shown on the own side of the log.
+    pub fn is_own(&self) -> bool {
+        matches!(self, Self::Message { own: true, .. } | Self::Outgoing { .. })
+    }
+}
+
+/// Where a `say` the server has not echoed yet stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// Sent, or waiting for the room to be (re)joined to be sent.
+    Sending,
+    /// Refused as `rate_limited`: sent again at this time (ms).
+    RetryAt(f64),
+    /// Refused for good (`invalid`): shown with the server's reason, never re-sent.
+    Failed(String),
 }
 
 /// A `say` the server has not echoed yet; re-sent with the same `cid` after a reconnect,
 /// which the server turns into a no-op if it had stored it already.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
     pub room: String,
     pub text: String,
     pub cid: String,
+    pub delivery: Delivery,
 }
 
 impl Pending {
@@ -129,9 +164,34 @@ impl fmt::Display for SayError {
     }
 }
 
+/// How much of a room's older history the log can still fetch, for the top of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Older {
+    /// Not known yet (the room is not joined).
+    Unknown,
+    /// Older messages exist on the server: scrolling to the top fetches them.
+    More,
+    /// A `history` request is in flight.
+    Loading,
+    /// The log starts at the room's first message.
+    Complete,
+}
+
+/// One line of the room list: a room of the directory or one this client joined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomEntry {
+    pub name: String,
+    /// Members, as the directory counts them (or as `joined` listed them, for a room the
+    /// directory does not show yet).
+    pub members: u32,
+    pub joined: bool,
+    pub unread: u32,
+    pub current: bool,
+}
+
 /// One room this client has joined (or will rejoin on the next connection).
 ///
-/// Plain `Vec`s throughout, searched linearly or by bisection: a room holds at most
+/// Plain `Vec`s throughout, searched linearly or by bisection: a room holds about
 /// [`MAX_ENTRIES`] entries, and maps and hash sets would cost the web app more code size
 /// than they save time.
 #[derive(Debug, Clone, Default)]
@@ -141,14 +201,20 @@ pub struct RoomState {
     pub entries: Vec<Arc<Entry>>,
     /// The ids of the messages in `entries`, sorted.
     ids: Vec<u64>,
-    /// Nicks of the members, as of the last `joined` and `presence`.
+    /// Nicks of the members, as of the last `joined` and `presence`, in [`by_name`] order.
     pub members: Vec<String>,
     /// The highest message id seen: `join.after` on a reconnect resumes from it.
     pub last_id: Option<u64>,
-    /// Messages that arrived while another room was shown.
+    /// Messages from others that arrived while another room was shown.
     pub unread: u32,
     /// The server answered `join` on the current connection.
     pub joined: bool,
+    /// The log holds the room's first message: there is nothing older to fetch.
+    complete: bool,
+    /// The first `joined` has told whether older messages exist.
+    known: bool,
+    /// A `history` request is in flight (one at a time per room).
+    loading: bool,
     /// Who is typing, with the time (ms) their last `typing` arrived.
     typing: Vec<(String, f64)>,
 }
@@ -178,7 +244,6 @@ impl RoomState {
                 .unwrap_or(self.entries.len());
             self.entries.insert(at, entry);
         }
-        self.trim();
         true
     }
 
@@ -187,6 +252,8 @@ impl RoomState {
         self.trim();
     }
 
+    /// Drops the oldest entries beyond [`MAX_ENTRIES`]. Called when entries arrive at the
+    /// new end only: a page of older history the user scrolled back for must stay.
     fn trim(&mut self) {
         if self.entries.len() > MAX_ENTRIES {
             let excess = self.entries.len() - MAX_ENTRIES;
@@ -195,14 +262,27 @@ impl RoomState {
                     && let Ok(at) = self.ids.binary_search(&msg.id)
                 {
                     self.ids.remove(at);
+                    // The server still has it: scroll-back can bring it back.
+                    self.complete = false;
                 }
             }
         }
     }
 
+    /// The state of the top of the log.
+    pub fn older(&self) -> Older {
+        match (self.known, self.loading, self.complete) {
+            (false, _, _) => Older::Unknown,
+            (true, true, _) => Older::Loading,
+            (true, false, true) => Older::Complete,
+            (true, false, false) => Older::More,
+        }
+    }
+
     fn add_member(&mut self, nick: &str) {
         if !self.members.iter().any(|m| m == nick) {
-            self.members.push(nick.to_owned());
+            let at = self.members.partition_point(|m| by_name(m, nick).is_lt());
+            self.members.insert(at, nick.to_owned());
         }
     }
 
@@ -211,12 +291,9 @@ impl RoomState {
         self.stop_typing(nick);
     }
 
-    /// Keeps the member's place in the list.
     fn rename_member(&mut self, old: &str, new: &str) {
-        match self.members.iter_mut().find(|m| *m == old) {
-            Some(member) => new.clone_into(member),
-            None => self.add_member(new),
-        }
+        self.members.retain(|m| m != old);
+        self.add_member(new);
         self.stop_typing(old);
     }
 
@@ -229,7 +306,8 @@ impl RoomState {
         self.typing.retain(|(n, _)| n != nick);
     }
 
-    /// Nicks that sent `typing` within the last [`TYPING_MS`] before `now_ms`.
+    /// Nicks that sent `typing` within the last [`TYPING_MS`] before `now_ms`, in the
+    /// order they started.
     pub fn typing(&self, now_ms: f64) -> Vec<&str> {
         self.typing
             .iter()
@@ -237,6 +315,29 @@ impl RoomState {
             .map(|(nick, _)| nick.as_str())
             .collect()
     }
+}
+
+/// The order of names in lists: case-insensitively (ASCII only: it is for display, and
+/// the Unicode case tables would cost the web app more than they are worth here).
+fn by_name(a: &str, b: &str) -> std::cmp::Ordering {
+    let fold = |s: &str| s.bytes().map(|b| b.to_ascii_lowercase()).collect::<Vec<u8>>();
+    fold(a).cmp(&fold(b)).then_with(|| a.cmp(b))
+}
+
+/// "bob is typing…", "bob and ann are typing…", "3 people are typing…", or "" when
+/// nobody is.
+pub fn typing_text(nicks: &[&str]) -> String {
+    match nicks {
+        [] => String::new(),
+        [one] => format!("{one} is typing…"),
+        [a, b] => format!("{a} and {b} are typing…"),
+        many => format!("{} people are typing…", many.len()),
+    }
+}
+
+/// The page's title: the unread count first, so it shows in a tab strip.
+pub fn page_title(unread: u32) -> String {
+    if unread > 0 { format!("({unread}) Chat") } else { "Chat".to_owned() }
 }
 
 /// Everything the client knows about the chat.
@@ -256,6 +357,11 @@ pub struct Chat {
     pub rooms: Vec<RoomState>,
     /// The room shown.
     pub current: String,
+    /// A room the user asked to open that the server has not answered yet: an `invalid`
+    /// error without a `cid` is about it.
+    joining: Option<String>,
+    /// Why the last room the user asked for was refused, shown beside the room form.
+    pub room_error: Option<String>,
     /// The public room directory.
     pub directory: Vec<RoomInfo>,
     /// Messages sent and not yet echoed, oldest first.
@@ -263,6 +369,9 @@ pub struct Chat {
     pub alert: Option<Alert>,
     /// `welcome` arrived on the current connection: frames may be sent.
     welcomed: bool,
+    /// The room and time (ms) of the last `typing` sent, to send it at most every
+    /// [`TYPING_SEND_MS`].
+    typing_sent: Option<(String, f64)>,
     /// The server's resume token from the last `welcome`: reconnecting with it keeps our
     /// nick and our `cid`s' de-duplication. Held for this page's life only.
     pub resume: Option<String>,
@@ -284,10 +393,13 @@ impl Chat {
             nick_error: None,
             rooms,
             current: LOBBY.to_owned(),
+            joining: None,
+            room_error: None,
             directory: Vec::new(),
             outbox: Vec::new(),
             alert: None,
             welcomed: false,
+            typing_sent: None,
             resume: None,
             cid_prefix: cid_prefix.into(),
             next_cid: 0,
@@ -308,12 +420,21 @@ impl Chat {
         self.rooms.iter_mut().find(|r| r.name == name)
     }
 
+    /// Frames may go out now. Not while the browser says it is offline, even if the old
+    /// socket is still open: what is said then waits in the outbox and goes out on the
+    /// fresh connection made when the network is back (the same `cid`s, so at most once).
+    fn can_send(&self) -> bool {
+        self.welcomed && self.status == Status::Connected
+    }
+
     /// The connection was lost: what the server told us about members and typing no
     /// longer holds, and nothing can be sent until the next `welcome`.
     pub fn disconnected(&mut self) {
         self.welcomed = false;
+        self.typing_sent = None;
         for room in &mut self.rooms {
             room.joined = false;
+            room.loading = false;
             room.members.clear();
             room.typing.clear();
         }
@@ -327,7 +448,8 @@ impl Chat {
             InvalidName::TooLong(..) => SayError::TooLong { chars: text.trim_end().chars().count() },
             other => SayError::Invalid(other.to_string()),
         })?;
-        if self.outbox.len() >= MAX_OUTBOX {
+        let waiting = self.outbox.iter().filter(|p| !matches!(p.delivery, Delivery::Failed(_))).count();
+        if waiting >= MAX_OUTBOX {
             return Err(SayError::OutboxFull);
         }
         self.next_cid += 1;
@@ -335,11 +457,19 @@ impl Chat {
             room: self.current.clone(),
             text: text.into(),
             cid: format!("{}-{}", self.cid_prefix, self.next_cid),
+            delivery: Delivery::Sending,
         };
-        let ready = self.welcomed && self.current_room().is_some_and(|r| r.joined);
+        let ready = self.can_send() && self.current_room().is_some_and(|r| r.joined);
         let frame = ready.then(|| pending.frame());
         self.outbox.push(pending);
+        // Our own message ends our "typing": the next keystroke announces it again.
+        self.typing_sent = None;
         Ok(frame)
+    }
+
+    /// Forgets a message the server refused for good.
+    pub fn discard(&mut self, cid: &str) {
+        self.outbox.retain(|p| p.cid != cid || !matches!(p.delivery, Delivery::Failed(_)));
     }
 
     /// Records that the user wants `raw` as nick; returns the frame to send now (if
@@ -348,10 +478,7 @@ impl Chat {
         let nick = match Nick::parse(raw) {
             Ok(nick) => nick,
             Err(e) => {
-                // "a nickname must …" as a sentence.
-                let mut why = e.to_string();
-                why[..1].make_ascii_uppercase();
-                why.push('.');
+                let why = sentence(&e);
                 self.nick_error = Some(why.clone());
                 return Err(why);
             }
@@ -365,10 +492,205 @@ impl Chat {
         Ok(self.welcomed.then(|| ClientMsg::Nick { nick: nick.into() }))
     }
 
+    /// Shows the room `raw` (trimmed), joining it first if need be; returns the `join` to
+    /// send now, or why `raw` is not a room name (also kept in `room_error`).
+    pub fn open_room(&mut self, raw: &str) -> Result<Option<ClientMsg>, String> {
+        let name = match RoomName::parse(raw) {
+            Ok(name) => String::from(name),
+            Err(e) => {
+                let why = sentence(&e);
+                self.room_error = Some(why.clone());
+                return Err(why);
+            }
+        };
+        self.room_error = None;
+        let frame = if self.room(&name).is_some() {
+            None
+        } else {
+            self.rooms.push(RoomState::new(&name));
+            self.joining = Some(name.clone());
+            self.welcomed.then(|| ClientMsg::Join { room: name.clone(), after: None })
+        };
+        self.show(name);
+        Ok(frame)
+    }
+
+    /// Makes `name` (a joined room) the room shown: its messages count as read.
+    fn show(&mut self, name: String) {
+        if let Some(room) = self.room_mut(&name) {
+            room.unread = 0;
+        }
+        self.current = name;
+    }
+
+    /// Leaves the room shown; returns the `leave` to send. Without a connection the room
+    /// is simply forgotten (it will not be rejoined), and the frames are those of
+    /// [`Chat::left`] (none: the next `welcome` joins what is left).
+    pub fn leave(&mut self) -> Vec<ClientMsg> {
+        let room = self.current.clone();
+        if self.welcomed { vec![ClientMsg::Leave { room }] } else { self.left(&room) }
+    }
+
+    /// `room` is no longer joined: forget it and what waits to be said in it, and show the
+    /// most recently joined room left, or join the lobby again if none is.
+    fn left(&mut self, room: &str) -> Vec<ClientMsg> {
+        self.rooms.retain(|r| r.name != room);
+        self.outbox.retain(|p| p.room != room);
+        let mut frames = Vec::new();
+        if self.rooms.is_empty() {
+            self.rooms.push(RoomState::new(LOBBY));
+            if self.welcomed {
+                frames.push(ClientMsg::Join { room: LOBBY.into(), after: None });
+            }
+        }
+        if self.current == room {
+            let next = self.rooms.last().map(|r| r.name.clone()).unwrap_or_default();
+            self.show(next);
+        }
+        frames
+    }
+
+    /// The user typed in the message field: the `typing` frame to send, at most one every
+    /// [`TYPING_SEND_MS`] per room.
+    pub fn typing(&mut self, now_ms: f64) -> Option<ClientMsg> {
+        if !self.can_send() || !self.current_room().is_some_and(|r| r.joined) {
+            return None;
+        }
+        let recent = self
+            .typing_sent
+            .as_ref()
+            .is_some_and(|(room, at)| *room == self.current && now_ms - at < TYPING_SEND_MS);
+        if recent {
+            return None;
+        }
+        self.typing_sent = Some((self.current.clone(), now_ms));
+        Some(ClientMsg::Typing { room: self.current.clone() })
+    }
+
+    /// The user scrolled to the top of the log: the `history` request for the page before
+    /// the oldest message held, unless one is in flight or there is nothing older.
+    pub fn load_older(&mut self) -> Option<ClientMsg> {
+        let online = self.can_send();
+        let room = self.rooms.iter_mut().find(|r| r.name == self.current)?;
+        if !online || !room.joined || room.older() != Older::More {
+            return None;
+        }
+        let before = *room.ids.first()?;
+        room.loading = true;
+        Some(ClientMsg::History { room: room.name.clone(), before, limit: Some(HISTORY_PAGE) })
+    }
+
+    /// When [`Chat::tick`] next has something to do (ms), if ever: a typing indicator
+    /// expires, or a refused message is due to be sent again.
+    pub fn next_deadline(&self) -> Option<f64> {
+        let typing = self.rooms.iter().flat_map(|r| r.typing.iter().map(|(_, at)| at + TYPING_MS));
+        let retries = self.outbox.iter().filter_map(|p| match p.delivery {
+            Delivery::RetryAt(at) => Some(at),
+            _ => None,
+        });
+        typing.chain(retries).reduce(f64::min)
+    }
+
+    /// Time passed: forgets typing indicators older than [`TYPING_MS`] and returns the
+    /// refused messages that are due to be sent again.
+    pub fn tick(&mut self, now_ms: f64) -> Vec<ClientMsg> {
+        for room in &mut self.rooms {
+            room.typing.retain(|&(_, at)| now_ms - at < TYPING_MS);
+        }
+        let online = self.can_send();
+        let mut frames = Vec::new();
+        for pending in &mut self.outbox {
+            if let Delivery::RetryAt(at) = pending.delivery
+                && at <= now_ms
+            {
+                pending.delivery = Delivery::Sending;
+                let joined = self.rooms.iter().any(|r| r.name == pending.room && r.joined);
+                // Otherwise the next `joined` sends it.
+                if online && joined {
+                    frames.push(pending.frame());
+                }
+            }
+        }
+        frames
+    }
+
     pub fn dismiss_alert(&mut self, seq: u64) {
         if self.alert.as_ref().is_some_and(|a| a.seq == seq) {
             self.alert = None;
         }
+    }
+
+    /// The room shown's log: what the server sent, then what this user said that the
+    /// server has not acknowledged yet (which has no id, so it comes last).
+    pub fn log(&self) -> Vec<Arc<Entry>> {
+        let mut log = self.current_room().map(|r| r.entries.clone()).unwrap_or_default();
+        log.extend(self.outbox.iter().filter(|p| p.room == self.current).map(|p| {
+            Arc::new(Entry::Outgoing {
+                cid: p.cid.clone(),
+                nick: self.nick.clone(),
+                text: p.text.clone(),
+                failed: match &p.delivery {
+                    Delivery::Failed(why) => Some(why.clone()),
+                    _ => None,
+                },
+            })
+        }));
+        log
+    }
+
+    /// The room list: the lobby first, then every room of the directory and every joined
+    /// room, by name.
+    pub fn room_list(&self) -> Vec<RoomEntry> {
+        let mut list: Vec<RoomEntry> = Vec::new();
+        let listed = self.directory.iter().map(|info| (info.name.as_str(), info.members));
+        // A joined room the directory does not list yet counts the members `joined` gave.
+        let joined =
+            self.rooms.iter().map(|r| (r.name.as_str(), u32::try_from(r.members.len()).unwrap_or(u32::MAX)));
+        for (name, members) in listed.chain(joined) {
+            if list.iter().any(|e| e.name == name) {
+                continue;
+            }
+            let room = self.room(name);
+            // Inserted in order rather than sorted afterwards: a sort is more code to ship.
+            let before = |e: &RoomEntry| match (e.name == LOBBY, name == LOBBY) {
+                (true, _) => true,
+                (false, true) => false,
+                (false, false) => by_name(&e.name, name).is_lt(),
+            };
+            let at = list.partition_point(before);
+            list.insert(
+                at,
+                RoomEntry {
+                    name: name.to_owned(),
+                    members,
+                    joined: room.is_some(),
+                    unread: room.map_or(0, |r| r.unread),
+                    current: name == self.current,
+                },
+            );
+        }
+        list
+    }
+
+    /// The members of the room shown, by name (case-insensitively).
+    pub fn members(&self) -> Vec<String> {
+        self.current_room().map(|r| r.members.clone()).unwrap_or_default()
+    }
+
+    /// Who is typing in the room shown, as a sentence; empty when nobody is. The indicator
+    /// disappears through [`Chat::tick`], so no time is needed here.
+    pub fn typing_line(&self) -> String {
+        let Some(room) = self.current_room() else {
+            return String::new();
+        };
+        let nicks: Vec<&str> =
+            room.typing.iter().map(|(n, _)| n.as_str()).filter(|n| *n != self.nick).collect();
+        typing_text(&nicks)
+    }
+
+    /// Messages from others, in joined rooms not shown, not yet seen.
+    pub fn unread_total(&self) -> u32 {
+        self.rooms.iter().map(|r| r.unread).sum()
     }
 
     fn seq(&mut self) -> u64 {
@@ -382,7 +704,7 @@ impl Chat {
     }
 
     /// Applies a frame from the server; returns the frames to send in answer. `now_ms` is
-    /// the local time, used only to age typing indicators.
+    /// the local time, used to age typing indicators and to schedule retries.
     pub fn apply(&mut self, msg: ServerMsg, now_ms: f64) -> Vec<ClientMsg> {
         match msg {
             ServerMsg::Welcome { nick, rooms, resume, .. } => {
@@ -398,16 +720,10 @@ impl Chat {
                 self.nick = nick;
             }
             ServerMsg::Rooms { rooms } => self.directory = rooms,
-            ServerMsg::Joined { room, members, history, complete: _ } => {
-                return self.joined(room, members, history);
+            ServerMsg::Joined { room, members, history, complete } => {
+                return self.joined(room, members, history, complete);
             }
-            ServerMsg::Left { room } => {
-                self.rooms.retain(|r| r.name != room);
-                self.outbox.retain(|p| p.room != room);
-                if self.current == room {
-                    self.current = LOBBY.to_owned();
-                }
-            }
+            ServerMsg::Left { room } => return self.left(&room),
             ServerMsg::Message(msg) => self.message(msg),
             ServerMsg::Presence { room, event, nick, old_nick } => {
                 self.presence(&room, event, nick, old_nick)
@@ -417,15 +733,8 @@ impl Chat {
                     r.typing_seen(nick, now_ms);
                 }
             }
-            ServerMsg::History { room, messages, .. } => {
-                for msg in messages {
-                    let own = self.is_own(&msg);
-                    if let Some(r) = self.room_mut(&room) {
-                        r.insert(msg, own);
-                    }
-                }
-            }
-            ServerMsg::Error { code, message, cid } => self.error(code, message, cid),
+            ServerMsg::History { room, messages, complete } => self.history(&room, messages, complete),
+            ServerMsg::Error { code, message, cid } => return self.error(code, message, cid, now_ms),
         }
         Vec::new()
     }
@@ -453,19 +762,65 @@ impl Chat {
         frames
     }
 
-    fn joined(&mut self, room: String, members: Vec<String>, history: Vec<ChatMessage>) -> Vec<ClientMsg> {
+    fn joined(
+        &mut self,
+        room: String,
+        members: Vec<String>,
+        history: Vec<ChatMessage>,
+        complete: bool,
+    ) -> Vec<ClientMsg> {
+        if self.joining.as_deref() == Some(room.as_str()) {
+            self.joining = None;
+        }
+        // What the server already stored is no longer waiting, whatever happened to its echo.
+        self.outbox.retain(|p| !history.iter().any(|m| m.cid.as_deref() == Some(p.cid.as_str())));
         let own: Vec<bool> = history.iter().map(|m| self.is_own(m)).collect();
+        let shown = self.current == room;
         if self.room(&room).is_none() {
             self.rooms.push(RoomState::new(&room));
         }
         let state = self.room_mut(&room).expect("just added");
         state.joined = true;
-        state.members = members;
-        for (msg, own) in history.into_iter().zip(own) {
-            state.insert(msg, own);
+        state.members.clear();
+        for nick in &members {
+            state.add_member(nick);
         }
-        // What was said while the room was not joined goes out now, with its first cid.
-        self.outbox.iter().filter(|p| p.room == room).map(Pending::frame).collect()
+        // We asked with `after` exactly when we had seen a message (see `welcome`).
+        let resumed = state.last_id.is_some();
+        let mut added = false;
+        for (msg, own) in history.into_iter().zip(own) {
+            if state.insert(msg, own) {
+                added = true;
+                if resumed && !shown && !own {
+                    state.unread += 1;
+                }
+            }
+        }
+        state.trim();
+        let mut frames = Vec::new();
+        if resumed {
+            // More than a page was missed: the page holds the oldest of them, so ask for
+            // the next one (docs/protocol.md). Only when this page brought something, so a
+            // server that lost part of the gap cannot keep us asking.
+            if !complete && added {
+                frames.push(ClientMsg::Join { room: room.clone(), after: state.last_id });
+            }
+        } else {
+            state.complete = complete;
+            state.known = true;
+        }
+        // What was said while the room was not joined goes out now, with its first cid (a
+        // message waiting out `rate_limited` too: this is a new connection).
+        let online = self.can_send();
+        for pending in self.outbox.iter_mut().filter(|p| p.room == room) {
+            if !matches!(pending.delivery, Delivery::Failed(_)) {
+                pending.delivery = Delivery::Sending;
+                if online {
+                    frames.push(pending.frame());
+                }
+            }
+        }
+        frames
     }
 
     fn is_own(&self, msg: &ChatMessage) -> bool {
@@ -485,9 +840,26 @@ impl Chat {
             return;
         };
         room.stop_typing(&msg.nick);
-        if room.insert(msg, own) && !shown {
-            room.unread += 1;
+        if room.insert(msg, own) {
+            room.trim();
+            if !shown && !own {
+                room.unread += 1;
+            }
         }
+    }
+
+    fn history(&mut self, room: &str, messages: Vec<ChatMessage>, complete: bool) {
+        let own: Vec<bool> = messages.iter().map(|m| self.is_own(m)).collect();
+        let Some(r) = self.room_mut(room) else {
+            return;
+        };
+        r.loading = false;
+        for (msg, own) in messages.into_iter().zip(own) {
+            r.insert(msg, own);
+        }
+        // The page ends where our log began: `complete` says whether it reaches the start.
+        r.complete = complete;
+        r.known = true;
     }
 
     fn presence(&mut self, room: &str, event: PresenceEvent, nick: String, old_nick: Option<String>) {
@@ -518,27 +890,62 @@ impl Chat {
         r.notice(seq, text);
     }
 
-    fn error(&mut self, code: ErrorCode, message: String, cid: Option<String>) {
+    fn error(
+        &mut self,
+        code: ErrorCode,
+        message: String,
+        cid: Option<String>,
+        now_ms: f64,
+    ) -> Vec<ClientMsg> {
         match (code, cid) {
             (ErrorCode::NickTaken, _) => {
                 self.pending_nick = None;
                 self.nick_error = Some(message);
             }
-            // Only a `nick` request is answered `invalid` without a cid in practice: the
-            // client validates rooms and texts before sending them.
+            // The client validates names and texts before sending them, so an `invalid`
+            // without a cid is about a nick or a room it asked for with the same rules.
             (ErrorCode::Invalid, None) if self.pending_nick.is_some() => {
                 self.pending_nick = None;
                 self.nick_error = Some(message);
             }
-            // Said before the room was joined: it stays in the outbox, sent on `joined`.
-            (ErrorCode::NotInRoom, Some(_)) => {}
-            (_, Some(cid)) => {
-                self.outbox.retain(|p| p.cid != cid);
+            (ErrorCode::Invalid, None) if self.joining.is_some() => {
+                let room = self.joining.take().unwrap_or_default();
+                self.room_error = Some(message);
+                return self.left(&room);
+            }
+            // Said before the room was joined: it stays in the outbox, sent on `joined`;
+            // `too_slow` drops the connection, and the outbox is replayed after it.
+            (ErrorCode::NotInRoom | ErrorCode::TooSlow, Some(_)) => {}
+            (code, Some(cid)) => {
+                if let Some(pending) = self.outbox.iter_mut().find(|p| p.cid == cid) {
+                    pending.delivery = match code {
+                        ErrorCode::RateLimited => Delivery::RetryAt(now_ms + RETRY_MS),
+                        _ => Delivery::Failed(message),
+                    };
+                }
+            }
+            (code, None) => {
+                if code == ErrorCode::RateLimited {
+                    // Perhaps a `history` request: let scrolling ask again.
+                    for room in &mut self.rooms {
+                        room.loading = false;
+                    }
+                }
                 self.show_alert(message);
             }
-            (_, None) => self.show_alert(message),
         }
+        Vec::new()
     }
+}
+
+/// A name's validation error as a sentence: "A room name must …".
+fn sentence(e: &InvalidName) -> String {
+    let mut why = e.to_string();
+    if let Some(first) = why.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    why.push('.');
+    why
 }
 
 #[cfg(test)]
@@ -569,29 +976,38 @@ mod tests {
     }
 
     fn joined(room: &str, history: Vec<ChatMessage>) -> ServerMsg {
+        joined_page(room, history, true)
+    }
+
+    fn joined_page(room: &str, history: Vec<ChatMessage>, complete: bool) -> ServerMsg {
         ServerMsg::Joined {
             room: room.into(),
             members: vec!["bob".into(), "alice".into()],
             history,
-            complete: true,
+            complete,
         }
     }
 
     fn texts(chat: &Chat) -> Vec<String> {
-        chat.current_room()
-            .unwrap()
-            .entries
+        chat.log()
             .iter()
             .map(|e| match &**e {
                 Entry::Message { msg, .. } => msg.text.clone(),
                 Entry::Notice { text, .. } => format!("[{text}]"),
+                Entry::Outgoing { text, failed: None, .. } => format!("{text}…"),
+                Entry::Outgoing { text, failed: Some(why), .. } => format!("{text}!{why}"),
             })
             .collect()
+    }
+
+    fn cid_of(frame: Option<ClientMsg>) -> String {
+        frame.and_then(|f| f.cid().map(str::to_owned)).expect("a say")
     }
 
     /// A chat that went through `welcome` and `joined` for the lobby.
     fn connected(nick: &str) -> Chat {
         let mut chat = Chat::new("p", None);
+        chat.status = Status::Connected;
         chat.apply(welcome(nick), 0.0);
         chat.apply(joined(LOBBY, vec![]), 0.0);
         chat
@@ -663,30 +1079,27 @@ mod tests {
         let ClientMsg::Say { room, text, cid } = frame else { panic!("not a say") };
         assert_eq!((room.as_str(), text.as_str()), (LOBBY, "hello"));
         assert_eq!(chat.outbox.len(), 1);
+        assert_eq!(texts(&chat), ["hello…"], "shown at once, as being sent");
+        assert!(chat.log()[0].is_own());
         let mut echo = msg(LOBBY, 1, "alice", "hello", Some(&cid));
         chat.apply(ServerMsg::Message(echo.clone()), 0.0);
         assert!(chat.outbox.is_empty());
-        let Entry::Message { own, .. } = &*chat.current_room().unwrap().entries[0] else {
-            panic!("not a message")
-        };
-        assert!(own);
+        assert_eq!(texts(&chat), ["hello"], "the echo replaces the pending entry");
+        assert_eq!(chat.log()[0].key(), EntryKey::Message(1));
+        assert!(chat.log()[0].is_own());
         echo.id = 2;
         echo.nick = "bob".into();
         echo.cid = None;
         chat.apply(ServerMsg::Message(echo), 0.0);
-        let Entry::Message { own, .. } = &*chat.current_room().unwrap().entries[1] else {
-            panic!("not a message")
-        };
-        assert!(!own, "someone else's message");
+        assert!(!chat.log()[1].is_own(), "someone else's message");
     }
 
     #[test]
     fn cids_are_unique() {
         let mut chat = connected("alice");
-        let cid = |f: Option<ClientMsg>| f.and_then(|f| f.cid().map(str::to_owned));
-        let a = cid(chat.say("a").unwrap());
-        let b = cid(chat.say("a").unwrap());
-        assert!(a.is_some() && a != b);
+        let a = cid_of(chat.say("a").unwrap());
+        let b = cid_of(chat.say("a").unwrap());
+        assert_ne!(a, b);
     }
 
     #[test]
@@ -700,13 +1113,65 @@ mod tests {
     }
 
     #[test]
-    fn say_while_disconnected_waits_for_joined() {
+    fn say_while_disconnected_shows_pending_and_goes_out_on_joined_with_the_same_cid() {
         let mut chat = connected("alice");
         chat.disconnected();
         assert_eq!(chat.say("later"), Ok(None));
+        assert_eq!(texts(&chat), ["later…"]);
+        let cid = chat.outbox[0].cid.clone();
         chat.apply(welcome("alice"), 0.0);
         let frames = chat.apply(joined(LOBBY, vec![]), 0.0);
-        assert!(matches!(&frames[..], [ClientMsg::Say { text, .. }] if text == "later"));
+        assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "later".into(), cid: cid.clone() }]);
+        chat.apply(ServerMsg::Message(msg(LOBBY, 1, "alice", "later", Some(&cid))), 0.0);
+        assert_eq!(texts(&chat), ["later"]);
+    }
+
+    #[test]
+    fn say_while_the_browser_is_offline_waits_even_if_the_socket_is_open() {
+        let mut chat = connected("alice");
+        chat.status = Status::Offline;
+        assert_eq!(chat.say("in a tunnel"), Ok(None));
+        assert_eq!(chat.typing(0.0), None);
+        assert_eq!(texts(&chat), ["in a tunnel…"]);
+    }
+
+    #[test]
+    fn a_resume_page_with_our_stored_message_ends_its_wait() {
+        let mut chat = connected("alice");
+        chat.apply(ServerMsg::Message(msg(LOBBY, 1, "bob", "one", None)), 0.0);
+        let cid = cid_of(chat.say("mine").unwrap());
+        chat.disconnected();
+        chat.apply(welcome("alice"), 0.0);
+        // The server stored it before the connection dropped; its echo was lost.
+        let frames = chat.apply(joined(LOBBY, vec![msg(LOBBY, 2, "alice", "mine", Some(&cid))]), 0.0);
+        assert!(frames.is_empty(), "not sent again: {frames:?}");
+        assert!(chat.outbox.is_empty());
+        assert_eq!(texts(&chat), ["one", "mine"]);
+        assert!(chat.log()[1].is_own());
+    }
+
+    #[test]
+    fn invalid_marks_a_message_failed_and_rate_limited_retries_it() {
+        let mut chat = connected("alice");
+        let bad = cid_of(chat.say("bad").unwrap());
+        let slow = cid_of(chat.say("slow").unwrap());
+        chat.apply(ServerMsg::error(ErrorCode::Invalid, "text must not be empty", Some(bad.clone())), 100.0);
+        chat.apply(ServerMsg::error(ErrorCode::RateLimited, "slow down", Some(slow.clone())), 100.0);
+        assert!(chat.alert.is_none(), "shown in the log, not as an alert");
+        assert_eq!(texts(&chat), ["bad!text must not be empty", "slow…"]);
+        assert_eq!(chat.log()[0].key(), EntryKey::Outgoing(bad.clone(), true));
+        assert_eq!(chat.next_deadline(), Some(100.0 + RETRY_MS));
+        assert!(chat.tick(100.0 + RETRY_MS - 1.0).is_empty(), "not yet");
+        let frames = chat.tick(100.0 + RETRY_MS);
+        assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "slow".into(), cid: slow }]);
+        assert_eq!(chat.next_deadline(), None);
+        // A failed message is never re-sent, not even after a reconnect.
+        chat.disconnected();
+        chat.apply(welcome("alice"), 0.0);
+        let frames = chat.apply(joined(LOBBY, vec![]), 0.0);
+        assert!(frames.iter().all(|f| f.cid() != Some(bad.as_str())), "{frames:?}");
+        chat.discard(&bad);
+        assert_eq!(texts(&chat), ["slow…"]);
     }
 
     #[test]
@@ -718,21 +1183,69 @@ mod tests {
             nick: nick.into(),
             old_nick: old.map(Into::into),
         };
+        chat.apply(presence(PresenceEvent::Join, "Carol", None), 0.0);
         chat.apply(presence(PresenceEvent::Join, "carol", None), 0.0);
         chat.apply(presence(PresenceEvent::Rename, "bobby", Some("bob")), 0.0);
+        assert_eq!(chat.members(), ["alice", "bobby", "Carol", "carol"], "by name, case aside");
+        chat.apply(presence(PresenceEvent::Leave, "Carol", None), 0.0);
+        assert_eq!(chat.members(), ["alice", "bobby", "carol"]);
         chat.apply(presence(PresenceEvent::Leave, "carol", None), 0.0);
-        assert_eq!(texts(&chat), ["[carol joined]", "[bob is now bobby]", "[carol left]"]);
-        assert_eq!(chat.current_room().unwrap().members, ["bobby", "alice"]);
+        assert_eq!(
+            texts(&chat),
+            ["[Carol joined]", "[carol joined]", "[bob is now bobby]", "[Carol left]", "[carol left]"]
+        );
+        assert_eq!(chat.current_room().unwrap().members, ["alice", "bobby"]);
+        assert_eq!(chat.members(), ["alice", "bobby"]);
     }
 
     #[test]
-    fn typing_expires() {
+    fn typing_expires_by_tick_and_is_renewed() {
         let mut chat = connected("alice");
-        let typing = ServerMsg::Typing { room: LOBBY.into(), nick: "bob".into() };
-        chat.apply(typing, 1000.0);
+        let typing = |nick: &str| ServerMsg::Typing { room: LOBBY.into(), nick: nick.into() };
+        chat.apply(typing("bob"), 1000.0);
         let room = chat.current_room().unwrap();
         assert_eq!(room.typing(2000.0), ["bob"]);
         assert!(room.typing(1000.0 + TYPING_MS).is_empty());
+        assert_eq!(chat.typing_line(), "bob is typing…");
+        assert_eq!(chat.next_deadline(), Some(1000.0 + TYPING_MS));
+        // Renewed at 4 s: still there at 5.5 s, gone at 9 s.
+        chat.apply(typing("bob"), 4000.0);
+        chat.apply(typing("ann"), 4500.0);
+        chat.tick(5500.0);
+        assert_eq!(chat.typing_line(), "bob and ann are typing…");
+        assert_eq!(chat.next_deadline(), Some(4000.0 + TYPING_MS));
+        chat.tick(4000.0 + TYPING_MS);
+        assert_eq!(chat.typing_line(), "ann is typing…");
+        chat.tick(4500.0 + TYPING_MS);
+        assert_eq!(chat.typing_line(), "");
+        assert_eq!(chat.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_message_ends_its_authors_typing() {
+        let mut chat = connected("alice");
+        chat.apply(ServerMsg::Typing { room: LOBBY.into(), nick: "bob".into() }, 0.0);
+        chat.apply(ServerMsg::Message(msg(LOBBY, 1, "bob", "hi", None)), 10.0);
+        assert_eq!(chat.typing_line(), "");
+    }
+
+    #[test]
+    fn typing_text_says_who() {
+        assert_eq!(typing_text(&[]), "");
+        assert_eq!(typing_text(&["bob"]), "bob is typing…");
+        assert_eq!(typing_text(&["bob", "ann"]), "bob and ann are typing…");
+        assert_eq!(typing_text(&["bob", "ann", "cy"]), "3 people are typing…");
+    }
+
+    #[test]
+    fn typing_is_sent_at_most_every_two_seconds_per_room() {
+        let mut chat = connected("alice");
+        assert_eq!(chat.typing(0.0), Some(ClientMsg::Typing { room: LOBBY.into() }));
+        assert_eq!(chat.typing(1999.0), None);
+        assert!(chat.typing(2000.0).is_some());
+        chat.apply(joined("rust", vec![]), 0.0);
+        chat.open_room("rust").unwrap();
+        assert_eq!(chat.typing(2001.0), Some(ClientMsg::Typing { room: "rust".into() }), "another room");
     }
 
     #[test]
@@ -756,12 +1269,9 @@ mod tests {
     #[test]
     fn other_errors_become_a_dismissible_alert() {
         let mut chat = connected("alice");
-        let frame = chat.say("hi").unwrap().unwrap();
-        let cid = frame.cid().map(str::to_owned);
-        chat.apply(ServerMsg::error(ErrorCode::RateLimited, "slow down", cid), 0.0);
-        assert!(chat.outbox.is_empty(), "a refused say is not retried");
+        chat.apply(ServerMsg::error(ErrorCode::BadRequest, "what?", None), 0.0);
         let alert = chat.alert.clone().expect("an alert");
-        assert_eq!(alert.text, "slow down");
+        assert_eq!(alert.text, "what?");
         chat.dismiss_alert(alert.seq + 1);
         assert!(chat.alert.is_some(), "another alert's timer changes nothing");
         chat.dismiss_alert(alert.seq);
@@ -769,23 +1279,176 @@ mod tests {
     }
 
     #[test]
-    fn unread_counts_messages_of_rooms_not_shown() {
+    fn unread_counts_others_messages_of_rooms_not_shown_and_resets_on_switch() {
         let mut chat = connected("alice");
         chat.apply(joined("rust", vec![]), 0.0);
         chat.apply(ServerMsg::Message(msg("rust", 1, "bob", "psst", None)), 0.0);
+        chat.apply(ServerMsg::Message(msg("rust", 2, "alice", "from my other tab", None)), 0.0);
         chat.apply(ServerMsg::Message(msg(LOBBY, 1, "bob", "hi", None)), 0.0);
         assert_eq!(chat.room("rust").unwrap().unread, 1);
         assert_eq!(chat.room(LOBBY).unwrap().unread, 0);
+        assert_eq!(chat.unread_total(), 1);
+        assert_eq!(page_title(chat.unread_total()), "(1) Chat");
+        let rust = chat.room_list().into_iter().find(|e| e.name == "rust").unwrap();
+        assert_eq!(rust.unread, 1);
+        assert_eq!(chat.open_room("rust"), Ok(None), "already joined: nothing to send");
+        assert_eq!(chat.current, "rust");
+        assert_eq!(chat.unread_total(), 0);
+        assert_eq!(page_title(0), "Chat");
     }
 
     #[test]
-    fn the_log_is_bounded() {
+    fn missed_messages_of_a_room_not_shown_count_as_unread_after_a_resume() {
         let mut chat = connected("alice");
+        chat.apply(joined("rust", vec![msg("rust", 1, "bob", "one", None)]), 0.0);
+        chat.disconnected();
+        chat.apply(welcome("alice"), 0.0);
+        chat.apply(joined("rust", vec![msg("rust", 2, "bob", "two", None)]), 0.0);
+        assert_eq!(chat.room("rust").unwrap().unread, 1, "the first page of a room is not unread");
+    }
+
+    #[test]
+    fn open_room_joins_once_switches_and_validates() {
+        let mut chat = connected("alice");
+        assert_eq!(chat.open_room("  rust "), Ok(Some(ClientMsg::Join { room: "rust".into(), after: None })));
+        assert_eq!(chat.current, "rust");
+        assert_eq!(chat.open_room("rust"), Ok(None));
+        let long = "r".repeat(65);
+        assert_eq!(chat.open_room(&long), Err("A room name must be at most 64 characters.".into()));
+        assert_eq!(chat.room_error.as_deref(), Some("A room name must be at most 64 characters."));
+        assert_eq!(chat.current, "rust", "a refused name changes nothing");
+        assert!(chat.open_room("").is_err());
+        chat.open_room(LOBBY).unwrap();
+        assert!(chat.room_error.is_none());
+        // Asked before the connection: joined at `welcome` like every other room.
+        let mut offline = Chat::new("p", None);
+        assert_eq!(offline.open_room("go"), Ok(None));
+        let frames = offline.apply(welcome("x"), 0.0);
+        assert!(frames.contains(&ClientMsg::Join { room: "go".into(), after: None }));
+    }
+
+    #[test]
+    fn the_servers_invalid_for_a_room_is_shown_beside_the_form() {
+        let mut chat = connected("alice");
+        chat.open_room("weird").unwrap();
+        chat.apply(ServerMsg::error(ErrorCode::Invalid, "a room name must not be odd", None), 0.0);
+        assert_eq!(chat.room_error.as_deref(), Some("a room name must not be odd"));
+        assert!(chat.room("weird").is_none());
+        assert_eq!(chat.current, LOBBY);
+        assert!(chat.alert.is_none());
+    }
+
+    #[test]
+    fn leaving_switches_to_the_most_recent_room_or_rejoins_the_lobby() {
+        let mut chat = connected("alice");
+        chat.open_room("a").unwrap();
+        chat.apply(joined("a", vec![]), 0.0);
+        chat.open_room("b").unwrap();
+        chat.apply(joined("b", vec![]), 0.0);
+        chat.open_room("a").unwrap();
+        assert_eq!(chat.leave(), [ClientMsg::Leave { room: "a".into() }]);
+        assert_eq!(chat.current, "a", "still shown until the server agrees");
+        assert!(chat.apply(ServerMsg::Left { room: "a".into() }, 0.0).is_empty());
+        assert_eq!(chat.current, "b");
+        assert!(chat.room("a").is_none());
+        chat.apply(ServerMsg::Left { room: "b".into() }, 0.0);
+        assert_eq!(chat.current, LOBBY);
+        let frames = chat.apply(ServerMsg::Left { room: LOBBY.into() }, 0.0);
+        assert_eq!(frames, [ClientMsg::Join { room: LOBBY.into(), after: None }], "never in no room");
+        assert_eq!(chat.current, LOBBY);
+    }
+
+    #[test]
+    fn the_room_list_merges_the_directory_and_joined_rooms() {
+        let mut chat = connected("alice");
+        chat.apply(
+            ServerMsg::Rooms {
+                rooms: vec![
+                    RoomInfo { name: "zed".into(), members: 1 },
+                    RoomInfo { name: LOBBY.into(), members: 3 },
+                    RoomInfo { name: "art".into(), members: 2 },
+                ],
+            },
+            0.0,
+        );
+        chat.open_room("new").unwrap();
+        chat.apply(joined("new", vec![]), 0.0);
+        let list = chat.room_list();
+        let names: Vec<&str> = list.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, [LOBBY, "art", "new", "zed"]);
+        assert_eq!(
+            list[0],
+            RoomEntry { name: LOBBY.into(), members: 3, joined: true, unread: 0, current: false }
+        );
+        assert_eq!(
+            list[1],
+            RoomEntry { name: "art".into(), members: 2, joined: false, unread: 0, current: false }
+        );
+        assert_eq!(
+            list[2],
+            RoomEntry { name: "new".into(), members: 2, joined: true, unread: 0, current: true }
+        );
+    }
+
+    #[test]
+    fn scroll_back_asks_once_before_the_oldest_id_and_prepends() {
+        let mut chat = connected("alice");
+        chat.open_room("r").unwrap();
+        let page: Vec<_> = (51..=100).map(|id| msg("r", id, "bob", &id.to_string(), None)).collect();
+        chat.apply(joined_page("r", page, false), 0.0);
+        assert_eq!(chat.current_room().unwrap().older(), Older::More);
+        let ask = chat.load_older();
+        assert_eq!(ask, Some(ClientMsg::History { room: "r".into(), before: 51, limit: Some(HISTORY_PAGE) }));
+        assert_eq!(chat.current_room().unwrap().older(), Older::Loading);
+        assert_eq!(chat.load_older(), None, "one request in flight per room");
+        // The page overlaps what we hold by one message: it is not shown twice.
+        let older: Vec<_> = (1..=51).map(|id| msg("r", id, "bob", &id.to_string(), None)).collect();
+        chat.apply(ServerMsg::History { room: "r".into(), messages: older, complete: true }, 0.0);
+        let shown = texts(&chat);
+        assert_eq!(shown.len(), 100);
+        assert_eq!((shown[0].as_str(), shown[99].as_str()), ("1", "100"));
+        assert_eq!(chat.current_room().unwrap().older(), Older::Complete);
+        assert_eq!(chat.load_older(), None, "nothing older");
+    }
+
+    #[test]
+    fn a_lost_connection_lets_scroll_back_ask_again() {
+        let mut chat = connected("alice");
+        chat.apply(joined_page(LOBBY, vec![msg(LOBBY, 9, "bob", "x", None)], false), 0.0);
+        assert!(chat.load_older().is_some());
+        chat.disconnected();
+        assert_eq!(chat.load_older(), None, "not while disconnected");
+        chat.apply(welcome("alice"), 0.0);
+        chat.apply(joined(LOBBY, vec![]), 0.0);
+        assert_eq!(chat.current_room().unwrap().older(), Older::More, "a resume does not change it");
+        assert!(chat.load_older().is_some());
+    }
+
+    #[test]
+    fn an_incomplete_resume_page_asks_for_the_next_one() {
+        let mut chat = connected("alice");
+        chat.apply(ServerMsg::Message(msg(LOBBY, 1, "bob", "x", None)), 0.0);
+        chat.disconnected();
+        chat.apply(welcome("alice"), 0.0);
+        let page: Vec<_> = (2..=501).map(|id| msg(LOBBY, id, "bob", "x", None)).collect();
+        let frames = chat.apply(joined_page(LOBBY, page, false), 0.0);
+        assert_eq!(frames, [ClientMsg::Join { room: LOBBY.into(), after: Some(501) }]);
+        let frames = chat.apply(joined_page(LOBBY, vec![msg(LOBBY, 502, "bob", "x", None)], true), 0.0);
+        assert!(frames.is_empty());
+        // A gap the server cannot fill (nothing new in the page) is not asked for forever.
+        assert!(chat.apply(joined_page(LOBBY, vec![], false), 0.0).is_empty());
+    }
+
+    #[test]
+    fn the_log_is_bounded_and_then_has_older_messages_to_fetch() {
+        let mut chat = connected("alice");
+        assert_eq!(chat.current_room().unwrap().older(), Older::Complete);
         for id in 1..=(MAX_ENTRIES as u64 + 5) {
             chat.apply(ServerMsg::Message(msg(LOBBY, id, "bob", "x", None)), 0.0);
         }
         let room = chat.current_room().unwrap();
         assert_eq!(room.entries.len(), MAX_ENTRIES);
         assert_eq!(room.entries[0].key(), EntryKey::Message(6));
+        assert_eq!(room.older(), Older::More);
     }
 }

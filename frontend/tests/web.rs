@@ -1,22 +1,32 @@
 #![cfg(target_arch = "wasm32")]
 //! Browser tests of the real [`App`], mounted in headless Chromium, one fresh container per
-//! test, found by `data-testid` and driven with the events a user's actions fire.
+//! test, found by `data-testid`, labels and button names, and driven with the events a
+//! user's actions fire.
 //!
 //! Most tests talk to a real chat server whose URL is read at compile time from
 //! `CHAT_TEST_WS` (for example `ws://127.0.0.1:PORT/ws`); without it they fail, saying
-//! so. The offline paths use a port where nothing listens. Waits poll the page until a
-//! condition holds, with a deadline, instead of sleeping for fixed times.
+//! so. Other people are played by [`Peer`]s, plain WebSockets speaking the protocol. The
+//! offline paths use a port where nothing listens, or the browser's `offline` event.
+//! Waits poll the page until a condition holds, with a deadline, instead of sleeping for
+//! fixed times.
 
 use std::any::Any;
+use std::cell::RefCell;
+use std::rc::Rc;
 
+use common::{ClientMsg, ServerMsg};
 use frontend::App;
 use frontend::storage::NICK_KEY;
 use gloo_timers::future::TimeoutFuture;
 use leptos::mount::mount_to;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::JsValue;
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen_test::*;
-use web_sys::{Element, Event, EventInit, HtmlElement, HtmlInputElement, KeyboardEvent};
+use web_sys::{
+    Element, Event, EventInit, HtmlElement, HtmlInputElement, KeyboardEvent, MessageEvent, WebSocket,
+};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -94,7 +104,30 @@ fn has_focus(el: &HtmlElement) -> bool {
     document().active_element().is_some_and(|active| &active == el.unchecked_ref::<Element>())
 }
 
-/// One [`App`] in its own container; unmounted and removed when dropped.
+/// Sets the page's address hash without a `hashchange` event (as a page load would).
+fn set_hash_quietly(hash: &str) {
+    let location = window().location();
+    let url = format!("{}{}{hash}", location.pathname().unwrap(), location.search().unwrap());
+    window().history().unwrap().replace_state_with_url(&JsValue::NULL, "", Some(&url)).unwrap();
+}
+
+fn hash() -> String {
+    window().location().hash().unwrap()
+}
+
+/// Puts the app's real stylesheet on the test page (once): the log only scrolls, and
+/// drawers only hide, with it.
+fn use_the_stylesheet() {
+    if document().get_element_by_id("app-style").is_none() {
+        let style = document().create_element("style").unwrap();
+        style.set_id("app-style");
+        style.set_text_content(Some(include_str!("../../style.css")));
+        document().head().unwrap().append_child(&style).unwrap();
+    }
+}
+
+/// One [`App`] in its own container; unmounted and removed when dropped. The page's hash
+/// is cleared first: an earlier test's room must not open in this one.
 struct Mounted {
     root: HtmlElement,
     _handle: Box<dyn Any>,
@@ -102,6 +135,13 @@ struct Mounted {
 
 impl Mounted {
     fn new(url: &'static str) -> Self {
+        set_hash_quietly("");
+        Self::mount(url)
+    }
+
+    /// Mounts without touching the address: the app opens whatever room it names.
+    fn mount(url: &'static str) -> Self {
+        use_the_stylesheet();
         let root: HtmlElement = document().create_element("div").unwrap().unchecked_into();
         document().body().unwrap().append_child(&root).unwrap();
         let handle = mount_to(root.clone(), move || view! { <App ws_url=url /> });
@@ -164,6 +204,159 @@ impl Mounted {
         type_into(&input, text);
         press_enter(&input);
     }
+
+    fn query(&self, selector: &str) -> Option<HtmlElement> {
+        self.root.query_selector(selector).unwrap().map(JsCast::unchecked_into)
+    }
+
+    /// The button whose accessible name is `name` (its text, or its `aria-label`).
+    fn button(&self, name: &str) -> HtmlElement {
+        self.all("button")
+            .into_iter()
+            .find(|b| {
+                b.get_attribute("aria-label").as_deref() == Some(name)
+                    || b.text_content().is_some_and(|t| t.trim() == name)
+            })
+            .unwrap_or_else(|| panic!("no button named {name}"))
+            .unchecked_into()
+    }
+
+    /// The input inside the `<label>` whose text is `label`.
+    fn field(&self, label: &str) -> HtmlInputElement {
+        self.all("label")
+            .into_iter()
+            .find(|l| l.text_content().is_some_and(|t| t.trim() == label))
+            .and_then(|l| l.query_selector("input").unwrap())
+            .unwrap_or_else(|| panic!("no field labelled {label}"))
+            .unchecked_into()
+    }
+
+    /// The room list's entry for `room`.
+    fn room(&self, room: &str) -> Option<HtmlElement> {
+        self.query(&format!("nav[aria-label='Rooms'] [data-testid='room'][data-room='{room}']"))
+    }
+
+    /// The member count the room list shows for `room`.
+    fn room_count(&self, room: &str) -> Option<u32> {
+        let count = self.room(room)?.query_selector("[data-testid='room-count']").unwrap()?;
+        count.text_content()?.trim().parse().ok()
+    }
+
+    /// The unread badge of `room`: its text and its accessible label.
+    fn unread(&self, room: &str) -> Option<(String, String)> {
+        let badge = self.room(room)?.query_selector("[data-testid='unread']").unwrap()?;
+        Some((
+            badge.text_content().unwrap_or_default(),
+            badge.get_attribute("aria-label").unwrap_or_default(),
+        ))
+    }
+
+    /// The room the list marks as current.
+    fn current(&self) -> Option<String> {
+        self.query("[data-testid='room'][aria-current='true']")?.get_attribute("data-room")
+    }
+
+    /// The nicks of the members panel.
+    fn members(&self) -> Vec<String> {
+        self.all("aside[aria-label='Members'] [data-testid='member']")
+            .iter()
+            .map(|m| m.text_content().unwrap_or_default())
+            .collect()
+    }
+
+    /// Waits until `room` is shown and the server has answered its `join`.
+    async fn in_room(&self, room: &str) {
+        until(&format!("#{room} to be current"), || self.current().as_deref() == Some(room)).await;
+        let log = self.find("messages");
+        until(&format!("#{room} to be joined"), || {
+            log.get_attribute("aria-busy").as_deref() == Some("false")
+        })
+        .await;
+    }
+
+    /// Joins (or creates) `room` with the room form.
+    async fn open_room(&self, room: &str) {
+        type_into(&self.field("Room"), room);
+        self.button("Join").click();
+        self.in_room(room).await;
+    }
+}
+
+/// Another person: a plain WebSocket speaking the protocol, recording what it receives.
+struct Peer {
+    ws: WebSocket,
+    frames: Rc<RefCell<Vec<ServerMsg>>>,
+    nick: String,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl Peer {
+    async fn connect() -> Self {
+        let ws = WebSocket::new(server()).unwrap();
+        let frames = Rc::new(RefCell::new(Vec::new()));
+        let on_message = {
+            let frames = frames.clone();
+            Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+                let text = e.data().as_string().expect("a text frame");
+                frames.borrow_mut().push(serde_json::from_str(&text).expect("a protocol frame"));
+            })
+        };
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        let mut peer = Self { ws, frames, nick: String::new(), _on_message: on_message };
+        until("the peer's welcome", || !peer.frames.borrow().is_empty()).await;
+        let ServerMsg::Welcome { nick, .. } = peer.frames.borrow()[0].clone() else { panic!("no welcome") };
+        peer.nick = nick;
+        peer
+    }
+
+    fn send(&self, msg: &ClientMsg) {
+        self.ws.send_with_str(&serde_json::to_string(msg).unwrap()).unwrap();
+    }
+
+    fn count(&self, f: impl Fn(&ServerMsg) -> bool) -> usize {
+        self.frames.borrow().iter().filter(|m| f(m)).count()
+    }
+
+    async fn join(&self, room: &str) {
+        self.send(&ClientMsg::Join { room: room.into(), after: None });
+        until("the peer's joined", || {
+            self.count(|m| matches!(m, ServerMsg::Joined { room: r, .. } if r == room)) > 0
+        })
+        .await;
+    }
+
+    /// Says `text` in `room` and waits for the echo.
+    async fn say(&self, room: &str, text: &str) {
+        let cid = format!("peer-{}", unique());
+        self.send(&ClientMsg::Say { room: room.into(), text: text.into(), cid: cid.clone() });
+        until("the peer's echo", || {
+            self.count(|m| matches!(m, ServerMsg::Message(m) if m.cid.as_deref() == Some(cid.as_str()))) > 0
+        })
+        .await;
+    }
+
+    /// The messages received with `text`, as their `cid`s.
+    fn received(&self, text: &str) -> Vec<Option<String>> {
+        self.frames
+            .borrow()
+            .iter()
+            .filter_map(|m| match m {
+                ServerMsg::Message(m) if m.text == text => Some(m.cid.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.ws.close();
+    }
+}
+
+/// A room name no earlier run has used.
+fn new_room(what: &str) -> String {
+    format!("{what}-{}", unique())
 }
 
 impl Drop for Mounted {
@@ -356,4 +549,336 @@ async fn a_remembered_nick_is_asked_for_on_connect() {
     until("the remembered nick", || input.value() == nick).await;
     drop(app);
     forget_nick();
+}
+
+#[wasm_bindgen_test]
+async fn the_room_list_shows_the_directory_with_live_counts() {
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    assert_eq!(app.current().as_deref(), Some("lobby"));
+    until("the lobby with a count", || app.room_count("lobby").is_some_and(|n| n >= 1)).await;
+
+    // Others enter a room the app has not joined: it shows up, and its count follows.
+    let room = new_room("live");
+    let ann = Peer::connect().await;
+    ann.join(&room).await;
+    until("the new room with 1 member", || app.room_count(&room) == Some(1)).await;
+    let entry = app.room(&room).unwrap();
+    assert!(entry.text_content().unwrap().starts_with(&format!("#{room}")), "named #{room}");
+    assert_eq!(entry.tag_name(), "BUTTON");
+    assert!(entry.get_attribute("aria-current").is_none());
+    let bob = Peer::connect().await;
+    bob.join(&room).await;
+    until("2 members", || app.room_count(&room) == Some(2)).await;
+    drop(ann);
+    until("1 member after one left", || app.room_count(&room) == Some(1)).await;
+    drop(bob);
+    until("the empty room to leave the directory", || app.room(&room).is_none()).await;
+}
+
+#[wasm_bindgen_test]
+async fn join_creates_a_room_switches_to_it_and_puts_it_in_the_address() {
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    let room = new_room("made");
+    let input = app.field("Room");
+    type_into(&input, &format!("  {room} "));
+    app.button("Join").click();
+    app.in_room(&room).await;
+    assert_eq!(input.value(), "", "the form clears");
+    assert_eq!(app.text("room-title"), format!("#{room}"));
+    until("the new room counted", || app.room_count(&room) == Some(1)).await;
+    assert_eq!(hash(), format!("#/room/{room}"));
+    assert!(app.room("lobby").is_some(), "the lobby stays in the list");
+
+    // A name the protocol refuses is explained and changes nothing.
+    type_into(&input, &"r".repeat(65));
+    app.button("Join").click();
+    until("the reason", || app.text("room-error").contains("64")).await;
+    assert_eq!(app.current().as_deref(), Some(room.as_str()));
+}
+
+#[wasm_bindgen_test]
+async fn clicking_a_room_of_the_directory_joins_it_and_lists_its_members() {
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    let me = app.input("nick-input").value();
+    let room = new_room("click");
+    let ann = Peer::connect().await;
+    ann.join(&room).await;
+    until("the room in the list", || app.room(&room).is_some()).await;
+    app.room(&room).unwrap().click();
+    app.in_room(&room).await;
+    until("both members", || {
+        let mut members = app.members();
+        members.sort();
+        let mut want = vec![me.clone(), ann.nick.clone()];
+        want.sort();
+        members == want
+    })
+    .await;
+    assert_eq!(app.text("member-count"), "2");
+    until("2 in the list", || app.room_count(&room) == Some(2)).await;
+    // Back to the lobby by its entry: already joined.
+    app.room("lobby").unwrap().click();
+    app.in_room("lobby").await;
+}
+
+#[wasm_bindgen_test]
+async fn unread_counts_and_the_title_follow_messages_in_other_rooms() {
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    let room = new_room("unread");
+    app.open_room(&room).await;
+    app.room("lobby").unwrap().click();
+    app.in_room("lobby").await;
+    assert_eq!(document().title(), "Chat");
+
+    let ann = Peer::connect().await;
+    ann.join(&room).await;
+    ann.say(&room, "psst").await;
+    until("1 unread", || app.unread(&room) == Some(("1".into(), "1 unread".into()))).await;
+    until("the title", || document().title() == "(1) Chat").await;
+    ann.say(&room, "psst again").await;
+    until("2 unread", || app.unread(&room).is_some_and(|(n, _)| n == "2")).await;
+    until("the title", || document().title() == "(2) Chat").await;
+    assert!(app.unread("lobby").is_none());
+
+    app.room(&room).unwrap().click();
+    app.in_room(&room).await;
+    until("the badge gone once read", || app.unread(&room).is_none()).await;
+    until("the title without count", || document().title() == "Chat").await;
+    let texts: Vec<String> = app.messages().into_iter().map(|(_, text, _)| text).collect();
+    assert!(texts.ends_with(&["psst".to_owned(), "psst again".to_owned()]), "{texts:?}");
+}
+
+#[wasm_bindgen_test]
+async fn typing_shows_and_goes_away_by_itself() {
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    let room = new_room("typing");
+    app.open_room(&room).await;
+    let ann = Peer::connect().await;
+    ann.join(&room).await;
+    let typing = app.find("typing");
+    assert_eq!(typing.get_attribute("aria-live").as_deref(), Some("polite"));
+    assert_eq!(app.text("typing"), "");
+
+    ann.send(&ClientMsg::Typing { room: room.clone() });
+    until("the indicator", || app.text("typing") == format!("{} is typing…", ann.nick)).await;
+    let shown = js_sys::Date::now();
+    until_within(8000.0, "the indicator to expire", || app.text("typing").is_empty()).await;
+    let lasted = js_sys::Date::now() - shown;
+    assert!((4000.0..7000.0).contains(&lasted), "shown for {lasted} ms, not about 5 s");
+
+    // A message from the typist ends it at once.
+    ann.send(&ClientMsg::Typing { room: room.clone() });
+    until("the indicator again", || !app.text("typing").is_empty()).await;
+    ann.say(&room, "done").await;
+    until_within(1000.0, "the indicator to end with the message", || app.text("typing").is_empty()).await;
+
+    // The app's own typing reaches the others, at most once every 2 s.
+    let input = app.input("message-input");
+    type_into(&input, "h");
+    type_into(&input, "he");
+    type_into(&input, "hel");
+    let typed = |p: &Peer| p.count(|m| matches!(m, ServerMsg::Typing { room: r, .. } if *r == room));
+    until("the app's typing frame", || typed(&ann) == 1).await;
+    TimeoutFuture::new(300).await;
+    assert_eq!(typed(&ann), 1, "throttled");
+}
+
+#[wasm_bindgen_test]
+async fn the_members_panel_follows_joins_and_leaves() {
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    let room = new_room("members");
+    app.open_room(&room).await;
+    until("just me", || app.members().len() == 1).await;
+    let ann = Peer::connect().await;
+    ann.join(&room).await;
+    until("ann listed", || app.members().contains(&ann.nick)).await;
+    assert_eq!(app.text("member-count"), "2");
+    until("a notice", || {
+        app.all("[data-testid='notice']")
+            .iter()
+            .any(|n| n.text_content().is_some_and(|t| t == format!("{} joined", ann.nick)))
+    })
+    .await;
+    ann.send(&ClientMsg::Leave { room: room.clone() });
+    until("ann gone", || !app.members().contains(&ann.nick)).await;
+    assert_eq!(app.text("member-count"), "1");
+}
+
+#[wasm_bindgen_test]
+async fn leave_drops_the_room_and_shows_the_one_joined_before() {
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    let first = new_room("first");
+    let second = new_room("second");
+    app.open_room(&first).await;
+    app.open_room(&second).await;
+    app.room(&first).unwrap().click();
+    app.in_room(&first).await;
+    app.button("Leave").click();
+    // The most recently joined room left is shown.
+    app.in_room(&second).await;
+    until("the room to leave the list", || app.room(&first).is_none()).await;
+    app.button("Leave").click();
+    app.in_room("lobby").await;
+    assert_eq!(hash(), "#/room/lobby");
+}
+
+#[wasm_bindgen_test]
+async fn a_room_in_the_address_is_joined_on_load_and_on_hashchange() {
+    forget_nick();
+    let room = new_room("deep link");
+    set_hash_quietly(&format!("#/room/{}", js_sys::encode_uri_component(&room)));
+    let app = Mounted::mount(server());
+    app.in_room(&room).await;
+    assert_eq!(app.text("room-title"), format!("#{room}"));
+    until("the lobby joined too", || {
+        app.room("lobby").is_some_and(|e| e.get_attribute("data-joined").as_deref() == Some("true"))
+    })
+    .await;
+
+    let other = new_room("later");
+    window().location().set_hash(&format!("/room/{other}")).unwrap();
+    app.in_room(&other).await;
+    assert!(app.room(&room).is_some_and(|e| e.get_attribute("data-joined").as_deref() == Some("true")));
+}
+
+#[wasm_bindgen_test]
+async fn a_message_said_offline_is_pending_then_sent_once() {
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    let ann = Peer::connect().await;
+    ann.join("lobby").await;
+
+    fire(&window(), &Event::new("offline").unwrap());
+    until("Offline", || app.status() == "Offline").await;
+    let text = format!("said in a tunnel {}", unique());
+    app.say(&text);
+    assert_eq!(app.input("message-input").value(), "", "the input clears even offline");
+    let pending = || app.all("[data-testid='message'][data-pending='true']");
+    until("the pending message", || pending().len() == 1).await;
+    let item = &pending()[0];
+    assert_eq!(item.get_attribute("data-own").as_deref(), Some("true"));
+    assert!(item.text_content().unwrap().contains("sending…"));
+    assert!(item.text_content().unwrap().contains(&text));
+    TimeoutFuture::new(300).await;
+    assert!(ann.received(&text).is_empty(), "nothing goes out while offline");
+
+    fire(&window(), &Event::new("online").unwrap());
+    until("the message to be acknowledged", || pending().is_empty()).await;
+    until("the peer to get it", || ann.received(&text).len() == 1).await;
+    let own: Vec<_> = app.own_texts().into_iter().filter(|t| *t == text).collect();
+    assert_eq!(own.len(), 1, "shown once");
+    let sent = app.all("[data-testid='message'][data-own='true']");
+    assert!(sent.iter().all(|m| !m.text_content().unwrap().contains("sending…")));
+    TimeoutFuture::new(300).await;
+    assert_eq!(ann.received(&text).len(), 1, "sent once");
+}
+
+#[wasm_bindgen_test]
+async fn a_message_said_before_any_connection_shows_as_pending() {
+    let app = Mounted::new(NOWHERE);
+    app.say("nobody hears this");
+    assert_eq!(app.input("message-input").value(), "");
+    until("the pending message", || {
+        app.all("[data-pending='true']")
+            .iter()
+            .any(|m| m.text_content().unwrap().contains("nobody hears this"))
+    })
+    .await;
+}
+
+#[wasm_bindgen_test]
+async fn scrolling_to_the_top_loads_older_messages_in_place() {
+    forget_nick();
+    let room = new_room("history");
+    let ann = Peer::connect().await;
+    ann.join(&room).await;
+    for i in 1..=80 {
+        ann.send(&ClientMsg::Say {
+            room: room.clone(),
+            text: format!("m{i}"),
+            cid: format!("h{}-{i}", unique()),
+        });
+    }
+    until("80 echoes", || ann.count(|m| matches!(m, ServerMsg::Message(_))) == 80).await;
+
+    let app = Mounted::new(server());
+    app.joined().await;
+    app.open_room(&room).await;
+    let texts = || app.messages().into_iter().map(|(_, text, _)| text).collect::<Vec<_>>();
+    until("the last 50", || texts().len() == 50).await;
+    assert_eq!(texts()[0], "m31");
+    assert!(app.query("[data-testid='history-start']").is_none(), "older messages exist");
+    assert!(app.query("[data-testid='load-older']").is_some());
+
+    let log = app.find("messages");
+    // Wait for the log to have scrolled to the newest message, then go to the top.
+    until("the log at its end", || log.scroll_top() > 0).await;
+    let first = app.all("[data-testid='message']")[0].clone().unchecked_into::<HtmlElement>();
+    log.set_scroll_top(0);
+    fire(&log, &bubbling("scroll"));
+    until("all 80", || texts().len() == 80).await;
+    assert_eq!(texts()[0], "m1");
+    assert_eq!(texts()[79], "m80");
+    until("the beginning", || app.text("history-start") == format!("Beginning of #{room}")).await;
+    // What was at the top stays in view: the log scrolled by as much as was added.
+    until("the reader's place kept", || {
+        let offset = first.offset_top() - log.scroll_top();
+        (0..=80).contains(&offset)
+    })
+    .await;
+    let mut sorted = texts();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 80, "no duplicates");
+}
+
+#[wasm_bindgen_test]
+async fn the_drawers_and_the_phone_dialog_open_and_close() {
+    let app = Mounted::new(NOWHERE);
+    let expanded = |b: &HtmlElement| b.get_attribute("aria-expanded").unwrap_or_default();
+    let rooms = app.button("Rooms");
+    let members = app.button("Members");
+    assert_eq!(expanded(&rooms), "false");
+    rooms.click();
+    until("the room drawer open", || expanded(&rooms) == "true").await;
+    // Choosing a room closes the drawer.
+    app.room("lobby").unwrap().click();
+    until("the room drawer closed", || expanded(&rooms) == "false").await;
+    rooms.click();
+    until("the room drawer open", || expanded(&rooms) == "true").await;
+    // One drawer at a time.
+    members.click();
+    until("the members open, the rooms closed", || {
+        expanded(&members) == "true" && expanded(&rooms) == "false"
+    })
+    .await;
+    members.click();
+    until("the members closed", || expanded(&members) == "false").await;
+
+    assert!(app.query("[role='dialog']").is_none());
+    app.button("Open on phone").click();
+    until("the dialog", || app.query("[role='dialog']").is_some()).await;
+    let dialog = app.query("[role='dialog']").unwrap();
+    assert_eq!(dialog.get_attribute("aria-label").as_deref(), Some("Open on phone"));
+    let close = app.button("Close");
+    until("the dialog to take the focus", || has_focus(&close)).await;
+    // The test page is not served by the chat server: /api/info is not there.
+    until("an answer", || !dialog.text_content().unwrap().contains("Asking")).await;
+    close.click();
+    until("the dialog closed", || app.query("[role='dialog']").is_none()).await;
+    assert!(has_focus(&app.button("Open on phone")), "the focus goes back");
 }

@@ -1,6 +1,7 @@
 //! The message form pinned at the bottom: a labelled input and a Send button. Enter or
 //! Send hands the text to the [`Client`]; an empty text is not sent, a text over the
-//! limit is kept with the reason shown. It keeps no chat state of its own.
+//! limit is kept with the reason shown. Typing tells the [`Client`], which lets the room
+//! know (at most every two seconds). It keeps no chat state of its own.
 
 use common::Text;
 use leptos::html;
@@ -39,7 +40,11 @@ pub fn Composer() -> impl IntoView {
     };
     let on_input = move |_| {
         if let Some(el) = input.get_untracked() {
-            let chars = el.value().chars().count();
+            let value = el.value();
+            if !value.trim().is_empty() {
+                client.typing();
+            }
+            let chars = value.chars().count();
             length.set(chars);
             if chars <= Text::MAX {
                 problem.set(None);

@@ -1,18 +1,104 @@
-//! The top of the app: the connection status line, the nickname form and the alert bar.
-//! These components only display what their context signals say and act through the
-//! [`Client`]; they hold no chat state of their own.
+//! The bars of the app: the top bar (the buttons that open the room drawer and the phone
+//! dialog, the connection status line, the nickname form), the alert bar, and the room
+//! header (the room's name, the members button, Leave). These components only display
+//! what their context signals say and act through the [`Client`] or on the [`Panels`];
+//! they hold no chat state of their own.
 
 use std::time::Duration;
 
 use leptos::html;
 use leptos::prelude::*;
 
-use super::{AlertView, NickView, StatusView};
+use super::{AlertView, NickView, Panels, RoomView, RoomsView, StatusView};
 use crate::client::Client;
 use crate::state::Status;
 
 /// How long an alert stays unless dismissed earlier.
 const ALERT_MS: u64 = 8000;
+
+/// The top of the page: the room drawer's button (phones only), the title, the status,
+/// the phone dialog's button and the nickname form.
+#[component]
+pub fn TopBar() -> impl IntoView {
+    let panels: Panels = expect_context();
+    let rooms: RoomsView = expect_context();
+    view! {
+        <header class="top">
+            <button
+                type="button"
+                class="icon-button rooms-toggle"
+                aria-label="Rooms"
+                aria-expanded=move || panels.rooms.get().to_string()
+                on:click=move |_| {
+                    panels.members.set(false);
+                    panels.rooms.update(|open| *open = !*open);
+                }
+            >
+                <svg viewBox="0 0 24 24" aria-hidden="true">
+                    <path d="M4 6h16M4 12h16M4 18h16" />
+                </svg>
+                // The unread total, also in the page title; the room list says where.
+                <span class="badge" aria-hidden="true" hidden=move || rooms.unread.get() == 0>
+                    {rooms.unread}
+                </span>
+            </button>
+            <h1>"Chat"</h1>
+            <StatusLine />
+            <button
+                type="button"
+                class="icon-button phone-button"
+                aria-label="Open on phone"
+                aria-haspopup="dialog"
+                node_ref=panels.phone_opener
+                on:click=move |_| panels.phone.set(true)
+            >
+                <svg viewBox="0 0 24 24" aria-hidden="true">
+                    <rect x="7" y="3" width="10" height="18" rx="2" />
+                    <path d="M11 18h2" />
+                </svg>
+                <span class="button-label" aria-hidden="true">
+                    "Open on phone"
+                </span>
+            </button>
+            <NickForm />
+        </header>
+    }
+}
+
+/// Above the log: the room's name, the members button (phones only) and Leave.
+#[component]
+pub fn RoomHeader() -> impl IntoView {
+    let room: RoomView = expect_context();
+    let panels: Panels = expect_context();
+    let client: Client = expect_context();
+    view! {
+        <div class="room-head">
+            <h2 class="room-title" data-testid="room-title">
+                "#"
+                {room.name}
+            </h2>
+            <button
+                type="button"
+                class="icon-button members-toggle"
+                aria-label="Members"
+                aria-expanded=move || panels.members.get().to_string()
+                on:click=move |_| {
+                    panels.rooms.set(false);
+                    panels.members.update(|open| *open = !*open);
+                }
+            >
+                <svg viewBox="0 0 24 24" aria-hidden="true">
+                    <circle cx="9" cy="8" r="3.2" />
+                    <path d="M3 19c0-3.3 2.7-5.5 6-5.5s6 2.2 6 5.5M15.5 5.2a3.2 3.2 0 0 1 0 6M18 13.8c1.9.7 3 2.6 3 5.2" />
+                </svg>
+                <span aria-hidden="true">{room.member_count()}</span>
+            </button>
+            <button type="button" class="quiet leave" on:click=move |_| client.leave()>
+                "Leave"
+            </button>
+        </div>
+    }
+}
 
 /// "Connecting…", "Connected", "Reconnecting in N s" or "Offline".
 #[component]
@@ -64,7 +150,7 @@ pub fn NickForm() -> impl IntoView {
                 "Set"
             </button>
             <p class="nick-error" role="alert" data-testid="nick-error">
-                {move || me.error.get()}
+                {me.error}
             </p>
         </form>
     }

@@ -1,19 +1,25 @@
-//! The room's log: chat messages and notices, keyed by id, kept scrolled to the newest
-//! entry unless the user has scrolled up to read. It renders what the [`RoomView`] holds
-//! and nothing else; the network's text becomes text nodes, never markup.
+//! The room's log and the typing line under it. The log shows chat messages, notices and
+//! our messages still on their way (keyed by id, by sequence number, by `cid`), is kept
+//! scrolled to the newest entry unless the user has scrolled up to read, and fetches older
+//! messages when the user reaches its top, keeping what they were reading in place. It
+//! renders what the [`RoomView`] holds and nothing else; the network's text becomes text
+//! nodes, never markup.
 
 use std::sync::Arc;
 
-use leptos::either::Either;
+use leptos::either::EitherOf3;
 use leptos::html;
 use leptos::prelude::*;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use super::RoomView;
-use crate::state::Entry;
+use crate::client::Client;
+use crate::state::{Entry, EntryKey, Older};
 
 /// Within this many pixels of the bottom, the log counts as "at the newest message".
 const STICKY_PX: i32 = 48;
+/// Within this many pixels of the top, older messages are fetched.
+const TOP_PX: i32 = 64;
 
 /// The local time of `ts` (ms since the epoch) as "HH:MM", and as an ISO string.
 fn clock(ts: u64) -> (String, String) {
@@ -22,22 +28,14 @@ fn clock(ts: u64) -> (String, String) {
     (hhmm, date.to_iso_string().into())
 }
 
-fn is_own(entry: &Entry) -> bool {
-    matches!(entry, Entry::Message { own: true, .. })
-}
-
 fn entry_view(entry: Arc<Entry>) -> impl IntoView {
-    // `Either` rather than `AnyView`: both shapes are known, no type erasure needed.
+    let client: Client = expect_context();
+    // `EitherOf3` rather than `AnyView`: the shapes are known, no type erasure needed.
     match &*entry {
         Entry::Message { msg, own } => {
             let (hhmm, iso) = clock(msg.ts);
-            Either::Left(view! {
-                <li
-                    class="msg"
-                    class:own=*own
-                    data-testid="message"
-                    data-own=own.then_some("true")
-                >
+            EitherOf3::A(view! {
+                <li class="msg" class:own=*own data-testid="message" data-own=own.then_some("true")>
                     <div class="meta">
                         <span class="nick">{msg.nick.clone()}</span>
                         <time datetime=iso>{hhmm}</time>
@@ -46,20 +44,92 @@ fn entry_view(entry: Arc<Entry>) -> impl IntoView {
                 </li>
             })
         }
-        Entry::Notice { text, .. } => Either::Right(view! {
+        Entry::Notice { text, .. } => EitherOf3::B(view! {
             <li class="notice" data-testid="notice">
                 {text.clone()}
             </li>
         }),
+        Entry::Outgoing { cid, nick, text, failed } => {
+            let nick = if nick.is_empty() { "You".to_owned() } else { nick.clone() };
+            let cid = cid.clone();
+            let failure = failed.clone().map(|why| {
+                view! {
+                    <p class="failure">
+                        <span>"Not sent: " {why}</span>
+                        <button
+                            type="button"
+                            class="discard"
+                            aria-label="Discard"
+                            on:click=move |_| client.discard(&cid)
+                        >
+                            "×"
+                        </button>
+                    </p>
+                }
+            });
+            EitherOf3::C(view! {
+                <li
+                    class="msg own outgoing"
+                    class:failed=failed.is_some()
+                    data-testid="message"
+                    data-own="true"
+                    data-pending=failed.is_none().then_some("true")
+                    data-failed=failed.is_some().then_some("true")
+                >
+                    <div class="meta">
+                        <span class="nick">{nick}</span>
+                        <span class="sending" hidden=failed.is_some()>
+                            "sending…"
+                        </span>
+                    </div>
+                    <p class="text">{text.clone()}</p>
+                    {failure}
+                </li>
+            })
+        }
+    }
+}
+
+/// The top of the log: how much older history there is.
+#[component]
+fn HistoryEdge() -> impl IntoView {
+    let room: RoomView = expect_context();
+    let client: Client = expect_context();
+    move || match room.older.get() {
+        Older::Complete => Some(EitherOf3::A(view! {
+            <p class="edge" data-testid="history-start">
+                "Beginning of #"
+                {room.name}
+            </p>
+        })),
+        Older::Loading => Some(EitherOf3::B(view! {
+            <p class="edge" data-testid="history-loading">
+                "Loading older messages…"
+            </p>
+        })),
+        // Scrolling up fetches them too; the button is for a log too short to scroll and
+        // for keyboards.
+        Older::More => Some(EitherOf3::C(view! {
+            <p class="edge">
+                <button type="button" class="quiet" data-testid="load-older" on:click=move |_| client.load_older()>
+                    "Load older messages"
+                </button>
+            </p>
+        })),
+        Older::Unknown => None,
     }
 }
 
 #[component]
 pub fn MessageLog() -> impl IntoView {
     let room: RoomView = expect_context();
+    let client: Client = expect_context();
     let log = NodeRef::<html::Div>::new();
     // Whether the user is at the newest message; scrolling up to read clears it.
     let stuck = RwSignal::new(true);
+    // The entry at the top of the log and its offset when older messages were asked for:
+    // once they are in, the log scrolls by as much as that entry moved down.
+    let anchor = StoredValue::new(None::<(web_sys::HtmlElement, i32)>);
 
     let scroll_to_end = move || {
         if let Some(el) = log.get_untracked() {
@@ -67,23 +137,66 @@ pub fn MessageLog() -> impl IntoView {
             request_animation_frame(move || el.set_scroll_top(el.scroll_height()));
         }
     };
-    Effect::new(move |_| {
-        let own_last = room.entries.with(|entries| entries.last().is_some_and(|e| is_own(e)));
-        // Our own message always brings the log to the end: we just sent it.
-        if stuck.get_untracked() || own_last {
+    Effect::new(move |last: Option<(String, Option<EntryKey>)>| {
+        let name = room.name.get();
+        let (newest, own) = room.entries.with(|entries| match entries.last() {
+            Some(e) => (Some(e.key()), e.is_own()),
+            None => (None, false),
+        });
+        if last.as_ref().is_none_or(|(shown, _)| *shown != name) {
+            // Another room: its newest messages, and no anchor from the last one.
+            anchor.set_value(None);
+            stuck.set(true);
+            scroll_to_end();
+        } else if last.as_ref().is_some_and(|(_, last)| *last != newest) && (stuck.get_untracked() || own) {
+            // Only a new last entry moves the log: a page of older messages leaves it be.
+            // Our own message always brings the log to the end: we just sent it.
             scroll_to_end();
         }
+        if let Some((top, offset)) = anchor.get_value()
+            && let Some(el) = log.get_untracked()
+        {
+            request_animation_frame(move || {
+                let moved = top.offset_top() - offset;
+                if top.is_connected() && moved != 0 {
+                    el.set_scroll_top(el.scroll_top() + moved);
+                    anchor.set_value(None);
+                }
+            });
+        }
+        (name, newest)
     });
+    let load_older = move |el: &web_sys::HtmlElement| {
+        if room.older.get_untracked() != Older::More {
+            return;
+        }
+        let top = el
+            .query_selector(".entries > li")
+            .ok()
+            .flatten()
+            .and_then(|li| li.dyn_into::<web_sys::HtmlElement>().ok());
+        anchor.set_value(top.map(|li| {
+            let offset = li.offset_top();
+            (li, offset)
+        }));
+        client.load_older();
+    };
     let on_scroll = move |_| {
         if let Some(el) = log.get_untracked() {
             let gap = el.scroll_height() - el.scroll_top() - el.client_height();
-            stuck.set(gap <= STICKY_PX);
+            let at_end = gap <= STICKY_PX;
+            if stuck.get_untracked() != at_end {
+                stuck.set(at_end);
+            }
+            if el.scroll_top() <= TOP_PX {
+                load_older(&el);
+            }
         }
     };
 
     let busy = move || (!room.joined.get()).to_string();
     view! {
-        <main class="log-wrap">
+        <div class="log-wrap">
             <div
                 class="log"
                 role="log"
@@ -94,9 +207,17 @@ pub fn MessageLog() -> impl IntoView {
                 node_ref=log
                 on:scroll=on_scroll
             >
-                <ol class="entries">
-                    <For each=move || room.entries.get() key=|entry| entry.key() children=entry_view />
-                </ol>
+                <HistoryEdge />
+                // Rebuilt for each room: ids are only unique within a room, so a key of
+                // one room must not reuse the line of another's.
+                {move || {
+                    room.name.track();
+                    view! {
+                        <ol class="entries">
+                            <For each=move || room.entries.get() key=|entry| entry.key() children=entry_view />
+                        </ol>
+                    }
+                }}
             </div>
             <button
                 type="button"
@@ -109,6 +230,17 @@ pub fn MessageLog() -> impl IntoView {
             >
                 "↓ Newest"
             </button>
-        </main>
+        </div>
+    }
+}
+
+/// "bob is typing…" under the log; empty when nobody is.
+#[component]
+pub fn TypingLine() -> impl IntoView {
+    let room: RoomView = expect_context();
+    view! {
+        <p class="typing" data-testid="typing" aria-live="polite">
+            {room.typing}
+        </p>
     }
 }

@@ -1,0 +1,58 @@
+//! A device loses its network, its user types two messages, the network comes back: both
+//! are sent once, and what others said meanwhile shows up.
+
+use anyhow::Result;
+use e2e::{Driver, Page, Proxy, Server};
+
+async fn own_count(page: &Page, text: &str) -> Result<usize> {
+    let texts = page
+        .eval("return [...document.querySelectorAll('[data-testid=message]')].map(e => e.innerText)")
+        .await?;
+    Ok(texts
+        .as_array()
+        .map_or(0, |a| a.iter().filter(|t| t.as_str().is_some_and(|t| t.contains(text))).count()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_typed_offline_are_sent_once_when_back() -> Result<()> {
+    let server = Server::start().await?;
+    let network = Proxy::start(server.port).await?;
+    let driver = Driver::start().await?;
+    let (phone, desk) = (driver.phone().await?, driver.desktop().await?);
+    phone.open(&network.url()).await?;
+    desk.open(&server.url("127.0.0.1")).await?;
+    for page in [&phone, &desk] {
+        page.wait_text("status", "Connected").await?;
+    }
+    phone.type_and_enter("Nickname", "pat").await?;
+    phone.until("nick", || async { Ok(phone.value("Nickname").await? == "pat") }).await?;
+    phone.type_and_enter("Message", "before the tunnel").await?;
+    desk.wait_text("log", "before the tunnel").await?;
+
+    network.cut();
+    phone
+        .until("not connected", || async { Ok(!phone.text_of("[role=status]").await?.contains("Connected")) })
+        .await?;
+    for text in ["typed in the tunnel 1", "typed in the tunnel 2"] {
+        phone.type_and_enter("Message", text).await?;
+        assert_eq!(phone.value("Message").await?, "", "the input clears even offline");
+    }
+    phone.until("2 pending", || async { Ok(phone.count("[data-pending=true]").await? == 2) }).await?;
+    phone.screenshot("offline-pending").await?;
+    desk.type_and_enter("Message", "said while pat was away").await?;
+
+    network.restore();
+    phone.wait_text("status", "Connected").await?;
+    phone.wait_text("log", "said while pat was away").await?;
+    phone.until("nothing pending", || async { Ok(phone.count("[data-pending=true]").await? == 0) }).await?;
+    for text in ["typed in the tunnel 1", "typed in the tunnel 2"] {
+        desk.wait_text("log", text).await?;
+        assert_eq!(own_count(&desk, text).await?, 1, "{text} arrives once");
+        assert_eq!(own_count(&phone, text).await?, 1, "{text} shows once on the phone");
+    }
+    assert_eq!(own_count(&phone, "before the tunnel").await?, 1, "no duplicate after resume");
+    phone.screenshot("offline-back").await?;
+    phone.close().await?;
+    desk.close().await?;
+    Ok(())
+}
