@@ -41,6 +41,20 @@ fn is_link_local_v6(ip: &IpAddr) -> bool {
     matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
 }
 
+/// Percent-encodes everything but unreserved URL characters (RFC 3986), for a room name
+/// in the app's `#/room/<name>` links.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// `url` as a QR code drawn with Unicode half blocks, for a terminal.
 pub fn qr_text(url: &str) -> String {
     use qrcode::render::unicode::Dense1x2;
@@ -77,6 +91,12 @@ mod tests {
         assert_eq!(urls("192.168.1.5:3000".parse().unwrap()), ["http://192.168.1.5:3000/"]);
         assert_eq!(urls("[::1]:80".parse().unwrap()), ["http://[::1]:80/"]);
         assert!(lan_urls("127.0.0.1:3000".parse().unwrap()).is_empty());
+    }
+
+    #[test]
+    fn room_names_are_percent_encoded() {
+        assert_eq!(percent_encode("rust"), "rust");
+        assert_eq!(percent_encode("café au lait/2"), "caf%C3%A9%20au%20lait%2F2");
     }
 
     #[test]

@@ -165,10 +165,20 @@ struct WsParams {
     resume: Option<String>,
 }
 
-/// A QR code of the first LAN URL (or `404` when the server listens on loopback only), so
-/// the app can show a phone where to go.
-async fn qr(State(state): State<AppState>) -> Response {
-    match state.lan_urls.first().and_then(|u| net::qr_svg(u)) {
+/// `/api/qr.svg?room=<name>`: the room a scanned code should open.
+#[derive(Debug, serde::Deserialize)]
+struct QrParams {
+    room: Option<String>,
+}
+
+/// A QR code of the first LAN URL, opening `room` when given (or `404` when the server
+/// listens on loopback only), so the app can show a phone where to go.
+async fn qr(State(state): State<AppState>, Query(params): Query<QrParams>) -> Response {
+    let url = state.lan_urls.first().map(|base| match params.room.as_deref().map(str::trim) {
+        Some(room) if !room.is_empty() => format!("{base}#/room/{}", net::percent_encode(room)),
+        _ => base.clone(),
+    });
+    match url.and_then(|u| net::qr_svg(&u)) {
         Some(svg) => ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response(),
         None => {
             (StatusCode::NOT_FOUND, "no LAN address: the server listens on loopback only\n").into_response()
