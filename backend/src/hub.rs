@@ -259,6 +259,9 @@ impl Hub {
                     encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick.to_string() });
                 members.broadcast(&frame, Some(id));
             }
+            Request::Ping => {
+                conn.outbox.push(encode(&ServerMsg::Pong));
+            }
             Request::History { room, before, limit } => {
                 let page = state.store.before(&room, before, limit as usize);
                 conn.outbox.push(encode(&ServerMsg::History {

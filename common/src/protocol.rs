@@ -36,6 +36,9 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
+    /// An addition to version 1: "are you there?", answered with `pong`. Browsers cannot
+    /// see WebSocket pings, so this is how a client notices a silent server.
+    Ping,
 }
 
 /// A client frame whose names and texts passed the bounds of PROTOCOL.md.
@@ -47,6 +50,7 @@ pub enum Request {
     Say { room: RoomName, text: Text, cid: Cid },
     Typing(RoomName),
     History { room: RoomName, before: u64, limit: u32 },
+    Ping,
 }
 
 impl ClientMsg {
@@ -76,6 +80,7 @@ impl ClientMsg {
                 // "at most 200": a larger ask is served as 200 rather than refused.
                 limit: limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX),
             },
+            Self::Ping => Request::Ping,
         })
     }
 }
@@ -182,6 +187,8 @@ pub enum ServerMsg {
         messages: Vec<ChatMessage>,
         complete: bool,
     },
+    /// The answer to `ping` (an addition to version 1).
+    Pong,
     Error {
         code: ErrorCode,
         message: String,
@@ -261,6 +268,7 @@ impl RawServerMsg {
                 message: need(self.message, "message", &ty)?,
                 cid: self.cid,
             },
+            "pong" => ServerMsg::Pong,
             other => return Err(format!("unknown frame type `{other}`")),
         })
     }
@@ -328,6 +336,8 @@ mod tests {
         round_trip::<ClientMsg>(r#"{"type":"typing","room":"rust"}"#);
         round_trip::<ClientMsg>(r#"{"type":"history","room":"rust","before":100,"limit":20}"#);
         round_trip::<ClientMsg>(r#"{"type":"history","room":"rust","before":100}"#);
+        assert_eq!(round_trip::<ClientMsg>(r#"{"type":"ping"}"#), ClientMsg::Ping);
+        assert_eq!(round_trip::<ServerMsg>(r#"{"type":"pong"}"#), ServerMsg::Pong);
         round_trip::<ServerMsg>(
             r#"{"type":"welcome","protocol":1,"nick":"guest-1234","rooms":[{"name":"lobby","members":0}]}"#,
         );

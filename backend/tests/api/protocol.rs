@@ -259,3 +259,11 @@ async fn names_out_of_bounds_are_invalid_with_the_cid() {
     // 4000 characters is fine.
     assert_eq!(c.say("r", &"é".repeat(4000), "k3").await["id"], 1);
 }
+
+#[tokio::test]
+async fn ping_is_answered_with_pong() {
+    let app = spawn_app().await;
+    let mut c = app.client().await;
+    c.send(json!({"type": "ping"})).await;
+    assert_eq!(c.next().await, json!({"type": "pong"}));
+}
