@@ -1,0 +1,311 @@
+//! One connection of the generator at the byte level: its read buffer ([`Inbox`]), which
+//! splits what arrives into messages in place, its write buffer ([`Outbox`]), which
+//! frames what it sends, and its set-up (upgrade, greeting, join) per protocol. It does
+//! not count or time anything; `load` does, with the messages this hands it.
+
+use anyhow::{Result, bail, ensure};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::proto::{self, Proto, sio};
+use crate::ws;
+
+/// How a connection's bytes split into messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    WebSocket,
+    Lines,
+}
+
+/// A complete message, borrowed from the read buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Msg<'a> {
+    Text(&'a [u8]),
+    Ping(&'a [u8]),
+    Close,
+}
+
+/// A message taken during set-up, owned (set-up is not the hot path).
+#[derive(Debug)]
+pub(crate) enum Owned {
+    Text(String),
+    Ping(Vec<u8>),
+    Close,
+}
+
+/// A connection's read buffer: bytes read but not yet taken as messages are
+/// `buf[pos..len]`. It is allocated once and only grows for a frame larger than itself.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    framing: Framing,
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+}
+
+impl Inbox {
+    pub(crate) fn new(framing: Framing) -> Self {
+        Self { framing, buf: vec![0; READ_BUFFER], pos: 0, len: 0 }
+    }
+
+    /// Room to read into: taken bytes are dropped first, and a full buffer grows.
+    pub(crate) fn space(&mut self) -> &mut [u8] {
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.len, 0);
+            self.len -= self.pos;
+            self.pos = 0;
+        }
+        if self.len == self.buf.len() {
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        &mut self.buf[self.len..]
+    }
+
+    pub(crate) fn filled(&mut self, n: usize) {
+        self.len += n;
+    }
+
+    /// The next complete message and its length in bytes, without taking it.
+    fn peek(&self) -> Result<Option<(Msg<'_>, usize)>> {
+        let bytes = &self.buf[self.pos..self.len];
+        Ok(match self.framing {
+            Framing::Lines => memchr::memchr(b'\n', bytes).map(|end| (Msg::Text(&bytes[..end]), end + 1)),
+            Framing::WebSocket => ws::parse(bytes)?.map(|(frame, used)| {
+                let msg = match frame.opcode {
+                    ws::op::PING => Msg::Ping(frame.payload),
+                    ws::op::CLOSE => Msg::Close,
+                    // Text, and continuations of it: the marker sits in the first part.
+                    _ => Msg::Text(frame.payload),
+                };
+                (msg, used)
+            }),
+        })
+    }
+
+    /// Hands every complete message to `f`.
+    pub(crate) fn drain(&mut self, mut f: impl FnMut(Msg<'_>)) -> Result<()> {
+        while let Some((msg, used)) = self.peek()? {
+            f(msg);
+            self.pos += used;
+        }
+        Ok(())
+    }
+
+    /// Takes one complete message, if there is one.
+    pub(crate) fn take(&mut self) -> Result<Option<Owned>> {
+        let Some((msg, used)) = self.peek()? else { return Ok(None) };
+        let owned = match msg {
+            Msg::Text(t) => Owned::Text(String::from_utf8_lossy(t).into_owned()),
+            Msg::Ping(p) => Owned::Ping(p.to_vec()),
+            Msg::Close => Owned::Close,
+        };
+        self.pos += used;
+        Ok(Some(owned))
+    }
+}
+
+/// Writes frames: WebSocket frames masked as a client must, lines as they are. The
+/// buffer is reused, so a send allocates nothing once it has grown to the frame size.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    framing: Framing,
+    buf: Vec<u8>,
+    /// A cheap, changing mask key (the mask protects proxies; no secrecy is needed).
+    mask: u32,
+}
+
+impl Outbox {
+    pub(crate) fn new(framing: Framing, seed: usize) -> Self {
+        Self { framing, buf: Vec::with_capacity(256), mask: 0x9E37_79B9 ^ seed as u32 }
+    }
+
+    pub(crate) fn frame(&mut self, opcode: u8, payload: &[u8]) -> &[u8] {
+        self.buf.clear();
+        match self.framing {
+            Framing::WebSocket => {
+                // xorshift32: a different key per frame.
+                self.mask ^= self.mask << 13;
+                self.mask ^= self.mask >> 17;
+                self.mask ^= self.mask << 5;
+                ws::encode(&mut self.buf, opcode, payload, self.mask.to_be_bytes());
+            }
+            Framing::Lines => self.buf.extend_from_slice(payload),
+        }
+        &self.buf
+    }
+}
+
+/// The first bytes of the read buffer of every connection (it grows when needed).
+const READ_BUFFER: usize = 8 * 1024;
+
+/// Sends the upgrade request and reads the answer; frames after it stay in `inbox`.
+pub(crate) async fn upgrade(tcp: &mut TcpStream, inbox: &mut Inbox, host: &str, path: &str) -> Result<()> {
+    let (request, key) = ws::request(host, path);
+    tcp.write_all(request.as_bytes()).await?;
+    loop {
+        let n = tcp.read(inbox.space()).await?;
+        ensure!(n > 0, "the server closed during the upgrade");
+        inbox.filled(n);
+        if let Some(head) = ws::check_response(&inbox.buf[..inbox.len], &key).map_err(anyhow::Error::msg)? {
+            inbox.pos = head;
+            return Ok(());
+        }
+    }
+}
+
+/// A connection during set-up, before its task owns it.
+#[derive(Debug)]
+pub(crate) struct Setup<'a> {
+    pub(crate) tcp: &'a mut TcpStream,
+    pub(crate) inbox: &'a mut Inbox,
+    pub(crate) outbox: &'a mut Outbox,
+}
+
+impl Setup<'_> {
+    async fn send(&mut self, text: &str) -> Result<()> {
+        let frame = self.outbox.frame(ws::op::TEXT, text.as_bytes());
+        self.tcp.write_all(frame).await?;
+        Ok(())
+    }
+
+    /// The next text message; pings are answered on the way.
+    async fn next_text(&mut self) -> Result<String> {
+        loop {
+            match self.inbox.take()? {
+                Some(Owned::Text(t)) => return Ok(t),
+                Some(Owned::Ping(p)) => {
+                    let frame = self.outbox.frame(ws::op::PONG, &p);
+                    self.tcp.write_all(frame).await?;
+                }
+                Some(Owned::Close) => bail!("closed by the server"),
+                None => {
+                    let n = self.tcp.read(self.inbox.space()).await?;
+                    ensure!(n > 0, "the connection ended");
+                    self.inbox.filled(n);
+                }
+            }
+        }
+    }
+
+    /// The greeting and the join, per protocol.
+    pub(crate) async fn greet(&mut self, proto: Proto, room: Option<&str>) -> Result<()> {
+        match proto {
+            Proto::V1 => {
+                let first = self.next_text().await?;
+                ensure!(proto::v1_is(&first, "welcome"), "expected welcome, got {first}");
+                if let Some(room) = room {
+                    self.send(&proto.join(room)).await?;
+                    loop {
+                        let frame = self.next_text().await?;
+                        if proto::v1_is(&frame, "joined") {
+                            break;
+                        }
+                        ensure!(!proto::v1_is(&frame, "error"), "join refused: {frame}");
+                    }
+                }
+            }
+            Proto::SocketIo => {
+                let first = self.next_text().await?;
+                ensure!(
+                    matches!(sio::decode_eio(&first), Some(sio::Eio::Open(_))),
+                    "expected an Engine.IO open packet, got {first}"
+                );
+                self.send(sio::CONNECT).await?;
+                self.sio_wait(|p| matches!(p, sio::Packet::Connect(_))).await?;
+                if let Some(room) = room {
+                    self.send(&proto.join(room)).await?;
+                    self.sio_wait(
+                        |p| matches!(p, sio::Packet::Event(a) if sio::event_name(a) == Some("joined")),
+                    )
+                    .await?;
+                }
+            }
+            Proto::Line => {
+                if let Some(room) = room {
+                    self.send(&proto.join(room)).await?;
+                    let ok = self.next_text().await?;
+                    ensure!(ok == "OK", "the floor answered {ok:?} to a join");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads Socket.IO packets (answering Engine.IO pings) until one that `want`s.
+    async fn sio_wait(&mut self, want: impl Fn(&sio::Packet<'_>) -> bool) -> Result<()> {
+        loop {
+            let frame = self.next_text().await?;
+            if matches!(sio::decode_eio(&frame), Some(sio::Eio::Ping(_))) {
+                self.send(sio::PONG).await?;
+                continue;
+            }
+            match sio::decode(&frame) {
+                Some(p) if want(&p) => return Ok(()),
+                Some(sio::Packet::ConnectError(e)) => bail!("Socket.IO refused the connection: {e}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_across_reads() {
+        let mut inbox = Inbox::new(Framing::Lines);
+        let mut got = Vec::new();
+        for chunk in [&b"M bench:1:5:0:xx\nM ben"[..], b"ch:1:6:1:xx\n", b"OK"] {
+            let n = chunk.len();
+            inbox.space()[..n].copy_from_slice(chunk);
+            inbox.filled(n);
+            inbox.drain(|m| got.push(format!("{m:?}"))).unwrap();
+        }
+        assert_eq!(got.len(), 2);
+        assert_eq!(&inbox.buf[inbox.pos..inbox.len], b"OK", "a partial line waits");
+    }
+
+    #[test]
+    fn websocket_frames_split_across_reads_and_grow_the_buffer() {
+        let mut inbox = Inbox::new(Framing::WebSocket);
+        let big = vec![b'x'; READ_BUFFER * 3];
+        let mut bytes = vec![0x81, 126, 0, 2, b'h', b'i', 0x89, 0];
+        bytes.extend_from_slice(&[0x81, 127]);
+        bytes.extend_from_slice(&(big.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(&big);
+        bytes.extend_from_slice(&[0x88, 0]);
+        let mut got = Vec::new();
+        for chunk in bytes.chunks(1000) {
+            let mut rest = chunk;
+            while !rest.is_empty() {
+                let space = inbox.space();
+                let n = space.len().min(rest.len());
+                space[..n].copy_from_slice(&rest[..n]);
+                inbox.filled(n);
+                rest = &rest[n..];
+            }
+            inbox
+                .drain(|m| {
+                    got.push(match m {
+                        Msg::Text(t) => format!("text {}", t.len()),
+                        Msg::Ping(p) => format!("ping {}", p.len()),
+                        Msg::Close => "close".into(),
+                    })
+                })
+                .unwrap();
+        }
+        assert_eq!(got, ["text 2", "ping 0", format!("text {}", big.len()).as_str(), "close"]);
+    }
+
+    #[test]
+    fn client_frames_are_masked_and_lines_are_not() {
+        let mut ws_out = Outbox::new(Framing::WebSocket, 1);
+        let first = ws_out.frame(ws::op::TEXT, b"hello").to_vec();
+        let second = ws_out.frame(ws::op::TEXT, b"hello").to_vec();
+        assert_eq!(first.len(), 2 + 4 + 5);
+        assert_ne!(first, second, "each frame gets a new mask");
+        let mut lines = Outbox::new(Framing::Lines, 1);
+        assert_eq!(lines.frame(ws::op::TEXT, b"S r0 hi\n"), b"S r0 hi\n");
+    }
+}

@@ -1,0 +1,89 @@
+//! The `bench` binary: `suite` runs everything and writes BENCHMARKS.md (this is what
+//! `cargo xtask bench` calls), `load` is one generator run (the suite starts it pinned to
+//! its own core), `floor` is the floor server. Only argument parsing lives here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use bench::proto::Proto;
+use bench::scenario::Scenario;
+use bench::{floor, load, suite};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "bench", about = "Chat server benchmarks: ours, Node ws, Socket.IO and the floor")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run every server through the scenarios and write BENCHMARKS.md.
+    Suite {
+        /// About two minutes: one round, shorter phases, fewer idle sizes.
+        #[arg(long)]
+        quick: bool,
+        /// Rounds of the servers in turn (default: 1 with --quick, else 3).
+        #[arg(long)]
+        rounds: Option<u32>,
+        /// The workspace root (bench/peers, dist/).
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        /// Where to write the report (default: ROOT/BENCHMARKS.md).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The release chat-server binary.
+        #[arg(long)]
+        server_bin: PathBuf,
+        /// Only these servers (ours, ours+sqlite, ws, socket.io, floor).
+        #[arg(long, value_delimiter = ',')]
+        servers: Vec<String>,
+        /// Only these scenarios.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        scenarios: Vec<Scenario>,
+    },
+    /// One scenario against one running server; prints the result as one JSON line.
+    Load {
+        #[arg(long, value_enum)]
+        proto: Proto,
+        #[arg(long)]
+        addr: SocketAddr,
+        /// The server's process id, for its CPU time and memory.
+        #[arg(long)]
+        server_pid: u32,
+        #[arg(long, value_enum)]
+        scenario: Scenario,
+        #[arg(long)]
+        quick: bool,
+    },
+    /// The floor server: one write() per delivery over plain TCP.
+    Floor {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Suite { quick, rounds, root, out, server_bin, servers, scenarios } => {
+            let out = out.unwrap_or_else(|| root.join("BENCHMARKS.md"));
+            let rounds = rounds.unwrap_or(if quick { 1 } else { 3 });
+            let opts = suite::Options { quick, rounds, root, out, server_bin, servers, scenarios };
+            let written = suite::run(&opts)?;
+            eprintln!("wrote {}", written.display());
+            Ok(())
+        }
+        Cmd::Load { proto, addr, server_pid, scenario, quick } => {
+            anyhow::ensure!(addr.ip().is_loopback(), "the generator only targets loopback addresses");
+            let result = load::run(&load::Options { proto, addr, server_pid, scenario, quick })?;
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(())
+        }
+        Cmd::Floor { addr } => {
+            anyhow::ensure!(addr.ip().is_loopback(), "the floor only listens on loopback");
+            floor::run(addr)
+        }
+    }
+}

@@ -1,0 +1,887 @@
+//! Renders the collected results as BENCHMARKS.md: the machine and versions, every
+//! figure as the median over rounds with its range, ours as a ratio to each peer and to
+//! the floor, and each target of the issue marked met, missed or not measured.
+//!
+//! Pure: a [`Report`] in, Markdown out, so the tests can render made-up results. A phase
+//! that the generator marked invalid never counts towards a figure; when no round of a
+//! figure is valid, the table says so instead of showing a number.
+
+use std::fmt::Write;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::procfs::Machine;
+use crate::scenario::{PhaseResult, STEP_P99_LIMIT_US, Scenario, ScenarioResult, rate_name};
+use crate::stats::Spread;
+use crate::suite::Record;
+
+/// Everything BENCHMARKS.md shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub date: String,
+    pub quick: bool,
+    pub rounds: u32,
+    pub machine: Machine,
+    pub versions: Vec<(String, String)>,
+    /// Server labels in the order they ran in each round.
+    pub servers: Vec<String>,
+    pub records: Vec<Record>,
+    pub wasm: Option<Wasm>,
+    pub elapsed_s: f64,
+    /// What was run, for whoever reruns it.
+    pub command: String,
+    /// The machine's load average (1, 5, 15 min) when the suite started and ended: other
+    /// work on a shared machine shows up as noise, mostly in the latency tails.
+    pub load: (String, String),
+    pub notes: Vec<String>,
+}
+
+/// The release web app's size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wasm {
+    pub file: String,
+    pub raw: u64,
+    pub gzip: u64,
+}
+
+/// Our server's label; the targets are about it.
+pub const OURS: &str = "ours";
+const OURS_SQLITE: &str = "ours+sqlite";
+const WS: &str = "ws";
+const SIO: &str = "socket.io";
+const FLOOR: &str = "floor";
+
+/// The targets of the issue.
+const CPU_VS_WS: f64 = 0.5;
+const CPU_VS_SIO: f64 = 0.35;
+const CPU_VS_FLOOR: f64 = 1.5;
+const P99_AT_50K_MS: f64 = 8.0;
+const MIN_SUSTAINED: f64 = 200_000.0;
+const IDLE_BYTES: f64 = 4096.0;
+const BURST_DRAIN_MS: f64 = 500.0;
+const BURST_GROWTH_MB: f64 = 30.0;
+const SQLITE_COST: f64 = 1.10;
+const WASM_GZIP_KB: f64 = 100.0;
+
+/// The phase the CPU and p99 targets are read at.
+fn at_50k() -> String {
+    rate_name(50_000.0)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Met,
+    Missed,
+    NotMeasured,
+}
+
+impl Status {
+    fn of(measured: Option<f64>, ok: impl Fn(f64) -> bool) -> Self {
+        match measured {
+            Some(v) if ok(v) => Self::Met,
+            Some(_) => Self::Missed,
+            None => Self::NotMeasured,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Met => "**met**",
+            Self::Missed => "**missed**",
+            Self::NotMeasured => "not measured",
+        }
+    }
+}
+
+/// One row of the targets table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub what: String,
+    pub goal: String,
+    pub measured: String,
+    pub status: Status,
+}
+
+impl Report {
+    /// The phase `phase` of `scenario` on `server`, from every round.
+    fn runs(&self, server: &str, scenario: Scenario, phase: &str) -> Vec<&PhaseResult> {
+        self.records
+            .iter()
+            .filter(|r| r.server == server && r.result.scenario == scenario)
+            .flat_map(|r| r.result.phases.iter().filter(|p| p.name == phase))
+            .collect()
+    }
+
+    fn results(&self, server: &str, scenario: Scenario) -> Vec<&ScenarioResult> {
+        self.records
+            .iter()
+            .filter(|r| r.server == server && r.result.scenario == scenario)
+            .map(|r| &r.result)
+            .collect()
+    }
+
+    /// A figure of the valid runs of a phase.
+    fn figure(
+        &self,
+        server: &str,
+        scenario: Scenario,
+        phase: &str,
+        f: impl Fn(&PhaseResult) -> Option<f64>,
+    ) -> Option<Spread> {
+        let values: Vec<f64> = self
+            .runs(server, scenario, phase)
+            .into_iter()
+            .filter(|p| p.invalid.is_none())
+            .filter_map(f)
+            .collect();
+        Spread::of(&values)
+    }
+
+    fn median(
+        &self,
+        server: &str,
+        scenario: Scenario,
+        phase: &str,
+        f: impl Fn(&PhaseResult) -> Option<f64>,
+    ) -> Option<f64> {
+        self.figure(server, scenario, phase, f).map(|s| s.median)
+    }
+
+    fn has(&self, server: &str) -> bool {
+        self.servers.iter().any(|s| s == server)
+    }
+
+    /// The phase names of a scenario in the order they ran.
+    fn phase_names(&self, scenario: Scenario) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for r in self.records.iter().filter(|r| r.result.scenario == scenario) {
+            for p in &r.result.phases {
+                if !names.contains(&p.name) {
+                    names.push(p.name.clone());
+                }
+            }
+        }
+        names
+    }
+
+    /// The highest sustained rate of `server` per round, as a spread.
+    fn max_sustained(&self, server: &str) -> Option<Spread> {
+        let rates: Vec<f64> = self
+            .results(server, Scenario::Step)
+            .into_iter()
+            .filter_map(|r| step_outcome(r).max_rate)
+            .collect();
+        Spread::of(&rates)
+    }
+
+    pub fn targets(&self) -> Vec<Target> {
+        let mut out = Vec::new();
+        let cpu =
+            |server: &str| self.median(server, Scenario::Room1000, &at_50k(), |p| p.cpu_per_delivery_us);
+        let ours_cpu = cpu(OURS);
+        for (peer, goal) in [(WS, CPU_VS_WS), (SIO, CPU_VS_SIO), (FLOOR, CPU_VS_FLOOR)] {
+            let peer_cpu = cpu(peer);
+            let ratio = ratio(ours_cpu, peer_cpu);
+            out.push(Target {
+                what: format!("CPU per delivery vs {peer} (1000 members, 50k/s)"),
+                goal: format!("≤ {goal:.2}×"),
+                measured: match (ratio, ours_cpu, peer_cpu) {
+                    (Some(r), Some(a), Some(b)) => format!("{r:.2}× ({a:.2} µs vs {b:.2} µs)"),
+                    _ => "–".into(),
+                },
+                status: Status::of(ratio, |r| r <= goal),
+            });
+        }
+        let p99 =
+            self.median(OURS, Scenario::Room1000, &at_50k(), |p| p.latency.map(|l| l.p99_us as f64 / 1e3));
+        out.push(Target {
+            what: "p99 fan-out latency, 1000 members at 50k deliveries/s".into(),
+            goal: format!("≤ {P99_AT_50K_MS} ms"),
+            measured: p99.map_or("–".into(), |v| format!("{v:.2} ms")),
+            status: Status::of(p99, |v| v <= P99_AT_50K_MS),
+        });
+        let max = self.max_sustained(OURS).map(|s| s.median);
+        out.push(Target {
+            what: format!("deliveries/s on one core with p99 ≤ {} ms and no loss", STEP_P99_LIMIT_US / 1000),
+            goal: format!("≥ {}", rate_name(MIN_SUSTAINED)),
+            measured: max.map_or("–".into(), |v| {
+                let ceiling =
+                    self.results(OURS, Scenario::Step).iter().all(|r| step_outcome(r).stopped.is_none());
+                format!("{}{}", rate_name(v), if ceiling { " (the highest step tried)" } else { "" })
+            }),
+            status: Status::of(max, |v| v >= MIN_SUSTAINED),
+        });
+        let idle = self.median(OURS, Scenario::Idle10k, "10000 idle", |p| p.mem_per_conn_bytes);
+        out.push(Target {
+            what: "memory per idle connection at 10k connections".into(),
+            goal: format!("≤ {:.0} KB", IDLE_BYTES / 1024.0),
+            measured: idle.map_or("–".into(), |v| format!("{:.1} KB", v / 1024.0)),
+            status: Status::of(idle, |v| v <= IDLE_BYTES),
+        });
+        let burst = "500 msgs in 1 s";
+        let drain = self.median(OURS, Scenario::Burst, burst, |p| p.drain_ms);
+        let lost = self.median(OURS, Scenario::Burst, burst, |p| Some(p.lost() as f64));
+        out.push(Target {
+            what: "burst of 500 messages to 1000 members: drain time, no loss".into(),
+            goal: format!("≤ {BURST_DRAIN_MS} ms"),
+            measured: match (drain, lost) {
+                (Some(d), Some(l)) => format!("{d:.0} ms, {l:.0} lost"),
+                _ => "–".into(),
+            },
+            status: Status::of(drain.zip(lost).map(|(d, l)| if l > 0.0 { f64::INFINITY } else { d }), |d| {
+                d <= BURST_DRAIN_MS
+            }),
+        });
+        let growth = self.median(OURS, Scenario::Burst, burst, |p| Some(growth_mb(p)));
+        out.push(Target {
+            what: "burst: extra memory at the peak".into(),
+            goal: format!("≤ {BURST_GROWTH_MB} MB"),
+            measured: growth.map_or("–".into(), |v| format!("{v:.1} MB")),
+            status: Status::of(growth, |v| v <= BURST_GROWTH_MB),
+        });
+        let sqlite = ratio(cpu(OURS_SQLITE), ours_cpu);
+        out.push(Target {
+            what: "cost of SQLite persistence (CPU per delivery, 50k/s)".into(),
+            goal: format!("≤ +{:.0}%", (SQLITE_COST - 1.0) * 100.0),
+            measured: match sqlite {
+                Some(r) => format!("{:+.1}%", (r - 1.0) * 100.0),
+                None if !self.has(OURS_SQLITE) => "– (this server has no --store sqlite yet)".into(),
+                None => "–".into(),
+            },
+            status: Status::of(sqlite, |r| r <= SQLITE_COST),
+        });
+        let gzip_kb = self.wasm.as_ref().map(|w| w.gzip as f64 / 1024.0);
+        out.push(Target {
+            what: "web app wasm, gzip -9".into(),
+            goal: format!("≤ {WASM_GZIP_KB} KB"),
+            measured: gzip_kb
+                .map_or("– (no dist/*.wasm: run `cargo xtask build`)".into(), |v| format!("{v:.1} KB")),
+            status: Status::of(gzip_kb, |v| v <= WASM_GZIP_KB),
+        });
+        out
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+/// MB of RSS above the phase's start at its peak.
+fn growth_mb(p: &PhaseResult) -> f64 {
+    p.server.rss_peak_kb.saturating_sub(p.server.rss_start_kb) as f64 / 1024.0
+}
+
+/// How a rate ramp ended in one round.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepOutcome {
+    /// The highest offered rate sustained before the first failure.
+    pub max_rate: Option<f64>,
+    /// The first rate not sustained, and why; `None` if every step passed.
+    pub stopped: Option<(String, String)>,
+}
+
+pub fn step_outcome(r: &ScenarioResult) -> StepOutcome {
+    let mut max_rate = None;
+    for p in &r.phases {
+        if !p.sustained() {
+            return StepOutcome { max_rate, stopped: Some((p.name.clone(), why_not_sustained(p))) };
+        }
+        max_rate = Some(p.offered);
+    }
+    let stopped = r.error.as_ref().map(|e| ("–".to_owned(), e.clone()));
+    StepOutcome { max_rate, stopped }
+}
+
+/// Why a step of a rate ramp did not pass, for people.
+pub fn why_not_sustained(p: &PhaseResult) -> String {
+    if let Some(why) = &p.invalid {
+        return format!("{why} (the generator's limit, not the server's)");
+    }
+    let mut why = Vec::new();
+    if p.lost() > 0 {
+        why.push(format!("{} lost at {} receivers", p.lost(), p.lossy_receivers));
+    }
+    match p.latency {
+        Some(l) if l.p99_us > STEP_P99_LIMIT_US => why.push(format!("p99 {:.1} ms", l.p99_us as f64 / 1e3)),
+        None => why.push("nothing delivered".into()),
+        _ => {}
+    }
+    why.join(", ")
+}
+
+/// The progress line the suite prints after each run.
+pub fn one_line(r: &ScenarioResult) -> String {
+    let mut s = String::new();
+    for p in &r.phases {
+        let _ = write!(s, "[{}: ", p.name);
+        if let Some(m) = p.mem_per_conn_bytes {
+            let _ = write!(s, "{:.1} KB/conn", m / 1024.0);
+        } else {
+            let _ = write!(s, "{:.0}/s", p.rate);
+            if let Some(l) = p.latency {
+                let _ = write!(s, " p99 {:.2} ms", l.p99_us as f64 / 1e3);
+            }
+            if let Some(c) = p.cpu_per_delivery_us {
+                let _ = write!(s, " {c:.2} µs/dlv");
+            }
+            let _ = write!(s, " lost {} gen {:.0}%", p.lost(), p.generator.cpu * 100.0);
+        }
+        if let Some(why) = &p.invalid {
+            let _ = write!(s, " INVALID: {why}");
+        }
+        s.push_str("] ");
+    }
+    if let Some(e) = &r.error {
+        let _ = write!(s, "ERROR: {e}");
+    }
+    s
+}
+
+/// `median (min–max)`, values scaled and rounded; the range only when it shows.
+fn show(s: Option<Spread>, scale: f64, decimals: usize) -> String {
+    let Some(s) = s else { return "–".into() };
+    let f = |v: f64| format!("{:.*}", decimals, v * scale);
+    let (median, min, max) = (f(s.median), f(s.min), f(s.max));
+    if s.n > 1 && min != max { format!("{median} ({min}–{max})") } else { median }
+}
+
+/// A Markdown table.
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let _ = writeln!(out, "|{}", header.iter().map(|_| "---|").collect::<String>());
+    for row in rows {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+    out.push('\n');
+}
+
+/// The validity cell: how many rounds counted, and why the others did not.
+fn validity(runs: &[&PhaseResult]) -> String {
+    let valid = runs.iter().filter(|p| p.invalid.is_none()).count();
+    match runs.iter().find_map(|p| p.invalid.as_ref()) {
+        None => format!("{valid}/{}", runs.len()),
+        Some(why) => format!("{valid}/{} ({why})", runs.len()),
+    }
+}
+
+/// The latency and CPU rows of a fan-out scenario, one per server and phase.
+fn fanout_rows(r: &Report, scenario: Scenario) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for phase in r.phase_names(scenario) {
+        for server in &r.servers {
+            let runs = r.runs(server, scenario, &phase);
+            if runs.is_empty() {
+                continue;
+            }
+            let fig = |f: &dyn Fn(&PhaseResult) -> Option<f64>| r.figure(server, scenario, &phase, f);
+            let ms =
+                |f: fn(&crate::stats::Latency) -> u64| move |p: &PhaseResult| p.latency.map(|l| f(&l) as f64);
+            rows.push(vec![
+                phase.clone(),
+                server.clone(),
+                show(fig(&|p| Some(p.rate)), 1e-3, 1),
+                show(fig(&ms(|l| l.p50_us)), 1e-3, 2),
+                show(fig(&ms(|l| l.p99_us)), 1e-3, 2),
+                show(fig(&ms(|l| l.p999_us)), 1e-3, 2),
+                show(fig(&ms(|l| l.max_us)), 1e-3, 1),
+                show(fig(&|p| p.cpu_per_delivery_us), 1.0, 2),
+                show(fig(&|p| Some(p.lost() as f64)), 1.0, 0),
+                show(fig(&|p| Some(p.generator.cpu)), 100.0, 0),
+                show(fig(&|p| Some(p.generator.late_p99_us as f64)), 1e-3, 2),
+                validity(&runs),
+            ]);
+        }
+    }
+    rows
+}
+
+const FANOUT_HEADER: [&str; 12] = [
+    "offered",
+    "server",
+    "received k/s",
+    "p50 ms",
+    "p99 ms",
+    "p99.9 ms",
+    "max ms",
+    "server CPU µs/delivery",
+    "lost",
+    "generator CPU %",
+    "generator late p99 ms",
+    "valid rounds",
+];
+
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let mode = if r.quick { "`cargo xtask bench --quick`" } else { "`cargo xtask bench`" };
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Measured by {mode} on {}, in {:.0} s: {} round{}, the servers in turn ({}) in each round. \
+         Each figure is the median over rounds, with the range in parentheses when rounds differ. \
+         This file is generated: run the command again to refresh it.\n",
+        r.date,
+        r.elapsed_s,
+        r.rounds,
+        if r.rounds == 1 { "" } else { "s" },
+        r.servers.join(" → "),
+    );
+
+    if !r.command.is_empty() {
+        let _ = writeln!(out, "Command: `{}`\n", r.command);
+    }
+    let _ = writeln!(out, "## Machine and versions\n");
+    let mut rows = vec![
+        vec!["CPU".into(), format!("{} × {}", r.machine.nproc, r.machine.cpu_model)],
+        vec!["memory".into(), format!("{:.1} GiB", r.machine.mem_total_kb as f64 / 1024.0 / 1024.0)],
+        vec!["kernel".into(), r.machine.kernel.clone()],
+        vec!["load average at start / end".into(), format!("{} / {}", r.load.0, r.load.1)],
+    ];
+    rows.extend(r.versions.iter().map(|(k, v)| vec![k.clone(), v.clone()]));
+    table(&mut out, &["", ""], &rows);
+
+    let _ = writeln!(out, "## How it is measured\n");
+    out.push_str(
+        "- Each server runs pinned to core 0 (`taskset -c 0`), the load generator to core 1; a fresh \
+         server process serves each scenario. Ours runs with `--rate-limit 1000000` and \
+         `RUST_LOG=warn`; the Node peers (`bench/peers/`) speak the same subset: welcome, \
+         join → joined, say → message to every member, the sender included, encoded once per broadcast.\n\
+         - The floor is a Rust program that does one `write()` per delivery to plain TCP clients \
+         and nothing else: what a delivery costs at the least on this machine.\n\
+         - Every sent text carries the phase and its send time on the generator's clock; latency is \
+         measured at every receiver from that time, in an HDR histogram. The generator never waits for \
+         a server to read, so a slow server cannot slow the schedule (no coordinated omission). Loss is \
+         exact: deliveries expected per receiver against those received.\n\
+         - Server CPU is utime + stime from `/proc/<pid>/stat` (all threads) over the phase, divided by the \
+         deliveries; memory is VmRSS (sampled every 20 ms) and VmHWM from `/proc/<pid>/status`.\n\
+         - Latency includes the generator's own reading of the fan-out: on its one core it reads the \
+         1000 copies of a message one after the other, a few microseconds each, so the last copy is read \
+         several milliseconds after the first whatever the server. The floor's rows show that baseline.\n\
+         - The generator checks itself: a phase where its CPU exceeded 90% of its core, its sends were \
+         more than 5 ms late at p99, or it dropped sends is marked invalid and counts for nothing.\n\n",
+    );
+
+    let _ = writeln!(out, "## Targets\n");
+    let rows: Vec<Vec<String>> =
+        r.targets().into_iter().map(|t| vec![t.what, t.goal, t.measured, t.status.label().into()]).collect();
+    table(&mut out, &["target", "goal", "measured", ""], &rows);
+
+    let _ = writeln!(out, "## One room of 1000 members, 10 senders\n");
+    table(&mut out, &FANOUT_HEADER, &fanout_rows(r, Scenario::Room1000));
+    let _ = writeln!(out, "Ours relative to each of the others, server CPU per delivery:\n");
+    let others: Vec<&String> = r.servers.iter().filter(|s| *s != OURS && *s != OURS_SQLITE).collect();
+    let mut header = vec!["offered".to_owned()];
+    header.extend(others.iter().map(|s| format!("ours / {s}")));
+    if r.has(OURS_SQLITE) {
+        header.push("ours+sqlite / ours".into());
+    }
+    let rows: Vec<Vec<String>> = r
+        .phase_names(Scenario::Room1000)
+        .into_iter()
+        .map(|phase| {
+            let cpu = |s: &str| r.median(s, Scenario::Room1000, &phase, |p| p.cpu_per_delivery_us);
+            let mut row = vec![phase.clone()];
+            let show_ratio = |x: Option<f64>| x.map_or("–".into(), |x| format!("{x:.2}×"));
+            row.extend(others.iter().map(|s| show_ratio(ratio(cpu(OURS), cpu(s)))));
+            if r.has(OURS_SQLITE) {
+                row.push(show_ratio(ratio(cpu(OURS_SQLITE), cpu(OURS))));
+            }
+            row
+        })
+        .collect();
+    table(&mut out, &header.iter().map(String::as_str).collect::<Vec<_>>(), &rows);
+
+    let _ = writeln!(
+        out,
+        "## Highest sustained rate: one room of 1000, rising rates until p99 > {} ms or a loss\n",
+        STEP_P99_LIMIT_US / 1000
+    );
+    let mut rows = Vec::new();
+    for server in &r.servers {
+        for (round, res) in r.results(server, Scenario::Step).into_iter().enumerate() {
+            let o = step_outcome(res);
+            let (at, why) = o.stopped.unwrap_or_else(|| ("–".into(), "every step passed".into()));
+            rows.push(vec![
+                server.clone(),
+                (round + 1).to_string(),
+                o.max_rate.map_or("none".into(), rate_name),
+                at,
+                why,
+            ]);
+        }
+    }
+    table(&mut out, &["server", "round", "highest sustained", "first failed step", "why"], &rows);
+
+    let _ = writeln!(out, "## 100 rooms of 10 members, one sender each\n");
+    table(&mut out, &FANOUT_HEADER, &fanout_rows(r, Scenario::Rooms100));
+
+    let _ = writeln!(out, "## Idle connections: the server's memory per connection\n");
+    let mut rows = Vec::new();
+    for scenario in [Scenario::Idle1k, Scenario::Idle5k, Scenario::Idle10k] {
+        for phase in r.phase_names(scenario) {
+            for server in &r.servers {
+                let runs = r.runs(server, scenario, &phase);
+                if runs.is_empty() {
+                    continue;
+                }
+                let fig = |f: fn(&PhaseResult) -> Option<f64>| r.figure(server, scenario, &phase, f);
+                rows.push(vec![
+                    phase.clone(),
+                    server.clone(),
+                    show(fig(|p| Some(p.server.rss_start_kb as f64)), 1.0 / 1024.0, 1),
+                    show(fig(|p| Some(p.server.rss_end_kb as f64)), 1.0 / 1024.0, 1),
+                    show(fig(|p| p.mem_per_conn_bytes), 1.0 / 1024.0, 2),
+                    show(fig(|p| Some(p.secs)), 1.0, 1),
+                    validity(&runs),
+                ]);
+            }
+        }
+    }
+    table(
+        &mut out,
+        &[
+            "connections",
+            "server",
+            "RSS before MB",
+            "RSS after MB",
+            "KB per connection",
+            "connect s",
+            "valid rounds",
+        ],
+        &rows,
+    );
+
+    let _ = writeln!(out, "## Burst: 500 messages within 1 s to one room of 1000 members\n");
+    let mut rows = Vec::new();
+    for phase in r.phase_names(Scenario::Burst) {
+        for server in &r.servers {
+            let runs = r.runs(server, Scenario::Burst, &phase);
+            if runs.is_empty() {
+                continue;
+            }
+            let fig = |f: fn(&PhaseResult) -> Option<f64>| r.figure(server, Scenario::Burst, &phase, f);
+            rows.push(vec![
+                server.clone(),
+                show(fig(|p| p.drain_ms), 1.0, 0),
+                show(fig(|p| p.latency.map(|l| l.p99_us as f64)), 1e-3, 1),
+                show(fig(|p| p.latency.map(|l| l.max_us as f64)), 1e-3, 1),
+                show(fig(|p| Some(p.lost() as f64)), 1.0, 0),
+                show(fig(|p| Some(p.server.rss_start_kb as f64)), 1.0 / 1024.0, 1),
+                show(fig(|p| Some(p.server.rss_peak_kb as f64)), 1.0 / 1024.0, 1),
+                show(fig(|p| Some(growth_mb(p))), 1.0, 1),
+                show(fig(|p| p.cpu_per_delivery_us), 1.0, 2),
+                validity(&runs),
+            ]);
+        }
+    }
+    table(
+        &mut out,
+        &[
+            "server",
+            "drain ms (last send → last delivery)",
+            "p99 ms",
+            "max ms",
+            "lost",
+            "RSS before MB",
+            "RSS peak MB",
+            "growth MB",
+            "CPU µs/delivery",
+            "valid rounds",
+        ],
+        &rows,
+    );
+
+    let _ = writeln!(
+        out,
+        "## Slow readers: 10 of 1000 members stop reading (4000-byte texts, 20k deliveries/s)\n\n\
+         The second phase runs after the 10 stopped; latency and loss are those of the 990 that read.\n"
+    );
+    let mut rows = Vec::new();
+    for phase in r.phase_names(Scenario::Slow) {
+        for server in &r.servers {
+            let runs = r.runs(server, Scenario::Slow, &phase);
+            if runs.is_empty() {
+                continue;
+            }
+            let fig = |f: fn(&PhaseResult) -> Option<f64>| r.figure(server, Scenario::Slow, &phase, f);
+            rows.push(vec![
+                phase.clone(),
+                server.clone(),
+                show(fig(|p| p.latency.map(|l| l.p99_us as f64)), 1e-3, 2),
+                show(fig(|p| p.latency.map(|l| l.max_us as f64)), 1e-3, 1),
+                show(fig(|p| Some(p.lost() as f64)), 1.0, 0),
+                show(fig(|p| Some(f64::from(p.closed))), 1.0, 0),
+                show(fig(|p| Some(p.server.rss_start_kb as f64)), 1.0 / 1024.0, 1),
+                show(fig(|p| Some(p.server.rss_end_kb as f64)), 1.0 / 1024.0, 1),
+                validity(&runs),
+            ]);
+        }
+    }
+    table(
+        &mut out,
+        &[
+            "phase",
+            "server",
+            "p99 ms",
+            "max ms",
+            "lost",
+            "connections closed",
+            "RSS start MB",
+            "RSS end MB",
+            "valid rounds",
+        ],
+        &rows,
+    );
+
+    let _ = writeln!(out, "## Web app size\n");
+    match &r.wasm {
+        Some(w) => table(
+            &mut out,
+            &["file", "raw KB", "gzip -9 KB"],
+            &[vec![
+                w.file.clone(),
+                format!("{:.1}", w.raw as f64 / 1024.0),
+                format!("{:.1}", w.gzip as f64 / 1024.0),
+            ]],
+        ),
+        None => out.push_str("Not measured: no `dist/*.wasm` (run `cargo xtask build` first).\n\n"),
+    }
+
+    let problems: Vec<String> = r
+        .records
+        .iter()
+        .flat_map(|rec| {
+            let label = format!("round {}, {} on {}", rec.round, rec.result.scenario.name(), rec.server);
+            let phases = rec.result.phases.iter().filter_map({
+                let label = label.clone();
+                move |p| p.invalid.as_ref().map(|why| format!("{label}, {}: invalid: {why}", p.name))
+            });
+            phases
+                .chain(rec.result.error.iter().map(move |e| format!("{label}: error: {e}")))
+                .collect::<Vec<_>>()
+        })
+        .chain(r.notes.iter().cloned())
+        .collect();
+    if !problems.is_empty() {
+        let _ = writeln!(out, "## Invalid runs, errors and notes\n");
+        for p in problems {
+            let _ = writeln!(out, "- {p}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `YYYY-MM-DD HH:MM UTC`.
+pub fn utc_date(t: SystemTime) -> String {
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let (y, m, d) = civil_from_days(days);
+    let rem = secs % 86_400;
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{GenHealth, ServerUse};
+    use crate::stats::Latency;
+
+    fn phase(name: &str, offered: f64, cpu_us: f64, p99_us: u64) -> PhaseResult {
+        PhaseResult {
+            name: name.into(),
+            conns: 1000,
+            offered,
+            secs: 2.0,
+            sent: 100,
+            expected: 100_000,
+            received: 100_000,
+            lossy_receivers: 0,
+            rate: offered,
+            latency: Some(Latency {
+                count: 100_000,
+                p50_us: p99_us / 4,
+                p99_us,
+                p999_us: p99_us * 2,
+                max_us: p99_us * 3,
+            }),
+            server: ServerUse {
+                cpu_ms: 100.0,
+                rss_start_kb: 10_240,
+                rss_end_kb: 12_288,
+                rss_peak_kb: 20_480,
+                hwm_kb: 20_480,
+            },
+            cpu_per_delivery_us: Some(cpu_us),
+            mem_per_conn_bytes: None,
+            drain_ms: Some(120.0),
+            generator: GenHealth { cpu: 0.4, late_p99_us: 900, late_max_us: 1500, dropped_sends: 0 },
+            closed: 0,
+            errors: 0,
+            stale: 0,
+            invalid: None,
+        }
+    }
+
+    fn record(round: u32, server: &str, scenario: Scenario, phases: Vec<PhaseResult>) -> Record {
+        Record {
+            round,
+            server: server.into(),
+            result: ScenarioResult { scenario, setup_ms: 900.0, phases, error: None },
+        }
+    }
+
+    fn report(records: Vec<Record>) -> Report {
+        Report {
+            date: "2026-11-02 10:00 UTC".into(),
+            quick: true,
+            rounds: 3,
+            machine: Machine {
+                cpu_model: "Test CPU".into(),
+                nproc: 2,
+                mem_total_kb: 24 << 20,
+                kernel: "6.1".into(),
+            },
+            versions: vec![("node".into(), "v20.20.2".into())],
+            servers: vec![OURS.into(), WS.into(), SIO.into(), FLOOR.into()],
+            records,
+            wasm: Some(Wasm { file: "app_bg.wasm".into(), raw: 300 * 1024, gzip: 90 * 1024 }),
+            elapsed_s: 118.0,
+            command: "cargo xtask bench --quick".into(),
+            load: ("0.10 0.20 0.30".into(), "1.00 0.50 0.40".into()),
+            notes: vec![],
+        }
+    }
+
+    /// Three rounds of room1000 at 50k/s with these CPU costs per server.
+    fn room_rounds(costs: &[(&str, [f64; 3])]) -> Vec<Record> {
+        let mut out = Vec::new();
+        for round in 0..3 {
+            for (server, c) in costs {
+                let p = phase("50k/s", 50_000.0, c[round], 2_000 + round as u64 * 100);
+                out.push(record(round as u32 + 1, server, Scenario::Room1000, vec![p]));
+            }
+        }
+        out
+    }
+
+    fn target<'a>(targets: &'a [Target], what: &str) -> &'a Target {
+        targets.iter().find(|t| t.what.contains(what)).unwrap_or_else(|| panic!("no target {what}"))
+    }
+
+    #[test]
+    fn ratios_use_medians_and_mark_targets() {
+        let r = report(room_rounds(&[
+            (OURS, [3.0, 2.0, 100.0]),
+            (WS, [9.0, 8.0, 10.0]),
+            (SIO, [12.0, 13.0, 14.0]),
+            (FLOOR, [1.0, 1.0, 1.0]),
+        ]));
+        let t = r.targets();
+        // Median 3.0 vs 9.0: the outlier round does not move it.
+        assert_eq!(target(&t, "vs ws").measured, "0.33× (3.00 µs vs 9.00 µs)");
+        assert_eq!(target(&t, "vs ws").status, Status::Met);
+        assert_eq!(target(&t, "vs socket.io").status, Status::Met);
+        assert_eq!(target(&t, "vs floor").status, Status::Missed);
+        assert_eq!(target(&t, "p99").measured, "2.10 ms");
+        assert_eq!(target(&t, "p99").status, Status::Met);
+        assert_eq!(target(&t, "idle").status, Status::NotMeasured);
+        assert_eq!(target(&t, "wasm").status, Status::Met);
+        assert!(target(&t, "SQLite").measured.contains("no --store sqlite"));
+    }
+
+    #[test]
+    fn invalid_rounds_do_not_count() {
+        let mut records = room_rounds(&[(OURS, [2.0, 2.0, 2.0]), (WS, [8.0, 8.0, 8.0])]);
+        for rec in records.iter_mut().filter(|r| r.server == WS) {
+            rec.result.phases[0].invalid = Some("load generator CPU 95% > 90%".into());
+        }
+        let r = report(records);
+        assert_eq!(target(&r.targets(), "vs ws").status, Status::NotMeasured);
+        let md = render(&r);
+        assert!(md.contains("0/3 (load generator CPU 95% > 90%)"), "{md}");
+        assert!(md.contains("invalid: load generator CPU 95%"), "{md}");
+    }
+
+    #[test]
+    fn a_rate_ramp_stops_at_its_first_failure() {
+        let mut lossy = phase("100k/s", 100_000.0, 2.0, 3_000);
+        lossy.received -= 7;
+        lossy.lossy_receivers = 3;
+        let res = ScenarioResult {
+            scenario: Scenario::Step,
+            setup_ms: 0.0,
+            phases: vec![phase("25k/s", 25_000.0, 2.0, 1_000), phase("50k/s", 50_000.0, 2.0, 2_000), lossy],
+            error: None,
+        };
+        let o = step_outcome(&res);
+        assert_eq!(o.max_rate, Some(50_000.0));
+        assert_eq!(o.stopped, Some(("100k/s".into(), "7 lost at 3 receivers".into())));
+        let mut slow = phase("25k/s", 25_000.0, 2.0, 80_000);
+        assert_eq!(why_not_sustained(&slow), "p99 80.0 ms");
+        slow.invalid = Some("sends 6.0 ms late at p99 > 5 ms".into());
+        assert!(why_not_sustained(&slow).contains("generator's limit"));
+    }
+
+    #[test]
+    fn the_report_has_every_section_and_the_spread() {
+        let mut records = room_rounds(&[(OURS, [2.0, 2.5, 3.0]), (WS, [9.0, 9.0, 9.0])]);
+        let mut idle = phase("10000 idle", 0.0, 0.0, 0);
+        idle.latency = None;
+        idle.cpu_per_delivery_us = None;
+        idle.mem_per_conn_bytes = Some(3_000.0);
+        records.push(record(1, OURS, Scenario::Idle10k, vec![idle]));
+        records.push(record(
+            1,
+            OURS,
+            Scenario::Burst,
+            vec![phase("500 msgs in 1 s", 500_000.0, 2.0, 90_000)],
+        ));
+        let md = render(&report(records));
+        for section in [
+            "## Machine and versions",
+            "## Targets",
+            "## One room of 1000",
+            "## Idle",
+            "## Burst",
+            "## Web app size",
+        ] {
+            assert!(md.contains(section), "missing {section}:\n{md}");
+        }
+        // Ours at 50k/s: the median 2.50 with the range of the three rounds.
+        assert!(md.contains("| 2.50 (2.00–3.00) |"), "{md}");
+        assert!(md.contains("| 0.28× |"), "ours / ws at 50k/s:\n{md}");
+        assert!(
+            md.contains("| memory per idle connection at 10k connections | ≤ 4 KB | 2.9 KB | **met** |"),
+            "{md}"
+        );
+        // Burst: 120 ms drain, 10 MB growth.
+        assert!(md.contains("| 120 ms, 0 lost | **met** |"), "{md}");
+        assert!(md.contains("| 10.0 MB | **met** |"), "{md}");
+        assert!(md.contains("| app_bg.wasm | 300.0 | 90.0 |"), "{md}");
+    }
+
+    #[test]
+    fn dates_are_utc_calendar_dates() {
+        let at = |s: u64| utc_date(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        assert_eq!(at(0), "1970-01-01 00:00 UTC");
+        assert_eq!(at(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(at(1_763_760_000 + 3_661), "2025-11-21 22:21 UTC");
+    }
+}

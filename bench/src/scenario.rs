@@ -1,0 +1,357 @@
+//! The scenarios of the suite and what one run of each measured.
+//!
+//! A [`Scenario`] turns into a [`Plan`]: the shape of the connections (rooms, members,
+//! senders, readers that stop) and a list of phases run one after the other on the same
+//! connections. A phase yields a [`PhaseResult`]; the load generator prints a
+//! [`ScenarioResult`] as JSON and the suite collects them. This module only describes;
+//! `load` runs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::Latency;
+
+/// The fastest p99 a step of the rate ramp may have and still count as sustained.
+pub const STEP_P99_LIMIT_US: u64 = 50_000;
+/// The generator's own limits: past these a run measures the generator, not the server.
+pub const GEN_CPU_LIMIT: f64 = 0.90;
+pub const GEN_LATE_P99_LIMIT_US: u64 = 5_000;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// A smoke test: one room of 100 members at 5k deliveries/s (not in any default list).
+    Room100,
+    /// 1000 connections that only connect (the server's memory per connection).
+    Idle1k,
+    Idle5k,
+    Idle10k,
+    /// One room of 1000 members, 10 senders, at 10k, 20k and 50k deliveries/s.
+    Room1000,
+    /// One room of 1000 members, rising rates until p99 > 50 ms or a loss.
+    Step,
+    /// 100 rooms of 10 members, one sender each.
+    Rooms100,
+    /// 500 messages in 1 s to one room of 1000 members.
+    Burst,
+    /// One room of 1000 members where 10 stop reading.
+    Slow,
+}
+
+impl Scenario {
+    pub const ALL: [Self; 8] = [
+        Self::Idle1k,
+        Self::Idle5k,
+        Self::Idle10k,
+        Self::Room1000,
+        Self::Step,
+        Self::Rooms100,
+        Self::Burst,
+        Self::Slow,
+    ];
+
+    /// What `--quick` runs: enough for every target, in about two minutes.
+    pub const QUICK: [Self; 6] =
+        [Self::Idle10k, Self::Room1000, Self::Step, Self::Rooms100, Self::Burst, Self::Slow];
+
+    /// The name on the command line and in the JSON (clap's and serde's spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Room100 => "room100",
+            Self::Idle1k => "idle1k",
+            Self::Idle5k => "idle5k",
+            Self::Idle10k => "idle10k",
+            Self::Room1000 => "room1000",
+            Self::Step => "step",
+            Self::Rooms100 => "rooms100",
+            Self::Burst => "burst",
+            Self::Slow => "slow",
+        }
+    }
+
+    /// Whether the floor (which only relays to readers, and drops what a socket cannot
+    /// take at once) means anything here: only the steady fan-outs.
+    pub fn floor_applies(self) -> bool {
+        matches!(self, Self::Room100 | Self::Room1000 | Self::Step | Self::Rooms100)
+    }
+
+    pub fn is_idle(self) -> bool {
+        matches!(self, Self::Idle1k | Self::Idle5k | Self::Idle10k)
+    }
+
+    pub fn plan(self, quick: bool) -> Plan {
+        // Full runs take three rounds of every server: about 15 minutes in all.
+        let secs = if quick { 2.0 } else { 4.0 };
+        let one_room = Layout { rooms: 1, members: 1000, senders: 10, stoppers: 0, text_len: 64 };
+        let steady = |rate: f64, secs: f64| PhaseSpec::Steady { rate, secs, stop_readers: false };
+        match self {
+            Self::Room100 => Plan {
+                layout: Some(Layout { members: 100, ..one_room }),
+                phases: vec![steady(5_000.0, secs)],
+                until_failure: false,
+            },
+            Self::Idle1k => Plan::idle(1_000),
+            Self::Idle5k => Plan::idle(5_000),
+            Self::Idle10k => Plan::idle(10_000),
+            Self::Room1000 => Plan {
+                layout: Some(one_room),
+                phases: [10_000.0, 20_000.0, 50_000.0].map(|r| steady(r, secs)).to_vec(),
+                until_failure: false,
+            },
+            Self::Step => {
+                let rates: &[f64] = &[
+                    25_000.0,
+                    50_000.0,
+                    75_000.0,
+                    100_000.0,
+                    150_000.0,
+                    200_000.0,
+                    250_000.0,
+                    300_000.0,
+                    400_000.0,
+                    500_000.0,
+                    700_000.0,
+                    1_000_000.0,
+                ];
+                let step_secs = if quick { 1.5 } else { 2.5 };
+                Plan {
+                    layout: Some(one_room),
+                    phases: rates.iter().map(|&r| steady(r, step_secs)).collect(),
+                    until_failure: true,
+                }
+            }
+            Self::Rooms100 => Plan {
+                layout: Some(Layout { rooms: 100, members: 10, senders: 100, stoppers: 0, text_len: 64 }),
+                phases: vec![steady(20_000.0, secs)],
+                until_failure: false,
+            },
+            Self::Burst => Plan {
+                layout: Some(one_room),
+                phases: vec![PhaseSpec::Burst { msgs: 500, secs: 1.0 }],
+                until_failure: false,
+            },
+            Self::Slow => Plan {
+                // The largest texts and readers with a tiny receive buffer, so what the
+                // stopped readers do not take piles up in the server soon.
+                layout: Some(Layout { stoppers: 10, text_len: 4000, ..one_room }),
+                phases: vec![
+                    steady(20_000.0, secs),
+                    PhaseSpec::Steady { rate: 20_000.0, secs: secs * 2.0, stop_readers: true },
+                ],
+                until_failure: false,
+            },
+        }
+    }
+}
+
+/// How the connections of a scenario are arranged. Connection `i` is in room
+/// `i % rooms`; the first `senders` connections send (so with as many senders as rooms,
+/// one per room); the last `stoppers` connections stop reading when told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub rooms: u32,
+    pub members: u32,
+    pub senders: u32,
+    pub stoppers: u32,
+    /// The length of every sent text (the marker, then padding).
+    pub text_len: usize,
+}
+
+impl Layout {
+    pub fn conns(&self) -> u32 {
+        self.rooms * self.members
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PhaseSpec {
+    /// Connect this many, join nothing, measure the server's memory.
+    Idle { conns: u32 },
+    /// Send at `rate` deliveries per second for `secs`; `stop_readers` first tells the
+    /// stoppers to stop reading.
+    Steady { rate: f64, secs: f64, stop_readers: bool },
+    /// `msgs` messages evenly within `secs`, then measure how long the fan-out drains.
+    Burst { msgs: u64, secs: f64 },
+}
+
+impl PhaseSpec {
+    pub fn name(&self) -> String {
+        match self {
+            Self::Idle { conns } => format!("{conns} idle"),
+            Self::Steady { rate, stop_readers: false, .. } => rate_name(*rate),
+            Self::Steady { rate, stop_readers: true, .. } => {
+                format!("{} (stopped readers)", rate_name(*rate))
+            }
+            Self::Burst { msgs, secs } => format!("{msgs} msgs in {secs} s"),
+        }
+    }
+}
+
+/// `50k/s`, `1.5M/s`: the offered rate as the tables show it.
+pub fn rate_name(rate: f64) -> String {
+    if rate >= 1e6 { format!("{}M/s", rate / 1e6) } else { format!("{}k/s", rate / 1e3) }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub layout: Option<Layout>,
+    pub phases: Vec<PhaseSpec>,
+    /// Stop after the first phase that does not [`PhaseResult::sustained`] (a rate ramp).
+    pub until_failure: bool,
+}
+
+impl Plan {
+    fn idle(conns: u32) -> Self {
+        Self { layout: None, phases: vec![PhaseSpec::Idle { conns }], until_failure: false }
+    }
+}
+
+/// The server's use of the machine during a phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerUse {
+    /// CPU time (user + system, every thread) spent during the phase.
+    pub cpu_ms: f64,
+    pub rss_start_kb: u64,
+    pub rss_end_kb: u64,
+    /// The largest RSS sampled (every 20 ms) during the phase.
+    pub rss_peak_kb: u64,
+    /// VmHWM at the end: the peak since the server started.
+    pub hwm_kb: u64,
+}
+
+/// The generator's own health during a phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct GenHealth {
+    /// Its CPU time over wall time (1.0 = its whole core).
+    pub cpu: f64,
+    /// How late its sends were against the schedule.
+    pub late_p99_us: u64,
+    pub late_max_us: u64,
+    /// Sends refused because a sender's queue was full (the generator fell behind).
+    pub dropped_sends: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseResult {
+    pub name: String,
+    pub conns: u32,
+    /// Offered deliveries per second (messages per second times room members).
+    pub offered: f64,
+    pub secs: f64,
+    pub sent: u64,
+    /// Deliveries due to the receivers that read (stoppers excluded).
+    pub expected: u64,
+    pub received: u64,
+    /// Receivers that got fewer messages than were sent to their room.
+    pub lossy_receivers: u32,
+    /// Deliveries per second actually received, over the sending window and the drain.
+    pub rate: f64,
+    pub latency: Option<Latency>,
+    pub server: ServerUse,
+    pub cpu_per_delivery_us: Option<f64>,
+    /// Idle phases: the server's RSS growth per connection, in bytes.
+    pub mem_per_conn_bytes: Option<f64>,
+    /// From the last send to the last delivery.
+    pub drain_ms: Option<f64>,
+    pub generator: GenHealth,
+    /// Connections the server closed (or that failed) by the end of the phase.
+    pub closed: u32,
+    /// Error frames received (`rate_limited`, `too_slow`, ...).
+    pub errors: u64,
+    /// Deliveries of an earlier phase that came after that phase gave up waiting.
+    pub stale: u64,
+    /// Why this phase does not measure the server, if it does not.
+    pub invalid: Option<String>,
+}
+
+impl PhaseResult {
+    pub fn lost(&self) -> u64 {
+        self.expected.saturating_sub(self.received)
+    }
+
+    /// Whether the server kept up: valid, nothing lost, p99 within the step limit.
+    pub fn sustained(&self) -> bool {
+        self.invalid.is_none()
+            && self.lost() == 0
+            && self.latency.is_some_and(|l| l.p99_us <= STEP_P99_LIMIT_US)
+    }
+
+    /// The reason the generator, not the server, limited this phase.
+    pub fn judge_generator(generator: &GenHealth) -> Option<String> {
+        if generator.cpu > GEN_CPU_LIMIT {
+            return Some(format!(
+                "load generator CPU {:.0}% > {:.0}%",
+                generator.cpu * 100.0,
+                GEN_CPU_LIMIT * 100.0
+            ));
+        }
+        if generator.late_p99_us > GEN_LATE_P99_LIMIT_US {
+            return Some(format!(
+                "sends {:.1} ms late at p99 > {} ms",
+                generator.late_p99_us as f64 / 1e3,
+                GEN_LATE_P99_LIMIT_US / 1000
+            ));
+        }
+        if generator.dropped_sends > 0 {
+            return Some(format!("{} sends dropped by the load generator", generator.dropped_sends));
+        }
+        None
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    pub scenario: Scenario,
+    /// Time to connect (and join) every connection.
+    pub setup_ms: f64,
+    pub phases: Vec<PhaseResult>,
+    /// Set when the run broke off (a connection refused, a timeout).
+    pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_plan_is_well_formed() {
+        for s in Scenario::ALL.into_iter().chain([Scenario::Room100]) {
+            for quick in [true, false] {
+                let plan = s.plan(quick);
+                assert!(!plan.phases.is_empty(), "{s:?}");
+                assert_eq!(s.is_idle(), plan.layout.is_none(), "{s:?}");
+                if let Some(l) = plan.layout {
+                    assert!(l.senders + l.stoppers <= l.conns(), "{s:?}");
+                    assert!(l.text_len >= 40, "room for the marker: {s:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_generator_is_judged_by_its_limits() {
+        let ok = GenHealth { cpu: 0.5, late_p99_us: 1_000, late_max_us: 9_000, dropped_sends: 0 };
+        assert_eq!(PhaseResult::judge_generator(&ok), None);
+        let busy = GenHealth { cpu: 0.95, ..ok };
+        assert!(PhaseResult::judge_generator(&busy).unwrap().contains("CPU 95%"));
+        let late = GenHealth { late_p99_us: 7_500, ..ok };
+        assert!(PhaseResult::judge_generator(&late).unwrap().contains("7.5 ms late"));
+    }
+
+    #[test]
+    fn names_match_the_command_line_and_the_json() {
+        use clap::ValueEnum;
+        for s in Scenario::ALL.into_iter().chain([Scenario::Room100]) {
+            assert_eq!(s.to_possible_value().unwrap().get_name(), s.name());
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.name()));
+        }
+    }
+
+    #[test]
+    fn rate_names() {
+        assert_eq!(rate_name(50_000.0), "50k/s");
+        assert_eq!(rate_name(2_500_000.0), "2.5M/s");
+        assert_eq!(PhaseSpec::Burst { msgs: 500, secs: 1.0 }.name(), "500 msgs in 1 s");
+    }
+}

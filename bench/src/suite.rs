@@ -1,0 +1,513 @@
+//! The suite: runs every server through every scenario, servers in turn (A B C, A B C)
+//! for several rounds, each server pinned to core 0 and each load generator to core 1,
+//! and collects what the generators report. A fresh server process serves each
+//! scenario, so one scenario's leftovers (memory, backlog) never weigh on the next.
+//!
+//! It starts processes and reads their output; the measuring is done by the generator
+//! (`load`) and the rendering by `report`.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::procfs;
+use crate::proto::Proto;
+use crate::report::{self, Report, Wasm};
+use crate::scenario::{Scenario, ScenarioResult};
+
+/// The core the server under test runs on, and the generator's.
+const SERVER_CORE: &str = "0";
+const GEN_CORE: &str = "1";
+/// How long a server may take to accept connections after it starts.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// The longest one generator run may take (its phases are bounded far below this).
+const RUN_TIMEOUT: Duration = Duration::from_secs(240);
+/// The nice value of the servers and generators: on a shared machine, other work on the
+/// same core must not preempt what is measured. Every server gets the same.
+const NICE: &str = "-10";
+/// File descriptors the processes need: 10k connections on each side, and spare.
+const NOFILE: u64 = 12_000;
+
+/// What to run and where things are.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub quick: bool,
+    pub rounds: u32,
+    /// The workspace root: `bench/peers`, `dist/` and where BENCHMARKS.md goes.
+    pub root: PathBuf,
+    pub out: PathBuf,
+    /// The release `chat-server` binary.
+    pub server_bin: PathBuf,
+    /// Only the servers with these labels (all when empty).
+    pub servers: Vec<String>,
+    /// Only these scenarios (the mode's list when empty).
+    pub scenarios: Vec<Scenario>,
+}
+
+/// One server configuration under test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub label: String,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Ours; `Some(store)` when the binary takes `--store`.
+    Ours(Option<&'static str>),
+    Ws,
+    SocketIo,
+    Floor,
+}
+
+impl Variant {
+    fn new(label: &str, kind: Kind) -> Self {
+        Self { label: label.to_owned(), kind }
+    }
+
+    fn proto(&self) -> Proto {
+        match self.kind {
+            Kind::Ours(_) | Kind::Ws => Proto::V1,
+            Kind::SocketIo => Proto::SocketIo,
+            Kind::Floor => Proto::Line,
+        }
+    }
+
+    fn applies(&self, s: Scenario) -> bool {
+        self.kind != Kind::Floor || s.floor_applies()
+    }
+
+    /// The command line that starts this server on `port`, `scratch` a fresh folder.
+    fn command(&self, env: &Env, port: u16, scratch: &Path) -> Command {
+        let addr = format!("127.0.0.1:{port}");
+        match self.kind {
+            Kind::Ours(store) => {
+                let mut cmd = Command::new(&env.server_bin);
+                cmd.args(["--addr", &addr, "--web-dir", "/nonexistent", "--rate-limit", "1000000"])
+                    .args(["--max-connections", "20000"])
+                    // Logging each connect is not what we measure; warnings still show.
+                    .env("RUST_LOG", "warn");
+                match store {
+                    Some("sqlite") => {
+                        cmd.args(["--store", "sqlite", "--db"]).arg(scratch.join("bench.db"));
+                    }
+                    Some(other) => {
+                        cmd.args(["--store", other]);
+                    }
+                    None => {}
+                }
+                cmd
+            }
+            Kind::Ws | Kind::SocketIo => {
+                let script = if self.kind == Kind::Ws { "ws-server.js" } else { "sio-server.js" };
+                let mut cmd = Command::new("node");
+                cmd.arg(env.peers.join(script)).env("PORT", port.to_string());
+                cmd
+            }
+            Kind::Floor => {
+                let mut cmd = Command::new(&env.bench_bin);
+                cmd.args(["floor", "--addr", &addr]);
+                cmd
+            }
+        }
+    }
+}
+
+/// Where the programs are.
+#[derive(Debug, Clone)]
+struct Env {
+    server_bin: PathBuf,
+    bench_bin: PathBuf,
+    peers: PathBuf,
+    logs: PathBuf,
+    /// `taskset` is there and there are two cores to pin to.
+    pin: bool,
+    /// We may raise the priority of what we measure (we are root).
+    nice: bool,
+    /// The `prlimit` prefix that raises the open files limit, when needed and possible.
+    prlimit: Option<String>,
+}
+
+impl Env {
+    /// `cmd`, run on `core` with the raised file limit.
+    fn wrap(&self, core: &str, cmd: Command) -> Command {
+        let mut argv: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(nofile) = &self.prlimit {
+            argv.extend(["prlimit".into(), nofile.into(), "--".into()]);
+        }
+        if self.pin {
+            argv.extend(["taskset".into(), "-c".into(), core.into()]);
+        }
+        if self.nice {
+            argv.extend(["nice".into(), "-n".into(), NICE.into()]);
+        }
+        if argv.is_empty() {
+            return cmd;
+        }
+        argv.push(cmd.get_program().to_owned());
+        argv.extend(cmd.get_args().map(ToOwned::to_owned));
+        let mut out = Command::new(&argv[0]);
+        out.args(&argv[1..]);
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => out.env(k, v),
+                None => out.env_remove(k),
+            };
+        }
+        out
+    }
+}
+
+/// One scenario run of one server in one round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub round: u32,
+    pub server: String,
+    pub result: ScenarioResult,
+}
+
+/// The servers to compare: ours (both stores when it has them), the Node peers, the floor.
+pub fn variants(server_help: &str) -> Vec<Variant> {
+    let mut out = Vec::new();
+    if server_help.contains("--store") {
+        out.push(Variant::new("ours", Kind::Ours(Some("memory"))));
+        if server_help.contains("sqlite") {
+            out.push(Variant::new("ours+sqlite", Kind::Ours(Some("sqlite"))));
+        }
+    } else {
+        out.push(Variant::new("ours", Kind::Ours(None)));
+    }
+    out.push(Variant::new("ws", Kind::Ws));
+    out.push(Variant::new("socket.io", Kind::SocketIo));
+    out.push(Variant::new("floor", Kind::Floor));
+    out
+}
+
+/// Runs the suite and writes the report; returns its path.
+pub fn run(opts: &Options) -> Result<PathBuf> {
+    let started = Instant::now();
+    let help = output(Command::new(&opts.server_bin).arg("--help"))
+        .with_context(|| format!("running {} --help", opts.server_bin.display()))?;
+    let mut variants = variants(&help);
+    if !opts.servers.is_empty() {
+        variants.retain(|v| opts.servers.contains(&v.label));
+    }
+    let scenarios: Vec<Scenario> = if !opts.scenarios.is_empty() {
+        opts.scenarios.clone()
+    } else if opts.quick {
+        Scenario::QUICK.to_vec()
+    } else {
+        Scenario::ALL.to_vec()
+    };
+    let env = environment(opts)?;
+    let mut notes = Vec::new();
+    if !env.pin {
+        notes.push(
+            "No pinning: `taskset` is missing or fewer than two cores; figures are noisier.".to_owned(),
+        );
+    }
+    let load_start = load_average();
+    let mut records = Vec::new();
+    for round in 1..=opts.rounds {
+        for &scenario in &scenarios {
+            for v in variants.iter().filter(|v| v.applies(scenario)) {
+                eprintln!("[round {round}/{}] {} on {}", opts.rounds, scenario.name(), v.label);
+                let result = match run_one(&env, v, scenario, opts.quick, round) {
+                    Ok(r) => r,
+                    Err(e) => ScenarioResult {
+                        scenario,
+                        setup_ms: 0.0,
+                        phases: Vec::new(),
+                        error: Some(format!("{e:#}")),
+                    },
+                };
+                eprintln!("    {}", report::one_line(&result));
+                records.push(Record { round, server: v.label.clone(), result });
+            }
+        }
+    }
+    let raw = env.logs.join("results.json");
+    std::fs::write(&raw, serde_json::to_string_pretty(&records)?)?;
+    let report = Report {
+        date: report::utc_date(std::time::SystemTime::now()),
+        quick: opts.quick,
+        rounds: opts.rounds,
+        machine: procfs::machine(),
+        versions: versions(opts, &env),
+        servers: variants.iter().map(|v| v.label.clone()).collect(),
+        records,
+        wasm: wasm_size(&opts.root.join("dist")),
+        elapsed_s: started.elapsed().as_secs_f64(),
+        command: command_line(opts),
+        load: (load_start, load_average()),
+        notes,
+    };
+    std::fs::write(&opts.out, report::render(&report))?;
+    eprintln!("raw results: {}", raw.display());
+    Ok(opts.out.clone())
+}
+
+/// The 1, 5 and 15 minute load averages.
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// The xtask command that reruns this suite.
+fn command_line(opts: &Options) -> String {
+    let mut cmd = "cargo xtask bench".to_owned();
+    if opts.quick {
+        cmd.push_str(" --quick");
+    }
+    if opts.rounds != if opts.quick { 1 } else { 3 } {
+        cmd.push_str(&format!(" --rounds {}", opts.rounds));
+    }
+    if !opts.servers.is_empty() {
+        cmd.push_str(&format!(" --servers {}", opts.servers.join(",")));
+    }
+    if !opts.scenarios.is_empty() {
+        let names: Vec<&str> = opts.scenarios.iter().map(|s| s.name()).collect();
+        cmd.push_str(&format!(" --scenarios {}", names.join(",")));
+    }
+    cmd
+}
+
+fn environment(opts: &Options) -> Result<Env> {
+    let logs = opts.root.join("target").join("bench-logs");
+    std::fs::create_dir_all(&logs)?;
+    let pin = std::thread::available_parallelism().map(|n| n.get() >= 2).unwrap_or(false)
+        && Command::new("taskset").arg("-V").output().is_ok_and(|o| o.status.success());
+    Ok(Env {
+        server_bin: opts.server_bin.clone(),
+        bench_bin: std::env::current_exe()?,
+        peers: opts.root.join("bench").join("peers"),
+        logs,
+        pin,
+        nice: Command::new("nice")
+            .args(["-n", NICE, "true"])
+            .output()
+            .is_ok_and(|o| o.status.success() && o.stderr.is_empty()),
+        prlimit: nofile_prefix(),
+    })
+}
+
+/// `--nofile=N:N` for prlimit when the soft limit is below what 10k connections need and
+/// the hard limit allows more.
+fn nofile_prefix() -> Option<String> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut nums = line.split_whitespace().filter_map(|w| w.parse::<u64>().ok());
+    let (soft, hard) = (nums.next()?, nums.next().unwrap_or(u64::MAX));
+    if soft >= NOFILE {
+        return None;
+    }
+    let want = NOFILE.min(hard);
+    (want > soft).then(|| format!("--nofile={want}:{want}"))
+}
+
+/// Starts `variant`, runs one generator against it, stops it.
+fn run_one(
+    env: &Env,
+    variant: &Variant,
+    scenario: Scenario,
+    quick: bool,
+    round: u32,
+) -> Result<ScenarioResult> {
+    let port = free_port()?;
+    let scratch = env.logs.join(format!("scratch-{}-{}-{round}", variant.label, scenario.name()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch)?;
+    let log =
+        std::fs::File::create(env.logs.join(format!("{}-{}-{round}.log", variant.label, scenario.name())))?;
+    let mut server = Server(
+        env.wrap(SERVER_CORE, variant.command(env, port, &scratch))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", variant.label))?,
+    );
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_ready(&mut server.0, addr)?;
+    let mut load = Command::new(&env.bench_bin);
+    load.args(["load", "--proto", proto_name(variant.proto()), "--addr", &addr.to_string()]).args([
+        "--server-pid",
+        &server.0.id().to_string(),
+        "--scenario",
+        scenario.name(),
+    ]);
+    if quick {
+        load.arg("--quick");
+    }
+    let stdout = run_with_timeout(env.wrap(GEN_CORE, load), RUN_TIMEOUT)?;
+    let line =
+        stdout.lines().rev().find(|l| l.starts_with('{')).context("the generator printed no result")?;
+    let result = serde_json::from_str(line).context("reading the generator's result")?;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(result)
+}
+
+fn proto_name(p: Proto) -> &'static str {
+    match p {
+        Proto::V1 => "v1",
+        Proto::SocketIo => "socket-io",
+        Proto::Line => "line",
+    }
+}
+
+/// Kills the server when dropped, so an error never leaves one running.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    // The port is free when we look; the server binds it a moment later.
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_ready(child: &mut Child, addr: SocketAddr) -> Result<()> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("the server exited at start ({status}); see target/bench-logs");
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the server did not listen on {addr} within {START_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `cmd`, its stderr shown, and returns its stdout; kills it past `limit`.
+fn run_with_timeout(mut cmd: Command, limit: Duration) -> Result<String> {
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
+    let mut stdout = child.stdout.take().context("no stdout")?;
+    // Read on a thread so a large output can never fill the pipe and stall the child.
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the generator took longer than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = reader.join().unwrap_or_default();
+    if !status.success() {
+        bail!("the generator failed ({status})");
+    }
+    Ok(out)
+}
+
+fn output(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+fn versions(opts: &Options, env: &Env) -> Vec<(String, String)> {
+    let first_line = |cmd: &mut Command| {
+        output(cmd).ok().and_then(|s| s.lines().next().map(str::to_owned)).unwrap_or_else(|| "?".into())
+    };
+    let npm_version = |path: &[&str]| {
+        let mut p = env.peers.join("node_modules");
+        for part in path {
+            p = p.join(part);
+        }
+        std::fs::read_to_string(p.join("package.json"))
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["version"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "?".into())
+    };
+    vec![
+        ("chat-server".into(), first_line(Command::new(&opts.server_bin).arg("--version"))),
+        ("rustc".into(), first_line(Command::new("rustc").arg("--version"))),
+        ("node".into(), first_line(Command::new("node").arg("--version"))),
+        ("ws (the ws peer)".into(), npm_version(&["ws"])),
+        ("socket.io".into(), npm_version(&["socket.io"])),
+        ("engine.io".into(), npm_version(&["engine.io"])),
+        ("ws (inside engine.io)".into(), npm_version(&["engine.io", "node_modules", "ws"])),
+        ("load generator".into(), "Rust, tokio current-thread, tokio-tungstenite 0.29".into()),
+    ]
+}
+
+/// The release web app's size, raw and gzip -9, when `dist/` has a wasm file.
+pub fn wasm_size(dist: &Path) -> Option<Wasm> {
+    let path = std::fs::read_dir(dist)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "wasm"))?;
+    let raw = std::fs::metadata(&path).ok()?.len();
+    let gz = Command::new("gzip").args(["-9", "-c"]).arg(&path).output().ok()?;
+    let gzip = gz.status.success().then_some(gz.stdout.len() as u64)?;
+    Some(Wasm { file: path.file_name()?.to_string_lossy().into_owned(), raw, gzip })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ours_runs_both_ways_when_it_has_stores() {
+        let labels = |help: &str| variants(help).into_iter().map(|v| v.label).collect::<Vec<_>>();
+        assert_eq!(labels("--addr <ADDR>\n--queue <QUEUE>"), ["ours", "ws", "socket.io", "floor"]);
+        assert_eq!(
+            labels("--store <STORE>  [possible values: memory, sqlite]\n--db <PATH>"),
+            ["ours", "ours+sqlite", "ws", "socket.io", "floor"]
+        );
+    }
+
+    #[test]
+    fn the_floor_runs_only_the_fan_outs() {
+        let floor = Variant::new("floor", Kind::Floor);
+        assert!(floor.applies(Scenario::Room1000));
+        assert!(!floor.applies(Scenario::Idle10k));
+        assert!(Variant::new("ws", Kind::Ws).applies(Scenario::Idle10k));
+    }
+
+    #[test]
+    fn wrapping_pins_and_keeps_the_environment() {
+        let env = Env {
+            server_bin: "chat-server".into(),
+            bench_bin: "bench".into(),
+            peers: "peers".into(),
+            logs: "logs".into(),
+            pin: true,
+            nice: false,
+            prlimit: Some("--nofile=12000:12000".into()),
+        };
+        let v = Variant::new("ours", Kind::Ours(Some("sqlite")));
+        let cmd = env.wrap(SERVER_CORE, v.command(&env, 4000, Path::new("/tmp/x")));
+        let argv: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(argv[..6], ["prlimit", "--nofile=12000:12000", "--", "taskset", "-c", "0"]);
+        assert_eq!(argv[6], "chat-server");
+        assert!(argv.windows(2).any(|w| w == ["--store", "sqlite"]));
+        assert!(argv.windows(2).any(|w| w == ["--db", "/tmp/x/bench.db"]));
+        assert!(cmd.get_envs().any(|(k, v)| k == "RUST_LOG" && v == Some("warn".as_ref())));
+    }
+}
