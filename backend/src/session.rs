@@ -159,7 +159,8 @@ async fn write(
     closing: Arc<CloseSignal>,
     ping_every: Duration,
 ) {
-    let mut batch = Vec::with_capacity(BATCH);
+    // Grows on first use (recv_many reserves what it needs): an idle connection pays nothing.
+    let mut batch = Vec::new();
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     // Made once: building this future on every pass was a measurable share of the CPU
     // per delivery. Both selects break when it completes, so it is never polled again.
