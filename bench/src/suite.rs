@@ -247,7 +247,14 @@ pub fn run(opts: &Options) -> Result<PathBuf> {
         load: (load_start, load_average()),
         notes,
     };
-    std::fs::write(&opts.out, report::render(&report))?;
+    let mut text = report::render(&report);
+    // What each tuning change bought is history, not a measurement of this run: it is
+    // kept by hand in bench/TUNING.md and carried into every report.
+    if let Ok(log) = std::fs::read_to_string(opts.root.join("bench").join("TUNING.md")) {
+        text.push('\n');
+        text.push_str(&log);
+    }
+    std::fs::write(&opts.out, text)?;
     eprintln!("raw results: {}", raw.display());
     Ok(opts.out.clone())
 }
