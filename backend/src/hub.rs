@@ -230,7 +230,7 @@ impl Hub {
                 self.shared.directory_changed.notify_one();
             }
             Request::Say { room, text, cid } => {
-                let Some(members) = state.rooms.get(&room).filter(|_| conn.rooms.contains(&room)) else {
+                let Some(members) = joined(&state.rooms, conn, &room) else {
                     return Err(RequestError::NotInRoom(room));
                 };
                 let new = NewMessage {
@@ -252,7 +252,7 @@ impl Hub {
                 }
             }
             Request::Typing(room) => {
-                let Some(members) = state.rooms.get(&room).filter(|_| conn.rooms.contains(&room)) else {
+                let Some(members) = joined(&state.rooms, conn, &room) else {
                     return Err(RequestError::NotInRoom(room));
                 };
                 let frame =
@@ -380,6 +380,11 @@ impl State {
         rooms.insert(0, RoomInfo { name: lobby.to_string(), members: lobby_count });
         rooms
     }
+}
+
+/// The room, if `conn` is one of its members.
+fn joined<'a>(rooms: &'a HashMap<RoomName, Room>, conn: &Conn, room: &RoomName) -> Option<&'a Room> {
+    rooms.get(room).filter(|_| conn.rooms.contains(room))
 }
 
 /// Close code for a connection whose resume token was taken over by a newer connection
