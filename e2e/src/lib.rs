@@ -38,7 +38,11 @@ impl Server {
         if !dist.join("index.html").exists() {
             bail!("{} has no index.html: build the app with `cargo xtask build`", dist.display());
         }
-        let db = std::env::temp_dir().join(format!("chat-e2e-{}", std::process::id())).join("chat.db");
+        // One database per server: tests in one binary must not share (or delete) a file
+        // another server still has open.
+        static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let db = std::env::temp_dir().join(format!("chat-e2e-{}-{n}", std::process::id())).join("chat.db");
         let _ = std::fs::remove_dir_all(db.parent().expect("a folder"));
         let config = backend::Config {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -49,9 +53,16 @@ impl Server {
         let listener = TcpListener::bind(config.addr).await?;
         let port = listener.local_addr()?.port();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(backend::server::run(listener, config, async {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(async move {
+            let run = backend::server::run(listener, config, async {
+                let _ = stopped.await;
+            });
+            // A server that fails to start shows up as "connection refused" in the browser:
+            // say why here.
+            if let Err(e) = run.await {
+                eprintln!("the chat server stopped: {e:#}");
+            }
+        });
         Ok(Self { port, stop: Some(stop) })
     }
 
@@ -189,7 +200,12 @@ impl Page {
 
     /// Waits until the element with `role` shows text containing `want`.
     pub async fn wait_text(&self, role: &str, want: &str) -> Result<String> {
-        let deadline = Instant::now() + WAIT;
+        self.wait_text_within(role, want, WAIT).await
+    }
+
+    /// [`Page::wait_text`] with a longer patience (a reconnect after backoff).
+    pub async fn wait_text_within(&self, role: &str, want: &str, patience: Duration) -> Result<String> {
+        let deadline = Instant::now() + patience;
         loop {
             let text = self.role(role).await?.text().await.unwrap_or_default();
             if text.contains(want) {
@@ -241,6 +257,9 @@ impl Page {
 pub struct Proxy {
     pub port: u16,
     online: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// While set, bytes are swallowed in both directions and connections stay open: a
+    /// network that went dead without anyone closing anything.
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Bumped by `cut`: connections opened before it end.
     epoch: tokio::sync::watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
@@ -252,27 +271,32 @@ impl Proxy {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let port = listener.local_addr()?.port();
         let online = std::sync::Arc::new(AtomicBool::new(true));
+        let frozen = std::sync::Arc::new(AtomicBool::new(false));
         let (epoch, _) = tokio::sync::watch::channel(0u64);
-        let (flag, epochs) = (online.clone(), epoch.clone());
+        let (flag, epochs, ice) = (online.clone(), epoch.clone(), frozen.clone());
         let task = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if !flag.load(Ordering::SeqCst) {
                     continue; // dropped at once: no network
                 }
                 let mut cut = epochs.subscribe();
+                let ice = ice.clone();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await
+                    let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await
                     else {
                         return;
                     };
+                    let (in_read, in_write) = inbound.into_split();
+                    let (out_read, out_write) = outbound.into_split();
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        () = pump(in_read, out_write, ice.clone()) => {}
+                        () = pump(out_read, in_write, ice) => {}
                         _ = cut.changed() => {}
                     }
                 });
             }
         });
-        Ok(Self { port, online, epoch, task })
+        Ok(Self { port, online, frozen, epoch, task })
     }
 
     pub fn url(&self) -> String {
@@ -286,6 +310,34 @@ impl Proxy {
 
     pub fn restore(&self) {
         self.online.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.frozen.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The network goes dead silently: nothing is closed, nothing gets through.
+    pub fn freeze(&self) {
+        self.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Copies bytes one way, swallowing them while `frozen` is set.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            continue;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }
 

@@ -56,3 +56,37 @@ async fn messages_typed_offline_are_sent_once_when_back() -> Result<()> {
     desk.close().await?;
     Ok(())
 }
+
+/// The network dies without closing anything (a phone switching networks): the app hears
+/// nothing, asks `ping`, and reconnects within 30 s rather than sitting on a dead socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_dead_connection_is_noticed_and_replaced() -> Result<()> {
+    let server = Server::start().await?;
+    let network = Proxy::start(server.port).await?;
+    let driver = Driver::start().await?;
+    let (phone, desk) = (driver.phone().await?, driver.desktop().await?);
+    phone.open(&network.url()).await?;
+    desk.open(&server.url("127.0.0.1")).await?;
+    for page in [&phone, &desk] {
+        page.wait_text("status", "Connected").await?;
+    }
+    network.freeze();
+    let frozen = std::time::Instant::now();
+    // The app's own bound is 30 s (20 s of silence, 10 s for an answer to `ping`); the
+    // server would drop the silent socket itself at 50 s, which must not be what we see.
+    let deadline = frozen + std::time::Duration::from_secs(40);
+    while phone.text_of("[role=status]").await?.contains("Connected") {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the app never noticed the dead connection");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let noticed = frozen.elapsed();
+    eprintln!("silence noticed after {noticed:?}");
+    assert!(noticed >= std::time::Duration::from_secs(15), "noticed too early ({noticed:?}): not by silence");
+    network.restore();
+    phone.wait_text_within("status", "Connected", std::time::Duration::from_secs(20)).await?;
+    desk.type_and_enter("Message", "can you hear me now?").await?;
+    phone.wait_text("log", "can you hear me now?").await?;
+    phone.close().await?;
+    desk.close().await?;
+    Ok(())
+}

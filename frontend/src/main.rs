@@ -4,6 +4,9 @@
 use leptos::prelude::*;
 
 fn main() {
+    // Panic messages with a stack trace in the console are for development: the hook and
+    // its formatting cost the release build's download more than they give its users.
+    #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
     mount_to_body(|| view! { <frontend::App ws_url=frontend::ws_url_from_location() /> });
 }

@@ -13,7 +13,10 @@
 //!
 //! This module must not decide what to send: the frames come from [`Chat`] (what to
 //! replay after a reconnect) or from the [`Link`] (what the user just did). It never
-//! touches the DOM beyond reading the browser's network and visibility state.
+//! touches the DOM beyond reading the browser's network and visibility state. Frames are
+//! converted to and from JSON text by [`wire`], through the browser's own JSON.
+
+mod wire;
 
 use std::cell::RefCell;
 use std::pin::Pin;
@@ -230,6 +233,11 @@ async fn connect(url: &str) -> Option<WebSocket> {
 
 /// Serves an open socket until it closes, the network comes back after being offline,
 /// or the app is gone. While the browser says it is offline the socket is kept (it may
+/// Quiet this long (no frame at all), the app asks the server `ping`...
+const SILENCE_MS: f64 = 20_000.0;
+/// ...and reconnects when this long passes without an answer.
+const PROBE_MS: f64 = 10_000.0;
+
 /// well survive a short outage) and the status says "Offline".
 async fn talk(
     ws: WebSocket,
@@ -244,7 +252,16 @@ async fn talk(
     let (mut sink, stream) = ws.split();
     let mut stream = stream.fuse();
     let mut offline = false;
+    // Browsers answer the server's WebSocket pings without telling the page, so a dead
+    // connection (a phone that changed networks, a server that vanished) looks open.
+    // After SILENCE_MS without a frame the app asks `ping`; no answer in PROBE_MS more
+    // and it reconnects: a silent server is noticed within 30 s.
+    let mut heard = js_sys::Date::now();
+    let mut probing = false;
     loop {
+        let quiet_until = heard + if probing { SILENCE_MS + PROBE_MS } else { SILENCE_MS };
+        let silence = TimeoutFuture::new((quiet_until - js_sys::Date::now()).max(0.0) as u32 + 1).fuse();
+        futures::pin_mut!(silence);
         // The chat's next timed event, recomputed after every frame: only frames (typing,
         // a refused `say`) and ticks create or move deadlines, and they all pass here.
         let wait = chat.try_with_untracked(Chat::next_deadline).flatten();
@@ -260,6 +277,8 @@ async fn talk(
         select_biased! {
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
+                    heard = js_sys::Date::now();
+                    probing = false;
                     let Some(msg) = decode(&text) else { continue };
                     if matches!(msg, ServerMsg::Welcome { .. }) {
                         // The server speaks the protocol: this connection counts as a
@@ -308,6 +327,19 @@ async fn talk(
                 },
                 Some(Wake::Visible) | None => {}
             },
+            () = silence => {
+                if !probing {
+                    probing = true;
+                    send(&mut sink, &ClientMsg::Ping).await;
+                    continue;
+                }
+                log!("chat: the server fell silent; reconnecting");
+                if let Ok(ws) = sink.reunite(stream.into_inner()) {
+                    // Closing is only a courtesy to a server that may be gone.
+                    let _ = ws.close(None, None);
+                }
+                return End::Closed;
+            },
             () = timer => {
                 let now = js_sys::Date::now();
                 let Some(frames) = update(chat, |c| c.tick(now)) else {
@@ -322,21 +354,18 @@ async fn talk(
 }
 
 fn decode(text: &str) -> Option<ServerMsg> {
-    match serde_json::from_str(text) {
-        Ok(msg) => Some(msg),
-        Err(e) => {
-            warn!("chat: ignored a frame that does not decode ({e}): {text}");
-            None
-        }
+    let msg = wire::decode(text);
+    if msg.is_none() {
+        warn!("chat: ignored a frame that does not decode: {text}");
     }
+    msg
 }
 
 async fn send<S>(sink: &mut S, frame: &ClientMsg)
 where
     S: Sink<Message, Error = WebSocketError> + Unpin,
 {
-    let text = serde_json::to_string(frame).expect("protocol frames always serialize");
-    if let Err(e) = sink.send(Message::Text(text)).await {
+    if let Err(e) = sink.send(Message::Text(wire::encode(frame))).await {
         // The socket is closing; its `close` event ends the session and the chat
         // replays what matters after the reconnect.
         warn!("chat: send failed: {e}");

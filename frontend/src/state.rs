@@ -735,6 +735,8 @@ impl Chat {
             }
             ServerMsg::History { room, messages, complete } => self.history(&room, messages, complete),
             ServerMsg::Error { code, message, cid } => return self.error(code, message, cid, now_ms),
+            // The answer to a `ping`; this client sends none, and the frame says nothing more.
+            ServerMsg::Pong => {}
         }
         Vec::new()
     }

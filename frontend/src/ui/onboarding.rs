@@ -1,7 +1,8 @@
 //! The "Open on phone" dialog: the address a phone on the same network can open (the
 //! server's first LAN URL from `/api/info`, with the room shown in its hash) and the
-//! server's QR code of it (`/api/qr.svg`). Both come from the server that served the page,
-//! so the paths are relative to it. Display only: it asks the server, never the chat.
+//! server's QR code of that address (`/api/qr.svg?room=<name>`). Both come from the server
+//! that served the page, so the paths are relative to it. Display only: it asks the
+//! server, never the chat.
 
 use leptos::either::EitherOf4;
 use leptos::html;
@@ -85,14 +86,17 @@ fn DialogBody() -> impl IntoView {
             </p>
         }),
         Lookup::Found(Some(base)) => {
-            let url = route::room_url(&base, &room.name.get());
+            let name = room.name.get();
+            let url = route::room_url(&base, &name);
+            // The server draws the code of its own address with the room's hash, so a
+            // scanned code opens the same room as the address above.
+            let qr = format!("/api/qr.svg?room={}", js_sys::encode_uri_component(&name));
             EitherOf4::D(view! {
                 <p>"On a phone on the same network, scan this code or open:"</p>
                 <p class="phone-url" data-testid="phone-url">
                     {url.clone()}
                 </p>
-                // The server's QR code is of its address; the room is in the address above.
-                <img class="qr" src="/api/qr.svg" alt=format!("QR code for {url}") width="220" height="220" />
+                <img class="qr" src=qr alt=format!("QR code for {url}") width="220" height="220" />
             })
         }
     };
