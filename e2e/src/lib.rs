@@ -235,8 +235,10 @@ impl Page {
     }
 
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
-        let dir =
-            PathBuf::from(std::env::var("CHAT_ARTIFACTS").unwrap_or_else(|_| "target/e2e-artifacts".into()));
+        let dir = PathBuf::from(std::env::var("CHAT_ARTIFACTS").unwrap_or_else(|_| {
+            // `artifacts/` at the workspace root (ignored by git).
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../artifacts").into()
+        }));
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, self.client.screenshot().await?)?;
