@@ -131,10 +131,17 @@ pub fn MessageLog() -> impl IntoView {
     // once they are in, the log scrolls by as much as that entry moved down.
     let anchor = StoredValue::new(None::<(web_sys::HtmlElement, i32)>);
 
+    // True from a room switch until the log has been brought to its end: the scroll
+    // events the browser fires while the new room's entries are laid out (at the top,
+    // before the jump to the end) are not the user's and must not fetch older messages.
+    let settling = StoredValue::new(true);
     let scroll_to_end = move || {
         if let Some(el) = log.get_untracked() {
             // After the browser has laid out the new entries.
-            request_animation_frame(move || el.set_scroll_top(el.scroll_height()));
+            request_animation_frame(move || {
+                el.set_scroll_top(el.scroll_height());
+                settling.set_value(false);
+            });
         }
     };
     Effect::new(move |last: Option<(String, Option<EntryKey>)>| {
@@ -147,6 +154,7 @@ pub fn MessageLog() -> impl IntoView {
             // Another room: its newest messages, and no anchor from the last one.
             anchor.set_value(None);
             stuck.set(true);
+            settling.set_value(true);
             scroll_to_end();
         } else if last.as_ref().is_some_and(|(_, last)| *last != newest) && (stuck.get_untracked() || own) {
             // Only a new last entry moves the log: a page of older messages leaves it be.
@@ -182,6 +190,9 @@ pub fn MessageLog() -> impl IntoView {
         client.load_older();
     };
     let on_scroll = move |_| {
+        if settling.get_value() {
+            return;
+        }
         if let Some(el) = log.get_untracked() {
             let gap = el.scroll_height() - el.scroll_top() - el.client_height();
             let at_end = gap <= STICKY_PX;
