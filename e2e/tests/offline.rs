@@ -13,17 +13,34 @@ async fn own_count(page: &Page, text: &str) -> Result<usize> {
         .map_or(0, |a| a.iter().filter(|t| t.as_str().is_some_and(|t| t.contains(text))).count()))
 }
 
+/// A phone whose network the test controls (through a proxy) and a desktop connected
+/// directly, both connected. The server and driver live as long as the scene.
+struct Scene {
+    _server: Server,
+    network: Proxy,
+    _driver: Driver,
+    phone: Page,
+    desk: Page,
+}
+
+impl Scene {
+    async fn start() -> Result<Self> {
+        let server = Server::start().await?;
+        let network = Proxy::start(server.port).await?;
+        let driver = Driver::start().await?;
+        let (phone, desk) = (driver.phone().await?, driver.desktop().await?);
+        phone.open(&network.url()).await?;
+        desk.open(&server.url("127.0.0.1")).await?;
+        for page in [&phone, &desk] {
+            page.wait_text("status", "Connected").await?;
+        }
+        Ok(Self { _server: server, network, _driver: driver, phone, desk })
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_typed_offline_are_sent_once_when_back() -> Result<()> {
-    let server = Server::start().await?;
-    let network = Proxy::start(server.port).await?;
-    let driver = Driver::start().await?;
-    let (phone, desk) = (driver.phone().await?, driver.desktop().await?);
-    phone.open(&network.url()).await?;
-    desk.open(&server.url("127.0.0.1")).await?;
-    for page in [&phone, &desk] {
-        page.wait_text("status", "Connected").await?;
-    }
+    let Scene { _server, network, _driver, phone, desk } = Scene::start().await?;
     phone.type_and_enter("Nickname", "pat").await?;
     phone.until("nick", || async { Ok(phone.value("Nickname").await? == "pat") }).await?;
     phone.type_and_enter("Message", "before the tunnel").await?;
@@ -61,15 +78,7 @@ async fn messages_typed_offline_are_sent_once_when_back() -> Result<()> {
 /// nothing, asks `ping`, and reconnects within 30 s rather than sitting on a dead socket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_dead_connection_is_noticed_and_replaced() -> Result<()> {
-    let server = Server::start().await?;
-    let network = Proxy::start(server.port).await?;
-    let driver = Driver::start().await?;
-    let (phone, desk) = (driver.phone().await?, driver.desktop().await?);
-    phone.open(&network.url()).await?;
-    desk.open(&server.url("127.0.0.1")).await?;
-    for page in [&phone, &desk] {
-        page.wait_text("status", "Connected").await?;
-    }
+    let Scene { _server, network, _driver, phone, desk } = Scene::start().await?;
     network.freeze();
     let frozen = std::time::Instant::now();
     // The app's own bound is 30 s (20 s of silence, 10 s for an answer to `ping`); the
