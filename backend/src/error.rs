@@ -3,7 +3,8 @@
 
 use common::{ErrorCode, InvalidName, RoomName, ServerMsg};
 
-use crate::outbox::Frame;
+use crate::link::Frame;
+use crate::ws;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
@@ -47,8 +48,11 @@ pub fn too_slow_frame() -> Frame {
     ))
 }
 
-/// Encodes a server frame once; the result is shared by every receiver.
+/// Encodes a server message once, as a whole WebSocket text frame; the result is shared
+/// by every receiver.
 pub fn encode(msg: &ServerMsg) -> Frame {
-    // Serializing these plain structs of strings and integers cannot fail.
-    serde_json::to_string(msg).expect("server frames always serialize").into()
+    ws::text_frame(|buf| {
+        // Serializing these plain structs of strings and integers into memory cannot fail.
+        serde_json::to_writer(buf, msg).expect("server frames always serialize");
+    })
 }

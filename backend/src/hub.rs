@@ -1,15 +1,18 @@
 //! The shared state of the server and every protocol rule: connections and their nicks,
 //! rooms and their members, and what each request makes the server send to whom.
 //!
-//! The hub never touches a socket: it pushes encoded frames into bounded [`Outbox`]es,
-//! without waiting, so one slow client can never stall a room. A broadcast is encoded once
-//! and the same bytes go to every receiver. All state sits behind one std `Mutex`: no
-//! `.await` ever happens under it, every operation under it is short (a push is a
-//! `try_send`), and one lock keeps replies and broadcasts in a single order for everyone.
+//! The hub never waits on a socket: it queues encoded frames on bounded [`Link`]s, so one
+//! slow client can never stall a room. A broadcast is encoded once and the same bytes go
+//! to every receiver. All state sits behind one std `Mutex`: no `.await` ever happens
+//! under it, every operation under it is short (a push is a queue append), and one lock
+//! keeps replies and broadcasts in a single order for everyone. The writes themselves
+//! happen just after the lock is released (see [`Locked`]), so a broadcast's syscalls
+//! never hold up the rest of the server.
 
 use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasher;
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,7 +24,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{RequestError, encode};
-use crate::outbox::{Close, Frame, Outbox};
+use crate::link::{Close, Frame, Link, Pushed};
 use crate::store::{Appended, Committed, NewMessage, SenderKey, Store};
 
 pub type ConnId = u64;
@@ -50,30 +53,69 @@ struct State {
     /// Rooms with at least one member. A room's history lives in the store and outlives this.
     rooms: HashMap<RoomName, Room>,
     store: Store,
+    /// Links given a frame under the lock, to be written once it is released.
+    dirty: Vec<Link>,
 }
 
 #[derive(Debug)]
 struct Conn {
     nick: Nick,
     rooms: BTreeSet<RoomName>,
-    outbox: Outbox,
+    link: Link,
     sender: SenderKey,
 }
 
 #[derive(Debug, Default)]
 struct Room {
-    members: HashMap<ConnId, Outbox>,
+    members: HashMap<ConnId, Link>,
 }
 
 impl Room {
-    /// Pushes one encoded frame to every member but `except`.
-    fn broadcast(&self, frame: &Frame, except: Option<ConnId>) {
-        for (id, outbox) in &self.members {
+    /// Queues one encoded frame for every member but `except`.
+    fn broadcast(&self, frame: &Frame, except: Option<ConnId>, dirty: &mut Vec<Link>) {
+        for (id, link) in &self.members {
             if Some(*id) != except {
-                // A full queue closes that connection as too slow (see outbox); a gone one
-                // is being cleaned up by its session. Neither concerns the others.
-                outbox.push(frame.clone());
+                send(link, frame.clone(), dirty);
             }
+        }
+    }
+}
+
+/// Queues a frame for one connection, to be written when the hub's lock is released. A
+/// full queue closes that connection as too slow (see `link`); a gone one is being
+/// cleaned up by its session. Neither concerns the others.
+fn send(link: &Link, frame: Frame, dirty: &mut Vec<Link>) {
+    if link.push(frame) == Pushed::Flush {
+        dirty.push(link.clone());
+    }
+}
+
+/// The hub's state, locked. Dropping it releases the lock and then writes the frames
+/// queued under it, in the order they were queued.
+struct Locked<'a> {
+    guard: Option<MutexGuard<'a, State>>,
+}
+
+impl Deref for Locked<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        self.guard.as_ref().expect("held until dropped")
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.guard.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        let Some(mut guard) = self.guard.take() else { return };
+        let dirty = std::mem::take(&mut guard.dirty);
+        drop(guard);
+        for link in dirty {
+            link.flush();
         }
     }
 }
@@ -90,21 +132,22 @@ impl Hub {
             tokens: HashMap::new(),
             rooms: HashMap::new(),
             store,
+            dirty: Vec::new(),
         };
         Self { shared: Arc::new(Shared { state: Mutex::new(state), directory_changed: Notify::new() }) }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> Locked<'_> {
         // A panic under the lock leaves no half-applied invariant we rely on more than
         // the server staying up, so keep serving with the state as it is.
-        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+        Locked { guard: Some(self.shared.state.lock().unwrap_or_else(|e| e.into_inner())) }
     }
 
     /// Registers a connection and queues its `welcome`. With the resume token of an open
     /// connection, the new one takes its place and its nick (the old socket is closed);
     /// otherwise it gets a free guest nick. A token the server does not know (say, after a
     /// restart) is kept, so the client's `cid`s stay de-duplicated.
-    pub fn connect(&self, outbox: Outbox, resume: Option<&str>) -> ConnId {
+    pub fn connect(&self, link: Link, resume: Option<&str>) -> ConnId {
         let mut guard = self.lock();
         let state = &mut *guard;
         let id = state.next_conn;
@@ -117,7 +160,7 @@ impl Hub {
         if let Some(old) = state.tokens.get(&sender).copied()
             && let Some(conn) = state.remove_conn(old)
         {
-            conn.outbox.close(Close {
+            conn.link.close(Close {
                 code: REPLACED,
                 reason: "replaced by a new connection",
                 last_frame: None,
@@ -128,13 +171,14 @@ impl Hub {
         let nick = nick.unwrap_or_else(|| state.guest_nick());
         state.nicks.insert(nick.key(), id);
         state.tokens.insert(sender.clone(), id);
-        outbox.push(encode(&ServerMsg::Welcome {
+        let welcome = encode(&ServerMsg::Welcome {
             protocol: PROTOCOL_VERSION,
             nick: nick.to_string(),
             rooms: state.directory(),
             resume: Some(sender.to_string()),
-        }));
-        state.conns.insert(id, Conn { nick, rooms: BTreeSet::new(), outbox, sender });
+        });
+        send(&link, welcome, &mut state.dirty);
+        state.conns.insert(id, Conn { nick, rooms: BTreeSet::new(), link, sender });
         id
     }
 
@@ -154,7 +198,7 @@ impl Hub {
             state.store.committed(&sender, &msg);
             let Ok(room) = RoomName::parse(&msg.room) else { continue };
             if let Some(members) = state.rooms.get(&room) {
-                members.broadcast(&encode(&ServerMsg::Message(msg)), None);
+                members.broadcast(&encode(&ServerMsg::Message(msg)), None, &mut state.dirty);
             }
         }
     }
@@ -178,7 +222,7 @@ impl Hub {
                     }
                 }
                 let old = std::mem::replace(&mut conn.nick, nick.clone());
-                conn.outbox.push(encode(&ServerMsg::You { nick: nick.to_string() }));
+                send(&conn.link, encode(&ServerMsg::You { nick: nick.to_string() }), &mut state.dirty);
                 if old != nick {
                     for room in &conn.rooms {
                         let frame = encode(&ServerMsg::Presence {
@@ -187,13 +231,13 @@ impl Hub {
                             nick: nick.to_string(),
                             old_nick: Some(old.to_string()),
                         });
-                        state.rooms[room].broadcast(&frame, None);
+                        state.rooms[room].broadcast(&frame, None, &mut state.dirty);
                     }
                 }
             }
             Request::Join { room, after } => {
                 let newly = conn.rooms.insert(room.clone());
-                let outbox = conn.outbox.clone();
+                let link = conn.link.clone();
                 let nick = conn.nick.clone();
                 let members = state.rooms.entry(room.clone()).or_default();
                 if newly {
@@ -203,19 +247,20 @@ impl Hub {
                         nick: nick.to_string(),
                         old_nick: None,
                     });
-                    members.broadcast(&frame, None);
-                    members.members.insert(id, outbox.clone());
+                    members.broadcast(&frame, None, &mut state.dirty);
+                    members.members.insert(id, link.clone());
                 }
                 let page = match after {
                     Some(after) => state.store.after(&room, after, RESUME_HISTORY_MAX),
                     None => state.store.recent(&room, JOIN_HISTORY),
                 };
-                outbox.push(encode(&ServerMsg::Joined {
+                let joined = encode(&ServerMsg::Joined {
                     room: room.to_string(),
                     members: state.member_nicks(&room),
                     history: page.messages,
                     complete: page.complete,
-                }));
+                });
+                send(&link, joined, &mut state.dirty);
                 if newly {
                     self.shared.directory_changed.notify_one();
                 }
@@ -224,7 +269,7 @@ impl Hub {
                 if !conn.rooms.remove(&room) {
                     return Err(RequestError::NotInRoom(room));
                 }
-                conn.outbox.push(encode(&ServerMsg::Left { room: room.to_string() }));
+                send(&conn.link, encode(&ServerMsg::Left { room: room.to_string() }), &mut state.dirty);
                 let nick = conn.nick.clone();
                 state.remove_member(&room, id, &nick);
                 self.shared.directory_changed.notify_one();
@@ -242,9 +287,11 @@ impl Hub {
                     ts: now_ms(),
                 };
                 match state.store.append(new) {
-                    Appended::Deliver(msg) => members.broadcast(&encode(&ServerMsg::Message(msg)), None),
+                    Appended::Deliver(msg) => {
+                        members.broadcast(&encode(&ServerMsg::Message(msg)), None, &mut state.dirty);
+                    }
                     Appended::Duplicate(msg) => {
-                        conn.outbox.push(encode(&ServerMsg::Message(msg)));
+                        send(&conn.link, encode(&ServerMsg::Message(msg)), &mut state.dirty);
                     }
                     // Delivered to the room, the sender included, once committed.
                     Appended::Queued | Appended::InFlight => {}
@@ -257,18 +304,19 @@ impl Hub {
                 };
                 let frame =
                     encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick.to_string() });
-                members.broadcast(&frame, Some(id));
+                members.broadcast(&frame, Some(id), &mut state.dirty);
             }
             Request::Ping => {
-                conn.outbox.push(encode(&ServerMsg::Pong));
+                send(&conn.link, encode(&ServerMsg::Pong), &mut state.dirty);
             }
             Request::History { room, before, limit } => {
                 let page = state.store.before(&room, before, limit as usize);
-                conn.outbox.push(encode(&ServerMsg::History {
+                let history = encode(&ServerMsg::History {
                     room: room.to_string(),
                     messages: page.messages,
                     complete: page.complete,
-                }));
+                });
+                send(&conn.link, history, &mut state.dirty);
             }
         }
         Ok(())
@@ -285,12 +333,13 @@ impl Hub {
                 () = shutdown.cancelled() => return,
             }
             {
-                let state = self.lock();
+                let mut guard = self.lock();
+                let state = &mut *guard;
                 let rooms = state.directory();
                 if last.as_ref() != Some(&rooms) {
                     let frame = encode(&ServerMsg::Rooms { rooms: rooms.clone() });
                     for conn in state.conns.values() {
-                        conn.outbox.push(frame.clone());
+                        send(&conn.link, frame.clone(), &mut state.dirty);
                     }
                     last = Some(rooms);
                 }
@@ -361,7 +410,7 @@ impl State {
             nick: nick.to_string(),
             old_nick: None,
         });
-        members.broadcast(&frame, None);
+        members.broadcast(&frame, None, &mut self.dirty);
     }
 
     /// The public directory: every room with a member, and always the lobby; lobby first,
@@ -412,29 +461,24 @@ fn now_ms() -> u64 {
 /// For tests in this crate: a message as the hub would store it.
 #[cfg(test)]
 pub fn decode(frame: &Frame) -> ServerMsg {
-    serde_json::from_str(frame.as_str()).expect("the hub sends valid frames")
+    serde_json::from_slice(crate::ws::payload(frame)).expect("the hub sends valid frames")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc::Receiver;
 
     fn hub() -> Hub {
         Hub::new(Store::memory(100))
     }
 
-    fn join(hub: &Hub) -> (ConnId, Receiver<Frame>) {
-        let (outbox, rx, _close) = Outbox::new(64);
-        (hub.connect(outbox, None), rx)
+    fn join(hub: &Hub) -> (ConnId, Link) {
+        let link = Link::memory(64);
+        (hub.connect(link.clone(), None), link)
     }
 
-    fn drain(rx: &mut Receiver<Frame>) -> Vec<ServerMsg> {
-        let mut out = Vec::new();
-        while let Ok(f) = rx.try_recv() {
-            out.push(decode(&f));
-        }
-        out
+    fn drain(link: &mut Link) -> Vec<ServerMsg> {
+        link.sent().iter().map(decode).collect()
     }
 
     fn room(name: &str) -> RoomName {
@@ -467,9 +511,9 @@ mod tests {
             cid: common::Cid::parse("c").unwrap(),
         };
         hub.handle(a, say).unwrap();
-        let (fa, fb) = (ra.try_recv().unwrap(), rb.try_recv().unwrap());
+        let (fa, fb) = (ra.sent().remove(0), rb.sent().remove(0));
         // The same bytes, not two encodings of the same message.
-        assert_eq!(fa.as_str().as_ptr(), fb.as_str().as_ptr());
+        assert_eq!(fa.as_ptr(), fb.as_ptr());
     }
 
     #[test]

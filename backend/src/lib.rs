@@ -5,10 +5,12 @@
 //! - [`server`]: binds the router (`/ws`, `/api/info`, static files) and runs it until
 //!   shutdown; [`server::run`] is what the binary and the tests call.
 //! - `session`: one task per WebSocket: decodes frames, applies the rate limit, hands
-//!   requests to the hub, and owns the socket's write half.
+//!   requests to the hub, pings, writes out a backed-up socket, says goodbye.
 //! - `hub`: the shared state (connections, nicks, rooms) and every protocol rule;
-//!   it never touches a socket, only bounded per-connection outboxes.
-//! - `outbox`: the bounded queue of encoded frames to one connection, and its close signal.
+//!   it never waits on a socket: it queues frames on bounded per-connection links.
+//! - `link`: one connection's outgoing side: frames written straight to its socket,
+//!   a bounded queue for when the socket is backed up, and the close request.
+//! - `ws`: the WebSocket protocol itself: handshake key, frames out, the client's frames in.
 //! - `store`: message history behind an enum of backends (in-memory for now).
 //! - `error`: the request errors and their one mapping to protocol `error` frames.
 //! - `net`: the URLs a phone on the LAN can open.
@@ -16,10 +18,11 @@
 pub mod config;
 mod error;
 mod hub;
+mod link;
 pub mod net;
-mod outbox;
 pub mod server;
 mod session;
 mod store;
+mod ws;
 
 pub use config::Config;

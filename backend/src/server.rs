@@ -1,7 +1,11 @@
 //! The HTTP side: one router on one port for the WebSocket (`/ws`), the server's facts
 //! (`/api/info`) and the built web app (static files, `index.html` as the fallback so
-//! deep links like `/#/room/x` load). [`run`] serves until its shutdown future resolves,
-//! then closes every WebSocket with 1001 and returns within about two seconds.
+//! deep links like `/#/room/x` load). [`run`] accepts connections and serves them with
+//! hyper's HTTP/1.1 until its shutdown future resolves, then closes every WebSocket with
+//! 1001 and returns within about two seconds.
+//!
+//! `/ws` answers the WebSocket handshake itself and hands the bare TCP socket to a
+//! session (see `ws` for why the server speaks WebSocket itself).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,13 +13,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
-use axum::{Json, Router};
-use tokio::net::TcpListener;
+use axum::{Extension, Json, Router};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,13 +34,10 @@ use crate::hub::Hub;
 use crate::net;
 use crate::session::{self, Peer, SessionConfig};
 use crate::store::Store;
+use crate::ws;
 
-/// Per-socket buffer sizes (see `ws_handler`). The read buffer is where an idle
-/// connection's memory went: 128 KiB (tungstenite's default) gave 137 KB per idle
-/// connection, 4 KiB 12.5 KB, 1 KiB (with the writer's batch allocated on demand) 7.6 KB.
-const READ_BUFFER: usize = 1024;
-const WRITE_BUFFER: usize = 16 * 1024;
-const WRITE_BUFFER_MAX: usize = 1024 * 1024;
+/// A client gets this long to send its request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long open WebSockets get to close after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
@@ -88,40 +92,79 @@ pub async fn run(
     };
     let sessions = state.sessions.clone();
     let app = router(state, &config.web_dir);
-    let stop = token.clone();
-    // A chat frame is small and must go out now: Nagle's algorithm, with the peer's
-    // delayed ACKs, would hold frames back for tens of milliseconds.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    let http = TaskTracker::new();
+    tokio::pin!(shutdown);
+    'accept: loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => serve_http(tcp, peer, app.clone(), &http, token.clone()),
+                Err(e) if is_connection_error(&e) => {}
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait for some to be freed
+                    // rather than spin.
+                    tracing::error!(error = %e, "cannot accept connections");
+                    tokio::select! {
+                        () = &mut shutdown => break 'accept,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
         }
-    });
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing every connection");
-            // axum's graceful shutdown does not reach upgraded WebSockets (axum #3003):
-            // the sessions watch this token and close with 1001 themselves.
-            stop.cancel();
-        });
-    // The HTTP side may keep a slow request open; never wait past the grace period for it.
+    }
+    drop(listener);
+    tracing::info!("shutting down: closing every connection");
+    // HTTP connections finish their request; sessions close their WebSocket with 1001.
+    token.cancel();
+    http.close();
+    sessions.close();
+    // A slow HTTP client may hold its request open; never wait past the grace period.
     let waited = async {
-        server.await?;
-        sessions.close();
+        http.wait().await;
         sessions.wait().await;
-        anyhow::Ok(())
     };
-    tokio::select! {
-        r = waited => r?,
-        () = async { token.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
-            tracing::warn!("some connections did not close in time");
-        }
+    if tokio::time::timeout(SHUTDOWN_GRACE, waited).await.is_err() {
+        tracing::warn!("some connections did not close in time");
     }
     directory.abort();
     if let Some(d) = delivery {
         d.abort();
     }
     Ok(())
+}
+
+/// Serves one TCP connection's HTTP requests until it closes, is upgraded to a
+/// WebSocket, or the server shuts down (then it finishes the request in flight).
+fn serve_http(tcp: TcpStream, peer: SocketAddr, app: Router, tracker: &TaskTracker, stop: CancellationToken) {
+    // A chat frame is small and must go out now: Nagle's algorithm, with the peer's
+    // delayed ACKs, would hold frames back for tens of milliseconds.
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    }
+    let service = TowerToHyperService::new(tower::Layer::layer(&Extension(ConnectInfo(peer)), app));
+    tracker.spawn(async move {
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(TokioIo::new(tcp), service)
+            .with_upgrades();
+        tokio::pin!(conn);
+        let result = tokio::select! {
+            r = conn.as_mut() => r,
+            () = stop.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(%peer, error = %e, "HTTP connection failed");
+        }
+    });
+}
+
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }
 
 fn router(state: AppState, web_dir: &Path) -> Router {
@@ -189,32 +232,78 @@ async fn qr(State(state): State<AppState>, Query(params): Query<QrParams>) -> Re
 }
 
 async fn ws_handler(
-    ws: WebSocketUpgrade,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(params): Query<WsParams>,
-    headers: HeaderMap,
+    mut req: Request,
 ) -> Response {
+    let accept = match handshake(req.headers()) {
+        Ok(accept) => accept,
+        Err(refusal) => return refusal,
+    };
+    let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
+        return (StatusCode::BAD_REQUEST, "this connection cannot be upgraded to a WebSocket\n")
+            .into_response();
+    };
     let Ok(slot) = state.slots.clone().try_acquire_owned() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "the server is full; try again later\n").into_response();
     };
-    let peer = Peer { client: client_address(&headers, peer), resume: params.resume };
+    let peer = Peer { client: client_address(req.headers(), peer), resume: params.resume };
     let AppState { hub, session, shutdown, sessions, .. } = state;
-    ws.max_message_size(common::MAX_FRAME_BYTES)
-        .max_frame_size(common::MAX_FRAME_BYTES)
-        // most of an idle connection's memory; frames are small and the buffer grows
-        // (up to the 16 KiB frame limit) when one is not.
-        .read_buffer_size(READ_BUFFER)
-        // Frames are coalesced per flush by the writer task (session.rs); this only
-        // bounds what tungstenite keeps between flushes.
-        .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(WRITE_BUFFER_MAX)
-        .on_upgrade(move |socket| {
-            sessions.track_future(async move {
-                session::run(socket, hub, session, shutdown, peer).await;
-                drop(slot);
-            })
-        })
+    sessions.spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                tracing::debug!(client = %peer.client, error = %e, "WebSocket upgrade failed");
+                return;
+            }
+        };
+        // Served by hyper's HTTP/1 straight over the accepted socket, so this is that socket.
+        let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+            tracing::error!("an upgraded connection is not a TCP socket");
+            return;
+        };
+        session::run(parts.io.into_inner(), parts.read_buf, hub, session, shutdown, peer).await;
+        drop(slot);
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::UPGRADE, "websocket")
+        .header(header::CONNECTION, "upgrade")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .expect("a valid response")
+}
+
+/// Checks a WebSocket opening handshake (RFC 6455 section 4.2.1); returns the
+/// `Sec-WebSocket-Accept` to answer with, or the response refusing it.
+#[allow(clippy::result_large_err)]
+fn handshake(headers: &HeaderMap) -> Result<String, Response> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if !has_token(header::UPGRADE, "websocket") || !has_token(header::CONNECTION, "upgrade") {
+        let why = "this is the chat's WebSocket endpoint: connect to it with a WebSocket client\n";
+        return Err((StatusCode::UPGRADE_REQUIRED, [(header::UPGRADE, "websocket")], why).into_response());
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v.as_bytes() != b"13") {
+        return Err((
+            StatusCode::UPGRADE_REQUIRED,
+            [(header::SEC_WEBSOCKET_VERSION, "13")],
+            "only WebSocket version 13 is supported\n",
+        )
+            .into_response());
+    }
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).map(HeaderValue::as_bytes).unwrap_or_default();
+    if data_encoding::BASE64.decode(key).map_or(true, |k| k.len() != 16) {
+        return Err((StatusCode::BAD_REQUEST, "a missing or malformed Sec-WebSocket-Key\n").into_response());
+    }
+    Ok(ws::accept_key(key))
 }
 
 /// The client's address for the logs: the first `X-Forwarded-For` entry when a proxy set

@@ -1,35 +1,35 @@
-//! One WebSocket connection, from `welcome` to its close.
+//! One WebSocket connection, from `welcome` to its close, in one task.
 //!
-//! The session's task reads and decodes frames, applies the per-connection rate limit and
-//! hands valid requests to the hub; a writer task owns the socket's write half and is the
-//! only code that writes to it, draining the connection's bounded outbox and coalescing
-//! whatever is queued into one flush. Neither keeps any state of the chat: that is the
-//! hub's. A session ends when the client goes, falls silent, is too slow, or the server
-//! shuts down; in every case the hub is told, so the others see the user leave.
+//! The session reads and decodes the client's frames, applies the per-connection rate
+//! limit and hands valid requests to the hub. It does not write the chat's frames: they go
+//! straight to the socket from whoever sends them (see `link`); the session only steps in
+//! when the socket is backed up, writing the queue out as it drains. It also pings, and
+//! says goodbye. It keeps no state of the chat: that is the hub's. A session ends when the
+//! client goes, falls silent, is too slow, breaks the protocol, or the server shuts down;
+//! in every case the hub is told, so the others see the user leave.
 
-use std::sync::Arc;
+use std::io;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use bytes::Bytes;
 use common::{ClientMsg, close};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::RequestError;
 use crate::hub::{ConnId, Hub};
-use crate::outbox::{Close, CloseSignal, Frame, Outbox};
+use crate::link::{Close, Link};
+use crate::ws::{self, Decoder, Message, opcode};
 
-/// How long the writer may take to get the final frames out before the socket is dropped.
+/// How long the final frames get to go out before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// A too-slow client's buffers are full: its `too_slow` and close get this long to go
 /// through once it reads again. Its queued frames are freed at once, and the hub has
 /// forgotten it, so waiting costs one idle socket.
 const TOO_SLOW_GRACE: Duration = Duration::from_secs(10);
-/// Frames taken from the outbox for one flush.
-const BATCH: usize = 64;
+/// What one read takes from the socket at most; it lives on the stack, not per connection.
+const READ_CHUNK: usize = 4096;
 
 /// What a session needs besides its socket.
 #[derive(Debug, Clone)]
@@ -54,79 +54,170 @@ pub struct Peer {
     pub resume: Option<String>,
 }
 
-pub async fn run(socket: WebSocket, hub: Hub, cfg: SessionConfig, shutdown: CancellationToken, peer: Peer) {
+/// Serves one upgraded connection: `early` is what the client sent after its handshake
+/// that the HTTP server had already read.
+pub async fn run(
+    stream: TcpStream,
+    early: Bytes,
+    hub: Hub,
+    cfg: SessionConfig,
+    shutdown: CancellationToken,
+    peer: Peer,
+) {
     let Peer { client, resume } = peer;
-    let (outbox, rx, closing) = Outbox::new(cfg.queue);
-    let id = hub.connect(outbox.clone(), resume.as_deref());
-    let nick = hub.nick(id).unwrap_or_default();
-    tracing::info!(%client, conn = id, %nick, online = hub.connections(), "connected");
-    let (sink, stream) = socket.split();
-    let writer = tokio::spawn(write(sink, rx, closing.clone(), cfg.ping_every));
-    let why = read(stream, &hub, id, &outbox, &cfg, &closing, &shutdown).await;
+    let link = Link::new(stream, cfg.queue);
+    let id = hub.connect(link.clone(), resume.as_deref());
+    if tracing::enabled!(tracing::Level::INFO) {
+        let nick = hub.nick(id).unwrap_or_default();
+        tracing::info!(%client, conn = id, %nick, online = hub.connections(), "connected");
+    }
+    let mut decoder = Decoder::new(common::MAX_FRAME_BYTES);
+    decoder.feed(&early);
+    // It may be a view into the HTTP server's whole read buffer: let that go now, not
+    // when the session ends (it was most of an idle connection's memory).
+    drop(early);
+    let (why, close) = serve(&link, &mut decoder, &hub, id, &cfg, &shutdown).await;
+    // The first close wins: the hub's (too slow, replaced) over ours.
+    let close = close.map(|c| link.close(c));
     hub.disconnect(id);
-    // Drop our handle so the writer ends once the last queued frame is out.
-    drop(outbox);
-    // Usually quick; a too-slow peer's goodbye may take longer, and then the writer goes
-    // on by itself (dropping the handle detaches it).
-    if timeout(CLOSE_GRACE * 2, writer).await.is_err() {
-        tracing::debug!(conn = id, "writer still saying goodbye");
+    if let Some(close) = close {
+        goodbye(&link, &close).await;
     }
     tracing::info!(%client, conn = id, reason = why, online = hub.connections(), "disconnected");
 }
 
-/// Reads until the connection ends; returns why, for the log.
-async fn read(
-    mut stream: SplitStream<WebSocket>,
+/// Runs the connection until it must end; returns why (for the log) and the close to send.
+async fn serve(
+    link: &Link,
+    decoder: &mut Decoder,
     hub: &Hub,
     id: ConnId,
-    outbox: &Outbox,
     cfg: &SessionConfig,
-    closing: &CloseSignal,
     shutdown: &CancellationToken,
-) -> &'static str {
+) -> (&'static str, Option<Close>) {
     let mut bucket = TokenBucket::new(cfg.rate_limit);
-    let mut deadline = Instant::now() + cfg.silence_limit();
+    let stream = link.stream();
+    let mut heard = Instant::now();
+    let mut next_ping = heard + cfg.ping_every;
+    // One timer for both pings and silence; it is not reset per frame, only when it fires.
+    let timer = sleep_until(next_ping);
+    tokio::pin!(timer);
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
+    if let Some(end) = handle_frames(link, decoder, hub, id, &mut bucket) {
+        return end;
+    }
     loop {
-        let frame = tokio::select! {
-            frame = stream.next() => frame,
-            () = shutdown.cancelled() => {
-                outbox.close(Close { code: close::GOING_AWAY, reason: "server shutting down", last_frame: None });
-                return "server shutting down";
+        let status = link.status();
+        if let Some(c) = status.close {
+            return (c.reason, Some(c));
+        }
+        if status.dead {
+            return ("socket error", None);
+        }
+        tokio::select! {
+            biased;
+            () = &mut cancelled => return ("server shutting down", Some(going_away("server shutting down"))),
+            () = link.changed() => {}
+            r = stream.writable(), if status.blocked => {
+                if r.is_err() {
+                    return ("socket error", None);
+                }
+                link.flush_blocked();
             }
-            c = closing.closed() => return c.reason,
-            () = sleep_until(deadline) => {
-                outbox.close(Close { code: close::GOING_AWAY, reason: "no answer to pings", last_frame: None });
-                return "silent peer";
+            r = stream.readable() => {
+                if r.is_err() {
+                    return ("socket error", None);
+                }
+                match read_some(stream, decoder) {
+                    Ok(Some(0)) => return ("client left", None),
+                    Ok(Some(_)) => {
+                        heard = Instant::now();
+                        if let Some(end) = handle_frames(link, decoder, hub, id, &mut bucket) {
+                            return end;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(_) => return ("socket error", None),
+                }
+            }
+            () = &mut timer => {
+                let now = Instant::now();
+                let silent_at = heard + cfg.silence_limit();
+                if now >= silent_at {
+                    return ("silent peer", Some(going_away("no answer to pings")));
+                }
+                if now >= next_ping {
+                    link.send(Bytes::from_static(&[0x80 | opcode::PING, 0]));
+                    next_ping = now + cfg.ping_every;
+                }
+                timer.as_mut().reset(next_ping.min(silent_at));
+            }
+        }
+    }
+}
+
+fn going_away(reason: &'static str) -> Close {
+    Close { code: close::GOING_AWAY, reason, last_frame: None }
+}
+
+/// One read into the decoder: `Some(0)` at the end of the stream, `None` if there was
+/// nothing to read after all.
+fn read_some(stream: &TcpStream, decoder: &mut Decoder) -> io::Result<Option<usize>> {
+    let mut buf = [0u8; READ_CHUNK];
+    match stream.try_read(&mut buf) {
+        Ok(n) => {
+            decoder.feed(&buf[..n]);
+            Ok(Some(n))
+        }
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Acts on every whole message decoded so far; returns how the connection ends, if it does.
+fn handle_frames(
+    link: &Link,
+    decoder: &mut Decoder,
+    hub: &Hub,
+    id: ConnId,
+    bucket: &mut TokenBucket,
+) -> Option<(&'static str, Option<Close>)> {
+    loop {
+        let message = match decoder.next() {
+            Ok(Some(m)) => m,
+            Ok(None) => return None,
+            Err(e) => {
+                let reason = e.reason();
+                return Some((reason, Some(Close { code: e.close_code(), reason, last_frame: None })));
             }
         };
-        deadline = Instant::now() + cfg.silence_limit();
-        let result = match frame {
-            None => return "client left",
-            Some(Err(e)) => {
-                if is_too_big(e) {
-                    outbox.close(Close { code: close::TOO_BIG, reason: "frame too large", last_frame: None });
-                    return "frame too large";
-                }
-                return "socket error";
-            }
-            Some(Ok(Message::Text(text))) => {
+        let result = match message {
+            Message::Text(text) => {
                 if bucket.take() {
-                    handle_text(hub, id, text.as_str())
+                    handle_text(hub, id, &text)
                 } else {
-                    let cid = decode(text.as_str()).ok().and_then(|m| m.cid().map(str::to_owned));
+                    let cid = decode(&text).ok().and_then(|m| m.cid().map(str::to_owned));
                     Err((RequestError::RateLimited, cid))
                 }
             }
-            Some(Ok(Message::Binary(_))) => Err((
+            Message::Binary => Err((
                 RequestError::BadRequest("binary frames are not supported; send JSON text frames".into()),
                 None,
             )),
-            Some(Ok(Message::Close(_))) => return "client closed",
-            // Pings are answered by the WebSocket layer; pongs only prove the peer is alive.
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+            Message::Ping(payload) => {
+                link.send(ws::frame(opcode::PONG, &payload));
+                Ok(())
+            }
+            // Pongs only prove the peer is alive, which any frame does.
+            Message::Pong => Ok(()),
+            Message::Close(code) => {
+                let code = code.unwrap_or(ws::code::NORMAL);
+                return Some(("client closed", Some(Close { code, reason: "", last_frame: None })));
+            }
         };
         if let Err((err, cid)) = result {
-            outbox.push(err.to_frame(cid));
+            link.send(err.to_frame(cid));
         }
     }
 }
@@ -147,67 +238,46 @@ pub fn decode(text: &str) -> Result<ClientMsg, RequestError> {
     serde_json::from_str(text).map_err(|e| RequestError::BadRequest(format!("bad frame: {e}")))
 }
 
-fn is_too_big(e: axum::Error) -> bool {
-    matches!(e.into_inner().downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)))
-}
-
-/// Writes queued frames, coalescing what is queued into one flush, and pings the peer.
-/// Ends when the outbox closes (the session is over) or a close is requested.
-async fn write(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Frame>,
-    closing: Arc<CloseSignal>,
-    ping_every: Duration,
-) {
-    // Grows on first use (recv_many reserves what it needs): an idle connection pays nothing.
-    let mut batch = Vec::new();
-    let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
-    // Made once: building this future on every pass was a measurable share of the CPU
-    // per delivery. Both selects break when it completes, so it is never polled again.
-    let closed = closing.closed();
-    tokio::pin!(closed);
-    let close = loop {
-        tokio::select! {
-            biased;
-            c = &mut closed => break Some(c.clone()),
-            n = rx.recv_many(&mut batch, BATCH) => {
-                if n == 0 {
-                    break None;
-                }
+/// Sends what is still queued (unless the client was too slow for it), the close's last
+/// frame and the close frame; then ends our side and waits, briefly, for the client to end
+/// its own, so that nothing we sent is lost to a reset.
+async fn goodbye(link: &Link, close: &Close) {
+    let grace = if close.code == close::TRY_AGAIN_LATER { TOO_SLOW_GRACE } else { CLOSE_GRACE };
+    let frames = close.last_frame.iter().cloned().chain([ws::close_frame(close.code, close.reason)]);
+    link.goodbye(frames);
+    let stream = link.stream();
+    let said = async {
+        loop {
+            let status = link.status();
+            if status.dead {
+                return;
             }
-            _ = ping.tick() => {
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    return;
-                }
-                continue;
+            if status.queued == 0 {
+                break;
             }
+            if stream.writable().await.is_err() {
+                return;
+            }
+            link.flush_blocked();
         }
-        let flush = async {
-            for frame in batch.drain(..) {
-                sink.feed(Message::Text(frame)).await?;
+        let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write);
+        // On the heap, and only now: a buffer held across an await is part of every
+        // session's state.
+        let mut buf = vec![0u8; 1024];
+        loop {
+            if stream.readable().await.is_err() {
+                return;
             }
-            sink.flush().await
-        };
-        // A peer that stops reading must not pin this task: a close request interrupts it.
-        tokio::select! {
-            biased;
-            c = &mut closed => break Some(c.clone()),
-            r = flush => if r.is_err() { return },
+            match stream.try_read(&mut buf) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
         }
     };
-    drop((rx, batch));
-    if let Some(c) = close {
-        let grace = if c.code == close::TRY_AGAIN_LATER { TOO_SLOW_GRACE } else { CLOSE_GRACE };
-        let goodbye = async {
-            if let Some(frame) = c.last_frame {
-                sink.send(Message::Text(frame)).await?;
-            }
-            let frame = CloseFrame { code: c.code, reason: c.reason.into() };
-            sink.send(Message::Close(Some(frame))).await
-        };
-        // The peer may not be reading at all: do not wait forever.
-        let _ = timeout(grace, goodbye).await;
-    }
+    // The peer may not be reading at all: do not wait forever.
+    let _ = timeout(grace, said).await;
 }
 
 /// A token bucket: `rate` frames a second, bursts up to twice that.

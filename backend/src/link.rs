@@ -1,0 +1,375 @@
+//! The way everything reaches one connection: its socket, the bounded queue of encoded
+//! frames the socket has not taken yet, and the request to close it.
+//!
+//! A frame is written straight to the socket by whoever sends it, when nothing is queued
+//! before it: a broadcast to 1000 members is 1000 `writev`s from the sender's task, with
+//! no task woken per delivery. Only when a socket's kernel buffer is full does the frame
+//! wait in the queue, and then the connection's own session writes it out as the socket
+//! drains (frames queued by then leave together, in one `writev`).
+//!
+//! When the queue is full the client cannot keep up: rather than block the sender (which
+//! would slow every other member of the room) or grow without bound, the connection is
+//! told to close with `too_slow`; the client resumes with `join.after` and loses nothing.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+/// A whole encoded WebSocket frame (see `ws`). Cloning it shares the bytes: a broadcast
+/// is encoded once.
+pub type Frame = Bytes;
+
+/// At most this many queued frames go out in one `writev`.
+const WRITEV_MAX: usize = 64;
+
+/// Why and how the connection is to be closed.
+#[derive(Debug, Clone)]
+pub struct Close {
+    pub code: u16,
+    pub reason: &'static str,
+    /// Sent just before the close frame, if any.
+    pub last_frame: Option<Frame>,
+}
+
+/// A cheap handle to one connection's outgoing side.
+#[derive(Debug, Clone)]
+pub struct Link {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    sink: Sink,
+    out: Mutex<Out>,
+    /// Wakes the session: the socket is backed up, failed, or a close was requested.
+    wake: Notify,
+    capacity: usize,
+}
+
+#[derive(Debug)]
+enum Sink {
+    Tcp(TcpStream),
+    /// Takes every frame at once and keeps it, for the hub's unit tests.
+    #[cfg(test)]
+    Memory(Mutex<Vec<Frame>>),
+}
+
+#[derive(Debug, Default)]
+struct Out {
+    queue: VecDeque<Frame>,
+    /// How much of the front frame the socket has already taken.
+    offset: usize,
+    /// The socket took less than it was given: only the session writes until it drains.
+    blocked: bool,
+    /// A close was requested: the session says goodbye and nothing more is queued.
+    close: Option<Close>,
+    /// The socket failed: nothing more can be sent.
+    dead: bool,
+}
+
+/// What happened to a pushed frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued behind a frame the socket has not taken yet; it goes out after it.
+    Queued,
+    /// Queued first: the caller must [`Link::flush`] (after releasing its locks).
+    Flush,
+    /// The queue was full: the connection is being closed as too slow.
+    TooSlow,
+    /// The connection is closing or gone; the frame was dropped.
+    Gone,
+}
+
+/// What the session needs to know about its link.
+#[derive(Debug)]
+pub struct Status {
+    pub close: Option<Close>,
+    pub blocked: bool,
+    pub dead: bool,
+    pub queued: usize,
+}
+
+impl Link {
+    pub fn new(stream: TcpStream, capacity: usize) -> Self {
+        Self::with_sink(Sink::Tcp(stream), capacity)
+    }
+
+    fn with_sink(sink: Sink, capacity: usize) -> Self {
+        let inner = Inner { sink, out: Mutex::default(), wake: Notify::new(), capacity: capacity.max(1) };
+        Self { inner: Arc::new(inner) }
+    }
+
+    fn out(&self) -> MutexGuard<'_, Out> {
+        // Nothing under this lock can leave it half-done in a way a retry would not mend.
+        self.inner.out.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a frame without writing it (the hub calls this under its lock, and flushes
+    /// after). A full queue closes the connection as too slow.
+    pub fn push(&self, frame: Frame) -> Pushed {
+        let mut out = self.out();
+        if out.close.is_some() || out.dead {
+            return Pushed::Gone;
+        }
+        if out.queue.len() >= self.inner.capacity {
+            drop(out);
+            self.close(Close {
+                code: common::close::TRY_AGAIN_LATER,
+                reason: "too slow",
+                last_frame: Some(crate::error::too_slow_frame()),
+            });
+            return Pushed::TooSlow;
+        }
+        out.queue.push_back(frame);
+        if out.queue.len() == 1 && !out.blocked { Pushed::Flush } else { Pushed::Queued }
+    }
+
+    /// Sends a frame now, from a caller that holds no lock.
+    pub fn send(&self, frame: Frame) -> Pushed {
+        let pushed = self.push(frame);
+        if pushed == Pushed::Flush {
+            self.flush();
+        }
+        pushed
+    }
+
+    /// Writes what is queued, unless the socket is backed up (then its session does).
+    pub fn flush(&self) {
+        let mut out = self.out();
+        if !out.blocked {
+            self.write_out(&mut out);
+        }
+    }
+
+    /// For the session, once the socket is writable again.
+    pub fn flush_blocked(&self) {
+        let mut out = self.out();
+        out.blocked = false;
+        self.write_out(&mut out);
+    }
+
+    /// Requests a close; the first request wins. Frames still queued are dropped for a
+    /// too-slow client (it cannot take them) and sent first otherwise.
+    pub fn close(&self, close: Close) -> Close {
+        let mut out = self.out();
+        if let Some(c) = &out.close {
+            return c.clone();
+        }
+        if close.code == common::close::TRY_AGAIN_LATER {
+            // Free them now; keep a frame the socket took part of, or the stream breaks.
+            let keep = usize::from(out.offset > 0);
+            out.queue.truncate(keep);
+            out.queue.shrink_to_fit();
+        }
+        out.close = Some(close.clone());
+        drop(out);
+        self.inner.wake.notify_one();
+        close
+    }
+
+    /// Queues the goodbye (past the queue's bound: the close request stops everything
+    /// else) and writes what it can.
+    pub fn goodbye(&self, frames: impl IntoIterator<Item = Frame>) {
+        let mut out = self.out();
+        if out.dead {
+            return;
+        }
+        out.queue.extend(frames);
+        if !out.blocked {
+            self.write_out(&mut out);
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        let out = self.out();
+        Status { close: out.close.clone(), blocked: out.blocked, dead: out.dead, queued: out.queue.len() }
+    }
+
+    /// Resolves when [`Status`] may have changed.
+    pub async fn changed(&self) {
+        self.inner.wake.notified().await;
+    }
+
+    /// The socket, for the session's reads.
+    pub fn stream(&self) -> &TcpStream {
+        match &self.inner.sink {
+            Sink::Tcp(s) => s,
+            #[cfg(test)]
+            Sink::Memory(_) => unreachable!("memory links have no socket"),
+        }
+    }
+
+    /// Writes queued frames until the socket takes no more.
+    fn write_out(&self, out: &mut Out) {
+        #[cfg(test)]
+        if let Sink::Memory(frames) = &self.inner.sink {
+            frames.lock().unwrap().extend(out.queue.drain(..));
+            return;
+        }
+        let stream = self.stream();
+        while !out.queue.is_empty() {
+            let mut slices = [IoSlice::new(&[]); WRITEV_MAX];
+            let mut offered = 0;
+            let mut n = 0;
+            for (i, frame) in out.queue.iter().take(WRITEV_MAX).enumerate() {
+                let bytes = if i == 0 { &frame[out.offset..] } else { &frame[..] };
+                slices[i] = IoSlice::new(bytes);
+                offered += bytes.len();
+                n += 1;
+            }
+            match stream.try_write_vectored(&slices[..n]) {
+                Ok(written) => {
+                    out.advance(written);
+                    if written < offered {
+                        // The kernel buffer is full: the next write would not take more.
+                        self.block(out);
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.block(out);
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    out.dead = true;
+                    out.queue = VecDeque::new();
+                    self.inner.wake.notify_one();
+                    return;
+                }
+            }
+        }
+        out.offset = 0;
+    }
+
+    fn block(&self, out: &mut Out) {
+        out.blocked = true;
+        self.inner.wake.notify_one();
+    }
+
+    /// A link that keeps what it is sent, for tests.
+    #[cfg(test)]
+    pub fn memory(capacity: usize) -> Self {
+        Self::with_sink(Sink::Memory(Mutex::default()), capacity)
+    }
+
+    /// The frames a memory link was sent since the last call.
+    #[cfg(test)]
+    pub fn sent(&self) -> Vec<Frame> {
+        match &self.inner.sink {
+            Sink::Memory(frames) => std::mem::take(&mut *frames.lock().unwrap()),
+            Sink::Tcp(_) => unreachable!("only memory links keep frames"),
+        }
+    }
+}
+
+impl Out {
+    /// Drops what the socket has taken from the front of the queue.
+    fn advance(&mut self, mut written: usize) {
+        while written > 0 {
+            let Some(front) = self.queue.front() else { return };
+            let left = front.len() - self.offset;
+            if written < left {
+                self.offset += written;
+                return;
+            }
+            written -= left;
+            self.offset = 0;
+            self.queue.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    async fn pair(capacity: usize) -> (Link, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (Link::new(server, capacity), client)
+    }
+
+    #[test]
+    fn a_full_queue_closes_as_too_slow_and_frees_it() {
+        let link = Link::memory(2);
+        // Pretend the socket is backed up, so frames stay queued.
+        link.out().blocked = true;
+        assert_eq!(link.push("a".into()), Pushed::Queued);
+        assert_eq!(link.push("b".into()), Pushed::Queued);
+        assert_eq!(link.push("c".into()), Pushed::TooSlow);
+        let status = link.status();
+        assert_eq!(status.close.unwrap().code, common::close::TRY_AGAIN_LATER);
+        assert_eq!(status.queued, 0);
+        assert_eq!(link.push("d".into()), Pushed::Gone);
+    }
+
+    #[test]
+    fn the_first_close_wins() {
+        let link = Link::memory(2);
+        link.close(Close { code: 4000, reason: "first", last_frame: None });
+        let c = link.close(Close { code: 1001, reason: "second", last_frame: None });
+        assert_eq!((c.code, c.reason), (4000, "first"));
+    }
+
+    #[tokio::test]
+    async fn frames_go_straight_to_the_socket_in_order() {
+        let (link, mut client) = pair(8).await;
+        assert_eq!(link.send("one ".into()), Pushed::Flush);
+        assert_eq!(link.send("two".into()), Pushed::Flush);
+        assert_eq!(link.status().queued, 0, "written without any task's help");
+        let mut got = [0u8; 7];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"one two");
+    }
+
+    #[tokio::test]
+    async fn a_backed_up_socket_queues_then_drains_in_order_when_writable() {
+        let (link, mut client) = pair(100_000).await;
+        let chunk = Bytes::from(vec![7u8; 64 * 1024]);
+        // Fill the kernel's buffers: the client reads nothing yet.
+        let mut sent = 0;
+        while !link.status().blocked {
+            link.send(chunk.clone());
+            sent += chunk.len();
+            assert!(sent < 512 * 1024 * 1024, "the socket never filled up");
+        }
+        link.send(Bytes::from_static(b"end"));
+        assert!(link.status().queued > 0);
+        let drain = async {
+            let mut total = 0;
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut tail = Vec::new();
+            while total < sent + 3 {
+                let n = client.read(&mut buf).await.unwrap();
+                total += n;
+                tail.extend_from_slice(&buf[..n]);
+                let keep = tail.len().saturating_sub(3);
+                tail.drain(..keep);
+            }
+            tail
+        };
+        // The session's part: write again whenever the socket can take more.
+        let session = async {
+            while link.status().queued > 0 {
+                link.stream().writable().await.unwrap();
+                link.flush_blocked();
+            }
+        };
+        let (tail, ()) =
+            tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(drain, session) })
+                .await
+                .unwrap();
+        assert_eq!(tail, b"end");
+    }
+}
