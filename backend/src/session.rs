@@ -119,13 +119,13 @@ async fn serve(
             biased;
             () = &mut cancelled => return ("server shutting down", Some(going_away("server shutting down"))),
             () = link.changed() => {}
-            r = stream.writable(), if status.blocked => {
+            r = writable(stream), if status.blocked => {
                 if r.is_err() {
                     return ("socket error", None);
                 }
                 link.flush_blocked();
             }
-            r = stream.readable() => {
+            r = readable(stream) => {
                 if r.is_err() {
                     return ("socket error", None);
                 }
@@ -155,6 +155,19 @@ async fn serve(
             }
         }
     }
+}
+
+/// Waits until the socket may be read. Through `poll_read_ready`, not `readable()`: the
+/// socket keeps the waker of the last task that polled it this way, and until the session
+/// does, that is the HTTP task that upgraded it, whose memory (about 1 KB) it would pin
+/// for the connection's whole life.
+async fn readable(stream: &TcpStream) -> io::Result<()> {
+    std::future::poll_fn(|cx| stream.poll_read_ready(cx)).await
+}
+
+/// Waits until the socket may be written; see [`readable`].
+async fn writable(stream: &TcpStream) -> io::Result<()> {
+    std::future::poll_fn(|cx| stream.poll_write_ready(cx)).await
 }
 
 fn going_away(reason: &'static str) -> Close {
@@ -255,7 +268,7 @@ async fn goodbye(link: &Link, close: &Close) {
             if status.queued == 0 {
                 break;
             }
-            if stream.writable().await.is_err() {
+            if writable(stream).await.is_err() {
                 return;
             }
             link.flush_blocked();
@@ -265,7 +278,7 @@ async fn goodbye(link: &Link, close: &Close) {
         // session's state.
         let mut buf = vec![0u8; 1024];
         loop {
-            if stream.readable().await.is_err() {
+            if readable(stream).await.is_err() {
                 return;
             }
             match stream.try_read(&mut buf) {

@@ -5,3 +5,4 @@ mod durability;
 mod helpers;
 mod protocol;
 mod robustness;
+mod transport;
