@@ -175,6 +175,33 @@ impl Report {
         Spread::of(&rates)
     }
 
+    /// What the floor allows against each peer: a server that writes each delivery in a
+    /// syscall of its own cannot go below the floor, so its ratio to a peer is bounded by
+    /// the floor's.
+    pub fn floor_bound(&self) -> Option<String> {
+        let cpu =
+            |server: &str| self.median(server, Scenario::Room1000, &at_50k(), |p| p.cpu_per_delivery_us);
+        let floor = cpu(FLOOR)?;
+        let bounds: Vec<String> = [(WS, CPU_VS_WS), (SIO, CPU_VS_SIO)]
+            .into_iter()
+            .filter_map(|(peer, goal)| {
+                let r = floor / cpu(peer)?;
+                let verdict = if r > goal { "above" } else { "within" };
+                Some(format!("{r:.2}× {peer} ({verdict} the {goal:.2}× goal)"))
+            })
+            .collect();
+        if bounds.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "What bounds the CPU ratios: in this run the floor itself, one `write()` per delivery and \
+             nothing else, costs {} at 50k/s. A server that gives each delivery a syscall of its own \
+             (every server here does; a message cannot wait for the next one without adding latency) \
+             cannot do better than that.",
+            bounds.join(" and ")
+        ))
+    }
+
     pub fn targets(&self) -> Vec<Target> {
         let mut out = Vec::new();
         let cpu =
@@ -468,6 +495,9 @@ pub fn render(r: &Report) -> String {
     let rows: Vec<Vec<String>> =
         r.targets().into_iter().map(|t| vec![t.what, t.goal, t.measured, t.status.label().into()]).collect();
     table(&mut out, &["target", "goal", "measured", ""], &rows);
+    if let Some(note) = r.floor_bound() {
+        let _ = writeln!(out, "{note}\n");
+    }
 
     let _ = writeln!(out, "## One room of 1000 members, 10 senders\n");
     table(&mut out, &FANOUT_HEADER, &fanout_rows(r, Scenario::Room1000));
@@ -875,6 +905,17 @@ mod tests {
         assert!(md.contains("| 120 ms, 0 lost | **met** |"), "{md}");
         assert!(md.contains("| 10.0 MB | **met** |"), "{md}");
         assert!(md.contains("| app_bg.wasm | 300.0 | 90.0 |"), "{md}");
+    }
+
+    #[test]
+    fn the_floor_bounds_the_ratios_to_the_peers() {
+        let r = report(room_rounds(&[(OURS, [5.0; 3]), (WS, [7.8; 3]), (FLOOR, [5.1; 3])]));
+        let note = r.floor_bound().expect("a floor and a peer were measured");
+        assert!(note.contains("0.65× ws (above the 0.50× goal)"), "{note}");
+        assert!(!note.contains("socket.io"), "not measured: {note}");
+        assert!(render(&r).contains(&note));
+        let r = report(room_rounds(&[(OURS, [5.0; 3]), (WS, [7.8; 3])]));
+        assert_eq!(r.floor_bound(), None, "no floor, no bound");
     }
 
     #[test]
