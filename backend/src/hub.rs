@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{RequestError, encode};
-use crate::link::{Close, Frame, Link, Pushed};
+use crate::link::{self, Close, Frame, Link, Pushed};
 use crate::store::{Appended, Committed, NewMessage, SenderKey, Store};
 
 pub type ConnId = u64;
@@ -114,9 +114,7 @@ impl Drop for Locked<'_> {
         let Some(mut guard) = self.guard.take() else { return };
         let dirty = std::mem::take(&mut guard.dirty);
         drop(guard);
-        for link in dirty {
-            link.flush();
-        }
+        link::flush_now_or_later(dirty);
     }
 }
 

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::RequestError;
 use crate::hub::{ConnId, Hub};
-use crate::link::{Close, Link};
+use crate::link::{self, Close, Link};
 use crate::ws::{self, Decoder, Message, opcode};
 
 /// How long the final frames get to go out before the socket is dropped.
@@ -104,7 +104,7 @@ async fn serve(
     tokio::pin!(timer);
     let cancelled = shutdown.cancelled();
     tokio::pin!(cancelled);
-    if let Some(end) = handle_frames(link, decoder, hub, id, &mut bucket) {
+    if let Some(end) = handle_read(link, decoder, hub, id, &mut bucket).await {
         return end;
     }
     loop {
@@ -133,7 +133,7 @@ async fn serve(
                     Ok(Some(0)) => return ("client left", None),
                     Ok(Some(_)) => {
                         heard = Instant::now();
-                        if let Some(end) = handle_frames(link, decoder, hub, id, &mut bucket) {
+                        if let Some(end) = handle_read(link, decoder, hub, id, &mut bucket).await {
                             return end;
                         }
                     }
@@ -186,6 +186,25 @@ fn read_some(stream: &TcpStream, decoder: &mut Decoder) -> io::Result<Option<usi
         Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Acts on what a read brought in, then yields once before the frames it made are
+/// written, so that under load they share each member's `writev` with the frames of the
+/// other senders that were ready too (see [`link::collect`]). Returns how the connection
+/// ends, if it does.
+async fn handle_read(
+    link: &Link,
+    decoder: &mut Decoder,
+    hub: &Hub,
+    id: ConnId,
+    bucket: &mut TokenBucket,
+) -> Option<(&'static str, Option<Close>)> {
+    let (end, unflushed) = link::collect(|| handle_frames(link, decoder, hub, id, bucket));
+    if end.is_none() && !unflushed.is_empty() {
+        tokio::task::yield_now().await;
+    }
+    drop(unflushed);
+    end
 }
 
 /// Acts on every whole message decoded so far; returns how the connection ends, if it does.
