@@ -390,7 +390,11 @@ impl State {
         let mut nicks: Vec<String> = self.rooms.get(room).map_or_else(Vec::new, |r| {
             r.members.keys().filter_map(|id| self.conns.get(id)).map(|c| c.nick.to_string()).collect()
         });
-        nicks.sort_unstable_by_key(|n| n.to_lowercase());
+        // Case-insensitively, without a lowercase copy per comparison: a join to a room of
+        // 1000 made ~20,000 of them (a profile put 4% of a benchmark's CPU there).
+        nicks.sort_unstable_by(|a, b| {
+            a.chars().flat_map(char::to_lowercase).cmp(b.chars().flat_map(char::to_lowercase))
+        });
         nicks
     }
 
@@ -512,6 +516,25 @@ mod tests {
         let (fa, fb) = (ra.sent().remove(0), rb.sent().remove(0));
         // The same bytes, not two encodings of the same message.
         assert_eq!(fa.as_ptr(), fb.as_ptr());
+    }
+
+    #[test]
+    fn joined_lists_the_members_case_insensitively() {
+        let hub = hub();
+        let mut last = None;
+        for nick in ["bob", "Alice", "carl", "alan", "Émile", "BEA"] {
+            let (id, link) = join(&hub);
+            hub.handle(id, Request::Nick(Nick::parse(nick).unwrap())).unwrap();
+            hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+            last = Some(link);
+        }
+        let got = drain(&mut last.unwrap());
+        let Some(ServerMsg::Joined { members, .. }) =
+            got.iter().find(|m| matches!(m, ServerMsg::Joined { .. }))
+        else {
+            panic!("no joined in {got:?}")
+        };
+        assert_eq!(members, &["alan", "Alice", "BEA", "bob", "carl", "Émile"]);
     }
 
     #[test]
