@@ -196,11 +196,17 @@ async fn not_built() -> impl IntoResponse {
     )
 }
 
-async fn info(State(state): State<AppState>) -> impl IntoResponse {
+/// The URLs a phone can open, best first, for a request with these headers.
+fn phone_urls(state: &AppState, headers: &HeaderMap) -> Vec<String> {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    net::phone_urls(&state.lan_urls, host)
+}
+
+async fn info(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
     Json(serde_json::json!({
         "protocol": common::PROTOCOL_VERSION,
         "version": env!("CARGO_PKG_VERSION"),
-        "lan_urls": *state.lan_urls,
+        "lan_urls": phone_urls(&state, &headers),
     }))
 }
 
@@ -216,10 +222,12 @@ struct QrParams {
     room: Option<String>,
 }
 
-/// A QR code of the first LAN URL, opening `room` when given (or `404` when the server
-/// listens on loopback only), so the app can show a phone where to go.
-async fn qr(State(state): State<AppState>, Query(params): Query<QrParams>) -> Response {
-    let url = state.lan_urls.first().map(|base| match params.room.as_deref().map(str::trim) {
+/// A QR code of the best URL for a phone (the first of `/api/info`'s `lan_urls` for the
+/// same request), opening `room` when given (or `404` when the server listens on loopback
+/// only), so the app can show a phone where to go.
+async fn qr(State(state): State<AppState>, headers: HeaderMap, Query(params): Query<QrParams>) -> Response {
+    let urls = phone_urls(&state, &headers);
+    let url = urls.first().map(|base| match params.room.as_deref().map(str::trim) {
         Some(room) if !room.is_empty() => format!("{base}#/room/{}", net::percent_encode(room)),
         _ => base.clone(),
     });

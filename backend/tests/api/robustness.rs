@@ -234,6 +234,34 @@ async fn serves_the_built_app_with_a_fallback_for_deep_links() {
 }
 
 #[tokio::test]
+async fn a_phone_is_offered_the_address_the_page_was_opened_at() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_with(backend::Config { addr: ([0, 0, 0, 0], 0).into(), ..test_config() }).await;
+    let port = app.addr.port();
+    let get = |path: &'static str, host: String| async move {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).await.unwrap();
+        raw
+    };
+    // Opened on the desktop by a LAN address: the phone gets that one.
+    let raw = get("/api/info", format!("10.9.8.7:{port}")).await;
+    let info: Value = serde_json::from_str(raw.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(info["lan_urls"][0], format!("http://10.9.8.7:{port}/"), "{info}");
+    let raw = get("/api/qr.svg?room=rust", format!("10.9.8.7:{port}")).await;
+    assert!(raw.starts_with("HTTP/1.1 200") && raw.contains("<svg"), "{raw}");
+    // Opened as localhost: the phone gets the host's own LAN addresses instead.
+    let raw = get("/api/info", format!("localhost:{port}")).await;
+    let info: Value = serde_json::from_str(raw.split_once("\r\n\r\n").unwrap().1).unwrap();
+    for url in info["lan_urls"].as_array().unwrap() {
+        let url = url.as_str().unwrap();
+        assert!(!url.contains("localhost") && !url.contains("//127.") && !url.contains("10.9.8.7"), "{url}");
+    }
+}
+
+#[tokio::test]
 async fn without_a_built_app_the_page_says_how_to_build_it() {
     let dir = std::env::temp_dir().join("chat-no-such-dist");
     let app = spawn_with(backend::Config { web_dir: dir, ..test_config() }).await;
