@@ -320,7 +320,11 @@ impl Link {
                 }
             }
         }
-        out.offset = 0;
+        // A backlog's queue is given back once it is written: a connection that once fell
+        // behind must not keep its peak's memory for life.
+        if out.queue.capacity() > WRITEV_MAX {
+            out.queue = VecDeque::new();
+        }
     }
 
     fn block(&self, out: &mut Out) {
