@@ -427,15 +427,16 @@ impl Chat {
         self.welcomed && self.status == Status::Connected
     }
 
-    /// The connection was lost: what the server told us about members and typing no
-    /// longer holds, and nothing can be sent until the next `welcome`.
+    /// The connection was lost: nothing can be sent until the next `welcome`, and who is
+    /// typing no longer holds. The members stay as last known (the app shows them as
+    /// such until the rejoin's `joined` replaces them): a network blip on a phone must
+    /// not empty the room on screen.
     pub fn disconnected(&mut self) {
         self.welcomed = false;
         self.typing_sent = None;
         for room in &mut self.rooms {
             room.joined = false;
             room.loading = false;
-            room.members.clear();
             room.typing.clear();
         }
     }
@@ -1411,6 +1412,26 @@ mod tests {
         assert_eq!((shown[0].as_str(), shown[99].as_str()), ("1", "100"));
         assert_eq!(chat.current_room().unwrap().older(), Older::Complete);
         assert_eq!(chat.load_older(), None, "nothing older");
+    }
+
+    #[test]
+    fn members_stay_as_last_known_while_disconnected_and_the_rejoin_replaces_them() {
+        let mut chat = connected("alice");
+        let carol = ServerMsg::Presence {
+            room: LOBBY.into(),
+            event: PresenceEvent::Join,
+            nick: "carol".into(),
+            old_nick: None,
+        };
+        chat.apply(carol, 0.0);
+        assert_eq!(chat.members(), ["alice", "bob", "carol"]);
+        chat.disconnected();
+        assert_eq!(chat.members(), ["alice", "bob", "carol"], "last known, not an empty room");
+        let lobby = chat.room_list().into_iter().find(|r| r.name == LOBBY).unwrap();
+        assert_eq!(lobby.members, 3, "nor a count of 0");
+        chat.apply(welcome("alice"), 0.0);
+        chat.apply(joined(LOBBY, vec![]), 0.0);
+        assert_eq!(chat.members(), ["alice", "bob"], "carol left meanwhile");
     }
 
     #[test]
