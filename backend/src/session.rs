@@ -148,7 +148,7 @@ async fn serve(
                     return ("silent peer", Some(going_away("no answer to pings")));
                 }
                 if now >= next_ping {
-                    link.send(Bytes::from_static(&[0x80 | opcode::PING, 0]));
+                    link.send(Bytes::from_static(ws::PING));
                     next_ping = now + cfg.ping_every;
                 }
                 timer.as_mut().reset(next_ping.min(silent_at));

@@ -35,6 +35,9 @@ pub fn accept_key(key: &[u8]) -> String {
     data_encoding::BASE64.encode(&sha.finalize())
 }
 
+/// A ping with no payload, as the server sends it.
+pub const PING: &[u8] = &[0x80 | opcode::PING, 0];
+
 /// The most a server frame header takes: 2 bytes, and 8 of length.
 const MAX_HEADER: usize = 10;
 
@@ -350,6 +353,7 @@ mod tests {
             assert_eq!(f[0], 0x81);
             assert_eq!(payload_of(&f), &payload[..]);
         }
+        assert_eq!(PING, &frame(opcode::PING, b"")[..]);
         let f = text_frame(|b| b.extend_from_slice(b"{\"type\":\"pong\"}"));
         assert_eq!(&f[..], b"\x81\x0f{\"type\":\"pong\"}");
     }
