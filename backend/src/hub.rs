@@ -75,7 +75,7 @@ impl Room {
     fn broadcast(&self, frame: &Frame, except: Option<ConnId>, dirty: &mut Vec<Link>) {
         for (id, link) in &self.members {
             if Some(*id) != except {
-                send(link, frame.clone(), dirty);
+                queue(link, frame.clone(), dirty);
             }
         }
     }
@@ -84,7 +84,7 @@ impl Room {
 /// Queues a frame for one connection, to be written when the hub's lock is released. A
 /// full queue closes that connection as too slow (see `link`); a gone one is being
 /// cleaned up by its session. Neither concerns the others.
-fn send(link: &Link, frame: Frame, dirty: &mut Vec<Link>) {
+fn queue(link: &Link, frame: Frame, dirty: &mut Vec<Link>) {
     if link.push(frame) == Pushed::Flush {
         dirty.push(link.clone());
     }
@@ -175,7 +175,7 @@ impl Hub {
             rooms: state.directory(),
             resume: Some(sender.to_string()),
         });
-        send(&link, welcome, &mut state.dirty);
+        queue(&link, welcome, &mut state.dirty);
         state.conns.insert(id, Conn { nick, rooms: BTreeSet::new(), link, sender });
         id
     }
@@ -220,7 +220,7 @@ impl Hub {
                     }
                 }
                 let old = std::mem::replace(&mut conn.nick, nick.clone());
-                send(&conn.link, encode(&ServerMsg::You { nick: nick.to_string() }), &mut state.dirty);
+                queue(&conn.link, encode(&ServerMsg::You { nick: nick.to_string() }), &mut state.dirty);
                 if old != nick {
                     for room in &conn.rooms {
                         let frame = encode(&ServerMsg::Presence {
@@ -258,7 +258,7 @@ impl Hub {
                     history: page.messages,
                     complete: page.complete,
                 });
-                send(&link, joined, &mut state.dirty);
+                queue(&link, joined, &mut state.dirty);
                 if newly {
                     self.shared.directory_changed.notify_one();
                 }
@@ -267,7 +267,7 @@ impl Hub {
                 if !conn.rooms.remove(&room) {
                     return Err(RequestError::NotInRoom(room));
                 }
-                send(&conn.link, encode(&ServerMsg::Left { room: room.to_string() }), &mut state.dirty);
+                queue(&conn.link, encode(&ServerMsg::Left { room: room.to_string() }), &mut state.dirty);
                 let nick = conn.nick.clone();
                 state.remove_member(&room, id, &nick);
                 self.shared.directory_changed.notify_one();
@@ -289,7 +289,7 @@ impl Hub {
                         members.broadcast(&encode(&ServerMsg::Message(msg)), None, &mut state.dirty);
                     }
                     Appended::Duplicate(msg) => {
-                        send(&conn.link, encode(&ServerMsg::Message(msg)), &mut state.dirty);
+                        queue(&conn.link, encode(&ServerMsg::Message(msg)), &mut state.dirty);
                     }
                     // Delivered to the room, the sender included, once committed.
                     Appended::Queued | Appended::InFlight => {}
@@ -305,7 +305,7 @@ impl Hub {
                 members.broadcast(&frame, Some(id), &mut state.dirty);
             }
             Request::Ping => {
-                send(&conn.link, encode(&ServerMsg::Pong), &mut state.dirty);
+                queue(&conn.link, encode(&ServerMsg::Pong), &mut state.dirty);
             }
             Request::History { room, before, limit } => {
                 let page = state.store.before(&room, before, limit as usize);
@@ -314,7 +314,7 @@ impl Hub {
                     messages: page.messages,
                     complete: page.complete,
                 });
-                send(&conn.link, history, &mut state.dirty);
+                queue(&conn.link, history, &mut state.dirty);
             }
         }
         Ok(())
@@ -337,7 +337,7 @@ impl Hub {
                 if last.as_ref() != Some(&rooms) {
                     let frame = encode(&ServerMsg::Rooms { rooms: rooms.clone() });
                     for conn in state.conns.values() {
-                        send(&conn.link, frame.clone(), &mut state.dirty);
+                        queue(&conn.link, frame.clone(), &mut state.dirty);
                     }
                     last = Some(rooms);
                 }
