@@ -86,7 +86,10 @@ pub async fn run(
     tracing::info!(%client, conn = id, reason = why, online = hub.connections(), "disconnected");
 }
 
-/// Runs the connection until it must end; returns why (for the log) and the close to send.
+/// How a connection ends: why (for the log), and the close to send, if any.
+type Ending = (&'static str, Option<Close>);
+
+/// Runs the connection until it must end.
 async fn serve(
     link: &Link,
     decoder: &mut Decoder,
@@ -94,7 +97,7 @@ async fn serve(
     id: ConnId,
     cfg: &SessionConfig,
     shutdown: &CancellationToken,
-) -> (&'static str, Option<Close>) {
+) -> Ending {
     let mut bucket = TokenBucket::new(cfg.rate_limit);
     let stream = link.stream();
     let mut heard = Instant::now();
@@ -198,7 +201,7 @@ async fn handle_read(
     hub: &Hub,
     id: ConnId,
     bucket: &mut TokenBucket,
-) -> Option<(&'static str, Option<Close>)> {
+) -> Option<Ending> {
     let (end, unflushed) = link::collect(|| handle_frames(link, decoder, hub, id, bucket));
     if end.is_none() && !unflushed.is_empty() {
         tokio::task::yield_now().await;
@@ -214,7 +217,7 @@ fn handle_frames(
     hub: &Hub,
     id: ConnId,
     bucket: &mut TokenBucket,
-) -> Option<(&'static str, Option<Close>)> {
+) -> Option<Ending> {
     loop {
         let message = match decoder.next() {
             Ok(Some(m)) => m,
