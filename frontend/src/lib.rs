@@ -26,6 +26,12 @@ pub mod ui;
 
 pub use ui::App;
 
+/// The heap: talc instead of the standard library's dlmalloc, which is larger in the wasm
+/// (see bench/TUNING.md). The web app runs on one thread, where talc's constructor is safe.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// The WebSocket URL for a page served from `protocol` (`"https:"` or `"http:"`) and
 /// `host` (with its port): the server listens on the same host, at `/ws`.
 pub fn ws_url(protocol: &str, host: &str) -> String {

@@ -21,10 +21,12 @@ mod wire;
 use std::cell::RefCell;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use futures::channel::{mpsc, oneshot};
-use futures::future::{self, Either};
-use futures::{FutureExt, Sink, SinkExt, StreamExt, select_biased};
+use futures::future;
+use futures::stream::FusedStream;
+use futures::{FutureExt, Sink, SinkExt, StreamExt};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, State, WebSocketError};
 use gloo_timers::future::TimeoutFuture;
@@ -51,13 +53,16 @@ const CONNECT_TIMEOUT_MS: u32 = 10_000;
 enum End {
     /// The socket closed or failed: wait, then try again.
     Closed,
+    /// The server fell silent: close the socket (only a courtesy to a server that may be
+    /// gone), wait, then try again.
+    Silent,
     /// The socket closed while the browser was offline: wait for the network.
     Offline,
     /// The network is back: the old socket is likely dead (or bound to the old network),
     /// so connect again at once. The old socket is kept open until the new one is: the
     /// server then hands our nick over to the new connection (resume token) instead of
     /// freeing it when the old one closes.
-    Renew(WebSocket),
+    Renew,
     /// The app is gone: the task ends.
     Gone,
 }
@@ -185,18 +190,21 @@ async fn run(
         };
         let connected = connect(&target).await;
         drop(replaced.take());
-        if let Some(ws) = connected {
+        if let Some(mut ws) = connected {
             set_status(chat, Status::Connected);
-            let end = talk(ws, chat, &mut outgoing, &mut wakes, &mut backoff).await;
+            let end = talk(&mut ws, chat, &mut outgoing, &mut wakes, &mut backoff).await;
             update(chat, Chat::disconnected);
             match end {
                 End::Closed => {}
+                End::Silent => {
+                    let _ = ws.close(None, None);
+                }
                 End::Offline => {
                     offline = true;
                     continue;
                 }
-                End::Renew(old) => {
-                    replaced = Some(old);
+                End::Renew => {
+                    replaced = Some(ws);
                     continue;
                 }
                 End::Gone => return,
@@ -217,9 +225,15 @@ async fn connect(url: &str) -> Option<WebSocket> {
         }
     };
     // gloo's sink is ready once the socket has left CONNECTING: on `open`, or on `error`.
-    let ready = future::poll_fn(|cx| Pin::new(&mut ws).poll_ready(cx));
-    let settled =
-        matches!(future::select(ready, TimeoutFuture::new(CONNECT_TIMEOUT_MS)).await, Either::Left(_));
+    let mut timeout = TimeoutFuture::new(CONNECT_TIMEOUT_MS);
+    let settled = future::poll_fn(|cx| {
+        if ws.poll_ready_unpin(cx).is_ready() {
+            Poll::Ready(true)
+        } else {
+            timeout.poll_unpin(cx).map(|()| false)
+        }
+    })
+    .await;
     if !settled {
         log!("chat: connecting to {url} timed out");
         None
@@ -231,16 +245,37 @@ async fn connect(url: &str) -> Option<WebSocket> {
     }
 }
 
-/// Serves an open socket until it closes, the network comes back after being offline,
-/// or the app is gone. While the browser says it is offline the socket is kept (it may
 /// Quiet this long (no frame at all), the app asks the server `ping`...
 const SILENCE_MS: f64 = 20_000.0;
 /// ...and reconnects when this long passes without an answer.
 const PROBE_MS: f64 = 10_000.0;
 
+/// What [`talk`] woke up for, looked at in this order: the socket first.
+enum Event {
+    Frame(Option<Result<Message, WebSocketError>>),
+    Outgoing(Option<ClientMsg>),
+    Wake(Option<Wake>),
+    Silence,
+    Due,
+}
+
+/// A timer that fires one millisecond after `at` (ms since the epoch): late rather than
+/// early, so that what it waits for is found due.
+fn timer_until(at: f64) -> TimeoutFuture {
+    TimeoutFuture::new((at - js_sys::Date::now()).max(0.0) as u32 + 1)
+}
+
+/// The next wake-up. Once the queue has ended (and said so once), it is never ready
+/// again: the other events still count.
+fn poll_wake(wakes: &mut mpsc::Receiver<Wake>, cx: &mut Context<'_>) -> Poll<Option<Wake>> {
+    if wakes.is_terminated() { Poll::Pending } else { wakes.poll_next_unpin(cx) }
+}
+
+/// Serves an open socket until it closes, the network comes back after being offline,
+/// or the app is gone. While the browser says it is offline the socket is kept (it may
 /// well survive a short outage) and the status says "Offline".
 async fn talk(
-    ws: WebSocket,
+    ws: &mut WebSocket,
     chat: RwSignal<Chat>,
     outgoing: &mut mpsc::Receiver<ClientMsg>,
     wakes: &mut mpsc::Receiver<Wake>,
@@ -249,37 +284,67 @@ async fn talk(
     // Frames queued while disconnected are stale: the chat replays what still matters
     // once the server says `welcome`.
     while outgoing.try_recv().is_ok() {}
-    let (mut sink, stream) = ws.split();
-    let mut stream = stream.fuse();
-    let mut offline = false;
-    // Browsers answer the server's WebSocket pings without telling the page, so a dead
-    // connection (a phone that changed networks, a server that vanished) looks open.
-    // After SILENCE_MS without a frame the app asks `ping`; no answer in PROBE_MS more
-    // and it reconnects: a silent server is noticed within 30 s.
-    let mut heard = js_sys::Date::now();
-    let mut probing = false;
+    let mut session = Session { offline: false, heard: js_sys::Date::now(), probing: false };
     loop {
-        let quiet_until = heard + if probing { SILENCE_MS + PROBE_MS } else { SILENCE_MS };
-        let silence = TimeoutFuture::new((quiet_until - js_sys::Date::now()).max(0.0) as u32 + 1).fuse();
-        futures::pin_mut!(silence);
-        // The chat's next timed event, recomputed after every frame: only frames (typing,
+        let mut silence = timer_until(session.quiet_until());
+        // The chat's next timed event, recomputed after every event: only frames (typing,
         // a refused `say`) and ticks create or move deadlines, and they all pass here.
-        let wait = chat.try_with_untracked(Chat::next_deadline).flatten();
-        let timer = async move {
-            match wait {
-                // One millisecond late rather than early: the tick must find it due.
-                Some(at) => TimeoutFuture::new((at - js_sys::Date::now()).max(0.0) as u32 + 1).await,
-                None => future::pending().await,
+        let mut due = chat.try_with_untracked(Chat::next_deadline).flatten().map(timer_until);
+        let event = future::poll_fn(|cx| {
+            if let Poll::Ready(frame) = ws.poll_next_unpin(cx) {
+                Poll::Ready(Event::Frame(frame))
+            } else if let Poll::Ready(frame) = outgoing.poll_next_unpin(cx) {
+                Poll::Ready(Event::Outgoing(frame))
+            } else if let Poll::Ready(wake) = poll_wake(wakes, cx) {
+                Poll::Ready(Event::Wake(wake))
+            } else if silence.poll_unpin(cx).is_ready() {
+                Poll::Ready(Event::Silence)
+            } else if due.as_mut().is_some_and(|due| due.poll_unpin(cx).is_ready()) {
+                Poll::Ready(Event::Due)
+            } else {
+                Poll::Pending
             }
+        })
+        .await;
+        if let Some(end) = session.handle(event, ws, chat, backoff) {
+            return end;
         }
-        .fuse();
-        futures::pin_mut!(timer);
-        select_biased! {
-            frame = stream.next() => match frame {
+    }
+}
+
+/// What [`talk`] knows of its connection between events.
+struct Session {
+    /// The browser said it went offline.
+    offline: bool,
+    /// When the last frame arrived (ms since the epoch).
+    heard: f64,
+    /// A `ping` went out after a silence and is not answered yet.
+    probing: bool,
+}
+
+impl Session {
+    /// Browsers answer the server's WebSocket pings without telling the page, so a dead
+    /// connection (a phone that changed networks, a server that vanished) looks open.
+    /// After SILENCE_MS without a frame the app asks `ping`; no answer in PROBE_MS more
+    /// and it reconnects: a silent server is noticed within 30 s.
+    fn quiet_until(&self) -> f64 {
+        self.heard + if self.probing { SILENCE_MS + PROBE_MS } else { SILENCE_MS }
+    }
+
+    /// Acts on one event; `Some` ends the connection.
+    fn handle(
+        &mut self,
+        event: Event,
+        ws: &mut WebSocket,
+        chat: RwSignal<Chat>,
+        backoff: &mut Backoff,
+    ) -> Option<End> {
+        match event {
+            Event::Frame(frame) => match frame {
                 Some(Ok(Message::Text(text))) => {
-                    heard = js_sys::Date::now();
-                    probing = false;
-                    let Some(msg) = decode(&text) else { continue };
+                    self.heard = js_sys::Date::now();
+                    self.probing = false;
+                    let msg = decode(&text)?;
                     if matches!(msg, ServerMsg::Welcome { .. }) {
                         // The server speaks the protocol: this connection counts as a
                         // success, and the next failure waits only briefly again.
@@ -290,10 +355,10 @@ async fn talk(
                     }
                     let now = js_sys::Date::now();
                     let Some(replies) = update(chat, |c| c.apply(msg, now)) else {
-                        return End::Gone;
+                        return Some(End::Gone);
                     };
                     for frame in replies {
-                        send(&mut sink, &frame).await;
+                        send(ws, &frame);
                     }
                 }
                 Some(Ok(Message::Bytes(_))) => warn!("chat: ignored a binary frame"),
@@ -306,50 +371,42 @@ async fn talk(
                     }
                 }
                 Some(Err(e)) => log!("chat: socket: {e}"),
-                None if offline => return End::Offline,
-                None => return End::Closed,
+                None if self.offline => return Some(End::Offline),
+                None => return Some(End::Closed),
             },
-            frame = outgoing.next() => match frame {
-                Some(frame) => send(&mut sink, &frame).await,
+            Event::Outgoing(frame) => match frame {
+                Some(frame) => send(ws, &frame),
                 // The link is gone with the app: nothing more to do.
-                None => return End::Gone,
+                None => return Some(End::Gone),
             },
-            wake = wakes.next() => match wake {
+            Event::Wake(wake) => match wake {
                 Some(Wake::Offline) => {
-                    offline = true;
+                    self.offline = true;
                     set_status(chat, Status::Offline);
                 }
-                Some(Wake::Online) => match sink.reunite(stream.into_inner()) {
-                    Ok(ws) => return End::Renew(ws),
-                    // Both halves come from the one socket: cannot happen, but reconnecting
-                    // without the handover is still right.
-                    Err(_) => return End::Closed,
-                },
+                Some(Wake::Online) => return Some(End::Renew),
                 Some(Wake::Visible) | None => {}
             },
-            () = silence => {
-                if !probing {
-                    probing = true;
-                    send(&mut sink, &ClientMsg::Ping).await;
-                    continue;
+            Event::Silence => {
+                if !self.probing {
+                    self.probing = true;
+                    send(ws, &ClientMsg::Ping);
+                    return None;
                 }
                 log!("chat: the server fell silent; reconnecting");
-                if let Ok(ws) = sink.reunite(stream.into_inner()) {
-                    // Closing is only a courtesy to a server that may be gone.
-                    let _ = ws.close(None, None);
-                }
-                return End::Closed;
-            },
-            () = timer => {
+                return Some(End::Silent);
+            }
+            Event::Due => {
                 let now = js_sys::Date::now();
                 let Some(frames) = update(chat, |c| c.tick(now)) else {
-                    return End::Gone;
+                    return Some(End::Gone);
                 };
                 for frame in frames {
-                    send(&mut sink, &frame).await;
+                    send(ws, &frame);
                 }
-            },
+            }
         }
+        None
     }
 }
 
@@ -361,11 +418,9 @@ fn decode(text: &str) -> Option<ServerMsg> {
     msg
 }
 
-async fn send<S>(sink: &mut S, frame: &ClientMsg)
-where
-    S: Sink<Message, Error = WebSocketError> + Unpin,
-{
-    if let Err(e) = sink.send(Message::Text(wire::encode(frame))).await {
+/// Hands a frame to the open socket: gloo passes it to the browser at once.
+fn send(ws: &mut WebSocket, frame: &ClientMsg) {
+    if let Err(e) = Pin::new(ws).start_send(Message::Text(wire::encode(frame))) {
         // The socket is closing; its `close` event ends the session and the chat
         // replays what matters after the reconnect.
         warn!("chat: send failed: {e}");
@@ -380,12 +435,16 @@ async fn count_down(delay_ms: f64, chat: RwSignal<Chat>, wakes: &mut mpsc::Recei
         set_status(chat, Status::Reconnecting { secs });
         // Sleep to the next whole second of the count (or to the end).
         let step = (remaining - f64::from(secs - 1) * 1000.0).max(1.0);
-        let sleep = TimeoutFuture::new(step as u32).fuse();
-        futures::pin_mut!(sleep);
-        select_biased! {
-            wake = wakes.next() => return wake,
-            () = sleep => remaining -= step,
+        let mut sleep = TimeoutFuture::new(step as u32);
+        let woken = future::poll_fn(|cx| match poll_wake(wakes, cx) {
+            Poll::Ready(wake) => Poll::Ready(Some(wake)),
+            Poll::Pending => sleep.poll_unpin(cx).map(|()| None),
+        })
+        .await;
+        if let Some(wake) = woken {
+            return wake;
         }
+        remaining -= step;
     }
     None
 }

@@ -62,8 +62,9 @@ impl fmt::Display for Status {
 /// What identifies an entry of a room's log for keyed rendering: never its index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EntryKey {
-    /// A chat message, by its server id (unique within a room).
-    Message(u64),
+    /// A chat message, by its room's [`RoomState::serial`] and its server id (unique
+    /// within a room only).
+    Message(u64, u64),
     /// A notice, by a sequence number local to this client.
     Notice(u64),
     /// A message not acknowledged yet, by its `cid`; whether it failed is part of the key
@@ -78,6 +79,8 @@ pub enum Entry {
         msg: ChatMessage,
         /// Sent by this user (from this page, or under the nick this user holds).
         own: bool,
+        /// The [`RoomState::serial`] of its room.
+        room: u64,
     },
     /// Someone joined, left or renamed.
     Notice { seq: u64, text: String },
@@ -89,7 +92,7 @@ pub enum Entry {
 impl Entry {
     pub fn key(&self) -> EntryKey {
         match self {
-            Self::Message { msg, .. } => EntryKey::Message(msg.id),
+            Self::Message { msg, room, .. } => EntryKey::Message(*room, msg.id),
             Self::Notice { seq, .. } => EntryKey::Notice(*seq),
             Self::Outgoing { cid, failed, .. } => EntryKey::Outgoing(cid.clone(), failed.is_some()),
         }
@@ -197,6 +200,9 @@ pub struct RoomEntry {
 #[derive(Debug, Clone, Default)]
 pub struct RoomState {
     pub name: String,
+    /// Tells this room from every other one this page has held, for the keys of its log
+    /// entries ([`EntryKey::Message`]): message ids are only unique within a room.
+    pub serial: u64,
     /// The log, oldest first; `Arc` so that handing a copy to the view is cheap.
     pub entries: Vec<Arc<Entry>>,
     /// The ids of the messages in `entries`, sorted.
@@ -220,8 +226,8 @@ pub struct RoomState {
 }
 
 impl RoomState {
-    fn new(name: &str) -> Self {
-        Self { name: name.to_owned(), ..Self::default() }
+    fn new(name: &str, serial: u64) -> Self {
+        Self { name: name.to_owned(), serial, ..Self::default() }
     }
 
     /// Adds a message in id order; returns false (and drops it) if its id is known.
@@ -231,7 +237,7 @@ impl RoomState {
             Ok(_) => return false,
             Err(at) => self.ids.insert(at, id),
         }
-        let entry = Arc::new(Entry::Message { msg, own });
+        let entry = Arc::new(Entry::Message { msg, own, room: self.serial });
         if self.last_id.is_none_or(|last| id > last) {
             self.last_id = Some(id);
             self.entries.push(entry);
@@ -376,7 +382,7 @@ pub struct Chat {
     /// nick and our `cid`s' de-duplication. Held for this page's life only.
     pub resume: Option<String>,
     cid_prefix: String,
-    next_cid: u64,
+    next_cid: u32,
     next_seq: u64,
 }
 
@@ -384,7 +390,7 @@ impl Chat {
     /// A chat that will join the lobby. `cid_prefix` must differ between page loads (it
     /// makes `cid`s unique per sender); `chosen_nick` is the nick remembered from before.
     pub fn new(cid_prefix: impl Into<String>, chosen_nick: Option<String>) -> Self {
-        let rooms = vec![RoomState::new(LOBBY)];
+        let rooms = vec![RoomState::new(LOBBY, 0)];
         Self {
             status: Status::Connecting,
             nick: String::new(),
@@ -508,7 +514,8 @@ impl Chat {
         let frame = if self.room(&name).is_some() {
             None
         } else {
-            self.rooms.push(RoomState::new(&name));
+            let room = self.new_room(&name);
+            self.rooms.push(room);
             self.joining = Some(name.clone());
             self.welcomed.then(|| ClientMsg::Join { room: name.clone(), after: None })
         };
@@ -539,7 +546,8 @@ impl Chat {
         self.outbox.retain(|p| p.room != room);
         let mut frames = Vec::new();
         if self.rooms.is_empty() {
-            self.rooms.push(RoomState::new(LOBBY));
+            let lobby = self.new_room(LOBBY);
+            self.rooms.push(lobby);
             if self.welcomed {
                 frames.push(ClientMsg::Join { room: LOBBY.into(), after: None });
             }
@@ -694,6 +702,12 @@ impl Chat {
         self.rooms.iter().map(|r| r.unread).sum()
     }
 
+    /// A room to join, with a serial no other room of this page has had.
+    fn new_room(&mut self, name: &str) -> RoomState {
+        let serial = self.seq();
+        RoomState::new(name, serial)
+    }
+
     fn seq(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq
@@ -757,7 +771,8 @@ impl Chat {
             frames.push(ClientMsg::Nick { nick: wanted });
         }
         if self.rooms.is_empty() {
-            self.rooms.push(RoomState::new(LOBBY));
+            let lobby = self.new_room(LOBBY);
+            self.rooms.push(lobby);
         }
         frames.extend(
             self.rooms.iter().map(|room| ClientMsg::Join { room: room.name.clone(), after: room.last_id }),
@@ -780,7 +795,8 @@ impl Chat {
         let own: Vec<bool> = history.iter().map(|m| self.is_own(m)).collect();
         let shown = self.current == room;
         if self.room(&room).is_none() {
-            self.rooms.push(RoomState::new(&room));
+            let state = self.new_room(&room);
+            self.rooms.push(state);
         }
         let state = self.room_mut(&room).expect("just added");
         state.joined = true;
@@ -1088,7 +1104,7 @@ mod tests {
         chat.apply(ServerMsg::Message(echo.clone()), 0.0);
         assert!(chat.outbox.is_empty());
         assert_eq!(texts(&chat), ["hello"], "the echo replaces the pending entry");
-        assert_eq!(chat.log()[0].key(), EntryKey::Message(1));
+        assert!(matches!(chat.log()[0].key(), EntryKey::Message(_, 1)));
         assert!(chat.log()[0].is_own());
         echo.id = 2;
         echo.nick = "bob".into();
@@ -1471,7 +1487,7 @@ mod tests {
         }
         let room = chat.current_room().unwrap();
         assert_eq!(room.entries.len(), MAX_ENTRIES);
-        assert_eq!(room.entries[0].key(), EntryKey::Message(6));
+        assert_eq!(room.entries[0].key(), EntryKey::Message(room.serial, 6));
         assert_eq!(room.older(), Older::More);
     }
 }

@@ -1,26 +1,32 @@
 //! The message form pinned at the bottom: a labelled input and a Send button. Enter or
-//! Send hands the text to the [`Client`]; an empty text is not sent, a text over the
-//! limit is kept with the reason shown. Typing tells the [`Client`], which lets the room
-//! know (at most every two seconds). It keeps no chat state of its own.
+//! Send hands the text to the [`Client`](crate::client::Client); an empty text is not
+//! sent, a text over the limit is kept with the reason shown. Typing tells the
+//! [`Client`](crate::client::Client), which lets the room know (at most every two
+//! seconds). It keeps no chat state of its own.
 
 use common::Text;
 use leptos::html;
 use leptos::prelude::*;
 
-use super::RoomView;
-use crate::client::Client;
+use super::{Ctx, ctx, handler};
 use crate::state::SayError;
 
 /// From this many characters on, the form shows how many are left.
 const COUNT_FROM: usize = Text::MAX - 400;
 
+/// What the line above the field says: why the last message was not sent, or else, near the
+/// limit, how many characters the field holds.
+#[derive(Debug, Default)]
+struct Note {
+    chars: usize,
+    problem: Option<String>,
+}
+
 #[component]
 pub fn Composer() -> impl IntoView {
-    let client: Client = expect_context();
-    let room: RoomView = expect_context();
+    let Ctx { client, room, .. } = ctx();
     let input = NodeRef::<html::Input>::new();
-    let problem = RwSignal::new(None::<String>);
-    let length = RwSignal::new(0usize);
+    let note = RwSignal::new(Note::default());
 
     let send = move || {
         let Some(el) = input.get_untracked() else {
@@ -29,11 +35,10 @@ pub fn Composer() -> impl IntoView {
         match client.say(&el.value()) {
             Ok(()) => {
                 el.set_value("");
-                length.set(0);
-                problem.set(None);
+                note.set(Note::default());
             }
             Err(SayError::Empty) => {}
-            Err(why) => problem.set(Some(why.to_string())),
+            Err(why) => note.update(|n| n.problem = Some(why.to_string())),
         }
         // Clicking Send moved the focus to the button: the user goes on typing.
         let _ = el.focus();
@@ -45,10 +50,12 @@ pub fn Composer() -> impl IntoView {
                 client.typing();
             }
             let chars = value.chars().count();
-            length.set(chars);
-            if chars <= Text::MAX {
-                problem.set(None);
-            }
+            note.update(|n| {
+                n.chars = chars;
+                if chars <= Text::MAX {
+                    n.problem = None;
+                }
+            });
         }
     };
     let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
@@ -58,25 +65,31 @@ pub fn Composer() -> impl IntoView {
             send();
         }
     };
-    let note = move || {
-        problem.get().or_else(|| {
-            let n = length.get();
-            (n >= COUNT_FROM).then(|| format!("{n} / {} characters", Text::MAX))
+    let text = move || {
+        note.with(|n| {
+            n.problem.clone().unwrap_or_else(|| {
+                if n.chars >= COUNT_FROM {
+                    format!("{} / {} characters", n.chars, Text::MAX)
+                } else {
+                    String::new()
+                }
+            })
         })
     };
-    let has_problem = move || problem.with(Option::is_some);
+    let note_class =
+        move || if note.with(|n| n.problem.is_some()) { "composer-note problem" } else { "composer-note" };
     let placeholder = move || format!("Message #{}", room.name.get());
 
     view! {
         <form
             class="composer"
-            on:submit=move |ev| {
+            on:submit=handler(move |ev: leptos::ev::SubmitEvent| {
                 ev.prevent_default();
                 send();
-            }
+            })
         >
-            <p class="composer-note" class:problem=has_problem role="alert" data-testid="composer-error">
-                {note}
+            <p class=note_class role="alert" data-testid="composer-error">
+                {text}
             </p>
             <div class="composer-row">
                 <label class="message-field">
@@ -88,8 +101,8 @@ pub fn Composer() -> impl IntoView {
                         placeholder=placeholder
                         autocomplete="off"
                         enterkeyhint="send"
-                        on:input=on_input
-                        on:keydown=on_keydown
+                        on:input=handler(on_input)
+                        on:keydown=handler(on_keydown)
                     />
                 </label>
                 <button type="submit" class="send" data-testid="send">

@@ -1,16 +1,15 @@
 //! The bars of the app: the top bar (the buttons that open the room drawer and the phone
 //! dialog, the connection status line, the nickname form), the alert bar, and the room
 //! header (the room's name, the members button, Leave). These components only display
-//! what their context signals say and act through the [`Client`] or on the [`Panels`];
-//! they hold no chat state of their own.
+//! what their context signals say and act through the [`Client`](crate::client::Client)
+//! or on the [`Panels`](super::Panels); they hold no chat state of their own.
 
 use std::time::Duration;
 
 use leptos::html;
 use leptos::prelude::*;
 
-use super::{AlertView, NickView, Panels, RoomView, RoomsView, StatusView};
-use crate::client::Client;
+use super::{AlertView, Ctx, StatusView, ctx, effect, handler, text_of};
 use crate::state::Status;
 
 /// How long an alert stays unless dismissed earlier.
@@ -20,26 +19,26 @@ const ALERT_MS: u64 = 8000;
 /// the phone dialog's button and the nickname form.
 #[component]
 pub fn TopBar() -> impl IntoView {
-    let panels: Panels = expect_context();
-    let rooms: RoomsView = expect_context();
+    let Ctx { panels, rooms, .. } = ctx();
+    let unread = rooms.unread();
     view! {
         <header class="top">
             <button
                 type="button"
                 class="icon-button rooms-toggle"
                 aria-label="Rooms"
-                aria-expanded=move || panels.rooms.get().to_string()
-                on:click=move |_| {
+                aria-expanded=move || if panels.rooms.get() { "true" } else { "false" }
+                on:click=handler(move |_| {
                     panels.members.set(false);
                     panels.rooms.update(|open| *open = !*open);
-                }
+                })
             >
                 <svg viewBox="0 0 24 24" aria-hidden="true">
                     <path d="M4 6h16M4 12h16M4 18h16" />
                 </svg>
                 // The unread total, also in the page title; the room list says where.
-                <span class="badge" aria-hidden="true" hidden=move || rooms.unread.get() == 0>
-                    {rooms.unread}
+                <span class="badge" aria-hidden="true" hidden=move || (unread() == 0).then_some("")>
+                    {unread}
                 </span>
             </button>
             <h1>"Chat"</h1>
@@ -50,7 +49,7 @@ pub fn TopBar() -> impl IntoView {
                 aria-label="Open on phone"
                 aria-haspopup="dialog"
                 node_ref=panels.phone_opener
-                on:click=move |_| panels.phone.set(true)
+                on:click=handler(move |_| panels.phone.set(true))
             >
                 <svg viewBox="0 0 24 24" aria-hidden="true">
                     <rect x="7" y="3" width="10" height="18" rx="2" />
@@ -68,9 +67,7 @@ pub fn TopBar() -> impl IntoView {
 /// Above the log: the room's name, the members button (phones only) and Leave.
 #[component]
 pub fn RoomHeader() -> impl IntoView {
-    let room: RoomView = expect_context();
-    let panels: Panels = expect_context();
-    let client: Client = expect_context();
+    let Ctx { room, panels, client, .. } = ctx();
     view! {
         <div class="room-head">
             <h2 class="room-title" data-testid="room-title">
@@ -81,11 +78,11 @@ pub fn RoomHeader() -> impl IntoView {
                 type="button"
                 class="icon-button members-toggle"
                 aria-label="Members"
-                aria-expanded=move || panels.members.get().to_string()
-                on:click=move |_| {
+                aria-expanded=move || if panels.members.get() { "true" } else { "false" }
+                on:click=handler(move |_| {
                     panels.rooms.set(false);
                     panels.members.update(|open| *open = !*open);
-                }
+                })
             >
                 <svg viewBox="0 0 24 24" aria-hidden="true">
                     <circle cx="9" cy="8" r="3.2" />
@@ -93,7 +90,7 @@ pub fn RoomHeader() -> impl IntoView {
                 </svg>
                 <span aria-hidden="true">{room.member_count()}</span>
             </button>
-            <button type="button" class="quiet leave" on:click=move |_| client.leave()>
+            <button type="button" class="quiet leave" on:click=handler(move |_| client.leave())>
                 "Leave"
             </button>
         </div>
@@ -103,7 +100,7 @@ pub fn RoomHeader() -> impl IntoView {
 /// "Connecting…", "Connected", "Reconnecting in N s" or "Offline".
 #[component]
 pub fn StatusLine() -> impl IntoView {
-    let StatusView(status) = expect_context();
+    let Ctx { status: StatusView(status), .. } = ctx();
     let state = move || match status.get() {
         Status::Connecting => "connecting",
         Status::Connected => "connected",
@@ -121,8 +118,7 @@ pub fn StatusLine() -> impl IntoView {
 /// Shows our nickname and lets the user ask for another one.
 #[component]
 pub fn NickForm() -> impl IntoView {
-    let me: NickView = expect_context();
-    let client: Client = expect_context();
+    let Ctx { me, client, .. } = ctx();
     let input = NodeRef::<html::Input>::new();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -131,15 +127,22 @@ pub fn NickForm() -> impl IntoView {
             let _ = client.set_nick(&el.value());
         }
     };
+    // The field shows our nick, again whenever the server confirms one. (An effect rather
+    // than `prop:value`: one kind of reactive property less in the wasm.)
+    effect(Box::new(move || {
+        let nick = me.nick.get();
+        if let Some(el) = input.get() {
+            el.set_value(&nick);
+        }
+    }));
     view! {
-        <form class="nick-form" on:submit=submit>
+        <form class="nick-form" on:submit=handler(submit)>
             <label class="nick-field">
                 <span class="nick-label">"Nickname"</span>
                 <input
                     type="text"
                     data-testid="nick-input"
                     node_ref=input
-                    prop:value=move || me.nick.get()
                     autocomplete="nickname"
                     autocapitalize="off"
                     spellcheck="false"
@@ -150,7 +153,7 @@ pub fn NickForm() -> impl IntoView {
                 "Set"
             </button>
             <p class="nick-error" role="alert" data-testid="nick-error">
-                {me.error}
+                {text_of(me.error)}
             </p>
         </form>
     }
@@ -159,15 +162,16 @@ pub fn NickForm() -> impl IntoView {
 /// The last error from the server, until dismissed or after [`ALERT_MS`].
 #[component]
 pub fn AlertBar() -> impl IntoView {
-    let AlertView(alert) = expect_context();
-    let client: Client = expect_context();
-    Effect::new(move |_| {
+    let Ctx { alert: AlertView(alert), client, .. } = ctx();
+    effect(Box::new(move || {
         if let Some(seq) = alert.with(|a| a.as_ref().map(|a| a.seq)) {
             set_timeout(move || client.dismiss_alert(seq), Duration::from_millis(ALERT_MS));
         }
-    });
+    }));
     view! {
         <div class="alerts" role="alert" data-testid="alert">
+            // A `view!`, not drawn (see `dom`): when another alert replaces this one, the
+            // Dismiss button stays, and so does the focus on it.
             {move || {
                 alert
                     .get()
@@ -180,7 +184,7 @@ pub fn AlertBar() -> impl IntoView {
                                     type="button"
                                     class="dismiss"
                                     aria-label="Dismiss"
-                                    on:click=move |_| client.dismiss_alert(seq)
+                                    on:click=handler(move |_| client.dismiss_alert(seq))
                                 >
                                     "×"
                                 </button>

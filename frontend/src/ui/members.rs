@@ -1,18 +1,16 @@
 //! The members of the room shown, live (from `joined` and `presence`): a column at the
 //! right on a wide screen, a drawer behind the "Members" button on a phone. Display only:
-//! it reads the [`RoomView`]; nicks are text, never markup.
+//! it reads the [`RoomView`](super::RoomView); nicks are text, never markup.
 
 use leptos::prelude::*;
 
-use super::{NickView, Panels, RoomView};
+use super::{Ctx, ctx};
 
 #[component]
 pub fn MemberList() -> impl IntoView {
-    let room: RoomView = expect_context();
-    let me: NickView = expect_context();
-    let panels: Panels = expect_context();
+    let Ctx { room, me, panels, .. } = ctx();
     view! {
-        <aside class="members panel" class:open=move || panels.members.get() aria-label="Members">
+        <aside class=move || if panels.members.get() { "members panel open" } else { "members panel" } aria-label="Members">
             <h2 class="panel-title">
                 "Members " <span class="count" data-testid="member-count">{room.member_count()}</span>
             </h2>

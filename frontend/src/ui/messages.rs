@@ -1,18 +1,19 @@
 //! The room's log and the typing line under it. The log shows chat messages, notices and
 //! our messages still on their way (keyed by id, by sequence number, by `cid`), is kept
-//! scrolled to the newest entry unless the user has scrolled up to read, and fetches older
-//! messages when the user reaches its top, keeping what they were reading in place. It
-//! renders what the [`RoomView`] holds and nothing else; the network's text becomes text
-//! nodes, never markup.
+//! scrolled to the newest entry unless the user has scrolled up to read, and fetches
+//! older messages when the user reaches its top, keeping what they were reading in place.
+//! It renders what the [`RoomView`](super::RoomView) holds and nothing else; the
+//! network's text becomes text nodes, never markup.
 
 use std::sync::Arc;
 
-use leptos::either::EitherOf3;
 use leptos::html;
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
+use web_sys::Element;
 
-use super::RoomView;
+use super::dom::{Drawing, Drawn, add_element, add_text, element, set};
+use super::{Ctx, ctx, effect, handler};
 use crate::client::Client;
 use crate::state::{Entry, EntryKey, Older};
 
@@ -21,6 +22,12 @@ const STICKY_PX: i32 = 48;
 /// Within this many pixels of the top, older messages are fetched.
 const TOP_PX: i32 = 64;
 
+/// Runs `f` before the next repaint, once the browser has laid out what changed. Boxed, so
+/// that every use shares one closure type (and its code in the wasm).
+fn after_layout(f: Box<dyn FnOnce()>) {
+    request_animation_frame(f);
+}
+
 /// The local time of `ts` (ms since the epoch) as "HH:MM", and as an ISO string.
 fn clock(ts: u64) -> (String, String) {
     let date = js_sys::Date::new(&JsValue::from_f64(ts as f64));
@@ -28,102 +35,114 @@ fn clock(ts: u64) -> (String, String) {
     (hhmm, date.to_iso_string().into())
 }
 
-fn entry_view(entry: Arc<Entry>) -> impl IntoView {
-    let client: Client = expect_context();
-    // `EitherOf3` rather than `AnyView`: the shapes are known, no type erasure needed.
-    match &*entry {
-        Entry::Message { msg, own } => {
+/// One line of the log. A line never changes once drawn (when a message fails, its key
+/// changes and a new line replaces it), so it is drawn rather than a `view!` (see
+/// [`dom`](super::dom)).
+fn entry_view(entry: Arc<Entry>) -> Drawn {
+    let Ctx { client, .. } = ctx();
+    Drawn::new(move || draw_line(&entry, client))
+}
+
+fn draw_line(entry: &Entry, client: Client) -> Drawing {
+    let li = element("li", "");
+    let mut line = Drawing::new(li.clone());
+    match entry {
+        Entry::Notice { text, .. } => {
+            set(&li, "class", "notice");
+            set(&li, "data-testid", "notice");
+            add_text(&li, text);
+        }
+        Entry::Message { msg, own, .. } => {
+            set(&li, "class", if *own { "msg own" } else { "msg" });
+            set(&li, "data-testid", "message");
+            if *own {
+                set(&li, "data-own", "true");
+            }
+            let meta = add_meta(&li, &msg.nick);
             let (hhmm, iso) = clock(msg.ts);
-            EitherOf3::A(view! {
-                <li class="msg" class:own=*own data-testid="message" data-own=own.then_some("true")>
-                    <div class="meta">
-                        <span class="nick">{msg.nick.clone()}</span>
-                        <time datetime=iso>{hhmm}</time>
-                    </div>
-                    <p class="text">{msg.text.clone()}</p>
-                </li>
-            })
+            let time = add_element(&meta, "time", "");
+            set(&time, "datetime", &iso);
+            add_text(&time, &hhmm);
+            add_text(&add_element(&li, "p", "text"), &msg.text);
         }
-        Entry::Notice { text, .. } => EitherOf3::B(view! {
-            <li class="notice" data-testid="notice">
-                {text.clone()}
-            </li>
-        }),
         Entry::Outgoing { cid, nick, text, failed } => {
-            let nick = if nick.is_empty() { "You".to_owned() } else { nick.clone() };
-            let cid = cid.clone();
-            let failure = failed.clone().map(|why| {
-                view! {
-                    <p class="failure">
-                        <span>"Not sent: " {why}</span>
-                        <button
-                            type="button"
-                            class="discard"
-                            aria-label="Discard"
-                            on:click=move |_| client.discard(&cid)
-                        >
-                            "×"
-                        </button>
-                    </p>
-                }
-            });
-            EitherOf3::C(view! {
-                <li
-                    class="msg own outgoing"
-                    class:failed=failed.is_some()
-                    data-testid="message"
-                    data-own="true"
-                    data-pending=failed.is_none().then_some("true")
-                    data-failed=failed.is_some().then_some("true")
-                >
-                    <div class="meta">
-                        <span class="nick">{nick}</span>
-                        <span class="sending" hidden=failed.is_some()>
-                            "sending…"
-                        </span>
-                    </div>
-                    <p class="text">{text.clone()}</p>
-                    {failure}
-                </li>
-            })
+            set(&li, "class", if failed.is_some() { "msg own outgoing failed" } else { "msg own outgoing" });
+            set(&li, "data-testid", "message");
+            set(&li, "data-own", "true");
+            set(&li, if failed.is_some() { "data-failed" } else { "data-pending" }, "true");
+            let meta = add_meta(&li, if nick.is_empty() { "You" } else { nick });
+            let sending = add_element(&meta, "span", "sending");
+            if failed.is_some() {
+                set(&sending, "hidden", "");
+            }
+            add_text(&sending, "sending…");
+            add_text(&add_element(&li, "p", "text"), text);
+            if let Some(why) = failed {
+                let failure = add_element(&li, "p", "failure");
+                let reason = add_element(&failure, "span", "");
+                add_text(&reason, "Not sent: ");
+                add_text(&reason, why);
+                let discard = add_element(&failure, "button", "discard");
+                set(&discard, "type", "button");
+                set(&discard, "aria-label", "Discard");
+                add_text(&discard, "×");
+                let cid = cid.clone();
+                line = line.on_click(&discard, Box::new(move |_| client.discard(&cid)));
+            }
         }
+    }
+    line
+}
+
+/// The `<div class="meta">` of a message line, with the author's nick, at the end of `li`.
+fn add_meta(li: &Element, nick: &str) -> Element {
+    let meta = add_element(li, "div", "meta");
+    add_text(&add_element(&meta, "span", "nick"), nick);
+    meta
+}
+
+/// The top of the log: how much older history there is. One paragraph, drawn anew when the
+/// state changes (see [`dom`](super::dom)).
+#[component]
+fn HistoryEdge() -> impl IntoView {
+    let Ctx { room, client, .. } = ctx();
+    move || {
+        let older = room.older.get();
+        let name = if older == Older::Complete { room.name.get() } else { String::new() };
+        (older != Older::Unknown).then(|| Drawn::new(move || draw_edge(older, &name, client)))
     }
 }
 
-/// The top of the log: how much older history there is.
-#[component]
-fn HistoryEdge() -> impl IntoView {
-    let room: RoomView = expect_context();
-    let client: Client = expect_context();
-    move || match room.older.get() {
-        Older::Complete => Some(EitherOf3::A(view! {
-            <p class="edge" data-testid="history-start">
-                "Beginning of #"
-                {room.name}
-            </p>
-        })),
-        Older::Loading => Some(EitherOf3::B(view! {
-            <p class="edge" data-testid="history-loading">
-                "Loading older messages…"
-            </p>
-        })),
+fn draw_edge(older: Older, name: &str, client: Client) -> Drawing {
+    let p = element("p", "edge");
+    let mut edge = Drawing::new(p.clone());
+    match older {
+        Older::Complete => {
+            set(&p, "data-testid", "history-start");
+            add_text(&p, "Beginning of #");
+            add_text(&p, name);
+        }
+        Older::Loading => {
+            set(&p, "data-testid", "history-loading");
+            add_text(&p, "Loading older messages…");
+        }
         // Scrolling up fetches them too; the button is for a log too short to scroll and
         // for keyboards.
-        Older::More => Some(EitherOf3::C(view! {
-            <p class="edge">
-                <button type="button" class="quiet" data-testid="load-older" on:click=move |_| client.load_older()>
-                    "Load older messages"
-                </button>
-            </p>
-        })),
-        Older::Unknown => None,
+        Older::More => {
+            let button = add_element(&p, "button", "quiet");
+            set(&button, "type", "button");
+            set(&button, "data-testid", "load-older");
+            add_text(&button, "Load older messages");
+            edge = edge.on_click(&button, Box::new(move |_| client.load_older()));
+        }
+        Older::Unknown => {}
     }
+    edge
 }
 
 #[component]
 pub fn MessageLog() -> impl IntoView {
-    let room: RoomView = expect_context();
-    let client: Client = expect_context();
+    let Ctx { room, client, .. } = ctx();
     let log = NodeRef::<html::Div>::new();
     // Whether the user is at the newest message; scrolling up to read clears it.
     let stuck = RwSignal::new(true);
@@ -138,13 +157,15 @@ pub fn MessageLog() -> impl IntoView {
     let scroll_to_end = move || {
         if let Some(el) = log.get_untracked() {
             // After the browser has laid out the new entries.
-            request_animation_frame(move || {
+            after_layout(Box::new(move || {
                 el.set_scroll_top(el.scroll_height());
                 settling.set_value(false);
-            });
+            }));
         }
     };
-    Effect::new(move |last: Option<(String, Option<EntryKey>)>| {
+    // The room and the newest entry shown when the effect last ran.
+    let mut last: Option<(String, Option<EntryKey>)> = None;
+    effect(Box::new(move || {
         let name = room.name.get();
         let (newest, own) = room.entries.with(|entries| match entries.last() {
             Some(e) => (Some(e.key()), e.is_own()),
@@ -164,16 +185,16 @@ pub fn MessageLog() -> impl IntoView {
         if let Some((top, offset)) = anchor.get_value()
             && let Some(el) = log.get_untracked()
         {
-            request_animation_frame(move || {
+            after_layout(Box::new(move || {
                 let moved = top.offset_top() - offset;
                 if top.is_connected() && moved != 0 {
                     el.set_scroll_top(el.scroll_top() + moved);
                     anchor.set_value(None);
                 }
-            });
+            }));
         }
-        (name, newest)
-    });
+        last = Some((name, newest));
+    }));
     let load_older = move |el: &web_sys::HtmlElement| {
         if room.older.get_untracked() != Older::More {
             return;
@@ -182,7 +203,8 @@ pub fn MessageLog() -> impl IntoView {
             .query_selector(".entries > li")
             .ok()
             .flatten()
-            .and_then(|li| li.dyn_into::<web_sys::HtmlElement>().ok());
+            // Every `li` is an HTML element.
+            .map(JsCast::unchecked_into::<web_sys::HtmlElement>);
         anchor.set_value(top.map(|li| {
             let offset = li.offset_top();
             (li, offset)
@@ -205,7 +227,7 @@ pub fn MessageLog() -> impl IntoView {
         }
     };
 
-    let busy = move || (!room.joined.get()).to_string();
+    let busy = move || if room.joined.get() { "false" } else { "true" };
     view! {
         <div class="log-wrap">
             <div
@@ -216,28 +238,22 @@ pub fn MessageLog() -> impl IntoView {
                 aria-busy=busy
                 data-testid="messages"
                 node_ref=log
-                on:scroll=on_scroll
+                on:scroll=handler(on_scroll)
             >
                 <HistoryEdge />
-                // Rebuilt for each room: ids are only unique within a room, so a key of
-                // one room must not reuse the line of another's.
-                {move || {
-                    room.name.track();
-                    view! {
-                        <ol class="entries">
-                            <For each=move || room.entries.get() key=|entry| entry.key() children=entry_view />
-                        </ol>
-                    }
-                }}
+                // Keyed by room and id: a line of one room is never reused for another's.
+                <ol class="entries">
+                    <For each=move || room.entries.get() key=|entry| entry.key() children=entry_view />
+                </ol>
             </div>
             <button
                 type="button"
                 class="jump"
-                hidden=stuck
-                on:click=move |_| {
+                hidden=move || stuck.get().then_some("")
+                on:click=handler(move |_| {
                     stuck.set(true);
                     scroll_to_end();
-                }
+                })
             >
                 "↓ Newest"
             </button>
@@ -248,7 +264,7 @@ pub fn MessageLog() -> impl IntoView {
 /// "bob is typing…" under the log; empty when nobody is.
 #[component]
 pub fn TypingLine() -> impl IntoView {
-    let room: RoomView = expect_context();
+    let Ctx { room, .. } = ctx();
     view! {
         <p class="typing" data-testid="typing" aria-live="polite">
             {room.typing}

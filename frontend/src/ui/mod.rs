@@ -1,16 +1,24 @@
 //! The view: the [`App`] component and the components it lays out.
 //!
-//! [`App`] owns the one `RwSignal<Chat>`, starts the socket task and hands each component
-//! what it needs through context: the [`Client`] handle to act, narrow read-only signals
-//! derived from the chat ([`StatusView`], [`NickView`], [`RoomView`], [`RoomsView`],
-//! [`AlertView`]) to display, and [`Panels`], which drawers and dialogs are open (view
-//! state, not chat state). No component sees the whole [`Chat`], and no component
-//! changes it except through the [`Client`]; protocol logic belongs in
+//! [`App`] owns the one `RwSignal<Chat>`, starts the socket task and hands the components,
+//! through one context value ([`Ctx`]), the [`Client`] handle to act, narrow read-only
+//! signals derived from the chat ([`StatusView`], [`NickView`], [`RoomView`],
+//! [`RoomsView`], [`AlertView`]) to display, and [`Panels`], which drawers and dialogs are
+//! open (view state, not chat state). No component sees the whole [`Chat`], and no
+//! component changes it except through the [`Client`]; protocol logic belongs in
 //! [`crate::state`], not here. Text from the network is rendered as text nodes only,
 //! never as HTML. The App also keeps the page's title (unread count) and its address
 //! (`#/room/<name>`, see [`crate::route`]) in step with the chat.
+//!
+//! The web app's download is held to a size budget (bench/TUNING.md), which shapes some
+//! code here: views that never change once shown, and hold nothing that can have the
+//! focus, are drawn with the DOM's own calls ([`dom`]); effects, event handlers and memos
+//! go through one shared function each ([`effect`], [`handler`], `part`), so that the wasm
+//! holds their code once; and reactive attributes keep to a few value types (a toggled
+//! class as the whole `class` string, `hidden` as `Option<&str>`).
 
 mod composer;
+mod dom;
 mod header;
 mod members;
 mod messages;
@@ -52,18 +60,25 @@ pub struct RoomView {
 impl RoomView {
     /// How many members the room has. One function for every place that shows it, so
     /// that they share one closure type (and its code in the wasm).
-    pub fn member_count(self) -> impl Fn() -> usize + Copy + Send + Sync + 'static {
-        move || self.members.with(Vec::len)
+    pub fn member_count(self) -> impl Fn() -> u32 + Copy + Send + Sync + 'static {
+        move || self.members.with(|m| u32::try_from(m.len()).unwrap_or(u32::MAX))
     }
 }
 
-/// The room list (directory and joined rooms), why the last room asked for was refused,
-/// and the unread messages of all rooms.
+/// The room list (directory and joined rooms) and why the last room asked for was refused.
 #[derive(Debug, Clone, Copy)]
 pub struct RoomsView {
     pub list: Memo<Vec<RoomEntry>>,
     pub error: Memo<Option<String>>,
-    pub unread: Memo<u32>,
+}
+
+impl RoomsView {
+    /// The unread messages of all rooms ([`Chat::unread_total`]: every joined room is on
+    /// the list). Read from the list rather than a memo of its own, which would cost the
+    /// wasm another copy of the memo code for its type.
+    pub fn unread(self) -> impl Fn() -> u32 + Copy + Send + Sync + 'static {
+        move || self.list.with(|list| list.iter().map(|e| e.unread).sum())
+    }
 }
 
 /// The error shown to the user, if any.
@@ -89,11 +104,60 @@ impl Panels {
     }
 }
 
+/// What the components get through context: the [`Client`] to act, the narrow views of
+/// the chat and the [`Panels`]. One value rather than one per type: each type looked up
+/// in the context costs the wasm its own code.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    pub client: Client,
+    pub status: StatusView,
+    pub me: NickView,
+    pub room: RoomView,
+    pub rooms: RoomsView,
+    pub alert: AlertView,
+    pub panels: Panels,
+}
+
+/// The context of the [`App`] a component is part of. (Not `expect_context`: its panic
+/// message formats the type's name with `Debug`, which brings the Unicode escaping tables
+/// into the wasm.)
+pub fn ctx() -> Ctx {
+    use_context().expect("a component of the App")
+}
+
+/// The text of a message that may be absent, as one text node (empty when absent, which
+/// CSS's `:empty` still matches): a plain string renders with the code every other text
+/// uses, where an `Option` would bring its own.
+pub fn text_of(message: Memo<Option<String>>) -> impl Fn() -> String + Copy + Send + Sync + 'static {
+    move || message.with(|m| m.clone().unwrap_or_default())
+}
+
+/// Boxes an event handler: the handlers of one event then share a type, and the code that
+/// attaches them exists once in the wasm rather than once per handler.
+pub fn handler<E>(f: impl FnMut(E) + 'static) -> Box<dyn FnMut(E)> {
+    Box::new(f)
+}
+
+/// Runs `f` once the view is rendered, and again whenever a signal it reads changes. Every
+/// effect of the app goes through here with a boxed closure: one `Effect` in the wasm
+/// rather than one per effect.
+pub fn effect(mut f: Box<dyn FnMut()>) {
+    Effect::new(move |_| f());
+}
+
 /// A prefix that makes this page's `cid`s differ from those of any earlier page load.
 fn cid_prefix() -> String {
     let random = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
-    let millis = js_sys::Date::now() as u64;
-    format!("{:x}{random:08x}", millis & 0xff_ffff)
+    // The low 24 bits of the time in ms, as a `u32`: the same digits as the `u64`, and
+    // one integer formatting routine less in the wasm.
+    let millis = (js_sys::Date::now() as u64 & 0xff_ffff) as u32;
+    format!("{millis:x}{random:08x}")
+}
+
+/// A memo of one part of the chat, read by `read`: a function rather than a closure per
+/// memo, so that the memos of one type share their code in the wasm.
+fn part<T: Clone + PartialEq + Send + Sync + 'static>(chat: RwSignal<Chat>, read: fn(&Chat) -> T) -> Memo<T> {
+    Memo::new(move |_| chat.with(read))
 }
 
 /// The whole chat app, talking to the server at `ws_url` (see
@@ -103,45 +167,35 @@ pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
     let chat = RwSignal::new(Chat::new(cid_prefix(), storage::load_nick()));
     let link = socket::start(ws_url, chat);
     let client = Client::new(chat, link);
-    provide_context(client);
-    provide_context(StatusView(Memo::new(move |_| chat.with(|c| c.status))));
-    provide_context(NickView {
-        nick: Memo::new(move |_| chat.with(|c| c.nick.clone())),
-        error: Memo::new(move |_| chat.with(|c| c.nick_error.clone())),
-    });
+    let status = StatusView(part(chat, |c| c.status));
+    let me = NickView { nick: part(chat, |c| c.nick.clone()), error: part(chat, |c| c.nick_error.clone()) };
     let room = RoomView {
-        name: Memo::new(move |_| chat.with(|c| c.current.clone())),
-        entries: Memo::new(move |_| chat.with(Chat::log)),
-        joined: Memo::new(move |_| chat.with(|c| c.current_room().is_some_and(|r| r.joined))),
-        older: Memo::new(move |_| chat.with(|c| c.current_room().map_or(Older::Unknown, |r| r.older()))),
-        members: Memo::new(move |_| chat.with(Chat::members)),
-        typing: Memo::new(move |_| chat.with(Chat::typing_line)),
+        name: part(chat, |c| c.current.clone()),
+        entries: part(chat, Chat::log),
+        joined: part(chat, |c| c.current_room().is_some_and(|r| r.joined)),
+        older: part(chat, |c| c.current_room().map_or(Older::Unknown, |r| r.older())),
+        members: part(chat, Chat::members),
+        typing: part(chat, Chat::typing_line),
     };
-    provide_context(room);
-    let rooms = RoomsView {
-        list: Memo::new(move |_| chat.with(Chat::room_list)),
-        error: Memo::new(move |_| chat.with(|c| c.room_error.clone())),
-        unread: Memo::new(move |_| chat.with(Chat::unread_total)),
-    };
-    provide_context(rooms);
-    provide_context(AlertView(Memo::new(move |_| chat.with(|c| c.alert.clone()))));
+    let rooms = RoomsView { list: part(chat, Chat::room_list), error: part(chat, |c| c.room_error.clone()) };
+    let alert = AlertView(part(chat, |c| c.alert.clone()));
     let panels = Panels {
         rooms: RwSignal::new(false),
         members: RwSignal::new(false),
         phone: RwSignal::new(false),
         phone_opener: NodeRef::new(),
     };
-    provide_context(panels);
+    provide_context(Ctx { client, status, me, room, rooms, alert, panels });
 
-    follow_the_page(client, room.name, rooms.unread);
+    follow_the_page(client, room.name, rooms.unread());
 
     let drawer_open = move || panels.rooms.get() || panels.members.get();
     view! {
-        <div class="app" on:keydown=move |ev| {
+        <div class="app" on:keydown=handler(move |ev: leptos::ev::KeyboardEvent| {
             if ev.key() == "Escape" {
                 panels.close_drawers();
             }
-        }>
+        })>
             <header::TopBar />
             <header::AlertBar />
             <div class="body">
@@ -154,7 +208,7 @@ pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
                 </main>
                 <members::MemberList />
                 // Tapping beside an open drawer closes it, as on every phone app.
-                <div class="scrim" hidden=move || !drawer_open() on:click=move |_| panels.close_drawers()></div>
+                <div class="scrim" hidden=move || (!drawer_open()).then_some("") on:click=handler(move |_| panels.close_drawers())></div>
             </div>
             <onboarding::PhoneDialog />
         </div>
@@ -165,7 +219,7 @@ pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
 /// address names the room shown. A `#/room/<name>` address (on opening the page, or
 /// changed later by a link or by hand) opens that room, and the room shown is written
 /// back into the address (replacing it, so Back leaves the chat as expected).
-fn follow_the_page(client: Client, current: Memo<String>, unread: Memo<u32>) {
+fn follow_the_page(client: Client, current: Memo<String>, unread: impl Fn() -> u32 + 'static) {
     let open_from_address = move || {
         if let Some(room) = route::room_from_hash(&window().location().hash().unwrap_or_default()) {
             // A name that is not a room name is shown beside the room form.
@@ -175,8 +229,8 @@ fn follow_the_page(client: Client, current: Memo<String>, unread: Memo<u32>) {
     open_from_address();
     let listener = window_event_listener_untyped("hashchange", move |_| open_from_address());
     on_cleanup(move || listener.remove());
-    Effect::new(move |_| {
-        document().set_title(&page_title(unread.get()));
+    effect(Box::new(move || {
+        document().set_title(&page_title(unread()));
         let hash = route::hash_for_room(&current.get());
         let location = window().location();
         if location.hash().unwrap_or_default() != hash
@@ -185,5 +239,5 @@ fn follow_the_page(client: Client, current: Memo<String>, unread: Memo<u32>) {
         {
             leptos::logging::warn!("chat: could not put the room in the address");
         }
-    });
+    }));
 }

@@ -4,26 +4,28 @@
 //! that served the page, so the paths are relative to it. Display only: it asks the
 //! server, never the chat.
 
-use leptos::either::EitherOf4;
 use leptos::html;
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use super::{Panels, RoomView};
+use super::dom::{Drawing, Drawn, add_text, element, set};
+use super::{Ctx, ctx, effect, handler};
 use crate::route;
 
-/// The LAN URLs of the server that served the page (`/api/info`'s `lan_urls`).
-async fn lan_urls() -> Result<Vec<String>, JsValue> {
+/// The first LAN URL of the server that served the page (`/api/info`'s `lan_urls`), if it
+/// has one.
+async fn lan_url() -> Result<Option<String>, JsValue> {
+    // `fetch` resolves to a `Response`, or rejects.
     let response: web_sys::Response =
-        JsFuture::from(window().fetch_with_str("/api/info")).await?.dyn_into()?;
+        JsFuture::from(window().fetch_with_str("/api/info")).await?.unchecked_into();
     if !response.ok() {
         return Err(JsValue::from(response.status()));
     }
     let info = JsFuture::from(response.json()?).await?;
     // Read with Reflect rather than a serde type: one field, and no decoder to ship.
     let urls: js_sys::Array = js_sys::Reflect::get(&info, &JsValue::from_str("lan_urls"))?.dyn_into()?;
-    Ok(urls.iter().filter_map(|url| url.as_string()).collect())
+    Ok(urls.iter().find_map(|url| url.as_string()))
 }
 
 /// What the dialog knows: still asking, the server's first LAN URL (if any), or failure.
@@ -36,21 +38,22 @@ enum Lookup {
 
 #[component]
 pub fn PhoneDialog() -> impl IntoView {
-    let panels: Panels = expect_context();
+    let Ctx { panels, .. } = ctx();
     move || panels.phone.get().then(|| view! { <DialogBody /> })
 }
 
 /// The open dialog; it asks the server each time it opens (the network may have changed).
 #[component]
 fn DialogBody() -> impl IntoView {
-    let panels: Panels = expect_context();
-    let room: RoomView = expect_context();
+    let Ctx { panels, room, .. } = ctx();
     let lookup = RwSignal::new(Lookup::Asking);
     leptos::task::spawn_local(async move {
-        let found = match lan_urls().await {
-            Ok(urls) => Lookup::Found(urls.into_iter().next()),
+        let found = match lan_url().await {
+            Ok(url) => Lookup::Found(url),
             Err(e) => {
-                leptos::logging::warn!("chat: /api/info: {e:?}");
+                // The error itself, for the console to show (formatting it would bring
+                // `Debug` code into the wasm).
+                web_sys::console::warn_2(&JsValue::from_str("chat: /api/info:"), &e);
                 Lookup::Failed
             }
         };
@@ -59,11 +62,11 @@ fn DialogBody() -> impl IntoView {
     });
     let close_button = NodeRef::<html::Button>::new();
     // The keyboard lands in the dialog; closing it returns to the button that opened it.
-    Effect::new(move |_| {
+    effect(Box::new(move || {
         if let Some(button) = close_button.get() {
             let _ = button.focus();
         }
-    });
+    }));
     let close = move || {
         panels.phone.set(false);
         if let Some(opener) = panels.phone_opener.get_untracked() {
@@ -75,41 +78,60 @@ fn DialogBody() -> impl IntoView {
             close();
         }
     };
-    let body = move || match lookup.get() {
-        Lookup::Asking => EitherOf4::A(view! { <p>"Asking the server for its address…"</p> }),
-        Lookup::Failed => {
-            EitherOf4::B(view! { <p>"Could not ask the server for its address; try again."</p> })
-        }
-        Lookup::Found(None) => EitherOf4::C(view! {
-            <p data-testid="phone-local-only">
-                "This server listens on this machine only; start it with --addr 0.0.0.0:3000 to let phones in."
-            </p>
-        }),
-        Lookup::Found(Some(base)) => {
-            let name = room.name.get();
-            let url = route::room_url(&base, &name);
-            // The server draws the code of its own address with the room's hash, so a
-            // scanned code opens the same room as the address above.
-            let qr = format!("/api/qr.svg?room={}", js_sys::encode_uri_component(&name));
-            EitherOf4::D(view! {
-                <p>"On a phone on the same network, scan this code or open:"</p>
-                <p class="phone-url" data-testid="phone-url">
-                    {url.clone()}
-                </p>
-                <img class="qr" src=qr alt=format!("QR code for {url}") width="220" height="220" />
-            })
-        }
+    // Drawn rather than a `view!` (see `dom`): an answer never changes, another one
+    // replaces it.
+    let body = move || {
+        let lookup = lookup.get();
+        let room = if matches!(lookup, Lookup::Found(Some(_))) { room.name.get() } else { String::new() };
+        Drawn::new(move || draw_answer(lookup, &room))
     };
     view! {
         // A sibling under the dialog rather than its parent: a click on it is a click
         // outside the dialog, whatever the dialog's own handlers do.
-        <div class="dialog-backdrop" on:click=move |_| close()></div>
-        <div class="dialog" role="dialog" aria-modal="true" aria-label="Open on phone" on:keydown=on_keydown>
+        <div class="dialog-backdrop" on:click=handler(move |_| close())></div>
+        <div class="dialog" role="dialog" aria-modal="true" aria-label="Open on phone" on:keydown=handler(on_keydown)>
             <h2>"Open on phone"</h2>
             {body}
-            <button type="button" node_ref=close_button on:click=move |_| close()>
+            <button type="button" node_ref=close_button on:click=handler(move |_| close())>
                 "Close"
             </button>
         </div>
     }
+}
+
+/// What the dialog says for `lookup`, with the address of `room` once found.
+fn draw_answer(lookup: Lookup, room: &str) -> Drawing {
+    let (text, test_id, base) = match lookup {
+        Lookup::Asking => ("Asking the server for its address…", None, None),
+        Lookup::Failed => ("Could not ask the server for its address; try again.", None, None),
+        Lookup::Found(None) => (
+            "This server listens on this machine only; start it with --addr 0.0.0.0:3000 to let phones in.",
+            Some("phone-local-only"),
+            None,
+        ),
+        Lookup::Found(Some(base)) => {
+            ("On a phone on the same network, scan this code or open:", None, Some(base))
+        }
+    };
+    let sentence = element("p", "");
+    if let Some(test_id) = test_id {
+        set(&sentence, "data-testid", test_id);
+    }
+    add_text(&sentence, text);
+    let answer = Drawing::new(sentence);
+    let Some(base) = base else {
+        return answer;
+    };
+    let url = route::room_url(&base, room);
+    let address = element("p", "phone-url");
+    set(&address, "data-testid", "phone-url");
+    add_text(&address, &url);
+    // The server draws the code of its own address with the room's hash, so a scanned
+    // code opens the same room as the address above.
+    let qr = element("img", "qr");
+    set(&qr, "src", &format!("/api/qr.svg?room={}", js_sys::encode_uri_component(room)));
+    set(&qr, "alt", &format!("QR code for {url}"));
+    set(&qr, "width", "220");
+    set(&qr, "height", "220");
+    answer.then(address).then(qr)
 }

@@ -1,21 +1,19 @@
 //! The room list: every room of the live directory and every joined room, with member
 //! counts and unread badges, and the form that joins (or creates) a room by name. On a
 //! wide screen it is a sidebar; on a phone a drawer that choosing a room closes. It
-//! displays the [`RoomsView`] and acts through the [`Client`]; room names from the
-//! network are text, never markup.
+//! displays the [`RoomsView`](super::RoomsView) and acts through the
+//! [`Client`](crate::client::Client); room names from the network are text, never markup.
 
 use leptos::html;
 use leptos::prelude::*;
 
-use super::{Panels, RoomsView};
-use crate::client::Client;
+use super::dom::{Drawing, Drawn, add_text, element, set};
+use super::{Ctx, ctx, handler, text_of};
 use crate::state::RoomEntry;
 
 #[component]
 pub fn RoomList() -> impl IntoView {
-    let rooms: RoomsView = expect_context();
-    let panels: Panels = expect_context();
-    let client: Client = expect_context();
+    let Ctx { rooms, panels, client, .. } = ctx();
     let input = NodeRef::<html::Input>::new();
 
     let join = move |ev: leptos::ev::SubmitEvent| {
@@ -32,7 +30,7 @@ pub fn RoomList() -> impl IntoView {
     let names = move || rooms.list.with(|list| list.iter().map(|e| e.name.clone()).collect::<Vec<_>>());
 
     view! {
-        <nav class="sidebar panel" class:open=move || panels.rooms.get() aria-label="Rooms">
+        <nav class=move || if panels.rooms.get() { "sidebar panel open" } else { "sidebar panel" } aria-label="Rooms">
             <h2 class="panel-title">"Rooms"</h2>
             <ul class="room-list">
                 // Keyed by name, each line reading its own counts: a line that changes is
@@ -41,7 +39,7 @@ pub fn RoomList() -> impl IntoView {
                     <RoomLine name />
                 </For>
             </ul>
-            <form class="room-form" on:submit=join>
+            <form class="room-form" on:submit=handler(join)>
                 <label class="room-field">
                     <span class="field-label">"Room"</span>
                     <input
@@ -57,7 +55,7 @@ pub fn RoomList() -> impl IntoView {
                 </label>
                 <button type="submit">"Join"</button>
                 <p class="field-error" role="alert" data-testid="room-error">
-                    {rooms.error}
+                    {text_of(rooms.error)}
                 </p>
             </form>
         </nav>
@@ -67,19 +65,37 @@ pub fn RoomList() -> impl IntoView {
 /// One room of the list: a button that shows it (joining it first if need be).
 #[component]
 fn RoomLine(name: String) -> impl IntoView {
-    let rooms: RoomsView = expect_context();
-    let panels: Panels = expect_context();
-    let client: Client = expect_context();
-    let entry = {
+    let Ctx { rooms, panels, client, .. } = ctx();
+    // Each value below reads the line's entry of the list; the view only touches the page
+    // where a value changed.
+    let field = {
         let name = name.clone();
-        Memo::new(move |_| rooms.list.with(|list| list.iter().find(|e| e.name == name).cloned()))
+        move |f: fn(&RoomEntry) -> u32| {
+            rooms.list.with(|list| list.iter().find(|e| e.name == name).map_or(0, f))
+        }
     };
-    let get = move |f: fn(&RoomEntry) -> u32| entry.with(|e| e.as_ref().map_or(0, f));
-    let current = move || entry.with(|e| e.as_ref().is_some_and(|e| e.current));
-    let joined = move || entry.with(|e| e.as_ref().is_some_and(|e| e.joined));
+    let current = {
+        let field = field.clone();
+        move || field(|e| u32::from(e.current)) != 0
+    };
+    let joined = {
+        let field = field.clone();
+        move || field(|e| u32::from(e.joined)) != 0
+    };
     // Only joined rooms count messages, and the room shown has none unread by definition.
-    let unread = move || get(|e| e.unread);
-    let members = move || get(|e| e.members);
+    let unread = {
+        let field = field.clone();
+        move || field(|e| e.unread)
+    };
+    let members = move || field(|e| e.members);
+    let aria_current = {
+        let current = current.clone();
+        move || current().then_some("true")
+    };
+    let count_label = {
+        let members = members.clone();
+        move || format!("{} members", members())
+    };
     let open = {
         let name = name.clone();
         move |_| {
@@ -97,24 +113,30 @@ fn RoomLine(name: String) -> impl IntoView {
                 data-joined=move || joined().then_some("true")
                 data-testid="room"
                 data-room=name
-                aria-current=move || current().then_some("true")
-                on:click=open
+                aria-current=aria_current
+                on:click=handler(open)
             >
                 <span class="room-name">{label}</span>
+                // Drawn rather than a `view!` (see `dom`): a badge never changes, another
+                // one replaces it.
                 {move || {
                     let n = unread();
-                    (n != 0 && !current()).then(|| {
-                        view! {
-                            <span class="unread" data-testid="unread" aria-label=format!("{n} unread")>
-                                {n}
-                            </span>
-                        }
-                    })
+                    (n != 0 && !current()).then(|| Drawn::new(move || draw_unread(n)))
                 }}
-                <span class="count" data-testid="room-count" aria-label=move || format!("{} members", members())>
+                <span class="count" data-testid="room-count" aria-label=count_label>
                     {members}
                 </span>
             </button>
         </li>
     }
+}
+
+/// The badge of a room with `n` unread messages.
+fn draw_unread(n: u32) -> Drawing {
+    let badge = element("span", "unread");
+    set(&badge, "data-testid", "unread");
+    let n = n.to_string();
+    set(&badge, "aria-label", &[&n, " unread"].concat());
+    add_text(&badge, &n);
+    Drawing::new(badge)
 }
