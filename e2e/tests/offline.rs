@@ -13,6 +13,13 @@ async fn own_count(page: &Page, text: &str) -> Result<usize> {
         .map_or(0, |a| a.iter().filter(|t| t.as_str().is_some_and(|t| t.contains(text))).count()))
 }
 
+/// How opaque the member list is drawn (1 when shown as live).
+async fn members_opacity(page: &Page) -> Result<f64> {
+    let opacity =
+        page.eval("return getComputedStyle(document.querySelector('.member-list')).opacity").await?;
+    opacity.as_str().and_then(|o| o.parse().ok()).ok_or_else(|| anyhow::anyhow!("no opacity: {opacity}"))
+}
+
 /// A phone whose network the test controls (through a proxy) and a desktop connected
 /// directly, both connected. The server and driver live as long as the scene.
 struct Scene {
@@ -55,6 +62,10 @@ async fn messages_typed_offline_are_sent_once_when_back() -> Result<()> {
         assert_eq!(phone.value("Message").await?, "", "the input clears even offline");
     }
     phone.until("2 pending", || async { Ok(phone.count("[data-pending=true]").await? == 2) }).await?;
+    assert!(
+        members_opacity(&phone).await? < 0.75,
+        "the members shown while disconnected are the last known: they look it"
+    );
     phone.screenshot("offline-pending").await?;
     desk.type_and_enter("Message", "said while pat was away").await?;
 
@@ -62,6 +73,7 @@ async fn messages_typed_offline_are_sent_once_when_back() -> Result<()> {
     phone.wait_text("status", "Connected").await?;
     phone.wait_text("log", "said while pat was away").await?;
     phone.until("nothing pending", || async { Ok(phone.count("[data-pending=true]").await? == 0) }).await?;
+    phone.until("members live again", || async { Ok(members_opacity(&phone).await? == 1.0) }).await?;
     for text in ["typed in the tunnel 1", "typed in the tunnel 2"] {
         desk.wait_text("log", text).await?;
         assert_eq!(own_count(&desk, text).await?, 1, "{text} arrives once");
