@@ -277,6 +277,18 @@ impl PhaseResult {
             && self.latency.is_some_and(|l| l.p99_us <= STEP_P99_LIMIT_US)
     }
 
+    /// Whether this phase is invalid only because the generator's CPU was at its limit: it
+    /// sent on schedule and dropped nothing, it was just busy reading. In a burst, a reader
+    /// that is slow can only make the server hold more for longer, so such a phase's drain
+    /// time, latency, loss and memory are upper bounds of the server's own (its CPU per
+    /// delivery is not: a slow reader lets the server coalesce more).
+    pub fn generator_busy_only(&self) -> bool {
+        self.invalid.is_some()
+            && self.closed == 0
+            && Self::judge_generator(&GenHealth { cpu: 0.0, ..self.generator }).is_none()
+            && self.generator.cpu > GEN_CPU_LIMIT
+    }
+
     /// The reason the generator, not the server, limited this phase.
     pub fn judge_generator(generator: &GenHealth) -> Option<String> {
         if generator.cpu > GEN_CPU_LIMIT {
