@@ -153,7 +153,19 @@ impl Driver {
 }
 
 impl Drop for Driver {
+    /// Asks chromedriver to shut down, which also ends the Chromium of every session still
+    /// open (a test that failed before closing its pages leaves some), and kills it if it has
+    /// not exited within a few seconds. Killed outright, it would leave those running.
     fn drop(&mut self) {
+        use std::io::Write;
+        let addr = self.url.trim_start_matches("http://");
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            let _ = s.write_all(b"GET /shutdown HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
