@@ -133,12 +133,20 @@ impl Report {
         phase: &str,
         f: impl Fn(&PhaseResult) -> Option<f64>,
     ) -> Option<Spread> {
-        let values: Vec<f64> = self
-            .runs(server, scenario, phase)
-            .into_iter()
-            .filter(|p| p.invalid.is_none())
-            .filter_map(f)
-            .collect();
+        self.figure_of(server, scenario, phase, |p| p.invalid.is_none(), f)
+    }
+
+    /// A figure of the runs of a phase that `keep` accepts.
+    fn figure_of(
+        &self,
+        server: &str,
+        scenario: Scenario,
+        phase: &str,
+        keep: fn(&PhaseResult) -> bool,
+        f: impl Fn(&PhaseResult) -> Option<f64>,
+    ) -> Option<Spread> {
+        let values: Vec<f64> =
+            self.runs(server, scenario, phase).into_iter().filter(|p| keep(p)).filter_map(f).collect();
         Spread::of(&values)
     }
 
@@ -164,13 +172,8 @@ impl Report {
         if let Some(s) = self.figure(server, Scenario::Burst, phase, &f) {
             return Some((s, Bound::Exact));
         }
-        let values: Vec<f64> = self
-            .runs(server, Scenario::Burst, phase)
-            .into_iter()
-            .filter(|p| p.generator_busy_only())
-            .filter_map(f)
-            .collect();
-        Spread::of(&values).map(|s| (s, Bound::AtMost))
+        self.figure_of(server, Scenario::Burst, phase, PhaseResult::generator_busy_only, f)
+            .map(|s| (s, Bound::AtMost))
     }
 
     fn has(&self, server: &str) -> bool {
