@@ -34,7 +34,7 @@ const READ_CHUNK: usize = 4096;
 /// What a session needs besides its socket.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    pub queue: usize,
+    pub queue: link::Capacity,
     pub rate_limit: u32,
     /// The server pings this often, so a silent peer is noticed...
     pub ping_every: Duration,
