@@ -60,8 +60,8 @@ pub struct Config {
     /// When SQLite waits for the disk: `full` (an acknowledged message survives a power
     /// cut) or `normal` (it survives a crash of the server, but the last commits may be
     /// lost to a power cut; commits wait less).
-    #[arg(long, env = "CHAT_SYNC", value_enum, default_value_t = Sync::Full)]
-    pub sync: Sync,
+    #[arg(long, env = "CHAT_SYNC", value_enum, default_value_t = SyncMode::Full)]
+    pub sync: SyncMode,
 
     /// Another page origin (`scheme://host[:port]`) allowed to open `/ws`, besides the
     /// page's own (its `Origin` matching the request's `Host`): for a reverse proxy that
@@ -83,7 +83,7 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Sync {
+pub enum SyncMode {
     Full,
     Normal,
 }
@@ -108,7 +108,7 @@ impl Default for Config {
             store: StoreKind::Sqlite,
             db: PathBuf::from("data/chat.db"),
             history: 10_000,
-            sync: Sync::Full,
+            sync: SyncMode::Full,
             allowed_origins: Vec::new(),
             max_per_ip: 1000,
             trusted_proxies: Vec::new(),
@@ -167,6 +167,6 @@ mod tests {
         ]);
         assert_eq!(c.allowed_origins, ["https://chat.example", "http://127.0.0.1:8080"]);
         assert_eq!(c.trusted_proxies, ["10.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]);
-        assert_eq!(c.sync, Sync::Normal);
+        assert_eq!(c.sync, SyncMode::Normal);
     }
 }

@@ -211,16 +211,21 @@ impl Link {
         let over_bytes = !out.queue.is_empty() && out.bytes.saturating_add(frame.len()) > cap.bytes;
         if out.queue.len() >= cap.frames || over_bytes {
             drop(out);
-            self.close(Close {
-                code: common::close::TRY_AGAIN_LATER,
-                reason: "too slow",
-                last_frame: Some(crate::error::too_slow_frame()),
-            });
+            self.too_slow();
             return Pushed::TooSlow;
         }
         out.bytes += frame.len();
         out.queue.push_back(frame);
         if out.queue.len() == 1 && !out.blocked { Pushed::Flush } else { Pushed::Queued }
+    }
+
+    /// Closes the connection as too slow: it gets `too_slow` and 1013, and can resume.
+    pub fn too_slow(&self) {
+        self.close(Close {
+            code: common::close::TRY_AGAIN_LATER,
+            reason: "too slow",
+            last_frame: Some(crate::error::too_slow_frame()),
+        });
     }
 
     /// Sends a frame now, from a caller that holds no lock.

@@ -64,20 +64,23 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let token = CancellationToken::new();
-    let (store, committed) = match config.store {
-        StoreKind::Memory => (Store::memory(config.history), None),
+    let (store, history, written) = match config.store {
+        StoreKind::Memory => {
+            let (store, history) = Store::memory(config.history);
+            (store, history, None)
+        }
         StoreKind::Sqlite => {
-            let (store, committed) = Store::sqlite(&config.db)?;
-            tracing::info!(db = %config.db.display(), "messages are stored in SQLite");
-            (store, Some(committed))
+            let (store, history, written) = Store::sqlite(&config.db, config.sync)?;
+            tracing::info!(db = %config.db.display(), sync = ?config.sync, "messages are stored in SQLite");
+            (store, history, Some(written))
         }
     };
-    let hub = Hub::new(store);
+    let hub = Hub::new(store, history);
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
-    let delivery = committed.map(|mut committed| {
+    let delivery = written.map(|mut written| {
         let hub = hub.clone();
         tokio::spawn(async move {
-            while let Some(batch) = committed.recv().await {
+            while let Some(batch) = written.recv().await {
                 hub.deliver(batch);
             }
         })
