@@ -178,8 +178,9 @@ impl Partial {
     }
 
     /// Refuses a text message as soon as a fragment makes its UTF-8 invalid, rather than
-    /// once it is whole (RFC 6455 section 8.1 asks for this "fail fast"); each byte is
-    /// checked once however the message is cut.
+    /// once it is whole: RFC 6455 section 8.1 fails the connection on invalid UTF-8, and
+    /// Autobahn's 6.4 cases check it happens this early, before the client sends (and
+    /// the server buffers) the rest. Each byte is checked once however the message is cut.
     fn check(&mut self) -> Result<(), WsError> {
         if self.op != opcode::TEXT {
             return Ok(());
@@ -344,7 +345,7 @@ fn data_message(op: u8, data: Vec<u8>) -> Result<Message, WsError> {
 /// service restart, 1013 try again later, 1014 bad gateway), and those left to libraries
 /// (3000-3999) and applications (4000-4999). 1004 is reserved, 1005, 1006 and 1015 must
 /// never be sent, and the rest are unassigned.
-pub fn is_legal_close_code(code: u16) -> bool {
+fn is_legal_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
