@@ -4,5 +4,6 @@
 mod durability;
 mod helpers;
 mod protocol;
+mod rfc6455;
 mod robustness;
 mod transport;
