@@ -188,6 +188,7 @@ impl Hub {
                 code: REPLACED,
                 reason: "replaced by a new connection",
                 last_frame: None,
+                too_slow: false,
             });
             nick = Some(conn.nick);
             self.shared.directory_changed.notify_one();

@@ -112,6 +112,9 @@ pub struct Close {
     pub reason: &'static str,
     /// Sent just before the close frame, if any.
     pub last_frame: Option<Frame>,
+    /// The server drops the client for falling behind (not the same as a client that
+    /// closes with 1013 itself): its queue is freed, and its goodbye waits longer.
+    pub too_slow: bool,
 }
 
 /// A cheap handle to one connection's outgoing side.
@@ -225,6 +228,7 @@ impl Link {
             code: common::close::TRY_AGAIN_LATER,
             reason: "too slow",
             last_frame: Some(crate::error::too_slow_frame()),
+            too_slow: true,
         });
     }
 
@@ -259,7 +263,7 @@ impl Link {
         if let Some(c) = &out.close {
             return c.clone();
         }
-        if close.code == common::close::TRY_AGAIN_LATER {
+        if close.too_slow {
             // Free them now; keep a frame the socket took part of, or the stream breaks.
             let keep = usize::from(out.offset > 0);
             out.queue.truncate(keep);
@@ -495,8 +499,8 @@ mod tests {
     #[test]
     fn the_first_close_wins() {
         let link = Link::memory(2);
-        link.close(Close { code: 4000, reason: "first", last_frame: None });
-        let c = link.close(Close { code: 1001, reason: "second", last_frame: None });
+        link.close(Close { code: 4000, reason: "first", last_frame: None, too_slow: false });
+        let c = link.close(Close { code: 1001, reason: "second", last_frame: None, too_slow: false });
         assert_eq!((c.code, c.reason), (4000, "first"));
     }
 
