@@ -1,6 +1,8 @@
 //! The chat server: one port serves the built web app and the WebSocket at `/ws`.
 //!
 //! Module map, outside in:
+//! - [`admission`]: who may open a WebSocket (origin, connections per address, the
+//!   client's address behind a trusted proxy) and the open-files limit.
 //! - [`config`]: the typed [`Config`], parsed from flags and `CHAT_*` variables.
 //! - [`server`]: binds the router (`/ws`, `/api/info`, static files) and runs it until
 //!   shutdown; [`server::run`] is what the binary and the tests call.
@@ -15,6 +17,7 @@
 //! - `error`: the request errors and their one mapping to protocol `error` frames.
 //! - `net`: the URLs a phone on the LAN can open.
 
+pub mod admission;
 pub mod config;
 mod error;
 mod hub;

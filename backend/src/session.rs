@@ -34,7 +34,7 @@ const READ_CHUNK: usize = 4096;
 /// What a session needs besides its socket.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    pub queue: usize,
+    pub queue: link::Capacity,
     pub rate_limit: u32,
     /// The server pings this often, so a silent peer is noticed...
     pub ping_every: Duration,
@@ -174,7 +174,7 @@ async fn writable(stream: &TcpStream) -> io::Result<()> {
 }
 
 fn going_away(reason: &'static str) -> Close {
-    Close { code: close::GOING_AWAY, reason, last_frame: None }
+    Close { code: close::GOING_AWAY, reason, last_frame: None, too_slow: false }
 }
 
 /// One read into the decoder: `Some(0)` at the end of the stream, `None` if there was
@@ -224,7 +224,10 @@ fn handle_frames(
             Ok(None) => return None,
             Err(e) => {
                 let reason = e.reason();
-                return Some((reason, Some(Close { code: e.close_code(), reason, last_frame: None })));
+                return Some((
+                    reason,
+                    Some(Close { code: e.close_code(), reason, last_frame: None, too_slow: false }),
+                ));
             }
         };
         let result = match message {
@@ -248,7 +251,10 @@ fn handle_frames(
             Message::Pong => Ok(()),
             Message::Close(code) => {
                 let code = code.unwrap_or(ws::code::NORMAL);
-                return Some(("client closed", Some(Close { code, reason: "", last_frame: None })));
+                return Some((
+                    "client closed",
+                    Some(Close { code, reason: "", last_frame: None, too_slow: false }),
+                ));
             }
         };
         if let Err((err, cid)) = result {
@@ -277,7 +283,7 @@ pub fn decode(text: &str) -> Result<ClientMsg, RequestError> {
 /// frame and the close frame; then ends our side and waits, briefly, for the client to end
 /// its own, so that nothing we sent is lost to a reset.
 async fn goodbye(link: &Link, close: &Close) {
-    let grace = if close.code == close::TRY_AGAIN_LATER { TOO_SLOW_GRACE } else { CLOSE_GRACE };
+    let grace = if close.too_slow { TOO_SLOW_GRACE } else { CLOSE_GRACE };
     let frames = close.last_frame.iter().cloned().chain([ws::close_frame(close.code, close.reason)]);
     link.goodbye(frames);
     let stream = link.stream();
