@@ -6,3 +6,4 @@ mod helpers;
 mod protocol;
 mod robustness;
 mod transport;
+mod web;
