@@ -16,6 +16,8 @@
 //! - `store`: message history behind an enum of backends (in-memory for now).
 //! - `error`: the request errors and their one mapping to protocol `error` frames.
 //! - `net`: the URLs a phone on the LAN can open.
+//! - `web`: the built web app as static files: compressed copies, caching by content
+//!   hash, and the security headers (CSP).
 
 pub mod admission;
 pub mod config;
@@ -26,6 +28,7 @@ pub mod net;
 pub mod server;
 mod session;
 mod store;
+mod web;
 mod ws;
 
 pub use config::Config;

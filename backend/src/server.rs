@@ -4,6 +4,8 @@
 //! hyper's HTTP/1.1 until its shutdown future resolves, then closes every WebSocket with
 //! 1001 and returns within about two seconds.
 //!
+//! The built web app's files are `web`'s part of the router.
+//!
 //! `/ws` answers the WebSocket handshake itself and hands the bare TCP socket to a
 //! session (see `ws` for why the server speaks WebSocket itself).
 
@@ -26,8 +28,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower_http::services::{ServeDir, ServeFile};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::admission::{self, Origins, PerAddress};
 use crate::config::{Config, StoreKind};
@@ -35,7 +35,7 @@ use crate::hub::Hub;
 use crate::net;
 use crate::session::{self, Peer, SessionConfig};
 use crate::store::Store;
-use crate::ws;
+use crate::{web, ws};
 
 /// A client gets this long to send its request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -178,32 +178,12 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 }
 
 fn router(state: AppState, web_dir: &Path) -> Router {
-    let index = web_dir.join("index.html");
-    let static_files = if index.exists() {
-        let files = ServeDir::new(web_dir).fallback(ServeFile::new(index));
-        Router::new().fallback_service(files).layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            // Trunk names the wasm and JS by content hash, but index.html is not: make the
-            // browser ask again so a new build is picked up.
-            HeaderValue::from_static("no-cache"),
-        ))
-    } else {
-        tracing::warn!(dir = %web_dir.display(), "no index.html there: only /ws is served");
-        Router::new().fallback(not_built)
-    };
     Router::new()
         .route("/ws", get(ws_handler))
         .route("/api/info", get(info))
         .route("/api/qr.svg", get(qr))
         .with_state(state)
-        .merge(static_files)
-}
-
-async fn not_built() -> impl IntoResponse {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The web app is not built. Run `cargo xtask serve`, or pass --web-dir with a built app.\n",
-    )
+        .merge(web::router(web_dir))
 }
 
 /// The URLs a phone can open, best first, for a request with these headers.

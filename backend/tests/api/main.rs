@@ -8,3 +8,4 @@ mod protocol;
 mod rfc6455;
 mod robustness;
 mod transport;
+mod web;
