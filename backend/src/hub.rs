@@ -247,6 +247,8 @@ impl Hub {
                         );
                     }
                 }
+                // The cluster's fan-out delivers it, here as on every node.
+                Outcome::Published(..) => {}
                 Outcome::Existing(sender, msg) => {
                     if let Some(conn) = state.tokens.get(&sender).and_then(|id| state.conns.get(id)) {
                         queue(&conn.link, encode(&ServerMsg::Message(msg)), &mut state.dirty);
