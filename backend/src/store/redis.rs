@@ -302,22 +302,24 @@ async fn timed<T>(call: impl Future<Output = redis::RedisResult<T>>) -> Result<T
 
 impl RedisReader {
     /// Runs `read` on a connection of the pool (opening one when none is idle). A
-    /// connection that failed is dropped, so the next read opens a fresh one.
+    /// connection that failed is dropped; one that had gone stale while idle (Redis
+    /// restarted meanwhile) is replaced by a fresh one once, so the first read after a
+    /// restart does not fail for nothing.
     fn with<T>(
         &self,
-        read: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        mut read: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let pooled = idle.is_some();
         let mut conn = match idle {
             Some(conn) => conn,
-            None => {
-                let conn = self.client.get_connection_with_timeout(READ_TIMEOUT)?;
-                conn.set_read_timeout(Some(READ_TIMEOUT))?;
-                conn.set_write_timeout(Some(READ_TIMEOUT))?;
-                conn
-            }
+            None => self.open()?,
         };
-        let result = read(&mut conn);
+        let mut result = read(&mut conn);
+        if pooled && result.as_ref().is_err_and(|e| e.is_io_error() || e.is_connection_dropped()) {
+            conn = self.open()?;
+            result = read(&mut conn);
+        }
         if result.is_ok() {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             if idle.len() < IDLE_READERS {
@@ -325,6 +327,13 @@ impl RedisReader {
             }
         }
         Ok(result?)
+    }
+
+    fn open(&self) -> redis::RedisResult<redis::Connection> {
+        let conn = self.client.get_connection_with_timeout(READ_TIMEOUT)?;
+        conn.set_read_timeout(Some(READ_TIMEOUT))?;
+        conn.set_write_timeout(Some(READ_TIMEOUT))?;
+        Ok(conn)
     }
 
     fn range(

@@ -1,0 +1,214 @@
+//! Several real `chat-server` processes sharing one real `redis-server` (`--redis`): one
+//! order for everyone, whichever node a client is on; gaps in pub/sub filled from the
+//! stream; Redis SIGKILLed and restarted without losing anything acknowledged.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use backend::redis_server::RedisServer;
+use serde_json::{Value, json};
+
+use crate::durability::Process;
+use crate::helpers::*;
+
+/// A Redis of the test's own, in a fresh folder.
+fn redis() -> (RedisServer, std::path::PathBuf) {
+    let db = fresh_db();
+    let server = RedisServer::start(&db.with_file_name("redis")).expect("a redis-server for the test");
+    (server, db)
+}
+
+/// `n` nodes of one cluster.
+async fn nodes(redis: &RedisServer, db: &std::path::Path, n: usize) -> Vec<Process> {
+    let url = redis.url();
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        nodes.push(Process::start_with(db, 0, &["--redis", &url], None).await);
+    }
+    nodes
+}
+
+/// Reads until a `message` arrives (other frames skipped).
+async fn next_message(c: &mut Client) -> Value {
+    loop {
+        let v = c.next().await;
+        if v["type"] == "message" {
+            return v;
+        }
+    }
+}
+
+fn ids(list: &[Value]) -> Vec<u64> {
+    list.iter().map(|m| m["id"].as_u64().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn concurrent_says_on_three_nodes_reach_every_client_in_one_order() {
+    let (redis, db) = redis();
+    let nodes = nodes(&redis, &db, 3).await;
+    let mut clients = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        for j in 0..2 {
+            let mut c = Client::connect(&node.url()).await;
+            c.set_nick(&format!("n{i}c{j}")).await;
+            c.join("r").await;
+            clients.push(c);
+        }
+    }
+    const EACH: usize = 25;
+    // Everyone talks at once, without waiting for echoes.
+    for round in 0..EACH {
+        for (k, c) in clients.iter_mut().enumerate() {
+            c.send(json!({"type": "say", "room": "r", "text": format!("{k}:{round}"), "cid": format!("c{k}-{round}")}))
+                .await;
+        }
+    }
+    let total = EACH * clients.len();
+    let mut seen = Vec::new();
+    for c in &mut clients {
+        let mut got = Vec::new();
+        while got.len() < total {
+            got.push(next_message(c).await);
+        }
+        seen.push(got);
+    }
+    let first = &seen[0];
+    assert_eq!(ids(first), (1..=total as u64).collect::<Vec<_>>(), "ids strictly increasing, no gap");
+    for (k, got) in seen.iter().enumerate() {
+        let order = |l: &[Value]| l.iter().map(|m| (m["id"].clone(), m["text"].clone())).collect::<Vec<_>>();
+        assert_eq!(order(got), order(first), "client {k} saw another order");
+    }
+    // Each sender's own messages kept the order it sent them in.
+    let mut last: HashMap<String, usize> = HashMap::new();
+    for m in first {
+        let (k, round) = m["text"].as_str().unwrap().split_once(':').unwrap();
+        let round: usize = round.parse().unwrap();
+        if let Some(before) = last.insert(k.to_owned(), round) {
+            assert!(round > before, "{k}'s messages out of order");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_message_missed_by_pub_sub_is_read_from_the_stream_in_order() {
+    let (redis, db) = redis();
+    let nodes = nodes(&redis, &db, 2).await;
+    let mut a = Client::connect(&nodes[0].url()).await;
+    a.join("r").await;
+    let mut b = Client::connect(&nodes[1].url()).await;
+    b.join("r").await;
+    a.send(json!({"type": "say", "room": "r", "text": "one", "cid": "c1"})).await;
+    assert_eq!(next_message(&mut b).await["id"], 1);
+    // A message stored but never published, as if its publication was lost on the way
+    // to every node.
+    let lost = |id: u64, text: &str| {
+        json!({"room": "r", "id": id, "nick": "ghost", "text": text, "ts": 1, "cid": format!("g{id}")})
+            .to_string()
+    };
+    let mut conn = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    let _: u64 = redis::cmd("INCR").arg("chat:seq:r").query(&mut conn).unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg("chat:log:r")
+        .arg("2-0")
+        .arg("m")
+        .arg(lost(2, "lost"))
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(next_message(&mut a).await["id"], 1);
+    // The next message shows the gap: each node reads 2 before it delivers 3.
+    a.send(json!({"type": "say", "room": "r", "text": "three", "cid": "c3"})).await;
+    for c in [&mut a, &mut b] {
+        let got = [next_message(c).await, next_message(c).await];
+        assert_eq!(ids(&got), [2, 3]);
+        assert_eq!(got[0]["text"], "lost");
+    }
+
+    // Lost while the nodes were disconnected: after reconnecting, they read what they
+    // missed without waiting for a next message.
+    let _: u64 = redis::cmd("INCR").arg("chat:seq:r").query(&mut conn).unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg("chat:log:r")
+        .arg("4-0")
+        .arg("m")
+        .arg(lost(4, "away"))
+        .query(&mut conn)
+        .unwrap();
+    let _: redis::Value =
+        redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query(&mut conn).unwrap();
+    for c in [&mut a, &mut b] {
+        let m = next_message(c).await;
+        assert_eq!((m["id"].as_u64(), m["text"].as_str()), (Some(4), Some("away")));
+    }
+}
+
+/// Says `text` with `cid` until it is acknowledged (retrying after `unavailable`, as the
+/// app does), and returns the acknowledged message.
+async fn say_until_stored(c: &mut Client, text: &str, cid: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        assert!(Instant::now() < deadline, "{cid} was never stored");
+        c.send(json!({"type": "say", "room": "r", "text": text, "cid": cid})).await;
+        loop {
+            let v = c.next().await;
+            if v["type"] == "message" && v["cid"] == cid {
+                return v;
+            }
+            if v["type"] == "error" {
+                assert_eq!((v["code"].as_str(), v["cid"].as_str()), (Some("unavailable"), Some(cid)), "{v}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn redis_killed_and_restarted_nodes_serve_again_and_lose_nothing() {
+    let (mut redis, db) = redis();
+    let nodes = nodes(&redis, &db, 2).await;
+    let mut a = Client::connect(&nodes[0].url()).await;
+    a.join("r").await;
+    let mut b = Client::connect(&nodes[1].url()).await;
+    b.join("r").await;
+    for i in 1..=5 {
+        a.say("r", &format!("before {i}"), &format!("c{i}")).await;
+        assert_eq!(next_message(&mut b).await["id"], i);
+    }
+    redis.kill();
+    // Refused, clearly, while Redis is away; nothing is shown as sent.
+    a.send(json!({"type": "say", "room": "r", "text": "during", "cid": "c6"})).await;
+    let refused =
+        tokio::time::timeout(Duration::from_secs(15), a.next()).await.expect("an answer while Redis is away");
+    assert_eq!(
+        (refused["code"].as_str(), refused["cid"].as_str()),
+        (Some("unavailable"), Some("c6")),
+        "{refused}"
+    );
+    redis.restart().unwrap();
+    // The nodes reconnect and resubscribe by themselves; the retry is stored once, after
+    // everything acknowledged before the crash.
+    let stored = say_until_stored(&mut a, "during", "c6", Duration::from_secs(20)).await;
+    assert_eq!(stored["id"], 6);
+    let got = next_message(&mut b).await;
+    assert_eq!((got["id"].as_u64(), got["text"].as_str()), (Some(6), Some("during")));
+    // A newcomer on either node sees the whole history.
+    for node in &nodes {
+        let mut c = Client::connect(&node.url()).await;
+        let joined = c.join("r").await;
+        let history = joined["history"].as_array().unwrap();
+        assert_eq!(ids(history), [1, 2, 3, 4, 5, 6]);
+    }
+}
+
+#[tokio::test]
+async fn a_node_that_cannot_reach_redis_says_so_and_exits() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args(["--addr", "127.0.0.1:0", "--web-dir", "/nonexistent", "--redis"])
+        .arg(format!("redis://{closed}/"))
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(10), out).await.expect("it exits").unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot reach Redis at {closed}")), "{err}");
+}
