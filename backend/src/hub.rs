@@ -85,6 +85,10 @@ struct Member {
     /// released), what the room sends it waits here, with the id of each message, so that
     /// `joined` comes first and nothing it already holds comes twice.
     held: Option<Vec<(Option<u64>, Frame)>>,
+    /// The newest message id this member was given in this room (by `joined` or since).
+    /// A message the store already had when `joined` was read may still reach the room
+    /// afterwards (a cluster's fan-out lags its store a little): it is not given twice.
+    shown: u64,
 }
 
 /// A member whose `joined` is being read holds back at most this many frames; past that it
@@ -99,7 +103,11 @@ impl Room {
                 continue;
             }
             match &mut member.held {
-                None => queue(&member.link, frame.clone(), dirty),
+                None if id.is_some_and(|id| id <= member.shown) => {}
+                None => {
+                    queue(&member.link, frame.clone(), dirty);
+                    member.shown = id.unwrap_or(member.shown);
+                }
                 Some(held) if held.len() < HELD_MAX => held.push((id, frame.clone())),
                 Some(_) => {
                     member.held = None;
@@ -357,7 +365,7 @@ impl Hub {
                         old_nick: None,
                     });
                     members.broadcast(&frame, None, None, &mut state.dirty);
-                    members.members.insert(id, Member { link, held: Some(Vec::new()) });
+                    members.members.insert(id, Member { link, held: Some(Vec::new()), shown: 0 });
                     self.shared.directory_changed.notify_one();
                 } else if let Some(member) = members.members.get_mut(&id) {
                     member.held.get_or_insert_with(Vec::new);
@@ -432,9 +440,11 @@ impl Hub {
         let state = &mut *guard;
         let nicks = state.member_nicks(room);
         let Some(conn) = state.conns.get_mut(&id) else { return };
-        let Some(held) =
-            state.rooms.get_mut(room).and_then(|r| r.members.get_mut(&id)).map(|m| m.held.take())
-        else {
+        let last = page.as_ref().ok().and_then(Page::last_id).unwrap_or(0);
+        let Some(held) = state.rooms.get_mut(room).and_then(|r| r.members.get_mut(&id)).map(|m| {
+            m.shown = m.shown.max(last);
+            m.held.take()
+        }) else {
             return; // It left meanwhile (replaced by a resumed connection).
         };
         let link = conn.link.clone();
@@ -452,7 +462,6 @@ impl Hub {
             }
             return;
         };
-        let last = page.last_id().unwrap_or(0);
         let joined = encode(&ServerMsg::Joined {
             room: room.to_string(),
             members: nicks,
@@ -460,10 +469,15 @@ impl Hub {
             complete: page.complete,
         });
         queue(&link, joined, &mut state.dirty);
+        let mut newest = last;
         for (msg_id, frame) in held.into_iter().flatten() {
             if msg_id.is_none_or(|m| m > last) {
+                newest = newest.max(msg_id.unwrap_or(0));
                 queue(&link, frame, &mut state.dirty);
             }
+        }
+        if let Some(member) = state.rooms.get_mut(room).and_then(|r| r.members.get_mut(&id)) {
+            member.shown = newest;
         }
     }
 
@@ -753,6 +767,47 @@ mod tests {
         hub.handle(other, Request::Nick(Nick::parse("ann").unwrap())).unwrap();
         let third = hub.connect(Link::memory(64), Some(token));
         assert!(hub.nick(third).unwrap().starts_with("guest-"));
+    }
+
+    #[test]
+    fn a_message_that_reaches_the_room_after_joined_held_it_is_not_given_twice() {
+        let hub = hub();
+        let (a, mut ra) = join(&hub);
+        hub.handle(a, Request::Join { room: room("r"), after: None }).unwrap();
+        let say = |cid: &str| Request::Say {
+            room: room("r"),
+            text: common::Text::parse("hi").unwrap(),
+            cid: common::Cid::parse(cid).unwrap(),
+        };
+        hub.handle(a, say("c1")).unwrap();
+        let (b, mut rb) = join(&hub);
+        hub.handle(b, Request::Join { room: room("r"), after: None }).unwrap();
+        drain(&mut ra);
+        let got = drain(&mut rb);
+        assert!(matches!(&got[..], [_, ServerMsg::Joined { history, .. }] if history.len() == 1), "{got:?}");
+        // A cluster's fan-out brings message 1 late (its store had it for the join), then 2.
+        let late = |id: u64| {
+            let msg = common::ChatMessage {
+                room: "r".into(),
+                id,
+                nick: "n".into(),
+                text: "t".into(),
+                ts: 1,
+                cid: None,
+            };
+            Outcome::Stored(SenderKey::from(""), msg)
+        };
+        hub.deliver(vec![late(1), late(2)]);
+        for link in [&mut ra, &mut rb] {
+            let ids: Vec<u64> = drain(link)
+                .into_iter()
+                .filter_map(|m| match m {
+                    ServerMsg::Message(m) => Some(m.id),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(ids, [2]);
+        }
     }
 
     #[test]
