@@ -212,3 +212,65 @@ async fn a_node_that_cannot_reach_redis_says_so_and_exits() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("cannot reach Redis at {closed}")), "{err}");
 }
+
+#[tokio::test]
+async fn a_node_killed_during_traffic_loses_nothing_and_its_clients_resume_on_another() {
+    let (redis, db) = redis();
+    let mut nodes = nodes(&redis, &db, 2).await;
+    let mut watcher = Client::connect(&nodes[1].url()).await;
+    watcher.join("r").await;
+    let mut sender = Client::connect(&nodes[0].url()).await;
+    sender.join("r").await;
+    const N: usize = 40;
+    for i in 0..N {
+        sender
+            .send(json!({"type": "say", "room": "r", "text": format!("m{i}"), "cid": format!("s{i}")}))
+            .await;
+    }
+    // What the sender saw acknowledged, by id; the node dies with the rest in flight.
+    let mut seen: HashMap<u64, String> = HashMap::new();
+    while seen.len() < N / 2 {
+        let m = next_message(&mut sender).await;
+        seen.insert(m["id"].as_u64().unwrap(), m["cid"].as_str().unwrap().to_owned());
+    }
+    nodes.remove(0).sigkill().await;
+    // The app resumes on the other node: same token, `join.after`, then it sends again
+    // what it never saw acknowledged, with the same cids.
+    let mut resumed = Client::connect(&format!("{}?resume={}", nodes[0].url(), sender.resume)).await;
+    let last = seen.keys().max().copied().unwrap();
+    resumed.send(json!({"type": "join", "room": "r", "after": last})).await;
+    let joined = resumed.next().await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    for m in joined["history"].as_array().unwrap() {
+        let id = m["id"].as_u64().unwrap();
+        assert!(seen.insert(id, m["cid"].as_str().unwrap().to_owned()).is_none(), "{id} came twice");
+    }
+    let acked: std::collections::HashSet<String> = seen.values().cloned().collect();
+    for i in (0..N).filter(|i| !acked.contains(&format!("s{i}"))) {
+        resumed
+            .send(json!({"type": "say", "room": "r", "text": format!("m{i}"), "cid": format!("s{i}")}))
+            .await;
+    }
+    while seen.len() < N {
+        let m = next_message(&mut resumed).await;
+        let id = m["id"].as_u64().unwrap();
+        assert!(seen.insert(id, m["cid"].as_str().unwrap().to_owned()).is_none(), "{id} came twice");
+    }
+    // Every message once, ids 1..=N with no gap, the same for the watcher on the other node.
+    let mut stored: Vec<u64> = seen.keys().copied().collect();
+    stored.sort_unstable();
+    assert_eq!(stored, (1..=N as u64).collect::<Vec<_>>());
+    let cids: std::collections::HashSet<&String> = seen.values().collect();
+    assert_eq!(cids.len(), N, "every cid stored once");
+    let mut watched = Vec::new();
+    while watched.len() < N {
+        watched.push(next_message(&mut watcher).await);
+    }
+    assert_eq!(ids(&watched), (1..=N as u64).collect::<Vec<_>>());
+    for m in &watched {
+        assert_eq!(seen[&m["id"].as_u64().unwrap()], m["cid"].as_str().unwrap());
+    }
+    // And nothing more: no message twice.
+    let more = tokio::time::timeout(Duration::from_millis(300), next_message(&mut watcher)).await;
+    assert!(more.is_err(), "an extra message: {more:?}");
+}
