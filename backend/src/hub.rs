@@ -258,7 +258,22 @@ impl Hub {
                 // The cluster's fan-out delivers it, here as on every node.
                 Outcome::Published(..) => {}
                 Outcome::Existing(sender, msg) => {
-                    if let Some(conn) = state.tokens.get(&sender).and_then(|id| state.conns.get(id)) {
+                    let Some((&conn_id, conn)) = state
+                        .tokens
+                        .get_key_value(&sender)
+                        .and_then(|(_, id)| Some((id, state.conns.get(id)?)))
+                    else {
+                        continue;
+                    };
+                    // A member of the room that has not been given it yet gets it from the
+                    // room, in order (in a cluster, a retry on another node can find the
+                    // message stored before this node's fan-out brings it): sent alone
+                    // now, it would come ahead of older messages.
+                    let coming = RoomName::parse(&msg.room)
+                        .ok()
+                        .and_then(|room| state.rooms.get(&room)?.members.get(&conn_id))
+                        .is_some_and(|m| m.held.is_some() || msg.id > m.shown);
+                    if !coming {
                         queue(&conn.link, encode(&ServerMsg::Message(msg)), &mut state.dirty);
                     }
                 }

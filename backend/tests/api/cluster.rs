@@ -274,3 +274,75 @@ async fn a_node_killed_during_traffic_loses_nothing_and_its_clients_resume_on_an
     let more = tokio::time::timeout(Duration::from_millis(300), next_message(&mut watcher)).await;
     assert!(more.is_err(), "an extra message: {more:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_three_clients_900_messages_over_three_nodes_with_node_kills_and_drops() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::durability::Resilient;
+
+    const EACH: usize = 300;
+    let (redis, db) = redis();
+    let mut nodes = nodes(&redis, &db, 3).await;
+    let urls: Vec<String> = nodes.iter().map(Process::url).collect();
+    let acked = Arc::new(AtomicUsize::new(0));
+    let seed = Instant::now().elapsed().subsec_nanos() as u64 ^ std::process::id() as u64;
+    eprintln!("cluster chaos seed {seed}");
+    let mut tasks = Vec::new();
+    for (n, name) in ["ann", "ben", "cat"].into_iter().enumerate() {
+        let urls = urls.clone();
+        let acked = acked.clone();
+        let mut rng = seed.wrapping_add((n as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1;
+        tasks.push(tokio::spawn(async move {
+            let mut c = Resilient::new(name);
+            // Each client starts on its own node; every reconnection goes to the next one.
+            let urls: Vec<String> = urls.iter().cycle().skip(n).take(urls.len()).cloned().collect();
+            for i in 0..EACH {
+                c.outbox.insert(i, format!("{name} says {i}"));
+                c.ensure_any(&urls).await;
+                if c.outbox.contains_key(&i) {
+                    c.say(i).await;
+                }
+                c.pump(Duration::from_millis(2)).await;
+                acked.fetch_add(1, Ordering::Relaxed);
+                // xorshift: about one send in 30 drops the socket on the floor.
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                if rng.is_multiple_of(30) {
+                    c.ws = None;
+                }
+            }
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while c.got.len() < 3 * EACH || !c.outbox.is_empty() {
+                assert!(Instant::now() < deadline, "{name}: {} of {} messages", c.got.len(), 3 * EACH);
+                c.ensure_any(&urls).await;
+                c.pump(Duration::from_millis(100)).await;
+            }
+            c
+        }));
+    }
+    // Twice, mid-way, SIGKILL a node and start it again on the same port.
+    for (round, victim) in [(1, seed as usize % 3), (2, (seed as usize + 1) % 3)] {
+        while acked.load(Ordering::Relaxed) < round * EACH {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let port = nodes[victim].port;
+        nodes.remove(victim).sigkill().await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        nodes.insert(victim, Process::start_with(&db, port, &["--redis", &redis.url()], None).await);
+    }
+    let mut all_texts = std::collections::HashSet::new();
+    for t in tasks {
+        let c = t.await.unwrap();
+        let ids: Vec<u64> = c.got.keys().copied().collect();
+        assert_eq!(ids, (1..=(3 * EACH) as u64).collect::<Vec<_>>(), "{}: every id once, in order", c.name);
+        let texts: std::collections::HashSet<&String> = c.got.values().map(|(_, t)| t).collect();
+        assert_eq!(texts.len(), 3 * EACH, "{}: no message stored twice", c.name);
+        assert_eq!(c.out_of_order, 0, "{}: a message came after a newer one", c.name);
+        all_texts.extend(c.got.values().map(|(_, t)| t.clone()));
+        eprintln!("{}: 900 messages, {} duplicates dropped by id", c.name, c.duplicates_shown);
+    }
+    assert_eq!(all_texts.len(), 3 * EACH);
+}
