@@ -184,6 +184,9 @@ async fn redis_killed_and_restarted_nodes_serve_again_and_lose_nothing() {
         (Some("unavailable"), Some("c6")),
         "{refused}"
     );
+    // Away for longer than the connection manager's own retries: the nodes' heartbeat
+    // keeps them trying.
+    tokio::time::sleep(Duration::from_secs(5)).await;
     redis.restart().unwrap();
     // The nodes reconnect and resubscribe by themselves; the retry is stored once, after
     // everything acknowledged before the crash.
