@@ -2,6 +2,8 @@
 //!
 //! `../shared/PROTOCOL.md` is the contract; this crate is its single Rust definition:
 //! - [`protocol`]: the closed, tagged enums of every frame ([`ClientMsg`], [`ServerMsg`]).
+//! - [`v2`]: how version 2 is negotiated (`chat.v2`) and the bounds of its member pages;
+//!   its frames are variants of the same enums.
 //! - [`names`]: validated newtypes ([`Nick`], [`RoomName`], [`Text`], [`Cid`]) that turn
 //!   raw strings from the wire into values the rest of the code can trust.
 //!
@@ -11,9 +13,11 @@
 
 pub mod names;
 pub mod protocol;
+pub mod v2;
 
 pub use names::{Cid, InvalidName, Nick, RoomName, Text};
 pub use protocol::{ChatMessage, ClientMsg, ErrorCode, PresenceEvent, Request, RoomInfo, ServerMsg};
+pub use v2::Version;
 
 /// The protocol version announced in `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::names::{Cid, InvalidName, Nick, RoomName, Text};
+use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE};
 use crate::{HISTORY_DEFAULT, HISTORY_MAX};
 
 /// A frame from a client, as it arrives.
@@ -39,6 +40,15 @@ pub enum ClientMsg {
     /// An addition to version 1: "are you there?", answered with `pong`. Browsers cannot
     /// see WebSocket pings, so this is how a client notices a silent server.
     Ping,
+    /// Version 2: the next page of a room's members, those after the nick `after`
+    /// (case-insensitively, in the order of `joined.members`), up to `limit`.
+    Members {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
 }
 
 /// A client frame whose names and texts passed the bounds of PROTOCOL.md.
@@ -51,6 +61,8 @@ pub enum Request {
     Typing(RoomName),
     History { room: RoomName, before: u64, limit: u32 },
     Ping,
+    /// Version 2: a page of members; `after` is a nick (maybe gone since) or the start.
+    Members { room: RoomName, after: Option<Nick>, limit: u32 },
 }
 
 impl ClientMsg {
@@ -81,6 +93,11 @@ impl ClientMsg {
                 limit: limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX),
             },
             Self::Ping => Request::Ping,
+            Self::Members { room, after, limit } => Request::Members {
+                room: RoomName::parse(&room)?,
+                after: after.as_deref().map(Nick::parse).transpose()?,
+                limit: limit.unwrap_or(MEMBERS_PAGE).clamp(1, MEMBERS_MAX),
+            },
         })
     }
 }
@@ -161,12 +178,16 @@ pub enum ServerMsg {
     Rooms {
         rooms: Vec<RoomInfo>,
     },
-    /// The answer to `join`.
+    /// The answer to `join`. In version 2, `members` is the first page and `total` the
+    /// room's member count (more pages with `members` when it is larger); version 1 has
+    /// every member and no `total`.
     Joined {
         room: String,
         members: Vec<String>,
         history: Vec<ChatMessage>,
         complete: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u32>,
     },
     /// The answer to `leave`.
     Left {
@@ -192,6 +213,29 @@ pub enum ServerMsg {
     },
     /// The answer to `ping` (an addition to version 1).
     Pong,
+    /// Version 2: a page of a room's members, the answer to `members`; `complete` when no
+    /// member comes after it.
+    Members {
+        room: String,
+        members: Vec<String>,
+        total: u32,
+        complete: bool,
+    },
+    /// Version 2: the joins, leaves and renames of a room above the presence threshold
+    /// since its last count (at most one a second per room), and its member count now.
+    PresenceCount {
+        room: String,
+        joined: u32,
+        left: u32,
+        renamed: u32,
+        total: u32,
+    },
+    /// Version 2: the directory's changes since the last push (`welcome.rooms` is the
+    /// first full list): rooms that appeared or whose count changed, and rooms gone.
+    RoomsDelta {
+        changed: Vec<RoomInfo>,
+        removed: Vec<String>,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -223,6 +267,12 @@ struct RawServerMsg {
     old_nick: Option<String>,
     code: Option<ErrorCode>,
     message: Option<String>,
+    total: Option<u32>,
+    joined: Option<u32>,
+    left: Option<u32>,
+    renamed: Option<u32>,
+    changed: Option<Vec<RoomInfo>>,
+    removed: Option<Vec<String>>,
 }
 
 impl RawServerMsg {
@@ -242,6 +292,7 @@ impl RawServerMsg {
                 members: need(self.members, "members", &ty)?,
                 history: need(self.history, "history", &ty)?,
                 complete: need(self.complete, "complete", &ty)?,
+                total: self.total,
             },
             "left" => ServerMsg::Left { room: need(self.room, "room", &ty)? },
             "message" => ServerMsg::Message(ChatMessage {
@@ -272,6 +323,23 @@ impl RawServerMsg {
                 cid: self.cid,
             },
             "pong" => ServerMsg::Pong,
+            "members" => ServerMsg::Members {
+                room: need(self.room, "room", &ty)?,
+                members: need(self.members, "members", &ty)?,
+                total: need(self.total, "total", &ty)?,
+                complete: need(self.complete, "complete", &ty)?,
+            },
+            "presence_count" => ServerMsg::PresenceCount {
+                room: need(self.room, "room", &ty)?,
+                joined: need(self.joined, "joined", &ty)?,
+                left: need(self.left, "left", &ty)?,
+                renamed: need(self.renamed, "renamed", &ty)?,
+                total: need(self.total, "total", &ty)?,
+            },
+            "rooms_delta" => ServerMsg::RoomsDelta {
+                changed: need(self.changed, "changed", &ty)?,
+                removed: need(self.removed, "removed", &ty)?,
+            },
             other => return Err(format!("unknown frame type `{other}`")),
         })
     }
@@ -405,6 +473,35 @@ mod tests {
         let e: ServerMsg =
             serde_json::from_str(r#"{"type":"error","code":"brand_new","message":"m"}"#).unwrap();
         assert!(matches!(e, ServerMsg::Error { code: ErrorCode::Other, .. }));
+    }
+
+    #[test]
+    fn every_version_2_frame_round_trips() {
+        round_trip::<ClientMsg>(r#"{"type":"members","room":"lobby"}"#);
+        let ask = round_trip::<ClientMsg>(r#"{"type":"members","room":"lobby","after":"bob","limit":100}"#);
+        let Request::Members { after, limit, .. } = ask.validate().unwrap() else { panic!("not members") };
+        assert_eq!((after.unwrap().as_str(), limit), ("bob", 100));
+        let joined: ServerMsg = round_trip(
+            r#"{"type":"joined","room":"lobby","members":["alice"],"history":[],"complete":true,"total":1200}"#,
+        );
+        assert!(matches!(joined, ServerMsg::Joined { total: Some(1200), .. }));
+        round_trip::<ServerMsg>(
+            r#"{"type":"members","room":"lobby","members":["carl","dan"],"total":1200,"complete":false}"#,
+        );
+        let count: ServerMsg = round_trip(
+            r#"{"type":"presence_count","room":"lobby","joined":12,"left":3,"renamed":0,"total":1209}"#,
+        );
+        assert!(matches!(count, ServerMsg::PresenceCount { joined: 12, left: 3, total: 1209, .. }));
+        round_trip::<ServerMsg>(
+            r#"{"type":"rooms_delta","changed":[{"name":"rust","members":4}],"removed":["go"]}"#,
+        );
+        let limit = |limit| {
+            ClientMsg::Members { room: "r".into(), after: None, limit }.validate().unwrap()
+        };
+        assert!(matches!(limit(None), Request::Members { limit: 50, .. }));
+        assert!(matches!(limit(Some(5000)), Request::Members { limit: 200, .. }));
+        assert!(matches!(limit(Some(0)), Request::Members { limit: 1, .. }));
+        assert!(ClientMsg::Members { room: "r".into(), after: Some("".into()), limit: None }.validate().is_err());
     }
 
     #[test]
