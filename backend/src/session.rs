@@ -52,6 +52,8 @@ impl SessionConfig {
 pub struct Peer {
     pub client: String,
     pub resume: Option<String>,
+    /// The protocol version the handshake negotiated.
+    pub version: common::Version,
 }
 
 /// Serves one upgraded connection: `early` is what the client sent after its handshake
@@ -64,9 +66,9 @@ pub async fn run(
     shutdown: CancellationToken,
     peer: Peer,
 ) {
-    let Peer { client, resume } = peer;
+    let Peer { client, resume, version } = peer;
     let link = Link::new(stream, cfg.queue);
-    let id = hub.connect(link.clone(), resume.as_deref());
+    let id = hub.connect(link.clone(), resume.as_deref(), version);
     if tracing::enabled!(tracing::Level::INFO) {
         let nick = hub.nick(id).unwrap_or_default();
         tracing::info!(%client, conn = id, %nick, online = hub.connections(), "connected");
