@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::names::{Cid, InvalidName, Nick, RoomName, Text};
-use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE};
+use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE, MembersPage};
 use crate::{HISTORY_DEFAULT, HISTORY_MAX};
 
 /// A frame from a client, as it arrives.
@@ -55,14 +55,25 @@ pub enum ClientMsg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Nick(Nick),
-    Join { room: RoomName, after: Option<u64> },
+    Join {
+        room: RoomName,
+        after: Option<u64>,
+    },
     Leave(RoomName),
-    Say { room: RoomName, text: Text, cid: Cid },
+    Say {
+        room: RoomName,
+        text: Text,
+        cid: Cid,
+    },
     Typing(RoomName),
-    History { room: RoomName, before: u64, limit: u32 },
+    History {
+        room: RoomName,
+        before: u64,
+        limit: u32,
+    },
     Ping,
-    /// Version 2: a page of members; `after` is a nick (maybe gone since) or the start.
-    Members { room: RoomName, after: Option<Nick>, limit: u32 },
+    /// Version 2: a page of members.
+    Members(MembersPage),
 }
 
 impl ClientMsg {
@@ -93,11 +104,11 @@ impl ClientMsg {
                 limit: limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX),
             },
             Self::Ping => Request::Ping,
-            Self::Members { room, after, limit } => Request::Members {
+            Self::Members { room, after, limit } => Request::Members(MembersPage {
                 room: RoomName::parse(&room)?,
                 after: after.as_deref().map(Nick::parse).transpose()?,
                 limit: limit.unwrap_or(MEMBERS_PAGE).clamp(1, MEMBERS_MAX),
-            },
+            }),
         })
     }
 }
@@ -479,7 +490,9 @@ mod tests {
     fn every_version_2_frame_round_trips() {
         round_trip::<ClientMsg>(r#"{"type":"members","room":"lobby"}"#);
         let ask = round_trip::<ClientMsg>(r#"{"type":"members","room":"lobby","after":"bob","limit":100}"#);
-        let Request::Members { after, limit, .. } = ask.validate().unwrap() else { panic!("not members") };
+        let Request::Members(MembersPage { after, limit, .. }) = ask.validate().unwrap() else {
+            panic!("not members")
+        };
         assert_eq!((after.unwrap().as_str(), limit), ("bob", 100));
         let joined: ServerMsg = round_trip(
             r#"{"type":"joined","room":"lobby","members":["alice"],"history":[],"complete":true,"total":1200}"#,
@@ -496,12 +509,15 @@ mod tests {
             r#"{"type":"rooms_delta","changed":[{"name":"rust","members":4}],"removed":["go"]}"#,
         );
         let limit = |limit| {
-            ClientMsg::Members { room: "r".into(), after: None, limit }.validate().unwrap()
+            let ask = ClientMsg::Members { room: "r".into(), after: None, limit };
+            match ask.validate() {
+                Ok(Request::Members(page)) => page.limit,
+                other => panic!("{other:?}"),
+            }
         };
-        assert!(matches!(limit(None), Request::Members { limit: 50, .. }));
-        assert!(matches!(limit(Some(5000)), Request::Members { limit: 200, .. }));
-        assert!(matches!(limit(Some(0)), Request::Members { limit: 1, .. }));
-        assert!(ClientMsg::Members { room: "r".into(), after: Some("".into()), limit: None }.validate().is_err());
+        assert_eq!((limit(None), limit(Some(5000)), limit(Some(0))), (50, 200, 1));
+        let empty = ClientMsg::Members { room: "r".into(), after: Some("".into()), limit: None };
+        assert!(empty.validate().is_err());
     }
 
     #[test]

@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::names::{Nick, RoomName};
+
 /// The WebSocket subprotocol a client offers (`Sec-WebSocket-Protocol`) to speak version 2.
 pub const SUBPROTOCOL: &str = "chat.v2";
 /// `welcome.protocol` on a version 2 connection.
@@ -17,6 +19,16 @@ pub const PROTOCOL_V2: u32 = 2;
 pub const MEMBERS_PAGE: u32 = 50;
 /// The largest `limit` a `members` request may ask for; a larger one is served as this.
 pub const MEMBERS_MAX: u32 = 200;
+
+/// A validated `members` request: up to `limit` members of `room` after the nick `after`
+/// (case-insensitively, in the order of `joined.members`; the nick may have left since),
+/// or from the start without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembersPage {
+    pub room: RoomName,
+    pub after: Option<Nick>,
+    pub limit: u32,
+}
 
 /// The protocol version a connection speaks, fixed by its handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -29,15 +29,15 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::v2::MEMBERS_PAGE;
+use common::v2::{MEMBERS_PAGE, MembersPage};
 use common::{JOIN_HISTORY, Nick, PresenceEvent, RESUME_HISTORY_MAX, Request, RoomName, ServerMsg, Version};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
-use room::{Audience, Event, Member, Room};
 use crate::store::{Appended, History, NewMessage, Outcome, Page, SenderKey, Store, Written};
+use room::{Audience, Event, Member, Room};
 
 pub type ConnId = u64;
 
@@ -423,7 +423,7 @@ impl Hub {
             Request::History { room, before, limit } => {
                 Ok(Next::History { link: conn.link.clone(), room, before, limit: limit as usize })
             }
-            Request::Members { room, after, limit } => {
+            Request::Members(MembersPage { room, after, limit }) => {
                 if conn.version == Version::V1 {
                     // Version 1 has no such frame, and stays exactly as it was.
                     return Err(RequestError::BadRequest(
