@@ -51,28 +51,17 @@ pub enum ClientMsg {
     },
 }
 
-/// A client frame whose names and texts passed the bounds of PROTOCOL.md.
+/// A client frame whose names and texts passed the bounds of PROTOCOL.md (`Members` is
+/// version 2's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Nick(Nick),
-    Join {
-        room: RoomName,
-        after: Option<u64>,
-    },
+    Join { room: RoomName, after: Option<u64> },
     Leave(RoomName),
-    Say {
-        room: RoomName,
-        text: Text,
-        cid: Cid,
-    },
+    Say { room: RoomName, text: Text, cid: Cid },
     Typing(RoomName),
-    History {
-        room: RoomName,
-        before: u64,
-        limit: u32,
-    },
+    History { room: RoomName, before: u64, limit: u32 },
     Ping,
-    /// Version 2: a page of members.
     Members(MembersPage),
 }
 
