@@ -1,4 +1,4 @@
-//! The chat wire protocol, version 1, as Rust types shared by the server and the browser.
+//! The chat wire protocol, versions 1 and 2, as Rust types shared by the server and the browser.
 //!
 //! `../shared/PROTOCOL.md` is the contract; this crate is its single Rust definition:
 //! - [`protocol`]: the closed, tagged enums of every frame ([`ClientMsg`], [`ServerMsg`]).
