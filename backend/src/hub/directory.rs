@@ -38,7 +38,7 @@ impl Hub {
 impl State {
     /// One push: the delta to version 2 connections, the full list (when it changed since
     /// `last`) to version 1 connections. Each is encoded once.
-    fn push_directory(&mut self, last: &mut Option<Vec<RoomInfo>>) {
+    pub(super) fn push_directory(&mut self, last: &mut Option<Vec<RoomInfo>>) {
         let delta = self.delta();
         let full = if self.v1_conns > 0 {
             let rooms = self.directory();

@@ -512,15 +512,7 @@ impl Hub {
                 () = self.shared.counted.notified() => {}
                 () = shutdown.cancelled() => return,
             }
-            {
-                let mut guard = self.lock();
-                let state = &mut *guard;
-                for name in std::mem::take(&mut state.counted) {
-                    if let Some(room) = state.rooms.get_mut(&name) {
-                        room.flush_counts(name.as_str(), &mut state.dirty);
-                    }
-                }
-            }
+            self.lock().flush_counted();
             tokio::time::sleep(PRESENCE_INTERVAL).await;
         }
     }
@@ -559,6 +551,15 @@ impl State {
             self.remove_member(room, id, &conn.nick);
         }
         Some(conn)
+    }
+
+    /// Sends every pending `presence_count`.
+    fn flush_counted(&mut self) {
+        for name in std::mem::take(&mut self.counted) {
+            if let Some(room) = self.rooms.get_mut(&name) {
+                room.flush_counts(name.as_str(), &mut self.dirty);
+            }
+        }
     }
 
     /// A `guest-NNNN` nick nobody uses, with more digits if the server is crowded.
@@ -705,6 +706,82 @@ mod tests {
         let (fa, fb) = (ra.sent().remove(0), rb.sent().remove(0));
         // The same bytes, not two encodings of the same message.
         assert_eq!(fa.as_ptr(), fb.as_ptr());
+    }
+
+    /// Connects `n` members of `version` and joins them to `r`, their frames drained.
+    fn members_of(hub: &Hub, version: Version, n: usize) -> Vec<Link> {
+        (0..n)
+            .map(|_| {
+                let mut link = Link::memory(256);
+                let id = hub.connect(link.clone(), None, version);
+                hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+                drain(&mut link);
+                link
+            })
+            .collect()
+    }
+
+    /// Every link got one frame of this type, all the very same bytes; returns them.
+    fn shared_frame(links: &mut [Link], ty: &str) -> Frame {
+        let frames: Vec<Frame> = links
+            .iter_mut()
+            .map(|l| {
+                let sent = l.sent();
+                let ours: Vec<_> = sent.into_iter().filter(|f| frame_type(f) == ty).collect();
+                assert_eq!(ours.len(), 1, "one {ty}");
+                ours.into_iter().next().unwrap()
+            })
+            .collect();
+        assert!(frames.windows(2).all(|w| w[0].as_ptr() == w[1].as_ptr()), "{ty} encoded once");
+        frames[0].clone()
+    }
+
+    fn frame_type(frame: &Frame) -> String {
+        let v: serde_json::Value = serde_json::from_slice(crate::ws::payload(frame)).unwrap();
+        v["type"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn each_version_has_its_frame_encoded_once() {
+        let hub = hub();
+        let mut v1 = members_of(&hub, Version::V1, 3);
+        let mut v2 = members_of(&hub, Version::V2, 3);
+        hub.lock().push_directory(&mut None);
+        for link in v1.iter_mut().chain(v2.iter_mut()) {
+            drain(link);
+        }
+        // A join in a small room: the same `presence` bytes for both versions.
+        members_of(&hub, Version::V2, 1);
+        let mut everyone: Vec<Link> = v1.iter().chain(&v2).cloned().collect();
+        shared_frame(&mut everyone, "presence");
+        // The directory: one full list for version 1, one delta for version 2.
+        hub.lock().push_directory(&mut None);
+        let full = shared_frame(&mut v1, "rooms");
+        let delta = shared_frame(&mut v2, "rooms_delta");
+        assert!(
+            matches!(decode(&delta), ServerMsg::RoomsDelta { ref changed, .. } if changed[0].members == 7)
+        );
+        assert!(matches!(decode(&full), ServerMsg::Rooms { ref rooms } if rooms.len() == 2));
+    }
+
+    #[test]
+    fn a_big_room_counts_presence_for_version_2_only() {
+        let (store, history) = Store::memory(100);
+        let hub = Hub::new(store, history, 3);
+        let mut v1 = members_of(&hub, Version::V1, 1);
+        let mut v2 = members_of(&hub, Version::V2, 2);
+        for link in v1.iter_mut().chain(v2.iter_mut()) {
+            drain(link);
+        }
+        members_of(&hub, Version::V2, 4);
+        // Version 1 got each join; version 2 nothing yet, then one shared count.
+        assert_eq!(drain(&mut v1[0]).len(), 4);
+        assert!(v2.iter_mut().all(|l| drain(l).is_empty()));
+        hub.lock().flush_counted();
+        let count = shared_frame(&mut v2, "presence_count");
+        assert!(matches!(decode(&count), ServerMsg::PresenceCount { joined: 4, left: 0, total: 7, .. }));
+        hub.lock().flush_counted();
+        assert!(v2.iter_mut().all(|l| drain(l).is_empty()), "nothing new, nothing sent");
     }
 
     #[test]
