@@ -43,9 +43,6 @@ use common::{ClientMsg, ServerMsg};
 /// which loses nothing for good: the [`Chat`] keeps every `say` in its outbox and the nick
 /// request, and replays them after the next `welcome`.
 const OUTGOING_CAPACITY: usize = 64;
-/// The close code of a socket whose resume token a newer connection took over: that
-/// token must not be used again.
-const REPLACED: u16 = 4000;
 /// A connection attempt that has neither opened nor failed by then is abandoned.
 const CONNECT_TIMEOUT_MS: u32 = 10_000;
 
@@ -366,7 +363,8 @@ impl Session {
                 Some(Err(WebSocketError::ConnectionError)) => log!("chat: socket error"),
                 Some(Err(WebSocketError::ConnectionClose(e))) => {
                     log!("chat: socket closed ({} {})", e.code, e.reason);
-                    if e.code == REPLACED {
+                    if e.code == common::close::REPLACED {
+                        // A newer connection took our resume token over: it must not be used again.
                         update(chat, |c| c.resume = None);
                     }
                 }

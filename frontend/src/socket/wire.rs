@@ -1,235 +1,75 @@
-//! The wire format in the browser: server frames decoded by the browser's own
-//! `JSON.parse` and read field by field into `common`'s [`ServerMsg`]; client frames
-//! built as JavaScript objects from `common`'s [`ClientMsg`] and written by
-//! `JSON.stringify`.
+//! The wire format in the browser: frames converted between `common`'s types and JSON
+//! text by serde's derive of those types, through serde-wasm-bindgen, with the browser's
+//! own `JSON.parse` and `JSON.stringify` doing the text.
 //!
-//! Why not `serde_json`: its parser, its error messages and the deserializer monomorphised
-//! for every optional field of `common`'s flat decoding struct were the largest single
-//! part of the web app (about 18 KB of the gzipped wasm), while the browser ships a JSON
-//! parser already. The decoder accepts exactly what that `Deserialize` accepts: the same
-//! frame types and fields, `null` or absent for an optional field, unknown fields
-//! ignored, an unknown error code as [`ErrorCode::Other`]; any other mismatch refuses the
-//! whole frame. The encoder writes the text `Serialize` writes (`type` first, fields in
-//! declaration order, absent options left out). The tests below hold both to serde's
-//! answers. This module must not decide anything about the chat: it only converts.
+//! Why not `serde_json`: its parser and its error messages would be a second JSON
+//! implementation in the download, beside the one the browser ships (bench/TUNING.md
+//! has the figures of both). serde-wasm-bindgen reads the parsed JavaScript value with the
+//! same `Deserialize` the server's tests use, so what a frame may hold is decided once, in
+//! `common`. This module must not decide anything about the chat: it only converts.
 
-use js_sys::{Array, JSON, Object, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use js_sys::JSON;
 
-use common::{ChatMessage, ClientMsg, ErrorCode, PresenceEvent, RoomInfo, ServerMsg};
-
-/// The largest integer a JavaScript number holds exactly: a larger id or time would come
-/// out of `JSON.parse` rounded, so it is refused rather than guessed.
-const MAX_EXACT: f64 = 9_007_199_254_740_991.0;
+use common::{ClientMsg, ServerMsg};
 
 /// A server frame, or `None` if `text` is not one.
 pub fn decode(text: &str) -> Option<ServerMsg> {
-    let v = JSON::parse(text).ok()?;
-    let f = |key: &str| field(&v, key);
-    Some(match string(f("type"))?.as_str() {
-        "welcome" => ServerMsg::Welcome {
-            protocol: u32::try_from(int(f("protocol"))?).ok()?,
-            nick: string(f("nick"))?,
-            rooms: list(f("rooms"), room_info)?,
-            resume: optional(f("resume"), string)?,
-        },
-        "you" => ServerMsg::You { nick: string(f("nick"))? },
-        "rooms" => ServerMsg::Rooms { rooms: list(f("rooms"), room_info)? },
-        "joined" => ServerMsg::Joined {
-            room: string(f("room"))?,
-            members: list(f("members"), string)?,
-            history: list(f("history"), chat_message)?,
-            complete: f("complete").as_bool()?,
-        },
-        "left" => ServerMsg::Left { room: string(f("room"))? },
-        "message" => ServerMsg::Message(chat_message(v.clone())?),
-        "presence" => ServerMsg::Presence {
-            room: string(f("room"))?,
-            event: match string(f("event"))?.as_str() {
-                "join" => PresenceEvent::Join,
-                "leave" => PresenceEvent::Leave,
-                "rename" => PresenceEvent::Rename,
-                _ => return None,
-            },
-            nick: string(f("nick"))?,
-            old_nick: optional(f("old_nick"), string)?,
-        },
-        "typing" => ServerMsg::Typing { room: string(f("room"))?, nick: string(f("nick"))? },
-        "history" => ServerMsg::History {
-            room: string(f("room"))?,
-            messages: list(f("messages"), chat_message)?,
-            complete: f("complete").as_bool()?,
-        },
-        "error" => ServerMsg::Error {
-            code: match string(f("code"))?.as_str() {
-                "bad_request" => ErrorCode::BadRequest,
-                "invalid" => ErrorCode::Invalid,
-                "nick_taken" => ErrorCode::NickTaken,
-                "not_in_room" => ErrorCode::NotInRoom,
-                "rate_limited" => ErrorCode::RateLimited,
-                "too_slow" => ErrorCode::TooSlow,
-                _ => ErrorCode::Other,
-            },
-            message: string(f("message"))?,
-            cid: optional(f("cid"), string)?,
-        },
-        "pong" => ServerMsg::Pong,
-        _ => return None,
-    })
+    serde_wasm_bindgen::from_value(JSON::parse(text).ok()?).ok()
 }
 
-/// A client frame as JSON text.
+/// A client frame as JSON text. A `ClientMsg` always converts (its numbers are ids and
+/// limits, which a JavaScript number holds exactly); the empty text, which the server
+/// answers with `bad_request`, stands for a conversion that failed anyway.
 pub fn encode(msg: &ClientMsg) -> String {
-    let obj = Object::new();
-    let set = |key: &str, value: JsValue| {
-        // Setting a property of a fresh plain object cannot fail.
-        let _ = Reflect::set(&obj, &JsValue::from_str(key), &value);
-    };
-    let text = |key: &str, value: &str| set(key, JsValue::from_str(value));
-    let number = |key: &str, value: f64| set(key, JsValue::from_f64(value));
-    match msg {
-        ClientMsg::Nick { nick } => {
-            text("type", "nick");
-            text("nick", nick);
-        }
-        ClientMsg::Join { room, after } => {
-            text("type", "join");
-            text("room", room);
-            if let Some(after) = after {
-                number("after", *after as f64);
-            }
-        }
-        ClientMsg::Leave { room } => {
-            text("type", "leave");
-            text("room", room);
-        }
-        ClientMsg::Say { room, text: said, cid } => {
-            text("type", "say");
-            text("room", room);
-            text("text", said);
-            text("cid", cid);
-        }
-        ClientMsg::Typing { room } => {
-            text("type", "typing");
-            text("room", room);
-        }
-        ClientMsg::History { room, before, limit } => {
-            text("type", "history");
-            text("room", room);
-            number("before", *before as f64);
-            if let Some(limit) = limit {
-                number("limit", f64::from(*limit));
-            }
-        }
-        ClientMsg::Ping => text("type", "ping"),
-    }
-    JSON::stringify(&obj).map(String::from).unwrap_or_default()
-}
-
-/// `obj[key]`; `undefined` when absent, or when `obj` is not an object at all.
-fn field(obj: &JsValue, key: &str) -> JsValue {
-    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn string(v: JsValue) -> Option<String> {
-    v.as_string()
-}
-
-/// A non-negative whole number, as serde reads a `u64` (and, checked by the caller, a
-/// `u32`).
-fn int(v: JsValue) -> Option<u64> {
-    let n = v.as_f64()?;
-    ((0.0..=MAX_EXACT).contains(&n) && n.fract() == 0.0).then_some(n as u64)
-}
-
-/// An optional field: `Some(None)` when absent or `null`, `None` when of the wrong type.
-fn optional<T>(v: JsValue, read: fn(JsValue) -> Option<T>) -> Option<Option<T>> {
-    if v.is_undefined() || v.is_null() { Some(None) } else { read(v).map(Some) }
-}
-
-/// An array whose items all read as `T`.
-fn list<T>(v: JsValue, read: fn(JsValue) -> Option<T>) -> Option<Vec<T>> {
-    v.dyn_into::<Array>().ok()?.iter().map(read).collect()
-}
-
-fn room_info(v: JsValue) -> Option<RoomInfo> {
-    Some(RoomInfo {
-        name: string(field(&v, "name"))?,
-        members: u32::try_from(int(field(&v, "members"))?).ok()?,
-    })
-}
-
-fn chat_message(v: JsValue) -> Option<ChatMessage> {
-    let f = |key: &str| field(&v, key);
-    Some(ChatMessage {
-        room: string(f("room"))?,
-        id: int(f("id"))?,
-        nick: string(f("nick"))?,
-        text: string(f("text"))?,
-        ts: int(f("ts"))?,
-        cid: optional(f("cid"), string)?,
-    })
+    serde_wasm_bindgen::to_value(msg)
+        .ok()
+        .and_then(|value| JSON::stringify(&value).ok())
+        .map(String::from)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use common::protocol::samples;
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    /// Decodes `json` both ways and expects the same answer.
-    fn agrees(json: &str) -> Option<ServerMsg> {
-        let ours = decode(json);
-        assert_eq!(ours, serde_json::from_str::<ServerMsg>(json).ok(), "{json}");
-        ours
+    /// `common` checks that its samples hold every frame type (see `protocol::samples`).
+    #[test]
+    fn every_server_frame_decodes_as_the_server_encodes_it() {
+        for msg in samples::server() {
+            let json = serde_json::to_string(&msg).unwrap();
+            assert_eq!(decode(&json).as_ref(), Some(&msg), "{json}");
+        }
     }
 
     #[test]
-    fn every_frame_type_decodes_as_serde_does() {
+    fn every_client_frame_encodes_as_the_server_decodes_it() {
+        for msg in samples::client() {
+            let json = encode(&msg);
+            // The same text as serde_json's (`type` first, absent options left out), and
+            // read back as the same frame.
+            assert_eq!(json, serde_json::to_string(&msg).unwrap());
+            assert_eq!(serde_json::from_str::<ClientMsg>(&json).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn what_serde_json_accepts_decodes_the_same() {
         for json in [
-            r#"{"type":"welcome","protocol":1,"nick":"guest-1","rooms":[{"name":"lobby","members":2}]}"#,
-            r#"{"type":"welcome","protocol":1,"nick":"g","rooms":[],"resume":"tok"}"#,
-            r#"{"type":"you","nick":"ann"}"#,
-            r#"{"type":"rooms","rooms":[{"name":"a","members":0},{"name":"b","members":7}]}"#,
-            r#"{"type":"joined","room":"rust","members":["ann","bob"],"history":[{"room":"rust","id":3,"nick":"ann","text":"hi","ts":1700000000000}],"complete":true}"#,
-            r#"{"type":"left","room":"rust"}"#,
-            r#"{"type":"message","room":"rust","id":9,"nick":"bob","text":"yo","ts":5,"cid":"c-1"}"#,
             r#"{"type":"message","room":"rust","id":9,"nick":"bob","text":"yo","ts":5,"cid":null}"#,
-            r#"{"type":"presence","room":"rust","event":"join","nick":"bob"}"#,
-            r#"{"type":"presence","room":"rust","event":"rename","nick":"bob","old_nick":"b0b"}"#,
-            r#"{"type":"typing","room":"rust","nick":"bob"}"#,
-            r#"{"type":"history","room":"rust","messages":[],"complete":false}"#,
-            r#"{"type":"error","code":"rate_limited","message":"slow down","cid":"c-2"}"#,
             r#"{"type":"error","code":"from_the_future","message":"?"}"#,
-            r#"{"type":"pong"}"#,
             r#"{"type":"you","nick":"ann","added_later":[1,{"x":null}]}"#,
+            r#"{"nick":"ann","type":"you"}"#,
         ] {
-            assert!(agrees(json).is_some(), "{json}");
+            let ours = decode(json);
+            assert!(ours.is_some(), "{json}");
+            assert_eq!(ours, serde_json::from_str::<ServerMsg>(json).ok(), "{json}");
         }
     }
 
     #[test]
-    fn client_frames_encode_as_serde_does() {
-        for msg in [
-            ClientMsg::Nick { nick: "ann".into() },
-            ClientMsg::Join { room: "rust".into(), after: None },
-            ClientMsg::Join { room: "rust".into(), after: Some(9_007_199_254_740_991) },
-            ClientMsg::Leave { room: "café & co".into() },
-            ClientMsg::Say {
-                room: "r".into(),
-                text: "\"quoted\" \\ tab\t nl\n bell\u{7} é 😀 </script>".into(),
-                cid: "a-1".into(),
-            },
-            ClientMsg::Typing { room: "r".into() },
-            ClientMsg::History { room: "r".into(), before: 100, limit: Some(50) },
-            ClientMsg::History { room: "r".into(), before: 0, limit: None },
-            ClientMsg::Ping,
-        ] {
-            assert_eq!(encode(&msg), serde_json::to_string(&msg).unwrap());
-        }
-    }
-
-    #[test]
-    fn malformed_frames_are_refused_as_serde_does() {
+    fn malformed_frames_are_refused_as_serde_json_refuses_them() {
         for json in [
             "",
             "not json",
@@ -251,7 +91,8 @@ mod tests {
             r#"{"type":"presence","room":"r","event":"wave","nick":"n"}"#,
             r#"{"type":"error","code":3,"message":"m"}"#,
         ] {
-            assert!(agrees(json).is_none(), "{json}");
+            assert_eq!(decode(json), None, "{json}");
+            assert!(serde_json::from_str::<ServerMsg>(json).is_err(), "{json}");
         }
     }
 }
