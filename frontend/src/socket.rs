@@ -142,8 +142,8 @@ fn update<R>(chat: RwSignal<Chat>, f: impl FnOnce(&mut Chat) -> R) -> Option<R> 
 
 fn set_status(chat: RwSignal<Chat>, status: Status) {
     update(chat, |c| {
-        if c.status != status {
-            c.status = status;
+        if c.status() != status {
+            c.set_status(status);
         }
     });
 }
@@ -178,7 +178,7 @@ async fn run(
             }
         }
         set_status(chat, Status::Connecting);
-        let Some(resume) = chat.try_with_untracked(|c| c.resume.clone()) else {
+        let Some(resume) = chat.try_with_untracked(|c| c.resume().map(str::to_owned)) else {
             return;
         };
         let target = match resume {
@@ -365,7 +365,7 @@ impl Session {
                     log!("chat: socket closed ({} {})", e.code, e.reason);
                     if e.code == common::close::REPLACED {
                         // A newer connection took our resume token over: it must not be used again.
-                        update(chat, |c| c.resume = None);
+                        update(chat, Chat::forget_resume);
                     }
                 }
                 Some(Err(e)) => log!("chat: socket: {e}"),
