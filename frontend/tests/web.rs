@@ -841,9 +841,77 @@ async fn scrolling_to_the_top_loads_older_messages_in_place() {
         (0..=80).contains(&offset)
     })
     .await;
-    let mut sorted = texts();
-    sorted.dedup();
-    assert_eq!(sorted.len(), 80, "no duplicates");
+    let every: Vec<String> = (1..=80).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts(), every, "each message once, in order");
+}
+
+#[wasm_bindgen_test]
+async fn the_load_older_button_fetches_the_page_before() {
+    forget_nick();
+    let room = new_room("older");
+    let ann = Peer::connect().await;
+    ann.join(&room).await;
+    for i in 1..=60 {
+        ann.send(&ClientMsg::Say {
+            room: room.clone(),
+            text: format!("o{i}"),
+            cid: format!("o{}-{i}", unique()),
+        });
+    }
+    until("60 echoes", || ann.count(|m| matches!(m, ServerMsg::Message(_))) == 60).await;
+
+    let app = Mounted::new(server());
+    app.joined().await;
+    app.open_room(&room).await;
+    let texts = || app.messages().into_iter().map(|(_, text, _)| text).collect::<Vec<_>>();
+    until("the last 50", || texts().len() == 50).await;
+    assert_eq!(texts()[0], "o11");
+    app.find("load-older").click();
+    until("all 60", || texts().len() == 60).await;
+    let every: Vec<String> = (1..=60).map(|i| format!("o{i}")).collect();
+    assert_eq!(texts(), every, "the older page above, each message once");
+    until("the beginning", || app.text("history-start") == format!("Beginning of #{room}")).await;
+    assert!(app.query("[data-testid='load-older']").is_none(), "nothing older to load");
+}
+
+/// Makes the page's WebSockets send any `say` whose text starts with `marker` with a
+/// blank text instead, which the server refuses as `invalid` (with the `cid`): the app
+/// checks texts before sending, so this is the only way a real server refuses one.
+fn blank_the_texts_starting_with(marker: &str) {
+    let patch = js_sys::Function::new_with_args(
+        "marker",
+        "const send = WebSocket.prototype.send;
+         WebSocket.prototype.send = function (data) {
+           if (typeof data === 'string') {
+             const frame = JSON.parse(data);
+             if (frame.type === 'say' && frame.text.startsWith(marker)) {
+               frame.text = ' ';
+               data = JSON.stringify(frame);
+             }
+           }
+           return send.call(this, data);
+         };",
+    );
+    patch.call1(&JsValue::NULL, &JsValue::from_str(marker)).unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_message_shows_why_and_discard_removes_it() {
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    let marker = format!("refuse-{}", unique());
+    blank_the_texts_starting_with(&marker);
+    let text = format!("{marker} please");
+    app.say(&text);
+    let failed = || app.all("[data-testid='message'][data-failed='true']");
+    until("the refusal", || failed().len() == 1).await;
+    let line = failed()[0].text_content().unwrap();
+    assert!(line.contains(&text), "{line}");
+    assert!(line.contains("Not sent: a message must not be empty"), "{line}");
+    app.button("Discard").click();
+    until("the line gone", || failed().is_empty()).await;
+    assert!(!app.own_texts().contains(&text), "not shown any more");
 }
 
 #[wasm_bindgen_test]

@@ -34,6 +34,9 @@ mod tests {
     use common::protocol::samples;
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    // The app's codec runs in the browser; so does its test (`cargo xtask test`).
+    wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
     /// `common` checks that its samples hold every frame type (see `protocol::samples`).
     #[test]
     fn every_server_frame_decodes_as_the_server_encodes_it() {
