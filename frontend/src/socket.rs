@@ -14,7 +14,7 @@
 //! This module must not decide what to send: the frames come from [`Chat`] (what to
 //! replay after a reconnect) or from the [`Link`] (what the user just did). It never
 //! touches the DOM beyond reading the browser's network and visibility state. Frames are
-//! converted to and from JSON text by [`wire`], through the browser's own JSON.
+//! converted to and from JSON text by [`wire`], with `common`'s serde derive.
 
 mod wire;
 
