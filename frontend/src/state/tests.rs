@@ -509,3 +509,27 @@ fn the_log_is_bounded_and_then_has_older_messages_to_fetch() {
     assert_eq!(room.entries[0].key(), EntryKey::Message(room.serial, 6));
     assert_eq!(room.older(), Older::More);
 }
+
+#[test]
+fn the_outbox_is_bounded_and_a_failed_message_does_not_count() {
+    let mut chat = connected("alice");
+    let first = cid_of(chat.say("0").unwrap());
+    for i in 1..MAX_OUTBOX {
+        assert!(chat.say(&i.to_string()).is_ok(), "message {i}");
+    }
+    assert_eq!(chat.say("one too many"), Err(SayError::OutboxFull));
+    assert_eq!(texts(&chat).len(), MAX_OUTBOX, "the refused one is not shown");
+    chat.apply(ServerMsg::error(ErrorCode::Invalid, "no", Some(first)), 0.0);
+    assert!(chat.say("room again").is_ok(), "a failed message waits for nothing");
+}
+
+#[test]
+fn a_resume_token_taken_over_is_not_used_again() {
+    let mut chat = connected("alice");
+    assert_eq!(chat.resume(), Some("token-0123456789abcdef"));
+    chat.forget_resume();
+    chat.disconnected();
+    assert_eq!(chat.resume(), None, "the next connection is a new client");
+    chat.apply(welcome("guest-2"), 0.0);
+    assert_eq!(chat.resume(), Some("token-0123456789abcdef"), "the new welcome's token");
+}
