@@ -1,7 +1,7 @@
 //! The server's configuration: one typed [`Config`] built from command-line flags and
 //! `CHAT_*` environment variables, then passed explicitly (no globals).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -28,6 +28,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_QUEUE", default_value_t = 1024)]
     pub queue: usize,
 
+    /// Bytes queued for one connection (beyond what its socket has taken) before it
+    /// counts as too slow, whatever the number of frames: a client that asks for big
+    /// answers and never reads them cannot grow the server past this.
+    #[arg(long, env = "CHAT_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub queue_bytes: usize,
+
     /// Frames a connection may send per second (bursts of twice as many are allowed);
     /// beyond that its requests are refused with `rate_limited`.
     #[arg(long, env = "CHAT_RATE_LIMIT", default_value_t = 20)]
@@ -50,6 +56,36 @@ pub struct Config {
     /// With --store memory: messages kept per room (the newest; older ones are dropped).
     #[arg(long, env = "CHAT_HISTORY", default_value_t = 10_000)]
     pub history: usize,
+
+    /// When SQLite waits for the disk: `full` (an acknowledged message survives a power
+    /// cut) or `normal` (it survives a crash of the server, but the last commits may be
+    /// lost to a power cut; commits wait less).
+    #[arg(long, env = "CHAT_SYNC", value_enum, default_value_t = SyncMode::Full)]
+    pub sync: SyncMode,
+
+    /// Another page origin (`scheme://host[:port]`) allowed to open `/ws`, besides the
+    /// page's own (its `Origin` matching the request's `Host`): for a reverse proxy that
+    /// changes the host, or the development server. Repeatable; the variable takes a
+    /// comma-separated list.
+    #[arg(long = "allowed-origin", env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// WebSocket connections from one address at most (0: no limit); more are refused
+    /// with 429.
+    #[arg(long, env = "CHAT_MAX_PER_IP", default_value_t = 1000)]
+    pub max_per_ip: usize,
+
+    /// A reverse proxy's address whose `X-Forwarded-For` is believed, for the per-address
+    /// limit and the logs. Repeatable; the variable takes a comma-separated list. Without
+    /// it, the peer's own address counts and the header is ignored.
+    #[arg(long = "trusted-proxy", env = "CHAT_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncMode {
+    Full,
+    Normal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -66,27 +102,50 @@ impl Default for Config {
             web_dir: PathBuf::from("dist"),
             max_connections: 10_000,
             queue: 1024,
+            queue_bytes: 4 * 1024 * 1024,
             rate_limit: 20,
             ping_secs: 20,
             store: StoreKind::Sqlite,
             db: PathBuf::from("data/chat.db"),
             history: 10_000,
+            sync: SyncMode::Full,
+            allowed_origins: Vec::new(),
+            max_per_ip: 1000,
+            trusted_proxies: Vec::new(),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
 
     #[test]
     fn defaults_match_the_flags() {
-        let parsed = Config::parse_from(["chat-server"]);
-        let default = Config::default();
-        // The environment may set CHAT_* in CI; compare only when it does not.
-        if std::env::vars().all(|(k, _)| !k.starts_with("CHAT_")) {
-            assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
+        // Every flag's default, given explicitly (so no `CHAT_*` variable of the machine
+        // running the tests can stand in for it), parses to `Config::default()`.
+        let command = Config::command();
+        let mut args = vec!["chat-server".to_owned()];
+        let mut without_default = Vec::new();
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            match arg.get_default_values() {
+                [] => without_default.push(long.to_owned()),
+                values => {
+                    for v in values {
+                        args.push(format!("--{long}={}", v.to_string_lossy()));
+                    }
+                }
+            }
         }
+        let explicit = Config::parse_from(&args);
+        let default = Config::default();
+        assert_eq!(format!("{explicit:?}"), format!("{default:?}"));
+        // The lists have no default: empty unless given.
+        assert_eq!(without_default, ["allowed-origin", "trusted-proxy"]);
+        assert!(default.allowed_origins.is_empty() && default.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -96,5 +155,18 @@ mod tests {
         assert_eq!(c.addr, "127.0.0.1:0".parse().unwrap());
         assert_eq!(c.queue, 8);
         assert_eq!(c.store, StoreKind::Memory);
+        let c = Config::parse_from([
+            "chat-server",
+            "--allowed-origin",
+            "https://chat.example",
+            "--allowed-origin=http://127.0.0.1:8080",
+            "--trusted-proxy",
+            "10.0.0.1,::1",
+            "--sync",
+            "normal",
+        ]);
+        assert_eq!(c.allowed_origins, ["https://chat.example", "http://127.0.0.1:8080"]);
+        assert_eq!(c.trusted_proxies, ["10.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]);
+        assert_eq!(c.sync, SyncMode::Normal);
     }
 }

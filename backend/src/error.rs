@@ -20,6 +20,9 @@ pub enum RequestError {
     RateLimited,
     #[error("the server is busy; retry in a moment")]
     Busy,
+    /// The store failed (it was logged where it happened); the details stay in the log.
+    #[error("the server cannot reach its message store; retry in a moment")]
+    Unavailable,
 }
 
 impl RequestError {
@@ -31,6 +34,7 @@ impl RequestError {
             Self::NotInRoom(_) => ErrorCode::NotInRoom,
             // Busy is the server's side of "not now": the same retry-later answer.
             Self::RateLimited | Self::Busy => ErrorCode::RateLimited,
+            Self::Unavailable => ErrorCode::Unavailable,
         }
     }
 

@@ -2,7 +2,9 @@
 //! rooms and their members, and what each request makes the server send to whom.
 //!
 //! The hub never waits on a socket: it queues encoded frames on bounded [`Link`]s, so one
-//! slow client can never stall a room. A broadcast is encoded once and the same bytes go
+//! slow client can never stall a room. Nor does it wait on the disk under its lock: reads
+//! of history happen with the lock released (see [`Hub::handle`]'s `join`), and taking a
+//! new message is memory only (see `store`). A broadcast is encoded once and the same bytes go
 //! to every receiver. All state sits behind one std `Mutex`: no `.await` ever happens
 //! under it, every operation under it is short (a push is a queue append), and one lock
 //! keeps replies and broadcasts in a single order for everyone. The writes themselves
@@ -25,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
-use crate::store::{Appended, Committed, NewMessage, SenderKey, Store};
+use crate::store::{Appended, History, NewMessage, Outcome, Page, SenderKey, Store, Written};
 
 pub type ConnId = u64;
 
@@ -38,6 +40,8 @@ pub struct Hub {
 #[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
+    /// The store's reading side, used with the lock released.
+    history: History,
     /// Wakes the directory task when member counts may have changed.
     directory_changed: Notify,
 }
@@ -67,15 +71,36 @@ struct Conn {
 
 #[derive(Debug, Default)]
 struct Room {
-    members: HashMap<ConnId, Link>,
+    members: HashMap<ConnId, Member>,
 }
 
+#[derive(Debug)]
+struct Member {
+    link: Link,
+    /// While the member's `joined` is being read from the store (with the hub's lock
+    /// released), what the room sends it waits here, with the id of each message, so that
+    /// `joined` comes first and nothing it already holds comes twice.
+    held: Option<Vec<(Option<u64>, Frame)>>,
+}
+
+/// A member whose `joined` is being read holds back at most this many frames; past that it
+/// is too slow (it resumes with `join.after`, as after any drop).
+const HELD_MAX: usize = 1024;
+
 impl Room {
-    /// Queues one encoded frame for every member but `except`.
-    fn broadcast(&self, frame: &Frame, except: Option<ConnId>, dirty: &mut Vec<Link>) {
-        for (id, link) in &self.members {
-            if Some(*id) != except {
-                queue(link, frame.clone(), dirty);
+    /// Queues one encoded frame for every member but `except`; `id` when it is a message.
+    fn broadcast(&mut self, frame: &Frame, id: Option<u64>, except: Option<ConnId>, dirty: &mut Vec<Link>) {
+        for (conn, member) in &mut self.members {
+            if Some(*conn) == except {
+                continue;
+            }
+            match &mut member.held {
+                None => queue(&member.link, frame.clone(), dirty),
+                Some(held) if held.len() < HELD_MAX => held.push((id, frame.clone())),
+                Some(_) => {
+                    member.held = None;
+                    member.link.too_slow();
+                }
             }
         }
     }
@@ -122,7 +147,7 @@ impl Drop for Locked<'_> {
 pub const DIRECTORY_INTERVAL: Duration = Duration::from_millis(100);
 
 impl Hub {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, history: History) -> Self {
         let state = State {
             next_conn: 1,
             conns: HashMap::new(),
@@ -132,7 +157,8 @@ impl Hub {
             store,
             dirty: Vec::new(),
         };
-        Self { shared: Arc::new(Shared { state: Mutex::new(state), directory_changed: Notify::new() }) }
+        let shared = Shared { state: Mutex::new(state), history, directory_changed: Notify::new() };
+        Self { shared: Arc::new(shared) }
     }
 
     fn lock(&self) -> Locked<'_> {
@@ -162,6 +188,7 @@ impl Hub {
                 code: REPLACED,
                 reason: "replaced by a new connection",
                 last_frame: None,
+                too_slow: false,
             });
             nick = Some(conn.nick);
             self.shared.directory_changed.notify_one();
@@ -188,24 +215,92 @@ impl Hub {
         }
     }
 
-    /// Delivers messages the durable store has committed, to the rooms' current members.
-    pub fn deliver(&self, batch: Committed) {
+    /// Acts on what the durable store's writer did with a batch: delivers what it
+    /// committed to the rooms' current members, gives a sender back the stored copy of an
+    /// old retry, and tells the senders of what could not be written.
+    pub fn deliver(&self, written: Written) {
         let mut guard = self.lock();
         let state = &mut *guard;
-        for (sender, msg) in batch {
-            state.store.committed(&sender, &msg);
-            let Ok(room) = RoomName::parse(&msg.room) else { continue };
-            if let Some(members) = state.rooms.get(&room) {
-                members.broadcast(&encode(&ServerMsg::Message(msg)), None, &mut state.dirty);
+        for outcome in written {
+            state.store.written(&outcome);
+            match outcome {
+                Outcome::Stored(_, msg) => {
+                    let Ok(room) = RoomName::parse(&msg.room) else { continue };
+                    let id = msg.id;
+                    if let Some(members) = state.rooms.get_mut(&room) {
+                        members.broadcast(
+                            &encode(&ServerMsg::Message(msg)),
+                            Some(id),
+                            None,
+                            &mut state.dirty,
+                        );
+                    }
+                }
+                Outcome::Existing(sender, msg) => {
+                    if let Some(conn) = state.tokens.get(&sender).and_then(|id| state.conns.get(id)) {
+                        queue(&conn.link, encode(&ServerMsg::Message(msg)), &mut state.dirty);
+                    }
+                }
+                Outcome::Failed(sender, msg) => {
+                    if let Some(conn) = state.tokens.get(&sender).and_then(|id| state.conns.get(id)) {
+                        queue(&conn.link, RequestError::Unavailable.to_frame(msg.cid), &mut state.dirty);
+                    }
+                }
             }
         }
     }
 
-    /// Applies one validated request from connection `id`.
+    /// Applies one validated request from connection `id`. What needs the store's history
+    /// is read after the lock is released (a slow disk must not stall every room), then
+    /// sent.
     pub fn handle(&self, id: ConnId, request: Request) -> Result<(), RequestError> {
+        let next = self.apply(id, request)?;
+        let history = &self.shared.history;
+        match next {
+            Next::Done => Ok(()),
+            Next::Join { room, after, newly } => {
+                let page = match after {
+                    Some(after) => history.after(&room, after, RESUME_HISTORY_MAX),
+                    None => history.recent(&room, JOIN_HISTORY),
+                };
+                let page = page.map_err(|e| {
+                    tracing::error!(error = %e, %room, "reading history for a join failed");
+                });
+                self.joined(id, &room, page, newly);
+                Ok(())
+            }
+            Next::History { link, room, before, limit } => {
+                let page = history.before(&room, before, limit).map_err(|e| {
+                    tracing::error!(error = %e, %room, "reading history failed");
+                    RequestError::Unavailable
+                })?;
+                let frame = encode(&ServerMsg::History {
+                    room: room.to_string(),
+                    messages: page.messages,
+                    complete: page.complete,
+                });
+                link.send(frame);
+                Ok(())
+            }
+            Next::Again { link, room, id } => match history.message(&room, id) {
+                Ok(Some(msg)) => {
+                    link.send(encode(&ServerMsg::Message(msg)));
+                    Ok(())
+                }
+                Ok(None) => Err(RequestError::Unavailable),
+                Err(e) => {
+                    tracing::error!(error = %e, %room, "reading a stored message failed");
+                    Err(RequestError::Unavailable)
+                }
+            },
+        }
+    }
+
+    /// The part of [`Hub::handle`] that runs under the lock.
+    fn apply(&self, id: ConnId, request: Request) -> Result<Next, RequestError> {
         let mut guard = self.lock();
         let state = &mut *guard;
-        let Some(conn) = state.conns.get_mut(&id) else { return Ok(()) };
+        let Some(conn) = state.conns.get_mut(&id) else { return Ok(Next::Done) };
         match request {
             Request::Nick(nick) => {
                 let key = nick.key();
@@ -229,9 +324,12 @@ impl Hub {
                             nick: nick.to_string(),
                             old_nick: Some(old.to_string()),
                         });
-                        state.rooms[room].broadcast(&frame, None, &mut state.dirty);
+                        if let Some(members) = state.rooms.get_mut(room) {
+                            members.broadcast(&frame, None, None, &mut state.dirty);
+                        }
                     }
                 }
+                Ok(Next::Done)
             }
             Request::Join { room, after } => {
                 let newly = conn.rooms.insert(room.clone());
@@ -245,23 +343,13 @@ impl Hub {
                         nick: nick.to_string(),
                         old_nick: None,
                     });
-                    members.broadcast(&frame, None, &mut state.dirty);
-                    members.members.insert(id, link.clone());
-                }
-                let page = match after {
-                    Some(after) => state.store.after(&room, after, RESUME_HISTORY_MAX),
-                    None => state.store.recent(&room, JOIN_HISTORY),
-                };
-                let joined = encode(&ServerMsg::Joined {
-                    room: room.to_string(),
-                    members: state.member_nicks(&room),
-                    history: page.messages,
-                    complete: page.complete,
-                });
-                queue(&link, joined, &mut state.dirty);
-                if newly {
+                    members.broadcast(&frame, None, None, &mut state.dirty);
+                    members.members.insert(id, Member { link, held: Some(Vec::new()) });
                     self.shared.directory_changed.notify_one();
+                } else if let Some(member) = members.members.get_mut(&id) {
+                    member.held.get_or_insert_with(Vec::new);
                 }
+                Ok(Next::Join { room, after, newly })
             }
             Request::Leave(room) => {
                 if !conn.rooms.remove(&room) {
@@ -271,9 +359,10 @@ impl Hub {
                 let nick = conn.nick.clone();
                 state.remove_member(&room, id, &nick);
                 self.shared.directory_changed.notify_one();
+                Ok(Next::Done)
             }
             Request::Say { room, text, cid } => {
-                let Some(members) = joined(&state.rooms, conn, &room) else {
+                let Some(members) = joined(&mut state.rooms, conn, &room) else {
                     return Err(RequestError::NotInRoom(room));
                 };
                 let new = NewMessage {
@@ -286,38 +375,83 @@ impl Hub {
                 };
                 match state.store.append(new) {
                     Appended::Deliver(msg) => {
-                        members.broadcast(&encode(&ServerMsg::Message(msg)), None, &mut state.dirty);
+                        let id = msg.id;
+                        members.broadcast(
+                            &encode(&ServerMsg::Message(msg)),
+                            Some(id),
+                            None,
+                            &mut state.dirty,
+                        );
                     }
-                    Appended::Duplicate(msg) => {
-                        queue(&conn.link, encode(&ServerMsg::Message(msg)), &mut state.dirty);
+                    Appended::Duplicate { room, id } => {
+                        return Ok(Next::Again { link: conn.link.clone(), room, id });
                     }
                     // Delivered to the room, the sender included, once committed.
                     Appended::Queued | Appended::InFlight => {}
                     Appended::Busy => return Err(RequestError::Busy),
                 }
+                Ok(Next::Done)
             }
             Request::Typing(room) => {
-                let Some(members) = joined(&state.rooms, conn, &room) else {
+                let Some(members) = joined(&mut state.rooms, conn, &room) else {
                     return Err(RequestError::NotInRoom(room));
                 };
                 let frame =
                     encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick.to_string() });
-                members.broadcast(&frame, Some(id), &mut state.dirty);
+                members.broadcast(&frame, None, Some(id), &mut state.dirty);
+                Ok(Next::Done)
             }
             Request::Ping => {
                 queue(&conn.link, encode(&ServerMsg::Pong), &mut state.dirty);
+                Ok(Next::Done)
             }
             Request::History { room, before, limit } => {
-                let page = state.store.before(&room, before, limit as usize);
-                let history = encode(&ServerMsg::History {
-                    room: room.to_string(),
-                    messages: page.messages,
-                    complete: page.complete,
-                });
-                queue(&conn.link, history, &mut state.dirty);
+                Ok(Next::History { link: conn.link.clone(), room, before, limit: limit as usize })
             }
         }
-        Ok(())
+    }
+
+    /// Ends a join once its history is read: `joined` (with the members as they are now),
+    /// then what the room sent meanwhile, less what `joined` already holds. When the read
+    /// failed, the joiner hears so and a new member leaves again (the others saw it come).
+    fn joined(&self, id: ConnId, room: &RoomName, page: Result<Page, ()>, newly: bool) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let nicks = state.member_nicks(room);
+        let Some(conn) = state.conns.get_mut(&id) else { return };
+        let Some(held) =
+            state.rooms.get_mut(room).and_then(|r| r.members.get_mut(&id)).map(|m| m.held.take())
+        else {
+            return; // It left meanwhile (replaced by a resumed connection).
+        };
+        let link = conn.link.clone();
+        let Ok(page) = page else {
+            queue(&link, RequestError::Unavailable.to_frame(None), &mut state.dirty);
+            if newly {
+                conn.rooms.remove(room);
+                let nick = conn.nick.clone();
+                state.remove_member(room, id, &nick);
+                self.shared.directory_changed.notify_one();
+            } else {
+                for (_, frame) in held.into_iter().flatten() {
+                    queue(&link, frame, &mut state.dirty);
+                }
+            }
+            return;
+        };
+        let last = page.last_id().unwrap_or(0);
+        let joined = encode(&ServerMsg::Joined {
+            room: room.to_string(),
+            members: nicks,
+            history: page.messages,
+            complete: page.complete,
+        });
+        queue(&link, joined, &mut state.dirty);
+        for (msg_id, frame) in held.into_iter().flatten() {
+            if msg_id.is_none_or(|m| m > last) {
+                queue(&link, frame, &mut state.dirty);
+            }
+        }
     }
 
     /// Pushes the room directory to every connection whenever it changed, at most once per
@@ -412,7 +546,7 @@ impl State {
             nick: nick.to_string(),
             old_nick: None,
         });
-        members.broadcast(&frame, None, &mut self.dirty);
+        members.broadcast(&frame, None, None, &mut self.dirty);
     }
 
     /// The public directory: every room with a member, and always the lobby; lobby first,
@@ -434,8 +568,33 @@ impl State {
 }
 
 /// The room, if `conn` is one of its members.
-fn joined<'a>(rooms: &'a HashMap<RoomName, Room>, conn: &Conn, room: &RoomName) -> Option<&'a Room> {
-    rooms.get(room).filter(|_| conn.rooms.contains(room))
+fn joined<'a>(rooms: &'a mut HashMap<RoomName, Room>, conn: &Conn, room: &RoomName) -> Option<&'a mut Room> {
+    rooms.get_mut(room).filter(|_| conn.rooms.contains(room))
+}
+
+/// What [`Hub::handle`] still has to do once the lock is released.
+#[derive(Debug)]
+enum Next {
+    Done,
+    /// Read the joiner's history, then finish the join ([`Hub::joined`]).
+    Join {
+        room: RoomName,
+        after: Option<u64>,
+        newly: bool,
+    },
+    /// Read a page of history and send it.
+    History {
+        link: Link,
+        room: RoomName,
+        before: u64,
+        limit: usize,
+    },
+    /// A retried `say` whose message is stored: read it and send it to the sender alone.
+    Again {
+        link: Link,
+        room: RoomName,
+        id: u64,
+    },
 }
 
 /// Close code for a connection whose resume token was taken over by a newer connection
@@ -471,7 +630,8 @@ mod tests {
     use super::*;
 
     fn hub() -> Hub {
-        Hub::new(Store::memory(100))
+        let (store, history) = Store::memory(100);
+        Hub::new(store, history)
     }
 
     fn join(hub: &Hub) -> (ConnId, Link) {

@@ -1,6 +1,8 @@
 //! The chat server: one port serves the built web app and the WebSocket at `/ws`.
 //!
 //! Module map, outside in:
+//! - [`admission`]: who may open a WebSocket (origin, connections per address, the
+//!   client's address behind a trusted proxy) and the open-files limit.
 //! - [`config`]: the typed [`Config`], parsed from flags and `CHAT_*` variables.
 //! - [`server`]: binds the router (`/ws`, `/api/info`, static files) and runs it until
 //!   shutdown; [`server::run`] is what the binary and the tests call.
@@ -14,7 +16,10 @@
 //! - `store`: message history behind an enum of backends (in-memory for now).
 //! - `error`: the request errors and their one mapping to protocol `error` frames.
 //! - `net`: the URLs a phone on the LAN can open.
+//! - `web`: the built web app as static files: compressed copies, caching by content
+//!   hash, and the security headers (CSP).
 
+pub mod admission;
 pub mod config;
 mod error;
 mod hub;
@@ -23,6 +28,7 @@ pub mod net;
 pub mod server;
 mod session;
 mod store;
+mod web;
 mod ws;
 
 pub use config::Config;

@@ -7,7 +7,9 @@
 //! wait in the queue, and then the connection's own session writes it out as the socket
 //! drains (frames queued by then leave together, in one `writev`).
 //!
-//! When the queue is full the client cannot keep up: rather than block the sender (which
+//! The queue is bounded twice: in frames, and in bytes (a client that asks for big
+//! answers and never reads them would otherwise hold megabytes per frame). When the queue
+//! is full either way the client cannot keep up: rather than block the sender (which
 //! would slow every other member of the room) or grow without bound, the connection is
 //! told to close with `too_slow`; the client resumes with `join.after` and loses nothing.
 
@@ -110,6 +112,9 @@ pub struct Close {
     pub reason: &'static str,
     /// Sent just before the close frame, if any.
     pub last_frame: Option<Frame>,
+    /// The server drops the client for falling behind (not the same as a client that
+    /// closes with 1013 itself): its queue is freed, and its goodbye waits longer.
+    pub too_slow: bool,
 }
 
 /// A cheap handle to one connection's outgoing side.
@@ -124,7 +129,17 @@ struct Inner {
     out: Mutex<Out>,
     /// Wakes the session: the socket is backed up, failed, or a close was requested.
     wake: Notify,
-    capacity: usize,
+    capacity: Capacity,
+}
+
+/// How much one connection's queue holds at most.
+#[derive(Debug, Clone, Copy)]
+pub struct Capacity {
+    pub frames: usize,
+    /// Bytes of queued frames (a frame shared with other receivers counts in full at each:
+    /// the bound is on what this connection holds alive). One frame over it still goes
+    /// into an empty queue, so no answer is too big to send at all.
+    pub bytes: usize,
 }
 
 #[derive(Debug)]
@@ -138,6 +153,8 @@ enum Sink {
 #[derive(Debug, Default)]
 struct Out {
     queue: VecDeque<Frame>,
+    /// The bytes of every frame in `queue`, the front one whole.
+    bytes: usize,
     /// How much of the front frame the socket has already taken.
     offset: usize,
     /// The socket took less than it was given: only the session writes until it drains.
@@ -171,12 +188,13 @@ pub struct Status {
 }
 
 impl Link {
-    pub fn new(stream: TcpStream, capacity: usize) -> Self {
+    pub fn new(stream: TcpStream, capacity: Capacity) -> Self {
         Self::with_sink(Sink::Tcp(stream), capacity)
     }
 
-    fn with_sink(sink: Sink, capacity: usize) -> Self {
-        let inner = Inner { sink, out: Mutex::default(), wake: Notify::new(), capacity: capacity.max(1) };
+    fn with_sink(sink: Sink, capacity: Capacity) -> Self {
+        let capacity = Capacity { frames: capacity.frames.max(1), bytes: capacity.bytes };
+        let inner = Inner { sink, out: Mutex::default(), wake: Notify::new(), capacity };
         Self { inner: Arc::new(inner) }
     }
 
@@ -192,17 +210,26 @@ impl Link {
         if out.close.is_some() || out.dead {
             return Pushed::Gone;
         }
-        if out.queue.len() >= self.inner.capacity {
+        let cap = self.inner.capacity;
+        let over_bytes = !out.queue.is_empty() && out.bytes.saturating_add(frame.len()) > cap.bytes;
+        if out.queue.len() >= cap.frames || over_bytes {
             drop(out);
-            self.close(Close {
-                code: common::close::TRY_AGAIN_LATER,
-                reason: "too slow",
-                last_frame: Some(crate::error::too_slow_frame()),
-            });
+            self.too_slow();
             return Pushed::TooSlow;
         }
+        out.bytes += frame.len();
         out.queue.push_back(frame);
         if out.queue.len() == 1 && !out.blocked { Pushed::Flush } else { Pushed::Queued }
+    }
+
+    /// Closes the connection as too slow: it gets `too_slow` and 1013, and can resume.
+    pub fn too_slow(&self) {
+        self.close(Close {
+            code: common::close::TRY_AGAIN_LATER,
+            reason: "too slow",
+            last_frame: Some(crate::error::too_slow_frame()),
+            too_slow: true,
+        });
     }
 
     /// Sends a frame now, from a caller that holds no lock.
@@ -236,11 +263,12 @@ impl Link {
         if let Some(c) = &out.close {
             return c.clone();
         }
-        if close.code == common::close::TRY_AGAIN_LATER {
+        if close.too_slow {
             // Free them now; keep a frame the socket took part of, or the stream breaks.
             let keep = usize::from(out.offset > 0);
             out.queue.truncate(keep);
             out.queue.shrink_to_fit();
+            out.bytes = out.queue.iter().map(Bytes::len).sum();
         }
         out.close = Some(close.clone());
         drop(out);
@@ -255,7 +283,10 @@ impl Link {
         if out.dead {
             return;
         }
-        out.queue.extend(frames);
+        for frame in frames {
+            out.bytes += frame.len();
+            out.queue.push_back(frame);
+        }
         if !out.blocked {
             self.write_out(&mut out);
         }
@@ -285,6 +316,7 @@ impl Link {
         #[cfg(test)]
         if let Sink::Memory(frames) = &self.inner.sink {
             frames.lock().unwrap().extend(out.queue.drain(..));
+            out.bytes = 0;
             return;
         }
         let stream = self.stream();
@@ -315,6 +347,7 @@ impl Link {
                 Err(_) => {
                     out.dead = true;
                     out.queue = VecDeque::new();
+                    out.bytes = 0;
                     self.inner.wake.notify_one();
                     return;
                 }
@@ -334,8 +367,8 @@ impl Link {
 
     /// A link that keeps what it is sent, for tests.
     #[cfg(test)]
-    pub fn memory(capacity: usize) -> Self {
-        Self::with_sink(Sink::Memory(Mutex::default()), capacity)
+    pub fn memory(frames: usize) -> Self {
+        Self::with_sink(Sink::Memory(Mutex::default()), Capacity { frames, bytes: usize::MAX })
     }
 
     /// The frames a memory link was sent since the last call.
@@ -360,6 +393,7 @@ impl Out {
             }
             written -= left;
             self.offset = 0;
+            self.bytes -= front.len();
             self.queue.pop_front();
         }
     }
@@ -378,7 +412,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (server, _) = listener.accept().await.unwrap();
-        (Link::new(server, capacity), client)
+        (Link::new(server, Capacity { frames: capacity, bytes: usize::MAX }), client)
     }
 
     #[test]
@@ -393,6 +427,30 @@ mod tests {
         assert_eq!(status.close.unwrap().code, common::close::TRY_AGAIN_LATER);
         assert_eq!(status.queued, 0);
         assert_eq!(link.push("d".into()), Pushed::Gone);
+    }
+
+    #[test]
+    fn a_queue_over_its_bytes_closes_as_too_slow_whatever_its_frames() {
+        let link = Link::with_sink(Sink::Memory(Mutex::default()), Capacity { frames: 100, bytes: 1000 });
+        link.out().blocked = true;
+        // One frame bigger than the bound still goes into an empty queue...
+        assert_eq!(link.push(Frame::from(vec![0u8; 1500])), Pushed::Queued);
+        // ...but nothing more after it.
+        assert_eq!(link.push(Frame::from_static(b"x")), Pushed::TooSlow);
+        let link = Link::with_sink(Sink::Memory(Mutex::default()), Capacity { frames: 100, bytes: 1000 });
+        link.out().blocked = true;
+        for _ in 0..4 {
+            assert_eq!(link.push(Frame::from(vec![0u8; 250])), Pushed::Queued);
+        }
+        assert_eq!(link.push(Frame::from_static(b"x")), Pushed::TooSlow);
+        assert_eq!(link.out().bytes, 0, "freed with the queue");
+        // Written frames give their bytes back.
+        let link = Link::with_sink(Sink::Memory(Mutex::default()), Capacity { frames: 100, bytes: 1000 });
+        for _ in 0..20 {
+            assert_eq!(link.push(Frame::from(vec![0u8; 600])), Pushed::Flush);
+            link.flush();
+        }
+        assert_eq!(link.sent().len(), 20);
     }
 
     #[test]
@@ -441,8 +499,8 @@ mod tests {
     #[test]
     fn the_first_close_wins() {
         let link = Link::memory(2);
-        link.close(Close { code: 4000, reason: "first", last_frame: None });
-        let c = link.close(Close { code: 1001, reason: "second", last_frame: None });
+        link.close(Close { code: 4000, reason: "first", last_frame: None, too_slow: false });
+        let c = link.close(Close { code: 1001, reason: "second", last_frame: None, too_slow: false });
         assert_eq!((c.code, c.reason), (4000, "first"));
     }
 

@@ -2,10 +2,10 @@
 //! chat (with a QR code of the LAN URL for phones), and runs the server until Ctrl-C or
 //! SIGTERM. Everything else is in the library.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
-use backend::{Config, net, server};
+use backend::{Config, admission, net, server};
 use clap::Parser;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -15,8 +15,11 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
+        // Colour codes are for a person at a terminal, not for a log file or journal.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = Config::parse();
+    admission::raise_open_files_limit(config.max_connections);
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {} (is another server running there?)", config.addr))?;

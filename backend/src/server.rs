@@ -4,6 +4,8 @@
 //! hyper's HTTP/1.1 until its shutdown future resolves, then closes every WebSocket with
 //! 1001 and returns within about two seconds.
 //!
+//! The built web app's files are `web`'s part of the router.
+//!
 //! `/ws` answers the WebSocket handshake itself and hands the bare TCP socket to a
 //! session (see `ws` for why the server speaks WebSocket itself).
 
@@ -26,15 +28,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower_http::services::{ServeDir, ServeFile};
-use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::admission::{self, Origins, PerAddress};
 use crate::config::{Config, StoreKind};
 use crate::hub::Hub;
 use crate::net;
 use crate::session::{self, Peer, SessionConfig};
 use crate::store::Store;
-use crate::ws;
+use crate::{web, ws};
 
 /// A client gets this long to send its request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -49,6 +50,9 @@ struct AppState {
     shutdown: CancellationToken,
     sessions: TaskTracker,
     slots: Arc<Semaphore>,
+    per_address: PerAddress,
+    origins: Arc<Origins>,
+    trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     lan_urls: Arc<Vec<String>>,
 }
 
@@ -60,20 +64,23 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let token = CancellationToken::new();
-    let (store, committed) = match config.store {
-        StoreKind::Memory => (Store::memory(config.history), None),
+    let (store, history, written) = match config.store {
+        StoreKind::Memory => {
+            let (store, history) = Store::memory(config.history);
+            (store, history, None)
+        }
         StoreKind::Sqlite => {
-            let (store, committed) = Store::sqlite(&config.db)?;
-            tracing::info!(db = %config.db.display(), "messages are stored in SQLite");
-            (store, Some(committed))
+            let (store, history, written) = Store::sqlite(&config.db, config.sync)?;
+            tracing::info!(db = %config.db.display(), sync = ?config.sync, "messages are stored in SQLite");
+            (store, history, Some(written))
         }
     };
-    let hub = Hub::new(store);
+    let hub = Hub::new(store, history);
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
-    let delivery = committed.map(|mut committed| {
+    let delivery = written.map(|mut written| {
         let hub = hub.clone();
         tokio::spawn(async move {
-            while let Some(batch) = committed.recv().await {
+            while let Some(batch) = written.recv().await {
                 hub.deliver(batch);
             }
         })
@@ -81,13 +88,16 @@ pub async fn run(
     let state = AppState {
         hub,
         session: SessionConfig {
-            queue: config.queue,
+            queue: crate::link::Capacity { frames: config.queue, bytes: config.queue_bytes },
             rate_limit: config.rate_limit,
             ping_every: Duration::from_secs(config.ping_secs.max(1)),
         },
         shutdown: token.clone(),
         sessions: TaskTracker::new(),
         slots: Arc::new(Semaphore::new(config.max_connections)),
+        per_address: PerAddress::new(config.max_per_ip),
+        origins: Arc::new(Origins::new(&config.allowed_origins)),
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         lan_urls: Arc::new(net::lan_urls(addr)),
     };
     let sessions = state.sessions.clone();
@@ -168,32 +178,12 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 }
 
 fn router(state: AppState, web_dir: &Path) -> Router {
-    let index = web_dir.join("index.html");
-    let static_files = if index.exists() {
-        let files = ServeDir::new(web_dir).fallback(ServeFile::new(index));
-        Router::new().fallback_service(files).layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            // Trunk names the wasm and JS by content hash, but index.html is not: make the
-            // browser ask again so a new build is picked up.
-            HeaderValue::from_static("no-cache"),
-        ))
-    } else {
-        tracing::warn!(dir = %web_dir.display(), "no index.html there: only /ws is served");
-        Router::new().fallback(not_built)
-    };
     Router::new()
         .route("/ws", get(ws_handler))
         .route("/api/info", get(info))
         .route("/api/qr.svg", get(qr))
         .with_state(state)
-        .merge(static_files)
-}
-
-async fn not_built() -> impl IntoResponse {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The web app is not built. Run `cargo xtask serve`, or pass --web-dir with a built app.\n",
-    )
+        .merge(web::router(web_dir))
 }
 
 /// The URLs a phone can open, best first, for a request with these headers.
@@ -249,6 +239,15 @@ async fn ws_handler(
         Ok(accept) => accept,
         Err(refusal) => return refusal,
     };
+    let ip = admission::client_ip(req.headers(), peer, &state.trusted_proxies);
+    // The peer's own address with its port when there is no proxy, as before.
+    let client = if ip == peer.ip() { peer.to_string() } else { ip.to_string() };
+    if !state.origins.allows(req.headers()) {
+        let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).unwrap_or("?");
+        tracing::warn!(%client, %origin, "refused a WebSocket from another site's page (see --allowed-origin)");
+        return (StatusCode::FORBIDDEN, "WebSocket connections from other sites' pages are not allowed\n")
+            .into_response();
+    }
     let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
         return (StatusCode::BAD_REQUEST, "this connection cannot be upgraded to a WebSocket\n")
             .into_response();
@@ -256,7 +255,14 @@ async fn ws_handler(
     let Ok(slot) = state.slots.clone().try_acquire_owned() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "the server is full; try again later\n").into_response();
     };
-    let peer = Peer { client: client_address(req.headers(), peer), resume: params.resume };
+    let counted = match state.per_address.admit(ip) {
+        Ok(counted) => counted,
+        Err(status) => {
+            tracing::warn!(%client, "refused a WebSocket: too many connections from one address (--max-per-ip)");
+            return (status, "too many connections from your address\n").into_response();
+        }
+    };
+    let peer = Peer { client, resume: params.resume };
     let AppState { hub, session, shutdown, sessions, .. } = state;
     sessions.spawn(async move {
         let upgraded = match on_upgrade.await {
@@ -272,7 +278,7 @@ async fn ws_handler(
             return;
         };
         session::run(parts.io.into_inner(), parts.read_buf, hub, session, shutdown, peer).await;
-        drop(slot);
+        drop((slot, counted));
     });
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -312,30 +318,4 @@ fn handshake(headers: &HeaderMap) -> Result<String, Response> {
         return Err((StatusCode::BAD_REQUEST, "a missing or malformed Sec-WebSocket-Key\n").into_response());
     }
     Ok(ws::accept_key(key))
-}
-
-/// The client's address for the logs: the first `X-Forwarded-For` entry when a proxy set
-/// one, else the peer.
-fn client_address(headers: &HeaderMap, peer: SocketAddr) -> String {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| peer.to_string(), str::to_owned)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forwarded_for_wins_over_the_peer() {
-        let peer: SocketAddr = "10.0.0.9:5555".parse().unwrap();
-        let mut headers = HeaderMap::new();
-        assert_eq!(client_address(&headers, peer), "10.0.0.9:5555");
-        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7, 10.0.0.1"));
-        assert_eq!(client_address(&headers, peer), "203.0.113.7");
-    }
 }

@@ -34,7 +34,7 @@ const READ_CHUNK: usize = 4096;
 /// What a session needs besides its socket.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    pub queue: usize,
+    pub queue: link::Capacity,
     pub rate_limit: u32,
     /// The server pings this often, so a silent peer is noticed...
     pub ping_every: Duration,
@@ -174,7 +174,7 @@ async fn writable(stream: &TcpStream) -> io::Result<()> {
 }
 
 fn going_away(reason: &'static str) -> Close {
-    Close { code: close::GOING_AWAY, reason, last_frame: None }
+    Close { code: close::GOING_AWAY, reason, last_frame: None, too_slow: false }
 }
 
 /// One read into the decoder: `Some(0)` at the end of the stream, `None` if there was
@@ -224,7 +224,10 @@ fn handle_frames(
             Ok(None) => return None,
             Err(e) => {
                 let reason = e.reason();
-                return Some((reason, Some(Close { code: e.close_code(), reason, last_frame: None })));
+                return Some((
+                    reason,
+                    Some(Close { code: e.close_code(), reason, last_frame: None, too_slow: false }),
+                ));
             }
         };
         let result = match message {
@@ -248,7 +251,10 @@ fn handle_frames(
             Message::Pong => Ok(()),
             Message::Close(code) => {
                 let code = code.unwrap_or(ws::code::NORMAL);
-                return Some(("client closed", Some(Close { code, reason: "", last_frame: None })));
+                return Some((
+                    "client closed",
+                    Some(Close { code, reason: "", last_frame: None, too_slow: false }),
+                ));
             }
         };
         if let Err((err, cid)) = result {
@@ -277,7 +283,7 @@ pub fn decode(text: &str) -> Result<ClientMsg, RequestError> {
 /// frame and the close frame; then ends our side and waits, briefly, for the client to end
 /// its own, so that nothing we sent is lost to a reset.
 async fn goodbye(link: &Link, close: &Close) {
-    let grace = if close.code == close::TRY_AGAIN_LATER { TOO_SLOW_GRACE } else { CLOSE_GRACE };
+    let grace = if close.too_slow { TOO_SLOW_GRACE } else { CLOSE_GRACE };
     let frames = close.last_frame.iter().cloned().chain([ws::close_frame(close.code, close.reason)]);
     link.goodbye(frames);
     let stream = link.stream();
@@ -362,5 +368,91 @@ mod tests {
         assert_eq!((0..20).filter(|_| b.take()).count(), 10);
         tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!((0..20).filter(|_| b.take()).count(), 5);
+    }
+}
+
+/// Properties of [`decode`], which turns a text frame into a [`ClientMsg`]: no text makes
+/// it panic, and every message a client can encode comes back as it was sent.
+#[cfg(test)]
+mod decode_properties {
+    use common::ClientMsg;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::decode;
+
+    /// Any text at all, or one that looks like a name, so both sides of validation occur.
+    fn string() -> impl Strategy<Value = String> + Clone {
+        prop_oneof!["(?s).{0,40}", "[a-z0-9_-]{1,24}"]
+    }
+
+    fn client_msg() -> impl Strategy<Value = ClientMsg> {
+        prop_oneof![
+            string().prop_map(|nick| ClientMsg::Nick { nick }),
+            (string(), any::<Option<u64>>()).prop_map(|(room, after)| ClientMsg::Join { room, after }),
+            string().prop_map(|room| ClientMsg::Leave { room }),
+            (string(), string(), string()).prop_map(|(room, text, cid)| ClientMsg::Say { room, text, cid }),
+            string().prop_map(|room| ClientMsg::Typing { room }),
+            (string(), any::<u64>(), any::<Option<u32>>())
+                .prop_map(|(room, before, limit)| ClientMsg::History { room, before, limit }),
+            Just(ClientMsg::Ping),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "(?s).{0,200}") {
+            let _ = decode(&text);
+        }
+
+        /// Near misses: a real frame cut short, or with one character replaced.
+        #[test]
+        fn damaged_frames_never_panic_and_decode_consistently(
+            msg in client_msg(),
+            cut in any::<prop::sample::Index>(),
+            replacement in any::<char>(),
+        ) {
+            let json = serde_json::to_string(&msg).unwrap();
+            let chars: Vec<char> = json.chars().collect();
+            let at = cut.index(chars.len());
+            let cut_short: String = chars[..at].iter().collect();
+            let mut replaced = chars.clone();
+            replaced[at] = replacement;
+            let replaced: String = replaced.into_iter().collect();
+            for text in [cut_short, replaced] {
+                // Whatever decodes is a message that encodes and decodes to itself.
+                if let Ok(m) = decode(&text) {
+                    let again = decode(&serde_json::to_string(&m).unwrap()).ok();
+                    prop_assert_eq!(again, Some(m));
+                }
+            }
+        }
+
+        #[test]
+        fn every_message_decodes_back_equal(
+            msg in client_msg(),
+            pretty in any::<bool>(),
+            indent in "[ \t\r\n]{0,3}",
+        ) {
+            let json = if pretty { serde_json::to_string_pretty(&msg) } else { serde_json::to_string(&msg) };
+            let text = format!("{indent}{}", json.unwrap());
+            let back = decode(&text).ok();
+            prop_assert_eq!(back.as_ref(), Some(&msg));
+            // So the server applies the bounds to exactly what the client sent.
+            prop_assert_eq!(back.map(ClientMsg::validate), Some(msg.validate()));
+        }
+
+        #[test]
+        fn json_that_is_not_an_object_is_refused(
+            value in prop_oneof![
+                any::<i64>().prop_map(|n| json!(n)),
+                any::<bool>().prop_map(|b| json!(b)),
+                string().prop_map(|s| json!(s)),
+                prop::collection::vec(string(), 0..4).prop_map(|v| json!(v)),
+                Just(json!(null)),
+            ],
+        ) {
+            prop_assert!(decode(&value.to_string()).is_err());
+        }
     }
 }

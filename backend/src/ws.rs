@@ -145,14 +145,53 @@ impl WsError {
 }
 
 /// Turns the client's bytes into messages. Holds no memory between messages: an idle
-/// connection's decoder is three empty vectors.
+/// connection's decoder is an empty vector and no partial message.
 #[derive(Debug)]
 pub struct Decoder {
     /// Received, not yet decoded.
     buf: Vec<u8>,
-    /// A fragmented data message so far: its opcode and payload.
-    partial: Option<(u8, Vec<u8>)>,
+    /// A fragmented data message so far.
+    partial: Option<Partial>,
     max: usize,
+}
+
+/// The fragments of a data message received so far.
+#[derive(Debug)]
+struct Partial {
+    op: u8,
+    data: Vec<u8>,
+    /// How much of a text message's `data` is known to be valid UTF-8: all of it but an
+    /// unfinished character at the end, which the next fragment may finish.
+    checked: usize,
+}
+
+impl Partial {
+    fn new(op: u8, data: Vec<u8>) -> Result<Self, WsError> {
+        let mut partial = Self { op, data, checked: 0 };
+        partial.check()?;
+        Ok(partial)
+    }
+
+    fn extend(&mut self, payload: &[u8]) -> Result<(), WsError> {
+        self.data.extend_from_slice(payload);
+        self.check()
+    }
+
+    /// Refuses a text message as soon as a fragment makes its UTF-8 invalid, rather than
+    /// once it is whole: RFC 6455 section 8.1 fails the connection on invalid UTF-8, and
+    /// Autobahn's 6.4 cases check it happens this early, before the client sends (and
+    /// the server buffers) the rest. Each byte is checked once however the message is cut.
+    fn check(&mut self) -> Result<(), WsError> {
+        if self.op != opcode::TEXT {
+            return Ok(());
+        }
+        match std::str::from_utf8(&self.data[self.checked..]) {
+            Ok(_) => self.checked = self.data.len(),
+            Err(e) if e.error_len().is_none() => self.checked += e.valid_up_to(),
+            Err(_) => return Err(WsError::BadUtf8),
+        }
+        Ok(())
+    }
 }
 
 impl Decoder {
@@ -211,6 +250,16 @@ impl Decoder {
         if is_control && (!fin || len7 > 125) {
             return Err(WsError::Protocol("control frames must be final and at most 125 bytes"));
         }
+        // Fragments out of order are refused from the header too.
+        match (op, self.partial.is_some()) {
+            (opcode::CONTINUATION, false) => {
+                return Err(WsError::Protocol("continuation without a message to continue"));
+            }
+            (opcode::TEXT | opcode::BINARY, true) => {
+                return Err(WsError::Protocol("a new message inside a fragmented one"));
+            }
+            _ => {}
+        }
         let (len, at) = match len7 {
             126 if b.len() >= 4 => (u64::from(u16::from_be_bytes([b[2], b[3]])), 4),
             127 if b.len() >= 10 => {
@@ -219,8 +268,14 @@ impl Decoder {
             126 | 127 => return Ok(None),
             n => (u64::from(n), 2),
         };
-        // Refused before its payload arrives: nothing past the limit is ever buffered.
-        let so_far = self.partial.as_ref().map_or(0, |(_, p)| p.len());
+        // Refused before its payload arrives: nothing past the limit is ever buffered. A
+        // continuation adds to the message so far; a control frame between fragments is a
+        // message of its own (at most 125 bytes, checked above), so the partial message's
+        // size does not limit it.
+        let so_far = match (&self.partial, op) {
+            (Some(partial), opcode::CONTINUATION) => partial.data.len(),
+            _ => 0,
+        };
         if len > (self.max - so_far.min(self.max)) as u64 {
             return Err(WsError::TooBig);
         }
@@ -244,28 +299,24 @@ impl Decoder {
             opcode::PING => Some(Message::Ping(payload.to_vec())),
             opcode::PONG => Some(Message::Pong),
             opcode::CLOSE => Some(close_message(payload)?),
+            // `frame` has checked that a continuation has a message to continue and that
+            // a new message does not start inside one.
             opcode::CONTINUATION => {
-                let Some((op, mut data)) = self.partial.take() else {
+                let Some(mut partial) = self.partial.take() else {
                     return Err(WsError::Protocol("continuation without a message to continue"));
                 };
-                data.extend_from_slice(payload);
+                partial.extend(payload)?;
                 if head.fin {
-                    Some(data_message(op, data)?)
+                    Some(data_message(partial.op, partial.data)?)
                 } else {
-                    self.partial = Some((op, data));
+                    self.partial = Some(partial);
                     None
                 }
             }
+            op if head.fin => Some(data_message(op, payload.to_vec())?),
             op => {
-                if self.partial.is_some() {
-                    return Err(WsError::Protocol("a new message inside a fragmented one"));
-                }
-                if head.fin {
-                    Some(data_message(op, payload.to_vec())?)
-                } else {
-                    self.partial = Some((op, payload.to_vec()));
-                    None
-                }
+                self.partial = Some(Partial::new(op, payload.to_vec())?);
+                None
             }
         };
         self.buf.drain(..used);
@@ -289,14 +340,22 @@ fn data_message(op: u8, data: Vec<u8>) -> Result<Message, WsError> {
     }
 }
 
+/// Whether a client may close with `code`: the codes RFC 6455 section 7.4.1 defines for
+/// an endpoint to send (1000-1003, 1007-1011), the ones IANA registered since (1012
+/// service restart, 1013 try again later, 1014 bad gateway), and those left to libraries
+/// (3000-3999) and applications (4000-4999). 1004 is reserved, 1005, 1006 and 1015 must
+/// never be sent, and the rest are unassigned.
+fn is_legal_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
 fn close_message(payload: &[u8]) -> Result<Message, WsError> {
     match payload {
         [] => Ok(Message::Close(None)),
         [_] => Err(WsError::Protocol("a close payload of one byte")),
         [hi, lo, reason @ ..] => {
             let code = u16::from_be_bytes([*hi, *lo]);
-            let valid = matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999);
-            if !valid {
+            if !is_legal_close_code(code) {
                 return Err(WsError::Protocol("invalid close code"));
             }
             std::str::from_utf8(reason).map_err(|_| WsError::BadUtf8)?;
@@ -458,11 +517,304 @@ mod tests {
     }
 
     #[test]
+    fn close_codes_of_every_class() {
+        for code in 0..=u16::MAX {
+            let legal = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
+            let mut payload = code.to_be_bytes().to_vec();
+            payload.extend_from_slice(b"why");
+            let got = decode_all(&client(0x88, &payload));
+            if legal {
+                assert_eq!(got.unwrap(), [Message::Close(Some(code))], "{code}");
+            } else {
+                assert_eq!(got.unwrap_err(), WsError::Protocol("invalid close code"), "{code}");
+            }
+        }
+        // The IANA registry's additions are legal; the codes no endpoint may send are not.
+        assert!([1012, 1013, 1014].into_iter().all(is_legal_close_code));
+        assert!(![1004, 1005, 1006, 1015, 1016, 2999, 5000].into_iter().any(is_legal_close_code));
+        let not_utf8 = [0x03, 0xE8, 0xC3, 0x28];
+        assert_eq!(decode_all(&client(0x88, &not_utf8)).unwrap_err(), WsError::BadUtf8);
+    }
+
+    #[test]
+    fn a_ping_between_fragments_is_not_limited_by_the_message_so_far() {
+        let start = client(0x01, &[b'a'; 190]);
+        let ping = client(0x89, &[b'p'; 125]);
+        let mut d = Decoder::new(200);
+        d.feed(&[start.clone(), ping.clone(), client(0x80, &[b'b'; 10])].concat());
+        assert_eq!(d.next().unwrap(), Some(Message::Ping(vec![b'p'; 125])));
+        let text = format!("{}{}", "a".repeat(190), "b".repeat(10));
+        assert_eq!(d.next().unwrap(), Some(Message::Text(text)));
+        // The data frames still add up to the limit.
+        let mut d = Decoder::new(200);
+        d.feed(&[start, ping, client(0x80, &[b'b'; 11])].concat());
+        assert_eq!(d.next().unwrap(), Some(Message::Ping(vec![b'p'; 125])));
+        assert_eq!(d.next().unwrap_err(), WsError::TooBig);
+    }
+
+    #[test]
+    fn fragments_out_of_order_are_refused_from_their_header() {
+        let mut d = Decoder::new(100);
+        d.feed(&client(0x01, b"a"));
+        assert_eq!(d.next().unwrap(), None);
+        // Only the header of a new text frame: no need to wait for its payload.
+        d.feed(&[0x81, 0x80 | 50]);
+        assert_eq!(d.next().unwrap_err(), WsError::Protocol("a new message inside a fragmented one"));
+        let mut d = Decoder::new(100);
+        d.feed(&[0x80, 0x80 | 50]);
+        assert_eq!(d.next().unwrap_err(), WsError::Protocol("continuation without a message to continue"));
+    }
+
+    #[test]
+    fn utf8_is_checked_across_fragments_and_refused_early() {
+        // A four-byte character cut into four fragments is whole again at the end.
+        let clef = "𝄞".as_bytes();
+        let mut bytes = client(0x01, &clef[..1]);
+        bytes.extend(client(0x00, &clef[1..2]));
+        bytes.extend(client(0x00, &clef[2..3]));
+        bytes.extend(client(0x80, &clef[3..]));
+        assert_eq!(decode_all(&bytes).unwrap(), [Message::Text("𝄞".into())]);
+        // A character that the last fragment leaves unfinished is not.
+        let bytes = [client(0x01, b"ok"), client(0x80, &clef[..3])].concat();
+        assert_eq!(decode_all(&bytes).unwrap_err(), WsError::BadUtf8);
+        // Bytes that no continuation can repair: refused from the first fragment alone.
+        for bad in [&[0xC3, 0x28][..], &[0xED, 0xA0, 0x80], &[0xF4, 0x90], &[0xFF], &[b'a', 0x80]] {
+            let mut d = Decoder::new(100);
+            d.feed(&client(0x01, bad));
+            assert_eq!(d.next().unwrap_err(), WsError::BadUtf8, "{bad:x?}");
+        }
+        // Binary messages are not text.
+        let bytes = [client(0x02, &[0xFF]), client(0x80, &[0xFE])].concat();
+        assert_eq!(decode_all(&bytes).unwrap(), [Message::Binary]);
+    }
+
+    #[test]
     fn an_idle_decoder_holds_no_buffer() {
         let mut d = Decoder::new(100);
         d.feed(&client(0x81, b"hi"));
         assert!(d.next().unwrap().is_some());
         assert!(d.next().unwrap().is_none());
         assert_eq!(d.buf.capacity(), 0);
+    }
+}
+
+/// Properties of the decoder over generated input: how the bytes are cut never matters,
+/// nothing panics, and whatever a client may legally send comes out as it went in.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    use super::*;
+
+    /// Small enough that generated fragments sometimes add up past it.
+    const MAX: usize = 1024;
+
+    /// A client frame with the given first byte and mask; `long` writes the length in
+    /// 64 bits whatever it is (legal for a data frame, not for a control frame).
+    fn masked(first: u8, payload: &[u8], mask: Option<[u8; 4]>, long: bool) -> Vec<u8> {
+        let bit = if mask.is_some() { 0x80 } else { 0 };
+        let mut f = vec![first];
+        match payload.len() {
+            n if n < 126 && !long => f.push(bit | n as u8),
+            n if n <= 0xFFFF && !long => {
+                f.push(bit | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(bit | 127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let mask = mask.unwrap_or_default();
+        if bit != 0 {
+            f.extend_from_slice(&mask);
+        }
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        f
+    }
+
+    /// Feeds `chunks` one at a time, taking every message after each, until the first
+    /// error: what a session would have acted on, and why it stopped, if it did.
+    fn decode_chunks<'a>(
+        max: usize,
+        chunks: impl IntoIterator<Item = &'a [u8]>,
+    ) -> (Vec<Message>, Option<WsError>) {
+        let mut d = Decoder::new(max);
+        let mut out = Vec::new();
+        for chunk in chunks {
+            d.feed(chunk);
+            loop {
+                match d.next() {
+                    Ok(Some(m)) => out.push(m),
+                    Ok(None) => break,
+                    Err(e) => return (out, Some(e)),
+                }
+            }
+        }
+        (out, None)
+    }
+
+    /// `bytes` cut at the given points (in any order, maybe the same twice).
+    fn split<'a>(bytes: &'a [u8], cuts: &[Index]) -> Vec<&'a [u8]> {
+        let mut at: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+        at.sort_unstable();
+        at.push(bytes.len());
+        let mut start = 0;
+        at.into_iter()
+            .map(|end| {
+                let part = &bytes[start..end];
+                start = end;
+                part
+            })
+            .collect()
+    }
+
+    /// A frame as a client might send it, or nearly: mostly legal headers, sometimes
+    /// any first byte at all, no mask or a 64-bit length; payloads mostly UTF-8.
+    fn any_frame() -> impl Strategy<Value = Vec<u8>> {
+        let first = prop_oneof![
+            8 => (any::<bool>(), prop::sample::select(vec![0u8, 1, 2, 8, 9, 10]))
+                .prop_map(|(fin, op)| if fin || op & 0x8 != 0 { 0x80 | op } else { op }),
+            1 => any::<u8>(),
+        ];
+        let payload = prop_oneof![
+            3 => "(?s).{0,40}".prop_map(String::into_bytes),
+            1 => prop::collection::vec(any::<u8>(), 0..300),
+        ];
+        (first, payload, any::<[u8; 4]>(), prop::bool::weighted(0.95), prop::bool::weighted(0.1)).prop_map(
+            |(first, payload, mask, masked_, long)| masked(first, &payload, masked_.then_some(mask), long),
+        )
+    }
+
+    /// A message as a client may legally send it.
+    #[derive(Debug, Clone)]
+    enum Sent {
+        /// A text (or binary) message cut into fragments at `cuts` (even inside a
+        /// character), with the pings of `pings` sent between the fragments.
+        Data {
+            text: bool,
+            payload: Vec<u8>,
+            cuts: Vec<Index>,
+            pings: Vec<Vec<u8>>,
+        },
+        Ping(Vec<u8>),
+        Pong(Vec<u8>),
+        Close(Option<(u16, String)>),
+    }
+
+    fn control_payload() -> impl Strategy<Value = Vec<u8>> + Clone {
+        prop::collection::vec(any::<u8>(), 0..=125)
+    }
+
+    fn sent() -> impl Strategy<Value = Sent> {
+        let legal_code = prop_oneof![1000u16..=1003, 1007u16..=1014, 3000u16..=4999];
+        let cuts = prop::collection::vec(any::<Index>(), 0..4);
+        let pings = prop::collection::vec(control_payload(), 0..3);
+        prop_oneof![
+            4 => ("(?s).{0,300}", cuts.clone(), pings.clone()).prop_map(|(text, cuts, pings)| {
+                Sent::Data { text: true, payload: String::into_bytes(text), cuts, pings }
+            }),
+            1 => (prop::collection::vec(any::<u8>(), 0..300), cuts, pings)
+                .prop_map(|(payload, cuts, pings)| Sent::Data { text: false, payload, cuts, pings }),
+            1 => control_payload().prop_map(Sent::Ping),
+            1 => control_payload().prop_map(Sent::Pong),
+            // A reason of at most 30 characters fits the 123 bytes a close leaves for it.
+            1 => prop::option::of((legal_code, "(?s).{0,30}")).prop_map(Sent::Close),
+        ]
+    }
+
+    /// The bytes of `messages`, each frame masked with the next of `masks`, and the
+    /// messages the decoder must make of them, in order.
+    fn encode(messages: &[Sent], masks: &[[u8; 4]]) -> (Vec<u8>, Vec<Message>) {
+        let mut masks = masks.iter().copied().cycle();
+        let mut bytes = Vec::new();
+        let mut want = Vec::new();
+        let mut put = |first: u8, payload: &[u8]| bytes.extend(masked(first, payload, masks.next(), false));
+        for m in messages {
+            match m {
+                Sent::Data { text, payload, cuts, pings } => {
+                    let parts = split(payload, cuts);
+                    let last = parts.len() - 1;
+                    for (i, part) in parts.into_iter().enumerate() {
+                        let op = match (i, text) {
+                            (0, true) => opcode::TEXT,
+                            (0, false) => opcode::BINARY,
+                            _ => opcode::CONTINUATION,
+                        };
+                        put(if i == last { 0x80 | op } else { op }, part);
+                        if let Some(ping) = pings.get(i).filter(|_| i < last) {
+                            put(0x80 | opcode::PING, ping);
+                            want.push(Message::Ping(ping.clone()));
+                        }
+                    }
+                    want.push(if *text {
+                        Message::Text(String::from_utf8(payload.clone()).unwrap())
+                    } else {
+                        Message::Binary
+                    });
+                }
+                Sent::Ping(p) => {
+                    put(0x80 | opcode::PING, p);
+                    want.push(Message::Ping(p.clone()));
+                }
+                Sent::Pong(p) => {
+                    put(0x80 | opcode::PONG, p);
+                    want.push(Message::Pong);
+                }
+                Sent::Close(close) => {
+                    let payload = close.as_ref().map_or_else(Vec::new, |(code, reason)| {
+                        [&code.to_be_bytes()[..], reason.as_bytes()].concat()
+                    });
+                    put(0x80 | opcode::CLOSE, &payload);
+                    want.push(Message::Close(close.as_ref().map(|(code, _)| *code)));
+                }
+            }
+        }
+        (bytes, want)
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_decodes_as_the_whole(
+            frames in prop::collection::vec(any_frame(), 0..12),
+            cuts in prop::collection::vec(any::<Index>(), 0..8),
+        ) {
+            let bytes = frames.concat();
+            let whole = decode_chunks(MAX, [&bytes[..]]);
+            prop_assert_eq!(&decode_chunks(MAX, split(&bytes, &cuts)), &whole);
+            prop_assert_eq!(&decode_chunks(MAX, bytes.chunks(1)), &whole);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..200), 0..8),
+            masked_ in any::<bool>(),
+            max in 0usize..2000,
+        ) {
+            let mut chunks = chunks;
+            // Past the mask check, so the rest of the header is read too.
+            if let Some(b) = chunks.first_mut().and_then(|c| c.get_mut(1)).filter(|_| masked_) {
+                *b |= 0x80;
+            }
+            let (messages, _) = decode_chunks(max, chunks.iter().map(Vec::as_slice));
+            for m in messages {
+                if let Message::Text(t) = m {
+                    prop_assert!(t.len() <= max);
+                }
+            }
+        }
+
+        #[test]
+        fn masked_messages_round_trip(
+            messages in prop::collection::vec(sent(), 0..10),
+            masks in prop::collection::vec(any::<[u8; 4]>(), 1..8),
+            cuts in prop::collection::vec(any::<Index>(), 0..8),
+        ) {
+            let (bytes, want) = encode(&messages, &masks);
+            let want = (want, None);
+            prop_assert_eq!(&decode_chunks(common::MAX_FRAME_BYTES, [&bytes[..]]), &want);
+            prop_assert_eq!(&decode_chunks(common::MAX_FRAME_BYTES, split(&bytes, &cuts)), &want);
+        }
     }
 }

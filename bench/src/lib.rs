@@ -13,6 +13,8 @@
 //! - [`floor`]: the floor server, one `write()` per delivery over plain TCP.
 //! - [`suite`]: runs every server and scenario in turn, rounds of them, and collects.
 //! - [`report`]: renders the collected results as BENCHMARKS.md, targets included.
+//! - [`web`]: the web app's first load from the real server, in bytes on the wire, and
+//!   the end-to-end suite's slow-phone timing.
 //! - [`stats`] and [`procfs`]: percentiles and medians; what `/proc` tells.
 //!
 //! Architecture invariant: the harness only talks to servers over 127.0.0.1 and only
@@ -29,4 +31,5 @@ pub mod scenario;
 mod sender;
 pub mod stats;
 pub mod suite;
+pub mod web;
 pub mod ws;

@@ -43,6 +43,16 @@ enum Cmd {
         /// Only these scenarios.
         #[arg(long, value_enum, value_delimiter = ',')]
         scenarios: Vec<Scenario>,
+        /// The slow-phone timing written by the end-to-end suite (`e2e/tests/load.rs`).
+        #[arg(long)]
+        slow_phone: Option<PathBuf>,
+    },
+    /// The web app's first load from the release server on ROOT/dist, in bytes on the wire.
+    FirstLoad {
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        #[arg(long)]
+        server_bin: PathBuf,
     },
     /// One scenario against one running server; prints the result as one JSON line.
     Load {
@@ -67,12 +77,32 @@ enum Cmd {
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::Suite { quick, rounds, root, out, server_bin, servers, scenarios } => {
+        Cmd::Suite { quick, rounds, root, out, server_bin, servers, scenarios, slow_phone } => {
             let out = out.unwrap_or_else(|| root.join("BENCHMARKS.md"));
             let rounds = rounds.unwrap_or(if quick { 1 } else { 3 });
-            let opts = suite::Options { quick, rounds, root, out, server_bin, servers, scenarios };
+            let opts =
+                suite::Options { quick, rounds, root, out, server_bin, servers, scenarios, slow_phone };
             let written = suite::run(&opts)?;
             eprintln!("wrote {}", written.display());
+            Ok(())
+        }
+        Cmd::FirstLoad { root, server_bin } => {
+            let opts = suite::Options {
+                quick: true,
+                rounds: 0,
+                out: PathBuf::new(),
+                root,
+                server_bin,
+                servers: Vec::new(),
+                scenarios: Vec::new(),
+                slow_phone: None,
+            };
+            let load = suite::first_load(&opts)?;
+            for f in &load.files {
+                let encoding = if f.encoding.is_empty() { "none" } else { f.encoding.as_str() };
+                println!("{:>9} B  {encoding:<5} {}", f.wire_bytes, f.path);
+            }
+            println!("{:>9} B  total ({:.1} KiB)", load.total(), load.total() as f64 / 1024.0);
             Ok(())
         }
         Cmd::Load { proto, addr, server_pid, scenario, quick } => {

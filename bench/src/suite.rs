@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::procfs;
 use crate::proto::Proto;
-use crate::report::{self, Report, Wasm};
+use crate::report::{self, Report};
 use crate::scenario::{Scenario, ScenarioResult};
+use crate::web::{self, FirstLoad, SlowPhone};
 
 /// The core the server under test runs on, and the generator's.
 const SERVER_CORE: &str = "0";
@@ -47,6 +48,8 @@ pub struct Options {
     pub servers: Vec<String>,
     /// Only these scenarios (the mode's list when empty).
     pub scenarios: Vec<Scenario>,
+    /// The slow-phone timing the end-to-end suite wrote, when it ran.
+    pub slow_phone: Option<PathBuf>,
 }
 
 /// One server configuration under test.
@@ -211,6 +214,20 @@ pub fn run(opts: &Options) -> Result<PathBuf> {
             "No pinning: `taskset` is missing or fewer than two cores; figures are noisier.".to_owned(),
         );
     }
+    let first_load = match first_load(opts) {
+        Ok(load) => Some(load),
+        Err(e) => {
+            notes.push(format!("The web app's first load was not measured: {e:#}."));
+            None
+        }
+    };
+    let slow_phone = opts.slow_phone.as_deref().and_then(|path| match read_slow_phone(path) {
+        Ok(phone) => Some(phone),
+        Err(e) => {
+            notes.push(format!("No slow-phone timing: {e:#}."));
+            None
+        }
+    });
     let load_start = load_average();
     let mut records = Vec::new();
     for round in 1..=opts.rounds {
@@ -241,7 +258,8 @@ pub fn run(opts: &Options) -> Result<PathBuf> {
         versions: versions(opts, &env),
         servers: variants.iter().map(|v| v.label.clone()).collect(),
         records,
-        wasm: wasm_size(&opts.root.join("dist")),
+        first_load,
+        slow_phone,
         elapsed_s: started.elapsed().as_secs_f64(),
         command: command_line(opts),
         load: (load_start, load_average()),
@@ -460,16 +478,30 @@ fn versions(opts: &Options, env: &Env) -> Vec<(String, String)> {
     ]
 }
 
-/// The release web app's size, raw and gzip -9, when `dist/` has a wasm file.
-pub fn wasm_size(dist: &Path) -> Option<Wasm> {
-    let path = std::fs::read_dir(dist)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|e| e == "wasm"))?;
-    let raw = std::fs::metadata(&path).ok()?.len();
-    let gz = Command::new("gzip").args(["-9", "-c"]).arg(&path).output().ok()?;
-    let gzip = gz.status.success().then_some(gz.stdout.len() as u64)?;
-    Some(Wasm { file: path.file_name()?.to_string_lossy().into_owned(), raw, gzip })
+/// The release app in `ROOT/dist` as a browser first loads it from our server.
+pub fn first_load(opts: &Options) -> Result<FirstLoad> {
+    let dist = opts.root.join("dist");
+    if !dist.join("index.html").exists() {
+        bail!("no {}/index.html: run `cargo xtask build`", dist.display());
+    }
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let mut child = Command::new(&opts.server_bin)
+        .args(["--addr", &addr.to_string(), "--store", "memory", "--web-dir"])
+        .arg(&dist)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", opts.server_bin.display()))?;
+    wait_ready(&mut child, addr)?;
+    let _server = Server(child);
+    web::first_load(addr)
+}
+
+/// The file `e2e/tests/load.rs` writes.
+fn read_slow_phone(path: &Path) -> Result<SlowPhone> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
 #[cfg(test)]

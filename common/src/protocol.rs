@@ -127,6 +127,9 @@ pub enum ErrorCode {
     RateLimited,
     /// Sent just before the server drops a client that cannot keep up.
     TooSlow,
+    /// The server cannot reach its message store for now: nothing was done, and the
+    /// same request (the same `cid`) may be sent again in a moment.
+    Unavailable,
     /// A code this build does not know (a newer server); treat as a generic refusal.
     #[serde(other)]
     Other,

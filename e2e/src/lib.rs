@@ -112,21 +112,21 @@ impl Driver {
 
     /// A desktop-sized headless Chromium page.
     pub async fn desktop(&self) -> Result<Page> {
-        self.page(json!({}), Some((1280, 800))).await
+        self.page(json!({}), Some((1280, 800)), false).await
     }
 
     /// A phone: 360x640 CSS pixels, touch, a mobile user agent.
     pub async fn phone(&self) -> Result<Page> {
-        let emulation = json!({
-            "mobileEmulation": {
-                "deviceMetrics": {"width": 360, "height": 640, "pixelRatio": 2.0, "touch": true, "mobile": true},
-                "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Mobile Safari/537.36"
-            }
-        });
-        self.page(emulation, None).await
+        self.page(phone_emulation(), None, false).await
     }
 
-    async fn page(&self, extra: Value, window: Option<(u32, u32)>) -> Result<Page> {
+    /// A phone page that also records the browser's network events (its performance
+    /// log): each response's headers and bytes, as Chromium saw them.
+    pub async fn phone_recording_network(&self) -> Result<Page> {
+        self.page(phone_emulation(), None, true).await
+    }
+
+    async fn page(&self, extra: Value, window: Option<(u32, u32)>, network_log: bool) -> Result<Page> {
         let mut options = json!({
             "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
             "args": [
@@ -140,6 +140,14 @@ impl Driver {
         }
         let mut caps = serde_json::Map::new();
         caps.insert("goog:chromeOptions".into(), options);
+        // The console is kept for every page: a Content-Security-Policy violation shows up
+        // there, and `Page::close` fails on one.
+        let logs = if network_log {
+            json!({"browser": "ALL", "performance": "ALL"})
+        } else {
+            json!({"browser": "ALL"})
+        };
+        caps.insert("goog:loggingPrefs".into(), logs);
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(caps)
             .connect(&self.url)
@@ -150,6 +158,16 @@ impl Driver {
         }
         Ok(Page { client })
     }
+}
+
+/// A phone: 360x640 CSS pixels, touch, a mobile user agent.
+fn phone_emulation() -> Value {
+    json!({
+        "mobileEmulation": {
+            "deviceMetrics": {"width": 360, "height": 640, "pixelRatio": 2.0, "touch": true, "mobile": true},
+            "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Mobile Safari/537.36"
+        }
+    })
 }
 
 impl Drop for Driver {
@@ -247,19 +265,82 @@ impl Page {
     }
 
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
-        let dir = PathBuf::from(std::env::var("CHAT_ARTIFACTS").unwrap_or_else(|_| {
-            // `artifacts/` at the workspace root (ignored by git).
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../artifacts").into()
-        }));
-        std::fs::create_dir_all(&dir)?;
+        let dir = artifacts()?;
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, self.client.screenshot().await?)?;
         Ok(path)
     }
 
+    /// Closes the page; fails if the app broke its Content-Security-Policy since the
+    /// console was last read (see [`Page::csp_violations`]).
     pub async fn close(self) -> Result<()> {
+        let violations = self.csp_violations().await?;
         self.client.close().await?;
+        if !violations.is_empty() {
+            bail!("the page broke its Content-Security-Policy:\n{}", violations.join("\n"));
+        }
         Ok(())
+    }
+
+    /// The Content-Security-Policy violations Chromium reported in the console since it
+    /// was last read (reading empties it): the app must run under its policy.
+    pub async fn csp_violations(&self) -> Result<Vec<String>> {
+        Ok(self
+            .log("browser")
+            .await?
+            .iter()
+            .filter_map(|e| e["message"].as_str())
+            .filter(|m| m.contains("Content Security Policy") || m.contains("Content-Security-Policy"))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// The entries of one of chromedriver's logs (`browser`, `performance`) since it was
+    /// last read.
+    pub async fn log(&self, kind: &str) -> Result<Vec<Value>> {
+        let entries = self.client.issue_cmd(Chromedriver::new("se/log", json!({"type": kind}))).await?;
+        Ok(entries.as_array().cloned().unwrap_or_default())
+    }
+
+    /// A Chrome DevTools Protocol command, through chromedriver.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Result<Value> {
+        let body = json!({"cmd": cmd, "params": params});
+        Ok(self.client.issue_cmd(Chromedriver::new("goog/cdp/execute", body)).await?)
+    }
+}
+
+/// `artifacts/` at the workspace root (ignored by git), or `CHAT_ARTIFACTS`: screenshots
+/// and measurements.
+pub fn artifacts() -> Result<PathBuf> {
+    let dir = PathBuf::from(
+        std::env::var("CHAT_ARTIFACTS")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../artifacts").into()),
+    );
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// One of chromedriver's own commands (`POST /session/<id>/<path>`), which fantoccini has
+/// no method for.
+#[derive(Debug)]
+struct Chromedriver {
+    path: &'static str,
+    body: Value,
+}
+
+impl Chromedriver {
+    fn new(path: &'static str, body: Value) -> Self {
+        Self { path, body }
+    }
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Chromedriver {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/{}", session_id.unwrap_or_default(), self.path))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }
 

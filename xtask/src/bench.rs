@@ -1,6 +1,9 @@
-//! `cargo xtask bench [--quick] [suite flags]`: builds the release chat server and the
-//! benchmark harness, installs the Node peers (`npm ci` in `bench/peers`, pinned by its
-//! package-lock.json), and runs the suite, which writes BENCHMARKS.md at the root.
+//! `cargo xtask bench [--quick] [suite flags]`: builds the release web app, the release
+//! chat server and the benchmark harness, installs the Node peers (`npm ci` in
+//! `bench/peers`, pinned by its package-lock.json), times a first load on an emulated slow
+//! phone (the end-to-end test `e2e/tests/load.rs`, in headless Chromium), and runs the
+//! suite, which measures the app's first load on the wire and writes BENCHMARKS.md at the
+//! root.
 //!
 //! Measuring and reporting are the `bench` crate's job; this module only builds,
 //! installs and starts it. Everything it runs talks to 127.0.0.1 only.
@@ -10,11 +13,16 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
+use crate::setup::{self, CHROMEDRIVER};
 use crate::tasks::{self, root, step};
 
 /// Builds what the suite needs, then runs it with `args` (try `--quick`, `--rounds 1`,
 /// `--servers ours,ws`, `--scenarios room1000`, `--out PATH`).
 pub fn run(args: &[String]) -> Result<()> {
+    setup::ensure_all()?;
+    // The suite measures the first load of the app in dist/, as `cargo xtask serve` serves it.
+    tasks::build_web()?;
+    let slow_phone = slow_phone()?;
     step("building the chat server and the benchmark harness (release)");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     tasks::run(Command::new(cargo).current_dir(root()).args([
@@ -41,8 +49,31 @@ pub fn run(args: &[String]) -> Result<()> {
             .arg(root())
             .arg("--server-bin")
             .arg(release.join("chat-server"))
+            .arg("--slow-phone")
+            .arg(slow_phone)
             .args(args),
     )
+}
+
+/// Times the release app's first load on an emulated slow phone (the end-to-end test
+/// does it, see `e2e/tests/load.rs`) and returns the file it wrote for the report.
+fn slow_phone() -> Result<PathBuf> {
+    step("timing a first load on a slow phone (headless Chromium, throttled network and CPU)");
+    let artifacts = root().join("artifacts");
+    let out = artifacts.join("slow-phone.json");
+    // A figure from an earlier run must never pass for this one's.
+    let _ = std::fs::remove_file(&out);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    tasks::run(
+        Command::new(cargo)
+            .current_dir(root())
+            .env("CHAT_DIST", root().join("dist"))
+            .env("CHROMEDRIVER", CHROMEDRIVER)
+            .env("CHAT_ARTIFACTS", &artifacts)
+            .args(["test", "-p", "e2e", "--test", "load", "--", "--exact"])
+            .arg("a_slow_phone_is_timed_from_navigation_to_connected"),
+    )?;
+    Ok(out)
 }
 
 /// Where cargo puts the binaries: `CARGO_TARGET_DIR` (relative to the root) or `target/`.

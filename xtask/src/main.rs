@@ -6,6 +6,8 @@
 //! npm and apt.
 
 mod bench;
+mod compress;
+mod icons;
 mod setup;
 mod tasks;
 
@@ -20,9 +22,11 @@ Commands:
   test                 every check and test: fmt, clippy (native and wasm32), unit and
                        integration tests, browser tests (wasm-pack, headless Chromium),
                        end-to-end tests with two browser pages
-  build                build the release web app into dist/ and the server binary
+  build                build the release web app into dist/ (with Brotli and gzip copies)
+                       and the server binary
   dev                  run the server and `trunk serve` (hot reload) side by side
   bench [--quick]      benchmark ours vs Node ws, Socket.IO and the floor; writes BENCHMARKS.md
+  icons                draw the app's icons into assets/ (committed; run after changing them)
   setup                install the pinned tools that are missing (done by every command)
   help                 this text
 ";
@@ -38,6 +42,7 @@ fn main() -> Result<()> {
         "dev" => tasks::dev(&rest),
         "test" => tasks::test(),
         "bench" => bench::run(&rest),
+        "icons" => icons::write_all(&tasks::root().join("assets")),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

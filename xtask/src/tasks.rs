@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+use crate::compress;
 use crate::setup::{self, CHROMEDRIVER};
 
 /// The workspace root (xtask lives one level below it).
@@ -49,26 +50,31 @@ pub fn build() -> Result<()> {
     run(cargo().args(["build", "--release", "-p", "backend"]))
 }
 
-/// The release web app into `dist/`.
-fn build_web() -> Result<()> {
+/// The release web app into `dist/`, with a Brotli and a gzip copy beside each file.
+pub fn build_web() -> Result<()> {
     setup::ensure_build_tools()?;
     step("building the web app (release, wasm-opt) into dist/");
     run(trunk().args(["build", "--release"]))?;
-    report_wasm_size()
+    step("compressing the web app (Brotli and gzip, best quality)");
+    let files = compress::compress_dir(&root().join("dist"))?;
+    report_sizes(&files);
+    Ok(())
 }
 
-fn report_wasm_size() -> Result<()> {
-    for entry in std::fs::read_dir(root().join("dist"))? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "wasm") {
-            let raw = std::fs::metadata(&path)?.len();
-            // gzip -9 is what a web server would send; the size target is stated in it.
-            let gzip = Command::new("gzip").args(["-9", "-c"]).arg(&path).output().map(|o| o.stdout.len());
-            let gzip = gzip.map_or_else(|_| "gzip not found".to_owned(), |n| format!("{} KB gzip", n / 1024));
-            eprintln!("    web app: {} ({} KB raw, {gzip})", path.display(), raw / 1024);
-        }
+/// What each file costs a browser: raw, and as the server sends it to one that accepts
+/// Brotli (gzip in parentheses).
+fn report_sizes(files: &[compress::Compressed]) {
+    let kb = |n: u64| format!("{:.1} KB", n as f64 / 1024.0);
+    let dist = root().join("dist");
+    let mut total = (0, 0);
+    for f in files {
+        let sent = f.brotli.unwrap_or(f.raw);
+        total = (total.0 + f.raw, total.1 + sent);
+        let name = f.file.strip_prefix(&dist).unwrap_or(&f.file).display();
+        let gzip = f.gzip.map_or_else(|| "not smaller".to_owned(), kb);
+        eprintln!("    {name}: {} raw, {} brotli ({gzip} gzip)", kb(f.raw), kb(sent));
     }
-    Ok(())
+    eprintln!("    all of dist/: {} raw, {} as sent with Brotli", kb(total.0), kb(total.1));
 }
 
 /// Builds everything, then runs the server in the foreground on the built app.
@@ -85,6 +91,21 @@ pub fn serve(args: &[String]) -> Result<()> {
         .args(args))
 }
 
+/// Where `trunk serve` serves the page in the development loop.
+const DEV_PAGE_PORT: u16 = 8080;
+
+/// The dev server's arguments. trunk's proxy forwards the browser's `Origin` (the page on
+/// :8080) and replaces `Host` with the server's: the server must allow that page's origin,
+/// or it refuses the socket as another site's.
+fn dev_server_args() -> Vec<String> {
+    let mut args = vec!["--addr".to_owned(), "127.0.0.1:3000".to_owned()];
+    for host in ["127.0.0.1", "localhost"] {
+        args.push("--allowed-origin".to_owned());
+        args.push(format!("http://{host}:{DEV_PAGE_PORT}"));
+    }
+    args
+}
+
 /// The development loop: the server on :3000 and `trunk serve` on :8080 proxying /ws.
 pub fn dev(args: &[String]) -> Result<()> {
     setup::ensure_build_tools()?;
@@ -92,13 +113,16 @@ pub fn dev(args: &[String]) -> Result<()> {
     let mut server = Guard(
         cargo()
             .env("PATH", setup::tool_path())
-            .args(["run", "-p", "backend", "--", "--addr", "127.0.0.1:3000"])
+            .args(["run", "-p", "backend", "--"])
+            .args(dev_server_args())
             .args(args)
             .spawn()?,
     );
-    step("starting `trunk serve` on http://127.0.0.1:8080 (rebuilds on save)");
-    let status =
-        trunk().env("PATH", setup::tool_path()).args(["serve", "--dist", "target/serve-dist"]).status()?;
+    step(&format!("starting `trunk serve` on http://127.0.0.1:{DEV_PAGE_PORT} (rebuilds on save)"));
+    let status = trunk()
+        .env("PATH", setup::tool_path())
+        .args(["serve", "--port", &DEV_PAGE_PORT.to_string(), "--dist", "target/serve-dist"])
+        .status()?;
     server.0.kill().ok();
     if !status.success() {
         bail!("trunk serve failed ({status})");
@@ -160,6 +184,12 @@ pub fn test() -> Result<()> {
         .env("CHROMEDRIVER", CHROMEDRIVER)
         .env("CHAT_ARTIFACTS", root().join("artifacts"))
         .args(["test", "-p", "e2e", "--", "--test-threads=1"]))?;
+    // The test only measures (a timed assertion would fail on a busy machine): show the figure.
+    if let Ok(timing) = std::fs::read_to_string(root().join("artifacts").join("slow-phone.json")) {
+        eprintln!(
+            "\nslow-phone first load, navigation to \"Connected\" (artifacts/slow-phone.json):\n{timing}"
+        );
+    }
     eprintln!("\nall checks and tests passed in {:.0?}", started.elapsed());
     Ok(())
 }
@@ -218,4 +248,45 @@ fn wait_for_port(port: u16) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use clap::Parser;
+
+    use super::*;
+
+    /// The dev server, configured as `cargo xtask dev` configures it, takes the socket
+    /// that trunk's proxy opens for the page on :8080 (the browser's `Origin`, `Host`
+    /// replaced by the server's host), and still refuses other pages.
+    #[test]
+    fn the_dev_server_takes_the_socket_trunk_proxies_for_its_page() {
+        let mut config =
+            backend::Config::parse_from(std::iter::once("chat-server".to_owned()).chain(dev_server_args()));
+        assert_eq!(config.addr.port(), 3000);
+        config.addr = ([127, 0, 0, 1], 0).into();
+        config.store = backend::config::StoreKind::Memory;
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind(config.addr)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        runtime.spawn(backend::server::run(listener, config, std::future::pending()));
+        let status = |origin: &str| {
+            let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+            let req = format!(
+                "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Host: 127.0.0.1:{DEV_PAGE_PORT}\r\n\
+                 Origin: {origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            );
+            tcp.write_all(req.as_bytes()).unwrap();
+            let mut head = [0u8; 12];
+            tcp.read_exact(&mut head).unwrap();
+            String::from_utf8_lossy(&head[9..12]).into_owned()
+        };
+        assert_eq!(status(&format!("http://127.0.0.1:{DEV_PAGE_PORT}")), "101");
+        assert_eq!(status(&format!("http://localhost:{DEV_PAGE_PORT}")), "101");
+        assert_eq!(status("http://127.0.0.1:9999"), "403");
+        assert_eq!(status("https://evil.example"), "403");
+    }
 }

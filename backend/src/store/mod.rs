@@ -1,39 +1,92 @@
-//! Message history behind [`Store`], an enum of backends. The hub asks it to take a new
-//! message (assigning the room's next id, or recognising a retried `say`) and to read
-//! ranges of a room's history.
+//! Message history behind two enums of backends: [`Store`], the writing side, which the
+//! hub owns under its lock (take a new message, assigning the room's next id, or recognise
+//! a retried `say`), and [`History`], the reading side, a cheap handle the hub uses with
+//! its lock released (join history, scroll-back, the stored copy of a retried message).
 //!
 //! Only this module knows how messages are kept: `memory` (bounded, the test fixture and
 //! `--store memory`) and `sqlite` (durable, the default). A multi-node backend is added as
-//! one more variant, not as a rewrite of the hub.
+//! one more variant of each enum, and the suite in `tests.rs` runs against every variant.
+//!
+//! Invariant: [`Store::append`] does no I/O (it runs under the hub's lock, where a slow
+//! disk would stall every room); every read that may touch a disk is in [`History`].
 //!
 //! Invariant: a message is sent to nobody before the store has it. The memory store has
 //! it at once ([`Appended::Deliver`]); the SQLite store hands it to a writer thread and
-//! the hub delivers it when the batch holding it is committed ([`Committed`]).
+//! the hub delivers it when the batch holding it is committed ([`Written`]). A batch that
+//! cannot be written is reported back as failed, never dropped in silence.
+//!
+//! The `cid` rule, the same in every backend: a `cid` is unique per sender across every
+//! room, so a retried `say` is recognised whichever room it names.
 
 mod memory;
 mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use common::{ChatMessage, Cid, Nick, RoomName, Text};
 use tokio::sync::mpsc;
 
 pub use memory::MemoryStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteReader, SqliteStore};
+
+use crate::config::SyncMode;
 
 /// Who sent a message, for `cid` de-duplication: the connection's resume token, so it is
 /// the same across a client's reconnects and across server restarts.
 pub type SenderKey = Arc<str>;
 
-/// Messages the durable store has committed (with their sender), in id order, ready to be
-/// delivered.
-pub type Committed = Vec<(SenderKey, ChatMessage)>;
+/// What the durable store's writer did with one batch, in id order.
+pub type Written = Vec<Outcome>;
 
+/// What became of one message handed to the durable store's writer.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Committed: deliver it to the room.
+    Stored(SenderKey, ChatMessage),
+    /// The sender had used this `cid` long ago (before the de-duplication window): the
+    /// earlier message, which is what the sender gets back, alone.
+    Existing(SenderKey, ChatMessage),
+    /// Not written (the disk failed and kept failing): the sender is told, with the `cid`,
+    /// and may retry it.
+    Failed(SenderKey, ChatMessage),
+}
+
+/// The writing side: lives in the hub's state, under its lock.
 #[derive(Debug)]
 pub enum Store {
-    Memory(MemoryStore),
+    Memory(Shared<MemoryStore>),
     Sqlite(SqliteStore),
+}
+
+/// The reading side: cloned freely and used without the hub's lock.
+#[derive(Debug, Clone)]
+pub enum History {
+    Memory(Shared<MemoryStore>),
+    Sqlite(Arc<SqliteReader>),
+}
+
+/// A store that both sides share (the memory backend keeps everything in one place).
+#[derive(Debug)]
+pub struct Shared<T>(Arc<Mutex<T>>);
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T> Shared<T> {
+    fn new(value: T) -> Self {
+        Self(Arc::new(Mutex::new(value)))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, T> {
+        // Memory only: a panic under it leaves data a reader can still use.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The outcome of [`Store::append`].
@@ -41,11 +94,11 @@ pub enum Store {
 pub enum Appended {
     /// Stored: deliver it to the room now.
     Deliver(ChatMessage),
-    /// Handed to the writer: it comes back through [`Committed`] once durable.
+    /// Handed to the writer: it comes back through [`Written`].
     Queued,
-    /// This sender already used this `cid` and the message is stored: send it back to the
-    /// sender alone.
-    Duplicate(ChatMessage),
+    /// This sender already used this `cid` and the message is stored as `id` of `room`:
+    /// read it ([`History::message`]) and send it back to the sender alone.
+    Duplicate { room: RoomName, id: u64 },
     /// This sender already used this `cid` and the message is still being written: it
     /// will be delivered to the room (the sender included) when it is committed.
     InFlight,
@@ -54,11 +107,18 @@ pub enum Appended {
 }
 
 /// A slice of a room's history, oldest first.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Page {
     pub messages: Vec<ChatMessage>,
     /// `false` when messages were left out between this page and the point asked for.
     pub complete: bool,
+}
+
+impl Page {
+    /// The newest id on this page.
+    pub fn last_id(&self) -> Option<u64> {
+        self.messages.last().map(|m| m.id)
+    }
 }
 
 /// What a new message is made of; the store adds the id.
@@ -72,56 +132,72 @@ pub struct NewMessage<'a> {
     pub ts: u64,
 }
 
+/// A read the store could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("reading the message store failed: {0}")]
+    Read(#[from] rusqlite::Error),
+}
+
 impl Store {
-    pub fn memory(per_room: usize) -> Self {
-        Self::Memory(MemoryStore::new(per_room))
+    pub fn memory(per_room: usize) -> (Self, History) {
+        let shared = Shared::new(MemoryStore::new(per_room));
+        (Self::Memory(shared.clone()), History::Memory(shared))
     }
 
-    /// Opens (or creates) the SQLite database at `path`; committed batches arrive on the
-    /// returned channel and must be delivered by the caller.
-    pub fn sqlite(path: &Path) -> anyhow::Result<(Self, mpsc::Receiver<Committed>)> {
-        let (store, committed) = SqliteStore::open(path)?;
-        Ok((Self::Sqlite(store), committed))
+    /// Opens (or creates) the SQLite database at `path`; what the writer did with each
+    /// batch arrives on the returned channel, and the caller must deliver it.
+    pub fn sqlite(path: &Path, sync: SyncMode) -> anyhow::Result<(Self, History, mpsc::Receiver<Written>)> {
+        let (store, reader, written) = SqliteStore::open(path, sync)?;
+        Ok((Self::Sqlite(store), History::Sqlite(Arc::new(reader)), written))
     }
 
+    /// Takes a new message; no I/O.
     pub fn append(&mut self, m: NewMessage<'_>) -> Appended {
         match self {
-            Self::Memory(s) => s.append(m),
+            Self::Memory(s) => s.lock().append(m),
             Self::Sqlite(s) => s.append(m),
         }
     }
 
-    /// Called for each committed message before it is delivered.
-    pub fn committed(&mut self, sender: &SenderKey, msg: &ChatMessage) {
+    /// Called for each outcome of the writer before it is acted on.
+    pub fn written(&mut self, outcome: &Outcome) {
         match self {
             Self::Memory(_) => {}
-            Self::Sqlite(s) => s.committed(sender, msg),
+            Self::Sqlite(s) => s.written(outcome),
         }
     }
+}
 
+impl History {
     /// The newest `n` messages of a room; complete when nothing older exists.
-    pub fn recent(&self, room: &RoomName, n: usize) -> Page {
-        match self {
-            Self::Memory(s) => s.recent(room, n),
-            Self::Sqlite(s) => s.recent(room, n),
-        }
+    pub fn recent(&self, room: &RoomName, n: usize) -> Result<Page, StoreError> {
+        self.before(room, u64::MAX, n)
     }
 
     /// Messages with `id > after`, oldest first, at most `max`; complete when none was
     /// skipped (neither beyond `max` nor dropped from a bounded store).
-    pub fn after(&self, room: &RoomName, after: u64, max: usize) -> Page {
+    pub fn after(&self, room: &RoomName, after: u64, max: usize) -> Result<Page, StoreError> {
         match self {
-            Self::Memory(s) => s.after(room, after, max),
+            Self::Memory(s) => Ok(s.lock().after(room, after, max)),
             Self::Sqlite(s) => s.after(room, after, max),
         }
     }
 
     /// Up to `limit` messages with `id < before`, oldest first; complete when they reach
     /// the start of the room's history.
-    pub fn before(&self, room: &RoomName, before: u64, limit: usize) -> Page {
+    pub fn before(&self, room: &RoomName, before: u64, limit: usize) -> Result<Page, StoreError> {
         match self {
-            Self::Memory(s) => s.before(room, before, limit),
+            Self::Memory(s) => Ok(s.lock().before(room, before, limit)),
             Self::Sqlite(s) => s.before(room, before, limit),
+        }
+    }
+
+    /// One stored message, if it is (still) there.
+    pub fn message(&self, room: &RoomName, id: u64) -> Result<Option<ChatMessage>, StoreError> {
+        match self {
+            Self::Memory(s) => Ok(s.lock().message(room, id)),
+            Self::Sqlite(s) => s.message(room, id),
         }
     }
 }

@@ -1,18 +1,23 @@
-//! The durable store: SQLite in one file, WAL mode, `synchronous = FULL`.
+//! The durable store: SQLite in one file, WAL mode, `synchronous = FULL` by default
+//! (`--sync normal` trades the last commits before a power cut for shorter waits).
 //!
 //! Writes go through one writer thread that takes whatever is queued (up to
-//! [`BATCH_MAX`] messages) into one transaction, then hands the committed batch back to
-//! the hub for delivery: a message is on disk before anyone is sent it, and batching
-//! keeps that cheap under load. Reads (join history, scroll-back) use a second connection,
-//! which WAL lets run beside the writer; they see only committed messages, and a message
-//! still in flight reaches a new member when its batch commits.
+//! [`BATCH_MAX`] messages) into one transaction, then hands the outcome of the batch back
+//! to the hub: a message is on disk before anyone is sent it, and batching keeps that
+//! cheap under load. A batch that keeps failing is handed back as failed, so its senders
+//! hear of it and retry; nothing waits forever. Reads (join history, scroll-back) go
+//! through [`SqliteReader`]'s own connections, which WAL lets run beside the writer,
+//! without the hub's lock; they see only committed messages, and a message still in
+//! flight reaches a new member when its batch commits.
 //!
-//! Only this file knows SQL. Room ids continue across restarts (the next id of a room is
-//! read from the table the first time the room is used), and so does `cid`
-//! de-duplication, for the newest [`DEDUP_WINDOW`] messages.
+//! Only this file knows SQL. Room ids continue across restarts (every room's last id is
+//! read once, when the store opens, so taking a message never touches the disk), and so
+//! does `cid` de-duplication: the newest [`DEDUP_WINDOW`] in memory, and the table's
+//! unique index for anything older.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
@@ -21,7 +26,8 @@ use common::{ChatMessage, RoomName};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::mpsc;
 
-use super::{Appended, Committed, NewMessage, Page, SenderKey};
+use super::{Appended, NewMessage, Outcome, Page, SenderKey, StoreError, Written};
+use crate::config::SyncMode;
 
 /// Messages written in one transaction at most.
 const BATCH_MAX: usize = 1024;
@@ -31,6 +37,12 @@ const QUEUE_MAX: usize = 16 * 1024;
 /// How many of the newest messages' `(sender, cid)` are remembered for de-duplication.
 /// Retries come from clients' outboxes within seconds or minutes of the first try.
 const DEDUP_WINDOW: usize = 100_000;
+/// A failing batch is tried this many times, [`RETRY_PAUSE`] apart, before its senders
+/// are told it failed (a disk that is full for a moment should not fail a message).
+const WRITE_TRIES: u32 = 5;
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// Read connections kept open between reads; more are opened while many read at once.
+const IDLE_READERS: usize = 4;
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS messages (
@@ -46,13 +58,25 @@ const SCHEMA: &str = "
     CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender_cid ON messages (sender, cid);
 ";
 
+const COLUMNS: &str = "room, id, nick, text, ts, cid";
+
+/// The writing side: the queue to the writer thread, each room's last id, and the
+/// de-duplication window. Everything here is memory: the hub calls it under its lock.
 #[derive(Debug)]
 pub struct SqliteStore {
-    read: Connection,
     writer: std_mpsc::SyncSender<Pending>,
-    /// The last id given out per room (loaded from the table on first use).
+    /// The last id given out per room, every stored room loaded at open.
     seqs: HashMap<RoomName, u64>,
     dedup: DedupWindow,
+}
+
+/// The reading side: connections of its own, used by whoever reads, never under the
+/// hub's lock.
+#[derive(Debug)]
+pub struct SqliteReader {
+    path: PathBuf,
+    sync: SyncMode,
+    idle: Mutex<Vec<Connection>>,
 }
 
 #[derive(Debug)]
@@ -61,25 +85,35 @@ struct Pending {
     msg: ChatMessage,
 }
 
-fn connect(path: &Path) -> anyhow::Result<Connection> {
-    let conn = Connection::open(path).with_context(|| format!("opening the database {}", path.display()))?;
+fn connect(path: &Path, sync: SyncMode) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     // WAL: readers never wait for the writer. FULL: a commit survives power loss too, not
-    // only a crash of this process; batching pays for the fsync.
+    // only a crash of this process; batching pays for the fsync. NORMAL: in WAL mode a
+    // commit survives a crash of the process, and only a power cut may lose the last ones.
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    let sync = match sync {
+        SyncMode::Full => "FULL",
+        SyncMode::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
     Ok(conn)
 }
 
 impl SqliteStore {
-    pub fn open(path: &Path) -> anyhow::Result<(Self, mpsc::Receiver<Committed>)> {
+    pub fn open(
+        path: &Path,
+        sync: SyncMode,
+    ) -> anyhow::Result<(Self, SqliteReader, mpsc::Receiver<Written>)> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let write = connect(path)?;
+        let opening = || format!("opening the database {}", path.display());
+        let write = connect(path, sync).with_context(opening)?;
         write.execute_batch(SCHEMA).context("creating the tables")?;
-        let read = connect(path)?;
+        let read = connect(path, sync).with_context(opening)?;
         let dedup = DedupWindow::load(&read)?;
+        let seqs = last_ids(&read).context("reading each room's last id")?;
         let (tx, rx) = std_mpsc::sync_channel(QUEUE_MAX);
         // Enough for the writer to run ahead of delivery by a few batches, no more.
         let (done_tx, done_rx) = mpsc::channel(8);
@@ -87,7 +121,8 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn(move || write_loop(write, rx, done_tx))
             .context("starting the writer thread")?;
-        Ok((Self { read, writer: tx, seqs: HashMap::new(), dedup }, done_rx))
+        let reader = SqliteReader { path: path.to_owned(), sync, idle: Mutex::new(vec![read]) };
+        Ok((Self { writer: tx, seqs, dedup }, reader, done_rx))
     }
 
     pub fn append(&mut self, m: NewMessage<'_>) -> Appended {
@@ -96,12 +131,9 @@ impl SqliteStore {
             if !seen.committed {
                 return Appended::InFlight;
             }
-            return match self.message(&seen.room, seen.id) {
-                Some(msg) => Appended::Duplicate(msg),
-                None => Appended::InFlight,
-            };
+            return Appended::Duplicate { room: seen.room.clone(), id: seen.id };
         }
-        let next = self.last_id(m.room) + 1;
+        let next = self.seqs.get(m.room).copied().unwrap_or(0) + 1;
         let msg = ChatMessage {
             room: m.room.to_string(),
             id: next,
@@ -120,84 +152,94 @@ impl SqliteStore {
         }
     }
 
-    pub fn committed(&mut self, sender: &SenderKey, msg: &ChatMessage) {
-        if let Some(cid) = &msg.cid {
-            self.dedup.mark_committed(&(sender.clone(), cid.clone()), msg.id);
+    pub fn written(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Stored(sender, msg) | Outcome::Existing(sender, msg) => {
+                let (Some(cid), Ok(room)) = (&msg.cid, RoomName::parse(&msg.room)) else { return };
+                self.dedup.committed((sender.clone(), cid.clone()), room, msg.id);
+            }
+            // Forgotten: a retry of it is a new message.
+            Outcome::Failed(sender, msg) => {
+                if let Some(cid) = &msg.cid {
+                    self.dedup.forget(&(sender.clone(), cid.clone()));
+                }
+            }
         }
     }
+}
 
-    fn last_id(&mut self, room: &RoomName) -> u64 {
-        if let Some(&id) = self.seqs.get(room) {
-            return id;
+/// Every stored room's last id.
+fn last_ids(conn: &Connection) -> rusqlite::Result<HashMap<RoomName, u64>> {
+    let mut stmt = conn.prepare("SELECT room, MAX(id) FROM messages GROUP BY room")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut seqs = HashMap::new();
+    for row in rows {
+        let (room, id) = row?;
+        // Only this server writes the table, and only valid names.
+        if let Ok(room) = RoomName::parse(&room) {
+            seqs.insert(room, u64::try_from(id).unwrap_or(0));
         }
-        let id: Option<i64> = self
-            .read
-            .query_row("SELECT MAX(id) FROM messages WHERE room = ?1", [room.as_str()], |r| r.get(0))
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "reading a room's last id");
-                None
-            });
-        let id = id.map_or(0, |i| u64::try_from(i).unwrap_or(0));
-        self.seqs.insert(room.clone(), id);
-        id
+    }
+    Ok(seqs)
+}
+
+impl SqliteReader {
+    /// Runs `read` on a connection of the pool (opening one when all are in use).
+    fn with<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => connect(&self.path, self.sync)?,
+        };
+        let result = read(&conn);
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        result.map_err(StoreError::from)
     }
 
-    fn message(&self, room: &RoomName, id: u64) -> Option<ChatMessage> {
-        self.read
-            .query_row(
-                "SELECT room, id, nick, text, ts, cid FROM messages WHERE room = ?1 AND id = ?2",
-                params![room.as_str(), id as i64],
-                row_to_message,
-            )
-            .optional()
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "reading a message");
-                None
-            })
+    pub fn message(&self, room: &RoomName, id: u64) -> Result<Option<ChatMessage>, StoreError> {
+        self.with(|conn| {
+            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE room = ?1 AND id = ?2"))?
+                .query_row(params![room.as_str(), id as i64], row_to_message)
+                .optional()
+        })
     }
 
-    fn query(&self, sql: &str, room: &RoomName, bound: u64, limit: usize) -> Vec<ChatMessage> {
-        let run = || -> rusqlite::Result<Vec<ChatMessage>> {
-            let mut stmt = self.read.prepare_cached(sql)?;
+    fn query(
+        &self,
+        sql: &str,
+        room: &RoomName,
+        bound: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
             let rows = stmt.query_map(
                 params![room.as_str(), i64::try_from(bound).unwrap_or(i64::MAX), limit as i64],
                 row_to_message,
             )?;
             rows.collect()
-        };
-        run().unwrap_or_else(|e| {
-            tracing::error!(error = %e, "reading history");
-            Vec::new()
         })
     }
 
-    pub fn recent(&self, room: &RoomName, n: usize) -> Page {
-        self.before(room, u64::MAX, n)
-    }
-
-    pub fn after(&self, room: &RoomName, after: u64, max: usize) -> Page {
-        let mut messages = self.query(
-            "SELECT room, id, nick, text, ts, cid FROM messages WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-            room,
-            after,
-            max + 1,
-        );
+    pub fn after(&self, room: &RoomName, after: u64, max: usize) -> Result<Page, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM messages WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
+        let mut messages = self.query(&sql, room, after, max + 1)?;
         let complete = messages.len() <= max;
         messages.truncate(max);
-        Page { messages, complete }
+        Ok(Page { messages, complete })
     }
 
-    pub fn before(&self, room: &RoomName, before: u64, limit: usize) -> Page {
-        let mut messages = self.query(
-            "SELECT room, id, nick, text, ts, cid FROM messages WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-            room,
-            before,
-            limit + 1,
-        );
+    pub fn before(&self, room: &RoomName, before: u64, limit: usize) -> Result<Page, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM messages WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3");
+        let mut messages = self.query(&sql, room, before, limit + 1)?;
         let complete = messages.len() <= limit;
         messages.truncate(limit);
         messages.reverse();
-        Page { messages, complete }
+        Ok(Page { messages, complete })
     }
 }
 
@@ -212,10 +254,11 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
     })
 }
 
-/// The writer thread: one transaction per batch of whatever is queued, then the batch goes
-/// back for delivery. A failing write is retried (the disk may be full for a while):
-/// nothing is delivered, so nothing unwritten is ever acknowledged.
-fn write_loop(mut conn: Connection, rx: std_mpsc::Receiver<Pending>, done: mpsc::Sender<Committed>) {
+/// The writer thread: one transaction per batch of whatever is queued, then the outcome
+/// goes back to the hub. A failing write is tried again a few times (the disk may be full
+/// for a moment); then the batch is handed back as failed: nothing unwritten is ever
+/// acknowledged, and nobody waits forever.
+fn write_loop(mut conn: Connection, rx: std_mpsc::Receiver<Pending>, done: mpsc::Sender<Written>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH_MAX {
@@ -224,48 +267,56 @@ fn write_loop(mut conn: Connection, rx: std_mpsc::Receiver<Pending>, done: mpsc:
                 Err(_) => break,
             }
         }
-        let stored = loop {
+        let mut tries = 0;
+        let outcome = loop {
+            tries += 1;
             match write_batch(&mut conn, &batch) {
-                Ok(stored) => break stored,
-                Err(e) => {
+                Ok(outcome) => break outcome,
+                Err(e) if tries < WRITE_TRIES => {
                     tracing::error!(error = %e, messages = batch.len(), "writing messages failed; retrying");
-                    std::thread::sleep(Duration::from_millis(200));
+                    std::thread::sleep(RETRY_PAUSE);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, messages = batch.len(), "writing messages failed; their senders are told");
+                    break batch.into_iter().map(|p| Outcome::Failed(p.sender, p.msg)).collect();
                 }
             }
         };
-        if done.blocking_send(stored).is_err() {
-            return; // The server is gone; the batch is on disk.
+        if done.blocking_send(outcome).is_err() {
+            return; // The server is gone; what was committed is on disk.
         }
     }
 }
 
-fn write_batch(conn: &mut Connection, batch: &[Pending]) -> rusqlite::Result<Committed> {
+fn write_batch(conn: &mut Connection, batch: &[Pending]) -> rusqlite::Result<Written> {
     let tx = conn.transaction()?;
-    let mut stored = Vec::with_capacity(batch.len());
+    let mut outcome = Vec::with_capacity(batch.len());
     {
+        // Only a `(sender, cid)` seen before is skipped; any other conflict (an id taken
+        // twice) is an error, never a message dropped in silence.
         let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO messages (room, id, nick, text, ts, sender, cid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO messages (room, id, nick, text, ts, sender, cid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (sender, cid) DO NOTHING",
         )?;
+        let mut existing =
+            tx.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE sender = ?1 AND cid = ?2"))?;
         for p in batch {
             let m = &p.msg;
-            let n = insert.execute(params![
-                m.room,
-                m.id as i64,
-                m.nick,
-                m.text,
-                m.ts as i64,
-                &*p.sender,
-                m.cid.as_deref().unwrap_or_default(),
-            ])?;
-            // Ignored: a retry older than the de-duplication window. It is stored already,
-            // under its first id; delivering this copy would show it twice.
+            let cid = m.cid.as_deref().unwrap_or_default();
+            let n =
+                insert.execute(params![m.room, m.id as i64, m.nick, m.text, m.ts as i64, &*p.sender, cid])?;
             if n == 1 {
-                stored.push((p.sender.clone(), m.clone()));
+                outcome.push(Outcome::Stored(p.sender.clone(), m.clone()));
+            } else {
+                // A retry older than the de-duplication window: stored already, under its
+                // first id. The sender gets that one back.
+                let earlier = existing.query_row(params![&*p.sender, cid], row_to_message)?;
+                outcome.push(Outcome::Existing(p.sender.clone(), earlier));
             }
         }
     }
     tx.commit()?;
-    Ok(stored)
+    Ok(outcome)
 }
 
 #[derive(Debug)]
@@ -316,9 +367,17 @@ impl DedupWindow {
         self.map.insert(key, seen);
     }
 
-    fn mark_committed(&mut self, key: &(SenderKey, String), id: u64) {
-        if let Some(seen) = self.map.get_mut(key).filter(|s| s.id == id) {
-            seen.committed = true;
+    /// The message of this key is stored, as `id` of `room`.
+    fn committed(&mut self, key: (SenderKey, String), room: RoomName, id: u64) {
+        match self.map.get_mut(&key) {
+            Some(seen) => *seen = Seen { room, id, committed: true },
+            None => self.insert(key, Seen { room, id, committed: true }),
         }
+    }
+
+    fn forget(&mut self, key: &(SenderKey, String)) {
+        // Its place in `order` stays until it comes round: the window is a bound, not a
+        // promise, and the table's unique index stands behind it.
+        self.map.remove(key);
     }
 }

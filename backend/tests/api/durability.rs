@@ -17,16 +17,35 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::helpers::*;
 
 /// The real `chat-server` binary on a SQLite file.
-struct Process {
+pub struct Process {
     child: Child,
-    port: u16,
+    pub port: u16,
+    /// Where its log (stderr) goes.
+    pub log: std::path::PathBuf,
 }
 
 impl Process {
     /// Starts the binary on `port` (0: any) and waits until it prints its URL.
-    async fn start(db: &Path, port: u16) -> Process {
+    pub async fn start(db: &Path, port: u16) -> Process {
+        Self::start_with(db, port, &[], None).await
+    }
+
+    /// Starts it with more arguments, and under `ulimit <limit>` when given (the shell's
+    /// options: `-Sn 256` lowers the open-files soft limit).
+    pub async fn start_with(db: &Path, port: u16, args: &[&str], ulimit: Option<&str>) -> Process {
         std::fs::create_dir_all(db.parent().unwrap()).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        let bin = env!("CARGO_BIN_EXE_chat-server");
+        let mut command = match ulimit {
+            Some(limit) => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("ulimit {limit} && exec \"$0\" \"$@\""), bin]);
+                c
+            }
+            None => Command::new(bin),
+        };
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let log = db.with_extension(format!("{port}-{}.log", STARTED.fetch_add(1, Ordering::Relaxed)));
+        let mut child = command
             .args([
                 "--addr",
                 &format!("127.0.0.1:{port}"),
@@ -37,13 +56,12 @@ impl Process {
             ])
             .arg("--db")
             .arg(db)
+            .args(args)
             .env_remove("CHAT_STORE")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             // The server's log, beside its database, for when a test fails.
-            .stderr(
-                std::fs::File::create(db.with_extension(format!("{port}.log")))
-                    .map_or_else(|_| Stdio::null(), Stdio::from),
-            )
+            .stderr(std::fs::File::create(&log).map_or_else(|_| Stdio::null(), Stdio::from))
             .kill_on_drop(true)
             .spawn()
             .expect("start chat-server");
@@ -58,14 +76,14 @@ impl Process {
         })
         .await
         .expect("chat-server prints its URL");
-        Process { child, port }
+        Process { child, port, log }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("ws://127.0.0.1:{}/ws", self.port)
     }
 
-    async fn sigkill(mut self) {
+    pub async fn sigkill(mut self) {
         self.child.start_kill().unwrap(); // SIGKILL: no shutdown code runs
         self.child.wait().await.unwrap();
     }
@@ -77,8 +95,18 @@ fn ids(list: &Value) -> Vec<u64> {
 
 #[tokio::test]
 async fn sigkill_loses_no_acknowledged_message_and_ids_continue() {
+    sigkill_loses_nothing(&[]).await;
+}
+
+#[tokio::test]
+async fn with_sync_normal_too_a_sigkill_loses_no_acknowledged_message() {
+    // NORMAL gives up only the power-cut promise: a crash of the process loses nothing.
+    sigkill_loses_nothing(&["--sync", "normal"]).await;
+}
+
+async fn sigkill_loses_nothing(args: &[&str]) {
     let db = fresh_db();
-    let server = Process::start(&db, 0).await;
+    let server = Process::start_with(&db, 0, args, None).await;
     let mut alice = Client::connect(&server.url()).await;
     alice.set_nick("alice").await;
     alice.join("r").await;
@@ -88,7 +116,7 @@ async fn sigkill_loses_no_acknowledged_message_and_ids_continue() {
     }
     server.sigkill().await;
 
-    let server = Process::start(&db, 0).await;
+    let server = Process::start_with(&db, 0, args, None).await;
     let mut bob = Client::connect(&server.url()).await;
     bob.send(json!({"type": "join", "room": "r", "after": 0})).await;
     let joined = bob.next().await;

@@ -97,6 +97,53 @@ impl TestApp {
     }
 }
 
+/// An HTTP response as the client received it.
+#[derive(Debug)]
+pub struct Fetched {
+    pub status: u16,
+    /// Header names in lower case; a repeated header's values joined with ", ".
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Fetched {
+    /// The header's value, or "" when absent.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", String::as_str)
+    }
+}
+
+impl TestApp {
+    /// An HTTP/1.1 GET with extra request headers, the body kept as bytes.
+    pub async fn fetch(&self, path: &str, headers: &[(&str, &str)]) -> Fetched {
+        let mut s = TcpStream::connect(self.addr).await.unwrap();
+        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        for (name, value) in headers {
+            req.push_str(&format!("{name}: {value}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete head");
+        let head = String::from_utf8(raw[..split].to_vec()).expect("an ASCII head");
+        let mut lines = head.split("\r\n");
+        let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        let mut map = std::collections::HashMap::<String, String>::new();
+        for line in lines {
+            let (name, value) = line.split_once(':').unwrap();
+            let value = value.trim().to_owned();
+            map.entry(name.trim().to_lowercase())
+                .and_modify(|v| {
+                    v.push_str(", ");
+                    v.push_str(&value);
+                })
+                .or_insert(value);
+        }
+        Fetched { status, headers: map, body: raw[split + 4..].to_vec() }
+    }
+}
+
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub nick: String,

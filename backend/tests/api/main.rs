@@ -2,7 +2,10 @@
 //! what a client can observe. One binary (faster to build), one module per area.
 
 mod durability;
+mod hardening;
 mod helpers;
 mod protocol;
+mod rfc6455;
 mod robustness;
 mod transport;
+mod web;

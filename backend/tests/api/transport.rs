@@ -12,8 +12,9 @@ use crate::helpers::*;
 
 const HANDSHAKE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
-/// A WebSocket client written out byte by byte, to send what a library would not.
-struct RawWs {
+/// A WebSocket client written out byte by byte, to send what a library would not (the
+/// RFC 6455 cases in `rfc6455` use it too).
+pub struct RawWs {
     tcp: TcpStream,
     buf: Vec<u8>,
 }
@@ -26,7 +27,7 @@ fn handshake(version: &str) -> String {
 }
 
 /// A masked client frame with the given first byte (FIN, RSV, opcode).
-fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
+pub fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
     let mask = [0xA1, 0xB2, 0xC3, 0xD4];
     let mut f = vec![first];
     if payload.len() < 126 {
@@ -40,13 +41,13 @@ fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-fn text(v: &Value) -> Vec<u8> {
+pub fn text(v: &Value) -> Vec<u8> {
     frame(0x81, v.to_string().as_bytes())
 }
 
 impl RawWs {
     /// Connects and upgrades, sending `early` in the same write as the handshake.
-    async fn connect(app: &TestApp, early: &[u8]) -> RawWs {
+    pub async fn connect(app: &TestApp, early: &[u8]) -> RawWs {
         let mut tcp = TcpStream::connect(app.addr).await.unwrap();
         let mut out = handshake("13").into_bytes();
         out.extend_from_slice(early);
@@ -79,7 +80,7 @@ impl RawWs {
     }
 
     /// The next server frame: (opcode, payload). Server frames are final and unmasked.
-    async fn frame(&mut self) -> (u8, Vec<u8>) {
+    pub async fn frame(&mut self) -> (u8, Vec<u8>) {
         loop {
             if self.buf.len() >= 2 {
                 assert_eq!(self.buf[0] & 0xF0, 0x80, "final, no reserved bits");
@@ -103,7 +104,7 @@ impl RawWs {
     }
 
     /// The next JSON message, skipping directory pushes and pings.
-    async fn json(&mut self) -> Value {
+    pub async fn json(&mut self) -> Value {
         loop {
             let (op, payload) = self.frame().await;
             if op == 0x1 {
@@ -115,24 +116,35 @@ impl RawWs {
         }
     }
 
-    /// Reads to the close frame; returns its code, and checks the server then ends the
-    /// TCP connection.
-    async fn closed(&mut self) -> u16 {
+    /// The next frame that is not a text frame (those are the chat's: `welcome`,
+    /// directory pushes, `error`s), as (opcode, payload).
+    pub async fn control(&mut self) -> (u8, Vec<u8>) {
         loop {
-            let (op, payload) = self.frame().await;
-            if op == 0x8 {
-                let code = u16::from_be_bytes([payload[0], payload[1]]);
-                // Our side has not closed: the server's FIN must come anyway.
-                loop {
-                    if self.fill().await == 0 {
-                        return code;
-                    }
-                }
+            let frame = self.frame().await;
+            if frame.0 != 0x1 {
+                return frame;
             }
         }
     }
 
-    async fn send(&mut self, bytes: &[u8]) {
+    /// Expects the next control frame to be a close; returns its code, and checks that the
+    /// server then ends the TCP connection with nothing more sent.
+    pub async fn closed(&mut self) -> u16 {
+        let (op, payload) = self.control().await;
+        assert_eq!(op, 0x8, "a close, not {op:#x} {payload:?}");
+        assert!(payload.len() >= 2, "the server's close has a code: {payload:?}");
+        let code = u16::from_be_bytes([payload[0], payload[1]]);
+        assert!(std::str::from_utf8(&payload[2..]).is_ok(), "its reason is UTF-8");
+        // Our side has not closed: the server's FIN must come anyway.
+        let mut rest = std::mem::take(&mut self.buf);
+        while self.fill().await > 0 {
+            rest.append(&mut self.buf);
+        }
+        assert!(rest.is_empty(), "nothing after the close: {rest:?}");
+        code
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
         self.tcp.write_all(bytes).await.unwrap();
     }
 }

@@ -1,0 +1,177 @@
+//! The store's rules, written once and run against every backend: ids per room, the
+//! `cid` rule, ranges of history. A new backend (Redis) adds itself to [`backends`].
+
+use std::path::PathBuf;
+
+use common::{ChatMessage, Cid, Nick, RoomName, Text};
+use tokio::sync::mpsc;
+
+use super::{Appended, History, NewMessage, Outcome, Page, SenderKey, Store, Written};
+use crate::config::SyncMode;
+
+/// Appends one message (its text names its cid) and returns what the store said.
+pub fn say(store: &mut Store, sender: &str, room: &str, cid: &str) -> Appended {
+    store.append(NewMessage {
+        sender: &SenderKey::from(sender),
+        room: &RoomName::parse(room).unwrap(),
+        nick: &Nick::parse("n").unwrap(),
+        text: Text::parse(&format!("text {cid}")).unwrap(),
+        cid: Cid::parse(cid).unwrap(),
+        ts: 1,
+    })
+}
+
+/// A backend under test, as the hub drives it.
+pub struct Backend {
+    pub name: &'static str,
+    pub store: Store,
+    pub history: History,
+    written: Option<mpsc::Receiver<Written>>,
+}
+
+/// What a `say` came to once the store is done with it.
+#[derive(Debug, PartialEq)]
+pub enum Said {
+    /// Stored and delivered to the room.
+    Delivered(ChatMessage),
+    /// A retry: the stored message, for the sender alone.
+    Again(ChatMessage),
+    Failed,
+}
+
+impl Backend {
+    /// Says and waits for the outcome, as the hub would act on it.
+    pub fn say(&mut self, sender: &str, room: &str, cid: &str) -> Said {
+        match say(&mut self.store, sender, room, cid) {
+            Appended::Deliver(m) => Said::Delivered(m),
+            Appended::Duplicate { room, id } => {
+                Said::Again(self.history.message(&room, id).unwrap().expect("the stored message"))
+            }
+            Appended::Queued => {
+                let written = self.written.as_mut().expect("a writer").blocking_recv().expect("an outcome");
+                assert_eq!(written.len(), 1);
+                let outcome = written.into_iter().next().unwrap();
+                self.store.written(&outcome);
+                match outcome {
+                    Outcome::Stored(_, m) => Said::Delivered(m),
+                    Outcome::Existing(_, m) => Said::Again(m),
+                    Outcome::Failed(..) => Said::Failed,
+                }
+            }
+            other => panic!("{}: unexpected {other:?}", self.name),
+        }
+    }
+
+    fn page(&self, page: Page) -> (Vec<u64>, bool) {
+        (page.messages.iter().map(|m| m.id).collect(), page.complete)
+    }
+}
+
+/// A fresh SQLite file in a folder of its own.
+pub fn fresh_db() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("chat-store-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join("chat.db")
+}
+
+pub fn sqlite(path: &std::path::Path) -> Backend {
+    let (store, history, written) = Store::sqlite(path, SyncMode::Normal).unwrap();
+    Backend { name: "sqlite", store, history, written: Some(written) }
+}
+
+/// Every backend, empty.
+fn backends() -> Vec<Backend> {
+    let (store, history) = Store::memory(10_000);
+    vec![Backend { name: "memory", store, history, written: None }, sqlite(&fresh_db())]
+}
+
+fn room(name: &str) -> RoomName {
+    RoomName::parse(name).unwrap()
+}
+
+fn id(said: Said) -> u64 {
+    match said {
+        Said::Delivered(m) | Said::Again(m) => m.id,
+        Said::Failed => panic!("failed"),
+    }
+}
+
+#[test]
+fn ids_increase_per_room() {
+    for mut b in backends() {
+        let got: Vec<u64> = [("a", "1"), ("a", "2"), ("b", "3"), ("a", "4")]
+            .iter()
+            .map(|(r, c)| id(b.say("s", r, c)))
+            .collect();
+        assert_eq!(got, [1, 2, 1, 3], "{}", b.name);
+    }
+}
+
+#[test]
+fn a_cid_is_unique_per_sender_across_rooms() {
+    for mut b in backends() {
+        let Said::Delivered(first) = b.say("alice", "a", "c1") else { panic!("{}", b.name) };
+        // The same sender retries, even naming another room: the stored one comes back.
+        assert_eq!(b.say("alice", "a", "c1"), Said::Again(first.clone()), "{}", b.name);
+        assert_eq!(b.say("alice", "b", "c1"), Said::Again(first), "{}", b.name);
+        assert!(b.history.recent(&room("b"), 50).unwrap().messages.is_empty(), "{}", b.name);
+        // Another sender may use the same cid.
+        let Said::Delivered(other) = b.say("bob", "a", "c1") else { panic!("{}", b.name) };
+        assert_eq!(other.id, 2, "{}", b.name);
+        assert_eq!(b.page(b.history.recent(&room("a"), 50).unwrap()), (vec![1, 2], true), "{}", b.name);
+    }
+}
+
+#[test]
+fn history_ranges_and_completeness() {
+    for mut b in backends() {
+        for i in 1..=8 {
+            b.say("s", "r", &i.to_string());
+        }
+        let r = room("r");
+        let h = &b.history;
+        assert_eq!(b.page(h.recent(&r, 3).unwrap()), (vec![6, 7, 8], false), "{}", b.name);
+        assert_eq!(b.page(h.recent(&r, 8).unwrap()), ((1..=8).collect(), true), "{}", b.name);
+        assert_eq!(b.page(h.after(&r, 5, 500).unwrap()), (vec![6, 7, 8], true), "{}", b.name);
+        assert_eq!(b.page(h.after(&r, 5, 2).unwrap()), (vec![6, 7], false), "{}", b.name);
+        assert_eq!(b.page(h.after(&r, 8, 500).unwrap()), (vec![], true), "{}", b.name);
+        assert_eq!(b.page(h.before(&r, 7, 2).unwrap()), (vec![5, 6], false), "{}", b.name);
+        assert_eq!(b.page(h.before(&r, 3, 50).unwrap()), (vec![1, 2], true), "{}", b.name);
+        assert_eq!(b.page(h.recent(&room("nowhere"), 50).unwrap()), (vec![], true), "{}", b.name);
+        let m = h.message(&r, 4).unwrap().unwrap();
+        assert_eq!((m.id, m.text.as_str(), m.cid.as_deref()), (4, "text 4", Some("4")), "{}", b.name);
+        assert_eq!(h.message(&r, 9).unwrap(), None, "{}", b.name);
+    }
+}
+
+#[test]
+fn sqlite_keeps_ids_and_the_cid_rule_across_a_restart() {
+    let path = fresh_db();
+    let mut b = sqlite(&path);
+    let Said::Delivered(first) = b.say("alice", "a", "c1") else { panic!() };
+    b.say("alice", "a", "c2");
+    drop(b);
+    let mut b = sqlite(&path);
+    assert_eq!(b.say("alice", "b", "c1"), Said::Again(first));
+    assert_eq!(id(b.say("alice", "a", "c3")), 3, "ids go on");
+    assert_eq!(id(b.say("alice", "b", "c4")), 1);
+}
+
+#[test]
+fn sqlite_tells_the_sender_when_the_disk_keeps_failing_and_takes_the_retry() {
+    let path = fresh_db();
+    let mut b = sqlite(&path);
+    b.say("alice", "r", "c1");
+    // Another connection takes the table away: every write and read now fails for real.
+    let admin = rusqlite::Connection::open(&path).unwrap();
+    admin.execute_batch("ALTER TABLE messages RENAME TO away").unwrap();
+    assert_eq!(b.say("alice", "r", "c2"), Said::Failed);
+    assert!(b.history.recent(&room("r"), 50).is_err(), "a read that fails says so");
+    admin.execute_batch("ALTER TABLE away RENAME TO messages").unwrap();
+    // The failed message was forgotten: its retry is stored, after the id it had skipped.
+    assert_eq!(id(b.say("alice", "r", "c2")), 3);
+    assert_eq!(b.page(b.history.recent(&room("r"), 50).unwrap()), (vec![1, 3], true));
+}

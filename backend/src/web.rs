@@ -1,0 +1,164 @@
+//! The built web app as static files: the part of the router that answers everything
+//! but `/ws` and `/api/*`.
+//!
+//! - Compressed when the client allows: `cargo xtask build` writes a Brotli (`.br`) and a
+//!   gzip (`.gz`) copy beside each file, and `ServeDir` sends the best one the request's
+//!   `Accept-Encoding` accepts, with `Vary: Accept-Encoding`, or the original.
+//! - Cached by name: a file trunk named by its content hash never changes, so the browser
+//!   may keep it a year without asking; everything else (`index.html`, the manifest, the
+//!   icons) is `no-cache`, asked again each time (a cheap 304 when unchanged), so a new
+//!   build is picked up at once.
+//! - Under a Content-Security-Policy that allows only this server's scripts, styles,
+//!   images and WebSocket, with `nosniff` and no referrer.
+//! - `index.html` for any path that is no file, so a deep link loads the app; without a
+//!   built app, a 503 that says how to build it.
+//!
+//! It knows nothing of the chat: no state, no WebSocket.
+
+use std::path::Path;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower::Layer;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// For files whose name says their content: a year, and no revalidation.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// For everything else: keep it, but ask the server before each use.
+const NO_CACHE: &str = "no-cache";
+
+/// The static part of the router, serving `web_dir`.
+pub fn router(web_dir: &Path) -> Router {
+    let index = web_dir.join("index.html");
+    let files = if index.exists() {
+        // A path that is no file gets index.html, which must never be cached as the
+        // file that path names (a hashed name would otherwise keep the page a year).
+        let fallback =
+            SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static(NO_CACHE))
+                .layer(ServeFile::new(index).precompressed_br().precompressed_gzip());
+        let files = ServeDir::new(web_dir).precompressed_br().precompressed_gzip().fallback(fallback);
+        Router::new().fallback_service(files)
+    } else {
+        tracing::warn!(dir = %web_dir.display(), "no index.html there: only /ws and /api are served");
+        Router::new().fallback(not_built)
+    };
+    files.layer(middleware::from_fn(headers))
+}
+
+async fn not_built() -> impl IntoResponse {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The web app is not built. Run `cargo xtask serve`, or pass --web-dir with a built app.\n",
+    )
+}
+
+/// Adds the caching and security headers to every static response.
+async fn headers(req: Request, next: Next) -> Response {
+    let hashed = is_hashed(req.uri().path());
+    let csp = content_security_policy(req.headers());
+    let mut res = next.run(req).await;
+    let found = res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED;
+    let cache = if hashed && found { IMMUTABLE } else { NO_CACHE };
+    let h = res.headers_mut();
+    // The fallback has said no-cache already: keep it.
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static(cache));
+    if let Ok(csp) = HeaderValue::try_from(csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    res
+}
+
+/// The policy the app runs under: scripts, styles, images, fonts and the manifest from
+/// this server only; WebAssembly compiled from them (`'wasm-unsafe-eval'`, which allows no
+/// JS `eval`); the WebSocket to the host the page was loaded from; no framing.
+///
+/// `'self'` alone covers `ws:` and `wss:` to the same host in CSP level 3 browsers; the
+/// host is named as well for the older ones, when the `Host` header is a plain host name
+/// or address (anything else is not written into a header).
+fn content_security_policy(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| is_plain_host(h))
+        .map(|h| format!(" ws://{h} wss://{h}"))
+        .unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'{host}; \
+         base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// `name`, `name:port`, `1.2.3.4:port` or `[::1]:port`, and nothing that could end or
+/// extend a CSP directive.
+fn is_plain_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+/// Whether the last segment of `path` is a name trunk gave by content hash:
+/// `<stem>-<hash>.<ext>`, with `_bg` after the hash for the wasm (`frontend-<hash>_bg.wasm`).
+///
+/// trunk writes the hash as the hex of a 64-bit seahash without leading zeros: 16 digits
+/// but for one name in 16, 8 or more but for one in four billion. A hashed name with fewer
+/// is only revalidated like an unhashed file (a 304), never cached wrongly; no file we name
+/// ourselves (`index.html`, `manifest.webmanifest`, `icon-192.png`) looks like this.
+fn is_hashed(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let Some((stem, _ext)) = name.split_once('.') else { return false };
+    let stem = stem.strip_suffix("_bg").unwrap_or(stem);
+    let Some((prefix, hash)) = stem.rsplit_once('-') else { return false };
+    !prefix.is_empty()
+        && (8..=16).contains(&hash.len())
+        && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trunk_names_are_hashed_and_ours_are_not() {
+        for hashed in [
+            "/frontend-3f2c9a1b7d4e6f80_bg.wasm",
+            "/frontend-3f2c9a1b7d4e6f80.js",
+            "/style-9a8b7c6d5e4f3a2.css",
+            "/boot-0123abcd.js",
+        ] {
+            assert!(is_hashed(hashed), "{hashed}");
+        }
+        for plain in [
+            "/",
+            "/index.html",
+            "/manifest.webmanifest",
+            "/icon-192.png",
+            "/apple-touch-icon.png",
+            "/room/rust",
+            "/app-1234.js",
+            "/-0123456789abcdef.js",
+            "/frontend-3F2C9A1B7D4E6F80.js",
+            "/frontend-3f2c9a1b7d4e6f8012.js",
+        ] {
+            assert!(!is_hashed(plain), "{plain}");
+        }
+    }
+
+    #[test]
+    fn the_policy_names_a_plain_host_and_nothing_else() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("192.168.1.20:3000"));
+        let csp = content_security_policy(&headers);
+        assert!(csp.contains("connect-src 'self' ws://192.168.1.20:3000 wss://192.168.1.20:3000;"), "{csp}");
+        assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval';"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        headers.insert(header::HOST, HeaderValue::from_static("evil; script-src *"));
+        let csp = content_security_policy(&headers);
+        assert!(csp.contains("connect-src 'self';") && !csp.contains("evil"), "{csp}");
+    }
+}
