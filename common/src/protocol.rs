@@ -317,6 +317,7 @@ pub mod samples {
             ServerMsg::error(ErrorCode::NotInRoom, "join first", Some("c-3".into())),
             ServerMsg::error(ErrorCode::RateLimited, "slow down", Some("c-4".into())),
             ServerMsg::error(ErrorCode::TooSlow, "bye", None),
+            ServerMsg::error(ErrorCode::Unavailable, "retry soon", Some("c-5".into())),
         ]
     }
 

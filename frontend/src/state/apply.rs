@@ -213,7 +213,8 @@ impl Chat {
                 self.pending_nick = None;
                 self.nick_error = Some(message);
             }
-            (ErrorCode::Invalid, None) if self.joining.is_some() => {
+            // A join the server could not finish (its store failing) did not happen either.
+            (ErrorCode::Invalid | ErrorCode::Unavailable, None) if self.joining.is_some() => {
                 let room = self.joining.take().unwrap_or_default();
                 self.room_error = Some(message);
                 return self.left(&room);
@@ -223,7 +224,7 @@ impl Chat {
             (ErrorCode::NotInRoom | ErrorCode::TooSlow, Some(_)) => {}
             (code, Some(cid)) => self.outbox.refused(&cid, code, message, now_ms),
             (code, None) => {
-                if code == ErrorCode::RateLimited {
+                if matches!(code, ErrorCode::RateLimited | ErrorCode::Unavailable) {
                     // Perhaps a `history` request: let scrolling ask again.
                     for room in &mut self.rooms {
                         room.loading = false;

@@ -120,11 +120,12 @@ impl Outbox {
     }
 
     /// The server refused `cid` with `code`: retried after [`RETRY_MS`] if it was only
-    /// `rate_limited`, failed with the server's `message` otherwise.
+    /// `rate_limited` or `unavailable` (nothing was stored; the same `cid` is safe to send
+    /// again), failed with the server's `message` otherwise.
     pub(super) fn refused(&mut self, cid: &str, code: ErrorCode, message: String, now_ms: f64) {
         if let Some(pending) = self.items.iter_mut().find(|p| p.cid == cid) {
             pending.delivery = match code {
-                ErrorCode::RateLimited => Delivery::RetryAt(now_ms + RETRY_MS),
+                ErrorCode::RateLimited | ErrorCode::Unavailable => Delivery::RetryAt(now_ms + RETRY_MS),
                 _ => Delivery::Failed(message),
             };
         }

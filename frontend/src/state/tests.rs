@@ -192,6 +192,18 @@ fn a_resume_page_with_our_stored_message_ends_its_wait() {
 }
 
 #[test]
+fn a_message_the_server_could_not_store_is_sent_again_with_its_cid() {
+    let mut chat = connected("alice");
+    let cid = cid_of(chat.say("hello").unwrap());
+    chat.apply(ServerMsg::error(ErrorCode::Unavailable, "store down", Some(cid.clone())), 100.0);
+    assert!(chat.alert.is_none(), "not an alert: it is still on its way");
+    assert_eq!(texts(&chat), ["hello…"]);
+    assert_eq!(chat.next_deadline(), Some(100.0 + RETRY_MS));
+    let frames = chat.tick(100.0 + RETRY_MS);
+    assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "hello".into(), cid }]);
+}
+
+#[test]
 fn invalid_marks_a_message_failed_and_rate_limited_retries_it() {
     let mut chat = connected("alice");
     let bad = cid_of(chat.say("bad").unwrap());
