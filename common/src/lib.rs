@@ -41,3 +41,16 @@ pub mod close {
     /// application range 4000-4999): the client must not reconnect with that token.
     pub const REPLACED: u16 = 4000;
 }
+
+/// The Content-Security-Policy the web app runs under, with `connect` (space-separated
+/// sources, or empty) allowed for the WebSocket besides `'self'`: scripts, styles, images,
+/// fonts and the manifest from the page's own server only, WebAssembly compiled from them
+/// (`'wasm-unsafe-eval'` allows no JavaScript `eval`), no framing. The server sends it;
+/// the app's browser tests run under it too, so both hold the same one.
+pub fn content_security_policy(connect: &str) -> String {
+    let sep = if connect.is_empty() { "" } else { " " };
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'{sep}{connect}; \
+         base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    )
+}

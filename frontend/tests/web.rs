@@ -950,3 +950,43 @@ async fn the_drawers_and_the_phone_dialog_open_and_close() {
     until("the dialog closed", || app.query("[role='dialog']").is_none()).await;
     assert!(has_focus(&app.button("Open on phone")), "the focus goes back");
 }
+
+/// The app under the policy the server sends (`common::content_security_policy`), as the
+/// page's own: nothing it does is refused. The policy stays on this test page for the
+/// tests that run after this one, which then run under it too.
+#[wasm_bindgen_test]
+async fn the_app_runs_under_the_servers_content_security_policy() {
+    // The stylesheet first: the real page links it, this page inlines it.
+    use_the_stylesheet();
+    let ws = server();
+    let policy = common::content_security_policy(ws);
+    let meta = document().create_element("meta").unwrap();
+    meta.set_attribute("http-equiv", "Content-Security-Policy").unwrap();
+    meta.set_attribute("content", &policy).unwrap();
+    document().head().unwrap().append_child(&meta).unwrap();
+    let violations = Rc::new(RefCell::new(Vec::<String>::new()));
+    let seen = violations.clone();
+    let listener = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
+        let field =
+            |k: &str| js_sys::Reflect::get(&e, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
+        seen.borrow_mut().push(format!("{:?} {:?}", field("violatedDirective"), field("blockedURI")));
+    });
+    document()
+        .add_event_listener_with_callback("securitypolicyviolation", listener.as_ref().unchecked_ref())
+        .unwrap();
+    listener.forget();
+
+    forget_nick();
+    let app = Mounted::new(ws);
+    app.joined().await;
+    let text = format!("under the policy {}", unique());
+    app.say(&text);
+    until("the echo", || app.own_texts().contains(&text)).await;
+    TimeoutFuture::new(100).await;
+    assert!(violations.borrow().is_empty(), "refused by the policy: {:?}", violations.borrow());
+
+    // The check can fail: an inline style is what the policy refuses.
+    app.find("messages").set_attribute("style", "color: red").unwrap();
+    until("the violation to be reported", || !violations.borrow().is_empty()).await;
+    assert!(violations.borrow()[0].contains("style-src"), "{:?}", violations.borrow());
+}
