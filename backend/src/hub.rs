@@ -12,11 +12,11 @@
 //! never hold up the rest of the server.
 
 use std::collections::hash_map::{Entry, RandomState};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{
     JOIN_HISTORY, Nick, PROTOCOL_VERSION, PresenceEvent, RESUME_HISTORY_MAX, Request, RoomInfo, RoomName,
@@ -54,6 +54,10 @@ struct State {
     nicks: HashMap<String, ConnId>,
     /// Resume tokens of open connections: a reconnect with one takes the old one's place.
     tokens: HashMap<SenderKey, ConnId>,
+    /// The nicks of connections that closed lately, by resume token: a client that comes
+    /// back (a phone that switched networks and closed its old socket first) gets its nick
+    /// back if nobody took it meanwhile.
+    departed: Departed,
     /// Rooms with at least one member. A room's history lives in the store and outlives this.
     rooms: HashMap<RoomName, Room>,
     store: Store,
@@ -153,6 +157,7 @@ impl Hub {
             conns: HashMap::new(),
             nicks: HashMap::new(),
             tokens: HashMap::new(),
+            departed: Departed::default(),
             rooms: HashMap::new(),
             store,
             dirty: Vec::new(),
@@ -169,7 +174,8 @@ impl Hub {
 
     /// Registers a connection and queues its `welcome`. With the resume token of an open
     /// connection, the new one takes its place and its nick (the old socket is closed);
-    /// otherwise it gets a free guest nick. A token the server does not know (say, after a
+    /// with that of one closed lately, its nick if still free; otherwise it gets a free
+    /// guest nick. A token the server does not know (say, after a
     /// restart) is kept, so the client's `cid`s stay de-duplicated.
     pub fn connect(&self, link: Link, resume: Option<&str>) -> ConnId {
         let mut guard = self.lock();
@@ -193,6 +199,9 @@ impl Hub {
             nick = Some(conn.nick);
             self.shared.directory_changed.notify_one();
         }
+        if nick.is_none() {
+            nick = state.departed.take(&sender).filter(|n| !state.nicks.contains_key(&n.key()));
+        }
         let nick = nick.unwrap_or_else(|| state.guest_nick());
         state.nicks.insert(nick.key(), id);
         state.tokens.insert(sender.clone(), id);
@@ -209,10 +218,12 @@ impl Hub {
 
     /// Removes a connection: it leaves every room (the others are told) and frees its nick.
     pub fn disconnect(&self, id: ConnId) {
-        let removed = self.lock().remove_conn(id);
-        if removed.is_some_and(|c| !c.rooms.is_empty()) {
+        let mut state = self.lock();
+        let Some(conn) = state.remove_conn(id) else { return };
+        if !conn.rooms.is_empty() {
             self.shared.directory_changed.notify_one();
         }
+        state.departed.remember(conn.sender, conn.nick);
     }
 
     /// Acts on what the durable store's writer did with a batch: delivers what it
@@ -572,6 +583,34 @@ fn joined<'a>(rooms: &'a mut HashMap<RoomName, Room>, conn: &Conn, room: &RoomNa
     rooms.get_mut(room).filter(|_| conn.rooms.contains(room))
 }
 
+/// How long, and for how many, a closed connection's nick is kept for its resume token.
+const DEPARTED_FOR: Duration = Duration::from_secs(10 * 60);
+const DEPARTED_MAX: usize = 10_000;
+
+/// The nicks of connections that closed lately, bounded in time and number.
+#[derive(Debug, Default)]
+struct Departed {
+    nicks: HashMap<SenderKey, (Nick, Instant)>,
+    /// Oldest first; an entry taken or replaced early stays here until it comes round.
+    order: VecDeque<SenderKey>,
+}
+
+impl Departed {
+    fn remember(&mut self, sender: SenderKey, nick: Nick) {
+        while self.order.len() >= DEPARTED_MAX {
+            let Some(old) = self.order.pop_front() else { break };
+            self.nicks.remove(&old);
+        }
+        self.order.push_back(sender.clone());
+        self.nicks.insert(sender, (nick, Instant::now()));
+    }
+
+    fn take(&mut self, sender: &SenderKey) -> Option<Nick> {
+        let (nick, at) = self.nicks.remove(sender)?;
+        (at.elapsed() < DEPARTED_FOR).then_some(nick)
+    }
+}
+
 /// What [`Hub::handle`] still has to do once the lock is released.
 #[derive(Debug)]
 enum Next {
@@ -695,6 +734,23 @@ mod tests {
             panic!("no joined in {got:?}")
         };
         assert_eq!(members, &["alan", "Alice", "BEA", "bob", "carl", "Émile"]);
+    }
+
+    #[test]
+    fn a_client_that_comes_back_gets_its_nick_back_unless_taken() {
+        let hub = hub();
+        let token = "resume-token-0123456789";
+        let a = hub.connect(Link::memory(64), Some(token));
+        hub.handle(a, Request::Nick(Nick::parse("Ann").unwrap())).unwrap();
+        hub.disconnect(a);
+        let again = hub.connect(Link::memory(64), Some(token));
+        assert_eq!(hub.nick(again).as_deref(), Some("Ann"));
+        // Taken by someone else while it was away: a guest nick instead.
+        hub.disconnect(again);
+        let (other, _l) = join(&hub);
+        hub.handle(other, Request::Nick(Nick::parse("ann").unwrap())).unwrap();
+        let third = hub.connect(Link::memory(64), Some(token));
+        assert!(hub.nick(third).unwrap().starts_with("guest-"));
     }
 
     #[test]

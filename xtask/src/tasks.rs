@@ -200,6 +200,9 @@ fn browser_tests() -> Result<()> {
     step("browser tests: the web app in headless Chromium (wasm-pack test) against a real server");
     run(cargo().args(["build", "-p", "backend"]))?;
     let port = free_port()?;
+    // The test page's own address: the server must allow that page's origin, as it
+    // allows trunk's page in `dev` (a browser page on another port is another site).
+    let page = format!("127.0.0.1:{}", free_port()?);
     let db = std::env::temp_dir().join(format!("chat-wasm-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&db);
     let _server = Guard(
@@ -211,6 +214,8 @@ fn browser_tests() -> Result<()> {
                 "/nonexistent",
                 "--rate-limit",
                 "1000",
+                "--allowed-origin",
+                &format!("http://{page}"),
             ])
             .arg("--db")
             .arg(db.join("chat.db"))
@@ -223,6 +228,7 @@ fn browser_tests() -> Result<()> {
     run(Command::new("wasm-pack")
         .current_dir(root())
         .env("CHAT_TEST_WS", format!("ws://127.0.0.1:{port}/ws"))
+        .env("WASM_BINDGEN_TEST_ADDRESS", &page)
         .args([
             "test",
             "--headless",
