@@ -256,7 +256,9 @@ pub mod samples {
             id,
             nick: "bob".into(),
             text: AWKWARD.into(),
-            ts: 1_763_760_000_000 + id,
+            // A time as the server gives it (ms since 1970), whatever the id: both stay
+            // within what a JavaScript number holds exactly.
+            ts: 1_763_760_000_000 + id % 1000,
             cid: cid.map(Into::into),
         }
     }
