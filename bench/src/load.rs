@@ -26,8 +26,8 @@ use anyhow::{Context, Result, bail, ensure};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 use crate::conn::{Framing, Inbox, Msg, Outbox, Setup};

@@ -161,7 +161,12 @@ impl Scenario {
                 layout: Some(Layout { stoppers: 10, text_len: 4000, ..one_room }),
                 phases: vec![
                     steady(20_000.0, secs),
-                    PhaseSpec::Steady { rate: 20_000.0, secs: secs * 2.0, stop_readers: true, slow_readers: 0 },
+                    PhaseSpec::Steady {
+                        rate: 20_000.0,
+                        secs: secs * 2.0,
+                        stop_readers: true,
+                        slow_readers: 0,
+                    },
                 ],
                 until_failure: false,
                 fill: None,
@@ -456,6 +461,24 @@ mod tests {
             assert_eq!(s.to_possible_value().unwrap().get_name(), s.name());
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.name()));
         }
+    }
+
+    #[test]
+    fn slow_history_runs_the_same_load_without_then_with_its_slow_readers() {
+        let plan = Scenario::SlowHistory.plan(true);
+        let [
+            PhaseSpec::Steady { rate: r0, secs: s0, stop_readers: false, slow_readers: 0 },
+            PhaseSpec::Steady { rate: r1, secs: s1, stop_readers: false, slow_readers },
+        ] = plan.phases.as_slice()
+        else {
+            panic!("{:?}", plan.phases)
+        };
+        assert_eq!((r0, s0), (r1, s1), "only the slow readers differ");
+        assert!(*slow_readers > 0);
+        let fill = plan.fill.expect("a filled room");
+        assert!(fill.msgs >= HISTORY_LIMIT, "every answer is a full page");
+        assert_eq!(fill.text_len, BIG_TEXT);
+        assert_eq!(plan.phases[1].name(), "20k/s + 10 slow readers of history");
     }
 
     #[test]
