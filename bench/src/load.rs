@@ -33,8 +33,8 @@ use tokio::sync::{mpsc, watch};
 use crate::conn::{Framing, Inbox, Msg, Outbox, Setup};
 use crate::proto::{self, Proto};
 use crate::scenario::{
-    Fill, GenHealth, HISTORY_BURST, HISTORY_LIMIT, HISTORY_RATE, Layout, PhaseResult, PhaseSpec, Scenario,
-    ScenarioResult, ServerUse, SlowReaders,
+    Fill, GenHealth, HISTORY_LIMIT, HISTORY_RATE, Layout, PhaseResult, PhaseSpec, Scenario, ScenarioResult,
+    ServerUse, SlowAsk, SlowReaders,
 };
 use crate::sender::{Job, Out, SendSide};
 use crate::stats::{self, Latency};
@@ -129,24 +129,18 @@ async fn scenario(opts: &Options) -> ScenarioResult {
         let id = next_id;
         let phase = match spec {
             PhaseSpec::Idle { conns } => idle(&ctx, opts, *conns, &mut result).await,
-            PhaseSpec::Steady { rate, secs, stop_readers, slow_readers } => {
+            PhaseSpec::Steady { rate, secs, stop_readers, slow } => {
                 let layout = ctx.layout.expect("steady phases have a layout");
                 let msg_rate = rate / f64::from(layout.members);
                 let msgs = (msg_rate * secs).round() as u64;
-                let load = Load {
-                    msgs,
-                    msg_rate,
-                    offered: *rate,
-                    stop_readers: *stop_readers,
-                    slow_readers: *slow_readers,
-                };
+                let load = Load { msgs, msg_rate, offered: *rate, stop_readers: *stop_readers, slow: *slow };
                 ctx.phase(id, spec.name(), load, drain_timeout(opts.quick)).await
             }
             PhaseSpec::Burst { msgs, secs } => {
                 let layout = ctx.layout.expect("bursts have a layout");
                 let msg_rate = *msgs as f64 / secs;
                 let offered = msg_rate * f64::from(layout.members);
-                let load = Load { msgs: *msgs, msg_rate, offered, stop_readers: false, slow_readers: 0 };
+                let load = Load { msgs: *msgs, msg_rate, offered, stop_readers: false, slow: None };
                 ctx.phase(id, spec.name(), load, Duration::from_secs(10)).await
             }
         };
@@ -298,7 +292,7 @@ struct Load {
     offered: f64,
     stop_readers: bool,
     /// Clients that ask for the filled room's history meanwhile and never read.
-    slow_readers: u32,
+    slow: Option<SlowAsk>,
 }
 
 async fn connect_layout(meter: &Rc<Meter>, opts: &Options, layout: Layout, big: Option<Big>) -> Result<Ctx> {
@@ -376,17 +370,22 @@ impl Ctx {
         let started = Instant::now();
 
         let job = Job { phase: id, msgs: load.msgs, msg_rate: load.msg_rate, text_len: layout.text_len };
-        let slow = if load.slow_readers > 0 {
-            let big = self.big.context("slow readers need a filled room")?;
-            // They ask while the senders send, and stop when the sending does.
-            let until = started + Duration::from_secs_f64(load.msgs as f64 / load.msg_rate);
-            let proto = self.meter.proto;
-            let tasks: Vec<_> = (0..load.slow_readers)
-                .map(|i| tokio::task::spawn_local(slow_reader(proto, self.addr, big, i as usize, until)))
-                .collect();
-            Some((big, tasks))
-        } else {
-            None
+        let slow = match load.slow {
+            Some(ask) => {
+                let big = self.big.context("slow readers need a filled room")?;
+                // They ask while the senders send, and stop when the sending does.
+                let until = started + Duration::from_secs_f64(load.msgs as f64 / load.msg_rate);
+                let proto = self.meter.proto;
+                let tasks: Vec<_> = (0..ask.readers)
+                    .map(|i| {
+                        let one =
+                            SlowConn { proto, addr: self.addr, big, burst: ask.burst, seed: i as usize };
+                        tokio::task::spawn_local(slow_reader(one, until))
+                    })
+                    .collect();
+                Some((big, tasks))
+            }
+            None => None,
         };
         let sent = side.run(job).await?;
         debug_assert_eq!(sent.per_room.len(), self.rooms);
@@ -555,13 +554,24 @@ enum Verdict {
     Kept,
 }
 
+/// What a slow reader's connections do.
+#[derive(Debug, Clone, Copy)]
+struct SlowConn {
+    proto: Proto,
+    addr: SocketAddr,
+    big: Big,
+    /// Requests sent at once when it connects.
+    burst: u32,
+    seed: usize,
+}
+
 /// One slow reader: connection after connection until `until`, each asking for history
 /// without reading for [`SLOW_READER_LIFE`], then looked at.
-async fn slow_reader(proto: Proto, addr: SocketAddr, big: Big, seed: usize, until: Instant) -> SlowReaders {
+async fn slow_reader(conn: SlowConn, until: Instant) -> SlowReaders {
     let mut out = SlowReaders::default();
     while Instant::now() < until {
         out.conns += 1;
-        match slow_connection(proto, addr, big, seed, until, &mut out.requests).await {
+        match slow_connection(conn, until, &mut out.requests).await {
             Ok(Verdict::TooSlow) => out.too_slow += 1,
             Ok(Verdict::Kept) => out.kept += 1,
             Ok(Verdict::Closed) | Err(_) => {
@@ -577,14 +587,8 @@ async fn slow_reader(proto: Proto, addr: SocketAddr, big: Big, seed: usize, unti
 /// Connects, asks for the big room's history within the default rate limit (a burst,
 /// then a steady rate) for [`SLOW_READER_LIFE`] or until `until`, never reading; then
 /// reads to learn what the server did with it.
-async fn slow_connection(
-    proto: Proto,
-    addr: SocketAddr,
-    big: Big,
-    seed: usize,
-    until: Instant,
-    requests: &mut u64,
-) -> Result<Verdict> {
+async fn slow_connection(conn: SlowConn, until: Instant, requests: &mut u64) -> Result<Verdict> {
+    let SlowConn { proto, addr, big, burst, seed } = conn;
     let socket = TcpSocket::new_v4()?;
     // A small window, as the stoppers have: what it does not read stays in the server.
     socket.set_recv_buffer_size(STOPPER_RCVBUF)?;
@@ -601,7 +605,7 @@ async fn slow_connection(
     let interval = Duration::from_secs_f64(1.0 / HISTORY_RATE);
     let mut next = Instant::now();
     // A failed write means the server is gone; what it said is read below either way.
-    for _ in 0..HISTORY_BURST {
+    for _ in 0..burst {
         if setup.send(&ask).await.is_err() {
             break;
         }

@@ -57,6 +57,9 @@ pub const OURS: &str = "ours";
 const OURS_SQLITE: &str = "ours+sqlite";
 /// Ours with SQLite and `--sync normal`; `ours+sqlite` is `--sync full`, the default.
 const OURS_SQLITE_NORMAL: &str = "ours+sqlite-normal";
+/// The server's default `--queue-bytes` (the suite leaves it so): what one connection may
+/// have queued before it is dropped as too slow.
+const DEFAULT_QUEUE_BYTES: f64 = 4.0 * 1024.0 * 1024.0;
 const WS: &str = "ws";
 const SIO: &str = "socket.io";
 const FLOOR: &str = "floor";
@@ -862,14 +865,18 @@ fn durability(r: &Report, out: &mut String) {
     );
 }
 
-/// One round of the slow-history scenario: its phase without and its phase with the slow
-/// readers, in the same run of the same server.
-fn slow_history_rounds<'a>(r: &'a Report, server: &str) -> Vec<(&'a PhaseResult, &'a PhaseResult)> {
+/// The rounds of the slow-history scenario on `server`, each as its phase without the slow
+/// readers and its phase named `with`, from the same run of the same server.
+fn slow_history_rounds<'a>(
+    r: &'a Report,
+    server: &str,
+    with: &str,
+) -> Vec<(&'a PhaseResult, &'a PhaseResult)> {
     r.results(server, Scenario::SlowHistory)
         .into_iter()
         .filter_map(|res| {
             let without = res.phases.iter().find(|p| p.slow_readers.is_none())?;
-            let with = res.phases.iter().find(|p| p.slow_readers.is_some())?;
+            let with = res.phases.iter().find(|p| p.name == with)?;
             Some((without, with))
         })
         .collect()
@@ -899,20 +906,36 @@ fn peak_mb(p: &PhaseResult) -> f64 {
 /// The slow readers asking for big answers: the server's memory and the members' latency
 /// with them against without them, as ratios within each run, and what became of them.
 fn slow_history(r: &Report, out: &mut String) {
-    let rows: Vec<Vec<String>> = r
-        .servers
+    let phases: Vec<String> = r
+        .records
         .iter()
-        .filter_map(|server| {
-            let rounds = slow_history_rounds(r, server);
-            if rounds.is_empty() {
-                return None;
+        .filter(|rec| rec.result.scenario == Scenario::SlowHistory)
+        .flat_map(|rec| rec.result.phases.iter().filter(|p| p.slow_readers.is_some()))
+        .map(|p| p.name.clone())
+        .fold(Vec::new(), |mut names, name| {
+            if !names.contains(&name) {
+                names.push(name);
             }
+            names
+        });
+    let mut rows = Vec::new();
+    let mut answer_kb = None;
+    for phase in &phases {
+        for server in &r.servers {
+            let rounds = slow_history_rounds(r, server, phase);
+            if rounds.is_empty() {
+                continue;
+            }
+            answer_kb = answer_kb.or_else(|| {
+                rounds.iter().find_map(|(_, with)| with.slow_readers.map(|s| s.answer_bytes as f64 / 1024.0))
+            });
             let slow = |f: fn(&crate::scenario::SlowReaders) -> u32| {
                 paired(&rounds, |_, with| with.slow_readers.map(|s| f64::from(f(&s))))
             };
             let valid = rounds.iter().filter(|(a, b)| a.invalid.is_none() && b.invalid.is_none()).count();
             let why = rounds.iter().find_map(|(a, b)| a.invalid.as_ref().or(b.invalid.as_ref()));
-            Some(vec![
+            rows.push(vec![
+                phase.clone(),
                 server.clone(),
                 show(paired(&rounds, |a, _| p99_ms(a)), 1.0, 2),
                 show(paired(&rounds, |_, b| p99_ms(b)), 1.0, 2),
@@ -921,44 +944,44 @@ fn slow_history(r: &Report, out: &mut String) {
                 show(paired(&rounds, |a, _| Some(peak_mb(a))), 1.0, 1),
                 show(paired(&rounds, |_, b| Some(peak_mb(b))), 1.0, 1),
                 show(paired(&rounds, |a, b| Some(peak_mb(b) - peak_mb(a))), 1.0, 1),
-                show(paired(&rounds, |a, b| ratio(Some(peak_mb(b)), Some(peak_mb(a)))), 1.0, 2),
+                show(paired(&rounds, |_, b| Some(growth_mb(b))), 1.0, 1),
                 show(slow(|s| s.conns), 1.0, 0),
                 show(slow(|s| s.too_slow), 1.0, 0),
-                show(slow(|s| s.kept + s.failed), 1.0, 0),
+                show(slow(|s| s.kept), 1.0, 0),
+                show(slow(|s| s.failed), 1.0, 0),
                 match why {
                     None => format!("{valid}/{}", rounds.len()),
                     Some(why) => format!("{valid}/{} ({why})", rounds.len()),
                 },
-            ])
-        })
-        .collect();
+            ]);
+        }
+    }
     if rows.is_empty() {
         return;
     }
-    let answer_kb = r
-        .servers
-        .iter()
-        .flat_map(|s| slow_history_rounds(r, s))
-        .find_map(|(_, with)| with.slow_readers)
-        .map_or(0.0, |s| s.answer_bytes as f64 / 1024.0);
+    let answer_kb = answer_kb.unwrap_or(0.0);
+    let bound_mb = f64::from(SLOW_READERS) * DEFAULT_QUEUE_BYTES / 1024.0 / 1024.0;
     let _ = writeln!(
         out,
         "## Slow readers asking for big answers: {SLOW_READERS} clients that never read ask for \
          history during 20k deliveries/s to one room of 1000\n\n\
          A room is first filled with messages of 4000 characters; one `history` answer holds \
          {HISTORY_LIMIT} of them, {answer_kb:.0} KB. Each slow reader connects with a small receive \
-         window, sends {HISTORY_BURST} `history` requests at once and then {HISTORY_RATE:.0} a second \
-         (the default rate limit), reads nothing for a second, then reads to learn whether the server \
-         dropped it with `too_slow`, and starts again on a new connection until the phase ends. Its \
-         first burst alone asks for {:.0} MB. The same run measures the same load without them first: \
-         latency and loss are the 1000 members', and the ratios are taken within each run. \
-         \"Dropped\" counts connections that got `too_slow`; \"not dropped\" those still receiving \
-         answers 3 s later, or closed without it.\n",
+         window and asks, within the default rate limit: in one phase {HISTORY_BURST} requests at once \
+         (the limit's burst, {:.0} MB of answers) then {HISTORY_RATE:.0} a second, in the other \
+         {HISTORY_RATE:.0} a second only. It reads nothing for a second, then reads to learn whether the \
+         server dropped it with `too_slow`, and starts again on a new connection until the phase ends. \
+         Before them, the same run measures the same load without them: latency and loss are the 1000 \
+         members', and each ratio is taken within one run. The server's default `--queue-bytes` \
+         (4 MiB) lets {SLOW_READERS} slow readers hold {bound_mb:.0} MB of answers at most. \
+         \"Kept\" counts connections still receiving answers 3 s after they stopped asking (under the \
+         bound, or never dropped); \"failed\" those refused or closed without `too_slow`.\n",
         f64::from(HISTORY_BURST) * answer_kb / 1024.0,
     );
     table(
         out,
         &[
+            "phase",
             "server",
             "p99 ms without",
             "p99 ms with",
@@ -967,10 +990,11 @@ fn slow_history(r: &Report, out: &mut String) {
             "RSS peak MB without",
             "RSS peak MB with",
             "peak with − without MB",
-            "peak with / without",
+            "growth within the phase MB",
             "slow-reader connections",
             "dropped as too_slow",
-            "not dropped",
+            "kept",
+            "failed",
             "valid rounds",
         ],
         &rows,
@@ -1273,25 +1297,28 @@ mod tests {
     }
 
     /// One round of slow-history: members' p99 and the server's peak RSS (MB) without and
-    /// with the slow readers, and how many of their connections were dropped.
+    /// with bursting slow readers, how many of their connections were dropped, and a
+    /// phase of steady slow readers that fill their queues (40 MB more, the same p99).
     fn slow_history_round(round: u32, without: (u64, u64), with: (u64, u64), dropped: u32) -> Record {
-        let at = |p99_us: u64, peak_mb: u64| {
-            let mut p = phase("20k/s", 20_000.0, 2.0, p99_us);
+        let at = |name: &str, p99_us: u64, peak_mb: u64| {
+            let mut p = phase(name, 20_000.0, 2.0, p99_us);
             p.server.rss_peak_kb = peak_mb * 1024;
             p
         };
-        let base = at(without.0, without.1);
-        let mut loaded = at(with.0, with.1);
-        loaded.name = "20k/s + 10 slow readers of history".into();
-        loaded.slow_readers = Some(crate::scenario::SlowReaders {
+        let slow = |too_slow: u32, kept: u32| crate::scenario::SlowReaders {
             conns: 30,
             requests: 1800,
-            too_slow: dropped,
-            kept: 30 - dropped,
-            failed: 0,
+            too_slow,
+            kept,
+            failed: 30 - too_slow - kept,
             answer_bytes: 820_000,
-        });
-        record(round, OURS, Scenario::SlowHistory, vec![base, loaded])
+        };
+        let base = at("20k/s", without.0, without.1);
+        let mut bursts = at("20k/s + 10 slow readers, bursts of 40 history", with.0, with.1);
+        bursts.slow_readers = Some(slow(dropped, 30 - dropped));
+        let mut steady = at("20k/s + 10 slow readers, 20 history/s", without.0, without.1 + 40);
+        steady.slow_readers = Some(slow(20, 9));
+        record(round, OURS, Scenario::SlowHistory, vec![base, bursts, steady])
     }
 
     #[test]
@@ -1304,12 +1331,23 @@ mod tests {
         let md = render(&report(records.clone()));
         assert!(md.contains("## Slow readers asking for big answers"), "{md}");
         assert!(md.contains("one `history` answer holds 200 of them, 801 KB"), "{md}");
+        assert!(md.contains("hold 40 MB of answers at most"), "{md}");
         // The median of the ratios within each run is 1.10; the ratio of the medians
         // (3.00 / 2.00) would say 1.50, mixing a quick run's figure with a slow run's.
+        // The phase's own growth is its peak over its start (10 MB).
         assert!(
             md.contains(
-                "| ours | 2.00 (2.00–4.00) | 3.00 (2.20–4.40) | 1.10 (1.10–1.50) | 0 | 20.0 (20.0–40.0) \
-                 | 30.0 (22.0–44.0) | 4.0 (2.0–10.0) | 1.10 (1.10–1.50) | 30 | 30 (28–30) | 0 (0–2) | 3/3 |"
+                "| 20k/s + 10 slow readers, bursts of 40 history | ours | 2.00 (2.00–4.00) \
+                 | 3.00 (2.20–4.40) | 1.10 (1.10–1.50) | 0 | 20.0 (20.0–40.0) | 30.0 (22.0–44.0) \
+                 | 4.0 (2.0–10.0) | 20.0 (12.0–34.0) | 30 | 30 (28–30) | 0 (0–2) | 0 | 3/3 |"
+            ),
+            "{md}"
+        );
+        // The steady phase is compared with the same phase without them.
+        assert!(
+            md.contains(
+                "| 20k/s + 10 slow readers, 20 history/s | ours | 2.00 (2.00–4.00) | 2.00 (2.00–4.00) \
+                 | 1.00 | 0 | 20.0 (20.0–40.0) | 60.0 (60.0–80.0) | 40.0 | 50.0 (50.0–70.0) | 30 | 20 | 9 | 1 |"
             ),
             "{md}"
         );

@@ -38,7 +38,8 @@ pub enum Scenario {
     /// One room of 1000 members where 10 stop reading.
     Slow,
     /// One room of 1000 members at 20k/s, then the same while 10 clients that never read
-    /// ask for 200 messages of 4000 characters at a time (`history`).
+    /// ask for 200 messages of 4000 characters at a time (`history`): in bursts, then at
+    /// a steady rate.
     SlowHistory,
 }
 
@@ -102,8 +103,7 @@ impl Scenario {
         // Full runs take three rounds of every server: about 15 minutes in all.
         let secs = if quick { 2.0 } else { 4.0 };
         let one_room = Layout { rooms: 1, members: 1000, senders: 10, stoppers: 0, text_len: 64 };
-        let steady =
-            |rate: f64, secs: f64| PhaseSpec::Steady { rate, secs, stop_readers: false, slow_readers: 0 };
+        let steady = |rate: f64, secs: f64| PhaseSpec::Steady { rate, secs, stop_readers: false, slow: None };
         match self {
             Self::Room100 => Plan {
                 layout: Some(Layout { members: 100, ..one_room }),
@@ -161,30 +161,27 @@ impl Scenario {
                 layout: Some(Layout { stoppers: 10, text_len: 4000, ..one_room }),
                 phases: vec![
                     steady(20_000.0, secs),
-                    PhaseSpec::Steady {
-                        rate: 20_000.0,
-                        secs: secs * 2.0,
-                        stop_readers: true,
-                        slow_readers: 0,
-                    },
+                    PhaseSpec::Steady { rate: 20_000.0, secs: secs * 2.0, stop_readers: true, slow: None },
                 ],
                 until_failure: false,
                 fill: None,
             },
             Self::SlowHistory => Plan {
-                // The same load twice in one run, without and then with the slow readers, so
-                // the two differ only by them. Each phase is long enough for several of
-                // their connections to be dropped and replaced.
+                // The same load in one run, without and then with the slow readers, so the
+                // phases differ only by them. Each is long enough for several of their
+                // connections to be dropped and replaced. Bursts (all the rate limit allows
+                // at once) arrive in one read, so they test how long the server's work for
+                // one client can hold up the others; the steady rate fills each queue up
+                // to its bound, so it tests the memory.
                 layout: Some(one_room),
-                phases: vec![
-                    steady(20_000.0, secs * 2.0),
-                    PhaseSpec::Steady {
+                phases: [None, Some(HISTORY_BURST), Some(1)]
+                    .map(|burst| PhaseSpec::Steady {
                         rate: 20_000.0,
                         secs: secs * 2.0,
                         stop_readers: false,
-                        slow_readers: SLOW_READERS,
-                    },
-                ],
+                        slow: burst.map(|burst| SlowAsk { readers: SLOW_READERS, burst }),
+                    })
+                    .to_vec(),
                 until_failure: false,
                 fill: Some(Fill { room: BIG_ROOM, msgs: FILL_MSGS, text_len: BIG_TEXT }),
             },
@@ -221,10 +218,18 @@ pub const FILL_MSGS: u32 = 250;
 pub const BIG_TEXT: usize = 4000;
 /// Messages per `history` request: the most the server answers at once.
 pub const HISTORY_LIMIT: u32 = 200;
-/// A slow reader's requests keep within the server's default rate limit: this many at
-/// once when it connects (the bucket's burst), then `HISTORY_RATE` per second.
+/// A slow reader's requests keep within the server's default rate limit: at most this
+/// many at once when it connects (the bucket's burst), then `HISTORY_RATE` per second.
 pub const HISTORY_BURST: u32 = 40;
 pub const HISTORY_RATE: f64 = 20.0;
+
+/// Clients that ask for the filled room's history and never read the answers: each sends
+/// `burst` requests at once when it connects, then [`HISTORY_RATE`] a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowAsk {
+    pub readers: u32,
+    pub burst: u32,
+}
 
 /// Messages written to one room before the phases: what `history` will answer with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,9 +244,9 @@ pub enum PhaseSpec {
     /// Connect this many, join nothing, measure the server's memory.
     Idle { conns: u32 },
     /// Send at `rate` deliveries per second for `secs`; `stop_readers` first tells the
-    /// stoppers to stop reading; meanwhile `slow_readers` clients ask for the fill room's
+    /// stoppers to stop reading; meanwhile the `slow` clients ask for the filled room's
     /// history and never read the answers.
-    Steady { rate: f64, secs: f64, stop_readers: bool, slow_readers: u32 },
+    Steady { rate: f64, secs: f64, stop_readers: bool, slow: Option<SlowAsk> },
     /// `msgs` messages evenly within `secs`, then measure how long the fan-out drains.
     Burst { msgs: u64, secs: f64 },
 }
@@ -250,12 +255,15 @@ impl PhaseSpec {
     pub fn name(&self) -> String {
         match self {
             Self::Idle { conns } => format!("{conns} idle"),
-            Self::Steady { rate, stop_readers: false, slow_readers: 0, .. } => rate_name(*rate),
+            Self::Steady { rate, stop_readers: false, slow: None, .. } => rate_name(*rate),
             Self::Steady { rate, stop_readers: true, .. } => {
                 format!("{} (stopped readers)", rate_name(*rate))
             }
-            Self::Steady { rate, slow_readers, .. } => {
-                format!("{} + {slow_readers} slow readers of history", rate_name(*rate))
+            Self::Steady { rate, slow: Some(SlowAsk { readers, burst: 1 }), .. } => {
+                format!("{} + {readers} slow readers, {HISTORY_RATE} history/s", rate_name(*rate))
+            }
+            Self::Steady { rate, slow: Some(SlowAsk { readers, burst }), .. } => {
+                format!("{} + {readers} slow readers, bursts of {burst} history", rate_name(*rate))
             }
             Self::Burst { msgs, secs } => format!("{msgs} msgs in {secs} s"),
         }
@@ -297,7 +305,7 @@ pub struct ServerUse {
 }
 
 /// What the slow readers of a phase met. Each opens a connection, asks for history
-/// (`HISTORY_BURST` requests at once, then `HISTORY_RATE` per second) without reading for
+/// (a burst of requests at once, then `HISTORY_RATE` per second) without reading for
 /// about a second, then reads what is there to learn whether the server dropped it, and
 /// starts over with a new connection until the phase's sending ends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -431,8 +439,9 @@ mod tests {
             for quick in [true, false] {
                 let plan = s.plan(quick);
                 assert!(!plan.phases.is_empty(), "{s:?}");
-                let slow_readers =
-                    plan.phases.iter().any(|p| matches!(p, PhaseSpec::Steady { slow_readers: 1.., .. }));
+                let slow_readers = plan.phases.iter().any(|p| {
+                    matches!(p, PhaseSpec::Steady { slow: Some(SlowAsk { readers: 1.., burst: 1.. }), .. })
+                });
                 assert_eq!(slow_readers, plan.fill.is_some(), "slow readers need a filled room: {s:?}");
                 assert_eq!(slow_readers, s.needs_history(), "{s:?}");
                 assert_eq!(s.is_idle(), plan.layout.is_none(), "{s:?}");
@@ -467,18 +476,27 @@ mod tests {
     fn slow_history_runs_the_same_load_without_then_with_its_slow_readers() {
         let plan = Scenario::SlowHistory.plan(true);
         let [
-            PhaseSpec::Steady { rate: r0, secs: s0, stop_readers: false, slow_readers: 0 },
-            PhaseSpec::Steady { rate: r1, secs: s1, stop_readers: false, slow_readers },
+            PhaseSpec::Steady { rate: r0, secs: s0, stop_readers: false, slow: None },
+            PhaseSpec::Steady { rate: r1, secs: s1, stop_readers: false, slow: Some(bursts) },
+            PhaseSpec::Steady { rate: r2, secs: s2, stop_readers: false, slow: Some(steady) },
         ] = plan.phases.as_slice()
         else {
             panic!("{:?}", plan.phases)
         };
-        assert_eq!((r0, s0), (r1, s1), "only the slow readers differ");
-        assert!(*slow_readers > 0);
+        assert!(r0 == r1 && r1 == r2 && s0 == s1 && s1 == s2, "only the slow readers differ");
+        assert_eq!((bursts.burst, steady.burst), (HISTORY_BURST, 1));
         let fill = plan.fill.expect("a filled room");
         assert!(fill.msgs >= HISTORY_LIMIT, "every answer is a full page");
         assert_eq!(fill.text_len, BIG_TEXT);
-        assert_eq!(plan.phases[1].name(), "20k/s + 10 slow readers of history");
+        let names: Vec<String> = plan.phases.iter().map(PhaseSpec::name).collect();
+        assert_eq!(
+            names,
+            [
+                "20k/s",
+                "20k/s + 10 slow readers, bursts of 40 history",
+                "20k/s + 10 slow readers, 20 history/s"
+            ]
+        );
     }
 
     #[test]
