@@ -571,7 +571,16 @@ async fn slow_reader(conn: SlowConn, until: Instant) -> SlowReaders {
     let mut out = SlowReaders::default();
     while Instant::now() < until {
         out.conns += 1;
-        match slow_connection(conn, until, &mut out.requests).await {
+        let verdict = slow_connection(conn, until, &mut out.requests).await;
+        if out.failed == 0 {
+            // The first failure of each reader says why, on the suite's terminal.
+            match &verdict {
+                Err(e) => eprintln!("    slow reader {}: {e:#}", conn.seed),
+                Ok(Verdict::Closed) => eprintln!("    slow reader {}: closed without too_slow", conn.seed),
+                Ok(_) => {}
+            }
+        }
+        match verdict {
             Ok(Verdict::TooSlow) => out.too_slow += 1,
             Ok(Verdict::Kept) => out.kept += 1,
             Ok(Verdict::Closed) | Err(_) => {
