@@ -12,7 +12,7 @@ use std::io;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{ClientMsg, close};
+use common::{ClientMsg, Request, close};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
@@ -204,38 +204,63 @@ async fn handle_read(
     id: ConnId,
     bucket: &mut TokenBucket,
 ) -> Option<Ending> {
-    let (end, unflushed) = link::collect(|| handle_frames(link, decoder, hub, id, bucket));
-    if end.is_none() && !unflushed.is_empty() {
-        tokio::task::yield_now().await;
+    loop {
+        let (step, unflushed) = link::collect(|| handle_frames(link, decoder, hub, id, bucket));
+        match step {
+            Step::Ended(end) => return Some(end),
+            Step::Drained => {
+                if !unflushed.is_empty() {
+                    tokio::task::yield_now().await;
+                }
+                return None;
+            }
+            // Let the other sessions run before the next costly request of this one.
+            Step::Paused => tokio::task::yield_now().await,
+        }
+        drop(unflushed);
     }
-    drop(unflushed);
-    end
 }
 
-/// Acts on every whole message decoded so far; returns how the connection ends, if it does.
+/// Where [`handle_frames`] stopped.
+enum Step {
+    /// The connection ends.
+    Ended(Ending),
+    /// Every whole message decoded so far is handled (or the connection is closing and
+    /// the rest is not worth doing).
+    Drained,
+    /// It handled a costly request (a page of history, a join): more may be waiting.
+    Paused,
+}
+
+/// Acts on the whole messages decoded so far, stopping after a costly one: a client that
+/// sends forty `history` requests at once (within its rate limit) must not hold a core for
+/// their whole time while the rooms wait.
 fn handle_frames(
     link: &Link,
     decoder: &mut Decoder,
     hub: &Hub,
     id: ConnId,
     bucket: &mut TokenBucket,
-) -> Option<Ending> {
+) -> Step {
     loop {
+        // Closing (too slow, replaced): what it asks for now would only be thrown away.
+        if link.is_closing() {
+            return Step::Drained;
+        }
         let message = match decoder.next() {
             Ok(Some(m)) => m,
-            Ok(None) => return None,
+            Ok(None) => return Step::Drained,
             Err(e) => {
                 let reason = e.reason();
-                return Some((
-                    reason,
-                    Some(Close { code: e.close_code(), reason, last_frame: None, too_slow: false }),
-                ));
+                let close = Close { code: e.close_code(), reason, last_frame: None, too_slow: false };
+                return Step::Ended((reason, Some(close)));
             }
         };
+        let mut costly = false;
         let result = match message {
             Message::Text(text) => {
                 if bucket.take() {
-                    handle_text(hub, id, &text)
+                    handle_text(hub, id, &text, &mut costly)
                 } else {
                     let cid = decode(&text).ok().and_then(|m| m.cid().map(str::to_owned));
                     Err((RequestError::RateLimited, cid))
@@ -253,23 +278,31 @@ fn handle_frames(
             Message::Pong => Ok(()),
             Message::Close(code) => {
                 let code = code.unwrap_or(ws::code::NORMAL);
-                return Some((
-                    "client closed",
-                    Some(Close { code, reason: "", last_frame: None, too_slow: false }),
-                ));
+                let close = Close { code, reason: "", last_frame: None, too_slow: false };
+                return Step::Ended(("client closed", Some(close)));
             }
         };
         if let Err((err, cid)) = result {
             link.send(err.to_frame(cid));
         }
+        if costly {
+            return Step::Paused;
+        }
     }
 }
 
-/// Decodes, validates and applies one text frame.
-fn handle_text(hub: &Hub, id: ConnId, text: &str) -> Result<(), (RequestError, Option<String>)> {
+/// Decodes, validates and applies one text frame; `costly` tells whether it read the
+/// store's history.
+fn handle_text(
+    hub: &Hub,
+    id: ConnId,
+    text: &str,
+    costly: &mut bool,
+) -> Result<(), (RequestError, Option<String>)> {
     let msg = decode(text).map_err(|e| (e, None))?;
     let cid = msg.cid().map(str::to_owned);
     let request = msg.validate().map_err(|e| (RequestError::Invalid(e), cid.clone()))?;
+    *costly = matches!(request, Request::History { .. } | Request::Join { .. });
     hub.handle(id, request).map_err(|e| (e, cid))
 }
 

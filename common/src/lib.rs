@@ -33,7 +33,7 @@ pub const RESUME_HISTORY_MAX: usize = 500;
 pub const HISTORY_DEFAULT: u32 = 50;
 /// The largest `limit` a `history` request may ask for.
 pub const HISTORY_MAX: u32 = 200;
-/// WebSocket close codes the server uses.
+/// WebSocket close codes the server uses and the client acts on.
 pub mod close {
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
@@ -41,4 +41,20 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     /// The client could not keep up (after an `error` `too_slow`).
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// The connection's resume token was taken over by a newer connection (the
+    /// application range 4000-4999): the client must not reconnect with that token.
+    pub const REPLACED: u16 = 4000;
+}
+
+/// The Content-Security-Policy the web app runs under, with `connect` (space-separated
+/// sources, or empty) allowed for the WebSocket besides `'self'`: scripts, styles, images,
+/// fonts and the manifest from the page's own server only, WebAssembly compiled from them
+/// (`'wasm-unsafe-eval'` allows no JavaScript `eval`), no framing. The server sends it;
+/// the app's browser tests run under it too, so both hold the same one.
+pub fn content_security_policy(connect: &str) -> String {
+    let sep = if connect.is_empty() { "" } else { " " };
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'{sep}{connect}; \
+         base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    )
 }

@@ -667,7 +667,7 @@ enum Next {
 
 /// Close code for a connection whose resume token was taken over by a newer connection
 /// (application range 4000-4999): the client must not reconnect with it.
-pub const REPLACED: u16 = 4000;
+pub const REPLACED: u16 = common::close::REPLACED;
 
 /// A resume token: 16 to 64 URL-safe characters.
 fn valid_token(t: &str) -> bool {
