@@ -260,7 +260,7 @@ fn handle_frames(
         let result = match message {
             Message::Text(text) => {
                 if bucket.take() {
-                    handle_text(hub, id, &text, &mut costly)
+                    handle_text(hub, id, &text, bucket, &mut costly)
                 } else {
                     let cid = decode(&text).ok().and_then(|m| m.cid().map(str::to_owned));
                     Err((RequestError::RateLimited, cid))
@@ -297,13 +297,16 @@ fn handle_text(
     hub: &Hub,
     id: ConnId,
     text: &str,
+    bucket: &mut TokenBucket,
     costly: &mut bool,
 ) -> Result<(), (RequestError, Option<String>)> {
     let msg = decode(text).map_err(|e| (e, None))?;
     let cid = msg.cid().map(str::to_owned);
     let request = msg.validate().map_err(|e| (RequestError::Invalid(e), cid.clone()))?;
     *costly = matches!(request, Request::History { .. } | Request::Join { .. });
-    hub.handle(id, request).map_err(|e| (e, cid))
+    let bytes = hub.handle(id, request).map_err(|e| (e, cid))?;
+    bucket.charge(bytes);
+    Ok(())
 }
 
 /// A frame is one JSON object with a known `type`; anything else is a `bad_request`.
@@ -356,6 +359,9 @@ async fn goodbye(link: &Link, close: &Close) {
     let _ = timeout(grace, said).await;
 }
 
+/// The bytes of stored history a request may be answered with for the price of one frame.
+const BYTES_PER_TOKEN: usize = 32 * 1024;
+
 /// A token bucket: `rate` frames a second, bursts up to twice that.
 #[derive(Debug)]
 struct TokenBucket {
@@ -368,6 +374,15 @@ impl TokenBucket {
     fn new(rate: u32) -> Self {
         let rate = f64::from(rate.max(1));
         Self { rate, tokens: rate * 2.0, last: Instant::now() }
+    }
+
+    /// Charges what a request sent from the store, one token per [`BYTES_PER_TOKEN`]: a
+    /// page of short messages costs nothing more, but a client asking for page after page
+    /// of 4000-character messages gets about one a second, not forty at once. The debt is
+    /// bounded, so one huge answer never locks a client out for long.
+    fn charge(&mut self, bytes: usize) {
+        let tokens = (bytes / BYTES_PER_TOKEN) as f64;
+        self.tokens = (self.tokens - tokens).max(-self.rate * 2.0);
     }
 
     fn take(&mut self) -> bool {
@@ -395,6 +410,23 @@ mod tests {
         assert!(decode(r#" {"type":"join","room":"lobby"}"#).is_ok());
         let err = decode(r#"{"type":"shout"}"#).unwrap_err();
         assert!(err.to_string().contains("shout"), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn big_answers_are_charged_by_their_size() {
+        let mut b = TokenBucket::new(20);
+        assert!(b.take());
+        // A page of 200 messages of 4000 characters: 25 tokens more.
+        b.charge(800 * 1024);
+        assert_eq!((0..40).filter(|_| b.take()).count(), 14);
+        // A page of short messages costs nothing more.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        b.charge(10 * 1024);
+        assert_eq!((0..60).filter(|_| b.take()).count(), 40);
+        // The debt is bounded: twice a second's worth at most.
+        b.charge(100 * 1024 * 1024);
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert!(b.take());
     }
 
     #[tokio::test(start_paused = true)]

@@ -266,11 +266,14 @@ impl Hub {
     /// Applies one validated request from connection `id`. What needs the store's history
     /// is read after the lock is released (a slow disk must not stall every room), then
     /// sent.
-    pub fn handle(&self, id: ConnId, request: Request) -> Result<(), RequestError> {
+    ///
+    /// Returns the bytes of stored history the request read and sent, so that the session
+    /// can charge a request by what it cost.
+    pub fn handle(&self, id: ConnId, request: Request) -> Result<usize, RequestError> {
         let next = self.apply(id, request)?;
         let history = &self.shared.history;
         match next {
-            Next::Done => Ok(()),
+            Next::Done => Ok(0),
             Next::Join { room, after, newly } => {
                 let page = match after {
                     Some(after) => history.after(&room, after, RESUME_HISTORY_MAX),
@@ -279,8 +282,9 @@ impl Hub {
                 let page = page.map_err(|e| {
                     tracing::error!(error = %e, %room, "reading history for a join failed");
                 });
+                let bytes = page.as_ref().map_or(0, |p| p.messages.iter().map(|m| m.text.len()).sum());
                 self.joined(id, &room, page, newly);
-                Ok(())
+                Ok(bytes)
             }
             Next::History { link, room, before, limit } => {
                 let page = history.before(&room, before, limit).map_err(|e| {
@@ -292,13 +296,14 @@ impl Hub {
                     messages: page.messages,
                     complete: page.complete,
                 });
+                let bytes = frame.len();
                 link.send(frame);
-                Ok(())
+                Ok(bytes)
             }
             Next::Again { link, room, id } => match history.message(&room, id) {
                 Ok(Some(msg)) => {
                     link.send(encode(&ServerMsg::Message(msg)));
-                    Ok(())
+                    Ok(0)
                 }
                 Ok(None) => Err(RequestError::Unavailable),
                 Err(e) => {
