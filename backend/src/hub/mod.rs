@@ -238,15 +238,8 @@ impl Hub {
             match outcome {
                 Outcome::Stored(_, msg) => {
                     let Ok(room) = RoomName::parse(&msg.room) else { continue };
-                    let id = msg.id;
                     if let Some(members) = state.rooms.get_mut(&room) {
-                        members.broadcast(
-                            &encode(&ServerMsg::Message(msg)),
-                            Some(id),
-                            None,
-                            Audience::All,
-                            &mut state.dirty,
-                        );
+                        members.deliver(msg, &mut state.dirty);
                     }
                 }
                 Outcome::Existing(sender, msg) => {
@@ -403,16 +396,7 @@ impl Hub {
                     ts: now_ms(),
                 };
                 match state.store.append(new) {
-                    Appended::Deliver(msg) => {
-                        let id = msg.id;
-                        members.broadcast(
-                            &encode(&ServerMsg::Message(msg)),
-                            Some(id),
-                            None,
-                            Audience::All,
-                            &mut state.dirty,
-                        );
-                    }
+                    Appended::Deliver(msg) => members.deliver(msg, &mut state.dirty),
                     Appended::Duplicate { room, id } => {
                         return Ok(Next::Again { link: conn.link.clone(), room, id });
                     }

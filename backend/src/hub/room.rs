@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 
-use common::{Nick, ServerMsg};
+use common::{ChatMessage, Nick, ServerMsg};
 
 use super::{ConnId, queue};
 use crate::error::encode;
@@ -95,6 +95,12 @@ impl Room {
         if self.sorted.remove(&(sort_key(old.as_str()), id)) {
             self.sorted.insert((sort_key(new.as_str()), id));
         }
+    }
+
+    /// Queues a chat message, encoded once, for every member.
+    pub(super) fn deliver(&mut self, msg: ChatMessage, dirty: &mut Vec<Link>) {
+        let id = msg.id;
+        self.broadcast(&encode(&ServerMsg::Message(msg)), Some(id), None, Audience::All, dirty);
     }
 
     /// Queues one encoded frame for the `to` members but `except`; `id` when it is a message.
