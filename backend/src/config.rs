@@ -87,6 +87,12 @@ pub struct Config {
     /// it, the peer's own address counts and the header is ignored.
     #[arg(long = "trusted-proxy", env = "CHAT_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
+
+    /// Protocol version 2 tells a room's members of each join, leave and rename one by one
+    /// while the room has at most this many members; above it they get one count of them
+    /// a second (`presence_count`). Version 1 clients always get each one.
+    #[arg(long, env = "CHAT_PRESENCE_THRESHOLD", default_value_t = 100)]
+    pub presence_threshold: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -120,6 +126,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             max_per_ip: 1000,
             trusted_proxies: Vec::new(),
+            presence_threshold: 100,
         }
     }
 }

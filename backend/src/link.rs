@@ -292,6 +292,12 @@ impl Link {
         }
     }
 
+    /// Whether a close was requested or the socket failed: nothing more will be sent.
+    pub fn is_closing(&self) -> bool {
+        let out = self.out();
+        out.close.is_some() || out.dead
+    }
+
     pub fn status(&self) -> Status {
         let out = self.out();
         Status { close: out.close.clone(), blocked: out.blocked, dead: out.dead, queued: out.queue.len() }

@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
+use common::Version;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -83,9 +84,10 @@ pub async fn run(
             (store, history, Some(written))
         }
     };
-    let hub = Hub::new(store, history);
+    let hub = Hub::new(store, history, config.presence_threshold);
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
     let fanout = cluster.map(|node| tokio::spawn(node.run(hub.clone(), token.clone())));
+    let presence = tokio::spawn(hub.clone().run_presence(token.clone()));
     let delivery = written.map(|mut written| {
         let hub = hub.clone();
         tokio::spawn(async move {
@@ -146,6 +148,7 @@ pub async fn run(
         tracing::warn!("some connections did not close in time");
     }
     directory.abort();
+    presence.abort();
     for task in [delivery, fanout].into_iter().flatten() {
         task.abort();
     }
@@ -248,6 +251,11 @@ async fn ws_handler(
         Ok(accept) => accept,
         Err(refusal) => return refusal,
     };
+    // Version 2 only when the client offers it; then the answer names it, as RFC 6455
+    // requires (a client that offered nothing must get no `Sec-WebSocket-Protocol`).
+    let version = Version::negotiate(
+        req.headers().get_all(header::SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok()),
+    );
     let ip = admission::client_ip(req.headers(), peer, &state.trusted_proxies);
     // The peer's own address with its port when there is no proxy, as before.
     let client = if ip == peer.ip() { peer.to_string() } else { ip.to_string() };
@@ -271,7 +279,7 @@ async fn ws_handler(
             return (status, "too many connections from your address\n").into_response();
         }
     };
-    let peer = Peer { client, resume: params.resume };
+    let peer = Peer { client, resume: params.resume, version };
     let AppState { hub, session, shutdown, sessions, .. } = state;
     sessions.spawn(async move {
         let upgraded = match on_upgrade.await {
@@ -289,13 +297,15 @@ async fn ws_handler(
         session::run(parts.io.into_inner(), parts.read_buf, hub, session, shutdown, peer).await;
         drop((slot, counted));
     });
-    Response::builder()
+    let mut response = Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::UPGRADE, "websocket")
         .header(header::CONNECTION, "upgrade")
-        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
-        .body(Body::empty())
-        .expect("a valid response")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept);
+    if version == Version::V2 {
+        response = response.header(header::SEC_WEBSOCKET_PROTOCOL, common::v2::SUBPROTOCOL);
+    }
+    response.body(Body::empty()).expect("a valid response")
 }
 
 /// Checks a WebSocket opening handshake (RFC 6455 section 4.2.1); returns the

@@ -12,7 +12,7 @@ use std::io;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{ClientMsg, close};
+use common::{ClientMsg, Request, close};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
@@ -52,6 +52,8 @@ impl SessionConfig {
 pub struct Peer {
     pub client: String,
     pub resume: Option<String>,
+    /// The protocol version the handshake negotiated.
+    pub version: common::Version,
 }
 
 /// Serves one upgraded connection: `early` is what the client sent after its handshake
@@ -64,9 +66,9 @@ pub async fn run(
     shutdown: CancellationToken,
     peer: Peer,
 ) {
-    let Peer { client, resume } = peer;
+    let Peer { client, resume, version } = peer;
     let link = Link::new(stream, cfg.queue);
-    let id = hub.connect(link.clone(), resume.as_deref());
+    let id = hub.connect(link.clone(), resume.as_deref(), version);
     if tracing::enabled!(tracing::Level::INFO) {
         let nick = hub.nick(id).unwrap_or_default();
         tracing::info!(%client, conn = id, %nick, online = hub.connections(), "connected");
@@ -202,38 +204,63 @@ async fn handle_read(
     id: ConnId,
     bucket: &mut TokenBucket,
 ) -> Option<Ending> {
-    let (end, unflushed) = link::collect(|| handle_frames(link, decoder, hub, id, bucket));
-    if end.is_none() && !unflushed.is_empty() {
-        tokio::task::yield_now().await;
+    loop {
+        let (step, unflushed) = link::collect(|| handle_frames(link, decoder, hub, id, bucket));
+        match step {
+            Step::Ended(end) => return Some(end),
+            Step::Drained => {
+                if !unflushed.is_empty() {
+                    tokio::task::yield_now().await;
+                }
+                return None;
+            }
+            // Let the other sessions run before the next costly request of this one.
+            Step::Paused => tokio::task::yield_now().await,
+        }
+        drop(unflushed);
     }
-    drop(unflushed);
-    end
 }
 
-/// Acts on every whole message decoded so far; returns how the connection ends, if it does.
+/// Where [`handle_frames`] stopped.
+enum Step {
+    /// The connection ends.
+    Ended(Ending),
+    /// Every whole message decoded so far is handled (or the connection is closing and
+    /// the rest is not worth doing).
+    Drained,
+    /// It handled a costly request (a page of history, a join): more may be waiting.
+    Paused,
+}
+
+/// Acts on the whole messages decoded so far, stopping after a costly one: a client that
+/// sends forty `history` requests at once (within its rate limit) must not hold a core for
+/// their whole time while the rooms wait.
 fn handle_frames(
     link: &Link,
     decoder: &mut Decoder,
     hub: &Hub,
     id: ConnId,
     bucket: &mut TokenBucket,
-) -> Option<Ending> {
+) -> Step {
     loop {
+        // Closing (too slow, replaced): what it asks for now would only be thrown away.
+        if link.is_closing() {
+            return Step::Drained;
+        }
         let message = match decoder.next() {
             Ok(Some(m)) => m,
-            Ok(None) => return None,
+            Ok(None) => return Step::Drained,
             Err(e) => {
                 let reason = e.reason();
-                return Some((
-                    reason,
-                    Some(Close { code: e.close_code(), reason, last_frame: None, too_slow: false }),
-                ));
+                let close = Close { code: e.close_code(), reason, last_frame: None, too_slow: false };
+                return Step::Ended((reason, Some(close)));
             }
         };
+        let mut costly = false;
         let result = match message {
             Message::Text(text) => {
                 if bucket.take() {
-                    handle_text(hub, id, &text)
+                    handle_text(hub, id, &text, bucket, &mut costly)
                 } else {
                     let cid = decode(&text).ok().and_then(|m| m.cid().map(str::to_owned));
                     Err((RequestError::RateLimited, cid))
@@ -251,24 +278,35 @@ fn handle_frames(
             Message::Pong => Ok(()),
             Message::Close(code) => {
                 let code = code.unwrap_or(ws::code::NORMAL);
-                return Some((
-                    "client closed",
-                    Some(Close { code, reason: "", last_frame: None, too_slow: false }),
-                ));
+                let close = Close { code, reason: "", last_frame: None, too_slow: false };
+                return Step::Ended(("client closed", Some(close)));
             }
         };
         if let Err((err, cid)) = result {
             link.send(err.to_frame(cid));
         }
+        if costly {
+            return Step::Paused;
+        }
     }
 }
 
-/// Decodes, validates and applies one text frame.
-fn handle_text(hub: &Hub, id: ConnId, text: &str) -> Result<(), (RequestError, Option<String>)> {
+/// Decodes, validates and applies one text frame; `costly` tells whether it read the
+/// store's history.
+fn handle_text(
+    hub: &Hub,
+    id: ConnId,
+    text: &str,
+    bucket: &mut TokenBucket,
+    costly: &mut bool,
+) -> Result<(), (RequestError, Option<String>)> {
     let msg = decode(text).map_err(|e| (e, None))?;
     let cid = msg.cid().map(str::to_owned);
     let request = msg.validate().map_err(|e| (RequestError::Invalid(e), cid.clone()))?;
-    hub.handle(id, request).map_err(|e| (e, cid))
+    *costly = matches!(request, Request::History { .. } | Request::Join { .. });
+    let bytes = hub.handle(id, request).map_err(|e| (e, cid))?;
+    bucket.charge(bytes);
+    Ok(())
 }
 
 /// A frame is one JSON object with a known `type`; anything else is a `bad_request`.
@@ -321,6 +359,9 @@ async fn goodbye(link: &Link, close: &Close) {
     let _ = timeout(grace, said).await;
 }
 
+/// The bytes of stored history a request may be answered with for the price of one frame.
+const BYTES_PER_TOKEN: usize = 32 * 1024;
+
 /// A token bucket: `rate` frames a second, bursts up to twice that.
 #[derive(Debug)]
 struct TokenBucket {
@@ -333,6 +374,15 @@ impl TokenBucket {
     fn new(rate: u32) -> Self {
         let rate = f64::from(rate.max(1));
         Self { rate, tokens: rate * 2.0, last: Instant::now() }
+    }
+
+    /// Charges what a request sent from the store, one token per [`BYTES_PER_TOKEN`]: a
+    /// page of short messages costs nothing more, but a client asking for page after page
+    /// of 4000-character messages gets about one a second, not forty at once. The debt is
+    /// bounded, so one huge answer never locks a client out for long.
+    fn charge(&mut self, bytes: usize) {
+        let tokens = (bytes / BYTES_PER_TOKEN) as f64;
+        self.tokens = (self.tokens - tokens).max(-self.rate * 2.0);
     }
 
     fn take(&mut self) -> bool {
@@ -360,6 +410,23 @@ mod tests {
         assert!(decode(r#" {"type":"join","room":"lobby"}"#).is_ok());
         let err = decode(r#"{"type":"shout"}"#).unwrap_err();
         assert!(err.to_string().contains("shout"), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn big_answers_are_charged_by_their_size() {
+        let mut b = TokenBucket::new(20);
+        assert!(b.take());
+        // A page of 200 messages of 4000 characters: 25 tokens more.
+        b.charge(800 * 1024);
+        assert_eq!((0..40).filter(|_| b.take()).count(), 14);
+        // A page of short messages costs nothing more.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        b.charge(10 * 1024);
+        assert_eq!((0..60).filter(|_| b.take()).count(), 40);
+        // The debt is bounded: twice a second's worth at most.
+        b.charge(100 * 1024 * 1024);
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert!(b.take());
     }
 
     #[tokio::test(start_paused = true)]

@@ -74,9 +74,8 @@ async fn headers(req: Request, next: Next) -> Response {
     res
 }
 
-/// The policy the app runs under: scripts, styles, images, fonts and the manifest from
-/// this server only; WebAssembly compiled from them (`'wasm-unsafe-eval'`, which allows no
-/// JS `eval`); the WebSocket to the host the page was loaded from; no framing.
+/// The policy the app runs under (`common::content_security_policy`), with the WebSocket
+/// to the host the page was loaded from.
 ///
 /// `'self'` alone covers `ws:` and `wss:` to the same host in CSP level 3 browsers; the
 /// host is named as well for the older ones, when the `Host` header is a plain host name
@@ -86,12 +85,9 @@ fn content_security_policy(headers: &HeaderMap) -> String {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| is_plain_host(h))
-        .map(|h| format!(" ws://{h} wss://{h}"))
+        .map(|h| format!("ws://{h} wss://{h}"))
         .unwrap_or_default();
-    format!(
-        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'{host}; \
-         base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
-    )
+    common::content_security_policy(&host)
 }
 
 /// `name`, `name:port`, `1.2.3.4:port` or `[::1]:port`, and nothing that could end or

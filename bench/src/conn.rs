@@ -162,14 +162,14 @@ pub(crate) struct Setup<'a> {
 }
 
 impl Setup<'_> {
-    async fn send(&mut self, text: &str) -> Result<()> {
+    pub(crate) async fn send(&mut self, text: &str) -> Result<()> {
         let frame = self.outbox.frame(ws::op::TEXT, text.as_bytes());
         self.tcp.write_all(frame).await?;
         Ok(())
     }
 
     /// The next text message; pings are answered on the way.
-    async fn next_text(&mut self) -> Result<String> {
+    pub(crate) async fn next_text(&mut self) -> Result<String> {
         loop {
             match self.inbox.take()? {
                 Some(Owned::Text(t)) => return Ok(t),

@@ -22,17 +22,20 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpSocket;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 use crate::conn::{Framing, Inbox, Msg, Outbox, Setup};
 use crate::proto::{self, Proto};
-use crate::scenario::{GenHealth, Layout, PhaseResult, PhaseSpec, Scenario, ScenarioResult, ServerUse};
+use crate::scenario::{
+    Fill, GenHealth, HISTORY_LIMIT, HISTORY_RATE, Layout, PhaseResult, PhaseSpec, Scenario, ScenarioResult,
+    ServerUse, SlowAsk, SlowReaders,
+};
 use crate::sender::{Job, Out, SendSide};
 use crate::stats::{self, Latency};
 use crate::{procfs, ws};
@@ -50,6 +53,13 @@ const SETTLE: Duration = Duration::from_millis(500);
 const MEM_SAMPLE: Duration = Duration::from_millis(20);
 /// A drain with no delivery for this long is over: what is missing is lost.
 const DRAIN_STALL: Duration = Duration::from_secs(2);
+/// How long a slow reader asks without reading before it looks whether it was dropped.
+/// The server keeps a dropped client's socket for 10 s (for its `too_slow` to reach it),
+/// so the look comes well within that.
+const SLOW_READER_LIFE: Duration = Duration::from_secs(1);
+/// How long a slow reader reads, once it looks, for the `too_slow` that says it was
+/// dropped; a server still sending answers by then has kept them.
+const VERDICT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// One run of the generator.
 #[derive(Debug, Clone)]
@@ -84,10 +94,21 @@ async fn scenario(opts: &Options) -> ScenarioResult {
         None => vec![true; conns as usize],
     };
     let meter = Rc::new(Meter::new(opts.proto, counted));
+    // Before the members connect, so the fill's room coming and going is pushed to no one.
+    let big = match plan.fill {
+        Some(fill) => match fill_room(opts, fill).await {
+            Ok(big) => Some(big),
+            Err(e) => {
+                result.error = Some(format!("filling room {}: {e:#}", fill.room));
+                return result;
+            }
+        },
+        None => None,
+    };
     let ctx = match plan.layout {
         Some(layout) => {
             let started = Instant::now();
-            let ctx = connect_layout(&meter, opts, layout).await;
+            let ctx = connect_layout(&meter, opts, layout, big).await;
             result.setup_ms = ms(started.elapsed());
             match ctx {
                 Ok(ctx) => ctx,
@@ -97,7 +118,7 @@ async fn scenario(opts: &Options) -> ScenarioResult {
                 }
             }
         }
-        None => Ctx::idle(meter.clone(), opts.server_pid),
+        None => Ctx::idle(meter.clone(), opts),
     };
     tokio::time::sleep(SETTLE).await;
     let mut next_id = 0u32;
@@ -108,18 +129,18 @@ async fn scenario(opts: &Options) -> ScenarioResult {
         let id = next_id;
         let phase = match spec {
             PhaseSpec::Idle { conns } => idle(&ctx, opts, *conns, &mut result).await,
-            PhaseSpec::Steady { rate, secs, stop_readers } => {
+            PhaseSpec::Steady { rate, secs, stop_readers, slow } => {
                 let layout = ctx.layout.expect("steady phases have a layout");
                 let msg_rate = rate / f64::from(layout.members);
                 let msgs = (msg_rate * secs).round() as u64;
-                let load = Load { msgs, msg_rate, offered: *rate, stop_readers: *stop_readers };
+                let load = Load { msgs, msg_rate, offered: *rate, stop_readers: *stop_readers, slow: *slow };
                 ctx.phase(id, spec.name(), load, drain_timeout(opts.quick)).await
             }
             PhaseSpec::Burst { msgs, secs } => {
                 let layout = ctx.layout.expect("bursts have a layout");
                 let msg_rate = *msgs as f64 / secs;
                 let offered = msg_rate * f64::from(layout.members);
-                let load = Load { msgs: *msgs, msg_rate, offered, stop_readers: false };
+                let load = Load { msgs: *msgs, msg_rate, offered, stop_readers: false, slow: None };
                 ctx.phase(id, spec.name(), load, Duration::from_secs(10)).await
             }
         };
@@ -253,6 +274,9 @@ impl Meter {
 struct Ctx {
     meter: Rc<Meter>,
     server_pid: u32,
+    addr: SocketAddr,
+    /// The filled room the slow readers ask about, when the scenario has one.
+    big: Option<Big>,
     layout: Option<Layout>,
     rooms: usize,
     side: Option<SendSide>,
@@ -267,9 +291,11 @@ struct Load {
     msg_rate: f64,
     offered: f64,
     stop_readers: bool,
+    /// Clients that ask for the filled room's history meanwhile and never read.
+    slow: Option<SlowAsk>,
 }
 
-async fn connect_layout(meter: &Rc<Meter>, opts: &Options, layout: Layout) -> Result<Ctx> {
+async fn connect_layout(meter: &Rc<Meter>, opts: &Options, layout: Layout, big: Option<Big>) -> Result<Ctx> {
     let conns = layout.conns() as usize;
     let rooms: Vec<String> = (0..layout.rooms).map(|r| format!("r{r}")).collect();
     let side = SendSide::start(opts.proto, meter.base, rooms.clone())?;
@@ -300,6 +326,8 @@ async fn connect_layout(meter: &Rc<Meter>, opts: &Options, layout: Layout) -> Re
     Ok(Ctx {
         meter: meter.clone(),
         server_pid: opts.server_pid,
+        addr: opts.addr,
+        big,
         layout: Some(layout),
         rooms: rooms.len(),
         side: Some(side),
@@ -308,8 +336,17 @@ async fn connect_layout(meter: &Rc<Meter>, opts: &Options, layout: Layout) -> Re
 }
 
 impl Ctx {
-    fn idle(meter: Rc<Meter>, server_pid: u32) -> Self {
-        Self { meter, server_pid, layout: None, rooms: 0, side: None, members: Vec::new() }
+    fn idle(meter: Rc<Meter>, opts: &Options) -> Self {
+        Self {
+            meter,
+            server_pid: opts.server_pid,
+            addr: opts.addr,
+            big: None,
+            layout: None,
+            rooms: 0,
+            side: None,
+            members: Vec::new(),
+        }
     }
 
     /// Runs one phase: sends `load` on schedule, waits for the fan-out to drain (or
@@ -333,6 +370,23 @@ impl Ctx {
         let started = Instant::now();
 
         let job = Job { phase: id, msgs: load.msgs, msg_rate: load.msg_rate, text_len: layout.text_len };
+        let slow = match load.slow {
+            Some(ask) => {
+                let big = self.big.context("slow readers need a filled room")?;
+                // They ask while the senders send, and stop when the sending does.
+                let until = started + Duration::from_secs_f64(load.msgs as f64 / load.msg_rate);
+                let proto = self.meter.proto;
+                let tasks: Vec<_> = (0..ask.readers)
+                    .map(|i| {
+                        let one =
+                            SlowConn { proto, addr: self.addr, big, burst: ask.burst, seed: i as usize };
+                        tokio::task::spawn_local(slow_reader(one, until))
+                    })
+                    .collect();
+                Some((big, tasks))
+            }
+            None => None,
+        };
         let sent = side.run(job).await?;
         debug_assert_eq!(sent.per_room.len(), self.rooms);
         let end_send = Instant::now();
@@ -356,6 +410,21 @@ impl Ctx {
         let own = procfs::own_cpu_time().unwrap_or_default().saturating_sub(own_start);
         sampling.set(false);
         let mem_end = procfs::mem(pid).unwrap_or_default();
+        let slow_readers = match slow {
+            Some((big, tasks)) => {
+                let mut total = SlowReaders { answer_bytes: big.answer_bytes, ..SlowReaders::default() };
+                for task in tasks {
+                    let one = task.await.context("a slow reader failed")?;
+                    total.conns += one.conns;
+                    total.requests += one.requests;
+                    total.too_slow += one.too_slow;
+                    total.kept += one.kept;
+                    total.failed += one.failed;
+                }
+                Some(total)
+            }
+            None => None,
+        };
 
         let received = meter.delivered.get();
         let lossy = {
@@ -401,8 +470,188 @@ impl Ctx {
             closed: meter.closed.get(),
             errors: meter.errors.get(),
             stale: meter.stale.get(),
+            slow_readers,
         })
     }
+}
+
+/// The filled room, as the slow readers ask for it.
+#[derive(Debug, Clone, Copy)]
+struct Big {
+    room: &'static str,
+    /// Asking for messages before this id gets the newest page.
+    before: u64,
+    /// The size of that page's `history` frame.
+    answer_bytes: u64,
+}
+
+/// Stores `fill.msgs` messages of `fill.text_len` characters in `fill.room` from one
+/// connection, then asks for one page of history as the slow readers will, and checks it
+/// is as big as the server gives.
+async fn fill_room(opts: &Options, fill: Fill) -> Result<Big> {
+    let proto = opts.proto;
+    let path = proto.path().context("history needs protocol v1")?;
+    let mut tcp = TcpStream::connect(opts.addr).await?;
+    tcp.set_nodelay(true)?;
+    let mut inbox = Inbox::new(Framing::WebSocket);
+    let mut outbox = Outbox::new(Framing::WebSocket, usize::MAX);
+    crate::conn::upgrade(&mut tcp, &mut inbox, &opts.addr.to_string(), path).await?;
+    let mut setup = Setup { tcp: &mut tcp, inbox: &mut inbox, outbox: &mut outbox };
+    setup.greet(proto, Some(fill.room)).await?;
+    // No benchmark marker: these are never deliveries of a phase.
+    let mut text = "fill ".to_owned();
+    text.extend(std::iter::repeat_n('x', fill.text_len.saturating_sub(text.len())));
+    // The echoes wait in the server's queue for this connection (about 1 MB, far below
+    // its bound) until they are read below.
+    for k in 0..fill.msgs {
+        setup.send(&proto.say(fill.room, &text, u64::from(k))).await?;
+    }
+    let mut newest = 0;
+    for _ in 0..fill.msgs {
+        let frame = loop {
+            let frame = setup.next_text().await?;
+            ensure!(!proto::v1_is(&frame, "error"), "refused: {}", head(&frame));
+            if proto::v1_is(&frame, "message") {
+                break frame;
+            }
+        };
+        let id = serde_json::from_str::<serde_json::Value>(&frame)?["id"].as_u64();
+        newest = newest.max(id.with_context(|| format!("a message without an id: {}", head(&frame)))?);
+    }
+    let before = newest + 1;
+    let ask = proto.history(fill.room, before, HISTORY_LIMIT).context("history needs protocol v1")?;
+    setup.send(&ask).await?;
+    let answer = loop {
+        let frame = setup.next_text().await?;
+        ensure!(!proto::v1_is(&frame, "error"), "history refused: {}", head(&frame));
+        if proto::v1_is(&frame, "history") {
+            break frame;
+        }
+    };
+    let page: serde_json::Value = serde_json::from_str(&answer)?;
+    let got = page["messages"].as_array().map_or(0, Vec::len);
+    ensure!(got == HISTORY_LIMIT as usize, "history answered {got} messages, not {HISTORY_LIMIT}");
+    Ok(Big { room: fill.room, before, answer_bytes: answer.len() as u64 })
+}
+
+/// The start of a frame, for an error message.
+fn head(frame: &str) -> &str {
+    let mut end = frame.len().min(200);
+    while !frame.is_char_boundary(end) {
+        end -= 1;
+    }
+    &frame[..end]
+}
+
+/// What a slow reader found when it looked at its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// The server's `too_slow`: it dropped the connection.
+    TooSlow,
+    /// The connection ended without one.
+    Closed,
+    /// Still answers coming after [`VERDICT_TIMEOUT`]: the server kept them.
+    Kept,
+}
+
+/// What a slow reader's connections do.
+#[derive(Debug, Clone, Copy)]
+struct SlowConn {
+    proto: Proto,
+    addr: SocketAddr,
+    big: Big,
+    /// Requests sent at once when it connects.
+    burst: u32,
+    seed: usize,
+}
+
+/// One slow reader: connection after connection until `until`, each asking for history
+/// without reading for [`SLOW_READER_LIFE`], then looked at.
+async fn slow_reader(conn: SlowConn, until: Instant) -> SlowReaders {
+    let mut out = SlowReaders::default();
+    while Instant::now() < until {
+        out.conns += 1;
+        let verdict = slow_connection(conn, until, &mut out.requests).await;
+        if out.failed == 0 {
+            // The first failure of each reader says why, on the suite's terminal.
+            match &verdict {
+                Err(e) => eprintln!("    slow reader {}: {e:#}", conn.seed),
+                Ok(Verdict::Closed) => eprintln!("    slow reader {}: closed without too_slow", conn.seed),
+                Ok(_) => {}
+            }
+        }
+        match verdict {
+            Ok(Verdict::TooSlow) => out.too_slow += 1,
+            Ok(Verdict::Kept) => out.kept += 1,
+            Ok(Verdict::Closed) | Err(_) => {
+                out.failed += 1;
+                // A server that refuses connections must not be hammered in a loop.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    out
+}
+
+/// Connects, asks for the big room's history within the default rate limit (a burst,
+/// then a steady rate) for [`SLOW_READER_LIFE`] or until `until`, never reading; then
+/// reads to learn what the server did with it.
+async fn slow_connection(conn: SlowConn, until: Instant, requests: &mut u64) -> Result<Verdict> {
+    let SlowConn { proto, addr, big, burst, seed } = conn;
+    let socket = TcpSocket::new_v4()?;
+    // A small window, as the stoppers have: what it does not read stays in the server.
+    socket.set_recv_buffer_size(STOPPER_RCVBUF)?;
+    let mut tcp = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(addr)).await??;
+    tcp.set_nodelay(true)?;
+    let mut inbox = Inbox::new(Framing::WebSocket);
+    let mut outbox = Outbox::new(Framing::WebSocket, seed);
+    let path = proto.path().context("history needs protocol v1")?;
+    crate::conn::upgrade(&mut tcp, &mut inbox, &addr.to_string(), path).await?;
+    let mut setup = Setup { tcp: &mut tcp, inbox: &mut inbox, outbox: &mut outbox };
+    setup.greet(proto, None).await?;
+    let ask = proto.history(big.room, big.before, HISTORY_LIMIT).context("history needs protocol v1")?;
+    let end = (Instant::now() + SLOW_READER_LIFE).min(until);
+    let interval = Duration::from_secs_f64(1.0 / HISTORY_RATE);
+    let mut next = Instant::now();
+    // A failed write means the server is gone; what it said is read below either way.
+    for _ in 0..burst {
+        if setup.send(&ask).await.is_err() {
+            break;
+        }
+        *requests += 1;
+    }
+    loop {
+        next += interval;
+        if next >= end {
+            break;
+        }
+        tokio::time::sleep_until(next.into()).await;
+        if setup.send(&ask).await.is_err() {
+            break;
+        }
+        *requests += 1;
+    }
+    let look = async {
+        loop {
+            let n = setup.tcp.read(setup.inbox.space()).await?;
+            if n == 0 {
+                return Ok(Verdict::Closed);
+            }
+            setup.inbox.filled(n);
+            let mut seen = None;
+            setup.inbox.drain(|msg| match msg {
+                Msg::Text(t) if proto.is_too_slow(t) => seen = Some(Verdict::TooSlow),
+                Msg::Close => {
+                    seen.get_or_insert(Verdict::Closed);
+                }
+                Msg::Text(_) | Msg::Ping(_) => {}
+            })?;
+            if let Some(v) = seen {
+                return Ok::<_, anyhow::Error>(v);
+            }
+        }
+    };
+    tokio::time::timeout(VERDICT_TIMEOUT, look).await.unwrap_or(Ok(Verdict::Kept))
 }
 
 /// Keeps the largest RSS seen in `peak` until `running` turns false.
@@ -473,6 +722,7 @@ async fn idle(ctx: &Ctx, opts: &Options, conns: u32, result: &mut ScenarioResult
         errors: ctx.meter.errors.get(),
         stale: 0,
         invalid: (closed > 0).then(|| format!("{closed} connections closed")),
+        slow_readers: None,
     })
 }
 

@@ -37,7 +37,7 @@ enum Cmd {
         /// The release chat-server binary.
         #[arg(long)]
         server_bin: PathBuf,
-        /// Only these servers (ours, ours+sqlite, ws, socket.io, floor).
+        /// Only these servers (ours, ours+sqlite, ours+sqlite-normal, ws, socket.io, floor).
         #[arg(long, value_delimiter = ',')]
         servers: Vec<String>,
         /// Only these scenarios.

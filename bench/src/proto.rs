@@ -57,6 +57,22 @@ impl Proto {
         }
     }
 
+    /// The frame that asks for up to `limit` messages of `room` older than `before`; only
+    /// protocol v1 has it.
+    pub fn history(self, room: &str, before: u64, limit: u32) -> Option<String> {
+        match self {
+            Self::V1 => {
+                Some(v1(&common::ClientMsg::History { room: room.to_owned(), before, limit: Some(limit) }))
+            }
+            Self::SocketIo | Self::Line => None,
+        }
+    }
+
+    /// Whether a frame is the server's `too_slow`: it drops the connection right after.
+    pub fn is_too_slow(self, frame: &[u8]) -> bool {
+        self.is_error(frame) && memchr::memmem::find(frame, b"too_slow").is_some()
+    }
+
     /// Whether a frame that carries no marker is a refusal from the server.
     pub fn is_error(self, frame: &[u8]) -> bool {
         let needle: &[u8] = match self {
@@ -242,6 +258,13 @@ mod tests {
         assert!(v1_is(r#"{"type":"welcome","protocol":1}"#, "welcome"));
         assert!(!v1_is(r#"{"type":"welcomed"}"#, "welcome"));
         assert!(Proto::V1.is_error(br#"{"type":"error","code":"too_slow"}"#));
+        assert!(Proto::V1.is_too_slow(br#"{"type":"error","code":"too_slow","message":"m"}"#));
+        assert!(!Proto::V1.is_too_slow(br#"{"type":"error","code":"rate_limited","message":"m"}"#));
+        assert!(!Proto::V1.is_too_slow(br#"{"type":"message","text":"too_slow"}"#));
+        let history: common::ClientMsg =
+            serde_json::from_str(&Proto::V1.history("big", 251, 200).unwrap()).unwrap();
+        assert_eq!(history, common::ClientMsg::History { room: "big".into(), before: 251, limit: Some(200) });
+        assert_eq!(Proto::SocketIo.history("big", 1, 1), None);
     }
 
     #[test]

@@ -16,7 +16,10 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::procfs::Machine;
-use crate::scenario::{PhaseResult, STEP_P99_LIMIT_US, Scenario, ScenarioResult, rate_name};
+use crate::scenario::{
+    HISTORY_BURST, HISTORY_LIMIT, HISTORY_RATE, PhaseResult, SLOW_READERS, STEP_P99_LIMIT_US, Scenario,
+    ScenarioResult, rate_name,
+};
 use crate::stats::Spread;
 use crate::suite::Record;
 use crate::web::{FirstLoad, SlowPhone};
@@ -48,6 +51,11 @@ pub struct Report {
 /// Our server's label; the targets are about it.
 pub const OURS: &str = "ours";
 const OURS_SQLITE: &str = "ours+sqlite";
+/// Ours with SQLite and `--sync normal`; `ours+sqlite` is `--sync full`, the default.
+const OURS_SQLITE_NORMAL: &str = "ours+sqlite-normal";
+/// The server's default `--queue-bytes` (the suite leaves it so): what one connection may
+/// have queued before it is dropped as too slow.
+const DEFAULT_QUEUE_BYTES: f64 = 4.0 * 1024.0 * 1024.0;
 const WS: &str = "ws";
 const SIO: &str = "socket.io";
 const FLOOR: &str = "floor";
@@ -306,9 +314,21 @@ impl Report {
                 .map_or("–".into(), |(v, bound)| format!("{}{v:.1} MB{}", bound.prefix(), note(bound))),
             status: Status::of(growth.map(|(v, _)| v), |v| v <= BURST_GROWTH_MB),
         });
+        // `--sync normal` first: the rows after FULL's are another change's to edit.
+        let normal = ratio(cpu(OURS_SQLITE_NORMAL), ours_cpu);
+        out.push(Target {
+            what: "cost of SQLite persistence, `--sync normal` (CPU per delivery, 50k/s)".into(),
+            goal: format!("≤ +{:.0}%", (SQLITE_COST - 1.0) * 100.0),
+            measured: match normal {
+                Some(r) => format!("{:+.1}%", (r - 1.0) * 100.0),
+                None if !self.has(OURS_SQLITE_NORMAL) => "– (not run: no --sync, or left out)".into(),
+                None => "–".into(),
+            },
+            status: Status::of(normal, |r| r <= SQLITE_COST),
+        });
         let sqlite = ratio(cpu(OURS_SQLITE), ours_cpu);
         out.push(Target {
-            what: "cost of SQLite persistence (CPU per delivery, 50k/s)".into(),
+            what: "cost of SQLite persistence, `--sync full`, the default (CPU per delivery, 50k/s)".into(),
             goal: format!("≤ +{:.0}%", (SQLITE_COST - 1.0) * 100.0),
             measured: match sqlite {
                 Some(r) => format!("{:+.1}%", (r - 1.0) * 100.0),
@@ -577,11 +597,15 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(out, "## One room of 1000 members, 10 senders\n");
     table(&mut out, &FANOUT_HEADER, &fanout_rows(r, Scenario::Room1000));
     let _ = writeln!(out, "Ours relative to each of the others, server CPU per delivery:\n");
-    let others: Vec<&String> = r.servers.iter().filter(|s| *s != OURS && *s != OURS_SQLITE).collect();
+    let others: Vec<&String> =
+        r.servers.iter().filter(|s| ![OURS, OURS_SQLITE, OURS_SQLITE_NORMAL].contains(&s.as_str())).collect();
     let mut header = vec!["offered".to_owned()];
     header.extend(others.iter().map(|s| format!("ours / {s}")));
     if r.has(OURS_SQLITE) {
         header.push("ours+sqlite / ours".into());
+    }
+    if r.has(OURS_SQLITE_NORMAL) {
+        header.push("ours+sqlite-normal / ours".into());
     }
     let rows: Vec<Vec<String>> = r
         .phase_names(Scenario::Room1000)
@@ -594,10 +618,14 @@ pub fn render(r: &Report) -> String {
             if r.has(OURS_SQLITE) {
                 row.push(show_ratio(ratio(cpu(OURS_SQLITE), cpu(OURS))));
             }
+            if r.has(OURS_SQLITE_NORMAL) {
+                row.push(show_ratio(ratio(cpu(OURS_SQLITE_NORMAL), cpu(OURS))));
+            }
             row
         })
         .collect();
     table(&mut out, &header.iter().map(String::as_str).collect::<Vec<_>>(), &rows);
+    durability(r, &mut out);
 
     let _ = writeln!(
         out,
@@ -707,6 +735,8 @@ pub fn render(r: &Report) -> String {
         &rows,
     );
 
+    slow_history(r, &mut out);
+
     let _ = writeln!(
         out,
         "## Slow readers: 10 of 1000 members stop reading (4000-byte texts, 20k deliveries/s)\n\n\
@@ -774,6 +804,195 @@ pub fn render(r: &Report) -> String {
         out.push('\n');
     }
     out
+}
+
+/// SQLite's two durabilities side by side with the memory store, at the rates of the one
+/// room of 1000: CPU per delivery and p99, with what each costs over the memory store.
+fn durability(r: &Report, out: &mut String) {
+    if !r.has(OURS_SQLITE) && !r.has(OURS_SQLITE_NORMAL) {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## SQLite durability: `--sync full` (the default) and `--sync normal`\n\n\
+         `full` waits for the disk at every commit, so an acknowledged message survives a power cut; \
+         `normal` survives a crash of the server but may lose the last commits to a power cut. \
+         One room of 1000 members, as above; in parentheses, each against the memory store.\n"
+    );
+    let servers = [OURS, OURS_SQLITE, OURS_SQLITE_NORMAL];
+    let mut rows = Vec::new();
+    for phase in r.phase_names(Scenario::Room1000) {
+        let fig = |server: &str, f: fn(&PhaseResult) -> Option<f64>| {
+            r.median(server, Scenario::Room1000, &phase, f)
+        };
+        let mut row = vec![phase.clone()];
+        for f in [
+            (|p: &PhaseResult| p.cpu_per_delivery_us) as fn(&PhaseResult) -> Option<f64>,
+            |p: &PhaseResult| p.latency.map(|l| l.p99_us as f64 / 1e3),
+        ] {
+            let base = fig(OURS, f);
+            for server in servers {
+                row.push(match (fig(server, f), server) {
+                    (None, _) => "–".into(),
+                    (Some(v), OURS) => format!("{v:.2}"),
+                    (Some(v), _) => match ratio(Some(v), base) {
+                        Some(x) => format!("{v:.2} ({:+.1}%)", (x - 1.0) * 100.0),
+                        None => format!("{v:.2}"),
+                    },
+                });
+            }
+        }
+        rows.push(row);
+    }
+    table(
+        out,
+        &[
+            "offered",
+            "ours CPU µs/delivery",
+            "sqlite full CPU µs/delivery",
+            "sqlite normal CPU µs/delivery",
+            "ours p99 ms",
+            "sqlite full p99 ms",
+            "sqlite normal p99 ms",
+        ],
+        &rows,
+    );
+}
+
+/// The rounds of the slow-history scenario on `server`, each as its phase without the slow
+/// readers and its phase named `with`, from the same run of the same server.
+fn slow_history_rounds<'a>(
+    r: &'a Report,
+    server: &str,
+    with: &str,
+) -> Vec<(&'a PhaseResult, &'a PhaseResult)> {
+    r.results(server, Scenario::SlowHistory)
+        .into_iter()
+        .filter_map(|res| {
+            let without = res.phases.iter().find(|p| p.slow_readers.is_none())?;
+            let with = res.phases.iter().find(|p| p.name == with)?;
+            Some((without, with))
+        })
+        .collect()
+}
+
+/// A figure of the rounds of slow-history where both phases are valid.
+fn paired(
+    rounds: &[(&PhaseResult, &PhaseResult)],
+    f: impl Fn(&PhaseResult, &PhaseResult) -> Option<f64>,
+) -> Option<Spread> {
+    let values: Vec<f64> = rounds
+        .iter()
+        .filter(|(a, b)| a.invalid.is_none() && b.invalid.is_none())
+        .filter_map(|(a, b)| f(a, b))
+        .collect();
+    Spread::of(&values)
+}
+
+fn p99_ms(p: &PhaseResult) -> Option<f64> {
+    p.latency.map(|l| l.p99_us as f64 / 1e3)
+}
+
+fn peak_mb(p: &PhaseResult) -> f64 {
+    p.server.rss_peak_kb as f64 / 1024.0
+}
+
+/// The slow readers asking for big answers: the server's memory and the members' latency
+/// with them against without them, as ratios within each run, and what became of them.
+fn slow_history(r: &Report, out: &mut String) {
+    let phases: Vec<String> = r
+        .records
+        .iter()
+        .filter(|rec| rec.result.scenario == Scenario::SlowHistory)
+        .flat_map(|rec| rec.result.phases.iter().filter(|p| p.slow_readers.is_some()))
+        .map(|p| p.name.clone())
+        .fold(Vec::new(), |mut names, name| {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+            names
+        });
+    let mut rows = Vec::new();
+    let mut answer_kb = None;
+    for phase in &phases {
+        for server in &r.servers {
+            let rounds = slow_history_rounds(r, server, phase);
+            if rounds.is_empty() {
+                continue;
+            }
+            answer_kb = answer_kb.or_else(|| {
+                rounds.iter().find_map(|(_, with)| with.slow_readers.map(|s| s.answer_bytes as f64 / 1024.0))
+            });
+            let slow = |f: fn(&crate::scenario::SlowReaders) -> u32| {
+                paired(&rounds, |_, with| with.slow_readers.map(|s| f64::from(f(&s))))
+            };
+            let valid = rounds.iter().filter(|(a, b)| a.invalid.is_none() && b.invalid.is_none()).count();
+            let why = rounds.iter().find_map(|(a, b)| a.invalid.as_ref().or(b.invalid.as_ref()));
+            rows.push(vec![
+                phase.clone(),
+                server.clone(),
+                show(paired(&rounds, |a, _| p99_ms(a)), 1.0, 2),
+                show(paired(&rounds, |_, b| p99_ms(b)), 1.0, 2),
+                show(paired(&rounds, |a, b| ratio(p99_ms(b), p99_ms(a))), 1.0, 2),
+                show(paired(&rounds, |_, b| Some(b.lost() as f64)), 1.0, 0),
+                show(paired(&rounds, |a, _| Some(peak_mb(a))), 1.0, 1),
+                show(paired(&rounds, |_, b| Some(peak_mb(b))), 1.0, 1),
+                show(paired(&rounds, |a, b| Some(peak_mb(b) - peak_mb(a))), 1.0, 1),
+                show(paired(&rounds, |_, b| Some(growth_mb(b))), 1.0, 1),
+                show(slow(|s| s.conns), 1.0, 0),
+                show(slow(|s| s.too_slow), 1.0, 0),
+                show(slow(|s| s.kept), 1.0, 0),
+                show(slow(|s| s.failed), 1.0, 0),
+                match why {
+                    None => format!("{valid}/{}", rounds.len()),
+                    Some(why) => format!("{valid}/{} ({why})", rounds.len()),
+                },
+            ]);
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let answer_kb = answer_kb.unwrap_or(0.0);
+    let bound_mb = f64::from(SLOW_READERS) * DEFAULT_QUEUE_BYTES / 1024.0 / 1024.0;
+    let _ = writeln!(
+        out,
+        "## Slow readers asking for big answers: {SLOW_READERS} clients that never read ask for \
+         history during 20k deliveries/s to one room of 1000\n\n\
+         A room is first filled with messages of 4000 characters; one `history` answer holds \
+         {HISTORY_LIMIT} of them, {answer_kb:.0} KB. Each slow reader connects with a small receive \
+         window and asks, within the default rate limit: in one phase {HISTORY_BURST} requests at once \
+         (the limit's burst, {:.0} MB of answers) then {HISTORY_RATE:.0} a second, in the other \
+         {HISTORY_RATE:.0} a second only. It reads nothing for a second, then reads to learn whether the \
+         server dropped it with `too_slow`, and starts again on a new connection until the phase ends. \
+         Before them, the same run measures the same load without them: latency and loss are the 1000 \
+         members', and each ratio is taken within one run. The server's default `--queue-bytes` \
+         (4 MiB) lets {SLOW_READERS} slow readers hold {bound_mb:.0} MB of answers at most. \
+         \"Kept\" counts connections still receiving answers 3 s after they stopped asking (under the \
+         bound, or never dropped); \"failed\" those refused or closed without `too_slow`.\n",
+        f64::from(HISTORY_BURST) * answer_kb / 1024.0,
+    );
+    table(
+        out,
+        &[
+            "phase",
+            "server",
+            "p99 ms without",
+            "p99 ms with",
+            "p99 with / without",
+            "lost with",
+            "RSS peak MB without",
+            "RSS peak MB with",
+            "peak with − without MB",
+            "growth within the phase MB",
+            "slow-reader connections",
+            "dropped as too_slow",
+            "kept",
+            "failed",
+            "valid rounds",
+        ],
+        &rows,
+    );
 }
 
 /// `YYYY-MM-DD HH:MM UTC`.
@@ -887,6 +1106,7 @@ mod tests {
             errors: 0,
             stale: 0,
             invalid: None,
+            slow_readers: None,
         }
     }
 
@@ -968,7 +1188,9 @@ mod tests {
         // The median of three runs, not the slowest.
         assert_eq!(target(&t, "slow phone").measured, "2.10 s");
         assert_eq!(target(&t, "slow phone").status, Status::Met);
-        assert!(target(&t, "SQLite").measured.contains("no --store sqlite"));
+        assert!(target(&t, "`--sync full`").measured.contains("no --store sqlite"));
+        assert!(target(&t, "`--sync normal`").measured.contains("not run"));
+        assert_eq!(target(&t, "`--sync normal`").status, Status::NotMeasured);
     }
 
     #[test]
@@ -1107,6 +1329,97 @@ mod tests {
         assert!(render(&r).contains(&note));
         let r = report(room_rounds(&[(OURS, [5.0; 3]), (WS, [7.8; 3])]));
         assert_eq!(r.floor_bound(), None, "no floor, no bound");
+    }
+
+    #[test]
+    fn both_sqlite_durabilities_are_shown_against_the_memory_store() {
+        let mut r = report(room_rounds(&[
+            (OURS, [2.0, 2.0, 2.0]),
+            (OURS_SQLITE, [2.2, 2.3, 2.2]),
+            (OURS_SQLITE_NORMAL, [2.1, 2.0, 2.1]),
+        ]));
+        r.servers = vec![OURS.into(), OURS_SQLITE.into(), OURS_SQLITE_NORMAL.into()];
+        let t = r.targets();
+        assert_eq!(target(&t, "`--sync full`").measured, "+10.0%");
+        assert_eq!(target(&t, "`--sync normal`").measured, "+5.0%");
+        assert_eq!(target(&t, "`--sync normal`").status, Status::Met);
+        let md = render(&r);
+        assert!(md.contains("| ours+sqlite / ours | ours+sqlite-normal / ours |"), "{md}");
+        assert!(md.contains("| 50k/s | 1.10× | 1.05× |"), "{md}");
+        assert!(md.contains("## SQLite durability"), "{md}");
+        // CPU, then p99 (2.0, 2.1 and 2.2 ms over the rounds: the median 2.1 for each).
+        assert!(
+            md.contains(
+                "| 50k/s | 2.00 | 2.20 (+10.0%) | 2.10 (+5.0%) | 2.10 | 2.10 (+0.0%) | 2.10 (+0.0%) |"
+            ),
+            "{md}"
+        );
+        // No SQLite run, no section.
+        assert!(!render(&report(room_rounds(&[(OURS, [2.0; 3])]))).contains("## SQLite durability"));
+    }
+
+    /// One round of slow-history: members' p99 and the server's peak RSS (MB) without and
+    /// with bursting slow readers, how many of their connections were dropped, and a
+    /// phase of steady slow readers that fill their queues (40 MB more, the same p99).
+    fn slow_history_round(round: u32, without: (u64, u64), with: (u64, u64), dropped: u32) -> Record {
+        let at = |name: &str, p99_us: u64, peak_mb: u64| {
+            let mut p = phase(name, 20_000.0, 2.0, p99_us);
+            p.server.rss_peak_kb = peak_mb * 1024;
+            p
+        };
+        let slow = |too_slow: u32, kept: u32| crate::scenario::SlowReaders {
+            conns: 30,
+            requests: 1800,
+            too_slow,
+            kept,
+            failed: 30 - too_slow - kept,
+            answer_bytes: 820_000,
+        };
+        let base = at("20k/s", without.0, without.1);
+        let mut bursts = at("20k/s + 10 slow readers, bursts of 40 history", with.0, with.1);
+        bursts.slow_readers = Some(slow(dropped, 30 - dropped));
+        let mut steady = at("20k/s + 10 slow readers, 20 history/s", without.0, without.1 + 40);
+        steady.slow_readers = Some(slow(20, 9));
+        record(round, OURS, Scenario::SlowHistory, vec![base, bursts, steady])
+    }
+
+    #[test]
+    fn slow_readers_of_history_are_compared_within_each_run() {
+        let mut records = vec![
+            slow_history_round(1, (2_000, 20), (3_000, 30), 30),
+            slow_history_round(2, (2_000, 20), (2_200, 22), 30),
+            slow_history_round(3, (4_000, 40), (4_400, 44), 28),
+        ];
+        let md = render(&report(records.clone()));
+        assert!(md.contains("## Slow readers asking for big answers"), "{md}");
+        assert!(md.contains("one `history` answer holds 200 of them, 801 KB"), "{md}");
+        assert!(md.contains("hold 40 MB of answers at most"), "{md}");
+        // The median of the ratios within each run is 1.10; the ratio of the medians
+        // (3.00 / 2.00) would say 1.50, mixing a quick run's figure with a slow run's.
+        // The phase's own growth is its peak over its start (10 MB).
+        assert!(
+            md.contains(
+                "| 20k/s + 10 slow readers, bursts of 40 history | ours | 2.00 (2.00–4.00) \
+                 | 3.00 (2.20–4.40) | 1.10 (1.10–1.50) | 0 | 20.0 (20.0–40.0) | 30.0 (22.0–44.0) \
+                 | 4.0 (2.0–10.0) | 20.0 (12.0–34.0) | 30 | 30 (28–30) | 0 (0–2) | 0 | 3/3 |"
+            ),
+            "{md}"
+        );
+        // The steady phase is compared with the same phase without them.
+        assert!(
+            md.contains(
+                "| 20k/s + 10 slow readers, 20 history/s | ours | 2.00 (2.00–4.00) | 2.00 (2.00–4.00) \
+                 | 1.00 | 0 | 20.0 (20.0–40.0) | 60.0 (60.0–80.0) | 40.0 | 50.0 (50.0–70.0) | 30 | 20 | 9 | 1 |"
+            ),
+            "{md}"
+        );
+        // A round whose generator was not valid counts for nothing, in either phase.
+        records[0].result.phases[0].invalid = Some("load generator CPU 95% > 90%".into());
+        let md = render(&report(records));
+        assert!(md.contains("| 1.10 | 0 |"), "{md}");
+        assert!(md.contains("| 2/3 (load generator CPU 95% > 90%) |"), "{md}");
+        // Without the scenario, no section.
+        assert!(!render(&report(room_rounds(&[(OURS, [2.0; 3])]))).contains("asking for big answers"));
     }
 
     #[test]

@@ -37,10 +37,14 @@ pub enum Scenario {
     Burst,
     /// One room of 1000 members where 10 stop reading.
     Slow,
+    /// One room of 1000 members at 20k/s, then the same while 10 clients that never read
+    /// ask for 200 messages of 4000 characters at a time (`history`): in bursts, then at
+    /// a steady rate.
+    SlowHistory,
 }
 
 impl Scenario {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Idle1k,
         Self::Idle5k,
         Self::Idle10k,
@@ -49,11 +53,19 @@ impl Scenario {
         Self::Rooms100,
         Self::Burst,
         Self::Slow,
+        Self::SlowHistory,
     ];
 
     /// What `--quick` runs: enough for every target, in about two minutes.
-    pub const QUICK: [Self; 6] =
-        [Self::Idle10k, Self::Room1000, Self::Step, Self::Rooms100, Self::Burst, Self::Slow];
+    pub const QUICK: [Self; 7] = [
+        Self::Idle10k,
+        Self::Room1000,
+        Self::Step,
+        Self::Rooms100,
+        Self::Burst,
+        Self::Slow,
+        Self::SlowHistory,
+    ];
 
     /// The name on the command line and in the JSON (clap's and serde's spelling).
     pub fn name(self) -> &'static str {
@@ -67,6 +79,7 @@ impl Scenario {
             Self::Rooms100 => "rooms100",
             Self::Burst => "burst",
             Self::Slow => "slow",
+            Self::SlowHistory => "slow-history",
         }
     }
 
@@ -80,16 +93,23 @@ impl Scenario {
         matches!(self, Self::Idle1k | Self::Idle5k | Self::Idle10k)
     }
 
+    /// Whether the scenario needs protocol v1's `history`, which only our server answers
+    /// (the Node peers speak the subset without it).
+    pub fn needs_history(self) -> bool {
+        self == Self::SlowHistory
+    }
+
     pub fn plan(self, quick: bool) -> Plan {
         // Full runs take three rounds of every server: about 15 minutes in all.
         let secs = if quick { 2.0 } else { 4.0 };
         let one_room = Layout { rooms: 1, members: 1000, senders: 10, stoppers: 0, text_len: 64 };
-        let steady = |rate: f64, secs: f64| PhaseSpec::Steady { rate, secs, stop_readers: false };
+        let steady = |rate: f64, secs: f64| PhaseSpec::Steady { rate, secs, stop_readers: false, slow: None };
         match self {
             Self::Room100 => Plan {
                 layout: Some(Layout { members: 100, ..one_room }),
                 phases: vec![steady(5_000.0, secs)],
                 until_failure: false,
+                fill: None,
             },
             Self::Idle1k => Plan::idle(1_000),
             Self::Idle5k => Plan::idle(5_000),
@@ -98,6 +118,7 @@ impl Scenario {
                 layout: Some(one_room),
                 phases: [10_000.0, 20_000.0, 50_000.0].map(|r| steady(r, secs)).to_vec(),
                 until_failure: false,
+                fill: None,
             },
             Self::Step => {
                 let rates: &[f64] = &[
@@ -119,17 +140,20 @@ impl Scenario {
                     layout: Some(one_room),
                     phases: rates.iter().map(|&r| steady(r, step_secs)).collect(),
                     until_failure: true,
+                    fill: None,
                 }
             }
             Self::Rooms100 => Plan {
                 layout: Some(Layout { rooms: 100, members: 10, senders: 100, stoppers: 0, text_len: 64 }),
                 phases: vec![steady(20_000.0, secs)],
                 until_failure: false,
+                fill: None,
             },
             Self::Burst => Plan {
                 layout: Some(one_room),
                 phases: vec![PhaseSpec::Burst { msgs: 500, secs: 1.0 }],
                 until_failure: false,
+                fill: None,
             },
             Self::Slow => Plan {
                 // The largest texts and readers with a tiny receive buffer, so what the
@@ -137,9 +161,31 @@ impl Scenario {
                 layout: Some(Layout { stoppers: 10, text_len: 4000, ..one_room }),
                 phases: vec![
                     steady(20_000.0, secs),
-                    PhaseSpec::Steady { rate: 20_000.0, secs: secs * 2.0, stop_readers: true },
+                    PhaseSpec::Steady { rate: 20_000.0, secs: secs * 2.0, stop_readers: true, slow: None },
                 ],
                 until_failure: false,
+                fill: None,
+            },
+            Self::SlowHistory => Plan {
+                // The same load in one run, without and then with the slow readers, so the
+                // phases differ only by them. Each is long enough for several of their
+                // connections (about a second each) to be dropped and replaced, and no
+                // longer in a full run: its three rounds give the spread, and it runs on
+                // every variant of ours. Bursts (all the rate limit allows
+                // at once) arrive in one read, so they test how long the server's work for
+                // one client can hold up the others; the steady rate fills each queue up
+                // to its bound, so it tests the memory.
+                layout: Some(one_room),
+                phases: [None, Some(HISTORY_BURST), Some(1)]
+                    .map(|burst| PhaseSpec::Steady {
+                        rate: 20_000.0,
+                        secs: 4.0,
+                        stop_readers: false,
+                        slow: burst.map(|burst| SlowAsk { readers: SLOW_READERS, burst }),
+                    })
+                    .to_vec(),
+                until_failure: false,
+                fill: Some(Fill { room: BIG_ROOM, msgs: FILL_MSGS, text_len: BIG_TEXT }),
             },
         }
     }
@@ -164,13 +210,45 @@ impl Layout {
     }
 }
 
+/// The slow-history scenario: how many clients ask for big answers and never read them.
+pub const SLOW_READERS: u32 = 10;
+/// The room they ask about, filled before the phases with messages of the largest size.
+pub const BIG_ROOM: &str = "big";
+/// Enough for every `history` answer to hold the most the server gives (200 messages).
+pub const FILL_MSGS: u32 = 250;
+/// The longest text protocol v1 allows.
+pub const BIG_TEXT: usize = 4000;
+/// Messages per `history` request: the most the server answers at once.
+pub const HISTORY_LIMIT: u32 = 200;
+/// A slow reader's requests keep within the server's default rate limit: at most this
+/// many at once when it connects (the bucket's burst), then `HISTORY_RATE` per second.
+pub const HISTORY_BURST: u32 = 40;
+pub const HISTORY_RATE: f64 = 20.0;
+
+/// Clients that ask for the filled room's history and never read the answers: each sends
+/// `burst` requests at once when it connects, then [`HISTORY_RATE`] a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowAsk {
+    pub readers: u32,
+    pub burst: u32,
+}
+
+/// Messages written to one room before the phases: what `history` will answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fill {
+    pub room: &'static str,
+    pub msgs: u32,
+    pub text_len: usize,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum PhaseSpec {
     /// Connect this many, join nothing, measure the server's memory.
     Idle { conns: u32 },
     /// Send at `rate` deliveries per second for `secs`; `stop_readers` first tells the
-    /// stoppers to stop reading.
-    Steady { rate: f64, secs: f64, stop_readers: bool },
+    /// stoppers to stop reading; meanwhile the `slow` clients ask for the filled room's
+    /// history and never read the answers.
+    Steady { rate: f64, secs: f64, stop_readers: bool, slow: Option<SlowAsk> },
     /// `msgs` messages evenly within `secs`, then measure how long the fan-out drains.
     Burst { msgs: u64, secs: f64 },
 }
@@ -179,9 +257,15 @@ impl PhaseSpec {
     pub fn name(&self) -> String {
         match self {
             Self::Idle { conns } => format!("{conns} idle"),
-            Self::Steady { rate, stop_readers: false, .. } => rate_name(*rate),
+            Self::Steady { rate, stop_readers: false, slow: None, .. } => rate_name(*rate),
             Self::Steady { rate, stop_readers: true, .. } => {
                 format!("{} (stopped readers)", rate_name(*rate))
+            }
+            Self::Steady { rate, slow: Some(SlowAsk { readers, burst: 1 }), .. } => {
+                format!("{} + {readers} slow readers, {HISTORY_RATE} history/s", rate_name(*rate))
+            }
+            Self::Steady { rate, slow: Some(SlowAsk { readers, burst }), .. } => {
+                format!("{} + {readers} slow readers, bursts of {burst} history", rate_name(*rate))
             }
             Self::Burst { msgs, secs } => format!("{msgs} msgs in {secs} s"),
         }
@@ -199,11 +283,13 @@ pub struct Plan {
     pub phases: Vec<PhaseSpec>,
     /// Stop after the first phase that does not [`PhaseResult::sustained`] (a rate ramp).
     pub until_failure: bool,
+    /// Messages to store before the phases, for `history` to answer with.
+    pub fill: Option<Fill>,
 }
 
 impl Plan {
     fn idle(conns: u32) -> Self {
-        Self { layout: None, phases: vec![PhaseSpec::Idle { conns }], until_failure: false }
+        Self { layout: None, phases: vec![PhaseSpec::Idle { conns }], until_failure: false, fill: None }
     }
 }
 
@@ -218,6 +304,26 @@ pub struct ServerUse {
     pub rss_peak_kb: u64,
     /// VmHWM at the end: the peak since the server started.
     pub hwm_kb: u64,
+}
+
+/// What the slow readers of a phase met. Each opens a connection, asks for history
+/// (a burst of requests at once, then `HISTORY_RATE` per second) without reading for
+/// about a second, then reads what is there to learn whether the server dropped it, and
+/// starts over with a new connection until the phase's sending ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlowReaders {
+    /// Their connections during the phase.
+    pub conns: u32,
+    /// `history` requests they sent.
+    pub requests: u64,
+    /// Connections the server dropped with `too_slow`, as the bound in bytes should.
+    pub too_slow: u32,
+    /// Connections still open when read: the server was still keeping their answers.
+    pub kept: u32,
+    /// Connections refused, or closed without `too_slow`.
+    pub failed: u32,
+    /// The size of one answer as read once before the phases, in bytes.
+    pub answer_bytes: u64,
 }
 
 /// The generator's own health during a phase.
@@ -263,6 +369,9 @@ pub struct PhaseResult {
     pub stale: u64,
     /// Why this phase does not measure the server, if it does not.
     pub invalid: Option<String>,
+    /// The slow readers of history, in the phases that have them.
+    #[serde(default)]
+    pub slow_readers: Option<SlowReaders>,
 }
 
 impl PhaseResult {
@@ -332,6 +441,11 @@ mod tests {
             for quick in [true, false] {
                 let plan = s.plan(quick);
                 assert!(!plan.phases.is_empty(), "{s:?}");
+                let slow_readers = plan.phases.iter().any(|p| {
+                    matches!(p, PhaseSpec::Steady { slow: Some(SlowAsk { readers: 1.., burst: 1.. }), .. })
+                });
+                assert_eq!(slow_readers, plan.fill.is_some(), "slow readers need a filled room: {s:?}");
+                assert_eq!(slow_readers, s.needs_history(), "{s:?}");
                 assert_eq!(s.is_idle(), plan.layout.is_none(), "{s:?}");
                 if let Some(l) = plan.layout {
                     assert!(l.senders + l.stoppers <= l.conns(), "{s:?}");
@@ -358,6 +472,33 @@ mod tests {
             assert_eq!(s.to_possible_value().unwrap().get_name(), s.name());
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.name()));
         }
+    }
+
+    #[test]
+    fn slow_history_runs_the_same_load_without_then_with_its_slow_readers() {
+        let plan = Scenario::SlowHistory.plan(true);
+        let [
+            PhaseSpec::Steady { rate: r0, secs: s0, stop_readers: false, slow: None },
+            PhaseSpec::Steady { rate: r1, secs: s1, stop_readers: false, slow: Some(bursts) },
+            PhaseSpec::Steady { rate: r2, secs: s2, stop_readers: false, slow: Some(steady) },
+        ] = plan.phases.as_slice()
+        else {
+            panic!("{:?}", plan.phases)
+        };
+        assert!(r0 == r1 && r1 == r2 && s0 == s1 && s1 == s2, "only the slow readers differ");
+        assert_eq!((bursts.burst, steady.burst), (HISTORY_BURST, 1));
+        let fill = plan.fill.expect("a filled room");
+        assert!(fill.msgs >= HISTORY_LIMIT, "every answer is a full page");
+        assert_eq!(fill.text_len, BIG_TEXT);
+        let names: Vec<String> = plan.phases.iter().map(PhaseSpec::name).collect();
+        assert_eq!(
+            names,
+            [
+                "20k/s",
+                "20k/s + 10 slow readers, bursts of 40 history",
+                "20k/s + 10 slow readers, 20 history/s"
+            ]
+        );
     }
 
     #[test]

@@ -61,11 +61,22 @@ pub struct Variant {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// Ours; `Some(store)` when the binary takes `--store`.
-    Ours(Option<&'static str>),
+    Ours(Ours),
     Ws,
     SocketIo,
     Floor,
+}
+
+/// How our server is started, by the flags its binary has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Ours {
+    /// `--store`, when the binary takes it.
+    store: Option<&'static str>,
+    /// `--sync` with SQLite, when the binary takes it (its default is `full`).
+    sync: Option<&'static str>,
+    /// The binary limits connections per address (`--max-per-ip`): every connection of
+    /// the generator comes from 127.0.0.1, so the limit is lifted.
+    per_ip_limit: bool,
 }
 
 impl Variant {
@@ -82,19 +93,29 @@ impl Variant {
     }
 
     fn applies(&self, s: Scenario) -> bool {
-        self.kind != Kind::Floor || s.floor_applies()
+        match self.kind {
+            Kind::Floor => s.floor_applies(),
+            Kind::Ours(_) => true,
+            Kind::Ws | Kind::SocketIo => !s.needs_history(),
+        }
     }
 
     /// The command line that starts this server on `port`, `scratch` a fresh folder.
     fn command(&self, env: &Env, port: u16, scratch: &Path) -> Command {
         let addr = format!("127.0.0.1:{port}");
         match self.kind {
-            Kind::Ours(store) => {
+            Kind::Ours(Ours { store, sync, per_ip_limit }) => {
                 let mut cmd = Command::new(&env.server_bin);
                 cmd.args(["--addr", &addr, "--web-dir", "/nonexistent", "--rate-limit", "1000000"])
                     .args(["--max-connections", "20000"])
                     // Logging each connect is not what we measure; warnings still show.
                     .env("RUST_LOG", "warn");
+                if per_ip_limit {
+                    cmd.args(["--max-per-ip", "0"]);
+                }
+                if let Some(sync) = sync {
+                    cmd.args(["--sync", sync]);
+                }
                 match store {
                     Some("sqlite") => {
                         cmd.args(["--store", "sqlite", "--db"]).arg(scratch.join("bench.db"));
@@ -174,16 +195,28 @@ pub struct Record {
     pub result: ScenarioResult,
 }
 
-/// The servers to compare: ours (both stores when it has them), the Node peers, the floor.
+/// The servers to compare: ours (both stores when it has them, SQLite with both
+/// durabilities when it has `--sync`), the Node peers, the floor.
 pub fn variants(server_help: &str) -> Vec<Variant> {
     let mut out = Vec::new();
+    let ours = Ours { per_ip_limit: server_help.contains("--max-per-ip"), ..Ours::default() };
     if server_help.contains("--store") {
-        out.push(Variant::new("ours", Kind::Ours(Some("memory"))));
+        out.push(Variant::new("ours", Kind::Ours(Ours { store: Some("memory"), ..ours })));
         if server_help.contains("sqlite") {
-            out.push(Variant::new("ours+sqlite", Kind::Ours(Some("sqlite"))));
+            let sqlite = Ours { store: Some("sqlite"), ..ours };
+            if server_help.contains("--sync") {
+                // Named outright, so the figure stays FULL's if the default ever changes.
+                out.push(Variant::new("ours+sqlite", Kind::Ours(Ours { sync: Some("full"), ..sqlite })));
+                out.push(Variant::new(
+                    "ours+sqlite-normal",
+                    Kind::Ours(Ours { sync: Some("normal"), ..sqlite }),
+                ));
+            } else {
+                out.push(Variant::new("ours+sqlite", Kind::Ours(sqlite)));
+            }
         }
     } else {
-        out.push(Variant::new("ours", Kind::Ours(None)));
+        out.push(Variant::new("ours", Kind::Ours(ours)));
     }
     out.push(Variant::new("ws", Kind::Ws));
     out.push(Variant::new("socket.io", Kind::SocketIo));
@@ -516,6 +549,49 @@ mod tests {
             labels("--store <STORE>  [possible values: memory, sqlite]\n--db <PATH>"),
             ["ours", "ours+sqlite", "ws", "socket.io", "floor"]
         );
+        assert_eq!(
+            labels("--store <STORE>  [possible values: memory, sqlite]\n--sync <SYNC>"),
+            ["ours", "ours+sqlite", "ours+sqlite-normal", "ws", "socket.io", "floor"]
+        );
+    }
+
+    /// The command line of the variant labelled `label`, for a binary with `help`.
+    fn argv_of(help: &str, label: &str) -> Vec<String> {
+        let env = Env {
+            server_bin: "chat-server".into(),
+            bench_bin: "bench".into(),
+            peers: "peers".into(),
+            logs: "logs".into(),
+            pin: false,
+            nice: false,
+            prlimit: None,
+        };
+        let v = variants(help).into_iter().find(|v| v.label == label).expect("the variant");
+        let cmd = v.command(&env, 4000, Path::new("/tmp/x"));
+        cmd.get_args().map(|s| s.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn the_sqlite_variants_differ_only_by_their_durability() {
+        let help = "--store <STORE> [possible values: sqlite, memory]\n--sync <SYNC>\n--max-per-ip <N>";
+        let full = argv_of(help, "ours+sqlite");
+        let normal = argv_of(help, "ours+sqlite-normal");
+        assert!(full.windows(2).any(|w| w == ["--sync", "full"]), "{full:?}");
+        assert!(normal.windows(2).any(|w| w == ["--sync", "normal"]), "{normal:?}");
+        let without_sync = |argv: &[String]| {
+            let at = argv.iter().position(|a| a == "--sync").expect("--sync");
+            [&argv[..at], &argv[at + 2..]].concat()
+        };
+        assert_eq!(without_sync(&full), without_sync(&normal));
+        assert!(!argv_of(help, "ours").contains(&"--sync".to_owned()), "the memory store has no --sync");
+    }
+
+    #[test]
+    fn the_per_address_limit_is_lifted_only_where_the_server_has_it() {
+        // The generator opens up to 10k connections from 127.0.0.1.
+        let lifted = |argv: Vec<String>| argv.windows(2).any(|w| w == ["--max-per-ip", "0"]);
+        assert!(lifted(argv_of("--store <STORE> [possible values: memory]\n--max-per-ip <N>", "ours")));
+        assert!(!lifted(argv_of("--store <STORE> [possible values: memory]", "ours")));
     }
 
     #[test]
@@ -524,6 +600,11 @@ mod tests {
         assert!(floor.applies(Scenario::Room1000));
         assert!(!floor.applies(Scenario::Idle10k));
         assert!(Variant::new("ws", Kind::Ws).applies(Scenario::Idle10k));
+        // Only ours answers `history`.
+        assert!(!floor.applies(Scenario::SlowHistory));
+        assert!(!Variant::new("ws", Kind::Ws).applies(Scenario::SlowHistory));
+        assert!(!Variant::new("socket.io", Kind::SocketIo).applies(Scenario::SlowHistory));
+        assert!(Variant::new("ours", Kind::Ours(Ours::default())).applies(Scenario::SlowHistory));
     }
 
     #[test]
@@ -537,7 +618,7 @@ mod tests {
             nice: false,
             prlimit: Some("--nofile=12000:12000".into()),
         };
-        let v = Variant::new("ours", Kind::Ours(Some("sqlite")));
+        let v = Variant::new("ours", Kind::Ours(Ours { store: Some("sqlite"), ..Ours::default() }));
         let cmd = env.wrap(SERVER_CORE, v.command(&env, 4000, Path::new("/tmp/x")));
         let argv: Vec<String> = std::iter::once(cmd.get_program())
             .chain(cmd.get_args())

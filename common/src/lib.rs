@@ -1,7 +1,9 @@
-//! The chat wire protocol, version 1, as Rust types shared by the server and the browser.
+//! The chat wire protocol, versions 1 and 2, as Rust types shared by the server and the browser.
 //!
 //! `../shared/PROTOCOL.md` is the contract; this crate is its single Rust definition:
 //! - [`protocol`]: the closed, tagged enums of every frame ([`ClientMsg`], [`ServerMsg`]).
+//! - [`v2`]: how version 2 is negotiated (`chat.v2`) and the bounds of its member pages;
+//!   its frames are variants of the same enums.
 //! - [`names`]: validated newtypes ([`Nick`], [`RoomName`], [`Text`], [`Cid`]) that turn
 //!   raw strings from the wire into values the rest of the code can trust.
 //!
@@ -11,9 +13,11 @@
 
 pub mod names;
 pub mod protocol;
+pub mod v2;
 
 pub use names::{Cid, InvalidName, Nick, RoomName, Text};
 pub use protocol::{ChatMessage, ClientMsg, ErrorCode, PresenceEvent, Request, RoomInfo, ServerMsg};
+pub use v2::Version;
 
 /// The protocol version announced in `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -29,7 +33,7 @@ pub const RESUME_HISTORY_MAX: usize = 500;
 pub const HISTORY_DEFAULT: u32 = 50;
 /// The largest `limit` a `history` request may ask for.
 pub const HISTORY_MAX: u32 = 200;
-/// WebSocket close codes the server uses.
+/// WebSocket close codes the server uses and the client acts on.
 pub mod close {
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
@@ -37,4 +41,20 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     /// The client could not keep up (after an `error` `too_slow`).
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// The connection's resume token was taken over by a newer connection (the
+    /// application range 4000-4999): the client must not reconnect with that token.
+    pub const REPLACED: u16 = 4000;
+}
+
+/// The Content-Security-Policy the web app runs under, with `connect` (space-separated
+/// sources, or empty) allowed for the WebSocket besides `'self'`: scripts, styles, images,
+/// fonts and the manifest from the page's own server only, WebAssembly compiled from them
+/// (`'wasm-unsafe-eval'` allows no JavaScript `eval`), no framing. The server sends it;
+/// the app's browser tests run under it too, so both hold the same one.
+pub fn content_security_policy(connect: &str) -> String {
+    let sep = if connect.is_empty() { "" } else { " " };
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'{sep}{connect}; \
+         base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    )
 }

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::names::{Cid, InvalidName, Nick, RoomName, Text};
+use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE, MembersPage};
 use crate::{HISTORY_DEFAULT, HISTORY_MAX};
 
 /// A frame from a client, as it arrives.
@@ -39,9 +40,19 @@ pub enum ClientMsg {
     /// An addition to version 1: "are you there?", answered with `pong`. Browsers cannot
     /// see WebSocket pings, so this is how a client notices a silent server.
     Ping,
+    /// Version 2: the next page of a room's members, those after the nick `after`
+    /// (case-insensitively, in the order of `joined.members`), up to `limit`.
+    Members {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
 }
 
-/// A client frame whose names and texts passed the bounds of PROTOCOL.md.
+/// A client frame whose names and texts passed the bounds of PROTOCOL.md (`Members` is
+/// version 2's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Nick(Nick),
@@ -51,6 +62,7 @@ pub enum Request {
     Typing(RoomName),
     History { room: RoomName, before: u64, limit: u32 },
     Ping,
+    Members(MembersPage),
 }
 
 impl ClientMsg {
@@ -81,6 +93,11 @@ impl ClientMsg {
                 limit: limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX),
             },
             Self::Ping => Request::Ping,
+            Self::Members { room, after, limit } => Request::Members(MembersPage {
+                room: RoomName::parse(&room)?,
+                after: after.as_deref().map(Nick::parse).transpose()?,
+                limit: limit.unwrap_or(MEMBERS_PAGE).clamp(1, MEMBERS_MAX),
+            }),
         })
     }
 }
@@ -135,12 +152,11 @@ pub enum ErrorCode {
     Other,
 }
 
-/// A frame from the server.
-///
-/// Serialized by serde's derive; deserialized by hand (below) through one flat struct,
-/// because the derive for an internally tagged enum buffers every field through generic
-/// machinery that costs the web app about 30 KB of wasm.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A frame from the server. Both ways through serde's derive: the server encodes with
+/// serde_json, the web app decodes the browser's `JSON.parse` result with
+/// serde-wasm-bindgen (see bench/TUNING.md for what that costs), so this is the one
+/// definition of every server frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
     /// The first frame after the upgrade. `resume` is this connection's resume token: a
@@ -161,12 +177,16 @@ pub enum ServerMsg {
     Rooms {
         rooms: Vec<RoomInfo>,
     },
-    /// The answer to `join`.
+    /// The answer to `join`. In version 2, `members` is the first page and `total` the
+    /// room's member count (more pages with `members` when it is larger); version 1 has
+    /// every member and no `total`.
     Joined {
         room: String,
         members: Vec<String>,
         history: Vec<ChatMessage>,
         complete: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u32>,
     },
     /// The answer to `leave`.
     Left {
@@ -192,6 +212,29 @@ pub enum ServerMsg {
     },
     /// The answer to `ping` (an addition to version 1).
     Pong,
+    /// Version 2: a page of a room's members, the answer to `members`; `complete` when no
+    /// member comes after it.
+    Members {
+        room: String,
+        members: Vec<String>,
+        total: u32,
+        complete: bool,
+    },
+    /// Version 2: the joins, leaves and renames of a room above the presence threshold
+    /// since its last count (at most one a second per room), and its member count now.
+    PresenceCount {
+        room: String,
+        joined: u32,
+        left: u32,
+        renamed: u32,
+        total: u32,
+    },
+    /// Version 2: the directory's changes since the last push (`welcome.rooms` is the
+    /// first full list): rooms that appeared or whose count changed, and rooms gone.
+    RoomsDelta {
+        changed: Vec<RoomInfo>,
+        removed: Vec<String>,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -200,96 +243,170 @@ pub enum ServerMsg {
     },
 }
 
-/// Every field any server frame has, all optional: decoded in one pass, then checked
-/// against the `type` by [`RawServerMsg::into_msg`].
-#[derive(Deserialize)]
-struct RawServerMsg {
-    #[serde(rename = "type")]
-    ty: String,
-    protocol: Option<u32>,
-    nick: Option<String>,
-    rooms: Option<Vec<RoomInfo>>,
-    resume: Option<String>,
-    room: Option<String>,
-    members: Option<Vec<String>>,
-    history: Option<Vec<ChatMessage>>,
-    messages: Option<Vec<ChatMessage>>,
-    complete: Option<bool>,
-    id: Option<u64>,
-    text: Option<String>,
-    ts: Option<u64>,
-    cid: Option<String>,
-    event: Option<PresenceEvent>,
-    old_nick: Option<String>,
-    code: Option<ErrorCode>,
-    message: Option<String>,
-}
-
-impl RawServerMsg {
-    fn into_msg(self) -> Result<ServerMsg, String> {
-        let ty = self.ty;
-        Ok(match ty.as_str() {
-            "welcome" => ServerMsg::Welcome {
-                protocol: need(self.protocol, "protocol", &ty)?,
-                nick: need(self.nick, "nick", &ty)?,
-                rooms: need(self.rooms, "rooms", &ty)?,
-                resume: self.resume,
-            },
-            "you" => ServerMsg::You { nick: need(self.nick, "nick", &ty)? },
-            "rooms" => ServerMsg::Rooms { rooms: need(self.rooms, "rooms", &ty)? },
-            "joined" => ServerMsg::Joined {
-                room: need(self.room, "room", &ty)?,
-                members: need(self.members, "members", &ty)?,
-                history: need(self.history, "history", &ty)?,
-                complete: need(self.complete, "complete", &ty)?,
-            },
-            "left" => ServerMsg::Left { room: need(self.room, "room", &ty)? },
-            "message" => ServerMsg::Message(ChatMessage {
-                room: need(self.room, "room", &ty)?,
-                id: need(self.id, "id", &ty)?,
-                nick: need(self.nick, "nick", &ty)?,
-                text: need(self.text, "text", &ty)?,
-                ts: need(self.ts, "ts", &ty)?,
-                cid: self.cid,
-            }),
-            "presence" => ServerMsg::Presence {
-                room: need(self.room, "room", &ty)?,
-                event: need(self.event, "event", &ty)?,
-                nick: need(self.nick, "nick", &ty)?,
-                old_nick: self.old_nick,
-            },
-            "typing" => {
-                ServerMsg::Typing { room: need(self.room, "room", &ty)?, nick: need(self.nick, "nick", &ty)? }
-            }
-            "history" => ServerMsg::History {
-                room: need(self.room, "room", &ty)?,
-                messages: need(self.messages, "messages", &ty)?,
-                complete: need(self.complete, "complete", &ty)?,
-            },
-            "error" => ServerMsg::Error {
-                code: need(self.code, "code", &ty)?,
-                message: need(self.message, "message", &ty)?,
-                cid: self.cid,
-            },
-            "pong" => ServerMsg::Pong,
-            other => return Err(format!("unknown frame type `{other}`")),
-        })
-    }
-}
-
-fn need<T>(v: Option<T>, field: &str, ty: &str) -> Result<T, String> {
-    v.ok_or_else(|| format!("missing field `{field}` in a `{ty}` frame"))
-}
-
-impl<'de> Deserialize<'de> for ServerMsg {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        RawServerMsg::deserialize(d)?.into_msg().map_err(serde::de::Error::custom)
-    }
-}
-
 impl ServerMsg {
     pub fn error(code: ErrorCode, message: impl Into<String>, cid: Option<String>) -> Self {
         Self::Error { code, message: message.into(), cid }
+    }
+}
+
+/// One frame of every kind, for the tests of each codec (serde_json here and on the
+/// server, the web app's own in the browser). Not part of the protocol: compiled for tests
+/// and for crates that enable the `samples` feature in their dev-dependencies.
+///
+/// Two guards keep the lists whole. [`kind`](samples::server_kind) matches every variant
+/// without a wildcard, so a new variant does not compile until it is named there; and the
+/// tests below compare the kinds of the samples with the list of `type`s that serde's
+/// own derive refuses an unknown one with, so a variant without a sample fails them.
+#[cfg(any(test, feature = "samples"))]
+pub mod samples {
+    use super::*;
+
+    /// The `type` of a server frame, by a match over every variant.
+    pub fn server_kind(msg: &ServerMsg) -> &'static str {
+        match msg {
+            ServerMsg::Welcome { .. } => "welcome",
+            ServerMsg::You { .. } => "you",
+            ServerMsg::Rooms { .. } => "rooms",
+            ServerMsg::Joined { .. } => "joined",
+            ServerMsg::Left { .. } => "left",
+            ServerMsg::Message(_) => "message",
+            ServerMsg::Presence { .. } => "presence",
+            ServerMsg::Typing { .. } => "typing",
+            ServerMsg::History { .. } => "history",
+            ServerMsg::Pong => "pong",
+            ServerMsg::Error { .. } => "error",
+            ServerMsg::Members { .. } => "members",
+            ServerMsg::PresenceCount { .. } => "presence_count",
+            ServerMsg::RoomsDelta { .. } => "rooms_delta",
+        }
+    }
+
+    /// The `type` of a client frame, by a match over every variant.
+    pub fn client_kind(msg: &ClientMsg) -> &'static str {
+        match msg {
+            ClientMsg::Nick { .. } => "nick",
+            ClientMsg::Join { .. } => "join",
+            ClientMsg::Leave { .. } => "leave",
+            ClientMsg::Say { .. } => "say",
+            ClientMsg::Typing { .. } => "typing",
+            ClientMsg::History { .. } => "history",
+            ClientMsg::Ping => "ping",
+            ClientMsg::Members { .. } => "members",
+        }
+    }
+
+    /// What JSON escapes, and what it does not need to.
+    const AWKWARD: &str = "\"quoted\" \\ tab\t nl\n bell\u{7} é 😀 </script>";
+
+    fn message(id: u64, cid: Option<&str>) -> ChatMessage {
+        ChatMessage {
+            room: "rust".into(),
+            id,
+            nick: "bob".into(),
+            text: AWKWARD.into(),
+            // A time as the server gives it (ms since 1970), whatever the id: both stay
+            // within what a JavaScript number holds exactly.
+            ts: 1_763_760_000_000 + id % 1000,
+            cid: cid.map(Into::into),
+        }
+    }
+
+    /// Every [`ServerMsg`] variant, each optional field present and absent, every
+    /// [`PresenceEvent`] and every [`ErrorCode`] the server sends.
+    pub fn server() -> Vec<ServerMsg> {
+        let presence = |event, nick: &str, old_nick: Option<&str>| ServerMsg::Presence {
+            room: "rust".into(),
+            event,
+            nick: nick.into(),
+            old_nick: old_nick.map(Into::into),
+        };
+        vec![
+            ServerMsg::Welcome {
+                protocol: crate::PROTOCOL_VERSION,
+                nick: "guest-1234".into(),
+                rooms: vec![RoomInfo { name: "lobby".into(), members: 2 }],
+                resume: None,
+            },
+            ServerMsg::Welcome {
+                protocol: crate::PROTOCOL_VERSION,
+                nick: "ann".into(),
+                rooms: vec![],
+                resume: Some("Zk3q9x0aPq1bC2dE".into()),
+            },
+            ServerMsg::You { nick: "ann".into() },
+            ServerMsg::Rooms {
+                rooms: vec![
+                    RoomInfo { name: "lobby".into(), members: 0 },
+                    RoomInfo { name: "café & co".into(), members: u32::MAX },
+                ],
+            },
+            ServerMsg::Joined {
+                room: "rust".into(),
+                members: vec!["ann".into(), "bob".into()],
+                history: vec![message(3, None), message(4, Some("a-1"))],
+                complete: true,
+                total: None,
+            },
+            // Version 2: the first page of members and the room's size.
+            ServerMsg::Joined {
+                room: "lobby".into(),
+                members: vec!["Ada".into(), "bob".into()],
+                history: vec![],
+                complete: true,
+                total: Some(1200),
+            },
+            ServerMsg::Members {
+                room: "lobby".into(),
+                members: vec!["carl".into(), "Dan".into()],
+                total: 1200,
+                complete: false,
+            },
+            ServerMsg::PresenceCount { room: "lobby".into(), joined: 12, left: 3, renamed: 0, total: 1209 },
+            ServerMsg::RoomsDelta {
+                changed: vec![RoomInfo { name: "rust".into(), members: 4 }],
+                removed: vec!["go".into()],
+            },
+            ServerMsg::RoomsDelta { changed: vec![], removed: vec![] },
+            ServerMsg::Left { room: "rust".into() },
+            // The largest id a JavaScript number holds exactly.
+            ServerMsg::Message(message(9_007_199_254_740_991, Some("c-1"))),
+            ServerMsg::Message(message(5, None)),
+            presence(PresenceEvent::Join, "bob", None),
+            presence(PresenceEvent::Leave, "bob", None),
+            presence(PresenceEvent::Rename, "bobby", Some("bob")),
+            ServerMsg::Typing { room: "rust".into(), nick: "bob".into() },
+            ServerMsg::History {
+                room: "rust".into(),
+                messages: vec![message(1, None), message(2, Some("b-2"))],
+                complete: false,
+            },
+            ServerMsg::History { room: "rust".into(), messages: vec![], complete: true },
+            ServerMsg::Pong,
+            ServerMsg::error(ErrorCode::BadRequest, "what?", None),
+            ServerMsg::error(ErrorCode::Invalid, "too long", Some("c-2".into())),
+            ServerMsg::error(ErrorCode::NickTaken, "taken", None),
+            ServerMsg::error(ErrorCode::NotInRoom, "join first", Some("c-3".into())),
+            ServerMsg::error(ErrorCode::RateLimited, "slow down", Some("c-4".into())),
+            ServerMsg::error(ErrorCode::TooSlow, "bye", None),
+            ServerMsg::error(ErrorCode::Unavailable, "retry soon", Some("c-5".into())),
+        ]
+    }
+
+    /// Every [`ClientMsg`] variant, each optional field present and absent.
+    pub fn client() -> Vec<ClientMsg> {
+        vec![
+            ClientMsg::Nick { nick: "ann".into() },
+            ClientMsg::Join { room: "rust".into(), after: None },
+            ClientMsg::Join { room: "rust".into(), after: Some(9_007_199_254_740_991) },
+            ClientMsg::Leave { room: "café & co".into() },
+            ClientMsg::Say { room: "r".into(), text: AWKWARD.into(), cid: "a-1".into() },
+            ClientMsg::Typing { room: "r".into() },
+            ClientMsg::History { room: "r".into(), before: 100, limit: Some(50) },
+            ClientMsg::History { room: "r".into(), before: 0, limit: None },
+            ClientMsg::Ping,
+            ClientMsg::Members { room: "lobby".into(), after: Some("carl".into()), limit: Some(3) },
+            ClientMsg::Members { room: "lobby".into(), after: None, limit: None },
+        ]
     }
 }
 
@@ -395,7 +512,40 @@ mod tests {
             assert!(serde_json::from_str::<ServerMsg>(bad).is_err(), "accepted {bad}");
         }
         let e = serde_json::from_str::<ServerMsg>(r#"{"type":"left"}"#).unwrap_err();
-        assert!(e.to_string().contains("missing field `room` in a `left` frame"), "{e}");
+        assert!(e.to_string().contains("missing field `room`"), "{e}");
+    }
+
+    /// The `type`s serde's derive knows for `T`, read from the error it refuses an
+    /// unknown one with ("unknown variant `?`, expected one of `a`, `b`").
+    fn every_type<T: for<'de> Deserialize<'de> + std::fmt::Debug>() -> Vec<String> {
+        let e = serde_json::from_str::<T>(r#"{"type":"?"}"#).unwrap_err().to_string();
+        let (_, expected) = e.split_once("expected one of").unwrap_or_else(|| panic!("{e}"));
+        expected.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn the_samples_hold_every_frame_type_and_round_trip() {
+        let server = samples::server();
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v.dedup();
+            v
+        };
+        let kinds = sorted(server.iter().map(|m| samples::server_kind(m).to_owned()).collect());
+        assert_eq!(kinds, sorted(every_type::<ServerMsg>()), "a server frame type without a sample");
+        let client = samples::client();
+        let kinds = sorted(client.iter().map(|m| samples::client_kind(m).to_owned()).collect());
+        assert_eq!(kinds, sorted(every_type::<ClientMsg>()), "a client frame type without a sample");
+        for msg in server {
+            let json = serde_json::to_string(&msg).unwrap();
+            assert!(json.starts_with(&format!(r#"{{"type":"{}""#, samples::server_kind(&msg))), "{json}");
+            assert_eq!(serde_json::from_str::<ServerMsg>(&json).unwrap(), msg, "{json}");
+        }
+        for msg in client {
+            let json = serde_json::to_string(&msg).unwrap();
+            assert!(json.starts_with(&format!(r#"{{"type":"{}""#, samples::client_kind(&msg))), "{json}");
+            assert_eq!(serde_json::from_str::<ClientMsg>(&json).unwrap(), msg, "{json}");
+        }
     }
 
     #[test]
@@ -405,6 +555,40 @@ mod tests {
         let e: ServerMsg =
             serde_json::from_str(r#"{"type":"error","code":"brand_new","message":"m"}"#).unwrap();
         assert!(matches!(e, ServerMsg::Error { code: ErrorCode::Other, .. }));
+    }
+
+    #[test]
+    fn every_version_2_frame_round_trips() {
+        round_trip::<ClientMsg>(r#"{"type":"members","room":"lobby"}"#);
+        let ask = round_trip::<ClientMsg>(r#"{"type":"members","room":"lobby","after":"bob","limit":100}"#);
+        let Request::Members(MembersPage { after, limit, .. }) = ask.validate().unwrap() else {
+            panic!("not members")
+        };
+        assert_eq!((after.unwrap().as_str(), limit), ("bob", 100));
+        let joined: ServerMsg = round_trip(
+            r#"{"type":"joined","room":"lobby","members":["alice"],"history":[],"complete":true,"total":1200}"#,
+        );
+        assert!(matches!(joined, ServerMsg::Joined { total: Some(1200), .. }));
+        round_trip::<ServerMsg>(
+            r#"{"type":"members","room":"lobby","members":["carl","dan"],"total":1200,"complete":false}"#,
+        );
+        let count: ServerMsg = round_trip(
+            r#"{"type":"presence_count","room":"lobby","joined":12,"left":3,"renamed":0,"total":1209}"#,
+        );
+        assert!(matches!(count, ServerMsg::PresenceCount { joined: 12, left: 3, total: 1209, .. }));
+        round_trip::<ServerMsg>(
+            r#"{"type":"rooms_delta","changed":[{"name":"rust","members":4}],"removed":["go"]}"#,
+        );
+        let limit = |limit| {
+            let ask = ClientMsg::Members { room: "r".into(), after: None, limit };
+            match ask.validate() {
+                Ok(Request::Members(page)) => page.limit,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!((limit(None), limit(Some(5000)), limit(Some(0))), (50, 200, 1));
+        let empty = ClientMsg::Members { room: "r".into(), after: Some("".into()), limit: None };
+        assert!(empty.validate().is_err());
     }
 
     #[test]

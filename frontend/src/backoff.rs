@@ -42,7 +42,6 @@ pub fn seconds_left(remaining_ms: f64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn doubles_up_to_the_cap_then_resets() {

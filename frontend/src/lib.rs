@@ -47,7 +47,6 @@ pub fn ws_url_from_location() -> String {
 
 #[cfg(test)]
 mod tests {
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn ws_url_follows_the_page() {

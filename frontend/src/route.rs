@@ -29,6 +29,10 @@ mod tests {
     use super::*;
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    // These use the browser's `encodeURIComponent`: they run in Chromium (`cargo xtask
+    // test`), the lib's only tests that do.
+    wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
     #[test]
     fn a_room_survives_the_round_trip_through_the_hash() {
         for room in ["rust", "lobby", "café & co", "a/b#c?d", "100%"] {

@@ -14,7 +14,7 @@
 //! This module must not decide what to send: the frames come from [`Chat`] (what to
 //! replay after a reconnect) or from the [`Link`] (what the user just did). It never
 //! touches the DOM beyond reading the browser's network and visibility state. Frames are
-//! converted to and from JSON text by [`wire`], through the browser's own JSON.
+//! converted to and from JSON text by [`wire`], with `common`'s serde derive.
 
 mod wire;
 
@@ -43,9 +43,6 @@ use common::{ClientMsg, ServerMsg};
 /// which loses nothing for good: the [`Chat`] keeps every `say` in its outbox and the nick
 /// request, and replays them after the next `welcome`.
 const OUTGOING_CAPACITY: usize = 64;
-/// The close code of a socket whose resume token a newer connection took over: that
-/// token must not be used again.
-const REPLACED: u16 = 4000;
 /// A connection attempt that has neither opened nor failed by then is abandoned.
 const CONNECT_TIMEOUT_MS: u32 = 10_000;
 
@@ -145,8 +142,8 @@ fn update<R>(chat: RwSignal<Chat>, f: impl FnOnce(&mut Chat) -> R) -> Option<R> 
 
 fn set_status(chat: RwSignal<Chat>, status: Status) {
     update(chat, |c| {
-        if c.status != status {
-            c.status = status;
+        if c.status() != status {
+            c.set_status(status);
         }
     });
 }
@@ -181,7 +178,7 @@ async fn run(
             }
         }
         set_status(chat, Status::Connecting);
-        let Some(resume) = chat.try_with_untracked(|c| c.resume.clone()) else {
+        let Some(resume) = chat.try_with_untracked(|c| c.resume().map(str::to_owned)) else {
             return;
         };
         let target = match resume {
@@ -366,8 +363,9 @@ impl Session {
                 Some(Err(WebSocketError::ConnectionError)) => log!("chat: socket error"),
                 Some(Err(WebSocketError::ConnectionClose(e))) => {
                     log!("chat: socket closed ({} {})", e.code, e.reason);
-                    if e.code == REPLACED {
-                        update(chat, |c| c.resume = None);
+                    if e.code == common::close::REPLACED {
+                        // A newer connection took our resume token over: it must not be used again.
+                        update(chat, Chat::forget_resume);
                     }
                 }
                 Some(Err(e)) => log!("chat: socket: {e}"),

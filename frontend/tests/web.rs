@@ -841,9 +841,85 @@ async fn scrolling_to_the_top_loads_older_messages_in_place() {
         (0..=80).contains(&offset)
     })
     .await;
-    let mut sorted = texts();
-    sorted.dedup();
-    assert_eq!(sorted.len(), 80, "no duplicates");
+    let every: Vec<String> = (1..=80).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts(), every, "each message once, in order");
+}
+
+#[wasm_bindgen_test]
+async fn the_load_older_button_fetches_the_page_before() {
+    forget_nick();
+    let room = new_room("older");
+    let ann = Peer::connect().await;
+    ann.join(&room).await;
+    for i in 1..=60 {
+        ann.send(&ClientMsg::Say {
+            room: room.clone(),
+            text: format!("o{i}"),
+            cid: format!("o{}-{i}", unique()),
+        });
+    }
+    until("60 echoes", || ann.count(|m| matches!(m, ServerMsg::Message(_))) == 60).await;
+
+    let app = Mounted::new(server());
+    app.joined().await;
+    app.open_room(&room).await;
+    let texts = || app.messages().into_iter().map(|(_, text, _)| text).collect::<Vec<_>>();
+    until("the last 50", || texts().len() == 50).await;
+    assert_eq!(texts()[0], "o11");
+    app.find("load-older").click();
+    until("all 60", || texts().len() == 60).await;
+    let every: Vec<String> = (1..=60).map(|i| format!("o{i}")).collect();
+    assert_eq!(texts(), every, "the older page above, each message once");
+    until("the beginning", || app.text("history-start") == format!("Beginning of #{room}")).await;
+    assert!(app.query("[data-testid='load-older']").is_none(), "nothing older to load");
+}
+
+/// Makes the app send any `say` whose text starts with `marker` with a blank text
+/// instead, which the server refuses as `invalid` (with the `cid`): the app checks texts
+/// before sending, so this is the only way a real server refuses one. It wraps the
+/// browser's `JSON.stringify`, which the app writes frames with, from Rust: no script is
+/// evaluated from a string, which the page's Content-Security-Policy forbids.
+fn blank_the_texts_starting_with(marker: &str) {
+    use js_sys::Reflect;
+    let json = Reflect::get(&js_sys::global(), &JsValue::from_str("JSON")).unwrap();
+    let original: js_sys::Function =
+        Reflect::get(&json, &JsValue::from_str("stringify")).unwrap().unchecked_into();
+    let marker = marker.to_owned();
+    let this = json.clone();
+    let patched = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |value: JsValue| {
+        let field = |key: &str| {
+            value
+                .is_object()
+                .then(|| Reflect::get(&value, &JsValue::from_str(key)).ok())
+                .flatten()?
+                .as_string()
+        };
+        if field("type").as_deref() == Some("say") && field("text").is_some_and(|t| t.starts_with(&marker)) {
+            Reflect::set(&value, &JsValue::from_str("text"), &JsValue::from_str(" ")).unwrap();
+        }
+        original.call1(&this, &value).unwrap_or(JsValue::UNDEFINED)
+    });
+    Reflect::set(&json, &JsValue::from_str("stringify"), patched.as_ref()).unwrap();
+    patched.forget();
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_message_shows_why_and_discard_removes_it() {
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    let marker = format!("refuse-{}", unique());
+    blank_the_texts_starting_with(&marker);
+    let text = format!("{marker} please");
+    app.say(&text);
+    let failed = || app.all("[data-testid='message'][data-failed='true']");
+    until("the refusal", || failed().len() == 1).await;
+    let line = failed()[0].text_content().unwrap();
+    assert!(line.contains(&text), "{line}");
+    assert!(line.contains("Not sent: a message must not be empty"), "{line}");
+    app.button("Discard").click();
+    until("the line gone", || failed().is_empty()).await;
+    assert!(!app.own_texts().contains(&text), "not shown any more");
 }
 
 #[wasm_bindgen_test]
@@ -881,4 +957,46 @@ async fn the_drawers_and_the_phone_dialog_open_and_close() {
     close.click();
     until("the dialog closed", || app.query("[role='dialog']").is_none()).await;
     assert!(has_focus(&app.button("Open on phone")), "the focus goes back");
+}
+
+/// The app under the policy the server sends (`common::content_security_policy`), as the
+/// page's own: nothing it does is refused. The policy stays on this test page for the
+/// tests that run after this one, which then run under it too.
+#[wasm_bindgen_test]
+async fn the_app_runs_under_the_servers_content_security_policy() {
+    // The stylesheet first: the real page links it, this page inlines it.
+    use_the_stylesheet();
+    let ws = server();
+    // The test server is on another port than this page; the address where nothing
+    // listens is what the reconnect tests open.
+    let policy = common::content_security_policy(&format!("{ws} {NOWHERE}"));
+    let meta = document().create_element("meta").unwrap();
+    meta.set_attribute("http-equiv", "Content-Security-Policy").unwrap();
+    meta.set_attribute("content", &policy).unwrap();
+    document().head().unwrap().append_child(&meta).unwrap();
+    let violations = Rc::new(RefCell::new(Vec::<String>::new()));
+    let seen = violations.clone();
+    let listener = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
+        let field =
+            |k: &str| js_sys::Reflect::get(&e, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
+        seen.borrow_mut().push(format!("{:?} {:?}", field("violatedDirective"), field("blockedURI")));
+    });
+    document()
+        .add_event_listener_with_callback("securitypolicyviolation", listener.as_ref().unchecked_ref())
+        .unwrap();
+    listener.forget();
+
+    forget_nick();
+    let app = Mounted::new(ws);
+    app.joined().await;
+    let text = format!("under the policy {}", unique());
+    app.say(&text);
+    until("the echo", || app.own_texts().contains(&text)).await;
+    TimeoutFuture::new(100).await;
+    assert!(violations.borrow().is_empty(), "refused by the policy: {:?}", violations.borrow());
+
+    // The check can fail: an inline style is what the policy refuses.
+    app.find("messages").set_attribute("style", "color: red").unwrap();
+    until("the violation to be reported", || !violations.borrow().is_empty()).await;
+    assert!(violations.borrow()[0].contains("style-src"), "{:?}", violations.borrow());
 }

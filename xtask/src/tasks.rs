@@ -173,6 +173,8 @@ pub fn test() -> Result<()> {
     ]))?;
     step("unit and integration tests (protocol, server with real WebSocket clients)");
     run(cargo().args(["test", "--workspace", "--exclude", "frontend", "--exclude", "e2e"]))?;
+    step("the web app's state, on the host (cargo test -p frontend --lib)");
+    run(cargo().args(["test", "-p", "frontend", "--lib"]))?;
     browser_tests()?;
     // The end-to-end tests run the server in-process; they need only the release app.
     build_web()?;

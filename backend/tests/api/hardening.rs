@@ -210,3 +210,53 @@ async fn a_hard_limit_below_max_connections_is_warned_about() {
     assert!(log.contains("--max-connections is 10000"), "{log}");
     assert!(log.contains("WARN"), "{log}");
 }
+
+#[tokio::test]
+async fn pages_of_big_messages_cost_more_of_the_rate_limit_than_short_ones() {
+    let app = spawn_with(backend::Config {
+        store: backend::config::StoreKind::Memory,
+        rate_limit: 20,
+        ..test_config()
+    })
+    .await;
+    let (big, short) = ("x".repeat(4000), "hi".to_owned());
+    for (room, text) in [("big", &big), ("short", &short)] {
+        // Ten writers of twenty messages each: every one within its own rate limit.
+        for w in 0..10 {
+            let mut writer = app.member(&format!("{room}-writer-{w}"), room).await;
+            for i in 0..20 {
+                writer
+                    .send(json!({"type": "say", "room": room, "text": text, "cid": format!("{w}-{i}")}))
+                    .await;
+            }
+            for _ in 0..20 {
+                assert_eq!(writer.next().await["type"], "message");
+            }
+        }
+    }
+    let answers = |room: &'static str| {
+        let app = &app;
+        async move {
+            let mut c = app.client().await;
+            for _ in 0..20 {
+                c.send(json!({"type": "history", "room": room, "before": 201, "limit": 200})).await;
+            }
+            let (mut pages, mut limited) = (0, 0);
+            for _ in 0..20 {
+                let f = c.next().await;
+                match (f["type"].as_str(), f["code"].as_str()) {
+                    (Some("history"), _) => pages += 1,
+                    (Some("error"), Some("rate_limited")) => limited += 1,
+                    _ => panic!("unexpected {f}"),
+                }
+            }
+            (pages, limited)
+        }
+    };
+    // 20 pages of short messages: the burst allows them all.
+    assert_eq!(answers("short").await, (20, 0));
+    // 20 pages of 800 KB each: each costs 25 more, so the burst runs out after a few.
+    let (pages, limited) = answers("big").await;
+    assert!((1..=16).contains(&pages), "{pages} pages");
+    assert_eq!(pages + limited, 20);
+}

@@ -178,11 +178,29 @@ impl Client {
         self.ws.send(m).await.expect("send");
     }
 
-    /// The next frame that is not a directory push (`rooms` arrive on their own clock).
+    /// Connects to `url` offering the subprotocols `offer` (as one `Sec-WebSocket-Protocol`
+    /// header), reads the `welcome`, and returns the subprotocol the server answered with.
+    pub async fn connect_offering(url: &str, offer: &str) -> (Client, Option<String>) {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert("sec-websocket-protocol", offer.parse().unwrap());
+        let (ws, response) = connect_async(request).await.expect("connect");
+        let answered =
+            response.headers().get("sec-websocket-protocol").map(|v| v.to_str().unwrap().to_owned());
+        let mut client = Client { ws, nick: String::new(), resume: String::new() };
+        let welcome = client.next().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        client.nick = welcome["nick"].as_str().unwrap().to_owned();
+        client.resume = welcome["resume"].as_str().expect("a resume token").to_owned();
+        (client, answered)
+    }
+
+    /// The next frame that is not a directory push (`rooms`, and version 2's
+    /// `rooms_delta`, arrive on their own clock).
     pub async fn next(&mut self) -> Value {
         loop {
             let v = self.next_any().await;
-            if v["type"] != "rooms" {
+            if v["type"] != "rooms" && v["type"] != "rooms_delta" {
                 return v;
             }
         }
@@ -224,7 +242,7 @@ impl Client {
                 Err(_) => return,
                 Ok(Some(Ok(Message::Text(t)))) => {
                     let v: Value = serde_json::from_str(t.as_str()).unwrap();
-                    assert_eq!(v["type"], "rooms", "unexpected frame {v}");
+                    assert!(v["type"] == "rooms" || v["type"] == "rooms_delta", "unexpected frame {v}");
                 }
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
                 Ok(other) => panic!("unexpected {other:?}"),

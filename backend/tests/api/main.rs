@@ -9,4 +9,5 @@ mod protocol;
 mod rfc6455;
 mod robustness;
 mod transport;
+mod v2;
 mod web;

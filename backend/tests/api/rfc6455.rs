@@ -83,11 +83,7 @@ async fn reserved_bits_and_opcodes_are_refused_with_1002() {
 #[tokio::test]
 async fn fragments_with_control_frames_between_them() {
     let app = spawn_app().await;
-    let mut bob = app.member("bob", "lobby").await;
-    let mut ws = RawWs::connect(&app, &text(&json!({"type": "join", "room": "lobby"}))).await;
-    ws.json().await;
-    assert_eq!(ws.json().await["type"], "joined");
-    bob.next().await;
+    let (mut bob, mut ws) = RawWs::beside_bob(&app).await;
 
     // One byte per fragment, with a ping and a pong between every two.
     let say = json!({"type": "say", "room": "lobby", "text": "bit by bit", "cid": "b1"}).to_string();
@@ -151,11 +147,7 @@ async fn fragments_out_of_order_are_refused_with_1002() {
 #[tokio::test]
 async fn a_close_in_the_middle_of_a_fragmented_message_is_answered_and_the_message_dropped() {
     let app = spawn_app().await;
-    let mut bob = app.member("bob", "lobby").await;
-    let mut ws = RawWs::connect(&app, &text(&json!({"type": "join", "room": "lobby"}))).await;
-    ws.json().await;
-    ws.json().await;
-    bob.next().await;
+    let (mut bob, mut ws) = RawWs::beside_bob(&app).await;
     let say = json!({"type": "say", "room": "lobby", "text": "never finished", "cid": "n1"}).to_string();
     let (a, b) = say.as_bytes().split_at(12);
     ws.send(&[frame(0x01, a), close(1000, b"gone"), frame(0x80, b)].concat()).await;
@@ -207,11 +199,7 @@ async fn text_that_is_not_utf8_is_refused_with_1007() {
 #[tokio::test]
 async fn utf8_split_across_fragments_is_accepted_when_whole() {
     let app = spawn_app().await;
-    let mut bob = app.member("bob", "lobby").await;
-    let mut ws = RawWs::connect(&app, &text(&json!({"type": "join", "room": "lobby"}))).await;
-    ws.json().await;
-    ws.json().await;
-    bob.next().await;
+    let (mut bob, mut ws) = RawWs::beside_bob(&app).await;
     // The edges of each encoded length, a noncharacter and a byte order mark: all valid.
     let said = "κόσμε \u{A0}\u{7FF}\u{800}\u{FFFD}\u{FFFE}\u{FFFF}\u{FEFF}\u{10000}\u{10FFFF} 𝄞 end";
     let say = json!({"type": "say", "room": "lobby", "text": said, "cid": "u1"}).to_string();
@@ -270,11 +258,7 @@ async fn illegal_close_frames_are_refused() {
 #[tokio::test]
 async fn nothing_after_a_close_is_acted_on() {
     let app = spawn_app().await;
-    let mut bob = app.member("bob", "lobby").await;
-    let mut ws = RawWs::connect(&app, &text(&json!({"type": "join", "room": "lobby"}))).await;
-    ws.json().await;
-    ws.json().await;
-    bob.next().await;
+    let (mut bob, mut ws) = RawWs::beside_bob(&app).await;
     let after = text(&json!({"type": "say", "room": "lobby", "text": "too late", "cid": "l1"}));
     ws.send(&[close(1000, b""), frame(0x89, b"still there?"), after].concat()).await;
     // `closed` checks that no pong comes after the close, nor anything else.

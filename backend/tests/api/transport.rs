@@ -46,6 +46,17 @@ pub fn text(v: &Value) -> Vec<u8> {
 }
 
 impl RawWs {
+    /// A raw client in the lobby beside `bob`, a real client, both past their joins: what
+    /// the raw one gets the server to deliver, bob sees.
+    pub async fn beside_bob(app: &TestApp) -> (Client, RawWs) {
+        let mut bob = app.member("bob", "lobby").await;
+        let mut ws = RawWs::connect(app, &text(&json!({"type": "join", "room": "lobby"}))).await;
+        assert_eq!(ws.json().await["type"], "welcome");
+        assert_eq!(ws.json().await["type"], "joined");
+        bob.next().await;
+        (bob, ws)
+    }
+
     /// Connects and upgrades, sending `early` in the same write as the handshake.
     pub async fn connect(app: &TestApp, early: &[u8]) -> RawWs {
         let mut tcp = TcpStream::connect(app.addr).await.unwrap();
@@ -203,11 +214,7 @@ async fn fragments_are_joined_and_pings_between_them_answered() {
 #[tokio::test]
 async fn a_close_is_answered_with_the_same_code_and_the_connection_ends() {
     let app = spawn_app().await;
-    let mut bob = app.member("bob", "lobby").await;
-    let mut ws = RawWs::connect(&app, &text(&json!({"type": "join", "room": "lobby"}))).await;
-    ws.json().await;
-    ws.json().await;
-    bob.next().await;
+    let (mut bob, mut ws) = RawWs::beside_bob(&app).await;
     ws.send(&frame(0x88, &[0x03, 0xE8, b'b', b'y', b'e'])).await;
     assert_eq!(ws.closed().await, 1000);
     assert_eq!(bob.next().await["event"], "leave");

@@ -167,18 +167,24 @@ pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
     let chat = RwSignal::new(Chat::new(cid_prefix(), storage::load_nick()));
     let link = socket::start(ws_url, chat);
     let client = Client::new(chat, link);
-    let status = StatusView(part(chat, |c| c.status));
-    let me = NickView { nick: part(chat, |c| c.nick.clone()), error: part(chat, |c| c.nick_error.clone()) };
+    let status = StatusView(part(chat, Chat::status));
+    let me = NickView {
+        nick: part(chat, |c| c.nick().to_owned()),
+        error: part(chat, |c| c.nick_error().map(str::to_owned)),
+    };
     let room = RoomView {
-        name: part(chat, |c| c.current.clone()),
+        name: part(chat, |c| c.current().to_owned()),
         entries: part(chat, Chat::log),
-        joined: part(chat, |c| c.current_room().is_some_and(|r| r.joined)),
+        joined: part(chat, |c| c.current_room().is_some_and(|r| r.is_joined())),
         older: part(chat, |c| c.current_room().map_or(Older::Unknown, |r| r.older())),
         members: part(chat, Chat::members),
         typing: part(chat, Chat::typing_line),
     };
-    let rooms = RoomsView { list: part(chat, Chat::room_list), error: part(chat, |c| c.room_error.clone()) };
-    let alert = AlertView(part(chat, |c| c.alert.clone()));
+    let rooms = RoomsView {
+        list: part(chat, Chat::room_list),
+        error: part(chat, |c| c.room_error().map(str::to_owned)),
+    };
+    let alert = AlertView(part(chat, |c| c.alert().cloned()));
     let panels = Panels {
         rooms: RwSignal::new(false),
         members: RwSignal::new(false),

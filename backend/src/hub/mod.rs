@@ -10,24 +10,34 @@
 //! keeps replies and broadcasts in a single order for everyone. The writes themselves
 //! happen just after the lock is released (see [`Locked`]), so a broadcast's syscalls
 //! never hold up the rest of the server.
+//!
+//! Each connection speaks the protocol version its handshake chose. The rules exist once,
+//! here; where the versions differ (`joined`'s members, presence in big rooms, the
+//! directory), the hub encodes each version's frame once and gives it to that version's
+//! connections. The parts, by concern:
+//! - `room`: a room's members, broadcasts, presence (counted in big rooms), member pages;
+//! - `directory`: the room directory and its pushes (full lists, version 2's deltas);
+//! - this file: connections, nicks and resume tokens, and the requests.
+
+mod directory;
+mod room;
 
 use std::collections::hash_map::{Entry, RandomState};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{
-    JOIN_HISTORY, Nick, PROTOCOL_VERSION, PresenceEvent, RESUME_HISTORY_MAX, Request, RoomInfo, RoomName,
-    ServerMsg,
-};
+use common::v2::{MEMBERS_PAGE, MembersPage};
+use common::{JOIN_HISTORY, Nick, PresenceEvent, RESUME_HISTORY_MAX, Request, RoomName, ServerMsg, Version};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
 use crate::store::{Appended, History, NewMessage, Outcome, Page, SenderKey, Store, Written};
+use room::{Audience, Event, Member, Room};
 
 pub type ConnId = u64;
 
@@ -44,7 +54,12 @@ struct Shared {
     history: History,
     /// Wakes the directory task when member counts may have changed.
     directory_changed: Notify,
+    /// Wakes the presence task when a big room has counted presence to send.
+    counted: Notify,
 }
+
+/// How often, at most, a big room sends its version 2 members a `presence_count`.
+pub const PRESENCE_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct State {
@@ -63,6 +78,15 @@ struct State {
     store: Store,
     /// Links given a frame under the lock, to be written once it is released.
     dirty: Vec<Link>,
+    /// Rooms whose member count changed since the last directory push.
+    touched: HashSet<RoomName>,
+    /// Rooms with presence counted since the last `presence_count`.
+    counted: HashSet<RoomName>,
+    /// Open version 1 connections: only while there are some is the full directory
+    /// computed for each push.
+    v1_conns: usize,
+    /// Rooms above this many members count presence for version 2 members.
+    presence_threshold: usize,
 }
 
 #[derive(Debug)]
@@ -71,51 +95,7 @@ struct Conn {
     rooms: BTreeSet<RoomName>,
     link: Link,
     sender: SenderKey,
-}
-
-#[derive(Debug, Default)]
-struct Room {
-    members: HashMap<ConnId, Member>,
-}
-
-#[derive(Debug)]
-struct Member {
-    link: Link,
-    /// While the member's `joined` is being read from the store (with the hub's lock
-    /// released), what the room sends it waits here, with the id of each message, so that
-    /// `joined` comes first and nothing it already holds comes twice.
-    held: Option<Vec<(Option<u64>, Frame)>>,
-    /// The newest message id this member was given in this room (by `joined` or since).
-    /// A message the store already had when `joined` was read may still reach the room
-    /// afterwards (a cluster's fan-out lags its store a little): it is not given twice.
-    shown: u64,
-}
-
-/// A member whose `joined` is being read holds back at most this many frames; past that it
-/// is too slow (it resumes with `join.after`, as after any drop).
-const HELD_MAX: usize = 1024;
-
-impl Room {
-    /// Queues one encoded frame for every member but `except`; `id` when it is a message.
-    fn broadcast(&mut self, frame: &Frame, id: Option<u64>, except: Option<ConnId>, dirty: &mut Vec<Link>) {
-        for (conn, member) in &mut self.members {
-            if Some(*conn) == except {
-                continue;
-            }
-            match &mut member.held {
-                None if id.is_some_and(|id| id <= member.shown) => {}
-                None => {
-                    queue(&member.link, frame.clone(), dirty);
-                    member.shown = id.unwrap_or(member.shown);
-                }
-                Some(held) if held.len() < HELD_MAX => held.push((id, frame.clone())),
-                Some(_) => {
-                    member.held = None;
-                    member.link.too_slow();
-                }
-            }
-        }
-    }
+    version: Version,
 }
 
 /// Queues a frame for one connection, to be written when the hub's lock is released. A
@@ -155,11 +135,9 @@ impl Drop for Locked<'_> {
     }
 }
 
-/// How often, at most, the room directory is pushed: churn is coalesced to this pace.
-pub const DIRECTORY_INTERVAL: Duration = Duration::from_millis(100);
-
 impl Hub {
-    pub fn new(store: Store, history: History) -> Self {
+    /// A hub whose rooms above `presence_threshold` members count presence for version 2.
+    pub fn new(store: Store, history: History, presence_threshold: usize) -> Self {
         let state = State {
             next_conn: 1,
             conns: HashMap::new(),
@@ -169,8 +147,17 @@ impl Hub {
             rooms: HashMap::new(),
             store,
             dirty: Vec::new(),
+            touched: HashSet::new(),
+            counted: HashSet::new(),
+            v1_conns: 0,
+            presence_threshold,
         };
-        let shared = Shared { state: Mutex::new(state), history, directory_changed: Notify::new() };
+        let shared = Shared {
+            state: Mutex::new(state),
+            history,
+            directory_changed: Notify::new(),
+            counted: Notify::new(),
+        };
         Self { shared: Arc::new(shared) }
     }
 
@@ -184,8 +171,9 @@ impl Hub {
     /// connection, the new one takes its place and its nick (the old socket is closed);
     /// with that of one closed lately, its nick if still free; otherwise it gets a free
     /// guest nick. A token the server does not know (say, after a
-    /// restart) is kept, so the client's `cid`s stay de-duplicated.
-    pub fn connect(&self, link: Link, resume: Option<&str>) -> ConnId {
+    /// restart) is kept, so the client's `cid`s stay de-duplicated. `version` is what its
+    /// handshake negotiated.
+    pub fn connect(&self, link: Link, resume: Option<&str>, version: Version) -> ConnId {
         let mut guard = self.lock();
         let state = &mut *guard;
         let id = state.next_conn;
@@ -214,13 +202,17 @@ impl Hub {
         state.nicks.insert(nick.key(), id);
         state.tokens.insert(sender.clone(), id);
         let welcome = encode(&ServerMsg::Welcome {
-            protocol: PROTOCOL_VERSION,
+            protocol: version.number(),
             nick: nick.to_string(),
             rooms: state.directory(),
             resume: Some(sender.to_string()),
         });
         queue(&link, welcome, &mut state.dirty);
-        state.conns.insert(id, Conn { nick, rooms: BTreeSet::new(), link, sender });
+        if version == Version::V1 {
+            state.v1_conns += 1;
+        }
+        state.conns.insert(id, Conn { nick, rooms: BTreeSet::new(), link, sender, version });
+        self.wake_counts(state);
         id
     }
 
@@ -231,6 +223,7 @@ impl Hub {
         if !conn.rooms.is_empty() {
             self.shared.directory_changed.notify_one();
         }
+        self.wake_counts(&state);
         state.departed.remember(conn.sender, conn.nick);
     }
 
@@ -245,14 +238,8 @@ impl Hub {
             match outcome {
                 Outcome::Stored(_, msg) => {
                     let Ok(room) = RoomName::parse(&msg.room) else { continue };
-                    let id = msg.id;
                     if let Some(members) = state.rooms.get_mut(&room) {
-                        members.broadcast(
-                            &encode(&ServerMsg::Message(msg)),
-                            Some(id),
-                            None,
-                            &mut state.dirty,
-                        );
+                        members.deliver(msg, &mut state.dirty);
                     }
                 }
                 // The cluster's fan-out delivers it, here as on every node.
@@ -289,11 +276,14 @@ impl Hub {
     /// Applies one validated request from connection `id`. What needs the store's history
     /// is read after the lock is released (a slow disk must not stall every room), then
     /// sent.
-    pub fn handle(&self, id: ConnId, request: Request) -> Result<(), RequestError> {
+    ///
+    /// Returns the bytes of stored history the request read and sent, so that the session
+    /// can charge a request by what it cost.
+    pub fn handle(&self, id: ConnId, request: Request) -> Result<usize, RequestError> {
         let next = self.apply(id, request)?;
         let history = &self.shared.history;
         match next {
-            Next::Done => Ok(()),
+            Next::Done => Ok(0),
             Next::Join { room, after, newly } => {
                 let page = match after {
                     Some(after) => history.after(&room, after, RESUME_HISTORY_MAX),
@@ -302,8 +292,9 @@ impl Hub {
                 let page = page.map_err(|e| {
                     tracing::error!(error = %e, %room, "reading history for a join failed");
                 });
+                let bytes = page.as_ref().map_or(0, |p| p.messages.iter().map(|m| m.text.len()).sum());
                 self.joined(id, &room, page, newly);
-                Ok(())
+                Ok(bytes)
             }
             Next::History { link, room, before, limit } => {
                 let page = history.before(&room, before, limit).map_err(|e| {
@@ -315,13 +306,14 @@ impl Hub {
                     messages: page.messages,
                     complete: page.complete,
                 });
+                let bytes = frame.len();
                 link.send(frame);
-                Ok(())
+                Ok(bytes)
             }
             Next::Again { link, room, id } => match history.message(&room, id) {
                 Ok(Some(msg)) => {
                     link.send(encode(&ServerMsg::Message(msg)));
-                    Ok(())
+                    Ok(0)
                 }
                 Ok(None) => Err(RequestError::Unavailable),
                 Err(e) => {
@@ -354,23 +346,28 @@ impl Hub {
                 queue(&conn.link, encode(&ServerMsg::You { nick: nick.to_string() }), &mut state.dirty);
                 if old != nick {
                     for room in &conn.rooms {
+                        let Some(members) = state.rooms.get_mut(room) else { continue };
+                        members.renamed(id, &old, &nick);
                         let frame = encode(&ServerMsg::Presence {
                             room: room.to_string(),
                             event: PresenceEvent::Rename,
                             nick: nick.to_string(),
                             old_nick: Some(old.to_string()),
                         });
-                        if let Some(members) = state.rooms.get_mut(room) {
-                            members.broadcast(&frame, None, None, &mut state.dirty);
+                        let threshold = state.presence_threshold;
+                        if members.presence(&frame, Event::Rename, None, threshold, &mut state.dirty) {
+                            state.counted.insert(room.clone());
                         }
                     }
                 }
+                self.wake_counts(state);
                 Ok(Next::Done)
             }
             Request::Join { room, after } => {
                 let newly = conn.rooms.insert(room.clone());
                 let link = conn.link.clone();
                 let nick = conn.nick.clone();
+                let v1 = conn.version == Version::V1;
                 let members = state.rooms.entry(room.clone()).or_default();
                 if newly {
                     let frame = encode(&ServerMsg::Presence {
@@ -379,8 +376,13 @@ impl Hub {
                         nick: nick.to_string(),
                         old_nick: None,
                     });
-                    members.broadcast(&frame, None, None, &mut state.dirty);
-                    members.members.insert(id, Member { link, held: Some(Vec::new()), shown: 0 });
+                    members.insert(id, &nick, v1, Member { link, held: Some(Vec::new()), shown: 0 });
+                    let threshold = state.presence_threshold;
+                    if members.presence(&frame, Event::Join, Some(id), threshold, &mut state.dirty) {
+                        state.counted.insert(room.clone());
+                        self.wake_counts(state);
+                    }
+                    state.touched.insert(room.clone());
                     self.shared.directory_changed.notify_one();
                 } else if let Some(member) = members.members.get_mut(&id) {
                     member.held.get_or_insert_with(Vec::new);
@@ -395,6 +397,7 @@ impl Hub {
                 let nick = conn.nick.clone();
                 state.remove_member(&room, id, &nick);
                 self.shared.directory_changed.notify_one();
+                self.wake_counts(state);
                 Ok(Next::Done)
             }
             Request::Say { room, text, cid } => {
@@ -410,15 +413,7 @@ impl Hub {
                     ts: now_ms(),
                 };
                 match state.store.append(new) {
-                    Appended::Deliver(msg) => {
-                        let id = msg.id;
-                        members.broadcast(
-                            &encode(&ServerMsg::Message(msg)),
-                            Some(id),
-                            None,
-                            &mut state.dirty,
-                        );
-                    }
+                    Appended::Deliver(msg) => members.deliver(msg, &mut state.dirty),
                     Appended::Duplicate { room, id } => {
                         return Ok(Next::Again { link: conn.link.clone(), room, id });
                     }
@@ -434,7 +429,7 @@ impl Hub {
                 };
                 let frame =
                     encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick.to_string() });
-                members.broadcast(&frame, None, Some(id), &mut state.dirty);
+                members.broadcast(&frame, None, Some(id), Audience::All, &mut state.dirty);
                 Ok(Next::Done)
             }
             Request::Ping => {
@@ -443,6 +438,29 @@ impl Hub {
             }
             Request::History { room, before, limit } => {
                 Ok(Next::History { link: conn.link.clone(), room, before, limit: limit as usize })
+            }
+            Request::Members(MembersPage { room, after, limit }) => {
+                if conn.version == Version::V1 {
+                    // Version 1 has no such frame, and stays exactly as it was.
+                    return Err(RequestError::BadRequest(
+                        "unknown frame type `members` (it is version 2's: offer the subprotocol chat.v2)"
+                            .into(),
+                    ));
+                }
+                let Some(members) = joined(&mut state.rooms, conn, &room) else {
+                    return Err(RequestError::NotInRoom(room));
+                };
+                let conns = &state.conns;
+                let (page, complete) =
+                    members.page(after.as_ref(), limit as usize, |c| conns.get(&c).map(|c| &c.nick));
+                let frame = encode(&ServerMsg::Members {
+                    room: room.to_string(),
+                    members: page,
+                    total: members.total(),
+                    complete,
+                });
+                queue(&conns[&id].link, frame, &mut state.dirty);
+                Ok(Next::Done)
             }
         }
     }
@@ -453,7 +471,16 @@ impl Hub {
     fn joined(&self, id: ConnId, room: &RoomName, page: Result<Page, ()>, newly: bool) {
         let mut guard = self.lock();
         let state = &mut *guard;
-        let nicks = state.member_nicks(room);
+        let Some(version) = state.conns.get(&id).map(|c| c.version) else { return };
+        // Version 1 lists every member; version 2 the first page and the total.
+        let (nicks, total) = match (state.rooms.get(room), version) {
+            (None, _) => (Vec::new(), None),
+            (Some(r), Version::V1) => (r.all(|c| state.conns.get(&c).map(|c| &c.nick)), None),
+            (Some(r), Version::V2) => {
+                let (page, _) = r.page(None, MEMBERS_PAGE as usize, |c| state.conns.get(&c).map(|c| &c.nick));
+                (page, Some(r.total()))
+            }
+        };
         let Some(conn) = state.conns.get_mut(&id) else { return };
         let last = page.as_ref().ok().and_then(Page::last_id).unwrap_or(0);
         let Some(held) = state.rooms.get_mut(room).and_then(|r| r.members.get_mut(&id)).map(|m| {
@@ -470,6 +497,7 @@ impl Hub {
                 let nick = conn.nick.clone();
                 state.remove_member(room, id, &nick);
                 self.shared.directory_changed.notify_one();
+                self.wake_counts(state);
             } else {
                 for (_, frame) in held.into_iter().flatten() {
                     queue(&link, frame, &mut state.dirty);
@@ -482,6 +510,7 @@ impl Hub {
             members: nicks,
             history: page.messages,
             complete: page.complete,
+            total,
         });
         queue(&link, joined, &mut state.dirty);
         let mut newest = last;
@@ -496,29 +525,24 @@ impl Hub {
         }
     }
 
-    /// Pushes the room directory to every connection whenever it changed, at most once per
-    /// [`DIRECTORY_INTERVAL`]: under churn the pushes are coalesced, and the last push
-    /// always shows the true state, because a change during the pause wakes us again.
-    pub async fn run_directory(self, shutdown: CancellationToken) {
-        let mut last: Option<Vec<RoomInfo>> = None;
+    /// Sends the presence counted in big rooms to their version 2 members, one
+    /// `presence_count` per room at most once per [`PRESENCE_INTERVAL`]: in a room of any
+    /// size, a join costs a counter increment, and the count's frame is shared.
+    pub async fn run_presence(self, shutdown: CancellationToken) {
         loop {
             tokio::select! {
-                () = self.shared.directory_changed.notified() => {}
+                () = self.shared.counted.notified() => {}
                 () = shutdown.cancelled() => return,
             }
-            {
-                let mut guard = self.lock();
-                let state = &mut *guard;
-                let rooms = state.directory();
-                if last.as_ref() != Some(&rooms) {
-                    let frame = encode(&ServerMsg::Rooms { rooms: rooms.clone() });
-                    for conn in state.conns.values() {
-                        queue(&conn.link, frame.clone(), &mut state.dirty);
-                    }
-                    last = Some(rooms);
-                }
-            }
-            tokio::time::sleep(DIRECTORY_INTERVAL).await;
+            self.lock().flush_counted();
+            tokio::time::sleep(PRESENCE_INTERVAL).await;
+        }
+    }
+
+    /// Wakes the presence task if a room has counted presence to send.
+    fn wake_counts(&self, state: &State) {
+        if !state.counted.is_empty() {
+            self.shared.counted.notify_one();
         }
     }
 
@@ -538,6 +562,9 @@ impl State {
     /// token are freed. Returns it, or `None` if it was already gone.
     fn remove_conn(&mut self, id: ConnId) -> Option<Conn> {
         let conn = self.conns.remove(&id)?;
+        if conn.version == Version::V1 {
+            self.v1_conns -= 1;
+        }
         self.nicks.remove(&conn.nick.key());
         if self.tokens.get(&conn.sender) == Some(&id) {
             self.tokens.remove(&conn.sender);
@@ -546,6 +573,15 @@ impl State {
             self.remove_member(room, id, &conn.nick);
         }
         Some(conn)
+    }
+
+    /// Sends every pending `presence_count`.
+    fn flush_counted(&mut self) {
+        for name in std::mem::take(&mut self.counted) {
+            if let Some(room) = self.rooms.get_mut(&name) {
+                room.flush_counts(name.as_str(), &mut self.dirty);
+            }
+        }
     }
 
     /// A `guest-NNNN` nick nobody uses, with more digits if the server is crowded.
@@ -562,22 +598,11 @@ impl State {
         unreachable!("the loop only ends by returning")
     }
 
-    fn member_nicks(&self, room: &RoomName) -> Vec<String> {
-        let mut nicks: Vec<String> = self.rooms.get(room).map_or_else(Vec::new, |r| {
-            r.members.keys().filter_map(|id| self.conns.get(id)).map(|c| c.nick.to_string()).collect()
-        });
-        // Case-insensitively, without a lowercase copy per comparison: a join to a room of
-        // 1000 made ~20,000 of them (a profile put 4% of a benchmark's CPU there).
-        nicks.sort_unstable_by(|a, b| {
-            a.chars().flat_map(char::to_lowercase).cmp(b.chars().flat_map(char::to_lowercase))
-        });
-        nicks
-    }
-
     /// Removes `id` from `room`, tells the remaining members, and forgets an empty room.
     fn remove_member(&mut self, room: &RoomName, id: ConnId, nick: &Nick) {
         let Some(members) = self.rooms.get_mut(room) else { return };
-        members.members.remove(&id);
+        members.remove(id, nick);
+        self.touched.insert(room.clone());
         if members.members.is_empty() {
             self.rooms.remove(room);
             return;
@@ -588,24 +613,9 @@ impl State {
             nick: nick.to_string(),
             old_nick: None,
         });
-        members.broadcast(&frame, None, None, &mut self.dirty);
-    }
-
-    /// The public directory: every room with a member, and always the lobby; lobby first,
-    /// then by name.
-    fn directory(&self) -> Vec<RoomInfo> {
-        let count = |r: &Room| u32::try_from(r.members.len()).unwrap_or(u32::MAX);
-        let lobby = RoomName::lobby();
-        let mut rooms: Vec<RoomInfo> = self
-            .rooms
-            .iter()
-            .filter(|(name, _)| **name != lobby)
-            .map(|(name, r)| RoomInfo { name: name.to_string(), members: count(r) })
-            .collect();
-        rooms.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        let lobby_count = self.rooms.get(&lobby).map_or(0, count);
-        rooms.insert(0, RoomInfo { name: lobby.to_string(), members: lobby_count });
-        rooms
+        if members.presence(&frame, Event::Leave, None, self.presence_threshold, &mut self.dirty) {
+            self.counted.insert(room.clone());
+        }
     }
 }
 
@@ -669,7 +679,7 @@ enum Next {
 
 /// Close code for a connection whose resume token was taken over by a newer connection
 /// (application range 4000-4999): the client must not reconnect with it.
-pub const REPLACED: u16 = 4000;
+pub const REPLACED: u16 = common::close::REPLACED;
 
 /// A resume token: 16 to 64 URL-safe characters.
 fn valid_token(t: &str) -> bool {
@@ -701,12 +711,12 @@ mod tests {
 
     fn hub() -> Hub {
         let (store, history) = Store::memory(100);
-        Hub::new(store, history)
+        Hub::new(store, history, 100)
     }
 
     fn join(hub: &Hub) -> (ConnId, Link) {
         let link = Link::memory(64);
-        (hub.connect(link.clone(), None), link)
+        (hub.connect(link.clone(), None, Version::V1), link)
     }
 
     fn drain(link: &mut Link) -> Vec<ServerMsg> {
@@ -748,6 +758,82 @@ mod tests {
         assert_eq!(fa.as_ptr(), fb.as_ptr());
     }
 
+    /// Connects `n` members of `version` and joins them to `r`, their frames drained.
+    fn members_of(hub: &Hub, version: Version, n: usize) -> Vec<Link> {
+        (0..n)
+            .map(|_| {
+                let mut link = Link::memory(256);
+                let id = hub.connect(link.clone(), None, version);
+                hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+                drain(&mut link);
+                link
+            })
+            .collect()
+    }
+
+    /// Every link got one frame of this type, all the very same bytes; returns them.
+    fn shared_frame(links: &mut [Link], ty: &str) -> Frame {
+        let frames: Vec<Frame> = links
+            .iter_mut()
+            .map(|l| {
+                let sent = l.sent();
+                let ours: Vec<_> = sent.into_iter().filter(|f| frame_type(f) == ty).collect();
+                assert_eq!(ours.len(), 1, "one {ty}");
+                ours.into_iter().next().unwrap()
+            })
+            .collect();
+        assert!(frames.windows(2).all(|w| w[0].as_ptr() == w[1].as_ptr()), "{ty} encoded once");
+        frames[0].clone()
+    }
+
+    fn frame_type(frame: &Frame) -> String {
+        let v: serde_json::Value = serde_json::from_slice(crate::ws::payload(frame)).unwrap();
+        v["type"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn each_version_has_its_frame_encoded_once() {
+        let hub = hub();
+        let mut v1 = members_of(&hub, Version::V1, 3);
+        let mut v2 = members_of(&hub, Version::V2, 3);
+        hub.lock().push_directory(&mut None);
+        for link in v1.iter_mut().chain(v2.iter_mut()) {
+            drain(link);
+        }
+        // A join in a small room: the same `presence` bytes for both versions.
+        members_of(&hub, Version::V2, 1);
+        let mut everyone: Vec<Link> = v1.iter().chain(&v2).cloned().collect();
+        shared_frame(&mut everyone, "presence");
+        // The directory: one full list for version 1, one delta for version 2.
+        hub.lock().push_directory(&mut None);
+        let full = shared_frame(&mut v1, "rooms");
+        let delta = shared_frame(&mut v2, "rooms_delta");
+        assert!(
+            matches!(decode(&delta), ServerMsg::RoomsDelta { ref changed, .. } if changed[0].members == 7)
+        );
+        assert!(matches!(decode(&full), ServerMsg::Rooms { ref rooms } if rooms.len() == 2));
+    }
+
+    #[test]
+    fn a_big_room_counts_presence_for_version_2_only() {
+        let (store, history) = Store::memory(100);
+        let hub = Hub::new(store, history, 3);
+        let mut v1 = members_of(&hub, Version::V1, 1);
+        let mut v2 = members_of(&hub, Version::V2, 2);
+        for link in v1.iter_mut().chain(v2.iter_mut()) {
+            drain(link);
+        }
+        members_of(&hub, Version::V2, 4);
+        // Version 1 got each join; version 2 nothing yet, then one shared count.
+        assert_eq!(drain(&mut v1[0]).len(), 4);
+        assert!(v2.iter_mut().all(|l| drain(l).is_empty()));
+        hub.lock().flush_counted();
+        let count = shared_frame(&mut v2, "presence_count");
+        assert!(matches!(decode(&count), ServerMsg::PresenceCount { joined: 4, left: 0, total: 7, .. }));
+        hub.lock().flush_counted();
+        assert!(v2.iter_mut().all(|l| drain(l).is_empty()), "nothing new, nothing sent");
+    }
+
     #[test]
     fn joined_lists_the_members_case_insensitively() {
         let hub = hub();
@@ -771,16 +857,16 @@ mod tests {
     fn a_client_that_comes_back_gets_its_nick_back_unless_taken() {
         let hub = hub();
         let token = "resume-token-0123456789";
-        let a = hub.connect(Link::memory(64), Some(token));
+        let a = hub.connect(Link::memory(64), Some(token), Version::V1);
         hub.handle(a, Request::Nick(Nick::parse("Ann").unwrap())).unwrap();
         hub.disconnect(a);
-        let again = hub.connect(Link::memory(64), Some(token));
+        let again = hub.connect(Link::memory(64), Some(token), Version::V1);
         assert_eq!(hub.nick(again).as_deref(), Some("Ann"));
         // Taken by someone else while it was away: a guest nick instead.
         hub.disconnect(again);
         let (other, _l) = join(&hub);
         hub.handle(other, Request::Nick(Nick::parse("ann").unwrap())).unwrap();
-        let third = hub.connect(Link::memory(64), Some(token));
+        let third = hub.connect(Link::memory(64), Some(token), Version::V1);
         assert!(hub.nick(third).unwrap().starts_with("guest-"));
     }
 

@@ -1,0 +1,105 @@
+//! The room directory: the full list (`welcome`, and version 1's `rooms` pushes) and
+//! version 2's `rooms_delta`, both pushed by one task at most ten times a second.
+//!
+//! Every change to a room's count marks the room as touched; a push sends version 2
+//! connections only the touched rooms with their counts now (absolute values, so a delta
+//! that repeats what a fresh `welcome` already showed is harmless), and version 1
+//! connections the whole list as before, computed only while one is connected. Under
+//! churn the cost per second is bounded by the pace, not by the number of changes.
+
+use std::time::Duration;
+
+use common::{RoomInfo, RoomName, ServerMsg, Version};
+use tokio_util::sync::CancellationToken;
+
+use super::{Hub, Room, State, queue};
+use crate::error::encode;
+
+/// How often, at most, the room directory is pushed: churn is coalesced to this pace.
+pub const DIRECTORY_INTERVAL: Duration = Duration::from_millis(100);
+
+impl Hub {
+    /// Pushes the room directory's changes to every connection, at most once per
+    /// [`DIRECTORY_INTERVAL`]: under churn the pushes are coalesced, and the last push
+    /// always shows the true state, because a change during the pause wakes us again.
+    pub async fn run_directory(self, shutdown: CancellationToken) {
+        let mut last: Option<Vec<RoomInfo>> = None;
+        loop {
+            tokio::select! {
+                () = self.shared.directory_changed.notified() => {}
+                () = shutdown.cancelled() => return,
+            }
+            self.lock().push_directory(&mut last);
+            tokio::time::sleep(DIRECTORY_INTERVAL).await;
+        }
+    }
+}
+
+impl State {
+    /// One push: the delta to version 2 connections, the full list (when it changed since
+    /// `last`) to version 1 connections. Each is encoded once.
+    pub(super) fn push_directory(&mut self, last: &mut Option<Vec<RoomInfo>>) {
+        let delta = self.delta();
+        let full = if self.v1_conns > 0 {
+            let rooms = self.directory();
+            (last.as_ref() != Some(&rooms)).then(|| {
+                let frame = encode(&ServerMsg::Rooms { rooms: rooms.clone() });
+                *last = Some(rooms);
+                frame
+            })
+        } else {
+            // Forget it: the next version 1 client's welcome is a full list anyway, and a
+            // push then compares against the state as it is by then.
+            *last = None;
+            None
+        };
+        if delta.is_none() && full.is_none() {
+            return;
+        }
+        for conn in self.conns.values() {
+            let frame = match conn.version {
+                Version::V1 => full.as_ref(),
+                Version::V2 => delta.as_ref(),
+            };
+            if let Some(frame) = frame {
+                queue(&conn.link, frame.clone(), &mut self.dirty);
+            }
+        }
+    }
+
+    /// Version 2's `rooms_delta` for the rooms touched since the last push, if any.
+    fn delta(&mut self) -> Option<crate::link::Frame> {
+        if self.touched.is_empty() {
+            return None;
+        }
+        let mut touched: Vec<RoomName> = self.touched.drain().collect();
+        touched.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        let lobby = RoomName::lobby();
+        let (mut changed, mut removed) = (Vec::new(), Vec::new());
+        for name in touched {
+            match self.rooms.get(&name) {
+                Some(room) => changed.push(info(&name, room)),
+                // The lobby is always listed, empty or not.
+                None if name == lobby => changed.push(RoomInfo { name: name.to_string(), members: 0 }),
+                None => removed.push(name.to_string()),
+            }
+        }
+        Some(encode(&ServerMsg::RoomsDelta { changed, removed }))
+    }
+
+    /// The public directory: every room with a member, and always the lobby; lobby first,
+    /// then by name.
+    pub(super) fn directory(&self) -> Vec<RoomInfo> {
+        let lobby = RoomName::lobby();
+        let mut rooms: Vec<RoomInfo> =
+            self.rooms.iter().filter(|(name, _)| **name != lobby).map(|(name, r)| info(name, r)).collect();
+        rooms.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let lobby_count = self.rooms.get(&lobby).map_or(0, Room::total);
+        rooms.insert(0, RoomInfo { name: lobby.to_string(), members: lobby_count });
+        rooms
+    }
+}
+
+fn info(name: &RoomName, room: &Room) -> RoomInfo {
+    RoomInfo { name: name.to_string(), members: room.total() }
+}

@@ -1,0 +1,228 @@
+//! One room's members and how the room tells them things: broadcasts to everyone or to
+//! one protocol version, presence (one by one up to the threshold, counted above it for
+//! version 2), and member pages in the order of `joined.members`.
+//!
+//! What one join, leave or rename costs here is bounded for version 2 members whatever
+//! the room's size: a sorted index gives a page without sorting the room, and in a big
+//! room an event is a counter increment (the count goes out later, see
+//! [`super::Hub::run_presence`]). Only version 1 members, whose contract is one `presence`
+//! per event and every member in `joined`, still cost one frame each per event.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ops::Bound;
+
+use common::{ChatMessage, Nick, ServerMsg};
+
+use super::{ConnId, queue};
+use crate::error::encode;
+use crate::link::{Frame, Link};
+
+/// A member whose `joined` is being read holds back at most this many frames; past that it
+/// is too slow (it resumes with `join.after`, as after any drop).
+const HELD_MAX: usize = 1024;
+
+#[derive(Debug, Default)]
+pub(super) struct Room {
+    pub(super) members: HashMap<ConnId, Member>,
+    /// Every member by its sort key: pages and version 1's full list without a sort.
+    sorted: BTreeSet<(String, ConnId)>,
+    /// The members that speak version 1 (they get every `presence` whatever the size).
+    legacy: HashSet<ConnId>,
+    /// Presence counted for version 2 members since the last `presence_count`.
+    counts: Counts,
+}
+
+#[derive(Debug)]
+pub(super) struct Member {
+    pub(super) link: Link,
+    /// While the member's `joined` is being read from the store (with the hub's lock
+    /// released), what the room sends it waits here, with the id of each message, so that
+    /// `joined` comes first and nothing it already holds comes twice.
+    pub(super) held: Option<Vec<(Option<u64>, Frame)>>,
+    /// The newest message id this member was given in this room (by `joined` or since).
+    /// A message the store already had when `joined` was read may still reach the room
+    /// afterwards (a cluster's fan-out lags its store a little): it is not given twice.
+    pub(super) shown: u64,
+}
+
+/// Who of a room's members a frame is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Audience {
+    All,
+    /// Version 1 members only.
+    V1,
+    /// Version 2 members only.
+    V2,
+}
+
+/// A presence event, as counted in a big room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Event {
+    Join,
+    Leave,
+    Rename,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    joined: u32,
+    left: u32,
+    renamed: u32,
+}
+
+/// Where nicks sort: case-insensitively, as `joined.members` has always listed them.
+pub(super) fn sort_key(nick: &str) -> String {
+    nick.chars().flat_map(char::to_lowercase).collect()
+}
+
+impl Room {
+    pub(super) fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub(super) fn insert(&mut self, id: ConnId, nick: &Nick, v1: bool, member: Member) {
+        self.members.insert(id, member);
+        self.sorted.insert((sort_key(nick.as_str()), id));
+        if v1 {
+            self.legacy.insert(id);
+        }
+    }
+
+    pub(super) fn remove(&mut self, id: ConnId, nick: &Nick) {
+        self.members.remove(&id);
+        self.sorted.remove(&(sort_key(nick.as_str()), id));
+        self.legacy.remove(&id);
+    }
+
+    /// Moves a member to its new nick's place in the order.
+    pub(super) fn renamed(&mut self, id: ConnId, old: &Nick, new: &Nick) {
+        if self.sorted.remove(&(sort_key(old.as_str()), id)) {
+            self.sorted.insert((sort_key(new.as_str()), id));
+        }
+    }
+
+    /// Queues a chat message, encoded once, for every member.
+    pub(super) fn deliver(&mut self, msg: ChatMessage, dirty: &mut Vec<Link>) {
+        let id = msg.id;
+        self.broadcast(&encode(&ServerMsg::Message(msg)), Some(id), None, Audience::All, dirty);
+    }
+
+    /// Queues one encoded frame for the `to` members but `except`; `id` when it is a message.
+    pub(super) fn broadcast(
+        &mut self,
+        frame: &Frame,
+        id: Option<u64>,
+        except: Option<ConnId>,
+        to: Audience,
+        dirty: &mut Vec<Link>,
+    ) {
+        let mut give = |conn: ConnId, member: &mut Member| {
+            if Some(conn) == except {
+                return;
+            }
+            match &mut member.held {
+                None if id.is_some_and(|id| id <= member.shown) => {}
+                None => {
+                    queue(&member.link, frame.clone(), dirty);
+                    member.shown = id.unwrap_or(member.shown);
+                }
+                Some(held) if held.len() < HELD_MAX => held.push((id, frame.clone())),
+                Some(_) => {
+                    member.held = None;
+                    member.link.too_slow();
+                }
+            }
+        };
+        match to {
+            Audience::V1 => {
+                for conn in &self.legacy {
+                    if let Some(member) = self.members.get_mut(conn) {
+                        give(*conn, member);
+                    }
+                }
+            }
+            Audience::All | Audience::V2 => {
+                for (conn, member) in &mut self.members {
+                    if to == Audience::All || !self.legacy.contains(conn) {
+                        give(*conn, member);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells the room of a presence event (`frame` is its `presence`, the same bytes in
+    /// both versions). Version 1 members always get it; version 2 members too while the
+    /// room has at most `threshold` members, and above that the event is counted instead.
+    /// Returns whether a count is now pending (the caller schedules `presence_count`).
+    pub(super) fn presence(
+        &mut self,
+        frame: &Frame,
+        event: Event,
+        except: Option<ConnId>,
+        threshold: usize,
+        dirty: &mut Vec<Link>,
+    ) -> bool {
+        if self.len() <= threshold {
+            self.broadcast(frame, None, except, Audience::All, dirty);
+            return false;
+        }
+        if !self.legacy.is_empty() {
+            self.broadcast(frame, None, except, Audience::V1, dirty);
+        }
+        let count = match event {
+            Event::Join => &mut self.counts.joined,
+            Event::Leave => &mut self.counts.left,
+            Event::Rename => &mut self.counts.renamed,
+        };
+        *count = count.saturating_add(1);
+        true
+    }
+
+    /// Sends the counted presence, if any, to the version 2 members as one
+    /// `presence_count` with the room's size now.
+    pub(super) fn flush_counts(&mut self, room: &str, dirty: &mut Vec<Link>) {
+        let counts = std::mem::take(&mut self.counts);
+        if counts == Counts::default() {
+            return;
+        }
+        let frame = encode(&ServerMsg::PresenceCount {
+            room: room.to_owned(),
+            joined: counts.joined,
+            left: counts.left,
+            renamed: counts.renamed,
+            total: self.total(),
+        });
+        self.broadcast(&frame, None, None, Audience::V2, dirty);
+    }
+
+    pub(super) fn total(&self) -> u32 {
+        u32::try_from(self.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Up to `limit` members after the nick `after` (from the start without it), in the
+    /// order of `joined.members`, and whether that is the end of the list. The cost is
+    /// that of the page, whatever the room's size.
+    pub(super) fn page<'a>(
+        &self,
+        after: Option<&Nick>,
+        limit: usize,
+        nick_of: impl Fn(ConnId) -> Option<&'a Nick>,
+    ) -> (Vec<String>, bool) {
+        let start = match after {
+            // Past every member with that key, whichever connection it is.
+            Some(nick) => Bound::Excluded((sort_key(nick.as_str()), ConnId::MAX)),
+            None => Bound::Unbounded,
+        };
+        let mut range = self.sorted.range((start, Bound::Unbounded));
+        let page: Vec<String> =
+            range.by_ref().take(limit).filter_map(|(_, id)| nick_of(*id)).map(|n| n.to_string()).collect();
+        let complete = range.next().is_none();
+        (page, complete)
+    }
+
+    /// Every member's nick, in order (version 1's `joined.members`).
+    pub(super) fn all<'a>(&self, nick_of: impl Fn(ConnId) -> Option<&'a Nick>) -> Vec<String> {
+        self.sorted.iter().filter_map(|(_, id)| nick_of(*id)).map(|n| n.to_string()).collect()
+    }
+}

@@ -1,0 +1,250 @@
+//! Every frame from the server, applied to the [`Chat`]: [`Chat::apply`] and one method
+//! per kind of frame. Each returns the frames the client must send in answer (rejoining
+//! rooms after `welcome`, re-sending the outbox after `joined`, asking for the rest of a
+//! resume page).
+//!
+//! This is the only place that reads [`ServerMsg`]; a new variant of it does not compile
+//! until it has an arm in [`Chat::apply`].
+
+use common::{ChatMessage, ClientMsg, ErrorCode, LOBBY, PresenceEvent, RoomInfo, ServerMsg};
+
+use super::Chat;
+
+impl Chat {
+    /// Applies a frame from the server; returns the frames to send in answer. `now_ms` is
+    /// the local time, used to age typing indicators and to schedule retries.
+    pub fn apply(&mut self, msg: ServerMsg, now_ms: f64) -> Vec<ClientMsg> {
+        match msg {
+            ServerMsg::Welcome { nick, rooms, resume, .. } => {
+                if resume.is_some() {
+                    self.resume = resume;
+                }
+                return self.welcome(nick, rooms);
+            }
+            ServerMsg::You { nick } => {
+                self.chosen_nick = Some(nick.clone());
+                self.pending_nick = None;
+                self.nick_error = None;
+                self.nick = nick;
+            }
+            ServerMsg::Rooms { rooms } => self.directory = rooms,
+            ServerMsg::Joined { room, members, history, complete, .. } => {
+                return self.joined(room, members, history, complete);
+            }
+            ServerMsg::Left { room } => return self.left(&room),
+            ServerMsg::Message(msg) => self.message(msg),
+            ServerMsg::Presence { room, event, nick, old_nick } => {
+                self.presence(&room, event, nick, old_nick)
+            }
+            ServerMsg::Typing { room, nick } => {
+                if let Some(r) = self.room_mut(&room) {
+                    r.typing_seen(nick, now_ms);
+                }
+            }
+            ServerMsg::History { room, messages, complete } => self.history(&room, messages, complete),
+            ServerMsg::Error { code, message, cid } => return self.error(code, message, cid, now_ms),
+            // The answer to a `ping`; this client sends none, and the frame says nothing more.
+            ServerMsg::Pong => {}
+            ServerMsg::RoomsDelta { changed, removed } => {
+                self.directory.retain(|r| !removed.contains(&r.name));
+                for room in changed {
+                    match self.directory.iter_mut().find(|r| r.name == room.name) {
+                        Some(known) => known.members = room.members,
+                        None => self.directory.push(room),
+                    }
+                }
+            }
+            // Version 2's member pages and counted presence: this client opens version 1
+            // connections, where the server sends neither.
+            ServerMsg::Members { .. } | ServerMsg::PresenceCount { .. } => {}
+        }
+        Vec::new()
+    }
+
+    fn welcome(&mut self, nick: String, rooms: Vec<RoomInfo>) -> Vec<ClientMsg> {
+        self.welcomed = true;
+        self.nick = nick;
+        self.directory = rooms;
+        let mut frames = Vec::new();
+        // The nick first, so that the rooms see us arrive under the chosen name.
+        let wanted = self.pending_nick.clone().or_else(|| self.chosen_nick.clone());
+        // Compared exactly: asking for "Alice" while holding "alice" is a real change.
+        if let Some(wanted) = wanted
+            && wanted != self.nick
+        {
+            self.pending_nick = Some(wanted.clone());
+            frames.push(ClientMsg::Nick { nick: wanted });
+        }
+        if self.rooms.is_empty() {
+            let lobby = self.new_room(LOBBY);
+            self.rooms.push(lobby);
+        }
+        frames.extend(
+            self.rooms.iter().map(|room| ClientMsg::Join { room: room.name.clone(), after: room.last_id }),
+        );
+        frames
+    }
+
+    fn joined(
+        &mut self,
+        room: String,
+        members: Vec<String>,
+        history: Vec<ChatMessage>,
+        complete: bool,
+    ) -> Vec<ClientMsg> {
+        if self.joining.as_deref() == Some(room.as_str()) {
+            self.joining = None;
+        }
+        // What the server already stored is no longer waiting, whatever happened to its echo.
+        self.outbox.acknowledge_page(&history);
+        let own: Vec<bool> = history.iter().map(|m| self.is_own(m)).collect();
+        let shown = self.current == room;
+        if self.room(&room).is_none() {
+            let state = self.new_room(&room);
+            self.rooms.push(state);
+        }
+        let state = self.room_mut(&room).expect("just added");
+        state.joined = true;
+        state.members.clear();
+        for nick in &members {
+            state.add_member(nick);
+        }
+        // We asked with `after` exactly when we had seen a message (see `welcome`).
+        let resumed = state.last_id.is_some();
+        let mut added = false;
+        for (msg, own) in history.into_iter().zip(own) {
+            if state.insert(msg, own) {
+                added = true;
+                if resumed && !shown && !own {
+                    state.unread += 1;
+                }
+            }
+        }
+        state.trim();
+        let mut frames = Vec::new();
+        if resumed {
+            // More than a page was missed: the page holds the oldest of them, so ask for
+            // the next one (docs/protocol.md). Only when this page brought something, so a
+            // server that lost part of the gap cannot keep us asking.
+            if !complete && added {
+                frames.push(ClientMsg::Join { room: room.clone(), after: state.last_id });
+            }
+        } else {
+            state.complete = complete;
+            state.known = true;
+        }
+        // What was said while the room was not joined goes out now, with its first cid (a
+        // message waiting out `rate_limited` too: this is a new connection).
+        let online = self.can_send();
+        frames.extend(self.outbox.resend(&room, online));
+        frames
+    }
+
+    fn is_own(&self, msg: &ChatMessage) -> bool {
+        let sent_here = msg.cid.as_deref().is_some_and(|cid| self.outbox.holds(cid));
+        sent_here || (!self.nick.is_empty() && msg.nick == self.nick)
+    }
+
+    fn message(&mut self, msg: ChatMessage) {
+        let own = self.is_own(&msg);
+        if let Some(cid) = &msg.cid
+            && own
+        {
+            self.outbox.acknowledge(cid);
+        }
+        let shown = self.current == msg.room;
+        let Some(room) = self.room_mut(&msg.room) else {
+            return;
+        };
+        room.stop_typing(&msg.nick);
+        if room.insert(msg, own) {
+            room.trim();
+            if !shown && !own {
+                room.unread += 1;
+            }
+        }
+    }
+
+    fn history(&mut self, room: &str, messages: Vec<ChatMessage>, complete: bool) {
+        let own: Vec<bool> = messages.iter().map(|m| self.is_own(m)).collect();
+        let Some(r) = self.room_mut(room) else {
+            return;
+        };
+        r.loading = false;
+        for (msg, own) in messages.into_iter().zip(own) {
+            r.insert(msg, own);
+        }
+        // The page ends where our log began: `complete` says whether it reaches the start.
+        r.complete = complete;
+        r.known = true;
+    }
+
+    fn presence(&mut self, room: &str, event: PresenceEvent, nick: String, old_nick: Option<String>) {
+        let seq = self.seq();
+        let Some(r) = self.room_mut(room) else {
+            return;
+        };
+        let text = match event {
+            PresenceEvent::Join => {
+                r.add_member(&nick);
+                format!("{nick} joined")
+            }
+            PresenceEvent::Leave => {
+                r.remove_member(&nick);
+                format!("{nick} left")
+            }
+            PresenceEvent::Rename => match old_nick {
+                Some(old) => {
+                    r.rename_member(&old, &nick);
+                    format!("{old} is now {nick}")
+                }
+                None => {
+                    r.add_member(&nick);
+                    format!("{nick} changed their nickname")
+                }
+            },
+        };
+        r.notice(seq, text);
+    }
+
+    fn error(
+        &mut self,
+        code: ErrorCode,
+        message: String,
+        cid: Option<String>,
+        now_ms: f64,
+    ) -> Vec<ClientMsg> {
+        match (code, cid) {
+            (ErrorCode::NickTaken, _) => {
+                self.pending_nick = None;
+                self.nick_error = Some(message);
+            }
+            // The client validates names and texts before sending them, so an `invalid`
+            // without a cid is about a nick or a room it asked for with the same rules.
+            (ErrorCode::Invalid, None) if self.pending_nick.is_some() => {
+                self.pending_nick = None;
+                self.nick_error = Some(message);
+            }
+            // A join the server could not finish (its store failing) did not happen either.
+            (ErrorCode::Invalid | ErrorCode::Unavailable, None) if self.joining.is_some() => {
+                let room = self.joining.take().unwrap_or_default();
+                self.room_error = Some(message);
+                return self.left(&room);
+            }
+            // Said before the room was joined: it stays in the outbox, sent on `joined`;
+            // `too_slow` drops the connection, and the outbox is replayed after it.
+            (ErrorCode::NotInRoom | ErrorCode::TooSlow, Some(_)) => {}
+            (code, Some(cid)) => self.outbox.refused(&cid, code, message, now_ms),
+            (code, None) => {
+                if matches!(code, ErrorCode::RateLimited | ErrorCode::Unavailable) {
+                    // Perhaps a `history` request: let scrolling ask again.
+                    for room in &mut self.rooms {
+                        room.loading = false;
+                    }
+                }
+                self.show_alert(message);
+            }
+        }
+        Vec::new()
+    }
+}

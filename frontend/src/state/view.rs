@@ -1,0 +1,128 @@
+//! What the views show, read from the [`Chat`]: the room shown's log with what is still
+//! being sent, the room list, the members, the typing line, the unread count and the
+//! texts of the status and the page's title.
+//!
+//! Reading only: nothing here changes the chat.
+
+use std::fmt;
+use std::sync::Arc;
+
+use common::LOBBY;
+
+use super::room::{Entry, by_name};
+use super::{Chat, Delivery, Status};
+
+impl fmt::Display for Status {
+    /// The exact text of the status line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connecting => f.write_str("Connecting…"),
+            Self::Connected => f.write_str("Connected"),
+            Self::Reconnecting { secs } => write!(f, "Reconnecting in {secs} s"),
+            Self::Offline => f.write_str("Offline"),
+        }
+    }
+}
+
+/// One line of the room list: a room of the directory or one this client joined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomEntry {
+    pub name: String,
+    /// Members, as the directory counts them (or as `joined` listed them, for a room the
+    /// directory does not show yet).
+    pub members: u32,
+    pub joined: bool,
+    pub unread: u32,
+    pub current: bool,
+}
+
+/// "bob is typing…", "bob and ann are typing…", "3 people are typing…", or "" when
+/// nobody is.
+pub fn typing_text(nicks: &[&str]) -> String {
+    match nicks {
+        [] => String::new(),
+        [one] => format!("{one} is typing…"),
+        [a, b] => format!("{a} and {b} are typing…"),
+        many => format!("{} people are typing…", many.len()),
+    }
+}
+
+/// The page's title: the unread count first, so it shows in a tab strip.
+pub fn page_title(unread: u32) -> String {
+    if unread > 0 { format!("({unread}) Chat") } else { "Chat".to_owned() }
+}
+
+impl Chat {
+    /// The room shown's log: what the server sent, then what this user said that the
+    /// server has not acknowledged yet (which has no id, so it comes last).
+    pub fn log(&self) -> Vec<Arc<Entry>> {
+        let mut log = self.current_room().map(|r| r.entries.clone()).unwrap_or_default();
+        log.extend(self.outbox.in_room(&self.current).map(|p| {
+            Arc::new(Entry::Outgoing {
+                cid: p.cid.clone(),
+                nick: self.nick.clone(),
+                text: p.text.clone(),
+                failed: match &p.delivery {
+                    Delivery::Failed(why) => Some(why.clone()),
+                    _ => None,
+                },
+            })
+        }));
+        log
+    }
+
+    /// The room list: the lobby first, then every room of the directory and every joined
+    /// room, by name.
+    pub fn room_list(&self) -> Vec<RoomEntry> {
+        let mut list: Vec<RoomEntry> = Vec::new();
+        let listed = self.directory.iter().map(|info| (info.name.as_str(), info.members));
+        // A joined room the directory does not list yet counts the members `joined` gave.
+        let joined =
+            self.rooms.iter().map(|r| (r.name.as_str(), u32::try_from(r.members.len()).unwrap_or(u32::MAX)));
+        for (name, members) in listed.chain(joined) {
+            if list.iter().any(|e| e.name == name) {
+                continue;
+            }
+            let room = self.room(name);
+            // Inserted in order rather than sorted afterwards: a sort is more code to ship.
+            let before = |e: &RoomEntry| match (e.name == LOBBY, name == LOBBY) {
+                (true, _) => true,
+                (false, true) => false,
+                (false, false) => by_name(&e.name, name).is_lt(),
+            };
+            let at = list.partition_point(before);
+            list.insert(
+                at,
+                RoomEntry {
+                    name: name.to_owned(),
+                    members,
+                    joined: room.is_some(),
+                    unread: room.map_or(0, |r| r.unread),
+                    current: name == self.current,
+                },
+            );
+        }
+        list
+    }
+
+    /// The members of the room shown, by name (case-insensitively).
+    pub fn members(&self) -> Vec<String> {
+        self.current_room().map(|r| r.members.clone()).unwrap_or_default()
+    }
+
+    /// Who is typing in the room shown, as a sentence; empty when nobody is. The indicator
+    /// disappears through [`Chat::tick`], so no time is needed here.
+    pub fn typing_line(&self) -> String {
+        let Some(room) = self.current_room() else {
+            return String::new();
+        };
+        let nicks: Vec<&str> =
+            room.typing.iter().map(|(n, _)| n.as_str()).filter(|n| *n != self.nick).collect();
+        typing_text(&nicks)
+    }
+
+    /// Messages from others, in joined rooms not shown, not yet seen.
+    pub fn unread_total(&self) -> u32 {
+        self.rooms.iter().map(|r| r.unread).sum()
+    }
+}
