@@ -49,6 +49,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
     pub store: StoreKind,
 
+    /// Makes this process a node of a cluster that shares this Redis (for example
+    /// `redis://127.0.0.1:6379/`): message ids, history and `cid` de-duplication are the
+    /// cluster's, and every node delivers every room's messages to its own members.
+    /// Overrides --store. Run Redis with `appendonly yes` and `appendfsync always`.
+    #[arg(long, env = "CHAT_REDIS")]
+    pub redis: Option<String>,
+
     /// The SQLite database file; it and its folder are created when missing.
     #[arg(long, env = "CHAT_DB", default_value = "data/chat.db")]
     pub db: PathBuf,
@@ -112,6 +119,7 @@ impl Default for Config {
             rate_limit: 20,
             ping_secs: 20,
             store: StoreKind::Sqlite,
+            redis: None,
             db: PathBuf::from("data/chat.db"),
             history: 10_000,
             sync: SyncMode::Full,
@@ -151,8 +159,9 @@ mod tests {
         let default = Config::default();
         assert_eq!(format!("{explicit:?}"), format!("{default:?}"));
         // The lists have no default: empty unless given.
-        assert_eq!(without_default, ["allowed-origin", "trusted-proxy"]);
+        assert_eq!(without_default, ["redis", "allowed-origin", "trusted-proxy"]);
         assert!(default.allowed_origins.is_empty() && default.trusted_proxies.is_empty());
+        assert_eq!(default.redis, None);
     }
 
     #[test]

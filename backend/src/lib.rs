@@ -13,18 +13,24 @@
 //! - `link`: one connection's outgoing side: frames written straight to its socket,
 //!   a bounded queue for when the socket is backed up, and the close request.
 //! - `ws`: the WebSocket protocol itself: handshake key, frames out, the client's frames in.
-//! - `store`: message history behind an enum of backends (in-memory for now).
+//! - `store`: message history behind two enums of backends (memory, SQLite, Redis).
+//! - `cluster`: a `--redis` node's connection to the shared Redis and the fan-out that
+//!   delivers every room's messages, in id order and without gaps, to this node's members.
 //! - `error`: the request errors and their one mapping to protocol `error` frames.
 //! - `net`: the URLs a phone on the LAN can open.
+//! - [`redis_server`]: a private `redis-server` for the tests (not used by the server).
 //! - `web`: the built web app as static files: compressed copies, caching by content
 //!   hash, and the security headers (CSP).
 
 pub mod admission;
+mod cluster;
 pub mod config;
 mod error;
 mod hub;
 mod link;
 pub mod net;
+#[doc(hidden)]
+pub mod redis_server;
 pub mod server;
 mod session;
 mod store;

@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admission::{self, Origins, PerAddress};
+use crate::cluster::Cluster;
 use crate::config::{Config, StoreKind};
 use crate::hub::Hub;
 use crate::net;
@@ -65,12 +66,19 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let token = CancellationToken::new();
-    let (store, history, written) = match config.store {
-        StoreKind::Memory => {
+    let mut cluster = None;
+    let (store, history, written) = match (&config.redis, config.store) {
+        (Some(url), _) => {
+            let node = Cluster::connect(url).await?;
+            let (store, history, written) = Store::redis(node.commands(), node.client());
+            cluster = Some(node);
+            (store, history, Some(written))
+        }
+        (None, StoreKind::Memory) => {
             let (store, history) = Store::memory(config.history);
             (store, history, None)
         }
-        StoreKind::Sqlite => {
+        (None, StoreKind::Sqlite) => {
             let (store, history, written) = Store::sqlite(&config.db, config.sync)?;
             tracing::info!(db = %config.db.display(), sync = ?config.sync, "messages are stored in SQLite");
             (store, history, Some(written))
@@ -78,6 +86,7 @@ pub async fn run(
     };
     let hub = Hub::new(store, history, config.presence_threshold);
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
+    let fanout = cluster.map(|node| tokio::spawn(node.run(hub.clone(), token.clone())));
     let presence = tokio::spawn(hub.clone().run_presence(token.clone()));
     let delivery = written.map(|mut written| {
         let hub = hub.clone();
@@ -140,8 +149,8 @@ pub async fn run(
     }
     directory.abort();
     presence.abort();
-    if let Some(d) = delivery {
-        d.abort();
+    for task in [delivery, fanout].into_iter().flatten() {
+        task.abort();
     }
     Ok(())
 }

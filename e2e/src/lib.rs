@@ -32,6 +32,11 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> Result<Self> {
+        Self::start_node(None).await
+    }
+
+    /// A node of the cluster sharing the Redis at `redis` (`--redis`), or a lone server.
+    pub async fn start_node(redis: Option<String>) -> Result<Self> {
         let dist = PathBuf::from(std::env::var("CHAT_DIST").context(
             "CHAT_DIST is not set: run the end-to-end tests through `cargo xtask test`, which builds the app",
         )?);
@@ -48,6 +53,7 @@ impl Server {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             web_dir: dist,
             db,
+            redis,
             ..backend::Config::default()
         };
         let listener = TcpListener::bind(config.addr).await?;

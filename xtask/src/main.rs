@@ -6,6 +6,7 @@
 //! npm and apt.
 
 mod bench;
+mod cluster;
 mod compress;
 mod icons;
 mod setup;
@@ -24,6 +25,8 @@ Commands:
                        end-to-end tests with two browser pages
   build                build the release web app into dist/ (with Brotli and gzip copies)
                        and the server binary
+  cluster [N] [args]   a local Redis and N nodes (default 2) sharing it, on ports 3000,
+                       3001, ...; arguments after N go to every node
   dev                  run the server and `trunk serve` (hot reload) side by side
   bench [--quick]      benchmark ours vs Node ws, Socket.IO and the floor; writes BENCHMARKS.md
   icons                draw the app's icons into assets/ (committed; run after changing them)
@@ -40,6 +43,7 @@ fn main() -> Result<()> {
         "build" => tasks::build(),
         "serve" => tasks::serve(&rest),
         "dev" => tasks::dev(&rest),
+        "cluster" => cluster::run(&rest),
         "test" => tasks::test(),
         "bench" => bench::run(&rest),
         "icons" => icons::write_all(&tasks::root().join("assets")),

@@ -1,6 +1,7 @@
 //! Installs the pinned tools the build and the tests need, skipping what is present.
 //!
-//! Everything comes from the package registries only (crates.io, npm, Debian's apt):
+//! Everything comes from the package registries only (crates.io, npm, Debian's apt: chromium
+//! for the browser tests, redis-server for the cluster's tests and `cargo xtask cluster`):
 //! no tool is allowed to download its own binaries, so trunk and wasm-pack are pointed
 //! at what this module puts on PATH. Versions are pinned here and in `tools/`;
 //! wasm-bindgen-cli follows the `wasm-bindgen` version in Cargo.lock.
@@ -20,7 +21,7 @@ const WASM_PACK: &str = "0.15.1";
 pub fn ensure_all() -> Result<()> {
     ensure_wasm_target()?;
     // apt is network- and disk-bound while cargo install is CPU-bound: overlap them.
-    let apt = start_chromium_install()?;
+    let apt = start_apt_install()?;
     ensure_cargo_tool("trunk", TRUNK, &["--locked", "--debug"])?;
     let bindgen = wasm_bindgen_version()?;
     // Its own lockfile pins a crate version the registry does not serve: no --locked.
@@ -30,11 +31,25 @@ pub fn ensure_all() -> Result<()> {
     if let Some(mut child) = apt {
         let status = child.wait()?;
         if !status.success() {
-            bail!("installing chromium and chromium-driver with apt-get failed ({status})");
+            bail!("installing Debian's packages with apt-get failed ({status})");
         }
     }
     check_chromium()?;
-    Ok(())
+    check_redis()
+}
+
+/// Only what `cargo xtask cluster` needs beyond the build: Debian's redis-server.
+pub fn ensure_redis() -> Result<()> {
+    if Path::new(REDIS_SERVER).exists() {
+        return Ok(());
+    }
+    if let Some(mut child) = start_apt(&["redis-server"])? {
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("installing redis-server with apt-get failed ({status})");
+        }
+    }
+    check_redis()
 }
 
 /// Only what building the web app needs (no browser).
@@ -134,16 +149,34 @@ fn up_to_date(product: &Path, source: &Path) -> bool {
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// Starts `apt-get install chromium chromium-driver` in the background when missing.
-fn start_chromium_install() -> Result<Option<std::process::Child>> {
-    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+/// Starts `apt-get install` of what is missing of chromium, chromium-driver (the browser
+/// tests) and redis-server (the cluster's tests), in the background.
+fn start_apt_install() -> Result<Option<std::process::Child>> {
+    let mut packages = Vec::new();
+    if !(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()) {
+        packages.extend(["chromium", "chromium-driver"]);
+    }
+    if !Path::new(REDIS_SERVER).exists() {
+        packages.push("redis-server");
+    }
+    start_apt(&packages)
+}
+
+/// Starts `apt-get install <packages>` in the background (nothing when the list is empty).
+/// Debian's redis-server does not start a service here: every test and `cargo xtask
+/// cluster` start their own.
+fn start_apt(packages: &[&str]) -> Result<Option<std::process::Child>> {
+    if packages.is_empty() {
         return Ok(None);
     }
-    step("installing Debian's chromium and chromium-driver with apt-get (about a minute)");
+    step(&format!("installing Debian's {} with apt-get (about a minute)", packages.join(", ")));
     let sudo = if is_root() { "" } else { "sudo " };
     let script = format!(
         "{sudo}apt-get update -qq && {sudo}env DEBIAN_FRONTEND=noninteractive \
-         apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null"
+         apt-get install -y -qq --no-install-recommends {} >/dev/null",
+        packages.join(" ")
     );
     let child = Command::new("sh").args(["-c", &script]).spawn().context("starting apt-get")?;
     Ok(Some(child))
@@ -162,6 +195,13 @@ fn check_chromium() -> Result<()> {
         if !Path::new(p).exists() {
             bail!("{p} is missing after installing chromium and chromium-driver");
         }
+    }
+    Ok(())
+}
+
+fn check_redis() -> Result<()> {
+    if !Path::new(REDIS_SERVER).exists() {
+        bail!("{REDIS_SERVER} is missing after installing redis-server");
     }
     Ok(())
 }

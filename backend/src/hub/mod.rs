@@ -242,8 +242,25 @@ impl Hub {
                         members.deliver(msg, &mut state.dirty);
                     }
                 }
+                // The cluster's fan-out delivers it, here as on every node.
+                Outcome::Published(..) => {}
                 Outcome::Existing(sender, msg) => {
-                    if let Some(conn) = state.tokens.get(&sender).and_then(|id| state.conns.get(id)) {
+                    let Some((&conn_id, conn)) = state
+                        .tokens
+                        .get_key_value(&sender)
+                        .and_then(|(_, id)| Some((id, state.conns.get(id)?)))
+                    else {
+                        continue;
+                    };
+                    // A member of the room that has not been given it yet gets it from the
+                    // room, in order (in a cluster, a retry on another node can find the
+                    // message stored before this node's fan-out brings it): sent alone
+                    // now, it would come ahead of older messages.
+                    let coming = RoomName::parse(&msg.room)
+                        .ok()
+                        .and_then(|room| state.rooms.get(&room)?.members.get(&conn_id))
+                        .is_some_and(|m| m.held.is_some() || msg.id > m.shown);
+                    if !coming {
                         queue(&conn.link, encode(&ServerMsg::Message(msg)), &mut state.dirty);
                     }
                 }
@@ -359,7 +376,7 @@ impl Hub {
                         nick: nick.to_string(),
                         old_nick: None,
                     });
-                    members.insert(id, &nick, v1, Member { link, held: Some(Vec::new()) });
+                    members.insert(id, &nick, v1, Member { link, held: Some(Vec::new()), shown: 0 });
                     let threshold = state.presence_threshold;
                     if members.presence(&frame, Event::Join, Some(id), threshold, &mut state.dirty) {
                         state.counted.insert(room.clone());
@@ -465,9 +482,11 @@ impl Hub {
             }
         };
         let Some(conn) = state.conns.get_mut(&id) else { return };
-        let Some(held) =
-            state.rooms.get_mut(room).and_then(|r| r.members.get_mut(&id)).map(|m| m.held.take())
-        else {
+        let last = page.as_ref().ok().and_then(Page::last_id).unwrap_or(0);
+        let Some(held) = state.rooms.get_mut(room).and_then(|r| r.members.get_mut(&id)).map(|m| {
+            m.shown = m.shown.max(last);
+            m.held.take()
+        }) else {
             return; // It left meanwhile (replaced by a resumed connection).
         };
         let link = conn.link.clone();
@@ -486,7 +505,6 @@ impl Hub {
             }
             return;
         };
-        let last = page.last_id().unwrap_or(0);
         let joined = encode(&ServerMsg::Joined {
             room: room.to_string(),
             members: nicks,
@@ -495,10 +513,15 @@ impl Hub {
             total,
         });
         queue(&link, joined, &mut state.dirty);
+        let mut newest = last;
         for (msg_id, frame) in held.into_iter().flatten() {
             if msg_id.is_none_or(|m| m > last) {
+                newest = newest.max(msg_id.unwrap_or(0));
                 queue(&link, frame, &mut state.dirty);
             }
+        }
+        if let Some(member) = state.rooms.get_mut(room).and_then(|r| r.members.get_mut(&id)) {
+            member.shown = newest;
         }
     }
 
@@ -845,6 +868,47 @@ mod tests {
         hub.handle(other, Request::Nick(Nick::parse("ann").unwrap())).unwrap();
         let third = hub.connect(Link::memory(64), Some(token), Version::V1);
         assert!(hub.nick(third).unwrap().starts_with("guest-"));
+    }
+
+    #[test]
+    fn a_message_that_reaches_the_room_after_joined_held_it_is_not_given_twice() {
+        let hub = hub();
+        let (a, mut ra) = join(&hub);
+        hub.handle(a, Request::Join { room: room("r"), after: None }).unwrap();
+        let say = |cid: &str| Request::Say {
+            room: room("r"),
+            text: common::Text::parse("hi").unwrap(),
+            cid: common::Cid::parse(cid).unwrap(),
+        };
+        hub.handle(a, say("c1")).unwrap();
+        let (b, mut rb) = join(&hub);
+        hub.handle(b, Request::Join { room: room("r"), after: None }).unwrap();
+        drain(&mut ra);
+        let got = drain(&mut rb);
+        assert!(matches!(&got[..], [_, ServerMsg::Joined { history, .. }] if history.len() == 1), "{got:?}");
+        // A cluster's fan-out brings message 1 late (its store had it for the join), then 2.
+        let late = |id: u64| {
+            let msg = common::ChatMessage {
+                room: "r".into(),
+                id,
+                nick: "n".into(),
+                text: "t".into(),
+                ts: 1,
+                cid: None,
+            };
+            Outcome::Stored(SenderKey::from(""), msg)
+        };
+        hub.deliver(vec![late(1), late(2)]);
+        for link in [&mut ra, &mut rb] {
+            let ids: Vec<u64> = drain(link)
+                .into_iter()
+                .filter_map(|m| match m {
+                    ServerMsg::Message(m) => Some(m.id),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(ids, [2]);
+        }
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub(super) struct Member {
     /// released), what the room sends it waits here, with the id of each message, so that
     /// `joined` comes first and nothing it already holds comes twice.
     pub(super) held: Option<Vec<(Option<u64>, Frame)>>,
+    /// The newest message id this member was given in this room (by `joined` or since).
+    /// A message the store already had when `joined` was read may still reach the room
+    /// afterwards (a cluster's fan-out lags its store a little): it is not given twice.
+    pub(super) shown: u64,
 }
 
 /// Who of a room's members a frame is for.
@@ -117,7 +121,11 @@ impl Room {
                 return;
             }
             match &mut member.held {
-                None => queue(&member.link, frame.clone(), dirty),
+                None if id.is_some_and(|id| id <= member.shown) => {}
+                None => {
+                    queue(&member.link, frame.clone(), dirty);
+                    member.shown = id.unwrap_or(member.shown);
+                }
                 Some(held) if held.len() < HELD_MAX => held.push((id, frame.clone())),
                 Some(_) => {
                     member.held = None;

@@ -4,8 +4,8 @@
 //! its lock released (join history, scroll-back, the stored copy of a retried message).
 //!
 //! Only this module knows how messages are kept: `memory` (bounded, the test fixture and
-//! `--store memory`) and `sqlite` (durable, the default). A multi-node backend is added as
-//! one more variant of each enum, and the suite in `tests.rs` runs against every variant.
+//! `--store memory`), `sqlite` (durable, the default) and `redis` (the cluster's, shared by
+//! every node of a `--redis` cluster). The suite in `tests.rs` runs against every variant.
 //!
 //! Invariant: [`Store::append`] does no I/O (it runs under the hub's lock, where a slow
 //! disk would stall every room); every read that may touch a disk is in [`History`].
@@ -19,6 +19,7 @@
 //! room, so a retried `say` is recognised whichever room it names.
 
 mod memory;
+pub mod redis;
 mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -30,6 +31,7 @@ use common::{ChatMessage, Cid, Nick, RoomName, Text};
 use tokio::sync::mpsc;
 
 pub use memory::MemoryStore;
+pub use redis::{RedisReader, RedisStore};
 pub use sqlite::{SqliteReader, SqliteStore};
 
 use crate::config::SyncMode;
@@ -46,6 +48,9 @@ pub type Written = Vec<Outcome>;
 pub enum Outcome {
     /// Committed: deliver it to the room.
     Stored(SenderKey, ChatMessage),
+    /// Stored in the cluster's store and published to every node, this one included:
+    /// the cluster's fan-out delivers it (as [`Outcome::Stored`]), so nothing is sent here.
+    Published(SenderKey, ChatMessage),
     /// The sender had used this `cid` long ago (before the de-duplication window): the
     /// earlier message, which is what the sender gets back, alone.
     Existing(SenderKey, ChatMessage),
@@ -59,6 +64,7 @@ pub enum Outcome {
 pub enum Store {
     Memory(Shared<MemoryStore>),
     Sqlite(SqliteStore),
+    Redis(RedisStore),
 }
 
 /// The reading side: cloned freely and used without the hub's lock.
@@ -66,6 +72,7 @@ pub enum Store {
 pub enum History {
     Memory(Shared<MemoryStore>),
     Sqlite(Arc<SqliteReader>),
+    Redis(Arc<RedisReader>),
 }
 
 /// A store that both sides share (the memory backend keeps everything in one place).
@@ -137,6 +144,12 @@ pub struct NewMessage<'a> {
 pub enum StoreError {
     #[error("reading the message store failed: {0}")]
     Read(#[from] rusqlite::Error),
+    #[error("Redis failed: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("Redis did not answer in time")]
+    Timeout,
+    #[error("a message in Redis cannot be read: {0}")]
+    Decode(String),
 }
 
 impl Store {
@@ -152,11 +165,22 @@ impl Store {
         Ok((Self::Sqlite(store), History::Sqlite(Arc::new(reader)), written))
     }
 
+    /// The cluster's store in Redis (its writer task spawned on the current runtime);
+    /// what the writer did with each batch arrives on the returned channel.
+    pub fn redis(
+        commands: ::redis::aio::ConnectionManager,
+        client: ::redis::Client,
+    ) -> (Self, History, mpsc::Receiver<Written>) {
+        let (store, reader, written) = RedisStore::start(commands, client);
+        (Self::Redis(store), History::Redis(Arc::new(reader)), written)
+    }
+
     /// Takes a new message; no I/O.
     pub fn append(&mut self, m: NewMessage<'_>) -> Appended {
         match self {
             Self::Memory(s) => s.lock().append(m),
             Self::Sqlite(s) => s.append(m),
+            Self::Redis(s) => s.append(m),
         }
     }
 
@@ -165,6 +189,7 @@ impl Store {
         match self {
             Self::Memory(_) => {}
             Self::Sqlite(s) => s.written(outcome),
+            Self::Redis(s) => s.written(outcome),
         }
     }
 }
@@ -181,6 +206,7 @@ impl History {
         match self {
             Self::Memory(s) => Ok(s.lock().after(room, after, max)),
             Self::Sqlite(s) => s.after(room, after, max),
+            Self::Redis(s) => s.after(room, after, max),
         }
     }
 
@@ -190,6 +216,7 @@ impl History {
         match self {
             Self::Memory(s) => Ok(s.lock().before(room, before, limit)),
             Self::Sqlite(s) => s.before(room, before, limit),
+            Self::Redis(s) => s.before(room, before, limit),
         }
     }
 
@@ -198,6 +225,7 @@ impl History {
         match self {
             Self::Memory(s) => Ok(s.lock().message(room, id)),
             Self::Sqlite(s) => s.message(room, id),
+            Self::Redis(s) => s.message(room, id),
         }
     }
 }

@@ -154,7 +154,9 @@ impl SqliteStore {
 
     pub fn written(&mut self, outcome: &Outcome) {
         match outcome {
-            Outcome::Stored(sender, msg) | Outcome::Existing(sender, msg) => {
+            Outcome::Stored(sender, msg)
+            | Outcome::Published(sender, msg)
+            | Outcome::Existing(sender, msg) => {
                 let (Some(cid), Ok(room)) = (&msg.cid, RoomName::parse(&msg.room)) else { return };
                 self.dedup.committed((sender.clone(), cid.clone()), room, msg.id);
             }

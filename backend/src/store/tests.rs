@@ -1,5 +1,6 @@
 //! The store's rules, written once and run against every backend: ids per room, the
-//! `cid` rule, ranges of history. A new backend (Redis) adds itself to [`backends`].
+//! `cid` rule, ranges of history. Every backend is in [`backends`]; Redis runs as a real
+//! `redis-server` of the test's own.
 
 use std::path::PathBuf;
 
@@ -7,7 +8,9 @@ use common::{ChatMessage, Cid, Nick, RoomName, Text};
 use tokio::sync::mpsc;
 
 use super::{Appended, History, NewMessage, Outcome, Page, SenderKey, Store, Written};
+use crate::cluster::Cluster;
 use crate::config::SyncMode;
+use crate::redis_server::RedisServer;
 
 /// Appends one message (its text names its cid) and returns what the store said.
 pub fn say(store: &mut Store, sender: &str, room: &str, cid: &str) -> Appended {
@@ -27,6 +30,9 @@ pub struct Backend {
     pub store: Store,
     pub history: History,
     written: Option<mpsc::Receiver<Written>>,
+    /// What the Redis backend runs on: its writer task's runtime and its server, dropped
+    /// (killed) with the backend.
+    pub redis_server: Option<(tokio::runtime::Runtime, RedisServer)>,
 }
 
 /// What a `say` came to once the store is done with it.
@@ -53,7 +59,8 @@ impl Backend {
                 let outcome = written.into_iter().next().unwrap();
                 self.store.written(&outcome);
                 match outcome {
-                    Outcome::Stored(_, m) => Said::Delivered(m),
+                    // Published to the room's channel: the cluster's fan-out delivers it.
+                    Outcome::Stored(_, m) | Outcome::Published(_, m) => Said::Delivered(m),
                     Outcome::Existing(_, m) => Said::Again(m),
                     Outcome::Failed(..) => Said::Failed,
                 }
@@ -79,13 +86,27 @@ pub fn fresh_db() -> PathBuf {
 
 pub fn sqlite(path: &std::path::Path) -> Backend {
     let (store, history, written) = Store::sqlite(path, SyncMode::Normal).unwrap();
-    Backend { name: "sqlite", store, history, written: Some(written) }
+    Backend { name: "sqlite", store, history, written: Some(written), redis_server: None }
+}
+
+/// The cluster's store on a `redis-server` of its own, empty.
+pub fn redis() -> Backend {
+    let dir = fresh_db().with_file_name("redis");
+    let server = RedisServer::start(&dir).expect("a redis-server for the test");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let node = rt.block_on(Cluster::connect(&server.url())).expect("the test's Redis is reachable");
+    let (store, history, written) = rt.block_on(async { Store::redis(node.commands(), node.client()) });
+    Backend { name: "redis", store, history, written: Some(written), redis_server: Some((rt, server)) }
 }
 
 /// Every backend, empty.
 fn backends() -> Vec<Backend> {
     let (store, history) = Store::memory(10_000);
-    vec![Backend { name: "memory", store, history, written: None }, sqlite(&fresh_db())]
+    vec![
+        Backend { name: "memory", store, history, written: None, redis_server: None },
+        sqlite(&fresh_db()),
+        redis(),
+    ]
 }
 
 fn room(name: &str) -> RoomName {
@@ -174,4 +195,20 @@ fn sqlite_tells_the_sender_when_the_disk_keeps_failing_and_takes_the_retry() {
     // The failed message was forgotten: its retry is stored, after the id it had skipped.
     assert_eq!(id(b.say("alice", "r", "c2")), 3);
     assert_eq!(b.page(b.history.recent(&room("r"), 50).unwrap()), (vec![1, 3], true));
+}
+
+#[test]
+fn redis_fails_clearly_while_down_and_keeps_ids_and_the_cid_rule_across_a_crash() {
+    let mut b = redis();
+    let Said::Delivered(first) = b.say("alice", "a", "c1") else { panic!() };
+    b.say("alice", "a", "c2");
+    let (_, server) = b.redis_server.as_mut().unwrap();
+    server.kill();
+    assert_eq!(b.say("alice", "a", "c3"), Said::Failed, "the sender hears it was not stored");
+    assert!(b.history.recent(&room("a"), 50).is_err(), "a read that fails says so");
+    b.redis_server.as_mut().unwrap().1.restart().unwrap();
+    // Back by itself, with everything acknowledged before the crash.
+    assert_eq!(b.say("alice", "b", "c1"), Said::Again(first));
+    assert_eq!(id(b.say("alice", "a", "c3")), 3, "ids go on");
+    assert_eq!(b.page(b.history.recent(&room("a"), 50).unwrap()), (vec![1, 2, 3], true));
 }

@@ -176,18 +176,23 @@ async fn resuming_takes_the_nick_back_from_a_socket_not_yet_timed_out() {
 
 /// A client that does what the app does: resumes with its token, rejoins with `after`,
 /// re-sends every unacknowledged message with the same `cid`, and keeps messages by id.
-struct Resilient {
-    name: String,
+/// Given several servers (a cluster's nodes), each (re)connection goes to the next one.
+pub struct Resilient {
+    pub name: String,
     token: Option<String>,
     last_id: u64,
-    outbox: BTreeMap<usize, String>,
-    got: BTreeMap<u64, (String, String)>,
-    duplicates_shown: usize,
-    ws: Option<Client>,
+    pub outbox: BTreeMap<usize, String>,
+    pub got: BTreeMap<u64, (String, String)>,
+    pub duplicates_shown: usize,
+    /// New messages that came after a newer one (a gap filled late).
+    pub out_of_order: usize,
+    pub ws: Option<Client>,
+    /// Connections made so far: the next goes to `urls[connects % urls.len()]`.
+    connects: usize,
 }
 
 impl Resilient {
-    fn new(name: &str) -> Self {
+    pub fn new(name: &str) -> Self {
         Self {
             name: name.into(),
             token: None,
@@ -195,13 +200,22 @@ impl Resilient {
             outbox: BTreeMap::new(),
             got: BTreeMap::new(),
             duplicates_shown: 0,
+            out_of_order: 0,
             ws: None,
+            connects: 0,
         }
     }
 
     /// (Re)connects until it works, rejoins, takes the history and re-sends the outbox.
     async fn ensure(&mut self, url: &str) {
+        self.ensure_any(std::slice::from_ref(&url.to_owned())).await;
+    }
+
+    /// [`Resilient::ensure`] with a choice of servers, tried in turn.
+    pub async fn ensure_any(&mut self, urls: &[String]) {
         while self.ws.is_none() {
+            let url = &urls[self.connects % urls.len()];
+            self.connects += 1;
             let target = match &self.token {
                 Some(t) => format!("{url}?resume={t}"),
                 None => url.to_owned(),
@@ -240,7 +254,7 @@ impl Resilient {
         }
     }
 
-    async fn say(&mut self, i: usize) -> bool {
+    pub async fn say(&mut self, i: usize) -> bool {
         let text = &self.outbox[&i];
         let say = json!({"type": "say", "room": "chaos", "text": text, "cid": format!("{}-{i}", self.name)});
         let ok = self.ws.as_mut().unwrap().ws.send(Message::text(say.to_string())).await.is_ok();
@@ -274,12 +288,13 @@ impl Resilient {
                 assert_eq!(old, entry, "id {id} changed meaning");
                 self.duplicates_shown += 1;
             }
-            None => self.last_id = self.last_id.max(id),
+            None if id < self.last_id => self.out_of_order += 1,
+            None => self.last_id = id,
         }
     }
 
     /// Reads what is there for a moment; a dropped connection is noted for `ensure`.
-    async fn pump(&mut self, for_at_most: Duration) {
+    pub async fn pump(&mut self, for_at_most: Duration) {
         let Some(mut c) = self.ws.take() else { return };
         let deadline = tokio::time::Instant::now() + for_at_most;
         loop {

@@ -1,0 +1,413 @@
+//! The cluster's store: every node of a `--redis` cluster keeps its messages in the same
+//! Redis, so ids, history and `cid` de-duplication are the cluster's, not one process's.
+//!
+//! Per room there is a counter (`chat:seq:<room>`, the last id given out) and a stream
+//! (`chat:log:<room>`) whose entry ids are `<id>-0`, each holding the message as the JSON
+//! the protocol sends. Per sender there is a hash of its `cid`s (`chat:cids:<sender>`)
+//! naming where each message went. One Lua script per `say` ([`SAY`]) checks the `cid`,
+//! takes the room's next id, appends to the stream, records the `cid` and publishes the
+//! message on the room's channel (`chat:msg:<room>`), all in one step that no other node
+//! can interleave with: ids stay strictly increasing per room across nodes, and what is
+//! published is exactly what is stored.
+//!
+//! Like SQLite's writer, the script runs off the hub's lock: [`RedisStore::append`] only
+//! queues the message (memory), a task sends what is queued as one pipeline, and what
+//! became of each message comes back as [`Written`]. A message the script stored is
+//! *not* delivered from here: it reaches this node's members as it reaches every other
+//! node's, through the room's channel (see `cluster`), so every node delivers a room in
+//! one order. A message is never sent to anyone before Redis has it (and, with
+//! `appendfsync always`, before it is on Redis's disk).
+//!
+//! Reads ([`RedisReader`]) use plain blocking connections with short timeouts, as the
+//! SQLite reader blocks on its file: they run in a session's task, never under the lock.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::{ChatMessage, RoomName};
+use redis::aio::ConnectionManager;
+use redis::streams::StreamRangeReply;
+use redis::{Client, Commands, Value};
+use tokio::sync::mpsc;
+
+use super::{Appended, NewMessage, Outcome, Page, SenderKey, StoreError, Written};
+
+/// Messages sent to Redis in one pipeline at most.
+const BATCH_MAX: usize = 256;
+/// Messages waiting for Redis at most; past that `say` is refused as busy (the client
+/// retries with the same `cid`), so an unreachable Redis cannot grow memory without bound.
+const QUEUE_MAX: usize = 16 * 1024;
+/// How long a sender's `cid`s are remembered after its last message (a week): retries come
+/// from clients' outboxes within minutes, and a sender that stops talking is forgotten.
+const CID_TTL_SECS: u64 = 7 * 24 * 3600;
+/// A batch is tried this many times, [`RETRY_PAUSE`] apart, before its senders are told it
+/// failed: a Redis that restarts is back within a second or two.
+const WRITE_TRIES: u32 = 4;
+const RETRY_PAUSE: Duration = Duration::from_millis(300);
+/// How long one pipeline may take before it counts as failed.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// A blocking read's connect, read and write timeouts: a session waits at most this long
+/// for history from an unreachable Redis before it hears `unavailable`.
+const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// Read connections kept open between reads.
+const IDLE_READERS: usize = 4;
+
+/// The key of a room's counter of ids.
+pub fn seq_key(room: &str) -> String {
+    format!("chat:seq:{room}")
+}
+
+/// The key of a room's stream of messages.
+pub fn log_key(room: &str) -> String {
+    format!("chat:log:{room}")
+}
+
+fn cids_key(sender: &str) -> String {
+    format!("chat:cids:{sender}")
+}
+
+/// The channel a room's messages are published on.
+pub fn channel(room: &str) -> String {
+    format!("chat:msg:{room}")
+}
+
+/// The pattern every node subscribes to: every room's channel.
+pub const CHANNELS: &str = "chat:msg:*";
+
+/// One `say`, atomically. KEYS: the room's counter, its stream, the sender's `cid`s, the
+/// room's channel. ARGV: the `cid`; the message's JSON before and after its id; the `cid`
+/// record's lifetime in seconds; the room; the prefix of stream keys. Returns
+/// `{1, message}` when stored and published, `{0, message}` when the sender used this
+/// `cid` before (the stored message; empty if it is no longer there).
+///
+/// The stream of an earlier message is read by name, not through KEYS: a single Redis
+/// (not Redis Cluster) allows that, and the room of an old `cid` cannot be known before.
+const SAY: &str = r"
+local seen = redis.call('HGET', KEYS[3], ARGV[1])
+if seen then
+  local sep = string.find(seen, ' ', 1, true)
+  local id = string.sub(seen, 1, sep - 1)
+  local entries = redis.call('XRANGE', ARGV[6] .. string.sub(seen, sep + 1), id .. '-0', id .. '-0')
+  if #entries == 0 then return {0, ''} end
+  return {0, entries[1][2][2]}
+end
+local id = redis.call('INCR', KEYS[1])
+local msg = ARGV[2] .. id .. ARGV[3]
+redis.call('XADD', KEYS[2], id .. '-0', 'm', msg)
+redis.call('HSET', KEYS[3], ARGV[1], id .. ' ' .. ARGV[5])
+redis.call('EXPIRE', KEYS[3], ARGV[4])
+redis.call('PUBLISH', KEYS[4], msg)
+return {1, msg}
+";
+
+/// The writing side: the queue to the writer task and the `cid`s in flight. Memory only:
+/// the hub calls it under its lock.
+#[derive(Debug)]
+pub struct RedisStore {
+    writer: mpsc::Sender<Pending>,
+    /// `(sender, cid)` of messages handed to the writer and not yet back: a retry that
+    /// comes meanwhile is neither stored twice nor refused.
+    in_flight: HashSet<(SenderKey, String)>,
+}
+
+/// The reading side: blocking connections of its own, used by whoever reads.
+pub struct RedisReader {
+    client: Client,
+    idle: Mutex<Vec<redis::Connection>>,
+}
+
+impl std::fmt::Debug for RedisReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisReader").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    sender: SenderKey,
+    room: RoomName,
+    cid: String,
+    /// The message's JSON up to its id, and from after it on: the script puts the id in.
+    head: String,
+    tail: String,
+}
+
+impl Pending {
+    /// The message as it would be stored with `id`, for reporting a failure.
+    fn message(&self, id: u64) -> Option<ChatMessage> {
+        serde_json::from_str(&format!("{}{id}{}", self.head, self.tail)).ok()
+    }
+}
+
+impl RedisStore {
+    /// The writing side (its writer task spawned on the current runtime), the reading
+    /// side, and what the writer did with each batch.
+    pub fn start(
+        commands: ConnectionManager,
+        client: Client,
+    ) -> (Self, RedisReader, mpsc::Receiver<Written>) {
+        let (tx, rx) = mpsc::channel(QUEUE_MAX);
+        // Enough for the writer to run ahead of the hub by a few batches, no more.
+        let (done_tx, done_rx) = mpsc::channel(8);
+        tokio::spawn(write_loop(commands, rx, done_tx));
+        let reader = RedisReader { client, idle: Mutex::new(Vec::new()) };
+        (Self { writer: tx, in_flight: HashSet::new() }, reader, done_rx)
+    }
+
+    pub fn append(&mut self, m: NewMessage<'_>) -> Appended {
+        let key = (m.sender.clone(), m.cid.to_string());
+        if self.in_flight.contains(&key) {
+            return Appended::InFlight;
+        }
+        let (head, tail) = split_json(&ChatMessage {
+            room: m.room.to_string(),
+            id: 0,
+            nick: m.nick.to_string(),
+            text: m.text.into(),
+            ts: m.ts,
+            cid: Some(key.1.clone()),
+        });
+        let pending =
+            Pending { sender: m.sender.clone(), room: m.room.clone(), cid: key.1.clone(), head, tail };
+        match self.writer.try_send(pending) {
+            Ok(()) => {
+                self.in_flight.insert(key);
+                Appended::Queued
+            }
+            Err(_) => Appended::Busy,
+        }
+    }
+
+    pub fn written(&mut self, outcome: &Outcome) {
+        let (Outcome::Stored(sender, msg)
+        | Outcome::Published(sender, msg)
+        | Outcome::Existing(sender, msg)
+        | Outcome::Failed(sender, msg)) = outcome;
+        if let Some(cid) = &msg.cid {
+            self.in_flight.remove(&(sender.clone(), cid.clone()));
+        }
+    }
+}
+
+/// Splits a message's JSON around its id (serialized as `0`): serde writes the fields in
+/// their declared order, `room` then `id`, and a string's quotes inside the room's name
+/// are escaped, so the first `,"id":0` is the id's.
+fn split_json(msg: &ChatMessage) -> (String, String) {
+    let json = serde_json::to_string(msg).expect("a message always serializes");
+    let marker = ",\"id\":0";
+    let at = json.find(marker).expect("the id follows the room") + marker.len() - 1;
+    (json[..at].to_owned(), json[at + 1..].to_owned())
+}
+
+/// The writer task: sends whatever is queued (up to [`BATCH_MAX`] messages) as one
+/// pipeline of scripts, in order, and hands back what became of each. A batch that cannot
+/// reach Redis is tried again a few times, then handed back as failed: nothing unstored
+/// is acknowledged, and nobody waits forever. Trying again is safe: a message the script
+/// already stored comes back as the sender's old `cid`.
+async fn write_loop(
+    mut conn: ConnectionManager,
+    mut rx: mpsc::Receiver<Pending>,
+    done: mpsc::Sender<Written>,
+) {
+    let script = redis::Script::new(SAY);
+    let mut batch = Vec::with_capacity(BATCH_MAX);
+    while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {
+        let mut tries = 0;
+        let outcome = loop {
+            tries += 1;
+            match write_batch(&mut conn, &script, &batch).await {
+                Ok(outcome) => break outcome,
+                Err(e) if tries < WRITE_TRIES => {
+                    tracing::warn!(error = %e, messages = batch.len(), "storing messages in Redis failed; retrying");
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, messages = batch.len(), "storing messages in Redis failed; their senders are told");
+                    break batch
+                        .iter()
+                        .filter_map(|p| Some(Outcome::Failed(p.sender.clone(), p.message(0)?)))
+                        .collect();
+                }
+            }
+        };
+        batch.clear();
+        if done.send(outcome).await.is_err() {
+            return; // The server is gone; what Redis took, it has.
+        }
+    }
+}
+
+async fn write_batch(
+    conn: &mut ConnectionManager,
+    script: &redis::Script,
+    batch: &[Pending],
+) -> Result<Written, StoreError> {
+    let mut pipe = redis::pipe();
+    for p in batch {
+        pipe.cmd("EVALSHA")
+            .arg(script.get_hash())
+            .arg(4)
+            .arg(seq_key(p.room.as_str()))
+            .arg(log_key(p.room.as_str()))
+            .arg(cids_key(&p.sender))
+            .arg(channel(p.room.as_str()))
+            .arg(&p.cid)
+            .arg(&p.head)
+            .arg(&p.tail)
+            .arg(CID_TTL_SECS)
+            .arg(p.room.as_str())
+            .arg("chat:log:");
+    }
+    let replies: Vec<Value> = match timed(pipe.query_async(conn)).await {
+        // Redis forgets scripts when it restarts: load it and send the batch again. No
+        // script of the batch ran, since every one of them failed the same way.
+        Err(StoreError::Redis(e))
+            if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+        {
+            timed(script.load_async(conn)).await?;
+            timed(pipe.query_async(conn)).await?
+        }
+        other => other?,
+    };
+    let mut outcome = Vec::with_capacity(batch.len());
+    for (p, reply) in batch.iter().zip(replies) {
+        let (stored, json): (i64, String) =
+            redis::from_redis_value(reply).map_err(|e| StoreError::Decode(e.to_string()))?;
+        let msg = if json.is_empty() {
+            // Stored once, long enough ago that it is gone: the retry is not stored again.
+            None
+        } else {
+            Some(serde_json::from_str::<ChatMessage>(&json).map_err(|e| StoreError::Decode(e.to_string()))?)
+        };
+        outcome.push(match (stored, msg) {
+            (1, Some(msg)) => Outcome::Published(p.sender.clone(), msg),
+            (_, Some(msg)) => Outcome::Existing(p.sender.clone(), msg),
+            (_, None) => match p.message(0) {
+                Some(msg) => Outcome::Failed(p.sender.clone(), msg),
+                None => continue,
+            },
+        });
+    }
+    Ok(outcome)
+}
+
+/// A Redis call that gives up after [`WRITE_TIMEOUT`].
+async fn timed<T>(call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
+    match tokio::time::timeout(WRITE_TIMEOUT, call).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(StoreError::Timeout),
+    }
+}
+
+impl RedisReader {
+    /// Runs `read` on a connection of the pool (opening one when none is idle). A
+    /// connection that failed is dropped; one that had gone stale while idle (Redis
+    /// restarted meanwhile) is replaced by a fresh one once, so the first read after a
+    /// restart does not fail for nothing.
+    fn with<T>(
+        &self,
+        mut read: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let pooled = idle.is_some();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => self.open()?,
+        };
+        let mut result = read(&mut conn);
+        if pooled && result.as_ref().is_err_and(|e| e.is_io_error() || e.is_connection_dropped()) {
+            conn = self.open()?;
+            result = read(&mut conn);
+        }
+        if result.is_ok() {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+        Ok(result?)
+    }
+
+    fn open(&self) -> redis::RedisResult<redis::Connection> {
+        let conn = self.client.get_connection_with_timeout(READ_TIMEOUT)?;
+        conn.set_read_timeout(Some(READ_TIMEOUT))?;
+        conn.set_write_timeout(Some(READ_TIMEOUT))?;
+        Ok(conn)
+    }
+
+    fn range(
+        &self,
+        room: &RoomName,
+        start: String,
+        end: String,
+        count: usize,
+        rev: bool,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let key = log_key(room.as_str());
+        let reply: StreamRangeReply = self.with(|c| {
+            if rev {
+                c.xrevrange_count(&key, &end, &start, count)
+            } else {
+                c.xrange_count(&key, &start, &end, count)
+            }
+        })?;
+        reply.ids.iter().map(decode_entry).collect()
+    }
+
+    pub fn message(&self, room: &RoomName, id: u64) -> Result<Option<ChatMessage>, StoreError> {
+        let at = format!("{id}-0");
+        Ok(self.range(room, at.clone(), at, 1, false)?.pop())
+    }
+
+    pub fn after(&self, room: &RoomName, after: u64, max: usize) -> Result<Page, StoreError> {
+        let Some(from) = after.checked_add(1) else {
+            return Ok(Page { messages: Vec::new(), complete: true });
+        };
+        let mut messages = self.range(room, format!("{from}-0"), "+".into(), max + 1, false)?;
+        let complete = messages.len() <= max;
+        messages.truncate(max);
+        Ok(Page { messages, complete })
+    }
+
+    pub fn before(&self, room: &RoomName, before: u64, limit: usize) -> Result<Page, StoreError> {
+        if before <= 1 {
+            return Ok(Page { messages: Vec::new(), complete: true });
+        }
+        let end = if before == u64::MAX { "+".to_owned() } else { format!("{}-0", before - 1) };
+        let mut messages = self.range(room, "-".into(), end, limit + 1, true)?;
+        let complete = messages.len() <= limit;
+        messages.truncate(limit);
+        messages.reverse();
+        Ok(Page { messages, complete })
+    }
+}
+
+/// A stream entry's message (its JSON in the field `m`).
+pub fn decode_entry(entry: &redis::streams::StreamId) -> Result<ChatMessage, StoreError> {
+    let json: String =
+        entry.get("m").ok_or_else(|| StoreError::Decode(format!("entry {} has no message", entry.id)))?;
+    serde_json::from_str(&json).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_splits_around_the_id_whatever_the_room_is_called() {
+        for room in ["r", "x\",\"id\":0", "a,\"id\":0"] {
+            let msg = ChatMessage {
+                room: room.into(),
+                id: 0,
+                nick: "n".into(),
+                text: ",\"id\":0".into(),
+                ts: 5,
+                cid: Some("c".into()),
+            };
+            let (head, tail) = split_json(&msg);
+            let back: ChatMessage = serde_json::from_str(&format!("{head}42{tail}")).unwrap();
+            assert_eq!(back, ChatMessage { id: 42, ..msg });
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Two nodes of one cluster (a real `redis-server`, `--redis`): a desktop page on one and a
+//! phone page on the other chat with each other as if on one server.
+
+use anyhow::Result;
+use backend::redis_server::RedisServer;
+use e2e::{Driver, Server};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desktop_and_a_phone_on_two_nodes_chat_both_ways() -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("chat-e2e-redis-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let redis = RedisServer::start(&dir)?;
+    let one = Server::start_node(Some(redis.url())).await?;
+    let two = Server::start_node(Some(redis.url())).await?;
+    let driver = Driver::start().await?;
+    let desktop = driver.desktop().await?;
+    let phone = driver.phone().await?;
+
+    desktop.open(&one.url("127.0.0.1")).await?;
+    phone.open(&two.url("127.0.0.2")).await?;
+    for page in [&desktop, &phone] {
+        page.wait_text("status", "Connected").await?;
+    }
+
+    desktop.type_and_enter("Message", "Hello from node one").await?;
+    phone.wait_text("log", "Hello from node one").await?;
+    phone.field("Message").await?.send_keys("Hi from node two").await?;
+    phone.button("Send").await?.click().await?;
+    desktop.wait_text("log", "Hi from node two").await?;
+    // Both show the same conversation, in the same order.
+    let order = "return [...document.querySelectorAll('[role=log]')].map(e => e.innerText).join('')";
+    let (mine, theirs) = (desktop.eval(order).await?, phone.eval(order).await?);
+    let at = |log: &serde_json::Value, text: &str| {
+        log.as_str().and_then(|l| l.find(text)).unwrap_or_else(|| panic!("{text} is not in {log}"))
+    };
+    for log in [&mine, &theirs] {
+        assert!(at(log, "Hello from node one") < at(log, "Hi from node two"), "{log}");
+    }
+    phone.screenshot("cluster-phone").await?;
+    desktop.close().await?;
+    phone.close().await?;
+    Ok(())
+}

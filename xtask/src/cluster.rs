@@ -1,0 +1,101 @@
+//! `cargo xtask cluster [N] [server args]`: a local cluster to try the scale-out on one
+//! machine. Builds the release app and server, starts a Redis of its own (its folder under
+//! `target/cluster/redis`, the append-only file fsynced on every write, as the no-loss
+//! promise needs) and N nodes (default 2) on consecutive ports from 3000, all sharing
+//! it, and prints their URLs. Ctrl-C stops everything; a node or Redis that exits stops
+//! the rest.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::setup;
+use crate::tasks::{self, root, step};
+
+/// The first node's port; the others follow.
+const FIRST_PORT: u16 = 3000;
+
+pub fn run(args: &[String]) -> Result<()> {
+    let (n, server_args) = match args.first().map(|a| a.parse::<u16>()) {
+        Some(Ok(n)) if n >= 1 => (n, &args[1..]),
+        Some(Ok(_)) => bail!("a cluster needs at least one node"),
+        _ => (2, args),
+    };
+    setup::ensure_redis()?;
+    tasks::build()?;
+    let dir = root().join("target").join("cluster").join("redis");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // A free port, so a Redis already running on this machine is never touched.
+    let redis_port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    step(&format!("starting Redis on 127.0.0.1:{redis_port} (its data in {})", dir.display()));
+    let mut children = vec![Guard(
+        Command::new(setup::REDIS_SERVER)
+            .args(["--bind", "127.0.0.1", "--port", &redis_port.to_string()])
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting redis-server")?,
+    )];
+    wait_for_port(redis_port)?;
+    let url = format!("redis://127.0.0.1:{redis_port}/");
+    let bin = root().join("target").join("release").join("chat-server");
+    let dist = root().join("dist");
+    let mut urls = Vec::new();
+    for i in 0..n {
+        let port = FIRST_PORT + i;
+        step(&format!("starting node {} on port {port}", i + 1));
+        children.push(Guard(
+            Command::new(&bin)
+                .args(["--addr", &format!("0.0.0.0:{port}"), "--redis", &url])
+                .arg("--web-dir")
+                .arg(&dist)
+                .args(server_args)
+                // Each node's own SQLite file is not used with --redis; its banner is
+                // replaced by the summary below.
+                .stdout(Stdio::null())
+                .spawn()
+                .with_context(|| format!("starting {}", bin.display()))?,
+        ));
+        wait_for_port(port)?;
+        urls.push(format!("http://127.0.0.1:{port}/"));
+    }
+    eprintln!("\nA cluster of {n} nodes sharing Redis at {url}:");
+    for u in &urls {
+        eprintln!("  {u}");
+    }
+    eprintln!("Open one page on each: they are one chat. Ctrl-C stops them all.");
+    loop {
+        for child in &mut children {
+            if let Some(status) = child.0.try_wait()? {
+                bail!("a process of the cluster exited ({status}); stopping the others");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Waits until something accepts connections on `port` of loopback.
+fn wait_for_port(port: u16) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("nothing listens on port {port} after 20 s")
+}
+
+/// Kills a process of the cluster when dropped, so a failure never leaks one.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
