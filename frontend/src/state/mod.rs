@@ -26,9 +26,10 @@ mod tests;
 
 use common::{ClientMsg, InvalidName, LOBBY, Nick, RoomInfo, RoomName, Text};
 
+pub use apply::counted_text;
 pub use outbox::{Delivery, MAX_OUTBOX, Outbox, Pending, RETRY_MS, SayError};
 pub use room::{Entry, EntryKey, MAX_ENTRIES, Older, RoomState, TYPING_MS};
-pub use view::{RoomEntry, page_title, typing_text};
+pub use view::{Members, RoomEntry, count_text, page_title, typing_text};
 
 /// While the user types, a `typing` frame goes out at most this often: often enough to
 /// renew the others' indicator before it expires, rarely enough to cost nothing.
@@ -70,6 +71,9 @@ pub struct Chat {
     pending_nick: Option<String>,
     /// Why the last nick request was refused, shown beside the nickname form.
     nick_error: Option<String>,
+    /// The protocol version of the current connection, from `welcome` (0 before it):
+    /// member pages are asked for only in version 2.
+    protocol: u32,
     /// Joined rooms, in the order they were joined; rejoined after every reconnect.
     rooms: Vec<RoomState>,
     /// The room shown.
@@ -108,6 +112,7 @@ impl Chat {
             chosen_nick,
             pending_nick: None,
             nick_error: None,
+            protocol: 0,
             rooms,
             current: LOBBY.to_owned(),
             joining: None,
@@ -200,6 +205,7 @@ impl Chat {
         for room in &mut self.rooms {
             room.joined = false;
             room.loading = false;
+            room.paging = false;
             room.typing.clear();
         }
     }
@@ -343,6 +349,19 @@ impl Chat {
         let before = *room.ids.first()?;
         room.loading = true;
         Some(ClientMsg::History { room: room.name.clone(), before, limit: Some(HISTORY_PAGE) })
+    }
+
+    /// The user reached the end of the members panel: the `members` request for the page
+    /// after the last member held (version 2), unless one is in flight or the room has
+    /// no more members.
+    pub fn load_members(&mut self) -> Option<ClientMsg> {
+        let online = self.can_send() && self.protocol >= common::v2::PROTOCOL_V2;
+        let room = self.rooms.iter_mut().find(|r| r.name == self.current)?;
+        if !online || !room.joined || !room.more || room.paging {
+            return None;
+        }
+        room.paging = true;
+        Some(ClientMsg::Members { room: room.name.clone(), after: room.members.last().cloned(), limit: None })
     }
 
     /// When [`Chat::tick`] next has something to do (ms), if ever: a typing indicator

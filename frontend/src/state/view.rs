@@ -36,6 +36,28 @@ pub struct RoomEntry {
     pub current: bool,
 }
 
+/// The members panel of the room shown: the members loaded (all of them in version 1,
+/// the pages loaded so far in version 2), the room's size, and whether more can be loaded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Members {
+    pub nicks: Vec<String>,
+    pub total: u32,
+    pub more: bool,
+}
+
+/// A count as people read it: "1,200" (digits grouped by three with commas).
+pub fn count_text(n: u32) -> String {
+    let digits = n.to_string();
+    let mut text = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            text.push(',');
+        }
+        text.push(d);
+    }
+    text
+}
+
 /// "bob is typing…", "bob and ann are typing…", "3 people are typing…", or "" when
 /// nobody is.
 pub fn typing_text(nicks: &[&str]) -> String {
@@ -77,8 +99,7 @@ impl Chat {
         let mut list: Vec<RoomEntry> = Vec::new();
         let listed = self.directory.iter().map(|info| (info.name.as_str(), info.members));
         // A joined room the directory does not list yet counts the members `joined` gave.
-        let joined =
-            self.rooms.iter().map(|r| (r.name.as_str(), u32::try_from(r.members.len()).unwrap_or(u32::MAX)));
+        let joined = self.rooms.iter().map(|r| (r.name.as_str(), r.member_total()));
         for (name, members) in listed.chain(joined) {
             if list.iter().any(|e| e.name == name) {
                 continue;
@@ -105,9 +126,11 @@ impl Chat {
         list
     }
 
-    /// The members of the room shown, by name (case-insensitively).
-    pub fn members(&self) -> Vec<String> {
-        self.current_room().map(|r| r.members.clone()).unwrap_or_default()
+    /// The members panel of the room shown: its members by name (case-insensitively).
+    pub fn members(&self) -> Members {
+        self.current_room()
+            .map(|r| Members { nicks: r.members.clone(), total: r.member_total(), more: r.more })
+            .unwrap_or_default()
     }
 
     /// Who is typing in the room shown, as a sentence; empty when nobody is. The indicator

@@ -31,7 +31,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsValue;
 
 use crate::client::Client;
-use crate::state::{Alert, Chat, Entry, Older, RoomEntry, Status, page_title};
+use crate::state::{Alert, Chat, Entry, Members, Older, RoomEntry, Status, count_text, page_title};
 use crate::{route, socket, storage};
 
 /// The connection status, for the status line.
@@ -53,15 +53,16 @@ pub struct RoomView {
     pub entries: Memo<Vec<Arc<Entry>>>,
     pub joined: Memo<bool>,
     pub older: Memo<Older>,
-    pub members: Memo<Vec<String>>,
+    pub members: Memo<Members>,
     pub typing: Memo<String>,
 }
 
 impl RoomView {
-    /// How many members the room has. One function for every place that shows it, so
-    /// that they share one closure type (and its code in the wasm).
-    pub fn member_count(self) -> impl Fn() -> u32 + Copy + Send + Sync + 'static {
-        move || self.members.with(|m| u32::try_from(m.len()).unwrap_or(u32::MAX))
+    /// How many members the room has ("1,200": the server's count in version 2, where
+    /// the list holds only the pages loaded). One function for every place that shows it,
+    /// so that they share one closure type (and its code in the wasm).
+    pub fn member_count(self) -> impl Fn() -> String + Copy + Send + Sync + 'static {
+        move || self.members.with(|m| count_text(m.total))
     }
 }
 
