@@ -71,6 +71,10 @@ impl Chat {
                 let seq = self.seq();
                 if let Some(r) = self.room_mut(&room) {
                     r.total = Some(total);
+                    // Newcomers are not named: those sorting after the pages held come
+                    // with the next page. (Those sorting before them are not in the
+                    // list: a big room's list is what the pages brought, its total exact.)
+                    r.more |= joined > 0 || renamed > 0;
                     r.notice(seq, counted_text(joined, left, renamed));
                 }
             }

@@ -657,6 +657,7 @@ fn counted_presence_updates_the_total_and_logs_one_notice() {
         ]
     );
     assert_eq!(chat.members().total, 307);
+    assert!(chat.members().more, "the newcomers after the pages held can be loaded");
     assert_eq!(chat.members().nicks.len(), 50, "the pages held stay as they were");
     assert_eq!(chat.room_list()[0].members, 307, "a joined room not in the directory shows the total");
 }
