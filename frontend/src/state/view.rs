@@ -50,7 +50,7 @@ pub fn count_text(n: u32) -> String {
     let digits = n.to_string();
     let mut text = String::new();
     for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             text.push(',');
         }
         text.push(d);
