@@ -2,7 +2,7 @@
 //! that change it, split by job:
 //! - this module: the [`Chat`] itself and every user intent ([`Chat::say`],
 //!   [`Chat::open_room`], [`Chat::leave`], [`Chat::typing`], [`Chat::load_older`],
-//!   [`Chat::request_nick`]), recorded here first so that a reconnect can replay them from
+//!   [`Chat::load_members`], [`Chat::request_nick`]), recorded here first so that a reconnect can replay them from
 //!   this value alone; timed behaviour (typing indicators that expire, refused messages
 //!   retried later) through [`Chat::tick`] at [`Chat::next_deadline`].
 //! - [`room`]: one room's log, members and typing nicks ([`RoomState`]).
