@@ -29,7 +29,7 @@ use common::{ClientMsg, InvalidName, LOBBY, Nick, RoomInfo, RoomName, Text};
 pub use apply::counted_text;
 pub use outbox::{Delivery, MAX_OUTBOX, Outbox, Pending, RETRY_MS, SayError};
 pub use room::{Entry, EntryKey, MAX_ENTRIES, Older, RoomState, TYPING_MS};
-pub use view::{Members, RoomEntry, count_text, page_title, typing_text};
+pub use view::{RoomEntry, count_text, page_title, typing_text};
 
 /// While the user types, a `typing` frame goes out at most this often: often enough to
 /// renew the others' indicator before it expires, rarely enough to cost nothing.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use common::LOBBY;
 
 use super::room::{Entry, by_name};
-use super::{Chat, Delivery, Status};
+use super::{Chat, Delivery, RoomState, Status};
 
 impl fmt::Display for Status {
     /// The exact text of the status line.
@@ -34,15 +34,6 @@ pub struct RoomEntry {
     pub joined: bool,
     pub unread: u32,
     pub current: bool,
-}
-
-/// The members panel of the room shown: the members loaded (all of them in version 1,
-/// the pages loaded so far in version 2), the room's size, and whether more can be loaded.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Members {
-    pub nicks: Vec<String>,
-    pub total: u32,
-    pub more: bool,
 }
 
 /// A count as people read it: "1,200" (digits grouped by three with commas).
@@ -126,11 +117,20 @@ impl Chat {
         list
     }
 
-    /// The members panel of the room shown: its members by name (case-insensitively).
-    pub fn members(&self) -> Members {
-        self.current_room()
-            .map(|r| Members { nicks: r.members.clone(), total: r.member_total(), more: r.more })
-            .unwrap_or_default()
+    /// The members of the room shown, by name (case-insensitively): all of them in
+    /// version 1, the pages loaded so far in version 2.
+    pub fn members(&self) -> Vec<String> {
+        self.current_room().map(|r| r.members.clone()).unwrap_or_default()
+    }
+
+    /// How many members the room shown has (the server's count in version 2).
+    pub fn member_total(&self) -> u32 {
+        self.current_room().map_or(0, RoomState::member_total)
+    }
+
+    /// The room shown has members after those loaded: a `members` page can bring them.
+    pub fn more_members(&self) -> bool {
+        self.current_room().is_some_and(|r| r.more)
     }
 
     /// Who is typing in the room shown, as a sentence; empty when nobody is. The indicator

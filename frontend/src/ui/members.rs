@@ -16,10 +16,10 @@ pub fn MemberList() -> impl IntoView {
     view! {
         <aside class=move || if panels.members.get() { "members panel open" } else { "members panel" } aria-label="Members">
             <h2 class="panel-title">
-                "Members " <span class="count" data-testid="member-count">{room.member_count()}</span>
+                "Members " <span class="count" data-testid="member-count">{room.count}</span>
             </h2>
             <ul class="member-list">
-                <For each=move || room.members.with(|m| m.nicks.clone()) key=|nick| nick.clone() let:nick>
+                <For each=move || room.members.get() key=|nick| nick.clone() let:nick>
                     {
                         let mine = {
                             let nick = nick.clone();
@@ -37,7 +37,7 @@ pub fn MemberList() -> impl IntoView {
                 type="button"
                 class="quiet more-members"
                 data-testid="more-members"
-                hidden=move || room.members.with(|m| (!m.more).then_some(""))
+                hidden=move || (!room.more.get()).then_some("")
                 on:click=handler(move |_| client.load_members())
             >
                 "Show more"
