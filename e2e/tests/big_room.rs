@@ -26,9 +26,10 @@ const RESTLESS: usize = 20;
 /// Keystrokes measured per page.
 const KEYS: usize = 30;
 
-/// One bot: connects (offering `chat.v2` when `v2`), takes the nick `bot-NNN`, joins the
-/// lobby, says when it is in, then reads everything the server sends (a bot that stops
+/// One bot: connects (offering `chat.v2` for even `i`), takes the nick `bot-NNN`, joins
+/// the lobby, says when it is in, then reads everything the server sends (a bot that stops
 /// reading would be dropped as too slow) and, while `running`, chats or comes and goes.
+/// When `running` turns false it is back in the lobby; when its sender is dropped it quits.
 async fn bot(port: u16, i: usize, ready: mpsc::Sender<()>, mut running: watch::Receiver<bool>) -> Result<()> {
     let mut request = format!("ws://127.0.0.1:{port}/ws").into_client_request()?;
     if i.is_multiple_of(2) {
@@ -69,9 +70,13 @@ async fn bot(port: u16, i: usize, ready: mpsc::Sender<()>, mut running: watch::R
                 }
             },
             changed = running.changed() => {
-                if changed.is_err() || !*running.borrow() {
+                if changed.is_err() {
                     let _ = ws.close(None).await;
                     return Ok(());
+                }
+                if !*running.borrow() && !inside {
+                    inside = true;
+                    ws.send(send(json!({"type": "join", "room": "lobby"}))).await?;
                 }
             }
         }
@@ -168,7 +173,7 @@ async fn a_room_of_300_stays_responsive_and_shows_its_size() -> Result<()> {
     eprintln!("members listed before paging: {listed}");
     desktop.button("Show more").await?.click().await?;
     desktop
-        .until("the next page of members", || async {
+        .until("a fresh list, a page longer", || async {
             Ok(desktop.count("aside[aria-label=Members] [data-testid=member]").await? >= listed + 50)
         })
         .await?;
@@ -194,11 +199,17 @@ async fn a_room_of_300_stays_responsive_and_shows_its_size() -> Result<()> {
             Ok(desktop.text_of("[role=log]").await?.contains("from bot"))
         })
         .await?;
+    // Calm again, everyone back: the count is the room's size again.
     running_tx.send(false)?;
-    // The restless bots end inside or outside the lobby; the count follows either way.
+    for page in [&desktop, &phone] {
+        page.until("302 members again", || async { Ok(member_count(page).await? == "302") }).await?;
+    }
+    desktop.eval("document.querySelector('aside[aria-label=Members]').scrollTop = 0; return 0").await?;
+    phone.button("Members").await?.click().await?;
     let shot = desktop.screenshot("big-room-desktop").await?;
     let phone_shot = phone.screenshot("big-room-phone").await?;
     eprintln!("screenshots: {} {}", shot.display(), phone_shot.display());
+    drop(running_tx);
     for bot in bots {
         bot.await??;
     }

@@ -58,6 +58,10 @@ impl Chat {
             ServerMsg::Members { room, members, total, complete } => {
                 if let Some(r) = self.room_mut(&room) {
                     r.paging = false;
+                    if r.refreshing {
+                        r.refreshing = false;
+                        r.members.clear();
+                    }
                     // A page is a snapshot: a nick it shares with one told earlier is
                     // one member, and the order stays the list's.
                     for nick in &members {
@@ -71,10 +75,10 @@ impl Chat {
                 let seq = self.seq();
                 if let Some(r) = self.room_mut(&room) {
                     r.total = Some(total);
-                    // Newcomers are not named: those sorting after the pages held come
-                    // with the next page. (Those sorting before them are not in the
-                    // list: a big room's list is what the pages brought, its total exact.)
-                    r.more |= joined > 0 || renamed > 0;
+                    // Nobody is named: the list may now miss newcomers anywhere in it and
+                    // hold people who left, so "more" means a fresh list (see `stale`).
+                    r.stale = true;
+                    r.more = true;
                     r.notice(seq, counted_text(joined, left, renamed));
                 }
             }
@@ -135,6 +139,8 @@ impl Chat {
         state.more = total.is_some_and(|t| t as usize > state.members.len());
         state.total = total;
         state.paging = false;
+        state.refreshing = false;
+        state.stale = false;
         // We asked with `after` exactly when we had seen a message (see `welcome`).
         let resumed = state.last_id.is_some();
         let mut added = false;

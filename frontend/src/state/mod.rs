@@ -206,6 +206,7 @@ impl Chat {
             room.joined = false;
             room.loading = false;
             room.paging = false;
+            room.refreshing = false;
             room.typing.clear();
         }
     }
@@ -353,15 +354,27 @@ impl Chat {
 
     /// The user reached the end of the members panel: the `members` request for the page
     /// after the last member held (version 2), unless one is in flight or the room has
-    /// no more members.
+    /// no more members. After counted presence (a big room) the list held may miss people
+    /// anywhere in it, so the request is for a fresh list from the start, a page longer
+    /// than the one held (at most [`MEMBERS_MAX`](common::v2::MEMBERS_MAX)), which
+    /// replaces it.
     pub fn load_members(&mut self) -> Option<ClientMsg> {
-        let online = self.can_send() && self.protocol >= common::v2::PROTOCOL_V2;
+        use common::v2::{MEMBERS_MAX, MEMBERS_PAGE, PROTOCOL_V2};
+        let online = self.can_send() && self.protocol >= PROTOCOL_V2;
         let room = self.rooms.iter_mut().find(|r| r.name == self.current)?;
         if !online || !room.joined || !room.more || room.paging {
             return None;
         }
         room.paging = true;
-        Some(ClientMsg::Members { room: room.name.clone(), after: room.members.last().cloned(), limit: None })
+        let (after, limit) = if room.stale {
+            room.stale = false;
+            room.refreshing = true;
+            let held = u32::try_from(room.members.len()).unwrap_or(MEMBERS_MAX);
+            (None, Some(held.saturating_add(MEMBERS_PAGE).min(MEMBERS_MAX)))
+        } else {
+            (room.members.last().cloned(), None)
+        };
+        Some(ClientMsg::Members { room: room.name.clone(), after, limit })
     }
 
     /// When [`Chat::tick`] next has something to do (ms), if ever: a typing indicator

@@ -98,6 +98,12 @@ pub struct RoomState {
     pub(super) more: bool,
     /// A `members` request is in flight (one at a time per room).
     pub(super) paging: bool,
+    /// Presence was counted since the list was loaded (a big room): who came, left or
+    /// renamed is not named, so the list may miss some and hold some who left. The next
+    /// page asked for is then a fresh list from the start.
+    pub(super) stale: bool,
+    /// The `members` request in flight is such a fresh list: its answer replaces the list.
+    pub(super) refreshing: bool,
     /// The highest message id seen: `join.after` on a reconnect resumes from it.
     pub(super) last_id: Option<u64>,
     /// Messages from others that arrived while another room was shown.

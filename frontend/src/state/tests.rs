@@ -656,9 +656,23 @@ fn counted_presence_updates_the_total_and_logs_one_notice() {
         ]
     );
     assert_eq!(chat.member_total(), 307);
-    assert!(chat.more_members(), "the newcomers after the pages held can be loaded");
+    assert!(chat.more_members(), "the newcomers can be loaded");
     assert_eq!(chat.members().len(), 50, "the pages held stay as they were");
     assert_eq!(chat.room_list()[0].members, 307, "a joined room not in the directory shows the total");
+    // Newcomers may sort anywhere: the next request is a fresh, longer list from the start.
+    let ask = chat.load_members();
+    assert_eq!(ask, Some(ClientMsg::Members { room: LOBBY.into(), after: None, limit: Some(100) }));
+    let mut fresh = nicks(0..99);
+    fresh.insert(0, "aaron".into());
+    fresh.retain(|n| n != "m003");
+    chat.apply(page(fresh, 307, false), 0.0);
+    let members = chat.members();
+    assert_eq!(members.len(), 99, "the fresh list replaced the one held");
+    assert_eq!(members[0], "aaron");
+    assert!(!members.contains(&"m003".to_owned()), "who left is gone");
+    // Then paging goes on after it.
+    let ask = chat.load_members();
+    assert_eq!(ask, Some(ClientMsg::Members { room: LOBBY.into(), after: Some("m098".into()), limit: None }));
 }
 
 #[test]
