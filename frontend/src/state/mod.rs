@@ -2,9 +2,10 @@
 //! that change it, split by job:
 //! - this module: the [`Chat`] itself and every user intent ([`Chat::say`],
 //!   [`Chat::open_room`], [`Chat::leave`], [`Chat::typing`], [`Chat::load_older`],
-//!   [`Chat::load_members`], [`Chat::request_nick`]), recorded here first so that a reconnect can replay them from
-//!   this value alone; timed behaviour (typing indicators that expire, refused messages
-//!   retried later) through [`Chat::tick`] at [`Chat::next_deadline`].
+//!   [`Chat::load_members`], [`Chat::request_nick`]), recorded here first so that a
+//!   reconnect can replay them from this value alone; timed behaviour (typing indicators
+//!   that expire, refused messages retried later) through [`Chat::tick`] at
+//!   [`Chat::next_deadline`].
 //! - [`room`]: one room's log, members and typing nicks ([`RoomState`]).
 //! - [`outbox`]: what was said and not acknowledged yet, its retries and failures.
 //! - [`apply`]: every server frame, through [`Chat::apply`], which returns the frames to
