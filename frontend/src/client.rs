@@ -75,6 +75,12 @@ impl Client {
         self.send(self.quiet_update(Chat::load_older));
     }
 
+    /// Asks for the next page of the room's members (version 2), unless there is none or
+    /// a request is in flight.
+    pub fn load_members(&self) {
+        self.send(self.quiet_update(Chat::load_members));
+    }
+
     /// Runs a command that usually has nothing to send (a keystroke, a scroll event) and
     /// notifies the views only when it does: anything else it records is not displayed.
     fn quiet_update(&self, f: impl FnOnce(&mut Chat) -> Option<ClientMsg>) -> Option<ClientMsg> {

@@ -214,7 +214,10 @@ async fn run(
 
 /// Opens a socket and waits for its `open` event; `None` on `error`, `close` or timeout.
 async fn connect(url: &str) -> Option<WebSocket> {
-    let mut ws = match WebSocket::open(url) {
+    // Offering `chat.v2` asks for version 2 (member pages, counted presence in big rooms);
+    // a server that only speaks version 1 ignores the offer, and `welcome.protocol` says
+    // which one this connection speaks.
+    let mut ws = match WebSocket::open_with_protocol(url, common::v2::SUBPROTOCOL) {
         Ok(ws) => ws,
         Err(e) => {
             warn!("chat: cannot open {url}: {e}");

@@ -1000,3 +1000,59 @@ async fn the_app_runs_under_the_servers_content_security_policy() {
     until("the violation to be reported", || !violations.borrow().is_empty()).await;
     assert!(violations.borrow()[0].contains("style-src"), "{:?}", violations.borrow());
 }
+
+/// The notices of the log.
+fn notices(app: &Mounted) -> Vec<String> {
+    app.all("[data-testid='notice']").iter().filter_map(|n| n.text_content()).collect()
+}
+
+#[wasm_bindgen_test]
+async fn the_members_panel_pages_through_a_big_room_and_counts_arrivals() {
+    // The browser-test server counts presence above 20 members (xtask's browser_tests).
+    forget_nick();
+    let room = new_room("big");
+    let mut peers = Vec::new();
+    for _ in 0..60 {
+        let peer = Peer::connect().await;
+        peer.join(&room).await;
+        peers.push(peer);
+    }
+    let app = Mounted::new(server());
+    app.joined().await;
+    app.open_room(&room).await;
+    // Version 2: the first page of 50 and the room's size.
+    until("the total", || app.text("member-count") == "61").await;
+    assert_eq!(app.members().len(), 50, "the first page only");
+    let more = app.find("more-members");
+    assert!(!more.hidden(), "Show more is offered");
+    more.click();
+    until("the second page", || app.members().len() == 61).await;
+    until("nothing more to load", || more.hidden()).await;
+    let mut everyone: Vec<String> = peers.iter().map(|p| p.nick.clone()).collect();
+    everyone.push(app.input("nick-input").value());
+    let fold = |s: &String| s.to_ascii_lowercase();
+    everyone.sort_by_key(fold);
+    assert_eq!(app.members(), everyone, "every member once, by name");
+
+    // Arrivals in a big room are counted, not told one by one.
+    for _ in 0..3 {
+        let peer = Peer::connect().await;
+        peer.join(&room).await;
+        peers.push(peer);
+    }
+    until("a counted notice", || {
+        notices(&app).iter().any(|t| t.ends_with(" people joined") || t.ends_with(" person joined"))
+    })
+    .await;
+    until("the new total", || app.text("member-count") == "64").await;
+    assert!(
+        !notices(&app).iter().any(|t| peers.iter().any(|p| *t == format!("{} joined", p.nick))),
+        "no notice names a newcomer: {:?}",
+        notices(&app)
+    );
+    peers.truncate(55);
+    until("the departures counted", || app.text("member-count") == "56").await;
+    // Counted notices start with the count; told ones with the nick.
+    let counted_departure = |t: &String| t.starts_with(|c: char| c.is_ascii_digit()) && t.contains(" left");
+    until("a counted departure", || notices(&app).iter().any(counted_departure)).await;
+}

@@ -216,6 +216,10 @@ fn browser_tests() -> Result<()> {
                 "1000",
                 "--allowed-origin",
                 &format!("http://{page}"),
+                // Low, so that a test fills a room past it with a few dozen peers and sees
+                // counted presence (version 2); the other tests' rooms stay below it.
+                "--presence-threshold",
+                "20",
             ])
             .arg("--db")
             .arg(db.join("chat.db"))

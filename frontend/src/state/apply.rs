@@ -15,7 +15,8 @@ impl Chat {
     /// the local time, used to age typing indicators and to schedule retries.
     pub fn apply(&mut self, msg: ServerMsg, now_ms: f64) -> Vec<ClientMsg> {
         match msg {
-            ServerMsg::Welcome { nick, rooms, resume, .. } => {
+            ServerMsg::Welcome { protocol, nick, rooms, resume } => {
+                self.protocol = protocol;
                 if resume.is_some() {
                     self.resume = resume;
                 }
@@ -28,8 +29,8 @@ impl Chat {
                 self.nick = nick;
             }
             ServerMsg::Rooms { rooms } => self.directory = rooms,
-            ServerMsg::Joined { room, members, history, complete, .. } => {
-                return self.joined(room, members, history, complete);
+            ServerMsg::Joined { room, members, history, complete, total } => {
+                return self.joined(room, members, history, complete, total);
             }
             ServerMsg::Left { room } => return self.left(&room),
             ServerMsg::Message(msg) => self.message(msg),
@@ -54,9 +55,33 @@ impl Chat {
                     }
                 }
             }
-            // Version 2's member pages and counted presence: this client opens version 1
-            // connections, where the server sends neither.
-            ServerMsg::Members { .. } | ServerMsg::PresenceCount { .. } => {}
+            ServerMsg::Members { room, members, total, complete } => {
+                if let Some(r) = self.room_mut(&room) {
+                    r.paging = false;
+                    if r.refreshing {
+                        r.refreshing = false;
+                        r.members.clear();
+                    }
+                    // A page is a snapshot: a nick it shares with one told earlier is
+                    // one member, and the order stays the list's.
+                    for nick in &members {
+                        r.add_member(nick);
+                    }
+                    r.total = Some(total);
+                    r.more = !complete;
+                }
+            }
+            ServerMsg::PresenceCount { room, joined, left, renamed, total } => {
+                let seq = self.seq();
+                if let Some(r) = self.room_mut(&room) {
+                    r.total = Some(total);
+                    // Nobody is named: the list may now miss newcomers anywhere in it and
+                    // hold people who left, so "more" means a fresh list (see `stale`).
+                    r.stale = true;
+                    r.more = true;
+                    r.notice(seq, counted_text(joined, left, renamed));
+                }
+            }
         }
         Vec::new()
     }
@@ -91,6 +116,7 @@ impl Chat {
         members: Vec<String>,
         history: Vec<ChatMessage>,
         complete: bool,
+        total: Option<u32>,
     ) -> Vec<ClientMsg> {
         if self.joining.as_deref() == Some(room.as_str()) {
             self.joining = None;
@@ -109,6 +135,12 @@ impl Chat {
         for nick in &members {
             state.add_member(nick);
         }
+        // Version 2 gives the first page and the room's size; version 1 every member.
+        state.more = total.is_some_and(|t| t as usize > state.members.len());
+        state.total = total;
+        state.paging = false;
+        state.refreshing = false;
+        state.stale = false;
         // We asked with `after` exactly when we had seen a message (see `welcome`).
         let resumed = state.last_id.is_some();
         let mut added = false;
@@ -186,10 +218,12 @@ impl Chat {
         };
         let text = match event {
             PresenceEvent::Join => {
-                r.add_member(&nick);
+                r.total = r.total.map(|t| t + 1);
+                r.member_joined(&nick);
                 format!("{nick} joined")
             }
             PresenceEvent::Leave => {
+                r.total = r.total.map(|t| t.saturating_sub(1));
                 r.remove_member(&nick);
                 format!("{nick} left")
             }
@@ -199,7 +233,7 @@ impl Chat {
                     format!("{old} is now {nick}")
                 }
                 None => {
-                    r.add_member(&nick);
+                    r.member_joined(&nick);
                     format!("{nick} changed their nickname")
                 }
             },
@@ -247,4 +281,24 @@ impl Chat {
         }
         Vec::new()
     }
+}
+
+/// A `presence_count` as the log shows it: "12 people joined, 3 left", "1 person left",
+/// "2 people changed their nickname". Only the first count names people; the parts with
+/// nothing to tell are left out.
+pub fn counted_text(joined: u32, left: u32, renamed: u32) -> String {
+    let mut text = String::new();
+    for (n, what) in [(joined, "joined"), (left, "left"), (renamed, "changed their nickname")] {
+        if n == 0 {
+            continue;
+        }
+        let who = match (text.is_empty(), n) {
+            (false, _) => "",
+            (true, 1) => " person",
+            (true, _) => " people",
+        };
+        let sep = if text.is_empty() { "" } else { ", " };
+        text.push_str(&format!("{sep}{n}{who} {what}"));
+    }
+    text
 }

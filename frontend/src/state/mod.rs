@@ -2,9 +2,10 @@
 //! that change it, split by job:
 //! - this module: the [`Chat`] itself and every user intent ([`Chat::say`],
 //!   [`Chat::open_room`], [`Chat::leave`], [`Chat::typing`], [`Chat::load_older`],
-//!   [`Chat::request_nick`]), recorded here first so that a reconnect can replay them from
-//!   this value alone; timed behaviour (typing indicators that expire, refused messages
-//!   retried later) through [`Chat::tick`] at [`Chat::next_deadline`].
+//!   [`Chat::load_members`], [`Chat::request_nick`]), recorded here first so that a
+//!   reconnect can replay them from this value alone; timed behaviour (typing indicators
+//!   that expire, refused messages retried later) through [`Chat::tick`] at
+//!   [`Chat::next_deadline`].
 //! - [`room`]: one room's log, members and typing nicks ([`RoomState`]).
 //! - [`outbox`]: what was said and not acknowledged yet, its retries and failures.
 //! - [`apply`]: every server frame, through [`Chat::apply`], which returns the frames to
@@ -26,9 +27,10 @@ mod tests;
 
 use common::{ClientMsg, InvalidName, LOBBY, Nick, RoomInfo, RoomName, Text};
 
+pub use apply::counted_text;
 pub use outbox::{Delivery, MAX_OUTBOX, Outbox, Pending, RETRY_MS, SayError};
 pub use room::{Entry, EntryKey, MAX_ENTRIES, Older, RoomState, TYPING_MS};
-pub use view::{RoomEntry, page_title, typing_text};
+pub use view::{RoomEntry, count_text, page_title, typing_text};
 
 /// While the user types, a `typing` frame goes out at most this often: often enough to
 /// renew the others' indicator before it expires, rarely enough to cost nothing.
@@ -70,6 +72,9 @@ pub struct Chat {
     pending_nick: Option<String>,
     /// Why the last nick request was refused, shown beside the nickname form.
     nick_error: Option<String>,
+    /// The protocol version of the current connection, from `welcome` (0 before it):
+    /// member pages are asked for only in version 2.
+    protocol: u32,
     /// Joined rooms, in the order they were joined; rejoined after every reconnect.
     rooms: Vec<RoomState>,
     /// The room shown.
@@ -108,6 +113,7 @@ impl Chat {
             chosen_nick,
             pending_nick: None,
             nick_error: None,
+            protocol: 0,
             rooms,
             current: LOBBY.to_owned(),
             joining: None,
@@ -200,6 +206,8 @@ impl Chat {
         for room in &mut self.rooms {
             room.joined = false;
             room.loading = false;
+            room.paging = false;
+            room.refreshing = false;
             room.typing.clear();
         }
     }
@@ -343,6 +351,31 @@ impl Chat {
         let before = *room.ids.first()?;
         room.loading = true;
         Some(ClientMsg::History { room: room.name.clone(), before, limit: Some(HISTORY_PAGE) })
+    }
+
+    /// The user reached the end of the members panel: the `members` request for the page
+    /// after the last member held (version 2), unless one is in flight or the room has
+    /// no more members. After counted presence (a big room) the list held may miss people
+    /// anywhere in it, so the request is for a fresh list from the start, a page longer
+    /// than the one held (at most [`MEMBERS_MAX`](common::v2::MEMBERS_MAX)), which
+    /// replaces it.
+    pub fn load_members(&mut self) -> Option<ClientMsg> {
+        use common::v2::{MEMBERS_MAX, MEMBERS_PAGE, PROTOCOL_V2};
+        let online = self.can_send() && self.protocol >= PROTOCOL_V2;
+        let room = self.rooms.iter_mut().find(|r| r.name == self.current)?;
+        if !online || !room.joined || !room.more || room.paging {
+            return None;
+        }
+        room.paging = true;
+        let (after, limit) = if room.stale {
+            room.stale = false;
+            room.refreshing = true;
+            let held = u32::try_from(room.members.len()).unwrap_or(MEMBERS_MAX);
+            (None, Some(held.saturating_add(MEMBERS_PAGE).min(MEMBERS_MAX)))
+        } else {
+            (room.members.last().cloned(), None)
+        };
+        Some(ClientMsg::Members { room: room.name.clone(), after, limit })
     }
 
     /// When [`Chat::tick`] next has something to do (ms), if ever: a typing indicator

@@ -88,8 +88,22 @@ pub struct RoomState {
     pub(super) entries: Vec<Arc<Entry>>,
     /// The ids of the messages in `entries`, sorted.
     pub(super) ids: Vec<u64>,
-    /// Nicks of the members, as of the last `joined` and `presence`, in [`by_name`] order.
+    /// Nicks of the members, as of the last `joined` and `presence`, in [`by_name`] order:
+    /// all of them in version 1, the pages loaded so far in version 2.
     pub(super) members: Vec<String>,
+    /// The room's member count as the server last gave it (version 2, kept by `presence`
+    /// in between); `None` in version 1, where `members` is the whole room.
+    pub(super) total: Option<u32>,
+    /// More members exist after the last one of `members` (version 2: pages to load).
+    pub(super) more: bool,
+    /// A `members` request is in flight (one at a time per room).
+    pub(super) paging: bool,
+    /// Presence was counted since the list was loaded (a big room): who came, left or
+    /// renamed is not named, so the list may miss some and hold some who left. The next
+    /// page asked for is then a fresh list from the start.
+    pub(super) stale: bool,
+    /// The `members` request in flight is such a fresh list: its answer replaces the list.
+    pub(super) refreshing: bool,
     /// The highest message id seen: `join.after` on a reconnect resumes from it.
     pub(super) last_id: Option<u64>,
     /// Messages from others that arrived while another room was shown.
@@ -175,6 +189,21 @@ impl RoomState {
         }
     }
 
+    /// How many members the room has: the server's count, or the list's length.
+    pub fn member_total(&self) -> u32 {
+        self.total.unwrap_or_else(|| u32::try_from(self.members.len()).unwrap_or(u32::MAX))
+    }
+
+    /// Someone joined (told one by one): in the list if they sort among the pages loaded
+    /// (one sorting after them comes with a later page, which starts after the last nick
+    /// held: adding it now would skip the members between).
+    pub(super) fn member_joined(&mut self, nick: &str) {
+        let beyond = self.more && self.members.last().is_some_and(|last| by_name(nick, last).is_gt());
+        if !beyond {
+            self.add_member(nick);
+        }
+    }
+
     pub(super) fn add_member(&mut self, nick: &str) {
         if !self.members.iter().any(|m| m == nick) {
             let at = self.members.partition_point(|m| by_name(m, nick).is_lt());
@@ -189,7 +218,7 @@ impl RoomState {
 
     pub(super) fn rename_member(&mut self, old: &str, new: &str) {
         self.members.retain(|m| m != old);
-        self.add_member(new);
+        self.member_joined(new);
         self.stop_typing(old);
     }
 

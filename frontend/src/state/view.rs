@@ -10,7 +10,7 @@ use std::sync::Arc;
 use common::LOBBY;
 
 use super::room::{Entry, by_name};
-use super::{Chat, Delivery, Status};
+use super::{Chat, Delivery, RoomState, Status};
 
 impl fmt::Display for Status {
     /// The exact text of the status line.
@@ -34,6 +34,19 @@ pub struct RoomEntry {
     pub joined: bool,
     pub unread: u32,
     pub current: bool,
+}
+
+/// A count as people read it: "1,200" (digits grouped by three with commas).
+pub fn count_text(n: u32) -> String {
+    let digits = n.to_string();
+    let mut text = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(d);
+    }
+    text
 }
 
 /// "bob is typing…", "bob and ann are typing…", "3 people are typing…", or "" when
@@ -77,8 +90,7 @@ impl Chat {
         let mut list: Vec<RoomEntry> = Vec::new();
         let listed = self.directory.iter().map(|info| (info.name.as_str(), info.members));
         // A joined room the directory does not list yet counts the members `joined` gave.
-        let joined =
-            self.rooms.iter().map(|r| (r.name.as_str(), u32::try_from(r.members.len()).unwrap_or(u32::MAX)));
+        let joined = self.rooms.iter().map(|r| (r.name.as_str(), r.member_total()));
         for (name, members) in listed.chain(joined) {
             if list.iter().any(|e| e.name == name) {
                 continue;
@@ -105,9 +117,20 @@ impl Chat {
         list
     }
 
-    /// The members of the room shown, by name (case-insensitively).
+    /// The members of the room shown, by name (case-insensitively): all of them in
+    /// version 1, the pages loaded so far in version 2.
     pub fn members(&self) -> Vec<String> {
         self.current_room().map(|r| r.members.clone()).unwrap_or_default()
+    }
+
+    /// How many members the room shown has (the server's count in version 2).
+    pub fn member_total(&self) -> u32 {
+        self.current_room().map_or(0, RoomState::member_total)
+    }
+
+    /// The room shown has members after those loaded: a `members` page can bring them.
+    pub fn more_members(&self) -> bool {
+        self.current_room().is_some_and(|r| r.more)
     }
 
     /// Who is typing in the room shown, as a sentence; empty when nobody is. The indicator

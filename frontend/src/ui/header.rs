@@ -88,7 +88,7 @@ pub fn RoomHeader() -> impl IntoView {
                     <circle cx="9" cy="8" r="3.2" />
                     <path d="M3 19c0-3.3 2.7-5.5 6-5.5s6 2.2 6 5.5M15.5 5.2a3.2 3.2 0 0 1 0 6M18 13.8c1.9.7 3 2.6 3 5.2" />
                 </svg>
-                <span aria-hidden="true">{room.member_count()}</span>
+                <span aria-hidden="true">{room.count}</span>
             </button>
             <button type="button" class="quiet leave" on:click=handler(move |_| client.leave())>
                 "Leave"

@@ -1,18 +1,22 @@
 //! The members of the room shown, live (from `joined` and `presence`): a column at the
-//! right on a wide screen, a drawer behind the "Members" button on a phone. Display only:
-//! it reads the [`RoomView`](super::RoomView); nicks are text, never markup.
+//! right on a wide screen, a drawer behind the "Members" button on a phone. It shows the
+//! room's size; in a big room (version 2) the list holds the pages loaded so far, and
+//! "Show more" at its end loads the next (a button rather than loading on scroll: it
+//! works the same with a keyboard, a screen reader and a finger). Display only: it reads
+//! the [`RoomView`](super::RoomView) and asks through the client; nicks are text, never
+//! markup.
 
 use leptos::prelude::*;
 
-use super::{Ctx, ctx};
+use super::{Ctx, ctx, handler};
 
 #[component]
 pub fn MemberList() -> impl IntoView {
-    let Ctx { room, me, panels, .. } = ctx();
+    let Ctx { room, me, panels, client, .. } = ctx();
     view! {
         <aside class=move || if panels.members.get() { "members panel open" } else { "members panel" } aria-label="Members">
             <h2 class="panel-title">
-                "Members " <span class="count" data-testid="member-count">{room.member_count()}</span>
+                "Members " <span class="count" data-testid="member-count">{room.count}</span>
             </h2>
             <ul class="member-list">
                 <For each=move || room.members.get() key=|nick| nick.clone() let:nick>
@@ -29,6 +33,15 @@ pub fn MemberList() -> impl IntoView {
                     }
                 </For>
             </ul>
+            <button
+                type="button"
+                class="quiet more-members"
+                data-testid="more-members"
+                hidden=move || (!room.more.get()).then_some("")
+                on:click=handler(move |_| client.load_members())
+            >
+                "Show more"
+            </button>
         </aside>
     }
 }

@@ -31,7 +31,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsValue;
 
 use crate::client::Client;
-use crate::state::{Alert, Chat, Entry, Older, RoomEntry, Status, page_title};
+use crate::state::{Alert, Chat, Entry, Older, RoomEntry, Status, count_text, page_title};
 use crate::{route, socket, storage};
 
 /// The connection status, for the status line.
@@ -46,7 +46,8 @@ pub struct NickView {
 }
 
 /// The room shown: its name, its log, whether the server has answered our `join`, how
-/// much older history there is, its members and who is typing in it.
+/// much older history there is, its members (and their count: in version 2 the list
+/// holds only the pages loaded) and who is typing in it.
 #[derive(Debug, Clone, Copy)]
 pub struct RoomView {
     pub name: Memo<String>,
@@ -54,16 +55,15 @@ pub struct RoomView {
     pub joined: Memo<bool>,
     pub older: Memo<Older>,
     pub members: Memo<Vec<String>>,
+    /// The room's size as shown ("1,200"): a text rather than a number, so that its memo
+    /// shares the code of the other text memos.
+    pub count: Memo<String>,
+    /// More members than those loaded (version 2): "Show more" is offered.
+    pub more: Memo<bool>,
     pub typing: Memo<String>,
 }
 
-impl RoomView {
-    /// How many members the room has. One function for every place that shows it, so
-    /// that they share one closure type (and its code in the wasm).
-    pub fn member_count(self) -> impl Fn() -> u32 + Copy + Send + Sync + 'static {
-        move || self.members.with(|m| u32::try_from(m.len()).unwrap_or(u32::MAX))
-    }
-}
+impl RoomView {}
 
 /// The room list (directory and joined rooms) and why the last room asked for was refused.
 #[derive(Debug, Clone, Copy)]
@@ -178,6 +178,8 @@ pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
         joined: part(chat, |c| c.current_room().is_some_and(|r| r.is_joined())),
         older: part(chat, |c| c.current_room().map_or(Older::Unknown, |r| r.older())),
         members: part(chat, Chat::members),
+        count: part(chat, |c| count_text(c.member_total())),
+        more: part(chat, Chat::more_members),
         typing: part(chat, Chat::typing_line),
     };
     let rooms = RoomsView {
