@@ -24,6 +24,7 @@ mod room;
 
 use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::fmt::Write as _;
 use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -575,10 +576,18 @@ impl State {
     /// A `guest-NNNN` nick nobody uses, with more digits if the server is crowded.
     fn guest_nick(&self) -> Nick {
         let random = RandomState::new();
+        // Start with as many digits as keep at most a quarter of the numbers taken, so a
+        // guest is found in about one try however many are online (four digits up to
+        // 2,500 nicks): from four digits always, a connect among 10k guests tried about
+        // three numbers, each a `format!` and a lookup (bench/TUNING.md).
+        let taken = self.nicks.len() as u64 + 1;
+        let first = (4..18u64).find(|&d| 10u64.pow(d as u32) >= 4 * taken).unwrap_or(18);
+        let mut nick = String::with_capacity(24);
         for attempt in 0u64.. {
-            let digits = 4 + attempt / 16;
-            let n = random.hash_one(attempt) % 10u64.pow(digits.min(18) as u32);
-            let nick = format!("guest-{n:0width$}", width = digits as usize);
+            let digits = (first + attempt / 16).min(18);
+            let n = random.hash_one(attempt) % 10u64.pow(digits as u32);
+            nick.clear();
+            let _ = write!(nick, "guest-{n:0width$}", width = digits as usize);
             if !self.nicks.contains_key(&nick) {
                 return Nick::parse(&nick).expect("guest nicks are valid");
             }
@@ -736,6 +745,23 @@ mod tests {
             let (id, _rx) = join(&hub);
             assert!(nicks.insert(hub.nick(id).unwrap()));
         }
+        // Few guests online: the short form, "guest-" and four digits.
+        assert!(nicks.iter().all(|n| n.len() == "guest-0000".len()), "{nicks:?}");
+    }
+
+    #[test]
+    fn guest_nicks_grow_a_digit_before_the_four_digit_ones_run_short() {
+        let hub = hub();
+        let mut links = Vec::new();
+        for _ in 0..2_600 {
+            links.push(join(&hub));
+        }
+        let (id, _link) = join(&hub);
+        let nick = hub.nick(id).unwrap();
+        assert_eq!(nick.len(), "guest-00000".len(), "{nick}");
+        let all: std::collections::HashSet<String> =
+            links.iter().map(|(id, _)| hub.nick(*id).unwrap()).collect();
+        assert_eq!(all.len(), links.len(), "unique");
     }
 
     #[test]
