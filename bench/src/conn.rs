@@ -3,7 +3,7 @@
 //! frames what it sends, and its set-up (upgrade, greeting, join) per protocol. It does
 //! not count or time anything; `load` does, with the messages this hands it.
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -41,11 +41,18 @@ pub(crate) struct Inbox {
     buf: Vec<u8>,
     pos: usize,
     len: usize,
+    /// Every byte read into it, the upgrade's answer included: what the server sent.
+    total: u64,
 }
 
 impl Inbox {
     pub(crate) fn new(framing: Framing) -> Self {
-        Self { framing, buf: vec![0; READ_BUFFER], pos: 0, len: 0 }
+        Self { framing, buf: vec![0; READ_BUFFER], pos: 0, len: 0, total: 0 }
+    }
+
+    /// Bytes read so far.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
     }
 
     /// Room to read into: taken bytes are dropped first, and a full buffer grows.
@@ -63,6 +70,7 @@ impl Inbox {
 
     pub(crate) fn filled(&mut self, n: usize) {
         self.len += n;
+        self.total += n as u64;
     }
 
     /// The next complete message and its length in bytes, without taking it.
@@ -138,15 +146,19 @@ impl Outbox {
 /// The first bytes of the read buffer of every connection (it grows when needed).
 const READ_BUFFER: usize = 8 * 1024;
 
-/// Sends the upgrade request and reads the answer; frames after it stay in `inbox`.
-pub(crate) async fn upgrade(tcp: &mut TcpStream, inbox: &mut Inbox, host: &str, path: &str) -> Result<()> {
-    let (request, key) = ws::request(host, path);
+/// Sends the upgrade request (offering `proto`'s subprotocol, if it has one) and reads the
+/// answer; frames after it stay in `inbox`.
+pub(crate) async fn upgrade(tcp: &mut TcpStream, inbox: &mut Inbox, host: &str, proto: Proto) -> Result<()> {
+    let path = proto.path().context("a protocol without WebSocket")?;
+    let (request, key) = ws::request(host, path, proto.subprotocol());
     tcp.write_all(request.as_bytes()).await?;
     loop {
         let n = tcp.read(inbox.space()).await?;
         ensure!(n > 0, "the server closed during the upgrade");
         inbox.filled(n);
-        if let Some(head) = ws::check_response(&inbox.buf[..inbox.len], &key).map_err(anyhow::Error::msg)? {
+        if let Some(head) = ws::check_response(&inbox.buf[..inbox.len], &key, proto.subprotocol())
+            .map_err(anyhow::Error::msg)?
+        {
             inbox.pos = head;
             return Ok(());
         }
@@ -190,7 +202,7 @@ impl Setup<'_> {
     /// The greeting and the join, per protocol.
     pub(crate) async fn greet(&mut self, proto: Proto, room: Option<&str>) -> Result<()> {
         match proto {
-            Proto::V1 => {
+            Proto::V1 | Proto::V2 => {
                 let first = self.next_text().await?;
                 ensure!(proto::v1_is(&first, "welcome"), "expected welcome, got {first}");
                 if let Some(room) = room {

@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 pub enum Proto {
     /// Protocol v1 over WebSocket at `/ws` (ours and the Node `ws` peer).
     V1,
+    /// Protocol v2: v1's frames, with `chat.v2` offered at the upgrade (ours only).
+    V2,
     /// Socket.IO v4, WebSocket transport only.
     SocketIo,
     /// The floor: newline-terminated lines over plain TCP.
@@ -27,16 +29,34 @@ impl Proto {
     /// The WebSocket path to upgrade on, or `None` for plain TCP.
     pub fn path(self) -> Option<&'static str> {
         match self {
-            Self::V1 => Some("/ws"),
+            Self::V1 | Self::V2 => Some("/ws"),
             Self::SocketIo => Some("/socket.io/?EIO=4&transport=websocket"),
             Self::Line => None,
         }
     }
 
+    /// The WebSocket subprotocol to offer, which the server must choose in its answer.
+    pub fn subprotocol(self) -> Option<&'static str> {
+        match self {
+            Self::V2 => Some("chat.v2"),
+            Self::V1 | Self::SocketIo | Self::Line => None,
+        }
+    }
+
+    /// Whether frames are protocol v1's JSON (v2 only adds frames and fields).
+    pub fn is_v1_family(self) -> bool {
+        matches!(self, Self::V1 | Self::V2)
+    }
+
+    /// The frame that leaves `room`; only our protocols have it.
+    pub fn leave(self, room: &str) -> Option<String> {
+        self.is_v1_family().then(|| v1(&common::ClientMsg::Leave { room: room.to_owned() }))
+    }
+
     /// The frame that joins `room`.
     pub fn join(self, room: &str) -> String {
         match self {
-            Self::V1 => v1(&common::ClientMsg::Join { room: room.to_owned(), after: None }),
+            Self::V1 | Self::V2 => v1(&common::ClientMsg::Join { room: room.to_owned(), after: None }),
             Self::SocketIo => sio::event("join", &serde_json::Value::from(room)),
             Self::Line => format!("J {room}\n"),
         }
@@ -45,7 +65,7 @@ impl Proto {
     /// The frame that says `text` (which must need no JSON escaping) in `room`.
     pub fn say(self, room: &str, text: &str, cid: u64) -> String {
         match self {
-            Self::V1 => v1(&common::ClientMsg::Say {
+            Self::V1 | Self::V2 => v1(&common::ClientMsg::Say {
                 room: room.to_owned(),
                 text: text.to_owned(),
                 cid: format!("c{cid}"),
@@ -61,7 +81,7 @@ impl Proto {
     /// protocol v1 has it.
     pub fn history(self, room: &str, before: u64, limit: u32) -> Option<String> {
         match self {
-            Self::V1 => {
+            Self::V1 | Self::V2 => {
                 Some(v1(&common::ClientMsg::History { room: room.to_owned(), before, limit: Some(limit) }))
             }
             Self::SocketIo | Self::Line => None,
@@ -76,7 +96,7 @@ impl Proto {
     /// Whether a frame that carries no marker is a refusal from the server.
     pub fn is_error(self, frame: &[u8]) -> bool {
         let needle: &[u8] = match self {
-            Self::V1 => br#""type":"error""#,
+            Self::V1 | Self::V2 => br#""type":"error""#,
             Self::SocketIo => br#"["error_""#,
             Self::Line => b"E ",
         };
@@ -265,6 +285,10 @@ mod tests {
             serde_json::from_str(&Proto::V1.history("big", 251, 200).unwrap()).unwrap();
         assert_eq!(history, common::ClientMsg::History { room: "big".into(), before: 251, limit: Some(200) });
         assert_eq!(Proto::SocketIo.history("big", 1, 1), None);
+        assert_eq!(Proto::V2.join("r1"), Proto::V1.join("r1"), "v2 keeps v1's frames");
+        assert_eq!(Proto::V2.leave("r1").as_deref(), Some(r#"{"type":"leave","room":"r1"}"#));
+        assert_eq!((Proto::V2.subprotocol(), Proto::V1.subprotocol()), (Some("chat.v2"), None));
+        assert_eq!(Proto::SocketIo.leave("r1"), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::proto::Proto;
 use crate::stats::Latency;
 
 /// The fastest p99 a step of the rate ramp may have and still count as sustained.
@@ -41,10 +42,30 @@ pub enum Scenario {
     /// ask for 200 messages of 4000 characters at a time (`history`): in bursts, then at
     /// a steady rate.
     SlowHistory,
+    /// Join storms (issue 15): N clients connect and join one room, version 2 on ours.
+    Join2k,
+    Join5k,
+    Join10k,
+    /// The same storms in version 1, for comparison (every join told to every member).
+    Join2kV1,
+    Join5kV1,
+    Join10kV1,
+    /// N bare upgrades (welcome, no join), timed: what the join storms are held against
+    /// (Node `ws` accepting N bare connections), and our handshake path alone.
+    Bare2k,
+    Bare5k,
+    Bare10k,
+    /// One room of 10,000 members (version 2 on ours), 10 senders at 50k deliveries/s.
+    Room10k,
+    /// 1000 rooms of one member, 500 joins and 500 leaves a second elsewhere: what the
+    /// directory's updates cost every connection (version 2's `rooms_delta`).
+    Churn,
+    /// The same in version 1 (the whole directory on every change).
+    ChurnV1,
 }
 
 impl Scenario {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 21] = [
         Self::Idle1k,
         Self::Idle5k,
         Self::Idle10k,
@@ -54,10 +75,24 @@ impl Scenario {
         Self::Burst,
         Self::Slow,
         Self::SlowHistory,
+        Self::Bare2k,
+        Self::Bare5k,
+        Self::Bare10k,
+        Self::Join2k,
+        Self::Join5k,
+        Self::Join10k,
+        Self::Join2kV1,
+        Self::Join5kV1,
+        Self::Join10kV1,
+        Self::Room10k,
+        Self::Churn,
+        Self::ChurnV1,
     ];
 
     /// What `--quick` runs: enough for every target, in about two minutes.
-    pub const QUICK: [Self; 7] = [
+    /// Version 1's storms are quadratic (each join told to every member), so quick runs
+    /// compare the versions at 2k only.
+    pub const QUICK: [Self; 14] = [
         Self::Idle10k,
         Self::Room1000,
         Self::Step,
@@ -65,6 +100,13 @@ impl Scenario {
         Self::Burst,
         Self::Slow,
         Self::SlowHistory,
+        Self::Bare10k,
+        Self::Join2k,
+        Self::Join10k,
+        Self::Join2kV1,
+        Self::Room10k,
+        Self::Churn,
+        Self::ChurnV1,
     ];
 
     /// The name on the command line and in the JSON (clap's and serde's spelling).
@@ -80,13 +122,63 @@ impl Scenario {
             Self::Burst => "burst",
             Self::Slow => "slow",
             Self::SlowHistory => "slow-history",
+            Self::Join2k => "join2k",
+            Self::Join5k => "join5k",
+            Self::Join10k => "join10k",
+            Self::Join2kV1 => "join2k-v1",
+            Self::Join5kV1 => "join5k-v1",
+            Self::Join10kV1 => "join10k-v1",
+            Self::Bare2k => "bare2k",
+            Self::Bare5k => "bare5k",
+            Self::Bare10k => "bare10k",
+            Self::Room10k => "room10k",
+            Self::Churn => "churn",
+            Self::ChurnV1 => "churn-v1",
         }
+    }
+
+    /// The protocol our server is driven with: version 2 in the scenarios of issue 15
+    /// (except their `-v1` twins), version 1 in the older ones, so their figures stay
+    /// comparable with earlier runs.
+    pub fn ours_proto(self) -> Proto {
+        match self {
+            Self::Join2k
+            | Self::Join5k
+            | Self::Join10k
+            | Self::Bare2k
+            | Self::Bare5k
+            | Self::Bare10k
+            | Self::Room10k
+            | Self::Churn => Proto::V2,
+            _ => Proto::V1,
+        }
+    }
+
+    /// Whether the Node peers run this scenario. They have no `history`, `leave`, version
+    /// 2 or directory updates; they run the bare storms (what the join storms are held
+    /// against) but not the join storms (that comparison is version 1's, in ours). And
+    /// they answer every `join` with the whole member list, so a room of 10,000 would
+    /// measure that list, not the fan-out.
+    pub fn node_peers_apply(self) -> bool {
+        !matches!(
+            self,
+            Self::SlowHistory
+                | Self::Join2k
+                | Self::Join5k
+                | Self::Join10k
+                | Self::Join2kV1
+                | Self::Join5kV1
+                | Self::Join10kV1
+                | Self::Room10k
+                | Self::Churn
+                | Self::ChurnV1
+        )
     }
 
     /// Whether the floor (which only relays to readers, and drops what a socket cannot
     /// take at once) means anything here: only the steady fan-outs.
     pub fn floor_applies(self) -> bool {
-        matches!(self, Self::Room100 | Self::Room1000 | Self::Step | Self::Rooms100)
+        matches!(self, Self::Room100 | Self::Room1000 | Self::Step | Self::Rooms100 | Self::Room10k)
     }
 
     pub fn is_idle(self) -> bool {
@@ -99,6 +191,19 @@ impl Scenario {
         self == Self::SlowHistory
     }
 
+    /// The storm's size and whether its clients join, for the join and bare storms.
+    pub fn storm(self) -> Option<(u32, bool)> {
+        Some(match self {
+            Self::Join2k | Self::Join2kV1 => (2_000, true),
+            Self::Join5k | Self::Join5kV1 => (5_000, true),
+            Self::Join10k | Self::Join10kV1 => (10_000, true),
+            Self::Bare2k => (2_000, false),
+            Self::Bare5k => (5_000, false),
+            Self::Bare10k => (10_000, false),
+            _ => return None,
+        })
+    }
+
     pub fn plan(self, quick: bool) -> Plan {
         // Full runs take three rounds of every server: about 15 minutes in all.
         let secs = if quick { 2.0 } else { 4.0 };
@@ -108,6 +213,35 @@ impl Scenario {
             Self::Room100 => Plan {
                 layout: Some(Layout { members: 100, ..one_room }),
                 phases: vec![steady(5_000.0, secs)],
+                until_failure: false,
+                fill: None,
+            },
+            Self::Join2k
+            | Self::Join5k
+            | Self::Join10k
+            | Self::Join2kV1
+            | Self::Join5kV1
+            | Self::Join10kV1
+            | Self::Bare2k
+            | Self::Bare5k
+            | Self::Bare10k => {
+                let (conns, join) = self.storm().expect("a storm");
+                Plan {
+                    layout: None,
+                    phases: vec![PhaseSpec::Storm { conns, join }],
+                    until_failure: false,
+                    fill: None,
+                }
+            }
+            Self::Room10k => Plan {
+                layout: Some(Layout { members: 10_000, ..one_room }),
+                phases: vec![steady(50_000.0, secs)],
+                until_failure: false,
+                fill: None,
+            },
+            Self::Churn | Self::ChurnV1 => Plan {
+                layout: Some(Layout { rooms: 1_000, members: 1, senders: 0, stoppers: 0, text_len: 64 }),
+                phases: vec![PhaseSpec::Churn { rate: CHURN_RATE, secs: secs * 2.0 }],
                 until_failure: false,
                 fill: None,
             },
@@ -210,6 +344,13 @@ impl Layout {
     }
 }
 
+/// Directory churn: joins a second (each with a leave of the room joined before), spread
+/// over [`CHURNERS`] clients that each hold one room at a time.
+pub const CHURN_RATE: f64 = 500.0;
+pub const CHURNERS: u32 = 10;
+/// The room every client of a join storm joins.
+pub const STORM_ROOM: &str = "r0";
+
 /// The slow-history scenario: how many clients ask for big answers and never read them.
 pub const SLOW_READERS: u32 = 10;
 /// The room they ask about, filled before the phases with messages of the largest size.
@@ -251,6 +392,13 @@ pub enum PhaseSpec {
     Steady { rate: f64, secs: f64, stop_readers: bool, slow: Option<SlowAsk> },
     /// `msgs` messages evenly within `secs`, then measure how long the fan-out drains.
     Burst { msgs: u64, secs: f64 },
+    /// Connect `conns` clients as fast as the server takes them, each joining
+    /// [`STORM_ROOM`] if `join`: the time until all are in, what the server sent them, its
+    /// CPU and memory.
+    Storm { conns: u32, join: bool },
+    /// [`CHURNERS`] extra clients join and leave rooms, `rate` joins (and as many leaves)
+    /// a second for `secs`, while the layout's clients only read.
+    Churn { rate: f64, secs: f64 },
 }
 
 impl PhaseSpec {
@@ -268,6 +416,9 @@ impl PhaseSpec {
                 format!("{} + {readers} slow readers, bursts of {burst} history", rate_name(*rate))
             }
             Self::Burst { msgs, secs } => format!("{msgs} msgs in {secs} s"),
+            Self::Storm { conns, join: true } => format!("{conns} joins"),
+            Self::Storm { conns, join: false } => format!("{conns} bare upgrades"),
+            Self::Churn { rate, .. } => format!("{rate} joins and leaves/s"),
         }
     }
 }
@@ -372,6 +523,11 @@ pub struct PhaseResult {
     /// The slow readers of history, in the phases that have them.
     #[serde(default)]
     pub slow_readers: Option<SlowReaders>,
+    /// Storms: bytes the server sent per connection (the upgrade's answer, `welcome`,
+    /// `joined`, and every `presence`, count or directory update the storm caused, until
+    /// a second after the last join). Churn: bytes per connection per second.
+    #[serde(default)]
+    pub bytes_per_conn: Option<f64>,
 }
 
 impl PhaseResult {
@@ -446,7 +602,7 @@ mod tests {
                 });
                 assert_eq!(slow_readers, plan.fill.is_some(), "slow readers need a filled room: {s:?}");
                 assert_eq!(slow_readers, s.needs_history(), "{s:?}");
-                assert_eq!(s.is_idle(), plan.layout.is_none(), "{s:?}");
+                assert_eq!(s.is_idle() || s.storm().is_some(), plan.layout.is_none(), "{s:?}");
                 if let Some(l) = plan.layout {
                     assert!(l.senders + l.stoppers <= l.conns(), "{s:?}");
                     assert!(l.text_len >= 40, "room for the marker: {s:?}");
@@ -499,6 +655,35 @@ mod tests {
                 "20k/s + 10 slow readers, 20 history/s"
             ]
         );
+    }
+
+    #[test]
+    fn the_storms_of_issue_15_compare_like_with_like() {
+        // v2 and v1 at each size, and the bare upgrades they are held against.
+        for (v2, v1, bare, n) in [
+            (Scenario::Join2k, Scenario::Join2kV1, Scenario::Bare2k, 2_000),
+            (Scenario::Join5k, Scenario::Join5kV1, Scenario::Bare5k, 5_000),
+            (Scenario::Join10k, Scenario::Join10kV1, Scenario::Bare10k, 10_000),
+        ] {
+            assert_eq!(v2.plan(true).phases, [PhaseSpec::Storm { conns: n, join: true }]);
+            assert_eq!(v1.plan(false).phases, v2.plan(false).phases);
+            assert_eq!(bare.plan(true).phases, [PhaseSpec::Storm { conns: n, join: false }]);
+            assert_eq!(
+                (v2.ours_proto(), v1.ours_proto(), bare.ours_proto()),
+                (Proto::V2, Proto::V1, Proto::V2)
+            );
+        }
+        assert_eq!(Scenario::Join10k.plan(true).phases[0].name(), "10000 joins");
+        assert_eq!(Scenario::Bare10k.plan(true).phases[0].name(), "10000 bare upgrades");
+        let room = Scenario::Room10k.plan(true);
+        assert_eq!(room.layout.map(|l| (l.rooms, l.members, l.senders)), Some((1, 10_000, 10)));
+        assert!(matches!(room.phases[..], [PhaseSpec::Steady { rate: 50_000.0, .. }]));
+        assert_eq!((Scenario::Churn.ours_proto(), Scenario::ChurnV1.ours_proto()), (Proto::V2, Proto::V1));
+        let churn = Scenario::Churn.plan(true);
+        assert_eq!(churn.layout.map(|l| (l.rooms, l.conns(), l.senders)), Some((1_000, 1_000, 0)));
+        assert_eq!(churn.phases[0].name(), "500 joins and leaves/s");
+        // The old scenarios keep version 1, so their figures compare with earlier runs.
+        assert_eq!(Scenario::Room1000.ours_proto(), Proto::V1);
     }
 
     #[test]

@@ -84,9 +84,10 @@ impl Variant {
         Self { label: label.to_owned(), kind }
     }
 
-    fn proto(&self) -> Proto {
+    fn proto(&self, s: Scenario) -> Proto {
         match self.kind {
-            Kind::Ours(_) | Kind::Ws => Proto::V1,
+            Kind::Ours(_) => s.ours_proto(),
+            Kind::Ws => Proto::V1,
             Kind::SocketIo => Proto::SocketIo,
             Kind::Floor => Proto::Line,
         }
@@ -96,7 +97,7 @@ impl Variant {
         match self.kind {
             Kind::Floor => s.floor_applies(),
             Kind::Ours(_) => true,
-            Kind::Ws | Kind::SocketIo => !s.needs_history(),
+            Kind::Ws | Kind::SocketIo => s.node_peers_apply(),
         }
     }
 
@@ -393,7 +394,7 @@ fn run_one(
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     wait_ready(&mut server.0, addr)?;
     let mut load = Command::new(&env.bench_bin);
-    load.args(["load", "--proto", proto_name(variant.proto()), "--addr", &addr.to_string()]).args([
+    load.args(["load", "--proto", proto_name(variant.proto(scenario)), "--addr", &addr.to_string()]).args([
         "--server-pid",
         &server.0.id().to_string(),
         "--scenario",
@@ -414,6 +415,7 @@ fn run_one(
 fn proto_name(p: Proto) -> &'static str {
     match p {
         Proto::V1 => "v1",
+        Proto::V2 => "v2",
         Proto::SocketIo => "socket-io",
         Proto::Line => "line",
     }
@@ -605,6 +607,16 @@ mod tests {
         assert!(!Variant::new("ws", Kind::Ws).applies(Scenario::SlowHistory));
         assert!(!Variant::new("socket.io", Kind::SocketIo).applies(Scenario::SlowHistory));
         assert!(Variant::new("ours", Kind::Ours(Ours::default())).applies(Scenario::SlowHistory));
+        // Issue 15: the joins of version 2 are ours; `ws` accepts the bare storm they are held
+        // against; the floor bounds the room of 10,000.
+        let ws = Variant::new("ws", Kind::Ws);
+        assert!(ws.applies(Scenario::Bare10k) && !ws.applies(Scenario::Join10k));
+        assert!(!ws.applies(Scenario::Churn) && !ws.applies(Scenario::Room10k));
+        assert!(floor.applies(Scenario::Room10k) && !floor.applies(Scenario::Join10k));
+        let ours = Variant::new("ours", Kind::Ours(Ours::default()));
+        assert_eq!(ours.proto(Scenario::Join10k), Proto::V2);
+        assert_eq!(ours.proto(Scenario::Join10kV1), Proto::V1);
+        assert_eq!(ws.proto(Scenario::Bare10k), Proto::V1);
     }
 
     #[test]

@@ -97,20 +97,23 @@ pub fn encode(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4]) {
     out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
 }
 
-/// The upgrade request for `path` on `host`, and the key whose accept value the answer
-/// must carry.
-pub fn request(host: &str, path: &str) -> (String, String) {
+/// The upgrade request for `path` on `host`, offering `protocol` if any, and the key
+/// whose accept value the answer must carry.
+pub fn request(host: &str, path: &str, protocol: Option<&str>) -> (String, String) {
     let key = generate_key();
+    let offer = protocol.map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n")).unwrap_or_default();
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n{offer}\r\n"
     );
     (req, key)
 }
 
 /// Checks the server's answer to the upgrade. `Ok(None)` until `buf` holds the whole
-/// head; then the head's length (frames may follow in the same buffer).
-pub fn check_response(buf: &[u8], key: &str) -> Result<Option<usize>, String> {
+/// head; then the head's length (frames may follow in the same buffer). A `protocol`
+/// offered must be the one chosen: a server that ignored it would be measured speaking
+/// another version than the report says.
+pub fn check_response(buf: &[u8], key: &str, protocol: Option<&str>) -> Result<Option<usize>, String> {
     let Some(end) = memchr::memmem::find(buf, b"\r\n\r\n") else { return Ok(None) };
     let head = String::from_utf8_lossy(&buf[..end]);
     let mut lines = head.split("\r\n");
@@ -118,12 +121,17 @@ pub fn check_response(buf: &[u8], key: &str) -> Result<Option<usize>, String> {
     if status.split_whitespace().nth(1) != Some("101") {
         return Err(format!("the upgrade was refused: {status}"));
     }
-    let accept = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("sec-websocket-accept"))
-        .map(|(_, v)| v.trim().to_owned());
-    if accept.as_deref() != Some(derive_accept_key(key.as_bytes()).as_str()) {
+    let headers: Vec<(&str, &str)> = lines.filter_map(|l| l.split_once(':')).collect();
+    let header = |wanted: &str| {
+        headers.iter().find(|(name, _)| name.trim().eq_ignore_ascii_case(wanted)).map(|(_, v)| v.trim())
+    };
+    let accept = header("sec-websocket-accept");
+    if accept != Some(derive_accept_key(key.as_bytes()).as_str()) {
         return Err(format!("wrong Sec-WebSocket-Accept: {accept:?}"));
+    }
+    let chosen = header("sec-websocket-protocol");
+    if chosen != protocol {
+        return Err(format!("the server chose the subprotocol {chosen:?}, not {protocol:?}"));
     }
     Ok(Some(end + 4))
 }
@@ -196,7 +204,7 @@ mod tests {
 
     #[test]
     fn the_upgrade_answer_is_checked() {
-        let (req, key) = request("127.0.0.1:9", "/ws");
+        let (req, key) = request("127.0.0.1:9", "/ws", None);
         assert!(req.starts_with("GET /ws HTTP/1.1\r\n") && req.ends_with("\r\n\r\n"));
         assert!(req.contains(&format!("Sec-WebSocket-Key: {key}\r\n")));
         let accept = derive_accept_key(key.as_bytes());
@@ -205,13 +213,25 @@ mod tests {
         )
         .into_bytes();
         ok.extend_from_slice(b"\x81\x02hi");
-        let head = check_response(&ok, &key).unwrap().unwrap();
+        let head = check_response(&ok, &key, None).unwrap().unwrap();
         assert_eq!(&ok[head..], b"\x81\x02hi", "frames after the head are kept");
-        assert_eq!(check_response(&ok[..20], &key), Ok(None));
+        assert_eq!(check_response(&ok[..20], &key, None), Ok(None));
         assert!(
-            check_response(b"HTTP/1.1 503 Service Unavailable\r\n\r\n", &key).unwrap_err().contains("503")
+            check_response(b"HTTP/1.1 503 Service Unavailable\r\n\r\n", &key, None)
+                .unwrap_err()
+                .contains("503")
         );
         let wrong = "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: nope\r\n\r\n";
-        assert!(check_response(wrong.as_bytes(), &key).is_err());
+        assert!(check_response(wrong.as_bytes(), &key, None).is_err());
+        // Version 2 is offered; an answer without it is version 1 and must not pass.
+        let (req, key) = request("h", "/ws", Some("chat.v2"));
+        assert!(req.contains("\r\nSec-WebSocket-Protocol: chat.v2\r\n\r\n"), "{req}");
+        let accept = derive_accept_key(key.as_bytes());
+        let v1 = format!("HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
+        assert!(check_response(v1.as_bytes(), &key, Some("chat.v2")).unwrap_err().contains("subprotocol"));
+        let v2 = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: chat.v2\r\n\r\n"
+        );
+        assert_eq!(check_response(v2.as_bytes(), &key, Some("chat.v2")), Ok(Some(v2.len())));
     }
 }

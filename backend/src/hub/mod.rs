@@ -24,6 +24,7 @@ mod room;
 
 use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::fmt::Write as _;
 use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -587,10 +588,18 @@ impl State {
     /// A `guest-NNNN` nick nobody uses, with more digits if the server is crowded.
     fn guest_nick(&self) -> Nick {
         let random = RandomState::new();
+        // Start with as many digits as keep at most a quarter of the numbers taken, so a
+        // guest is found in about one try however many are online (four digits up to
+        // 2,500 nicks): from four digits always, a connect among 10k guests tried about
+        // three numbers, each a `format!` and a lookup (bench/TUNING.md).
+        let taken = self.nicks.len() as u64 + 1;
+        let first = (4..18u64).find(|&d| 10u64.pow(d as u32) >= 4 * taken).unwrap_or(18);
+        let mut nick = String::with_capacity(24);
         for attempt in 0u64.. {
-            let digits = 4 + attempt / 16;
-            let n = random.hash_one(attempt) % 10u64.pow(digits.min(18) as u32);
-            let nick = format!("guest-{n:0width$}", width = digits as usize);
+            let digits = (first + attempt / 16).min(18);
+            let n = random.hash_one(attempt) % 10u64.pow(digits as u32);
+            nick.clear();
+            let _ = write!(nick, "guest-{n:0width$}", width = digits as usize);
             if !self.nicks.contains_key(&nick) {
                 return Nick::parse(&nick).expect("guest nicks are valid");
             }
@@ -691,7 +700,9 @@ fn new_token() -> String {
     let mut bytes = [0u8; 16];
     // The OS generator failing is not something a chat server can work around.
     getrandom::fill(&mut bytes).expect("the operating system's random generator works");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    // One encoding pass, not a formatted String per byte: this runs on every connect, and
+    // the per-byte `format!` was 15% of a bare upgrade's instructions (bench/TUNING.md).
+    data_encoding::HEXLOWER.encode(&bytes)
 }
 
 fn now_ms() -> u64 {
@@ -728,6 +739,17 @@ mod tests {
     }
 
     #[test]
+    fn resume_tokens_are_32_lowercase_hex_digits_and_differ() {
+        let (a, b) = (new_token(), new_token());
+        for t in [&a, &b] {
+            assert_eq!(t.len(), 32, "{t}");
+            assert!(t.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)), "{t}");
+            assert!(valid_token(t), "a token the server gives is one it takes back: {t}");
+        }
+        assert_ne!(a, b);
+    }
+
+    #[test]
     fn guest_nicks_are_unique() {
         let hub = hub();
         let mut nicks = std::collections::HashSet::new();
@@ -735,6 +757,23 @@ mod tests {
             let (id, _rx) = join(&hub);
             assert!(nicks.insert(hub.nick(id).unwrap()));
         }
+        // Few guests online: the short form, "guest-" and four digits.
+        assert!(nicks.iter().all(|n| n.len() == "guest-0000".len()), "{nicks:?}");
+    }
+
+    #[test]
+    fn guest_nicks_grow_a_digit_before_the_four_digit_ones_run_short() {
+        let hub = hub();
+        let mut links = Vec::new();
+        for _ in 0..2_600 {
+            links.push(join(&hub));
+        }
+        let (id, _link) = join(&hub);
+        let nick = hub.nick(id).unwrap();
+        assert_eq!(nick.len(), "guest-00000".len(), "{nick}");
+        let all: std::collections::HashSet<String> =
+            links.iter().map(|(id, _)| hub.nick(*id).unwrap()).collect();
+        assert_eq!(all.len(), links.len(), "unique");
     }
 
     #[test]
