@@ -309,13 +309,7 @@ async fn chaos_three_clients_900_messages_over_three_nodes_with_node_kills_and_d
                 }
                 c.pump(Duration::from_millis(2)).await;
                 acked.fetch_add(1, Ordering::Relaxed);
-                // xorshift: about one send in 30 drops the socket on the floor.
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                if rng.is_multiple_of(30) {
-                    c.ws = None;
-                }
+                c.sometimes_drop(&mut rng);
             }
             let deadline = Instant::now() + Duration::from_secs(60);
             while c.got.len() < 3 * EACH || !c.outbox.is_empty() {

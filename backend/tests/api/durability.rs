@@ -192,6 +192,16 @@ pub struct Resilient {
 }
 
 impl Resilient {
+    /// About one call in 30 drops the socket on the floor (an xorshift of `rng`).
+    pub fn sometimes_drop(&mut self, rng: &mut u64) {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        if rng.is_multiple_of(30) {
+            self.ws = None;
+        }
+    }
+
     pub fn new(name: &str) -> Self {
         Self {
             name: name.into(),
@@ -340,13 +350,7 @@ async fn chaos_three_clients_900_messages_random_drops_and_a_server_kill() {
                 }
                 c.pump(Duration::from_millis(2)).await;
                 acked.store(acked.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-                // xorshift: about one send in 30 drops the socket on the floor.
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                if rng.is_multiple_of(30) {
-                    c.ws = None;
-                }
+                c.sometimes_drop(&mut rng);
             }
             let deadline = Instant::now() + Duration::from_secs(60);
             while c.got.len() < 3 * EACH || !c.outbox.is_empty() {
