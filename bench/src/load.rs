@@ -757,6 +757,31 @@ async fn slow_connection(conn: SlowConn, until: Instant, requests: &mut u64) -> 
     tokio::time::timeout(VERDICT_TIMEOUT, look).await.unwrap_or(Ok(Verdict::Kept))
 }
 
+/// Connects `conns` clients that send nothing, `CONNECT_CONCURRENCY` handshakes at a time,
+/// each joining `room` when given: one outcome per client.
+async fn connect_many(
+    meter: &Rc<Meter>,
+    addr: SocketAddr,
+    conns: u32,
+    room: Option<&str>,
+) -> Vec<Result<()>> {
+    futures_util::stream::iter(0..conns as usize)
+        .map(|i| {
+            let meter = meter.clone();
+            let role = Role { idx: i, room: 0, sender: false, stopper: false };
+            let room = room.map(str::to_owned);
+            async move {
+                tokio::time::timeout(CONNECT_TIMEOUT, connect(meter, addr, role, room, None))
+                    .await
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")))
+                    .with_context(|| format!("connection {i}"))
+            }
+        })
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .collect()
+        .await
+}
+
 /// Keeps the largest RSS seen in `peak` until `running` turns false.
 async fn sample_rss(pid: u32, peak: Rc<Cell<u64>>, running: Rc<Cell<bool>>) {
     let mut tick = tokio::time::interval(MEM_SAMPLE);
@@ -774,20 +799,7 @@ async fn idle(ctx: &Ctx, opts: &Options, conns: u32, result: &mut ScenarioResult
     let before = procfs::mem(pid)?;
     let cpu_start = procfs::cpu_time(pid)?;
     let started = Instant::now();
-    let outcomes: Vec<Result<()>> = futures_util::stream::iter(0..conns as usize)
-        .map(|i| {
-            let meter = ctx.meter.clone();
-            let role = Role { idx: i, room: 0, sender: false, stopper: false };
-            async move {
-                tokio::time::timeout(CONNECT_TIMEOUT, connect(meter, opts.addr, role, None, None))
-                    .await
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")))
-                    .with_context(|| format!("connection {i}"))
-            }
-        })
-        .buffer_unordered(CONNECT_CONCURRENCY)
-        .collect()
-        .await;
+    let outcomes = connect_many(&ctx.meter, opts.addr, conns, None).await;
     result.setup_ms = ms(started.elapsed());
     let failed = outcomes.iter().filter(|r| r.is_err()).count();
     if let Some(Err(e)) = outcomes.into_iter().find(Result::is_err) {
@@ -856,20 +868,7 @@ async fn storm(
     let own_start = procfs::own_cpu_time().unwrap_or_default();
     let bytes_start = meter.bytes.get();
     let started = Instant::now();
-    let connecting = futures_util::stream::iter(0..conns as usize)
-        .map(|i| {
-            let meter = meter.clone();
-            let role = Role { idx: i, room: 0, sender: false, stopper: false };
-            let room = join.then(|| STORM_ROOM.to_owned());
-            async move {
-                tokio::time::timeout(CONNECT_TIMEOUT, connect(meter, opts.addr, role, room, None))
-                    .await
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")))
-                    .with_context(|| format!("connection {i}"))
-            }
-        })
-        .buffer_unordered(CONNECT_CONCURRENCY)
-        .collect::<Vec<Result<()>>>();
+    let connecting = connect_many(meter, opts.addr, conns, join.then_some(STORM_ROOM));
     let outcomes = tokio::time::timeout(STORM_LIMIT, connecting).await;
     let elapsed = started.elapsed();
     result.setup_ms = ms(elapsed);
