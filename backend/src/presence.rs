@@ -434,6 +434,15 @@ impl Presence {
             Ok(replies) => replies,
             Err(e) => {
                 tracing::warn!(error = %e, changes = pending.len(), "telling Redis of presence failed; retrying");
+                // A client waiting on a nick hears it now (it may ask again); the rest is
+                // tried again.
+                pending.retain(|op| match op {
+                    Op::Nick { epoch, conn, .. } => {
+                        hub.nick_failed(*epoch, *conn);
+                        false
+                    }
+                    _ => true,
+                });
                 return;
             }
         };

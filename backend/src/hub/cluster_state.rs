@@ -137,6 +137,18 @@ impl Hub {
         }
     }
 
+    /// A nick claim that Redis could not answer: `unavailable` (the client may ask again).
+    pub fn nick_failed(&self, epoch: u64, conn: ConnId) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if !state.current(epoch) {
+            return;
+        }
+        if let Some(link) = state.conns.get(&conn).map(|c| c.link.clone()) {
+            queue(&link, RequestError::Unavailable.to_frame(None), &mut state.dirty);
+        }
+    }
+
     /// The node lost its place in the cluster: every socket is closed (its client
     /// reconnects and resumes, here or elsewhere) and changes not yet sent are dropped.
     /// The replica of the other nodes stays (`presence` reads it again). Returns the new
@@ -286,5 +298,91 @@ impl State {
         if let Some(remote) = replica.remote.remove(&id) {
             self.free_key(&remote.nick, id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use common::{Request, Version};
+
+    use super::*;
+    use crate::hub::decode;
+    use crate::link::Link;
+    use crate::store::Store;
+
+    fn room(name: &str) -> RoomName {
+        RoomName::parse(name).unwrap()
+    }
+
+    /// A clustered hub (presence threshold 3) and what it queues for Redis.
+    fn clustered() -> (Hub, mpsc::Receiver<Op>) {
+        let (store, history) = Store::memory(100);
+        let hub = Hub::new(store, history, 3);
+        let (ops, rx) = mpsc::channel(64);
+        hub.join_cluster(Handles { ops, overflow: Arc::new(AtomicBool::new(false)) });
+        (hub, rx)
+    }
+
+    fn member(hub: &Hub, version: Version, nick: &str) -> (ConnId, Link) {
+        let link = Link::memory(256);
+        let id = hub.connect(link.clone(), None, version);
+        hub.lock().rename(id, Nick::parse(nick).unwrap());
+        hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+        link.sent();
+        (id, link)
+    }
+
+    fn join(member: &str, nick: &str) -> Change {
+        Change::Join { member: member.into(), room: "r".into(), nick: nick.into() }
+    }
+
+    #[test]
+    fn another_node_s_members_are_told_listed_counted_and_hold_their_nicks() {
+        let (hub, mut ops) = clustered();
+        let (a, la) = member(&hub, Version::V1, "ann");
+        let got: Vec<Op> = std::iter::from_fn(|| ops.try_recv().ok()).collect();
+        assert!(matches!(&got[..], [Op::Connect { .. }, Op::Join { room, .. }] if room == "r"), "{got:?}");
+        hub.remote(vec![join("n2/1", "Bob")]);
+        let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
+        assert!(
+            matches!(&told[..], [ServerMsg::Presence { event: PresenceEvent::Join, nick, .. }] if nick == "Bob")
+        );
+        // The nick is taken here at once; the room lists and counts Bob.
+        assert!(matches!(
+            hub.handle(a, Request::Nick(Nick::parse("bob").unwrap())),
+            Err(RequestError::NickTaken(_))
+        ));
+        let (_, lc) = {
+            let link = Link::memory(256);
+            let id = hub.connect(link.clone(), None, Version::V2);
+            hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+            let joined =
+                link.sent().iter().map(decode).find(|m| matches!(m, ServerMsg::Joined { .. })).unwrap();
+            let ServerMsg::Joined { members, total, .. } = joined else { unreachable!() };
+            assert_eq!(total, Some(3));
+            assert_eq!(&members[..2], ["ann", "Bob"]);
+            (id, link)
+        };
+        assert_eq!(hub.lock().directory()[1].members, 3);
+        // Above the threshold a remote join is counted for version 2, told to version 1.
+        hub.remote(vec![join("n2/2", "cy")]);
+        assert_eq!(la.sent().len(), 2, "the v2 joiner and cy, one by one");
+        assert!(lc.sent().is_empty());
+        hub.lock().flush_counted();
+        let count: Vec<ServerMsg> = lc.sent().iter().map(decode).collect();
+        assert!(matches!(&count[..], [ServerMsg::PresenceCount { joined: 1, total: 4, .. }]), "{count:?}");
+        // Its node gone, Bob leaves and his nick is free.
+        hub.remote(vec![
+            Change::Leave { member: "n2/1".into(), room: "r".into() },
+            Change::Gone { member: "n2/1".into() },
+        ]);
+        let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
+        assert!(
+            matches!(&told[..], [ServerMsg::Presence { event: PresenceEvent::Leave, nick, .. }] if nick == "Bob")
+        );
+        assert!(hub.handle(a, Request::Nick(Nick::parse("bob").unwrap())).is_ok());
+        // A snapshot without cy: cy leaves too.
+        hub.resync(Vec::new());
+        assert_eq!(hub.lock().directory()[1].members, 2);
     }
 }
