@@ -110,7 +110,7 @@ for _, c in ipairs(cands) do
     redis.call('HSET', P .. 'tok', m, tok)
     redis.call('SADD', P .. 'node:' .. node, m)
     redis.call('SET', P .. 'sess:' .. tok, c, 'EX', ARGV[#ARGV])
-    emit({e = 'nick', m = m, k = key, n = nick})
+    emit({e = 'conn', m = m, n = nick, t = tok})
     return c
   end
 end
@@ -179,14 +179,15 @@ redis.call('SET', P .. 'alive:' .. node, '1', 'PX', ARGV[2])
 return 1
 ";
 
-/// The whole state, atomically: the version, then per member its id, `key\tnick` and
-/// rooms.
+/// The whole state, atomically: the version, then per member its id, `key\tnick`, resume
+/// token and rooms.
 const SNAPSHOT: &str = r"
 local out = {tonumber(redis.call('GET', P .. 'ver') or '0')}
 local who = redis.call('HGETALL', P .. 'who')
 for i = 1, #who, 2 do
   table.insert(out, who[i])
   table.insert(out, who[i + 1])
+  table.insert(out, redis.call('HGET', P .. 'tok', who[i]) or '')
   table.insert(out, redis.call('SMEMBERS', P .. 'rooms:' .. who[i]))
 end
 return out
@@ -240,14 +241,33 @@ impl Op {
 /// A change of another node's member, as the hub applies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Nick { member: String, nick: String },
-    Join { member: String, room: String, nick: String },
-    Leave { member: String, room: String },
-    Gone { member: String },
+    /// A connection opened (its resume token: a local connection with the same one has
+    /// been replaced).
+    Conn {
+        member: String,
+        nick: String,
+        token: String,
+    },
+    Nick {
+        member: String,
+        nick: String,
+    },
+    Join {
+        member: String,
+        room: String,
+        nick: String,
+    },
+    Leave {
+        member: String,
+        room: String,
+    },
+    Gone {
+        member: String,
+    },
 }
 
-/// Every other member of the cluster: id, nick, rooms.
-pub type Snapshot = Vec<(String, String, Vec<String>)>;
+/// Every other member of the cluster: id, nick, resume token, rooms.
+pub type Snapshot = Vec<(String, String, String, Vec<String>)>;
 
 /// A published change as the scripts encode it.
 #[derive(Debug, Deserialize)]
@@ -259,6 +279,8 @@ struct Event {
     r: String,
     #[serde(default)]
     n: String,
+    #[serde(default)]
+    t: String,
 }
 
 /// What the fan-out hands over: a pushed change, as published. That some may have been
@@ -515,6 +537,7 @@ impl Presence {
                 continue;
             }
             changes.push(match ev.e.as_str() {
+                "conn" => Change::Conn { member: ev.m, nick: ev.n, token: ev.t },
                 "nick" => Change::Nick { member: ev.m, nick: ev.n },
                 "join" => Change::Join { member: ev.m, room: ev.r, nick: ev.n },
                 "leave" => Change::Leave { member: ev.m, room: ev.r },
@@ -549,10 +572,13 @@ impl Presence {
         let mut values = values.into_iter();
         let version: u64 = values.next().and_then(|v| redis::from_redis_value(v).ok()).unwrap_or(0);
         let mut snapshot = Snapshot::new();
-        while let (Some(m), Some(who), Some(rooms)) = (values.next(), values.next(), values.next()) {
-            let (Ok(m), Ok(who), Ok(rooms)) = (
+        while let (Some(m), Some(who), Some(token), Some(rooms)) =
+            (values.next(), values.next(), values.next(), values.next())
+        {
+            let (Ok(m), Ok(who), Ok(token), Ok(rooms)) = (
                 redis::from_redis_value::<String>(m),
                 redis::from_redis_value::<String>(who),
+                redis::from_redis_value::<String>(token),
                 redis::from_redis_value::<Vec<String>>(rooms),
             ) else {
                 continue;
@@ -561,7 +587,7 @@ impl Presence {
                 continue;
             }
             let nick = who.split_once('\t').map_or(who.as_str(), |(_, n)| n).to_owned();
-            snapshot.push((m, nick, rooms));
+            snapshot.push((m, nick, token, rooms));
         }
         self.version = version;
         hub.resync(snapshot);

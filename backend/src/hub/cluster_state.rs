@@ -24,6 +24,7 @@ use super::{Conn, ConnId, Hub, State, queue};
 use crate::error::{RequestError, encode};
 use crate::link::Close;
 use crate::presence::{Change, Handles, Op, Snapshot};
+use crate::store::SenderKey;
 
 /// Close code for the sockets of a node that lost its place in the cluster (1012,
 /// "service restart"): the client reconnects, to any node, and resumes.
@@ -36,15 +37,18 @@ pub(super) struct Replica {
     overflow: Arc<AtomicBool>,
     /// Bumped when the node starts over: changes of an earlier epoch are not sent.
     epoch: u64,
-    /// Other nodes' members, by the id this hub gave them, and those ids by member.
+    /// Other nodes' members, by the id this hub gave them, and those ids by member and
+    /// by resume token.
     remote: HashMap<ConnId, Remote>,
     ids: HashMap<String, ConnId>,
+    tokens: HashMap<SenderKey, ConnId>,
 }
 
 #[derive(Debug)]
 pub(super) struct Remote {
     nick: Nick,
     rooms: BTreeSet<RoomName>,
+    token: SenderKey,
 }
 
 /// The nick of a local connection or of another node's member.
@@ -60,8 +64,14 @@ impl Hub {
     /// Makes this hub a node of a cluster: its changes go to `handles.ops`.
     pub fn join_cluster(&self, handles: Handles) {
         let Handles { ops, overflow } = handles;
-        self.lock().cluster =
-            Some(Replica { ops, overflow, epoch: 0, remote: HashMap::new(), ids: HashMap::new() });
+        self.lock().cluster = Some(Replica {
+            ops,
+            overflow,
+            epoch: 0,
+            remote: HashMap::new(),
+            ids: HashMap::new(),
+            tokens: HashMap::new(),
+        });
     }
 
     /// Applies changes of other nodes' members, in the order Redis made them.
@@ -70,6 +80,10 @@ impl Hub {
         let state = &mut *guard;
         for change in changes {
             match change {
+                Change::Conn { member, nick, token } => {
+                    state.remote_nick(&member, &nick);
+                    state.remote_token(&member, token.into(), true);
+                }
                 Change::Nick { member, nick } => state.remote_nick(&member, &nick),
                 Change::Join { member, room, nick } => state.remote_join(&member, &room, &nick),
                 Change::Leave { member, room } => state.remote_leave(&member, &room),
@@ -85,14 +99,15 @@ impl Hub {
         let mut guard = self.lock();
         let state = &mut *guard;
         let Some(replica) = &state.cluster else { return };
-        let fresh: HashMap<String, (String, Vec<String>)> =
-            snapshot.into_iter().map(|(m, nick, rooms)| (m, (nick, rooms))).collect();
+        let fresh: HashMap<String, (String, String, Vec<String>)> =
+            snapshot.into_iter().map(|(m, nick, token, rooms)| (m, (nick, token, rooms))).collect();
         let gone: Vec<String> = replica.ids.keys().filter(|m| !fresh.contains_key(*m)).cloned().collect();
         for member in gone {
             state.remote_gone(&member);
         }
-        for (member, (nick, rooms)) in fresh {
+        for (member, (nick, token, rooms)) in fresh {
             state.remote_nick(&member, &nick);
+            state.remote_token(&member, token.into(), false);
             let wanted: BTreeSet<RoomName> = rooms.iter().filter_map(|r| RoomName::parse(r).ok()).collect();
             let have = state.remote_rooms(&member);
             for room in have.difference(&wanted) {
@@ -235,7 +250,9 @@ impl State {
         let id = self.next_conn;
         self.next_conn += 1;
         replica.ids.insert(member.to_owned(), id);
-        replica.remote.insert(id, Remote { nick: nick.clone(), rooms: BTreeSet::new() });
+        replica
+            .remote
+            .insert(id, Remote { nick: nick.clone(), rooms: BTreeSet::new(), token: SenderKey::from("") });
         self.take_key(nick, id);
         Some(id)
     }
@@ -252,6 +269,34 @@ impl State {
         self.free_key(&old, id);
         self.take_key(&nick, id);
         self.renamed_in(id, rooms, &old, &nick);
+    }
+
+    /// Records a remote member's resume token. With `replace`, a local connection that
+    /// has the same token is closed as replaced, as on one node: its client resumed on
+    /// another node.
+    fn remote_token(&mut self, member: &str, token: SenderKey, replace: bool) {
+        let Some(replica) = self.cluster.as_mut() else { return };
+        let Some(&id) = replica.ids.get(member) else { return };
+        let Some(remote) = replica.remote.get_mut(&id) else { return };
+        remote.token = token.clone();
+        replica.tokens.insert(token.clone(), id);
+        let Some(local) = self.tokens.get(&token).copied().filter(|_| replace) else { return };
+        if let Some(conn) = self.remove_conn(local) {
+            conn.link.close(Close {
+                code: super::REPLACED,
+                reason: "replaced by a new connection",
+                last_frame: None,
+                too_slow: false,
+            });
+        }
+    }
+
+    /// The nick of another node's member with this resume token: the client is resuming
+    /// here before its old connection was seen to end (its node died, or its socket there
+    /// is not closed yet). Redis hands the nick over (see `presence`'s `CONNECT`).
+    pub(super) fn remote_nick_of_token(&self, token: &SenderKey) -> Option<Nick> {
+        let replica = self.cluster.as_ref()?;
+        replica.tokens.get(token).and_then(|id| replica.remote.get(id)).map(|r| r.nick.clone())
     }
 
     fn remote_join(&mut self, member: &str, room: &str, nick: &str) {
@@ -295,8 +340,15 @@ impl State {
         }
         let Some(replica) = self.cluster.as_mut() else { return };
         let Some(id) = replica.ids.remove(member) else { return };
-        if let Some(remote) = replica.remote.remove(&id) {
-            self.free_key(&remote.nick, id);
+        let Some(remote) = replica.remote.remove(&id) else { return };
+        if replica.tokens.get(&remote.token) == Some(&id) {
+            replica.tokens.remove(&remote.token);
+        }
+        self.free_key(&remote.nick, id);
+        // Its client may come back here: it gets its nick back if still free, as on one
+        // node.
+        if !remote.token.is_empty() {
+            self.departed.remember(remote.token, remote.nick);
         }
     }
 }

@@ -205,6 +205,9 @@ impl Hub {
             self.shared.directory_changed.notify_one();
         }
         if nick.is_none() {
+            nick = state.remote_nick_of_token(&sender);
+        }
+        if nick.is_none() {
             nick = state.departed.take(&sender).filter(|n| !state.nicks.contains_key(&n.key()));
         }
         let nick = nick.unwrap_or_else(|| state.guest_nick());

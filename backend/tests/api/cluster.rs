@@ -241,6 +241,7 @@ async fn a_node_killed_during_traffic_loses_nothing_and_its_clients_resume_on_an
     // The app resumes on the other node: same token, `join.after`, then it sends again
     // what it never saw acknowledged, with the same cids.
     let mut resumed = Client::connect(&format!("{}?resume={}", nodes[0].url(), sender.resume)).await;
+    assert_eq!(resumed.nick, sender.nick, "its nick, as on one node");
     let last = seen.keys().max().copied().unwrap();
     resumed.send(json!({"type": "join", "room": "r", "after": last})).await;
     let joined = resumed.next().await;
@@ -474,11 +475,14 @@ async fn nicks_are_unique_across_the_nodes() {
     let token = b.resume.clone();
     drop(b);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut back = Client::connect(&format!("{}?resume={token}", nodes[0].url())).await;
-    if back.nick != "ALICE" {
-        let you = next_of(&mut back, "you", WAIT).await;
-        assert_eq!(you["nick"], "ALICE", "{you}");
-    }
+    let back = Client::connect(&format!("{}?resume={token}", nodes[0].url())).await;
+    assert_eq!(back.nick, "ALICE");
+    // Its socket on node 0 still open, the client resumes on node 1: the new connection
+    // takes its place and nick, and the old one is closed as replaced (4000), as on one node.
+    let mut old = back;
+    let new = Client::connect(&format!("{}?resume={token}", nodes[1].url())).await;
+    assert_eq!(new.nick, "ALICE");
+    assert_eq!(old.ended().await, crate::helpers::Ended::Close(4000));
 }
 
 #[tokio::test]
