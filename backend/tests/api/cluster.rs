@@ -404,11 +404,13 @@ async fn presence_members_and_the_directory_span_the_nodes() {
     let (redis, db) = redis();
     let nodes = nodes(&redis, &db, 2).await;
     let mut watcher = Client::connect(&nodes[0].url()).await;
+    let mut bob = Client::connect(&nodes[1].url()).await;
+    bob.set_nick("bob").await;
     let mut alice = Client::connect(&nodes[0].url()).await;
     alice.set_nick("alice").await;
     alice.join("r").await;
-    let mut bob = Client::connect(&nodes[1].url()).await;
-    bob.set_nick("bob").await;
+    // Node 1 hears of alice a moment later (its directory shows her room).
+    directory_shows(&mut bob, "r", 1).await;
     // Bob, on the other node, sees alice in the room; alice sees bob come.
     let joined = bob.join("r").await;
     assert_eq!(joined["members"], json!(["alice", "bob"]), "{joined}");
@@ -500,6 +502,8 @@ async fn version_2_totals_pages_and_counts_span_the_nodes() {
         c.join("big").await;
         members.push(c);
     }
+    // Node 0 has heard of the members on node 1.
+    directory_shows(&mut members[0], "big", 4).await;
     let (mut v2, _) = Client::connect_offering(&nodes[0].url(), "chat.v2").await;
     v2.set_nick("eve").await;
     v2.send(json!({"type": "join", "room": "big"})).await;
