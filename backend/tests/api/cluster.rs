@@ -616,3 +616,23 @@ async fn a_node_taken_for_dead_closes_its_sockets_and_serves_again() {
     let members = joined["members"].as_array().unwrap();
     assert!(members.contains(&json!("alice")) && members.contains(&json!(b.nick.clone())), "{joined}");
 }
+
+#[tokio::test]
+async fn a_node_stopped_cleanly_takes_its_members_out_at_once() {
+    let (redis, db) = redis();
+    let mut nodes = nodes(&redis, &db, 2).await;
+    let mut watcher = Client::connect(&nodes[1].url()).await;
+    watcher.join("r").await;
+    let mut alice = Client::connect(&nodes[0].url()).await;
+    alice.set_nick("alice").await;
+    alice.join("r").await;
+    let came = next_of(&mut watcher, "presence", WAIT).await;
+    assert_eq!(came["nick"], "alice", "{came}");
+    let stopped = Instant::now();
+    nodes.remove(0).sigterm().await;
+    // Not after the 5 s a dead node's heartbeat takes to expire: on the way out.
+    let left = next_of(&mut watcher, "presence", Duration::from_secs(3)).await;
+    assert_eq!((left["event"].as_str(), left["nick"].as_str()), (Some("leave"), Some("alice")), "{left}");
+    assert!(stopped.elapsed() < Duration::from_secs(3), "{:?}", stopped.elapsed());
+    take_nick(&mut watcher, "alice", Duration::from_secs(1)).await;
+}
