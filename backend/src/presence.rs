@@ -347,7 +347,8 @@ impl Scripts {
     }
 }
 
-/// The ends the hub and the fan-out feed.
+/// The hub's ends of the presence task: where its changes go, and the flag it raises
+/// when that queue is full.
 #[derive(Debug)]
 pub struct Handles {
     pub ops: mpsc::Sender<Op>,
@@ -361,8 +362,9 @@ fn new_node_id() -> String {
 }
 
 impl Presence {
-    /// Registers this node (a new id) and returns the task's state, the hub's handles and
-    /// the sending end of the fan-out's feed.
+    /// Registers this node (a new id) and returns the task's state and the hub's ends of
+    /// it. `feed` brings the published changes from the fan-out's subscription; `missed`
+    /// is raised when some may have been lost.
     pub async fn start(
         mut conn: ConnectionManager,
         feed: mpsc::Receiver<Feed>,
@@ -454,6 +456,22 @@ impl Presence {
         }
         let replies = match replies {
             Ok(replies) => replies,
+            // Not Redis away but a script that failed: trying again would fail again and
+            // hold up every change after it. Drop the batch (a resync mends the replicas).
+            Err(e)
+                if !(e.is_io_error()
+                    || e.is_timeout()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()) =>
+            {
+                tracing::error!(error = %e, changes = pending.len(), "Redis refused presence changes; dropped");
+                for op in pending.drain(..) {
+                    if let Op::Nick { epoch, conn, .. } = op {
+                        hub.nick_failed(epoch, conn);
+                    }
+                }
+                return;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, changes = pending.len(), "telling Redis of presence failed; retrying");
                 // A client waiting on a nick hears it now (it may ask again); the rest is
