@@ -85,6 +85,10 @@ pub async fn run(
         }
     };
     let hub = Hub::new(store, history, config.presence_threshold);
+    let shared_state = cluster.as_mut().and_then(Cluster::presence).map(|(presence, handles)| {
+        hub.join_cluster(handles);
+        tokio::spawn(presence.run(hub.clone(), token.clone()))
+    });
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
     let fanout = cluster.map(|node| tokio::spawn(node.run(hub.clone(), token.clone())));
     let presence = tokio::spawn(hub.clone().run_presence(token.clone()));
@@ -146,6 +150,10 @@ pub async fn run(
     };
     if tokio::time::timeout(SHUTDOWN_GRACE, waited).await.is_err() {
         tracing::warn!("some connections did not close in time");
+    }
+    // A node that stops takes its members out of the cluster's rooms at once.
+    if let Some(task) = shared_state {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, task).await;
     }
     directory.abort();
     presence.abort();

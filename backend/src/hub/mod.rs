@@ -17,12 +17,15 @@
 //! connections. The parts, by concern:
 //! - `room`: a room's members, broadcasts, presence (counted in big rooms), member pages;
 //! - `directory`: the room directory and its pushes (full lists, version 2's deltas);
+//! - `cluster_state`: with `--redis`, the other nodes' members, and this node's changes
+//!   for the cluster's shared state;
 //! - this file: connections, nicks and resume tokens, and the requests.
 
+mod cluster_state;
 mod directory;
 mod room;
 
-use std::collections::hash_map::{Entry, RandomState};
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::hash::BuildHasher;
@@ -37,7 +40,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
+use crate::presence::Op;
 use crate::store::{Appended, History, NewMessage, Outcome, Page, SenderKey, Store, Written};
+use cluster_state::{Replica, nick_of};
 use room::{Audience, Event, Member, Room};
 
 pub type ConnId = u64;
@@ -88,6 +93,8 @@ struct State {
     v1_conns: usize,
     /// Rooms above this many members count presence for version 2 members.
     presence_threshold: usize,
+    /// With `--redis`: the other nodes' members, and where this node's changes go.
+    cluster: Option<Replica>,
 }
 
 #[derive(Debug)]
@@ -152,6 +159,7 @@ impl Hub {
             counted: HashSet::new(),
             v1_conns: 0,
             presence_threshold,
+            cluster: None,
         };
         let shared = Shared {
             state: Mutex::new(state),
@@ -197,6 +205,9 @@ impl Hub {
             self.shared.directory_changed.notify_one();
         }
         if nick.is_none() {
+            nick = state.remote_nick_of_token(&sender);
+        }
+        if nick.is_none() {
             nick = state.departed.take(&sender).filter(|n| !state.nicks.contains_key(&n.key()));
         }
         let nick = nick.unwrap_or_else(|| state.guest_nick());
@@ -211,6 +222,16 @@ impl Hub {
         queue(&link, welcome, &mut state.dirty);
         if version == Version::V1 {
             state.v1_conns += 1;
+        }
+        if state.clustered() {
+            // Its nick first; two guest nicks in case another node took it meanwhile.
+            let mut nicks = vec![(nick.key(), nick.to_string())];
+            for _ in 0..2 {
+                let guest = state.guest_nick();
+                nicks.push((guest.key(), guest.to_string()));
+            }
+            let token = sender.to_string();
+            state.cluster_op(|epoch| Op::Connect { epoch, conn: id, token, nicks });
         }
         state.conns.insert(id, Conn { nick, rooms: BTreeSet::new(), link, sender, version });
         self.wake_counts(state);
@@ -333,34 +354,17 @@ impl Hub {
         match request {
             Request::Nick(nick) => {
                 let key = nick.key();
-                match state.nicks.entry(key) {
-                    Entry::Occupied(e) if *e.get() != id => {
-                        return Err(RequestError::NickTaken(nick.to_string()));
-                    }
-                    Entry::Occupied(_) => {}
-                    Entry::Vacant(e) => {
-                        e.insert(id);
-                        state.nicks.remove(&conn.nick.key());
-                    }
+                if state.nicks.get(&key).is_some_and(|owner| *owner != id) {
+                    return Err(RequestError::NickTaken(nick.to_string()));
                 }
-                let old = std::mem::replace(&mut conn.nick, nick.clone());
-                queue(&conn.link, encode(&ServerMsg::You { nick: nick.to_string() }), &mut state.dirty);
-                if old != nick {
-                    for room in &conn.rooms {
-                        let Some(members) = state.rooms.get_mut(room) else { continue };
-                        members.renamed(id, &old, &nick);
-                        let frame = encode(&ServerMsg::Presence {
-                            room: room.to_string(),
-                            event: PresenceEvent::Rename,
-                            nick: nick.to_string(),
-                            old_nick: Some(old.to_string()),
-                        });
-                        let threshold = state.presence_threshold;
-                        if members.presence(&frame, Event::Rename, None, threshold, &mut state.dirty) {
-                            state.counted.insert(room.clone());
-                        }
-                    }
+                if state.clustered() {
+                    // Another node may claim it at the same moment: Redis decides, and
+                    // the answer (`you` or `nick_taken`) comes from `nick_answer`.
+                    let nick = (key, nick.to_string());
+                    state.cluster_op(|epoch| Op::Nick { epoch, conn: id, nick });
+                    return Ok(Next::Done);
                 }
+                state.rename(id, nick);
                 self.wake_counts(state);
                 Ok(Next::Done)
             }
@@ -385,6 +389,8 @@ impl Hub {
                     }
                     state.touched.insert(room.clone());
                     self.shared.directory_changed.notify_one();
+                    let name = room.to_string();
+                    state.cluster_op(|epoch| Op::Join { epoch, conn: id, room: name });
                 } else if let Some(member) = members.members.get_mut(&id) {
                     member.held.get_or_insert_with(Vec::new);
                 }
@@ -397,6 +403,8 @@ impl Hub {
                 queue(&conn.link, encode(&ServerMsg::Left { room: room.to_string() }), &mut state.dirty);
                 let nick = conn.nick.clone();
                 state.remove_member(&room, id, &nick);
+                let name = room.to_string();
+                state.cluster_op(|epoch| Op::Leave { epoch, conn: id, room: name });
                 self.shared.directory_changed.notify_one();
                 self.wake_counts(state);
                 Ok(Next::Done)
@@ -451,9 +459,9 @@ impl Hub {
                 let Some(members) = joined(&mut state.rooms, conn, &room) else {
                     return Err(RequestError::NotInRoom(room));
                 };
-                let conns = &state.conns;
+                let (conns, cluster) = (&state.conns, &state.cluster);
                 let (page, complete) =
-                    members.page(after.as_ref(), limit as usize, |c| conns.get(&c).map(|c| &c.nick));
+                    members.page(after.as_ref(), limit as usize, |c| nick_of(conns, cluster, c));
                 let frame = encode(&ServerMsg::Members {
                     room: room.to_string(),
                     members: page,
@@ -476,9 +484,10 @@ impl Hub {
         // Version 1 lists every member; version 2 the first page and the total.
         let (nicks, total) = match (state.rooms.get(room), version) {
             (None, _) => (Vec::new(), None),
-            (Some(r), Version::V1) => (r.all(|c| state.conns.get(&c).map(|c| &c.nick)), None),
+            (Some(r), Version::V1) => (r.all(|c| nick_of(&state.conns, &state.cluster, c)), None),
             (Some(r), Version::V2) => {
-                let (page, _) = r.page(None, MEMBERS_PAGE as usize, |c| state.conns.get(&c).map(|c| &c.nick));
+                let (page, _) =
+                    r.page(None, MEMBERS_PAGE as usize, |c| nick_of(&state.conns, &state.cluster, c));
                 (page, Some(r.total()))
             }
         };
@@ -497,6 +506,8 @@ impl Hub {
                 conn.rooms.remove(room);
                 let nick = conn.nick.clone();
                 state.remove_member(room, id, &nick);
+                let name = room.to_string();
+                state.cluster_op(|epoch| Op::Leave { epoch, conn: id, room: name });
                 self.shared.directory_changed.notify_one();
                 self.wake_counts(state);
             } else {
@@ -573,7 +584,42 @@ impl State {
         for room in &conn.rooms {
             self.remove_member(room, id, &conn.nick);
         }
+        self.cluster_op(|epoch| Op::Disconnect { epoch, conn: id });
         Some(conn)
+    }
+
+    /// Gives connection `id` the nick `nick`: `you` to it, `presence` (`rename`) to its
+    /// rooms.
+    fn rename(&mut self, id: ConnId, nick: Nick) {
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let (key, old_key) = (nick.key(), conn.nick.key());
+        if old_key != key && self.nicks.get(&old_key) == Some(&id) {
+            self.nicks.remove(&old_key);
+        }
+        self.nicks.insert(key, id);
+        let old = std::mem::replace(&mut conn.nick, nick.clone());
+        queue(&conn.link, encode(&ServerMsg::You { nick: nick.to_string() }), &mut self.dirty);
+        if old != nick {
+            let rooms: Vec<RoomName> = conn.rooms.iter().cloned().collect();
+            self.renamed_in(id, rooms, &old, &nick);
+        }
+    }
+
+    /// Tells `rooms` that member `id` (of this node or another) is now `nick`.
+    fn renamed_in(&mut self, id: ConnId, rooms: Vec<RoomName>, old: &Nick, nick: &Nick) {
+        for room in rooms {
+            let Some(members) = self.rooms.get_mut(&room) else { continue };
+            members.renamed(id, old, nick);
+            let frame = encode(&ServerMsg::Presence {
+                room: room.to_string(),
+                event: PresenceEvent::Rename,
+                nick: nick.to_string(),
+                old_nick: Some(old.to_string()),
+            });
+            if members.presence(&frame, Event::Rename, None, self.presence_threshold, &mut self.dirty) {
+                self.counted.insert(room);
+            }
+        }
     }
 
     /// Sends every pending `presence_count`.
@@ -612,7 +658,7 @@ impl State {
         let Some(members) = self.rooms.get_mut(room) else { return };
         members.remove(id, nick);
         self.touched.insert(room.clone());
-        if members.members.is_empty() {
+        if members.len() == 0 {
             self.rooms.remove(room);
             return;
         }

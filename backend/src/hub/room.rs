@@ -28,6 +28,9 @@ pub(super) struct Room {
     sorted: BTreeSet<(String, ConnId)>,
     /// The members that speak version 1 (they get every `presence` whatever the size).
     legacy: HashSet<ConnId>,
+    /// Members on other nodes of a cluster (see `cluster_state`): in the index and the
+    /// count, never sent anything from here.
+    remote: HashSet<ConnId>,
     /// Presence counted for version 2 members since the last `presence_count`.
     counts: Counts,
 }
@@ -76,8 +79,15 @@ pub(super) fn sort_key(nick: &str) -> String {
 }
 
 impl Room {
+    /// The room's size: this node's members and, in a cluster, the other nodes'.
     pub(super) fn len(&self) -> usize {
-        self.members.len()
+        self.members.len() + self.remote.len()
+    }
+
+    /// Adds another node's member (see `cluster_state`).
+    pub(super) fn add_remote(&mut self, id: ConnId, nick: &Nick) {
+        self.remote.insert(id);
+        self.sorted.insert((sort_key(nick.as_str()), id));
     }
 
     pub(super) fn insert(&mut self, id: ConnId, nick: &Nick, v1: bool, member: Member) {
@@ -92,6 +102,7 @@ impl Room {
         self.members.remove(&id);
         self.sorted.remove(&(sort_key(nick.as_str()), id));
         self.legacy.remove(&id);
+        self.remote.remove(&id);
     }
 
     /// Moves a member to its new nick's place in the order.
