@@ -163,6 +163,13 @@ struct Out {
     close: Option<Close>,
     /// The socket failed: nothing more can be sent.
     dead: bool,
+    /// Bytes ever queued, and ever taken by the socket: positions in the connection's
+    /// stream of frames.
+    pushed: u64,
+    taken: u64,
+    /// Where the last answer queued with [`Link::push_answer`] ends in that stream: until
+    /// the socket has taken it, the client has not had it.
+    answer_end: u64,
 }
 
 /// What happened to a pushed frame.
@@ -218,8 +225,33 @@ impl Link {
             return Pushed::TooSlow;
         }
         out.bytes += frame.len();
+        out.pushed += frame.len() as u64;
         out.queue.push_back(frame);
         if out.queue.len() == 1 && !out.blocked { Pushed::Flush } else { Pushed::Queued }
+    }
+
+    /// Sends an answer the client asked for (a page of history), from a caller that holds
+    /// no lock, and remembers where it ends: see [`Link::answer_unread`].
+    pub fn send_answer(&self, frame: Frame) -> Pushed {
+        let pushed = self.push(frame);
+        if matches!(pushed, Pushed::Flush | Pushed::Queued) {
+            let mut out = self.out();
+            out.answer_end = out.pushed;
+        }
+        if pushed == Pushed::Flush {
+            self.flush();
+        }
+        pushed
+    }
+
+    /// Whether the last answer given with [`Link::send_answer`] is still (partly) in the
+    /// queue: the socket has not taken it, because the client does not read. A client that
+    /// asks for the next page once it has the last one never sees this; one that asks for
+    /// page after page without reading them would otherwise have each encoded and queued
+    /// until the bound in bytes drops it.
+    pub fn answer_unread(&self) -> bool {
+        let out = self.out();
+        out.taken < out.answer_end
     }
 
     /// Closes the connection as too slow: it gets `too_slow` and 1013, and can resume.
@@ -285,6 +317,7 @@ impl Link {
         }
         for frame in frames {
             out.bytes += frame.len();
+            out.pushed += frame.len() as u64;
             out.queue.push_back(frame);
         }
         if !out.blocked {
@@ -322,6 +355,7 @@ impl Link {
         #[cfg(test)]
         if let Sink::Memory(frames) = &self.inner.sink {
             frames.lock().unwrap().extend(out.queue.drain(..));
+            out.taken = out.pushed;
             out.bytes = 0;
             return;
         }
@@ -390,6 +424,7 @@ impl Link {
 impl Out {
     /// Drops what the socket has taken from the front of the queue.
     fn advance(&mut self, mut written: usize) {
+        self.taken += written as u64;
         while written > 0 {
             let Some(front) = self.queue.front() else { return };
             let left = front.len() - self.offset;
