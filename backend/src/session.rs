@@ -37,6 +37,8 @@ const READ_CHUNK: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     pub queue: link::Capacity,
+    /// The socket's SO_SNDBUF (0: the kernel's own sizing).
+    pub send_buffer: usize,
     pub rate_limit: u32,
     /// The server pings this often, so a silent peer is noticed...
     pub ping_every: Duration,
@@ -69,6 +71,14 @@ pub async fn run(
     peer: Peer,
 ) {
     let Peer { client, resume, version } = peer;
+    // The kernel would grow the send buffer of a client that does not read to megabytes,
+    // each of them answers the server encoded for nobody (see `--send-buffer`); what does
+    // not fit waits in the link's queue, bounded and written out as the socket drains.
+    if cfg.send_buffer > 0
+        && let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(cfg.send_buffer)
+    {
+        tracing::debug!(error = %e, "could not set SO_SNDBUF");
+    }
     let link = Link::new(stream, cfg.queue);
     let id = hub.connect(link.clone(), resume.as_deref(), version);
     if tracing::enabled!(tracing::Level::INFO) {

@@ -236,7 +236,7 @@ async fn a_client_that_asks_for_big_answers_and_never_reads_is_refused_cheaply()
         }
     }
     println!("{pages} pages sent, {refused} refused");
-    assert!((1..=8).contains(&pages), "{pages} pages encoded for a client that did not read them");
+    assert!((1..=2).contains(&pages), "{pages} pages encoded for a client that did not read them");
     // Once it has read them, it is served again.
     greedy.send(&[ask]).await;
     assert_eq!(greedy.json().await["type"], "history");
@@ -299,7 +299,7 @@ async fn a_client_that_never_reads_big_answers_holds_little_and_never_stalls_the
             }
         }
     }
-    assert!((1..=8).contains(&pages), "{pages} pages of 800 KB held for a client that never read");
+    assert!((1..=2).contains(&pages), "{pages} pages of 800 KB held for a client that never read");
 }
 
 /// A client that reads each page before asking for the next, as the app does, is never
