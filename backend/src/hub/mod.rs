@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
 use crate::store::{Appended, History, NewMessage, Outcome, Page, SenderKey, Store, Written};
-use room::{Audience, Event, Member, Room};
+use room::{Event, Member, Room};
 
 pub type ConnId = u64;
 
@@ -457,7 +457,7 @@ impl Hub {
                 };
                 let frame =
                     encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick.to_string() });
-                members.broadcast(&frame, None, Some(id), Audience::All, &mut state.dirty);
+                members.typing(&frame, id, state.presence_threshold, Instant::now(), &mut state.dirty);
                 Ok(Next::Done)
             }
             Request::Ping => {
