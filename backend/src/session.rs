@@ -71,9 +71,9 @@ pub async fn run(
     peer: Peer,
 ) {
     let Peer { client, resume, version } = peer;
-    // The kernel would grow the send buffer of a client that does not read to megabytes,
-    // each of them answers the server encoded for nobody (see `--send-buffer`); what does
-    // not fit waits in the link's queue, bounded and written out as the socket drains.
+    // For a client that does not read, the kernel would grow the send buffer to megabytes,
+    // all of them answers encoded for nobody (see `--send-buffer`); what does not fit
+    // waits in the link's queue, bounded, and goes out as the socket drains.
     if cfg.send_buffer > 0
         && let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(cfg.send_buffer)
     {
@@ -144,63 +144,63 @@ async fn serve(
             return ("socket error", None);
         }
         tokio::select! {
-                biased;
-                () = &mut cancelled => return ("server shutting down", Some(going_away("server shutting down"))),
-                () = link.changed() => {}
-                r = writable(stream), if status.blocked => {
-                    if r.is_err() {
-                        return ("socket error", None);
-                    }
-                    link.flush_blocked();
+            biased;
+            () = &mut cancelled => return ("server shutting down", Some(going_away("server shutting down"))),
+            () = link.changed() => {}
+            r = writable(stream), if status.blocked => {
+                if r.is_err() {
+                    return ("socket error", None);
                 }
-                result = async {
-                    match reading.as_mut() {
-                        Some(r) => (&mut r.read).await,
-                        None => std::future::pending().await,
+                link.flush_blocked();
+            }
+            result = async {
+                match reading.as_mut() {
+                    Some(r) => (&mut r.read).await,
+                    None => std::future::pending().await,
+                }
+            }, if reading.is_some() => {
+                let cid = reading.take().and_then(|r| r.cid);
+                match result {
+                    Ok(bytes) => bucket.charge(bytes),
+                    Err(e) => {
+                        link.send(e.to_frame(cid));
                     }
-                }, if reading.is_some() => {
-                    let cid = reading.take().and_then(|r| r.cid);
-                    match result {
-                        Ok(bytes) => bucket.charge(bytes),
-                        Err(e) => {
-                            link.send(e.to_frame(cid));
-                        }
-                    }
-                    // What the client sent meanwhile is decoded already.
-                    reading = match handle_read(link, decoder, hub, id, &mut bucket).await {
+                }
+                // What the client sent meanwhile is decoded already.
+                reading = match handle_read(link, decoder, hub, id, &mut bucket).await {
             Ok(reading) => reading,
             Err(end) => return end,
         };
+            }
+            r = readable(stream), if reading.is_none() => {
+                if r.is_err() {
+                    return ("socket error", None);
                 }
-                r = readable(stream), if reading.is_none() => {
-                    if r.is_err() {
-                        return ("socket error", None);
-                    }
-                    match read_some(stream, decoder) {
-                        Ok(Some(0)) => return ("client left", None),
-                        Ok(Some(_)) => {
-                            heard = Instant::now();
-                            reading = match handle_read(link, decoder, hub, id, &mut bucket).await {
+                match read_some(stream, decoder) {
+                    Ok(Some(0)) => return ("client left", None),
+                    Ok(Some(_)) => {
+                        heard = Instant::now();
+                        reading = match handle_read(link, decoder, hub, id, &mut bucket).await {
             Ok(reading) => reading,
             Err(end) => return end,
         };
-                        }
-                        Ok(None) => {}
-                        Err(_) => return ("socket error", None),
                     }
+                    Ok(None) => {}
+                    Err(_) => return ("socket error", None),
                 }
-                () = &mut timer => {
-                    let now = Instant::now();
-                    let silent_at = heard + cfg.silence_limit();
-                    if now >= silent_at {
-                        return ("silent peer", Some(going_away("no answer to pings")));
-                    }
-                    if now >= next_ping {
-                        link.send(Bytes::from_static(ws::PING));
-                        next_ping = now + cfg.ping_every;
-                    }
-                    timer.as_mut().reset(next_ping.min(silent_at));
+            }
+            () = &mut timer => {
+                let now = Instant::now();
+                let silent_at = heard + cfg.silence_limit();
+                if now >= silent_at {
+                    return ("silent peer", Some(going_away("no answer to pings")));
                 }
+                if now >= next_ping {
+                    link.send(Bytes::from_static(ws::PING));
+                    next_ping = now + cfg.ping_every;
+                }
+                timer.as_mut().reset(next_ping.min(silent_at));
+            }
             }
     }
 }
