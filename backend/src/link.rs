@@ -167,7 +167,7 @@ struct Out {
     /// stream of frames.
     pushed: u64,
     taken: u64,
-    /// Where the last answer queued with [`Link::push_answer`] ends in that stream: until
+    /// Where the last answer queued with [`Link::send_answer`] ends in that stream: until
     /// the socket has taken it, the client has not had it.
     answer_end: u64,
 }
@@ -213,6 +213,11 @@ impl Link {
     /// Queues a frame without writing it (the hub calls this under its lock, and flushes
     /// after). A full queue closes the connection as too slow.
     pub fn push(&self, frame: Frame) -> Pushed {
+        self.push_marked(frame, false)
+    }
+
+    /// [`Link::push`], and for an `answer` its end remembered (see [`Link::answer_unread`]).
+    fn push_marked(&self, frame: Frame, answer: bool) -> Pushed {
         let mut out = self.out();
         if out.close.is_some() || out.dead {
             return Pushed::Gone;
@@ -226,6 +231,9 @@ impl Link {
         }
         out.bytes += frame.len();
         out.pushed += frame.len() as u64;
+        if answer {
+            out.answer_end = out.pushed;
+        }
         out.queue.push_back(frame);
         if out.queue.len() == 1 && !out.blocked { Pushed::Flush } else { Pushed::Queued }
     }
@@ -233,11 +241,7 @@ impl Link {
     /// Sends an answer the client asked for (a page of history), from a caller that holds
     /// no lock, and remembers where it ends: see [`Link::answer_unread`].
     pub fn send_answer(&self, frame: Frame) -> Pushed {
-        let pushed = self.push(frame);
-        if matches!(pushed, Pushed::Flush | Pushed::Queued) {
-            let mut out = self.out();
-            out.answer_end = out.pushed;
-        }
+        let pushed = self.push_marked(frame, true);
         if pushed == Pushed::Flush {
             self.flush();
         }
@@ -492,6 +496,25 @@ mod tests {
             link.flush();
         }
         assert_eq!(link.sent().len(), 20);
+    }
+
+    #[test]
+    fn an_answer_is_unread_until_the_socket_has_taken_all_of_it() {
+        let link = Link::memory(8);
+        assert!(!link.answer_unread());
+        // The socket is backed up: the answer waits in the queue.
+        link.out().blocked = true;
+        assert_eq!(link.send_answer(Frame::from_static(b"page")), Pushed::Queued);
+        assert!(link.answer_unread());
+        // Frames queued after it change nothing.
+        link.push(Frame::from_static(b"message"));
+        assert!(link.answer_unread());
+        link.flush_blocked();
+        assert!(!link.answer_unread());
+        assert_eq!(link.sent(), ["page", "message"]);
+        // Taken at once: never unread.
+        assert_eq!(link.send_answer(Frame::from_static(b"next")), Pushed::Flush);
+        assert!(!link.answer_unread());
     }
 
     #[test]
