@@ -104,6 +104,7 @@ pub async fn run(
         hub,
         session: SessionConfig {
             queue: crate::link::Capacity { frames: config.queue, bytes: config.queue_bytes },
+            send_buffer: config.send_buffer,
             rate_limit: config.rate_limit,
             ping_every: Duration::from_secs(config.ping_secs.max(1)),
         },
@@ -214,7 +215,10 @@ fn phone_urls(state: &AppState, headers: &HeaderMap) -> Vec<String> {
 
 async fn info(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
     Json(serde_json::json!({
+        // Version 1's number, as ever; `protocols` lists every version spoken (version 2
+        // is asked for with the WebSocket subprotocol `chat.v2`).
         "protocol": common::PROTOCOL_VERSION,
+        "protocols": common::Version::ALL.map(common::Version::number),
         "version": env!("CARGO_PKG_VERSION"),
         "lan_urls": phone_urls(&state, &headers),
     }))

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::v2::{MEMBERS_PAGE, MembersPage};
 use common::{JOIN_HISTORY, Nick, PresenceEvent, RESUME_HISTORY_MAX, Request, RoomName, ServerMsg, Version};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{RequestError, encode};
@@ -43,7 +43,7 @@ use crate::link::{self, Close, Frame, Link, Pushed};
 use crate::presence::Op;
 use crate::store::{Appended, History, NewMessage, Outcome, Page, SenderKey, Store, Written};
 use cluster_state::{Replica, nick_of};
-use room::{Audience, Event, Member, Room};
+use room::{Event, Member, Room};
 
 pub type ConnId = u64;
 
@@ -62,6 +62,8 @@ struct Shared {
     directory_changed: Notify,
     /// Wakes the presence task when a big room has counted presence to send.
     counted: Notify,
+    /// Permits for reads of a store that may block ([`READS_AT_ONCE`]).
+    readers: Arc<Semaphore>,
 }
 
 /// How often, at most, a big room sends its version 2 members a `presence_count`.
@@ -166,6 +168,7 @@ impl Hub {
             history,
             directory_changed: Notify::new(),
             counted: Notify::new(),
+            readers: Arc::new(Semaphore::new(READS_AT_ONCE)),
         };
         Self { shared: Arc::new(shared) }
     }
@@ -296,53 +299,77 @@ impl Hub {
     }
 
     /// Applies one validated request from connection `id`. What needs the store's history
-    /// is read after the lock is released (a slow disk must not stall every room), then
-    /// sent.
+    /// is read after the lock is released (a slow disk must not stall every room): at once
+    /// from the memory store, and from a store that may block (a disk, Redis) only through
+    /// [`Hub::read`], which the session awaits.
+    pub fn handle(&self, id: ConnId, request: Request) -> Result<Handled, RequestError> {
+        let next = self.apply(id, request)?;
+        if matches!(next, Next::Done) {
+            return Ok(Handled::Done(0));
+        }
+        if self.shared.history.may_block() {
+            return Ok(Handled::Read(Read(next)));
+        }
+        let fetched = fetch(&self.shared.history, &next);
+        self.finish(id, next, fetched).map(Handled::Done)
+    }
+
+    /// Does the read [`Hub::handle`] left, on tokio's blocking threads and at most
+    /// [`READS_AT_ONCE`] at a time (so a slow disk or a slow Redis holds up only the
+    /// sessions that read, never a runtime thread and the sessions it serves), then sends
+    /// what it found. A `history` answer is encoded there too: a page of 200 long messages
+    /// is most of a megabyte of JSON.
     ///
     /// Returns the bytes of stored history the request read and sent, so that the session
     /// can charge a request by what it cost.
-    pub fn handle(&self, id: ConnId, request: Request) -> Result<usize, RequestError> {
-        let next = self.apply(id, request)?;
-        let history = &self.shared.history;
-        match next {
-            Next::Done => Ok(0),
-            Next::Join { room, after, newly } => {
-                let page = match after {
-                    Some(after) => history.after(&room, after, RESUME_HISTORY_MAX),
-                    None => history.recent(&room, JOIN_HISTORY),
+    pub async fn read(&self, id: ConnId, read: Read) -> Result<usize, RequestError> {
+        let Read(next) = read;
+        // Never closed: the hub owns it.
+        let permit =
+            self.shared.readers.clone().acquire_owned().await.expect("the readers' semaphore is open");
+        let history = self.shared.history.clone();
+        let join = next.join();
+        let task = tokio::task::spawn_blocking(move || {
+            let fetched = fetch(&history, &next);
+            drop(permit);
+            (next, fetched)
+        });
+        match task.await {
+            Ok((next, fetched)) => self.finish(id, next, fetched),
+            Err(e) => {
+                // A panic in the store's code: the request failed as if the read had, and
+                // a join that holds the member's frames lets them go.
+                tracing::error!(error = %e, "a read of the store panicked");
+                match join {
+                    Some(join) => self.finish(id, join, Err(())),
+                    None => Err(RequestError::Unavailable),
+                }
+            }
+        }
+    }
+
+    /// Sends what a read brought (or tells the client it failed).
+    fn finish(&self, id: ConnId, next: Next, fetched: Result<Fetched, ()>) -> Result<usize, RequestError> {
+        match (next, fetched) {
+            (Next::Join { room, newly, .. }, fetched) => {
+                let page = match fetched {
+                    Ok(Fetched::Page(page)) => Ok(page),
+                    _ => Err(()),
                 };
-                let page = page.map_err(|e| {
-                    tracing::error!(error = %e, %room, "reading history for a join failed");
-                });
                 let bytes = page.as_ref().map_or(0, |p| p.messages.iter().map(|m| m.text.len()).sum());
                 self.joined(id, &room, page, newly);
                 Ok(bytes)
             }
-            Next::History { link, room, before, limit } => {
-                let page = history.before(&room, before, limit).map_err(|e| {
-                    tracing::error!(error = %e, %room, "reading history failed");
-                    RequestError::Unavailable
-                })?;
-                let frame = encode(&ServerMsg::History {
-                    room: room.to_string(),
-                    messages: page.messages,
-                    complete: page.complete,
-                });
+            (Next::History { link, .. }, Ok(Fetched::Answer(frame))) => {
                 let bytes = frame.len();
-                link.send(frame);
+                link.send_answer(frame);
                 Ok(bytes)
             }
-            Next::Again { link, room, id } => match history.message(&room, id) {
-                Ok(Some(msg)) => {
-                    link.send(encode(&ServerMsg::Message(msg)));
-                    Ok(0)
-                }
-                Ok(None) => Err(RequestError::Unavailable),
-                Err(e) => {
-                    tracing::error!(error = %e, %room, "reading a stored message failed");
-                    Err(RequestError::Unavailable)
-                }
-            },
+            (Next::Again { link, .. }, Ok(Fetched::Message(Some(msg)))) => {
+                link.send(encode(&ServerMsg::Message(msg)));
+                Ok(0)
+            }
+            _ => Err(RequestError::Unavailable),
         }
     }
 
@@ -438,7 +465,7 @@ impl Hub {
                 };
                 let frame =
                     encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick.to_string() });
-                members.broadcast(&frame, None, Some(id), Audience::All, &mut state.dirty);
+                members.typing(&frame, id, state.presence_threshold, Instant::now(), &mut state.dirty);
                 Ok(Next::Done)
             }
             Request::Ping => {
@@ -446,6 +473,12 @@ impl Hub {
                 Ok(Next::Done)
             }
             Request::History { room, before, limit } => {
+                // Its last answer is still queued: the client is not reading. Refused at
+                // the price of a small frame, rather than a page read, encoded and queued
+                // until the bound in bytes drops the client (docs/protocol.md).
+                if conn.link.answer_unread() {
+                    return Err(RequestError::Unread(room));
+                }
                 Ok(Next::History { link: conn.link.clone(), room, before, limit: limit as usize })
             }
             Request::Members(MembersPage { room, after, limit }) => {
@@ -730,6 +763,75 @@ enum Next {
         room: RoomName,
         id: u64,
     },
+}
+
+impl Next {
+    /// A copy of a join, to finish it as failed if its read is lost (a panic).
+    fn join(&self) -> Option<Next> {
+        match self {
+            Self::Join { room, after, newly } => {
+                Some(Self::Join { room: room.clone(), after: *after, newly: *newly })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What [`Hub::handle`] did.
+#[derive(Debug)]
+pub enum Handled {
+    /// Done: the bytes of stored history it read and sent (for the rate limit).
+    Done(usize),
+    /// A read of a store that may block is left: finish it with [`Hub::read`].
+    Read(Read),
+}
+
+/// A read of the store that [`Hub::read`] does, off the runtime's threads.
+#[derive(Debug)]
+pub struct Read(Next);
+
+/// How many reads of a store that may block run at once; more wait their turn. Each
+/// session has at most one under way (it reads nothing more from its client meanwhile).
+pub const READS_AT_ONCE: usize = 4;
+
+/// What a read of the store brought.
+#[derive(Debug)]
+enum Fetched {
+    /// A joiner's history.
+    Page(Page),
+    /// The answer to `history`, encoded.
+    Answer(Frame),
+    /// A retried `say`'s stored message, if it is still there.
+    Message(Option<common::ChatMessage>),
+}
+
+/// Does the reading a [`Next`] needs, with no lock held; a failure is logged here.
+fn fetch(history: &History, next: &Next) -> Result<Fetched, ()> {
+    match next {
+        Next::Done => Err(()),
+        Next::Join { room, after, .. } => {
+            let page = match after {
+                Some(after) => history.after(room, *after, RESUME_HISTORY_MAX),
+                None => history.recent(room, JOIN_HISTORY),
+            };
+            page.map(Fetched::Page).map_err(|e| {
+                tracing::error!(error = %e, %room, "reading history for a join failed");
+            })
+        }
+        Next::History { room, before, limit, .. } => {
+            let page = history.before(room, *before, *limit).map_err(|e| {
+                tracing::error!(error = %e, %room, "reading history failed");
+            })?;
+            Ok(Fetched::Answer(encode(&ServerMsg::History {
+                room: room.to_string(),
+                messages: page.messages,
+                complete: page.complete,
+            })))
+        }
+        Next::Again { room, id, .. } => history.message(room, *id).map(Fetched::Message).map_err(|e| {
+            tracing::error!(error = %e, %room, "reading a stored message failed");
+        }),
+    }
 }
 
 /// Close code for a connection whose resume token was taken over by a newer connection
