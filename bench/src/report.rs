@@ -455,7 +455,8 @@ impl Report {
         vec![
             Target {
                 what: format!(
-                    "cluster of {CLUSTER_NODES} nodes sharing Redis: p99 across nodes vs one node                      (1000 members, 500 per node, {})",
+                    "cluster of {CLUSTER_NODES} nodes sharing Redis: p99 across nodes vs one node \
+                     (1000 members, 500 per node, {})",
                     rate_name(CLUSTER_RATE)
                 ),
                 goal: format!("≤ one node's + {CLUSTER_P99_OVER_MS} ms"),
@@ -588,7 +589,10 @@ fn cluster(r: &Report, out: &mut String) {
     }
     let medians: Vec<String> = servers
         .iter()
-        .filter_map(|s| Some(format!("{s} {}", rate_name(r.max_sustained(s, Scenario::Cluster)?.median))))
+        .map(|s| {
+            let max = r.max_sustained(s, Scenario::Cluster);
+            format!("{s} {}", max.map_or("none".into(), |m| rate_name(m.median)))
+        })
         .collect();
     let _ = writeln!(out, "Highest sustained rate (median over rounds): {}.\n", medians.join(", "));
     table(out, &["deployment", "round", "highest sustained", "first failed step", "why"], &rows);
