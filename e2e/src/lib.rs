@@ -28,6 +28,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct Server {
     pub port: u16,
     stop: Option<oneshot::Sender<()>>,
+    /// Its database's folder, removed when the server is dropped.
+    _db: tempfile::TempDir,
 }
 
 impl Server {
@@ -45,14 +47,11 @@ impl Server {
         }
         // One database per server: tests in one binary must not share (or delete) a file
         // another server still has open.
-        static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let db = std::env::temp_dir().join(format!("chat-e2e-{}-{n}", std::process::id())).join("chat.db");
-        let _ = std::fs::remove_dir_all(db.parent().expect("a folder"));
+        let dir = tempfile::Builder::new().prefix("chat-e2e-").tempdir()?;
         let config = backend::Config {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             web_dir: dist,
-            db,
+            db: dir.path().join("chat.db"),
             redis,
             ..backend::Config::default()
         };
@@ -69,7 +68,7 @@ impl Server {
                 eprintln!("the chat server stopped: {e:#}");
             }
         });
-        Ok(Self { port, stop: Some(stop) })
+        Ok(Self { port, stop: Some(stop), _db: dir })
     }
 
     pub fn url(&self, host: &str) -> String {
