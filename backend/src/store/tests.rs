@@ -92,6 +92,12 @@ impl std::ops::Deref for TempDb {
     }
 }
 
+impl AsRef<Path> for TempDb {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
 pub fn fresh_db() -> TempDb {
     let dir = tempfile::Builder::new().prefix("chat-store-test-").tempdir().expect("a temp folder");
     let path = dir.path().join("chat.db");

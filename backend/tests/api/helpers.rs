@@ -57,6 +57,12 @@ impl std::ops::Deref for TempDb {
     }
 }
 
+impl AsRef<Path> for TempDb {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
 impl Drop for TempDb {
     /// A failing test loses its folder too, so the servers' logs in it (see
     /// `durability::Process`) are printed first: the test's output shows them.
