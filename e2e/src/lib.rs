@@ -89,6 +89,10 @@ impl Drop for Server {
 pub struct Driver {
     child: Child,
     url: String,
+    /// The temp folder of chromedriver and its Chromiums (their profiles and
+    /// `org.chromium.Chromium.*` folders), removed after they end (fields drop after
+    /// `Drop::drop` has shut them down).
+    _tmp: tempfile::TempDir,
 }
 
 impl Driver {
@@ -98,13 +102,15 @@ impl Driver {
             let l = std::net::TcpListener::bind("127.0.0.1:0")?;
             l.local_addr()?.port()
         };
+        let tmp = tempfile::Builder::new().prefix("chat-e2e-chromium-").tempdir()?;
         let child = Command::new(&bin)
             .arg(format!("--port={port}"))
+            .env("TMPDIR", tmp.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("cannot start {bin} (install Debian's chromium-driver)"))?;
-        let driver = Self { child, url: format!("http://127.0.0.1:{port}") };
+        let driver = Self { child, url: format!("http://127.0.0.1:{port}"), _tmp: tmp };
         let deadline = Instant::now() + WAIT;
         while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
             if Instant::now() > deadline {
