@@ -125,7 +125,10 @@ impl Variant {
             Kind::Redis { ours, .. } => {
                 let mut cmd = ours_command(env, ours, &addr, scratch);
                 // A node keeps its messages in Redis: no --store, nothing in `scratch`.
-                cmd.arg("--redis").arg(redis.unwrap_or("redis://127.0.0.1:6379/"));
+                // (`run_one` starts the Redis first and always names it.)
+                if let Some(url) = redis {
+                    cmd.arg("--redis").arg(url);
+                }
                 cmd
             }
             Kind::Ws | Kind::SocketIo => {
