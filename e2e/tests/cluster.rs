@@ -20,9 +20,9 @@ async fn members(page: &Page) -> Result<(Vec<String>, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_desktop_and_a_phone_on_two_nodes_chat_both_ways() -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("chat-e2e-redis-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let redis = RedisServer::start(&dir)?;
+    // Removed when the test ends, after Redis (declared later, dropped first) is killed.
+    let dir = tempfile::Builder::new().prefix("chat-e2e-redis-").tempdir()?;
+    let redis = RedisServer::start(dir.path())?;
     let one = Server::start_node(Some(redis.url())).await?;
     let two = Server::start_node(Some(redis.url())).await?;
     let driver = Driver::start().await?;

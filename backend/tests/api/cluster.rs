@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 use crate::durability::Process;
 use crate::helpers::*;
 
-/// A Redis of the test's own, in a fresh folder.
-fn redis() -> (RedisServer, std::path::PathBuf) {
+/// A Redis of the test's own, in a fresh folder (removed when the second is dropped).
+fn redis() -> (RedisServer, TempDb) {
     let db = fresh_db();
-    let server = RedisServer::start(&db.with_file_name("redis")).expect("a redis-server for the test");
+    let server = RedisServer::start(&db.dir().join("redis")).expect("a redis-server for the test");
     (server, db)
 }
 

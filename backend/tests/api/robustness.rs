@@ -215,7 +215,7 @@ async fn directory_pushes_are_coalesced_under_churn_and_end_true() {
 
 #[tokio::test]
 async fn serves_the_built_app_with_a_fallback_for_deep_links() {
-    let app = spawn_with(backend::Config { web_dir: web_dir(), ..test_config() }).await;
+    let app = spawn_with(with_web_dir(test_config())).await;
     let (status, head, body) = app.get("/").await;
     assert_eq!(status, 200);
     assert!(body.contains("<title>Chat</title>"));
