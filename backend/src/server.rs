@@ -89,6 +89,9 @@ pub async fn run(
         hub.join_cluster(handles);
         tokio::spawn(presence.run(hub.clone(), token.clone()))
     });
+    if let Some(typing) = cluster.as_mut().and_then(Cluster::typing) {
+        hub.share_typing(typing);
+    }
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
     let fanout = cluster.map(|node| tokio::spawn(node.run(hub.clone(), token.clone())));
     let presence = tokio::spawn(hub.clone().run_presence(token.clone()));

@@ -42,7 +42,7 @@ use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
 use crate::presence::Op;
 use crate::store::{Appended, History, NewMessage, Outcome, Page, SenderKey, Store, Written};
-use cluster_state::{Replica, nick_of};
+use cluster_state::{Replica, nick_of, share_typing};
 use room::{Event, Member, Room};
 
 pub type ConnId = u64;
@@ -466,6 +466,9 @@ impl Hub {
                 let frame =
                     encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick.to_string() });
                 members.typing(&frame, id, state.presence_threshold, Instant::now(), &mut state.dirty);
+                if members.has_remote() {
+                    share_typing(&state.cluster, &room, &conn.nick);
+                }
                 Ok(Next::Done)
             }
             Request::Ping => {
