@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::RequestError;
 use crate::hub::{ConnId, Hub};
 use crate::link::{self, Close, Link};
+use crate::media::Media;
 use crate::ws::{self, Decoder, Message, opcode};
 
 /// How long the final frames get to go out before the socket is dropped.
@@ -38,6 +39,8 @@ pub struct SessionConfig {
     pub rate_limit: u32,
     /// The server pings this often, so a silent peer is noticed...
     pub ping_every: Duration,
+    /// Where a `say`'s `image` must have been stored.
+    pub media: Media,
 }
 
 impl SessionConfig {
@@ -109,7 +112,7 @@ async fn serve(
     tokio::pin!(timer);
     let cancelled = shutdown.cancelled();
     tokio::pin!(cancelled);
-    if let Some(end) = handle_read(link, decoder, hub, id, &mut bucket).await {
+    if let Some(end) = handle_read(link, decoder, hub, id, &mut bucket, &cfg.media).await {
         return end;
     }
     loop {
@@ -138,7 +141,7 @@ async fn serve(
                     Ok(Some(0)) => return ("client left", None),
                     Ok(Some(_)) => {
                         heard = Instant::now();
-                        if let Some(end) = handle_read(link, decoder, hub, id, &mut bucket).await {
+                        if let Some(end) = handle_read(link, decoder, hub, id, &mut bucket, &cfg.media).await {
                             return end;
                         }
                     }
@@ -203,9 +206,10 @@ async fn handle_read(
     hub: &Hub,
     id: ConnId,
     bucket: &mut TokenBucket,
+    media: &Media,
 ) -> Option<Ending> {
     loop {
-        let (step, unflushed) = link::collect(|| handle_frames(link, decoder, hub, id, bucket));
+        let (step, unflushed) = link::collect(|| handle_frames(link, decoder, hub, id, bucket, media));
         match step {
             Step::Ended(end) => return Some(end),
             Step::Drained => {
@@ -241,6 +245,7 @@ fn handle_frames(
     hub: &Hub,
     id: ConnId,
     bucket: &mut TokenBucket,
+    media: &Media,
 ) -> Step {
     loop {
         // Closing (too slow, replaced): what it asks for now would only be thrown away.
@@ -260,7 +265,7 @@ fn handle_frames(
         let result = match message {
             Message::Text(text) => {
                 if bucket.take() {
-                    handle_text(hub, id, &text, bucket, &mut costly)
+                    handle_text(hub, id, &text, bucket, media, &mut costly)
                 } else {
                     let cid = decode(&text).ok().and_then(|m| m.cid().map(str::to_owned));
                     Err((RequestError::RateLimited, cid))
@@ -298,11 +303,18 @@ fn handle_text(
     id: ConnId,
     text: &str,
     bucket: &mut TokenBucket,
+    media: &Media,
     costly: &mut bool,
 ) -> Result<(), (RequestError, Option<String>)> {
     let msg = decode(text).map_err(|e| (e, None))?;
     let cid = msg.cid().map(str::to_owned);
     let request = msg.validate().map_err(|e| (RequestError::Invalid(e), cid.clone()))?;
+    // A well-formed URL of an image that was never uploaded here (one stat, no lock held).
+    if let Request::Say { image: Some(image), .. } = &request
+        && !media.exists(image)
+    {
+        return Err((RequestError::Invalid(common::InvalidName::Image), cid));
+    }
     *costly = matches!(request, Request::History { .. } | Request::Join { .. });
     let bytes = hub.handle(id, request).map_err(|e| (e, cid))?;
     bucket.charge(bytes);
@@ -458,7 +470,7 @@ mod decode_properties {
             string().prop_map(|nick| ClientMsg::Nick { nick }),
             (string(), any::<Option<u64>>()).prop_map(|(room, after)| ClientMsg::Join { room, after }),
             string().prop_map(|room| ClientMsg::Leave { room }),
-            (string(), string(), string()).prop_map(|(room, text, cid)| ClientMsg::Say { room, text, cid }),
+            (string(), string(), string()).prop_map(|(room, text, cid)| ClientMsg::Say { room, text, cid, image: None }),
             string().prop_map(|room| ClientMsg::Typing { room }),
             (string(), any::<u64>(), any::<Option<u32>>())
                 .prop_map(|(room, before, limit)| ClientMsg::History { room, before, limit }),

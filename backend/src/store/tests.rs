@@ -21,6 +21,7 @@ pub fn say(store: &mut Store, sender: &str, room: &str, cid: &str) -> Appended {
         text: Text::parse(&format!("text {cid}")).unwrap(),
         cid: Cid::parse(cid).unwrap(),
         ts: 1,
+        image: None,
     })
 }
 
