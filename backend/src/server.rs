@@ -196,7 +196,7 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 }
 
 fn router(state: AppState, media: Media, web_dir: &Path) -> Router {
-    let uploads = media::router(media, state.hub.clone());
+    let uploads = media::router(media, state.hub.clone(), state.origins.clone());
     Router::new()
         .route("/ws", get(ws_handler))
         .route("/api/info", get(info))

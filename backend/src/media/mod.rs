@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::{Bytes, BytesMut};
@@ -36,6 +37,7 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
+use crate::admission::Origins;
 use crate::hub::Hub;
 
 /// Uploads a connection may make in a burst...
@@ -233,10 +235,35 @@ fn write_once(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), UploadError> {
     })
 }
 
-/// `/api/media` and `/media/{name}`.
-pub fn router(media: Media, hub: Hub) -> Router {
+/// `/api/media` and `/media/{name}`. A page of an origin that may open `/ws` (its own,
+/// or one of `--allowed-origin`) may upload from another origin too (CORS); others get no
+/// CORS headers, so their browser keeps the answer from them.
+pub fn router(media: Media, hub: Hub, origins: Arc<Origins>) -> Router {
+    let cors = move |req: Request, next: Next| {
+        let origins = origins.clone();
+        async move {
+            let origin = req.headers().get(header::ORIGIN).filter(|_| origins.allows(req.headers())).cloned();
+            let preflight = req.method() == Method::OPTIONS;
+            let mut res = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(req).await };
+            let h = res.headers_mut();
+            h.append(header::VARY, HeaderValue::from_static("Origin"));
+            if let Some(origin) = origin {
+                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                if preflight {
+                    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
+                    h.insert(
+                        header::ACCESS_CONTROL_ALLOW_HEADERS,
+                        HeaderValue::from_static("authorization, content-type"),
+                    );
+                    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+                }
+            }
+            res
+        }
+    };
     Router::new()
-        .route("/api/media", post(upload))
+        .route("/api/media", post(upload).options(|| async { StatusCode::NO_CONTENT }))
+        .route_layer(middleware::from_fn(cors))
         .route("/media/{name}", get(serve))
         .with_state((media, hub))
 }

@@ -24,10 +24,17 @@ pub struct TestApp {
     handle: JoinHandle<anyhow::Result<()>>,
 }
 
-/// A config for tests: loopback, the durable store in a fresh file, and a rate limit no
-/// test hits unless it means to.
+/// A config for tests: loopback, the durable store in a fresh file (uploads in a folder
+/// beside it), and a rate limit no test hits unless it means to.
 pub fn test_config() -> Config {
-    Config { addr: ([127, 0, 0, 1], 0).into(), rate_limit: 10_000, db: fresh_db(), ..Config::default() }
+    let db = fresh_db();
+    Config {
+        addr: ([127, 0, 0, 1], 0).into(),
+        rate_limit: 10_000,
+        media_dir: db.with_file_name("media"),
+        db,
+        ..Config::default()
+    }
 }
 
 /// A path for a new database file, in a folder of its own under the system's temp dir.
