@@ -37,6 +37,34 @@ impl Client {
         Ok(())
     }
 
+    /// The resume token of the connection, the credential of an upload.
+    pub fn token(&self) -> Option<String> {
+        self.chat.with_untracked(|c| c.resume().map(str::to_owned))
+    }
+
+    /// A picture starts uploading to the room shown, shown meanwhile from `preview`; its
+    /// `cid`, or why it cannot be sent now.
+    pub fn start_upload(&self, preview: String) -> Result<String, SayError> {
+        self.chat.try_update(|c| c.start_upload(preview)).unwrap_or(Err(SayError::Empty))
+    }
+
+    pub fn upload_progress(&self, cid: &str, percent: u8) {
+        self.chat.try_update(|c| c.upload_progress(cid, percent));
+    }
+
+    /// The picture `cid` is on the server at `url`: it is said now (or on the next join).
+    pub fn uploaded(&self, cid: &str, url: String) {
+        self.send(self.chat.try_update(|c| c.uploaded(cid, url)).flatten());
+    }
+
+    pub fn upload_failed(&self, cid: &str, why: &str) {
+        self.chat.try_update(|c| c.upload_failed(cid, why));
+    }
+
+    pub fn retry_upload(&self, cid: &str) {
+        self.chat.try_update(|c| c.retry_upload(cid));
+    }
+
     /// Forgets a message the server refused.
     pub fn discard(&self, cid: &str) {
         self.chat.try_update(|c| c.discard(cid));

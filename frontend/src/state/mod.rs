@@ -223,19 +223,75 @@ impl Chat {
         if self.outbox.is_full() {
             return Err(SayError::OutboxFull);
         }
-        self.next_cid += 1;
-        let pending = Pending {
-            room: self.current.clone(),
-            text: text.into(),
-            cid: format!("{}-{}", self.cid_prefix, self.next_cid),
-            delivery: Delivery::Sending,
-        };
-        let ready = self.can_send() && self.current_room().is_some_and(|r| r.joined);
-        let frame = ready.then(|| pending.frame());
-        self.outbox.push(pending);
+        let frame = self.record(text.into(), None);
         // Our own message ends our "typing": the next keystroke announces it again.
         self.typing_sent = None;
         Ok(frame)
+    }
+
+    /// Records a new message of the current room; the frame to send now, if it can go.
+    fn record(&mut self, text: String, preview: Option<String>) -> Option<ClientMsg> {
+        self.next_cid += 1;
+        let progress = preview.as_ref().map(|_| 0);
+        let pending = Pending {
+            room: self.current.clone(),
+            text,
+            cid: format!("{}-{}", self.cid_prefix, self.next_cid),
+            delivery: Delivery::Sending,
+            preview,
+            image: None,
+            progress,
+        };
+        let frame = if self.ready(&pending.room) { pending.frame() } else { None };
+        self.outbox.push(pending);
+        frame
+    }
+
+    fn ready(&self, room: &str) -> bool {
+        self.can_send() && self.room(room).is_some_and(|r| r.joined)
+    }
+
+    /// A picture is being uploaded to the current room, shown meanwhile from `preview`
+    /// (a local URL); returns its `cid`, which the upload reports to.
+    pub fn start_upload(&mut self, preview: String) -> Result<String, SayError> {
+        if self.outbox.is_full() {
+            return Err(SayError::OutboxFull);
+        }
+        self.record(String::new(), Some(preview));
+        Ok(format!("{}-{}", self.cid_prefix, self.next_cid))
+    }
+
+    /// How much of the picture `cid` has been uploaded (percent).
+    pub fn upload_progress(&mut self, cid: &str, percent: u8) {
+        if let Some(p) = self.outbox.get_mut(cid).filter(|p| p.progress.is_some()) {
+            p.progress = Some(percent.min(100));
+        }
+    }
+
+    /// The picture `cid` is on the server at `url`: the `say` to send now, if it can go
+    /// (else it goes with the room's next `joined`).
+    pub fn uploaded(&mut self, cid: &str, url: String) -> Option<ClientMsg> {
+        let p = self.outbox.get_mut(cid)?;
+        p.image = Some(url);
+        p.progress = None;
+        let (room, frame) = (p.room.clone(), p.frame());
+        if self.ready(&room) { frame } else { None }
+    }
+
+    /// The upload of `cid` failed: shown with `why` and a way to retry.
+    pub fn upload_failed(&mut self, cid: &str, why: &str) {
+        if let Some(p) = self.outbox.get_mut(cid) {
+            p.progress = None;
+            p.delivery = Delivery::Failed(why.to_owned());
+        }
+    }
+
+    /// The upload of `cid` starts again.
+    pub fn retry_upload(&mut self, cid: &str) {
+        if let Some(p) = self.outbox.get_mut(cid) {
+            p.progress = Some(0);
+            p.delivery = Delivery::Sending;
+        }
     }
 
     /// Forgets a message the server refused for good.
