@@ -470,7 +470,12 @@ mod decode_properties {
             string().prop_map(|nick| ClientMsg::Nick { nick }),
             (string(), any::<Option<u64>>()).prop_map(|(room, after)| ClientMsg::Join { room, after }),
             string().prop_map(|room| ClientMsg::Leave { room }),
-            (string(), string(), string()).prop_map(|(room, text, cid)| ClientMsg::Say { room, text, cid, image: None }),
+            (string(), string(), string()).prop_map(|(room, text, cid)| ClientMsg::Say {
+                room,
+                text,
+                cid,
+                image: None
+            }),
             string().prop_map(|room| ClientMsg::Typing { room }),
             (string(), any::<u64>(), any::<Option<u32>>())
                 .prop_map(|(room, before, limit)| ClientMsg::History { room, before, limit }),

@@ -25,7 +25,9 @@ impl fmt::Display for InvalidName {
             Self::Empty(what) => write!(f, "{what} must not be empty"),
             Self::TooLong(what, max) => write!(f, "{what} must be at most {max} characters"),
             Self::Control(what) => write!(f, "{what} must not contain control characters"),
-            Self::Image => f.write_str("an image must be a URL that POST /api/media of this server answered with"),
+            Self::Image => {
+                f.write_str("an image must be a URL that POST /api/media of this server answered with")
+            }
         }
     }
 }

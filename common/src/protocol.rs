@@ -427,7 +427,12 @@ pub mod samples {
             ClientMsg::Join { room: "rust".into(), after: Some(9_007_199_254_740_991) },
             ClientMsg::Leave { room: "café & co".into() },
             ClientMsg::Say { room: "r".into(), text: AWKWARD.into(), cid: "a-1".into(), image: None },
-            ClientMsg::Say { room: "r".into(), text: String::new(), cid: "a-2".into(), image: Some(IMAGE.into()) },
+            ClientMsg::Say {
+                room: "r".into(),
+                text: String::new(),
+                cid: "a-2".into(),
+                image: Some(IMAGE.into()),
+            },
             ClientMsg::Typing { room: "r".into() },
             ClientMsg::History { room: "r".into(), before: 100, limit: Some(50) },
             ClientMsg::History { room: "r".into(), before: 0, limit: None },
@@ -621,7 +626,8 @@ mod tests {
 
     #[test]
     fn validate_applies_the_bounds() {
-        let ok = ClientMsg::Say { room: " lobby ".into(), text: "hi  ".into(), cid: "a-1".into(), image: None };
+        let ok =
+            ClientMsg::Say { room: " lobby ".into(), text: "hi  ".into(), cid: "a-1".into(), image: None };
         let Request::Say { room, text, cid, .. } = ok.validate().unwrap() else { panic!() };
         assert_eq!((room.as_str(), text.as_str(), cid.as_str()), ("lobby", "hi", "a-1"));
         let long = ClientMsg::Nick { nick: "n".repeat(33) };

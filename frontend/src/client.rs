@@ -9,7 +9,7 @@
 use leptos::prelude::*;
 
 use crate::socket::Link;
-use crate::state::{Chat, SayError};
+use crate::state::{Chat, SayError, Upload};
 use common::ClientMsg;
 
 #[derive(Debug, Clone, Copy)]
@@ -48,21 +48,10 @@ impl Client {
         self.chat.try_update(|c| c.start_upload(preview)).unwrap_or(Err(SayError::Empty))
     }
 
-    pub fn upload_progress(&self, cid: &str, percent: u8) {
-        self.chat.try_update(|c| c.upload_progress(cid, percent));
-    }
-
-    /// The picture `cid` is on the server at `url`: it is said now (or on the next join).
-    pub fn uploaded(&self, cid: &str, url: String) {
-        self.send(self.chat.try_update(|c| c.uploaded(cid, url)).flatten());
-    }
-
-    pub fn upload_failed(&self, cid: &str, why: &str) {
-        self.chat.try_update(|c| c.upload_failed(cid, why));
-    }
-
-    pub fn retry_upload(&self, cid: &str) {
-        self.chat.try_update(|c| c.retry_upload(cid));
+    /// What became of the upload of the picture `cid`; once it is up, it is said now (or
+    /// on the next join).
+    pub fn upload(&self, cid: &str, event: Upload) {
+        self.send(self.chat.try_update(|c| c.upload(cid, event)).flatten());
     }
 
     /// Forgets a message the server refused.

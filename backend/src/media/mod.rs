@@ -244,7 +244,8 @@ pub fn router(media: Media, hub: Hub, origins: Arc<Origins>) -> Router {
         async move {
             let origin = req.headers().get(header::ORIGIN).filter(|_| origins.allows(req.headers())).cloned();
             let preflight = req.method() == Method::OPTIONS;
-            let mut res = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(req).await };
+            let mut res =
+                if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(req).await };
             let h = res.headers_mut();
             h.append(header::VARY, HeaderValue::from_static("Origin"));
             if let Some(origin) = origin {
@@ -278,7 +279,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 async fn upload(State((media, hub)): State<(Media, Hub)>, req: Request) -> Result<Response, UploadError> {
     let token = bearer(req.headers()).filter(|t| hub.is_open(t)).ok_or(UploadError::Unauthorized)?;
     let max = media.shared.max_bytes;
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         return Err(UploadError::TooLarge(max));
     }
@@ -300,7 +302,8 @@ async fn read_body(body: Body, max: usize) -> Result<Bytes, UploadError> {
     let mut stream = body.into_data_stream();
     let mut buf = BytesMut::new();
     loop {
-        let chunk = tokio::time::timeout(BODY_IDLE, stream.next()).await.map_err(|_| UploadError::Interrupted)?;
+        let chunk =
+            tokio::time::timeout(BODY_IDLE, stream.next()).await.map_err(|_| UploadError::Interrupted)?;
         match chunk {
             None => return Ok(buf.freeze()),
             Some(Ok(chunk)) => {
@@ -325,7 +328,8 @@ async fn serve(
     let (true, Some(mime)) = (common::media::is_file_name(&name), mime) else {
         return (StatusCode::NOT_FOUND, "no such image\n").into_response();
     };
-    let file = ServeFile::new_with_mime(media.shared.dir.join(&name), &mime.parse().expect("a valid media type"));
+    let file =
+        ServeFile::new_with_mime(media.shared.dir.join(&name), &mime.parse().expect("a valid media type"));
     let Ok(mut res) = file.oneshot(req).await;
     let found = res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED;
     let h = res.headers_mut();

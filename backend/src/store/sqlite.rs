@@ -64,9 +64,8 @@ const COLUMNS: &str = "room, id, nick, text, ts, cid, image";
 /// Brings a database written by an older server up to [`SCHEMA`]: a column added since
 /// is added to the existing table (`NULL` in the rows it already holds).
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let has_image = conn
-        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'image'")?
-        .exists([])?;
+    let has_image =
+        conn.prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'image'")?.exists([])?;
     if !has_image {
         conn.execute_batch("ALTER TABLE messages ADD COLUMN image TEXT")?;
         tracing::info!("added the image column to the messages table");
@@ -323,8 +322,16 @@ fn write_batch(conn: &mut Connection, batch: &[Pending]) -> rusqlite::Result<Wri
         for p in batch {
             let m = &p.msg;
             let cid = m.cid.as_deref().unwrap_or_default();
-            let n =
-                insert.execute(params![m.room, m.id as i64, m.nick, m.text, m.ts as i64, &*p.sender, cid, m.image])?;
+            let n = insert.execute(params![
+                m.room,
+                m.id as i64,
+                m.nick,
+                m.text,
+                m.ts as i64,
+                &*p.sender,
+                cid,
+                m.image
+            ])?;
             if n == 1 {
                 outcome.push(Outcome::Stored(p.sender.clone(), m.clone()));
             } else {

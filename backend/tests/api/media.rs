@@ -10,7 +10,8 @@ use tokio::net::TcpStream;
 use crate::helpers::*;
 
 /// A 1x1 RGBA PNG.
-const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+const PNG: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
 /// A 1x1 lossless WebP.
 const WEBP: &str = "UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==";
 
@@ -148,7 +149,10 @@ async fn a_png_is_stored_once_and_served_with_its_real_type_and_safe_headers() {
     let first = upload(&app, &c, &png).await;
     let url = first["url"].as_str().unwrap();
     assert!(url.starts_with("/media/") && url.ends_with(".png"), "{first}");
-    assert_eq!((first["type"].as_str(), first["width"].as_u64(), first["height"].as_u64()), (Some("image/png"), Some(1), Some(1)));
+    assert_eq!(
+        (first["type"].as_str(), first["width"].as_u64(), first["height"].as_u64()),
+        (Some("image/png"), Some(1), Some(1))
+    );
     assert_eq!(first["bytes"].as_u64(), Some(png.len() as u64));
     // The same bytes again: the same URL, one file.
     let second = upload(&app, &c, &png).await;
@@ -198,12 +202,18 @@ async fn gif_jpeg_and_webp_are_taken_with_their_sizes() {
     let app = spawn_app().await;
     let c = app.client().await;
     let gif = upload(&app, &c, &gif()).await;
-    assert_eq!((gif["type"].as_str(), gif["width"].as_u64(), gif["height"].as_u64()), (Some("image/gif"), Some(2), Some(1)));
+    assert_eq!(
+        (gif["type"].as_str(), gif["width"].as_u64(), gif["height"].as_u64()),
+        (Some("image/gif"), Some(2), Some(1))
+    );
     assert!(gif["url"].as_str().unwrap().ends_with(".gif"));
     let stored = app.fetch(gif["url"].as_str().unwrap(), &[]).await;
     assert!(!contains(&stored.body, b"hello there"), "the GIF's comment is gone");
     let jpeg = upload(&app, &c, &jpeg_with_gps()).await;
-    assert_eq!((jpeg["type"].as_str(), jpeg["width"].as_u64(), jpeg["height"].as_u64()), (Some("image/jpeg"), Some(16), Some(8)));
+    assert_eq!(
+        (jpeg["type"].as_str(), jpeg["width"].as_u64(), jpeg["height"].as_u64()),
+        (Some("image/jpeg"), Some(16), Some(8))
+    );
     let webp = upload(&app, &c, &base64(WEBP)).await;
     assert_eq!((webp["type"].as_str(), webp["width"].as_u64()), (Some("image/webp"), Some(1)));
     let got = app.fetch(webp["url"].as_str().unwrap(), &[]).await;
@@ -352,7 +362,10 @@ async fn a_message_with_an_image_reaches_the_room_and_its_history() {
     let url = upload(&app, &alice, &base64(PNG)).await["url"].as_str().unwrap().to_owned();
     alice.send(json!({"type": "say", "room": "pics", "text": "", "cid": "i-1", "image": url})).await;
     let echo = alice.next().await;
-    assert_eq!((echo["type"].as_str(), echo["image"].as_str(), echo["text"].as_str()), (Some("message"), Some(&*url), Some("")));
+    assert_eq!(
+        (echo["type"].as_str(), echo["image"].as_str(), echo["text"].as_str()),
+        (Some("message"), Some(&*url), Some(""))
+    );
     let seen = bob.next().await;
     assert_eq!((seen["image"].as_str(), seen["nick"].as_str()), (Some(&*url), Some("alice")));
     alice.send(json!({"type": "say", "room": "pics", "text": "a caption", "cid": "i-2", "image": url})).await;

@@ -38,6 +38,19 @@ pub const TYPING_SEND_MS: f64 = 2000.0;
 /// How many older messages one scroll-back request asks for.
 pub const HISTORY_PAGE: u32 = 50;
 
+/// What happens to a picture's upload (see [`Chat::upload`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upload {
+    /// This much of it went (percent).
+    Progress(u8),
+    /// The server has it, at this URL.
+    Done(String),
+    /// It failed, for this reason; the user may retry.
+    Failed(&'static str),
+    /// The user tries again.
+    Retry,
+}
+
 /// The connection as the user sees it. `Display` (in `view`) is the exact text of the status line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -261,37 +274,30 @@ impl Chat {
         Ok(format!("{}-{}", self.cid_prefix, self.next_cid))
     }
 
-    /// How much of the picture `cid` has been uploaded (percent).
-    pub fn upload_progress(&mut self, cid: &str, percent: u8) {
-        if let Some(p) = self.outbox.get_mut(cid).filter(|p| p.progress.is_some()) {
-            p.progress = Some(percent.min(100));
-        }
-    }
-
-    /// The picture `cid` is on the server at `url`: the `say` to send now, if it can go
-    /// (else it goes with the room's next `joined`).
-    pub fn uploaded(&mut self, cid: &str, url: String) -> Option<ClientMsg> {
+    /// What became of the upload of the picture `cid`; returns the `say` to send now
+    /// once it is up, if it can go (else it goes with the room's next `joined`).
+    pub fn upload(&mut self, cid: &str, event: Upload) -> Option<ClientMsg> {
         let p = self.outbox.get_mut(cid)?;
-        p.image = Some(url);
-        p.progress = None;
-        let (room, frame) = (p.room.clone(), p.frame());
-        if self.ready(&room) { frame } else { None }
-    }
-
-    /// The upload of `cid` failed: shown with `why` and a way to retry.
-    pub fn upload_failed(&mut self, cid: &str, why: &str) {
-        if let Some(p) = self.outbox.get_mut(cid) {
-            p.progress = None;
-            p.delivery = Delivery::Failed(why.to_owned());
+        match event {
+            Upload::Progress(percent) => {
+                p.progress = p.progress.map(|_| percent.min(100));
+            }
+            Upload::Done(url) => {
+                p.image = Some(url);
+                p.progress = None;
+                let (room, frame) = (p.room.clone(), p.frame());
+                return if self.ready(&room) { frame } else { None };
+            }
+            Upload::Failed(why) => {
+                p.progress = None;
+                p.delivery = Delivery::Failed(why.to_owned());
+            }
+            Upload::Retry => {
+                p.progress = Some(0);
+                p.delivery = Delivery::Sending;
+            }
         }
-    }
-
-    /// The upload of `cid` starts again.
-    pub fn retry_upload(&mut self, cid: &str) {
-        if let Some(p) = self.outbox.get_mut(cid) {
-            p.progress = Some(0);
-            p.delivery = Delivery::Sending;
-        }
+        None
     }
 
     /// Forgets a message the server refused for good.

@@ -169,7 +169,10 @@ fn say_while_disconnected_shows_pending_and_goes_out_on_joined_with_the_same_cid
     let cid = chat.outbox.items[0].cid.clone();
     chat.apply(welcome("alice"), 0.0);
     let frames = chat.apply(joined(LOBBY, vec![]), 0.0);
-    assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "later".into(), cid: cid.clone(), image: None }]);
+    assert_eq!(
+        frames,
+        [ClientMsg::Say { room: LOBBY.into(), text: "later".into(), cid: cid.clone(), image: None }]
+    );
     chat.apply(ServerMsg::Message(msg(LOBBY, 1, "alice", "later", Some(&cid))), 0.0);
     assert_eq!(texts(&chat), ["later"]);
 }
@@ -737,7 +740,7 @@ fn a_picture_waits_for_its_upload_then_is_said_and_shown_until_its_echo() {
         other => panic!("{other:?}"),
     };
     assert_eq!(pending(&chat), (Some("blob:local".into()), Some(0), None, true));
-    chat.upload_progress(&cid, 40);
+    chat.upload(&cid, Upload::Progress(40));
     assert_eq!(chat.log()[0].key(), EntryKey::Outgoing(cid.clone(), false, Some(40)));
     // A reconnect meanwhile sends nothing for it: there is no URL to say yet.
     chat.disconnected();
@@ -745,12 +748,21 @@ fn a_picture_waits_for_its_upload_then_is_said_and_shown_until_its_echo() {
     let frames = [frames, chat.apply(joined(LOBBY, vec![]), 0.0)].concat();
     assert!(!frames.iter().any(|f| matches!(f, ClientMsg::Say { .. })), "{frames:?}");
     let url = "/media/ab.png".to_owned();
-    let say = chat.uploaded(&cid, url.clone()).expect("said at once");
+    let say = chat.upload(&cid, Upload::Done(url.clone())).expect("said at once");
     assert_eq!(
         say,
-        ClientMsg::Say { room: LOBBY.into(), text: String::new(), cid: cid.clone(), image: Some(url.clone()) }
+        ClientMsg::Say {
+            room: LOBBY.into(),
+            text: String::new(),
+            cid: cid.clone(),
+            image: Some(url.clone())
+        }
     );
-    assert_eq!(pending(&chat), (Some("blob:local".into()), None, None, false), "sending, no longer uploading");
+    assert_eq!(
+        pending(&chat),
+        (Some("blob:local".into()), None, None, false),
+        "sending, no longer uploading"
+    );
     let echo = ChatMessage { image: Some(url.clone()), ..msg(LOBBY, 1, "alice", "", Some(&cid)) };
     chat.apply(ServerMsg::Message(echo), 0.0);
     assert!(matches!(&*chat.log()[0], Entry::Message { msg, own: true, .. } if msg.image == Some(url)));
@@ -761,12 +773,12 @@ fn a_picture_waits_for_its_upload_then_is_said_and_shown_until_its_echo() {
 fn a_failed_upload_is_shown_with_a_retry_and_can_be_discarded() {
     let mut chat = connected("alice");
     let cid = chat.start_upload("blob:x".into()).unwrap();
-    chat.upload_failed(&cid, "too big");
+    chat.upload(&cid, Upload::Failed("too big"));
     assert_eq!(texts(&chat), ["!too big"]);
     assert!(matches!(&*chat.log()[0], Entry::Outgoing { retry: true, progress: None, .. }));
-    chat.retry_upload(&cid);
+    chat.upload(&cid, Upload::Retry);
     assert!(matches!(&*chat.log()[0], Entry::Outgoing { failed: None, progress: Some(0), .. }));
-    chat.upload_failed(&cid, "again");
+    chat.upload(&cid, Upload::Failed("again"));
     chat.discard(&cid);
     assert!(chat.log().is_empty());
 }
@@ -776,8 +788,11 @@ fn a_picture_uploaded_while_offline_is_said_on_the_next_joined() {
     let mut chat = connected("alice");
     let cid = chat.start_upload("blob:y".into()).unwrap();
     chat.disconnected();
-    assert_eq!(chat.uploaded(&cid, "/media/cd.gif".into()), None);
+    assert_eq!(chat.upload(&cid, Upload::Done("/media/cd.gif".into())), None);
     chat.apply(welcome("alice"), 0.0);
     let frames = chat.apply(joined(LOBBY, vec![]), 0.0);
-    assert!(frames.iter().any(|f| matches!(f, ClientMsg::Say { image: Some(i), .. } if i == "/media/cd.gif")), "{frames:?}");
+    assert!(
+        frames.iter().any(|f| matches!(f, ClientMsg::Say { image: Some(i), .. } if i == "/media/cd.gif")),
+        "{frames:?}"
+    );
 }

@@ -11,18 +11,20 @@
 use std::cell::RefCell;
 
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
-use wasm_bindgen::closure::Closure;
-use web_sys::{Blob, DataTransfer, Event, FileList, ProgressEvent, XmlHttpRequest};
+use leptos::tachys::renderer::Rndr;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Blob, DataTransfer, FileList, HtmlInputElement, XmlHttpRequest};
 
-use super::{Ctx, ctx, handler};
+use super::dom::{Drawing, Drawn, add_element, add_text, element, set};
 use crate::client::Client;
+use crate::state::Upload;
 
 thread_local! {
     /// The server's HTTP origin (the app's socket's), set by the [`App`](super::App).
     static BASE: RefCell<String> = const { RefCell::new(String::new()) };
-    /// The files of uploads that have not succeeded yet, by `cid`, for a retry.
-    static FILES: RefCell<Vec<(String, Blob)>> = const { RefCell::new(Vec::new()) };
+    /// The files of uploads that have not succeeded yet, by `cid`, for a retry: a
+    /// JavaScript object, whose code the browser has, rather than a Rust map's in the wasm.
+    static FILES: js_sys::Object = js_sys::Object::new();
 }
 
 /// Sets the server that pictures go to and come from (`crate::http_base`).
@@ -43,7 +45,7 @@ fn upload_all(client: Client, files: Option<FileList>) {
             let file: Blob = file.into();
             let Ok(preview) = web_sys::Url::create_object_url_with_blob(&file) else { continue };
             if let Ok(cid) = client.start_upload(preview) {
-                FILES.with(|f| f.borrow_mut().push((cid.clone(), file.clone())));
+                FILES.with(|f| js_sys::Reflect::set(f, &cid.as_str().into(), &file).ok());
                 send(client, cid, &file);
             }
         }
@@ -52,9 +54,10 @@ fn upload_all(client: Client, files: Option<FileList>) {
 
 /// Tries the upload of `cid` again.
 pub fn retry(client: Client, cid: &str) {
-    if let Some(file) = FILES.with(|f| f.borrow().iter().find(|(c, _)| c == cid).map(|(_, b)| b.clone())) {
-        client.retry_upload(cid);
-        send(client, cid.to_owned(), &file);
+    let file = FILES.with(|f| js_sys::Reflect::get(f, &cid.into()).ok()).filter(|f| f.is_object());
+    if let Some(file) = file {
+        client.upload(cid, Upload::Retry);
+        send(client, cid.to_owned(), file.unchecked_ref());
     }
 }
 
@@ -69,6 +72,18 @@ fn failure(status: u16) -> &'static str {
     }
 }
 
+/// Listens to `event` on any event target (an upload, a request): the listener code the
+/// drawn views use (see [`dom`](super::dom)), rather than a closure type of its own. The
+/// listener lives as long as its target (dropping the handle would remove it).
+fn listen(target: &JsValue, event: &str, f: Box<dyn FnMut(JsValue)>) {
+    std::mem::forget(Rndr::add_event_listener(target.unchecked_ref(), event, f));
+}
+
+/// A number field of a JavaScript object (0 when absent).
+fn number(obj: &JsValue, key: &str) -> f64 {
+    js_sys::Reflect::get(obj, &key.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0)
+}
+
 fn send(client: Client, cid: String, file: &Blob) {
     let Ok(xhr) = XmlHttpRequest::new() else { return };
     let url = media_url("/api/media");
@@ -76,83 +91,95 @@ fn send(client: Client, cid: String, file: &Blob) {
         xhr.set_request_header("Authorization", &format!("Bearer {}", client.token().unwrap_or_default()))
     });
     if opened.is_err() {
-        client.upload_failed(&cid, failure(0));
+        client.upload(&cid, Upload::Failed(failure(0)));
         return;
     }
     if let Ok(upload) = xhr.upload() {
         let id = cid.clone();
-        let progress = Closure::<dyn FnMut(ProgressEvent)>::new(move |e: ProgressEvent| {
-            if e.length_computable() && e.total() > 0.0 {
-                // Whole tens: each step redraws the line.
-                let tens = (e.loaded() / e.total() * 10.0) as u8 * 10;
-                client.upload_progress(&id, tens);
-            }
-        });
-        upload.set_onprogress(Some(progress.into_js_value().unchecked_ref()));
+        listen(
+            &upload,
+            "progress",
+            Box::new(move |e| {
+                let total = number(&e, "total");
+                if total > 0.0 {
+                    // Whole tens: each step redraws the line.
+                    client.upload(&id, Upload::Progress((number(&e, "loaded") / total * 10.0) as u8 * 10));
+                }
+            }),
+        );
     }
     let done = xhr.clone();
-    let ended = Closure::once_into_js(move || {
-        let status = done.status().unwrap_or(0);
-        let answer = done.response_text().ok().flatten().and_then(|t| js_sys::JSON::parse(&t).ok());
-        let url = answer.and_then(|a| js_sys::Reflect::get(&a, &"url".into()).ok()?.as_string());
-        match url.filter(|_| status == 201) {
-            Some(url) => {
-                FILES.with(|f| f.borrow_mut().retain(|(c, _)| *c != cid));
-                client.uploaded(&cid, url);
+    listen(
+        &xhr,
+        "loadend",
+        Box::new(move |_| {
+            let status = done.status().unwrap_or(0);
+            let answer = done.response_text().ok().flatten().and_then(|t| js_sys::JSON::parse(&t).ok());
+            let url = answer.and_then(|a| js_sys::Reflect::get(&a, &"url".into()).ok()?.as_string());
+            match url.filter(|_| status == 201) {
+                Some(url) => {
+                    FILES.with(|f| js_sys::Reflect::delete_property(f, &cid.as_str().into()).ok());
+                    client.upload(&cid, Upload::Done(url));
+                }
+                None => client.upload(&cid, Upload::Failed(failure(status))),
             }
-            None => client.upload_failed(&cid, failure(status)),
-        }
-    });
-    xhr.set_onloadend(Some(ended.unchecked_ref()));
-    if xhr.send_with_opt_blob(Some(file)).is_err() {
-        // `loadend` reports it.
-    }
+        }),
+    );
+    // A failure to send is reported by `loadend` too.
+    let _ = xhr.send_with_opt_blob(Some(file));
 }
 
 /// The files an event carries: a paste's clipboard or a drop's data.
-fn files_of(ev: &Event) -> Option<FileList> {
-    let data = js_sys::Reflect::get(ev, &if ev.type_() == "paste" { "clipboardData" } else { "dataTransfer" }.into())
-        .ok()?
-        .dyn_into::<DataTransfer>()
-        .ok()?;
+fn files_of(ev: &JsValue) -> Option<FileList> {
+    let key = if js_sys::Reflect::has(ev, &"clipboardData".into()).unwrap_or(false) {
+        "clipboardData"
+    } else {
+        "dataTransfer"
+    };
+    let data: DataTransfer =
+        js_sys::Reflect::get(ev, &key.into()).ok().filter(|d| d.is_object())?.unchecked_into();
     data.files().filter(|f| f.length() > 0)
 }
 
-/// The attach button, and the page's paste and drop of pictures.
-#[component]
-pub fn Attach() -> impl IntoView {
-    let Ctx { client, .. } = ctx();
-    // Pictures pasted or dropped anywhere on the page go to the room shown. Text pasted
-    // into the field stays the field's: only an event that carries files is taken.
-    for name in ["paste", "drop", "dragover"] {
-        let listener = window_event_listener_untyped(name, move |ev| {
-            if name == "dragover" {
-                ev.prevent_default(); // Else the browser refuses the drop.
-            } else if let Some(files) = files_of(&ev) {
-                ev.prevent_default();
-                upload_all(client, Some(files));
-            }
-        });
-        on_cleanup(move || listener.remove());
-    }
-    let on_change = move |ev: Event| {
-        if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
-            upload_all(client, input.files());
-            // The same picture may be chosen again.
-            input.set_value("");
+/// The attach button: a file input for images (a phone offers its camera), drawn once.
+/// While it is in the page, pictures pasted or dropped anywhere on the page go to the room
+/// shown too; text pasted into the field stays the field's (only an event that carries
+/// files is taken).
+pub fn button(client: Client) -> Drawn {
+    Drawn::new(move || {
+        let label = element("label", "attach");
+        set(&label, "title", "Attach a picture");
+        let input = add_element(&label, "input", "visually-hidden");
+        set(&input, "type", "file");
+        set(&input, "accept", "image/*");
+        set(&input, "data-testid", "attach");
+        set(&input, "aria-label", "Attach a picture");
+        let icon = add_element(&label, "span", "");
+        set(&icon, "aria-hidden", "true");
+        add_text(&icon, "📎");
+        let chosen = input.clone().unchecked_into::<HtmlInputElement>();
+        let mut drawing = Drawing::new(label);
+        let page: &JsValue = &window();
+        for name in ["paste", "drop", "dragover"] {
+            let take = move |ev: JsValue| {
+                let ev: &web_sys::Event = ev.unchecked_ref();
+                if name == "dragover" {
+                    ev.prevent_default(); // Else the browser refuses the drop.
+                } else if let Some(files) = files_of(ev) {
+                    ev.prevent_default();
+                    upload_all(client, Some(files));
+                }
+            };
+            drawing = drawing.on(page.unchecked_ref(), name, Box::new(take));
         }
-    };
-    view! {
-        <label class="attach" title="Attach a picture">
-            <input
-                type="file"
-                accept="image/*"
-                class="visually-hidden"
-                data-testid="attach"
-                aria-label="Attach a picture"
-                on:change=handler(on_change)
-            />
-            <span aria-hidden="true">"📎"</span>
-        </label>
-    }
+        drawing.on(
+            &input,
+            "change",
+            Box::new(move |_| {
+                upload_all(client, chosen.files());
+                // The same picture may be chosen again.
+                chosen.set_value("");
+            }),
+        )
+    })
 }

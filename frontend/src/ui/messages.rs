@@ -81,11 +81,14 @@ fn draw_line(entry: &Entry, client: Client) -> Drawing {
                 set(&sending, "hidden", "");
             }
             match progress {
+                // Whole tens (see `attach`): a table rather than number formatting.
                 Some(percent) => {
-                    add_text(&sending, &format!("uploading {percent}%"));
+                    let tens = ["0", "10", "20", "30", "40", "50", "60", "70", "80", "90", "100"];
+                    let done = tens[usize::from(*percent / 10).min(10)];
+                    add_text(&sending, &format!("uploading {done}%"));
                     let bar = add_element(&li, "progress", "");
                     set(&bar, "max", "100");
-                    set(&bar, "value", &percent.to_string());
+                    set(&bar, "value", done);
                 }
                 None => add_text(&sending, "sending…"),
             }
@@ -117,7 +120,9 @@ fn draw_line(entry: &Entry, client: Client) -> Drawing {
                     &failure,
                     Box::new(move |ev| {
                         let target = ev.unchecked_ref::<web_sys::Event>().target();
-                        let on = |el: &Element| target.as_ref().is_some_and(|t| t.unchecked_ref::<Element>() == el);
+                        let on = |el: &Element| {
+                            target.as_ref().is_some_and(|t| t.unchecked_ref::<Element>() == el)
+                        };
                         if on(&again) {
                             super::attach::retry(client, &cid);
                         } else if on(&discard) {
