@@ -335,6 +335,9 @@ async fn serve(
     let h = res.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(SANDBOX));
+    // Pages of this site only (any port: the app's own, a development page, the browser
+    // tests' page) may show it; other sites' pages cannot embed the chat's pictures.
+    h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-site"));
     if found {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE));
     }

@@ -165,6 +165,7 @@ async fn a_png_is_stored_once_and_served_with_its_real_type_and_safe_headers() {
     assert_eq!(got.header("x-content-type-options"), "nosniff");
     assert_eq!(got.header("cache-control"), "public, max-age=31536000, immutable");
     assert_eq!(got.header("content-security-policy"), "default-src 'none'; sandbox");
+    assert_eq!(got.header("cross-origin-resource-policy"), "same-site");
     // The name is the SHA-256 of the stored bytes.
     use sha2::Digest;
     let hash = data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(&got.body));
