@@ -52,6 +52,7 @@ impl Server {
         let config = backend::Config {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             web_dir: dist,
+            media_dir: db.with_file_name("media"),
             db,
             redis,
             ..backend::Config::default()

@@ -1127,7 +1127,8 @@ async fn a_picture_chosen_with_the_attach_button_is_uploaded_said_and_shown() {
 
     // Shown at once from the file, then as the server's picture once echoed.
     until("the picture in the log", || !pictures(&app).is_empty()).await;
-    until("the echo", || pictures(&app).iter().any(|(src, pending)| !pending && src.contains("/media/"))).await;
+    until("the echo", || pictures(&app).iter().any(|(src, pending)| !pending && src.contains("/media/")))
+        .await;
     let (src, _) = pictures(&app).into_iter().find(|(_, pending)| !pending).unwrap();
     let base = server().replacen("ws", "http", 1);
     let base = base.strip_suffix("/ws").unwrap();
@@ -1140,7 +1141,10 @@ async fn a_picture_chosen_with_the_attach_button_is_uploaded_said_and_shown() {
     let img: web_sys::HtmlImageElement =
         app.query("[data-testid='messages'] [data-testid='picture']").unwrap().unchecked_into();
     let link = img.parent_element().unwrap();
-    assert_eq!((link.get_attribute("href").as_deref(), link.get_attribute("target").as_deref()), (Some(&*src), Some("_blank")));
+    assert_eq!(
+        (link.get_attribute("href").as_deref(), link.get_attribute("target").as_deref()),
+        (Some(&*src), Some("_blank"))
+    );
     let alt = img.get_attribute("alt").unwrap_or_default();
     assert!(alt.starts_with("Picture from ") && alt.len() > 13, "{alt}");
 }
@@ -1163,7 +1167,8 @@ async fn a_picture_dropped_on_the_page_is_sent() {
     fire(&log, &drop);
     assert!(drop.default_prevented(), "the browser does not open the file instead");
     until("bob's message", || pictures_received(&bob).len() == 1).await;
-    until("the echo", || pictures(&app).iter().any(|(src, pending)| !pending && src.contains("/media/"))).await;
+    until("the echo", || pictures(&app).iter().any(|(src, pending)| !pending && src.contains("/media/")))
+        .await;
 }
 
 #[wasm_bindgen_test]

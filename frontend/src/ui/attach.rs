@@ -131,13 +131,8 @@ fn send(client: Client, cid: String, file: &Blob) {
 
 /// The files an event carries: a paste's clipboard or a drop's data.
 fn files_of(ev: &JsValue) -> Option<FileList> {
-    let key = if js_sys::Reflect::has(ev, &"clipboardData".into()).unwrap_or(false) {
-        "clipboardData"
-    } else {
-        "dataTransfer"
-    };
-    let data: DataTransfer =
-        js_sys::Reflect::get(ev, &key.into()).ok().filter(|d| d.is_object())?.unchecked_into();
+    let get = |key: &str| js_sys::Reflect::get(ev, &key.into()).ok().filter(JsValue::is_object);
+    let data: DataTransfer = get("dataTransfer").or_else(|| get("clipboardData"))?.unchecked_into();
     data.files().filter(|f| f.length() > 0)
 }
 
@@ -154,9 +149,10 @@ pub fn button(client: Client) -> Drawn {
         set(&input, "accept", "image/*");
         set(&input, "data-testid", "attach");
         set(&input, "aria-label", "Attach a picture");
+        // A plus, as messaging apps show it: every font has the glyph (an emoji may not).
         let icon = add_element(&label, "span", "");
         set(&icon, "aria-hidden", "true");
-        add_text(&icon, "📎");
+        add_text(&icon, "+");
         let chosen = input.clone().unchecked_into::<HtmlInputElement>();
         let mut drawing = Drawing::new(label);
         let page: &JsValue = &window();

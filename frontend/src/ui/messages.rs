@@ -81,14 +81,18 @@ fn draw_line(entry: &Entry, client: Client) -> Drawing {
                 set(&sending, "hidden", "");
             }
             match progress {
-                // Whole tens (see `attach`): a table rather than number formatting.
+                // The bar tells how far (assistive technology reads it as a percentage).
                 Some(percent) => {
-                    let tens = ["0", "10", "20", "30", "40", "50", "60", "70", "80", "90", "100"];
-                    let done = tens[usize::from(*percent / 10).min(10)];
-                    add_text(&sending, &format!("uploading {done}%"));
+                    add_text(&sending, "uploading…");
                     let bar = add_element(&li, "progress", "");
-                    set(&bar, "max", "100");
-                    set(&bar, "value", done);
+                    set(&bar, "max", "10");
+                    set(
+                        &bar,
+                        "value",
+                        ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
+                            [usize::from(*percent / 10).min(10)],
+                    );
+                    set(&bar, "aria-label", "Upload");
                 }
                 None => add_text(&sending, "sending…"),
             }
