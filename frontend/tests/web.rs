@@ -970,8 +970,11 @@ async fn the_app_runs_under_the_servers_content_security_policy() {
     use_the_stylesheet();
     let ws = server();
     // The test server is on another port than this page; the address where nothing
-    // listens is what the reconnect tests open.
-    let policy = common::content_security_policy(&format!("{ws} {NOWHERE}"));
+    // listens is what the reconnect tests open. The server's own origin too: the real
+    // page is served from it, so its `'self'` covers the picture uploads there.
+    let http = ws.replacen("ws", "http", 1);
+    let http = http.strip_suffix("/ws").unwrap();
+    let policy = common::content_security_policy(&format!("{ws} {http} {NOWHERE}"));
     let meta = document().create_element("meta").unwrap();
     meta.set_attribute("http-equiv", "Content-Security-Policy").unwrap();
     meta.set_attribute("content", &policy).unwrap();
