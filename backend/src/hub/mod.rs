@@ -436,7 +436,7 @@ impl Hub {
                 self.wake_counts(state);
                 Ok(Next::Done)
             }
-            Request::Say { room, text, cid } => {
+            Request::Say { room, text, cid, image } => {
                 let Some(members) = joined(&mut state.rooms, conn, &room) else {
                     return Err(RequestError::NotInRoom(room));
                 };
@@ -447,6 +447,7 @@ impl Hub {
                     text,
                     cid,
                     ts: now_ms(),
+                    image,
                 };
                 match state.store.append(new) {
                     Appended::Deliver(msg) => members.deliver(msg, &mut state.dirty),
@@ -592,6 +593,12 @@ impl Hub {
     }
 
     /// The number of open connections (for logs and tests).
+    /// Whether `token` is the resume token of an open connection (the credential of the
+    /// HTTP calls, such as uploads).
+    pub fn is_open(&self, token: &str) -> bool {
+        self.lock().tokens.contains_key(token)
+    }
+
     pub fn connections(&self) -> usize {
         self.lock().conns.len()
     }
@@ -938,6 +945,7 @@ mod tests {
             room: room("r"),
             text: common::Text::parse("hi").unwrap(),
             cid: common::Cid::parse("c").unwrap(),
+            image: None,
         };
         hub.handle(a, say).unwrap();
         let (fa, fb) = (ra.sent().remove(0), rb.sent().remove(0));
@@ -1066,6 +1074,7 @@ mod tests {
             room: room("r"),
             text: common::Text::parse("hi").unwrap(),
             cid: common::Cid::parse(cid).unwrap(),
+            image: None,
         };
         hub.handle(a, say("c1")).unwrap();
         let (b, mut rb) = join(&hub);
@@ -1082,6 +1091,7 @@ mod tests {
                 text: "t".into(),
                 ts: 1,
                 cid: None,
+                image: None,
             };
             Outcome::Stored(SenderKey::from(""), msg)
         };

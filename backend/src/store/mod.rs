@@ -27,7 +27,7 @@ mod tests;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use common::{ChatMessage, Cid, Nick, RoomName, Text};
+use common::{ChatMessage, Cid, ImageRef, Nick, RoomName, Text};
 use tokio::sync::mpsc;
 
 pub use memory::MemoryStore;
@@ -137,6 +137,8 @@ pub struct NewMessage<'a> {
     pub text: Text,
     pub cid: Cid,
     pub ts: u64,
+    /// An uploaded image's URL, checked to exist (see `media`).
+    pub image: Option<ImageRef>,
 }
 
 /// A read the store could not do.
