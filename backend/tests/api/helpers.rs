@@ -115,6 +115,13 @@ fn claim(config: &Config) -> Option<TempDb> {
     Some(unclaimed.swap_remove(at).1)
 }
 
+/// Takes the folder of `config`'s database (made by [`test_config`]) for the caller, so
+/// that it outlives the apps spawned with the config: a restart finds what the last app
+/// stored.
+pub fn hold(config: &Config) -> TempDb {
+    claim(config).expect("a config made by test_config, not yet spawned")
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_with(test_config()).await
 }

@@ -411,6 +411,7 @@ async fn a_say_with_any_other_image_is_invalid() {
 #[tokio::test]
 async fn images_survive_a_restart_in_sqlite_and_an_old_database_is_migrated() {
     let config = test_config();
+    let _folder = hold(&config);
     // A database as the server before images wrote it.
     std::fs::create_dir_all(config.db.parent().unwrap()).unwrap();
     {
