@@ -548,6 +548,8 @@ impl Ctx {
                     total.requests += one.requests;
                     total.too_slow += one.too_slow;
                     total.kept += one.kept;
+                    total.answers += one.answers;
+                    total.refused += one.refused;
                     total.failed += one.failed;
                 }
                 Some(total)
@@ -701,7 +703,8 @@ enum Verdict {
     TooSlow,
     /// The connection ended without one.
     Closed,
-    /// Still answers coming after [`VERDICT_TIMEOUT`]: the server kept them.
+    /// Every request answered, with a page or a refusal (`rate_limited`), and the
+    /// connection kept; or still answers coming after [`VERDICT_TIMEOUT`].
     Kept,
 }
 
@@ -722,7 +725,7 @@ async fn slow_reader(conn: SlowConn, until: Instant) -> SlowReaders {
     let mut out = SlowReaders::default();
     while Instant::now() < until {
         out.conns += 1;
-        let verdict = slow_connection(conn, until, &mut out.requests).await;
+        let verdict = slow_connection(conn, until, &mut out).await;
         if out.failed == 0 {
             // The first failure of each reader says why, on the suite's terminal.
             match &verdict {
@@ -747,7 +750,7 @@ async fn slow_reader(conn: SlowConn, until: Instant) -> SlowReaders {
 /// Connects, asks for the big room's history within the default rate limit (a burst,
 /// then a steady rate) for [`SLOW_READER_LIFE`] or until `until`, never reading; then
 /// reads to learn what the server did with it.
-async fn slow_connection(conn: SlowConn, until: Instant, requests: &mut u64) -> Result<Verdict> {
+async fn slow_connection(conn: SlowConn, until: Instant, out: &mut SlowReaders) -> Result<Verdict> {
     let SlowConn { proto, addr, big, burst, seed } = conn;
     let socket = TcpSocket::new_v4()?;
     // A small window, as the stoppers have: what it does not read stays in the server.
@@ -763,12 +766,13 @@ async fn slow_connection(conn: SlowConn, until: Instant, requests: &mut u64) -> 
     let end = (Instant::now() + SLOW_READER_LIFE).min(until);
     let interval = Duration::from_secs_f64(1.0 / HISTORY_RATE);
     let mut next = Instant::now();
+    let mut requests = 0u64;
     // A failed write means the server is gone; what it said is read below either way.
     for _ in 0..burst {
         if setup.send(&ask).await.is_err() {
             break;
         }
-        *requests += 1;
+        requests += 1;
     }
     loop {
         next += interval;
@@ -779,8 +783,10 @@ async fn slow_connection(conn: SlowConn, until: Instant, requests: &mut u64) -> 
         if setup.send(&ask).await.is_err() {
             break;
         }
-        *requests += 1;
+        requests += 1;
     }
+    out.requests += requests;
+    let (mut answers, mut refused) = (0u64, 0u64);
     let look = async {
         loop {
             let n = setup.tcp.read(setup.inbox.space()).await?;
@@ -791,6 +797,10 @@ async fn slow_connection(conn: SlowConn, until: Instant, requests: &mut u64) -> 
             let mut seen = None;
             setup.inbox.drain(|msg| match msg {
                 Msg::Text(t) if proto.is_too_slow(t) => seen = Some(Verdict::TooSlow),
+                Msg::Text(t) if t.starts_with(br#"{"type":"history""#) => answers += 1,
+                Msg::Text(t) if proto.is_error(t) && memchr::memmem::find(t, b"rate_limited").is_some() => {
+                    refused += 1;
+                }
                 Msg::Close => {
                     seen.get_or_insert(Verdict::Closed);
                 }
@@ -799,9 +809,15 @@ async fn slow_connection(conn: SlowConn, until: Instant, requests: &mut u64) -> 
             if let Some(v) = seen {
                 return Ok::<_, anyhow::Error>(v);
             }
+            if answers + refused >= requests {
+                return Ok(Verdict::Kept);
+            }
         }
     };
-    tokio::time::timeout(VERDICT_TIMEOUT, look).await.unwrap_or(Ok(Verdict::Kept))
+    let verdict = tokio::time::timeout(VERDICT_TIMEOUT, look).await.unwrap_or(Ok(Verdict::Kept));
+    out.answers += answers;
+    out.refused += refused;
+    verdict
 }
 
 /// Connects `conns` clients that send nothing, `CONNECT_CONCURRENCY` handshakes at a time,

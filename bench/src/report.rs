@@ -1279,6 +1279,11 @@ fn slow_history(r: &Report, out: &mut String) {
             let slow = |f: fn(&crate::scenario::SlowReaders) -> u32| {
                 paired(&rounds, |_, with| with.slow_readers.map(|s| f64::from(f(&s))))
             };
+            let per_conn = |f: fn(&crate::scenario::SlowReaders) -> u64| {
+                paired(&rounds, |_, with| {
+                    with.slow_readers.filter(|s| s.conns > 0).map(|s| f(&s) as f64 / f64::from(s.conns))
+                })
+            };
             let valid = rounds.iter().filter(|(a, b)| a.invalid.is_none() && b.invalid.is_none()).count();
             let why = rounds.iter().find_map(|(a, b)| a.invalid.as_ref().or(b.invalid.as_ref()));
             rows.push(vec![
@@ -1295,6 +1300,8 @@ fn slow_history(r: &Report, out: &mut String) {
                 show(slow(|s| s.conns), 1.0, 0),
                 show(slow(|s| s.too_slow), 1.0, 0),
                 show(slow(|s| s.kept), 1.0, 0),
+                show(per_conn(|s| s.answers), 1.0, 1),
+                show(per_conn(|s| s.refused), 1.0, 1),
                 show(slow(|s| s.failed), 1.0, 0),
                 match why {
                     None => format!("{valid}/{}", rounds.len()),
@@ -1321,8 +1328,13 @@ fn slow_history(r: &Report, out: &mut String) {
          Before them, the same run measures the same load without them: latency and loss are the 1000 \
          members', and each ratio is taken within one run. The server's default `--queue-bytes` \
          (4 MiB) lets {SLOW_READERS} slow readers hold {bound_mb:.0} MB of answers at most. \
-         \"Kept\" counts connections still receiving answers 3 s after they stopped asking (under the \
-         bound, or never dropped); \"failed\" those refused or closed without `too_slow`.\n",
+         A slow reader's connection ends one of three ways: \"dropped as too_slow\" by the bound in \
+         bytes; \"kept\" when, read at last, every request it sent had its answer, a page or a \
+         refusal (`rate_limited`: the server refuses `history` while the last page it sent is \
+         still unread), or answers were still coming 3 s after it stopped asking; \"failed\" when \
+         refused or closed without `too_slow`. \"Pages sent\" counts, per connection, the pages the \
+         server read, encoded and sent (its cost), \"refused\" the requests it answered with \
+         `rate_limited` instead.\n",
         f64::from(HISTORY_BURST) * answer_kb / 1024.0,
     );
     table(
@@ -1341,6 +1353,8 @@ fn slow_history(r: &Report, out: &mut String) {
             "slow-reader connections",
             "dropped as too_slow",
             "kept",
+            "pages sent / connection",
+            "refused / connection",
             "failed",
             "valid rounds",
         ],
@@ -1806,6 +1820,8 @@ mod tests {
             kept,
             failed: 30 - too_slow - kept,
             answer_bytes: 820_000,
+            answers: 150,
+            refused: 1650,
         };
         let base = at("20k/s", without.0, without.1);
         let mut bursts = at("20k/s + 10 slow readers, bursts of 40 history", with.0, with.1);
@@ -1833,7 +1849,7 @@ mod tests {
             md.contains(
                 "| 20k/s + 10 slow readers, bursts of 40 history | ours | 2.00 (2.00–4.00) \
                  | 3.00 (2.20–4.40) | 1.10 (1.10–1.50) | 0 | 20.0 (20.0–40.0) | 30.0 (22.0–44.0) \
-                 | 4.0 (2.0–10.0) | 20.0 (12.0–34.0) | 30 | 30 (28–30) | 0 (0–2) | 0 | 3/3 |"
+                 | 4.0 (2.0–10.0) | 20.0 (12.0–34.0) | 30 | 30 (28–30) | 0 (0–2) | 5.0 | 55.0 | 0 | 3/3 |"
             ),
             "{md}"
         );
@@ -1841,7 +1857,7 @@ mod tests {
         assert!(
             md.contains(
                 "| 20k/s + 10 slow readers, 20 history/s | ours | 2.00 (2.00–4.00) | 2.00 (2.00–4.00) \
-                 | 1.00 | 0 | 20.0 (20.0–40.0) | 60.0 (60.0–80.0) | 40.0 | 50.0 (50.0–70.0) | 30 | 20 | 9 | 1 |"
+                 | 1.00 | 0 | 20.0 (20.0–40.0) | 60.0 (60.0–80.0) | 40.0 | 50.0 (50.0–70.0) | 30 | 20 | 9 | 5.0 | 55.0 | 1 |"
             ),
             "{md}"
         );

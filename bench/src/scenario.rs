@@ -492,10 +492,17 @@ pub struct SlowReaders {
     pub conns: u32,
     /// `history` requests they sent.
     pub requests: u64,
-    /// Connections the server dropped with `too_slow`, as the bound in bytes should.
+    /// Connections the server dropped with `too_slow` (the bound in bytes).
     pub too_slow: u32,
-    /// Connections still open when read: the server was still keeping their answers.
+    /// Connections the server kept: when read, every request had its answer, a page or a
+    /// refusal (or answers were still coming after a while).
     pub kept: u32,
+    /// Pages of history they were sent (each one the server read and encoded)...
+    #[serde(default)]
+    pub answers: u64,
+    /// ...and requests refused with `rate_limited` instead.
+    #[serde(default)]
+    pub refused: u64,
     /// Connections refused, or closed without `too_slow`.
     pub failed: u32,
     /// The size of one answer as read once before the phases, in bytes.

@@ -17,12 +17,15 @@
 //! connections. The parts, by concern:
 //! - `room`: a room's members, broadcasts, presence (counted in big rooms), member pages;
 //! - `directory`: the room directory and its pushes (full lists, version 2's deltas);
+//! - `cluster_state`: with `--redis`, the other nodes' members, and this node's changes
+//!   for the cluster's shared state;
 //! - this file: connections, nicks and resume tokens, and the requests.
 
+mod cluster_state;
 mod directory;
 mod room;
 
-use std::collections::hash_map::{Entry, RandomState};
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::hash::BuildHasher;
@@ -32,13 +35,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::v2::{MEMBERS_PAGE, MembersPage};
 use common::{JOIN_HISTORY, Nick, PresenceEvent, RESUME_HISTORY_MAX, Request, RoomName, ServerMsg, Version};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
+use crate::presence::Op;
 use crate::store::{Appended, History, NewMessage, Outcome, Page, SenderKey, Store, Written};
-use room::{Audience, Event, Member, Room};
+use cluster_state::{Replica, nick_of};
+use room::{Event, Member, Room};
 
 pub type ConnId = u64;
 
@@ -57,6 +62,8 @@ struct Shared {
     directory_changed: Notify,
     /// Wakes the presence task when a big room has counted presence to send.
     counted: Notify,
+    /// Permits for reads of a store that may block ([`READS_AT_ONCE`]).
+    readers: Arc<Semaphore>,
 }
 
 /// How often, at most, a big room sends its version 2 members a `presence_count`.
@@ -88,6 +95,8 @@ struct State {
     v1_conns: usize,
     /// Rooms above this many members count presence for version 2 members.
     presence_threshold: usize,
+    /// With `--redis`: the other nodes' members, and where this node's changes go.
+    cluster: Option<Replica>,
 }
 
 #[derive(Debug)]
@@ -152,12 +161,14 @@ impl Hub {
             counted: HashSet::new(),
             v1_conns: 0,
             presence_threshold,
+            cluster: None,
         };
         let shared = Shared {
             state: Mutex::new(state),
             history,
             directory_changed: Notify::new(),
             counted: Notify::new(),
+            readers: Arc::new(Semaphore::new(READS_AT_ONCE)),
         };
         Self { shared: Arc::new(shared) }
     }
@@ -197,6 +208,9 @@ impl Hub {
             self.shared.directory_changed.notify_one();
         }
         if nick.is_none() {
+            nick = state.remote_nick_of_token(&sender);
+        }
+        if nick.is_none() {
             nick = state.departed.take(&sender).filter(|n| !state.nicks.contains_key(&n.key()));
         }
         let nick = nick.unwrap_or_else(|| state.guest_nick());
@@ -211,6 +225,16 @@ impl Hub {
         queue(&link, welcome, &mut state.dirty);
         if version == Version::V1 {
             state.v1_conns += 1;
+        }
+        if state.clustered() {
+            // Its nick first; two guest nicks in case another node took it meanwhile.
+            let mut nicks = vec![(nick.key(), nick.to_string())];
+            for _ in 0..2 {
+                let guest = state.guest_nick();
+                nicks.push((guest.key(), guest.to_string()));
+            }
+            let token = sender.to_string();
+            state.cluster_op(|epoch| Op::Connect { epoch, conn: id, token, nicks });
         }
         state.conns.insert(id, Conn { nick, rooms: BTreeSet::new(), link, sender, version });
         self.wake_counts(state);
@@ -275,53 +299,77 @@ impl Hub {
     }
 
     /// Applies one validated request from connection `id`. What needs the store's history
-    /// is read after the lock is released (a slow disk must not stall every room), then
-    /// sent.
+    /// is read after the lock is released (a slow disk must not stall every room): at once
+    /// from the memory store, and from a store that may block (a disk, Redis) only through
+    /// [`Hub::read`], which the session awaits.
+    pub fn handle(&self, id: ConnId, request: Request) -> Result<Handled, RequestError> {
+        let next = self.apply(id, request)?;
+        if matches!(next, Next::Done) {
+            return Ok(Handled::Done(0));
+        }
+        if self.shared.history.may_block() {
+            return Ok(Handled::Read(Read(next)));
+        }
+        let fetched = fetch(&self.shared.history, &next);
+        self.finish(id, next, fetched).map(Handled::Done)
+    }
+
+    /// Does the read [`Hub::handle`] left, on tokio's blocking threads and at most
+    /// [`READS_AT_ONCE`] at a time (so a slow disk or a slow Redis holds up only the
+    /// sessions that read, never a runtime thread and the sessions it serves), then sends
+    /// what it found. A `history` answer is encoded there too: a page of 200 long messages
+    /// is most of a megabyte of JSON.
     ///
     /// Returns the bytes of stored history the request read and sent, so that the session
     /// can charge a request by what it cost.
-    pub fn handle(&self, id: ConnId, request: Request) -> Result<usize, RequestError> {
-        let next = self.apply(id, request)?;
-        let history = &self.shared.history;
-        match next {
-            Next::Done => Ok(0),
-            Next::Join { room, after, newly } => {
-                let page = match after {
-                    Some(after) => history.after(&room, after, RESUME_HISTORY_MAX),
-                    None => history.recent(&room, JOIN_HISTORY),
+    pub async fn read(&self, id: ConnId, read: Read) -> Result<usize, RequestError> {
+        let Read(next) = read;
+        // Never closed: the hub owns it.
+        let permit =
+            self.shared.readers.clone().acquire_owned().await.expect("the readers' semaphore is open");
+        let history = self.shared.history.clone();
+        let join = next.join();
+        let task = tokio::task::spawn_blocking(move || {
+            let fetched = fetch(&history, &next);
+            drop(permit);
+            (next, fetched)
+        });
+        match task.await {
+            Ok((next, fetched)) => self.finish(id, next, fetched),
+            Err(e) => {
+                // A panic in the store's code: the request failed as if the read had, and
+                // a join that holds the member's frames lets them go.
+                tracing::error!(error = %e, "a read of the store panicked");
+                match join {
+                    Some(join) => self.finish(id, join, Err(())),
+                    None => Err(RequestError::Unavailable),
+                }
+            }
+        }
+    }
+
+    /// Sends what a read brought (or tells the client it failed).
+    fn finish(&self, id: ConnId, next: Next, fetched: Result<Fetched, ()>) -> Result<usize, RequestError> {
+        match (next, fetched) {
+            (Next::Join { room, newly, .. }, fetched) => {
+                let page = match fetched {
+                    Ok(Fetched::Page(page)) => Ok(page),
+                    _ => Err(()),
                 };
-                let page = page.map_err(|e| {
-                    tracing::error!(error = %e, %room, "reading history for a join failed");
-                });
                 let bytes = page.as_ref().map_or(0, |p| p.messages.iter().map(|m| m.text.len()).sum());
                 self.joined(id, &room, page, newly);
                 Ok(bytes)
             }
-            Next::History { link, room, before, limit } => {
-                let page = history.before(&room, before, limit).map_err(|e| {
-                    tracing::error!(error = %e, %room, "reading history failed");
-                    RequestError::Unavailable
-                })?;
-                let frame = encode(&ServerMsg::History {
-                    room: room.to_string(),
-                    messages: page.messages,
-                    complete: page.complete,
-                });
+            (Next::History { link, .. }, Ok(Fetched::Answer(frame))) => {
                 let bytes = frame.len();
-                link.send(frame);
+                link.send_answer(frame);
                 Ok(bytes)
             }
-            Next::Again { link, room, id } => match history.message(&room, id) {
-                Ok(Some(msg)) => {
-                    link.send(encode(&ServerMsg::Message(msg)));
-                    Ok(0)
-                }
-                Ok(None) => Err(RequestError::Unavailable),
-                Err(e) => {
-                    tracing::error!(error = %e, %room, "reading a stored message failed");
-                    Err(RequestError::Unavailable)
-                }
-            },
+            (Next::Again { link, .. }, Ok(Fetched::Message(Some(msg)))) => {
+                link.send(encode(&ServerMsg::Message(msg)));
+                Ok(0)
+            }
+            _ => Err(RequestError::Unavailable),
         }
     }
 
@@ -333,34 +381,17 @@ impl Hub {
         match request {
             Request::Nick(nick) => {
                 let key = nick.key();
-                match state.nicks.entry(key) {
-                    Entry::Occupied(e) if *e.get() != id => {
-                        return Err(RequestError::NickTaken(nick.to_string()));
-                    }
-                    Entry::Occupied(_) => {}
-                    Entry::Vacant(e) => {
-                        e.insert(id);
-                        state.nicks.remove(&conn.nick.key());
-                    }
+                if state.nicks.get(&key).is_some_and(|owner| *owner != id) {
+                    return Err(RequestError::NickTaken(nick.to_string()));
                 }
-                let old = std::mem::replace(&mut conn.nick, nick.clone());
-                queue(&conn.link, encode(&ServerMsg::You { nick: nick.to_string() }), &mut state.dirty);
-                if old != nick {
-                    for room in &conn.rooms {
-                        let Some(members) = state.rooms.get_mut(room) else { continue };
-                        members.renamed(id, &old, &nick);
-                        let frame = encode(&ServerMsg::Presence {
-                            room: room.to_string(),
-                            event: PresenceEvent::Rename,
-                            nick: nick.to_string(),
-                            old_nick: Some(old.to_string()),
-                        });
-                        let threshold = state.presence_threshold;
-                        if members.presence(&frame, Event::Rename, None, threshold, &mut state.dirty) {
-                            state.counted.insert(room.clone());
-                        }
-                    }
+                if state.clustered() {
+                    // Another node may claim it at the same moment: Redis decides, and
+                    // the answer (`you` or `nick_taken`) comes from `nick_answer`.
+                    let nick = (key, nick.to_string());
+                    state.cluster_op(|epoch| Op::Nick { epoch, conn: id, nick });
+                    return Ok(Next::Done);
                 }
+                state.rename(id, nick);
                 self.wake_counts(state);
                 Ok(Next::Done)
             }
@@ -385,6 +416,8 @@ impl Hub {
                     }
                     state.touched.insert(room.clone());
                     self.shared.directory_changed.notify_one();
+                    let name = room.to_string();
+                    state.cluster_op(|epoch| Op::Join { epoch, conn: id, room: name });
                 } else if let Some(member) = members.members.get_mut(&id) {
                     member.held.get_or_insert_with(Vec::new);
                 }
@@ -397,6 +430,8 @@ impl Hub {
                 queue(&conn.link, encode(&ServerMsg::Left { room: room.to_string() }), &mut state.dirty);
                 let nick = conn.nick.clone();
                 state.remove_member(&room, id, &nick);
+                let name = room.to_string();
+                state.cluster_op(|epoch| Op::Leave { epoch, conn: id, room: name });
                 self.shared.directory_changed.notify_one();
                 self.wake_counts(state);
                 Ok(Next::Done)
@@ -430,7 +465,7 @@ impl Hub {
                 };
                 let frame =
                     encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick.to_string() });
-                members.broadcast(&frame, None, Some(id), Audience::All, &mut state.dirty);
+                members.typing(&frame, id, state.presence_threshold, Instant::now(), &mut state.dirty);
                 Ok(Next::Done)
             }
             Request::Ping => {
@@ -438,6 +473,12 @@ impl Hub {
                 Ok(Next::Done)
             }
             Request::History { room, before, limit } => {
+                // Its last answer is still queued: the client is not reading. Refused at
+                // the price of a small frame, rather than a page read, encoded and queued
+                // until the bound in bytes drops the client (docs/protocol.md).
+                if conn.link.answer_unread() {
+                    return Err(RequestError::Unread(room));
+                }
                 Ok(Next::History { link: conn.link.clone(), room, before, limit: limit as usize })
             }
             Request::Members(MembersPage { room, after, limit }) => {
@@ -451,9 +492,9 @@ impl Hub {
                 let Some(members) = joined(&mut state.rooms, conn, &room) else {
                     return Err(RequestError::NotInRoom(room));
                 };
-                let conns = &state.conns;
+                let (conns, cluster) = (&state.conns, &state.cluster);
                 let (page, complete) =
-                    members.page(after.as_ref(), limit as usize, |c| conns.get(&c).map(|c| &c.nick));
+                    members.page(after.as_ref(), limit as usize, |c| nick_of(conns, cluster, c));
                 let frame = encode(&ServerMsg::Members {
                     room: room.to_string(),
                     members: page,
@@ -476,9 +517,10 @@ impl Hub {
         // Version 1 lists every member; version 2 the first page and the total.
         let (nicks, total) = match (state.rooms.get(room), version) {
             (None, _) => (Vec::new(), None),
-            (Some(r), Version::V1) => (r.all(|c| state.conns.get(&c).map(|c| &c.nick)), None),
+            (Some(r), Version::V1) => (r.all(|c| nick_of(&state.conns, &state.cluster, c)), None),
             (Some(r), Version::V2) => {
-                let (page, _) = r.page(None, MEMBERS_PAGE as usize, |c| state.conns.get(&c).map(|c| &c.nick));
+                let (page, _) =
+                    r.page(None, MEMBERS_PAGE as usize, |c| nick_of(&state.conns, &state.cluster, c));
                 (page, Some(r.total()))
             }
         };
@@ -497,6 +539,8 @@ impl Hub {
                 conn.rooms.remove(room);
                 let nick = conn.nick.clone();
                 state.remove_member(room, id, &nick);
+                let name = room.to_string();
+                state.cluster_op(|epoch| Op::Leave { epoch, conn: id, room: name });
                 self.shared.directory_changed.notify_one();
                 self.wake_counts(state);
             } else {
@@ -573,7 +617,42 @@ impl State {
         for room in &conn.rooms {
             self.remove_member(room, id, &conn.nick);
         }
+        self.cluster_op(|epoch| Op::Disconnect { epoch, conn: id });
         Some(conn)
+    }
+
+    /// Gives connection `id` the nick `nick`: `you` to it, `presence` (`rename`) to its
+    /// rooms.
+    fn rename(&mut self, id: ConnId, nick: Nick) {
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let (key, old_key) = (nick.key(), conn.nick.key());
+        if old_key != key && self.nicks.get(&old_key) == Some(&id) {
+            self.nicks.remove(&old_key);
+        }
+        self.nicks.insert(key, id);
+        let old = std::mem::replace(&mut conn.nick, nick.clone());
+        queue(&conn.link, encode(&ServerMsg::You { nick: nick.to_string() }), &mut self.dirty);
+        if old != nick {
+            let rooms: Vec<RoomName> = conn.rooms.iter().cloned().collect();
+            self.renamed_in(id, rooms, &old, &nick);
+        }
+    }
+
+    /// Tells `rooms` that member `id` (of this node or another) is now `nick`.
+    fn renamed_in(&mut self, id: ConnId, rooms: Vec<RoomName>, old: &Nick, nick: &Nick) {
+        for room in rooms {
+            let Some(members) = self.rooms.get_mut(&room) else { continue };
+            members.renamed(id, old, nick);
+            let frame = encode(&ServerMsg::Presence {
+                room: room.to_string(),
+                event: PresenceEvent::Rename,
+                nick: nick.to_string(),
+                old_nick: Some(old.to_string()),
+            });
+            if members.presence(&frame, Event::Rename, None, self.presence_threshold, &mut self.dirty) {
+                self.counted.insert(room);
+            }
+        }
     }
 
     /// Sends every pending `presence_count`.
@@ -612,7 +691,7 @@ impl State {
         let Some(members) = self.rooms.get_mut(room) else { return };
         members.remove(id, nick);
         self.touched.insert(room.clone());
-        if members.members.is_empty() {
+        if members.len() == 0 {
             self.rooms.remove(room);
             return;
         }
@@ -684,6 +763,75 @@ enum Next {
         room: RoomName,
         id: u64,
     },
+}
+
+impl Next {
+    /// A copy of a join, to finish it as failed if its read is lost (a panic).
+    fn join(&self) -> Option<Next> {
+        match self {
+            Self::Join { room, after, newly } => {
+                Some(Self::Join { room: room.clone(), after: *after, newly: *newly })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What [`Hub::handle`] did.
+#[derive(Debug)]
+pub enum Handled {
+    /// Done: the bytes of stored history it read and sent (for the rate limit).
+    Done(usize),
+    /// A read of a store that may block is left: finish it with [`Hub::read`].
+    Read(Read),
+}
+
+/// A read of the store that [`Hub::read`] does, off the runtime's threads.
+#[derive(Debug)]
+pub struct Read(Next);
+
+/// How many reads of a store that may block run at once; more wait their turn. Each
+/// session has at most one under way (it reads nothing more from its client meanwhile).
+pub const READS_AT_ONCE: usize = 4;
+
+/// What a read of the store brought.
+#[derive(Debug)]
+enum Fetched {
+    /// A joiner's history.
+    Page(Page),
+    /// The answer to `history`, encoded.
+    Answer(Frame),
+    /// A retried `say`'s stored message, if it is still there.
+    Message(Option<common::ChatMessage>),
+}
+
+/// Does the reading a [`Next`] needs, with no lock held; a failure is logged here.
+fn fetch(history: &History, next: &Next) -> Result<Fetched, ()> {
+    match next {
+        Next::Done => Err(()),
+        Next::Join { room, after, .. } => {
+            let page = match after {
+                Some(after) => history.after(room, *after, RESUME_HISTORY_MAX),
+                None => history.recent(room, JOIN_HISTORY),
+            };
+            page.map(Fetched::Page).map_err(|e| {
+                tracing::error!(error = %e, %room, "reading history for a join failed");
+            })
+        }
+        Next::History { room, before, limit, .. } => {
+            let page = history.before(room, *before, *limit).map_err(|e| {
+                tracing::error!(error = %e, %room, "reading history failed");
+            })?;
+            Ok(Fetched::Answer(encode(&ServerMsg::History {
+                room: room.to_string(),
+                messages: page.messages,
+                complete: page.complete,
+            })))
+        }
+        Next::Again { room, id, .. } => history.message(room, *id).map(Fetched::Message).map_err(|e| {
+            tracing::error!(error = %e, %room, "reading a stored message failed");
+        }),
+    }
 }
 
 /// Close code for a connection whose resume token was taken over by a newer connection
