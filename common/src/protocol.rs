@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::{Cid, InvalidName, Nick, RoomName, Text};
+use crate::names::{Cid, InvalidName, Nick, Password, RoomName, Text, room_max};
 use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE, MembersPage};
 use crate::{HISTORY_DEFAULT, HISTORY_MAX};
 
@@ -18,11 +18,17 @@ use crate::{HISTORY_DEFAULT, HISTORY_MAX};
 pub enum ClientMsg {
     /// Ask for a new nickname.
     Nick { nick: String },
-    /// Enter a room (creating it). With `after`, resume from that message id.
+    /// Enter a room (creating it). With `after`, resume from that message id. An addition
+    /// to version 1: `password` makes a room it creates private and opens a private room;
+    /// `max` bounds the members of a room it creates.
     Join {
         room: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<u32>,
     },
     /// Leave a room.
     Leave { room: String },
@@ -56,7 +62,7 @@ pub enum ClientMsg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Nick(Nick),
-    Join { room: RoomName, after: Option<u64> },
+    Join { room: RoomName, after: Option<u64>, password: Option<Password>, max: Option<u32> },
     Leave(RoomName),
     Say { room: RoomName, text: Text, cid: Cid },
     Typing(RoomName),
@@ -78,7 +84,12 @@ impl ClientMsg {
     pub fn validate(self) -> Result<Request, InvalidName> {
         Ok(match self {
             Self::Nick { nick } => Request::Nick(Nick::parse(&nick)?),
-            Self::Join { room, after } => Request::Join { room: RoomName::parse(&room)?, after },
+            Self::Join { room, after, password, max } => Request::Join {
+                room: RoomName::parse(&room)?,
+                after,
+                password: password.as_deref().map(Password::parse).transpose()?,
+                max: max.map(room_max).transpose()?,
+            },
             Self::Leave { room } => Request::Leave(RoomName::parse(&room)?),
             Self::Say { room, text, cid } => Request::Say {
                 room: RoomName::parse(&room)?,
@@ -121,6 +132,13 @@ pub struct ChatMessage {
 pub struct RoomInfo {
     pub name: String,
     pub members: u32,
+    /// An addition to version 1: the room asks a password of those who join it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub private: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +162,11 @@ pub enum ErrorCode {
     RateLimited,
     /// Sent just before the server drops a client that cannot keep up.
     TooSlow,
+    /// A private room's password is missing or wrong, or a private room's `history` was
+    /// asked for by someone who is not a member.
+    Forbidden,
+    /// The room holds as many members as its creator allowed.
+    RoomFull,
     /// The server cannot reach its message store for now: nothing was done, and the
     /// same request (the same `cid`) may be sent again in a moment.
     Unavailable,
@@ -324,7 +347,10 @@ pub mod samples {
             ServerMsg::Welcome {
                 protocol: crate::PROTOCOL_VERSION,
                 nick: "guest-1234".into(),
-                rooms: vec![RoomInfo { name: "lobby".into(), members: 2 }],
+                rooms: vec![
+                    RoomInfo { name: "lobby".into(), members: 2, private: false },
+                    RoomInfo { name: "den".into(), members: 1, private: true },
+                ],
                 resume: None,
             },
             ServerMsg::Welcome {
@@ -336,8 +362,9 @@ pub mod samples {
             ServerMsg::You { nick: "ann".into() },
             ServerMsg::Rooms {
                 rooms: vec![
-                    RoomInfo { name: "lobby".into(), members: 0 },
-                    RoomInfo { name: "café & co".into(), members: u32::MAX },
+                    RoomInfo { name: "lobby".into(), members: 0, private: false },
+                    RoomInfo { name: "café & co".into(), members: u32::MAX, private: false },
+                    RoomInfo { name: "secret \"den\"".into(), members: 3, private: true },
                 ],
             },
             ServerMsg::Joined {
@@ -363,7 +390,10 @@ pub mod samples {
             },
             ServerMsg::PresenceCount { room: "lobby".into(), joined: 12, left: 3, renamed: 0, total: 1209 },
             ServerMsg::RoomsDelta {
-                changed: vec![RoomInfo { name: "rust".into(), members: 4 }],
+                changed: vec![
+                    RoomInfo { name: "rust".into(), members: 4, private: false },
+                    RoomInfo { name: "den".into(), members: 2, private: true },
+                ],
                 removed: vec!["go".into()],
             },
             ServerMsg::RoomsDelta { changed: vec![], removed: vec![] },
@@ -389,6 +419,8 @@ pub mod samples {
             ServerMsg::error(ErrorCode::RateLimited, "slow down", Some("c-4".into())),
             ServerMsg::error(ErrorCode::TooSlow, "bye", None),
             ServerMsg::error(ErrorCode::Unavailable, "retry soon", Some("c-5".into())),
+            ServerMsg::error(ErrorCode::Forbidden, "wrong password", None),
+            ServerMsg::error(ErrorCode::RoomFull, "full", None),
         ]
     }
 
@@ -396,8 +428,14 @@ pub mod samples {
     pub fn client() -> Vec<ClientMsg> {
         vec![
             ClientMsg::Nick { nick: "ann".into() },
-            ClientMsg::Join { room: "rust".into(), after: None },
-            ClientMsg::Join { room: "rust".into(), after: Some(9_007_199_254_740_991) },
+            ClientMsg::Join { room: "rust".into(), after: None, password: None, max: None },
+            ClientMsg::Join {
+                room: "rust".into(),
+                after: Some(9_007_199_254_740_991),
+                password: None,
+                max: None,
+            },
+            ClientMsg::Join { room: "den".into(), after: None, password: Some(AWKWARD.into()), max: Some(1000) },
             ClientMsg::Leave { room: "café & co".into() },
             ClientMsg::Say { room: "r".into(), text: AWKWARD.into(), cid: "a-1".into() },
             ClientMsg::Typing { room: "r".into() },
@@ -431,7 +469,7 @@ mod tests {
         let you: ServerMsg = round_trip(r#"{"type":"you","nick":"alice"}"#);
         assert_eq!(you, ServerMsg::You { nick: "alice".into() });
         let join: ClientMsg = round_trip(r#"{"type":"join","room":"lobby"}"#);
-        assert_eq!(join, ClientMsg::Join { room: "lobby".into(), after: None });
+        assert_eq!(join, ClientMsg::Join { room: "lobby".into(), after: None, password: None, max: None });
         let joined: ServerMsg = round_trip(
             r#"{"type":"joined","room":"lobby","members":["alice","bob"],"history":[],"complete":true}"#,
         );
@@ -439,7 +477,10 @@ mod tests {
             matches!(joined, ServerMsg::Joined { complete: true, ref members, .. } if members.len() == 2)
         );
         let rooms: ServerMsg = round_trip(r#"{"type":"rooms","rooms":[{"name":"lobby","members":2}]}"#);
-        assert_eq!(rooms, ServerMsg::Rooms { rooms: vec![RoomInfo { name: "lobby".into(), members: 2 }] });
+        assert_eq!(
+            rooms,
+            ServerMsg::Rooms { rooms: vec![RoomInfo { name: "lobby".into(), members: 2, private: false }] }
+        );
         let say: ClientMsg = round_trip(r#"{"type":"say","room":"lobby","text":"hi","cid":"a-1"}"#);
         assert_eq!(say.cid(), Some("a-1"));
         let message: ServerMsg = round_trip(
@@ -477,7 +518,16 @@ mod tests {
             r#"{"type":"history","room":"rust","messages":[{"room":"rust","id":3,"nick":"bob","text":"yo","ts":5}],"complete":false}"#,
         );
         round_trip::<ServerMsg>(r#"{"type":"error","code":"not_in_room","message":"join first","cid":"c9"}"#);
-        for code in ["bad_request", "invalid", "nick_taken", "not_in_room", "rate_limited", "too_slow"] {
+        for code in [
+            "bad_request",
+            "invalid",
+            "nick_taken",
+            "not_in_room",
+            "rate_limited",
+            "too_slow",
+            "forbidden",
+            "room_full",
+        ] {
             round_trip::<ServerMsg>(&format!(r#"{{"type":"error","code":"{code}","message":"m"}}"#));
         }
     }
@@ -598,9 +648,34 @@ mod tests {
         assert_eq!((room.as_str(), text.as_str(), cid.as_str()), ("lobby", "hi", "a-1"));
         let long = ClientMsg::Nick { nick: "n".repeat(33) };
         assert_eq!(long.validate().unwrap_err().to_string(), "a nickname must be at most 32 characters");
-        assert!(ClientMsg::Join { room: "".into(), after: None }.validate().is_err());
+        assert!(ClientMsg::Join { room: "".into(), after: None, password: None, max: None }.validate().is_err());
         let empty = ClientMsg::Say { room: "r".into(), text: "   ".into(), cid: "c".into() };
         assert!(empty.validate().is_err());
+    }
+
+    #[test]
+    fn private_rooms_round_trip_and_their_bounds_apply() {
+        let join: ClientMsg = round_trip(r#"{"type":"join","room":"den","password":"s3cret","max":4}"#);
+        let Request::Join { password, max, .. } = join.validate().unwrap() else { panic!("not a join") };
+        assert_eq!((password.unwrap().expose(), max), ("s3cret", Some(4)));
+        let join = |password: Option<&str>, max| ClientMsg::Join {
+            room: "den".into(),
+            after: None,
+            password: password.map(Into::into),
+            max,
+        };
+        assert!(join(Some(""), None).validate().is_err());
+        assert!(join(Some(&"p".repeat(129)), None).validate().is_err());
+        assert!(join(Some(&"p".repeat(128)), Some(1000)).validate().is_ok());
+        for max in [0, 1, 1001, u32::MAX] {
+            assert!(join(None, Some(max)).validate().is_err(), "{max}");
+        }
+        let rooms: ServerMsg = round_trip(
+            r#"{"type":"rooms","rooms":[{"name":"lobby","members":2},{"name":"den","members":1,"private":true}]}"#,
+        );
+        let ServerMsg::Rooms { rooms } = rooms else { panic!("not rooms") };
+        assert_eq!((rooms[0].private, rooms[1].private), (false, true));
+        round_trip::<ServerMsg>(r#"{"type":"error","code":"forbidden","message":"wrong password"}"#);
     }
 
     #[test]
