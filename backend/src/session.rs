@@ -216,6 +216,18 @@ async fn handle_read(
             }
             // Let the other sessions run before the next costly request of this one.
             Step::Paused => tokio::task::yield_now().await,
+            // A password to hash or check: awaited here, so the frames after it wait their
+            // turn and the runtime's workers do not.
+            Step::Password(request) => {
+                drop(unflushed);
+                match hub.join_async(id, request).await {
+                    Ok(bytes) => bucket.charge(bytes),
+                    Err(e) => {
+                        link.send(e.to_frame(None));
+                    }
+                }
+                continue;
+            }
         }
         drop(unflushed);
     }
@@ -230,6 +242,8 @@ enum Step {
     Drained,
     /// It handled a costly request (a page of history, a join): more may be waiting.
     Paused,
+    /// A `join` with a password: it needs Argon2 (tens of ms), run off the runtime.
+    Password(Request),
 }
 
 /// Acts on the whole messages decoded so far, stopping after a costly one: a client that
@@ -257,10 +271,11 @@ fn handle_frames(
             }
         };
         let mut costly = false;
+        let mut password = None;
         let result = match message {
             Message::Text(text) => {
                 if bucket.take() {
-                    handle_text(hub, id, &text, bucket, &mut costly)
+                    handle_text(hub, id, &text, bucket, &mut costly, &mut password)
                 } else {
                     let cid = decode(&text).ok().and_then(|m| m.cid().map(str::to_owned));
                     Err((RequestError::RateLimited, cid))
@@ -285,6 +300,9 @@ fn handle_frames(
         if let Err((err, cid)) = result {
             link.send(err.to_frame(cid));
         }
+        if let Some(request) = password {
+            return Step::Password(request);
+        }
         if costly {
             return Step::Paused;
         }
@@ -292,17 +310,23 @@ fn handle_frames(
 }
 
 /// Decodes, validates and applies one text frame; `costly` tells whether it read the
-/// store's history.
+/// store's history. A `join` with a password is not applied but handed back in `password`,
+/// for the caller to await.
 fn handle_text(
     hub: &Hub,
     id: ConnId,
     text: &str,
     bucket: &mut TokenBucket,
     costly: &mut bool,
+    password: &mut Option<Request>,
 ) -> Result<(), (RequestError, Option<String>)> {
     let msg = decode(text).map_err(|e| (e, None))?;
     let cid = msg.cid().map(str::to_owned);
     let request = msg.validate().map_err(|e| (RequestError::Invalid(e), cid.clone()))?;
+    if matches!(request, Request::Join { password: Some(_), .. }) {
+        *password = Some(request);
+        return Ok(());
+    }
     *costly = matches!(request, Request::History { .. } | Request::Join { .. });
     let bytes = hub.handle(id, request).map_err(|e| (e, cid))?;
     bucket.charge(bytes);
@@ -456,7 +480,8 @@ mod decode_properties {
     fn client_msg() -> impl Strategy<Value = ClientMsg> {
         prop_oneof![
             string().prop_map(|nick| ClientMsg::Nick { nick }),
-            (string(), any::<Option<u64>>()).prop_map(|(room, after)| ClientMsg::Join { room, after }),
+            (string(), any::<Option<u64>>(), proptest::option::of(string()), any::<Option<u32>>())
+                .prop_map(|(room, after, password, max)| ClientMsg::Join { room, after, password, max }),
             string().prop_map(|room| ClientMsg::Leave { room }),
             (string(), string(), string()).prop_map(|(room, text, cid)| ClientMsg::Say { room, text, cid }),
             string().prop_map(|room| ClientMsg::Typing { room }),

@@ -80,26 +80,28 @@ impl State {
             match self.rooms.get(&name) {
                 Some(room) => changed.push(info(&name, room)),
                 // The lobby is always listed, empty or not.
-                None if name == lobby => changed.push(RoomInfo { name: name.to_string(), members: 0 }),
+                None if name == lobby => {
+                    changed.push(RoomInfo { name: name.to_string(), members: 0, private: false });
+                }
                 None => removed.push(name.to_string()),
             }
         }
         Some(encode(&ServerMsg::RoomsDelta { changed, removed }))
     }
 
-    /// The public directory: every room with a member, and always the lobby; lobby first,
-    /// then by name.
+    /// The directory: every room with a member (a private one says so), and always the
+    /// lobby; lobby first, then by name.
     pub(super) fn directory(&self) -> Vec<RoomInfo> {
         let lobby = RoomName::lobby();
         let mut rooms: Vec<RoomInfo> =
             self.rooms.iter().filter(|(name, _)| **name != lobby).map(|(name, r)| info(name, r)).collect();
         rooms.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         let lobby_count = self.rooms.get(&lobby).map_or(0, Room::total);
-        rooms.insert(0, RoomInfo { name: lobby.to_string(), members: lobby_count });
+        rooms.insert(0, RoomInfo { name: lobby.to_string(), members: lobby_count, private: false });
         rooms
     }
 }
 
 fn info(name: &RoomName, room: &Room) -> RoomInfo {
-    RoomInfo { name: name.to_string(), members: room.total() }
+    RoomInfo { name: name.to_string(), members: room.total(), private: room.settings.is_private() }
 }

@@ -17,9 +17,17 @@
 //! connections. The parts, by concern:
 //! - `room`: a room's members, broadcasts, presence (counted in big rooms), member pages;
 //! - `directory`: the room directory and its pushes (full lists, version 2's deltas);
+//! - `private`: private rooms' passwords (Argon2, off the lock) and wrong guesses;
 //! - this file: connections, nicks and resume tokens, and the requests.
+//!
+//! A `join` is the one request that may need more than one trip to the lock: the rules run
+//! under it as far as they can, and when they need the store's settings of a room with no
+//! member here, or a password hashed or checked, the lock is released, that is done, and
+//! the rules run again with what it established ([`Joining`]). Whatever changed meanwhile
+//! is judged afresh on the next trip, so nothing decided on stale state is acted on.
 
 mod directory;
+mod private;
 mod room;
 
 use std::collections::hash_map::{Entry, RandomState};
@@ -31,13 +39,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::v2::{MEMBERS_PAGE, MembersPage};
-use common::{JOIN_HISTORY, Nick, PresenceEvent, RESUME_HISTORY_MAX, Request, RoomName, ServerMsg, Version};
-use tokio::sync::Notify;
+use common::{
+    JOIN_HISTORY, Nick, Password, PresenceEvent, RESUME_HISTORY_MAX, Request, RoomName, ServerMsg, Version,
+};
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
-use crate::store::{Appended, History, NewMessage, Outcome, Page, SenderKey, Store, Written};
+use crate::store::{
+    Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
+};
+use private::{Work, Worked, WrongTries};
 use room::{Audience, Event, Member, Room};
 
 pub type ConnId = u64;
@@ -57,6 +70,8 @@ struct Shared {
     directory_changed: Notify,
     /// Wakes the presence task when a big room has counted presence to send.
     counted: Notify,
+    /// Bounds the Argon2 work of private rooms running at once (CPU and 19 MiB each).
+    hashing: Semaphore,
 }
 
 /// How often, at most, a big room sends its version 2 members a `presence_count`.
@@ -97,6 +112,11 @@ struct Conn {
     link: Link,
     sender: SenderKey,
     version: Version,
+    /// The private rooms this session has been admitted to (by their password, or as their
+    /// creator): it may join them again without the password, on a resumed connection too.
+    admitted: HashSet<RoomName>,
+    /// Its wrong passwords lately: past [`WRONG_MAX`] a minute, joins by password are refused.
+    wrong: WrongTries,
 }
 
 /// Queues a frame for one connection, to be written when the hub's lock is released. A
@@ -158,6 +178,7 @@ impl Hub {
             history,
             directory_changed: Notify::new(),
             counted: Notify::new(),
+            hashing: Semaphore::new(private::HASHING_MAX),
         };
         Self { shared: Arc::new(shared) }
     }
@@ -184,6 +205,7 @@ impl Hub {
             None => new_token().into(),
         };
         let mut nick = None;
+        let mut admitted = HashSet::new();
         if let Some(old) = state.tokens.get(&sender).copied()
             && let Some(conn) = state.remove_conn(old)
         {
@@ -194,10 +216,14 @@ impl Hub {
                 too_slow: false,
             });
             nick = Some(conn.nick);
+            admitted = conn.admitted;
             self.shared.directory_changed.notify_one();
         }
-        if nick.is_none() {
-            nick = state.departed.take(&sender).filter(|n| !state.nicks.contains_key(&n.key()));
+        if nick.is_none()
+            && let Some((old, rooms)) = state.departed.take(&sender)
+        {
+            admitted = rooms;
+            nick = Some(old).filter(|n| !state.nicks.contains_key(&n.key()));
         }
         let nick = nick.unwrap_or_else(|| state.guest_nick());
         state.nicks.insert(nick.key(), id);
@@ -212,7 +238,9 @@ impl Hub {
         if version == Version::V1 {
             state.v1_conns += 1;
         }
-        state.conns.insert(id, Conn { nick, rooms: BTreeSet::new(), link, sender, version });
+        let conn =
+            Conn { nick, rooms: BTreeSet::new(), link, sender, version, admitted, wrong: WrongTries::default() };
+        state.conns.insert(id, conn);
         self.wake_counts(state);
         id
     }
@@ -225,7 +253,7 @@ impl Hub {
             self.shared.directory_changed.notify_one();
         }
         self.wake_counts(&state);
-        state.departed.remember(conn.sender, conn.nick);
+        state.departed.remember(conn.sender, conn.nick, conn.admitted);
     }
 
     /// Acts on what the durable store's writer did with a batch: delivers what it
@@ -280,24 +308,209 @@ impl Hub {
     ///
     /// Returns the bytes of stored history the request read and sent, so that the session
     /// can charge a request by what it cost.
+    ///
+    /// A `join` that needs a password hashed or checked does that here, blocking: the
+    /// sessions send those to [`Hub::join_async`] instead, which runs it on the blocking
+    /// pool.
     pub fn handle(&self, id: ConnId, request: Request) -> Result<usize, RequestError> {
-        let next = self.apply(id, request)?;
+        let next = match request {
+            Request::Join { room, after, password, max } => {
+                let mut joining = Joining::new(room, after, password, max);
+                loop {
+                    match self.join_step(id, &mut joining)? {
+                        Ok(next) => break next,
+                        Err(work) => self.proved(id, &mut joining, work.run())?,
+                    }
+                }
+            }
+            request => self.apply(id, request)?,
+        };
+        self.finish(id, next)
+    }
+
+    /// A `join` whose Argon2 work (hashing a new private room's password, checking one) runs
+    /// on the blocking pool, at most [`private::HASHING_MAX`] at once: the session awaits
+    /// it, and the hub's lock is free meanwhile. Any other request is [`Hub::handle`]'s.
+    pub async fn join_async(&self, id: ConnId, request: Request) -> Result<usize, RequestError> {
+        let Request::Join { room, after, password, max } = request else { return self.handle(id, request) };
+        let mut joining = Joining::new(room, after, password, max);
+        let next = loop {
+            match self.join_step(id, &mut joining)? {
+                Ok(next) => break next,
+                Err(work) => {
+                    // The semaphore is never closed; its permit is held while the work runs.
+                    let _permit = self.shared.hashing.acquire().await.map_err(|_| RequestError::Unavailable)?;
+                    let worked = tokio::task::spawn_blocking(move || work.run())
+                        .await
+                        .map_err(|_| RequestError::Unavailable)?;
+                    self.proved(id, &mut joining, worked)?;
+                }
+            }
+        };
+        self.finish(id, next)
+    }
+
+    /// Runs a join's rules under the lock (reading the store's settings of the room, with
+    /// the lock released, when the rules need them): the join is then done (`Ok`), or it
+    /// needs Argon2 work first (`Err`).
+    fn join_step(&self, id: ConnId, joining: &mut Joining) -> Result<Result<Next, Work>, RequestError> {
+        loop {
+            match self.admit(id, joining)? {
+                Admit::Done(next) => return Ok(Ok(next)),
+                Admit::Work(work) => return Ok(Err(work)),
+                // Only once: the next trip has the stored room.
+                Admit::Read => {
+                    let stored = self.shared.history.room(&joining.room).map_err(|e| {
+                        tracing::error!(error = %e, room = %joining.room, "reading a room's settings failed");
+                        RequestError::Unavailable
+                    })?;
+                    joining.stored = Some(stored);
+                }
+            }
+        }
+    }
+
+    /// Takes what Argon2 found into the join; a wrong password counts against the
+    /// connection and refuses the join.
+    fn proved(&self, id: ConnId, joining: &mut Joining, worked: Worked) -> Result<(), RequestError> {
+        match worked {
+            Worked::Hashed(phc) => joining.hashed = Some(phc),
+            Worked::Verified(true, phc) => joining.verified = Some(phc),
+            Worked::Verified(false, _) => {
+                if let Some(conn) = self.lock().conns.get_mut(&id) {
+                    conn.wrong.record(Instant::now());
+                }
+                return Err(RequestError::WrongPassword(joining.room.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rules of a `join`, under the lock: who may enter, and the entry itself.
+    fn admit(&self, id: ConnId, joining: &Joining) -> Result<Admit, RequestError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let Some(conn) = state.conns.get_mut(&id) else { return Ok(Admit::Done(Next::Done)) };
+        let room = &joining.room;
+        let asks_settings = joining.password.is_some() || joining.max.is_some();
+        if asks_settings && *room == RoomName::lobby() {
+            return Err(RequestError::OpenLobby);
+        }
+        // The room as it is: its members here decide; without any, the store.
+        let (exists, settings, members) = match (state.rooms.get(room), &joining.stored) {
+            (Some(r), _) => (true, r.settings.clone(), r.len()),
+            (None, Some(stored)) => (stored.exists, stored.settings.clone(), 0),
+            (None, None) => return Ok(Admit::Read),
+        };
+        let mut create = None;
+        let settings = if conn.rooms.contains(room) {
+            // Already a member: a join again (a resume of its history) asks nothing.
+            settings
+        } else if !exists && asks_settings {
+            let password = match (&joining.password, &joining.hashed) {
+                (Some(password), None) => return Ok(Admit::Work(Work::Hash(password.clone()))),
+                (_, hashed) => hashed.clone(),
+            };
+            let settings = RoomSettings { password, max: joining.max };
+            create = Some(settings.clone());
+            settings
+        } else {
+            if let Some(phc) = &settings.password {
+                if !conn.admitted.contains(room) {
+                    let Some(password) = &joining.password else {
+                        return Err(RequestError::PasswordNeeded(room.clone()));
+                    };
+                    if joining.verified.as_ref() != Some(phc) {
+                        if conn.wrong.limited(Instant::now()) {
+                            return Err(RequestError::TooManyGuesses);
+                        }
+                        return Ok(Admit::Work(Work::Verify(password.clone(), phc.clone())));
+                    }
+                }
+            } else if exists && joining.password.is_some() {
+                return Err(RequestError::PublicRoom(room.clone()));
+            }
+            // `max` only shapes a room being created; for one that exists it is ignored.
+            if let Some(max) = settings.max
+                && members >= max as usize
+            {
+                return Err(RequestError::RoomFull(room.clone(), max));
+            }
+            settings
+        };
+        if settings.is_private() {
+            conn.admitted.insert(room.clone());
+        }
+        let newly = conn.rooms.insert(room.clone());
+        let link = conn.link.clone();
+        let nick = conn.nick.clone();
+        let v1 = conn.version == Version::V1;
+        let members = state.rooms.entry(room.clone()).or_insert_with(|| Room::new(settings));
+        if newly {
+            let frame = encode(&ServerMsg::Presence {
+                room: room.to_string(),
+                event: PresenceEvent::Join,
+                nick: nick.to_string(),
+                old_nick: None,
+            });
+            members.insert(id, &nick, v1, Member { link, held: Some(Vec::new()), shown: 0 });
+            let threshold = state.presence_threshold;
+            if members.presence(&frame, Event::Join, Some(id), threshold, &mut state.dirty) {
+                state.counted.insert(room.clone());
+                self.wake_counts(state);
+            }
+            state.touched.insert(room.clone());
+            self.shared.directory_changed.notify_one();
+        } else if let Some(member) = members.members.get_mut(&id) {
+            member.held.get_or_insert_with(Vec::new);
+        }
+        Ok(Admit::Done(Next::Join { room: room.clone(), after: joining.after, newly, create }))
+    }
+
+    /// What a request still has to do once the lock is released: read what it needs from
+    /// the store and send it.
+    fn finish(&self, id: ConnId, next: Next) -> Result<usize, RequestError> {
         let history = &self.shared.history;
         match next {
             Next::Done => Ok(0),
-            Next::Join { room, after, newly } => {
-                let page = match after {
-                    Some(after) => history.after(&room, after, RESUME_HISTORY_MAX),
-                    None => history.recent(&room, JOIN_HISTORY),
+            Next::Join { room, after, newly, create } => {
+                // A room created by this join: its settings are stored before it is joined.
+                let created = match create {
+                    None => Ok(()),
+                    Some(settings) => match history.create_room(&room, &settings) {
+                        Ok(true) => Ok(()),
+                        // Another node created it, or it has messages after all.
+                        Ok(false) => Err(RequestError::CreatedMeanwhile(room.clone())),
+                        Err(e) => {
+                            tracing::error!(error = %e, %room, "storing a new room's settings failed");
+                            Err(RequestError::Unavailable)
+                        }
+                    },
                 };
-                let page = page.map_err(|e| {
-                    tracing::error!(error = %e, %room, "reading history for a join failed");
+                let page = created.and_then(|()| {
+                    let page = match after {
+                        Some(after) => history.after(&room, after, RESUME_HISTORY_MAX),
+                        None => history.recent(&room, JOIN_HISTORY),
+                    };
+                    page.map_err(|e| {
+                        tracing::error!(error = %e, %room, "reading history for a join failed");
+                        RequestError::Unavailable
+                    })
                 });
                 let bytes = page.as_ref().map_or(0, |p| p.messages.iter().map(|m| m.text.len()).sum());
                 self.joined(id, &room, page, newly);
                 Ok(bytes)
             }
-            Next::History { link, room, before, limit } => {
+            Next::History { link, room, before, limit, check } => {
+                if check {
+                    let stored = history.room(&room).map_err(|e| {
+                        tracing::error!(error = %e, %room, "reading a room's settings failed");
+                        RequestError::Unavailable
+                    })?;
+                    if stored.settings.is_private() {
+                        return Err(RequestError::PrivateHistory(room));
+                    }
+                }
                 let page = history.before(&room, before, limit).map_err(|e| {
                     tracing::error!(error = %e, %room, "reading history failed");
                     RequestError::Unavailable
@@ -364,32 +577,8 @@ impl Hub {
                 self.wake_counts(state);
                 Ok(Next::Done)
             }
-            Request::Join { room, after } => {
-                let newly = conn.rooms.insert(room.clone());
-                let link = conn.link.clone();
-                let nick = conn.nick.clone();
-                let v1 = conn.version == Version::V1;
-                let members = state.rooms.entry(room.clone()).or_default();
-                if newly {
-                    let frame = encode(&ServerMsg::Presence {
-                        room: room.to_string(),
-                        event: PresenceEvent::Join,
-                        nick: nick.to_string(),
-                        old_nick: None,
-                    });
-                    members.insert(id, &nick, v1, Member { link, held: Some(Vec::new()), shown: 0 });
-                    let threshold = state.presence_threshold;
-                    if members.presence(&frame, Event::Join, Some(id), threshold, &mut state.dirty) {
-                        state.counted.insert(room.clone());
-                        self.wake_counts(state);
-                    }
-                    state.touched.insert(room.clone());
-                    self.shared.directory_changed.notify_one();
-                } else if let Some(member) = members.members.get_mut(&id) {
-                    member.held.get_or_insert_with(Vec::new);
-                }
-                Ok(Next::Join { room, after, newly })
-            }
+            // The rules of a join are `admit`'s (it may need more than one trip to the lock).
+            Request::Join { .. } => unreachable!("Hub::handle sends joins to Hub::admit"),
             Request::Leave(room) => {
                 if !conn.rooms.remove(&room) {
                     return Err(RequestError::NotInRoom(room));
@@ -438,7 +627,15 @@ impl Hub {
                 Ok(Next::Done)
             }
             Request::History { room, before, limit } => {
-                Ok(Next::History { link: conn.link.clone(), room, before, limit: limit as usize })
+                // A private room's history is for its members; one without members here
+                // is looked up in the store, with the lock released.
+                let check = !conn.rooms.contains(&room)
+                    && match state.rooms.get(&room) {
+                        Some(r) if r.settings.is_private() => return Err(RequestError::PrivateHistory(room)),
+                        Some(_) => false,
+                        None => true,
+                    };
+                Ok(Next::History { link: conn.link.clone(), room, before, limit: limit as usize, check })
             }
             Request::Members(MembersPage { room, after, limit }) => {
                 if conn.version == Version::V1 {
@@ -469,7 +666,7 @@ impl Hub {
     /// Ends a join once its history is read: `joined` (with the members as they are now),
     /// then what the room sent meanwhile, less what `joined` already holds. When the read
     /// failed, the joiner hears so and a new member leaves again (the others saw it come).
-    fn joined(&self, id: ConnId, room: &RoomName, page: Result<Page, ()>, newly: bool) {
+    fn joined(&self, id: ConnId, room: &RoomName, page: Result<Page, RequestError>, newly: bool) {
         let mut guard = self.lock();
         let state = &mut *guard;
         let Some(version) = state.conns.get(&id).map(|c| c.version) else { return };
@@ -491,8 +688,10 @@ impl Hub {
             return; // It left meanwhile (replaced by a resumed connection).
         };
         let link = conn.link.clone();
-        let Ok(page) = page else {
-            queue(&link, RequestError::Unavailable.to_frame(None), &mut state.dirty);
+        let page = match page {
+            Ok(page) => page,
+            Err(refusal) => {
+            queue(&link, refusal.to_frame(None), &mut state.dirty);
             if newly {
                 conn.rooms.remove(room);
                 let nick = conn.nick.clone();
@@ -505,6 +704,7 @@ impl Hub {
                 }
             }
             return;
+            }
         };
         let joined = encode(&ServerMsg::Joined {
             room: room.to_string(),
@@ -640,43 +840,81 @@ const DEPARTED_MAX: usize = 10_000;
 /// The nicks of connections that closed lately, bounded in time and number.
 #[derive(Debug, Default)]
 struct Departed {
-    nicks: HashMap<SenderKey, (Nick, Instant)>,
+    /// Each one's nick and the private rooms it was admitted to.
+    nicks: HashMap<SenderKey, (Nick, HashSet<RoomName>, Instant)>,
     /// Oldest first; an entry taken or replaced early stays here until it comes round.
     order: VecDeque<SenderKey>,
 }
 
 impl Departed {
-    fn remember(&mut self, sender: SenderKey, nick: Nick) {
+    fn remember(&mut self, sender: SenderKey, nick: Nick, admitted: HashSet<RoomName>) {
         while self.order.len() >= DEPARTED_MAX {
             let Some(old) = self.order.pop_front() else { break };
             self.nicks.remove(&old);
         }
         self.order.push_back(sender.clone());
-        self.nicks.insert(sender, (nick, Instant::now()));
+        self.nicks.insert(sender, (nick, admitted, Instant::now()));
     }
 
-    fn take(&mut self, sender: &SenderKey) -> Option<Nick> {
-        let (nick, at) = self.nicks.remove(sender)?;
-        (at.elapsed() < DEPARTED_FOR).then_some(nick)
+    fn take(&mut self, sender: &SenderKey) -> Option<(Nick, HashSet<RoomName>)> {
+        let (nick, admitted, at) = self.nicks.remove(sender)?;
+        (at.elapsed() < DEPARTED_FOR).then_some((nick, admitted))
     }
+}
+
+/// A `join` on its way through [`Hub::admit`]: the request, and what was established
+/// with the lock released so far.
+#[derive(Debug)]
+struct Joining {
+    room: RoomName,
+    after: Option<u64>,
+    password: Option<Password>,
+    max: Option<u32>,
+    /// The room as the store has it: read when it had no member here.
+    stored: Option<StoredRoom>,
+    /// The hash the password was found to match.
+    verified: Option<Arc<str>>,
+    /// The password's hash, for a room this join creates.
+    hashed: Option<Arc<str>>,
+}
+
+impl Joining {
+    fn new(room: RoomName, after: Option<u64>, password: Option<Password>, max: Option<u32>) -> Self {
+        Self { room, after, password, max, stored: None, verified: None, hashed: None }
+    }
+}
+
+/// What [`Hub::admit`] decided.
+#[derive(Debug)]
+enum Admit {
+    /// Admitted (or nothing to do): finish it.
+    Done(Next),
+    /// The room has no member here: read its settings from the store, then try again.
+    Read,
+    /// Hash or check a password, then try again.
+    Work(Work),
 }
 
 /// What [`Hub::handle`] still has to do once the lock is released.
 #[derive(Debug)]
 enum Next {
     Done,
-    /// Read the joiner's history, then finish the join ([`Hub::joined`]).
+    /// Store the settings of a room the join creates, if any, read the joiner's history,
+    /// then finish the join ([`Hub::joined`]).
     Join {
         room: RoomName,
         after: Option<u64>,
         newly: bool,
+        create: Option<RoomSettings>,
     },
-    /// Read a page of history and send it.
+    /// Read a page of history and send it; first, with `check`, make sure the room is not
+    /// private (the asker is not a member, and the room has no member here).
     History {
         link: Link,
         room: RoomName,
         before: u64,
         limit: usize,
+        check: bool,
     },
     /// A retried `say` whose message is stored: read it and send it to the sender alone.
     Again {
@@ -782,7 +1020,7 @@ mod tests {
         let (a, mut ra) = join(&hub);
         let (b, mut rb) = join(&hub);
         for id in [a, b] {
-            hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+            hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
         }
         drain(&mut ra);
         drain(&mut rb);
@@ -803,7 +1041,7 @@ mod tests {
             .map(|_| {
                 let mut link = Link::memory(256);
                 let id = hub.connect(link.clone(), None, version);
-                hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+                hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
                 drain(&mut link);
                 link
             })
@@ -880,7 +1118,7 @@ mod tests {
         for nick in ["bob", "Alice", "carl", "alan", "Émile", "BEA"] {
             let (id, link) = join(&hub);
             hub.handle(id, Request::Nick(Nick::parse(nick).unwrap())).unwrap();
-            hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+            hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
             last = Some(link);
         }
         let got = drain(&mut last.unwrap());
@@ -913,7 +1151,7 @@ mod tests {
     fn a_message_that_reaches_the_room_after_joined_held_it_is_not_given_twice() {
         let hub = hub();
         let (a, mut ra) = join(&hub);
-        hub.handle(a, Request::Join { room: room("r"), after: None }).unwrap();
+        hub.handle(a, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
         let say = |cid: &str| Request::Say {
             room: room("r"),
             text: common::Text::parse("hi").unwrap(),
@@ -921,7 +1159,7 @@ mod tests {
         };
         hub.handle(a, say("c1")).unwrap();
         let (b, mut rb) = join(&hub);
-        hub.handle(b, Request::Join { room: room("r"), after: None }).unwrap();
+        hub.handle(b, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
         drain(&mut ra);
         let got = drain(&mut rb);
         assert!(matches!(&got[..], [_, ServerMsg::Joined { history, .. }] if history.len() == 1), "{got:?}");
@@ -957,7 +1195,7 @@ mod tests {
         let (b, mut rb) = join(&hub);
         hub.handle(a, Request::Nick(Nick::parse("Ann").unwrap())).unwrap();
         for id in [a, b] {
-            hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+            hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
         }
         drain(&mut rb);
         hub.disconnect(a);

@@ -16,6 +16,7 @@ use common::{ChatMessage, Nick, ServerMsg};
 use super::{ConnId, queue};
 use crate::error::encode;
 use crate::link::{Frame, Link};
+use crate::store::RoomSettings;
 
 /// A member whose `joined` is being read holds back at most this many frames; past that it
 /// is too slow (it resumes with `join.after`, as after any drop).
@@ -30,6 +31,8 @@ pub(super) struct Room {
     legacy: HashSet<ConnId>,
     /// Presence counted for version 2 members since the last `presence_count`.
     counts: Counts,
+    /// Whether it is private and how many members it holds at most, as the store has them.
+    pub(super) settings: RoomSettings,
 }
 
 #[derive(Debug)]
@@ -76,6 +79,10 @@ pub(super) fn sort_key(nick: &str) -> String {
 }
 
 impl Room {
+    pub(super) fn new(settings: RoomSettings) -> Self {
+        Self { settings, ..Self::default() }
+    }
+
     pub(super) fn len(&self) -> usize {
         self.members.len()
     }
