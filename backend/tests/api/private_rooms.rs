@@ -287,3 +287,31 @@ async fn settings_survive_a_restart_and_the_password_is_never_stored_in_clear() 
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_cluster_shares_a_private_rooms_settings_through_redis() {
+    use backend::redis_server::RedisServer;
+    let db = fresh_db();
+    let redis = RedisServer::start(&db.with_file_name("redis")).expect("a redis-server for the test");
+    let url = redis.url();
+    let a = Process::start_with(&db, 0, &["--redis", &url], None).await;
+    let b = Process::start_with(&db.with_file_name("b.db"), 0, &["--redis", &url], None).await;
+    let mut alice = Client::connect(&a.url()).await;
+    alice.join_with("den", json!({"password": "shared", "max": 2})).await;
+    // On the other node, the room has no member: its settings come from Redis.
+    let mut bob = Client::connect(&b.url()).await;
+    assert_eq!(code(&bob.join_with("den", json!({})).await), ("error", "forbidden"));
+    let other = bob.join_with("den", json!({"password": "mine"})).await;
+    assert_eq!(code(&other), ("error", "forbidden"), "not created a second time: {other}");
+    bob.send(json!({"type": "history", "room": "den", "before": 10})).await;
+    assert_eq!(code(&bob.next().await), ("error", "forbidden"));
+    bob.join_private("den", "shared").await;
+    let echo = alice.say("den", "hello across nodes", "a1").await;
+    let got = loop {
+        let v = bob.next().await;
+        if v["type"] == "message" {
+            break v;
+        }
+    };
+    assert_eq!(got["text"], echo["text"]);
+}
