@@ -253,7 +253,10 @@ mod tests {
         assert_eq!(room_max(2), Ok(2));
         assert_eq!(room_max(1000), Ok(1000));
         for bad in [0, 1, 1001] {
-            assert_eq!(room_max(bad).unwrap_err().to_string(), "a room's member limit must be from 2 to 1000");
+            assert_eq!(
+                room_max(bad).unwrap_err().to_string(),
+                "a room's member limit must be from 2 to 1000"
+            );
         }
     }
 

@@ -435,7 +435,12 @@ pub mod samples {
                 password: None,
                 max: None,
             },
-            ClientMsg::Join { room: "den".into(), after: None, password: Some(AWKWARD.into()), max: Some(1000) },
+            ClientMsg::Join {
+                room: "den".into(),
+                after: None,
+                password: Some(AWKWARD.into()),
+                max: Some(1000),
+            },
             ClientMsg::Leave { room: "café & co".into() },
             ClientMsg::Say { room: "r".into(), text: AWKWARD.into(), cid: "a-1".into() },
             ClientMsg::Typing { room: "r".into() },
@@ -648,7 +653,9 @@ mod tests {
         assert_eq!((room.as_str(), text.as_str(), cid.as_str()), ("lobby", "hi", "a-1"));
         let long = ClientMsg::Nick { nick: "n".repeat(33) };
         assert_eq!(long.validate().unwrap_err().to_string(), "a nickname must be at most 32 characters");
-        assert!(ClientMsg::Join { room: "".into(), after: None, password: None, max: None }.validate().is_err());
+        assert!(
+            ClientMsg::Join { room: "".into(), after: None, password: None, max: None }.validate().is_err()
+        );
         let empty = ClientMsg::Say { room: "r".into(), text: "   ".into(), cid: "c".into() };
         assert!(empty.validate().is_err());
     }

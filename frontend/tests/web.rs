@@ -318,7 +318,7 @@ impl Peer {
     }
 
     async fn join(&self, room: &str) {
-        self.send(&ClientMsg::Join { room: room.into(), after: None });
+        self.send(&ClientMsg::Join { room: room.into(), after: None, password: None, max: None });
         until("the peer's joined", || {
             self.count(|m| matches!(m, ServerMsg::Joined { room: r, .. } if r == room)) > 0
         })

@@ -238,8 +238,15 @@ impl Hub {
         if version == Version::V1 {
             state.v1_conns += 1;
         }
-        let conn =
-            Conn { nick, rooms: BTreeSet::new(), link, sender, version, admitted, wrong: WrongTries::default() };
+        let conn = Conn {
+            nick,
+            rooms: BTreeSet::new(),
+            link,
+            sender,
+            version,
+            admitted,
+            wrong: WrongTries::default(),
+        };
         state.conns.insert(id, conn);
         self.wake_counts(state);
         id
@@ -339,7 +346,8 @@ impl Hub {
                 Ok(next) => break next,
                 Err(work) => {
                     // The semaphore is never closed; its permit is held while the work runs.
-                    let _permit = self.shared.hashing.acquire().await.map_err(|_| RequestError::Unavailable)?;
+                    let _permit =
+                        self.shared.hashing.acquire().await.map_err(|_| RequestError::Unavailable)?;
                     let worked = tokio::task::spawn_blocking(move || work.run())
                         .await
                         .map_err(|_| RequestError::Unavailable)?;
@@ -691,19 +699,19 @@ impl Hub {
         let page = match page {
             Ok(page) => page,
             Err(refusal) => {
-            queue(&link, refusal.to_frame(None), &mut state.dirty);
-            if newly {
-                conn.rooms.remove(room);
-                let nick = conn.nick.clone();
-                state.remove_member(room, id, &nick);
-                self.shared.directory_changed.notify_one();
-                self.wake_counts(state);
-            } else {
-                for (_, frame) in held.into_iter().flatten() {
-                    queue(&link, frame, &mut state.dirty);
+                queue(&link, refusal.to_frame(None), &mut state.dirty);
+                if newly {
+                    conn.rooms.remove(room);
+                    let nick = conn.nick.clone();
+                    state.remove_member(room, id, &nick);
+                    self.shared.directory_changed.notify_one();
+                    self.wake_counts(state);
+                } else {
+                    for (_, frame) in held.into_iter().flatten() {
+                        queue(&link, frame, &mut state.dirty);
+                    }
                 }
-            }
-            return;
+                return;
             }
         };
         let joined = encode(&ServerMsg::Joined {
@@ -1020,7 +1028,8 @@ mod tests {
         let (a, mut ra) = join(&hub);
         let (b, mut rb) = join(&hub);
         for id in [a, b] {
-            hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
+            hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+                .unwrap();
         }
         drain(&mut ra);
         drain(&mut rb);
@@ -1041,7 +1050,8 @@ mod tests {
             .map(|_| {
                 let mut link = Link::memory(256);
                 let id = hub.connect(link.clone(), None, version);
-                hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
+                hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+                    .unwrap();
                 drain(&mut link);
                 link
             })
@@ -1118,7 +1128,8 @@ mod tests {
         for nick in ["bob", "Alice", "carl", "alan", "Émile", "BEA"] {
             let (id, link) = join(&hub);
             hub.handle(id, Request::Nick(Nick::parse(nick).unwrap())).unwrap();
-            hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
+            hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+                .unwrap();
             last = Some(link);
         }
         let got = drain(&mut last.unwrap());
@@ -1195,7 +1206,8 @@ mod tests {
         let (b, mut rb) = join(&hub);
         hub.handle(a, Request::Nick(Nick::parse("Ann").unwrap())).unwrap();
         for id in [a, b] {
-            hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
+            hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+                .unwrap();
         }
         drain(&mut rb);
         hub.disconnect(a);

@@ -51,7 +51,12 @@ impl RoomLog {
 
 impl MemoryStore {
     pub fn new(per_room: usize) -> Self {
-        Self { per_room: per_room.max(1), rooms: HashMap::new(), cids: HashMap::new(), settings: HashMap::new() }
+        Self {
+            per_room: per_room.max(1),
+            rooms: HashMap::new(),
+            cids: HashMap::new(),
+            settings: HashMap::new(),
+        }
     }
 
     pub fn append(&mut self, m: NewMessage<'_>) -> Appended {

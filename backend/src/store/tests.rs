@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use common::{ChatMessage, Cid, Nick, RoomName, Text};
 use tokio::sync::mpsc;
 
-use super::{Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written};
+use super::{
+    Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
+};
 use crate::cluster::Cluster;
 use crate::config::SyncMode;
 use crate::redis_server::RedisServer;
@@ -170,7 +172,8 @@ fn history_ranges_and_completeness() {
 
 #[test]
 fn a_room_is_created_once_with_its_settings_and_only_while_nothing_is_stored() {
-    let private = RoomSettings { password: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()), max: Some(5) };
+    let private =
+        RoomSettings { password: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()), max: Some(5) };
     let limited = RoomSettings { password: None, max: Some(2) };
     for mut b in backends() {
         let h = &b.history;
@@ -185,7 +188,12 @@ fn a_room_is_created_once_with_its_settings_and_only_while_nothing_is_stored() {
         // A room with messages exists, public, and can no longer be created with settings.
         b.say("s", "chat", "c1");
         let h = &b.history;
-        assert_eq!(h.room(&room("chat")).unwrap(), StoredRoom { exists: true, settings: RoomSettings::default() }, "{}", b.name);
+        assert_eq!(
+            h.room(&room("chat")).unwrap(),
+            StoredRoom { exists: true, settings: RoomSettings::default() },
+            "{}",
+            b.name
+        );
         assert!(!h.create_room(&room("chat"), &private).unwrap(), "{}", b.name);
         assert!(!h.room(&room("chat")).unwrap().settings.is_private(), "{}", b.name);
         // A public room with a limit.

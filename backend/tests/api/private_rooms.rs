@@ -55,7 +55,10 @@ async fn a_private_room_admits_its_password_only() {
     // A member joining again (a resume of its history) needs no password.
     bob.send(json!({"type": "join", "room": "den", "after": 0})).await;
     let again = bob.next().await;
-    assert_eq!((again["type"].as_str(), again["history"][0]["text"].as_str()), (Some("joined"), Some("psst")));
+    assert_eq!(
+        (again["type"].as_str(), again["history"][0]["text"].as_str()),
+        (Some("joined"), Some("psst"))
+    );
 }
 
 #[tokio::test]
@@ -193,7 +196,9 @@ async fn the_directory_marks_private_rooms_in_both_versions() {
     let mut bob = app.client().await;
     bob.join("open").await;
     let rooms = v1
-        .rooms_until(|r| r.as_array().unwrap().iter().filter(|e| e["name"] == "den" || e["name"] == "open").count() == 2)
+        .rooms_until(|r| {
+            r.as_array().unwrap().iter().filter(|e| e["name"] == "den" || e["name"] == "open").count() == 2
+        })
         .await;
     let entry = |rooms: &Value, name: &str| {
         rooms.as_array().unwrap().iter().find(|e| e["name"] == name).cloned().unwrap_or(Value::Null)

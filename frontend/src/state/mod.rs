@@ -2,7 +2,8 @@
 //! that change it, split by job:
 //! - this module: the [`Chat`] itself and every user intent ([`Chat::say`],
 //!   [`Chat::open_room`], [`Chat::leave`], [`Chat::typing`], [`Chat::load_older`],
-//!   [`Chat::load_members`], [`Chat::request_nick`]), recorded here first so that a
+//!   [`Chat::load_members`], [`Chat::request_nick`], and for private rooms
+//!   [`Chat::open_room_with`] and [`Chat::enter_password`]), recorded here first so that a
 //!   reconnect can replay them from this value alone; timed behaviour (typing indicators
 //!   that expire, refused messages retried later) through [`Chat::tick`] at
 //!   [`Chat::next_deadline`].
@@ -25,7 +26,8 @@ pub mod view;
 #[cfg(test)]
 mod tests;
 
-use common::{ClientMsg, InvalidName, LOBBY, Nick, RoomInfo, RoomName, Text};
+use common::names::room_max;
+use common::{ClientMsg, InvalidName, LOBBY, Nick, Password, RoomInfo, RoomName, Text};
 
 pub use apply::counted_text;
 pub use outbox::{Delivery, MAX_OUTBOX, Outbox, Pending, RETRY_MS, SayError};
@@ -84,6 +86,10 @@ pub struct Chat {
     joining: Option<String>,
     /// Why the last room the user asked for was refused, shown beside the room form.
     room_error: Option<String>,
+    /// A private room the user asked to open: its password is asked for (a dialog).
+    prompt: Option<String>,
+    /// Why the last password given was refused, shown in that dialog.
+    prompt_error: Option<String>,
     /// The public room directory.
     directory: Vec<RoomInfo>,
     /// Messages sent and not yet echoed.
@@ -118,6 +124,8 @@ impl Chat {
             current: LOBBY.to_owned(),
             joining: None,
             room_error: None,
+            prompt: None,
+            prompt_error: None,
             directory: Vec::new(),
             outbox: Outbox::default(),
             alert: None,
@@ -158,6 +166,16 @@ impl Chat {
     /// Why the last room the user asked for was refused.
     pub fn room_error(&self) -> Option<&str> {
         self.room_error.as_deref()
+    }
+
+    /// The private room whose password is asked for, if any.
+    pub fn prompt(&self) -> Option<&str> {
+        self.prompt.as_deref()
+    }
+
+    /// Why the last password given was refused.
+    pub fn prompt_error(&self) -> Option<&str> {
+        self.prompt_error.as_deref()
     }
 
     /// The error shown to the user, if any.
@@ -264,10 +282,31 @@ impl Chat {
     }
 
     /// Shows the room `raw` (trimmed), joining it first if need be; returns the `join` to
-    /// send now, or why `raw` is not a room name (also kept in `room_error`).
+    /// send now, or why `raw` is not a room name (also kept in `room_error`). A private
+    /// room of the directory is not joined yet: its password is asked for ([`Chat::prompt`]).
     pub fn open_room(&mut self, raw: &str) -> Result<Option<ClientMsg>, String> {
-        let name = match RoomName::parse(raw) {
-            Ok(name) => String::from(name),
+        self.open_room_with(raw, "", "")
+    }
+
+    /// [`Chat::open_room`] with a `password` (making a room it creates private, or opening a
+    /// private room) and a member limit `max` for a room it creates, both optional (empty).
+    pub fn open_room_with(
+        &mut self,
+        raw: &str,
+        password: &str,
+        max: &str,
+    ) -> Result<Option<ClientMsg>, String> {
+        let checked = RoomName::parse(raw).and_then(|name| {
+            let password = (!password.is_empty()).then(|| Password::parse(password)).transpose()?;
+            let max = match max.trim() {
+                "" => None,
+                // Not a number at all: out of range all the same.
+                n => Some(room_max(n.parse().unwrap_or(0))?),
+            };
+            Ok((String::from(name), password, max))
+        });
+        let (name, password, max) = match checked {
+            Ok(ok) => ok,
             Err(e) => {
                 let why = sentence(&e);
                 self.room_error = Some(why.clone());
@@ -277,14 +316,39 @@ impl Chat {
         self.room_error = None;
         let frame = if self.room(&name).is_some() {
             None
+        } else if password.is_none() && self.directory.iter().any(|r| r.private && r.name == name) {
+            self.prompt = Some(name);
+            self.prompt_error = None;
+            return Ok(None);
         } else {
-            let room = self.new_room(&name);
+            self.prompt = None;
+            let mut room = self.new_room(&name);
+            room.password = password.map(|p| p.expose().to_owned());
+            let frame =
+                ClientMsg::Join { room: name.clone(), after: None, password: room.password.clone(), max };
             self.rooms.push(room);
             self.joining = Some(name.clone());
-            self.welcomed.then(|| ClientMsg::Join { room: name.clone(), after: None })
+            self.welcomed.then_some(frame)
         };
         self.show(name);
         Ok(frame)
+    }
+
+    /// The user gave the password of the private room asked for ([`Chat::prompt`]): joins
+    /// it with that password; `Err` says why it cannot be one (also in `prompt_error`).
+    pub fn enter_password(&mut self, password: &str) -> Result<Option<ClientMsg>, String> {
+        let Some(room) = self.prompt.clone() else { return Ok(None) };
+        if let Err(e) = Password::parse(password) {
+            let why = sentence(&e);
+            self.prompt_error = Some(why.clone());
+            return Err(why);
+        }
+        self.open_room_with(&room, password, "")
+    }
+
+    /// The user closed the password dialog.
+    pub fn cancel_prompt(&mut self) {
+        self.prompt = None;
     }
 
     /// Makes `name` (a joined room) the room shown: its messages count as read.
@@ -313,7 +377,7 @@ impl Chat {
             let lobby = self.new_room(LOBBY);
             self.rooms.push(lobby);
             if self.welcomed {
-                frames.push(ClientMsg::Join { room: LOBBY.into(), after: None });
+                frames.push(ClientMsg::Join { room: LOBBY.into(), after: None, password: None, max: None });
             }
         }
         if self.current == room {
