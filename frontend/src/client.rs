@@ -58,6 +58,27 @@ impl Client {
         Ok(())
     }
 
+    /// [`Client::open_room`] with a password and a member limit for a room it creates
+    /// (either may be empty).
+    pub fn open_room_with(&self, raw: &str, password: &str, max: &str) -> Result<(), String> {
+        let frame = self.chat.try_update(|c| c.open_room_with(raw, password, max)).unwrap_or(Ok(None))?;
+        self.send(frame);
+        Ok(())
+    }
+
+    /// Joins the private room whose password was asked for, with `password`; `Err` says
+    /// why it cannot be a password (the server's answer comes through the chat).
+    pub fn enter_password(&self, password: &str) -> Result<(), String> {
+        let frame = self.chat.try_update(|c| c.enter_password(password)).unwrap_or(Ok(None))?;
+        self.send(frame);
+        Ok(())
+    }
+
+    /// Closes the password dialog without joining.
+    pub fn cancel_prompt(&self) {
+        self.chat.try_update(Chat::cancel_prompt);
+    }
+
     /// Leaves the room shown.
     pub fn leave(&self) {
         self.send(self.chat.try_update(Chat::leave).unwrap_or_default());

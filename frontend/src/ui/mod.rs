@@ -65,11 +65,14 @@ pub struct RoomView {
 
 impl RoomView {}
 
-/// The room list (directory and joined rooms) and why the last room asked for was refused.
+/// The room list (directory and joined rooms) and why the last room asked for was refused;
+/// the private room whose password is asked for, and why the last one was refused.
 #[derive(Debug, Clone, Copy)]
 pub struct RoomsView {
     pub list: Memo<Vec<RoomEntry>>,
     pub error: Memo<Option<String>>,
+    pub prompt: Memo<Option<String>>,
+    pub prompt_error: Memo<Option<String>>,
 }
 
 impl RoomsView {
@@ -185,6 +188,8 @@ pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
     let rooms = RoomsView {
         list: part(chat, Chat::room_list),
         error: part(chat, |c| c.room_error().map(str::to_owned)),
+        prompt: part(chat, |c| c.prompt().map(str::to_owned)),
+        prompt_error: part(chat, |c| c.prompt_error().map(str::to_owned)),
     };
     let alert = AlertView(part(chat, |c| c.alert().cloned()));
     let panels = Panels {
@@ -219,6 +224,7 @@ pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
                 <div class="scrim" hidden=move || (!drawer_open()).then_some("") on:click=handler(move |_| panels.close_drawers())></div>
             </div>
             <onboarding::PhoneDialog />
+            <rooms::PasswordDialog />
         </div>
     }
 }
