@@ -66,17 +66,9 @@ impl Client {
         Ok(())
     }
 
-    /// Joins the private room whose password was asked for, with `password`; `Err` says
-    /// why it cannot be a password (the server's answer comes through the chat).
-    pub fn enter_password(&self, password: &str) -> Result<(), String> {
-        let frame = self.chat.try_update(|c| c.enter_password(password)).unwrap_or(Ok(None))?;
-        self.send(frame);
-        Ok(())
-    }
-
-    /// Closes the password dialog without joining.
-    pub fn cancel_prompt(&self) {
-        self.chat.try_update(Chat::cancel_prompt);
+    /// The room form asks for the private room's password now.
+    pub fn prompted(&self) {
+        self.chat.try_update(Chat::prompted);
     }
 
     /// Leaves the room shown.

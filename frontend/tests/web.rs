@@ -1071,43 +1071,31 @@ async fn a_private_room_shows_a_lock_and_asks_for_its_password() {
         max: None,
     });
     until("the private room in the list", || app.room(&room).is_some()).await;
-    let entry = app.room(&room).unwrap();
-    let lock = entry.query_selector("[data-testid='lock']").unwrap().expect("a lock");
-    assert!(!lock.has_attribute("hidden"), "private rooms show the lock");
-    let lobby_lock = app.room("lobby").unwrap().query_selector("[data-testid='lock']").unwrap().unwrap();
-    assert!(lobby_lock.has_attribute("hidden"), "public rooms do not");
+    let lock = |room: &str| app.room(room).and_then(|e| e.query_selector("[data-testid='lock']").unwrap());
+    until("the lock", || lock(&room).is_some()).await;
+    assert_eq!(lock(&room).unwrap().get_attribute("aria-label").as_deref(), Some("private"));
+    assert!(lock("lobby").is_none(), "public rooms have none");
 
-    entry.click();
-    until("the password dialog", || app.query("[role='dialog'][aria-label='Room password']").is_some()).await;
-    let field = app.field("Password");
-    until("the field focused", || has_focus(&field)).await;
-    assert_eq!(field.type_(), "password", "typed blind");
-    type_into(&field, "open says me");
-    app.button("Enter").click();
-    until("the refusal said plainly", || app.text("password-error").contains("wrong password")).await;
-    assert_ne!(app.current().as_deref(), Some(room.as_str()), "not in before the right password");
-    let field = app.field("Password");
-    type_into(&field, "open sesame");
-    app.button("Enter").click();
+    // Opened without the password: the room form asks for it, the name filled in.
+    app.room(&room).unwrap().click();
+    let password = app.field("Password (private rooms)");
+    until("the password field focused", || has_focus(&password)).await;
+    assert_eq!(password.type_(), "password", "typed blind");
+    assert_eq!(app.field("Room").value(), room);
+    assert!(app.text("room-error").contains("is private: enter its password"), "{}", app.text("room-error"));
+    assert_ne!(app.current().as_deref(), Some(room.as_str()), "not in before the password");
+    // A wrong one is refused, plainly, and asked for again.
+    type_into(&password, "open says me");
+    app.button("Join").click();
+    until("the refusal said plainly", || app.text("room-error").contains("wrong password")).await;
+    until("asked again", || app.field("Room").value() == room && has_focus(&password)).await;
+    assert_ne!(app.current().as_deref(), Some(room.as_str()));
+    type_into(&password, "open sesame");
+    app.button("Join").click();
     app.in_room(&room).await;
-    assert!(app.query("[role='dialog'][aria-label='Room password']").is_none(), "the dialog closes");
+    assert_eq!(password.value(), "", "the password is not left in the form");
     ann.say(&room, "welcome in").await;
     until("the room's message", || app.messages().iter().any(|(_, text, _)| text == "welcome in")).await;
-
-    // Cancel closes the dialog and joins nothing.
-    let other = new_room("vault");
-    let bob = Peer::connect().await;
-    bob.send(&ClientMsg::Join { room: other.clone(), after: None, password: Some("x".into()), max: None });
-    until("the other private room", || app.room(&other).is_some()).await;
-    app.room(&other).unwrap().click();
-    until("the dialog again", || {
-        app.query("[role='dialog']")
-            .is_some_and(|d| d.get_attribute("aria-label").as_deref() == Some("Room password"))
-    })
-    .await;
-    app.button("Cancel").click();
-    until("the dialog gone", || app.query("[role='dialog'][aria-label='Room password']").is_none()).await;
-    assert_eq!(app.current().as_deref(), Some(room.as_str()));
 }
 
 #[wasm_bindgen_test]
@@ -1117,39 +1105,29 @@ async fn the_room_form_creates_a_private_room_with_a_limit() {
     app.joined().await;
     let room = new_room("made private");
     type_into(&app.field("Room"), &room);
-    type_into(&app.field("Password (makes a new room private)"), "hush");
-    type_into(&app.field("Member limit (2 to 1000)"), "2");
+    type_into(&app.field("Password (private rooms)"), "hush");
+    type_into(&app.field("Member limit (new rooms, 2 to 1000)"), "2");
     app.button("Join").click();
     app.in_room(&room).await;
-    assert_eq!(
-        app.field("Password (makes a new room private)").value(),
-        "",
-        "the password is not left in the form"
-    );
     until("the lock on the new room", || {
-        app.room(&room)
-            .and_then(|e| e.query_selector("[data-testid='lock']").unwrap())
-            .is_some_and(|l| !l.has_attribute("hidden"))
+        app.room(&room).and_then(|e| e.query_selector("[data-testid='lock']").unwrap()).is_some()
     })
     .await;
     // Another person needs the password, and the room holds two.
     let ann = Peer::connect().await;
+    let refused = |peer: &Peer, code: common::ErrorCode| {
+        peer.count(|m| matches!(m, ServerMsg::Error { code: c, .. } if *c == code))
+    };
     ann.send(&ClientMsg::Join { room: room.clone(), after: None, password: None, max: None });
-    until("forbidden", || {
-        ann.count(|m| matches!(m, ServerMsg::Error { code: common::ErrorCode::Forbidden, .. })) > 0
-    })
-    .await;
+    until("forbidden", || refused(&ann, common::ErrorCode::Forbidden) > 0).await;
     ann.send(&ClientMsg::Join { room: room.clone(), after: None, password: Some("hush".into()), max: None });
     until("ann in", || ann.count(|m| matches!(m, ServerMsg::Joined { .. })) > 0).await;
     let bob = Peer::connect().await;
     bob.send(&ClientMsg::Join { room: room.clone(), after: None, password: Some("hush".into()), max: None });
-    until("full", || {
-        bob.count(|m| matches!(m, ServerMsg::Error { code: common::ErrorCode::RoomFull, .. })) > 0
-    })
-    .await;
+    until("full", || refused(&bob, common::ErrorCode::RoomFull) > 0).await;
     // A limit out of range is explained beside the form.
     type_into(&app.field("Room"), &new_room("crowd"));
-    type_into(&app.field("Member limit (2 to 1000)"), "5000");
+    type_into(&app.field("Member limit (new rooms, 2 to 1000)"), "5000");
     app.button("Join").click();
     until("the reason", || app.text("room-error").contains("from 2 to 1000")).await;
 }

@@ -303,7 +303,7 @@ impl Chat {
                     }
                 }
                 self.prompt = Some(room.clone());
-                self.prompt_error = Some(message);
+                self.room_error = Some(message);
                 return self.left(&room);
             }
             // Said before the room was joined: it stays in the outbox, sent on `joined`;

@@ -2,8 +2,8 @@
 //! that change it, split by job:
 //! - this module: the [`Chat`] itself and every user intent ([`Chat::say`],
 //!   [`Chat::open_room`], [`Chat::leave`], [`Chat::typing`], [`Chat::load_older`],
-//!   [`Chat::load_members`], [`Chat::request_nick`], and for private rooms
-//!   [`Chat::open_room_with`] and [`Chat::enter_password`]), recorded here first so that a
+//!   [`Chat::load_members`], [`Chat::request_nick`], and [`Chat::open_room_with`] for
+//!   private rooms), recorded here first so that a
 //!   reconnect can replay them from this value alone; timed behaviour (typing indicators
 //!   that expire, refused messages retried later) through [`Chat::tick`] at
 //!   [`Chat::next_deadline`].
@@ -86,10 +86,9 @@ pub struct Chat {
     joining: Option<String>,
     /// Why the last room the user asked for was refused, shown beside the room form.
     room_error: Option<String>,
-    /// A private room the user asked to open: its password is asked for (a dialog).
+    /// A private room the user asked to open without its password: the room form asks
+    /// for it (the reason in `room_error`), then the view clears this.
     prompt: Option<String>,
-    /// Why the last password given was refused, shown in that dialog.
-    prompt_error: Option<String>,
     /// The public room directory.
     directory: Vec<RoomInfo>,
     /// Messages sent and not yet echoed.
@@ -125,7 +124,6 @@ impl Chat {
             joining: None,
             room_error: None,
             prompt: None,
-            prompt_error: None,
             directory: Vec::new(),
             outbox: Outbox::default(),
             alert: None,
@@ -168,14 +166,9 @@ impl Chat {
         self.room_error.as_deref()
     }
 
-    /// The private room whose password is asked for, if any.
+    /// The private room whose password is to be asked for, if any.
     pub fn prompt(&self) -> Option<&str> {
         self.prompt.as_deref()
-    }
-
-    /// Why the last password given was refused.
-    pub fn prompt_error(&self) -> Option<&str> {
-        self.prompt_error.as_deref()
     }
 
     /// The error shown to the user, if any.
@@ -317,11 +310,10 @@ impl Chat {
         let frame = if self.room(&name).is_some() {
             None
         } else if password.is_none() && self.directory.iter().any(|r| r.private && r.name == name) {
+            self.room_error = Some(format!("#{name} is private: enter its password."));
             self.prompt = Some(name);
-            self.prompt_error = None;
             return Ok(None);
         } else {
-            self.prompt = None;
             let mut room = self.new_room(&name);
             room.password = password.map(|p| p.expose().to_owned());
             let frame =
@@ -334,20 +326,8 @@ impl Chat {
         Ok(frame)
     }
 
-    /// The user gave the password of the private room asked for ([`Chat::prompt`]): joins
-    /// it with that password; `Err` says why it cannot be one (also in `prompt_error`).
-    pub fn enter_password(&mut self, password: &str) -> Result<Option<ClientMsg>, String> {
-        let Some(room) = self.prompt.clone() else { return Ok(None) };
-        if let Err(e) = Password::parse(password) {
-            let why = sentence(&e);
-            self.prompt_error = Some(why.clone());
-            return Err(why);
-        }
-        self.open_room_with(&room, password, "")
-    }
-
-    /// The user closed the password dialog.
-    pub fn cancel_prompt(&mut self) {
+    /// The room form now asks for the password of [`Chat::prompt`].
+    pub fn prompted(&mut self) {
         self.prompt = None;
     }
 

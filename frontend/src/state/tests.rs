@@ -788,43 +788,42 @@ fn a_private_room_of_the_directory_asks_for_its_password_first() {
     assert!(den.private, "the list shows the lock");
     assert_eq!(chat.open_room("den"), Ok(None), "nothing sent without the password");
     assert_eq!(chat.prompt(), Some("den"));
+    assert_eq!(chat.room_error(), Some("#den is private: enter its password."));
     assert_eq!(chat.current, LOBBY, "not shown before it is joined");
-    assert_eq!(chat.enter_password(""), Err("A password must not be empty.".into()));
-    assert_eq!(chat.prompt_error(), Some("A password must not be empty."));
-    assert_eq!(chat.enter_password("pw"), Ok(Some(join("den", Some("pw"), None))));
-    assert_eq!((chat.prompt(), chat.current.as_str()), (None, "den"));
-    // Cancelled: nothing joined, nothing asked.
-    let mut chat = with_private_den();
-    chat.open_room("den").unwrap();
-    chat.cancel_prompt();
-    assert_eq!((chat.prompt(), chat.room("den").is_some()), (None, false));
+    // The form asks; the view says so.
+    chat.prompted();
+    assert_eq!(chat.prompt(), None);
+    assert_eq!(chat.open_room_with("den", "pw", ""), Ok(Some(join("den", Some("pw"), None))));
+    assert_eq!((chat.room_error(), chat.current.as_str()), (None, "den"));
 }
 
 #[test]
 fn a_wrong_password_asks_again_and_a_full_room_says_so() {
     let mut chat = with_private_den();
-    chat.open_room("den").unwrap();
-    chat.enter_password("wrong").unwrap();
+    chat.open_room_with("den", "wrong", "").unwrap();
     chat.apply(ServerMsg::error(ErrorCode::Forbidden, "wrong password for the room den", None), 0.0);
     assert_eq!(chat.prompt(), Some("den"), "asked again");
-    assert_eq!(chat.prompt_error(), Some("wrong password for the room den"));
+    assert_eq!(chat.room_error(), Some("wrong password for the room den"));
     assert!(chat.room("den").is_none());
     assert_eq!(chat.current, LOBBY);
-    // Too many wrong ones: said in the dialog too.
-    chat.enter_password("wrong again").unwrap();
+    // Too many wrong ones: said in the form too.
+    chat.prompted();
+    chat.open_room_with("den", "wrong again", "").unwrap();
     chat.apply(
         ServerMsg::error(ErrorCode::RateLimited, "too many wrong passwords; wait a minute", None),
         0.0,
     );
-    assert_eq!(chat.prompt_error(), Some("too many wrong passwords; wait a minute"));
-    chat.enter_password("pw").unwrap();
+    assert_eq!(chat.room_error(), Some("too many wrong passwords; wait a minute"));
+    assert_eq!(chat.prompt(), Some("den"));
+    chat.prompted();
+    chat.open_room_with("den", "pw", "").unwrap();
     chat.apply(ServerMsg::error(ErrorCode::RoomFull, "the room den is full (2 members at most)", None), 0.0);
     assert_eq!(chat.prompt(), None);
     assert_eq!(
         chat.alert.as_ref().map(|a| a.text.as_str()),
         Some("the room den is full (2 members at most)")
     );
-    assert_eq!(chat.room_error.as_deref(), Some("the room den is full (2 members at most)"));
+    assert_eq!(chat.room_error(), Some("the room den is full (2 members at most)"));
     assert!(chat.room("den").is_none());
     // A `rate_limited` of another request while a public room is being joined leaves it be.
     chat.open_room("open").unwrap();
@@ -847,15 +846,14 @@ fn a_deep_link_to_a_private_room_asks_for_its_password() {
         0.0,
     );
     assert_eq!(chat.prompt(), Some("den"));
-    assert_eq!(chat.prompt_error(), Some("the room den is private: it needs its password"));
-    assert_eq!(chat.enter_password("pw"), Ok(Some(join("den", Some("pw"), None))));
+    assert_eq!(chat.room_error(), Some("the room den is private: it needs its password"));
+    assert_eq!(chat.open_room_with("den", "pw", ""), Ok(Some(join("den", Some("pw"), None))));
 }
 
 #[test]
 fn the_password_is_sent_again_with_every_rejoin_after_a_reconnect() {
     let mut chat = with_private_den();
-    chat.open_room("den").unwrap();
-    chat.enter_password("pw").unwrap();
+    chat.open_room_with("den", "pw", "").unwrap();
     chat.apply(joined("den", vec![msg("den", 3, "bob", "hi", None)]), 0.0);
     chat.disconnected();
     let frames = chat.apply(welcome("alice"), 0.0);

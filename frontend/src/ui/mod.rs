@@ -66,13 +66,12 @@ pub struct RoomView {
 impl RoomView {}
 
 /// The room list (directory and joined rooms) and why the last room asked for was refused;
-/// the private room whose password is asked for, and why the last one was refused.
+/// a private room whose password the room form is to ask for.
 #[derive(Debug, Clone, Copy)]
 pub struct RoomsView {
     pub list: Memo<Vec<RoomEntry>>,
     pub error: Memo<Option<String>>,
     pub prompt: Memo<Option<String>>,
-    pub prompt_error: Memo<Option<String>>,
 }
 
 impl RoomsView {
@@ -189,7 +188,6 @@ pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
         list: part(chat, Chat::room_list),
         error: part(chat, |c| c.room_error().map(str::to_owned)),
         prompt: part(chat, |c| c.prompt().map(str::to_owned)),
-        prompt_error: part(chat, |c| c.prompt_error().map(str::to_owned)),
     };
     let alert = AlertView(part(chat, |c| c.alert().cloned()));
     let panels = Panels {
@@ -224,7 +222,6 @@ pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
                 <div class="scrim" hidden=move || (!drawer_open()).then_some("") on:click=handler(move |_| panels.close_drawers())></div>
             </div>
             <onboarding::PhoneDialog />
-            <rooms::PasswordDialog />
         </div>
     }
 }

@@ -1,7 +1,7 @@
 //! The room list: every room of the live directory and every joined room, with member
 //! counts, unread badges and a lock on private rooms; the form that joins (or creates) a
-//! room by name, optionally with a password and a member limit; and the dialog that asks
-//! for a private room's password. On a wide screen it is a sidebar; on a phone a drawer
+//! room by name, optionally with a password and a member limit, which also asks for a
+//! private room's password when one is opened without it. On a wide screen it is a sidebar; on a phone a drawer
 //! that choosing a room closes. It
 //! displays the [`RoomsView`](super::RoomsView) and acts through the
 //! [`Client`](crate::client::Client); room names from the network are text, never markup.
@@ -19,6 +19,21 @@ pub fn RoomList() -> impl IntoView {
     let input = NodeRef::<html::Input>::new();
     let password = NodeRef::<html::Input>::new();
     let max = NodeRef::<html::Input>::new();
+    let options = NodeRef::<html::Details>::new();
+    // A private room opened without its password (from the list, a link, or a refusal):
+    // the form asks for it, the room's name filled in and the reason below.
+    effect(Box::new(move || {
+        let Some(room) = rooms.prompt.get() else { return };
+        if let (Some(el), Some(password), Some(options)) =
+            (input.get_untracked(), password.get_untracked(), options.get_untracked())
+        {
+            el.set_value(&room);
+            let _ = options.set_attribute("open", "");
+            panels.rooms.set(true);
+            let _ = password.focus();
+        }
+        client.prompted();
+    }));
 
     let join = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -63,14 +78,14 @@ pub fn RoomList() -> impl IntoView {
                 </label>
                 <button type="submit">"Join"</button>
                 // Only for a room the form creates: a password makes it private.
-                <details class="room-options">
+                <details class="room-options" node_ref=options>
                     <summary>"Password, limit"</summary>
                     <label>
-                        "Password (makes a new room private)"
-                        <input type="password" node_ref=password autocomplete="new-password" maxlength="128" />
+                        "Password (private rooms)"
+                        <input type="password" node_ref=password autocomplete="off" maxlength="128" />
                     </label>
                     <label>
-                        "Member limit (2 to 1000)"
+                        "Member limit (new rooms, 2 to 1000)"
                         <input type="number" node_ref=max min="2" max="1000" inputmode="numeric" />
                     </label>
                 </details>
@@ -141,9 +156,7 @@ fn RoomLine(name: String) -> impl IntoView {
                 on:click=handler(open)
             >
                 <span class="room-name">{label}</span>
-                <span class="lock" role="img" aria-label="private" data-testid="lock" hidden=move || public().then_some("")>
-                    "🔒"
-                </span>
+                {move || (!public()).then(|| Drawn::new(draw_lock))}
                 // Drawn rather than a `view!` (see `dom`): a badge never changes, another
                 // one replaces it.
                 {move || {
@@ -158,52 +171,14 @@ fn RoomLine(name: String) -> impl IntoView {
     }
 }
 
-/// The dialog that asks for the password of a private room the user opened (from the
-/// list, the form or a link); a refusal asks again, saying why.
-#[component]
-pub fn PasswordDialog() -> impl IntoView {
-    let Ctx { rooms, .. } = ctx();
-    move || rooms.prompt.get().map(|room| view! { <PasswordBody room /> })
-}
-
-#[component]
-fn PasswordBody(room: String) -> impl IntoView {
-    let Ctx { rooms, panels, client, .. } = ctx();
-    let input = NodeRef::<html::Input>::new();
-    // The keyboard lands in the field.
-    effect(Box::new(move || {
-        if let Some(el) = input.get() {
-            let _ = el.focus();
-        }
-    }));
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        if let Some(el) = input.get_untracked()
-            && client.enter_password(&el.value()).is_ok()
-        {
-            panels.rooms.set(false);
-        }
-    };
-    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
-        if ev.key() == "Escape" {
-            client.cancel_prompt();
-        }
-    };
-    view! {
-        <div class="dialog-backdrop" on:click=handler(move |_| client.cancel_prompt())></div>
-        <form class="dialog" role="dialog" aria-modal="true" aria-label="Room password" on:submit=handler(submit) on:keydown=handler(on_keydown)>
-            <h2>{format!("#{room} is private")}</h2>
-            <label class="password-field">
-                "Password"
-                <input type="password" node_ref=input autocomplete="current-password" maxlength="128" />
-            </label>
-            <p class="field-error" role="alert" data-testid="password-error">
-                {text_of(rooms.prompt_error)}
-            </p>
-            <button type="submit">"Enter"</button>
-            <button type="button" on:click=handler(move |_| client.cancel_prompt())>"Cancel"</button>
-        </form>
-    }
+/// The lock of a private room.
+fn draw_lock() -> Drawing {
+    let lock = element("span", "lock");
+    set(&lock, "role", "img");
+    set(&lock, "aria-label", "private");
+    set(&lock, "data-testid", "lock");
+    add_text(&lock, "🔒");
+    Drawing::new(lock)
 }
 
 /// The badge of a room with `n` unread messages.
