@@ -62,7 +62,8 @@ pub fn RoomList() -> impl IntoView {
                     <RoomLine name />
                 </For>
             </ul>
-            <form class="room-form" on:submit=handler(join)>
+            // `novalidate`: a limit out of range is explained by the chat, like every other refusal.
+            <form class="room-form" novalidate="" on:submit=handler(join)>
                 <label class="room-field">
                     <span class="field-label">"Room"</span>
                     <input
