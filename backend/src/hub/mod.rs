@@ -446,7 +446,8 @@ impl Hub {
             }
             settings
         };
-        if settings.is_private() {
+        // Bounded: past that many, a session gives the password again for the others.
+        if settings.is_private() && conn.admitted.len() < ADMITTED_MAX {
             conn.admitted.insert(room.clone());
         }
         let newly = conn.rooms.insert(room.clone());
@@ -840,6 +841,9 @@ impl State {
 fn joined<'a>(rooms: &'a mut HashMap<RoomName, Room>, conn: &Conn, room: &RoomName) -> Option<&'a mut Room> {
     rooms.get_mut(room).filter(|_| conn.rooms.contains(room))
 }
+
+/// The most private rooms a session remembers being admitted to.
+const ADMITTED_MAX: usize = 1000;
 
 /// How long, and for how many, a closed connection's nick is kept for its resume token.
 const DEPARTED_FOR: Duration = Duration::from_secs(10 * 60);
