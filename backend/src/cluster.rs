@@ -14,6 +14,10 @@
 //! while) it waits for the connection manager to reconnect and resubscribe, then reads
 //! what every room it knows missed. A heartbeat keeps the manager trying meanwhile.
 //!
+//! The same subscription carries the cluster's presence changes (`presence::CHANNEL`):
+//! they are handed to the presence task as they come, with word of any that may have
+//! been missed (a full queue, a reconnect), so that it reads the whole state again.
+//!
 //! This module knows Redis's connection and channels; how messages are stored is the
 //! store's (`store::redis`).
 
@@ -30,6 +34,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
+use crate::presence::{self, Feed, Presence};
 use crate::store::redis::{CHANNELS, decode_entry, log_key};
 use crate::store::{Outcome, SenderKey};
 
@@ -66,6 +71,12 @@ pub struct Cluster {
     pushes: mpsc::Receiver<PushInfo>,
     /// Set when a push could not be queued: some room may have a gap nobody will notice.
     overflowed: Arc<AtomicBool>,
+    /// Where presence changes go, and the flag raised when some may have been missed.
+    feed: mpsc::Sender<Feed>,
+    feed_missed: Arc<AtomicBool>,
+    /// The presence task, until the server takes it.
+    presence: Option<Presence>,
+    handles: Option<presence::Handles>,
     /// Where Redis is, for logs (no password).
     addr: String,
 }
@@ -116,8 +127,30 @@ impl Cluster {
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         subscriber.psubscribe(CHANNELS).await.map_err(|e| unreachable(e.to_string()))?;
+        subscriber.subscribe(presence::CHANNEL).await.map_err(|e| unreachable(e.to_string()))?;
+        let (feed, feed_rx) = mpsc::channel(presence::FEED_MAX);
+        let feed_missed = Arc::new(AtomicBool::new(false));
+        let (presence, handles) = Presence::start(commands.clone(), feed_rx, feed_missed.clone())
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
         tracing::info!(redis = %addr, "this node shares its chat through Redis");
-        Ok(Self { client, commands, subscriber, pushes, overflowed, addr })
+        Ok(Self {
+            client,
+            commands,
+            subscriber,
+            pushes,
+            overflowed,
+            feed,
+            feed_missed,
+            presence: Some(presence),
+            handles: Some(handles),
+            addr,
+        })
+    }
+
+    /// The presence task and the hub's ends of it (taken once, by the server).
+    pub fn presence(&mut self) -> Option<(Presence, presence::Handles)> {
+        Some((self.presence.take()?, self.handles.take()?))
     }
 
     /// The connection for commands (the store's writer uses a clone of it).
@@ -131,7 +164,14 @@ impl Cluster {
 
     /// Delivers every room's messages to this node's members until `shutdown`.
     pub async fn run(self, hub: Hub, shutdown: CancellationToken) {
-        let Self { commands, mut subscriber, mut pushes, overflowed, addr, .. } = self;
+        let Self { commands, mut subscriber, mut pushes, overflowed, feed, feed_missed, addr, .. } = self;
+        let hand_over = |json: String| {
+            // Never wait for the presence task: a full queue means it reads the whole
+            // state again instead.
+            if feed.try_send(json).is_err() {
+                feed_missed.store(true, Ordering::Relaxed);
+            }
+        };
         let mut fanout = Fanout { hub, commands, last: HashMap::new(), nobody: SenderKey::from("") };
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -148,7 +188,12 @@ impl Cluster {
                     let mut out = Vec::with_capacity(batch.len());
                     for push in batch.drain(..) {
                         match push.kind {
-                            PushKind::PMessage | PushKind::Message => {
+                            PushKind::Message => {
+                                if let Some(json) = presence_change(push.data) {
+                                    hand_over(json);
+                                }
+                            }
+                            PushKind::PMessage => {
                                 if let Some(msg) = published(push.data) {
                                     fanout.accept(msg, &mut out).await;
                                 }
@@ -171,9 +216,14 @@ impl Cluster {
                         // Reconnected (the manager resubscribed; subscribing again is
                         // harmless and makes sure): whatever was published meanwhile is
                         // in the streams.
-                        if subscriber.psubscribe(CHANNELS).await.is_ok() && fanout.catch_up().await {
+                        if subscriber.psubscribe(CHANNELS).await.is_ok()
+                            && subscriber.subscribe(presence::CHANNEL).await.is_ok()
+                            && fanout.catch_up().await
+                        {
                             tracing::info!(redis = %addr, "reconnected to Redis; caught up");
                             lost = false;
+                            // Presence changes published meanwhile were missed too.
+                            feed_missed.store(true, Ordering::Relaxed);
                         }
                     }
                 }
@@ -186,6 +236,16 @@ impl Cluster {
             }
         }
     }
+}
+
+/// The payload of a pushed `message` on the presence channel (channel, payload).
+fn presence_change(data: Vec<Value>) -> Option<String> {
+    let mut data = data.into_iter();
+    let channel: String = redis::from_redis_value(data.next()?).ok()?;
+    if channel != presence::CHANNEL {
+        return None;
+    }
+    redis::from_redis_value(data.next()?).ok()
 }
 
 /// The message of a pushed `pmessage` (pattern, channel, payload) or `message`

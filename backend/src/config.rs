@@ -34,6 +34,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub queue_bytes: usize,
 
+    /// The kernel's send buffer of each WebSocket (SO_SNDBUF; Linux reserves twice this),
+    /// 0 for the kernel's own sizing (which grows to megabytes). What a client that does
+    /// not read can make the server encode is about this much, its queue, and one answer.
+    #[arg(long, env = "CHAT_SEND_BUFFER", default_value_t = 256 * 1024)]
+    pub send_buffer: usize,
+
     /// Frames a connection may send per second (bursts of twice as many are allowed);
     /// beyond that its requests are refused with `rate_limited`.
     #[arg(long, env = "CHAT_RATE_LIMIT", default_value_t = 20)]
@@ -116,6 +122,7 @@ impl Default for Config {
             max_connections: 10_000,
             queue: 1024,
             queue_bytes: 4 * 1024 * 1024,
+            send_buffer: 256 * 1024,
             rate_limit: 20,
             ping_secs: 20,
             store: StoreKind::Sqlite,

@@ -36,6 +36,9 @@ pub enum RequestError {
     CreatedMeanwhile(RoomName),
     #[error("the server is busy; retry in a moment")]
     Busy,
+    /// A `history` request while the answer to the last one is still queued, unread.
+    #[error("read the history of {0} already sent to you before asking for more")]
+    Unread(RoomName),
     /// The store failed (it was logged where it happened); the details stay in the log.
     #[error("the server cannot reach its message store; retry in a moment")]
     Unavailable,
@@ -54,7 +57,7 @@ impl RequestError {
             Self::NickTaken(_) => ErrorCode::NickTaken,
             Self::NotInRoom(_) => ErrorCode::NotInRoom,
             // Busy is the server's side of "not now": the same retry-later answer.
-            Self::RateLimited | Self::Busy | Self::TooManyGuesses => ErrorCode::RateLimited,
+            Self::RateLimited | Self::Busy | Self::Unread(_) | Self::TooManyGuesses => ErrorCode::RateLimited,
             Self::Unavailable => ErrorCode::Unavailable,
         }
     }

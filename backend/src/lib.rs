@@ -16,6 +16,8 @@
 //! - `store`: message history behind two enums of backends (memory, SQLite, Redis).
 //! - `cluster`: a `--redis` node's connection to the shared Redis and the fan-out that
 //!   delivers every room's messages, in id order and without gaps, to this node's members.
+//! - `presence`: a `--redis` node's part of the cluster's shared state in Redis (nicks,
+//!   members, rooms, node liveness and the reaper of dead nodes), changed by scripts.
 //! - `error`: the request errors and their one mapping to protocol `error` frames.
 //! - `net`: the URLs a phone on the LAN can open.
 //! - [`redis_server`]: a private `redis-server` for the tests (not used by the server).
@@ -29,6 +31,7 @@ mod error;
 mod hub;
 mod link;
 pub mod net;
+mod presence;
 #[doc(hidden)]
 pub mod redis_server;
 pub mod server;

@@ -163,6 +163,13 @@ struct Out {
     close: Option<Close>,
     /// The socket failed: nothing more can be sent.
     dead: bool,
+    /// Bytes ever queued, and ever taken by the socket: positions in the connection's
+    /// stream of frames.
+    pushed: u64,
+    taken: u64,
+    /// Where the last answer queued with [`Link::send_answer`] ends in that stream: until
+    /// the socket has taken it, the client has not had it.
+    answer_end: u64,
 }
 
 /// What happened to a pushed frame.
@@ -206,6 +213,11 @@ impl Link {
     /// Queues a frame without writing it (the hub calls this under its lock, and flushes
     /// after). A full queue closes the connection as too slow.
     pub fn push(&self, frame: Frame) -> Pushed {
+        self.push_marked(frame, false)
+    }
+
+    /// [`Link::push`], and for an `answer` its end remembered (see [`Link::answer_unread`]).
+    fn push_marked(&self, frame: Frame, answer: bool) -> Pushed {
         let mut out = self.out();
         if out.close.is_some() || out.dead {
             return Pushed::Gone;
@@ -218,8 +230,32 @@ impl Link {
             return Pushed::TooSlow;
         }
         out.bytes += frame.len();
+        out.pushed += frame.len() as u64;
+        if answer {
+            out.answer_end = out.pushed;
+        }
         out.queue.push_back(frame);
         if out.queue.len() == 1 && !out.blocked { Pushed::Flush } else { Pushed::Queued }
+    }
+
+    /// Sends an answer the client asked for (a page of history), from a caller that holds
+    /// no lock, and remembers where it ends: see [`Link::answer_unread`].
+    pub fn send_answer(&self, frame: Frame) -> Pushed {
+        let pushed = self.push_marked(frame, true);
+        if pushed == Pushed::Flush {
+            self.flush();
+        }
+        pushed
+    }
+
+    /// Whether the last answer given with [`Link::send_answer`] is still (partly) in the
+    /// queue: the socket has not taken it, because the client does not read. A client that
+    /// asks for the next page once it has the last one never sees this; one that asks for
+    /// page after page without reading them would otherwise have each encoded and queued
+    /// until the bound in bytes drops it.
+    pub fn answer_unread(&self) -> bool {
+        let out = self.out();
+        out.taken < out.answer_end
     }
 
     /// Closes the connection as too slow: it gets `too_slow` and 1013, and can resume.
@@ -285,6 +321,7 @@ impl Link {
         }
         for frame in frames {
             out.bytes += frame.len();
+            out.pushed += frame.len() as u64;
             out.queue.push_back(frame);
         }
         if !out.blocked {
@@ -322,6 +359,7 @@ impl Link {
         #[cfg(test)]
         if let Sink::Memory(frames) = &self.inner.sink {
             frames.lock().unwrap().extend(out.queue.drain(..));
+            out.taken = out.pushed;
             out.bytes = 0;
             return;
         }
@@ -390,6 +428,7 @@ impl Link {
 impl Out {
     /// Drops what the socket has taken from the front of the queue.
     fn advance(&mut self, mut written: usize) {
+        self.taken += written as u64;
         while written > 0 {
             let Some(front) = self.queue.front() else { return };
             let left = front.len() - self.offset;
@@ -457,6 +496,25 @@ mod tests {
             link.flush();
         }
         assert_eq!(link.sent().len(), 20);
+    }
+
+    #[test]
+    fn an_answer_is_unread_until_the_socket_has_taken_all_of_it() {
+        let link = Link::memory(8);
+        assert!(!link.answer_unread());
+        // The socket is backed up: the answer waits in the queue.
+        link.out().blocked = true;
+        assert_eq!(link.send_answer(Frame::from_static(b"page")), Pushed::Queued);
+        assert!(link.answer_unread());
+        // Frames queued after it change nothing.
+        link.push(Frame::from_static(b"message"));
+        assert!(link.answer_unread());
+        link.flush_blocked();
+        assert!(!link.answer_unread());
+        assert_eq!(link.sent(), ["page", "message"]);
+        // Taken at once: never unread.
+        assert_eq!(link.send_answer(Frame::from_static(b"next")), Pushed::Flush);
+        assert!(!link.answer_unread());
     }
 
     #[test]

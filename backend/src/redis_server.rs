@@ -41,6 +41,11 @@ impl RedisServer {
         self.addr
     }
 
+    /// Its process id while it runs (a test may stop it with SIGSTOP, as a hung Redis).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills it at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

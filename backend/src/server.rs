@@ -85,6 +85,10 @@ pub async fn run(
         }
     };
     let hub = Hub::new(store, history, config.presence_threshold);
+    let shared_state = cluster.as_mut().and_then(Cluster::presence).map(|(presence, handles)| {
+        hub.join_cluster(handles);
+        tokio::spawn(presence.run(hub.clone(), token.clone()))
+    });
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
     let fanout = cluster.map(|node| tokio::spawn(node.run(hub.clone(), token.clone())));
     let presence = tokio::spawn(hub.clone().run_presence(token.clone()));
@@ -100,6 +104,7 @@ pub async fn run(
         hub,
         session: SessionConfig {
             queue: crate::link::Capacity { frames: config.queue, bytes: config.queue_bytes },
+            send_buffer: config.send_buffer,
             rate_limit: config.rate_limit,
             ping_every: Duration::from_secs(config.ping_secs.max(1)),
         },
@@ -146,6 +151,10 @@ pub async fn run(
     };
     if tokio::time::timeout(SHUTDOWN_GRACE, waited).await.is_err() {
         tracing::warn!("some connections did not close in time");
+    }
+    // A node that stops takes its members out of the cluster's rooms at once.
+    if let Some(task) = shared_state {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, task).await;
     }
     directory.abort();
     presence.abort();
@@ -206,7 +215,10 @@ fn phone_urls(state: &AppState, headers: &HeaderMap) -> Vec<String> {
 
 async fn info(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
     Json(serde_json::json!({
+        // Version 1's number, as ever; `protocols` lists every version spoken (version 2
+        // is asked for with the WebSocket subprotocol `chat.v2`).
         "protocol": common::PROTOCOL_VERSION,
+        "protocols": common::Version::ALL.map(common::Version::number),
         "version": env!("CARGO_PKG_VERSION"),
         "lan_urls": phone_urls(&state, &headers),
     }))

@@ -8,7 +8,9 @@
 //! client goes, falls silent, is too slow, breaks the protocol, or the server shuts down;
 //! in every case the hub is told, so the others see the user leave.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,7 +20,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::RequestError;
-use crate::hub::{ConnId, Hub};
+use crate::hub::{ConnId, Handled, Hub, Read};
 use crate::link::{self, Close, Link};
 use crate::ws::{self, Decoder, Message, opcode};
 
@@ -28,13 +30,16 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// through once it reads again. Its queued frames are freed at once, and the hub has
 /// forgotten it, so waiting costs one idle socket.
 const TOO_SLOW_GRACE: Duration = Duration::from_secs(10);
-/// What one read takes from the socket at most; it lives on the stack, not per connection.
+/// The room made in the decoder's buffer for one read of the socket (the buffer is given
+/// back once everything in it is decoded, so an idle connection holds none).
 const READ_CHUNK: usize = 4096;
 
 /// What a session needs besides its socket.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     pub queue: link::Capacity,
+    /// The socket's SO_SNDBUF (0: the kernel's own sizing).
+    pub send_buffer: usize,
     pub rate_limit: u32,
     /// The server pings this often, so a silent peer is noticed...
     pub ping_every: Duration,
@@ -67,6 +72,14 @@ pub async fn run(
     peer: Peer,
 ) {
     let Peer { client, resume, version } = peer;
+    // For a client that does not read, the kernel would grow the send buffer to megabytes,
+    // all of them answers encoded for nobody (see `--send-buffer`); what does not fit
+    // waits in the link's queue, bounded, and goes out as the socket drains.
+    if cfg.send_buffer > 0
+        && let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(cfg.send_buffer)
+    {
+        tracing::debug!(error = %e, "could not set SO_SNDBUF");
+    }
     let link = Link::new(stream, cfg.queue);
     let id = hub.connect(link.clone(), resume.as_deref(), version);
     if tracing::enabled!(tracing::Level::INFO) {
@@ -91,6 +104,13 @@ pub async fn run(
 /// How a connection ends: why (for the log), and the close to send, if any.
 type Ending = (&'static str, Option<Close>);
 
+/// A read of the store under way for this client (see [`Hub::read`]), and the `cid` of
+/// the request it is for.
+struct Reading {
+    read: Pin<Box<dyn Future<Output = Result<usize, RequestError>> + Send>>,
+    cid: Option<String>,
+}
+
 /// Runs the connection until it must end.
 async fn serve(
     link: &Link,
@@ -109,9 +129,13 @@ async fn serve(
     tokio::pin!(timer);
     let cancelled = shutdown.cancelled();
     tokio::pin!(cancelled);
-    if let Some(end) = handle_read(link, decoder, hub, id, &mut bucket).await {
-        return end;
-    }
+    // While a read of the store is under way, nothing more from the client is handled
+    // (its answers keep their order, and one client has one read at a time); the socket
+    // is still written and the timers still run.
+    let mut reading = match handle_read(link, decoder, hub, id, &mut bucket).await {
+        Ok(reading) => reading,
+        Err(end) => return end,
+    };
     loop {
         let status = link.status();
         if let Some(c) = status.close {
@@ -130,7 +154,26 @@ async fn serve(
                 }
                 link.flush_blocked();
             }
-            r = readable(stream) => {
+            result = async {
+                match reading.as_mut() {
+                    Some(r) => (&mut r.read).await,
+                    None => std::future::pending().await,
+                }
+            }, if reading.is_some() => {
+                let cid = reading.take().and_then(|r| r.cid);
+                match result {
+                    Ok(bytes) => bucket.charge(bytes),
+                    Err(e) => {
+                        link.send(e.to_frame(cid));
+                    }
+                }
+                // What the client sent meanwhile is decoded already.
+                reading = match handle_read(link, decoder, hub, id, &mut bucket).await {
+            Ok(reading) => reading,
+            Err(end) => return end,
+        };
+            }
+            r = readable(stream), if reading.is_none() => {
                 if r.is_err() {
                     return ("socket error", None);
                 }
@@ -138,9 +181,10 @@ async fn serve(
                     Ok(Some(0)) => return ("client left", None),
                     Ok(Some(_)) => {
                         heard = Instant::now();
-                        if let Some(end) = handle_read(link, decoder, hub, id, &mut bucket).await {
-                            return end;
-                        }
+                        reading = match handle_read(link, decoder, hub, id, &mut bucket).await {
+            Ok(reading) => reading,
+            Err(end) => return end,
+        };
                     }
                     Ok(None) => {}
                     Err(_) => return ("socket error", None),
@@ -158,7 +202,7 @@ async fn serve(
                 }
                 timer.as_mut().reset(next_ping.min(silent_at));
             }
-        }
+            }
     }
 }
 
@@ -182,12 +226,15 @@ fn going_away(reason: &'static str) -> Close {
 /// One read into the decoder: `Some(0)` at the end of the stream, `None` if there was
 /// nothing to read after all.
 fn read_some(stream: &TcpStream, decoder: &mut Decoder) -> io::Result<Option<usize>> {
-    let mut buf = [0u8; READ_CHUNK];
-    match stream.try_read(&mut buf) {
-        Ok(n) => {
-            decoder.feed(&buf[..n]);
-            Ok(Some(n))
-        }
+    // Straight into the decoder's buffer, whose spare room is not zeroed first: a zeroed
+    // 4 KiB buffer per read was 11% of the server's instructions while 10k clients joined
+    // one room (callgrind, bench/TUNING.md).
+    let read = decoder.read_with(|buf| {
+        buf.reserve(READ_CHUNK);
+        stream.try_read_buf(buf)
+    });
+    match read {
+        Ok(n) => Ok(Some(n)),
         Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(None),
         Err(e) => Err(e),
     }
@@ -195,38 +242,31 @@ fn read_some(stream: &TcpStream, decoder: &mut Decoder) -> io::Result<Option<usi
 
 /// Acts on what a read brought in, then yields once before the frames it made are
 /// written, so that under load they share each member's `writev` with the frames of the
-/// other senders that were ready too (see [`link::collect`]). Returns how the connection
-/// ends, if it does.
+/// other senders that were ready too (see [`link::collect`]). Stops early with a read of
+/// the store to await (the rest waits in the decoder), or with how the connection ends.
 async fn handle_read(
     link: &Link,
     decoder: &mut Decoder,
     hub: &Hub,
     id: ConnId,
     bucket: &mut TokenBucket,
-) -> Option<Ending> {
+) -> Result<Option<Reading>, Ending> {
     loop {
         let (step, unflushed) = link::collect(|| handle_frames(link, decoder, hub, id, bucket));
         match step {
-            Step::Ended(end) => return Some(end),
+            Step::Ended(end) => return Err(end),
             Step::Drained => {
                 if !unflushed.is_empty() {
                     tokio::task::yield_now().await;
                 }
-                return None;
+                return Ok(None);
             }
             // Let the other sessions run before the next costly request of this one.
             Step::Paused => tokio::task::yield_now().await,
-            // A password to hash or check: awaited here, so the frames after it wait their
-            // turn and the runtime's workers do not.
-            Step::Password(request) => {
-                drop(unflushed);
-                match hub.join_async(id, request).await {
-                    Ok(bytes) => bucket.charge(bytes),
-                    Err(e) => {
-                        link.send(e.to_frame(None));
-                    }
-                }
-                continue;
+            Step::Read(read, cid) => {
+                let hub = hub.clone();
+                let read = Box::pin(async move { hub.read(id, read).await });
+                return Ok(Some(Reading { read, cid }));
             }
         }
         drop(unflushed);
@@ -242,8 +282,9 @@ enum Step {
     Drained,
     /// It handled a costly request (a page of history, a join): more may be waiting.
     Paused,
-    /// A `join` with a password: it needs Argon2 (tens of ms), run off the runtime.
-    Password(Request),
+    /// A request needs a read of the store that may block: await it, with the request's
+    /// `cid`, before handling more.
+    Read(Read, Option<String>),
 }
 
 /// Acts on the whole messages decoded so far, stopping after a costly one: a client that
@@ -271,11 +312,14 @@ fn handle_frames(
             }
         };
         let mut costly = false;
-        let mut password = None;
         let result = match message {
             Message::Text(text) => {
                 if bucket.take() {
-                    handle_text(hub, id, &text, bucket, &mut costly, &mut password)
+                    match handle_text(hub, id, &text, bucket, &mut costly) {
+                        Ok(Some((read, cid))) => return Step::Read(read, cid),
+                        Ok(None) => Ok(()),
+                        Err(e) => Err(e),
+                    }
                 } else {
                     let cid = decode(&text).ok().and_then(|m| m.cid().map(str::to_owned));
                     Err((RequestError::RateLimited, cid))
@@ -300,37 +344,36 @@ fn handle_frames(
         if let Err((err, cid)) = result {
             link.send(err.to_frame(cid));
         }
-        if let Some(request) = password {
-            return Step::Password(request);
-        }
         if costly {
             return Step::Paused;
         }
     }
 }
 
+/// What [`handle_text`] leaves to await: a read of the store, with the request's `cid`.
+type Left = Option<(Read, Option<String>)>;
+
 /// Decodes, validates and applies one text frame; `costly` tells whether it read the
-/// store's history. A `join` with a password is not applied but handed back in `password`,
-/// for the caller to await.
+/// store's history. What it leaves to await (a read of the store, a private room's
+/// password hashed or checked) is handed back.
 fn handle_text(
     hub: &Hub,
     id: ConnId,
     text: &str,
     bucket: &mut TokenBucket,
     costly: &mut bool,
-    password: &mut Option<Request>,
-) -> Result<(), (RequestError, Option<String>)> {
+) -> Result<Left, (RequestError, Option<String>)> {
     let msg = decode(text).map_err(|e| (e, None))?;
     let cid = msg.cid().map(str::to_owned);
     let request = msg.validate().map_err(|e| (RequestError::Invalid(e), cid.clone()))?;
-    if matches!(request, Request::Join { password: Some(_), .. }) {
-        *password = Some(request);
-        return Ok(());
-    }
     *costly = matches!(request, Request::History { .. } | Request::Join { .. });
-    let bytes = hub.handle(id, request).map_err(|e| (e, cid))?;
-    bucket.charge(bytes);
-    Ok(())
+    match hub.handle(id, request).map_err(|e| (e, cid.clone()))? {
+        Handled::Done(bytes) => {
+            bucket.charge(bytes);
+            Ok(None)
+        }
+        Handled::Read(read) => Ok(Some((read, cid))),
+    }
 }
 
 /// A frame is one JSON object with a known `type`; anything else is a `bad_request`.

@@ -33,8 +33,8 @@ use tokio::sync::{mpsc, watch};
 use crate::conn::{Framing, Inbox, Msg, Outbox, Setup};
 use crate::proto::{self, Proto};
 use crate::scenario::{
-    CHURNERS, Fill, GenHealth, HISTORY_LIMIT, HISTORY_RATE, Layout, PhaseResult, PhaseSpec, STORM_ROOM,
-    Scenario, ScenarioResult, ServerUse, SlowAsk, SlowReaders,
+    CHURNERS, ClusterUse, Fill, GenHealth, HISTORY_LIMIT, HISTORY_RATE, Layout, PhaseResult, PhaseSpec,
+    STORM_ROOM, Scenario, ScenarioResult, ServerUse, SlowAsk, SlowReaders,
 };
 use crate::sender::{Job, Out, SendSide};
 use crate::stats::{self, Latency};
@@ -65,10 +65,26 @@ const VERDICT_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone)]
 pub struct Options {
     pub proto: Proto,
-    pub addr: SocketAddr,
-    pub server_pid: u32,
+    /// The server's address, or each node's: connection `i` goes to `addrs[i % n]`.
+    pub addrs: Vec<SocketAddr>,
+    /// The process of each address, for their CPU time and memory (summed).
+    pub server_pids: Vec<u32>,
+    /// The Redis the nodes share, when they do: its CPU is reported on its own.
+    pub redis_pid: Option<u32>,
     pub scenario: Scenario,
     pub quick: bool,
+}
+
+impl Options {
+    /// The first (or only) server: where the clients that are not the layout's go.
+    fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// The server connection `i` of a layout goes to.
+    fn addr_of(&self, i: usize) -> SocketAddr {
+        self.addrs[i % self.addrs.len()]
+    }
 }
 
 /// Runs the scenario on a current-thread runtime and returns what it measured; a run
@@ -278,7 +294,9 @@ impl Meter {
 #[derive(Debug)]
 struct Ctx {
     meter: Rc<Meter>,
-    server_pid: u32,
+    /// The server's process, or the nodes'.
+    pids: Vec<u32>,
+    redis_pid: Option<u32>,
     addr: SocketAddr,
     /// The filled room the slow readers ask about, when the scenario has one.
     big: Option<Big>,
@@ -317,10 +335,13 @@ async fn connect_layout(meter: &Rc<Meter>, opts: &Options, layout: Layout, big: 
             let meter = meter.clone();
             let side = side.clone();
             async move {
-                tokio::time::timeout(CONNECT_TIMEOUT, connect(meter, opts.addr, role, Some(join), Some(side)))
-                    .await
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")))
-                    .with_context(|| format!("connection {i}"))
+                tokio::time::timeout(
+                    CONNECT_TIMEOUT,
+                    connect(meter, opts.addr_of(i), role, Some(join), Some(side)),
+                )
+                .await
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")))
+                .with_context(|| format!("connection {i}"))
             }
         })
         .buffered(CONNECT_CONCURRENCY)
@@ -330,8 +351,9 @@ async fn connect_layout(meter: &Rc<Meter>, opts: &Options, layout: Layout, big: 
     let members = (0..conns).map(|i| (role(i).room, !role(i).stopper)).collect();
     Ok(Ctx {
         meter: meter.clone(),
-        server_pid: opts.server_pid,
-        addr: opts.addr,
+        pids: opts.server_pids.clone(),
+        redis_pid: opts.redis_pid,
+        addr: opts.addr(),
         big,
         layout: Some(layout),
         rooms: rooms.len(),
@@ -344,8 +366,9 @@ impl Ctx {
     fn idle(meter: Rc<Meter>, opts: &Options) -> Self {
         Self {
             meter,
-            server_pid: opts.server_pid,
-            addr: opts.addr,
+            pids: opts.server_pids.clone(),
+            redis_pid: opts.redis_pid,
+            addr: opts.addr(),
             big: None,
             layout: None,
             rooms: 0,
@@ -368,9 +391,9 @@ impl Ctx {
         // Their own arrival is not the churn: let its directory updates pass.
         tokio::time::sleep(SETTLE).await;
         meter.begin(id);
-        let pid = self.server_pid;
-        let mem_start = procfs::mem(pid).unwrap_or_default();
-        let cpu_start = procfs::cpu_time(pid).unwrap_or_default();
+        let pids = &self.pids;
+        let mem_start = procfs::mem_all(pids).unwrap_or_default();
+        let cpu_start = procfs::cpu_time_all(pids).unwrap_or_default();
         let own_start = procfs::own_cpu_time().unwrap_or_default();
         let bytes_start = meter.bytes.get();
         let errors = Rc::new(Cell::new(0u64));
@@ -398,9 +421,9 @@ impl Ctx {
         let sending = started.elapsed();
         tokio::time::sleep(CHURN_TAIL).await;
         let window = started.elapsed();
-        let cpu = procfs::cpu_time(pid).unwrap_or_default().saturating_sub(cpu_start);
+        let cpu = procfs::cpu_time_all(pids).unwrap_or_default().saturating_sub(cpu_start);
         let own = procfs::own_cpu_time().unwrap_or_default().saturating_sub(own_start);
-        let mem_end = procfs::mem(pid).unwrap_or_default();
+        let mem_end = procfs::mem_all(pids).unwrap_or_default();
         let bytes = meter.bytes.get().saturating_sub(bytes_start);
         drop(kept);
         let late_us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
@@ -449,6 +472,7 @@ impl Ctx {
             invalid,
             slow_readers: None,
             bytes_per_conn: Some(bytes as f64 / f64::from(layout.conns().max(1)) / window.as_secs_f64()),
+            cluster: None,
         })
     }
 
@@ -463,12 +487,13 @@ impl Ctx {
             let _ = meter.stop_reading.send(true);
         }
         meter.begin(id);
-        let pid = self.server_pid;
-        let mem_start = procfs::mem(pid).unwrap_or_default();
+        let pids = &self.pids;
+        let mem_start = procfs::mem_all(pids).unwrap_or_default();
         let peak = Rc::new(Cell::new(mem_start.rss_kb));
         let sampling = Rc::new(Cell::new(true));
-        tokio::task::spawn_local(sample_rss(pid, peak.clone(), sampling.clone()));
-        let cpu_start = procfs::cpu_time(pid).unwrap_or_default();
+        tokio::task::spawn_local(sample_rss(pids.clone(), peak.clone(), sampling.clone()));
+        let cpu_start = procfs::cpu_time_all(pids).unwrap_or_default();
+        let parts_start = self.cpu_parts();
         let own_start = procfs::own_cpu_time().unwrap_or_default();
         let started = Instant::now();
 
@@ -509,10 +534,11 @@ impl Ctx {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let ended = Instant::now();
-        let cpu = procfs::cpu_time(pid).unwrap_or_default().saturating_sub(cpu_start);
+        let cpu = procfs::cpu_time_all(pids).unwrap_or_default().saturating_sub(cpu_start);
+        let cluster = self.cluster_use(parts_start);
         let own = procfs::own_cpu_time().unwrap_or_default().saturating_sub(own_start);
         sampling.set(false);
-        let mem_end = procfs::mem(pid).unwrap_or_default();
+        let mem_end = procfs::mem_all(pids).unwrap_or_default();
         let slow_readers = match slow {
             Some((big, tasks)) => {
                 let mut total = SlowReaders { answer_bytes: big.answer_bytes, ..SlowReaders::default() };
@@ -522,6 +548,8 @@ impl Ctx {
                     total.requests += one.requests;
                     total.too_slow += one.too_slow;
                     total.kept += one.kept;
+                    total.answers += one.answers;
+                    total.refused += one.refused;
                     total.failed += one.failed;
                 }
                 Some(total)
@@ -575,7 +603,28 @@ impl Ctx {
             stale: meter.stale.get(),
             slow_readers,
             bytes_per_conn: None,
+            cluster,
         })
+    }
+
+    /// Each node's CPU time and Redis's, when there is more than one process to tell
+    /// apart (`None` for a single server).
+    fn cpu_parts(&self) -> Option<(Vec<Duration>, Option<Duration>)> {
+        if self.pids.len() < 2 && self.redis_pid.is_none() {
+            return None;
+        }
+        let nodes = self.pids.iter().map(|&pid| procfs::cpu_time(pid).unwrap_or_default()).collect();
+        Some((nodes, self.redis_pid.map(|pid| procfs::cpu_time(pid).unwrap_or_default())))
+    }
+
+    /// What each process of a deployment spent since `start` (from [`Self::cpu_parts`]).
+    fn cluster_use(&self, start: Option<(Vec<Duration>, Option<Duration>)>) -> Option<ClusterUse> {
+        let (nodes_start, redis_start) = start?;
+        let (nodes_end, redis_end) = self.cpu_parts()?;
+        let node_cpu_ms =
+            nodes_end.iter().zip(&nodes_start).map(|(end, start)| ms(end.saturating_sub(*start))).collect();
+        let redis_cpu_ms = redis_end.zip(redis_start).map(|(end, start)| ms(end.saturating_sub(start)));
+        Some(ClusterUse { node_cpu_ms, redis_cpu_ms })
     }
 }
 
@@ -595,11 +644,11 @@ struct Big {
 async fn fill_room(opts: &Options, fill: Fill) -> Result<Big> {
     let proto = opts.proto;
     ensure!(proto.is_v1_family(), "history needs protocol v1");
-    let mut tcp = TcpStream::connect(opts.addr).await?;
+    let mut tcp = TcpStream::connect(opts.addr()).await?;
     tcp.set_nodelay(true)?;
     let mut inbox = Inbox::new(Framing::WebSocket);
     let mut outbox = Outbox::new(Framing::WebSocket, usize::MAX);
-    crate::conn::upgrade(&mut tcp, &mut inbox, &opts.addr.to_string(), proto).await?;
+    crate::conn::upgrade(&mut tcp, &mut inbox, &opts.addr().to_string(), proto).await?;
     let mut setup = Setup { tcp: &mut tcp, inbox: &mut inbox, outbox: &mut outbox };
     setup.greet(proto, Some(fill.room)).await?;
     // No benchmark marker: these are never deliveries of a phase.
@@ -654,7 +703,8 @@ enum Verdict {
     TooSlow,
     /// The connection ended without one.
     Closed,
-    /// Still answers coming after [`VERDICT_TIMEOUT`]: the server kept them.
+    /// Every request answered, with a page or a refusal (`rate_limited`), and the
+    /// connection kept; or still answers coming after [`VERDICT_TIMEOUT`].
     Kept,
 }
 
@@ -675,7 +725,7 @@ async fn slow_reader(conn: SlowConn, until: Instant) -> SlowReaders {
     let mut out = SlowReaders::default();
     while Instant::now() < until {
         out.conns += 1;
-        let verdict = slow_connection(conn, until, &mut out.requests).await;
+        let verdict = slow_connection(conn, until, &mut out).await;
         if out.failed == 0 {
             // The first failure of each reader says why, on the suite's terminal.
             match &verdict {
@@ -700,7 +750,7 @@ async fn slow_reader(conn: SlowConn, until: Instant) -> SlowReaders {
 /// Connects, asks for the big room's history within the default rate limit (a burst,
 /// then a steady rate) for [`SLOW_READER_LIFE`] or until `until`, never reading; then
 /// reads to learn what the server did with it.
-async fn slow_connection(conn: SlowConn, until: Instant, requests: &mut u64) -> Result<Verdict> {
+async fn slow_connection(conn: SlowConn, until: Instant, out: &mut SlowReaders) -> Result<Verdict> {
     let SlowConn { proto, addr, big, burst, seed } = conn;
     let socket = TcpSocket::new_v4()?;
     // A small window, as the stoppers have: what it does not read stays in the server.
@@ -716,12 +766,13 @@ async fn slow_connection(conn: SlowConn, until: Instant, requests: &mut u64) -> 
     let end = (Instant::now() + SLOW_READER_LIFE).min(until);
     let interval = Duration::from_secs_f64(1.0 / HISTORY_RATE);
     let mut next = Instant::now();
+    let mut requests = 0u64;
     // A failed write means the server is gone; what it said is read below either way.
     for _ in 0..burst {
         if setup.send(&ask).await.is_err() {
             break;
         }
-        *requests += 1;
+        requests += 1;
     }
     loop {
         next += interval;
@@ -732,8 +783,10 @@ async fn slow_connection(conn: SlowConn, until: Instant, requests: &mut u64) -> 
         if setup.send(&ask).await.is_err() {
             break;
         }
-        *requests += 1;
+        requests += 1;
     }
+    out.requests += requests;
+    let (mut answers, mut refused) = (0u64, 0u64);
     let look = async {
         loop {
             let n = setup.tcp.read(setup.inbox.space()).await?;
@@ -744,6 +797,10 @@ async fn slow_connection(conn: SlowConn, until: Instant, requests: &mut u64) -> 
             let mut seen = None;
             setup.inbox.drain(|msg| match msg {
                 Msg::Text(t) if proto.is_too_slow(t) => seen = Some(Verdict::TooSlow),
+                Msg::Text(t) if t.starts_with(br#"{"type":"history""#) => answers += 1,
+                Msg::Text(t) if proto.is_error(t) && memchr::memmem::find(t, b"rate_limited").is_some() => {
+                    refused += 1;
+                }
                 Msg::Close => {
                     seen.get_or_insert(Verdict::Closed);
                 }
@@ -752,9 +809,15 @@ async fn slow_connection(conn: SlowConn, until: Instant, requests: &mut u64) -> 
             if let Some(v) = seen {
                 return Ok::<_, anyhow::Error>(v);
             }
+            if answers + refused >= requests {
+                return Ok(Verdict::Kept);
+            }
         }
     };
-    tokio::time::timeout(VERDICT_TIMEOUT, look).await.unwrap_or(Ok(Verdict::Kept))
+    let verdict = tokio::time::timeout(VERDICT_TIMEOUT, look).await.unwrap_or(Ok(Verdict::Kept));
+    out.answers += answers;
+    out.refused += refused;
+    verdict
 }
 
 /// Connects `conns` clients that send nothing, `CONNECT_CONCURRENCY` handshakes at a time,
@@ -783,11 +846,11 @@ async fn connect_many(
 }
 
 /// Keeps the largest RSS seen in `peak` until `running` turns false.
-async fn sample_rss(pid: u32, peak: Rc<Cell<u64>>, running: Rc<Cell<bool>>) {
+async fn sample_rss(pids: Vec<u32>, peak: Rc<Cell<u64>>, running: Rc<Cell<bool>>) {
     let mut tick = tokio::time::interval(MEM_SAMPLE);
     while running.get() {
         tick.tick().await;
-        if let Ok(m) = procfs::mem(pid) {
+        if let Ok(m) = procfs::mem_all(&pids) {
             peak.set(peak.get().max(m.rss_kb));
         }
     }
@@ -795,11 +858,11 @@ async fn sample_rss(pid: u32, peak: Rc<Cell<u64>>, running: Rc<Cell<bool>>) {
 
 /// Connects `conns` connections that join nothing, and measures the server's RSS growth.
 async fn idle(ctx: &Ctx, opts: &Options, conns: u32, result: &mut ScenarioResult) -> Result<PhaseResult> {
-    let pid = ctx.server_pid;
-    let before = procfs::mem(pid)?;
-    let cpu_start = procfs::cpu_time(pid)?;
+    let pids = &ctx.pids;
+    let before = procfs::mem_all(pids)?;
+    let cpu_start = procfs::cpu_time_all(pids)?;
     let started = Instant::now();
-    let outcomes = connect_many(&ctx.meter, opts.addr, conns, None).await;
+    let outcomes = connect_many(&ctx.meter, opts.addr(), conns, None).await;
     result.setup_ms = ms(started.elapsed());
     let failed = outcomes.iter().filter(|r| r.is_err()).count();
     if let Some(Err(e)) = outcomes.into_iter().find(Result::is_err) {
@@ -807,8 +870,8 @@ async fn idle(ctx: &Ctx, opts: &Options, conns: u32, result: &mut ScenarioResult
     }
     // Let the server finish whatever it does after a connect (and Node its GC).
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = procfs::mem(pid)?;
-    let cpu = procfs::cpu_time(pid)?.saturating_sub(cpu_start);
+    let after = procfs::mem_all(pids)?;
+    let cpu = procfs::cpu_time_all(pids)?.saturating_sub(cpu_start);
     let growth = after.rss_kb.saturating_sub(before.rss_kb) as f64 * 1024.0;
     let closed = ctx.meter.closed.get();
     Ok(PhaseResult {
@@ -839,6 +902,7 @@ async fn idle(ctx: &Ctx, opts: &Options, conns: u32, result: &mut ScenarioResult
         invalid: (closed > 0).then(|| format!("{closed} connections closed")),
         slow_readers: None,
         bytes_per_conn: None,
+        cluster: None,
     })
 }
 
@@ -861,18 +925,18 @@ async fn storm(
     join: bool,
     result: &mut ScenarioResult,
 ) -> Result<PhaseResult> {
-    let pid = ctx.server_pid;
+    let pids = &ctx.pids;
     let meter = &ctx.meter;
-    let before = procfs::mem(pid)?;
-    let cpu_start = procfs::cpu_time(pid)?;
+    let before = procfs::mem_all(pids)?;
+    let cpu_start = procfs::cpu_time_all(pids)?;
     let own_start = procfs::own_cpu_time().unwrap_or_default();
     let bytes_start = meter.bytes.get();
     let started = Instant::now();
-    let connecting = connect_many(meter, opts.addr, conns, join.then_some(STORM_ROOM));
+    let connecting = connect_many(meter, opts.addr(), conns, join.then_some(STORM_ROOM));
     let outcomes = tokio::time::timeout(STORM_LIMIT, connecting).await;
     let elapsed = started.elapsed();
     result.setup_ms = ms(elapsed);
-    let cpu_in = procfs::cpu_time(pid)?.saturating_sub(cpu_start);
+    let cpu_in = procfs::cpu_time_all(pids)?.saturating_sub(cpu_start);
     let own = procfs::own_cpu_time().unwrap_or_default().saturating_sub(own_start);
     let mut invalid = match &outcomes {
         Err(_) => Some(format!("not all in within {} s", STORM_LIMIT.as_secs())),
@@ -885,7 +949,7 @@ async fn storm(
         }
     };
     tokio::time::sleep(STORM_TAIL).await;
-    let after = procfs::mem(pid)?;
+    let after = procfs::mem_all(pids)?;
     let bytes = meter.bytes.get().saturating_sub(bytes_start);
     let closed = meter.closed.get();
     if invalid.is_none() && closed > 0 {
@@ -925,6 +989,7 @@ async fn storm(
         invalid,
         slow_readers: None,
         bytes_per_conn: Some(bytes as f64 / f64::from(conns.max(1))),
+        cluster: None,
     })
 }
 

@@ -58,11 +58,16 @@ enum Cmd {
     Load {
         #[arg(long, value_enum)]
         proto: Proto,
+        /// The server's address; several, comma-separated, for the nodes of a cluster
+        /// (connection i goes to the (i mod n)-th).
+        #[arg(long, value_delimiter = ',', required = true)]
+        addr: Vec<SocketAddr>,
+        /// The server's process id, for its CPU time and memory; one per address.
+        #[arg(long, value_delimiter = ',', required = true)]
+        server_pid: Vec<u32>,
+        /// The process id of the Redis the nodes share, for its CPU time.
         #[arg(long)]
-        addr: SocketAddr,
-        /// The server's process id, for its CPU time and memory.
-        #[arg(long)]
-        server_pid: u32,
+        redis_pid: Option<u32>,
         #[arg(long, value_enum)]
         scenario: Scenario,
         #[arg(long)]
@@ -105,9 +110,15 @@ fn main() -> Result<()> {
             println!("{:>9} B  total ({:.1} KiB)", load.total(), load.total() as f64 / 1024.0);
             Ok(())
         }
-        Cmd::Load { proto, addr, server_pid, scenario, quick } => {
-            anyhow::ensure!(addr.ip().is_loopback(), "the generator only targets loopback addresses");
-            let result = load::run(&load::Options { proto, addr, server_pid, scenario, quick })?;
+        Cmd::Load { proto, addr, server_pid, redis_pid, scenario, quick } => {
+            anyhow::ensure!(
+                addr.iter().all(|a| a.ip().is_loopback()),
+                "the generator only targets loopback addresses"
+            );
+            anyhow::ensure!(addr.len() == server_pid.len(), "one --server-pid per --addr");
+            let opts =
+                load::Options { proto, addrs: addr, server_pids: server_pid, redis_pid, scenario, quick };
+            let result = load::run(&opts)?;
             println!("{}", serde_json::to_string(&result)?);
             Ok(())
         }

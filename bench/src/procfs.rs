@@ -19,6 +19,11 @@ pub fn cpu_time(pid: u32) -> io::Result<Duration> {
     parse_cpu_time(&stat).ok_or_else(|| io::Error::other(format!("unexpected /proc/{pid}/stat")))
 }
 
+/// The CPU time of several processes (the nodes of a cluster), summed.
+pub fn cpu_time_all(pids: &[u32]) -> io::Result<Duration> {
+    pids.iter().map(|&pid| cpu_time(pid)).sum()
+}
+
 /// This process's own CPU time.
 pub fn own_cpu_time() -> io::Result<Duration> {
     cpu_time(std::process::id())
@@ -46,6 +51,17 @@ pub struct Mem {
 pub fn mem(pid: u32) -> io::Result<Mem> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     parse_mem(&status).ok_or_else(|| io::Error::other(format!("no VmRSS in /proc/{pid}/status")))
+}
+
+/// The resident memory of several processes, summed (each one's peak, summed).
+pub fn mem_all(pids: &[u32]) -> io::Result<Mem> {
+    let mut total = Mem::default();
+    for &pid in pids {
+        let m = mem(pid)?;
+        total.rss_kb += m.rss_kb;
+        total.hwm_kb += m.hwm_kb;
+    }
+    Ok(total)
 }
 
 pub fn parse_mem(status: &str) -> Option<Mem> {
@@ -107,6 +123,11 @@ mod tests {
         assert!(own_cpu_time().is_ok());
         let m = mem(std::process::id()).unwrap();
         assert!(m.rss_kb > 0 && m.hwm_kb >= m.rss_kb, "{m:?}");
+        let me = std::process::id();
+        let twice = mem_all(&[me, me]).unwrap();
+        assert!(twice.rss_kb >= 2 * m.rss_kb && twice.hwm_kb >= 2 * m.hwm_kb, "{twice:?} vs {m:?}");
+        assert!(cpu_time_all(&[me, me]).unwrap() >= own_cpu_time().unwrap());
+        assert!(cpu_time_all(&[me, u32::MAX]).is_err(), "a process that is gone is an error");
     }
 
     #[test]

@@ -62,10 +62,14 @@ pub enum Scenario {
     Churn,
     /// The same in version 1 (the whole directory on every change).
     ChurnV1,
+    /// Issue 13: one room of 1000 members, 10 senders, at 50k deliveries/s and then at
+    /// rising rates until p99 > 50 ms or a loss, on one node alone and on `--redis`
+    /// deployments (one node, and two nodes with 500 members each).
+    Cluster,
 }
 
 impl Scenario {
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 22] = [
         Self::Idle1k,
         Self::Idle5k,
         Self::Idle10k,
@@ -87,12 +91,14 @@ impl Scenario {
         Self::Room10k,
         Self::Churn,
         Self::ChurnV1,
+        Self::Cluster,
     ];
 
     /// What `--quick` runs: enough for every target, in about two minutes.
     /// Version 1's storms are quadratic (each join told to every member), so quick runs
     /// compare the versions at 2k only.
-    pub const QUICK: [Self; 14] = [
+    /// The cluster runs only its 50k phase there (no rate ramp).
+    pub const QUICK: [Self; 15] = [
         Self::Idle10k,
         Self::Room1000,
         Self::Step,
@@ -107,6 +113,7 @@ impl Scenario {
         Self::Room10k,
         Self::Churn,
         Self::ChurnV1,
+        Self::Cluster,
     ];
 
     /// The name on the command line and in the JSON (clap's and serde's spelling).
@@ -134,6 +141,7 @@ impl Scenario {
             Self::Room10k => "room10k",
             Self::Churn => "churn",
             Self::ChurnV1 => "churn-v1",
+            Self::Cluster => "cluster",
         }
     }
 
@@ -172,6 +180,7 @@ impl Scenario {
                 | Self::Room10k
                 | Self::Churn
                 | Self::ChurnV1
+                | Self::Cluster
         )
     }
 
@@ -255,28 +264,26 @@ impl Scenario {
                 fill: None,
             },
             Self::Step => {
-                let rates: &[f64] = &[
-                    25_000.0,
-                    50_000.0,
-                    75_000.0,
-                    100_000.0,
-                    150_000.0,
-                    200_000.0,
-                    250_000.0,
-                    300_000.0,
-                    400_000.0,
-                    500_000.0,
-                    700_000.0,
-                    1_000_000.0,
-                ];
                 let step_secs = if quick { 1.5 } else { 2.5 };
                 Plan {
                     layout: Some(one_room),
-                    phases: rates.iter().map(|&r| steady(r, step_secs)).collect(),
+                    phases: STEP_RATES.iter().map(|&r| steady(r, step_secs)).collect(),
                     until_failure: true,
                     fill: None,
                 }
             }
+            // The 50k phase the targets are read at, as long as room1000's; then, in full
+            // runs, the step ramp's rates above it, until the first that is not sustained.
+            Self::Cluster => Plan {
+                layout: Some(one_room),
+                phases: std::iter::once(steady(CLUSTER_RATE, secs))
+                    .chain(
+                        STEP_RATES.iter().filter(|&&r| !quick && r > CLUSTER_RATE).map(|&r| steady(r, 2.5)),
+                    )
+                    .collect(),
+                until_failure: true,
+                fill: None,
+            },
             Self::Rooms100 => Plan {
                 layout: Some(Layout { rooms: 100, members: 10, senders: 100, stoppers: 0, text_len: 64 }),
                 phases: vec![steady(20_000.0, secs)],
@@ -343,6 +350,24 @@ impl Layout {
         self.rooms * self.members
     }
 }
+
+/// The rates of the step ramp, deliveries per second.
+pub const STEP_RATES: [f64; 12] = [
+    25_000.0,
+    50_000.0,
+    75_000.0,
+    100_000.0,
+    150_000.0,
+    200_000.0,
+    250_000.0,
+    300_000.0,
+    400_000.0,
+    500_000.0,
+    700_000.0,
+    1_000_000.0,
+];
+/// The rate the cluster's targets are read at (issue 13).
+pub const CLUSTER_RATE: f64 = 50_000.0;
 
 /// Directory churn: joins a second (each with a leave of the room joined before), spread
 /// over [`CHURNERS`] clients that each hold one room at a time.
@@ -467,10 +492,17 @@ pub struct SlowReaders {
     pub conns: u32,
     /// `history` requests they sent.
     pub requests: u64,
-    /// Connections the server dropped with `too_slow`, as the bound in bytes should.
+    /// Connections the server dropped with `too_slow` (the bound in bytes).
     pub too_slow: u32,
-    /// Connections still open when read: the server was still keeping their answers.
+    /// Connections the server kept: when read, every request had its answer, a page or a
+    /// refusal (or answers were still coming after a while).
     pub kept: u32,
+    /// Pages of history they were sent (each one the server read and encoded)...
+    #[serde(default)]
+    pub answers: u64,
+    /// ...and requests refused with `rate_limited` instead.
+    #[serde(default)]
+    pub refused: u64,
     /// Connections refused, or closed without `too_slow`.
     pub failed: u32,
     /// The size of one answer as read once before the phases, in bytes.
@@ -528,6 +560,27 @@ pub struct PhaseResult {
     /// a second after the last join). Churn: bytes per connection per second.
     #[serde(default)]
     pub bytes_per_conn: Option<f64>,
+    /// A deployment of several processes (`--redis` nodes and their Redis): each one's
+    /// share of the CPU. `server.cpu_ms` and `cpu_per_delivery_us` are the nodes' sum.
+    #[serde(default)]
+    pub cluster: Option<ClusterUse>,
+}
+
+/// Where the CPU of a deployment went during a phase.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterUse {
+    /// Each node's CPU time (user + system), in the order of the generator's addresses.
+    pub node_cpu_ms: Vec<f64>,
+    /// Redis's CPU time over the same window, when the deployment has one.
+    pub redis_cpu_ms: Option<f64>,
+}
+
+impl ClusterUse {
+    /// Redis's CPU per delivery, in microseconds.
+    pub fn redis_per_delivery_us(&self, received: u64) -> Option<f64> {
+        let ms = self.redis_cpu_ms?;
+        (received > 0).then(|| ms * 1e3 / received as f64)
+    }
 }
 
 impl PhaseResult {
@@ -684,6 +737,29 @@ mod tests {
         assert_eq!(churn.phases[0].name(), "500 joins and leaves/s");
         // The old scenarios keep version 1, so their figures compare with earlier runs.
         assert_eq!(Scenario::Room1000.ours_proto(), Proto::V1);
+    }
+
+    #[test]
+    fn the_cluster_reads_its_targets_at_50k_then_ramps_in_full_runs_only() {
+        let quick = Scenario::Cluster.plan(true);
+        assert!(matches!(quick.phases[..], [PhaseSpec::Steady { rate: CLUSTER_RATE, .. }]));
+        let full = Scenario::Cluster.plan(false);
+        assert_eq!(full.layout, Scenario::Room1000.plan(false).layout, "room1000's layout");
+        assert!(full.until_failure);
+        let rates: Vec<f64> = full
+            .phases
+            .iter()
+            .map(|p| match p {
+                PhaseSpec::Steady { rate, stop_readers: false, slow: None, .. } => *rate,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(rates[0], CLUSTER_RATE);
+        assert!(rates.windows(2).all(|w| w[0] < w[1]), "{rates:?}");
+        assert_eq!(rates.last(), STEP_RATES.last());
+        assert_eq!(Scenario::Cluster.ours_proto(), Proto::V1);
+        assert!(!Scenario::Cluster.node_peers_apply() && !Scenario::Cluster.floor_applies());
+        assert!(Scenario::QUICK.contains(&Scenario::Cluster));
     }
 
     #[test]

@@ -62,10 +62,22 @@ pub struct Variant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Ours(Ours),
+    /// `nodes` processes of ours with `--redis`, sharing a Redis of their own (issue 13).
+    Redis {
+        nodes: u16,
+        ours: Ours,
+    },
     Ws,
     SocketIo,
     Floor,
 }
+
+/// The labels of the `--redis` deployments: one node alone (what Redis costs), and the
+/// cluster of two nodes that the issue's targets are about.
+pub const OURS_REDIS: &str = "ours+redis";
+pub const CLUSTER: &str = "cluster";
+/// The nodes of the cluster.
+pub const CLUSTER_NODES: u16 = 2;
 
 /// How our server is started, by the flags its binary has.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -86,7 +98,7 @@ impl Variant {
 
     fn proto(&self, s: Scenario) -> Proto {
         match self.kind {
-            Kind::Ours(_) => s.ours_proto(),
+            Kind::Ours(_) | Kind::Redis { .. } => s.ours_proto(),
             Kind::Ws => Proto::V1,
             Kind::SocketIo => Proto::SocketIo,
             Kind::Floor => Proto::Line,
@@ -96,35 +108,26 @@ impl Variant {
     fn applies(&self, s: Scenario) -> bool {
         match self.kind {
             Kind::Floor => s.floor_applies(),
+            // The cluster is held against one node as `ours` runs (the memory store).
+            Kind::Ours(ours) if s == Scenario::Cluster => ours.store != Some("sqlite"),
             Kind::Ours(_) => true,
+            Kind::Redis { .. } => s == Scenario::Cluster,
             Kind::Ws | Kind::SocketIo => s.node_peers_apply(),
         }
     }
 
-    /// The command line that starts this server on `port`, `scratch` a fresh folder.
-    fn command(&self, env: &Env, port: u16, scratch: &Path) -> Command {
+    /// The command line that starts this server on `port`, `scratch` a fresh folder; for
+    /// a `--redis` deployment, one of its nodes, given the Redis URL.
+    fn command(&self, env: &Env, port: u16, scratch: &Path, redis: Option<&str>) -> Command {
         let addr = format!("127.0.0.1:{port}");
         match self.kind {
-            Kind::Ours(Ours { store, sync, per_ip_limit }) => {
-                let mut cmd = Command::new(&env.server_bin);
-                cmd.args(["--addr", &addr, "--web-dir", "/nonexistent", "--rate-limit", "1000000"])
-                    .args(["--max-connections", "20000"])
-                    // Logging each connect is not what we measure; warnings still show.
-                    .env("RUST_LOG", "warn");
-                if per_ip_limit {
-                    cmd.args(["--max-per-ip", "0"]);
-                }
-                if let Some(sync) = sync {
-                    cmd.args(["--sync", sync]);
-                }
-                match store {
-                    Some("sqlite") => {
-                        cmd.args(["--store", "sqlite", "--db"]).arg(scratch.join("bench.db"));
-                    }
-                    Some(other) => {
-                        cmd.args(["--store", other]);
-                    }
-                    None => {}
+            Kind::Ours(ours) => ours_command(env, ours, &addr, scratch),
+            Kind::Redis { ours, .. } => {
+                let mut cmd = ours_command(env, ours, &addr, scratch);
+                // A node keeps its messages in Redis: no --store, nothing in `scratch`.
+                // (`run_one` starts the Redis first and always names it.)
+                if let Some(url) = redis {
+                    cmd.arg("--redis").arg(url);
                 }
                 cmd
             }
@@ -142,6 +145,53 @@ impl Variant {
         }
     }
 }
+
+/// Our server on `addr`, with the flags that lift its limits for the generator.
+fn ours_command(env: &Env, ours: Ours, addr: &str, scratch: &Path) -> Command {
+    let Ours { store, sync, per_ip_limit } = ours;
+    let mut cmd = Command::new(&env.server_bin);
+    cmd.args(["--addr", addr, "--web-dir", "/nonexistent", "--rate-limit", "1000000"])
+        .args(["--max-connections", "20000"])
+        // Logging each connect is not what we measure; warnings still show.
+        .env("RUST_LOG", "warn");
+    if per_ip_limit {
+        cmd.args(["--max-per-ip", "0"]);
+    }
+    if let Some(sync) = sync {
+        cmd.args(["--sync", sync]);
+    }
+    match store {
+        Some("sqlite") => {
+            cmd.args(["--store", "sqlite", "--db"]).arg(scratch.join("bench.db"));
+        }
+        Some(other) => {
+            cmd.args(["--store", other]);
+        }
+        None => {}
+    }
+    cmd
+}
+
+/// A Redis of the suite's own on `port`, its files in `dir`: the append-only file fsynced
+/// on every write, as the cluster's no-loss promise needs (and as `cargo xtask cluster`
+/// runs it), no snapshots.
+fn redis_command(port: u16, dir: &Path) -> Command {
+    let mut cmd = Command::new(REDIS_SERVER);
+    cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()]).arg("--dir").arg(dir).args([
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+    ]);
+    cmd
+}
+
+/// Debian's redis-server (`cargo xtask bench` installs it).
+const REDIS_SERVER: &str = "redis-server";
 
 /// Where the programs are.
 #[derive(Debug, Clone)]
@@ -197,7 +247,8 @@ pub struct Record {
 }
 
 /// The servers to compare: ours (both stores when it has them, SQLite with both
-/// durabilities when it has `--sync`), the Node peers, the floor.
+/// durabilities when it has `--sync`, one and two `--redis` nodes when it has `--redis`),
+/// the Node peers, the floor.
 pub fn variants(server_help: &str) -> Vec<Variant> {
     let mut out = Vec::new();
     let ours = Ours { per_ip_limit: server_help.contains("--max-per-ip"), ..Ours::default() };
@@ -218,6 +269,10 @@ pub fn variants(server_help: &str) -> Vec<Variant> {
         }
     } else {
         out.push(Variant::new("ours", Kind::Ours(ours)));
+    }
+    if server_help.contains("--redis") {
+        out.push(Variant::new(OURS_REDIS, Kind::Redis { nodes: 1, ours }));
+        out.push(Variant::new(CLUSTER, Kind::Redis { nodes: CLUSTER_NODES, ours }));
     }
     out.push(Variant::new("ws", Kind::Ws));
     out.push(Variant::new("socket.io", Kind::SocketIo));
@@ -383,23 +438,53 @@ fn run_one(
     std::fs::create_dir_all(&scratch)?;
     let log =
         std::fs::File::create(env.logs.join(format!("{}-{}-{round}.log", variant.label, scenario.name())))?;
-    let mut server = Server(
-        env.wrap(SERVER_CORE, variant.command(env, port, &scratch))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", variant.label))?,
-    );
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_ready(&mut server.0, addr)?;
+    let start = |cmd: Command, what: &str| -> Result<Server> {
+        Ok(Server(
+            env.wrap(SERVER_CORE, cmd)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log.try_clone()?)
+                .spawn()
+                .with_context(|| format!("starting {what}"))?,
+        ))
+    };
+    // Declared first, dropped last: the nodes stop before their Redis.
+    let mut redis = None;
+    let mut nodes: Vec<(Server, SocketAddr)> = Vec::new();
+    let redis_url = match variant.kind {
+        Kind::Redis { .. } => {
+            // Pinned with the nodes: a deployment has core 0 as the single server has.
+            let redis_port = free_port()?;
+            let dir = scratch.join("redis");
+            std::fs::create_dir_all(&dir)?;
+            let mut server = start(redis_command(redis_port, &dir), "redis-server (is it installed?)")?;
+            wait_ready(&mut server.0, SocketAddr::from(([127, 0, 0, 1], redis_port)))?;
+            redis = Some(server);
+            Some(format!("redis://127.0.0.1:{redis_port}/"))
+        }
+        _ => None,
+    };
+    let count = match variant.kind {
+        Kind::Redis { nodes, .. } => nodes,
+        _ => 1,
+    };
+    for _ in 0..count {
+        let port = if nodes.is_empty() { port } else { free_port()? };
+        let mut server = start(variant.command(env, port, &scratch, redis_url.as_deref()), &variant.label)?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        wait_ready(&mut server.0, addr)?;
+        nodes.push((server, addr));
+    }
+    let join =
+        |f: &dyn Fn(&(Server, SocketAddr)) -> String| nodes.iter().map(f).collect::<Vec<_>>().join(",");
     let mut load = Command::new(&env.bench_bin);
-    load.args(["load", "--proto", proto_name(variant.proto(scenario)), "--addr", &addr.to_string()]).args([
-        "--server-pid",
-        &server.0.id().to_string(),
-        "--scenario",
-        scenario.name(),
-    ]);
+    load.args(["load", "--proto", proto_name(variant.proto(scenario))])
+        .args(["--addr", &join(&|(_, addr)| addr.to_string())])
+        .args(["--server-pid", &join(&|(server, _)| server.0.id().to_string())])
+        .args(["--scenario", scenario.name()]);
+    if let Some(redis) = &redis {
+        load.args(["--redis-pid", &redis.0.id().to_string()]);
+    }
     if quick {
         load.arg("--quick");
     }
@@ -407,7 +492,8 @@ fn run_one(
     let line =
         stdout.lines().rev().find(|l| l.starts_with('{')).context("the generator printed no result")?;
     let result = serde_json::from_str(line).context("reading the generator's result")?;
-    drop(server);
+    drop(nodes);
+    drop(redis);
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(result)
 }
@@ -569,7 +655,7 @@ mod tests {
             prlimit: None,
         };
         let v = variants(help).into_iter().find(|v| v.label == label).expect("the variant");
-        let cmd = v.command(&env, 4000, Path::new("/tmp/x"));
+        let cmd = v.command(&env, 4000, Path::new("/tmp/x"), Some("redis://127.0.0.1:6390/"));
         cmd.get_args().map(|s| s.to_string_lossy().into_owned()).collect()
     }
 
@@ -594,6 +680,37 @@ mod tests {
         let lifted = |argv: Vec<String>| argv.windows(2).any(|w| w == ["--max-per-ip", "0"]);
         assert!(lifted(argv_of("--store <STORE> [possible values: memory]\n--max-per-ip <N>", "ours")));
         assert!(!lifted(argv_of("--store <STORE> [possible values: memory]", "ours")));
+    }
+
+    #[test]
+    fn the_cluster_runs_one_and_two_redis_nodes_beside_one_node_alone() {
+        let help = "--store <STORE> [possible values: memory, sqlite]\n--sync <SYNC>\n--max-per-ip <N>\n--redis <URL>";
+        let all = variants(help);
+        let labels: Vec<&str> = all.iter().map(|v| v.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["ours", "ours+sqlite", "ours+sqlite-normal", OURS_REDIS, CLUSTER, "ws", "socket.io", "floor"]
+        );
+        let running = |s: Scenario| -> Vec<&str> {
+            all.iter().filter(|v| v.applies(s)).map(|v| v.label.as_str()).collect()
+        };
+        assert_eq!(running(Scenario::Cluster), ["ours", OURS_REDIS, CLUSTER]);
+        assert!(!running(Scenario::Room1000).contains(&CLUSTER), "the deployments run only the cluster");
+        assert!(!running(Scenario::Room1000).contains(&OURS_REDIS));
+        let node = argv_of(help, CLUSTER);
+        assert!(node.windows(2).any(|w| w == ["--redis", "redis://127.0.0.1:6390/"]), "{node:?}");
+        assert!(!node.contains(&"--store".to_owned()), "a node keeps nothing but in Redis: {node:?}");
+        assert!(node.windows(2).any(|w| w == ["--max-per-ip", "0"]), "{node:?}");
+        // The same flags as the single node, but the store.
+        let single = argv_of(help, "ours");
+        assert_eq!(single[..single.len() - 2], node[..node.len() - 2]);
+        let redis = redis_command(6390, Path::new("/tmp/r"));
+        let argv: Vec<String> = redis.get_args().map(|s| s.to_string_lossy().into_owned()).collect();
+        assert!(argv.windows(2).any(|w| w == ["--appendfsync", "always"]), "{argv:?}");
+        assert!(argv.windows(2).any(|w| w == ["--appendonly", "yes"]), "{argv:?}");
+        assert!(argv.windows(2).any(|w| w == ["--dir", "/tmp/r"]), "{argv:?}");
+        // Without --redis in the binary, no deployments.
+        assert!(variants("--store <STORE> [possible values: memory]").iter().all(|v| v.label != CLUSTER));
     }
 
     #[test]
@@ -631,7 +748,7 @@ mod tests {
             prlimit: Some("--nofile=12000:12000".into()),
         };
         let v = Variant::new("ours", Kind::Ours(Ours { store: Some("sqlite"), ..Ours::default() }));
-        let cmd = env.wrap(SERVER_CORE, v.command(&env, 4000, Path::new("/tmp/x")));
+        let cmd = env.wrap(SERVER_CORE, v.command(&env, 4000, Path::new("/tmp/x"), None));
         let argv: Vec<String> = std::iter::once(cmd.get_program())
             .chain(cmd.get_args())
             .map(|s| s.to_string_lossy().into_owned())

@@ -40,6 +40,9 @@ pub enum Version {
 }
 
 impl Version {
+    /// Every version this code speaks, oldest first.
+    pub const ALL: [Version; 2] = [Self::V1, Self::V2];
+
     /// The version for a handshake's `Sec-WebSocket-Protocol` values (comma-separated
     /// tokens, maybe over several headers): version 2 only when `chat.v2` is among them.
     pub fn negotiate<'a>(offered: impl IntoIterator<Item = &'a str>) -> Self {

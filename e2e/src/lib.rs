@@ -28,6 +28,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct Server {
     pub port: u16,
     stop: Option<oneshot::Sender<()>>,
+    /// Its database's folder, removed when the server is dropped.
+    _db: tempfile::TempDir,
 }
 
 impl Server {
@@ -45,14 +47,11 @@ impl Server {
         }
         // One database per server: tests in one binary must not share (or delete) a file
         // another server still has open.
-        static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let db = std::env::temp_dir().join(format!("chat-e2e-{}-{n}", std::process::id())).join("chat.db");
-        let _ = std::fs::remove_dir_all(db.parent().expect("a folder"));
+        let dir = tempfile::Builder::new().prefix("chat-e2e-").tempdir()?;
         let config = backend::Config {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             web_dir: dist,
-            db,
+            db: dir.path().join("chat.db"),
             redis,
             ..backend::Config::default()
         };
@@ -69,7 +68,7 @@ impl Server {
                 eprintln!("the chat server stopped: {e:#}");
             }
         });
-        Ok(Self { port, stop: Some(stop) })
+        Ok(Self { port, stop: Some(stop), _db: dir })
     }
 
     pub fn url(&self, host: &str) -> String {
@@ -90,6 +89,10 @@ impl Drop for Server {
 pub struct Driver {
     child: Child,
     url: String,
+    /// The temp folder of chromedriver and its Chromiums (their profiles and
+    /// `org.chromium.Chromium.*` folders), removed after they end (fields drop after
+    /// `Drop::drop` has shut them down).
+    _tmp: tempfile::TempDir,
 }
 
 impl Driver {
@@ -99,13 +102,15 @@ impl Driver {
             let l = std::net::TcpListener::bind("127.0.0.1:0")?;
             l.local_addr()?.port()
         };
+        let tmp = tempfile::Builder::new().prefix("chat-e2e-chromium-").tempdir()?;
         let child = Command::new(&bin)
             .arg(format!("--port={port}"))
+            .env("TMPDIR", tmp.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("cannot start {bin} (install Debian's chromium-driver)"))?;
-        let driver = Self { child, url: format!("http://127.0.0.1:{port}") };
+        let driver = Self { child, url: format!("http://127.0.0.1:{port}"), _tmp: tmp };
         let deadline = Instant::now() + WAIT;
         while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
             if Instant::now() > deadline {

@@ -39,7 +39,7 @@ pub fn run(args: &[String]) -> Result<()> {
     step(if quick {
         "benchmarking (quick: one round, about two to three minutes; server on core 0, load on core 1)"
     } else {
-        "benchmarking (three rounds, about 15 to 20 minutes; server on core 0, load on core 1)"
+        "benchmarking (three rounds, about 20 minutes; server on core 0, load on core 1)"
     });
     tasks::run(
         Command::new(release.join("bench"))

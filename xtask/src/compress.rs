@@ -109,9 +109,8 @@ mod tests {
 
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("xtask-compress-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+    fn scratch(name: &str) -> crate::tasks::TempFolder {
+        let dir = crate::tasks::TempFolder::new(&format!("xtask-compress-{name}")).unwrap();
         std::fs::create_dir_all(dir.join("sub")).unwrap();
         dir
     }

@@ -140,6 +140,35 @@ impl Drop for Guard {
     }
 }
 
+/// A fresh folder under the system's temp dir, removed when dropped (also on an error or
+/// a panic). Derefs to its path.
+#[derive(Debug)]
+pub struct TempFolder(PathBuf);
+
+impl TempFolder {
+    /// `<temp>/<prefix>-<pid>`, emptied first: a run's name is its own.
+    pub fn new(prefix: &str) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl std::ops::Deref for TempFolder {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Every check and every test. Fails on the first failing stage.
 pub fn test() -> Result<()> {
     let started = Instant::now();
@@ -203,8 +232,8 @@ fn browser_tests() -> Result<()> {
     // The test page's own address: the server must allow that page's origin, as it
     // allows trunk's page in `dev` (a browser page on another port is another site).
     let page = format!("127.0.0.1:{}", free_port()?);
-    let db = std::env::temp_dir().join(format!("chat-wasm-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&db);
+    // Declared before the server, so removed after it is killed.
+    let db = TempFolder::new("chat-wasm-test")?;
     let _server = Guard(
         Command::new(root().join("target/debug/chat-server"))
             .args([

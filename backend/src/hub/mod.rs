@@ -18,19 +18,24 @@
 //! - `room`: a room's members, broadcasts, presence (counted in big rooms), member pages;
 //! - `directory`: the room directory and its pushes (full lists, version 2's deltas);
 //! - `private`: private rooms' passwords (Argon2, off the lock) and wrong guesses;
+//! - `cluster_state`: with `--redis`, the other nodes' members, and this node's changes
+//!   for the cluster's shared state;
 //! - this file: connections, nicks and resume tokens, and the requests.
 //!
 //! A `join` is the one request that may need more than one trip to the lock: the rules run
-//! under it as far as they can, and when they need the store's settings of a room with no
-//! member here, or a password hashed or checked, the lock is released, that is done, and
-//! the rules run again with what it established ([`Joining`]). Whatever changed meanwhile
-//! is judged afresh on the next trip, so nothing decided on stale state is acted on.
+//! under it as far as they can, and when they need the store's settings of a room not
+//! known here (no member here, or only other nodes'), or a password hashed or checked, the
+//! lock is released, that is done (on the blocking pool, awaited by the session through
+//! [`Hub::read`], but for a read of the memory store), and the rules run again with what
+//! it established ([`Joining`]). Whatever changed meanwhile is judged afresh on the next
+//! trip, so nothing decided on stale state is acted on.
 
+mod cluster_state;
 mod directory;
 mod private;
 mod room;
 
-use std::collections::hash_map::{Entry, RandomState};
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::hash::BuildHasher;
@@ -47,11 +52,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
+use crate::presence::Op;
 use crate::store::{
     Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
 };
+use cluster_state::{Replica, nick_of};
 use private::{Work, Worked, WrongTries};
-use room::{Audience, Event, Member, Room};
+use room::{Event, Member, Room};
 
 pub type ConnId = u64;
 
@@ -72,6 +79,8 @@ struct Shared {
     counted: Notify,
     /// Bounds the Argon2 work of private rooms running at once (CPU and 19 MiB each).
     hashing: Semaphore,
+    /// Permits for reads of a store that may block ([`READS_AT_ONCE`]).
+    readers: Arc<Semaphore>,
 }
 
 /// How often, at most, a big room sends its version 2 members a `presence_count`.
@@ -103,6 +112,8 @@ struct State {
     v1_conns: usize,
     /// Rooms above this many members count presence for version 2 members.
     presence_threshold: usize,
+    /// With `--redis`: the other nodes' members, and where this node's changes go.
+    cluster: Option<Replica>,
 }
 
 #[derive(Debug)]
@@ -172,6 +183,7 @@ impl Hub {
             counted: HashSet::new(),
             v1_conns: 0,
             presence_threshold,
+            cluster: None,
         };
         let shared = Shared {
             state: Mutex::new(state),
@@ -179,6 +191,7 @@ impl Hub {
             directory_changed: Notify::new(),
             counted: Notify::new(),
             hashing: Semaphore::new(private::HASHING_MAX),
+            readers: Arc::new(Semaphore::new(READS_AT_ONCE)),
         };
         Self { shared: Arc::new(shared) }
     }
@@ -219,6 +232,9 @@ impl Hub {
             admitted = conn.admitted;
             self.shared.directory_changed.notify_one();
         }
+        if nick.is_none() {
+            nick = state.remote_nick_of_token(&sender);
+        }
         if nick.is_none()
             && let Some((old, rooms)) = state.departed.take(&sender)
         {
@@ -237,6 +253,16 @@ impl Hub {
         queue(&link, welcome, &mut state.dirty);
         if version == Version::V1 {
             state.v1_conns += 1;
+        }
+        if state.clustered() {
+            // Its nick first; two guest nicks in case another node took it meanwhile.
+            let mut nicks = vec![(nick.key(), nick.to_string())];
+            for _ in 0..2 {
+                let guest = state.guest_nick();
+                nicks.push((guest.key(), guest.to_string()));
+            }
+            let token = sender.to_string();
+            state.cluster_op(|epoch| Op::Connect { epoch, conn: id, token, nicks });
         }
         let conn = Conn {
             nick,
@@ -310,70 +336,133 @@ impl Hub {
     }
 
     /// Applies one validated request from connection `id`. What needs the store's history
-    /// is read after the lock is released (a slow disk must not stall every room), then
-    /// sent.
+    /// is read after the lock is released (a slow disk must not stall every room): at once
+    /// from the memory store, and from a store that may block (a disk, Redis) only through
+    /// [`Hub::read`], which the session awaits.
     ///
-    /// Returns the bytes of stored history the request read and sent, so that the session
-    /// can charge a request by what it cost.
-    ///
-    /// A `join` that needs a password hashed or checked does that here, blocking: the
-    /// sessions send those to [`Hub::join_async`] instead, which runs it on the blocking
-    /// pool.
-    pub fn handle(&self, id: ConnId, request: Request) -> Result<usize, RequestError> {
+    /// A `join` may need more first ([`Joining`]): the settings of a room this node has no
+    /// settings of (read like history: at once from memory, through [`Hub::read`] from a
+    /// store that may block), and a private room's password hashed or checked (Argon2,
+    /// always through [`Hub::read`]: tens of milliseconds of CPU never run on a runtime
+    /// thread).
+    pub fn handle(&self, id: ConnId, request: Request) -> Result<Handled, RequestError> {
         let next = match request {
             Request::Join { room, after, password, max } => {
                 let mut joining = Joining::new(room, after, password, max);
                 loop {
-                    match self.join_step(id, &mut joining)? {
-                        Ok(next) => break next,
-                        Err(work) => self.proved(id, &mut joining, work.run())?,
+                    match self.admit(id, &joining)? {
+                        Admit::Done(next) => break next,
+                        Admit::Work(work) => {
+                            return Ok(Handled::Read(Read(Pending::Join(joining, Some(work)))));
+                        }
+                        Admit::Read if self.shared.history.may_block() => {
+                            return Ok(Handled::Read(Read(Pending::Join(joining, None))));
+                        }
+                        // Only once: the next trip has the stored room.
+                        Admit::Read => joining.stored = Some(read_room(&self.shared.history, &joining.room)?),
                     }
                 }
             }
             request => self.apply(id, request)?,
         };
-        self.finish(id, next)
+        if matches!(next, Next::Done) {
+            return Ok(Handled::Done(0));
+        }
+        if self.shared.history.may_block() {
+            return Ok(Handled::Read(Read(Pending::Next(next))));
+        }
+        let fetched = fetch(&self.shared.history, &next);
+        self.finish(id, next, fetched).map(Handled::Done)
     }
 
-    /// A `join` whose Argon2 work (hashing a new private room's password, checking one) runs
-    /// on the blocking pool, at most [`private::HASHING_MAX`] at once: the session awaits
-    /// it, and the hub's lock is free meanwhile. Any other request is [`Hub::handle`]'s.
-    pub async fn join_async(&self, id: ConnId, request: Request) -> Result<usize, RequestError> {
-        let Request::Join { room, after, password, max } = request else { return self.handle(id, request) };
-        let mut joining = Joining::new(room, after, password, max);
-        let next = loop {
-            match self.join_step(id, &mut joining)? {
-                Ok(next) => break next,
-                Err(work) => {
-                    // The semaphore is never closed; its permit is held while the work runs.
-                    let _permit =
-                        self.shared.hashing.acquire().await.map_err(|_| RequestError::Unavailable)?;
-                    let worked = tokio::task::spawn_blocking(move || work.run())
-                        .await
-                        .map_err(|_| RequestError::Unavailable)?;
-                    self.proved(id, &mut joining, worked)?;
+    /// Does the read [`Hub::handle`] left, on tokio's blocking threads and at most
+    /// [`READS_AT_ONCE`] at a time (so a slow disk or a slow Redis holds up only the
+    /// sessions that read, never a runtime thread and the sessions it serves), then sends
+    /// what it found. A `history` answer is encoded there too: a page of 200 long messages
+    /// is most of a megabyte of JSON. A `join` left halfway is admitted first
+    /// ([`Hub::admit_off_runtime`]).
+    ///
+    /// Returns the bytes of stored history the request read and sent, so that the session
+    /// can charge a request by what it cost.
+    pub async fn read(&self, id: ConnId, read: Read) -> Result<usize, RequestError> {
+        let next = match read.0 {
+            Pending::Next(next) => next,
+            Pending::Join(joining, work) => self.admit_off_runtime(id, joining, work).await?,
+        };
+        if matches!(next, Next::Done) {
+            return Ok(0);
+        }
+        if !self.shared.history.may_block() {
+            // The memory store: a join that needed Argon2 reads its history at once.
+            let fetched = fetch(&self.shared.history, &next);
+            return self.finish(id, next, fetched);
+        }
+        let join = next.join();
+        match self.blocking(move |history| (fetch(history, &next), next)).await {
+            Ok((fetched, next)) => self.finish(id, next, fetched),
+            Err(e) => {
+                // A panic in the store's code: the request failed as if the read had, and
+                // a join that holds the member's frames lets them go.
+                tracing::error!(error = %e, "a read of the store panicked");
+                match join {
+                    Some(join) => self.finish(id, join, Err(RequestError::Unavailable)),
+                    None => Err(RequestError::Unavailable),
                 }
             }
-        };
-        self.finish(id, next)
+        }
     }
 
-    /// Runs a join's rules under the lock (reading the store's settings of the room, with
-    /// the lock released, when the rules need them): the join is then done (`Ok`), or it
-    /// needs Argon2 work first (`Err`).
-    fn join_step(&self, id: ConnId, joining: &mut Joining) -> Result<Result<Next, Work>, RequestError> {
+    /// Runs `f` with the store's reading side on tokio's blocking threads, at most
+    /// [`READS_AT_ONCE`] at a time.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&History) -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        // Never closed: the hub owns it.
+        let permit =
+            self.shared.readers.clone().acquire_owned().await.expect("the readers' semaphore is open");
+        let history = self.shared.history.clone();
+        tokio::task::spawn_blocking(move || {
+            let done = f(&history);
+            drop(permit);
+            done
+        })
+        .await
+    }
+
+    /// The rest of a join's admission, awaited by its session: Argon2 on the blocking pool
+    /// (at most [`private::HASHING_MAX`] at once), the room's settings read there too from a
+    /// store that may block, and the rules run again under the lock after each (the lock
+    /// is free meanwhile).
+    async fn admit_off_runtime(
+        &self,
+        id: ConnId,
+        mut joining: Joining,
+        mut work: Option<Work>,
+    ) -> Result<Next, RequestError> {
         loop {
-            match self.admit(id, joining)? {
-                Admit::Done(next) => return Ok(Ok(next)),
-                Admit::Work(work) => return Ok(Err(work)),
-                // Only once: the next trip has the stored room.
-                Admit::Read => {
-                    let stored = self.shared.history.room(&joining.room).map_err(|e| {
-                        tracing::error!(error = %e, room = %joining.room, "reading a room's settings failed");
-                        RequestError::Unavailable
-                    })?;
+            if let Some(work) = work.take() {
+                // The semaphore is never closed; its permit is held while the work runs.
+                let _permit = self.shared.hashing.acquire().await.map_err(|_| RequestError::Unavailable)?;
+                let worked = tokio::task::spawn_blocking(move || work.run()).await.map_err(|e| {
+                    tracing::error!(error = %e, "hashing a password panicked");
+                    RequestError::Unavailable
+                })?;
+                self.proved(id, &mut joining, worked)?;
+            }
+            match self.admit(id, &joining)? {
+                Admit::Done(next) => return Ok(next),
+                Admit::Work(next) => work = Some(next),
+                Admit::Read if self.shared.history.may_block() => {
+                    let room = joining.room.clone();
+                    let stored =
+                        self.blocking(move |history| read_room(history, &room)).await.map_err(|e| {
+                            tracing::error!(error = %e, "reading a room's settings panicked");
+                            RequestError::Unavailable
+                        })??;
                     joining.stored = Some(stored);
                 }
+                Admit::Read => joining.stored = Some(read_room(&self.shared.history, &joining.room)?),
             }
         }
     }
@@ -404,9 +493,15 @@ impl Hub {
         if asks_settings && *room == RoomName::lobby() {
             return Err(RequestError::OpenLobby);
         }
-        // The room as it is: its members here decide; without any, the store.
+        // The room as it is: its settings here decide, with its members (in a cluster,
+        // every node's: `max` is the cluster's); without them (no member here, or only
+        // other nodes' members), the store's.
         let (exists, settings, members) = match (state.rooms.get(room), &joining.stored) {
-            (Some(r), _) => (true, r.settings.clone(), r.len()),
+            (Some(r), stored) => match (&r.settings, stored) {
+                (Some(settings), _) => (true, settings.clone(), r.len()),
+                (None, Some(stored)) => (true, stored.settings.clone(), r.len()),
+                (None, None) => return Ok(Admit::Read),
+            },
             (None, Some(stored)) => (stored.exists, stored.settings.clone(), 0),
             (None, None) => return Ok(Admit::Read),
         };
@@ -454,7 +549,9 @@ impl Hub {
         let link = conn.link.clone();
         let nick = conn.nick.clone();
         let v1 = conn.version == Version::V1;
-        let members = state.rooms.entry(room.clone()).or_insert_with(|| Room::new(settings));
+        let members = state.rooms.entry(room.clone()).or_default();
+        // Known from now on (a room only other nodes' members were in had none here).
+        members.settings.get_or_insert(settings);
         if newly {
             let frame = encode(&ServerMsg::Presence {
                 room: room.to_string(),
@@ -470,80 +567,48 @@ impl Hub {
             }
             state.touched.insert(room.clone());
             self.shared.directory_changed.notify_one();
+            // A join that creates a room tells the cluster once the store has the room's
+            // settings ([`Hub::joined`]): another node must never find a member of a room
+            // whose settings it cannot read yet (it would take the room for a public one).
+            if create.is_none() {
+                let name = room.to_string();
+                state.cluster_op(|epoch| Op::Join { epoch, conn: id, room: name });
+            }
         } else if let Some(member) = members.members.get_mut(&id) {
             member.held.get_or_insert_with(Vec::new);
         }
         Ok(Admit::Done(Next::Join { room: room.clone(), after: joining.after, newly, create }))
     }
 
-    /// What a request still has to do once the lock is released: read what it needs from
-    /// the store and send it.
-    fn finish(&self, id: ConnId, next: Next) -> Result<usize, RequestError> {
-        let history = &self.shared.history;
-        match next {
-            Next::Done => Ok(0),
-            Next::Join { room, after, newly, create } => {
-                // A room created by this join: its settings are stored before it is joined.
-                let created = match create {
-                    None => Ok(()),
-                    Some(settings) => match history.create_room(&room, &settings) {
-                        Ok(true) => Ok(()),
-                        // Another node created it, or it has messages after all.
-                        Ok(false) => Err(RequestError::CreatedMeanwhile(room.clone())),
-                        Err(e) => {
-                            tracing::error!(error = %e, %room, "storing a new room's settings failed");
-                            Err(RequestError::Unavailable)
-                        }
-                    },
+    /// Sends what a read brought (or tells the client it failed).
+    fn finish(
+        &self,
+        id: ConnId,
+        next: Next,
+        fetched: Result<Fetched, RequestError>,
+    ) -> Result<usize, RequestError> {
+        match (next, fetched) {
+            (Next::Join { room, newly, create, .. }, fetched) => {
+                let page = match fetched {
+                    Ok(Fetched::Page(page)) => Ok(page),
+                    Ok(_) => Err(RequestError::Unavailable),
+                    Err(e) => Err(e),
                 };
-                let page = created.and_then(|()| {
-                    let page = match after {
-                        Some(after) => history.after(&room, after, RESUME_HISTORY_MAX),
-                        None => history.recent(&room, JOIN_HISTORY),
-                    };
-                    page.map_err(|e| {
-                        tracing::error!(error = %e, %room, "reading history for a join failed");
-                        RequestError::Unavailable
-                    })
-                });
                 let bytes = page.as_ref().map_or(0, |p| p.messages.iter().map(|m| m.text.len()).sum());
-                self.joined(id, &room, page, newly);
+                self.joined(id, &room, page, newly, newly && create.is_some());
                 Ok(bytes)
             }
-            Next::History { link, room, before, limit, check } => {
-                if check {
-                    let stored = history.room(&room).map_err(|e| {
-                        tracing::error!(error = %e, %room, "reading a room's settings failed");
-                        RequestError::Unavailable
-                    })?;
-                    if stored.settings.is_private() {
-                        return Err(RequestError::PrivateHistory(room));
-                    }
-                }
-                let page = history.before(&room, before, limit).map_err(|e| {
-                    tracing::error!(error = %e, %room, "reading history failed");
-                    RequestError::Unavailable
-                })?;
-                let frame = encode(&ServerMsg::History {
-                    room: room.to_string(),
-                    messages: page.messages,
-                    complete: page.complete,
-                });
+            (Next::History { link, .. }, Ok(Fetched::Answer(frame))) => {
                 let bytes = frame.len();
-                link.send(frame);
+                link.send_answer(frame);
                 Ok(bytes)
             }
-            Next::Again { link, room, id } => match history.message(&room, id) {
-                Ok(Some(msg)) => {
-                    link.send(encode(&ServerMsg::Message(msg)));
-                    Ok(0)
-                }
-                Ok(None) => Err(RequestError::Unavailable),
-                Err(e) => {
-                    tracing::error!(error = %e, %room, "reading a stored message failed");
-                    Err(RequestError::Unavailable)
-                }
-            },
+            (Next::Again { link, .. }, Ok(Fetched::Message(Some(msg)))) => {
+                link.send(encode(&ServerMsg::Message(msg)));
+                Ok(0)
+            }
+            (_, Err(e)) => Err(e),
+            _ => Err(RequestError::Unavailable),
         }
     }
 
@@ -555,34 +620,17 @@ impl Hub {
         match request {
             Request::Nick(nick) => {
                 let key = nick.key();
-                match state.nicks.entry(key) {
-                    Entry::Occupied(e) if *e.get() != id => {
-                        return Err(RequestError::NickTaken(nick.to_string()));
-                    }
-                    Entry::Occupied(_) => {}
-                    Entry::Vacant(e) => {
-                        e.insert(id);
-                        state.nicks.remove(&conn.nick.key());
-                    }
+                if state.nicks.get(&key).is_some_and(|owner| *owner != id) {
+                    return Err(RequestError::NickTaken(nick.to_string()));
                 }
-                let old = std::mem::replace(&mut conn.nick, nick.clone());
-                queue(&conn.link, encode(&ServerMsg::You { nick: nick.to_string() }), &mut state.dirty);
-                if old != nick {
-                    for room in &conn.rooms {
-                        let Some(members) = state.rooms.get_mut(room) else { continue };
-                        members.renamed(id, &old, &nick);
-                        let frame = encode(&ServerMsg::Presence {
-                            room: room.to_string(),
-                            event: PresenceEvent::Rename,
-                            nick: nick.to_string(),
-                            old_nick: Some(old.to_string()),
-                        });
-                        let threshold = state.presence_threshold;
-                        if members.presence(&frame, Event::Rename, None, threshold, &mut state.dirty) {
-                            state.counted.insert(room.clone());
-                        }
-                    }
+                if state.clustered() {
+                    // Another node may claim it at the same moment: Redis decides, and
+                    // the answer (`you` or `nick_taken`) comes from `nick_answer`.
+                    let nick = (key, nick.to_string());
+                    state.cluster_op(|epoch| Op::Nick { epoch, conn: id, nick });
+                    return Ok(Next::Done);
                 }
+                state.rename(id, nick);
                 self.wake_counts(state);
                 Ok(Next::Done)
             }
@@ -595,6 +643,8 @@ impl Hub {
                 queue(&conn.link, encode(&ServerMsg::Left { room: room.to_string() }), &mut state.dirty);
                 let nick = conn.nick.clone();
                 state.remove_member(&room, id, &nick);
+                let name = room.to_string();
+                state.cluster_op(|epoch| Op::Leave { epoch, conn: id, room: name });
                 self.shared.directory_changed.notify_one();
                 self.wake_counts(state);
                 Ok(Next::Done)
@@ -628,7 +678,7 @@ impl Hub {
                 };
                 let frame =
                     encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick.to_string() });
-                members.broadcast(&frame, None, Some(id), Audience::All, &mut state.dirty);
+                members.typing(&frame, id, state.presence_threshold, Instant::now(), &mut state.dirty);
                 Ok(Next::Done)
             }
             Request::Ping => {
@@ -636,11 +686,18 @@ impl Hub {
                 Ok(Next::Done)
             }
             Request::History { room, before, limit } => {
-                // A private room's history is for its members; one without members here
-                // is looked up in the store, with the lock released.
+                // Its last answer is still queued: the client is not reading. Refused at
+                // the price of a small frame, rather than a page read, encoded and queued
+                // until the bound in bytes drops the client (docs/protocol.md).
+                if conn.link.answer_unread() {
+                    return Err(RequestError::Unread(room));
+                }
+                // A private room's history is for its members; one whose settings are not
+                // known here (no member here, or only other nodes') is looked up in the
+                // store, with the lock released.
                 let check = !conn.rooms.contains(&room)
-                    && match state.rooms.get(&room) {
-                        Some(r) if r.settings.is_private() => return Err(RequestError::PrivateHistory(room)),
+                    && match state.rooms.get(&room).and_then(|r| r.settings.as_ref()) {
+                        Some(s) if s.is_private() => return Err(RequestError::PrivateHistory(room)),
                         Some(_) => false,
                         None => true,
                     };
@@ -657,9 +714,9 @@ impl Hub {
                 let Some(members) = joined(&mut state.rooms, conn, &room) else {
                     return Err(RequestError::NotInRoom(room));
                 };
-                let conns = &state.conns;
+                let (conns, cluster) = (&state.conns, &state.cluster);
                 let (page, complete) =
-                    members.page(after.as_ref(), limit as usize, |c| conns.get(&c).map(|c| &c.nick));
+                    members.page(after.as_ref(), limit as usize, |c| nick_of(conns, cluster, c));
                 let frame = encode(&ServerMsg::Members {
                     room: room.to_string(),
                     members: page,
@@ -675,16 +732,26 @@ impl Hub {
     /// Ends a join once its history is read: `joined` (with the members as they are now),
     /// then what the room sent meanwhile, less what `joined` already holds. When the read
     /// failed, the joiner hears so and a new member leaves again (the others saw it come).
-    fn joined(&self, id: ConnId, room: &RoomName, page: Result<Page, RequestError>, newly: bool) {
+    /// With `announce` (a join that created the room, its settings now stored), the
+    /// cluster is told of the join only now.
+    fn joined(
+        &self,
+        id: ConnId,
+        room: &RoomName,
+        page: Result<Page, RequestError>,
+        newly: bool,
+        announce: bool,
+    ) {
         let mut guard = self.lock();
         let state = &mut *guard;
         let Some(version) = state.conns.get(&id).map(|c| c.version) else { return };
         // Version 1 lists every member; version 2 the first page and the total.
         let (nicks, total) = match (state.rooms.get(room), version) {
             (None, _) => (Vec::new(), None),
-            (Some(r), Version::V1) => (r.all(|c| state.conns.get(&c).map(|c| &c.nick)), None),
+            (Some(r), Version::V1) => (r.all(|c| nick_of(&state.conns, &state.cluster, c)), None),
             (Some(r), Version::V2) => {
-                let (page, _) = r.page(None, MEMBERS_PAGE as usize, |c| state.conns.get(&c).map(|c| &c.nick));
+                let (page, _) =
+                    r.page(None, MEMBERS_PAGE as usize, |c| nick_of(&state.conns, &state.cluster, c));
                 (page, Some(r.total()))
             }
         };
@@ -705,6 +772,11 @@ impl Hub {
                     conn.rooms.remove(room);
                     let nick = conn.nick.clone();
                     state.remove_member(room, id, &nick);
+                    // The cluster never heard of a join that was to create the room.
+                    if !announce {
+                        let name = room.to_string();
+                        state.cluster_op(|epoch| Op::Leave { epoch, conn: id, room: name });
+                    }
                     self.shared.directory_changed.notify_one();
                     self.wake_counts(state);
                 } else {
@@ -715,6 +787,10 @@ impl Hub {
                 return;
             }
         };
+        if announce {
+            let name = room.to_string();
+            state.cluster_op(|epoch| Op::Join { epoch, conn: id, room: name });
+        }
         let joined = encode(&ServerMsg::Joined {
             room: room.to_string(),
             members: nicks,
@@ -782,7 +858,42 @@ impl State {
         for room in &conn.rooms {
             self.remove_member(room, id, &conn.nick);
         }
+        self.cluster_op(|epoch| Op::Disconnect { epoch, conn: id });
         Some(conn)
+    }
+
+    /// Gives connection `id` the nick `nick`: `you` to it, `presence` (`rename`) to its
+    /// rooms.
+    fn rename(&mut self, id: ConnId, nick: Nick) {
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let (key, old_key) = (nick.key(), conn.nick.key());
+        if old_key != key && self.nicks.get(&old_key) == Some(&id) {
+            self.nicks.remove(&old_key);
+        }
+        self.nicks.insert(key, id);
+        let old = std::mem::replace(&mut conn.nick, nick.clone());
+        queue(&conn.link, encode(&ServerMsg::You { nick: nick.to_string() }), &mut self.dirty);
+        if old != nick {
+            let rooms: Vec<RoomName> = conn.rooms.iter().cloned().collect();
+            self.renamed_in(id, rooms, &old, &nick);
+        }
+    }
+
+    /// Tells `rooms` that member `id` (of this node or another) is now `nick`.
+    fn renamed_in(&mut self, id: ConnId, rooms: Vec<RoomName>, old: &Nick, nick: &Nick) {
+        for room in rooms {
+            let Some(members) = self.rooms.get_mut(&room) else { continue };
+            members.renamed(id, old, nick);
+            let frame = encode(&ServerMsg::Presence {
+                room: room.to_string(),
+                event: PresenceEvent::Rename,
+                nick: nick.to_string(),
+                old_nick: Some(old.to_string()),
+            });
+            if members.presence(&frame, Event::Rename, None, self.presence_threshold, &mut self.dirty) {
+                self.counted.insert(room);
+            }
+        }
     }
 
     /// Sends every pending `presence_count`.
@@ -821,7 +932,7 @@ impl State {
         let Some(members) = self.rooms.get_mut(room) else { return };
         members.remove(id, nick);
         self.touched.insert(room.clone());
-        if members.members.is_empty() {
+        if members.len() == 0 {
             self.rooms.remove(room);
             return;
         }
@@ -901,7 +1012,8 @@ impl Joining {
 enum Admit {
     /// Admitted (or nothing to do): finish it.
     Done(Next),
-    /// The room has no member here: read its settings from the store, then try again.
+    /// The room's settings are not known here (no member here, or only other nodes'):
+    /// read them from the store, then try again.
     Read,
     /// Hash or check a password, then try again.
     Work(Work),
@@ -934,6 +1046,111 @@ enum Next {
         room: RoomName,
         id: u64,
     },
+}
+
+impl Next {
+    /// A copy of a join, to finish it as failed if its read is lost (a panic).
+    fn join(&self) -> Option<Next> {
+        match self {
+            Self::Join { room, after, newly, create } => {
+                Some(Self::Join { room: room.clone(), after: *after, newly: *newly, create: create.clone() })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What [`Hub::handle`] did.
+#[derive(Debug)]
+pub enum Handled {
+    /// Done: the bytes of stored history it read and sent (for the rate limit).
+    Done(usize),
+    /// A read of a store that may block, or a private room's password to hash or check,
+    /// is left: finish it with [`Hub::read`].
+    Read(Read),
+}
+
+/// What [`Hub::read`] does, off the runtime's threads.
+#[derive(Debug)]
+pub struct Read(Pending);
+
+#[derive(Debug)]
+enum Pending {
+    /// The rules are done: read (and write a new room's settings), then send.
+    Next(Next),
+    /// A join not admitted yet: its Argon2 work, if any, then the rules again.
+    Join(Joining, Option<Work>),
+}
+
+/// How many reads of a store that may block run at once; more wait their turn. Each
+/// session has at most one under way (it reads nothing more from its client meanwhile).
+pub const READS_AT_ONCE: usize = 4;
+
+/// What a read of the store brought.
+#[derive(Debug)]
+enum Fetched {
+    /// A joiner's history.
+    Page(Page),
+    /// The answer to `history`, encoded.
+    Answer(Frame),
+    /// A retried `say`'s stored message, if it is still there.
+    Message(Option<common::ChatMessage>),
+}
+
+/// A room's settings as the store has them; a failure is logged here.
+fn read_room(history: &History, room: &RoomName) -> Result<StoredRoom, RequestError> {
+    history.room(room).map_err(|e| {
+        tracing::error!(error = %e, %room, "reading a room's settings failed");
+        RequestError::Unavailable
+    })
+}
+
+/// Does the store's part of a [`Next`] with no lock held (a new room's settings written,
+/// what it needs read); a failure is logged here.
+fn fetch(history: &History, next: &Next) -> Result<Fetched, RequestError> {
+    match next {
+        Next::Done => Err(RequestError::Unavailable),
+        Next::Join { room, after, create, .. } => {
+            // A room created by this join: its settings are stored before it is joined.
+            if let Some(settings) = create {
+                match history.create_room(room, settings) {
+                    Ok(true) => {}
+                    // Another node created it, or it has messages after all.
+                    Ok(false) => return Err(RequestError::CreatedMeanwhile(room.clone())),
+                    Err(e) => {
+                        tracing::error!(error = %e, %room, "storing a new room's settings failed");
+                        return Err(RequestError::Unavailable);
+                    }
+                }
+            }
+            let page = match after {
+                Some(after) => history.after(room, *after, RESUME_HISTORY_MAX),
+                None => history.recent(room, JOIN_HISTORY),
+            };
+            page.map(Fetched::Page).map_err(|e| {
+                tracing::error!(error = %e, %room, "reading history for a join failed");
+                RequestError::Unavailable
+            })
+        }
+        Next::History { room, before, limit, check, .. } => {
+            if *check && read_room(history, room)?.settings.is_private() {
+                return Err(RequestError::PrivateHistory(room.clone()));
+            }
+            let page = history.before(room, *before, *limit).map_err(|e| {
+                tracing::error!(error = %e, %room, "reading history failed");
+                RequestError::Unavailable
+            })?;
+            Ok(Fetched::Answer(encode(&ServerMsg::History {
+                room: room.to_string(),
+                messages: page.messages,
+                complete: page.complete,
+            })))
+        }
+        Next::Again { room, id, .. } => history.message(room, *id).map(Fetched::Message).map_err(|e| {
+            tracing::error!(error = %e, %room, "reading a stored message failed");
+            RequestError::Unavailable
+        }),
+    }
 }
 
 /// Close code for a connection whose resume token was taken over by a newer connection

@@ -6,10 +6,13 @@
 //! the room's size: a sorted index gives a page without sorting the room, and in a big
 //! room an event is a counter increment (the count goes out later, see
 //! [`super::Hub::run_presence`]). Only version 1 members, whose contract is one `presence`
-//! per event and every member in `joined`, still cost one frame each per event.
+//! per event and every member in `joined`, still cost one frame each per event. A big
+//! room's `typing` reaches its version 2 members at most once per typer every 3 s, for a
+//! few typers a second.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
+use std::time::{Duration, Instant};
 
 use common::{ChatMessage, Nick, ServerMsg};
 
@@ -29,10 +32,59 @@ pub(super) struct Room {
     sorted: BTreeSet<(String, ConnId)>,
     /// The members that speak version 1 (they get every `presence` whatever the size).
     legacy: HashSet<ConnId>,
+    /// Members on other nodes of a cluster (see `cluster_state`): in the index and the
+    /// count, never sent anything from here.
+    remote: HashSet<ConnId>,
     /// Presence counted for version 2 members since the last `presence_count`.
     counts: Counts,
-    /// Whether it is private and how many members it holds at most, as the store has them.
-    pub(super) settings: RoomSettings,
+    /// Whether it is private and how many members it holds at most, as the store has them;
+    /// `None` while not known here (a room only other nodes' members are in: whoever
+    /// joins it here has them read from the store first).
+    pub(super) settings: Option<RoomSettings>,
+    /// Which `typing` of a big room its version 2 members are given.
+    typing: TypingGate,
+}
+
+/// A version 2 member of a big room is given one `typing` per typer per
+/// [`TYPING_RENEW`], and those of at most [`TYPERS_PER_SECOND`] typers a second: a
+/// keystroke costs the room a frame per member only that often, whatever its size. The
+/// app shows a `typing` for 5 s, so a typer relayed every 3 s stays shown while typing.
+#[derive(Debug, Default)]
+struct TypingGate {
+    /// When each typer was last relayed (members only: forgotten when they leave).
+    last: HashMap<ConnId, Instant>,
+    /// The current one-second window and how many typers were relayed in it.
+    window: Option<Instant>,
+    relayed: usize,
+}
+
+/// How often one typer's `typing` reaches the version 2 members of a big room.
+pub(super) const TYPING_RENEW: Duration = Duration::from_secs(3);
+/// How many typers a second a big room relays to its version 2 members.
+pub(super) const TYPERS_PER_SECOND: usize = 3;
+
+impl TypingGate {
+    /// Whether `typer`'s `typing` at `now` goes to the version 2 members (and if so, it
+    /// is recorded as relayed).
+    fn pass(&mut self, typer: ConnId, now: Instant) -> bool {
+        if self.last.get(&typer).is_some_and(|at| now.duration_since(*at) < TYPING_RENEW) {
+            return false;
+        }
+        match self.window {
+            Some(start) if now.duration_since(start) < Duration::from_secs(1) => {
+                if self.relayed >= TYPERS_PER_SECOND {
+                    return false;
+                }
+            }
+            _ => {
+                self.window = Some(now);
+                self.relayed = 0;
+            }
+        }
+        self.relayed += 1;
+        self.last.insert(typer, now);
+        true
+    }
 }
 
 #[derive(Debug)]
@@ -79,12 +131,20 @@ pub(super) fn sort_key(nick: &str) -> String {
 }
 
 impl Room {
-    pub(super) fn new(settings: RoomSettings) -> Self {
-        Self { settings, ..Self::default() }
+    /// Whether it is known here to be private.
+    pub(super) fn is_private(&self) -> bool {
+        self.settings.as_ref().is_some_and(RoomSettings::is_private)
     }
 
+    /// The room's size: this node's members and, in a cluster, the other nodes'.
     pub(super) fn len(&self) -> usize {
-        self.members.len()
+        self.members.len() + self.remote.len()
+    }
+
+    /// Adds another node's member (see `cluster_state`).
+    pub(super) fn add_remote(&mut self, id: ConnId, nick: &Nick) {
+        self.remote.insert(id);
+        self.sorted.insert((sort_key(nick.as_str()), id));
     }
 
     pub(super) fn insert(&mut self, id: ConnId, nick: &Nick, v1: bool, member: Member) {
@@ -97,8 +157,10 @@ impl Room {
 
     pub(super) fn remove(&mut self, id: ConnId, nick: &Nick) {
         self.members.remove(&id);
+        self.typing.last.remove(&id);
         self.sorted.remove(&(sort_key(nick.as_str()), id));
         self.legacy.remove(&id);
+        self.remote.remove(&id);
     }
 
     /// Moves a member to its new nick's place in the order.
@@ -186,6 +248,29 @@ impl Room {
         true
     }
 
+    /// Tells the room that `typer` is typing (`frame` is its `typing`): every other member
+    /// while the room has at most `threshold` members; above that, version 1 members every
+    /// time (their contract), version 2 members as [`TypingGate`] allows.
+    pub(super) fn typing(
+        &mut self,
+        frame: &Frame,
+        typer: ConnId,
+        threshold: usize,
+        now: Instant,
+        dirty: &mut Vec<Link>,
+    ) {
+        if self.len() <= threshold {
+            self.broadcast(frame, None, Some(typer), Audience::All, dirty);
+            return;
+        }
+        if !self.legacy.is_empty() {
+            self.broadcast(frame, None, Some(typer), Audience::V1, dirty);
+        }
+        if self.typing.pass(typer, now) {
+            self.broadcast(frame, None, Some(typer), Audience::V2, dirty);
+        }
+    }
+
     /// Sends the counted presence, if any, to the version 2 members as one
     /// `presence_count` with the room's size now.
     pub(super) fn flush_counts(&mut self, room: &str, dirty: &mut Vec<Link>) {
@@ -231,5 +316,28 @@ impl Room {
     /// Every member's nick, in order (version 1's `joined.members`).
     pub(super) fn all<'a>(&self, nick_of: impl Fn(ConnId) -> Option<&'a Nick>) -> Vec<String> {
         self.sorted.iter().filter_map(|(_, id)| nick_of(*id)).map(|n| n.to_string()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typing_is_relayed_once_per_typer_per_renewal_and_for_a_few_typers_a_second() {
+        let mut gate = TypingGate::default();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert!(gate.pass(1, at(0)));
+        // The same typer's keystrokes until the renewal: not again.
+        assert!(!gate.pass(1, at(100)));
+        assert!(!gate.pass(1, at(2_900)));
+        // Other typers: two more within that second, then none until the next.
+        assert!(gate.pass(2, at(200)));
+        assert!(gate.pass(3, at(300)));
+        assert!(!gate.pass(4, at(400)));
+        assert!(gate.pass(4, at(1_100)));
+        // The first typer again once its renewal is due.
+        assert!(gate.pass(1, at(3_000)));
     }
 }

@@ -223,6 +223,12 @@ impl Store {
 }
 
 impl History {
+    /// Whether a read may wait on a disk or the network (then it must not run on the
+    /// async runtime's threads); the memory store's never does.
+    pub fn may_block(&self) -> bool {
+        !matches!(self, Self::Memory(_))
+    }
+
     /// The newest `n` messages of a room; complete when nothing older exists.
     pub fn recent(&self, room: &RoomName, n: usize) -> Result<Page, StoreError> {
         self.before(room, u64::MAX, n)

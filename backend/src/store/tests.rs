@@ -2,7 +2,7 @@
 //! `cid` rule, ranges of history. Every backend is in [`backends`]; Redis runs as a real
 //! `redis-server` of the test's own.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::{ChatMessage, Cid, Nick, RoomName, Text};
 use tokio::sync::mpsc;
@@ -35,6 +35,8 @@ pub struct Backend {
     /// What the Redis backend runs on: its writer task's runtime and its server, dropped
     /// (killed) with the backend.
     pub redis_server: Option<(tokio::runtime::Runtime, RedisServer)>,
+    /// The folder of its files, removed last.
+    dir: Option<TempDb>,
 }
 
 /// What a `say` came to once the store is done with it.
@@ -76,37 +78,59 @@ impl Backend {
     }
 }
 
-/// A fresh SQLite file in a folder of its own.
-pub fn fresh_db() -> PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("chat-store-test-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir.join("chat.db")
+/// A SQLite file in a fresh folder of its own, removed when dropped (also when a test
+/// panics). Derefs to the file's path.
+#[derive(Debug)]
+pub struct TempDb {
+    dir: tempfile::TempDir,
+    path: PathBuf,
 }
 
-pub fn sqlite(path: &std::path::Path) -> Backend {
+impl std::ops::Deref for TempDb {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempDb {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+pub fn fresh_db() -> TempDb {
+    let dir = tempfile::Builder::new().prefix("chat-store-test-").tempdir().expect("a temp folder");
+    let path = dir.path().join("chat.db");
+    TempDb { dir, path }
+}
+
+pub fn sqlite(path: &Path) -> Backend {
     let (store, history, written) = Store::sqlite(path, SyncMode::Normal).unwrap();
-    Backend { name: "sqlite", store, history, written: Some(written), redis_server: None }
+    Backend { name: "sqlite", store, history, written: Some(written), redis_server: None, dir: None }
 }
 
 /// The cluster's store on a `redis-server` of its own, empty.
 pub fn redis() -> Backend {
-    let dir = fresh_db().with_file_name("redis");
-    let server = RedisServer::start(&dir).expect("a redis-server for the test");
+    let dir = fresh_db();
+    let server = RedisServer::start(&dir.dir.path().join("redis")).expect("a redis-server for the test");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let node = rt.block_on(Cluster::connect(&server.url())).expect("the test's Redis is reachable");
     let (store, history, written) = rt.block_on(async { Store::redis(node.commands(), node.client()) });
-    Backend { name: "redis", store, history, written: Some(written), redis_server: Some((rt, server)) }
+    let redis_server = Some((rt, server));
+    Backend { name: "redis", store, history, written: Some(written), redis_server, dir: Some(dir) }
 }
 
 /// Every backend, empty.
 fn backends() -> Vec<Backend> {
     let (store, history) = Store::memory(10_000);
+    let db = fresh_db();
+    let mut sqlite = sqlite(&db);
+    sqlite.dir = Some(db);
     vec![
-        Backend { name: "memory", store, history, written: None, redis_server: None },
-        sqlite(&fresh_db()),
+        Backend { name: "memory", store, history, written: None, redis_server: None, dir: None },
+        sqlite,
         redis(),
     ]
 }

@@ -204,6 +204,12 @@ impl Decoder {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Lets `read` append received bytes to the buffer directly (as
+    /// `TcpStream::try_read_buf` does, into its spare capacity), instead of through a copy.
+    pub fn read_with<T>(&mut self, read: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+        read(&mut self.buf)
+    }
+
     /// The next complete message, if the bytes fed so far hold one.
     pub fn next(&mut self) -> Result<Option<Message>, WsError> {
         loop {

@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 use crate::durability::Process;
 use crate::helpers::*;
 
-/// A Redis of the test's own, in a fresh folder.
-fn redis() -> (RedisServer, std::path::PathBuf) {
+/// A Redis of the test's own, in a fresh folder (removed when the second is dropped).
+fn redis() -> (RedisServer, TempDb) {
     let db = fresh_db();
-    let server = RedisServer::start(&db.with_file_name("redis")).expect("a redis-server for the test");
+    let server = RedisServer::start(&db.dir().join("redis")).expect("a redis-server for the test");
     (server, db)
 }
 
@@ -170,6 +170,7 @@ async fn redis_killed_and_restarted_nodes_serve_again_and_lose_nothing() {
     a.join("r").await;
     let mut b = Client::connect(&nodes[1].url()).await;
     b.join("r").await;
+    next_of(&mut a, "presence", WAIT).await;
     for i in 1..=5 {
         a.say("r", &format!("before {i}"), &format!("c{i}")).await;
         assert_eq!(next_message(&mut b).await["id"], i);
@@ -240,6 +241,7 @@ async fn a_node_killed_during_traffic_loses_nothing_and_its_clients_resume_on_an
     // The app resumes on the other node: same token, `join.after`, then it sends again
     // what it never saw acknowledged, with the same cids.
     let mut resumed = Client::connect(&format!("{}?resume={}", nodes[0].url(), sender.resume)).await;
+    assert_eq!(resumed.nick, sender.nick, "its nick, as on one node");
     let last = seen.keys().max().copied().unwrap();
     resumed.send(json!({"type": "join", "room": "r", "after": last})).await;
     let joined = resumed.next().await;
@@ -342,4 +344,295 @@ async fn chaos_three_clients_900_messages_over_three_nodes_with_node_kills_and_d
         eprintln!("{}: 900 messages, {} duplicates dropped by id", c.name, c.duplicates_shown);
     }
     assert_eq!(all_texts.len(), 3 * EACH);
+}
+
+/// Reads until a frame of `ty` arrives (other frames skipped), within `within`.
+async fn next_of(c: &mut Client, ty: &str, within: Duration) -> Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    tokio::time::timeout(within, async {
+        loop {
+            match c.ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    if v["type"] == ty {
+                        return v;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("waiting for {ty}: {other:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {ty} within {within:?}"))
+}
+
+/// Reads `rooms` pushes until room `name` shows `members` (0: not listed).
+async fn directory_shows(c: &mut Client, name: &str, members: u64) {
+    c.rooms_until(|rooms| {
+        let count = rooms
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .map_or(0, |r| r["members"].as_u64().unwrap());
+        count == members
+    })
+    .await;
+}
+
+/// Sets the nick, retrying while the cluster still has it taken (a departure on another
+/// node reaches this one a moment later).
+async fn take_nick(c: &mut Client, nick: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        c.send(json!({"type": "nick", "nick": nick})).await;
+        let v = c.next().await;
+        if v == json!({"type": "you", "nick": nick}) {
+            c.nick = nick.to_owned();
+            return;
+        }
+        assert_eq!(v["code"], "nick_taken", "{v}");
+        assert!(Instant::now() < deadline, "{nick} still taken after {within:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn presence_members_and_the_directory_span_the_nodes() {
+    let (redis, db) = redis();
+    let nodes = nodes(&redis, &db, 2).await;
+    let mut watcher = Client::connect(&nodes[0].url()).await;
+    let mut bob = Client::connect(&nodes[1].url()).await;
+    bob.set_nick("bob").await;
+    let mut alice = Client::connect(&nodes[0].url()).await;
+    alice.set_nick("alice").await;
+    alice.join("r").await;
+    // Node 1 hears of alice a moment later (its directory shows her room).
+    directory_shows(&mut bob, "r", 1).await;
+    // Bob, on the other node, sees alice in the room; alice sees bob come.
+    let joined = bob.join("r").await;
+    assert_eq!(joined["members"], json!(["alice", "bob"]), "{joined}");
+    let came = next_of(&mut alice, "presence", WAIT).await;
+    assert_eq!((came["event"].as_str(), came["nick"].as_str()), (Some("join"), Some("bob")), "{came}");
+    // The directory on node 0 counts both.
+    directory_shows(&mut watcher, "r", 2).await;
+    // A rename and a leave on node 0 reach bob on node 1.
+    alice.set_nick("Alicia").await;
+    let renamed = next_of(&mut bob, "presence", WAIT).await;
+    assert_eq!(
+        (renamed["event"].as_str(), renamed["nick"].as_str(), renamed["old_nick"].as_str()),
+        (Some("rename"), Some("Alicia"), Some("alice")),
+        "{renamed}"
+    );
+    alice.send(json!({"type": "leave", "room": "r"})).await;
+    let left = next_of(&mut bob, "presence", WAIT).await;
+    assert_eq!((left["event"].as_str(), left["nick"].as_str()), (Some("leave"), Some("Alicia")), "{left}");
+    directory_shows(&mut watcher, "r", 1).await;
+    // A newcomer on node 0 sees bob alone; a closed socket on node 1 leaves everywhere.
+    let mut carl = Client::connect(&nodes[0].url()).await;
+    assert_eq!(carl.join("r").await["members"], json!(["bob", carl.nick.clone()]));
+    drop(bob);
+    let gone = next_of(&mut carl, "presence", WAIT).await;
+    assert_eq!((gone["event"].as_str(), gone["nick"].as_str()), (Some("leave"), Some("bob")), "{gone}");
+}
+
+#[tokio::test]
+async fn nicks_are_unique_across_the_nodes() {
+    let (redis, db) = redis();
+    let nodes = nodes(&redis, &db, 2).await;
+    let mut a = Client::connect(&nodes[0].url()).await;
+    a.set_nick("alice").await;
+    let mut b = Client::connect(&nodes[1].url()).await;
+    // Taken on node 0 means taken on node 1, whatever the case.
+    b.send(json!({"type": "nick", "nick": "ALICE"})).await;
+    b.expect_error("nick_taken").await;
+    // Two nodes claiming one nick at the same moment: exactly one gets it.
+    let mut c = Client::connect(&nodes[0].url()).await;
+    let mut d = Client::connect(&nodes[1].url()).await;
+    for _ in 0..5 {
+        c.send(json!({"type": "nick", "nick": "zed"})).await;
+        d.send(json!({"type": "nick", "nick": "Zed"})).await;
+    }
+    let mut won = Vec::new();
+    for client in [&mut c, &mut d] {
+        let mut got = 0;
+        for _ in 0..5 {
+            let v = client.next().await;
+            if v["type"] == "you" {
+                got += 1;
+            } else {
+                assert_eq!(v["code"], "nick_taken", "{v}");
+            }
+        }
+        won.push(got);
+    }
+    won.sort_unstable();
+    assert_eq!(won, [0, 5], "one client has it (each claim again is its own), the other never");
+    // Freed when its owner leaves: then node 1 may take it.
+    drop(a);
+    take_nick(&mut b, "ALICE", Duration::from_secs(5)).await;
+    // A client that comes back with its token to another node gets its nick back.
+    let token = b.resume.clone();
+    drop(b);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let back = Client::connect(&format!("{}?resume={token}", nodes[0].url())).await;
+    assert_eq!(back.nick, "ALICE");
+    // Its socket on node 0 still open, the client resumes on node 1: the new connection
+    // takes its place and nick, and the old one is closed as replaced (4000), as on one node.
+    let mut old = back;
+    let new = Client::connect(&format!("{}?resume={token}", nodes[1].url())).await;
+    assert_eq!(new.nick, "ALICE");
+    assert_eq!(old.ended().await, crate::helpers::Ended::Close(4000));
+}
+
+#[tokio::test]
+async fn version_2_totals_pages_and_counts_span_the_nodes() {
+    let (redis, db) = redis();
+    let url = redis.url();
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        nodes.push(Process::start_with(&db, 0, &["--redis", &url, "--presence-threshold", "4"], None).await);
+    }
+    let mut members = Vec::new();
+    for (i, nick) in ["ann", "Bea", "cid", "dan"].into_iter().enumerate() {
+        let mut c = Client::connect(&nodes[i % 2].url()).await;
+        c.set_nick(nick).await;
+        c.join("big").await;
+        members.push(c);
+    }
+    // Node 0 has heard of the members on node 1.
+    directory_shows(&mut members[0], "big", 4).await;
+    let (mut v2, _) = Client::connect_offering(&nodes[0].url(), "chat.v2").await;
+    v2.set_nick("eve").await;
+    v2.send(json!({"type": "join", "room": "big"})).await;
+    let joined = next_of(&mut v2, "joined", WAIT).await;
+    assert_eq!(joined["total"], 5, "{joined}");
+    assert_eq!(joined["members"], json!(["ann", "Bea", "cid", "dan", "eve"]));
+    v2.send(json!({"type": "members", "room": "big", "after": "Bea", "limit": 2})).await;
+    let page = next_of(&mut v2, "members", WAIT).await;
+    assert_eq!(page["members"], json!(["cid", "dan"]), "{page}");
+    assert_eq!((page["total"].as_u64(), page["complete"].as_bool()), (Some(5), Some(false)));
+    // Above the threshold, joins on the other node are counted for version 2.
+    for _ in 0..3 {
+        let mut c = Client::connect(&nodes[1].url()).await;
+        c.join("big").await;
+        members.push(c);
+    }
+    // ... and the directory's delta counts the whole room too.
+    let (mut joined_n, mut delta_seen) = (0, false);
+    let deadline = Instant::now() + WAIT;
+    while joined_n < 3 || !delta_seen {
+        assert!(Instant::now() < deadline, "counted {joined_n} joins; a delta with 8: {delta_seen}");
+        let v = v2.next_any().await;
+        match v["type"].as_str() {
+            Some("presence_count") => {
+                joined_n += v["joined"].as_u64().unwrap();
+                if joined_n == 3 {
+                    assert_eq!(v["total"], 8, "{v}");
+                }
+            }
+            Some("rooms_delta") => {
+                delta_seen |=
+                    v["changed"].as_array().unwrap().iter().any(|r| r["name"] == "big" && r["members"] == 8);
+            }
+            Some("presence") => panic!("a big room's presence is counted for version 2: {v}"),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_killed_node_s_members_leave_elsewhere_within_ten_seconds_and_free_their_nicks() {
+    let (redis, db) = redis();
+    let mut nodes = nodes(&redis, &db, 2).await;
+    let mut watcher = Client::connect(&nodes[1].url()).await;
+    watcher.set_nick("watcher").await;
+    watcher.join("r").await;
+    let mut doomed = Vec::new();
+    for nick in ["alice", "al"] {
+        let mut c = Client::connect(&nodes[0].url()).await;
+        c.set_nick(nick).await;
+        c.join("r").await;
+        doomed.push(c);
+    }
+    for _ in 0..2 {
+        next_of(&mut watcher, "presence", WAIT).await;
+    }
+    directory_shows(&mut watcher, "r", 3).await;
+    // Traffic while it dies.
+    for i in 0..20 {
+        doomed[0]
+            .send(json!({"type": "say", "room": "r", "text": format!("m{i}"), "cid": format!("c{i}")}))
+            .await;
+    }
+    let killed = Instant::now();
+    nodes.remove(0).sigkill().await;
+    let mut left = std::collections::HashSet::new();
+    while left.len() < 2 {
+        let v = next_of(&mut watcher, "presence", Duration::from_secs(10)).await;
+        assert_eq!(v["event"], "leave", "{v}");
+        left.insert(v["nick"].as_str().unwrap().to_owned());
+    }
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    eprintln!("a SIGKILLed node's members left elsewhere {took:.1?} after the kill");
+    assert_eq!(left, ["alice".to_owned(), "al".to_owned()].into());
+    directory_shows(&mut watcher, "r", 1).await;
+    take_nick(&mut watcher, "alice", Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_node_taken_for_dead_closes_its_sockets_and_serves_again() {
+    let (redis, db) = redis();
+    let nodes = nodes(&redis, &db, 2).await;
+    let mut a = Client::connect(&nodes[0].url()).await;
+    a.set_nick("alice").await;
+    a.join("r").await;
+    let mut b = Client::connect(&nodes[1].url()).await;
+    b.join("r").await;
+    // As another node's reaper would after a partition: node 0's registration is gone.
+    let mut conn = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    let (a_node, _): (String, String) = redis::cmd("HGETALL")
+        .arg("chat:p:nicks")
+        .query::<Vec<(String, String)>>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == "alice")
+        .map(|(_, m)| (m.split('/').next().unwrap().to_owned(), m))
+        .unwrap();
+    let _: i64 = redis::cmd("SREM").arg("chat:p:nodes").arg(&a_node).query(&mut conn).unwrap();
+    assert_eq!(a.ended().await, crate::helpers::Ended::Close(1012));
+    // It serves again, under a new id: its client resumes there with its nick.
+    let mut again = Client::connect(&format!("{}?resume={}", nodes[0].url(), a.resume)).await;
+    let nick = if again.nick == "alice" {
+        again.nick.clone()
+    } else {
+        next_of(&mut again, "you", WAIT).await["nick"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(nick, "alice");
+    let joined = again.join("r").await;
+    let members = joined["members"].as_array().unwrap();
+    assert!(members.contains(&json!("alice")) && members.contains(&json!(b.nick.clone())), "{joined}");
+}
+
+#[tokio::test]
+async fn a_node_stopped_cleanly_takes_its_members_out_at_once() {
+    let (redis, db) = redis();
+    let mut nodes = nodes(&redis, &db, 2).await;
+    let mut watcher = Client::connect(&nodes[1].url()).await;
+    watcher.join("r").await;
+    let mut alice = Client::connect(&nodes[0].url()).await;
+    alice.set_nick("alice").await;
+    alice.join("r").await;
+    let came = next_of(&mut watcher, "presence", WAIT).await;
+    assert_eq!(came["nick"], "alice", "{came}");
+    let stopped = Instant::now();
+    nodes.remove(0).sigterm().await;
+    // Not after the 5 s a dead node's heartbeat takes to expire: on the way out.
+    let left = next_of(&mut watcher, "presence", Duration::from_secs(3)).await;
+    assert_eq!((left["event"].as_str(), left["nick"].as_str()), (Some("leave"), Some("alice")), "{left}");
+    assert!(stopped.elapsed() < Duration::from_secs(3), "{:?}", stopped.elapsed());
+    take_nick(&mut watcher, "alice", Duration::from_secs(1)).await;
 }

@@ -87,6 +87,14 @@ impl Process {
         self.child.start_kill().unwrap(); // SIGKILL: no shutdown code runs
         self.child.wait().await.unwrap();
     }
+
+    /// Stops it as a service manager would (SIGTERM: it shuts down cleanly).
+    pub async fn sigterm(mut self) {
+        let pid = self.child.id().expect("still running").to_string();
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        self.child.wait().await.unwrap();
+    }
 }
 
 fn ids(list: &Value) -> Vec<u64> {

@@ -4,11 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::SinkExt;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::durability::Process;
 use crate::helpers::*;
@@ -111,9 +109,142 @@ async fn behind_a_trusted_proxy_each_forwarded_address_has_its_own_count() {
     assert_eq!(upgrade(app.addr, &host, spoofed).await.0, 429);
 }
 
+/// Fills `room` with `n` messages of 4000 characters, from a member that then stays.
+async fn fill_big(app: &TestApp, room: &str, n: usize) -> Client {
+    let mut alice = app.member("alice", room).await;
+    let text = "x".repeat(4000);
+    for i in 0..n {
+        alice.send(json!({"type": "say", "room": room, "text": text, "cid": format!("c{i}")})).await;
+    }
+    for _ in 0..n {
+        assert_eq!(alice.next().await["type"], "message");
+    }
+    alice
+}
+
+/// A WebSocket client on a socket with a small receive window, that reads only when told:
+/// what it does not read stays in the server (or the kernel's buffers between them).
+struct NonReader {
+    tcp: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl NonReader {
+    async fn connect(app: &TestApp) -> NonReader {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(16 * 1024).unwrap();
+        let mut tcp = socket.connect(app.addr).await.unwrap();
+        let req = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        let mut me = NonReader { tcp, buf: Vec::new() };
+        loop {
+            if let Some(end) = me.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                assert!(me.buf.starts_with(b"HTTP/1.1 101"));
+                me.buf.drain(..end + 4);
+                break;
+            }
+            me.fill().await;
+        }
+        assert_eq!(me.json().await["type"], "welcome");
+        me
+    }
+
+    async fn fill(&mut self) {
+        let mut chunk = vec![0u8; 64 * 1024];
+        let n = tokio::time::timeout(WAIT, self.tcp.read(&mut chunk)).await.expect("read timed out").unwrap();
+        assert!(n > 0, "the server closed the connection");
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+
+    /// Sends these requests in one write, as masked text frames.
+    async fn send(&mut self, requests: &[serde_json::Value]) {
+        let mut out = Vec::new();
+        for r in requests {
+            let payload = r.to_string().into_bytes();
+            assert!(payload.len() < 126);
+            out.extend_from_slice(&[0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0]);
+            out.extend_from_slice(&payload);
+        }
+        self.tcp.write_all(&out).await.unwrap();
+    }
+
+    /// The next text frame's JSON (pings and directory pushes skipped), of any length.
+    async fn json(&mut self) -> serde_json::Value {
+        loop {
+            if self.buf.len() >= 2 {
+                let (len, at) = match self.buf[1] & 0x7F {
+                    126 if self.buf.len() >= 4 => {
+                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
+                    }
+                    127 if self.buf.len() >= 10 => {
+                        (u64::from_be_bytes(self.buf[2..10].try_into().unwrap()) as usize, 10)
+                    }
+                    126 | 127 => (usize::MAX, 0),
+                    n => (n as usize, 2),
+                };
+                if len != usize::MAX && self.buf.len() >= at + len {
+                    let op = self.buf[0] & 0x0F;
+                    let frame: Vec<u8> = self.buf.drain(..at + len).skip(at).collect();
+                    if op == 0x1 {
+                        let v: serde_json::Value = serde_json::from_slice(&frame).unwrap();
+                        if v["type"] != "rooms" {
+                            return v;
+                        }
+                    }
+                    continue;
+                }
+            }
+            self.fill().await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_asks_for_big_answers_and_never_reads_is_dropped() {
-    // Room for as many frames as it likes: only the bytes bound can stop it.
+async fn a_client_that_asks_for_big_answers_and_never_reads_is_refused_cheaply() {
+    // Room for as many frames and bytes as it likes: only the refusal can stop it.
+    let app = spawn_with(backend::Config {
+        store: backend::config::StoreKind::Memory,
+        queue: 1_000_000,
+        queue_bytes: 1 << 30,
+        ..test_config()
+    })
+    .await;
+    let mut alice = fill_big(&app, "big", 200).await;
+    let mut greedy = NonReader::connect(&app).await;
+    // 100 pages of 200 messages of 4 KB, 80 MB of answers, asked for at once; the
+    // client reads nothing for a while.
+    let ask = json!({"type": "history", "room": "big", "before": 201, "limit": 200});
+    greedy.send(&vec![ask.clone(); 100]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The room is unaffected meanwhile.
+    assert_eq!(alice.say("big", "still fine", "after").await["id"], 201);
+    // Reading at last: a few pages (what the kernel's buffers took before the socket
+    // backed up, and one queued), and a `rate_limited` for every other request. Each
+    // request has its answer: the server kept the client, and encoded no more pages
+    // than it could hand to the socket.
+    let (mut pages, mut refused) = (0, 0);
+    for _ in 0..100 {
+        let f = greedy.json().await;
+        match (f["type"].as_str(), f["code"].as_str()) {
+            (Some("history"), _) => pages += 1,
+            (Some("error"), Some("rate_limited")) => {
+                assert!(f["message"].as_str().unwrap().contains("big"), "{f}");
+                refused += 1;
+            }
+            _ => panic!("unexpected {f}"),
+        }
+    }
+    println!("{pages} pages sent, {refused} refused");
+    assert!((1..=2).contains(&pages), "{pages} pages encoded for a client that did not read them");
+    // Once it has read them, it is served again.
+    greedy.send(&[ask]).await;
+    assert_eq!(greedy.json().await["type"], "history");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_big_answers_holds_little_and_never_stalls_the_room() {
+    // The bound in bytes as a server runs with it, and frames without limit.
     let app = spawn_with(backend::Config {
         store: backend::config::StoreKind::Memory,
         queue: 1_000_000,
@@ -121,26 +252,100 @@ async fn a_client_that_asks_for_big_answers_and_never_reads_is_dropped() {
         ..test_config()
     })
     .await;
-    let mut alice = app.member("alice", "big").await;
-    let text = "x".repeat(4000);
-    for i in 0..200 {
-        alice.send(json!({"type": "say", "room": "big", "text": text, "cid": format!("c{i}")})).await;
+    let mut alice = fill_big(&app, "big", 200).await;
+    // A member that never reads, and asks for big pages all along, refused or dropped.
+    let mut greedy = NonReader::connect(&app).await;
+    greedy.send(&[json!({"type": "join", "room": "big"})]).await;
+    alice.next().await; // greedy's join
+    let ask = json!({"type": "history", "room": "big", "before": 201, "limit": 200});
+    let started = Instant::now();
+    for round in 0..20 {
+        greedy.send(&vec![ask.clone(); 5]).await;
+        // The room's messages reach the others at once whatever greedy does.
+        let sent = Instant::now();
+        alice.send(json!({"type": "say", "room": "big", "text": "hi", "cid": format!("r{round}")})).await;
+        // (Greedy's leave, if it was dropped, may come first.)
+        let echo = loop {
+            let f = alice.next().await;
+            if f["type"] != "presence" {
+                break f;
+            }
+        };
+        assert_eq!(echo["text"], "hi", "{echo}");
+        assert!(sent.elapsed() < Duration::from_millis(500), "round {round}: {:?}", sent.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    for _ in 0..200 {
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // Long enough for the server to have handled every request (a page is encoded in
+    // about 20 ms by a debug build).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // What the server sent greedy, read at last: a few pages at most (a page over the
+    // bound still goes to an empty queue), then refusals, or the `too_slow` that dropped
+    // it when the room's messages went over the bound behind a page.
+    let mut pages = 0;
+    loop {
+        let f = greedy.json().await;
+        match (f["type"].as_str(), f["code"].as_str()) {
+            (Some("history"), _) => pages += 1,
+            (Some("error"), Some("too_slow")) => break,
+            (Some("error"), Some("rate_limited")) | (Some("joined" | "message" | "presence"), _) => {}
+            _ => panic!("unexpected {f}"),
+        }
+        if greedy.buf.is_empty() && pages > 0 {
+            // Everything it was sent is read: it was refused, not dropped.
+            match tokio::time::timeout(Duration::from_millis(300), greedy.fill()).await {
+                Ok(()) => continue,
+                Err(_) => break,
+            }
+        }
+    }
+    assert!((1..=2).contains(&pages), "{pages} pages of 800 KB held for a client that never read");
+}
+
+/// A client that reads each page before asking for the next, as the app does, is never
+/// refused, however fast it pages, while the room is busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_paging_quickly_through_history_is_never_refused() {
+    let app = spawn_app().await;
+    let mut alice = app.member("alice", "r").await;
+    for i in 0..400 {
+        alice.send(json!({"type": "say", "room": "r", "text": format!("message {i} {}", "y".repeat(300)), "cid": format!("c{i}")})).await;
+    }
+    for _ in 0..400 {
         assert_eq!(alice.next().await["type"], "message");
     }
-    let mut greedy = app.member("greedy", "big").await;
-    alice.next().await; // greedy's join
-    // 100 pages of 200 messages of 4 KB: 80 MB of answers, read by nobody.
-    for _ in 0..100 {
-        let ask = json!({"type": "history", "room": "big", "before": 201, "limit": 200});
-        greedy.ws.feed(Message::text(ask.to_string())).await.unwrap();
+    let mut reader = app.member("reader", "r").await;
+    alice.next().await; // the reader's join
+    // Alice keeps the room busy meanwhile: the reader's queue holds her messages too.
+    let chatter = tokio::spawn(async move {
+        for i in 0..300 {
+            alice.send(json!({"type": "say", "room": "r", "text": "busy", "cid": format!("b{i}")})).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        alice
+    });
+    for round in 0..10 {
+        let mut before = 401;
+        let mut got = 0;
+        loop {
+            reader.send(json!({"type": "history", "room": "r", "before": before, "limit": 40})).await;
+            let page = loop {
+                let f = reader.next().await;
+                assert_ne!(f["type"], "error", "round {round}, before {before}: {f}");
+                if f["type"] == "history" {
+                    break f;
+                }
+            };
+            let messages = page["messages"].as_array().unwrap();
+            got += messages.len();
+            if page["complete"] == true {
+                break;
+            }
+            before = messages[0]["id"].as_u64().unwrap();
+        }
+        assert_eq!(got, 400);
     }
-    greedy.ws.flush().await.unwrap();
-    // Dropped as too slow well before the answers could pile up: the room sees it leave.
-    let left = alice.next().await;
-    assert_eq!((left["event"].as_str(), left["nick"].as_str()), (Some("leave"), Some("greedy")), "{left}");
-    assert_eq!(alice.say("big", "still fine", "after").await["id"], 201);
+    chatter.await.unwrap();
 }
 
 #[tokio::test]
@@ -259,4 +464,51 @@ async fn pages_of_big_messages_cost_more_of_the_rate_limit_than_short_ones() {
     let (pages, limited) = answers("big").await;
     assert!((1..=16).contains(&pages), "{pages} pages");
     assert_eq!(pages + limited, 20);
+}
+
+/// A store that hangs (here a Redis stopped with SIGSTOP: each read waits for its
+/// timeout) holds up the clients that read from it, never the others: reads run on the
+/// blocking pool, not on the threads that serve every session. On one runtime thread, as
+/// here, a read there would stall the whole server for seconds.
+#[tokio::test]
+async fn a_hung_store_stalls_only_the_reads_waiting_for_it() {
+    let db = fresh_db();
+    let mut redis =
+        backend::redis_server::RedisServer::start(&db.with_file_name("redis")).expect("a redis-server");
+    let app = spawn_with(backend::Config { redis: Some(redis.url()), ..test_config() }).await;
+    let mut alice = app.member("alice", "r").await;
+    let mut bob = app.member("bob", "r").await;
+    alice.next().await; // bob's join
+    assert_eq!(alice.say("r", "before", "c1").await["id"], 1);
+    bob.next().await;
+    let pid = redis.pid().unwrap().to_string();
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    let stopped = Instant::now();
+    let mut readers = Vec::new();
+    for _ in 0..3 {
+        let mut c = app.client().await;
+        c.send(json!({"type": "history", "room": "r", "before": 10})).await;
+        readers.push(c);
+    }
+    // Bob is answered at once while the reads wait (each waits 2 s for Redis, twice).
+    for _ in 0..5 {
+        let started = Instant::now();
+        bob.send(json!({"type": "ping"})).await;
+        assert_eq!(bob.next().await["type"], "pong");
+        assert!(started.elapsed() < Duration::from_millis(300), "{:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(stopped.elapsed() < Duration::from_millis(1500), "{:?}", stopped.elapsed());
+    signal("-CONT");
+    // The readers get their answer or `unavailable`, never nothing.
+    for c in &mut readers {
+        let f = tokio::time::timeout(Duration::from_secs(15), c.next()).await.expect("an answer");
+        assert!(f["type"] == "history" || f["code"] == "unavailable", "{f}");
+    }
+    drop(app);
+    redis.kill();
 }

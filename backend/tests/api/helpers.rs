@@ -1,7 +1,8 @@
 //! The test harness: the real server on `127.0.0.1:0` and real WebSocket clients.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use backend::{Config, server};
@@ -22,22 +23,88 @@ pub struct TestApp {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     handle: JoinHandle<anyhow::Result<()>>,
+    /// The folder of [`test_config`]'s database, removed with the app.
+    _db: Option<TempDb>,
 }
 
 /// A config for tests: loopback, the durable store in a fresh file, and a rate limit no
-/// test hits unless it means to.
+/// test hits unless it means to. The file's folder is made when an app is spawned with
+/// this config ([`spawn_with`]), and removed when that app is dropped.
 pub fn test_config() -> Config {
-    Config { addr: ([127, 0, 0, 1], 0).into(), rate_limit: 10_000, db: fresh_db(), ..Config::default() }
+    Config { addr: ([127, 0, 0, 1], 0).into(), rate_limit: 10_000, db: config_db(), ..Config::default() }
 }
 
-/// A path for a new database file, in a folder of its own under the system's temp dir.
-pub fn fresh_db() -> PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("chat-test-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir.join("chat.db")
+/// A database file in a folder of its own under the system's temp dir: the folder is
+/// removed when this is dropped, also when the test panics. Derefs to the file's path.
+#[derive(Debug)]
+pub struct TempDb {
+    dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl TempDb {
+    /// The folder the file is in (a test may keep other files there).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl std::ops::Deref for TempDb {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempDb {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDb {
+    /// A failing test loses its folder too, so the servers' logs in it (see
+    /// `durability::Process`) are printed first: the test's output shows them.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(self.dir.path()) else { return };
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.extension().is_some_and(|x| x == "log")
+                && let Ok(log) = std::fs::read_to_string(&path)
+            {
+                eprintln!("--- {} ---\n{log}", path.display());
+            }
+        }
+    }
+}
+
+/// A new database file in a new folder, removed when dropped.
+pub fn fresh_db() -> TempDb {
+    let dir = tempfile::Builder::new().prefix("chat-test-").tempdir().expect("a temp folder");
+    let path = dir.path().join("chat.db");
+    TempDb { dir, path }
+}
+
+/// The folders [`test_config`] named and no app has claimed yet.
+static UNCLAIMED: Mutex<Vec<(PathBuf, TempDb)>> = Mutex::new(Vec::new());
+
+/// A fresh database for a config: its folder waits in [`UNCLAIMED`] until an app spawned
+/// with the config takes it.
+fn config_db() -> PathBuf {
+    let db = fresh_db();
+    let path = db.to_path_buf();
+    UNCLAIMED.lock().unwrap_or_else(PoisonError::into_inner).push((path.clone(), db));
+    path
+}
+
+/// The folder of `config`'s database if [`test_config`] made it.
+fn claim(config: &Config) -> Option<TempDb> {
+    let mut unclaimed = UNCLAIMED.lock().unwrap_or_else(PoisonError::into_inner);
+    let at = unclaimed.iter().position(|(path, _)| *path == config.db)?;
+    Some(unclaimed.swap_remove(at).1)
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -45,13 +112,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(config: Config) -> TestApp {
+    let db = claim(&config);
     let listener = TcpListener::bind(config.addr).await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(server::run(listener, config, async {
         let _ = stopped.await;
     }));
-    TestApp { addr, stop: Some(stop), handle }
+    TestApp { addr, stop: Some(stop), handle, _db: db }
 }
 
 impl TestApp {
@@ -294,11 +362,12 @@ impl Client {
     }
 }
 
-/// A folder with a fake built app, for the static-file tests.
-pub fn web_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("chat-web-{}", std::process::id()));
+/// `config` serving a fake built app, for the static-file tests: written in the folder of
+/// its database, so it goes when the app is dropped.
+pub fn with_web_dir(config: Config) -> Config {
+    let dir = config.db.with_file_name("web");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("index.html"), "<!doctype html><title>Chat</title>").unwrap();
     std::fs::write(dir.join("app-1234.js"), "console.log(1)").unwrap();
-    dir
+    Config { web_dir: dir, ..config }
 }

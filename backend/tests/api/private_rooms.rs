@@ -265,7 +265,7 @@ async fn settings_survive_a_restart_and_the_password_is_never_stored_in_clear() 
     server.sigkill().await;
 
     // Every file of the database (the WAL too) holds a hash, never the password.
-    let dir = db.parent().unwrap();
+    let dir = db.dir();
     let mut all = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -290,27 +290,42 @@ async fn settings_survive_a_restart_and_the_password_is_never_stored_in_clear() 
     let full = dave.join_with("den", json!({"password": password})).await;
     assert_eq!(code(&full), ("error", "room_full"), "the limit survived too: {full}");
     drop(server);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
 async fn a_cluster_shares_a_private_rooms_settings_through_redis() {
     use backend::redis_server::RedisServer;
     let db = fresh_db();
-    let redis = RedisServer::start(&db.with_file_name("redis")).expect("a redis-server for the test");
+    let redis = RedisServer::start(&db.dir().join("redis")).expect("a redis-server for the test");
     let url = redis.url();
     let a = Process::start_with(&db, 0, &["--redis", &url], None).await;
     let b = Process::start_with(&db.with_file_name("b.db"), 0, &["--redis", &url], None).await;
+    let mut watcher = Client::connect(&b.url()).await;
     let mut alice = Client::connect(&a.url()).await;
     alice.join_with("den", json!({"password": "shared", "max": 2})).await;
-    // On the other node, the room has no member: its settings come from Redis.
+    // The other node's directory lists the room with its lock (its settings read there).
+    let listed = loop {
+        let v = watcher.next_any().await;
+        if v["type"] == "rooms"
+            && let Some(den) = v["rooms"].as_array().unwrap().iter().find(|r| r["name"] == "den")
+        {
+            break den.clone();
+        }
+    };
+    assert_eq!((listed["members"].as_u64(), &listed["private"]), (Some(1), &json!(true)), "{listed}");
+    // On the other node, the room has no member of its own: its settings come from Redis.
     let mut bob = Client::connect(&b.url()).await;
     assert_eq!(code(&bob.join_with("den", json!({})).await), ("error", "forbidden"));
     let other = bob.join_with("den", json!({"password": "mine"})).await;
     assert_eq!(code(&other), ("error", "forbidden"), "not created a second time: {other}");
     bob.send(json!({"type": "history", "room": "den", "before": 10})).await;
     assert_eq!(code(&bob.next().await), ("error", "forbidden"));
-    bob.join_private("den", "shared").await;
+    let joined = bob.join_private("den", "shared").await;
+    assert_eq!(joined["members"].as_array().unwrap().len(), 2, "the cluster's members: {joined}");
+    // Presence is the cluster's: alice hears bob come.
+    let came = alice.next().await;
+    assert_eq!((&came["type"], &came["event"]), (&json!("presence"), &json!("join")), "{came}");
+    assert_eq!(came["nick"], bob.nick.as_str());
     let echo = alice.say("den", "hello across nodes", "a1").await;
     let got = loop {
         let v = bob.next().await;
@@ -319,4 +334,11 @@ async fn a_cluster_shares_a_private_rooms_settings_through_redis() {
         }
     };
     assert_eq!(got["text"], echo["text"]);
+    // `max` is the cluster's: alice here and bob there make 2, so a third on either node
+    // is refused.
+    for node in [&a, &b] {
+        let mut carol = Client::connect(&node.url()).await;
+        let full = carol.join_with("den", json!({"password": "shared"})).await;
+        assert_eq!(code(&full), ("error", "room_full"), "{full}");
+    }
 }

@@ -215,7 +215,7 @@ async fn directory_pushes_are_coalesced_under_churn_and_end_true() {
 
 #[tokio::test]
 async fn serves_the_built_app_with_a_fallback_for_deep_links() {
-    let app = spawn_with(backend::Config { web_dir: web_dir(), ..test_config() }).await;
+    let app = spawn_with(with_web_dir(test_config())).await;
     let (status, head, body) = app.get("/").await;
     assert_eq!(status, 200);
     assert!(body.contains("<title>Chat</title>"));
@@ -228,6 +228,23 @@ async fn serves_the_built_app_with_a_fallback_for_deep_links() {
     assert_eq!(status, 200);
     let info: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(info["protocol"], 1);
+    assert_eq!(info["protocols"], serde_json::json!([1, 2]));
+    // Each version listed is one a client gets: version 1 by default, 2 with `chat.v2`.
+    for version in info["protocols"].as_array().unwrap() {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = app.ws_url().into_client_request().unwrap();
+        match version.as_u64() {
+            Some(1) => {}
+            Some(2) => {
+                request.headers_mut().insert("sec-websocket-protocol", "chat.v2".parse().unwrap());
+            }
+            _ => panic!("an unknown version listed: {version}"),
+        }
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let Some(Ok(Message::Text(welcome))) = ws.next().await else { panic!("no welcome") };
+        let welcome: Value = serde_json::from_str(&welcome).unwrap();
+        assert_eq!(&welcome["protocol"], version, "{welcome}");
+    }
     assert_eq!(info["lan_urls"], serde_json::json!([]), "bound to 127.0.0.1: no LAN URL");
     let (status, _, _) = app.get("/api/qr.svg").await;
     assert_eq!(status, 404);

@@ -327,3 +327,55 @@ async fn a_join_in_a_big_room_costs_the_same_whatever_its_size() {
     }
     assert!(frames < 10, "{frames} frames for 41 joins");
 }
+
+/// Reads `c`'s frames for `d` and returns the nicks of the `typing` frames among them.
+async fn typers_within(c: &mut Client, d: Duration) -> Vec<String> {
+    let mut nicks = Vec::new();
+    let end = tokio::time::Instant::now() + d;
+    while let Ok(f) = tokio::time::timeout_at(end, c.next()).await {
+        if f["type"] == "typing" {
+            nicks.push(f["nick"].as_str().unwrap().to_owned());
+        }
+    }
+    nicks
+}
+
+#[tokio::test]
+async fn typing_in_a_big_room_reaches_version_2_members_once_per_typer_every_3_s_for_3_typers_a_second() {
+    let app = spawn_small_threshold().await;
+    // A small room first: every keystroke reaches everyone, as in version 1.
+    let (mut watcher, _) = app.v2_member("watcher", "r").await;
+    let (mut typer, _) = app.v2_member("typer", "r").await;
+    watcher.next().await; // typer's join
+    for _ in 0..3 {
+        typer.send(json!({"type": "typing", "room": "r"})).await;
+    }
+    assert_eq!(typers_within(&mut watcher, Duration::from_millis(300)).await, ["typer"; 3]);
+    // Four more make it big (6 > 3), one of them version 1.
+    let mut old = app.member("oldie", "r").await;
+    let mut others = Vec::new();
+    for i in 0..4 {
+        others.push(app.v2_member(&format!("t{i}"), "r").await.0);
+    }
+    // Presence counts and joins settle.
+    typers_within(&mut watcher, Duration::from_millis(1200)).await;
+    typers_within(&mut old, Duration::from_millis(10)).await;
+    // Ten keystrokes of one typer: version 2 members get one, version 1 members ten.
+    for _ in 0..10 {
+        typer.send(json!({"type": "typing", "room": "r"})).await;
+    }
+    assert_eq!(typers_within(&mut watcher, Duration::from_millis(500)).await, ["typer"]);
+    assert_eq!(typers_within(&mut old, Duration::from_millis(100)).await, ["typer"; 10]);
+    // Wait out the second; then four typers at once: three are relayed that second.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for other in &mut others {
+        other.send(json!({"type": "typing", "room": "r"})).await;
+    }
+    let seen = typers_within(&mut watcher, Duration::from_millis(500)).await;
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(typers_within(&mut old, Duration::from_millis(100)).await.len(), 4);
+    // Once its 3 s are over, the first typer is relayed again.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    typer.send(json!({"type": "typing", "room": "r"})).await;
+    assert_eq!(typers_within(&mut watcher, Duration::from_millis(300)).await, ["typer"]);
+}

@@ -3,25 +3,17 @@
 //! the security headers. The app is a fixture folder written here (no trunk build): each
 //! compressed copy holds a marker, so a body shows which file was sent.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use crate::helpers::{TestApp, spawn_with, test_config};
 
 const WASM: &str = "/frontend-0123456789abcdef_bg.wasm";
 const CSS: &str = "/style-fedcba9876543210.css";
 
-/// A built app: index.html and a hashed wasm with Brotli and gzip copies, a hashed CSS
-/// with a gzip copy only, the manifest and an icon.
-fn fixture() -> PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "chat-web-fixture-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+/// A built app in `dir`: index.html and a hashed wasm with Brotli and gzip copies, a
+/// hashed CSS with a gzip copy only, the manifest and an icon.
+fn fixture(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
     let write =
         |name: &str, body: &[u8]| std::fs::write(dir.join(name.trim_start_matches('/')), body).unwrap();
     write("index.html", b"<!doctype html><title>Chat</title>");
@@ -34,11 +26,14 @@ fn fixture() -> PathBuf {
     write(&format!("{CSS}.gz"), b"css as gzip");
     write("manifest.webmanifest", br#"{"name": "Chat"}"#);
     write("icon-192.png", b"\x89PNG fake");
-    dir
 }
 
+/// A server of the fixture, written in its database's folder (removed with the app).
 async fn app() -> TestApp {
-    spawn_with(backend::Config { web_dir: fixture(), ..test_config() }).await
+    let config = test_config();
+    let web_dir = config.db.with_file_name("web");
+    fixture(&web_dir);
+    spawn_with(backend::Config { web_dir, ..config }).await
 }
 
 #[tokio::test]

@@ -1,0 +1,441 @@
+//! A `--redis` node's part of the cluster's shared state, on the hub's side: the replica
+//! of the other nodes' members, and the changes of this node's own that go to Redis.
+//!
+//! Another node's member is a member of this hub's rooms like any other, without a link:
+//! it has an id from the connections' counter, a place in each room's sorted index (so
+//! pages, `total`, the threshold of counted presence and the directory count the whole
+//! cluster), and its nick in the nick table (so a local `nick` sees it taken at once).
+//! Its changes come from `presence`, already ordered by Redis; each is applied here like
+//! the local event it mirrors (a `presence` frame encoded once, or a count in a big room).
+//!
+//! This node's own changes are applied at once, as on a single node, and queued for Redis
+//! (memory only, under the lock); only a nick waits for Redis's word, since two nodes may
+//! claim one at the same moment. Nothing here waits on Redis or on a socket.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::{Nick, PresenceEvent, RoomName, ServerMsg};
+use tokio::sync::mpsc;
+
+use super::room::Event;
+use super::{Conn, ConnId, Hub, State, queue};
+use crate::error::{RequestError, encode};
+use crate::link::Close;
+use crate::presence::{Change, Handles, Op, Snapshot};
+use crate::store::SenderKey;
+
+/// Close code for the sockets of a node that lost its place in the cluster (1012,
+/// "service restart"): the client reconnects, to any node, and resumes.
+pub const RESTART: u16 = 1012;
+
+#[derive(Debug)]
+pub(super) struct Replica {
+    ops: mpsc::Sender<Op>,
+    /// Set when an op could not be queued: `presence` then starts the node over.
+    overflow: Arc<AtomicBool>,
+    /// Bumped when the node starts over: changes of an earlier epoch are not sent.
+    epoch: u64,
+    /// Other nodes' members, by the id this hub gave them, and those ids by member and
+    /// by resume token.
+    remote: HashMap<ConnId, Remote>,
+    ids: HashMap<String, ConnId>,
+    tokens: HashMap<SenderKey, ConnId>,
+}
+
+#[derive(Debug)]
+pub(super) struct Remote {
+    nick: Nick,
+    rooms: BTreeSet<RoomName>,
+    token: SenderKey,
+}
+
+/// The nick of a local connection or of another node's member.
+pub(super) fn nick_of<'a>(
+    conns: &'a HashMap<ConnId, Conn>,
+    cluster: &'a Option<Replica>,
+    id: ConnId,
+) -> Option<&'a Nick> {
+    conns.get(&id).map(|c| &c.nick).or_else(|| cluster.as_ref()?.remote.get(&id).map(|r| &r.nick))
+}
+
+impl Hub {
+    /// Makes this hub a node of a cluster: its changes go to `handles.ops`.
+    pub fn join_cluster(&self, handles: Handles) {
+        let Handles { ops, overflow } = handles;
+        self.lock().cluster = Some(Replica {
+            ops,
+            overflow,
+            epoch: 0,
+            remote: HashMap::new(),
+            ids: HashMap::new(),
+            tokens: HashMap::new(),
+        });
+    }
+
+    /// Applies changes of other nodes' members, in the order Redis made them.
+    pub fn remote(&self, changes: Vec<Change>) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        for change in changes {
+            match change {
+                Change::Conn { member, nick, token } => {
+                    state.remote_nick(&member, &nick);
+                    state.remote_token(&member, token.into(), true);
+                }
+                Change::Nick { member, nick } => state.remote_nick(&member, &nick),
+                Change::Join { member, room, nick } => state.remote_join(&member, &room, &nick),
+                Change::Leave { member, room } => state.remote_leave(&member, &room),
+                Change::Gone { member } => state.remote_gone(&member),
+            }
+        }
+        self.after_remote(state);
+    }
+
+    /// Replaces the replica by `snapshot` (every other node's member), telling the rooms
+    /// the difference as if it had come change by change.
+    pub fn resync(&self, snapshot: Snapshot) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let Some(replica) = &state.cluster else { return };
+        let fresh: HashMap<String, (String, String, Vec<String>)> =
+            snapshot.into_iter().map(|(m, nick, token, rooms)| (m, (nick, token, rooms))).collect();
+        let gone: Vec<String> = replica.ids.keys().filter(|m| !fresh.contains_key(*m)).cloned().collect();
+        for member in gone {
+            state.remote_gone(&member);
+        }
+        for (member, (nick, token, rooms)) in fresh {
+            state.remote_nick(&member, &nick);
+            state.remote_token(&member, token.into(), false);
+            let wanted: BTreeSet<RoomName> = rooms.iter().filter_map(|r| RoomName::parse(r).ok()).collect();
+            let have = state.remote_rooms(&member);
+            for room in have.difference(&wanted) {
+                state.remote_leave(&member, room.as_str());
+            }
+            for room in wanted.difference(&have) {
+                state.remote_join(&member, room.as_str(), &nick);
+            }
+        }
+        self.after_remote(state);
+    }
+
+    /// Redis registered connection `conn` with `nick`: if that is not the nick it was
+    /// welcomed with (its resume token's, or a guest nick another node took meanwhile),
+    /// it changes to it.
+    pub fn registered(&self, epoch: u64, conn: ConnId, nick: &str) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if !state.current(epoch) || state.conns.get(&conn).is_none_or(|c| c.nick.as_str() == nick) {
+            return;
+        }
+        if let Ok(nick) = Nick::parse(nick) {
+            state.rename(conn, nick);
+            self.wake_counts(state);
+        }
+    }
+
+    /// Redis's answer to a nick claim: the change, or `nick_taken`.
+    pub fn nick_answer(&self, epoch: u64, conn: ConnId, nick: &str, ok: bool) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if !state.current(epoch) {
+            return;
+        }
+        let Some(link) = state.conns.get(&conn).map(|c| c.link.clone()) else { return };
+        match Nick::parse(nick) {
+            Ok(nick) if ok => {
+                state.rename(conn, nick);
+                self.wake_counts(state);
+            }
+            _ => queue(&link, RequestError::NickTaken(nick.to_owned()).to_frame(None), &mut state.dirty),
+        }
+    }
+
+    /// A nick claim that Redis could not answer: `unavailable` (the client may ask again).
+    pub fn nick_failed(&self, epoch: u64, conn: ConnId) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if !state.current(epoch) {
+            return;
+        }
+        if let Some(link) = state.conns.get(&conn).map(|c| c.link.clone()) {
+            queue(&link, RequestError::Unavailable.to_frame(None), &mut state.dirty);
+        }
+    }
+
+    /// The node lost its place in the cluster: every socket is closed (its client
+    /// reconnects and resumes, here or elsewhere) and changes not yet sent are dropped.
+    /// The replica of the other nodes stays (`presence` reads it again). Returns the new
+    /// epoch.
+    pub fn start_over(&self) -> u64 {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let ids: Vec<ConnId> = state.conns.keys().copied().collect();
+        for id in ids {
+            if let Some(conn) = state.remove_conn(id) {
+                conn.link.close(Close {
+                    code: RESTART,
+                    reason: "this node lost its cluster; reconnect",
+                    last_frame: None,
+                    too_slow: false,
+                });
+                state.departed.remember(conn.sender, conn.nick, conn.admitted);
+            }
+        }
+        self.shared.directory_changed.notify_one();
+        let Some(replica) = &mut state.cluster else { return 0 };
+        replica.epoch += 1;
+        replica.epoch
+    }
+
+    fn after_remote(&self, state: &State) {
+        if !state.touched.is_empty() {
+            self.shared.directory_changed.notify_one();
+        }
+        self.wake_counts(state);
+    }
+}
+
+impl State {
+    /// Queues a change of this node's for Redis (nothing without `--redis`). A full queue
+    /// means Redis has been away for long: the node will start over.
+    pub(super) fn cluster_op(&mut self, op: impl FnOnce(u64) -> Op) {
+        let Some(replica) = &self.cluster else { return };
+        if replica.ops.try_send(op(replica.epoch)).is_err() {
+            replica.overflow.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub(super) fn clustered(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    fn current(&self, epoch: u64) -> bool {
+        self.cluster.as_ref().is_some_and(|r| r.epoch == epoch)
+    }
+
+    fn remote_rooms(&self, member: &str) -> BTreeSet<RoomName> {
+        let Some(replica) = &self.cluster else { return BTreeSet::new() };
+        replica
+            .ids
+            .get(member)
+            .and_then(|id| replica.remote.get(id))
+            .map(|r| r.rooms.clone())
+            .unwrap_or_default()
+    }
+
+    /// Takes a nick's key for a remote member, unless a local connection holds it (Redis
+    /// gave it to the remote one; the local one's own change is on its way).
+    fn take_key(&mut self, nick: &Nick, id: ConnId) {
+        let key = nick.key();
+        if self.nicks.get(&key).is_none_or(|owner| !self.conns.contains_key(owner)) {
+            self.nicks.insert(key, id);
+        }
+    }
+
+    fn free_key(&mut self, nick: &Nick, id: ConnId) {
+        let key = nick.key();
+        if self.nicks.get(&key) == Some(&id) {
+            self.nicks.remove(&key);
+        }
+    }
+
+    /// The id of a remote member, created with `nick` if new.
+    fn remote_id(&mut self, member: &str, nick: &Nick) -> Option<ConnId> {
+        let replica = self.cluster.as_mut()?;
+        if let Some(id) = replica.ids.get(member) {
+            return Some(*id);
+        }
+        let id = self.next_conn;
+        self.next_conn += 1;
+        replica.ids.insert(member.to_owned(), id);
+        replica
+            .remote
+            .insert(id, Remote { nick: nick.clone(), rooms: BTreeSet::new(), token: SenderKey::from("") });
+        self.take_key(nick, id);
+        Some(id)
+    }
+
+    fn remote_nick(&mut self, member: &str, nick: &str) {
+        let Ok(nick) = Nick::parse(nick) else { return };
+        let Some(id) = self.remote_id(member, &nick) else { return };
+        let Some(remote) = self.cluster.as_mut().and_then(|r| r.remote.get_mut(&id)) else { return };
+        if remote.nick == nick {
+            return;
+        }
+        let old = std::mem::replace(&mut remote.nick, nick.clone());
+        let rooms: Vec<RoomName> = remote.rooms.iter().cloned().collect();
+        self.free_key(&old, id);
+        self.take_key(&nick, id);
+        self.renamed_in(id, rooms, &old, &nick);
+    }
+
+    /// Records a remote member's resume token. With `replace`, a local connection that
+    /// has the same token is closed as replaced, as on one node: its client resumed on
+    /// another node.
+    fn remote_token(&mut self, member: &str, token: SenderKey, replace: bool) {
+        let Some(replica) = self.cluster.as_mut() else { return };
+        let Some(&id) = replica.ids.get(member) else { return };
+        let Some(remote) = replica.remote.get_mut(&id) else { return };
+        remote.token = token.clone();
+        replica.tokens.insert(token.clone(), id);
+        let Some(local) = self.tokens.get(&token).copied().filter(|_| replace) else { return };
+        if let Some(conn) = self.remove_conn(local) {
+            conn.link.close(Close {
+                code: super::REPLACED,
+                reason: "replaced by a new connection",
+                last_frame: None,
+                too_slow: false,
+            });
+        }
+    }
+
+    /// The nick of another node's member with this resume token: the client is resuming
+    /// here before its old connection was seen to end (its node died, or its socket there
+    /// is not closed yet). Redis hands the nick over (see `presence`'s `CONNECT`).
+    pub(super) fn remote_nick_of_token(&self, token: &SenderKey) -> Option<Nick> {
+        let replica = self.cluster.as_ref()?;
+        replica.tokens.get(token).and_then(|id| replica.remote.get(id)).map(|r| r.nick.clone())
+    }
+
+    fn remote_join(&mut self, member: &str, room: &str, nick: &str) {
+        let (Ok(room), Ok(nick)) = (RoomName::parse(room), Nick::parse(nick)) else { return };
+        let Some(id) = self.remote_id(member, &nick) else { return };
+        let Some(remote) = self.cluster.as_mut().and_then(|r| r.remote.get_mut(&id)) else { return };
+        if !remote.rooms.insert(room.clone()) {
+            return;
+        }
+        let nick = remote.nick.clone();
+        let members = self.rooms.entry(room.clone()).or_default();
+        members.add_remote(id, &nick);
+        let frame = encode(&ServerMsg::Presence {
+            room: room.to_string(),
+            event: PresenceEvent::Join,
+            nick: nick.to_string(),
+            old_nick: None,
+        });
+        if members.presence(&frame, Event::Join, None, self.presence_threshold, &mut self.dirty) {
+            self.counted.insert(room.clone());
+        }
+        self.touched.insert(room);
+    }
+
+    fn remote_leave(&mut self, member: &str, room: &str) {
+        let Ok(room) = RoomName::parse(room) else { return };
+        let Some(replica) = self.cluster.as_mut() else { return };
+        let Some(&id) = replica.ids.get(member) else { return };
+        let Some(remote) = replica.remote.get_mut(&id) else { return };
+        if !remote.rooms.remove(&room) {
+            return;
+        }
+        let nick = remote.nick.clone();
+        self.remove_member(&room, id, &nick);
+    }
+
+    /// A remote member's connection ended: it leaves every room and frees its nick.
+    fn remote_gone(&mut self, member: &str) {
+        for room in self.remote_rooms(member) {
+            self.remote_leave(member, room.as_str());
+        }
+        let Some(replica) = self.cluster.as_mut() else { return };
+        let Some(id) = replica.ids.remove(member) else { return };
+        let Some(remote) = replica.remote.remove(&id) else { return };
+        if replica.tokens.get(&remote.token) == Some(&id) {
+            replica.tokens.remove(&remote.token);
+        }
+        self.free_key(&remote.nick, id);
+        // Its client may come back here: it gets its nick back if still free, as on one
+        // node.
+        if !remote.token.is_empty() {
+            self.departed.remember(remote.token, remote.nick, Default::default());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use common::{Request, Version};
+
+    use super::*;
+    use crate::hub::decode;
+    use crate::link::Link;
+    use crate::store::Store;
+
+    fn room(name: &str) -> RoomName {
+        RoomName::parse(name).unwrap()
+    }
+
+    /// A clustered hub (presence threshold 3) and what it queues for Redis.
+    fn clustered() -> (Hub, mpsc::Receiver<Op>) {
+        let (store, history) = Store::memory(100);
+        let hub = Hub::new(store, history, 3);
+        let (ops, rx) = mpsc::channel(64);
+        hub.join_cluster(Handles { ops, overflow: Arc::new(AtomicBool::new(false)) });
+        (hub, rx)
+    }
+
+    fn member(hub: &Hub, version: Version, nick: &str) -> (ConnId, Link) {
+        let link = Link::memory(256);
+        let id = hub.connect(link.clone(), None, version);
+        hub.lock().rename(id, Nick::parse(nick).unwrap());
+        hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
+        link.sent();
+        (id, link)
+    }
+
+    fn join(member: &str, nick: &str) -> Change {
+        Change::Join { member: member.into(), room: "r".into(), nick: nick.into() }
+    }
+
+    #[test]
+    fn another_node_s_members_are_told_listed_counted_and_hold_their_nicks() {
+        let (hub, mut ops) = clustered();
+        let (a, la) = member(&hub, Version::V1, "ann");
+        let got: Vec<Op> = std::iter::from_fn(|| ops.try_recv().ok()).collect();
+        assert!(matches!(&got[..], [Op::Connect { .. }, Op::Join { room, .. }] if room == "r"), "{got:?}");
+        hub.remote(vec![join("n2/1", "Bob")]);
+        let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
+        assert!(
+            matches!(&told[..], [ServerMsg::Presence { event: PresenceEvent::Join, nick, .. }] if nick == "Bob")
+        );
+        // The nick is taken here at once; the room lists and counts Bob.
+        assert!(matches!(
+            hub.handle(a, Request::Nick(Nick::parse("bob").unwrap())),
+            Err(RequestError::NickTaken(_))
+        ));
+        let (_, lc) = {
+            let link = Link::memory(256);
+            let id = hub.connect(link.clone(), None, Version::V2);
+            hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+                .unwrap();
+            let joined =
+                link.sent().iter().map(decode).find(|m| matches!(m, ServerMsg::Joined { .. })).unwrap();
+            let ServerMsg::Joined { members, total, .. } = joined else { unreachable!() };
+            assert_eq!(total, Some(3));
+            assert_eq!(&members[..2], ["ann", "Bob"]);
+            (id, link)
+        };
+        assert_eq!(hub.lock().directory()[1].members, 3);
+        // Above the threshold a remote join is counted for version 2, told to version 1.
+        hub.remote(vec![join("n2/2", "cy")]);
+        assert_eq!(la.sent().len(), 2, "the v2 joiner and cy, one by one");
+        assert!(lc.sent().is_empty());
+        hub.lock().flush_counted();
+        let count: Vec<ServerMsg> = lc.sent().iter().map(decode).collect();
+        assert!(matches!(&count[..], [ServerMsg::PresenceCount { joined: 1, total: 4, .. }]), "{count:?}");
+        // Its node gone, Bob leaves and his nick is free.
+        hub.remote(vec![
+            Change::Leave { member: "n2/1".into(), room: "r".into() },
+            Change::Gone { member: "n2/1".into() },
+        ]);
+        let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
+        assert!(
+            matches!(&told[..], [ServerMsg::Presence { event: PresenceEvent::Leave, nick, .. }] if nick == "Bob")
+        );
+        assert!(hub.handle(a, Request::Nick(Nick::parse("bob").unwrap())).is_ok());
+        // A snapshot without cy: cy leaves too.
+        hub.resync(Vec::new());
+        assert_eq!(hub.lock().directory()[1].members, 2);
+    }
+}
