@@ -17,6 +17,8 @@ pub enum InvalidName {
     Control(&'static str),
     /// A number outside its bounds: what, the least and the most allowed.
     OutOfRange(&'static str, u32, u32),
+    /// A `say.image` that is not a URL this server's `POST /api/media` answered with.
+    Image,
 }
 
 impl fmt::Display for InvalidName {
@@ -26,6 +28,9 @@ impl fmt::Display for InvalidName {
             Self::TooLong(what, max) => write!(f, "{what} must be at most {max} characters"),
             Self::Control(what) => write!(f, "{what} must not contain control characters"),
             Self::OutOfRange(what, min, max) => write!(f, "{what} must be from {min} to {max}"),
+            Self::Image => {
+                f.write_str("an image must be a URL that POST /api/media of this server answered with")
+            }
         }
     }
 }
@@ -143,6 +148,12 @@ impl Text {
     pub fn parse(s: &str) -> Result<Self, InvalidName> {
         bounded("a message", s.trim_end(), Self::MAX, true).map(Self)
     }
+
+    /// The text of a message that carries an image: it may be empty (only whitespace is
+    /// empty too); otherwise the same bounds as [`Text::parse`].
+    pub fn parse_caption(s: &str) -> Result<Self, InvalidName> {
+        if s.trim_end().is_empty() { Ok(Self(String::new())) } else { Self::parse(s) }
+    }
 }
 
 impl Cid {
@@ -230,6 +241,14 @@ mod tests {
         assert!(Text::parse(&"x".repeat(4000)).is_ok());
         assert!(Text::parse(&"x".repeat(4001)).is_err());
         assert!(Text::parse("bell\u{7}").is_err());
+    }
+
+    #[test]
+    fn a_caption_may_be_empty_but_is_bounded_like_a_text() {
+        assert_eq!(Text::parse_caption("  \n ").unwrap().as_str(), "");
+        assert_eq!(Text::parse_caption("look ").unwrap().as_str(), "look");
+        assert!(Text::parse_caption(&"x".repeat(4001)).is_err());
+        assert!(Text::parse_caption("bell\u{7}").is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::media::ImageRef;
 use crate::names::{Cid, InvalidName, Nick, Password, RoomName, Text, room_max};
 use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE, MembersPage};
 use crate::{HISTORY_DEFAULT, HISTORY_MAX};
@@ -32,8 +33,15 @@ pub enum ClientMsg {
     },
     /// Leave a room.
     Leave { room: String },
-    /// Send a message to a room the client is in.
-    Say { room: String, text: String, cid: String },
+    /// Send a message to a room the client is in. With `image` (a URL that this server's
+    /// `POST /api/media` answered with), `text` may be empty.
+    Say {
+        room: String,
+        text: String,
+        cid: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
+    },
     /// The user is typing in a room.
     Typing { room: String },
     /// Older messages: those with `id < before`, up to `limit`.
@@ -64,7 +72,7 @@ pub enum Request {
     Nick(Nick),
     Join { room: RoomName, after: Option<u64>, password: Option<Password>, max: Option<u32> },
     Leave(RoomName),
-    Say { room: RoomName, text: Text, cid: Cid },
+    Say { room: RoomName, text: Text, cid: Cid, image: Option<ImageRef> },
     Typing(RoomName),
     History { room: RoomName, before: u64, limit: u32 },
     Ping,
@@ -91,11 +99,15 @@ impl ClientMsg {
                 max: max.map(room_max).transpose()?,
             },
             Self::Leave { room } => Request::Leave(RoomName::parse(&room)?),
-            Self::Say { room, text, cid } => Request::Say {
-                room: RoomName::parse(&room)?,
-                text: Text::parse(&text)?,
-                cid: Cid::parse(&cid)?,
-            },
+            Self::Say { room, text, cid, image } => {
+                let image = image.as_deref().map(ImageRef::parse).transpose()?;
+                Request::Say {
+                    room: RoomName::parse(&room)?,
+                    text: if image.is_some() { Text::parse_caption(&text)? } else { Text::parse(&text)? },
+                    cid: Cid::parse(&cid)?,
+                    image,
+                }
+            }
             Self::Typing { room } => Request::Typing(RoomName::parse(&room)?),
             Self::History { room, before, limit } => Request::History {
                 room: RoomName::parse(&room)?,
@@ -125,6 +137,10 @@ pub struct ChatMessage {
     pub ts: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cid: Option<String>,
+    /// An uploaded image (`/media/<name>`), shown with `text` as its caption (which may
+    /// then be empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// One entry of the room directory.
@@ -331,8 +347,12 @@ pub mod samples {
             // within what a JavaScript number holds exactly.
             ts: 1_763_760_000_000 + id % 1000,
             cid: cid.map(Into::into),
+            image: None,
         }
     }
+
+    /// A URL as `POST /api/media` answers it.
+    pub const IMAGE: &str = "/media/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.png";
 
     /// Every [`ServerMsg`] variant, each optional field present and absent, every
     /// [`PresenceEvent`] and every [`ErrorCode`] the server sends.
@@ -401,6 +421,13 @@ pub mod samples {
             // The largest id a JavaScript number holds exactly.
             ServerMsg::Message(message(9_007_199_254_740_991, Some("c-1"))),
             ServerMsg::Message(message(5, None)),
+            // A picture without a caption, and one with.
+            ServerMsg::Message(ChatMessage {
+                text: String::new(),
+                image: Some(IMAGE.into()),
+                ..message(6, Some("c-6"))
+            }),
+            ServerMsg::Message(ChatMessage { image: Some(IMAGE.into()), ..message(7, None) }),
             presence(PresenceEvent::Join, "bob", None),
             presence(PresenceEvent::Leave, "bob", None),
             presence(PresenceEvent::Rename, "bobby", Some("bob")),
@@ -442,7 +469,13 @@ pub mod samples {
                 max: Some(1000),
             },
             ClientMsg::Leave { room: "café & co".into() },
-            ClientMsg::Say { room: "r".into(), text: AWKWARD.into(), cid: "a-1".into() },
+            ClientMsg::Say { room: "r".into(), text: AWKWARD.into(), cid: "a-1".into(), image: None },
+            ClientMsg::Say {
+                room: "r".into(),
+                text: String::new(),
+                cid: "a-2".into(),
+                image: Some(IMAGE.into()),
+            },
             ClientMsg::Typing { room: "r".into() },
             ClientMsg::History { room: "r".into(), before: 100, limit: Some(50) },
             ClientMsg::History { room: "r".into(), before: 0, limit: None },
@@ -648,15 +681,16 @@ mod tests {
 
     #[test]
     fn validate_applies_the_bounds() {
-        let ok = ClientMsg::Say { room: " lobby ".into(), text: "hi  ".into(), cid: "a-1".into() };
-        let Request::Say { room, text, cid } = ok.validate().unwrap() else { panic!() };
+        let ok =
+            ClientMsg::Say { room: " lobby ".into(), text: "hi  ".into(), cid: "a-1".into(), image: None };
+        let Request::Say { room, text, cid, .. } = ok.validate().unwrap() else { panic!() };
         assert_eq!((room.as_str(), text.as_str(), cid.as_str()), ("lobby", "hi", "a-1"));
         let long = ClientMsg::Nick { nick: "n".repeat(33) };
         assert_eq!(long.validate().unwrap_err().to_string(), "a nickname must be at most 32 characters");
         assert!(
             ClientMsg::Join { room: "".into(), after: None, password: None, max: None }.validate().is_err()
         );
-        let empty = ClientMsg::Say { room: "r".into(), text: "   ".into(), cid: "c".into() };
+        let empty = ClientMsg::Say { room: "r".into(), text: "   ".into(), cid: "c".into(), image: None };
         assert!(empty.validate().is_err());
     }
 
@@ -683,6 +717,22 @@ mod tests {
         let ServerMsg::Rooms { rooms } = rooms else { panic!("not rooms") };
         assert_eq!((rooms[0].private, rooms[1].private), (false, true));
         round_trip::<ServerMsg>(r#"{"type":"error","code":"forbidden","message":"wrong password"}"#);
+    }
+
+    #[test]
+    fn a_say_with_an_image_may_have_no_text_and_any_other_image_is_invalid() {
+        let say = |text: &str, image: &str| {
+            ClientMsg::Say { room: "r".into(), text: text.into(), cid: "c".into(), image: Some(image.into()) }
+                .validate()
+        };
+        let Ok(Request::Say { text, image, .. }) = say(" ", samples::IMAGE) else { panic!() };
+        assert_eq!((text.as_str(), image.unwrap().as_str()), ("", samples::IMAGE));
+        assert_eq!(say("hi", "https://elsewhere.example/cat.png"), Err(InvalidName::Image));
+        assert_eq!(say("", "/media/x.svg"), Err(InvalidName::Image));
+        assert!(say(&"x".repeat(4001), samples::IMAGE).is_err(), "a caption has a text's bounds");
+        let json = r#"{"type":"say","room":"r","text":"","cid":"c","image":"/media/a.png"}"#;
+        let msg: ClientMsg = serde_json::from_str(json).unwrap();
+        assert_eq!(msg.validate(), Err(InvalidName::Image));
     }
 
     #[test]

@@ -649,7 +649,7 @@ impl Hub {
                 self.wake_counts(state);
                 Ok(Next::Done)
             }
-            Request::Say { room, text, cid } => {
+            Request::Say { room, text, cid, image } => {
                 let Some(members) = joined(&mut state.rooms, conn, &room) else {
                     return Err(RequestError::NotInRoom(room));
                 };
@@ -660,6 +660,7 @@ impl Hub {
                     text,
                     cid,
                     ts: now_ms(),
+                    image,
                 };
                 match state.store.append(new) {
                     Appended::Deliver(msg) => members.deliver(msg, &mut state.dirty),
@@ -833,6 +834,12 @@ impl Hub {
     }
 
     /// The number of open connections (for logs and tests).
+    /// Whether `token` is the resume token of an open connection (the credential of the
+    /// HTTP calls, such as uploads).
+    pub fn is_open(&self, token: &str) -> bool {
+        self.lock().tokens.contains_key(token)
+    }
+
     pub fn connections(&self) -> usize {
         self.lock().conns.len()
     }
@@ -1258,6 +1265,7 @@ mod tests {
             room: room("r"),
             text: common::Text::parse("hi").unwrap(),
             cid: common::Cid::parse("c").unwrap(),
+            image: None,
         };
         hub.handle(a, say).unwrap();
         let (fa, fb) = (ra.sent().remove(0), rb.sent().remove(0));
@@ -1388,6 +1396,7 @@ mod tests {
             room: room("r"),
             text: common::Text::parse("hi").unwrap(),
             cid: common::Cid::parse(cid).unwrap(),
+            image: None,
         };
         hub.handle(a, say("c1")).unwrap();
         let (b, mut rb) = join(&hub);
@@ -1404,6 +1413,7 @@ mod tests {
                 text: "t".into(),
                 ts: 1,
                 cid: None,
+                image: None,
             };
             Outcome::Stored(SenderKey::from(""), msg)
         };

@@ -73,6 +73,7 @@ impl MemoryStore {
             text: m.text.into(),
             ts: m.ts,
             cid: Some(key.1.to_string()),
+            image: m.image.map(Into::into),
         };
         log.messages.push_back((m.sender.clone(), msg.clone()));
         self.cids.insert(key, (m.room.clone(), msg.id));

@@ -32,7 +32,7 @@ mod tests;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use common::{ChatMessage, Cid, Nick, RoomName, Text};
+use common::{ChatMessage, Cid, ImageRef, Nick, RoomName, Text};
 use tokio::sync::mpsc;
 
 pub use memory::MemoryStore;
@@ -142,6 +142,8 @@ pub struct NewMessage<'a> {
     pub text: Text,
     pub cid: Cid,
     pub ts: u64,
+    /// An uploaded image's URL, checked to exist (see `media`).
+    pub image: Option<ImageRef>,
 }
 
 /// A room's settings, fixed by the `join` that created it: a private room's password as

@@ -183,6 +183,7 @@ impl RedisStore {
             text: m.text.into(),
             ts: m.ts,
             cid: Some(key.1.clone()),
+            image: m.image.map(Into::into),
         });
         let pending =
             Pending { sender: m.sender.clone(), room: m.room.clone(), cid: key.1.clone(), head, tail };
@@ -447,6 +448,7 @@ mod tests {
                 id: 0,
                 nick: "n".into(),
                 text: ",\"id\":0".into(),
+                image: None,
                 ts: 5,
                 cid: Some("c".into()),
             };

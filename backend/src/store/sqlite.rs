@@ -58,6 +58,7 @@ const SCHEMA: &str = "
         ts     INTEGER NOT NULL,
         sender TEXT    NOT NULL,
         cid    TEXT    NOT NULL,
+        image  TEXT,
         PRIMARY KEY (room, id)
     );
     CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender_cid ON messages (sender, cid);
@@ -73,7 +74,10 @@ const ROOMS: &str = "
     );
 ";
 
-/// Brings the database's schema up to date (see [`MIGRATIONS`]).
+/// Brings the database's schema up to date: the [`MIGRATIONS`] not applied yet, then the
+/// `image` column of `messages`, added to a table an older server created (`NULL` in the
+/// rows it already holds). The column is checked for rather than numbered: databases of
+/// servers with either change and not the other exist.
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, sql) in (1i64..).zip(MIGRATIONS).skip(usize::try_from(done).unwrap_or(0)) {
@@ -82,10 +86,16 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.pragma_update(None, "user_version", i)?;
         tx.commit()?;
     }
+    let has_image =
+        conn.prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'image'")?.exists([])?;
+    if !has_image {
+        conn.execute_batch("ALTER TABLE messages ADD COLUMN image TEXT")?;
+        tracing::info!("added the image column to the messages table");
+    }
     Ok(())
 }
 
-const COLUMNS: &str = "room, id, nick, text, ts, cid";
+const COLUMNS: &str = "room, id, nick, text, ts, cid, image";
 
 /// The writing side: the queue to the writer thread, each room's last id, and the
 /// de-duplication window. Everything here is memory: the hub calls it under its lock.
@@ -168,6 +178,7 @@ impl SqliteStore {
             text: m.text.into(),
             ts: m.ts,
             cid: Some(key.1.clone()),
+            image: m.image.map(Into::into),
         };
         match self.writer.try_send(Pending { sender: m.sender.clone(), msg }) {
             Ok(()) => {
@@ -315,6 +326,7 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
         text: r.get(3)?,
         ts: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
         cid: r.get(5)?,
+        image: r.get(6)?,
     })
 }
 
@@ -359,7 +371,8 @@ fn write_batch(conn: &mut Connection, batch: &[Pending]) -> rusqlite::Result<Wri
         // Only a `(sender, cid)` seen before is skipped; any other conflict (an id taken
         // twice) is an error, never a message dropped in silence.
         let mut insert = tx.prepare_cached(
-            "INSERT INTO messages (room, id, nick, text, ts, sender, cid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO messages (room, id, nick, text, ts, sender, cid, image)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (sender, cid) DO NOTHING",
         )?;
         let mut existing =
@@ -367,8 +380,16 @@ fn write_batch(conn: &mut Connection, batch: &[Pending]) -> rusqlite::Result<Wri
         for p in batch {
             let m = &p.msg;
             let cid = m.cid.as_deref().unwrap_or_default();
-            let n =
-                insert.execute(params![m.room, m.id as i64, m.nick, m.text, m.ts as i64, &*p.sender, cid])?;
+            let n = insert.execute(params![
+                m.room,
+                m.id as i64,
+                m.nick,
+                m.text,
+                m.ts as i64,
+                &*p.sender,
+                cid,
+                m.image
+            ])?;
             if n == 1 {
                 outcome.push(Outcome::Stored(p.sender.clone(), m.clone()));
             } else {

@@ -14,7 +14,11 @@ use crate::cluster::Cluster;
 use crate::config::SyncMode;
 use crate::redis_server::RedisServer;
 
-/// Appends one message (its text names its cid) and returns what the store said.
+/// The image of the messages whose cid starts with `img`.
+const IMAGE: &str = "/media/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.gif";
+
+/// Appends one message (its text names its cid; with an image when the cid starts with
+/// `img`) and returns what the store said.
 pub fn say(store: &mut Store, sender: &str, room: &str, cid: &str) -> Appended {
     store.append(NewMessage {
         sender: &SenderKey::from(sender),
@@ -23,6 +27,7 @@ pub fn say(store: &mut Store, sender: &str, room: &str, cid: &str) -> Appended {
         text: Text::parse(&format!("text {cid}")).unwrap(),
         cid: Cid::parse(cid).unwrap(),
         ts: 1,
+        image: cid.starts_with("img").then(|| common::ImageRef::parse(IMAGE).unwrap()),
     })
 }
 
@@ -223,6 +228,19 @@ fn a_room_is_created_once_with_its_settings_and_only_while_nothing_is_stored() {
         // A public room with a limit.
         assert!(h.create_room(&room("pair"), &limited).unwrap(), "{}", b.name);
         assert_eq!(h.room(&room("pair")).unwrap().settings, limited, "{}", b.name);
+    }
+}
+
+#[test]
+fn every_backend_keeps_a_messages_image() {
+    for mut b in backends() {
+        let Said::Delivered(m) = b.say("s", "r", "img-1") else { panic!("{}", b.name) };
+        assert_eq!(m.image.as_deref(), Some(IMAGE), "{}", b.name);
+        b.say("s", "r", "plain");
+        assert_eq!(b.say("s", "r", "img-1"), Said::Again(m), "{}: a retry", b.name);
+        let page = b.history.recent(&room("r"), 50).unwrap();
+        let images: Vec<_> = page.messages.iter().map(|m| m.image.as_deref()).collect();
+        assert_eq!(images, [Some(IMAGE), None], "{}", b.name);
     }
 }
 

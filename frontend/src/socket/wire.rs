@@ -137,11 +137,14 @@ pub fn encode(msg: &ClientMsg) -> String {
             text("type", "leave");
             text("room", room);
         }
-        ClientMsg::Say { room, text: said, cid } => {
+        ClientMsg::Say { room, text: said, cid, image } => {
             text("type", "say");
             text("room", room);
             text("text", said);
             text("cid", cid);
+            if let Some(image) = image {
+                text("image", image);
+            }
         }
         ClientMsg::Typing { room } => {
             text("type", "typing");
@@ -217,6 +220,7 @@ fn chat_message(v: JsValue) -> Option<ChatMessage> {
         text: string(f("text"))?,
         ts: int(f("ts"))?,
         cid: optional(f("cid"), string)?,
+        image: optional(f("image"), string)?,
     })
 }
 
@@ -278,6 +282,7 @@ mod tests {
             r#"{"type":"message","room":"r","id":-1,"nick":"n","text":"t","ts":1}"#,
             r#"{"type":"message","room":"r","id":1.5,"nick":"n","text":"t","ts":1}"#,
             r#"{"type":"message","room":"r","id":1,"nick":"n","text":"t","ts":1,"cid":5}"#,
+            r#"{"type":"message","room":"r","id":1,"nick":"n","text":"t","ts":1,"image":5}"#,
             r#"{"type":"welcome","protocol":4294967296,"nick":"g","rooms":[]}"#,
             r#"{"type":"rooms","rooms":[{"name":"a"}]}"#,
             r#"{"type":"rooms","rooms":[{"name":"a","members":1,"private":"yes"}]}"#,

@@ -40,6 +40,19 @@ pub const TYPING_SEND_MS: f64 = 2000.0;
 /// How many older messages one scroll-back request asks for.
 pub const HISTORY_PAGE: u32 = 50;
 
+/// What happens to a picture's upload (see [`Chat::upload`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upload {
+    /// This much of it went (percent).
+    Progress(u8),
+    /// The server has it, at this URL.
+    Done(String),
+    /// It failed, for this reason; the user may retry.
+    Failed(&'static str),
+    /// The user tries again.
+    Retry,
+}
+
 /// The connection as the user sees it. `Display` (in `view`) is the exact text of the status line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -234,19 +247,68 @@ impl Chat {
         if self.outbox.is_full() {
             return Err(SayError::OutboxFull);
         }
-        self.next_cid += 1;
-        let pending = Pending {
-            room: self.current.clone(),
-            text: text.into(),
-            cid: format!("{}-{}", self.cid_prefix, self.next_cid),
-            delivery: Delivery::Sending,
-        };
-        let ready = self.can_send() && self.current_room().is_some_and(|r| r.joined);
-        let frame = ready.then(|| pending.frame());
-        self.outbox.push(pending);
+        let frame = self.record(text.into(), None);
         // Our own message ends our "typing": the next keystroke announces it again.
         self.typing_sent = None;
         Ok(frame)
+    }
+
+    /// Records a new message of the current room; the frame to send now, if it can go.
+    fn record(&mut self, text: String, preview: Option<String>) -> Option<ClientMsg> {
+        self.next_cid += 1;
+        let progress = preview.as_ref().map(|_| 0);
+        let pending = Pending {
+            room: self.current.clone(),
+            text,
+            cid: format!("{}-{}", self.cid_prefix, self.next_cid),
+            delivery: Delivery::Sending,
+            preview,
+            image: None,
+            progress,
+        };
+        let frame = if self.ready(&pending.room) { pending.frame() } else { None };
+        self.outbox.push(pending);
+        frame
+    }
+
+    fn ready(&self, room: &str) -> bool {
+        self.can_send() && self.room(room).is_some_and(|r| r.joined)
+    }
+
+    /// A picture is being uploaded to the current room, shown meanwhile from `preview`
+    /// (a local URL); returns its `cid`, which the upload reports to.
+    pub fn start_upload(&mut self, preview: String) -> Result<String, SayError> {
+        if self.outbox.is_full() {
+            return Err(SayError::OutboxFull);
+        }
+        self.record(String::new(), Some(preview));
+        Ok(format!("{}-{}", self.cid_prefix, self.next_cid))
+    }
+
+    /// What became of the upload of the picture `cid`; returns the `say` to send now
+    /// once it is up, if it can go (else it goes with the room's next `joined`).
+    pub fn upload(&mut self, cid: &str, event: Upload) -> Option<ClientMsg> {
+        let p = self.outbox.get_mut(cid)?;
+        match event {
+            Upload::Progress(percent) => {
+                p.progress = p.progress.map(|_| percent.min(100));
+            }
+            Upload::Done(url) => {
+                p.image = Some(url);
+                p.progress = None;
+                let (room, frame) = (p.room.clone(), p.frame());
+                return if self.ready(&room) { frame } else { None };
+            }
+            Upload::Failed(why) => {
+                p.progress = None;
+                p.delivery = Delivery::Failed(why.to_owned());
+            }
+            Upload::Retry => {
+                p.progress = Some(0);
+                p.delivery = Delivery::Sending;
+            }
+        }
+        None
     }
 
     /// Forgets a message the server refused for good.

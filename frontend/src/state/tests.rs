@@ -12,6 +12,7 @@ fn msg(room: &str, id: u64, nick: &str, text: &str, cid: Option<&str>) -> ChatMe
         text: text.into(),
         ts: 1_763_760_000_000 + id,
         cid: cid.map(Into::into),
+        image: None,
     }
 }
 
@@ -126,7 +127,7 @@ fn messages_are_deduplicated_by_id_and_kept_in_id_order() {
 fn say_goes_to_the_outbox_until_echoed() {
     let mut chat = connected("alice");
     let frame = chat.say("hello  ").unwrap().expect("sent at once");
-    let ClientMsg::Say { room, text, cid } = frame else { panic!("not a say") };
+    let ClientMsg::Say { room, text, cid, .. } = frame else { panic!("not a say") };
     assert_eq!((room.as_str(), text.as_str()), (LOBBY, "hello"));
     assert_eq!(chat.outbox.items.len(), 1);
     assert_eq!(texts(&chat), ["hello…"], "shown at once, as being sent");
@@ -171,7 +172,10 @@ fn say_while_disconnected_shows_pending_and_goes_out_on_joined_with_the_same_cid
     let cid = chat.outbox.items[0].cid.clone();
     chat.apply(welcome("alice"), 0.0);
     let frames = chat.apply(joined(LOBBY, vec![]), 0.0);
-    assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "later".into(), cid: cid.clone() }]);
+    assert_eq!(
+        frames,
+        [ClientMsg::Say { room: LOBBY.into(), text: "later".into(), cid: cid.clone(), image: None }]
+    );
     chat.apply(ServerMsg::Message(msg(LOBBY, 1, "alice", "later", Some(&cid))), 0.0);
     assert_eq!(texts(&chat), ["later"]);
 }
@@ -209,7 +213,7 @@ fn a_message_the_server_could_not_store_is_sent_again_with_its_cid() {
     assert_eq!(texts(&chat), ["hello…"]);
     assert_eq!(chat.next_deadline(), Some(100.0 + RETRY_MS));
     let frames = chat.tick(100.0 + RETRY_MS);
-    assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "hello".into(), cid }]);
+    assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "hello".into(), cid, image: None }]);
 }
 
 #[test]
@@ -221,11 +225,11 @@ fn invalid_marks_a_message_failed_and_rate_limited_retries_it() {
     chat.apply(ServerMsg::error(ErrorCode::RateLimited, "slow down", Some(slow.clone())), 100.0);
     assert!(chat.alert.is_none(), "shown in the log, not as an alert");
     assert_eq!(texts(&chat), ["bad!text must not be empty", "slow…"]);
-    assert_eq!(chat.log()[0].key(), EntryKey::Outgoing(bad.clone(), true));
+    assert_eq!(chat.log()[0].key(), EntryKey::Outgoing(bad.clone(), true, None));
     assert_eq!(chat.next_deadline(), Some(100.0 + RETRY_MS));
     assert!(chat.tick(100.0 + RETRY_MS - 1.0).is_empty(), "not yet");
     let frames = chat.tick(100.0 + RETRY_MS);
-    assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "slow".into(), cid: slow }]);
+    assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "slow".into(), cid: slow, image: None }]);
     assert_eq!(chat.next_deadline(), None);
     // A failed message is never re-sent, not even after a reconnect.
     chat.disconnected();
@@ -861,4 +865,72 @@ fn the_password_is_sent_again_with_every_rejoin_after_a_reconnect() {
         ClientMsg::Join { room: "den".into(), after: Some(3), password: Some("pw".into()), max: None };
     assert!(frames.contains(&rejoin), "{frames:?}");
     assert!(frames.contains(&ClientMsg::Join { room: LOBBY.into(), after: None, password: None, max: None }));
+}
+
+#[test]
+fn a_picture_waits_for_its_upload_then_is_said_and_shown_until_its_echo() {
+    let mut chat = connected("alice");
+    let cid = chat.start_upload("blob:local".into()).unwrap();
+    let pending = |chat: &Chat| match &*chat.log()[0] {
+        Entry::Outgoing { image, progress, failed, retry, .. } => {
+            (image.clone(), *progress, failed.clone(), *retry)
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(pending(&chat), (Some("blob:local".into()), Some(0), None, true));
+    chat.upload(&cid, Upload::Progress(40));
+    assert_eq!(chat.log()[0].key(), EntryKey::Outgoing(cid.clone(), false, Some(40)));
+    // A reconnect meanwhile sends nothing for it: there is no URL to say yet.
+    chat.disconnected();
+    let frames = chat.apply(welcome("alice"), 0.0);
+    let frames = [frames, chat.apply(joined(LOBBY, vec![]), 0.0)].concat();
+    assert!(!frames.iter().any(|f| matches!(f, ClientMsg::Say { .. })), "{frames:?}");
+    let url = "/media/ab.png".to_owned();
+    let say = chat.upload(&cid, Upload::Done(url.clone())).expect("said at once");
+    assert_eq!(
+        say,
+        ClientMsg::Say {
+            room: LOBBY.into(),
+            text: String::new(),
+            cid: cid.clone(),
+            image: Some(url.clone())
+        }
+    );
+    assert_eq!(
+        pending(&chat),
+        (Some("blob:local".into()), None, None, false),
+        "sending, no longer uploading"
+    );
+    let echo = ChatMessage { image: Some(url.clone()), ..msg(LOBBY, 1, "alice", "", Some(&cid)) };
+    chat.apply(ServerMsg::Message(echo), 0.0);
+    assert!(matches!(&*chat.log()[0], Entry::Message { msg, own: true, .. } if msg.image == Some(url)));
+    assert!(chat.outbox.items.is_empty());
+}
+
+#[test]
+fn a_failed_upload_is_shown_with_a_retry_and_can_be_discarded() {
+    let mut chat = connected("alice");
+    let cid = chat.start_upload("blob:x".into()).unwrap();
+    chat.upload(&cid, Upload::Failed("too big"));
+    assert_eq!(texts(&chat), ["!too big"]);
+    assert!(matches!(&*chat.log()[0], Entry::Outgoing { retry: true, progress: None, .. }));
+    chat.upload(&cid, Upload::Retry);
+    assert!(matches!(&*chat.log()[0], Entry::Outgoing { failed: None, progress: Some(0), .. }));
+    chat.upload(&cid, Upload::Failed("again"));
+    chat.discard(&cid);
+    assert!(chat.log().is_empty());
+}
+
+#[test]
+fn a_picture_uploaded_while_offline_is_said_on_the_next_joined() {
+    let mut chat = connected("alice");
+    let cid = chat.start_upload("blob:y".into()).unwrap();
+    chat.disconnected();
+    assert_eq!(chat.upload(&cid, Upload::Done("/media/cd.gif".into())), None);
+    chat.apply(welcome("alice"), 0.0);
+    let frames = chat.apply(joined(LOBBY, vec![]), 0.0);
+    assert!(
+        frames.iter().any(|f| matches!(f, ClientMsg::Say { image: Some(i), .. } if i == "/media/cd.gif")),
+        "{frames:?}"
+    );
 }

@@ -81,6 +81,9 @@ impl Chat {
                     Delivery::Failed(why) => Some(why.clone()),
                     _ => None,
                 },
+                image: p.preview.clone(),
+                progress: p.progress,
+                retry: p.preview.is_some() && p.image.is_none(),
             })
         }));
         log

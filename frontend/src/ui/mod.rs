@@ -17,6 +17,7 @@
 //! holds their code once; and reactive attributes keep to a few value types (a toggled
 //! class as the whole `class` string, `hidden` as `Option<&str>`).
 
+mod attach;
 mod composer;
 mod dom;
 mod header;
@@ -166,6 +167,7 @@ fn part<T: Clone + PartialEq + Send + Sync + 'static>(chat: RwSignal<Chat>, read
 /// [`crate::ws_url_from_location`] for the real one).
 #[component]
 pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
+    attach::set_server(crate::http_base(&ws_url));
     let chat = RwSignal::new(Chat::new(cid_prefix(), storage::load_nick()));
     let link = socket::start(ws_url, chat);
     let client = Client::new(chat, link);
