@@ -359,7 +359,8 @@ fn handle_frames(
 type Left = Option<(Read, Option<String>)>;
 
 /// Decodes, validates and applies one text frame; `costly` tells whether it read the
-/// store's history.
+/// store's history. What it leaves to await (a read of the store, a private room's
+/// password hashed or checked) is handed back.
 fn handle_text(
     hub: &Hub,
     id: ConnId,
@@ -534,7 +535,8 @@ mod decode_properties {
     fn client_msg() -> impl Strategy<Value = ClientMsg> {
         prop_oneof![
             string().prop_map(|nick| ClientMsg::Nick { nick }),
-            (string(), any::<Option<u64>>()).prop_map(|(room, after)| ClientMsg::Join { room, after }),
+            (string(), any::<Option<u64>>(), proptest::option::of(string()), any::<Option<u32>>())
+                .prop_map(|(room, after, password, max)| ClientMsg::Join { room, after, password, max }),
             string().prop_map(|room| ClientMsg::Leave { room }),
             (string(), string(), string()).prop_map(|(room, text, cid)| ClientMsg::Say {
                 room,

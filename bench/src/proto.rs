@@ -56,7 +56,9 @@ impl Proto {
     /// The frame that joins `room`.
     pub fn join(self, room: &str) -> String {
         match self {
-            Self::V1 | Self::V2 => v1(&common::ClientMsg::Join { room: room.to_owned(), after: None }),
+            Self::V1 | Self::V2 => {
+                v1(&common::ClientMsg::Join { room: room.to_owned(), after: None, password: None, max: None })
+            }
             Self::SocketIo => sio::event("join", &serde_json::Value::from(room)),
             Self::Line => format!("J {room}\n"),
         }

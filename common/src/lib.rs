@@ -6,7 +6,8 @@
 //!   its frames are variants of the same enums.
 //! - [`media`]: the URLs of uploaded images ([`ImageRef`]), as `say` and `message` carry them.
 //! - [`names`]: validated newtypes ([`Nick`], [`RoomName`], [`Text`], [`Cid`]) that turn
-//!   raw strings from the wire into values the rest of the code can trust.
+//!   raw strings from the wire into values the rest of the code can trust, and a private
+//!   room's [`Password`].
 //!
 //! This crate depends on serde only, so it compiles for native and wasm32 alike. It must
 //! never know about sockets, storage or the UI: no other crate invents JSON, and this one
@@ -18,7 +19,7 @@ pub mod protocol;
 pub mod v2;
 
 pub use media::ImageRef;
-pub use names::{Cid, InvalidName, Nick, RoomName, Text};
+pub use names::{Cid, InvalidName, Nick, Password, RoomName, Text};
 pub use protocol::{ChatMessage, ClientMsg, ErrorCode, PresenceEvent, Request, RoomInfo, ServerMsg};
 pub use v2::Version;
 

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::media::ImageRef;
-use crate::names::{Cid, InvalidName, Nick, RoomName, Text};
+use crate::names::{Cid, InvalidName, Nick, Password, RoomName, Text, room_max};
 use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE, MembersPage};
 use crate::{HISTORY_DEFAULT, HISTORY_MAX};
 
@@ -19,11 +19,17 @@ use crate::{HISTORY_DEFAULT, HISTORY_MAX};
 pub enum ClientMsg {
     /// Ask for a new nickname.
     Nick { nick: String },
-    /// Enter a room (creating it). With `after`, resume from that message id.
+    /// Enter a room (creating it). With `after`, resume from that message id. An addition
+    /// to version 1: `password` makes a room it creates private and opens a private room;
+    /// `max` bounds the members of a room it creates.
     Join {
         room: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<u32>,
     },
     /// Leave a room.
     Leave { room: String },
@@ -64,7 +70,7 @@ pub enum ClientMsg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Nick(Nick),
-    Join { room: RoomName, after: Option<u64> },
+    Join { room: RoomName, after: Option<u64>, password: Option<Password>, max: Option<u32> },
     Leave(RoomName),
     Say { room: RoomName, text: Text, cid: Cid, image: Option<ImageRef> },
     Typing(RoomName),
@@ -86,7 +92,12 @@ impl ClientMsg {
     pub fn validate(self) -> Result<Request, InvalidName> {
         Ok(match self {
             Self::Nick { nick } => Request::Nick(Nick::parse(&nick)?),
-            Self::Join { room, after } => Request::Join { room: RoomName::parse(&room)?, after },
+            Self::Join { room, after, password, max } => Request::Join {
+                room: RoomName::parse(&room)?,
+                after,
+                password: password.as_deref().map(Password::parse).transpose()?,
+                max: max.map(room_max).transpose()?,
+            },
             Self::Leave { room } => Request::Leave(RoomName::parse(&room)?),
             Self::Say { room, text, cid, image } => {
                 let image = image.as_deref().map(ImageRef::parse).transpose()?;
@@ -137,6 +148,13 @@ pub struct ChatMessage {
 pub struct RoomInfo {
     pub name: String,
     pub members: u32,
+    /// An addition to version 1: the room asks a password of those who join it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub private: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +178,11 @@ pub enum ErrorCode {
     RateLimited,
     /// Sent just before the server drops a client that cannot keep up.
     TooSlow,
+    /// A private room's password is missing or wrong, or a private room's `history` was
+    /// asked for by someone who is not a member.
+    Forbidden,
+    /// The room holds as many members as its creator allowed.
+    RoomFull,
     /// The server cannot reach its message store for now: nothing was done, and the
     /// same request (the same `cid`) may be sent again in a moment.
     Unavailable,
@@ -344,7 +367,10 @@ pub mod samples {
             ServerMsg::Welcome {
                 protocol: crate::PROTOCOL_VERSION,
                 nick: "guest-1234".into(),
-                rooms: vec![RoomInfo { name: "lobby".into(), members: 2 }],
+                rooms: vec![
+                    RoomInfo { name: "lobby".into(), members: 2, private: false },
+                    RoomInfo { name: "den".into(), members: 1, private: true },
+                ],
                 resume: None,
             },
             ServerMsg::Welcome {
@@ -356,8 +382,9 @@ pub mod samples {
             ServerMsg::You { nick: "ann".into() },
             ServerMsg::Rooms {
                 rooms: vec![
-                    RoomInfo { name: "lobby".into(), members: 0 },
-                    RoomInfo { name: "café & co".into(), members: u32::MAX },
+                    RoomInfo { name: "lobby".into(), members: 0, private: false },
+                    RoomInfo { name: "café & co".into(), members: u32::MAX, private: false },
+                    RoomInfo { name: "secret \"den\"".into(), members: 3, private: true },
                 ],
             },
             ServerMsg::Joined {
@@ -383,7 +410,10 @@ pub mod samples {
             },
             ServerMsg::PresenceCount { room: "lobby".into(), joined: 12, left: 3, renamed: 0, total: 1209 },
             ServerMsg::RoomsDelta {
-                changed: vec![RoomInfo { name: "rust".into(), members: 4 }],
+                changed: vec![
+                    RoomInfo { name: "rust".into(), members: 4, private: false },
+                    RoomInfo { name: "den".into(), members: 2, private: true },
+                ],
                 removed: vec!["go".into()],
             },
             ServerMsg::RoomsDelta { changed: vec![], removed: vec![] },
@@ -416,6 +446,8 @@ pub mod samples {
             ServerMsg::error(ErrorCode::RateLimited, "slow down", Some("c-4".into())),
             ServerMsg::error(ErrorCode::TooSlow, "bye", None),
             ServerMsg::error(ErrorCode::Unavailable, "retry soon", Some("c-5".into())),
+            ServerMsg::error(ErrorCode::Forbidden, "wrong password", None),
+            ServerMsg::error(ErrorCode::RoomFull, "full", None),
         ]
     }
 
@@ -423,8 +455,19 @@ pub mod samples {
     pub fn client() -> Vec<ClientMsg> {
         vec![
             ClientMsg::Nick { nick: "ann".into() },
-            ClientMsg::Join { room: "rust".into(), after: None },
-            ClientMsg::Join { room: "rust".into(), after: Some(9_007_199_254_740_991) },
+            ClientMsg::Join { room: "rust".into(), after: None, password: None, max: None },
+            ClientMsg::Join {
+                room: "rust".into(),
+                after: Some(9_007_199_254_740_991),
+                password: None,
+                max: None,
+            },
+            ClientMsg::Join {
+                room: "den".into(),
+                after: None,
+                password: Some(AWKWARD.into()),
+                max: Some(1000),
+            },
             ClientMsg::Leave { room: "café & co".into() },
             ClientMsg::Say { room: "r".into(), text: AWKWARD.into(), cid: "a-1".into(), image: None },
             ClientMsg::Say {
@@ -464,7 +507,7 @@ mod tests {
         let you: ServerMsg = round_trip(r#"{"type":"you","nick":"alice"}"#);
         assert_eq!(you, ServerMsg::You { nick: "alice".into() });
         let join: ClientMsg = round_trip(r#"{"type":"join","room":"lobby"}"#);
-        assert_eq!(join, ClientMsg::Join { room: "lobby".into(), after: None });
+        assert_eq!(join, ClientMsg::Join { room: "lobby".into(), after: None, password: None, max: None });
         let joined: ServerMsg = round_trip(
             r#"{"type":"joined","room":"lobby","members":["alice","bob"],"history":[],"complete":true}"#,
         );
@@ -472,7 +515,10 @@ mod tests {
             matches!(joined, ServerMsg::Joined { complete: true, ref members, .. } if members.len() == 2)
         );
         let rooms: ServerMsg = round_trip(r#"{"type":"rooms","rooms":[{"name":"lobby","members":2}]}"#);
-        assert_eq!(rooms, ServerMsg::Rooms { rooms: vec![RoomInfo { name: "lobby".into(), members: 2 }] });
+        assert_eq!(
+            rooms,
+            ServerMsg::Rooms { rooms: vec![RoomInfo { name: "lobby".into(), members: 2, private: false }] }
+        );
         let say: ClientMsg = round_trip(r#"{"type":"say","room":"lobby","text":"hi","cid":"a-1"}"#);
         assert_eq!(say.cid(), Some("a-1"));
         let message: ServerMsg = round_trip(
@@ -510,7 +556,16 @@ mod tests {
             r#"{"type":"history","room":"rust","messages":[{"room":"rust","id":3,"nick":"bob","text":"yo","ts":5}],"complete":false}"#,
         );
         round_trip::<ServerMsg>(r#"{"type":"error","code":"not_in_room","message":"join first","cid":"c9"}"#);
-        for code in ["bad_request", "invalid", "nick_taken", "not_in_room", "rate_limited", "too_slow"] {
+        for code in [
+            "bad_request",
+            "invalid",
+            "nick_taken",
+            "not_in_room",
+            "rate_limited",
+            "too_slow",
+            "forbidden",
+            "room_full",
+        ] {
             round_trip::<ServerMsg>(&format!(r#"{{"type":"error","code":"{code}","message":"m"}}"#));
         }
     }
@@ -632,9 +687,36 @@ mod tests {
         assert_eq!((room.as_str(), text.as_str(), cid.as_str()), ("lobby", "hi", "a-1"));
         let long = ClientMsg::Nick { nick: "n".repeat(33) };
         assert_eq!(long.validate().unwrap_err().to_string(), "a nickname must be at most 32 characters");
-        assert!(ClientMsg::Join { room: "".into(), after: None }.validate().is_err());
+        assert!(
+            ClientMsg::Join { room: "".into(), after: None, password: None, max: None }.validate().is_err()
+        );
         let empty = ClientMsg::Say { room: "r".into(), text: "   ".into(), cid: "c".into(), image: None };
         assert!(empty.validate().is_err());
+    }
+
+    #[test]
+    fn private_rooms_round_trip_and_their_bounds_apply() {
+        let join: ClientMsg = round_trip(r#"{"type":"join","room":"den","password":"s3cret","max":4}"#);
+        let Request::Join { password, max, .. } = join.validate().unwrap() else { panic!("not a join") };
+        assert_eq!((password.unwrap().expose(), max), ("s3cret", Some(4)));
+        let join = |password: Option<&str>, max| ClientMsg::Join {
+            room: "den".into(),
+            after: None,
+            password: password.map(Into::into),
+            max,
+        };
+        assert!(join(Some(""), None).validate().is_err());
+        assert!(join(Some(&"p".repeat(129)), None).validate().is_err());
+        assert!(join(Some(&"p".repeat(128)), Some(1000)).validate().is_ok());
+        for max in [0, 1, 1001, u32::MAX] {
+            assert!(join(None, Some(max)).validate().is_err(), "{max}");
+        }
+        let rooms: ServerMsg = round_trip(
+            r#"{"type":"rooms","rooms":[{"name":"lobby","members":2},{"name":"den","members":1,"private":true}]}"#,
+        );
+        let ServerMsg::Rooms { rooms } = rooms else { panic!("not rooms") };
+        assert_eq!((rooms[0].private, rooms[1].private), (false, true));
+        round_trip::<ServerMsg>(r#"{"type":"error","code":"forbidden","message":"wrong password"}"#);
     }
 
     #[test]

@@ -75,6 +75,19 @@ impl Client {
         Ok(())
     }
 
+    /// [`Client::open_room`] with a password and a member limit for a room it creates
+    /// (either may be empty).
+    pub fn open_room_with(&self, raw: &str, password: &str, max: &str) -> Result<(), String> {
+        let frame = self.chat.try_update(|c| c.open_room_with(raw, password, max)).unwrap_or(Ok(None))?;
+        self.send(frame);
+        Ok(())
+    }
+
+    /// The room form asks for the private room's password now.
+    pub fn prompted(&self) {
+        self.chat.try_update(Chat::prompted);
+    }
+
     /// Leaves the room shown.
     pub fn leave(&self) {
         self.send(self.chat.try_update(Chat::leave).unwrap_or_default());

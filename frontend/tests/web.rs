@@ -318,7 +318,7 @@ impl Peer {
     }
 
     async fn join(&self, room: &str) {
-        self.send(&ClientMsg::Join { room: room.into(), after: None });
+        self.send(&ClientMsg::Join { room: room.into(), after: None, password: None, max: None });
         until("the peer's joined", || {
             self.count(|m| matches!(m, ServerMsg::Joined { room: r, .. } if r == room)) > 0
         })
@@ -1060,6 +1060,81 @@ async fn the_members_panel_pages_through_a_big_room_and_counts_arrivals() {
     // Counted notices start with the count; told ones with the nick.
     let counted_departure = |t: &String| t.starts_with(|c: char| c.is_ascii_digit()) && t.contains(" left");
     until("a counted departure", || notices(&app).iter().any(counted_departure)).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_private_room_shows_a_lock_and_asks_for_its_password() {
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    let room = new_room("den");
+    let ann = Peer::connect().await;
+    ann.send(&ClientMsg::Join {
+        room: room.clone(),
+        after: None,
+        password: Some("open sesame".into()),
+        max: None,
+    });
+    until("the private room in the list", || app.room(&room).is_some()).await;
+    let lock = |room: &str| app.room(room).and_then(|e| e.query_selector("[data-testid='lock']").unwrap());
+    until("the lock", || lock(&room).is_some()).await;
+    assert_eq!(lock(&room).unwrap().get_attribute("aria-label").as_deref(), Some("private"));
+    assert!(lock("lobby").is_none(), "public rooms have none");
+
+    // Opened without the password: the room form asks for it, the name filled in.
+    app.room(&room).unwrap().click();
+    let password = app.field("Password (private rooms)");
+    until("the password field focused", || has_focus(&password)).await;
+    assert_eq!(password.type_(), "password", "typed blind");
+    assert_eq!(app.field("Room").value(), room);
+    assert!(app.text("room-error").contains("is private: enter its password"), "{}", app.text("room-error"));
+    assert_ne!(app.current().as_deref(), Some(room.as_str()), "not in before the password");
+    // A wrong one is refused, plainly, and asked for again.
+    type_into(&password, "open says me");
+    app.button("Join").click();
+    until("the refusal said plainly", || app.text("room-error").contains("wrong password")).await;
+    until("asked again", || app.field("Room").value() == room && has_focus(&password)).await;
+    assert_ne!(app.current().as_deref(), Some(room.as_str()));
+    type_into(&password, "open sesame");
+    app.button("Join").click();
+    app.in_room(&room).await;
+    assert_eq!(password.value(), "", "the password is not left in the form");
+    ann.say(&room, "welcome in").await;
+    until("the room's message", || app.messages().iter().any(|(_, text, _)| text == "welcome in")).await;
+}
+
+#[wasm_bindgen_test]
+async fn the_room_form_creates_a_private_room_with_a_limit() {
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    let room = new_room("made private");
+    type_into(&app.field("Room"), &room);
+    type_into(&app.field("Password (private rooms)"), "hush");
+    type_into(&app.field("Member limit (new rooms, 2 to 1000)"), "2");
+    app.button("Join").click();
+    app.in_room(&room).await;
+    until("the lock on the new room", || {
+        app.room(&room).and_then(|e| e.query_selector("[data-testid='lock']").unwrap()).is_some()
+    })
+    .await;
+    // Another person needs the password, and the room holds two.
+    let ann = Peer::connect().await;
+    let refused = |peer: &Peer, code: common::ErrorCode| {
+        peer.count(|m| matches!(m, ServerMsg::Error { code: c, .. } if *c == code))
+    };
+    ann.send(&ClientMsg::Join { room: room.clone(), after: None, password: None, max: None });
+    until("forbidden", || refused(&ann, common::ErrorCode::Forbidden) > 0).await;
+    ann.send(&ClientMsg::Join { room: room.clone(), after: None, password: Some("hush".into()), max: None });
+    until("ann in", || ann.count(|m| matches!(m, ServerMsg::Joined { .. })) > 0).await;
+    let bob = Peer::connect().await;
+    bob.send(&ClientMsg::Join { room: room.clone(), after: None, password: Some("hush".into()), max: None });
+    until("full", || refused(&bob, common::ErrorCode::RoomFull) > 0).await;
+    // A limit out of range is explained beside the form.
+    type_into(&app.field("Room"), &new_room("crowd"));
+    type_into(&app.field("Member limit (new rooms, 2 to 1000)"), "5000");
+    app.button("Join").click();
+    until("the reason", || app.text("room-error").contains("from 2 to 1000")).await;
 }
 
 /// A picture drawn on a canvas, as a PNG `File` named `name`.

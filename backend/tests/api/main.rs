@@ -6,6 +6,7 @@ mod durability;
 mod hardening;
 mod helpers;
 mod media;
+mod private_rooms;
 mod protocol;
 mod rfc6455;
 mod robustness;

@@ -129,6 +129,9 @@ pub struct RoomState {
     pub(super) loading: bool,
     /// Who is typing, with the time (ms) their last `typing` arrived.
     pub(super) typing: Vec<(String, f64)>,
+    /// The password this room was joined (or created) with: sent again with every rejoin
+    /// after a reconnect. In memory only, for this page's life.
+    pub(super) password: Option<String>,
 }
 
 impl RoomState {

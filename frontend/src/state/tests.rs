@@ -78,7 +78,10 @@ fn welcome_asks_for_the_remembered_nick_then_joins_the_lobby() {
     let frames = chat.apply(welcome("guest-1"), 0.0);
     assert_eq!(
         frames,
-        vec![ClientMsg::Nick { nick: "alice".into() }, ClientMsg::Join { room: LOBBY.into(), after: None },]
+        vec![
+            ClientMsg::Nick { nick: "alice".into() },
+            ClientMsg::Join { room: LOBBY.into(), after: None, password: None, max: None },
+        ]
     );
     assert_eq!(chat.nick, "guest-1");
     assert_eq!(chat.resume.as_deref(), Some("token-0123456789abcdef"));
@@ -96,8 +99,8 @@ fn reconnect_rejoins_every_room_after_the_last_id() {
     assert_eq!(
         frames,
         vec![
-            ClientMsg::Join { room: LOBBY.into(), after: None },
-            ClientMsg::Join { room: "rust".into(), after: Some(7) },
+            ClientMsg::Join { room: LOBBY.into(), after: None, password: None, max: None },
+            ClientMsg::Join { room: "rust".into(), after: Some(7), password: None, max: None },
         ]
     );
 }
@@ -373,7 +376,10 @@ fn missed_messages_of_a_room_not_shown_count_as_unread_after_a_resume() {
 #[test]
 fn open_room_joins_once_switches_and_validates() {
     let mut chat = connected("alice");
-    assert_eq!(chat.open_room("  rust "), Ok(Some(ClientMsg::Join { room: "rust".into(), after: None })));
+    assert_eq!(
+        chat.open_room("  rust "),
+        Ok(Some(ClientMsg::Join { room: "rust".into(), after: None, password: None, max: None }))
+    );
     assert_eq!(chat.current, "rust");
     assert_eq!(chat.open_room("rust"), Ok(None));
     let long = "r".repeat(65);
@@ -387,7 +393,7 @@ fn open_room_joins_once_switches_and_validates() {
     let mut offline = Chat::new("p", None);
     assert_eq!(offline.open_room("go"), Ok(None));
     let frames = offline.apply(welcome("x"), 0.0);
-    assert!(frames.contains(&ClientMsg::Join { room: "go".into(), after: None }));
+    assert!(frames.contains(&ClientMsg::Join { room: "go".into(), after: None, password: None, max: None }));
 }
 
 #[test]
@@ -417,7 +423,11 @@ fn leaving_switches_to_the_most_recent_room_or_rejoins_the_lobby() {
     chat.apply(ServerMsg::Left { room: "b".into() }, 0.0);
     assert_eq!(chat.current, LOBBY);
     let frames = chat.apply(ServerMsg::Left { room: LOBBY.into() }, 0.0);
-    assert_eq!(frames, [ClientMsg::Join { room: LOBBY.into(), after: None }], "never in no room");
+    assert_eq!(
+        frames,
+        [ClientMsg::Join { room: LOBBY.into(), after: None, password: None, max: None }],
+        "never in no room"
+    );
     assert_eq!(chat.current, LOBBY);
 }
 
@@ -427,9 +437,9 @@ fn the_room_list_merges_the_directory_and_joined_rooms() {
     chat.apply(
         ServerMsg::Rooms {
             rooms: vec![
-                RoomInfo { name: "zed".into(), members: 1 },
-                RoomInfo { name: LOBBY.into(), members: 3 },
-                RoomInfo { name: "art".into(), members: 2 },
+                RoomInfo { name: "zed".into(), members: 1, private: false },
+                RoomInfo { name: LOBBY.into(), members: 3, private: false },
+                RoomInfo { name: "art".into(), members: 2, private: false },
             ],
         },
         0.0,
@@ -441,13 +451,23 @@ fn the_room_list_merges_the_directory_and_joined_rooms() {
     assert_eq!(names, [LOBBY, "art", "new", "zed"]);
     assert_eq!(
         list[0],
-        RoomEntry { name: LOBBY.into(), members: 3, joined: true, unread: 0, current: false }
+        RoomEntry { name: LOBBY.into(), members: 3, joined: true, unread: 0, current: false, private: false }
     );
     assert_eq!(
         list[1],
-        RoomEntry { name: "art".into(), members: 2, joined: false, unread: 0, current: false }
+        RoomEntry {
+            name: "art".into(),
+            members: 2,
+            joined: false,
+            unread: 0,
+            current: false,
+            private: false
+        }
     );
-    assert_eq!(list[2], RoomEntry { name: "new".into(), members: 2, joined: true, unread: 0, current: true });
+    assert_eq!(
+        list[2],
+        RoomEntry { name: "new".into(), members: 2, joined: true, unread: 0, current: true, private: false }
+    );
 }
 
 #[test]
@@ -512,7 +532,7 @@ fn an_incomplete_resume_page_asks_for_the_next_one() {
     chat.apply(welcome("alice"), 0.0);
     let page: Vec<_> = (2..=501).map(|id| msg(LOBBY, id, "bob", "x", None)).collect();
     let frames = chat.apply(joined_page(LOBBY, page, false), 0.0);
-    assert_eq!(frames, [ClientMsg::Join { room: LOBBY.into(), after: Some(501) }]);
+    assert_eq!(frames, [ClientMsg::Join { room: LOBBY.into(), after: Some(501), password: None, max: None }]);
     let frames = chat.apply(joined_page(LOBBY, vec![msg(LOBBY, 502, "bob", "x", None)], true), 0.0);
     assert!(frames.is_empty());
     // A gap the server cannot fill (nothing new in the page) is not asked for forever.
@@ -707,7 +727,7 @@ fn told_presence_in_a_paged_room_keeps_the_total_and_the_pages_consistent() {
 fn rooms_delta_applies_to_the_directory_in_its_order() {
     let mut chat = Chat::new("p", None);
     chat.status = Status::Connected;
-    let info = |name: &str, members| RoomInfo { name: name.into(), members };
+    let info = |name: &str, members| RoomInfo { name: name.into(), members, private: false };
     let rooms = vec![info(LOBBY, 3), info("go", 1), info("rust", 2)];
     chat.apply(ServerMsg::Welcome { protocol: 2, nick: "alice".into(), rooms, resume: None }, 0.0);
     chat.apply(
@@ -727,6 +747,124 @@ fn counts_are_grouped_by_thousands() {
     assert_eq!(count_text(999), "999");
     assert_eq!(count_text(1200), "1,200");
     assert_eq!(count_text(1_234_567), "1,234,567");
+}
+
+fn join(room: &str, password: Option<&str>, max: Option<u32>) -> ClientMsg {
+    ClientMsg::Join { room: room.into(), after: None, password: password.map(Into::into), max }
+}
+
+/// A chat whose directory lists the private room "den".
+fn with_private_den() -> Chat {
+    let mut chat = connected("alice");
+    let rooms = vec![
+        RoomInfo { name: LOBBY.into(), members: 1, private: false },
+        RoomInfo { name: "den".into(), members: 2, private: true },
+    ];
+    chat.apply(ServerMsg::Rooms { rooms }, 0.0);
+    chat
+}
+
+#[test]
+fn creating_a_room_may_give_it_a_password_and_a_limit_checked_first() {
+    let mut chat = connected("alice");
+    assert_eq!(chat.open_room_with("den", "s3cret", "4"), Ok(Some(join("den", Some("s3cret"), Some(4)))));
+    assert_eq!(chat.current, "den");
+    assert_eq!(chat.open_room_with("pair", "", " 2 "), Ok(Some(join("pair", None, Some(2)))));
+    for max in ["1", "1001", "two"] {
+        assert_eq!(
+            chat.open_room_with("x", "", max),
+            Err("A room's member limit must be from 2 to 1000.".into()),
+            "{max}"
+        );
+    }
+    let long = "p".repeat(129);
+    assert_eq!(chat.open_room_with("x", &long, ""), Err("A password must be at most 128 characters.".into()));
+    assert!(chat.room("x").is_none(), "refused: nothing joined");
+    // The room list shows the lock of a room joined with a password before the directory does.
+    let den = chat.room_list().into_iter().find(|e| e.name == "den").unwrap();
+    assert!(den.private);
+}
+
+#[test]
+fn a_private_room_of_the_directory_asks_for_its_password_first() {
+    let mut chat = with_private_den();
+    let den = chat.room_list().into_iter().find(|e| e.name == "den").unwrap();
+    assert!(den.private, "the list shows the lock");
+    assert_eq!(chat.open_room("den"), Ok(None), "nothing sent without the password");
+    assert_eq!(chat.prompt(), Some("den"));
+    assert_eq!(chat.room_error(), Some("#den is private: enter its password."));
+    assert_eq!(chat.current, LOBBY, "not shown before it is joined");
+    // The form asks; the view says so.
+    chat.prompted();
+    assert_eq!(chat.prompt(), None);
+    assert_eq!(chat.open_room_with("den", "pw", ""), Ok(Some(join("den", Some("pw"), None))));
+    assert_eq!((chat.room_error(), chat.current.as_str()), (None, "den"));
+}
+
+#[test]
+fn a_wrong_password_asks_again_and_a_full_room_says_so() {
+    let mut chat = with_private_den();
+    chat.open_room_with("den", "wrong", "").unwrap();
+    chat.apply(ServerMsg::error(ErrorCode::Forbidden, "wrong password for the room den", None), 0.0);
+    assert_eq!(chat.prompt(), Some("den"), "asked again");
+    assert_eq!(chat.room_error(), Some("wrong password for the room den"));
+    assert!(chat.room("den").is_none());
+    assert_eq!(chat.current, LOBBY);
+    // Too many wrong ones: said in the form too.
+    chat.prompted();
+    chat.open_room_with("den", "wrong again", "").unwrap();
+    chat.apply(
+        ServerMsg::error(ErrorCode::RateLimited, "too many wrong passwords; wait a minute", None),
+        0.0,
+    );
+    assert_eq!(chat.room_error(), Some("too many wrong passwords; wait a minute"));
+    assert_eq!(chat.prompt(), Some("den"));
+    chat.prompted();
+    chat.open_room_with("den", "pw", "").unwrap();
+    chat.apply(ServerMsg::error(ErrorCode::RoomFull, "the room den is full (2 members at most)", None), 0.0);
+    assert_eq!(chat.prompt(), None);
+    assert_eq!(
+        chat.alert.as_ref().map(|a| a.text.as_str()),
+        Some("the room den is full (2 members at most)")
+    );
+    assert_eq!(chat.room_error(), Some("the room den is full (2 members at most)"));
+    assert!(chat.room("den").is_none());
+    // A `rate_limited` of another request while a public room is being joined leaves it be.
+    chat.open_room("open").unwrap();
+    chat.apply(ServerMsg::error(ErrorCode::RateLimited, "slow down", None), 0.0);
+    assert!(chat.room("open").is_some());
+    assert_eq!(chat.apply(joined("open", vec![]), 0.0), []);
+}
+
+#[test]
+fn a_deep_link_to_a_private_room_asks_for_its_password() {
+    // Opened from the address before the connection: the directory is not known yet.
+    let mut chat = Chat::new("p", None);
+    chat.status = Status::Connected;
+    chat.open_room("den").unwrap();
+    let frames = chat.apply(welcome("alice"), 0.0);
+    assert!(frames.contains(&join("den", None, None)), "{frames:?}");
+    chat.apply(joined(LOBBY, vec![]), 0.0);
+    chat.apply(
+        ServerMsg::error(ErrorCode::Forbidden, "the room den is private: it needs its password", None),
+        0.0,
+    );
+    assert_eq!(chat.prompt(), Some("den"));
+    assert_eq!(chat.room_error(), Some("the room den is private: it needs its password"));
+    assert_eq!(chat.open_room_with("den", "pw", ""), Ok(Some(join("den", Some("pw"), None))));
+}
+
+#[test]
+fn the_password_is_sent_again_with_every_rejoin_after_a_reconnect() {
+    let mut chat = with_private_den();
+    chat.open_room_with("den", "pw", "").unwrap();
+    chat.apply(joined("den", vec![msg("den", 3, "bob", "hi", None)]), 0.0);
+    chat.disconnected();
+    let frames = chat.apply(welcome("alice"), 0.0);
+    let rejoin =
+        ClientMsg::Join { room: "den".into(), after: Some(3), password: Some("pw".into()), max: None };
+    assert!(frames.contains(&rejoin), "{frames:?}");
+    assert!(frames.contains(&ClientMsg::Join { room: LOBBY.into(), after: None, password: None, max: None }));
 }
 
 #[test]

@@ -66,11 +66,13 @@ pub struct RoomView {
 
 impl RoomView {}
 
-/// The room list (directory and joined rooms) and why the last room asked for was refused.
+/// The room list (directory and joined rooms) and why the last room asked for was refused;
+/// a private room whose password the room form is to ask for.
 #[derive(Debug, Clone, Copy)]
 pub struct RoomsView {
     pub list: Memo<Vec<RoomEntry>>,
     pub error: Memo<Option<String>>,
+    pub prompt: Memo<Option<String>>,
 }
 
 impl RoomsView {
@@ -187,6 +189,7 @@ pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
     let rooms = RoomsView {
         list: part(chat, Chat::room_list),
         error: part(chat, |c| c.room_error().map(str::to_owned)),
+        prompt: part(chat, |c| c.prompt().map(str::to_owned)),
     };
     let alert = AlertView(part(chat, |c| c.alert().cloned()));
     let panels = Panels {
