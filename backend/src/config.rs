@@ -99,6 +99,16 @@ pub struct Config {
     /// a second (`presence_count`). Version 1 clients always get each one.
     #[arg(long, env = "CHAT_PRESENCE_THRESHOLD", default_value_t = 100)]
     pub presence_threshold: usize,
+
+    /// The folder uploaded images are kept in (created when missing). With --redis, every
+    /// node must see the same folder (a shared volume): a message names an image that any
+    /// node may have stored.
+    #[arg(long, env = "CHAT_MEDIA_DIR", default_value = "data/media")]
+    pub media_dir: PathBuf,
+
+    /// The largest image `POST /api/media` takes, in bytes; larger ones get 413.
+    #[arg(long, env = "CHAT_MEDIA_MAX_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub media_max_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -134,6 +144,8 @@ impl Default for Config {
             max_per_ip: 1000,
             trusted_proxies: Vec::new(),
             presence_threshold: 100,
+            media_dir: PathBuf::from("data/media"),
+            media_max_bytes: 8 * 1024 * 1024,
         }
     }
 }

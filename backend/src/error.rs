@@ -18,6 +18,22 @@ pub enum RequestError {
     NotInRoom(RoomName),
     #[error("too many requests; slow down")]
     RateLimited,
+    #[error("too many wrong passwords; wait a minute")]
+    TooManyGuesses,
+    #[error("the room {0} is private: it needs its password")]
+    PasswordNeeded(RoomName),
+    #[error("wrong password for the room {0}")]
+    WrongPassword(RoomName),
+    #[error("the room {0} is private: join it to read its history")]
+    PrivateHistory(RoomName),
+    #[error("the room {0} is full ({1} members at most)")]
+    RoomFull(RoomName, u32),
+    #[error("the room {0} exists and is public: join it without a password")]
+    PublicRoom(RoomName),
+    #[error("the lobby is open to everyone: it takes no password or member limit")]
+    OpenLobby,
+    #[error("the room {0} was just created by someone else; join it again")]
+    CreatedMeanwhile(RoomName),
     #[error("the server is busy; retry in a moment")]
     Busy,
     /// A `history` request while the answer to the last one is still queued, unread.
@@ -32,11 +48,16 @@ impl RequestError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest(_) => ErrorCode::BadRequest,
-            Self::Invalid(_) => ErrorCode::Invalid,
+            Self::Invalid(_) | Self::PublicRoom(_) | Self::OpenLobby => ErrorCode::Invalid,
+            Self::PasswordNeeded(_)
+            | Self::WrongPassword(_)
+            | Self::PrivateHistory(_)
+            | Self::CreatedMeanwhile(_) => ErrorCode::Forbidden,
+            Self::RoomFull(..) => ErrorCode::RoomFull,
             Self::NickTaken(_) => ErrorCode::NickTaken,
             Self::NotInRoom(_) => ErrorCode::NotInRoom,
             // Busy is the server's side of "not now": the same retry-later answer.
-            Self::RateLimited | Self::Busy | Self::Unread(_) => ErrorCode::RateLimited,
+            Self::RateLimited | Self::Busy | Self::Unread(_) | Self::TooManyGuesses => ErrorCode::RateLimited,
             Self::Unavailable => ErrorCode::Unavailable,
         }
     }

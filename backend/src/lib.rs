@@ -21,6 +21,8 @@
 //! - `error`: the request errors and their one mapping to protocol `error` frames.
 //! - `net`: the URLs a phone on the LAN can open.
 //! - [`redis_server`]: a private `redis-server` for the tests (not used by the server).
+//! - `media`: uploaded images: `POST /api/media` (checked by their bytes, metadata
+//!   stripped, stored once by SHA-256) and `GET /media/<name>`.
 //! - `web`: the built web app as static files: compressed copies, caching by content
 //!   hash, and the security headers (CSP).
 
@@ -30,6 +32,7 @@ pub mod config;
 mod error;
 mod hub;
 mod link;
+mod media;
 pub mod net;
 mod presence;
 #[doc(hidden)]

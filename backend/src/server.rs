@@ -15,6 +15,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
+
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -34,6 +36,7 @@ use crate::admission::{self, Origins, PerAddress};
 use crate::cluster::Cluster;
 use crate::config::{Config, StoreKind};
 use crate::hub::Hub;
+use crate::media::{self, Media};
 use crate::net;
 use crate::session::{self, Peer, SessionConfig};
 use crate::store::Store;
@@ -92,6 +95,8 @@ pub async fn run(
     if let Some(typing) = cluster.as_mut().and_then(Cluster::typing) {
         hub.share_typing(typing);
     }
+    let media = Media::open(&config.media_dir, config.media_max_bytes)
+        .with_context(|| format!("creating the media folder {}", config.media_dir.display()))?;
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
     let fanout = cluster.map(|node| tokio::spawn(node.run(hub.clone(), token.clone())));
     let presence = tokio::spawn(hub.clone().run_presence(token.clone()));
@@ -110,6 +115,7 @@ pub async fn run(
             send_buffer: config.send_buffer,
             rate_limit: config.rate_limit,
             ping_every: Duration::from_secs(config.ping_secs.max(1)),
+            media: media.clone(),
         },
         shutdown: token.clone(),
         sessions: TaskTracker::new(),
@@ -120,7 +126,7 @@ pub async fn run(
         lan_urls: Arc::new(net::lan_urls(addr)),
     };
     let sessions = state.sessions.clone();
-    let app = router(state, &config.web_dir);
+    let app = router(state, media, &config.web_dir);
     let http = TaskTracker::new();
     tokio::pin!(shutdown);
     'accept: loop {
@@ -201,12 +207,14 @@ fn is_connection_error(e: &std::io::Error) -> bool {
     matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }
 
-fn router(state: AppState, web_dir: &Path) -> Router {
+fn router(state: AppState, media: Media, web_dir: &Path) -> Router {
+    let uploads = media::router(media, state.hub.clone(), state.origins.clone());
     Router::new()
         .route("/ws", get(ws_handler))
         .route("/api/info", get(info))
         .route("/api/qr.svg", get(qr))
         .with_state(state)
+        .merge(uploads)
         .merge(web::router(web_dir))
 }
 

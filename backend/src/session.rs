@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::RequestError;
 use crate::hub::{ConnId, Handled, Hub, Read};
 use crate::link::{self, Close, Link};
+use crate::media::Media;
 use crate::ws::{self, Decoder, Message, opcode};
 
 /// How long the final frames get to go out before the socket is dropped.
@@ -43,6 +44,8 @@ pub struct SessionConfig {
     pub rate_limit: u32,
     /// The server pings this often, so a silent peer is noticed...
     pub ping_every: Duration,
+    /// Where a `say`'s `image` must have been stored.
+    pub media: Media,
 }
 
 impl SessionConfig {
@@ -132,7 +135,7 @@ async fn serve(
     // While a read of the store is under way, nothing more from the client is handled
     // (its answers keep their order, and one client has one read at a time); the socket
     // is still written and the timers still run.
-    let mut reading = match handle_read(link, decoder, hub, id, &mut bucket).await {
+    let mut reading = match handle_read(link, decoder, hub, id, &mut bucket, &cfg.media).await {
         Ok(reading) => reading,
         Err(end) => return end,
     };
@@ -168,7 +171,7 @@ async fn serve(
                     }
                 }
                 // What the client sent meanwhile is decoded already.
-                reading = match handle_read(link, decoder, hub, id, &mut bucket).await {
+                reading = match handle_read(link, decoder, hub, id, &mut bucket, &cfg.media).await {
             Ok(reading) => reading,
             Err(end) => return end,
         };
@@ -181,7 +184,7 @@ async fn serve(
                     Ok(Some(0)) => return ("client left", None),
                     Ok(Some(_)) => {
                         heard = Instant::now();
-                        reading = match handle_read(link, decoder, hub, id, &mut bucket).await {
+                        reading = match handle_read(link, decoder, hub, id, &mut bucket, &cfg.media).await {
             Ok(reading) => reading,
             Err(end) => return end,
         };
@@ -250,9 +253,10 @@ async fn handle_read(
     hub: &Hub,
     id: ConnId,
     bucket: &mut TokenBucket,
+    media: &Media,
 ) -> Result<Option<Reading>, Ending> {
     loop {
-        let (step, unflushed) = link::collect(|| handle_frames(link, decoder, hub, id, bucket));
+        let (step, unflushed) = link::collect(|| handle_frames(link, decoder, hub, id, bucket, media));
         match step {
             Step::Ended(end) => return Err(end),
             Step::Drained => {
@@ -296,6 +300,7 @@ fn handle_frames(
     hub: &Hub,
     id: ConnId,
     bucket: &mut TokenBucket,
+    media: &Media,
 ) -> Step {
     loop {
         // Closing (too slow, replaced): what it asks for now would only be thrown away.
@@ -315,7 +320,7 @@ fn handle_frames(
         let result = match message {
             Message::Text(text) => {
                 if bucket.take() {
-                    match handle_text(hub, id, &text, bucket, &mut costly) {
+                    match handle_text(hub, id, &text, bucket, media, &mut costly) {
                         Ok(Some((read, cid))) => return Step::Read(read, cid),
                         Ok(None) => Ok(()),
                         Err(e) => Err(e),
@@ -354,17 +359,25 @@ fn handle_frames(
 type Left = Option<(Read, Option<String>)>;
 
 /// Decodes, validates and applies one text frame; `costly` tells whether it read the
-/// store's history.
+/// store's history. What it leaves to await (a read of the store, a private room's
+/// password hashed or checked) is handed back.
 fn handle_text(
     hub: &Hub,
     id: ConnId,
     text: &str,
     bucket: &mut TokenBucket,
+    media: &Media,
     costly: &mut bool,
 ) -> Result<Left, (RequestError, Option<String>)> {
     let msg = decode(text).map_err(|e| (e, None))?;
     let cid = msg.cid().map(str::to_owned);
     let request = msg.validate().map_err(|e| (RequestError::Invalid(e), cid.clone()))?;
+    // A well-formed URL of an image that was never uploaded here (one stat, no lock held).
+    if let Request::Say { image: Some(image), .. } = &request
+        && !media.exists(image)
+    {
+        return Err((RequestError::Invalid(common::InvalidName::Image), cid));
+    }
     *costly = matches!(request, Request::History { .. } | Request::Join { .. });
     match hub.handle(id, request).map_err(|e| (e, cid.clone()))? {
         Handled::Done(bytes) => {
@@ -522,9 +535,15 @@ mod decode_properties {
     fn client_msg() -> impl Strategy<Value = ClientMsg> {
         prop_oneof![
             string().prop_map(|nick| ClientMsg::Nick { nick }),
-            (string(), any::<Option<u64>>()).prop_map(|(room, after)| ClientMsg::Join { room, after }),
+            (string(), any::<Option<u64>>(), proptest::option::of(string()), any::<Option<u32>>())
+                .prop_map(|(room, after, password, max)| ClientMsg::Join { room, after, password, max }),
             string().prop_map(|room| ClientMsg::Leave { room }),
-            (string(), string(), string()).prop_map(|(room, text, cid)| ClientMsg::Say { room, text, cid }),
+            (string(), string(), string()).prop_map(|(room, text, cid)| ClientMsg::Say {
+                room,
+                text,
+                cid,
+                image: None
+            }),
             string().prop_map(|room| ClientMsg::Typing { room }),
             (string(), any::<u64>(), any::<Option<u32>>())
                 .prop_map(|(room, before, limit)| ClientMsg::History { room, before, limit }),

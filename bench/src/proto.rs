@@ -56,7 +56,9 @@ impl Proto {
     /// The frame that joins `room`.
     pub fn join(self, room: &str) -> String {
         match self {
-            Self::V1 | Self::V2 => v1(&common::ClientMsg::Join { room: room.to_owned(), after: None }),
+            Self::V1 | Self::V2 => {
+                v1(&common::ClientMsg::Join { room: room.to_owned(), after: None, password: None, max: None })
+            }
             Self::SocketIo => sio::event("join", &serde_json::Value::from(room)),
             Self::Line => format!("J {room}\n"),
         }
@@ -69,6 +71,7 @@ impl Proto {
                 room: room.to_owned(),
                 text: text.to_owned(),
                 cid: format!("c{cid}"),
+                image: None,
             }),
             Self::SocketIo => {
                 sio::event("say", &serde_json::json!({"room": room, "text": text, "cid": format!("c{cid}")}))
@@ -274,7 +277,10 @@ mod tests {
     fn v1_frames_come_from_the_common_types() {
         assert_eq!(Proto::V1.join("r1"), r#"{"type":"join","room":"r1"}"#);
         let say: common::ClientMsg = serde_json::from_str(&Proto::V1.say("r1", "hi", 9)).unwrap();
-        assert_eq!(say, common::ClientMsg::Say { room: "r1".into(), text: "hi".into(), cid: "c9".into() });
+        assert_eq!(
+            say,
+            common::ClientMsg::Say { room: "r1".into(), text: "hi".into(), cid: "c9".into(), image: None }
+        );
         assert!(v1_is(r#"{"type":"welcome","protocol":1}"#, "welcome"));
         assert!(!v1_is(r#"{"type":"welcomed"}"#, "welcome"));
         assert!(Proto::V1.is_error(br#"{"type":"error","code":"too_slow"}"#));

@@ -452,6 +452,9 @@ impl Report {
         let cpu = |server: &str| self.cluster_figure(server, |p| p.cpu_per_delivery_us).map(|s| s.median);
         let (cluster_cpu, single_cpu) = (cpu(CLUSTER), cpu(OURS));
         let r = ratio(cluster_cpu, single_cpu);
+        // The same with Redis on both sides: what the hop to the other node costs alone.
+        let redis_one = p99(OURS_REDIS);
+        let hop = cluster.zip(redis_one).map(|(c, s)| c - s);
         vec![
             Target {
                 what: format!(
@@ -465,6 +468,19 @@ impl Report {
                     _ => "–".into(),
                 },
                 status: Status::of(over, |d| d <= CLUSTER_P99_OVER_MS),
+            },
+            Target {
+                what: format!(
+                    "cluster of {CLUSTER_NODES}: p99 vs one `--redis` node (Redis's own latency, its \
+                     fsync included, on both sides: the hop to the other node alone), {}",
+                    rate_name(CLUSTER_RATE)
+                ),
+                goal: "–".into(),
+                measured: match (hop, cluster, redis_one) {
+                    (Some(d), Some(c), Some(s)) => format!("{c:.2} ms vs {s:.2} ms ({d:+.2} ms)"),
+                    _ => "–".into(),
+                },
+                status: Status::Reported,
             },
             Target {
                 what: format!(
@@ -1915,6 +1931,8 @@ mod tests {
         let p99 = target(&t, "p99 across nodes");
         assert_eq!(p99.measured, "4.50 ms vs 3.00 ms (+1.50 ms)");
         assert_eq!((p99.goal.as_str(), p99.status), ("≤ one node's + 2 ms", Status::Met));
+        let hop = target(&t, "p99 vs one `--redis` node");
+        assert_eq!((hop.measured.as_str(), hop.status), ("4.50 ms vs 3.50 ms (+1.00 ms)", Status::Reported));
         let cpu = target(&t, "CPU per delivery (the nodes' sum");
         assert_eq!(cpu.measured, "1.15× (2.30 µs vs 2.00 µs)");
         assert_eq!((cpu.goal.as_str(), cpu.status), ("≤ 1.20×", Status::Met));

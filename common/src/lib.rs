@@ -4,18 +4,22 @@
 //! - [`protocol`]: the closed, tagged enums of every frame ([`ClientMsg`], [`ServerMsg`]).
 //! - [`v2`]: how version 2 is negotiated (`chat.v2`) and the bounds of its member pages;
 //!   its frames are variants of the same enums.
+//! - [`media`]: the URLs of uploaded images ([`ImageRef`]), as `say` and `message` carry them.
 //! - [`names`]: validated newtypes ([`Nick`], [`RoomName`], [`Text`], [`Cid`]) that turn
-//!   raw strings from the wire into values the rest of the code can trust.
+//!   raw strings from the wire into values the rest of the code can trust, and a private
+//!   room's [`Password`].
 //!
 //! This crate depends on serde only, so it compiles for native and wasm32 alike. It must
 //! never know about sockets, storage or the UI: no other crate invents JSON, and this one
 //! does nothing but describe it.
 
+pub mod media;
 pub mod names;
 pub mod protocol;
 pub mod v2;
 
-pub use names::{Cid, InvalidName, Nick, RoomName, Text};
+pub use media::ImageRef;
+pub use names::{Cid, InvalidName, Nick, Password, RoomName, Text};
 pub use protocol::{ChatMessage, ClientMsg, ErrorCode, PresenceEvent, Request, RoomInfo, ServerMsg};
 pub use v2::Version;
 
@@ -48,13 +52,15 @@ pub mod close {
 
 /// The Content-Security-Policy the web app runs under, with `connect` (space-separated
 /// sources, or empty) allowed for the WebSocket besides `'self'`: scripts, styles, images,
-/// fonts and the manifest from the page's own server only, WebAssembly compiled from them
+/// fonts and the manifest from the page's own server only (images also from `blob:`, the
+/// preview of a picture being uploaded), WebAssembly compiled from them
 /// (`'wasm-unsafe-eval'` allows no JavaScript `eval`), no framing. The server sends it;
 /// the app's browser tests run under it too, so both hold the same one.
 pub fn content_security_policy(connect: &str) -> String {
     let sep = if connect.is_empty() { "" } else { " " };
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'{sep}{connect}; \
+         img-src 'self' blob:; \
          base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
     )
 }

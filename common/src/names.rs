@@ -15,6 +15,10 @@ pub enum InvalidName {
     Empty(&'static str),
     TooLong(&'static str, usize),
     Control(&'static str),
+    /// A number outside its bounds: what, the least and the most allowed.
+    OutOfRange(&'static str, u32, u32),
+    /// A `say.image` that is not a URL this server's `POST /api/media` answered with.
+    Image,
 }
 
 impl fmt::Display for InvalidName {
@@ -23,6 +27,10 @@ impl fmt::Display for InvalidName {
             Self::Empty(what) => write!(f, "{what} must not be empty"),
             Self::TooLong(what, max) => write!(f, "{what} must be at most {max} characters"),
             Self::Control(what) => write!(f, "{what} must not contain control characters"),
+            Self::OutOfRange(what, min, max) => write!(f, "{what} must be from {min} to {max}"),
+            Self::Image => {
+                f.write_str("an image must be a URL that POST /api/media of this server answered with")
+            }
         }
     }
 }
@@ -140,6 +148,12 @@ impl Text {
     pub fn parse(s: &str) -> Result<Self, InvalidName> {
         bounded("a message", s.trim_end(), Self::MAX, true).map(Self)
     }
+
+    /// The text of a message that carries an image: it may be empty (only whitespace is
+    /// empty too); otherwise the same bounds as [`Text::parse`].
+    pub fn parse_caption(s: &str) -> Result<Self, InvalidName> {
+        if s.trim_end().is_empty() { Ok(Self(String::new())) } else { Self::parse(s) }
+    }
 }
 
 impl Cid {
@@ -147,6 +161,48 @@ impl Cid {
 
     pub fn parse(s: &str) -> Result<Self, InvalidName> {
         bounded("a cid", s, Self::MAX, false).map(Self)
+    }
+}
+
+/// A private room's password as a client sent it: 1 to 128 characters, kept as given (no
+/// trimming: a space is part of a password). It is never serialized, and its `Debug`
+/// does not show it, so it cannot end up in a log line by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub const MAX: usize = 128;
+
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        if s.is_empty() {
+            return Err(InvalidName::Empty("a password"));
+        }
+        if s.chars().count() > Self::MAX {
+            return Err(InvalidName::TooLong("a password", Self::MAX));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// The most members a private room may be given (`join.max`), and the least.
+pub const ROOM_MAX: std::ops::RangeInclusive<u32> = 2..=1000;
+
+/// Checks a `join.max` against [`ROOM_MAX`].
+pub fn room_max(max: u32) -> Result<u32, InvalidName> {
+    if ROOM_MAX.contains(&max) {
+        Ok(max)
+    } else {
+        Err(InvalidName::OutOfRange("a room's member limit", *ROOM_MAX.start(), *ROOM_MAX.end()))
     }
 }
 
@@ -188,10 +244,39 @@ mod tests {
     }
 
     #[test]
+    fn a_caption_may_be_empty_but_is_bounded_like_a_text() {
+        assert_eq!(Text::parse_caption("  \n ").unwrap().as_str(), "");
+        assert_eq!(Text::parse_caption("look ").unwrap().as_str(), "look");
+        assert!(Text::parse_caption(&"x".repeat(4001)).is_err());
+        assert!(Text::parse_caption("bell\u{7}").is_err());
+    }
+
+    #[test]
     fn cid_bounds() {
         assert!(Cid::parse("a-1").is_ok());
         assert!(Cid::parse("").is_err());
         assert!(Cid::parse(&"c".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn password_bounds_and_redacted_debug() {
+        assert_eq!(Password::parse(" a ").unwrap().expose(), " a ", "kept as given");
+        assert_eq!(Password::parse(""), Err(InvalidName::Empty("a password")));
+        assert!(Password::parse(&"é".repeat(128)).is_ok(), "128 characters, not bytes");
+        assert_eq!(Password::parse(&"p".repeat(129)), Err(InvalidName::TooLong("a password", 128)));
+        assert!(!format!("{:?}", Password::parse("hunter2").unwrap()).contains("hunter2"));
+    }
+
+    #[test]
+    fn room_max_bounds() {
+        assert_eq!(room_max(2), Ok(2));
+        assert_eq!(room_max(1000), Ok(1000));
+        for bad in [0, 1, 1001] {
+            assert_eq!(
+                room_max(bad).unwrap_err().to_string(),
+                "a room's member limit must be from 2 to 1000"
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::{Cid, InvalidName, Nick, RoomName, Text};
+use crate::media::ImageRef;
+use crate::names::{Cid, InvalidName, Nick, Password, RoomName, Text, room_max};
 use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE, MembersPage};
 use crate::{HISTORY_DEFAULT, HISTORY_MAX};
 
@@ -18,16 +19,29 @@ use crate::{HISTORY_DEFAULT, HISTORY_MAX};
 pub enum ClientMsg {
     /// Ask for a new nickname.
     Nick { nick: String },
-    /// Enter a room (creating it). With `after`, resume from that message id.
+    /// Enter a room (creating it). With `after`, resume from that message id. An addition
+    /// to version 1: `password` makes a room it creates private and opens a private room;
+    /// `max` bounds the members of a room it creates.
     Join {
         room: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<u32>,
     },
     /// Leave a room.
     Leave { room: String },
-    /// Send a message to a room the client is in.
-    Say { room: String, text: String, cid: String },
+    /// Send a message to a room the client is in. With `image` (a URL that this server's
+    /// `POST /api/media` answered with), `text` may be empty.
+    Say {
+        room: String,
+        text: String,
+        cid: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
+    },
     /// The user is typing in a room.
     Typing { room: String },
     /// Older messages: those with `id < before`, up to `limit`.
@@ -56,9 +70,9 @@ pub enum ClientMsg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Nick(Nick),
-    Join { room: RoomName, after: Option<u64> },
+    Join { room: RoomName, after: Option<u64>, password: Option<Password>, max: Option<u32> },
     Leave(RoomName),
-    Say { room: RoomName, text: Text, cid: Cid },
+    Say { room: RoomName, text: Text, cid: Cid, image: Option<ImageRef> },
     Typing(RoomName),
     History { room: RoomName, before: u64, limit: u32 },
     Ping,
@@ -78,13 +92,22 @@ impl ClientMsg {
     pub fn validate(self) -> Result<Request, InvalidName> {
         Ok(match self {
             Self::Nick { nick } => Request::Nick(Nick::parse(&nick)?),
-            Self::Join { room, after } => Request::Join { room: RoomName::parse(&room)?, after },
-            Self::Leave { room } => Request::Leave(RoomName::parse(&room)?),
-            Self::Say { room, text, cid } => Request::Say {
+            Self::Join { room, after, password, max } => Request::Join {
                 room: RoomName::parse(&room)?,
-                text: Text::parse(&text)?,
-                cid: Cid::parse(&cid)?,
+                after,
+                password: password.as_deref().map(Password::parse).transpose()?,
+                max: max.map(room_max).transpose()?,
             },
+            Self::Leave { room } => Request::Leave(RoomName::parse(&room)?),
+            Self::Say { room, text, cid, image } => {
+                let image = image.as_deref().map(ImageRef::parse).transpose()?;
+                Request::Say {
+                    room: RoomName::parse(&room)?,
+                    text: if image.is_some() { Text::parse_caption(&text)? } else { Text::parse(&text)? },
+                    cid: Cid::parse(&cid)?,
+                    image,
+                }
+            }
             Self::Typing { room } => Request::Typing(RoomName::parse(&room)?),
             Self::History { room, before, limit } => Request::History {
                 room: RoomName::parse(&room)?,
@@ -114,6 +137,10 @@ pub struct ChatMessage {
     pub ts: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cid: Option<String>,
+    /// An uploaded image (`/media/<name>`), shown with `text` as its caption (which may
+    /// then be empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// One entry of the room directory.
@@ -121,6 +148,13 @@ pub struct ChatMessage {
 pub struct RoomInfo {
     pub name: String,
     pub members: u32,
+    /// An addition to version 1: the room asks a password of those who join it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub private: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +178,11 @@ pub enum ErrorCode {
     RateLimited,
     /// Sent just before the server drops a client that cannot keep up.
     TooSlow,
+    /// A private room's password is missing or wrong, or a private room's `history` was
+    /// asked for by someone who is not a member.
+    Forbidden,
+    /// The room holds as many members as its creator allowed.
+    RoomFull,
     /// The server cannot reach its message store for now: nothing was done, and the
     /// same request (the same `cid`) may be sent again in a moment.
     Unavailable,
@@ -308,8 +347,12 @@ pub mod samples {
             // within what a JavaScript number holds exactly.
             ts: 1_763_760_000_000 + id % 1000,
             cid: cid.map(Into::into),
+            image: None,
         }
     }
+
+    /// A URL as `POST /api/media` answers it.
+    pub const IMAGE: &str = "/media/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.png";
 
     /// Every [`ServerMsg`] variant, each optional field present and absent, every
     /// [`PresenceEvent`] and every [`ErrorCode`] the server sends.
@@ -324,7 +367,10 @@ pub mod samples {
             ServerMsg::Welcome {
                 protocol: crate::PROTOCOL_VERSION,
                 nick: "guest-1234".into(),
-                rooms: vec![RoomInfo { name: "lobby".into(), members: 2 }],
+                rooms: vec![
+                    RoomInfo { name: "lobby".into(), members: 2, private: false },
+                    RoomInfo { name: "den".into(), members: 1, private: true },
+                ],
                 resume: None,
             },
             ServerMsg::Welcome {
@@ -336,8 +382,9 @@ pub mod samples {
             ServerMsg::You { nick: "ann".into() },
             ServerMsg::Rooms {
                 rooms: vec![
-                    RoomInfo { name: "lobby".into(), members: 0 },
-                    RoomInfo { name: "café & co".into(), members: u32::MAX },
+                    RoomInfo { name: "lobby".into(), members: 0, private: false },
+                    RoomInfo { name: "café & co".into(), members: u32::MAX, private: false },
+                    RoomInfo { name: "secret \"den\"".into(), members: 3, private: true },
                 ],
             },
             ServerMsg::Joined {
@@ -363,7 +410,10 @@ pub mod samples {
             },
             ServerMsg::PresenceCount { room: "lobby".into(), joined: 12, left: 3, renamed: 0, total: 1209 },
             ServerMsg::RoomsDelta {
-                changed: vec![RoomInfo { name: "rust".into(), members: 4 }],
+                changed: vec![
+                    RoomInfo { name: "rust".into(), members: 4, private: false },
+                    RoomInfo { name: "den".into(), members: 2, private: true },
+                ],
                 removed: vec!["go".into()],
             },
             ServerMsg::RoomsDelta { changed: vec![], removed: vec![] },
@@ -371,6 +421,13 @@ pub mod samples {
             // The largest id a JavaScript number holds exactly.
             ServerMsg::Message(message(9_007_199_254_740_991, Some("c-1"))),
             ServerMsg::Message(message(5, None)),
+            // A picture without a caption, and one with.
+            ServerMsg::Message(ChatMessage {
+                text: String::new(),
+                image: Some(IMAGE.into()),
+                ..message(6, Some("c-6"))
+            }),
+            ServerMsg::Message(ChatMessage { image: Some(IMAGE.into()), ..message(7, None) }),
             presence(PresenceEvent::Join, "bob", None),
             presence(PresenceEvent::Leave, "bob", None),
             presence(PresenceEvent::Rename, "bobby", Some("bob")),
@@ -389,6 +446,8 @@ pub mod samples {
             ServerMsg::error(ErrorCode::RateLimited, "slow down", Some("c-4".into())),
             ServerMsg::error(ErrorCode::TooSlow, "bye", None),
             ServerMsg::error(ErrorCode::Unavailable, "retry soon", Some("c-5".into())),
+            ServerMsg::error(ErrorCode::Forbidden, "wrong password", None),
+            ServerMsg::error(ErrorCode::RoomFull, "full", None),
         ]
     }
 
@@ -396,10 +455,27 @@ pub mod samples {
     pub fn client() -> Vec<ClientMsg> {
         vec![
             ClientMsg::Nick { nick: "ann".into() },
-            ClientMsg::Join { room: "rust".into(), after: None },
-            ClientMsg::Join { room: "rust".into(), after: Some(9_007_199_254_740_991) },
+            ClientMsg::Join { room: "rust".into(), after: None, password: None, max: None },
+            ClientMsg::Join {
+                room: "rust".into(),
+                after: Some(9_007_199_254_740_991),
+                password: None,
+                max: None,
+            },
+            ClientMsg::Join {
+                room: "den".into(),
+                after: None,
+                password: Some(AWKWARD.into()),
+                max: Some(1000),
+            },
             ClientMsg::Leave { room: "café & co".into() },
-            ClientMsg::Say { room: "r".into(), text: AWKWARD.into(), cid: "a-1".into() },
+            ClientMsg::Say { room: "r".into(), text: AWKWARD.into(), cid: "a-1".into(), image: None },
+            ClientMsg::Say {
+                room: "r".into(),
+                text: String::new(),
+                cid: "a-2".into(),
+                image: Some(IMAGE.into()),
+            },
             ClientMsg::Typing { room: "r".into() },
             ClientMsg::History { room: "r".into(), before: 100, limit: Some(50) },
             ClientMsg::History { room: "r".into(), before: 0, limit: None },
@@ -431,7 +507,7 @@ mod tests {
         let you: ServerMsg = round_trip(r#"{"type":"you","nick":"alice"}"#);
         assert_eq!(you, ServerMsg::You { nick: "alice".into() });
         let join: ClientMsg = round_trip(r#"{"type":"join","room":"lobby"}"#);
-        assert_eq!(join, ClientMsg::Join { room: "lobby".into(), after: None });
+        assert_eq!(join, ClientMsg::Join { room: "lobby".into(), after: None, password: None, max: None });
         let joined: ServerMsg = round_trip(
             r#"{"type":"joined","room":"lobby","members":["alice","bob"],"history":[],"complete":true}"#,
         );
@@ -439,7 +515,10 @@ mod tests {
             matches!(joined, ServerMsg::Joined { complete: true, ref members, .. } if members.len() == 2)
         );
         let rooms: ServerMsg = round_trip(r#"{"type":"rooms","rooms":[{"name":"lobby","members":2}]}"#);
-        assert_eq!(rooms, ServerMsg::Rooms { rooms: vec![RoomInfo { name: "lobby".into(), members: 2 }] });
+        assert_eq!(
+            rooms,
+            ServerMsg::Rooms { rooms: vec![RoomInfo { name: "lobby".into(), members: 2, private: false }] }
+        );
         let say: ClientMsg = round_trip(r#"{"type":"say","room":"lobby","text":"hi","cid":"a-1"}"#);
         assert_eq!(say.cid(), Some("a-1"));
         let message: ServerMsg = round_trip(
@@ -477,7 +556,16 @@ mod tests {
             r#"{"type":"history","room":"rust","messages":[{"room":"rust","id":3,"nick":"bob","text":"yo","ts":5}],"complete":false}"#,
         );
         round_trip::<ServerMsg>(r#"{"type":"error","code":"not_in_room","message":"join first","cid":"c9"}"#);
-        for code in ["bad_request", "invalid", "nick_taken", "not_in_room", "rate_limited", "too_slow"] {
+        for code in [
+            "bad_request",
+            "invalid",
+            "nick_taken",
+            "not_in_room",
+            "rate_limited",
+            "too_slow",
+            "forbidden",
+            "room_full",
+        ] {
             round_trip::<ServerMsg>(&format!(r#"{{"type":"error","code":"{code}","message":"m"}}"#));
         }
     }
@@ -593,14 +681,58 @@ mod tests {
 
     #[test]
     fn validate_applies_the_bounds() {
-        let ok = ClientMsg::Say { room: " lobby ".into(), text: "hi  ".into(), cid: "a-1".into() };
-        let Request::Say { room, text, cid } = ok.validate().unwrap() else { panic!() };
+        let ok =
+            ClientMsg::Say { room: " lobby ".into(), text: "hi  ".into(), cid: "a-1".into(), image: None };
+        let Request::Say { room, text, cid, .. } = ok.validate().unwrap() else { panic!() };
         assert_eq!((room.as_str(), text.as_str(), cid.as_str()), ("lobby", "hi", "a-1"));
         let long = ClientMsg::Nick { nick: "n".repeat(33) };
         assert_eq!(long.validate().unwrap_err().to_string(), "a nickname must be at most 32 characters");
-        assert!(ClientMsg::Join { room: "".into(), after: None }.validate().is_err());
-        let empty = ClientMsg::Say { room: "r".into(), text: "   ".into(), cid: "c".into() };
+        assert!(
+            ClientMsg::Join { room: "".into(), after: None, password: None, max: None }.validate().is_err()
+        );
+        let empty = ClientMsg::Say { room: "r".into(), text: "   ".into(), cid: "c".into(), image: None };
         assert!(empty.validate().is_err());
+    }
+
+    #[test]
+    fn private_rooms_round_trip_and_their_bounds_apply() {
+        let join: ClientMsg = round_trip(r#"{"type":"join","room":"den","password":"s3cret","max":4}"#);
+        let Request::Join { password, max, .. } = join.validate().unwrap() else { panic!("not a join") };
+        assert_eq!((password.unwrap().expose(), max), ("s3cret", Some(4)));
+        let join = |password: Option<&str>, max| ClientMsg::Join {
+            room: "den".into(),
+            after: None,
+            password: password.map(Into::into),
+            max,
+        };
+        assert!(join(Some(""), None).validate().is_err());
+        assert!(join(Some(&"p".repeat(129)), None).validate().is_err());
+        assert!(join(Some(&"p".repeat(128)), Some(1000)).validate().is_ok());
+        for max in [0, 1, 1001, u32::MAX] {
+            assert!(join(None, Some(max)).validate().is_err(), "{max}");
+        }
+        let rooms: ServerMsg = round_trip(
+            r#"{"type":"rooms","rooms":[{"name":"lobby","members":2},{"name":"den","members":1,"private":true}]}"#,
+        );
+        let ServerMsg::Rooms { rooms } = rooms else { panic!("not rooms") };
+        assert_eq!((rooms[0].private, rooms[1].private), (false, true));
+        round_trip::<ServerMsg>(r#"{"type":"error","code":"forbidden","message":"wrong password"}"#);
+    }
+
+    #[test]
+    fn a_say_with_an_image_may_have_no_text_and_any_other_image_is_invalid() {
+        let say = |text: &str, image: &str| {
+            ClientMsg::Say { room: "r".into(), text: text.into(), cid: "c".into(), image: Some(image.into()) }
+                .validate()
+        };
+        let Ok(Request::Say { text, image, .. }) = say(" ", samples::IMAGE) else { panic!() };
+        assert_eq!((text.as_str(), image.unwrap().as_str()), ("", samples::IMAGE));
+        assert_eq!(say("hi", "https://elsewhere.example/cat.png"), Err(InvalidName::Image));
+        assert_eq!(say("", "/media/x.svg"), Err(InvalidName::Image));
+        assert!(say(&"x".repeat(4001), samples::IMAGE).is_err(), "a caption has a text's bounds");
+        let json = r#"{"type":"say","room":"r","text":"","cid":"c","image":"/media/a.png"}"#;
+        let msg: ClientMsg = serde_json::from_str(json).unwrap();
+        assert_eq!(msg.validate(), Err(InvalidName::Image));
     }
 
     #[test]

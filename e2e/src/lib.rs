@@ -52,6 +52,7 @@ impl Server {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             web_dir: dist,
             db: dir.path().join("chat.db"),
+            media_dir: dir.path().join("media"),
             redis,
             ..backend::Config::default()
         };

@@ -72,3 +72,71 @@ async fn a_desktop_and_a_phone_chat_both_ways() -> Result<()> {
     phone.close().await?;
     Ok(())
 }
+
+/// A 240x160 photo (JPEG) with a gradient and a block of colour, written to a file.
+fn photo() -> Result<std::path::PathBuf> {
+    let (w, h) = (240u16, 160u16);
+    let mut pixels = Vec::with_capacity(usize::from(w) * usize::from(h) * 3);
+    for y in 0..h {
+        for x in 0..w {
+            let block = (80..160).contains(&x) && (40..120).contains(&y);
+            let rgb = if block { [255, 212, 59] } else { [(x / 2) as u8, (y + 60) as u8, 219] };
+            pixels.extend_from_slice(&rgb);
+        }
+    }
+    let path = std::env::temp_dir().join(format!("chat-e2e-photo-{}.jpg", std::process::id()));
+    jpeg_encoder::Encoder::new_file(&path, 85)?.encode(&pixels, w, h, jpeg_encoder::ColorType::Rgb)?;
+    Ok(path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phone_sends_a_picture_and_the_desktop_sees_it() -> Result<()> {
+    let server = Server::start().await?;
+    let driver = Driver::start().await?;
+    let desktop = driver.desktop().await?;
+    let phone = driver.phone().await?;
+    desktop.open(&server.url("127.0.0.1")).await?;
+    phone.open(&server.url("127.0.0.2")).await?;
+    for page in [&desktop, &phone] {
+        page.wait_text("status", "Connected").await?;
+    }
+    set_nick(&phone, "bob").await?;
+    set_nick(&desktop, "alice").await?;
+
+    // As a phone's file picker (or camera) gives it to the page.
+    let photo = photo()?;
+    phone.field("Attach a picture").await?.send_keys(&photo.display().to_string()).await?;
+    let loaded = "return [...document.querySelectorAll('[role=log] img[data-testid=picture]')]\
+                  .filter(i => i.complete && i.naturalWidth === 240 && i.src.includes('/media/')).length";
+    desktop
+        .until("the picture on the desktop", || async { Ok(desktop.eval(loaded).await?.as_u64() == Some(1)) })
+        .await?;
+    phone
+        .until("the phone's own picture, echoed", || async {
+            Ok(phone.eval(loaded).await?.as_u64() == Some(1))
+        })
+        .await?;
+    let log = desktop.wait_text("log", "bob").await?;
+    assert!(log.contains("bob"), "{log}");
+    // Shown at a bounded size, whole on a 360 px phone.
+    let size = phone
+        .eval("const r = document.querySelector('[role=log] img[data-testid=picture]').getBoundingClientRect(); return [r.width, r.height, document.documentElement.scrollWidth]")
+        .await?;
+    let size: Vec<f64> = size.as_array().unwrap().iter().filter_map(|v| v.as_f64()).collect();
+    assert!(size[1] <= 240.0 && size[0] <= 360.0 && size[2] <= 360.0, "{size:?}");
+    // Opened full size in a new tab.
+    let link = desktop.eval("return document.querySelector('[role=log] a.pic').target").await?;
+    assert_eq!(link.as_str(), Some("_blank"));
+    for page in [&desktop, &phone] {
+        assert!(page.csp_violations().await?.is_empty(), "{:?}", page.csp_violations().await?);
+    }
+    let shots = [desktop.screenshot("picture-desktop").await?, phone.screenshot("picture-phone").await?];
+    for shot in &shots {
+        assert!(std::fs::metadata(shot)?.len() > 1000, "{} is empty", shot.display());
+        eprintln!("screenshot: {}", shot.display());
+    }
+    let _ = std::fs::remove_file(&photo);
+    desktop.close().await?;
+    phone.close().await?;
+    Ok(())
+}

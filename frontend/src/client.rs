@@ -9,7 +9,7 @@
 use leptos::prelude::*;
 
 use crate::socket::Link;
-use crate::state::{Chat, SayError};
+use crate::state::{Chat, SayError, Upload};
 use common::ClientMsg;
 
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +37,23 @@ impl Client {
         Ok(())
     }
 
+    /// The resume token of the connection, the credential of an upload.
+    pub fn token(&self) -> Option<String> {
+        self.chat.with_untracked(|c| c.resume().map(str::to_owned))
+    }
+
+    /// A picture starts uploading to the room shown, shown meanwhile from `preview`; its
+    /// `cid`, or why it cannot be sent now.
+    pub fn start_upload(&self, preview: String) -> Result<String, SayError> {
+        self.chat.try_update(|c| c.start_upload(preview)).unwrap_or(Err(SayError::Empty))
+    }
+
+    /// What became of the upload of the picture `cid`; once it is up, it is said now (or
+    /// on the next join).
+    pub fn upload(&self, cid: &str, event: Upload) {
+        self.send(self.chat.try_update(|c| c.upload(cid, event)).flatten());
+    }
+
     /// Forgets a message the server refused.
     pub fn discard(&self, cid: &str) {
         self.chat.try_update(|c| c.discard(cid));
@@ -56,6 +73,19 @@ impl Client {
         let frame = self.chat.try_update(|c| c.open_room(raw)).unwrap_or(Ok(None))?;
         self.send(frame);
         Ok(())
+    }
+
+    /// [`Client::open_room`] with a password and a member limit for a room it creates
+    /// (either may be empty).
+    pub fn open_room_with(&self, raw: &str, password: &str, max: &str) -> Result<(), String> {
+        let frame = self.chat.try_update(|c| c.open_room_with(raw, password, max)).unwrap_or(Ok(None))?;
+        self.send(frame);
+        Ok(())
+    }
+
+    /// The room form asks for the private room's password now.
+    pub fn prompted(&self) {
+        self.chat.try_update(Chat::prompted);
     }
 
     /// Leaves the room shown.

@@ -39,6 +39,13 @@ pub fn ws_url(protocol: &str, host: &str) -> String {
     format!("{scheme}://{host}/ws")
 }
 
+/// The HTTP origin of the server at the WebSocket URL `ws_url` (`ws://host/ws` gives
+/// `http://host`): where pictures are uploaded to and served from.
+pub fn http_base(ws_url: &str) -> String {
+    let rest = ws_url.strip_prefix("ws").unwrap_or(ws_url);
+    format!("http{}", rest.strip_suffix("/ws").unwrap_or(rest))
+}
+
 /// The WebSocket URL of the server that served this page.
 pub fn ws_url_from_location() -> String {
     let location = leptos::prelude::window().location();
@@ -52,5 +59,11 @@ mod tests {
     fn ws_url_follows_the_page() {
         assert_eq!(super::ws_url("http:", "10.0.0.5:3000"), "ws://10.0.0.5:3000/ws");
         assert_eq!(super::ws_url("https:", "chat.example"), "wss://chat.example/ws");
+    }
+
+    #[test]
+    fn pictures_go_to_the_server_of_the_socket() {
+        assert_eq!(super::http_base("ws://10.0.0.5:3000/ws"), "http://10.0.0.5:3000");
+        assert_eq!(super::http_base("wss://chat.example/ws"), "https://chat.example");
     }
 }

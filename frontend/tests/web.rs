@@ -318,7 +318,7 @@ impl Peer {
     }
 
     async fn join(&self, room: &str) {
-        self.send(&ClientMsg::Join { room: room.into(), after: None });
+        self.send(&ClientMsg::Join { room: room.into(), after: None, password: None, max: None });
         until("the peer's joined", || {
             self.count(|m| matches!(m, ServerMsg::Joined { room: r, .. } if r == room)) > 0
         })
@@ -328,7 +328,7 @@ impl Peer {
     /// Says `text` in `room` and waits for the echo.
     async fn say(&self, room: &str, text: &str) {
         let cid = format!("peer-{}", unique());
-        self.send(&ClientMsg::Say { room: room.into(), text: text.into(), cid: cid.clone() });
+        self.send(&ClientMsg::Say { room: room.into(), text: text.into(), cid: cid.clone(), image: None });
         until("the peer's echo", || {
             self.count(|m| matches!(m, ServerMsg::Message(m) if m.cid.as_deref() == Some(cid.as_str()))) > 0
         })
@@ -812,6 +812,7 @@ async fn scrolling_to_the_top_loads_older_messages_in_place() {
             room: room.clone(),
             text: format!("m{i}"),
             cid: format!("h{}-{i}", unique()),
+            image: None,
         });
     }
     until("80 echoes", || ann.count(|m| matches!(m, ServerMsg::Message(_))) == 80).await;
@@ -856,6 +857,7 @@ async fn the_load_older_button_fetches_the_page_before() {
             room: room.clone(),
             text: format!("o{i}"),
             cid: format!("o{}-{i}", unique()),
+            image: None,
         });
     }
     until("60 echoes", || ann.count(|m| matches!(m, ServerMsg::Message(_))) == 60).await;
@@ -968,8 +970,11 @@ async fn the_app_runs_under_the_servers_content_security_policy() {
     use_the_stylesheet();
     let ws = server();
     // The test server is on another port than this page; the address where nothing
-    // listens is what the reconnect tests open.
-    let policy = common::content_security_policy(&format!("{ws} {NOWHERE}"));
+    // listens is what the reconnect tests open. The server's own origin too: the real
+    // page is served from it, so its `'self'` covers the picture uploads there.
+    let http = ws.replacen("ws", "http", 1);
+    let http = http.strip_suffix("/ws").unwrap();
+    let policy = common::content_security_policy(&format!("{ws} {http} {NOWHERE}"));
     let meta = document().create_element("meta").unwrap();
     meta.set_attribute("http-equiv", "Content-Security-Policy").unwrap();
     meta.set_attribute("content", &policy).unwrap();
@@ -1055,4 +1060,220 @@ async fn the_members_panel_pages_through_a_big_room_and_counts_arrivals() {
     // Counted notices start with the count; told ones with the nick.
     let counted_departure = |t: &String| t.starts_with(|c: char| c.is_ascii_digit()) && t.contains(" left");
     until("a counted departure", || notices(&app).iter().any(counted_departure)).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_private_room_shows_a_lock_and_asks_for_its_password() {
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    let room = new_room("den");
+    let ann = Peer::connect().await;
+    ann.send(&ClientMsg::Join {
+        room: room.clone(),
+        after: None,
+        password: Some("open sesame".into()),
+        max: None,
+    });
+    until("the private room in the list", || app.room(&room).is_some()).await;
+    let lock = |room: &str| app.room(room).and_then(|e| e.query_selector("[data-testid='lock']").unwrap());
+    until("the lock", || lock(&room).is_some()).await;
+    assert_eq!(lock(&room).unwrap().get_attribute("aria-label").as_deref(), Some("private"));
+    assert!(lock("lobby").is_none(), "public rooms have none");
+
+    // Opened without the password: the room form asks for it, the name filled in.
+    app.room(&room).unwrap().click();
+    let password = app.field("Password (private rooms)");
+    until("the password field focused", || has_focus(&password)).await;
+    assert_eq!(password.type_(), "password", "typed blind");
+    assert_eq!(app.field("Room").value(), room);
+    assert!(app.text("room-error").contains("is private: enter its password"), "{}", app.text("room-error"));
+    assert_ne!(app.current().as_deref(), Some(room.as_str()), "not in before the password");
+    // A wrong one is refused, plainly, and asked for again.
+    type_into(&password, "open says me");
+    app.button("Join").click();
+    until("the refusal said plainly", || app.text("room-error").contains("wrong password")).await;
+    until("asked again", || app.field("Room").value() == room && has_focus(&password)).await;
+    assert_ne!(app.current().as_deref(), Some(room.as_str()));
+    type_into(&password, "open sesame");
+    app.button("Join").click();
+    app.in_room(&room).await;
+    assert_eq!(password.value(), "", "the password is not left in the form");
+    ann.say(&room, "welcome in").await;
+    until("the room's message", || app.messages().iter().any(|(_, text, _)| text == "welcome in")).await;
+}
+
+#[wasm_bindgen_test]
+async fn the_room_form_creates_a_private_room_with_a_limit() {
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    let room = new_room("made private");
+    type_into(&app.field("Room"), &room);
+    type_into(&app.field("Password (private rooms)"), "hush");
+    type_into(&app.field("Member limit (new rooms, 2 to 1000)"), "2");
+    app.button("Join").click();
+    app.in_room(&room).await;
+    until("the lock on the new room", || {
+        app.room(&room).and_then(|e| e.query_selector("[data-testid='lock']").unwrap()).is_some()
+    })
+    .await;
+    // Another person needs the password, and the room holds two.
+    let ann = Peer::connect().await;
+    let refused = |peer: &Peer, code: common::ErrorCode| {
+        peer.count(|m| matches!(m, ServerMsg::Error { code: c, .. } if *c == code))
+    };
+    ann.send(&ClientMsg::Join { room: room.clone(), after: None, password: None, max: None });
+    until("forbidden", || refused(&ann, common::ErrorCode::Forbidden) > 0).await;
+    ann.send(&ClientMsg::Join { room: room.clone(), after: None, password: Some("hush".into()), max: None });
+    until("ann in", || ann.count(|m| matches!(m, ServerMsg::Joined { .. })) > 0).await;
+    let bob = Peer::connect().await;
+    bob.send(&ClientMsg::Join { room: room.clone(), after: None, password: Some("hush".into()), max: None });
+    until("full", || refused(&bob, common::ErrorCode::RoomFull) > 0).await;
+    // A limit out of range is explained beside the form.
+    type_into(&app.field("Room"), &new_room("crowd"));
+    type_into(&app.field("Member limit (new rooms, 2 to 1000)"), "5000");
+    app.button("Join").click();
+    until("the reason", || app.text("room-error").contains("from 2 to 1000")).await;
+}
+
+/// A picture drawn on a canvas, as a PNG `File` named `name`.
+fn drawn_picture(name: &str) -> web_sys::File {
+    let canvas: web_sys::HtmlCanvasElement = document().create_element("canvas").unwrap().unchecked_into();
+    canvas.set_width(40);
+    canvas.set_height(30);
+    let pen: web_sys::CanvasRenderingContext2d = canvas.get_context("2d").unwrap().unwrap().unchecked_into();
+    pen.set_fill_style_str("#3b5bdb");
+    pen.fill_rect(0.0, 0.0, 40.0, 30.0);
+    pen.set_fill_style_str("#ffd43b");
+    pen.fill_rect(10.0, 5.0, 20.0, 20.0);
+    let url = canvas.to_data_url().unwrap();
+    let base64 = url.split_once(',').unwrap().1;
+    let binary = window().atob(base64).unwrap();
+    let bytes: Vec<u8> = binary.chars().map(|c| c as u8).collect();
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(&bytes[..]));
+    let options = web_sys::FilePropertyBag::new();
+    options.set_type("image/png");
+    web_sys::File::new_with_u8_array_sequence_and_options(&parts, name, &options).unwrap()
+}
+
+fn carrying(file: &web_sys::File) -> web_sys::DataTransfer {
+    let data = web_sys::DataTransfer::new().unwrap();
+    data.items().add_with_file(file).unwrap();
+    data
+}
+
+/// The pictures of the log: (their `src`, whether their line is still pending).
+fn pictures(app: &Mounted) -> Vec<(String, bool)> {
+    app.all("[data-testid='messages'] [data-testid='message']")
+        .iter()
+        .filter_map(|line| {
+            let img = line.query_selector("[data-testid='picture']").unwrap()?;
+            Some((img.get_attribute("src").unwrap_or_default(), line.has_attribute("data-pending")))
+        })
+        .collect()
+}
+
+/// The pictures a peer received in `room`, as their URLs.
+fn pictures_received(peer: &Peer) -> Vec<String> {
+    peer.frames
+        .borrow()
+        .iter()
+        .filter_map(|m| match m {
+            ServerMsg::Message(m) => m.image.clone(),
+            _ => None,
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn a_picture_chosen_with_the_attach_button_is_uploaded_said_and_shown() {
+    forget_nick();
+    let room = new_room("pics");
+    let app = Mounted::new(server());
+    app.joined().await;
+    app.open_room(&room).await;
+    let bob = Peer::connect().await;
+    bob.join(&room).await;
+
+    let input = app.input("attach");
+    assert_eq!(input.type_(), "file");
+    assert_eq!(input.accept(), "image/*", "a phone offers its camera for it");
+    let data = carrying(&drawn_picture("drawn.png"));
+    input.set_files(Some(&data.files().unwrap()));
+    fire(&input, &bubbling("change"));
+
+    // Shown at once from the file, then as the server's picture once echoed.
+    until("the picture in the log", || !pictures(&app).is_empty()).await;
+    until("the echo", || pictures(&app).iter().any(|(src, pending)| !pending && src.contains("/media/")))
+        .await;
+    let (src, _) = pictures(&app).into_iter().find(|(_, pending)| !pending).unwrap();
+    let base = server().replacen("ws", "http", 1);
+    let base = base.strip_suffix("/ws").unwrap();
+    assert!(src.starts_with(&format!("{base}/media/")) && src.ends_with(".png"), "{src}");
+    until("bob's message", || pictures_received(&bob).len() == 1).await;
+    assert_eq!(format!("{base}{}", pictures_received(&bob)[0]), src);
+    // It opens full size in a new tab. (Whether it loads is the end-to-end tests' to see:
+    // this page, on another port than the server, is cross-origin isolated by the test
+    // runner, which keeps it from showing another origin's pictures.)
+    let img: web_sys::HtmlImageElement =
+        app.query("[data-testid='messages'] [data-testid='picture']").unwrap().unchecked_into();
+    let link = img.parent_element().unwrap();
+    assert_eq!(
+        (link.get_attribute("href").as_deref(), link.get_attribute("target").as_deref()),
+        (Some(&*src), Some("_blank"))
+    );
+    let alt = img.get_attribute("alt").unwrap_or_default();
+    assert!(alt.starts_with("Picture from ") && alt.len() > 13, "{alt}");
+}
+
+#[wasm_bindgen_test]
+async fn a_picture_dropped_on_the_page_is_sent() {
+    forget_nick();
+    let room = new_room("drop");
+    let app = Mounted::new(server());
+    app.joined().await;
+    app.open_room(&room).await;
+    let bob = Peer::connect().await;
+    bob.join(&room).await;
+    let init = web_sys::DragEventInit::new();
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    init.set_data_transfer(Some(&carrying(&drawn_picture("dropped.png"))));
+    let drop = web_sys::DragEvent::new_with_event_init_dict("drop", &init).unwrap();
+    let log = app.find("messages");
+    fire(&log, &drop);
+    assert!(drop.default_prevented(), "the browser does not open the file instead");
+    until("bob's message", || pictures_received(&bob).len() == 1).await;
+    until("the echo", || pictures(&app).iter().any(|(src, pending)| !pending && src.contains("/media/")))
+        .await;
+}
+
+#[wasm_bindgen_test]
+async fn a_failed_upload_says_so_and_offers_a_retry() {
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    app.open_room(&new_room("broken")).await;
+    // Named and typed as a PNG, but not one: the server refuses it.
+    let options = web_sys::FilePropertyBag::new();
+    options.set_type("image/png");
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(&b"\x89PNG\r\n\x1a\nnot really"[..]));
+    let fake = web_sys::File::new_with_u8_array_sequence_and_options(&parts, "fake.png", &options).unwrap();
+    let input = app.input("attach");
+    input.set_files(Some(&carrying(&fake).files().unwrap()));
+    fire(&input, &bubbling("change"));
+    let failed = || app.all("[data-testid='message'][data-failed='true']");
+    until("the failure", || failed().len() == 1).await;
+    let line = failed()[0].clone();
+    let text = line.text_content().unwrap();
+    assert!(text.contains("Not sent: not a GIF, PNG, JPEG or WebP picture"), "{text}");
+    assert_eq!(pictures(&app).len(), 1, "the picture stays shown");
+    let retry = app.button("Retry");
+    assert!(!retry.hidden());
+    retry.click();
+    // Tried again: the line is drawn anew (uploading, then failed again).
+    until("the retry to fail again", || failed().len() == 1 && failed()[0] != line).await;
+    app.button("Discard").click();
+    until("the line gone", || failed().is_empty() && pictures(&app).is_empty()).await;
 }

@@ -252,6 +252,8 @@ fn browser_tests() -> Result<()> {
             ])
             .arg("--db")
             .arg(db.join("chat.db"))
+            .arg("--media-dir")
+            .arg(db.join("media"))
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()

@@ -223,7 +223,7 @@ impl Hub {
                     last_frame: None,
                     too_slow: false,
                 });
-                state.departed.remember(conn.sender, conn.nick);
+                state.departed.remember(conn.sender, conn.nick, conn.admitted);
             }
         }
         self.shared.directory_changed.notify_one();
@@ -391,7 +391,7 @@ impl State {
         // Its client may come back here: it gets its nick back if still free, as on one
         // node.
         if !remote.token.is_empty() {
-            self.departed.remember(remote.token, remote.nick);
+            self.departed.remember(remote.token, remote.nick, Default::default());
         }
     }
 }
@@ -422,7 +422,7 @@ mod tests {
         let link = Link::memory(256);
         let id = hub.connect(link.clone(), None, version);
         hub.lock().rename(id, Nick::parse(nick).unwrap());
-        hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+        hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
         link.sent();
         (id, link)
     }
@@ -450,7 +450,8 @@ mod tests {
         let (_, lc) = {
             let link = Link::memory(256);
             let id = hub.connect(link.clone(), None, Version::V2);
-            hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+            hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+                .unwrap();
             let joined =
                 link.sent().iter().map(decode).find(|m| matches!(m, ServerMsg::Joined { .. })).unwrap();
             let ServerMsg::Joined { members, total, .. } = joined else { unreachable!() };

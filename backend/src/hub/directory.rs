@@ -12,11 +12,15 @@ use std::time::Duration;
 use common::{RoomInfo, RoomName, ServerMsg, Version};
 use tokio_util::sync::CancellationToken;
 
-use super::{Hub, Room, State, queue};
+use super::{Hub, Room, State, queue, read_room};
 use crate::error::encode;
+use crate::store::History;
 
 /// How often, at most, the room directory is pushed: churn is coalesced to this pace.
 pub const DIRECTORY_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How many rooms' settings a push reads at most (see [`Hub::learn_settings`]).
+const SETTINGS_PER_PUSH: usize = 16;
 
 impl Hub {
     /// Pushes the room directory's changes to every connection, at most once per
@@ -29,8 +33,46 @@ impl Hub {
                 () = self.shared.directory_changed.notified() => {}
                 () = shutdown.cancelled() => return,
             }
+            self.learn_settings().await;
             self.lock().push_directory(&mut last);
             tokio::time::sleep(DIRECTORY_INTERVAL).await;
+        }
+    }
+
+    /// Reads the stored settings of touched rooms this node has none of (in a cluster, the
+    /// rooms only other nodes' members are in), at most [`SETTINGS_PER_PUSH`] a push and
+    /// with the lock released, so that the push marks a private one as such. A room whose
+    /// read fails is tried again when next touched.
+    async fn learn_settings(&self) {
+        let unknown: Vec<RoomName> = {
+            let state = self.lock();
+            let state = &*state;
+            let unknown = |name: &&RoomName| state.rooms.get(*name).is_some_and(|r| r.settings.is_none());
+            state.touched.iter().filter(unknown).take(SETTINGS_PER_PUSH).cloned().collect()
+        };
+        if unknown.is_empty() {
+            return;
+        }
+        let read = move |history: &History| {
+            let read = unknown.into_iter().map(|room| (read_room(history, &room), room));
+            read.filter_map(|(stored, room)| Some((room, stored.ok()?.settings))).collect::<Vec<_>>()
+        };
+        let known = if self.shared.history.may_block() {
+            match self.blocking(read).await {
+                Ok(known) => known,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading rooms' settings panicked");
+                    return;
+                }
+            }
+        } else {
+            read(&self.shared.history)
+        };
+        let mut state = self.lock();
+        for (room, settings) in known {
+            if let Some(room) = state.rooms.get_mut(&room) {
+                room.settings.get_or_insert(settings);
+            }
         }
     }
 }
@@ -80,26 +122,28 @@ impl State {
             match self.rooms.get(&name) {
                 Some(room) => changed.push(info(&name, room)),
                 // The lobby is always listed, empty or not.
-                None if name == lobby => changed.push(RoomInfo { name: name.to_string(), members: 0 }),
+                None if name == lobby => {
+                    changed.push(RoomInfo { name: name.to_string(), members: 0, private: false });
+                }
                 None => removed.push(name.to_string()),
             }
         }
         Some(encode(&ServerMsg::RoomsDelta { changed, removed }))
     }
 
-    /// The public directory: every room with a member, and always the lobby; lobby first,
-    /// then by name.
+    /// The directory: every room with a member (a private one says so), and always the
+    /// lobby; lobby first, then by name.
     pub(super) fn directory(&self) -> Vec<RoomInfo> {
         let lobby = RoomName::lobby();
         let mut rooms: Vec<RoomInfo> =
             self.rooms.iter().filter(|(name, _)| **name != lobby).map(|(name, r)| info(name, r)).collect();
         rooms.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         let lobby_count = self.rooms.get(&lobby).map_or(0, Room::total);
-        rooms.insert(0, RoomInfo { name: lobby.to_string(), members: lobby_count });
+        rooms.insert(0, RoomInfo { name: lobby.to_string(), members: lobby_count, private: false });
         rooms
     }
 }
 
 fn info(name: &RoomName, room: &Room) -> RoomInfo {
-    RoomInfo { name: name.to_string(), members: room.total() }
+    RoomInfo { name: name.to_string(), members: room.total(), private: room.is_private() }
 }

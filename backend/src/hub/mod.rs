@@ -17,12 +17,22 @@
 //! connections. The parts, by concern:
 //! - `room`: a room's members, broadcasts, presence (counted in big rooms), member pages;
 //! - `directory`: the room directory and its pushes (full lists, version 2's deltas);
+//! - `private`: private rooms' passwords (Argon2, off the lock) and wrong guesses;
 //! - `cluster_state`: with `--redis`, the other nodes' members, and this node's changes
 //!   for the cluster's shared state;
 //! - this file: connections, nicks and resume tokens, and the requests.
+//!
+//! A `join` is the one request that may need more than one trip to the lock: the rules run
+//! under it as far as they can, and when they need the store's settings of a room not
+//! known here (no member here, or only other nodes'), or a password hashed or checked, the
+//! lock is released, that is done (on the blocking pool, awaited by the session through
+//! [`Hub::read`], but for a read of the memory store), and the rules run again with what
+//! it established ([`Joining`]). Whatever changed meanwhile is judged afresh on the next
+//! trip, so nothing decided on stale state is acted on.
 
 mod cluster_state;
 mod directory;
+mod private;
 mod room;
 
 use std::collections::hash_map::RandomState;
@@ -34,15 +44,20 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::v2::{MEMBERS_PAGE, MembersPage};
-use common::{JOIN_HISTORY, Nick, PresenceEvent, RESUME_HISTORY_MAX, Request, RoomName, ServerMsg, Version};
+use common::{
+    JOIN_HISTORY, Nick, Password, PresenceEvent, RESUME_HISTORY_MAX, Request, RoomName, ServerMsg, Version,
+};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
 use crate::presence::Op;
-use crate::store::{Appended, History, NewMessage, Outcome, Page, SenderKey, Store, Written};
+use crate::store::{
+    Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
+};
 use cluster_state::{Replica, nick_of, share_typing};
+use private::{Work, Worked, WrongTries};
 use room::{Event, Member, Room};
 
 pub type ConnId = u64;
@@ -62,6 +77,8 @@ struct Shared {
     directory_changed: Notify,
     /// Wakes the presence task when a big room has counted presence to send.
     counted: Notify,
+    /// Bounds the Argon2 work of private rooms running at once (CPU and 19 MiB each).
+    hashing: Semaphore,
     /// Permits for reads of a store that may block ([`READS_AT_ONCE`]).
     readers: Arc<Semaphore>,
 }
@@ -106,6 +123,11 @@ struct Conn {
     link: Link,
     sender: SenderKey,
     version: Version,
+    /// The private rooms this session has been admitted to (by their password, or as their
+    /// creator): it may join them again without the password, on a resumed connection too.
+    admitted: HashSet<RoomName>,
+    /// Its wrong passwords lately: past [`WRONG_MAX`] a minute, joins by password are refused.
+    wrong: WrongTries,
 }
 
 /// Queues a frame for one connection, to be written when the hub's lock is released. A
@@ -168,6 +190,7 @@ impl Hub {
             history,
             directory_changed: Notify::new(),
             counted: Notify::new(),
+            hashing: Semaphore::new(private::HASHING_MAX),
             readers: Arc::new(Semaphore::new(READS_AT_ONCE)),
         };
         Self { shared: Arc::new(shared) }
@@ -195,6 +218,7 @@ impl Hub {
             None => new_token().into(),
         };
         let mut nick = None;
+        let mut admitted = HashSet::new();
         if let Some(old) = state.tokens.get(&sender).copied()
             && let Some(conn) = state.remove_conn(old)
         {
@@ -205,13 +229,17 @@ impl Hub {
                 too_slow: false,
             });
             nick = Some(conn.nick);
+            admitted = conn.admitted;
             self.shared.directory_changed.notify_one();
         }
         if nick.is_none() {
             nick = state.remote_nick_of_token(&sender);
         }
-        if nick.is_none() {
-            nick = state.departed.take(&sender).filter(|n| !state.nicks.contains_key(&n.key()));
+        if nick.is_none()
+            && let Some((old, rooms)) = state.departed.take(&sender)
+        {
+            admitted = rooms;
+            nick = Some(old).filter(|n| !state.nicks.contains_key(&n.key()));
         }
         let nick = nick.unwrap_or_else(|| state.guest_nick());
         state.nicks.insert(nick.key(), id);
@@ -236,7 +264,16 @@ impl Hub {
             let token = sender.to_string();
             state.cluster_op(|epoch| Op::Connect { epoch, conn: id, token, nicks });
         }
-        state.conns.insert(id, Conn { nick, rooms: BTreeSet::new(), link, sender, version });
+        let conn = Conn {
+            nick,
+            rooms: BTreeSet::new(),
+            link,
+            sender,
+            version,
+            admitted,
+            wrong: WrongTries::default(),
+        };
+        state.conns.insert(id, conn);
         self.wake_counts(state);
         id
     }
@@ -249,7 +286,7 @@ impl Hub {
             self.shared.directory_changed.notify_one();
         }
         self.wake_counts(&state);
-        state.departed.remember(conn.sender, conn.nick);
+        state.departed.remember(conn.sender, conn.nick, conn.admitted);
     }
 
     /// Acts on what the durable store's writer did with a batch: delivers what it
@@ -302,13 +339,37 @@ impl Hub {
     /// is read after the lock is released (a slow disk must not stall every room): at once
     /// from the memory store, and from a store that may block (a disk, Redis) only through
     /// [`Hub::read`], which the session awaits.
+    ///
+    /// A `join` may need more first ([`Joining`]): the settings of a room this node has no
+    /// settings of (read like history: at once from memory, through [`Hub::read`] from a
+    /// store that may block), and a private room's password hashed or checked (Argon2,
+    /// always through [`Hub::read`]: tens of milliseconds of CPU never run on a runtime
+    /// thread).
     pub fn handle(&self, id: ConnId, request: Request) -> Result<Handled, RequestError> {
-        let next = self.apply(id, request)?;
+        let next = match request {
+            Request::Join { room, after, password, max } => {
+                let mut joining = Joining::new(room, after, password, max);
+                loop {
+                    match self.admit(id, &joining)? {
+                        Admit::Done(next) => break next,
+                        Admit::Work(work) => {
+                            return Ok(Handled::Read(Read(Pending::Join(joining, Some(work)))));
+                        }
+                        Admit::Read if self.shared.history.may_block() => {
+                            return Ok(Handled::Read(Read(Pending::Join(joining, None))));
+                        }
+                        // Only once: the next trip has the stored room.
+                        Admit::Read => joining.stored = Some(read_room(&self.shared.history, &joining.room)?),
+                    }
+                }
+            }
+            request => self.apply(id, request)?,
+        };
         if matches!(next, Next::Done) {
             return Ok(Handled::Done(0));
         }
         if self.shared.history.may_block() {
-            return Ok(Handled::Read(Read(next)));
+            return Ok(Handled::Read(Read(Pending::Next(next))));
         }
         let fetched = fetch(&self.shared.history, &next);
         self.finish(id, next, fetched).map(Handled::Done)
@@ -318,46 +379,223 @@ impl Hub {
     /// [`READS_AT_ONCE`] at a time (so a slow disk or a slow Redis holds up only the
     /// sessions that read, never a runtime thread and the sessions it serves), then sends
     /// what it found. A `history` answer is encoded there too: a page of 200 long messages
-    /// is most of a megabyte of JSON.
+    /// is most of a megabyte of JSON. A `join` left halfway is admitted first
+    /// ([`Hub::admit_off_runtime`]).
     ///
     /// Returns the bytes of stored history the request read and sent, so that the session
     /// can charge a request by what it cost.
     pub async fn read(&self, id: ConnId, read: Read) -> Result<usize, RequestError> {
-        let Read(next) = read;
-        // Never closed: the hub owns it.
-        let permit =
-            self.shared.readers.clone().acquire_owned().await.expect("the readers' semaphore is open");
-        let history = self.shared.history.clone();
+        let next = match read.0 {
+            Pending::Next(next) => next,
+            Pending::Join(joining, work) => self.admit_off_runtime(id, joining, work).await?,
+        };
+        if matches!(next, Next::Done) {
+            return Ok(0);
+        }
+        if !self.shared.history.may_block() {
+            // The memory store: a join that needed Argon2 reads its history at once.
+            let fetched = fetch(&self.shared.history, &next);
+            return self.finish(id, next, fetched);
+        }
         let join = next.join();
-        let task = tokio::task::spawn_blocking(move || {
-            let fetched = fetch(&history, &next);
-            drop(permit);
-            (next, fetched)
-        });
-        match task.await {
-            Ok((next, fetched)) => self.finish(id, next, fetched),
+        match self.blocking(move |history| (fetch(history, &next), next)).await {
+            Ok((fetched, next)) => self.finish(id, next, fetched),
             Err(e) => {
                 // A panic in the store's code: the request failed as if the read had, and
                 // a join that holds the member's frames lets them go.
                 tracing::error!(error = %e, "a read of the store panicked");
                 match join {
-                    Some(join) => self.finish(id, join, Err(())),
+                    Some(join) => self.finish(id, join, Err(RequestError::Unavailable)),
                     None => Err(RequestError::Unavailable),
                 }
             }
         }
     }
 
+    /// Runs `f` with the store's reading side on tokio's blocking threads, at most
+    /// [`READS_AT_ONCE`] at a time.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&History) -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        // Never closed: the hub owns it.
+        let permit =
+            self.shared.readers.clone().acquire_owned().await.expect("the readers' semaphore is open");
+        let history = self.shared.history.clone();
+        tokio::task::spawn_blocking(move || {
+            let done = f(&history);
+            drop(permit);
+            done
+        })
+        .await
+    }
+
+    /// The rest of a join's admission, awaited by its session: Argon2 on the blocking pool
+    /// (at most [`private::HASHING_MAX`] at once), the room's settings read there too from a
+    /// store that may block, and the rules run again under the lock after each (the lock
+    /// is free meanwhile).
+    async fn admit_off_runtime(
+        &self,
+        id: ConnId,
+        mut joining: Joining,
+        mut work: Option<Work>,
+    ) -> Result<Next, RequestError> {
+        loop {
+            if let Some(work) = work.take() {
+                // The semaphore is never closed; its permit is held while the work runs.
+                let _permit = self.shared.hashing.acquire().await.map_err(|_| RequestError::Unavailable)?;
+                let worked = tokio::task::spawn_blocking(move || work.run()).await.map_err(|e| {
+                    tracing::error!(error = %e, "hashing a password panicked");
+                    RequestError::Unavailable
+                })?;
+                self.proved(id, &mut joining, worked)?;
+            }
+            match self.admit(id, &joining)? {
+                Admit::Done(next) => return Ok(next),
+                Admit::Work(next) => work = Some(next),
+                Admit::Read if self.shared.history.may_block() => {
+                    let room = joining.room.clone();
+                    let stored =
+                        self.blocking(move |history| read_room(history, &room)).await.map_err(|e| {
+                            tracing::error!(error = %e, "reading a room's settings panicked");
+                            RequestError::Unavailable
+                        })??;
+                    joining.stored = Some(stored);
+                }
+                Admit::Read => joining.stored = Some(read_room(&self.shared.history, &joining.room)?),
+            }
+        }
+    }
+
+    /// Takes what Argon2 found into the join; a wrong password counts against the
+    /// connection and refuses the join.
+    fn proved(&self, id: ConnId, joining: &mut Joining, worked: Worked) -> Result<(), RequestError> {
+        match worked {
+            Worked::Hashed(phc) => joining.hashed = Some(phc),
+            Worked::Verified(true, phc) => joining.verified = Some(phc),
+            Worked::Verified(false, _) => {
+                if let Some(conn) = self.lock().conns.get_mut(&id) {
+                    conn.wrong.record(Instant::now());
+                }
+                return Err(RequestError::WrongPassword(joining.room.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rules of a `join`, under the lock: who may enter, and the entry itself.
+    fn admit(&self, id: ConnId, joining: &Joining) -> Result<Admit, RequestError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let Some(conn) = state.conns.get_mut(&id) else { return Ok(Admit::Done(Next::Done)) };
+        let room = &joining.room;
+        let asks_settings = joining.password.is_some() || joining.max.is_some();
+        if asks_settings && *room == RoomName::lobby() {
+            return Err(RequestError::OpenLobby);
+        }
+        // The room as it is: its settings here decide, with its members (in a cluster,
+        // every node's: `max` is the cluster's); without them (no member here, or only
+        // other nodes' members), the store's.
+        let (exists, settings, members) = match (state.rooms.get(room), &joining.stored) {
+            (Some(r), stored) => match (&r.settings, stored) {
+                (Some(settings), _) => (true, settings.clone(), r.len()),
+                (None, Some(stored)) => (true, stored.settings.clone(), r.len()),
+                (None, None) => return Ok(Admit::Read),
+            },
+            (None, Some(stored)) => (stored.exists, stored.settings.clone(), 0),
+            (None, None) => return Ok(Admit::Read),
+        };
+        let mut create = None;
+        let settings = if conn.rooms.contains(room) {
+            // Already a member: a join again (a resume of its history) asks nothing.
+            settings
+        } else if !exists && asks_settings {
+            let password = match (&joining.password, &joining.hashed) {
+                (Some(password), None) => return Ok(Admit::Work(Work::Hash(password.clone()))),
+                (_, hashed) => hashed.clone(),
+            };
+            let settings = RoomSettings { password, max: joining.max };
+            create = Some(settings.clone());
+            settings
+        } else {
+            if let Some(phc) = &settings.password {
+                if !conn.admitted.contains(room) {
+                    let Some(password) = &joining.password else {
+                        return Err(RequestError::PasswordNeeded(room.clone()));
+                    };
+                    if joining.verified.as_ref() != Some(phc) {
+                        if conn.wrong.limited(Instant::now()) {
+                            return Err(RequestError::TooManyGuesses);
+                        }
+                        return Ok(Admit::Work(Work::Verify(password.clone(), phc.clone())));
+                    }
+                }
+            } else if exists && joining.password.is_some() {
+                return Err(RequestError::PublicRoom(room.clone()));
+            }
+            // `max` only shapes a room being created; for one that exists it is ignored.
+            if let Some(max) = settings.max
+                && members >= max as usize
+            {
+                return Err(RequestError::RoomFull(room.clone(), max));
+            }
+            settings
+        };
+        // Bounded: past that many, a session gives the password again for the others.
+        if settings.is_private() && conn.admitted.len() < ADMITTED_MAX {
+            conn.admitted.insert(room.clone());
+        }
+        let newly = conn.rooms.insert(room.clone());
+        let link = conn.link.clone();
+        let nick = conn.nick.clone();
+        let v1 = conn.version == Version::V1;
+        let members = state.rooms.entry(room.clone()).or_default();
+        // Known from now on (a room only other nodes' members were in had none here).
+        members.settings.get_or_insert(settings);
+        if newly {
+            let frame = encode(&ServerMsg::Presence {
+                room: room.to_string(),
+                event: PresenceEvent::Join,
+                nick: nick.to_string(),
+                old_nick: None,
+            });
+            members.insert(id, &nick, v1, Member { link, held: Some(Vec::new()), shown: 0 });
+            let threshold = state.presence_threshold;
+            if members.presence(&frame, Event::Join, Some(id), threshold, &mut state.dirty) {
+                state.counted.insert(room.clone());
+                self.wake_counts(state);
+            }
+            state.touched.insert(room.clone());
+            self.shared.directory_changed.notify_one();
+            // A join that creates a room tells the cluster once the store has the room's
+            // settings ([`Hub::joined`]): another node must never find a member of a room
+            // whose settings it cannot read yet (it would take the room for a public one).
+            if create.is_none() {
+                let name = room.to_string();
+                state.cluster_op(|epoch| Op::Join { epoch, conn: id, room: name });
+            }
+        } else if let Some(member) = members.members.get_mut(&id) {
+            member.held.get_or_insert_with(Vec::new);
+        }
+        Ok(Admit::Done(Next::Join { room: room.clone(), after: joining.after, newly, create }))
+    }
+
     /// Sends what a read brought (or tells the client it failed).
-    fn finish(&self, id: ConnId, next: Next, fetched: Result<Fetched, ()>) -> Result<usize, RequestError> {
+    fn finish(
+        &self,
+        id: ConnId,
+        next: Next,
+        fetched: Result<Fetched, RequestError>,
+    ) -> Result<usize, RequestError> {
         match (next, fetched) {
-            (Next::Join { room, newly, .. }, fetched) => {
+            (Next::Join { room, newly, create, .. }, fetched) => {
                 let page = match fetched {
                     Ok(Fetched::Page(page)) => Ok(page),
-                    _ => Err(()),
+                    Ok(_) => Err(RequestError::Unavailable),
+                    Err(e) => Err(e),
                 };
                 let bytes = page.as_ref().map_or(0, |p| p.messages.iter().map(|m| m.text.len()).sum());
-                self.joined(id, &room, page, newly);
+                self.joined(id, &room, page, newly, newly && create.is_some());
                 Ok(bytes)
             }
             (Next::History { link, .. }, Ok(Fetched::Answer(frame))) => {
@@ -369,6 +607,7 @@ impl Hub {
                 link.send(encode(&ServerMsg::Message(msg)));
                 Ok(0)
             }
+            (_, Err(e)) => Err(e),
             _ => Err(RequestError::Unavailable),
         }
     }
@@ -395,34 +634,8 @@ impl Hub {
                 self.wake_counts(state);
                 Ok(Next::Done)
             }
-            Request::Join { room, after } => {
-                let newly = conn.rooms.insert(room.clone());
-                let link = conn.link.clone();
-                let nick = conn.nick.clone();
-                let v1 = conn.version == Version::V1;
-                let members = state.rooms.entry(room.clone()).or_default();
-                if newly {
-                    let frame = encode(&ServerMsg::Presence {
-                        room: room.to_string(),
-                        event: PresenceEvent::Join,
-                        nick: nick.to_string(),
-                        old_nick: None,
-                    });
-                    members.insert(id, &nick, v1, Member { link, held: Some(Vec::new()), shown: 0 });
-                    let threshold = state.presence_threshold;
-                    if members.presence(&frame, Event::Join, Some(id), threshold, &mut state.dirty) {
-                        state.counted.insert(room.clone());
-                        self.wake_counts(state);
-                    }
-                    state.touched.insert(room.clone());
-                    self.shared.directory_changed.notify_one();
-                    let name = room.to_string();
-                    state.cluster_op(|epoch| Op::Join { epoch, conn: id, room: name });
-                } else if let Some(member) = members.members.get_mut(&id) {
-                    member.held.get_or_insert_with(Vec::new);
-                }
-                Ok(Next::Join { room, after, newly })
-            }
+            // The rules of a join are `admit`'s (it may need more than one trip to the lock).
+            Request::Join { .. } => unreachable!("Hub::handle sends joins to Hub::admit"),
             Request::Leave(room) => {
                 if !conn.rooms.remove(&room) {
                     return Err(RequestError::NotInRoom(room));
@@ -436,7 +649,7 @@ impl Hub {
                 self.wake_counts(state);
                 Ok(Next::Done)
             }
-            Request::Say { room, text, cid } => {
+            Request::Say { room, text, cid, image } => {
                 let Some(members) = joined(&mut state.rooms, conn, &room) else {
                     return Err(RequestError::NotInRoom(room));
                 };
@@ -447,6 +660,7 @@ impl Hub {
                     text,
                     cid,
                     ts: now_ms(),
+                    image,
                 };
                 match state.store.append(new) {
                     Appended::Deliver(msg) => members.deliver(msg, &mut state.dirty),
@@ -482,7 +696,16 @@ impl Hub {
                 if conn.link.answer_unread() {
                     return Err(RequestError::Unread(room));
                 }
-                Ok(Next::History { link: conn.link.clone(), room, before, limit: limit as usize })
+                // A private room's history is for its members; one whose settings are not
+                // known here (no member here, or only other nodes') is looked up in the
+                // store, with the lock released.
+                let check = !conn.rooms.contains(&room)
+                    && match state.rooms.get(&room).and_then(|r| r.settings.as_ref()) {
+                        Some(s) if s.is_private() => return Err(RequestError::PrivateHistory(room)),
+                        Some(_) => false,
+                        None => true,
+                    };
+                Ok(Next::History { link: conn.link.clone(), room, before, limit: limit as usize, check })
             }
             Request::Members(MembersPage { room, after, limit }) => {
                 if conn.version == Version::V1 {
@@ -513,7 +736,16 @@ impl Hub {
     /// Ends a join once its history is read: `joined` (with the members as they are now),
     /// then what the room sent meanwhile, less what `joined` already holds. When the read
     /// failed, the joiner hears so and a new member leaves again (the others saw it come).
-    fn joined(&self, id: ConnId, room: &RoomName, page: Result<Page, ()>, newly: bool) {
+    /// With `announce` (a join that created the room, its settings now stored), the
+    /// cluster is told of the join only now.
+    fn joined(
+        &self,
+        id: ConnId,
+        room: &RoomName,
+        page: Result<Page, RequestError>,
+        newly: bool,
+        announce: bool,
+    ) {
         let mut guard = self.lock();
         let state = &mut *guard;
         let Some(version) = state.conns.get(&id).map(|c| c.version) else { return };
@@ -536,23 +768,33 @@ impl Hub {
             return; // It left meanwhile (replaced by a resumed connection).
         };
         let link = conn.link.clone();
-        let Ok(page) = page else {
-            queue(&link, RequestError::Unavailable.to_frame(None), &mut state.dirty);
-            if newly {
-                conn.rooms.remove(room);
-                let nick = conn.nick.clone();
-                state.remove_member(room, id, &nick);
-                let name = room.to_string();
-                state.cluster_op(|epoch| Op::Leave { epoch, conn: id, room: name });
-                self.shared.directory_changed.notify_one();
-                self.wake_counts(state);
-            } else {
-                for (_, frame) in held.into_iter().flatten() {
-                    queue(&link, frame, &mut state.dirty);
+        let page = match page {
+            Ok(page) => page,
+            Err(refusal) => {
+                queue(&link, refusal.to_frame(None), &mut state.dirty);
+                if newly {
+                    conn.rooms.remove(room);
+                    let nick = conn.nick.clone();
+                    state.remove_member(room, id, &nick);
+                    // The cluster never heard of a join that was to create the room.
+                    if !announce {
+                        let name = room.to_string();
+                        state.cluster_op(|epoch| Op::Leave { epoch, conn: id, room: name });
+                    }
+                    self.shared.directory_changed.notify_one();
+                    self.wake_counts(state);
+                } else {
+                    for (_, frame) in held.into_iter().flatten() {
+                        queue(&link, frame, &mut state.dirty);
+                    }
                 }
+                return;
             }
-            return;
         };
+        if announce {
+            let name = room.to_string();
+            state.cluster_op(|epoch| Op::Join { epoch, conn: id, room: name });
+        }
         let joined = encode(&ServerMsg::Joined {
             room: room.to_string(),
             members: nicks,
@@ -595,6 +837,12 @@ impl Hub {
     }
 
     /// The number of open connections (for logs and tests).
+    /// Whether `token` is the resume token of an open connection (the credential of the
+    /// HTTP calls, such as uploads).
+    pub fn is_open(&self, token: &str) -> bool {
+        self.lock().tokens.contains_key(token)
+    }
+
     pub fn connections(&self) -> usize {
         self.lock().conns.len()
     }
@@ -715,6 +963,9 @@ fn joined<'a>(rooms: &'a mut HashMap<RoomName, Room>, conn: &Conn, room: &RoomNa
     rooms.get_mut(room).filter(|_| conn.rooms.contains(room))
 }
 
+/// The most private rooms a session remembers being admitted to.
+const ADMITTED_MAX: usize = 1000;
+
 /// How long, and for how many, a closed connection's nick is kept for its resume token.
 const DEPARTED_FOR: Duration = Duration::from_secs(10 * 60);
 const DEPARTED_MAX: usize = 10_000;
@@ -722,43 +973,82 @@ const DEPARTED_MAX: usize = 10_000;
 /// The nicks of connections that closed lately, bounded in time and number.
 #[derive(Debug, Default)]
 struct Departed {
-    nicks: HashMap<SenderKey, (Nick, Instant)>,
+    /// Each one's nick and the private rooms it was admitted to.
+    nicks: HashMap<SenderKey, (Nick, HashSet<RoomName>, Instant)>,
     /// Oldest first; an entry taken or replaced early stays here until it comes round.
     order: VecDeque<SenderKey>,
 }
 
 impl Departed {
-    fn remember(&mut self, sender: SenderKey, nick: Nick) {
+    fn remember(&mut self, sender: SenderKey, nick: Nick, admitted: HashSet<RoomName>) {
         while self.order.len() >= DEPARTED_MAX {
             let Some(old) = self.order.pop_front() else { break };
             self.nicks.remove(&old);
         }
         self.order.push_back(sender.clone());
-        self.nicks.insert(sender, (nick, Instant::now()));
+        self.nicks.insert(sender, (nick, admitted, Instant::now()));
     }
 
-    fn take(&mut self, sender: &SenderKey) -> Option<Nick> {
-        let (nick, at) = self.nicks.remove(sender)?;
-        (at.elapsed() < DEPARTED_FOR).then_some(nick)
+    fn take(&mut self, sender: &SenderKey) -> Option<(Nick, HashSet<RoomName>)> {
+        let (nick, admitted, at) = self.nicks.remove(sender)?;
+        (at.elapsed() < DEPARTED_FOR).then_some((nick, admitted))
     }
+}
+
+/// A `join` on its way through [`Hub::admit`]: the request, and what was established
+/// with the lock released so far.
+#[derive(Debug)]
+struct Joining {
+    room: RoomName,
+    after: Option<u64>,
+    password: Option<Password>,
+    max: Option<u32>,
+    /// The room as the store has it: read when it had no member here.
+    stored: Option<StoredRoom>,
+    /// The hash the password was found to match.
+    verified: Option<Arc<str>>,
+    /// The password's hash, for a room this join creates.
+    hashed: Option<Arc<str>>,
+}
+
+impl Joining {
+    fn new(room: RoomName, after: Option<u64>, password: Option<Password>, max: Option<u32>) -> Self {
+        Self { room, after, password, max, stored: None, verified: None, hashed: None }
+    }
+}
+
+/// What [`Hub::admit`] decided.
+#[derive(Debug)]
+enum Admit {
+    /// Admitted (or nothing to do): finish it.
+    Done(Next),
+    /// The room's settings are not known here (no member here, or only other nodes'):
+    /// read them from the store, then try again.
+    Read,
+    /// Hash or check a password, then try again.
+    Work(Work),
 }
 
 /// What [`Hub::handle`] still has to do once the lock is released.
 #[derive(Debug)]
 enum Next {
     Done,
-    /// Read the joiner's history, then finish the join ([`Hub::joined`]).
+    /// Store the settings of a room the join creates, if any, read the joiner's history,
+    /// then finish the join ([`Hub::joined`]).
     Join {
         room: RoomName,
         after: Option<u64>,
         newly: bool,
+        create: Option<RoomSettings>,
     },
-    /// Read a page of history and send it.
+    /// Read a page of history and send it; first, with `check`, make sure the room is not
+    /// private (the asker is not a member, and the room has no member here).
     History {
         link: Link,
         room: RoomName,
         before: u64,
         limit: usize,
+        check: bool,
     },
     /// A retried `say` whose message is stored: read it and send it to the sender alone.
     Again {
@@ -772,8 +1062,8 @@ impl Next {
     /// A copy of a join, to finish it as failed if its read is lost (a panic).
     fn join(&self) -> Option<Next> {
         match self {
-            Self::Join { room, after, newly } => {
-                Some(Self::Join { room: room.clone(), after: *after, newly: *newly })
+            Self::Join { room, after, newly, create } => {
+                Some(Self::Join { room: room.clone(), after: *after, newly: *newly, create: create.clone() })
             }
             _ => None,
         }
@@ -785,13 +1075,22 @@ impl Next {
 pub enum Handled {
     /// Done: the bytes of stored history it read and sent (for the rate limit).
     Done(usize),
-    /// A read of a store that may block is left: finish it with [`Hub::read`].
+    /// A read of a store that may block, or a private room's password to hash or check,
+    /// is left: finish it with [`Hub::read`].
     Read(Read),
 }
 
-/// A read of the store that [`Hub::read`] does, off the runtime's threads.
+/// What [`Hub::read`] does, off the runtime's threads.
 #[derive(Debug)]
-pub struct Read(Next);
+pub struct Read(Pending);
+
+#[derive(Debug)]
+enum Pending {
+    /// The rules are done: read (and write a new room's settings), then send.
+    Next(Next),
+    /// A join not admitted yet: its Argon2 work, if any, then the rules again.
+    Join(Joining, Option<Work>),
+}
 
 /// How many reads of a store that may block run at once; more wait their turn. Each
 /// session has at most one under way (it reads nothing more from its client meanwhile).
@@ -808,22 +1107,48 @@ enum Fetched {
     Message(Option<common::ChatMessage>),
 }
 
-/// Does the reading a [`Next`] needs, with no lock held; a failure is logged here.
-fn fetch(history: &History, next: &Next) -> Result<Fetched, ()> {
+/// A room's settings as the store has them; a failure is logged here.
+fn read_room(history: &History, room: &RoomName) -> Result<StoredRoom, RequestError> {
+    history.room(room).map_err(|e| {
+        tracing::error!(error = %e, %room, "reading a room's settings failed");
+        RequestError::Unavailable
+    })
+}
+
+/// Does the store's part of a [`Next`] with no lock held (a new room's settings written,
+/// what it needs read); a failure is logged here.
+fn fetch(history: &History, next: &Next) -> Result<Fetched, RequestError> {
     match next {
-        Next::Done => Err(()),
-        Next::Join { room, after, .. } => {
+        Next::Done => Err(RequestError::Unavailable),
+        Next::Join { room, after, create, .. } => {
+            // A room created by this join: its settings are stored before it is joined.
+            if let Some(settings) = create {
+                match history.create_room(room, settings) {
+                    Ok(true) => {}
+                    // Another node created it, or it has messages after all.
+                    Ok(false) => return Err(RequestError::CreatedMeanwhile(room.clone())),
+                    Err(e) => {
+                        tracing::error!(error = %e, %room, "storing a new room's settings failed");
+                        return Err(RequestError::Unavailable);
+                    }
+                }
+            }
             let page = match after {
                 Some(after) => history.after(room, *after, RESUME_HISTORY_MAX),
                 None => history.recent(room, JOIN_HISTORY),
             };
             page.map(Fetched::Page).map_err(|e| {
                 tracing::error!(error = %e, %room, "reading history for a join failed");
+                RequestError::Unavailable
             })
         }
-        Next::History { room, before, limit, .. } => {
+        Next::History { room, before, limit, check, .. } => {
+            if *check && read_room(history, room)?.settings.is_private() {
+                return Err(RequestError::PrivateHistory(room.clone()));
+            }
             let page = history.before(room, *before, *limit).map_err(|e| {
                 tracing::error!(error = %e, %room, "reading history failed");
+                RequestError::Unavailable
             })?;
             Ok(Fetched::Answer(encode(&ServerMsg::History {
                 room: room.to_string(),
@@ -833,6 +1158,7 @@ fn fetch(history: &History, next: &Next) -> Result<Fetched, ()> {
         }
         Next::Again { room, id, .. } => history.message(room, *id).map(Fetched::Message).map_err(|e| {
             tracing::error!(error = %e, %room, "reading a stored message failed");
+            RequestError::Unavailable
         }),
     }
 }
@@ -933,7 +1259,8 @@ mod tests {
         let (a, mut ra) = join(&hub);
         let (b, mut rb) = join(&hub);
         for id in [a, b] {
-            hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+            hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+                .unwrap();
         }
         drain(&mut ra);
         drain(&mut rb);
@@ -941,6 +1268,7 @@ mod tests {
             room: room("r"),
             text: common::Text::parse("hi").unwrap(),
             cid: common::Cid::parse("c").unwrap(),
+            image: None,
         };
         hub.handle(a, say).unwrap();
         let (fa, fb) = (ra.sent().remove(0), rb.sent().remove(0));
@@ -954,7 +1282,8 @@ mod tests {
             .map(|_| {
                 let mut link = Link::memory(256);
                 let id = hub.connect(link.clone(), None, version);
-                hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+                hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+                    .unwrap();
                 drain(&mut link);
                 link
             })
@@ -1031,7 +1360,8 @@ mod tests {
         for nick in ["bob", "Alice", "carl", "alan", "Émile", "BEA"] {
             let (id, link) = join(&hub);
             hub.handle(id, Request::Nick(Nick::parse(nick).unwrap())).unwrap();
-            hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+            hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+                .unwrap();
             last = Some(link);
         }
         let got = drain(&mut last.unwrap());
@@ -1064,15 +1394,16 @@ mod tests {
     fn a_message_that_reaches_the_room_after_joined_held_it_is_not_given_twice() {
         let hub = hub();
         let (a, mut ra) = join(&hub);
-        hub.handle(a, Request::Join { room: room("r"), after: None }).unwrap();
+        hub.handle(a, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
         let say = |cid: &str| Request::Say {
             room: room("r"),
             text: common::Text::parse("hi").unwrap(),
             cid: common::Cid::parse(cid).unwrap(),
+            image: None,
         };
         hub.handle(a, say("c1")).unwrap();
         let (b, mut rb) = join(&hub);
-        hub.handle(b, Request::Join { room: room("r"), after: None }).unwrap();
+        hub.handle(b, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
         drain(&mut ra);
         let got = drain(&mut rb);
         assert!(matches!(&got[..], [_, ServerMsg::Joined { history, .. }] if history.len() == 1), "{got:?}");
@@ -1085,6 +1416,7 @@ mod tests {
                 text: "t".into(),
                 ts: 1,
                 cid: None,
+                image: None,
             };
             Outcome::Stored(SenderKey::from(""), msg)
         };
@@ -1108,7 +1440,8 @@ mod tests {
         let (b, mut rb) = join(&hub);
         hub.handle(a, Request::Nick(Nick::parse("Ann").unwrap())).unwrap();
         for id in [a, b] {
-            hub.handle(id, Request::Join { room: room("r"), after: None }).unwrap();
+            hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+                .unwrap();
         }
         drain(&mut rb);
         hub.disconnect(a);

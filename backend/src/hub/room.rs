@@ -19,6 +19,7 @@ use common::{ChatMessage, Nick, ServerMsg};
 use super::{ConnId, queue};
 use crate::error::encode;
 use crate::link::{Frame, Link};
+use crate::store::RoomSettings;
 
 /// A member whose `joined` is being read holds back at most this many frames; past that it
 /// is too slow (it resumes with `join.after`, as after any drop).
@@ -36,6 +37,10 @@ pub(super) struct Room {
     remote: HashSet<ConnId>,
     /// Presence counted for version 2 members since the last `presence_count`.
     counts: Counts,
+    /// Whether it is private and how many members it holds at most, as the store has them;
+    /// `None` while not known here (a room only other nodes' members are in: whoever
+    /// joins it here has them read from the store first).
+    pub(super) settings: Option<RoomSettings>,
     /// Which `typing` of a big room its version 2 members are given.
     typing: TypingGate,
 }
@@ -126,6 +131,11 @@ pub(super) fn sort_key(nick: &str) -> String {
 }
 
 impl Room {
+    /// Whether it is known here to be private.
+    pub(super) fn is_private(&self) -> bool {
+        self.settings.as_ref().is_some_and(RoomSettings::is_private)
+    }
+
     /// The room's size: this node's members and, in a cluster, the other nodes'.
     pub(super) fn len(&self) -> usize {
         self.members.len() + self.remote.len()

@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 
 use common::{ChatMessage, Cid, RoomName};
 
-use super::{Appended, NewMessage, Page, SenderKey};
+use super::{Appended, NewMessage, Page, RoomSettings, SenderKey, StoredRoom};
 
 /// The newest `per_room` messages of every room, in memory.
 #[derive(Debug)]
@@ -15,6 +15,9 @@ pub struct MemoryStore {
     /// (sender, cid) -> where that message is, for exactly the messages still kept: a
     /// `cid` is unique per sender across rooms.
     cids: HashMap<(SenderKey, Cid), (RoomName, u64)>,
+    /// The settings of rooms created with some (a room is one entry, however many
+    /// messages it has: not bounded by `per_room`).
+    settings: HashMap<RoomName, RoomSettings>,
 }
 
 #[derive(Debug, Default)]
@@ -48,7 +51,12 @@ impl RoomLog {
 
 impl MemoryStore {
     pub fn new(per_room: usize) -> Self {
-        Self { per_room: per_room.max(1), rooms: HashMap::new(), cids: HashMap::new() }
+        Self {
+            per_room: per_room.max(1),
+            rooms: HashMap::new(),
+            cids: HashMap::new(),
+            settings: HashMap::new(),
+        }
     }
 
     pub fn append(&mut self, m: NewMessage<'_>) -> Appended {
@@ -65,6 +73,7 @@ impl MemoryStore {
             text: m.text.into(),
             ts: m.ts,
             cid: Some(key.1.to_string()),
+            image: m.image.map(Into::into),
         };
         log.messages.push_back((m.sender.clone(), msg.clone()));
         self.cids.insert(key, (m.room.clone(), msg.id));
@@ -75,6 +84,22 @@ impl MemoryStore {
             self.cids.remove(&(sender, cid));
         }
         Appended::Deliver(msg)
+    }
+
+    pub fn room(&self, room: &RoomName) -> StoredRoom {
+        let settings = self.settings.get(room).cloned();
+        StoredRoom {
+            exists: settings.is_some() || self.rooms.contains_key(room),
+            settings: settings.unwrap_or_default(),
+        }
+    }
+
+    pub fn create_room(&mut self, room: &RoomName, settings: &RoomSettings) -> bool {
+        if self.room(room).exists {
+            return false;
+        }
+        self.settings.insert(room.clone(), settings.clone());
+        true
     }
 
     pub fn message(&self, room: &RoomName, id: u64) -> Option<ChatMessage> {

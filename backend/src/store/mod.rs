@@ -17,6 +17,11 @@
 //!
 //! The `cid` rule, the same in every backend: a `cid` is unique per sender across every
 //! room, so a retried `say` is recognised whichever room it names.
+//!
+//! A room's settings (a private room's password hash, its member limit) are kept with its
+//! history, in every backend: [`History::room`] reads them with what tells whether the
+//! room exists, and [`History::create_room`] records them once, only for a room that has
+//! neither settings nor messages (atomically, so two creators cannot both win).
 
 mod memory;
 pub mod redis;
@@ -27,7 +32,7 @@ mod tests;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use common::{ChatMessage, Cid, Nick, RoomName, Text};
+use common::{ChatMessage, Cid, ImageRef, Nick, RoomName, Text};
 use tokio::sync::mpsc;
 
 pub use memory::MemoryStore;
@@ -137,6 +142,31 @@ pub struct NewMessage<'a> {
     pub text: Text,
     pub cid: Cid,
     pub ts: u64,
+    /// An uploaded image's URL, checked to exist (see `media`).
+    pub image: Option<ImageRef>,
+}
+
+/// A room's settings, fixed by the `join` that created it: a private room's password as
+/// an Argon2 PHC string (the hash with its salt and parameters, never the password), and
+/// the most members it holds. The default is a public room without a limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomSettings {
+    pub password: Option<Arc<str>>,
+    pub max: Option<u32>,
+}
+
+impl RoomSettings {
+    pub fn is_private(&self) -> bool {
+        self.password.is_some()
+    }
+}
+
+/// What the store holds of a room: whether it exists (it has settings or messages), and
+/// its settings (the default when it has none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredRoom {
+    pub exists: bool,
+    pub settings: RoomSettings,
 }
 
 /// A read the store could not do.
@@ -223,6 +253,25 @@ impl History {
             Self::Memory(s) => Ok(s.lock().before(room, before, limit)),
             Self::Sqlite(s) => s.before(room, before, limit),
             Self::Redis(s) => s.before(room, before, limit),
+        }
+    }
+
+    /// A room's settings and whether it exists (has settings or messages).
+    pub fn room(&self, room: &RoomName) -> Result<StoredRoom, StoreError> {
+        match self {
+            Self::Memory(s) => Ok(s.lock().room(room)),
+            Self::Sqlite(s) => s.room(room),
+            Self::Redis(s) => s.room(room),
+        }
+    }
+
+    /// Records the settings of a room being created; `false` (and nothing written) when
+    /// the room already has settings or messages. Atomic in every backend.
+    pub fn create_room(&self, room: &RoomName, settings: &RoomSettings) -> Result<bool, StoreError> {
+        match self {
+            Self::Memory(s) => Ok(s.lock().create_room(room, settings)),
+            Self::Sqlite(s) => s.create_room(room, settings),
+            Self::Redis(s) => s.create_room(room, settings),
         }
     }
 

@@ -4,7 +4,8 @@
 //! Per room there is a counter (`chat:seq:<room>`, the last id given out) and a stream
 //! (`chat:log:<room>`) whose entry ids are `<id>-0`, each holding the message as the JSON
 //! the protocol sends. Per sender there is a hash of its `cid`s (`chat:cids:<sender>`)
-//! naming where each message went. One Lua script per `say` ([`SAY`]) checks the `cid`,
+//! naming where each message went; per room created with settings, a hash of them
+//! (`chat:room:<room>`: `password`, the Argon2 PHC string, and `max`). One Lua script per `say` ([`SAY`]) checks the `cid`,
 //! takes the room's next id, appends to the stream, records the `cid` and publishes the
 //! message on the room's channel (`chat:msg:<room>`), all in one step that no other node
 //! can interleave with: ids stay strictly increasing per room across nodes, and what is
@@ -21,8 +22,8 @@
 //! Reads ([`RedisReader`]) use plain blocking connections with short timeouts, as the
 //! SQLite reader blocks on its file: they run in a session's task, never under the lock.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{ChatMessage, RoomName};
@@ -31,7 +32,7 @@ use redis::streams::StreamRangeReply;
 use redis::{Client, Commands, Value};
 use tokio::sync::mpsc;
 
-use super::{Appended, NewMessage, Outcome, Page, SenderKey, StoreError, Written};
+use super::{Appended, NewMessage, Outcome, Page, RoomSettings, SenderKey, StoreError, StoredRoom, Written};
 
 /// Messages sent to Redis in one pipeline at most.
 const BATCH_MAX: usize = 256;
@@ -62,6 +63,21 @@ pub fn seq_key(room: &str) -> String {
 pub fn log_key(room: &str) -> String {
     format!("chat:log:{room}")
 }
+
+/// The key of a room's settings, a hash (`password`: the Argon2 PHC string; `max`), for
+/// rooms created with some.
+pub fn room_key(room: &str) -> String {
+    format!("chat:room:{room}")
+}
+
+/// Creates a room's settings unless it has settings or messages (its counter of ids exists
+/// from its first message on). KEYS: the settings hash, the room's counter. ARGV: field,
+/// value pairs. Returns 1 when created.
+const CREATE_ROOM: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+";
 
 fn cids_key(sender: &str) -> String {
     format!("chat:cids:{sender}")
@@ -167,6 +183,7 @@ impl RedisStore {
             text: m.text.into(),
             ts: m.ts,
             cid: Some(key.1.clone()),
+            image: m.image.map(Into::into),
         });
         let pending =
             Pending { sender: m.sender.clone(), room: m.room.clone(), cid: key.1.clone(), head, tail };
@@ -355,6 +372,35 @@ impl RedisReader {
         reply.ids.iter().map(decode_entry).collect()
     }
 
+    pub fn room(&self, room: &RoomName) -> Result<StoredRoom, StoreError> {
+        let (key, seq) = (room_key(room.as_str()), seq_key(room.as_str()));
+        let (fields, stored): (HashMap<String, String>, bool) =
+            self.with(|c| redis::pipe().hgetall(&key).exists(&seq).query(c))?;
+        let settings = RoomSettings {
+            password: fields.get("password").map(|p| Arc::from(p.as_str())),
+            max: fields.get("max").and_then(|m| m.parse().ok()),
+        };
+        Ok(StoredRoom { exists: stored || !fields.is_empty(), settings })
+    }
+
+    pub fn create_room(&self, room: &RoomName, settings: &RoomSettings) -> Result<bool, StoreError> {
+        let script = redis::Script::new(CREATE_ROOM);
+        let mut fields: Vec<String> = Vec::new();
+        if let Some(password) = &settings.password {
+            fields.extend(["password".to_owned(), password.to_string()]);
+        }
+        if let Some(max) = settings.max {
+            fields.extend(["max".to_owned(), max.to_string()]);
+        }
+        // A room's settings are created only when it has some (a password or a limit).
+        if fields.is_empty() {
+            fields.extend(["public".to_owned(), "1".to_owned()]);
+        }
+        let (key, seq) = (room_key(room.as_str()), seq_key(room.as_str()));
+        let created: i64 = self.with(|c| script.key(&key).key(&seq).arg(&fields).invoke(c))?;
+        Ok(created == 1)
+    }
+
     pub fn message(&self, room: &RoomName, id: u64) -> Result<Option<ChatMessage>, StoreError> {
         let at = format!("{id}-0");
         Ok(self.range(room, at.clone(), at, 1, false)?.pop())
@@ -402,6 +448,7 @@ mod tests {
                 id: 0,
                 nick: "n".into(),
                 text: ",\"id\":0".into(),
+                image: None,
                 ts: 5,
                 cid: Some("c".into()),
             };

@@ -26,7 +26,7 @@ use common::{ChatMessage, RoomName};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::mpsc;
 
-use super::{Appended, NewMessage, Outcome, Page, SenderKey, StoreError, Written};
+use super::{Appended, NewMessage, Outcome, Page, RoomSettings, SenderKey, StoreError, StoredRoom, Written};
 use crate::config::SyncMode;
 
 /// Messages written in one transaction at most.
@@ -44,6 +44,11 @@ const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Read connections kept open between reads; more are opened while many read at once.
 const IDLE_READERS: usize = 4;
 
+/// The schema, as migrations: `PRAGMA user_version` counts those applied, and opening a
+/// database applies the rest in order, each in its own transaction. Never edit one that
+/// has shipped; add the next.
+const MIGRATIONS: [&str; 2] = [SCHEMA, ROOMS];
+
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS messages (
         room   TEXT    NOT NULL,
@@ -53,12 +58,44 @@ const SCHEMA: &str = "
         ts     INTEGER NOT NULL,
         sender TEXT    NOT NULL,
         cid    TEXT    NOT NULL,
+        image  TEXT,
         PRIMARY KEY (room, id)
     );
     CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender_cid ON messages (sender, cid);
 ";
 
-const COLUMNS: &str = "room, id, nick, text, ts, cid";
+/// Private rooms: the settings a room was created with. `password` is an Argon2 PHC string
+/// (hash, salt and parameters), never the password; NULL for a public room with a limit.
+const ROOMS: &str = "
+    CREATE TABLE rooms (
+        room     TEXT    NOT NULL PRIMARY KEY,
+        password TEXT,
+        max      INTEGER
+    );
+";
+
+/// Brings the database's schema up to date: the [`MIGRATIONS`] not applied yet, then the
+/// `image` column of `messages`, added to a table an older server created (`NULL` in the
+/// rows it already holds). The column is checked for rather than numbered: databases of
+/// servers with either change and not the other exist.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in (1i64..).zip(MIGRATIONS).skip(usize::try_from(done).unwrap_or(0)) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i)?;
+        tx.commit()?;
+    }
+    let has_image =
+        conn.prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'image'")?.exists([])?;
+    if !has_image {
+        conn.execute_batch("ALTER TABLE messages ADD COLUMN image TEXT")?;
+        tracing::info!("added the image column to the messages table");
+    }
+    Ok(())
+}
+
+const COLUMNS: &str = "room, id, nick, text, ts, cid, image";
 
 /// The writing side: the queue to the writer thread, each room's last id, and the
 /// de-duplication window. Everything here is memory: the hub calls it under its lock.
@@ -109,8 +146,8 @@ impl SqliteStore {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let opening = || format!("opening the database {}", path.display());
-        let write = connect(path, sync).with_context(opening)?;
-        write.execute_batch(SCHEMA).context("creating the tables")?;
+        let mut write = connect(path, sync).with_context(opening)?;
+        migrate(&mut write).context("creating or updating the tables")?;
         let read = connect(path, sync).with_context(opening)?;
         let dedup = DedupWindow::load(&read)?;
         let seqs = last_ids(&read).context("reading each room's last id")?;
@@ -141,6 +178,7 @@ impl SqliteStore {
             text: m.text.into(),
             ts: m.ts,
             cid: Some(key.1.clone()),
+            image: m.image.map(Into::into),
         };
         match self.writer.try_send(Pending { sender: m.sender.clone(), msg }) {
             Ok(()) => {
@@ -201,6 +239,41 @@ impl SqliteReader {
         result.map_err(StoreError::from)
     }
 
+    pub fn room(&self, room: &RoomName) -> Result<StoredRoom, StoreError> {
+        self.with(|conn| {
+            let settings = conn
+                .prepare_cached("SELECT password, max FROM rooms WHERE room = ?1")?
+                .query_row(params![room.as_str()], |r| {
+                    Ok(RoomSettings {
+                        password: r.get::<_, Option<String>>(0)?.map(Into::into),
+                        max: r.get::<_, Option<i64>>(1)?.and_then(|m| u32::try_from(m).ok()),
+                    })
+                })
+                .optional()?;
+            let exists = settings.is_some()
+                || conn
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE room = ?1)")?
+                    .query_row(params![room.as_str()], |r| r.get::<_, bool>(0))?;
+            Ok(StoredRoom { exists, settings: settings.unwrap_or_default() })
+        })
+    }
+
+    /// Written from a reader's connection, beside the writer thread (WAL allows one writer
+    /// at a time; the busy timeout waits for a batch to commit): this runs once per room
+    /// created, off the hub's lock, and its caller waits for it.
+    pub fn create_room(&self, room: &RoomName, settings: &RoomSettings) -> Result<bool, StoreError> {
+        self.with(|conn| {
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO rooms (room, password, max)
+                     SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM messages WHERE room = ?1)
+                     ON CONFLICT (room) DO NOTHING",
+                )?
+                .execute(params![room.as_str(), settings.password.as_deref(), settings.max])?;
+            Ok(n == 1)
+        })
+    }
+
     pub fn message(&self, room: &RoomName, id: u64) -> Result<Option<ChatMessage>, StoreError> {
         self.with(|conn| {
             conn.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE room = ?1 AND id = ?2"))?
@@ -253,6 +326,7 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
         text: r.get(3)?,
         ts: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
         cid: r.get(5)?,
+        image: r.get(6)?,
     })
 }
 
@@ -297,7 +371,8 @@ fn write_batch(conn: &mut Connection, batch: &[Pending]) -> rusqlite::Result<Wri
         // Only a `(sender, cid)` seen before is skipped; any other conflict (an id taken
         // twice) is an error, never a message dropped in silence.
         let mut insert = tx.prepare_cached(
-            "INSERT INTO messages (room, id, nick, text, ts, sender, cid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO messages (room, id, nick, text, ts, sender, cid, image)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (sender, cid) DO NOTHING",
         )?;
         let mut existing =
@@ -305,8 +380,16 @@ fn write_batch(conn: &mut Connection, batch: &[Pending]) -> rusqlite::Result<Wri
         for p in batch {
             let m = &p.msg;
             let cid = m.cid.as_deref().unwrap_or_default();
-            let n =
-                insert.execute(params![m.room, m.id as i64, m.nick, m.text, m.ts as i64, &*p.sender, cid])?;
+            let n = insert.execute(params![
+                m.room,
+                m.id as i64,
+                m.nick,
+                m.text,
+                m.ts as i64,
+                &*p.sender,
+                cid,
+                m.image
+            ])?;
             if n == 1 {
                 outcome.push(Outcome::Stored(p.sender.clone(), m.clone()));
             } else {

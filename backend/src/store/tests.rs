@@ -7,12 +7,18 @@ use std::path::{Path, PathBuf};
 use common::{ChatMessage, Cid, Nick, RoomName, Text};
 use tokio::sync::mpsc;
 
-use super::{Appended, History, NewMessage, Outcome, Page, SenderKey, Store, Written};
+use super::{
+    Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
+};
 use crate::cluster::Cluster;
 use crate::config::SyncMode;
 use crate::redis_server::RedisServer;
 
-/// Appends one message (its text names its cid) and returns what the store said.
+/// The image of the messages whose cid starts with `img`.
+const IMAGE: &str = "/media/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.gif";
+
+/// Appends one message (its text names its cid; with an image when the cid starts with
+/// `img`) and returns what the store said.
 pub fn say(store: &mut Store, sender: &str, room: &str, cid: &str) -> Appended {
     store.append(NewMessage {
         sender: &SenderKey::from(sender),
@@ -21,6 +27,7 @@ pub fn say(store: &mut Store, sender: &str, room: &str, cid: &str) -> Appended {
         text: Text::parse(&format!("text {cid}")).unwrap(),
         cid: Cid::parse(cid).unwrap(),
         ts: 1,
+        image: cid.starts_with("img").then(|| common::ImageRef::parse(IMAGE).unwrap()),
     })
 }
 
@@ -190,6 +197,74 @@ fn history_ranges_and_completeness() {
         assert_eq!((m.id, m.text.as_str(), m.cid.as_deref()), (4, "text 4", Some("4")), "{}", b.name);
         assert_eq!(h.message(&r, 9).unwrap(), None, "{}", b.name);
     }
+}
+
+#[test]
+fn a_room_is_created_once_with_its_settings_and_only_while_nothing_is_stored() {
+    let private =
+        RoomSettings { password: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()), max: Some(5) };
+    let limited = RoomSettings { password: None, max: Some(2) };
+    for mut b in backends() {
+        let h = &b.history;
+        assert_eq!(h.room(&room("den")).unwrap(), StoredRoom::default(), "{}: unknown", b.name);
+        assert!(h.create_room(&room("den"), &private).unwrap(), "{}", b.name);
+        let got = h.room(&room("den")).unwrap();
+        assert_eq!(got, StoredRoom { exists: true, settings: private.clone() }, "{}", b.name);
+        assert!(got.settings.is_private());
+        // Created once: a second creator does not overwrite the first one's settings.
+        assert!(!h.create_room(&room("den"), &limited).unwrap(), "{}", b.name);
+        assert_eq!(h.room(&room("den")).unwrap().settings, private, "{}", b.name);
+        // A room with messages exists, public, and can no longer be created with settings.
+        b.say("s", "chat", "c1");
+        let h = &b.history;
+        assert_eq!(
+            h.room(&room("chat")).unwrap(),
+            StoredRoom { exists: true, settings: RoomSettings::default() },
+            "{}",
+            b.name
+        );
+        assert!(!h.create_room(&room("chat"), &private).unwrap(), "{}", b.name);
+        assert!(!h.room(&room("chat")).unwrap().settings.is_private(), "{}", b.name);
+        // A public room with a limit.
+        assert!(h.create_room(&room("pair"), &limited).unwrap(), "{}", b.name);
+        assert_eq!(h.room(&room("pair")).unwrap().settings, limited, "{}", b.name);
+    }
+}
+
+#[test]
+fn every_backend_keeps_a_messages_image() {
+    for mut b in backends() {
+        let Said::Delivered(m) = b.say("s", "r", "img-1") else { panic!("{}", b.name) };
+        assert_eq!(m.image.as_deref(), Some(IMAGE), "{}", b.name);
+        b.say("s", "r", "plain");
+        assert_eq!(b.say("s", "r", "img-1"), Said::Again(m), "{}: a retry", b.name);
+        let page = b.history.recent(&room("r"), 50).unwrap();
+        let images: Vec<_> = page.messages.iter().map(|m| m.image.as_deref()).collect();
+        assert_eq!(images, [Some(IMAGE), None], "{}", b.name);
+    }
+}
+
+#[test]
+fn sqlite_keeps_room_settings_across_a_restart_and_migrates_an_older_database() {
+    let path = fresh_db();
+    // A database of the version before private rooms: the messages table only.
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let old = rusqlite::Connection::open(&path).unwrap();
+    old.execute_batch(
+        "CREATE TABLE messages (room TEXT NOT NULL, id INTEGER NOT NULL, nick TEXT NOT NULL, text TEXT NOT NULL,
+             ts INTEGER NOT NULL, sender TEXT NOT NULL, cid TEXT NOT NULL, PRIMARY KEY (room, id));
+         CREATE UNIQUE INDEX messages_by_sender_cid ON messages (sender, cid);
+         INSERT INTO messages VALUES ('old', 1, 'n', 'kept', 1, 's', 'c0');",
+    )
+    .unwrap();
+    drop(old);
+    let b = sqlite(&path);
+    assert_eq!(b.page(b.history.recent(&room("old"), 50).unwrap()), (vec![1], true), "messages kept");
+    let settings = RoomSettings { password: Some("$argon2id$phc".into()), max: None };
+    assert!(b.history.create_room(&room("den"), &settings).unwrap());
+    drop(b);
+    let b = sqlite(&path);
+    assert_eq!(b.history.room(&room("den")).unwrap(), StoredRoom { exists: true, settings });
 }
 
 #[test]

@@ -56,6 +56,9 @@ impl Process {
             ])
             .arg("--db")
             .arg(db)
+            // Nodes started on one database share one media folder, as a cluster must.
+            .arg("--media-dir")
+            .arg(db.with_file_name("media"))
             .args(args)
             .env_remove("CHAT_STORE")
             .env("RUST_LOG", "info")

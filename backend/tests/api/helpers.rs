@@ -27,11 +27,19 @@ pub struct TestApp {
     _db: Option<TempDb>,
 }
 
-/// A config for tests: loopback, the durable store in a fresh file, and a rate limit no
-/// test hits unless it means to. The file's folder is made when an app is spawned with
-/// this config ([`spawn_with`]), and removed when that app is dropped.
+/// A config for tests: loopback, the durable store in a fresh file (uploads in a folder
+/// beside it), and a rate limit no test hits unless it means to. The file's folder is made
+/// when an app is spawned with this config ([`spawn_with`]), and removed when that app is
+/// dropped.
 pub fn test_config() -> Config {
-    Config { addr: ([127, 0, 0, 1], 0).into(), rate_limit: 10_000, db: config_db(), ..Config::default() }
+    let db = config_db();
+    Config {
+        addr: ([127, 0, 0, 1], 0).into(),
+        rate_limit: 10_000,
+        media_dir: db.with_file_name("media"),
+        db,
+        ..Config::default()
+    }
 }
 
 /// A database file in a folder of its own under the system's temp dir: the folder is
@@ -105,6 +113,13 @@ fn claim(config: &Config) -> Option<TempDb> {
     let mut unclaimed = UNCLAIMED.lock().unwrap_or_else(PoisonError::into_inner);
     let at = unclaimed.iter().position(|(path, _)| *path == config.db)?;
     Some(unclaimed.swap_remove(at).1)
+}
+
+/// Takes the folder of `config`'s database (made by [`test_config`]) for the caller, so
+/// that it outlives the apps spawned with the config: a restart finds what the last app
+/// stored.
+pub fn hold(config: &Config) -> TempDb {
+    claim(config).expect("a config made by test_config, not yet spawned")
 }
 
 pub async fn spawn_app() -> TestApp {

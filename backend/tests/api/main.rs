@@ -5,6 +5,8 @@ mod cluster;
 mod durability;
 mod hardening;
 mod helpers;
+mod media;
+mod private_rooms;
 mod protocol;
 mod rfc6455;
 mod robustness;

@@ -77,6 +77,8 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
                 "rate_limited" => ErrorCode::RateLimited,
                 "too_slow" => ErrorCode::TooSlow,
                 "unavailable" => ErrorCode::Unavailable,
+                "forbidden" => ErrorCode::Forbidden,
+                "room_full" => ErrorCode::RoomFull,
                 _ => ErrorCode::Other,
             },
             message: string(f("message"))?,
@@ -118,22 +120,31 @@ pub fn encode(msg: &ClientMsg) -> String {
             text("type", "nick");
             text("nick", nick);
         }
-        ClientMsg::Join { room, after } => {
+        ClientMsg::Join { room, after, password, max } => {
             text("type", "join");
             text("room", room);
             if let Some(after) = after {
                 number("after", *after as f64);
+            }
+            if let Some(password) = password {
+                text("password", password);
+            }
+            if let Some(max) = max {
+                number("max", f64::from(*max));
             }
         }
         ClientMsg::Leave { room } => {
             text("type", "leave");
             text("room", room);
         }
-        ClientMsg::Say { room, text: said, cid } => {
+        ClientMsg::Say { room, text: said, cid, image } => {
             text("type", "say");
             text("room", room);
             text("text", said);
             text("cid", cid);
+            if let Some(image) = image {
+                text("image", image);
+            }
         }
         ClientMsg::Typing { room } => {
             text("type", "typing");
@@ -194,7 +205,10 @@ fn count(v: JsValue) -> Option<u32> {
 }
 
 fn room_info(v: JsValue) -> Option<RoomInfo> {
-    Some(RoomInfo { name: string(field(&v, "name"))?, members: count(field(&v, "members"))? })
+    // `private` is absent for a public room; present, it must be a bool (serde's default).
+    let private = field(&v, "private");
+    let private = if private.is_undefined() { false } else { private.as_bool()? };
+    Some(RoomInfo { name: string(field(&v, "name"))?, members: count(field(&v, "members"))?, private })
 }
 
 fn chat_message(v: JsValue) -> Option<ChatMessage> {
@@ -206,6 +220,7 @@ fn chat_message(v: JsValue) -> Option<ChatMessage> {
         text: string(f("text"))?,
         ts: int(f("ts"))?,
         cid: optional(f("cid"), string)?,
+        image: optional(f("image"), string)?,
     })
 }
 
@@ -267,8 +282,11 @@ mod tests {
             r#"{"type":"message","room":"r","id":-1,"nick":"n","text":"t","ts":1}"#,
             r#"{"type":"message","room":"r","id":1.5,"nick":"n","text":"t","ts":1}"#,
             r#"{"type":"message","room":"r","id":1,"nick":"n","text":"t","ts":1,"cid":5}"#,
+            r#"{"type":"message","room":"r","id":1,"nick":"n","text":"t","ts":1,"image":5}"#,
             r#"{"type":"welcome","protocol":4294967296,"nick":"g","rooms":[]}"#,
             r#"{"type":"rooms","rooms":[{"name":"a"}]}"#,
+            r#"{"type":"rooms","rooms":[{"name":"a","members":1,"private":"yes"}]}"#,
+            r#"{"type":"rooms","rooms":[{"name":"a","members":1,"private":null}]}"#,
             r#"{"type":"joined","room":"r","members":["a",1],"history":[],"complete":true}"#,
             r#"{"type":"joined","room":"r","members":[],"history":[],"complete":"yes"}"#,
             r#"{"type":"presence","room":"r","event":"wave","nick":"n"}"#,

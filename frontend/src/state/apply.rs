@@ -50,7 +50,7 @@ impl Chat {
                 self.directory.retain(|r| !removed.contains(&r.name));
                 for room in changed {
                     match self.directory.iter_mut().find(|r| r.name == room.name) {
-                        Some(known) => known.members = room.members,
+                        Some(known) => *known = room,
                         None => self.directory.push(room),
                     }
                 }
@@ -105,7 +105,14 @@ impl Chat {
             self.rooms.push(lobby);
         }
         frames.extend(
-            self.rooms.iter().map(|room| ClientMsg::Join { room: room.name.clone(), after: room.last_id }),
+            // A private room's password goes along (a server that restarted asks for it
+            // again; one that remembers this session admits it without).
+            self.rooms.iter().map(|room| ClientMsg::Join {
+                room: room.name.clone(),
+                after: room.last_id,
+                password: room.password.clone(),
+                max: None,
+            }),
         );
         frames
     }
@@ -159,7 +166,12 @@ impl Chat {
             // the next one (docs/protocol.md). Only when this page brought something, so a
             // server that lost part of the gap cannot keep us asking.
             if !complete && added {
-                frames.push(ClientMsg::Join { room: room.clone(), after: state.last_id });
+                frames.push(ClientMsg::Join {
+                    room: room.clone(),
+                    after: state.last_id,
+                    password: None,
+                    max: None,
+                });
             }
         } else {
             state.complete = complete;
@@ -260,8 +272,37 @@ impl Chat {
                 self.nick_error = Some(message);
             }
             // A join the server could not finish (its store failing) did not happen either.
-            (ErrorCode::Invalid | ErrorCode::Unavailable, None) if self.joining.is_some() => {
+            // A private room refused: a wrong or missing password (or too many wrong
+            // ones) asks for it again, saying why; a full room says so.
+            (
+                ErrorCode::Invalid | ErrorCode::Unavailable | ErrorCode::Forbidden | ErrorCode::RoomFull,
+                None,
+            )
+            | (ErrorCode::RateLimited, None)
+                if self.joining.is_some() =>
+            {
                 let room = self.joining.take().unwrap_or_default();
+                let with_password = self.room(&room).is_some_and(|r| r.password.is_some());
+                match code {
+                    ErrorCode::Forbidden => {}
+                    ErrorCode::RateLimited if with_password => {}
+                    // An ordinary refusal of another request: the join still stands.
+                    ErrorCode::RateLimited => {
+                        self.joining = Some(room);
+                        self.show_alert(message);
+                        return Vec::new();
+                    }
+                    ErrorCode::RoomFull => {
+                        self.show_alert(message.clone());
+                        self.room_error = Some(message);
+                        return self.left(&room);
+                    }
+                    _ => {
+                        self.room_error = Some(message);
+                        return self.left(&room);
+                    }
+                }
+                self.prompt = Some(room.clone());
                 self.room_error = Some(message);
                 return self.left(&room);
             }

@@ -2,7 +2,8 @@
 //! that change it, split by job:
 //! - this module: the [`Chat`] itself and every user intent ([`Chat::say`],
 //!   [`Chat::open_room`], [`Chat::leave`], [`Chat::typing`], [`Chat::load_older`],
-//!   [`Chat::load_members`], [`Chat::request_nick`]), recorded here first so that a
+//!   [`Chat::load_members`], [`Chat::request_nick`], and [`Chat::open_room_with`] for
+//!   private rooms), recorded here first so that a
 //!   reconnect can replay them from this value alone; timed behaviour (typing indicators
 //!   that expire, refused messages retried later) through [`Chat::tick`] at
 //!   [`Chat::next_deadline`].
@@ -25,7 +26,8 @@ pub mod view;
 #[cfg(test)]
 mod tests;
 
-use common::{ClientMsg, InvalidName, LOBBY, Nick, RoomInfo, RoomName, Text};
+use common::names::room_max;
+use common::{ClientMsg, InvalidName, LOBBY, Nick, Password, RoomInfo, RoomName, Text};
 
 pub use apply::counted_text;
 pub use outbox::{Delivery, MAX_OUTBOX, Outbox, Pending, RETRY_MS, SayError};
@@ -37,6 +39,19 @@ pub use view::{RoomEntry, count_text, page_title, typing_text};
 pub const TYPING_SEND_MS: f64 = 2000.0;
 /// How many older messages one scroll-back request asks for.
 pub const HISTORY_PAGE: u32 = 50;
+
+/// What happens to a picture's upload (see [`Chat::upload`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upload {
+    /// This much of it went (percent).
+    Progress(u8),
+    /// The server has it, at this URL.
+    Done(String),
+    /// It failed, for this reason; the user may retry.
+    Failed(&'static str),
+    /// The user tries again.
+    Retry,
+}
 
 /// The connection as the user sees it. `Display` (in `view`) is the exact text of the status line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +99,9 @@ pub struct Chat {
     joining: Option<String>,
     /// Why the last room the user asked for was refused, shown beside the room form.
     room_error: Option<String>,
+    /// A private room the user asked to open without its password: the room form asks
+    /// for it (the reason in `room_error`), then the view clears this.
+    prompt: Option<String>,
     /// The public room directory.
     directory: Vec<RoomInfo>,
     /// Messages sent and not yet echoed.
@@ -118,6 +136,7 @@ impl Chat {
             current: LOBBY.to_owned(),
             joining: None,
             room_error: None,
+            prompt: None,
             directory: Vec::new(),
             outbox: Outbox::default(),
             alert: None,
@@ -158,6 +177,11 @@ impl Chat {
     /// Why the last room the user asked for was refused.
     pub fn room_error(&self) -> Option<&str> {
         self.room_error.as_deref()
+    }
+
+    /// The private room whose password is to be asked for, if any.
+    pub fn prompt(&self) -> Option<&str> {
+        self.prompt.as_deref()
     }
 
     /// The error shown to the user, if any.
@@ -223,19 +247,68 @@ impl Chat {
         if self.outbox.is_full() {
             return Err(SayError::OutboxFull);
         }
-        self.next_cid += 1;
-        let pending = Pending {
-            room: self.current.clone(),
-            text: text.into(),
-            cid: format!("{}-{}", self.cid_prefix, self.next_cid),
-            delivery: Delivery::Sending,
-        };
-        let ready = self.can_send() && self.current_room().is_some_and(|r| r.joined);
-        let frame = ready.then(|| pending.frame());
-        self.outbox.push(pending);
+        let frame = self.record(text.into(), None);
         // Our own message ends our "typing": the next keystroke announces it again.
         self.typing_sent = None;
         Ok(frame)
+    }
+
+    /// Records a new message of the current room; the frame to send now, if it can go.
+    fn record(&mut self, text: String, preview: Option<String>) -> Option<ClientMsg> {
+        self.next_cid += 1;
+        let progress = preview.as_ref().map(|_| 0);
+        let pending = Pending {
+            room: self.current.clone(),
+            text,
+            cid: format!("{}-{}", self.cid_prefix, self.next_cid),
+            delivery: Delivery::Sending,
+            preview,
+            image: None,
+            progress,
+        };
+        let frame = if self.ready(&pending.room) { pending.frame() } else { None };
+        self.outbox.push(pending);
+        frame
+    }
+
+    fn ready(&self, room: &str) -> bool {
+        self.can_send() && self.room(room).is_some_and(|r| r.joined)
+    }
+
+    /// A picture is being uploaded to the current room, shown meanwhile from `preview`
+    /// (a local URL); returns its `cid`, which the upload reports to.
+    pub fn start_upload(&mut self, preview: String) -> Result<String, SayError> {
+        if self.outbox.is_full() {
+            return Err(SayError::OutboxFull);
+        }
+        self.record(String::new(), Some(preview));
+        Ok(format!("{}-{}", self.cid_prefix, self.next_cid))
+    }
+
+    /// What became of the upload of the picture `cid`; returns the `say` to send now
+    /// once it is up, if it can go (else it goes with the room's next `joined`).
+    pub fn upload(&mut self, cid: &str, event: Upload) -> Option<ClientMsg> {
+        let p = self.outbox.get_mut(cid)?;
+        match event {
+            Upload::Progress(percent) => {
+                p.progress = p.progress.map(|_| percent.min(100));
+            }
+            Upload::Done(url) => {
+                p.image = Some(url);
+                p.progress = None;
+                let (room, frame) = (p.room.clone(), p.frame());
+                return if self.ready(&room) { frame } else { None };
+            }
+            Upload::Failed(why) => {
+                p.progress = None;
+                p.delivery = Delivery::Failed(why.to_owned());
+            }
+            Upload::Retry => {
+                p.progress = Some(0);
+                p.delivery = Delivery::Sending;
+            }
+        }
+        None
     }
 
     /// Forgets a message the server refused for good.
@@ -264,10 +337,31 @@ impl Chat {
     }
 
     /// Shows the room `raw` (trimmed), joining it first if need be; returns the `join` to
-    /// send now, or why `raw` is not a room name (also kept in `room_error`).
+    /// send now, or why `raw` is not a room name (also kept in `room_error`). A private
+    /// room of the directory is not joined yet: its password is asked for ([`Chat::prompt`]).
     pub fn open_room(&mut self, raw: &str) -> Result<Option<ClientMsg>, String> {
-        let name = match RoomName::parse(raw) {
-            Ok(name) => String::from(name),
+        self.open_room_with(raw, "", "")
+    }
+
+    /// [`Chat::open_room`] with a `password` (making a room it creates private, or opening a
+    /// private room) and a member limit `max` for a room it creates, both optional (empty).
+    pub fn open_room_with(
+        &mut self,
+        raw: &str,
+        password: &str,
+        max: &str,
+    ) -> Result<Option<ClientMsg>, String> {
+        let checked = RoomName::parse(raw).and_then(|name| {
+            let password = (!password.is_empty()).then(|| Password::parse(password)).transpose()?;
+            let max = match max.trim() {
+                "" => None,
+                // Not a number at all: out of range all the same.
+                n => Some(room_max(n.parse().unwrap_or(0))?),
+            };
+            Ok((String::from(name), password, max))
+        });
+        let (name, password, max) = match checked {
+            Ok(ok) => ok,
             Err(e) => {
                 let why = sentence(&e);
                 self.room_error = Some(why.clone());
@@ -277,14 +371,26 @@ impl Chat {
         self.room_error = None;
         let frame = if self.room(&name).is_some() {
             None
+        } else if password.is_none() && self.directory.iter().any(|r| r.private && r.name == name) {
+            self.room_error = Some(format!("#{name} is private: enter its password."));
+            self.prompt = Some(name);
+            return Ok(None);
         } else {
-            let room = self.new_room(&name);
+            let mut room = self.new_room(&name);
+            room.password = password.map(|p| p.expose().to_owned());
+            let frame =
+                ClientMsg::Join { room: name.clone(), after: None, password: room.password.clone(), max };
             self.rooms.push(room);
             self.joining = Some(name.clone());
-            self.welcomed.then(|| ClientMsg::Join { room: name.clone(), after: None })
+            self.welcomed.then_some(frame)
         };
         self.show(name);
         Ok(frame)
+    }
+
+    /// The room form now asks for the password of [`Chat::prompt`].
+    pub fn prompted(&mut self) {
+        self.prompt = None;
     }
 
     /// Makes `name` (a joined room) the room shown: its messages count as read.
@@ -313,7 +419,7 @@ impl Chat {
             let lobby = self.new_room(LOBBY);
             self.rooms.push(lobby);
             if self.welcomed {
-                frames.push(ClientMsg::Join { room: LOBBY.into(), after: None });
+                frames.push(ClientMsg::Join { room: LOBBY.into(), after: None, password: None, max: None });
             }
         }
         if self.current == room {

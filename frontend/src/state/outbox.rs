@@ -3,6 +3,10 @@
 //! server turns a repeat into a no-op), retried after `rate_limited`, failed for good on
 //! any other refusal, and gone once its echo (or a page of history holding it) arrives.
 //!
+//! A picture is a message too: it waits here from the start of its upload (with its
+//! progress; nothing is sent until the server has the file and gave its URL), then as a
+//! `say` with that `image` like any other. A failed upload waits for the user's retry.
+//!
 //! The [`Outbox`] only records; whether a frame can go out now (connected, room joined)
 //! is the caller's to say.
 
@@ -35,12 +39,23 @@ pub struct Pending {
     pub text: String,
     pub cid: String,
     pub delivery: Delivery,
+    /// A picture: what shows it here (the local file's `blob:` URL until the server's
+    /// `/media/...` URL is known), and the server's URL once uploaded.
+    pub preview: Option<String>,
+    pub image: Option<String>,
+    /// While its picture is being uploaded: how much of it went (percent).
+    pub progress: Option<u8>,
 }
 
 impl Pending {
-    /// The `say` that sends it.
-    pub(super) fn frame(&self) -> ClientMsg {
-        ClientMsg::Say { room: self.room.clone(), text: self.text.clone(), cid: self.cid.clone() }
+    /// The `say` that sends it; none while its picture is not uploaded.
+    pub(super) fn frame(&self) -> Option<ClientMsg> {
+        (self.preview.is_none() || self.image.is_some()).then(|| ClientMsg::Say {
+            room: self.room.clone(),
+            text: self.text.clone(),
+            cid: self.cid.clone(),
+            image: self.image.clone(),
+        })
     }
 
     fn failed(&self) -> bool {
@@ -109,6 +124,10 @@ impl Outbox {
         self.items.retain(|p| !page.iter().any(|m| m.cid.as_deref() == Some(p.cid.as_str())));
     }
 
+    pub(super) fn get_mut(&mut self, cid: &str) -> Option<&mut Pending> {
+        self.items.iter_mut().find(|p| p.cid == cid)
+    }
+
     /// Forgets a message the server refused for good; a waiting one stays.
     pub(super) fn discard(&mut self, cid: &str) {
         self.items.retain(|p| p.cid != cid || !p.failed());
@@ -137,9 +156,12 @@ impl Outbox {
     pub(super) fn resend(&mut self, room: &str, online: bool) -> Vec<ClientMsg> {
         let mut frames = Vec::new();
         for pending in self.items.iter_mut().filter(|p| p.room == room && !p.failed()) {
+            if pending.progress.is_some() {
+                continue; // Still uploading: said once the picture is up.
+            }
             pending.delivery = Delivery::Sending;
             if online {
-                frames.push(pending.frame());
+                frames.extend(pending.frame());
             }
         }
         frames
@@ -166,7 +188,7 @@ impl Outbox {
             {
                 pending.delivery = Delivery::Sending;
                 if can_send(&pending.room) {
-                    frames.push(pending.frame());
+                    frames.extend(pending.frame());
                 }
             }
         }

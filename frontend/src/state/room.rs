@@ -23,9 +23,9 @@ pub enum EntryKey {
     Message(u64, u64),
     /// A notice, by a sequence number local to this client.
     Notice(u64),
-    /// A message not acknowledged yet, by its `cid`; whether it failed is part of the key
-    /// so that the view redraws it when it does.
-    Outgoing(String, bool),
+    /// A message not acknowledged yet, by its `cid`; whether it failed and its upload's
+    /// progress are part of the key so that the view redraws it when they change.
+    Outgoing(String, bool, Option<u8>),
 }
 
 /// One line of a room's log.
@@ -40,9 +40,18 @@ pub enum Entry {
     },
     /// Someone joined, left or renamed.
     Notice { seq: u64, text: String },
-    /// Said here and not acknowledged by the server yet: shown as being sent, or with the
-    /// reason the server refused it (`failed`).
-    Outgoing { cid: String, nick: String, text: String, failed: Option<String> },
+    /// Said here and not acknowledged by the server yet: shown as being sent (a picture:
+    /// `image`, with its upload's `progress`), or with the reason it was refused
+    /// (`failed`; a failed upload, `retry`, can be tried again).
+    Outgoing {
+        cid: String,
+        nick: String,
+        text: String,
+        failed: Option<String>,
+        image: Option<String>,
+        progress: Option<u8>,
+        retry: bool,
+    },
 }
 
 impl Entry {
@@ -50,7 +59,9 @@ impl Entry {
         match self {
             Self::Message { msg, room, .. } => EntryKey::Message(*room, msg.id),
             Self::Notice { seq, .. } => EntryKey::Notice(*seq),
-            Self::Outgoing { cid, failed, .. } => EntryKey::Outgoing(cid.clone(), failed.is_some()),
+            Self::Outgoing { cid, failed, progress, .. } => {
+                EntryKey::Outgoing(cid.clone(), failed.is_some(), *progress)
+            }
         }
     }
 
@@ -118,6 +129,9 @@ pub struct RoomState {
     pub(super) loading: bool,
     /// Who is typing, with the time (ms) their last `typing` arrived.
     pub(super) typing: Vec<(String, f64)>,
+    /// The password this room was joined (or created) with: sent again with every rejoin
+    /// after a reconnect. In memory only, for this page's life.
+    pub(super) password: Option<String>,
 }
 
 impl RoomState {

@@ -12,6 +12,7 @@ fn msg(room: &str, id: u64, nick: &str, text: &str, cid: Option<&str>) -> ChatMe
         text: text.into(),
         ts: 1_763_760_000_000 + id,
         cid: cid.map(Into::into),
+        image: None,
     }
 }
 
@@ -77,7 +78,10 @@ fn welcome_asks_for_the_remembered_nick_then_joins_the_lobby() {
     let frames = chat.apply(welcome("guest-1"), 0.0);
     assert_eq!(
         frames,
-        vec![ClientMsg::Nick { nick: "alice".into() }, ClientMsg::Join { room: LOBBY.into(), after: None },]
+        vec![
+            ClientMsg::Nick { nick: "alice".into() },
+            ClientMsg::Join { room: LOBBY.into(), after: None, password: None, max: None },
+        ]
     );
     assert_eq!(chat.nick, "guest-1");
     assert_eq!(chat.resume.as_deref(), Some("token-0123456789abcdef"));
@@ -95,8 +99,8 @@ fn reconnect_rejoins_every_room_after_the_last_id() {
     assert_eq!(
         frames,
         vec![
-            ClientMsg::Join { room: LOBBY.into(), after: None },
-            ClientMsg::Join { room: "rust".into(), after: Some(7) },
+            ClientMsg::Join { room: LOBBY.into(), after: None, password: None, max: None },
+            ClientMsg::Join { room: "rust".into(), after: Some(7), password: None, max: None },
         ]
     );
 }
@@ -123,7 +127,7 @@ fn messages_are_deduplicated_by_id_and_kept_in_id_order() {
 fn say_goes_to_the_outbox_until_echoed() {
     let mut chat = connected("alice");
     let frame = chat.say("hello  ").unwrap().expect("sent at once");
-    let ClientMsg::Say { room, text, cid } = frame else { panic!("not a say") };
+    let ClientMsg::Say { room, text, cid, .. } = frame else { panic!("not a say") };
     assert_eq!((room.as_str(), text.as_str()), (LOBBY, "hello"));
     assert_eq!(chat.outbox.items.len(), 1);
     assert_eq!(texts(&chat), ["hello…"], "shown at once, as being sent");
@@ -168,7 +172,10 @@ fn say_while_disconnected_shows_pending_and_goes_out_on_joined_with_the_same_cid
     let cid = chat.outbox.items[0].cid.clone();
     chat.apply(welcome("alice"), 0.0);
     let frames = chat.apply(joined(LOBBY, vec![]), 0.0);
-    assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "later".into(), cid: cid.clone() }]);
+    assert_eq!(
+        frames,
+        [ClientMsg::Say { room: LOBBY.into(), text: "later".into(), cid: cid.clone(), image: None }]
+    );
     chat.apply(ServerMsg::Message(msg(LOBBY, 1, "alice", "later", Some(&cid))), 0.0);
     assert_eq!(texts(&chat), ["later"]);
 }
@@ -206,7 +213,7 @@ fn a_message_the_server_could_not_store_is_sent_again_with_its_cid() {
     assert_eq!(texts(&chat), ["hello…"]);
     assert_eq!(chat.next_deadline(), Some(100.0 + RETRY_MS));
     let frames = chat.tick(100.0 + RETRY_MS);
-    assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "hello".into(), cid }]);
+    assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "hello".into(), cid, image: None }]);
 }
 
 #[test]
@@ -218,11 +225,11 @@ fn invalid_marks_a_message_failed_and_rate_limited_retries_it() {
     chat.apply(ServerMsg::error(ErrorCode::RateLimited, "slow down", Some(slow.clone())), 100.0);
     assert!(chat.alert.is_none(), "shown in the log, not as an alert");
     assert_eq!(texts(&chat), ["bad!text must not be empty", "slow…"]);
-    assert_eq!(chat.log()[0].key(), EntryKey::Outgoing(bad.clone(), true));
+    assert_eq!(chat.log()[0].key(), EntryKey::Outgoing(bad.clone(), true, None));
     assert_eq!(chat.next_deadline(), Some(100.0 + RETRY_MS));
     assert!(chat.tick(100.0 + RETRY_MS - 1.0).is_empty(), "not yet");
     let frames = chat.tick(100.0 + RETRY_MS);
-    assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "slow".into(), cid: slow }]);
+    assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "slow".into(), cid: slow, image: None }]);
     assert_eq!(chat.next_deadline(), None);
     // A failed message is never re-sent, not even after a reconnect.
     chat.disconnected();
@@ -369,7 +376,10 @@ fn missed_messages_of_a_room_not_shown_count_as_unread_after_a_resume() {
 #[test]
 fn open_room_joins_once_switches_and_validates() {
     let mut chat = connected("alice");
-    assert_eq!(chat.open_room("  rust "), Ok(Some(ClientMsg::Join { room: "rust".into(), after: None })));
+    assert_eq!(
+        chat.open_room("  rust "),
+        Ok(Some(ClientMsg::Join { room: "rust".into(), after: None, password: None, max: None }))
+    );
     assert_eq!(chat.current, "rust");
     assert_eq!(chat.open_room("rust"), Ok(None));
     let long = "r".repeat(65);
@@ -383,7 +393,7 @@ fn open_room_joins_once_switches_and_validates() {
     let mut offline = Chat::new("p", None);
     assert_eq!(offline.open_room("go"), Ok(None));
     let frames = offline.apply(welcome("x"), 0.0);
-    assert!(frames.contains(&ClientMsg::Join { room: "go".into(), after: None }));
+    assert!(frames.contains(&ClientMsg::Join { room: "go".into(), after: None, password: None, max: None }));
 }
 
 #[test]
@@ -413,7 +423,11 @@ fn leaving_switches_to_the_most_recent_room_or_rejoins_the_lobby() {
     chat.apply(ServerMsg::Left { room: "b".into() }, 0.0);
     assert_eq!(chat.current, LOBBY);
     let frames = chat.apply(ServerMsg::Left { room: LOBBY.into() }, 0.0);
-    assert_eq!(frames, [ClientMsg::Join { room: LOBBY.into(), after: None }], "never in no room");
+    assert_eq!(
+        frames,
+        [ClientMsg::Join { room: LOBBY.into(), after: None, password: None, max: None }],
+        "never in no room"
+    );
     assert_eq!(chat.current, LOBBY);
 }
 
@@ -423,9 +437,9 @@ fn the_room_list_merges_the_directory_and_joined_rooms() {
     chat.apply(
         ServerMsg::Rooms {
             rooms: vec![
-                RoomInfo { name: "zed".into(), members: 1 },
-                RoomInfo { name: LOBBY.into(), members: 3 },
-                RoomInfo { name: "art".into(), members: 2 },
+                RoomInfo { name: "zed".into(), members: 1, private: false },
+                RoomInfo { name: LOBBY.into(), members: 3, private: false },
+                RoomInfo { name: "art".into(), members: 2, private: false },
             ],
         },
         0.0,
@@ -437,13 +451,23 @@ fn the_room_list_merges_the_directory_and_joined_rooms() {
     assert_eq!(names, [LOBBY, "art", "new", "zed"]);
     assert_eq!(
         list[0],
-        RoomEntry { name: LOBBY.into(), members: 3, joined: true, unread: 0, current: false }
+        RoomEntry { name: LOBBY.into(), members: 3, joined: true, unread: 0, current: false, private: false }
     );
     assert_eq!(
         list[1],
-        RoomEntry { name: "art".into(), members: 2, joined: false, unread: 0, current: false }
+        RoomEntry {
+            name: "art".into(),
+            members: 2,
+            joined: false,
+            unread: 0,
+            current: false,
+            private: false
+        }
     );
-    assert_eq!(list[2], RoomEntry { name: "new".into(), members: 2, joined: true, unread: 0, current: true });
+    assert_eq!(
+        list[2],
+        RoomEntry { name: "new".into(), members: 2, joined: true, unread: 0, current: true, private: false }
+    );
 }
 
 #[test]
@@ -508,7 +532,7 @@ fn an_incomplete_resume_page_asks_for_the_next_one() {
     chat.apply(welcome("alice"), 0.0);
     let page: Vec<_> = (2..=501).map(|id| msg(LOBBY, id, "bob", "x", None)).collect();
     let frames = chat.apply(joined_page(LOBBY, page, false), 0.0);
-    assert_eq!(frames, [ClientMsg::Join { room: LOBBY.into(), after: Some(501) }]);
+    assert_eq!(frames, [ClientMsg::Join { room: LOBBY.into(), after: Some(501), password: None, max: None }]);
     let frames = chat.apply(joined_page(LOBBY, vec![msg(LOBBY, 502, "bob", "x", None)], true), 0.0);
     assert!(frames.is_empty());
     // A gap the server cannot fill (nothing new in the page) is not asked for forever.
@@ -703,7 +727,7 @@ fn told_presence_in_a_paged_room_keeps_the_total_and_the_pages_consistent() {
 fn rooms_delta_applies_to_the_directory_in_its_order() {
     let mut chat = Chat::new("p", None);
     chat.status = Status::Connected;
-    let info = |name: &str, members| RoomInfo { name: name.into(), members };
+    let info = |name: &str, members| RoomInfo { name: name.into(), members, private: false };
     let rooms = vec![info(LOBBY, 3), info("go", 1), info("rust", 2)];
     chat.apply(ServerMsg::Welcome { protocol: 2, nick: "alice".into(), rooms, resume: None }, 0.0);
     chat.apply(
@@ -723,4 +747,190 @@ fn counts_are_grouped_by_thousands() {
     assert_eq!(count_text(999), "999");
     assert_eq!(count_text(1200), "1,200");
     assert_eq!(count_text(1_234_567), "1,234,567");
+}
+
+fn join(room: &str, password: Option<&str>, max: Option<u32>) -> ClientMsg {
+    ClientMsg::Join { room: room.into(), after: None, password: password.map(Into::into), max }
+}
+
+/// A chat whose directory lists the private room "den".
+fn with_private_den() -> Chat {
+    let mut chat = connected("alice");
+    let rooms = vec![
+        RoomInfo { name: LOBBY.into(), members: 1, private: false },
+        RoomInfo { name: "den".into(), members: 2, private: true },
+    ];
+    chat.apply(ServerMsg::Rooms { rooms }, 0.0);
+    chat
+}
+
+#[test]
+fn creating_a_room_may_give_it_a_password_and_a_limit_checked_first() {
+    let mut chat = connected("alice");
+    assert_eq!(chat.open_room_with("den", "s3cret", "4"), Ok(Some(join("den", Some("s3cret"), Some(4)))));
+    assert_eq!(chat.current, "den");
+    assert_eq!(chat.open_room_with("pair", "", " 2 "), Ok(Some(join("pair", None, Some(2)))));
+    for max in ["1", "1001", "two"] {
+        assert_eq!(
+            chat.open_room_with("x", "", max),
+            Err("A room's member limit must be from 2 to 1000.".into()),
+            "{max}"
+        );
+    }
+    let long = "p".repeat(129);
+    assert_eq!(chat.open_room_with("x", &long, ""), Err("A password must be at most 128 characters.".into()));
+    assert!(chat.room("x").is_none(), "refused: nothing joined");
+    // The room list shows the lock of a room joined with a password before the directory does.
+    let den = chat.room_list().into_iter().find(|e| e.name == "den").unwrap();
+    assert!(den.private);
+}
+
+#[test]
+fn a_private_room_of_the_directory_asks_for_its_password_first() {
+    let mut chat = with_private_den();
+    let den = chat.room_list().into_iter().find(|e| e.name == "den").unwrap();
+    assert!(den.private, "the list shows the lock");
+    assert_eq!(chat.open_room("den"), Ok(None), "nothing sent without the password");
+    assert_eq!(chat.prompt(), Some("den"));
+    assert_eq!(chat.room_error(), Some("#den is private: enter its password."));
+    assert_eq!(chat.current, LOBBY, "not shown before it is joined");
+    // The form asks; the view says so.
+    chat.prompted();
+    assert_eq!(chat.prompt(), None);
+    assert_eq!(chat.open_room_with("den", "pw", ""), Ok(Some(join("den", Some("pw"), None))));
+    assert_eq!((chat.room_error(), chat.current.as_str()), (None, "den"));
+}
+
+#[test]
+fn a_wrong_password_asks_again_and_a_full_room_says_so() {
+    let mut chat = with_private_den();
+    chat.open_room_with("den", "wrong", "").unwrap();
+    chat.apply(ServerMsg::error(ErrorCode::Forbidden, "wrong password for the room den", None), 0.0);
+    assert_eq!(chat.prompt(), Some("den"), "asked again");
+    assert_eq!(chat.room_error(), Some("wrong password for the room den"));
+    assert!(chat.room("den").is_none());
+    assert_eq!(chat.current, LOBBY);
+    // Too many wrong ones: said in the form too.
+    chat.prompted();
+    chat.open_room_with("den", "wrong again", "").unwrap();
+    chat.apply(
+        ServerMsg::error(ErrorCode::RateLimited, "too many wrong passwords; wait a minute", None),
+        0.0,
+    );
+    assert_eq!(chat.room_error(), Some("too many wrong passwords; wait a minute"));
+    assert_eq!(chat.prompt(), Some("den"));
+    chat.prompted();
+    chat.open_room_with("den", "pw", "").unwrap();
+    chat.apply(ServerMsg::error(ErrorCode::RoomFull, "the room den is full (2 members at most)", None), 0.0);
+    assert_eq!(chat.prompt(), None);
+    assert_eq!(
+        chat.alert.as_ref().map(|a| a.text.as_str()),
+        Some("the room den is full (2 members at most)")
+    );
+    assert_eq!(chat.room_error(), Some("the room den is full (2 members at most)"));
+    assert!(chat.room("den").is_none());
+    // A `rate_limited` of another request while a public room is being joined leaves it be.
+    chat.open_room("open").unwrap();
+    chat.apply(ServerMsg::error(ErrorCode::RateLimited, "slow down", None), 0.0);
+    assert!(chat.room("open").is_some());
+    assert_eq!(chat.apply(joined("open", vec![]), 0.0), []);
+}
+
+#[test]
+fn a_deep_link_to_a_private_room_asks_for_its_password() {
+    // Opened from the address before the connection: the directory is not known yet.
+    let mut chat = Chat::new("p", None);
+    chat.status = Status::Connected;
+    chat.open_room("den").unwrap();
+    let frames = chat.apply(welcome("alice"), 0.0);
+    assert!(frames.contains(&join("den", None, None)), "{frames:?}");
+    chat.apply(joined(LOBBY, vec![]), 0.0);
+    chat.apply(
+        ServerMsg::error(ErrorCode::Forbidden, "the room den is private: it needs its password", None),
+        0.0,
+    );
+    assert_eq!(chat.prompt(), Some("den"));
+    assert_eq!(chat.room_error(), Some("the room den is private: it needs its password"));
+    assert_eq!(chat.open_room_with("den", "pw", ""), Ok(Some(join("den", Some("pw"), None))));
+}
+
+#[test]
+fn the_password_is_sent_again_with_every_rejoin_after_a_reconnect() {
+    let mut chat = with_private_den();
+    chat.open_room_with("den", "pw", "").unwrap();
+    chat.apply(joined("den", vec![msg("den", 3, "bob", "hi", None)]), 0.0);
+    chat.disconnected();
+    let frames = chat.apply(welcome("alice"), 0.0);
+    let rejoin =
+        ClientMsg::Join { room: "den".into(), after: Some(3), password: Some("pw".into()), max: None };
+    assert!(frames.contains(&rejoin), "{frames:?}");
+    assert!(frames.contains(&ClientMsg::Join { room: LOBBY.into(), after: None, password: None, max: None }));
+}
+
+#[test]
+fn a_picture_waits_for_its_upload_then_is_said_and_shown_until_its_echo() {
+    let mut chat = connected("alice");
+    let cid = chat.start_upload("blob:local".into()).unwrap();
+    let pending = |chat: &Chat| match &*chat.log()[0] {
+        Entry::Outgoing { image, progress, failed, retry, .. } => {
+            (image.clone(), *progress, failed.clone(), *retry)
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(pending(&chat), (Some("blob:local".into()), Some(0), None, true));
+    chat.upload(&cid, Upload::Progress(40));
+    assert_eq!(chat.log()[0].key(), EntryKey::Outgoing(cid.clone(), false, Some(40)));
+    // A reconnect meanwhile sends nothing for it: there is no URL to say yet.
+    chat.disconnected();
+    let frames = chat.apply(welcome("alice"), 0.0);
+    let frames = [frames, chat.apply(joined(LOBBY, vec![]), 0.0)].concat();
+    assert!(!frames.iter().any(|f| matches!(f, ClientMsg::Say { .. })), "{frames:?}");
+    let url = "/media/ab.png".to_owned();
+    let say = chat.upload(&cid, Upload::Done(url.clone())).expect("said at once");
+    assert_eq!(
+        say,
+        ClientMsg::Say {
+            room: LOBBY.into(),
+            text: String::new(),
+            cid: cid.clone(),
+            image: Some(url.clone())
+        }
+    );
+    assert_eq!(
+        pending(&chat),
+        (Some("blob:local".into()), None, None, false),
+        "sending, no longer uploading"
+    );
+    let echo = ChatMessage { image: Some(url.clone()), ..msg(LOBBY, 1, "alice", "", Some(&cid)) };
+    chat.apply(ServerMsg::Message(echo), 0.0);
+    assert!(matches!(&*chat.log()[0], Entry::Message { msg, own: true, .. } if msg.image == Some(url)));
+    assert!(chat.outbox.items.is_empty());
+}
+
+#[test]
+fn a_failed_upload_is_shown_with_a_retry_and_can_be_discarded() {
+    let mut chat = connected("alice");
+    let cid = chat.start_upload("blob:x".into()).unwrap();
+    chat.upload(&cid, Upload::Failed("too big"));
+    assert_eq!(texts(&chat), ["!too big"]);
+    assert!(matches!(&*chat.log()[0], Entry::Outgoing { retry: true, progress: None, .. }));
+    chat.upload(&cid, Upload::Retry);
+    assert!(matches!(&*chat.log()[0], Entry::Outgoing { failed: None, progress: Some(0), .. }));
+    chat.upload(&cid, Upload::Failed("again"));
+    chat.discard(&cid);
+    assert!(chat.log().is_empty());
+}
+
+#[test]
+fn a_picture_uploaded_while_offline_is_said_on_the_next_joined() {
+    let mut chat = connected("alice");
+    let cid = chat.start_upload("blob:y".into()).unwrap();
+    chat.disconnected();
+    assert_eq!(chat.upload(&cid, Upload::Done("/media/cd.gif".into())), None);
+    chat.apply(welcome("alice"), 0.0);
+    let frames = chat.apply(joined(LOBBY, vec![]), 0.0);
+    assert!(
+        frames.iter().any(|f| matches!(f, ClientMsg::Say { image: Some(i), .. } if i == "/media/cd.gif")),
+        "{frames:?}"
+    );
 }

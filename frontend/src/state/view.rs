@@ -34,6 +34,8 @@ pub struct RoomEntry {
     pub joined: bool,
     pub unread: u32,
     pub current: bool,
+    /// The directory says it asks a password.
+    pub private: bool,
 }
 
 /// A count as people read it: "1,200" (digits grouped by three with commas).
@@ -79,6 +81,9 @@ impl Chat {
                     Delivery::Failed(why) => Some(why.clone()),
                     _ => None,
                 },
+                image: p.preview.clone(),
+                progress: p.progress,
+                retry: p.preview.is_some() && p.image.is_none(),
             })
         }));
         log
@@ -88,10 +93,10 @@ impl Chat {
     /// room, by name.
     pub fn room_list(&self) -> Vec<RoomEntry> {
         let mut list: Vec<RoomEntry> = Vec::new();
-        let listed = self.directory.iter().map(|info| (info.name.as_str(), info.members));
+        let listed = self.directory.iter().map(|info| (info.name.as_str(), info.members, info.private));
         // A joined room the directory does not list yet counts the members `joined` gave.
-        let joined = self.rooms.iter().map(|r| (r.name.as_str(), r.member_total()));
-        for (name, members) in listed.chain(joined) {
+        let joined = self.rooms.iter().map(|r| (r.name.as_str(), r.member_total(), r.password.is_some()));
+        for (name, members, private) in listed.chain(joined) {
             if list.iter().any(|e| e.name == name) {
                 continue;
             }
@@ -111,6 +116,7 @@ impl Chat {
                     joined: room.is_some(),
                     unread: room.map_or(0, |r| r.unread),
                     current: name == self.current,
+                    private,
                 },
             );
         }

@@ -92,6 +92,7 @@ pub fn Composer() -> impl IntoView {
                 {text}
             </p>
             <div class="composer-row">
+                {super::attach::button(client)}
                 <label class="message-field">
                     <span class="visually-hidden">"Message"</span>
                     <input

@@ -26,12 +26,13 @@ impl Drawn {
 pub struct Drawing {
     el: Element,
     more: Vec<Element>,
-    _listener: Option<RemoveEventHandler<Element>>,
+    /// Removed when the drawing is dropped.
+    _listeners: Vec<RemoveEventHandler<Element>>,
 }
 
 impl Drawing {
     pub fn new(el: Element) -> Self {
-        Self { el, more: Vec::new(), _listener: None }
+        Self { el, more: Vec::new(), _listeners: Vec::new() }
     }
 
     /// Adds `sibling` after the elements drawn so far.
@@ -42,8 +43,14 @@ impl Drawing {
 
     /// Calls `on_click` on every click on `target` (the drawing's element or one inside
     /// it) for as long as the drawing is in the page.
-    pub fn on_click(mut self, target: &Element, on_click: Box<dyn FnMut(Event)>) -> Self {
-        self._listener = Some(Rndr::add_event_listener(target, "click", on_click));
+    pub fn on_click(self, target: &Element, on_click: Box<dyn FnMut(Event)>) -> Self {
+        self.on(target, "click", on_click)
+    }
+
+    /// Calls `f` on every `event` on `target` (any event target: the window too) for as
+    /// long as the drawing is in the page.
+    pub fn on(mut self, target: &Element, event: &str, f: Box<dyn FnMut(Event)>) -> Self {
+        self._listeners.push(Rndr::add_event_listener(target, event, f));
         self
     }
 }

@@ -63,9 +63,14 @@ fn draw_line(entry: &Entry, client: Client) -> Drawing {
             let time = add_element(&meta, "time", "");
             set(&time, "datetime", &iso);
             add_text(&time, &hhmm);
-            add_text(&add_element(&li, "p", "text"), &msg.text);
+            if let Some(image) = &msg.image {
+                add_picture(&li, image, &msg.nick);
+            }
+            if !msg.text.is_empty() {
+                add_text(&add_element(&li, "p", "text"), &msg.text);
+            }
         }
-        Entry::Outgoing { cid, nick, text, failed } => {
+        Entry::Outgoing { cid, nick, text, failed, image, progress, retry } => {
             set(&li, "class", if failed.is_some() { "msg own outgoing failed" } else { "msg own outgoing" });
             set(&li, "data-testid", "message");
             set(&li, "data-own", "true");
@@ -75,23 +80,77 @@ fn draw_line(entry: &Entry, client: Client) -> Drawing {
             if failed.is_some() {
                 set(&sending, "hidden", "");
             }
-            add_text(&sending, "sending…");
-            add_text(&add_element(&li, "p", "text"), text);
+            match progress {
+                // The bar tells how far (assistive technology reads it as a percentage).
+                Some(percent) => {
+                    add_text(&sending, "uploading…");
+                    let bar = add_element(&li, "progress", "");
+                    set(&bar, "max", "10");
+                    set(
+                        &bar,
+                        "value",
+                        ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
+                            [usize::from(*percent / 10).min(10)],
+                    );
+                    set(&bar, "aria-label", "Upload");
+                }
+                None => add_text(&sending, "sending…"),
+            }
+            if let Some(image) = image {
+                add_picture(&li, image, "you");
+            }
+            if !text.is_empty() {
+                add_text(&add_element(&li, "p", "text"), text);
+            }
             if let Some(why) = failed {
                 let failure = add_element(&li, "p", "failure");
                 let reason = add_element(&failure, "span", "");
                 add_text(&reason, "Not sent: ");
                 add_text(&reason, why);
+                // A failed upload can be tried again.
+                let again = add_element(&failure, "button", "quiet");
+                set(&again, "type", "button");
+                add_text(&again, "Retry");
+                if !*retry {
+                    set(&again, "hidden", "");
+                }
                 let discard = add_element(&failure, "button", "discard");
                 set(&discard, "type", "button");
                 set(&discard, "aria-label", "Discard");
                 add_text(&discard, "×");
                 let cid = cid.clone();
-                line = line.on_click(&discard, Box::new(move |_| client.discard(&cid)));
+                // One listener for both buttons: a drawing holds one.
+                line = line.on_click(
+                    &failure,
+                    Box::new(move |ev| {
+                        let target = ev.unchecked_ref::<web_sys::Event>().target();
+                        let on = |el: &Element| {
+                            target.as_ref().is_some_and(|t| t.unchecked_ref::<Element>() == el)
+                        };
+                        if on(&again) {
+                            super::attach::retry(client, &cid);
+                        } else if on(&discard) {
+                            client.discard(&cid);
+                        }
+                    }),
+                );
             }
         }
     }
     line
+}
+
+/// A picture at the end of `li`, at a bounded size, opening full size in a new tab.
+fn add_picture(li: &Element, url: &str, nick: &str) {
+    let url = super::attach::media_url(url);
+    let link = add_element(li, "a", "pic");
+    set(&link, "href", &url);
+    set(&link, "target", "_blank");
+    set(&link, "rel", "noopener");
+    let img = add_element(&link, "img", "");
+    set(&img, "src", &url);
+    set(&img, "alt", &format!("Picture from {nick}"));
+    set(&img, "data-testid", "picture");
 }
 
 /// The `<div class="meta">` of a message line, with the author's nick, at the end of `li`.

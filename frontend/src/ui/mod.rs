@@ -17,6 +17,7 @@
 //! holds their code once; and reactive attributes keep to a few value types (a toggled
 //! class as the whole `class` string, `hidden` as `Option<&str>`).
 
+mod attach;
 mod composer;
 mod dom;
 mod header;
@@ -65,11 +66,13 @@ pub struct RoomView {
 
 impl RoomView {}
 
-/// The room list (directory and joined rooms) and why the last room asked for was refused.
+/// The room list (directory and joined rooms) and why the last room asked for was refused;
+/// a private room whose password the room form is to ask for.
 #[derive(Debug, Clone, Copy)]
 pub struct RoomsView {
     pub list: Memo<Vec<RoomEntry>>,
     pub error: Memo<Option<String>>,
+    pub prompt: Memo<Option<String>>,
 }
 
 impl RoomsView {
@@ -164,6 +167,7 @@ fn part<T: Clone + PartialEq + Send + Sync + 'static>(chat: RwSignal<Chat>, read
 /// [`crate::ws_url_from_location`] for the real one).
 #[component]
 pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
+    attach::set_server(crate::http_base(&ws_url));
     let chat = RwSignal::new(Chat::new(cid_prefix(), storage::load_nick()));
     let link = socket::start(ws_url, chat);
     let client = Client::new(chat, link);
@@ -185,6 +189,7 @@ pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
     let rooms = RoomsView {
         list: part(chat, Chat::room_list),
         error: part(chat, |c| c.room_error().map(str::to_owned)),
+        prompt: part(chat, |c| c.prompt().map(str::to_owned)),
     };
     let alert = AlertView(part(chat, |c| c.alert().cloned()));
     let panels = Panels {

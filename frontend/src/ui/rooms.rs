@@ -1,6 +1,8 @@
 //! The room list: every room of the live directory and every joined room, with member
-//! counts and unread badges, and the form that joins (or creates) a room by name. On a
-//! wide screen it is a sidebar; on a phone a drawer that choosing a room closes. It
+//! counts, unread badges and a lock on private rooms; the form that joins (or creates) a
+//! room by name, optionally with a password and a member limit, which also asks for a
+//! private room's password when one is opened without it. On a wide screen it is a sidebar; on a phone a drawer
+//! that choosing a room closes. It
 //! displays the [`RoomsView`](super::RoomsView) and acts through the
 //! [`Client`](crate::client::Client); room names from the network are text, never markup.
 
@@ -8,22 +10,43 @@ use leptos::html;
 use leptos::prelude::*;
 
 use super::dom::{Drawing, Drawn, add_text, element, set};
-use super::{Ctx, ctx, handler, text_of};
+use super::{Ctx, ctx, effect, handler, text_of};
 use crate::state::RoomEntry;
 
 #[component]
 pub fn RoomList() -> impl IntoView {
     let Ctx { rooms, panels, client, .. } = ctx();
     let input = NodeRef::<html::Input>::new();
+    let password = NodeRef::<html::Input>::new();
+    let max = NodeRef::<html::Input>::new();
+    let options = NodeRef::<html::Details>::new();
+    // A private room opened without its password (from the list, a link, or a refusal):
+    // the form asks for it, the room's name filled in and the reason below.
+    effect(Box::new(move || {
+        let Some(room) = rooms.prompt.get() else { return };
+        if let (Some(el), Some(password), Some(options)) =
+            (input.get_untracked(), password.get_untracked(), options.get_untracked())
+        {
+            el.set_value(&room);
+            let _ = options.set_attribute("open", "");
+            panels.rooms.set(true);
+            let _ = password.focus();
+        }
+        client.prompted();
+    }));
 
     let join = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let Some(el) = input.get_untracked() else {
+        let (Some(el), Some(password), Some(max)) =
+            (input.get_untracked(), password.get_untracked(), max.get_untracked())
+        else {
             return;
         };
         // A refusal shows in `rooms.error`, below the form.
-        if client.open_room(&el.value()).is_ok() {
-            el.set_value("");
+        if client.open_room_with(&el.value(), &password.value(), &max.value()).is_ok() {
+            for field in [el, password, max] {
+                field.set_value("");
+            }
             panels.rooms.set(false);
         }
     };
@@ -39,7 +62,8 @@ pub fn RoomList() -> impl IntoView {
                     <RoomLine name />
                 </For>
             </ul>
-            <form class="room-form" on:submit=handler(join)>
+            // `novalidate`: a limit out of range is explained by the chat, like every other refusal.
+            <form class="room-form" novalidate="" on:submit=handler(join)>
                 <label class="room-field">
                     <span class="field-label">"Room"</span>
                     <input
@@ -54,6 +78,18 @@ pub fn RoomList() -> impl IntoView {
                     />
                 </label>
                 <button type="submit">"Join"</button>
+                // Only for a room the form creates: a password makes it private.
+                <details class="room-options" node_ref=options>
+                    <summary>"Password, limit"</summary>
+                    <label>
+                        "Password (private rooms)"
+                        <input type="password" node_ref=password autocomplete="off" maxlength="128" />
+                    </label>
+                    <label>
+                        "Member limit (new rooms, 2 to 1000)"
+                        <input type="number" node_ref=max min="2" max="1000" inputmode="numeric" />
+                    </label>
+                </details>
                 <p class="field-error" role="alert" data-testid="room-error">
                     {text_of(rooms.error)}
                 </p>
@@ -87,6 +123,10 @@ fn RoomLine(name: String) -> impl IntoView {
         let field = field.clone();
         move || field(|e| e.unread)
     };
+    let public = {
+        let field = field.clone();
+        move || field(|e| u32::from(e.private)) == 0
+    };
     let members = move || field(|e| e.members);
     let aria_current = {
         let current = current.clone();
@@ -117,6 +157,7 @@ fn RoomLine(name: String) -> impl IntoView {
                 on:click=handler(open)
             >
                 <span class="room-name">{label}</span>
+                {move || (!public()).then(|| Drawn::new(draw_lock))}
                 // Drawn rather than a `view!` (see `dom`): a badge never changes, another
                 // one replaces it.
                 {move || {
@@ -129,6 +170,15 @@ fn RoomLine(name: String) -> impl IntoView {
             </button>
         </li>
     }
+}
+
+/// The lock of a private room, drawn by CSS (an emoji needs a font some systems lack).
+fn draw_lock() -> Drawing {
+    let lock = element("span", "lock");
+    set(&lock, "role", "img");
+    set(&lock, "aria-label", "private");
+    set(&lock, "data-testid", "lock");
+    Drawing::new(lock)
 }
 
 /// The badge of a room with `n` unread messages.
