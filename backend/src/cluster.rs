@@ -18,6 +18,14 @@
 //! they are handed to the presence task as they come, with word of any that may have
 //! been missed (a full queue, a reconnect), so that it reads the whole state again.
 //!
+//! Typing notices cross the cluster too, on a channel of their own ([`TYPING_CHANNEL`]),
+//! outside the versioned state: a notice is ephemeral, so one lost does not matter. The
+//! hub queues a local `typing` for [`publish_typing`] (bounded, dropped when full; only
+//! when the room has members on other nodes), which PUBLISHes it once with this process's
+//! random origin; every other node's fan-out hands it to its hub, which tells its local
+//! members of the room as it would a local `typing` (the same bound in big rooms, per
+//! typer). A node skips its own notices: its members had them at once.
+//!
 //! This module knows Redis's connection and channels; how messages are stored is the
 //! store's (`store::redis`).
 
@@ -51,6 +59,13 @@ const BATCH_MAX: usize = 512;
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Messages read from a stream per request when filling a gap.
 const FILL_PAGE: usize = 1000;
+/// The channel typing notices cross the cluster on.
+pub const TYPING_CHANNEL: &str = "chat:typing";
+/// This node's typing notices waiting to be published at most; past that they are
+/// dropped (a notice is renewed by the typer every few seconds anyway).
+pub const TYPING_MAX: usize = 1024;
+/// Typing notices published in one pipeline at most.
+const TYPING_BATCH: usize = 128;
 
 /// Why a node could not join its cluster.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +94,28 @@ pub struct Cluster {
     handles: Option<presence::Handles>,
     /// Where Redis is, for logs (no password).
     addr: String,
+    /// This process's mark on the typing notices it publishes (it skips its own).
+    origin: String,
+    /// This node's typing notices for Redis: the hub's end (taken once), and the
+    /// publisher's.
+    typing_tx: Option<mpsc::Sender<Typing>>,
+    typing_rx: mpsc::Receiver<Typing>,
+}
+
+/// A `typing` notice as it crosses the cluster: who typed (a nick, unique in the cluster)
+/// in which room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Typing {
+    pub room: String,
+    pub nick: String,
+}
+
+/// A typing notice as published: origin, room, nick.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct TypingWire {
+    o: String,
+    r: String,
+    n: String,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -128,6 +165,8 @@ impl Cluster {
             .map_err(|e| unreachable(e.to_string()))?;
         subscriber.psubscribe(CHANNELS).await.map_err(|e| unreachable(e.to_string()))?;
         subscriber.subscribe(presence::CHANNEL).await.map_err(|e| unreachable(e.to_string()))?;
+        subscriber.subscribe(TYPING_CHANNEL).await.map_err(|e| unreachable(e.to_string()))?;
+        let (typing_tx, typing_rx) = mpsc::channel(TYPING_MAX);
         let (feed, feed_rx) = mpsc::channel(presence::FEED_MAX);
         let feed_missed = Arc::new(AtomicBool::new(false));
         let (presence, handles) = Presence::start(commands.clone(), feed_rx, feed_missed.clone())
@@ -145,12 +184,20 @@ impl Cluster {
             presence: Some(presence),
             handles: Some(handles),
             addr,
+            origin: new_origin(),
+            typing_tx: Some(typing_tx),
+            typing_rx,
         })
     }
 
     /// The presence task and the hub's ends of it (taken once, by the server).
     pub fn presence(&mut self) -> Option<(Presence, presence::Handles)> {
         Some((self.presence.take()?, self.handles.take()?))
+    }
+
+    /// Where the hub queues this node's typing notices for the cluster (taken once).
+    pub fn typing(&mut self) -> Option<mpsc::Sender<Typing>> {
+        self.typing_tx.take()
     }
 
     /// The connection for commands (the store's writer uses a clone of it).
@@ -164,7 +211,19 @@ impl Cluster {
 
     /// Delivers every room's messages to this node's members until `shutdown`.
     pub async fn run(self, hub: Hub, shutdown: CancellationToken) {
-        let Self { commands, mut subscriber, mut pushes, overflowed, feed, feed_missed, addr, .. } = self;
+        let Self {
+            commands,
+            mut subscriber,
+            mut pushes,
+            overflowed,
+            feed,
+            feed_missed,
+            addr,
+            origin,
+            typing_rx,
+            ..
+        } = self;
+        tokio::spawn(publish_typing(commands.clone(), typing_rx, origin.clone(), shutdown.clone()));
         let hand_over = |json: String| {
             // Never wait for the presence task: a full queue means it reads the whole
             // state again instead.
@@ -186,13 +245,16 @@ impl Cluster {
                         return;
                     }
                     let mut out = Vec::with_capacity(batch.len());
+                    let mut typing = Vec::new();
                     for push in batch.drain(..) {
                         match push.kind {
-                            PushKind::Message => {
-                                if let Some(json) = presence_change(push.data) {
-                                    hand_over(json);
+                            PushKind::Message => match subscribed(push.data) {
+                                Some((Channel::Presence, json)) => hand_over(json),
+                                Some((Channel::Typing, json)) => {
+                                    typing.extend(typing_notice(&json, &origin));
                                 }
-                            }
+                                None => {}
+                            },
                             PushKind::PMessage => {
                                 if let Some(msg) = published(push.data) {
                                     fanout.accept(msg, &mut out).await;
@@ -206,6 +268,9 @@ impl Cluster {
                         }
                     }
                     fanout.deliver(out);
+                    if !typing.is_empty() {
+                        fanout.hub.remote_typing(typing);
+                    }
                 }
                 _ = heartbeat.tick() => {
                     let alive = redis::cmd("PING").query_async::<()>(&mut subscriber).await.is_ok();
@@ -218,6 +283,7 @@ impl Cluster {
                         // in the streams.
                         if subscriber.psubscribe(CHANNELS).await.is_ok()
                             && subscriber.subscribe(presence::CHANNEL).await.is_ok()
+                            && subscriber.subscribe(TYPING_CHANNEL).await.is_ok()
                             && fanout.catch_up().await
                         {
                             tracing::info!(redis = %addr, "reconnected to Redis; caught up");
@@ -238,14 +304,70 @@ impl Cluster {
     }
 }
 
-/// The payload of a pushed `message` on the presence channel (channel, payload).
-fn presence_change(data: Vec<Value>) -> Option<String> {
+/// The channels subscribed to by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Presence,
+    Typing,
+}
+
+/// The channel and payload of a pushed `message` (channel, payload).
+fn subscribed(data: Vec<Value>) -> Option<(Channel, String)> {
     let mut data = data.into_iter();
     let channel: String = redis::from_redis_value(data.next()?).ok()?;
-    if channel != presence::CHANNEL {
-        return None;
+    let channel = match channel.as_str() {
+        presence::CHANNEL => Channel::Presence,
+        TYPING_CHANNEL => Channel::Typing,
+        _ => return None,
+    };
+    Some((channel, redis::from_redis_value(data.next()?).ok()?))
+}
+
+/// Another node's typing notice (`None` for this node's own, or one that cannot be read).
+fn typing_notice(json: &str, origin: &str) -> Option<Typing> {
+    let wire: TypingWire = serde_json::from_str(json).ok()?;
+    (wire.o != origin).then_some(Typing { room: wire.r, nick: wire.n })
+}
+
+fn new_origin() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the operating system's random generator works");
+    data_encoding::HEXLOWER.encode(&bytes)
+}
+
+/// Publishes this node's typing notices as they are queued, a pipeline per batch, until
+/// `shutdown`. A failed publish is dropped, not retried: a notice is stale in seconds.
+pub async fn publish_typing(
+    mut commands: ConnectionManager,
+    mut queued: mpsc::Receiver<Typing>,
+    origin: String,
+    shutdown: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(TYPING_BATCH);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            n = queued.recv_many(&mut batch, TYPING_BATCH) => {
+                if n == 0 {
+                    return;
+                }
+                let mut pipe = redis::pipe();
+                for Typing { room, nick } in batch.drain(..) {
+                    let wire = TypingWire { o: origin.clone(), r: room, n: nick };
+                    let json = serde_json::to_string(&wire).expect("strings serialize");
+                    pipe.publish(TYPING_CHANNEL, json).ignore();
+                }
+                let sent = tokio::time::timeout(Duration::from_secs(2), pipe.query_async::<()>(&mut commands)).await;
+                if let Some(e) = match sent {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some("no answer".to_owned()),
+                } {
+                    tracing::debug!(error = %e, notices = n, "typing notices not published; dropped");
+                }
+            }
+        }
     }
-    redis::from_redis_value(data.next()?).ok()
 }
 
 /// The message of a pushed `pmessage` (pattern, channel, payload) or `message`

@@ -92,6 +92,9 @@ pub async fn run(
         hub.join_cluster(handles);
         tokio::spawn(presence.run(hub.clone(), token.clone()))
     });
+    if let Some(typing) = cluster.as_mut().and_then(Cluster::typing) {
+        hub.share_typing(typing);
+    }
     let media = Media::open(&config.media_dir, config.media_max_bytes)
         .with_context(|| format!("creating the media folder {}", config.media_dir.display()))?;
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));

@@ -11,16 +11,22 @@
 //! This node's own changes are applied at once, as on a single node, and queued for Redis
 //! (memory only, under the lock); only a nick waits for Redis's word, since two nodes may
 //! claim one at the same moment. Nothing here waits on Redis or on a socket.
+//!
+//! A `typing` crosses the cluster outside this state (see `cluster`): a local one is
+//! queued for Redis when its room has members on other nodes, and another node's is told
+//! to the local members by [`Hub::remote_typing`], its typer known here by its nick.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use common::{Nick, PresenceEvent, RoomName, ServerMsg};
 use tokio::sync::mpsc;
 
 use super::room::Event;
 use super::{Conn, ConnId, Hub, State, queue};
+use crate::cluster::Typing;
 use crate::error::{RequestError, encode};
 use crate::link::Close;
 use crate::presence::{Change, Handles, Op, Snapshot};
@@ -42,6 +48,8 @@ pub(super) struct Replica {
     remote: HashMap<ConnId, Remote>,
     ids: HashMap<String, ConnId>,
     tokens: HashMap<SenderKey, ConnId>,
+    /// Where this node's typing notices go for the other nodes (bounded; full: dropped).
+    typing: Option<mpsc::Sender<Typing>>,
 }
 
 #[derive(Debug)]
@@ -60,6 +68,13 @@ pub(super) fn nick_of<'a>(
     conns.get(&id).map(|c| &c.nick).or_else(|| cluster.as_ref()?.remote.get(&id).map(|r| &r.nick))
 }
 
+/// Queues a local member's `typing` in `room` for the other nodes (dropped when the queue
+/// is full: a notice is ephemeral).
+pub(super) fn share_typing(cluster: &Option<Replica>, room: &RoomName, nick: &Nick) {
+    let Some(typing) = cluster.as_ref().and_then(|r| r.typing.as_ref()) else { return };
+    let _ = typing.try_send(Typing { room: room.to_string(), nick: nick.to_string() });
+}
+
 impl Hub {
     /// Makes this hub a node of a cluster: its changes go to `handles.ops`.
     pub fn join_cluster(&self, handles: Handles) {
@@ -71,7 +86,35 @@ impl Hub {
             remote: HashMap::new(),
             ids: HashMap::new(),
             tokens: HashMap::new(),
+            typing: None,
         });
+    }
+
+    /// Sends this node's typing notices to the other nodes through `typing` (after
+    /// [`Hub::join_cluster`]).
+    pub fn share_typing(&self, typing: mpsc::Sender<Typing>) {
+        if let Some(replica) = &mut self.lock().cluster {
+            replica.typing = Some(typing);
+        }
+    }
+
+    /// Tells this node's members of each notice's room that another node's member is
+    /// typing, as a local `typing` would (the same bound in big rooms, per typer). A
+    /// typer not (yet) known here as a member of the room is skipped: notices are
+    /// ephemeral and their typer renews them.
+    pub fn remote_typing(&self, notices: Vec<Typing>) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let now = Instant::now();
+        for Typing { room, nick } in notices {
+            let (Ok(room), Ok(nick)) = (RoomName::parse(&room), Nick::parse(&nick)) else { continue };
+            let Some(replica) = &state.cluster else { return };
+            let Some(&id) = state.nicks.get(&nick.key()) else { continue };
+            let Some(remote) = replica.remote.get(&id).filter(|r| r.rooms.contains(&room)) else { continue };
+            let Some(members) = state.rooms.get_mut(&room) else { continue };
+            let frame = encode(&ServerMsg::Typing { room: room.to_string(), nick: remote.nick.to_string() });
+            members.typing(&frame, id, state.presence_threshold, now, &mut state.dirty);
+        }
     }
 
     /// Applies changes of other nodes' members, in the order Redis made them.
@@ -437,5 +480,29 @@ mod tests {
         // A snapshot without cy: cy leaves too.
         hub.resync(Vec::new());
         assert_eq!(hub.lock().directory()[1].members, 2);
+    }
+
+    #[test]
+    fn another_node_s_typing_reaches_the_room_only_from_a_member_of_it() {
+        let (hub, _ops) = clustered();
+        let (_, la) = member(&hub, Version::V1, "ann");
+        hub.remote(vec![
+            join("n2/1", "Bob"),
+            Change::Conn { member: "n2/2".into(), nick: "cy".into(), token: "t".into() },
+        ]);
+        la.sent();
+        let typing = |nick: &str, room: &str| Typing { room: room.into(), nick: nick.into() };
+        // Ann's own nick (a notice of hers come back), cy (not in the room), a room nobody
+        // here is in, a nick nobody has: nothing.
+        hub.remote_typing(vec![
+            typing("ann", "r"),
+            typing("cy", "r"),
+            typing("Bob", "s"),
+            typing("dan", "r"),
+        ]);
+        assert!(la.sent().is_empty());
+        hub.remote_typing(vec![typing("bob", "r")]);
+        let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
+        assert!(matches!(&told[..], [ServerMsg::Typing { nick, .. }] if nick == "Bob"), "{told:?}");
     }
 }

@@ -56,7 +56,7 @@ use crate::presence::Op;
 use crate::store::{
     Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
 };
-use cluster_state::{Replica, nick_of};
+use cluster_state::{Replica, nick_of, share_typing};
 use private::{Work, Worked, WrongTries};
 use room::{Event, Member, Room};
 
@@ -680,6 +680,9 @@ impl Hub {
                 let frame =
                     encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick.to_string() });
                 members.typing(&frame, id, state.presence_threshold, Instant::now(), &mut state.dirty);
+                if members.has_remote() {
+                    share_typing(&state.cluster, &room, &conn.nick);
+                }
                 Ok(Next::Done)
             }
             Request::Ping => {

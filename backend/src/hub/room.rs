@@ -141,6 +141,11 @@ impl Room {
         self.members.len() + self.remote.len()
     }
 
+    /// Whether members of other nodes are in the room (a `typing` goes to their nodes).
+    pub(super) fn has_remote(&self) -> bool {
+        !self.remote.is_empty()
+    }
+
     /// Adds another node's member (see `cluster_state`).
     pub(super) fn add_remote(&mut self, id: ConnId, nick: &Nick) {
         self.remote.insert(id);

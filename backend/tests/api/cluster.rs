@@ -636,3 +636,74 @@ async fn a_node_stopped_cleanly_takes_its_members_out_at_once() {
     assert!(stopped.elapsed() < Duration::from_secs(3), "{:?}", stopped.elapsed());
     take_nick(&mut watcher, "alice", Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn typing_reaches_the_room_on_every_node_once_and_not_its_typer() {
+    let (redis, db) = redis();
+    let nodes = nodes(&redis, &db, 2).await;
+    let mut alice = Client::connect(&nodes[0].url()).await;
+    alice.set_nick("alice").await;
+    alice.join("r").await;
+    let mut carol = Client::connect(&nodes[0].url()).await;
+    carol.set_nick("carol").await;
+    carol.join("r").await;
+    next_of(&mut alice, "presence", WAIT).await;
+    let mut bob = Client::connect(&nodes[1].url()).await;
+    bob.set_nick("bob").await;
+    // Node 1 knows alice and carol are in the room (bob's `joined` lists them) ...
+    assert_eq!(bob.join("r").await["members"], json!(["alice", "bob", "carol"]));
+    // ... and node 0 knows bob is (alice and carol see him come).
+    for c in [&mut alice, &mut carol] {
+        let came = next_of(c, "presence", WAIT).await;
+        assert_eq!((came["event"].as_str(), came["nick"].as_str()), (Some("join"), Some("bob")), "{came}");
+    }
+    alice.send(json!({"type": "typing", "room": "r"})).await;
+    let typing = json!({"type": "typing", "room": "r", "nick": "alice"});
+    assert_eq!(next_of(&mut bob, "typing", WAIT).await, typing, "bob, on the other node");
+    assert_eq!(next_of(&mut carol, "typing", WAIT).await, typing, "carol, on alice's node");
+    // Bob types back: alice and carol get it once each, bob not at all.
+    bob.send(json!({"type": "typing", "room": "r"})).await;
+    let typing = json!({"type": "typing", "room": "r", "nick": "bob"});
+    assert_eq!(next_of(&mut alice, "typing", WAIT).await, typing);
+    assert_eq!(next_of(&mut carol, "typing", WAIT).await, typing);
+    // Nobody gets anything twice, nor their own notice back.
+    for c in [&mut alice, &mut bob, &mut carol] {
+        c.expect_quiet(Duration::from_millis(700)).await;
+    }
+    // A room without members on the other node: nothing crosses (bob is not in "solo").
+    alice.join("solo").await;
+    alice.send(json!({"type": "typing", "room": "solo"})).await;
+    bob.expect_quiet(Duration::from_millis(500)).await;
+}
+
+#[tokio::test]
+async fn another_node_s_typer_in_a_big_room_reaches_version_2_once_per_renewal() {
+    let (redis, db) = redis();
+    let url = redis.url();
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        nodes.push(Process::start_with(&db, 0, &["--redis", &url, "--presence-threshold", "1"], None).await);
+    }
+    let mut alice = Client::connect(&nodes[0].url()).await;
+    alice.set_nick("alice").await;
+    alice.join("big").await;
+    let (mut bob, _) = Client::connect_offering(&nodes[1].url(), "chat.v2").await;
+    bob.set_nick("bob").await;
+    bob.send(json!({"type": "join", "room": "big"})).await;
+    let joined = next_of(&mut bob, "joined", WAIT).await;
+    assert_eq!(joined["total"], 2, "node 1 knows alice: {joined}");
+    // Alice's node hears of bob (alice, version 1, gets every presence).
+    let came = next_of(&mut alice, "presence", WAIT).await;
+    assert_eq!(came["nick"], "bob", "{came}");
+    // Keystrokes in quick succession: bob, version 2 in a room above the threshold, is
+    // given the first only (once per typer every 3 s), from the other node as from his own.
+    for _ in 0..4 {
+        alice.send(json!({"type": "typing", "room": "big"})).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(next_of(&mut bob, "typing", WAIT).await["nick"], "alice");
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while let Ok(v) = tokio::time::timeout_at(deadline, bob.next_any()).await {
+        assert_ne!(v["type"], "typing", "a second typing within 3 s: {v}");
+    }
+}
