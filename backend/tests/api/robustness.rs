@@ -187,11 +187,13 @@ async fn directory_pushes_are_coalesced_under_churn_and_end_true() {
         sink.send(Message::text(r#"{"type":"leave","room":"churn"}"#)).await.unwrap();
     }
     sink.send(Message::text(r#"{"type":"join","room":"churn"}"#)).await.unwrap();
-    // Count pushes until the directory shows the final state, then for a quiet while more.
+    // Count pushes until the directory shows the final state (however long a busy machine
+    // takes to serve the churn), then for a quiet while more.
+    let truth = json!([{"name": "lobby", "members": 0}, {"name": "churn", "members": 1}]);
     let mut pushes = 0;
     let mut last = Value::Null;
-    let settle = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < settle {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
         match tokio::time::timeout(Duration::from_millis(500), watcher.ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => {
                 let v: Value = serde_json::from_str(t.as_str()).unwrap();
@@ -200,17 +202,15 @@ async fn directory_pushes_are_coalesced_under_churn_and_end_true() {
                 last = v["rooms"].clone();
             }
             Ok(_) => panic!("watcher lost"),
-            Err(_) => break, // quiet for 500 ms
+            // Quiet for 500 ms: done once the last push was the true state.
+            Err(_) if last == truth => break,
+            Err(_) => {}
         }
     }
     let window = started.elapsed();
     let allowed = (window.as_millis() / 100) as usize + 2;
     assert!(pushes <= allowed, "{pushes} pushes in {window:?} (at most {allowed})");
-    assert_eq!(
-        last,
-        json!([{"name": "lobby", "members": 0}, {"name": "churn", "members": 1}]),
-        "ends at the true state"
-    );
+    assert_eq!(last, truth, "ends at the true state");
 }
 
 #[tokio::test]
