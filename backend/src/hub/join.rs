@@ -1,0 +1,201 @@
+//! A `join`'s admission: the rules of private rooms and member limits under the lock,
+//! and what they need off it (a room's stored settings, Argon2), with the rules run again
+//! after each trip.
+
+use super::*;
+
+impl Hub {
+    /// The rest of a join's admission, awaited by its session: Argon2 on the blocking pool
+    /// (at most [`private::HASHING_MAX`] at once), the room's settings read there too from a
+    /// store that may block, and the rules run again under the lock after each (the lock
+    /// is free meanwhile).
+    pub(super) async fn admit_off_runtime(
+        &self,
+        id: ConnId,
+        mut joining: Joining,
+        mut work: Option<Work>,
+    ) -> Result<Next, RequestError> {
+        loop {
+            if let Some(work) = work.take() {
+                // The semaphore is never closed; its permit is held while the work runs.
+                let _permit = self.shared.hashing.acquire().await.map_err(|_| RequestError::Unavailable)?;
+                let worked = tokio::task::spawn_blocking(move || work.run()).await.map_err(|e| {
+                    tracing::error!(error = %e, "hashing a password panicked");
+                    RequestError::Unavailable
+                })?;
+                self.proved(id, &mut joining, worked)?;
+            }
+            match self.admit(id, &joining)? {
+                Admit::Done(next) => return Ok(next),
+                Admit::Work(next) => work = Some(next),
+                Admit::Read if self.shared.history.may_block() => {
+                    let room = joining.room.clone();
+                    let stored =
+                        self.blocking(move |history| read_room(history, &room)).await.map_err(|e| {
+                            tracing::error!(error = %e, "reading a room's settings panicked");
+                            RequestError::Unavailable
+                        })??;
+                    joining.stored = Some(stored);
+                }
+                Admit::Read => joining.stored = Some(read_room(&self.shared.history, &joining.room)?),
+            }
+        }
+    }
+
+    /// Takes what Argon2 found into the join; a wrong password counts against the
+    /// connection and refuses the join.
+    pub(super) fn proved(
+        &self,
+        id: ConnId,
+        joining: &mut Joining,
+        worked: Worked,
+    ) -> Result<(), RequestError> {
+        match worked {
+            Worked::Hashed(phc) => joining.hashed = Some(phc),
+            Worked::Verified(true, phc) => joining.verified = Some(phc),
+            Worked::Verified(false, _) => {
+                if let Some(conn) = self.lock().conns.get_mut(&id) {
+                    conn.wrong.record(Instant::now());
+                }
+                return Err(RequestError::WrongPassword(joining.room.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rules of a `join`, under the lock: who may enter, and the entry itself.
+    pub(super) fn admit(&self, id: ConnId, joining: &Joining) -> Result<Admit, RequestError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let Some(conn) = state.conns.get_mut(&id) else { return Ok(Admit::Done(Next::Done)) };
+        let room = &joining.room;
+        let asks_settings = joining.password.is_some() || joining.max.is_some();
+        if asks_settings && *room == RoomName::lobby() {
+            return Err(RequestError::OpenLobby);
+        }
+        // The room as it is: its settings here decide, with its members (in a cluster,
+        // every node's: `max` is the cluster's); without them (no member here, or only
+        // other nodes' members), the store's.
+        let (exists, settings, members) = match (state.rooms.get(room), &joining.stored) {
+            (Some(r), stored) => match (&r.settings, stored) {
+                (Some(settings), _) => (true, settings.clone(), r.len()),
+                (None, Some(stored)) => (true, stored.settings.clone(), r.len()),
+                (None, None) => return Ok(Admit::Read),
+            },
+            (None, Some(stored)) => (stored.exists, stored.settings.clone(), 0),
+            (None, None) => return Ok(Admit::Read),
+        };
+        let mut create = None;
+        let settings = if conn.rooms.contains(room) {
+            // Already a member: a join again (a resume of its history) asks nothing.
+            settings
+        } else if !exists && asks_settings {
+            let password = match (&joining.password, &joining.hashed) {
+                (Some(password), None) => return Ok(Admit::Work(Work::Hash(password.clone()))),
+                (_, hashed) => hashed.clone(),
+            };
+            let settings = RoomSettings { password, max: joining.max };
+            create = Some(settings.clone());
+            settings
+        } else {
+            if let Some(phc) = &settings.password {
+                if !conn.admitted.contains(room) {
+                    let Some(password) = &joining.password else {
+                        return Err(RequestError::PasswordNeeded(room.clone()));
+                    };
+                    if joining.verified.as_ref() != Some(phc) {
+                        if conn.wrong.limited(Instant::now()) {
+                            return Err(RequestError::TooManyGuesses);
+                        }
+                        return Ok(Admit::Work(Work::Verify(password.clone(), phc.clone())));
+                    }
+                }
+            } else if exists && joining.password.is_some() {
+                return Err(RequestError::PublicRoom(room.clone()));
+            }
+            // `max` only shapes a room being created; for one that exists it is ignored.
+            if let Some(max) = settings.max
+                && members >= max as usize
+            {
+                return Err(RequestError::RoomFull(room.clone(), max));
+            }
+            settings
+        };
+        // Bounded: past that many, a session gives the password again for the others.
+        if settings.is_private() && conn.admitted.len() < ADMITTED_MAX {
+            conn.admitted.insert(room.clone());
+        }
+        let newly = conn.rooms.insert(room.clone());
+        let link = conn.link.clone();
+        let nick = conn.nick.clone();
+        let v1 = conn.version == Version::V1;
+        let members = state.rooms.entry(room.clone()).or_default();
+        // Known from now on (a room only other nodes' members were in had none here).
+        members.settings.get_or_insert(settings);
+        if newly {
+            let frame = encode(&ServerMsg::Presence {
+                room: room.to_string(),
+                event: PresenceEvent::Join,
+                nick: nick.to_string(),
+                old_nick: None,
+            });
+            members.insert(id, &nick, v1, Member { link, held: Some(Vec::new()), shown: 0 });
+            let threshold = state.presence_threshold;
+            if members.presence(&frame, Event::Join, Some(id), threshold, &mut state.dirty) {
+                state.counted.insert(room.clone());
+                self.wake_counts(state);
+            }
+            state.touched.insert(room.clone());
+            self.shared.directory_changed.notify_one();
+            // A join that creates a room tells the cluster once the store has the room's
+            // settings ([`Hub::joined`]): another node must never find a member of a room
+            // whose settings it cannot read yet (it would take the room for a public one).
+            if create.is_none() {
+                let name = room.to_string();
+                state.cluster_op(|epoch| Op::Join { epoch, conn: id, room: name });
+            }
+        } else if let Some(member) = members.members.get_mut(&id) {
+            member.held.get_or_insert_with(Vec::new);
+        }
+        Ok(Admit::Done(Next::Join { room: room.clone(), after: joining.after, newly, create }))
+    }
+}
+
+/// A `join` on its way through [`Hub::admit`]: the request, and what was established
+/// with the lock released so far.
+#[derive(Debug)]
+pub(super) struct Joining {
+    pub(super) room: RoomName,
+    pub(super) after: Option<u64>,
+    pub(super) password: Option<Password>,
+    pub(super) max: Option<u32>,
+    /// The room as the store has it: read when it had no member here.
+    pub(super) stored: Option<StoredRoom>,
+    /// The hash the password was found to match.
+    pub(super) verified: Option<Arc<str>>,
+    /// The password's hash, for a room this join creates.
+    pub(super) hashed: Option<Arc<str>>,
+}
+
+impl Joining {
+    pub(super) fn new(
+        room: RoomName,
+        after: Option<u64>,
+        password: Option<Password>,
+        max: Option<u32>,
+    ) -> Self {
+        Self { room, after, password, max, stored: None, verified: None, hashed: None }
+    }
+}
+
+/// What [`Hub::admit`] decided.
+#[derive(Debug)]
+pub(super) enum Admit {
+    /// Admitted (or nothing to do): finish it.
+    Done(Next),
+    /// The room's settings are not known here (no member here, or only other nodes'):
+    /// read them from the store, then try again.
+    Read,
+    /// Hash or check a password, then try again.
+    Work(Work),
+}

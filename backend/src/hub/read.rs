@@ -1,0 +1,227 @@
+//! What a request still has to do once the hub's lock is released: reads of the store
+//! (on tokio's blocking threads when the store may block), and sending what they found.
+
+use super::*;
+
+impl Hub {
+    /// Does the read [`Hub::handle`] left, on tokio's blocking threads and at most
+    /// [`READS_AT_ONCE`] at a time (so a slow disk or a slow Redis holds up only the
+    /// sessions that read, never a runtime thread and the sessions it serves), then sends
+    /// what it found. A `history` answer is encoded there too: a page of 200 long messages
+    /// is most of a megabyte of JSON. A `join` left halfway is admitted first
+    /// ([`Hub::admit_off_runtime`]).
+    ///
+    /// Returns the bytes of stored history the request read and sent, so that the session
+    /// can charge a request by what it cost.
+    pub async fn read(&self, id: ConnId, read: Read) -> Result<usize, RequestError> {
+        let next = match read.0 {
+            Pending::Next(next) => next,
+            Pending::Join(joining, work) => self.admit_off_runtime(id, joining, work).await?,
+        };
+        if matches!(next, Next::Done) {
+            return Ok(0);
+        }
+        if !self.shared.history.may_block() {
+            // The memory store: a join that needed Argon2 reads its history at once.
+            let fetched = fetch(&self.shared.history, &next);
+            return self.finish(id, next, fetched);
+        }
+        let join = next.join();
+        match self.blocking(move |history| (fetch(history, &next), next)).await {
+            Ok((fetched, next)) => self.finish(id, next, fetched),
+            Err(e) => {
+                // A panic in the store's code: the request failed as if the read had, and
+                // a join that holds the member's frames lets them go.
+                tracing::error!(error = %e, "a read of the store panicked");
+                match join {
+                    Some(join) => self.finish(id, join, Err(RequestError::Unavailable)),
+                    None => Err(RequestError::Unavailable),
+                }
+            }
+        }
+    }
+
+    /// Runs `f` with the store's reading side on tokio's blocking threads, at most
+    /// [`READS_AT_ONCE`] at a time.
+    pub(super) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&History) -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        // Never closed: the hub owns it.
+        let permit =
+            self.shared.readers.clone().acquire_owned().await.expect("the readers' semaphore is open");
+        let history = self.shared.history.clone();
+        tokio::task::spawn_blocking(move || {
+            let done = f(&history);
+            drop(permit);
+            done
+        })
+        .await
+    }
+
+    /// Sends what a read brought (or tells the client it failed).
+    pub(super) fn finish(
+        &self,
+        id: ConnId,
+        next: Next,
+        fetched: Result<Fetched, RequestError>,
+    ) -> Result<usize, RequestError> {
+        match (next, fetched) {
+            (Next::Join { room, newly, create, .. }, fetched) => {
+                let page = match fetched {
+                    Ok(Fetched::Page(page)) => Ok(page),
+                    Ok(_) => Err(RequestError::Unavailable),
+                    Err(e) => Err(e),
+                };
+                let bytes = page.as_ref().map_or(0, |p| p.messages.iter().map(|m| m.text.len()).sum());
+                self.joined(id, &room, page, newly, newly && create.is_some());
+                Ok(bytes)
+            }
+            (Next::History { link, .. }, Ok(Fetched::Answer(frame))) => {
+                let bytes = frame.len();
+                link.send_answer(frame);
+                Ok(bytes)
+            }
+            (Next::Again { link, .. }, Ok(Fetched::Message(Some(msg)))) => {
+                link.send(encode(&ServerMsg::Message(msg)));
+                Ok(0)
+            }
+            (_, Err(e)) => Err(e),
+            _ => Err(RequestError::Unavailable),
+        }
+    }
+}
+
+/// What [`Hub::handle`] still has to do once the lock is released.
+#[derive(Debug)]
+pub(super) enum Next {
+    Done,
+    /// Store the settings of a room the join creates, if any, read the joiner's history,
+    /// then finish the join ([`Hub::joined`]).
+    Join {
+        room: RoomName,
+        after: Option<u64>,
+        newly: bool,
+        create: Option<RoomSettings>,
+    },
+    /// Read a page of history and send it; first, with `check`, make sure the room is not
+    /// private (the asker is not a member, and the room has no member here).
+    History {
+        link: Link,
+        room: RoomName,
+        before: u64,
+        limit: usize,
+        check: bool,
+    },
+    /// A retried `say` whose message is stored: read it and send it to the sender alone.
+    Again {
+        link: Link,
+        room: RoomName,
+        id: u64,
+    },
+}
+
+impl Next {
+    /// A copy of a join, to finish it as failed if its read is lost (a panic).
+    pub(super) fn join(&self) -> Option<Next> {
+        match self {
+            Self::Join { room, after, newly, create } => {
+                Some(Self::Join { room: room.clone(), after: *after, newly: *newly, create: create.clone() })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What [`Hub::handle`] did.
+#[derive(Debug)]
+pub enum Handled {
+    /// Done: the bytes of stored history it read and sent (for the rate limit).
+    Done(usize),
+    /// A read of a store that may block, or a private room's password to hash or check,
+    /// is left: finish it with [`Hub::read`].
+    Read(Read),
+}
+
+/// What [`Hub::read`] does, off the runtime's threads.
+#[derive(Debug)]
+pub struct Read(pub(super) Pending);
+
+#[derive(Debug)]
+pub(super) enum Pending {
+    /// The rules are done: read (and write a new room's settings), then send.
+    Next(Next),
+    /// A join not admitted yet: its Argon2 work, if any, then the rules again.
+    Join(Joining, Option<Work>),
+}
+
+/// How many reads of a store that may block run at once; more wait their turn. Each
+/// session has at most one under way (it reads nothing more from its client meanwhile).
+pub const READS_AT_ONCE: usize = 4;
+
+/// What a read of the store brought.
+#[derive(Debug)]
+pub(super) enum Fetched {
+    /// A joiner's history.
+    Page(Page),
+    /// The answer to `history`, encoded.
+    Answer(Frame),
+    /// A retried `say`'s stored message, if it is still there.
+    Message(Option<common::ChatMessage>),
+}
+
+/// A room's settings as the store has them; a failure is logged here.
+pub(super) fn read_room(history: &History, room: &RoomName) -> Result<StoredRoom, RequestError> {
+    history.room(room).map_err(|e| {
+        tracing::error!(error = %e, %room, "reading a room's settings failed");
+        RequestError::Unavailable
+    })
+}
+
+/// Does the store's part of a [`Next`] with no lock held (a new room's settings written,
+/// what it needs read); a failure is logged here.
+pub(super) fn fetch(history: &History, next: &Next) -> Result<Fetched, RequestError> {
+    match next {
+        Next::Done => Err(RequestError::Unavailable),
+        Next::Join { room, after, create, .. } => {
+            // A room created by this join: its settings are stored before it is joined.
+            if let Some(settings) = create {
+                match history.create_room(room, settings) {
+                    Ok(true) => {}
+                    // Another node created it, or it has messages after all.
+                    Ok(false) => return Err(RequestError::CreatedMeanwhile(room.clone())),
+                    Err(e) => {
+                        tracing::error!(error = %e, %room, "storing a new room's settings failed");
+                        return Err(RequestError::Unavailable);
+                    }
+                }
+            }
+            let page = match after {
+                Some(after) => history.after(room, *after, RESUME_HISTORY_MAX),
+                None => history.recent(room, JOIN_HISTORY),
+            };
+            page.map(Fetched::Page).map_err(|e| {
+                tracing::error!(error = %e, %room, "reading history for a join failed");
+                RequestError::Unavailable
+            })
+        }
+        Next::History { room, before, limit, check, .. } => {
+            if *check && read_room(history, room)?.settings.is_private() {
+                return Err(RequestError::PrivateHistory(room.clone()));
+            }
+            let page = history.before(room, *before, *limit).map_err(|e| {
+                tracing::error!(error = %e, %room, "reading history failed");
+                RequestError::Unavailable
+            })?;
+            Ok(Fetched::Answer(encode(&ServerMsg::History {
+                room: room.to_string(),
+                messages: page.messages,
+                complete: page.complete,
+            })))
+        }
+        Next::Again { room, id, .. } => history.message(room, *id).map(Fetched::Message).map_err(|e| {
+            tracing::error!(error = %e, %room, "reading a stored message failed");
+            RequestError::Unavailable
+        }),
+    }
+}
