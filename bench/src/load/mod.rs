@@ -17,10 +17,10 @@
 //! timer has a 1 ms grain), and a phase where the generator was the bottleneck (its CPU
 //! > 90% or hand-offs > 5 ms late at p99) is marked invalid.
 //!
-//! By job: [`connect`] sets a scenario's connections up and reads them, [`meter`] counts
-//! and times what they receive and samples the servers' CPU and memory, [`phases`] runs a
-//! phase of traffic and the idle connections, [`slow`] the slow readers of a filled
-//! room's history, and [`storms`] the join storms and directory churn; this file holds
+//! By job: `connect.rs` sets a scenario's connections up and reads them, `meter.rs` counts
+//! and times what they receive and samples the servers' CPU and memory, `phases.rs` runs a
+//! phase of traffic and the idle connections, `slow.rs` the slow readers of a filled
+//! room's history, and `storms.rs` the join storms and directory churn; this file holds
 //! the options and runs a scenario's phases in order.
 
 use std::cell::{Cell, RefCell};

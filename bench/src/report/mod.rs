@@ -10,9 +10,9 @@
 //! reader only makes a server hold more, longer), and counts as that bound when no round
 //! is valid.
 //!
-//! One file per group of sections: [`delivery`] (the room of 1000, SQLite's durabilities,
-//! the rate ramp), [`cluster`], [`rooms`] (join storms, the room of 10,000's targets,
-//! directory churn), [`idle`], [`bursts`] (bursts and slow readers) and [`webapp`]; this
+//! One file per group of sections: `delivery.rs` (the room of 1000, SQLite's durabilities,
+//! the rate ramp), `cluster.rs`, `rooms.rs` (join storms, the room of 10,000's targets,
+//! directory churn), `idle.rs`, `bursts.rs` (bursts and slow readers) and `webapp.rs`; this
 //! file holds the report's data, the queries over it, the targets table, the shared
 //! formatting and [`render`], which puts the sections in order.
 

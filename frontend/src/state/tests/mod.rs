@@ -2,10 +2,10 @@
 //! `#[test]`s with the time passed in (`cargo test -p frontend --lib`).
 //!
 //! This file holds the shared helpers and the connection's basics; the other files one
-//! topic each: [`outbox`] (sending, retries), [`presence`] (members, typing, errors),
-//! [`rooms`] (opening, leaving, unread, the directory), [`history`] (scroll back, resume,
-//! the log's bound), [`members`] (version 2's member pages and counts), [`private`]
-//! (passwords and limits) and [`pictures`].
+//! topic each: `outbox.rs` (sending, retries), `presence.rs` (members, typing, errors),
+//! `rooms.rs` (opening, leaving, unread, the directory), `history.rs` (scroll back, resume,
+//! the log's bound), `members.rs` (version 2's member pages and counts), `private.rs`
+//! (passwords and limits) and `pictures.rs`.
 
 use super::*;
 use common::{ChatMessage, ErrorCode, PresenceEvent, RoomInfo, ServerMsg};
