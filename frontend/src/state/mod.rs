@@ -16,7 +16,7 @@
 //! The fields are private: the socket task and the views go through methods. This module
 //! must not know about signals, the DOM, storage, timers or sockets: time and randomness
 //! come in as arguments, so the whole protocol logic is tested on the host, with plain
-//! `cargo test -p frontend --lib` (see `tests.rs`).
+//! `cargo test -p frontend --lib` (see `tests/`).
 
 mod apply;
 pub mod outbox;
