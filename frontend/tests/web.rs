@@ -1250,6 +1250,38 @@ async fn a_picture_dropped_on_the_page_is_sent() {
 }
 
 #[wasm_bindgen_test]
+async fn a_picture_pasted_is_sent_and_pasted_text_stays_the_field_s() {
+    forget_nick();
+    let room = new_room("paste");
+    let app = Mounted::new(server());
+    app.joined().await;
+    app.open_room(&room).await;
+    let bob = Peer::connect().await;
+    bob.join(&room).await;
+    let paste = |data: &web_sys::DataTransfer| {
+        let init = web_sys::ClipboardEventInit::new();
+        init.set_bubbles(true);
+        init.set_cancelable(true);
+        init.set_clipboard_data(Some(data));
+        web_sys::ClipboardEvent::new_with_event_init_dict("paste", &init).unwrap()
+    };
+    let field = app.input("message-input");
+    // Text only: the field's, untouched by the app.
+    let text = web_sys::DataTransfer::new().unwrap();
+    text.set_data("text/plain", "just words").unwrap();
+    let words = paste(&text);
+    fire(&field, &words);
+    assert!(!words.default_prevented(), "a paste of text is left to the field");
+    // A picture: uploaded and said in the room shown.
+    let picture = paste(&carrying(&drawn_picture("pasted.png")));
+    fire(&field, &picture);
+    assert!(picture.default_prevented(), "the picture is taken, not pasted as text");
+    until("bob's message", || pictures_received(&bob).len() == 1).await;
+    until("the echo", || pictures(&app).iter().any(|(src, pending)| !pending && src.contains("/media/")))
+        .await;
+}
+
+#[wasm_bindgen_test]
 async fn a_failed_upload_says_so_and_offers_a_retry() {
     forget_nick();
     let app = Mounted::new(server());
