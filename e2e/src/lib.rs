@@ -132,6 +132,20 @@ impl Driver {
         self.page(phone_emulation(), None, false).await
     }
 
+    /// A desktop page opened at `127.0.0.1` and a phone page at `127.0.0.2`, both
+    /// connected to `server`. The phone uses another address than the desktop, as a phone
+    /// on the LAN does: the app must derive its WebSocket URL from the page's own location.
+    pub async fn desktop_and_phone(&self, server: &Server) -> Result<(Page, Page)> {
+        let desktop = self.desktop().await?;
+        let phone = self.phone().await?;
+        desktop.open(&server.url("127.0.0.1")).await?;
+        phone.open(&server.url("127.0.0.2")).await?;
+        for page in [&desktop, &phone] {
+            page.wait_text("status", "Connected").await?;
+        }
+        Ok((desktop, phone))
+    }
+
     /// A phone page that also records the browser's network events (its performance
     /// log): each response's headers and bytes, as Chromium saw them.
     pub async fn phone_recording_network(&self) -> Result<Page> {

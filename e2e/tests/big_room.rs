@@ -140,13 +140,7 @@ fn summary(delays: &[f64]) -> (f64, f64, f64) {
 async fn a_room_of_300_stays_responsive_and_shows_its_size() -> Result<()> {
     let server = Server::start().await?;
     let driver = Driver::start().await?;
-    let desktop = driver.desktop().await?;
-    let phone = driver.phone().await?;
-    desktop.open(&server.url("127.0.0.1")).await?;
-    phone.open(&server.url("127.0.0.2")).await?;
-    for page in [&desktop, &phone] {
-        page.wait_text("status", "Connected").await?;
-    }
+    let (desktop, phone) = driver.desktop_and_phone(&server).await?;
 
     let (ready_tx, mut ready) = mpsc::channel(BOTS);
     let (running_tx, running) = watch::channel(false);

@@ -24,16 +24,7 @@ async fn set_nick(page: &Page, nick: &str) -> Result<()> {
 async fn a_desktop_and_a_phone_chat_both_ways() -> Result<()> {
     let server = Server::start().await?;
     let driver = Driver::start().await?;
-    let desktop = driver.desktop().await?;
-    let phone = driver.phone().await?;
-
-    desktop.open(&server.url("127.0.0.1")).await?;
-    // The phone uses the host's address, not localhost: the app must derive its
-    // WebSocket URL from the page's own location.
-    phone.open(&server.url("127.0.0.2")).await?;
-    for page in [&desktop, &phone] {
-        page.wait_text("status", "Connected").await?;
-    }
+    let (desktop, phone) = driver.desktop_and_phone(&server).await?;
 
     set_nick(&desktop, "alice").await?;
     set_nick(&phone, "bob").await?;
@@ -93,13 +84,7 @@ fn photo() -> Result<std::path::PathBuf> {
 async fn the_phone_sends_a_picture_and_the_desktop_sees_it() -> Result<()> {
     let server = Server::start().await?;
     let driver = Driver::start().await?;
-    let desktop = driver.desktop().await?;
-    let phone = driver.phone().await?;
-    desktop.open(&server.url("127.0.0.1")).await?;
-    phone.open(&server.url("127.0.0.2")).await?;
-    for page in [&desktop, &phone] {
-        page.wait_text("status", "Connected").await?;
-    }
+    let (desktop, phone) = driver.desktop_and_phone(&server).await?;
     set_nick(&phone, "bob").await?;
     set_nick(&desktop, "alice").await?;
 
