@@ -482,6 +482,20 @@ pub struct ServerUse {
     pub hwm_kb: u64,
 }
 
+impl ServerUse {
+    /// A phase's use measured by its memory before and after (no sampling in between: the
+    /// peak is the high-water mark at the end) and the CPU spent.
+    pub fn between(cpu_ms: f64, before: &crate::procfs::Mem, after: &crate::procfs::Mem) -> Self {
+        Self {
+            cpu_ms,
+            rss_start_kb: before.rss_kb,
+            rss_end_kb: after.rss_kb,
+            rss_peak_kb: after.hwm_kb,
+            hwm_kb: after.hwm_kb,
+        }
+    }
+}
+
 /// What the slow readers of a phase met. Each opens a connection, asks for history
 /// (a burst of requests at once, then `HISTORY_RATE` per second) without reading for
 /// about a second, then reads what is there to learn whether the server dropped it, and

@@ -65,14 +65,8 @@ pub(super) async fn storm(
         lossy_receivers: 0,
         rate: f64::from(conns) / elapsed.as_secs_f64().max(1e-6),
         latency: None,
-        server: ServerUse {
-            // The CPU of the storm itself, not of the quiet tail after it.
-            cpu_ms: ms(cpu_in),
-            rss_start_kb: before.rss_kb,
-            rss_end_kb: after.rss_kb,
-            rss_peak_kb: after.hwm_kb,
-            hwm_kb: after.hwm_kb,
-        },
+        // The CPU of the storm itself, not of the quiet tail after it.
+        server: ServerUse::between(ms(cpu_in), &before, &after),
         cpu_per_delivery_us: None,
         mem_per_conn_bytes: Some(growth / f64::from(conns.max(1))),
         drain_ms: None,
