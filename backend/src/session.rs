@@ -268,6 +268,12 @@ async fn handle_read(
             // Let the other sessions run before the next costly request of this one.
             Step::Paused => tokio::task::yield_now().await,
             Step::Read(read, cid) => {
+                // A join's `presence` is queued already: it shares the members' `writev`s
+                // with the other sessions' frames like any other (a storm of joins that
+                // read the store would otherwise cost a `writev` per member per join).
+                if !unflushed.is_empty() {
+                    tokio::task::yield_now().await;
+                }
                 let hub = hub.clone();
                 let read = Box::pin(async move { hub.read(id, read).await });
                 return Ok(Some(Reading { read, cid }));
