@@ -10,7 +10,7 @@
 //! room's `typing` reaches its version 2 members at most once per typer every 3 s, for a
 //! few typers a second.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::time::{Duration, Instant};
 
@@ -27,11 +27,16 @@ const HELD_MAX: usize = 1024;
 
 #[derive(Debug, Default)]
 pub(super) struct Room {
-    pub(super) members: HashMap<ConnId, Member>,
+    /// Ordered by connection, not hashed: a broadcast walks the members (and then their
+    /// sockets) in the order they connected, which is the order their memory and the
+    /// kernel's sockets were allocated in. In a room of 10,000 that walk was 18% cheaper
+    /// than a hash map's scattered order (bench/TUNING.md).
+    pub(super) members: BTreeMap<ConnId, Member>,
     /// Every member by its sort key: pages and version 1's full list without a sort.
     sorted: BTreeSet<(String, ConnId)>,
-    /// The members that speak version 1 (they get every `presence` whatever the size).
-    legacy: HashSet<ConnId>,
+    /// The members that speak version 1 (they get every `presence` whatever the size),
+    /// in the same order as `members`.
+    legacy: BTreeSet<ConnId>,
     /// Members on other nodes of a cluster (see `cluster_state`): in the index and the
     /// count, never sent anything from here.
     remote: HashSet<ConnId>,
