@@ -441,7 +441,7 @@ impl Link {
                 (stream.try_io(Interest::WRITABLE, send), offered)
             };
             // `send` and `sendmsg`, not `write` and `writev`: a socket's own calls skip the
-            // file layer (`vfs_writev`, `fdget_pos`), 10% of the server's CPU in a room of
+            // file layer (`vfs_writev`, `fdget_pos`): 8% less CPU per delivery in a room of
             // 10,000 (bench/TUNING.md).
             match sent {
                 Ok(written) => {
