@@ -2,10 +2,10 @@
 //! frames the socket has not taken yet, and the request to close it.
 //!
 //! A frame is written straight to the socket by whoever sends it, when nothing is queued
-//! before it: a broadcast to 1000 members is 1000 `writev`s from the sender's task, with
+//! before it: a broadcast to 1000 members is 1000 `send`s from the sender's task, with
 //! no task woken per delivery. Only when a socket's kernel buffer is full does the frame
 //! wait in the queue, and then the connection's own session writes it out as the socket
-//! drains (frames queued by then leave together, in one `writev`).
+//! drains (frames queued by then leave together, in one `sendmsg`).
 //!
 //! The queue is bounded twice: in frames, and in bytes (a client that asks for big
 //! answers and never reads them would otherwise hold megabytes per frame). When the queue
@@ -28,7 +28,7 @@ use tokio::sync::Notify;
 /// is encoded once.
 pub type Frame = Bytes;
 
-/// At most this many queued frames go out in one `writev`.
+/// At most this many queued frames go out in one `sendmsg`.
 const WRITEV_MAX: usize = 64;
 
 thread_local! {
@@ -62,7 +62,7 @@ impl Drop for Unflushed {
 /// go, so that the other sessions with messages ready queue theirs too. Under light load
 /// nothing is waiting and it changes nothing. Under heavy load each member's queue holds
 /// several messages by the time it is written, from every sender, and they go out in one
-/// `writev`: the cost per delivery falls as the load rises, instead of the backlog
+/// `sendmsg`: the cost per delivery falls as the load rises, instead of the backlog
 /// growing. Only the frame that finds a link's queue empty lists the link, so frames
 /// queued during the yield ride along with the first writer's list.
 pub fn collect<R>(f: impl FnOnce() -> R) -> (R, Unflushed) {

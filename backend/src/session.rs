@@ -244,7 +244,7 @@ fn read_some(stream: &TcpStream, decoder: &mut Decoder) -> io::Result<Option<usi
 }
 
 /// Acts on what a read brought in, then yields once before the frames it made are
-/// written, so that under load they share each member's `writev` with the frames of the
+/// written, so that under load they share each member's `sendmsg` with the frames of the
 /// other senders that were ready too (see [`link::collect`]). Stops early with a read of
 /// the store to await (the rest waits in the decoder), or with how the connection ends.
 async fn handle_read(
@@ -268,9 +268,9 @@ async fn handle_read(
             // Let the other sessions run before the next costly request of this one.
             Step::Paused => tokio::task::yield_now().await,
             Step::Read(read, cid) => {
-                // A join's `presence` is queued already: it shares the members' `writev`s
+                // A join's `presence` is queued already: it shares the members' `sendmsg`s
                 // with the other sessions' frames like any other (a storm of joins that
-                // read the store would otherwise cost a `writev` per member per join).
+                // read the store would otherwise cost a `send` per member per join).
                 if !unflushed.is_empty() {
                     tokio::task::yield_now().await;
                 }
