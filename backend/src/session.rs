@@ -257,29 +257,25 @@ async fn handle_read(
 ) -> Result<Option<Reading>, Ending> {
     loop {
         let (step, unflushed) = link::collect(|| handle_frames(link, decoder, hub, id, bucket, media));
+        if let Step::Ended(end) = step {
+            return Err(end);
+        }
+        // The frames made so far wait one yield whatever comes next, a read of the store
+        // included (in a storm of joins that read it, each `presence` would otherwise go
+        // to every member alone); after a costly request, the others' turn comes first.
+        if !unflushed.is_empty() || matches!(step, Step::Paused) {
+            tokio::task::yield_now().await;
+        }
+        drop(unflushed);
         match step {
-            Step::Ended(end) => return Err(end),
-            Step::Drained => {
-                if !unflushed.is_empty() {
-                    tokio::task::yield_now().await;
-                }
-                return Ok(None);
-            }
-            // Let the other sessions run before the next costly request of this one.
-            Step::Paused => tokio::task::yield_now().await,
+            Step::Ended(_) | Step::Paused => {}
+            Step::Drained => return Ok(None),
             Step::Read(read, cid) => {
-                // A join's `presence` is queued already: it shares the members' `sendmsg`s
-                // with the other sessions' frames like any other (a storm of joins that
-                // read the store would otherwise cost a `send` per member per join).
-                if !unflushed.is_empty() {
-                    tokio::task::yield_now().await;
-                }
                 let hub = hub.clone();
                 let read = Box::pin(async move { hub.read(id, read).await });
                 return Ok(Some(Reading { read, cid }));
             }
         }
-        drop(unflushed);
     }
 }
 
