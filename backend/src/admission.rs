@@ -16,9 +16,25 @@ use axum::http::{HeaderMap, StatusCode, header};
 /// files, the runtime's own, and HTTP requests in flight.
 const RESERVED_FILES: u64 = 64;
 
+/// What `--max-connections` 0 stands for when the open-files limit cannot be read.
+const CONNECTIONS_IF_UNKNOWN: usize = 10_000;
+
+/// The cap on WebSocket connections: `--max-connections`, or with 0 as many as the
+/// open-files limit as it is now allows (past it, `accept` would fail for want of a file
+/// descriptor, where a client over the cap is told 503).
+pub fn connection_cap(max_connections: usize) -> usize {
+    if max_connections != 0 {
+        return max_connections;
+    }
+    match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok((soft, _)) => usize::try_from(soft.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX).max(1),
+        Err(_) => CONNECTIONS_IF_UNKNOWN,
+    }
+}
+
 /// Raises the open-files soft limit to the hard limit (a desktop's soft limit is often
 /// 1,024), logs how many connections that allows, and warns when `--max-connections` asks
-/// for more. Returns the number of connections the limit allows.
+/// for more (0 asks for what it allows). Returns the number of connections the limit allows.
 pub fn raise_open_files_limit(max_connections: usize) -> Option<u64> {
     let before = rlimit::getrlimit(rlimit::Resource::NOFILE).ok().map(|(soft, _)| soft);
     let soft = match rlimit::increase_nofile_limit(u64::MAX) {
@@ -150,6 +166,25 @@ pub fn client_ip(headers: &HeaderMap, peer: SocketAddr, trusted: &[IpAddr]) -> I
     peer_ip
 }
 
+/// Says once, in the log, that a proxy on this machine forwards its clients' addresses
+/// without being declared: its clients are then neither limited one by one nor named in
+/// the logs.
+pub fn note_undeclared_proxy(headers: &HeaderMap, peer: SocketAddr, trusted: &[IpAddr]) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    let peer_ip = canonical(peer.ip());
+    if peer_ip.is_loopback() && !trusted.contains(&peer_ip) && headers.contains_key("x-forwarded-for") {
+        SAID.call_once(|| {
+            tracing::warn!(
+                proxy = %peer.ip(),
+                "a proxy on this machine forwards clients' addresses (X-Forwarded-For) but is not \
+                 trusted: its clients share one address, not limited by --max-per-ip; declare it \
+                 with --trusted-proxy {}",
+                peer.ip()
+            );
+        });
+    }
+}
+
 /// An `X-Forwarded-For` entry: an IP, maybe with a port, IPv6 maybe in brackets.
 fn parse_forwarded(entry: &str) -> Option<IpAddr> {
     if let Ok(ip) = entry.parse::<IpAddr>() {
@@ -169,7 +204,10 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Open WebSockets per client address, capped.
+/// Open WebSockets per client address, capped. A loopback address is not counted: it is
+/// this machine (a reverse proxy not declared with `--trusted-proxy`, whose clients would
+/// otherwise share one count and lock each other out past it, or a local load test); the
+/// process's cap on connections still holds for it.
 #[derive(Debug, Clone)]
 pub struct PerAddress {
     max: usize,
@@ -190,8 +228,11 @@ impl PerAddress {
     }
 
     /// Counts one more connection from `ip`, or refuses it (429) when that address has
-    /// its limit already.
-    pub fn admit(&self, ip: IpAddr) -> Result<Counted, StatusCode> {
+    /// its limit already. A loopback address passes uncounted (`None`).
+    pub fn admit(&self, ip: IpAddr) -> Result<Option<Counted>, StatusCode> {
+        if ip.is_loopback() {
+            return Ok(None);
+        }
         // Held for a map update only: no I/O, no await.
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let n = counts.entry(ip).or_insert(0);
@@ -199,7 +240,7 @@ impl PerAddress {
             return Err(StatusCode::TOO_MANY_REQUESTS);
         }
         *n += 1;
-        Ok(Counted { ip, counts: self.counts.clone() })
+        Ok(Some(Counted { ip, counts: self.counts.clone() }))
     }
 }
 
@@ -303,5 +344,18 @@ mod tests {
         let unlimited = PerAddress::new(0);
         let held: Vec<_> = (0..5000).map(|_| unlimited.admit(a).unwrap()).collect();
         assert_eq!(held.len(), 5000);
+    }
+
+    #[test]
+    fn loopback_addresses_are_not_counted() {
+        let limit = PerAddress::new(1);
+        for local in ["127.0.0.1", "127.0.0.2", "::1"] {
+            let ip: IpAddr = local.parse().unwrap();
+            let held: Vec<_> = (0..3).map(|_| limit.admit(ip).unwrap()).collect();
+            assert!(held.iter().all(Option::is_none), "{local}");
+        }
+        let public: IpAddr = "203.0.113.9".parse().unwrap();
+        let _one = limit.admit(public).unwrap();
+        assert_eq!(limit.admit(public).unwrap_err(), StatusCode::TOO_MANY_REQUESTS);
     }
 }

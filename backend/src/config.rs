@@ -19,8 +19,9 @@ pub struct Config {
     #[arg(long, env = "CHAT_WEB_DIR", default_value = "dist")]
     pub web_dir: PathBuf,
 
-    /// At most this many WebSocket connections at once; more are refused with 503.
-    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 10_000)]
+    /// At most this many WebSocket connections at once; more are refused with 503. 0 (the
+    /// default): as many as the open-files limit allows, once raised to the hard limit.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 0)]
     pub max_connections: usize,
 
     /// Frames queued for one connection before it counts as too slow and is dropped
@@ -129,7 +130,7 @@ impl Default for Config {
         Self {
             addr: ([0, 0, 0, 0], 3000).into(),
             web_dir: PathBuf::from("dist"),
-            max_connections: 10_000,
+            max_connections: 0,
             queue: 1024,
             queue_bytes: 4 * 1024 * 1024,
             send_buffer: 256 * 1024,

@@ -119,7 +119,9 @@ pub async fn run(
         },
         shutdown: token.clone(),
         sessions: TaskTracker::new(),
-        slots: Arc::new(Semaphore::new(config.max_connections)),
+        slots: Arc::new(Semaphore::new(
+            admission::connection_cap(config.max_connections).min(Semaphore::MAX_PERMITS),
+        )),
         per_address: PerAddress::new(config.max_per_ip),
         origins: Arc::new(Origins::new(&config.allowed_origins)),
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
@@ -280,6 +282,9 @@ async fn ws_handler(
         req.headers().get_all(header::SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok()),
     );
     let ip = admission::client_ip(req.headers(), peer, &state.trusted_proxies);
+    if ip.is_loopback() {
+        admission::note_undeclared_proxy(req.headers(), peer, &state.trusted_proxies);
+    }
     // The peer's own address with its port when there is no proxy, as before. Formatted
     // only for a log line that will show it: formatting it on every upgrade was 3% of a
     // bare upgrade's instructions (bench/TUNING.md), for logs that are off in production.

@@ -64,22 +64,27 @@ async fn pages_of_other_sites_cannot_open_a_socket() {
 
 #[tokio::test]
 async fn one_address_holds_at_most_max_per_ip_sockets() {
-    let app = spawn_with(backend::Config { max_per_ip: 3, ..test_config() }).await;
+    // Every socket of a test comes from loopback, so the addresses are a trusted proxy's.
+    let app = spawn_with(backend::Config {
+        max_per_ip: 3,
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..test_config()
+    })
+    .await;
     let host = app.addr.to_string();
+    let from = "X-Forwarded-For: 203.0.113.9\r\n";
     let mut held = Vec::new();
     for _ in 0..3 {
-        let (status, tcp) = upgrade(app.addr, &host, "").await;
+        let (status, tcp) = upgrade(app.addr, &host, from).await;
         assert_eq!(status, 101);
         held.push(tcp);
     }
-    assert_eq!(upgrade(app.addr, &host, "").await.0, 429);
-    // A forwarded address counts only from a trusted proxy: here it is ignored.
-    assert_eq!(upgrade(app.addr, &host, "X-Forwarded-For: 203.0.113.9\r\n").await.0, 429);
+    assert_eq!(upgrade(app.addr, &host, from).await.0, 429);
     drop(held.pop());
     // The place comes back once the server has seen the socket go.
     let deadline = Instant::now() + WAIT;
     loop {
-        let (status, tcp) = upgrade(app.addr, &host, "").await;
+        let (status, tcp) = upgrade(app.addr, &host, from).await;
         if status == 101 {
             held.push(tcp);
             break;
@@ -87,6 +92,25 @@ async fn one_address_holds_at_most_max_per_ip_sockets() {
         assert!(Instant::now() < deadline, "the place never came back");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn this_machine_is_not_limited_per_address_and_an_undeclared_proxy_is_named_in_the_log() {
+    // Loopback is this machine: a local load test, or a proxy not declared with
+    // --trusted-proxy, whose clients would otherwise lock each other out past the limit.
+    let db = fresh_db();
+    let server = Process::start_with(&db, 0, &["--max-per-ip", "2"], None).await;
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], server.port).into();
+    let host = addr.to_string();
+    let mut held = Vec::new();
+    for client in ["203.0.113.1", "203.0.113.1", "203.0.113.1", "203.0.113.2", "203.0.113.2"] {
+        // Not trusted: the header names no one, and the peer is loopback.
+        let (status, tcp) = upgrade(addr, &host, &format!("X-Forwarded-For: {client}\r\n")).await;
+        assert_eq!(status, 101, "{client}");
+        held.push(tcp);
+    }
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert_eq!(log.matches("declare it with --trusted-proxy 127.0.0.1").count(), 1, "{log}");
 }
 
 #[tokio::test]
@@ -414,6 +438,35 @@ async fn a_hard_limit_below_max_connections_is_warned_about() {
     let log = std::fs::read_to_string(&server.log).unwrap();
     assert!(log.contains("--max-connections is 10000"), "{log}");
     assert!(log.contains("WARN"), "{log}");
+}
+
+#[tokio::test]
+async fn by_default_the_cap_on_connections_is_what_the_open_files_limit_allows() {
+    let db = fresh_db();
+    // 256 files: 64 kept for the server's own (the listener, SQLite, the runtime), 192 sockets.
+    let server = Process::start_with(&db, 0, &[], Some("-n 256")).await;
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], server.port).into();
+    let host = addr.to_string();
+    let mut held = Vec::new();
+    let refused = loop {
+        let (status, tcp) = upgrade(addr, &host, "").await;
+        if status != 101 || held.len() > 300 {
+            break status;
+        }
+        held.push(tcp);
+    };
+    // Past it the client is told the server is full, rather than never answered.
+    assert_eq!((held.len(), refused), (192, 503));
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains("open-files limit allows 192 connections"), "{log}");
+    assert!(!log.contains("--max-connections is"), "nothing to warn about: {log}");
+    // A place given back is taken again.
+    drop(held.pop());
+    let deadline = Instant::now() + WAIT;
+    while upgrade(addr, &host, "").await.0 != 101 {
+        assert!(Instant::now() < deadline, "the place never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
