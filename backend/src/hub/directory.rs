@@ -6,13 +6,18 @@
 //! that repeats what a fresh `welcome` already showed is harmless), and version 1
 //! connections the whole list as before, computed only while one is connected. Under
 //! churn the cost per second is bounded by the pace, not by the number of changes.
+//!
+//! A big room (above the presence threshold) changes its count with nearly every join:
+//! version 2's directory shows its count at most once a second, as `presence_count` does,
+//! so a storm into one room costs each connection one delta a second rather than ten
+//! (the other rooms keep the faster pace). Version 1's full list is as before.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{RoomInfo, RoomName, ServerMsg, Version};
 use tokio_util::sync::CancellationToken;
 
-use super::{Hub, Room, State, queue, read_room};
+use super::{Hub, PRESENCE_INTERVAL, Room, State, queue, read_room};
 use crate::error::encode;
 use crate::store::History;
 
@@ -26,16 +31,24 @@ impl Hub {
     /// Pushes the room directory's changes to every connection, at most once per
     /// [`DIRECTORY_INTERVAL`]: under churn the pushes are coalesced, and the last push
     /// always shows the true state, because a change during the pause wakes us again.
+    /// A big room whose count waits for its turn keeps the task pushing at that pace
+    /// without a new change.
     pub async fn run_directory(self, shutdown: CancellationToken) {
         let mut last: Option<Vec<RoomInfo>> = None;
+        let mut waiting = false;
         loop {
-            tokio::select! {
-                () = self.shared.directory_changed.notified() => {}
-                () = shutdown.cancelled() => return,
+            if !waiting {
+                tokio::select! {
+                    () = self.shared.directory_changed.notified() => {}
+                    () = shutdown.cancelled() => return,
+                }
             }
             self.learn_settings().await;
-            self.lock().push_directory(&mut last);
-            tokio::time::sleep(DIRECTORY_INTERVAL).await;
+            waiting = self.lock().push_directory(&mut last, Instant::now());
+            tokio::select! {
+                () = tokio::time::sleep(DIRECTORY_INTERVAL) => {}
+                () = shutdown.cancelled() => return,
+            }
         }
     }
 
@@ -79,9 +92,11 @@ impl Hub {
 
 impl State {
     /// One push: the delta to version 2 connections, the full list (when it changed since
-    /// `last`) to version 1 connections. Each is encoded once.
-    pub(super) fn push_directory(&mut self, last: &mut Option<Vec<RoomInfo>>) {
-        let delta = self.delta();
+    /// `last`) to version 1 connections. Each is encoded once. Returns whether a big
+    /// room's count still waits for its turn in a later push.
+    pub(super) fn push_directory(&mut self, last: &mut Option<Vec<RoomInfo>>, now: Instant) -> bool {
+        let delta = self.delta(now);
+        let waiting = !self.touched.is_empty();
         let full = if self.v1_conns > 0 {
             let rooms = self.directory();
             (last.as_ref() != Some(&rooms)).then(|| {
@@ -96,7 +111,7 @@ impl State {
             None
         };
         if delta.is_none() && full.is_none() {
-            return;
+            return waiting;
         }
         for conn in self.conns.values() {
             let frame = match conn.version {
@@ -107,10 +122,12 @@ impl State {
                 queue(&conn.link, frame.clone(), &mut self.dirty);
             }
         }
+        waiting
     }
 
-    /// Version 2's `rooms_delta` for the rooms touched since the last push, if any.
-    fn delta(&mut self) -> Option<crate::link::Frame> {
+    /// Version 2's `rooms_delta` for the rooms touched since the last push, if any. A big
+    /// room shown less than a second ago stays touched, for a later push.
+    fn delta(&mut self, now: Instant) -> Option<crate::link::Frame> {
         if self.touched.is_empty() {
             return None;
         }
@@ -119,14 +136,26 @@ impl State {
         let lobby = RoomName::lobby();
         let (mut changed, mut removed) = (Vec::new(), Vec::new());
         for name in touched {
-            match self.rooms.get(&name) {
-                Some(room) => changed.push(info(&name, room)),
+            match self.rooms.get_mut(&name) {
+                Some(room)
+                    if room.len() > self.presence_threshold
+                        && room.listed.is_some_and(|at| now.duration_since(at) < PRESENCE_INTERVAL) =>
+                {
+                    self.touched.insert(name);
+                }
+                Some(room) => {
+                    room.listed = Some(now);
+                    changed.push(info(&name, room));
+                }
                 // The lobby is always listed, empty or not.
                 None if name == lobby => {
                     changed.push(RoomInfo { name: name.to_string(), members: 0, private: false });
                 }
                 None => removed.push(name.to_string()),
             }
+        }
+        if changed.is_empty() && removed.is_empty() {
+            return None;
         }
         Some(encode(&ServerMsg::RoomsDelta { changed, removed }))
     }

@@ -48,6 +48,9 @@ pub(super) struct Room {
     pub(super) settings: Option<RoomSettings>,
     /// Which `typing` of a big room its version 2 members are given.
     typing: TypingGate,
+    /// When version 2's directory last showed this room's count (`rooms_delta`): a big
+    /// room's count is shown at most once per [`super::PRESENCE_INTERVAL`].
+    pub(super) listed: Option<Instant>,
 }
 
 /// A version 2 member of a big room is given one `typing` per typer per

@@ -116,7 +116,7 @@ fn each_version_has_its_frame_encoded_once() {
     let hub = hub();
     let mut v1 = members_of(&hub, Version::V1, 3);
     let mut v2 = members_of(&hub, Version::V2, 3);
-    hub.lock().push_directory(&mut None);
+    hub.lock().push_directory(&mut None, Instant::now());
     for link in v1.iter_mut().chain(v2.iter_mut()) {
         drain(link);
     }
@@ -125,11 +125,52 @@ fn each_version_has_its_frame_encoded_once() {
     let mut everyone: Vec<Link> = v1.iter().chain(&v2).cloned().collect();
     shared_frame(&mut everyone, "presence");
     // The directory: one full list for version 1, one delta for version 2.
-    hub.lock().push_directory(&mut None);
+    hub.lock().push_directory(&mut None, Instant::now());
     let full = shared_frame(&mut v1, "rooms");
     let delta = shared_frame(&mut v2, "rooms_delta");
     assert!(matches!(decode(&delta), ServerMsg::RoomsDelta { ref changed, .. } if changed[0].members == 7));
     assert!(matches!(decode(&full), ServerMsg::Rooms { ref rooms } if rooms.len() == 2));
+}
+
+#[test]
+fn a_big_room_is_in_the_directory_once_a_second_and_the_others_at_every_push() {
+    let (store, history) = Store::memory(100);
+    let hub = Hub::new(store, history, 3);
+    // Five members: above the threshold of 3.
+    let mut watchers = members_of(&hub, Version::V2, 5);
+    let t0 = Instant::now();
+    assert!(!hub.lock().push_directory(&mut None, t0), "nothing waits");
+    let deltas = |watchers: &mut Vec<Link>| -> Vec<Vec<(String, u32)>> {
+        let got: Vec<_> = watchers
+            .iter_mut()
+            .map(|link| {
+                drain(link)
+                    .into_iter()
+                    .filter_map(|m| match m {
+                        ServerMsg::RoomsDelta { changed, .. } => {
+                            Some(changed.into_iter().map(|r| (r.name, r.members)).collect::<Vec<_>>())
+                        }
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(got.windows(2).all(|w| w[0] == w[1]), "every watcher gets the same: {got:?}");
+        got.into_iter().next().unwrap()
+    };
+    assert_eq!(deltas(&mut watchers), [[("r".to_owned(), 5)]]);
+    // The big room grows and a small one appears: the small one is shown at once.
+    members_of(&hub, Version::V2, 1);
+    let link = Link::memory(256);
+    let id = hub.connect(link, None, Version::V2);
+    hub.handle(id, Request::Join { room: room("s"), after: None, password: None, max: None }).unwrap();
+    assert!(hub.lock().push_directory(&mut None, t0 + Duration::from_millis(100)), "r waits");
+    assert_eq!(deltas(&mut watchers), [[("s".to_owned(), 1)]]);
+    assert!(hub.lock().push_directory(&mut None, t0 + Duration::from_millis(900)), "r still waits");
+    assert!(deltas(&mut watchers).is_empty(), "nothing new to show");
+    // A second after it was last shown, its count now.
+    assert!(!hub.lock().push_directory(&mut None, t0 + Duration::from_secs(1)));
+    assert_eq!(deltas(&mut watchers), [[("r".to_owned(), 6)]]);
 }
 
 #[test]

@@ -328,6 +328,41 @@ async fn a_join_in_a_big_room_costs_the_same_whatever_its_size() {
     assert!(frames < 10, "{frames} frames for 41 joins");
 }
 
+#[tokio::test]
+async fn a_big_room_growing_is_in_the_directory_at_most_once_a_second() {
+    let app = spawn_small_threshold().await;
+    let (mut watcher, welcome) = app.v2_welcome().await;
+    let mut dir = BTreeMap::new();
+    apply_directory(&mut dir, &welcome);
+    // 40 joins over 2 s: the room is big after the fourth, and its count changes 20 times
+    // a second, where the directory's pace is ten pushes a second.
+    let storm = async {
+        let mut members = Vec::new();
+        for i in 0..40 {
+            members.push(app.v2_member(&format!("m{i:02}"), "big").await.0);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        members
+    };
+    let watch = async {
+        let mut shown = Vec::new();
+        let end = tokio::time::Instant::now() + Duration::from_secs(4);
+        while let Ok(f) = tokio::time::timeout_at(end, watcher.next_any()).await {
+            if f["type"] == "rooms_delta" {
+                apply_directory(&mut dir, &f);
+                let big = f["changed"].as_array().unwrap().iter().find(|r| r["name"] == "big");
+                shown.extend(big.map(|r| r["members"].as_u64().unwrap()));
+            }
+        }
+        shown
+    };
+    let (_members, shown) = tokio::join!(storm, watch);
+    // Shown once at its first member, then at most once a second: 2 s of joins and the
+    // count after them. Ten a second would be about 20.
+    assert!(shown.len() <= 5, "the big room's count was shown {} times: {shown:?}", shown.len());
+    assert_eq!(dir["big"], 40, "the last count shown is the true one: {shown:?}");
+}
+
 /// Reads `c`'s frames for `d` and returns the nicks of the `typing` frames among them.
 async fn typers_within(c: &mut Client, d: Duration) -> Vec<String> {
     let mut nicks = Vec::new();
