@@ -320,8 +320,8 @@ impl Room {
             None => Bound::Unbounded,
         };
         let mut range = self.sorted.range((start, Bound::Unbounded));
-        // `as_str().to_owned()`, not `to_string()`, which goes through the formatter: that
-        // was 12% of a version 2 join's instructions (bench/TUNING.md).
+        // `as_str().to_owned()`, not `to_string()`, which goes through the formatter: 4% of
+        // a version 2 join's instructions (bench/TUNING.md).
         let page: Vec<String> = range
             .by_ref()
             .take(limit)
