@@ -32,6 +32,20 @@ async fn upgrade(addr: std::net::SocketAddr, host: &str, extra: &str) -> (u16, T
     (status, tcp)
 }
 
+/// Upgrades until the server takes the socket: a place given back (a socket closed) comes
+/// back once the server has seen the socket go.
+async fn upgraded_again(addr: std::net::SocketAddr, host: &str, extra: &str) -> TcpStream {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, tcp) = upgrade(addr, host, extra).await;
+        if status == 101 {
+            return tcp;
+        }
+        assert!(Instant::now() < deadline, "the place never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn pages_of_other_sites_cannot_open_a_socket() {
     let app = spawn_with(backend::Config {
@@ -81,17 +95,7 @@ async fn one_address_holds_at_most_max_per_ip_sockets() {
     }
     assert_eq!(upgrade(app.addr, &host, from).await.0, 429);
     drop(held.pop());
-    // The place comes back once the server has seen the socket go.
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (status, tcp) = upgrade(app.addr, &host, from).await;
-        if status == 101 {
-            held.push(tcp);
-            break;
-        }
-        assert!(Instant::now() < deadline, "the place never came back");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    held.push(upgraded_again(app.addr, &host, from).await);
 }
 
 #[tokio::test]
@@ -460,13 +464,8 @@ async fn by_default_the_cap_on_connections_is_what_the_open_files_limit_allows()
     let log = std::fs::read_to_string(&server.log).unwrap();
     assert!(log.contains("open-files limit allows 192 connections"), "{log}");
     assert!(!log.contains("--max-connections is"), "nothing to warn about: {log}");
-    // A place given back is taken again.
     drop(held.pop());
-    let deadline = Instant::now() + WAIT;
-    while upgrade(addr, &host, "").await.0 != 101 {
-        assert!(Instant::now() < deadline, "the place never came back");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    upgraded_again(addr, &host, "").await;
 }
 
 #[tokio::test]
