@@ -34,7 +34,6 @@ mod hub;
 mod link;
 mod media;
 pub mod net;
-mod presence;
 #[doc(hidden)]
 pub mod redis_server;
 pub mod server;

@@ -33,11 +33,11 @@
 //! it established ([`Joining`]). Whatever changed meanwhile is judged afresh on the next
 //! trip, so nothing decided on stale state is acted on.
 
-mod cluster_state;
 mod directory;
 mod join;
 mod private;
 mod read;
+mod replica;
 mod room;
 
 use std::collections::hash_map::RandomState;
@@ -57,11 +57,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
-use crate::presence::Op;
+use crate::cluster::presence::Op;
 use crate::store::{
     Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
 };
-use cluster_state::{Replica, nick_of, share_typing};
+use replica::{Replica, nick_of, share_typing};
 use join::{Admit, Joining};
 use private::{Work, Worked, WrongTries};
 pub use read::{Handled, READS_AT_ONCE, Read};

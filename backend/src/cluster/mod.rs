@@ -41,8 +41,10 @@ use redis::{AsyncCommands, Client, IntoConnectionInfo, ProtocolVersion, PushInfo
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub mod presence;
+
 use crate::hub::Hub;
-use crate::presence::{self, Feed, Presence};
+use presence::{Feed, Presence};
 use crate::store::redis::{CHANNELS, decode_entry, log_key};
 use crate::store::{Outcome, SenderKey};
 

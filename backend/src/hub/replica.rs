@@ -29,7 +29,7 @@ use super::{Conn, ConnId, Hub, State, queue};
 use crate::cluster::Typing;
 use crate::error::{RequestError, encode};
 use crate::link::Close;
-use crate::presence::{Change, Handles, Op, Snapshot};
+use crate::cluster::presence::{Change, Handles, Op, Snapshot};
 use crate::store::SenderKey;
 
 /// Close code for the sockets of a node that lost its place in the cluster (1012,
