@@ -1,52 +1,52 @@
-//! A node of a `--redis` cluster: the connection to the shared Redis, checked at start,
-//! and the fan-out that brings every room's messages from Redis to this node's members.
+//! A node of a `--redis` cluster, all in this folder: its connections to the shared Redis
+//! (checked at start), and the tasks that keep this node and the others in step through
+//! it. Only these tasks talk to Redis about the cluster; how messages are stored is the
+//! store's (`store::redis`), whose connection this node lends it.
+//!
+//! - `events`: what crosses between the hub and the cluster, closed enums (a leaf: the
+//!   hub imports it and nothing else of this folder);
+//! - `fanout`: every room's messages brought to this node in id order, gaps read from the
+//!   rooms' streams;
+//! - `presence`: the cluster's shared state in Redis (nicks, members, rooms, live nodes)
+//!   and the task that keeps it and this node's replica of it true;
+//! - `typing`: typing notices across the nodes, outside the shared state;
+//! - this file: the connections, and the one subscription that carries all three.
 //!
 //! Every node subscribes once to every room's channel (a pattern), so each chat message
 //! crosses from Redis to each node once, whatever the number of its members there; the
 //! hub then encodes it once and queues the same bytes for each local member. A node's
 //! own `say`s come back the same way (the store's script publishes them), so every node
-//! delivers a room in the one order Redis gave its ids.
+//! delivers a room in the one order Redis gave its ids. The same subscription carries
+//! the presence channel (handed to the presence task as it comes, with word of any that
+//! may have been missed: a full queue, a reconnect) and the typing channel. After a lost
+//! connection (Redis restarted or unreachable for a while) the subscription waits for the
+//! connection manager to reconnect and resubscribe, then the fan-out reads what every
+//! room it knows missed. A heartbeat keeps the manager trying meanwhile.
 //!
-//! Pub/sub may lose messages (a dropped connection, a full queue here), so delivery is
-//! by id: for each room the fan-out knows the last id it delivered, skips what it already
-//! delivered, and when a message is more than one past it, first reads the missing ones
-//! from the room's stream. After a lost connection (Redis restarted or unreachable for a
-//! while) it waits for the connection manager to reconnect and resubscribe, then reads
-//! what every room it knows missed. A heartbeat keeps the manager trying meanwhile.
-//!
-//! The same subscription carries the cluster's presence changes (`presence::CHANNEL`):
-//! they are handed to the presence task as they come, with word of any that may have
-//! been missed (a full queue, a reconnect), so that it reads the whole state again.
-//!
-//! Typing notices cross the cluster too, on a channel of their own ([`TYPING_CHANNEL`]),
-//! outside the versioned state: a notice is ephemeral, so one lost does not matter. The
-//! hub queues a local `typing` for [`publish_typing`] (bounded, dropped when full; only
-//! when the room has members on other nodes), which PUBLISHes it once with this process's
-//! random origin; every other node's fan-out hands it to its hub, which tells its local
-//! members of the room as it would a local `typing` (the same bound in big rooms, per
-//! typer). A node skips its own notices: its members had them at once.
-//!
-//! This module knows Redis's connection and channels; how messages are stored is the
-//! store's (`store::redis`).
+//! The hub hears the cluster only through `events::ClusterEvent`s, given to its one
+//! entry (`Hub::apply_cluster`), and speaks to it only through its `events::Outbox`.
+
+pub mod events;
+mod fanout;
+mod presence;
+mod typing;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::ChatMessage;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::streams::StreamRangeReply;
-use redis::{AsyncCommands, Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value};
+use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub mod presence;
-
 use crate::hub::Hub;
+use crate::store::redis::CHANNELS;
+use events::{ClusterEvent, Outbox, Typing};
+use fanout::{Fanout, published};
 use presence::{Feed, Presence};
-use crate::store::redis::{CHANNELS, decode_entry, log_key};
-use crate::store::{Outcome, SenderKey};
 
 /// How long the first connection may take before the node gives up starting.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -59,15 +59,6 @@ const BATCH_MAX: usize = 512;
 /// How often the node checks its subscription's connection (and so keeps the connection
 /// manager reconnecting while Redis is away).
 const HEARTBEAT: Duration = Duration::from_secs(1);
-/// Messages read from a stream per request when filling a gap.
-const FILL_PAGE: usize = 1000;
-/// The channel typing notices cross the cluster on.
-pub const TYPING_CHANNEL: &str = "chat:typing";
-/// This node's typing notices waiting to be published at most; past that they are
-/// dropped (a notice is renewed by the typer every few seconds anyway).
-pub const TYPING_MAX: usize = 1024;
-/// Typing notices published in one pipeline at most.
-const TYPING_BATCH: usize = 128;
 
 /// Why a node could not join its cluster.
 #[derive(Debug, thiserror::Error)]
@@ -78,57 +69,53 @@ pub enum ClusterError {
     Unreachable(String, String),
 }
 
-/// The connections of a node to its cluster's Redis.
+/// The connections of a node to its cluster's Redis, and its tasks before they start.
 pub struct Cluster {
     client: Client,
-    /// Commands: the store's scripts and the fan-out's reads.
+    /// Commands: the store's scripts, the fan-out's reads, the typing notices.
     commands: ConnectionManager,
-    /// The subscription: its pushes arrive on `pushes`.
+    /// The subscription and what it brings.
+    subscription: Subscription,
+    /// The presence task, and the hub's ends of the queues to Redis.
+    presence: Presence,
+    outbox: Outbox,
+    notices: mpsc::Receiver<Typing>,
+}
+
+/// The subscription to every room's channel, the presence channel and the typing channel.
+struct Subscription {
     subscriber: ConnectionManager,
+    /// Its pushes.
     pushes: mpsc::Receiver<PushInfo>,
     /// Set when a push could not be queued: some room may have a gap nobody will notice.
     overflowed: Arc<AtomicBool>,
     /// Where presence changes go, and the flag raised when some may have been missed.
     feed: mpsc::Sender<Feed>,
     feed_missed: Arc<AtomicBool>,
-    /// The presence task, until the server takes it.
-    presence: Option<Presence>,
-    handles: Option<presence::Handles>,
     /// Where Redis is, for logs (no password).
     addr: String,
     /// This process's mark on the typing notices it publishes (it skips its own).
     origin: String,
-    /// This node's typing notices for Redis: the hub's end (taken once), and the
-    /// publisher's.
-    typing_tx: Option<mpsc::Sender<Typing>>,
-    typing_rx: mpsc::Receiver<Typing>,
 }
 
-/// A `typing` notice as it crosses the cluster: who typed (a nick, unique in the cluster)
-/// in which room.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Typing {
-    pub room: String,
-    pub nick: String,
-}
-
-/// A typing notice as published: origin, room, nick.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct TypingWire {
-    o: String,
-    r: String,
-    n: String,
+/// A node's tasks, once started: the server waits for `presence` at shutdown (it takes
+/// this node's members out of the cluster) and ends the others.
+#[derive(Debug)]
+pub struct Running {
+    pub presence: JoinHandle<()>,
+    pub subscription: JoinHandle<()>,
+    pub typing: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Cluster").field("addr", &self.subscription.addr).finish_non_exhaustive()
     }
 }
 
 impl Cluster {
     /// Connects to the Redis at `url`, warns if it would lose acknowledged messages when
-    /// it crashes, and subscribes to every room's channel.
+    /// it crashes, subscribes to every room's channel and registers this node.
     pub async fn connect(url: &str) -> Result<Self, ClusterError> {
         let info = url.into_connection_info().map_err(|e| ClusterError::Url(url.to_owned(), e))?;
         let addr = info.addr().to_string();
@@ -165,41 +152,31 @@ impl Cluster {
         let mut subscriber = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        subscriber.psubscribe(CHANNELS).await.map_err(|e| unreachable(e.to_string()))?;
-        subscriber.subscribe(presence::CHANNEL).await.map_err(|e| unreachable(e.to_string()))?;
-        subscriber.subscribe(TYPING_CHANNEL).await.map_err(|e| unreachable(e.to_string()))?;
-        let (typing_tx, typing_rx) = mpsc::channel(TYPING_MAX);
+        subscribe(&mut subscriber).await.map_err(|e| unreachable(e.to_string()))?;
+        let (typing_tx, notices) = mpsc::channel(typing::QUEUED_MAX);
         let (feed, feed_rx) = mpsc::channel(presence::FEED_MAX);
         let feed_missed = Arc::new(AtomicBool::new(false));
-        let (presence, handles) = Presence::start(commands.clone(), feed_rx, feed_missed.clone())
+        let (presence, ops, overflow) = Presence::start(commands.clone(), feed_rx, feed_missed.clone())
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         tracing::info!(redis = %addr, "this node shares its chat through Redis");
-        Ok(Self {
-            client,
-            commands,
+        let subscription = Subscription {
             subscriber,
             pushes,
             overflowed,
             feed,
             feed_missed,
-            presence: Some(presence),
-            handles: Some(handles),
             addr,
-            origin: new_origin(),
-            typing_tx: Some(typing_tx),
-            typing_rx,
+            origin: typing::new_origin(),
+        };
+        Ok(Self {
+            client,
+            commands,
+            subscription,
+            presence,
+            outbox: Outbox { ops, overflow, typing: typing_tx },
+            notices,
         })
-    }
-
-    /// The presence task and the hub's ends of it (taken once, by the server).
-    pub fn presence(&mut self) -> Option<(Presence, presence::Handles)> {
-        Some((self.presence.take()?, self.handles.take()?))
-    }
-
-    /// Where the hub queues this node's typing notices for the cluster (taken once).
-    pub fn typing(&mut self) -> Option<mpsc::Sender<Typing>> {
-        self.typing_tx.take()
     }
 
     /// The connection for commands (the store's writer uses a clone of it).
@@ -211,21 +188,33 @@ impl Cluster {
         self.client.clone()
     }
 
-    /// Delivers every room's messages to this node's members until `shutdown`.
-    pub async fn run(self, hub: Hub, shutdown: CancellationToken) {
-        let Self {
-            commands,
-            mut subscriber,
-            mut pushes,
-            overflowed,
-            feed,
-            feed_missed,
-            addr,
-            origin,
-            typing_rx,
-            ..
-        } = self;
-        tokio::spawn(publish_typing(commands.clone(), typing_rx, origin.clone(), shutdown.clone()));
+    /// Makes `hub` a node of the cluster and starts the node's tasks until `shutdown`:
+    /// the presence task, the typing notices' publisher, and the subscription that
+    /// delivers every room's messages to this node's members.
+    pub fn start(self, hub: &Hub, shutdown: CancellationToken) -> Running {
+        let Self { commands, subscription, presence, outbox, notices, .. } = self;
+        hub.join_cluster(outbox);
+        let origin = subscription.origin.clone();
+        Running {
+            presence: tokio::spawn(presence.run(hub.clone(), shutdown.clone())),
+            typing: tokio::spawn(typing::publish(commands.clone(), notices, origin, shutdown.clone())),
+            subscription: tokio::spawn(subscription.run(Fanout::new(hub.clone(), commands), shutdown)),
+        }
+    }
+}
+
+/// Subscribes (again: harmless) to every channel a node listens to.
+async fn subscribe(subscriber: &mut ConnectionManager) -> redis::RedisResult<()> {
+    subscriber.psubscribe(CHANNELS).await?;
+    subscriber.subscribe(presence::CHANNEL).await?;
+    subscriber.subscribe(typing::CHANNEL).await
+}
+
+impl Subscription {
+    /// Hands what is published to the fan-out, the presence task and the hub, until
+    /// `shutdown`; after a lost connection, waits for the reconnect and catches up.
+    async fn run(self, mut fanout: Fanout, shutdown: CancellationToken) {
+        let Self { mut subscriber, mut pushes, overflowed, feed, feed_missed, addr, origin } = self;
         let hand_over = |json: String| {
             // Never wait for the presence task: a full queue means it reads the whole
             // state again instead.
@@ -233,7 +222,6 @@ impl Cluster {
                 feed_missed.store(true, Ordering::Relaxed);
             }
         };
-        let mut fanout = Fanout { hub, commands, last: HashMap::new(), nobody: SenderKey::from("") };
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(BATCH_MAX);
@@ -247,13 +235,13 @@ impl Cluster {
                         return;
                     }
                     let mut out = Vec::with_capacity(batch.len());
-                    let mut typing = Vec::new();
+                    let mut typed = Vec::new();
                     for push in batch.drain(..) {
                         match push.kind {
                             PushKind::Message => match subscribed(push.data) {
                                 Some((Channel::Presence, json)) => hand_over(json),
                                 Some((Channel::Typing, json)) => {
-                                    typing.extend(typing_notice(&json, &origin));
+                                    typed.extend(typing::notice(&json, &origin).map(ClusterEvent::Typing));
                                 }
                                 None => {}
                             },
@@ -269,10 +257,9 @@ impl Cluster {
                             _ => {}
                         }
                     }
+                    // One trip to the hub's lock for the batch: its messages, then its notices.
+                    out.append(&mut typed);
                     fanout.deliver(out);
-                    if !typing.is_empty() {
-                        fanout.hub.remote_typing(typing);
-                    }
                 }
                 _ = heartbeat.tick() => {
                     let alive = redis::cmd("PING").query_async::<()>(&mut subscriber).await.is_ok();
@@ -283,11 +270,7 @@ impl Cluster {
                         // Reconnected (the manager resubscribed; subscribing again is
                         // harmless and makes sure): whatever was published meanwhile is
                         // in the streams.
-                        if subscriber.psubscribe(CHANNELS).await.is_ok()
-                            && subscriber.subscribe(presence::CHANNEL).await.is_ok()
-                            && subscriber.subscribe(TYPING_CHANNEL).await.is_ok()
-                            && fanout.catch_up().await
-                        {
+                        if subscribe(&mut subscriber).await.is_ok() && fanout.catch_up().await {
                             tracing::info!(redis = %addr, "reconnected to Redis; caught up");
                             lost = false;
                             // Presence changes published meanwhile were missed too.
@@ -319,172 +302,10 @@ fn subscribed(data: Vec<Value>) -> Option<(Channel, String)> {
     let channel: String = redis::from_redis_value(data.next()?).ok()?;
     let channel = match channel.as_str() {
         presence::CHANNEL => Channel::Presence,
-        TYPING_CHANNEL => Channel::Typing,
+        typing::CHANNEL => Channel::Typing,
         _ => return None,
     };
     Some((channel, redis::from_redis_value(data.next()?).ok()?))
-}
-
-/// Another node's typing notice (`None` for this node's own, or one that cannot be read).
-fn typing_notice(json: &str, origin: &str) -> Option<Typing> {
-    let wire: TypingWire = serde_json::from_str(json).ok()?;
-    (wire.o != origin).then_some(Typing { room: wire.r, nick: wire.n })
-}
-
-fn new_origin() -> String {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).expect("the operating system's random generator works");
-    data_encoding::HEXLOWER.encode(&bytes)
-}
-
-/// Publishes this node's typing notices as they are queued, a pipeline per batch, until
-/// `shutdown`. A failed publish is dropped, not retried: a notice is stale in seconds.
-pub async fn publish_typing(
-    mut commands: ConnectionManager,
-    mut queued: mpsc::Receiver<Typing>,
-    origin: String,
-    shutdown: CancellationToken,
-) {
-    let mut batch = Vec::with_capacity(TYPING_BATCH);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            n = queued.recv_many(&mut batch, TYPING_BATCH) => {
-                if n == 0 {
-                    return;
-                }
-                let mut pipe = redis::pipe();
-                for Typing { room, nick } in batch.drain(..) {
-                    let wire = TypingWire { o: origin.clone(), r: room, n: nick };
-                    let json = serde_json::to_string(&wire).expect("strings serialize");
-                    pipe.publish(TYPING_CHANNEL, json).ignore();
-                }
-                let sent = tokio::time::timeout(Duration::from_secs(2), pipe.query_async::<()>(&mut commands)).await;
-                if let Some(e) = match sent {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(e.to_string()),
-                    Err(_) => Some("no answer".to_owned()),
-                } {
-                    tracing::debug!(error = %e, notices = n, "typing notices not published; dropped");
-                }
-            }
-        }
-    }
-}
-
-/// The message of a pushed `pmessage` (pattern, channel, payload) or `message`
-/// (channel, payload).
-fn published(data: Vec<Value>) -> Option<ChatMessage> {
-    let payload = data.into_iter().last()?;
-    let json: String = redis::from_redis_value(payload).ok()?;
-    match serde_json::from_str(&json) {
-        Ok(msg) => Some(msg),
-        Err(e) => {
-            tracing::error!(error = %e, "a published message cannot be read; skipped");
-            None
-        }
-    }
-}
-
-/// Delivery in id order, room by room.
-struct Fanout {
-    hub: Hub,
-    commands: ConnectionManager,
-    /// The last id delivered per room, for every room this node has seen a message of
-    /// since it started: one small entry per room.
-    last: HashMap<String, u64>,
-    /// Messages from the fan-out have no sender here (its `cid` record is in Redis).
-    nobody: SenderKey,
-}
-
-impl Fanout {
-    /// Takes one message for delivery: skipped if already delivered, preceded by what is
-    /// missing before it if there is a gap. A gap that cannot be read now (Redis went away
-    /// meanwhile) leaves the message for the catch-up after the reconnect, so order holds.
-    async fn accept(&mut self, msg: ChatMessage, out: &mut Vec<Outcome>) {
-        let last = self.last.get(&msg.room).copied();
-        match last {
-            Some(last) if msg.id <= last => {}
-            Some(last) if msg.id > last + 1 => match self.read(&msg.room, last, Some(msg.id - 1)).await {
-                Ok(missing) => {
-                    for m in missing {
-                        self.push(m, out);
-                    }
-                    self.push(msg, out);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, room = %msg.room, "filling a gap failed; retried on reconnect")
-                }
-            },
-            _ => self.push(msg, out),
-        }
-    }
-
-    fn push(&mut self, msg: ChatMessage, out: &mut Vec<Outcome>) {
-        let last = self.last.entry(msg.room.clone()).or_insert(0);
-        if msg.id > *last {
-            *last = msg.id;
-            out.push(Outcome::Stored(self.nobody.clone(), msg));
-        }
-    }
-
-    fn deliver(&self, out: Vec<Outcome>) {
-        if !out.is_empty() {
-            self.hub.deliver(out);
-        }
-    }
-
-    /// Messages of `room` after `after` (up to `to`), oldest first.
-    async fn read(&mut self, room: &str, after: u64, to: Option<u64>) -> Result<Vec<ChatMessage>, String> {
-        let key = log_key(room);
-        let end = to.map_or_else(|| "+".to_owned(), |to| format!("{to}-0"));
-        let mut messages = Vec::new();
-        let mut from = after + 1;
-        loop {
-            let call = self.commands.xrange_count::<_, _, _, _, StreamRangeReply>(
-                &key,
-                format!("{from}-0"),
-                &end,
-                FILL_PAGE,
-            );
-            let reply = match tokio::time::timeout(Duration::from_secs(2), call).await {
-                Ok(reply) => reply.map_err(|e| e.to_string())?,
-                Err(_) => return Err("no answer".into()),
-            };
-            let full = reply.ids.len() == FILL_PAGE;
-            for entry in &reply.ids {
-                let msg = decode_entry(entry).map_err(|e| e.to_string())?;
-                from = msg.id + 1;
-                messages.push(msg);
-            }
-            if !full {
-                return Ok(messages);
-            }
-        }
-    }
-
-    /// Reads what every known room missed and delivers it; `false` if Redis failed.
-    async fn catch_up(&mut self) -> bool {
-        let rooms: Vec<(String, u64)> = self.last.iter().map(|(r, l)| (r.clone(), *l)).collect();
-        let mut out = Vec::new();
-        let mut ok = true;
-        for (room, last) in rooms {
-            match self.read(&room, last, None).await {
-                Ok(missing) => {
-                    for m in missing {
-                        self.push(m, &mut out);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, %room, "catching up failed; trying again");
-                    ok = false;
-                    break;
-                }
-            }
-        }
-        self.deliver(out);
-        ok
-    }
 }
 
 /// Warns unless Redis keeps every write on disk before answering: the cluster's promise

@@ -55,17 +55,17 @@ use common::{
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::events::Op;
 use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
-use crate::cluster::presence::Op;
 use crate::store::{
     Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
 };
-use replica::{Replica, nick_of, share_typing};
 use join::{Admit, Joining};
 use private::{Work, Worked, WrongTries};
 pub use read::{Handled, READS_AT_ONCE, Read};
 use read::{Next, Pending, fetch, read_room};
+use replica::{Replica, nick_of, share_typing};
 use room::{Event, Member, Room};
 
 pub type ConnId = u64;
