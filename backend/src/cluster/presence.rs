@@ -4,16 +4,19 @@
 //! claims of one nick: one wins), and every script publishes what it changed on one
 //! channel (`chat:p:ev`) with a version number from one counter.
 //!
-//! Each node keeps a replica of the other nodes' members in its hub (see `hub::cluster`),
-//! fed by that channel: member lists, pages, counts and the directory stay local reads,
-//! and one change crosses from Redis to each node once. A version more than one past the
+//! Each node keeps a replica of the other nodes' members in its hub (the hub's
+//! `replica`), fed by that channel: member lists, pages, counts and the directory stay
+//! local reads, and one change crosses from Redis to each node once. This task turns each
+//! published change into a [`ClusterEvent`] for the hub. A version more than one past the
 //! last one applied (a lost push) or a reconnect makes the node read the whole state
-//! again ([`SNAPSHOT`], atomic, with its version) and apply the difference.
+//! again ([`SNAPSHOT`], atomic, with its version) and hand the hub all of it
+//! ([`ClusterEvent::Snapshot`]), which applies the difference.
 //!
 //! A node's own changes are applied to its hub at once and sent here as [`Op`]s, in
 //! order, by one task ([`Presence::run`]) that pipelines what is queued. Only a nick
 //! claim and a connection's registration answer back (`nick_taken`, or the nick the
-//! cluster gave a resumed client).
+//! cluster gave a resumed client), as events too. This task keeps the node's epoch: a
+//! start-over bumps it and tells the hub, so that changes made before are dropped.
 //!
 //! Node liveness: every node refreshes `chat:p:alive:<node>` (expiring after
 //! [`ALIVE_FOR`]) each [`BEAT`]. Every node also reaps: a node in `chat:p:nodes` whose key

@@ -21,8 +21,8 @@
 //! - `private`: private rooms' passwords (Argon2, off the lock) and wrong guesses;
 //! - `read`: what a request does once the lock is released (reads of the store, on the
 //!   blocking pool when it may block) and sends;
-//! - `cluster_state`: with `--redis`, the other nodes' members, and this node's changes
-//!   for the cluster's shared state;
+//! - `replica`: with `--redis`, the other nodes' members, fed only by the cluster's
+//!   events through [`Hub::apply_cluster`], and this node's changes for the cluster;
 //! - this file: connections, nicks and resume tokens, and the requests' rules.
 //!
 //! A `join` is the one request that may need more than one trip to the lock: the rules run

@@ -5,16 +5,19 @@
 //! it has an id from the connections' counter, a place in each room's sorted index (so
 //! pages, `total`, the threshold of counted presence and the directory count the whole
 //! cluster), and its nick in the nick table (so a local `nick` sees it taken at once).
-//! Its changes come from `presence`, already ordered by Redis; each is applied here like
-//! the local event it mirrors (a `presence` frame encoded once, or a count in a big room).
+//! Its changes come as the cluster's events (`cluster::events`), already ordered by
+//! Redis, through the one entry [`Hub::apply_cluster`]; each is applied here like the
+//! local event it mirrors (a `presence` frame encoded once, or a count in a big room). The
+//! same entry takes the messages the fan-out brings, another node's `typing` (told to the
+//! local members of its room, its typer known here by its nick), Redis's answers to this
+//! node's claims, and a start-over. The replica's fields are this file's alone: nothing
+//! else feeds it.
 //!
 //! This node's own changes are applied at once, as on a single node, and queued for Redis
-//! (memory only, under the lock); only a nick waits for Redis's word, since two nodes may
-//! claim one at the same moment. Nothing here waits on Redis or on a socket.
-//!
-//! A `typing` crosses the cluster outside this state (see `cluster`): a local one is
-//! queued for Redis when its room has members on other nodes, and another node's is told
-//! to the local members by [`Hub::remote_typing`], its typer known here by its nick.
+//! (memory only, under the lock) on the [`Outbox`] the cluster gave at start; only a nick
+//! waits for Redis's word, since two nodes may claim one at the same moment. A local
+//! `typing` is queued there too when its room has members on other nodes. Nothing here
+//! waits on Redis or on a socket, and nothing here knows Redis: that is `cluster`'s.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
