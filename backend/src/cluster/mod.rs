@@ -1,10 +1,9 @@
-//! A node of a `--redis` cluster, all in this folder: its connections to the shared Redis
-//! (checked at start), and the tasks that keep this node and the others in step through
-//! it. Only these tasks talk to Redis about the cluster; how messages are stored is the
-//! store's (`store::redis`), whose connection this node lends it.
+//! A node of a `--redis` cluster, all in this folder: the connection to the shared Redis,
+//! checked at start, and the tasks that keep this node and the others in step through it.
 //!
 //! - `events`: what crosses between the hub and the cluster, closed enums (a leaf: the
-//!   hub imports it and nothing else of this folder);
+//!   hub imports it and nothing else of this folder, and takes every event through one
+//!   entry, `Hub::apply_cluster`);
 //! - `fanout`: every room's messages brought to this node in id order, gaps read from the
 //!   rooms' streams;
 //! - `presence`: the cluster's shared state in Redis (nicks, members, rooms, live nodes)
@@ -16,15 +15,19 @@
 //! crosses from Redis to each node once, whatever the number of its members there; the
 //! hub then encodes it once and queues the same bytes for each local member. A node's
 //! own `say`s come back the same way (the store's script publishes them), so every node
-//! delivers a room in the one order Redis gave its ids. The same subscription carries
-//! the presence channel (handed to the presence task as it comes, with word of any that
-//! may have been missed: a full queue, a reconnect) and the typing channel. After a lost
-//! connection (Redis restarted or unreachable for a while) the subscription waits for the
+//! delivers a room in the one order Redis gave its ids.
+//!
+//! After a lost connection (Redis restarted or unreachable for a while) it waits for the
 //! connection manager to reconnect and resubscribe, then the fan-out reads what every
 //! room it knows missed. A heartbeat keeps the manager trying meanwhile.
 //!
-//! The hub hears the cluster only through `events::ClusterEvent`s, given to its one
-//! entry (`Hub::apply_cluster`), and speaks to it only through its `events::Outbox`.
+//! The same subscription carries the cluster's presence changes (`presence::CHANNEL`):
+//! they are handed to the presence task as they come, with word of any that may have
+//! been missed (a full queue, a reconnect), so that it reads the whole state again. And
+//! it carries the typing notices (`typing::CHANNEL`), handed to the hub.
+//!
+//! This module knows Redis's connection and channels; how messages are stored is the
+//! store's (`store::redis`).
 
 pub mod events;
 mod fanout;
