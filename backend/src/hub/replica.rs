@@ -509,4 +509,59 @@ mod tests {
         let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
         assert!(matches!(&told[..], [ServerMsg::Typing { nick, .. }] if nick == "Bob"), "{told:?}");
     }
+
+    #[test]
+    fn redis_s_answers_hold_only_for_the_epoch_they_were_asked_in() {
+        use common::ErrorCode;
+        let (hub, mut ops) = clustered();
+        let (a, la) = member(&hub, Version::V1, "ann");
+        let drain =
+            |ops: &mut mpsc::Receiver<Op>| std::iter::from_fn(|| ops.try_recv().ok()).collect::<Vec<_>>();
+        drain(&mut ops);
+        // A claim waits for Redis's word: here taken, then unanswered, then granted.
+        hub.handle(a, Request::Nick(Nick::parse("zed").unwrap())).unwrap();
+        assert!(la.sent().is_empty());
+        let claimed = drain(&mut ops);
+        assert!(matches!(&claimed[..], [Op::Nick { epoch: 0, conn, .. }] if *conn == a), "{claimed:?}");
+        let answer = |epoch, ok| ClusterEvent::NickAnswer { epoch, conn: a, nick: "zed".into(), ok };
+        hub.apply_cluster(vec![
+            answer(0, false),
+            ClusterEvent::NickFailed { epoch: 0, conn: a },
+            answer(0, true),
+        ]);
+        let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
+        assert!(
+            matches!(
+                &told[..],
+                [
+                    ServerMsg::Error { code: ErrorCode::NickTaken, .. },
+                    ServerMsg::Error { code: ErrorCode::Unavailable, .. },
+                    ServerMsg::You { nick },
+                    ServerMsg::Presence { event: PresenceEvent::Rename, .. },
+                ] if nick == "zed"
+            ),
+            "{told:?}"
+        );
+        // The node starts over: its socket is closed (1012), and what it asked before is
+        // neither answered nor sent; a new connection's changes carry the new epoch.
+        hub.apply_cluster(vec![ClusterEvent::StartOver { epoch: 1 }]);
+        let close = Close { code: 1000, reason: "", last_frame: None, too_slow: false };
+        assert_eq!(la.close(close).code, RESTART);
+        let (b, lb) = member(&hub, Version::V1, "bea");
+        hub.apply_cluster(vec![
+            ClusterEvent::Registered { epoch: 0, conn: b, nick: "old".into() },
+            ClusterEvent::NickFailed { epoch: 0, conn: b },
+        ]);
+        assert!(lb.sent().is_empty());
+        let sent = drain(&mut ops);
+        let new: Vec<&Op> = sent
+            .iter()
+            .filter(|op| matches!(op, Op::Connect { conn, .. } | Op::Join { conn, .. } if *conn == b))
+            .collect();
+        assert!(new.len() == 2 && new.iter().all(|op| op.epoch() == 1), "{sent:?}");
+        // Redis gave the new connection another nick than its welcome's: it changes to it.
+        hub.apply_cluster(vec![ClusterEvent::Registered { epoch: 1, conn: b, nick: "bee".into() }]);
+        let told: Vec<ServerMsg> = lb.sent().iter().map(decode).collect();
+        assert!(matches!(told.first(), Some(ServerMsg::You { nick }) if nick == "bee"), "{told:?}");
+    }
 }
