@@ -72,7 +72,7 @@ pub enum ClusterError {
     Unreachable(String, String),
 }
 
-/// The connections of a node to its cluster's Redis, and its tasks before they start.
+/// The connections of a node to its cluster's Redis (and its tasks, until it starts).
 pub struct Cluster {
     client: Client,
     /// Commands: the store's scripts, the fan-out's reads, the typing notices.
@@ -87,8 +87,8 @@ pub struct Cluster {
 
 /// The subscription to every room's channel, the presence channel and the typing channel.
 struct Subscription {
+    /// The subscription: its pushes arrive on `pushes`.
     subscriber: ConnectionManager,
-    /// Its pushes.
     pushes: mpsc::Receiver<PushInfo>,
     /// Set when a push could not be queued: some room may have a gap nobody will notice.
     overflowed: Arc<AtomicBool>,
@@ -155,7 +155,9 @@ impl Cluster {
         let mut subscriber = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        subscribe(&mut subscriber).await.map_err(|e| unreachable(e.to_string()))?;
+        subscriber.psubscribe(CHANNELS).await.map_err(|e| unreachable(e.to_string()))?;
+        subscriber.subscribe(presence::CHANNEL).await.map_err(|e| unreachable(e.to_string()))?;
+        subscriber.subscribe(typing::CHANNEL).await.map_err(|e| unreachable(e.to_string()))?;
         let (typing_tx, notices) = mpsc::channel(typing::QUEUED_MAX);
         let (feed, feed_rx) = mpsc::channel(presence::FEED_MAX);
         let feed_missed = Arc::new(AtomicBool::new(false));
@@ -206,13 +208,6 @@ impl Cluster {
     }
 }
 
-/// Subscribes (again: harmless) to every channel a node listens to.
-async fn subscribe(subscriber: &mut ConnectionManager) -> redis::RedisResult<()> {
-    subscriber.psubscribe(CHANNELS).await?;
-    subscriber.subscribe(presence::CHANNEL).await?;
-    subscriber.subscribe(typing::CHANNEL).await
-}
-
 impl Subscription {
     /// Hands what is published to the fan-out, the presence task and the hub, until
     /// `shutdown`; after a lost connection, waits for the reconnect and catches up.
@@ -238,13 +233,13 @@ impl Subscription {
                         return;
                     }
                     let mut out = Vec::with_capacity(batch.len());
-                    let mut typed = Vec::new();
+                    let mut typing = Vec::new();
                     for push in batch.drain(..) {
                         match push.kind {
                             PushKind::Message => match subscribed(push.data) {
                                 Some((Channel::Presence, json)) => hand_over(json),
                                 Some((Channel::Typing, json)) => {
-                                    typed.extend(typing::notice(&json, &origin).map(ClusterEvent::Typing));
+                                    typing.extend(typing::notice(&json, &origin).map(ClusterEvent::Typing));
                                 }
                                 None => {}
                             },
@@ -261,7 +256,7 @@ impl Subscription {
                         }
                     }
                     // One trip to the hub's lock for the batch: its messages, then its notices.
-                    out.append(&mut typed);
+                    out.append(&mut typing);
                     fanout.deliver(out);
                 }
                 _ = heartbeat.tick() => {
@@ -273,7 +268,11 @@ impl Subscription {
                         // Reconnected (the manager resubscribed; subscribing again is
                         // harmless and makes sure): whatever was published meanwhile is
                         // in the streams.
-                        if subscribe(&mut subscriber).await.is_ok() && fanout.catch_up().await {
+                        if subscriber.psubscribe(CHANNELS).await.is_ok()
+                            && subscriber.subscribe(presence::CHANNEL).await.is_ok()
+                            && subscriber.subscribe(typing::CHANNEL).await.is_ok()
+                            && fanout.catch_up().await
+                        {
                             tracing::info!(redis = %addr, "reconnected to Redis; caught up");
                             lost = false;
                             // Presence changes published meanwhile were missed too.
