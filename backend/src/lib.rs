@@ -14,10 +14,11 @@
 //!   a bounded queue for when the socket is backed up, and the close request.
 //! - `ws`: the WebSocket protocol itself: handshake key, frames out, the client's frames in.
 //! - `store`: message history behind two enums of backends (memory, SQLite, Redis).
-//! - `cluster`: a `--redis` node's connection to the shared Redis and the fan-out that
-//!   delivers every room's messages, in id order and without gaps, to this node's members.
-//! - `presence`: a `--redis` node's part of the cluster's shared state in Redis (nicks,
-//!   members, rooms, node liveness and the reaper of dead nodes), changed by scripts.
+//! - `cluster`: a `--redis` node, all of it: its connections to the shared Redis, the
+//!   fan-out that delivers every room's messages in id order and without gaps, the
+//!   cluster's shared state in Redis (nicks, members, rooms, node liveness, the reaper of
+//!   dead nodes, changed by scripts), and typing across the nodes. The hub knows only its
+//!   `events`: what a node applies from the others and what it queues for Redis.
 //! - `error`: the request errors and their one mapping to protocol `error` frames.
 //! - `net`: the URLs a phone on the LAN can open.
 //! - [`redis_server`]: a private `redis-server` for the tests (not used by the server).
@@ -34,7 +35,6 @@ mod hub;
 mod link;
 mod media;
 pub mod net;
-mod presence;
 #[doc(hidden)]
 pub mod redis_server;
 pub mod server;

@@ -88,17 +88,10 @@ pub async fn run(
         }
     };
     let hub = Hub::new(store, history, config.presence_threshold);
-    let shared_state = cluster.as_mut().and_then(Cluster::presence).map(|(presence, handles)| {
-        hub.join_cluster(handles);
-        tokio::spawn(presence.run(hub.clone(), token.clone()))
-    });
-    if let Some(typing) = cluster.as_mut().and_then(Cluster::typing) {
-        hub.share_typing(typing);
-    }
+    let cluster = cluster.map(|node| node.start(&hub, token.clone()));
     let media = Media::open(&config.media_dir, config.media_max_bytes)
         .with_context(|| format!("creating the media folder {}", config.media_dir.display()))?;
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
-    let fanout = cluster.map(|node| tokio::spawn(node.run(hub.clone(), token.clone())));
     let presence = tokio::spawn(hub.clone().run_presence(token.clone()));
     let delivery = written.map(|mut written| {
         let hub = hub.clone();
@@ -164,12 +157,14 @@ pub async fn run(
         tracing::warn!("some connections did not close in time");
     }
     // A node that stops takes its members out of the cluster's rooms at once.
-    if let Some(task) = shared_state {
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, task).await;
+    if let Some(node) = cluster {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, node.presence).await;
+        node.subscription.abort();
+        node.typing.abort();
     }
     directory.abort();
     presence.abort();
-    for task in [delivery, fanout].into_iter().flatten() {
+    if let Some(task) = delivery {
         task.abort();
     }
     Ok(())

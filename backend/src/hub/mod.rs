@@ -21,8 +21,8 @@
 //! - `private`: private rooms' passwords (Argon2, off the lock) and wrong guesses;
 //! - `read`: what a request does once the lock is released (reads of the store, on the
 //!   blocking pool when it may block) and sends;
-//! - `cluster_state`: with `--redis`, the other nodes' members, and this node's changes
-//!   for the cluster's shared state;
+//! - `replica`: with `--redis`, the other nodes' members, fed only by the cluster's
+//!   events through [`Hub::apply_cluster`], and this node's changes for the cluster;
 //! - this file: connections, nicks and resume tokens, and the requests' rules.
 //!
 //! A `join` is the one request that may need more than one trip to the lock: the rules run
@@ -33,11 +33,11 @@
 //! it established ([`Joining`]). Whatever changed meanwhile is judged afresh on the next
 //! trip, so nothing decided on stale state is acted on.
 
-mod cluster_state;
 mod directory;
 mod join;
 mod private;
 mod read;
+mod replica;
 mod room;
 
 use std::collections::hash_map::RandomState;
@@ -55,17 +55,17 @@ use common::{
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::events::Op;
 use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
-use crate::presence::Op;
 use crate::store::{
     Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
 };
-use cluster_state::{Replica, nick_of, share_typing};
 use join::{Admit, Joining};
 use private::{Work, Worked, WrongTries};
 pub use read::{Handled, READS_AT_ONCE, Read};
 use read::{Next, Pending, fetch, read_room};
+use replica::{Replica, nick_of, share_typing};
 use room::{Event, Member, Room};
 
 pub type ConnId = u64;

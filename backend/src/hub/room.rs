@@ -37,7 +37,7 @@ pub(super) struct Room {
     /// The members that speak version 1 (they get every `presence` whatever the size),
     /// in the same order as `members`.
     legacy: BTreeSet<ConnId>,
-    /// Members on other nodes of a cluster (see `cluster_state`): in the index and the
+    /// Members on other nodes of a cluster (see `replica`): in the index and the
     /// count, never sent anything from here.
     remote: HashSet<ConnId>,
     /// Presence counted for version 2 members since the last `presence_count`.
@@ -154,7 +154,7 @@ impl Room {
         !self.remote.is_empty()
     }
 
-    /// Adds another node's member (see `cluster_state`).
+    /// Adds another node's member (see `replica`).
     pub(super) fn add_remote(&mut self, id: ConnId, nick: &Nick) {
         self.remote.insert(id);
         self.sorted.insert((sort_key(nick.as_str()), id));

@@ -1,6 +1,11 @@
 //! Several real `chat-server` processes sharing one real `redis-server` (`--redis`): one
 //! order for everyone, whichever node a client is on; gaps in pub/sub filled from the
 //! stream; Redis SIGKILLed and restarted without losing anything acknowledged.
+//!
+//! What a user sees of presence, nicks and typing must not depend on the node they are
+//! on: those tests take a [`Deployment`] and run twice, on one node alone and on two
+//! nodes of a cluster (client `i` on node `i % 2`), so a cluster is held to the very
+//! behaviour of one server.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -27,6 +32,68 @@ async fn nodes(redis: &RedisServer, db: &std::path::Path, n: usize) -> Vec<Proce
     }
     nodes
 }
+
+/// Where a test's clients connect: one node alone (no Redis), or the nodes of a cluster.
+struct Deployment {
+    /// Dropped first: the nodes end before their Redis and their folder.
+    nodes: Vec<Process>,
+    _redis: Option<RedisServer>,
+    _db: TempDb,
+}
+
+impl Deployment {
+    /// `n` nodes (a cluster sharing a Redis of its own when more than one), each started
+    /// with `args`.
+    async fn start(n: usize, args: &[&str]) -> Self {
+        let (redis, db) = if n > 1 {
+            let (redis, db) = redis();
+            (Some(redis), db)
+        } else {
+            (None, fresh_db())
+        };
+        let url = redis.as_ref().map(RedisServer::url);
+        let mut with = args.to_vec();
+        if let Some(url) = &url {
+            with.extend(["--redis", url]);
+        }
+        let mut nodes = Vec::new();
+        for _ in 0..n {
+            nodes.push(Process::start_with(&db, 0, &with, None).await);
+        }
+        Self { nodes, _redis: redis, _db: db }
+    }
+
+    /// The WebSocket URL of node `i` (modulo the number of nodes).
+    fn url(&self, i: usize) -> String {
+        self.nodes[i % self.nodes.len()].url()
+    }
+}
+
+/// Runs each `test(args)` (an `async fn(Deployment)`) as two tests, `test::one_node` and
+/// `test::two_nodes`, its nodes started with `args`.
+macro_rules! on_one_node_and_on_two {
+    ($($test:ident($($arg:expr),*)),* $(,)?) => {$(
+        mod $test {
+            #[tokio::test]
+            async fn one_node() {
+                super::$test(super::Deployment::start(1, &[$($arg),*]).await).await;
+            }
+
+            #[tokio::test]
+            async fn two_nodes() {
+                super::$test(super::Deployment::start(2, &[$($arg),*]).await).await;
+            }
+        }
+    )*};
+}
+
+on_one_node_and_on_two!(
+    presence_members_and_the_directory_span_the_nodes(),
+    nicks_are_unique_across_the_nodes(),
+    version_2_totals_pages_and_counts_span_the_nodes("--presence-threshold", "4"),
+    typing_reaches_the_room_on_every_node_once_and_not_its_typer(),
+    another_node_s_typer_in_a_big_room_reaches_version_2_once_per_renewal("--presence-threshold", "1"),
+);
 
 /// Reads until a `message` arrives (other frames skipped).
 async fn next_message(c: &mut Client) -> Value {
@@ -399,14 +466,11 @@ async fn take_nick(c: &mut Client, nick: &str, within: Duration) {
     }
 }
 
-#[tokio::test]
-async fn presence_members_and_the_directory_span_the_nodes() {
-    let (redis, db) = redis();
-    let nodes = nodes(&redis, &db, 2).await;
-    let mut watcher = Client::connect(&nodes[0].url()).await;
-    let mut bob = Client::connect(&nodes[1].url()).await;
+async fn presence_members_and_the_directory_span_the_nodes(nodes: Deployment) {
+    let mut watcher = Client::connect(&nodes.url(0)).await;
+    let mut bob = Client::connect(&nodes.url(1)).await;
     bob.set_nick("bob").await;
-    let mut alice = Client::connect(&nodes[0].url()).await;
+    let mut alice = Client::connect(&nodes.url(0)).await;
     alice.set_nick("alice").await;
     alice.join("r").await;
     // Node 1 hears of alice a moment later (its directory shows her room).
@@ -431,26 +495,23 @@ async fn presence_members_and_the_directory_span_the_nodes() {
     assert_eq!((left["event"].as_str(), left["nick"].as_str()), (Some("leave"), Some("Alicia")), "{left}");
     directory_shows(&mut watcher, "r", 1).await;
     // A newcomer on node 0 sees bob alone; a closed socket on node 1 leaves everywhere.
-    let mut carl = Client::connect(&nodes[0].url()).await;
+    let mut carl = Client::connect(&nodes.url(0)).await;
     assert_eq!(carl.join("r").await["members"], json!(["bob", carl.nick.clone()]));
     drop(bob);
     let gone = next_of(&mut carl, "presence", WAIT).await;
     assert_eq!((gone["event"].as_str(), gone["nick"].as_str()), (Some("leave"), Some("bob")), "{gone}");
 }
 
-#[tokio::test]
-async fn nicks_are_unique_across_the_nodes() {
-    let (redis, db) = redis();
-    let nodes = nodes(&redis, &db, 2).await;
-    let mut a = Client::connect(&nodes[0].url()).await;
+async fn nicks_are_unique_across_the_nodes(nodes: Deployment) {
+    let mut a = Client::connect(&nodes.url(0)).await;
     a.set_nick("alice").await;
-    let mut b = Client::connect(&nodes[1].url()).await;
+    let mut b = Client::connect(&nodes.url(1)).await;
     // Taken on node 0 means taken on node 1, whatever the case.
     b.send(json!({"type": "nick", "nick": "ALICE"})).await;
     b.expect_error("nick_taken").await;
     // Two nodes claiming one nick at the same moment: exactly one gets it.
-    let mut c = Client::connect(&nodes[0].url()).await;
-    let mut d = Client::connect(&nodes[1].url()).await;
+    let mut c = Client::connect(&nodes.url(0)).await;
+    let mut d = Client::connect(&nodes.url(1)).await;
     for _ in 0..5 {
         c.send(json!({"type": "nick", "nick": "zed"})).await;
         d.send(json!({"type": "nick", "nick": "Zed"})).await;
@@ -477,34 +538,27 @@ async fn nicks_are_unique_across_the_nodes() {
     let token = b.resume.clone();
     drop(b);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let back = Client::connect(&format!("{}?resume={token}", nodes[0].url())).await;
+    let back = Client::connect(&format!("{}?resume={token}", nodes.url(0))).await;
     assert_eq!(back.nick, "ALICE");
     // Its socket on node 0 still open, the client resumes on node 1: the new connection
     // takes its place and nick, and the old one is closed as replaced (4000), as on one node.
     let mut old = back;
-    let new = Client::connect(&format!("{}?resume={token}", nodes[1].url())).await;
+    let new = Client::connect(&format!("{}?resume={token}", nodes.url(1))).await;
     assert_eq!(new.nick, "ALICE");
     assert_eq!(old.ended().await, crate::helpers::Ended::Close(4000));
 }
 
-#[tokio::test]
-async fn version_2_totals_pages_and_counts_span_the_nodes() {
-    let (redis, db) = redis();
-    let url = redis.url();
-    let mut nodes = Vec::new();
-    for _ in 0..2 {
-        nodes.push(Process::start_with(&db, 0, &["--redis", &url, "--presence-threshold", "4"], None).await);
-    }
+async fn version_2_totals_pages_and_counts_span_the_nodes(nodes: Deployment) {
     let mut members = Vec::new();
     for (i, nick) in ["ann", "Bea", "cid", "dan"].into_iter().enumerate() {
-        let mut c = Client::connect(&nodes[i % 2].url()).await;
+        let mut c = Client::connect(&nodes.url(i)).await;
         c.set_nick(nick).await;
         c.join("big").await;
         members.push(c);
     }
     // Node 0 has heard of the members on node 1.
     directory_shows(&mut members[0], "big", 4).await;
-    let (mut v2, _) = Client::connect_offering(&nodes[0].url(), "chat.v2").await;
+    let (mut v2, _) = Client::connect_offering(&nodes.url(0), "chat.v2").await;
     v2.set_nick("eve").await;
     v2.send(json!({"type": "join", "room": "big"})).await;
     let joined = next_of(&mut v2, "joined", WAIT).await;
@@ -516,7 +570,7 @@ async fn version_2_totals_pages_and_counts_span_the_nodes() {
     assert_eq!((page["total"].as_u64(), page["complete"].as_bool()), (Some(5), Some(false)));
     // Above the threshold, joins on the other node are counted for version 2.
     for _ in 0..3 {
-        let mut c = Client::connect(&nodes[1].url()).await;
+        let mut c = Client::connect(&nodes.url(1)).await;
         c.join("big").await;
         members.push(c);
     }
@@ -637,18 +691,15 @@ async fn a_node_stopped_cleanly_takes_its_members_out_at_once() {
     take_nick(&mut watcher, "alice", Duration::from_secs(1)).await;
 }
 
-#[tokio::test]
-async fn typing_reaches_the_room_on_every_node_once_and_not_its_typer() {
-    let (redis, db) = redis();
-    let nodes = nodes(&redis, &db, 2).await;
-    let mut alice = Client::connect(&nodes[0].url()).await;
+async fn typing_reaches_the_room_on_every_node_once_and_not_its_typer(nodes: Deployment) {
+    let mut alice = Client::connect(&nodes.url(0)).await;
     alice.set_nick("alice").await;
     alice.join("r").await;
-    let mut carol = Client::connect(&nodes[0].url()).await;
+    let mut carol = Client::connect(&nodes.url(0)).await;
     carol.set_nick("carol").await;
     carol.join("r").await;
     next_of(&mut alice, "presence", WAIT).await;
-    let mut bob = Client::connect(&nodes[1].url()).await;
+    let mut bob = Client::connect(&nodes.url(1)).await;
     bob.set_nick("bob").await;
     // Node 1 knows alice and carol are in the room (bob's `joined` lists them) ...
     assert_eq!(bob.join("r").await["members"], json!(["alice", "bob", "carol"]));
@@ -676,18 +727,11 @@ async fn typing_reaches_the_room_on_every_node_once_and_not_its_typer() {
     bob.expect_quiet(Duration::from_millis(500)).await;
 }
 
-#[tokio::test]
-async fn another_node_s_typer_in_a_big_room_reaches_version_2_once_per_renewal() {
-    let (redis, db) = redis();
-    let url = redis.url();
-    let mut nodes = Vec::new();
-    for _ in 0..2 {
-        nodes.push(Process::start_with(&db, 0, &["--redis", &url, "--presence-threshold", "1"], None).await);
-    }
-    let mut alice = Client::connect(&nodes[0].url()).await;
+async fn another_node_s_typer_in_a_big_room_reaches_version_2_once_per_renewal(nodes: Deployment) {
+    let mut alice = Client::connect(&nodes.url(0)).await;
     alice.set_nick("alice").await;
     alice.join("big").await;
-    let (mut bob, _) = Client::connect_offering(&nodes[1].url(), "chat.v2").await;
+    let (mut bob, _) = Client::connect_offering(&nodes.url(1), "chat.v2").await;
     bob.set_nick("bob").await;
     bob.send(json!({"type": "join", "room": "big"})).await;
     let joined = next_of(&mut bob, "joined", WAIT).await;

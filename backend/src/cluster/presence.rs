@@ -4,16 +4,19 @@
 //! claims of one nick: one wins), and every script publishes what it changed on one
 //! channel (`chat:p:ev`) with a version number from one counter.
 //!
-//! Each node keeps a replica of the other nodes' members in its hub (see `hub::cluster`),
-//! fed by that channel: member lists, pages, counts and the directory stay local reads,
-//! and one change crosses from Redis to each node once. A version more than one past the
+//! Each node keeps a replica of the other nodes' members in its hub (the hub's
+//! `replica`), fed by that channel: member lists, pages, counts and the directory stay
+//! local reads, and one change crosses from Redis to each node once. This task turns each
+//! published change into a [`ClusterEvent`] for the hub. A version more than one past the
 //! last one applied (a lost push) or a reconnect makes the node read the whole state
-//! again ([`SNAPSHOT`], atomic, with its version) and apply the difference.
+//! again ([`SNAPSHOT`], atomic, with its version) and hand the hub all of it
+//! ([`ClusterEvent::Snapshot`]), which applies the difference.
 //!
 //! A node's own changes are applied to its hub at once and sent here as [`Op`]s, in
 //! order, by one task ([`Presence::run`]) that pipelines what is queued. Only a nick
 //! claim and a connection's registration answer back (`nick_taken`, or the nick the
-//! cluster gave a resumed client).
+//! cluster gave a resumed client), as events too. This task keeps the node's epoch: a
+//! start-over bumps it and tells the hub, so that changes made before are dropped.
 //!
 //! Node liveness: every node refreshes `chat:p:alive:<node>` (expiring after
 //! [`ALIVE_FOR`]) each [`BEAT`]. Every node also reaps: a node in `chat:p:nodes` whose key
@@ -39,7 +42,8 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{ConnId, Hub};
+use super::events::{ClusterEvent, Op, Snapshot};
+use crate::hub::Hub;
 
 /// The channel every change is published on.
 pub const CHANNEL: &str = "chat:p:ev";
@@ -193,82 +197,6 @@ end
 return out
 ";
 
-/// A change of this node's, for Redis. `epoch` is the hub's when it was made: after the
-/// node started over, older changes are dropped.
-#[derive(Debug)]
-pub enum Op {
-    /// A connection opened with `nick` (and `others` to fall back on), its resume token.
-    Connect {
-        epoch: u64,
-        conn: ConnId,
-        token: String,
-        nicks: Vec<(String, String)>,
-    },
-    /// A claim of a nick (key, nick).
-    Nick {
-        epoch: u64,
-        conn: ConnId,
-        nick: (String, String),
-    },
-    Join {
-        epoch: u64,
-        conn: ConnId,
-        room: String,
-    },
-    Leave {
-        epoch: u64,
-        conn: ConnId,
-        room: String,
-    },
-    Disconnect {
-        epoch: u64,
-        conn: ConnId,
-    },
-}
-
-impl Op {
-    fn epoch(&self) -> u64 {
-        match self {
-            Op::Connect { epoch, .. }
-            | Op::Nick { epoch, .. }
-            | Op::Join { epoch, .. }
-            | Op::Leave { epoch, .. }
-            | Op::Disconnect { epoch, .. } => *epoch,
-        }
-    }
-}
-
-/// A change of another node's member, as the hub applies it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// A connection opened (its resume token: a local connection with the same one has
-    /// been replaced).
-    Conn {
-        member: String,
-        nick: String,
-        token: String,
-    },
-    Nick {
-        member: String,
-        nick: String,
-    },
-    Join {
-        member: String,
-        room: String,
-        nick: String,
-    },
-    Leave {
-        member: String,
-        room: String,
-    },
-    Gone {
-        member: String,
-    },
-}
-
-/// Every other member of the cluster: id, nick, resume token, rooms.
-pub type Snapshot = Vec<(String, String, String, Vec<String>)>;
-
 /// A published change as the scripts encode it.
 #[derive(Debug, Deserialize)]
 struct Event {
@@ -347,14 +275,6 @@ impl Scripts {
     }
 }
 
-/// The hub's ends of the presence task: where its changes go, and the flag it raises
-/// when that queue is full.
-#[derive(Debug)]
-pub struct Handles {
-    pub ops: mpsc::Sender<Op>,
-    pub overflow: Arc<AtomicBool>,
-}
-
 fn new_node_id() -> String {
     let mut bytes = [0u8; 6];
     getrandom::fill(&mut bytes).expect("the operating system's random generator works");
@@ -363,13 +283,14 @@ fn new_node_id() -> String {
 
 impl Presence {
     /// Registers this node (a new id) and returns the task's state and the hub's ends of
-    /// it. `feed` brings the published changes from the fan-out's subscription; `missed`
-    /// is raised when some may have been lost.
+    /// it (where its changes go, and the flag it raises when that queue is full). `feed`
+    /// brings the published changes from the fan-out's subscription; `missed` is raised
+    /// when some may have been lost.
     pub async fn start(
         mut conn: ConnectionManager,
         feed: mpsc::Receiver<Feed>,
         missed: Arc<AtomicBool>,
-    ) -> redis::RedisResult<(Self, Handles)> {
+    ) -> redis::RedisResult<(Self, mpsc::Sender<Op>, Arc<AtomicBool>)> {
         let scripts = Scripts::new();
         scripts.load(&mut conn).await?;
         let node = new_node_id();
@@ -391,7 +312,7 @@ impl Presence {
         };
         presence.beat(true).await?;
         tracing::info!(node = %presence.node, "registered in the cluster");
-        Ok((presence, Handles { ops: tx, overflow }))
+        Ok((presence, tx, overflow))
     }
 
     /// Keeps Redis true to this node and this node true to Redis until `shutdown`, then
@@ -465,42 +386,50 @@ impl Presence {
                     || e.is_connection_refusal()) =>
             {
                 tracing::error!(error = %e, changes = pending.len(), "Redis refused presence changes; dropped");
-                for op in pending.drain(..) {
-                    if let Op::Nick { epoch, conn, .. } = op {
-                        hub.nick_failed(epoch, conn);
-                    }
-                }
+                let failed = pending.drain(..).filter_map(|op| match op {
+                    Op::Nick { epoch, conn, .. } => Some(ClusterEvent::NickFailed { epoch, conn }),
+                    _ => None,
+                });
+                hub.apply_cluster(failed.collect());
                 return;
             }
             Err(e) => {
                 tracing::warn!(error = %e, changes = pending.len(), "telling Redis of presence failed; retrying");
                 // A client waiting on a nick hears it now (it may ask again); the rest is
                 // tried again.
+                let mut failed = Vec::new();
                 pending.retain(|op| match op {
                     Op::Nick { epoch, conn, .. } => {
-                        hub.nick_failed(*epoch, *conn);
+                        failed.push(ClusterEvent::NickFailed { epoch: *epoch, conn: *conn });
                         false
                     }
                     _ => true,
                 });
+                hub.apply_cluster(failed);
                 return;
             }
         };
+        let mut answers = Vec::new();
         for (op, reply) in pending.drain(..).zip(replies) {
             match op {
                 Op::Connect { epoch, conn, .. } => {
                     let given: Option<String> = redis::from_redis_value(reply).unwrap_or(None);
                     match given.as_deref().and_then(|c| c.split_once('\t')) {
-                        Some((_, nick)) => hub.registered(epoch, conn, nick),
+                        Some((_, nick)) => {
+                            answers.push(ClusterEvent::Registered { epoch, conn, nick: nick.to_owned() })
+                        }
                         None => tracing::warn!(conn, "no free nick for a connection in the cluster"),
                     }
                 }
                 Op::Nick { epoch, conn, nick: (_, nick) } => {
                     let ok: i64 = redis::from_redis_value(reply).unwrap_or(1);
-                    hub.nick_answer(epoch, conn, &nick, ok == 1);
+                    answers.push(ClusterEvent::NickAnswer { epoch, conn, nick, ok: ok == 1 });
                 }
                 Op::Join { .. } | Op::Leave { .. } | Op::Disconnect { .. } => {}
             }
+        }
+        if !answers.is_empty() {
+            hub.apply_cluster(answers);
         }
     }
 
@@ -555,15 +484,15 @@ impl Presence {
                 continue;
             }
             changes.push(match ev.e.as_str() {
-                "conn" => Change::Conn { member: ev.m, nick: ev.n, token: ev.t },
-                "nick" => Change::Nick { member: ev.m, nick: ev.n },
-                "join" => Change::Join { member: ev.m, room: ev.r, nick: ev.n },
-                "leave" => Change::Leave { member: ev.m, room: ev.r },
-                _ => Change::Gone { member: ev.m },
+                "conn" => ClusterEvent::Connected { member: ev.m, nick: ev.n, token: ev.t },
+                "nick" => ClusterEvent::Renamed { member: ev.m, nick: ev.n },
+                "join" => ClusterEvent::Joined { member: ev.m, room: ev.r, nick: ev.n },
+                "leave" => ClusterEvent::Left { member: ev.m, room: ev.r },
+                _ => ClusterEvent::Gone { member: ev.m },
             });
         }
         if !changes.is_empty() {
-            hub.remote(changes);
+            hub.apply_cluster(changes);
         }
         if gap {
             tracing::info!("presence changes were missed; reading the cluster's state");
@@ -608,7 +537,7 @@ impl Presence {
             snapshot.push((m, nick, token, rooms));
         }
         self.version = version;
-        hub.resync(snapshot);
+        hub.apply_cluster(vec![ClusterEvent::Snapshot(snapshot)]);
     }
 
     /// The heartbeat, the reaper, and what the flags say.
@@ -644,7 +573,8 @@ impl Presence {
     /// Closes every socket and registers again under a new id (the replica of the other
     /// nodes is kept, and read again).
     async fn start_over(&mut self, hub: &Hub, pending: &mut Vec<Op>) {
-        self.epoch = hub.start_over();
+        self.epoch += 1;
+        hub.apply_cluster(vec![ClusterEvent::StartOver { epoch: self.epoch }]);
         pending.clear();
         let old = std::mem::replace(&mut self.node, new_node_id());
         // Whatever the old id still holds goes (others may have reaped it already).

@@ -5,31 +5,33 @@
 //! it has an id from the connections' counter, a place in each room's sorted index (so
 //! pages, `total`, the threshold of counted presence and the directory count the whole
 //! cluster), and its nick in the nick table (so a local `nick` sees it taken at once).
-//! Its changes come from `presence`, already ordered by Redis; each is applied here like
-//! the local event it mirrors (a `presence` frame encoded once, or a count in a big room).
+//! Its changes come as the cluster's events (`cluster::events`), already ordered by
+//! Redis, through the one entry [`Hub::apply_cluster`]; each is applied here like the
+//! local event it mirrors (a `presence` frame encoded once, or a count in a big room). The
+//! same entry takes the messages the fan-out brings, another node's `typing` (told to the
+//! local members of its room, its typer known here by its nick), Redis's answers to this
+//! node's claims, and a start-over. The replica's fields are this file's alone: nothing
+//! else feeds it.
 //!
 //! This node's own changes are applied at once, as on a single node, and queued for Redis
-//! (memory only, under the lock); only a nick waits for Redis's word, since two nodes may
-//! claim one at the same moment. Nothing here waits on Redis or on a socket.
-//!
-//! A `typing` crosses the cluster outside this state (see `cluster`): a local one is
-//! queued for Redis when its room has members on other nodes, and another node's is told
-//! to the local members by [`Hub::remote_typing`], its typer known here by its nick.
+//! (memory only, under the lock) on the [`Outbox`] the cluster gave at start; only a nick
+//! waits for Redis's word, since two nodes may claim one at the same moment. A local
+//! `typing` is queued there too when its room has members on other nodes. Nothing here
+//! waits on Redis or on a socket, and nothing here knows Redis: that is `cluster`'s.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use common::{Nick, PresenceEvent, RoomName, ServerMsg};
+use common::{ChatMessage, Nick, PresenceEvent, RoomName, ServerMsg};
 use tokio::sync::mpsc;
 
 use super::room::Event;
 use super::{Conn, ConnId, Hub, State, queue};
-use crate::cluster::Typing;
+use crate::cluster::events::{ClusterEvent, Op, Outbox, Snapshot, Typing};
 use crate::error::{RequestError, encode};
 use crate::link::Close;
-use crate::presence::{Change, Handles, Op, Snapshot};
 use crate::store::SenderKey;
 
 /// Close code for the sockets of a node that lost its place in the cluster (1012,
@@ -49,7 +51,7 @@ pub(super) struct Replica {
     ids: HashMap<String, ConnId>,
     tokens: HashMap<SenderKey, ConnId>,
     /// Where this node's typing notices go for the other nodes (bounded; full: dropped).
-    typing: Option<mpsc::Sender<Typing>>,
+    typing: mpsc::Sender<Typing>,
 }
 
 #[derive(Debug)]
@@ -71,14 +73,15 @@ pub(super) fn nick_of<'a>(
 /// Queues a local member's `typing` in `room` for the other nodes (dropped when the queue
 /// is full: a notice is ephemeral).
 pub(super) fn share_typing(cluster: &Option<Replica>, room: &RoomName, nick: &Nick) {
-    let Some(typing) = cluster.as_ref().and_then(|r| r.typing.as_ref()) else { return };
-    let _ = typing.try_send(Typing { room: room.to_string(), nick: nick.to_string() });
+    let Some(replica) = cluster else { return };
+    let _ = replica.typing.try_send(Typing { room: room.to_string(), nick: nick.to_string() });
 }
 
 impl Hub {
-    /// Makes this hub a node of a cluster: its changes go to `handles.ops`.
-    pub fn join_cluster(&self, handles: Handles) {
-        let Handles { ops, overflow } = handles;
+    /// Makes this hub a node of a cluster: its changes go to `outbox`, and the other
+    /// nodes' come through [`Hub::apply_cluster`].
+    pub fn join_cluster(&self, outbox: Outbox) {
+        let Outbox { ops, overflow, typing } = outbox;
         self.lock().cluster = Some(Replica {
             ops,
             overflow,
@@ -86,150 +89,46 @@ impl Hub {
             remote: HashMap::new(),
             ids: HashMap::new(),
             tokens: HashMap::new(),
-            typing: None,
+            typing,
         });
     }
 
-    /// Sends this node's typing notices to the other nodes through `typing` (after
-    /// [`Hub::join_cluster`]).
-    pub fn share_typing(&self, typing: mpsc::Sender<Typing>) {
-        if let Some(replica) = &mut self.lock().cluster {
-            replica.typing = Some(typing);
+    /// Applies what the cluster says, in order, under one lock: the other nodes' members
+    /// and their typing, the messages the fan-out brings, and Redis's answers to this
+    /// node's own changes. The one way the cluster changes this hub. Without
+    /// [`Hub::join_cluster`] only messages are delivered.
+    pub fn apply_cluster(&self, events: Vec<ClusterEvent>) {
+        if events.is_empty() {
+            return;
         }
-    }
-
-    /// Tells this node's members of each notice's room that another node's member is
-    /// typing, as a local `typing` would (the same bound in big rooms, per typer). A
-    /// typer not (yet) known here as a member of the room is skipped: notices are
-    /// ephemeral and their typer renews them.
-    pub fn remote_typing(&self, notices: Vec<Typing>) {
         let mut guard = self.lock();
         let state = &mut *guard;
         let now = Instant::now();
-        for Typing { room, nick } in notices {
-            let (Ok(room), Ok(nick)) = (RoomName::parse(&room), Nick::parse(&nick)) else { continue };
-            let Some(replica) = &state.cluster else { return };
-            let Some(&id) = state.nicks.get(&nick.key()) else { continue };
-            let Some(remote) = replica.remote.get(&id).filter(|r| r.rooms.contains(&room)) else { continue };
-            let Some(members) = state.rooms.get_mut(&room) else { continue };
-            let frame = encode(&ServerMsg::Typing { room: room.to_string(), nick: remote.nick.to_string() });
-            members.typing(&frame, id, state.presence_threshold, now, &mut state.dirty);
-        }
-    }
-
-    /// Applies changes of other nodes' members, in the order Redis made them.
-    pub fn remote(&self, changes: Vec<Change>) {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        for change in changes {
-            match change {
-                Change::Conn { member, nick, token } => {
+        for event in events {
+            match event {
+                ClusterEvent::Connected { member, nick, token } => {
                     state.remote_nick(&member, &nick);
                     state.remote_token(&member, token.into(), true);
                 }
-                Change::Nick { member, nick } => state.remote_nick(&member, &nick),
-                Change::Join { member, room, nick } => state.remote_join(&member, &room, &nick),
-                Change::Leave { member, room } => state.remote_leave(&member, &room),
-                Change::Gone { member } => state.remote_gone(&member),
+                ClusterEvent::Renamed { member, nick } => state.remote_nick(&member, &nick),
+                ClusterEvent::Joined { member, room, nick } => state.remote_join(&member, &room, &nick),
+                ClusterEvent::Left { member, room } => state.remote_leave(&member, &room),
+                ClusterEvent::Gone { member } => state.remote_gone(&member),
+                ClusterEvent::Snapshot(snapshot) => state.resync(snapshot),
+                ClusterEvent::Typing(notice) => state.remote_typing(notice, now),
+                ClusterEvent::Message(msg) => state.fanned_out(msg),
+                ClusterEvent::Registered { epoch, conn, nick } => state.registered(epoch, conn, &nick),
+                ClusterEvent::NickAnswer { epoch, conn, nick, ok } => {
+                    state.nick_answer(epoch, conn, &nick, ok)
+                }
+                ClusterEvent::NickFailed { epoch, conn } => state.nick_failed(epoch, conn),
+                ClusterEvent::StartOver { epoch } => {
+                    state.start_over(epoch);
+                    self.shared.directory_changed.notify_one();
+                }
             }
         }
         self.after_remote(state);
-    }
-
-    /// Replaces the replica by `snapshot` (every other node's member), telling the rooms
-    /// the difference as if it had come change by change.
-    pub fn resync(&self, snapshot: Snapshot) {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let Some(replica) = &state.cluster else { return };
-        let fresh: HashMap<String, (String, String, Vec<String>)> =
-            snapshot.into_iter().map(|(m, nick, token, rooms)| (m, (nick, token, rooms))).collect();
-        let gone: Vec<String> = replica.ids.keys().filter(|m| !fresh.contains_key(*m)).cloned().collect();
-        for member in gone {
-            state.remote_gone(&member);
-        }
-        for (member, (nick, token, rooms)) in fresh {
-            state.remote_nick(&member, &nick);
-            state.remote_token(&member, token.into(), false);
-            let wanted: BTreeSet<RoomName> = rooms.iter().filter_map(|r| RoomName::parse(r).ok()).collect();
-            let have = state.remote_rooms(&member);
-            for room in have.difference(&wanted) {
-                state.remote_leave(&member, room.as_str());
-            }
-            for room in wanted.difference(&have) {
-                state.remote_join(&member, room.as_str(), &nick);
-            }
-        }
-        self.after_remote(state);
-    }
-
-    /// Redis registered connection `conn` with `nick`: if that is not the nick it was
-    /// welcomed with (its resume token's, or a guest nick another node took meanwhile),
-    /// it changes to it.
-    pub fn registered(&self, epoch: u64, conn: ConnId, nick: &str) {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        if !state.current(epoch) || state.conns.get(&conn).is_none_or(|c| c.nick.as_str() == nick) {
-            return;
-        }
-        if let Ok(nick) = Nick::parse(nick) {
-            state.rename(conn, nick);
-            self.wake_counts(state);
-        }
-    }
-
-    /// Redis's answer to a nick claim: the change, or `nick_taken`.
-    pub fn nick_answer(&self, epoch: u64, conn: ConnId, nick: &str, ok: bool) {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        if !state.current(epoch) {
-            return;
-        }
-        let Some(link) = state.conns.get(&conn).map(|c| c.link.clone()) else { return };
-        match Nick::parse(nick) {
-            Ok(nick) if ok => {
-                state.rename(conn, nick);
-                self.wake_counts(state);
-            }
-            _ => queue(&link, RequestError::NickTaken(nick.to_owned()).to_frame(None), &mut state.dirty),
-        }
-    }
-
-    /// A nick claim that Redis could not answer: `unavailable` (the client may ask again).
-    pub fn nick_failed(&self, epoch: u64, conn: ConnId) {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        if !state.current(epoch) {
-            return;
-        }
-        if let Some(link) = state.conns.get(&conn).map(|c| c.link.clone()) {
-            queue(&link, RequestError::Unavailable.to_frame(None), &mut state.dirty);
-        }
-    }
-
-    /// The node lost its place in the cluster: every socket is closed (its client
-    /// reconnects and resumes, here or elsewhere) and changes not yet sent are dropped.
-    /// The replica of the other nodes stays (`presence` reads it again). Returns the new
-    /// epoch.
-    pub fn start_over(&self) -> u64 {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let ids: Vec<ConnId> = state.conns.keys().copied().collect();
-        for id in ids {
-            if let Some(conn) = state.remove_conn(id) {
-                conn.link.close(Close {
-                    code: RESTART,
-                    reason: "this node lost its cluster; reconnect",
-                    last_frame: None,
-                    too_slow: false,
-                });
-                state.departed.remember(conn.sender, conn.nick, conn.admitted);
-            }
-        }
-        self.shared.directory_changed.notify_one();
-        let Some(replica) = &mut state.cluster else { return 0 };
-        replica.epoch += 1;
-        replica.epoch
     }
 
     fn after_remote(&self, state: &State) {
@@ -241,6 +140,109 @@ impl Hub {
 }
 
 impl State {
+    /// Tells this node's members of the room that another node's member is typing, as a
+    /// local `typing` would (the same bound in big rooms, per typer). A typer not (yet)
+    /// known here as a member of the room is skipped: notices are ephemeral and their
+    /// typer renews them.
+    fn remote_typing(&mut self, Typing { room, nick }: Typing, now: Instant) {
+        let (Ok(room), Ok(nick)) = (RoomName::parse(&room), Nick::parse(&nick)) else { return };
+        let Some(replica) = &self.cluster else { return };
+        let Some(&id) = self.nicks.get(&nick.key()) else { return };
+        let Some(remote) = replica.remote.get(&id).filter(|r| r.rooms.contains(&room)) else { return };
+        let Some(members) = self.rooms.get_mut(&room) else { return };
+        let frame = encode(&ServerMsg::Typing { room: room.to_string(), nick: remote.nick.to_string() });
+        members.typing(&frame, id, self.presence_threshold, now, &mut self.dirty);
+    }
+
+    /// Delivers a message the fan-out brought (stored by Redis, from any node) to the
+    /// room's members here.
+    fn fanned_out(&mut self, msg: ChatMessage) {
+        let Ok(room) = RoomName::parse(&msg.room) else { return };
+        if let Some(members) = self.rooms.get_mut(&room) {
+            members.deliver(msg, &mut self.dirty);
+        }
+    }
+
+    /// Replaces the replica by `snapshot` (every other node's member), telling the rooms
+    /// the difference as if it had come change by change.
+    fn resync(&mut self, snapshot: Snapshot) {
+        let Some(replica) = &self.cluster else { return };
+        let fresh: HashMap<String, (String, String, Vec<String>)> =
+            snapshot.into_iter().map(|(m, nick, token, rooms)| (m, (nick, token, rooms))).collect();
+        let gone: Vec<String> = replica.ids.keys().filter(|m| !fresh.contains_key(*m)).cloned().collect();
+        for member in gone {
+            self.remote_gone(&member);
+        }
+        for (member, (nick, token, rooms)) in fresh {
+            self.remote_nick(&member, &nick);
+            self.remote_token(&member, token.into(), false);
+            let wanted: BTreeSet<RoomName> = rooms.iter().filter_map(|r| RoomName::parse(r).ok()).collect();
+            let have = self.remote_rooms(&member);
+            for room in have.difference(&wanted) {
+                self.remote_leave(&member, room.as_str());
+            }
+            for room in wanted.difference(&have) {
+                self.remote_join(&member, room.as_str(), &nick);
+            }
+        }
+    }
+
+    /// Redis registered connection `conn` with `nick`: if that is not the nick it was
+    /// welcomed with (its resume token's, or a guest nick another node took meanwhile),
+    /// it changes to it.
+    fn registered(&mut self, epoch: u64, conn: ConnId, nick: &str) {
+        if !self.current(epoch) || self.conns.get(&conn).is_none_or(|c| c.nick.as_str() == nick) {
+            return;
+        }
+        if let Ok(nick) = Nick::parse(nick) {
+            self.rename(conn, nick);
+        }
+    }
+
+    /// Redis's answer to a nick claim: the change, or `nick_taken`.
+    fn nick_answer(&mut self, epoch: u64, conn: ConnId, nick: &str, ok: bool) {
+        if !self.current(epoch) {
+            return;
+        }
+        let Some(link) = self.conns.get(&conn).map(|c| c.link.clone()) else { return };
+        match Nick::parse(nick) {
+            Ok(nick) if ok => self.rename(conn, nick),
+            _ => queue(&link, RequestError::NickTaken(nick.to_owned()).to_frame(None), &mut self.dirty),
+        }
+    }
+
+    /// A nick claim that Redis could not answer: `unavailable` (the client may ask again).
+    fn nick_failed(&mut self, epoch: u64, conn: ConnId) {
+        if !self.current(epoch) {
+            return;
+        }
+        if let Some(link) = self.conns.get(&conn).map(|c| c.link.clone()) {
+            queue(&link, RequestError::Unavailable.to_frame(None), &mut self.dirty);
+        }
+    }
+
+    /// The node lost its place in the cluster: every socket is closed (its client
+    /// reconnects and resumes, here or elsewhere) and changes of an earlier epoch than
+    /// `epoch` are no longer sent. The replica of the other nodes stays (`presence` reads
+    /// it again).
+    fn start_over(&mut self, epoch: u64) {
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in ids {
+            if let Some(conn) = self.remove_conn(id) {
+                conn.link.close(Close {
+                    code: RESTART,
+                    reason: "this node lost its cluster; reconnect",
+                    last_frame: None,
+                    too_slow: false,
+                });
+                self.departed.remember(conn.sender, conn.nick, conn.admitted);
+            }
+        }
+        if let Some(replica) = &mut self.cluster {
+            replica.epoch = epoch;
+        }
+    }
+
     /// Queues a change of this node's for Redis (nothing without `--redis`). A full queue
     /// means Redis has been away for long: the node will start over.
     pub(super) fn cluster_op(&mut self, op: impl FnOnce(u64) -> Op) {
@@ -414,7 +416,8 @@ mod tests {
         let (store, history) = Store::memory(100);
         let hub = Hub::new(store, history, 3);
         let (ops, rx) = mpsc::channel(64);
-        hub.join_cluster(Handles { ops, overflow: Arc::new(AtomicBool::new(false)) });
+        let (typing, _) = mpsc::channel(64);
+        hub.join_cluster(Outbox { ops, overflow: Arc::new(AtomicBool::new(false)), typing });
         (hub, rx)
     }
 
@@ -427,8 +430,8 @@ mod tests {
         (id, link)
     }
 
-    fn join(member: &str, nick: &str) -> Change {
-        Change::Join { member: member.into(), room: "r".into(), nick: nick.into() }
+    fn join(member: &str, nick: &str) -> ClusterEvent {
+        ClusterEvent::Joined { member: member.into(), room: "r".into(), nick: nick.into() }
     }
 
     #[test]
@@ -437,7 +440,7 @@ mod tests {
         let (a, la) = member(&hub, Version::V1, "ann");
         let got: Vec<Op> = std::iter::from_fn(|| ops.try_recv().ok()).collect();
         assert!(matches!(&got[..], [Op::Connect { .. }, Op::Join { room, .. }] if room == "r"), "{got:?}");
-        hub.remote(vec![join("n2/1", "Bob")]);
+        hub.apply_cluster(vec![join("n2/1", "Bob")]);
         let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
         assert!(
             matches!(&told[..], [ServerMsg::Presence { event: PresenceEvent::Join, nick, .. }] if nick == "Bob")
@@ -461,16 +464,16 @@ mod tests {
         };
         assert_eq!(hub.lock().directory()[1].members, 3);
         // Above the threshold a remote join is counted for version 2, told to version 1.
-        hub.remote(vec![join("n2/2", "cy")]);
+        hub.apply_cluster(vec![join("n2/2", "cy")]);
         assert_eq!(la.sent().len(), 2, "the v2 joiner and cy, one by one");
         assert!(lc.sent().is_empty());
         hub.lock().flush_counted();
         let count: Vec<ServerMsg> = lc.sent().iter().map(decode).collect();
         assert!(matches!(&count[..], [ServerMsg::PresenceCount { joined: 1, total: 4, .. }]), "{count:?}");
         // Its node gone, Bob leaves and his nick is free.
-        hub.remote(vec![
-            Change::Leave { member: "n2/1".into(), room: "r".into() },
-            Change::Gone { member: "n2/1".into() },
+        hub.apply_cluster(vec![
+            ClusterEvent::Left { member: "n2/1".into(), room: "r".into() },
+            ClusterEvent::Gone { member: "n2/1".into() },
         ]);
         let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
         assert!(
@@ -478,7 +481,7 @@ mod tests {
         );
         assert!(hub.handle(a, Request::Nick(Nick::parse("bob").unwrap())).is_ok());
         // A snapshot without cy: cy leaves too.
-        hub.resync(Vec::new());
+        hub.apply_cluster(vec![ClusterEvent::Snapshot(Vec::new())]);
         assert_eq!(hub.lock().directory()[1].members, 2);
     }
 
@@ -486,23 +489,79 @@ mod tests {
     fn another_node_s_typing_reaches_the_room_only_from_a_member_of_it() {
         let (hub, _ops) = clustered();
         let (_, la) = member(&hub, Version::V1, "ann");
-        hub.remote(vec![
+        hub.apply_cluster(vec![
             join("n2/1", "Bob"),
-            Change::Conn { member: "n2/2".into(), nick: "cy".into(), token: "t".into() },
+            ClusterEvent::Connected { member: "n2/2".into(), nick: "cy".into(), token: "t".into() },
         ]);
         la.sent();
-        let typing = |nick: &str, room: &str| Typing { room: room.into(), nick: nick.into() };
+        let typing =
+            |nick: &str, room: &str| ClusterEvent::Typing(Typing { room: room.into(), nick: nick.into() });
         // Ann's own nick (a notice of hers come back), cy (not in the room), a room nobody
         // here is in, a nick nobody has: nothing.
-        hub.remote_typing(vec![
+        hub.apply_cluster(vec![
             typing("ann", "r"),
             typing("cy", "r"),
             typing("Bob", "s"),
             typing("dan", "r"),
         ]);
         assert!(la.sent().is_empty());
-        hub.remote_typing(vec![typing("bob", "r")]);
+        hub.apply_cluster(vec![typing("bob", "r")]);
         let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
         assert!(matches!(&told[..], [ServerMsg::Typing { nick, .. }] if nick == "Bob"), "{told:?}");
+    }
+
+    #[test]
+    fn redis_s_answers_hold_only_for_the_epoch_they_were_asked_in() {
+        use common::ErrorCode;
+        let (hub, mut ops) = clustered();
+        let (a, la) = member(&hub, Version::V1, "ann");
+        let drain =
+            |ops: &mut mpsc::Receiver<Op>| std::iter::from_fn(|| ops.try_recv().ok()).collect::<Vec<_>>();
+        drain(&mut ops);
+        // A claim waits for Redis's word: here taken, then unanswered, then granted.
+        hub.handle(a, Request::Nick(Nick::parse("zed").unwrap())).unwrap();
+        assert!(la.sent().is_empty());
+        let claimed = drain(&mut ops);
+        assert!(matches!(&claimed[..], [Op::Nick { epoch: 0, conn, .. }] if *conn == a), "{claimed:?}");
+        let answer = |epoch, ok| ClusterEvent::NickAnswer { epoch, conn: a, nick: "zed".into(), ok };
+        hub.apply_cluster(vec![
+            answer(0, false),
+            ClusterEvent::NickFailed { epoch: 0, conn: a },
+            answer(0, true),
+        ]);
+        let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
+        assert!(
+            matches!(
+                &told[..],
+                [
+                    ServerMsg::Error { code: ErrorCode::NickTaken, .. },
+                    ServerMsg::Error { code: ErrorCode::Unavailable, .. },
+                    ServerMsg::You { nick },
+                    ServerMsg::Presence { event: PresenceEvent::Rename, .. },
+                ] if nick == "zed"
+            ),
+            "{told:?}"
+        );
+        // The node starts over: its socket is closed (1012), and what it asked before is
+        // neither answered nor sent; a new connection's changes carry the new epoch.
+        hub.apply_cluster(vec![ClusterEvent::StartOver { epoch: 1 }]);
+        let close = Close { code: 1000, reason: "", last_frame: None, too_slow: false };
+        assert_eq!(la.close(close).code, RESTART);
+        let (b, lb) = member(&hub, Version::V1, "bea");
+        hub.apply_cluster(vec![
+            ClusterEvent::Registered { epoch: 0, conn: b, nick: "old".into() },
+            ClusterEvent::NickFailed { epoch: 0, conn: b },
+        ]);
+        assert!(lb.sent().is_empty());
+        let sent = drain(&mut ops);
+        let new: Vec<&Op> = sent
+            .iter()
+            .filter(|op| matches!(op, Op::Connect { conn, .. } | Op::Join { conn, .. } if *conn == b))
+            .collect();
+        assert!(new.len() == 2 && new.iter().all(|op| op.epoch() == 1), "{sent:?}");
+        // Redis gave the new connection another nick than its welcome's: it changes to it.
+        hub.apply_cluster(vec![ClusterEvent::Registered { epoch: 1, conn: b, nick: "bee".into() }]);
+        let told: Vec<ServerMsg> = lb.sent().iter().map(decode).collect();
+        assert!(matches!(told.first(), Some(ServerMsg::You { nick }) if nick == "bee"), "{told:?}");
     }
 }
