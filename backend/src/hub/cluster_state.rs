@@ -29,6 +29,7 @@ use super::{Conn, ConnId, Hub, State, queue};
 use crate::cluster::Typing;
 use crate::error::{RequestError, encode};
 use crate::link::Close;
+use crate::names::NickKey as _;
 use crate::presence::{Change, Handles, Op, Snapshot};
 use crate::store::SenderKey;
 

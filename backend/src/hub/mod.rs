@@ -57,6 +57,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
+use crate::names::NickKey as _;
 use crate::presence::Op;
 use crate::store::{
     Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
@@ -701,8 +702,11 @@ impl State {
             let n = random.hash_one(attempt) % 10u64.pow(digits as u32);
             nick.clear();
             let _ = write!(nick, "guest-{n:0width$}", width = digits as usize);
-            if !self.nicks.contains_key(&nick) {
-                return Nick::parse(&nick).expect("guest nicks are valid");
+            // Under its key: digits have look-alikes (`0` is `o`'s), so a guest's key is
+            // not its nick.
+            let guest = Nick::parse(&nick).expect("guest nicks are valid");
+            if !self.nicks.contains_key(&guest.key()) {
+                return guest;
             }
         }
         unreachable!("the loop only ends by returning")

@@ -1,0 +1,222 @@
+//! Names people can trust: the server's checks of nicks and room names beyond `common`'s
+//! bounds, which need Unicode's tables (kept out of `common`, which the app links).
+//!
+//! A name is normalised (NFC) before anything else, so that the same letters typed on two
+//! keyboards are one name; then refused as `invalid` when it holds a character that hides
+//! or rearranges what others see (bidi controls, zero-width and other default-ignorable
+//! characters, unassigned and private-use code points) or nothing visible at all. Emoji
+//! keep their joiners and variation selectors. Nicks are unique under [`NickKey::key`]:
+//! case-folded, then Unicode's confusable skeleton (UTS #39), so `alice`, `Ａlice` and
+//! `аlice` (Cyrillic a) are one nick. Room names keep their case-sensitive identity.
+//! Message texts are left as written.
+//!
+//! This module holds no state: it maps names to names and keys.
+
+use common::{InvalidName, Nick, Request, RoomName};
+use icu_properties::props::{
+    BidiControl, DefaultIgnorableCodePoint, EmojiModifier, ExtendedPictographic, GeneralCategory,
+    GeneralCategoryGroup,
+};
+use icu_properties::{CodePointMapData, CodePointSetData};
+use unicode_normalization::UnicodeNormalization;
+
+/// The key under which nicks are unique, for every node of a cluster alike (a `--redis`
+/// cluster's nick table is keyed by it): the nick case-folded, then its confusable
+/// skeleton, lowercased again (a prototype may be a capital). It replaces `common`'s old
+/// lowercase key, so the app never links the skeleton's tables.
+pub trait NickKey {
+    fn key(&self) -> String;
+}
+
+impl NickKey for Nick {
+    fn key(&self) -> String {
+        let folded: String = self.as_str().chars().flat_map(char::to_lowercase).collect();
+        unicode_security::skeleton(&folded).flat_map(char::to_lowercase).collect()
+    }
+}
+
+/// Applies the checks to every name a request carries (a `members` cursor is only
+/// normalised: it names a member, and a refused one would never match anyway).
+pub fn screen(request: Request) -> Result<Request, InvalidName> {
+    Ok(match request {
+        Request::Nick(nick) => Request::Nick(self::nick(&nick)?),
+        Request::Join { room, after, password, max } => {
+            Request::Join { room: self::room(&room)?, after, password, max }
+        }
+        Request::Leave(room) => Request::Leave(self::room(&room)?),
+        Request::Say { room, text, cid, image } => {
+            Request::Say { room: self::room(&room)?, text, cid, image }
+        }
+        Request::Typing(room) => Request::Typing(self::room(&room)?),
+        Request::History { room, before, limit } => {
+            Request::History { room: self::room(&room)?, before, limit }
+        }
+        Request::Members(mut page) => {
+            page.room = self::room(&page.room)?;
+            page.after = page.after.map(|nick| Nick::parse(&nfc(nick.as_str()))).transpose()?;
+            Request::Members(page)
+        }
+        Request::Ping => Request::Ping,
+    })
+}
+
+/// A nick, normalised and checked.
+pub fn nick(nick: &Nick) -> Result<Nick, InvalidName> {
+    let nfc = nfc(nick.as_str());
+    check("a nickname", &nfc)?;
+    Nick::parse(&nfc)
+}
+
+/// A room name, normalised and checked.
+pub fn room(room: &RoomName) -> Result<RoomName, InvalidName> {
+    let nfc = nfc(room.as_str());
+    check("a room name", &nfc)?;
+    RoomName::parse(&nfc)
+}
+
+fn nfc(s: &str) -> String {
+    s.nfc().collect()
+}
+
+/// Refuses what hides or rearranges a name, and a name with nothing visible.
+fn check(what: &'static str, name: &str) -> Result<(), InvalidName> {
+    let ignorable = CodePointSetData::new::<DefaultIgnorableCodePoint>();
+    let bidi = CodePointSetData::new::<BidiControl>();
+    let category = CodePointMapData::<GeneralCategory>::new();
+    let chars: Vec<char> = name.chars().collect();
+    let mut visible = false;
+    for (i, &c) in chars.iter().enumerate() {
+        let gc = category.get(c);
+        let hidden = bidi.contains(c)
+            || (ignorable.contains(c) && !emoji_glue(&chars, i))
+            || matches!(
+                gc,
+                GeneralCategory::Unassigned | GeneralCategory::PrivateUse | GeneralCategory::Surrogate
+            )
+            || BLANKS.contains(&c);
+        if hidden {
+            return Err(InvalidName::Invisible(what));
+        }
+        let shows = GeneralCategoryGroup::Letter.contains(gc)
+            || GeneralCategoryGroup::Number.contains(gc)
+            || GeneralCategoryGroup::Punctuation.contains(gc)
+            || GeneralCategoryGroup::Symbol.contains(gc);
+        visible |= shows;
+    }
+    if visible { Ok(()) } else { Err(InvalidName::NothingVisible(what)) }
+}
+
+/// Characters that are symbols by category but draw nothing, and are not
+/// default-ignorable: the Braille blank (a favourite of invisible nicknames) and the
+/// musical null notehead.
+const BLANKS: [char; 2] = ['\u{2800}', '\u{1D159}'];
+
+/// Whether the default-ignorable character at `i` is part of an emoji: a variation
+/// selector after a pictograph (VS15/VS16 choose text or emoji presentation), or a
+/// zero-width joiner between two pictographs (a family, a profession with its skin tone).
+fn emoji_glue(chars: &[char], i: usize) -> bool {
+    let pictograph = CodePointSetData::new::<ExtendedPictographic>();
+    let modifier = CodePointSetData::new::<EmojiModifier>();
+    let selector = |c: char| c == '\u{FE0E}' || c == '\u{FE0F}';
+    // The pictograph a joiner or selector follows, skipping selectors and skin tones.
+    let after_pictograph = chars[..i]
+        .iter()
+        .rev()
+        .find(|&&c| !selector(c) && !modifier.contains(c))
+        .is_some_and(|&c| pictograph.contains(c));
+    match chars[i] {
+        c if selector(c) => after_pictograph,
+        '\u{200D}' => after_pictograph && chars.get(i + 1).is_some_and(|&c| pictograph.contains(c)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> Result<String, InvalidName> {
+        nick(&Nick::parse(s)?).map(String::from)
+    }
+
+    fn key(s: &str) -> String {
+        Nick::parse(s).unwrap().key()
+    }
+
+    #[test]
+    fn names_are_normalised_first() {
+        assert_eq!(n("cafe\u{301}").unwrap(), "caf\u{e9}");
+        assert_eq!(room(&RoomName::parse("Cafe\u{301}").unwrap()).unwrap().as_str(), "Caf\u{e9}");
+        // A compatibility form is kept as typed (NFC, not NFKC): the key makes it one nick.
+        assert_eq!(n("\u{FF21}lice").unwrap(), "\u{FF21}lice");
+    }
+
+    #[test]
+    fn hidden_and_direction_changing_characters_are_refused() {
+        for bad in [
+            "ali\u{202E}ecila",
+            "a\u{2066}b\u{2069}",
+            "al\u{200B}ice",
+            "al\u{200C}ice",
+            "al\u{200D}ice",
+            "al\u{200E}ice",
+            "al\u{2060}ice",
+            "al\u{2064}ice",
+            "al\u{FEFF}ice",
+            "al\u{AD}ice",
+            "al\u{34F}ice",
+            "al\u{61C}ice",
+            "al\u{180E}ice",
+            "a\u{FE0F}",
+            "\u{3164}",
+            "al\u{E0041}ice",
+            "\u{E000}",
+            "\u{10FFFD}x",
+            "\u{2800}",
+            "x\u{2800}x",
+        ] {
+            assert_eq!(n(bad), Err(InvalidName::Invisible("a nickname")), "{bad:?}");
+        }
+        for blank in ["\u{301}", "\u{301}\u{3000}\u{301}", "\u{2003}\u{20DD}"] {
+            assert_eq!(n(blank), Err(InvalidName::NothingVisible("a nickname")), "{blank:?}");
+        }
+    }
+
+    #[test]
+    fn plain_names_in_any_script_and_emoji_are_taken() {
+        for good in [
+            "alice",
+            "Alice Smith",
+            "김민준",
+            "さくら",
+            "山田太郎",
+            "محمد",
+            "Ζωή",
+            "Łukasz",
+            "😀",
+            "❤\u{FE0F}",
+            "👍\u{1F3FD}",
+            "👨\u{200D}👩\u{200D}👧",
+            "🧑\u{1F3FE}\u{200D}💻",
+            "r2-d2!",
+        ] {
+            assert_eq!(n(good).as_deref(), Ok(good), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn look_alikes_share_a_key_and_others_do_not() {
+        let alice = key("alice");
+        for same in
+            ["Alice", "ALICE", "\u{FF21}lice", "\u{430}lice", "\u{FF41}\u{FF4C}\u{FF49}\u{FF43}\u{FF45}"]
+        {
+            assert_eq!(key(same), alice, "{same:?}");
+        }
+        assert_eq!(key("paypal"), key("\u{440}\u{430}\u{443}\u{440}\u{430}l"));
+        for other in ["alicia", "bob", "김민준", "😀"] {
+            assert_ne!(key(other), alice, "{other:?}");
+        }
+        assert_ne!(key("김민준"), key("김민수"));
+        assert!(!key("a b").contains('\t'), "the cluster's scripts split on tabs");
+    }
+}
