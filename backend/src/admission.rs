@@ -106,6 +106,25 @@ impl Drop for Admitted {
     }
 }
 
+/// A connection's [`Admitted`] places, shared by its serving task and its requests, so
+/// that an upgrade gives them back the moment the session holds its own (its serving task
+/// ends a little later: counted twice meanwhile, the next connection could be refused).
+#[derive(Debug, Clone)]
+pub struct HttpPlaces(Arc<Mutex<Option<Admitted>>>);
+
+impl HttpPlaces {
+    pub fn new(admitted: Admitted) -> Self {
+        Self(Arc::new(Mutex::new(Some(admitted))))
+    }
+
+    /// Gives the places back (once; later calls do nothing).
+    pub fn release(&self) {
+        // Held to take the value out only.
+        let taken = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(taken);
+    }
+}
+
 impl Admission {
     /// `sessions` is the WebSocket cap's semaphore, full as created.
     pub fn new(config: &Config, sessions: Arc<Semaphore>) -> Self {
@@ -159,7 +178,11 @@ impl Admission {
     }
 
     fn refuse(&mut self, tcp: &TcpStream, peer: SocketAddr, status: &str, why: &str) {
-        // Never waits: a socket that cannot take these few bytes now is closed without them.
+        // Never waits. What the client sent already is read first: a socket closed with
+        // unread bytes is reset, and a reset can make the client lose the answer.
+        let mut sink = [0u8; 2048];
+        let _ = tcp.try_read(&mut sink);
+        // A socket that cannot take these few bytes now is closed without them.
         let answer = format!("HTTP/1.1 {status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
         let _ = tcp.try_write(answer.as_bytes());
         if self.logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {

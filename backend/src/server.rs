@@ -187,7 +187,7 @@ pub async fn run(
 /// Serves one TCP connection's HTTP requests until it closes, is upgraded to a
 /// WebSocket, or the server shuts down (then it finishes the request in flight).
 /// `admitted` holds the connection's places (see `admission`) until it ends or becomes a
-/// WebSocket (then the session holds its own).
+/// WebSocket (then the session holds its own, and `ws_handler` gives these back).
 fn serve_http(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -202,7 +202,9 @@ fn serve_http(
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(error = %e, "could not set TCP_NODELAY");
     }
-    let service = TowerToHyperService::new(tower::Layer::layer(&Extension(ConnectInfo(peer)), app));
+    let places = admission::HttpPlaces::new(admitted);
+    let app = tower::Layer::layer(&Extension(ConnectInfo(peer)), app);
+    let service = TowerToHyperService::new(tower::Layer::layer(&Extension(places.clone()), app));
     tracker.spawn(async move {
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
@@ -222,7 +224,7 @@ fn serve_http(
         if let Err(e) = result {
             tracing::debug!(%peer, error = %e, "HTTP connection failed");
         }
-        drop(admitted);
+        places.release();
     });
 }
 
@@ -340,6 +342,10 @@ async fn ws_handler(
             return (status, "too many connections from your address\n").into_response();
         }
     };
+    // The session holds its places from now on: the connection's HTTP ones go back.
+    if let Some(places) = req.extensions().get::<admission::HttpPlaces>() {
+        places.release();
+    }
     // The session names the client only in its info lines (connected, disconnected).
     let client = if tracing::enabled!(tracing::Level::INFO) { client() } else { String::new() };
     let peer = Peer { client, resume: params.resume, version };
