@@ -18,7 +18,7 @@ use icu_properties::props::{
     GeneralCategoryGroup,
 };
 use icu_properties::{CodePointMapData, CodePointSetData};
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{UnicodeNormalization, is_nfc};
 
 /// The key under which nicks are unique, for every node of a cluster alike (a `--redis`
 /// cluster's nick table is keyed by it): the nick case-folded, then its confusable
@@ -36,24 +36,28 @@ impl NickKey for Nick {
 }
 
 /// Applies the checks to every name a request carries (a `members` cursor is only
-/// normalised: it names a member, and a refused one would never match anyway).
+/// normalised: it names a member, and a refused one would never match anyway). A name
+/// that passes as it is is moved through untouched: this runs on every `say`.
 pub fn screen(request: Request) -> Result<Request, InvalidName> {
     Ok(match request {
-        Request::Nick(nick) => Request::Nick(self::nick(&nick)?),
+        Request::Nick(nick) => Request::Nick(self::nick(nick)?),
         Request::Join { room, after, password, max } => {
-            Request::Join { room: self::room(&room)?, after, password, max }
+            Request::Join { room: self::room(room)?, after, password, max }
         }
-        Request::Leave(room) => Request::Leave(self::room(&room)?),
-        Request::Say { room, text, cid, image } => {
-            Request::Say { room: self::room(&room)?, text, cid, image }
-        }
-        Request::Typing(room) => Request::Typing(self::room(&room)?),
+        Request::Leave(room) => Request::Leave(self::room(room)?),
+        Request::Say { room, text, cid, image } => Request::Say { room: self::room(room)?, text, cid, image },
+        Request::Typing(room) => Request::Typing(self::room(room)?),
         Request::History { room, before, limit } => {
-            Request::History { room: self::room(&room)?, before, limit }
+            Request::History { room: self::room(room)?, before, limit }
         }
         Request::Members(mut page) => {
-            page.room = self::room(&page.room)?;
-            page.after = page.after.map(|nick| Nick::parse(&nfc(nick.as_str()))).transpose()?;
+            page.room = self::room(page.room)?;
+            page.after = match page.after {
+                Some(nick) if !is_nfc(nick.as_str()) => {
+                    Some(Nick::parse(&nick.as_str().nfc().collect::<String>())?)
+                }
+                after => after,
+            };
             Request::Members(page)
         }
         Request::Ping => Request::Ping,
@@ -61,21 +65,40 @@ pub fn screen(request: Request) -> Result<Request, InvalidName> {
 }
 
 /// A nick, normalised and checked.
-pub fn nick(nick: &Nick) -> Result<Nick, InvalidName> {
-    let nfc = nfc(nick.as_str());
-    check("a nickname", &nfc)?;
-    Nick::parse(&nfc)
+pub fn nick(nick: Nick) -> Result<Nick, InvalidName> {
+    match normalised("a nickname", nick.as_str())? {
+        None => Ok(nick),
+        Some(nfc) => Nick::parse(&nfc),
+    }
 }
 
 /// A room name, normalised and checked.
-pub fn room(room: &RoomName) -> Result<RoomName, InvalidName> {
-    let nfc = nfc(room.as_str());
-    check("a room name", &nfc)?;
-    RoomName::parse(&nfc)
+pub fn room(room: RoomName) -> Result<RoomName, InvalidName> {
+    match normalised("a room name", room.as_str())? {
+        None => Ok(room),
+        Some(nfc) => RoomName::parse(&nfc),
+    }
 }
 
-fn nfc(s: &str) -> String {
-    s.nfc().collect()
+/// Checks `name` in NFC: `None` when it is fine as it is, its NFC form when that differs
+/// (to be parsed again: composing may shorten it, and rarely lengthen it). Printable
+/// ASCII, most names, needs neither normalising nor Unicode's tables.
+fn normalised(what: &'static str, name: &str) -> Result<Option<String>, InvalidName> {
+    if name.is_ascii() {
+        // `common` refused control characters: only spaces can be invisible here.
+        return if name.bytes().any(|b| b.is_ascii_graphic()) {
+            Ok(None)
+        } else {
+            Err(InvalidName::NothingVisible(what))
+        };
+    }
+    if is_nfc(name) {
+        check(what, name)?;
+        return Ok(None);
+    }
+    let nfc: String = name.nfc().collect();
+    check(what, &nfc)?;
+    Ok(Some(nfc))
 }
 
 /// Refuses what hides or rearranges a name, and a name with nothing visible.
@@ -136,7 +159,7 @@ mod tests {
     use super::*;
 
     fn n(s: &str) -> Result<String, InvalidName> {
-        nick(&Nick::parse(s)?).map(String::from)
+        nick(Nick::parse(s)?).map(String::from)
     }
 
     fn key(s: &str) -> String {
@@ -146,7 +169,7 @@ mod tests {
     #[test]
     fn names_are_normalised_first() {
         assert_eq!(n("cafe\u{301}").unwrap(), "caf\u{e9}");
-        assert_eq!(room(&RoomName::parse("Cafe\u{301}").unwrap()).unwrap().as_str(), "Caf\u{e9}");
+        assert_eq!(room(RoomName::parse("Cafe\u{301}").unwrap()).unwrap().as_str(), "Caf\u{e9}");
         // A compatibility form is kept as typed (NFC, not NFKC): the key makes it one nick.
         assert_eq!(n("\u{FF21}lice").unwrap(), "\u{FF21}lice");
     }
