@@ -74,11 +74,11 @@ impl Hosts {
             return true;
         }
         let Some((name, port)) = std::str::from_utf8(host).ok().and_then(split) else { return false };
+        // A fully qualified name may end with a dot; it is the same name.
+        let name = name.strip_suffix('.').unwrap_or(name);
         if name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok() {
             return true;
         }
-        // A fully qualified name may end with a dot; it is the same name.
-        let name = name.strip_suffix('.').unwrap_or(name);
         self.names
             .iter()
             .any(|(known, only)| known.eq_ignore_ascii_case(name) && only.is_none_or(|p| Some(p) == port))
@@ -161,6 +161,7 @@ mod tests {
         for host in [
             "localhost",
             "LOCALHOST:3000",
+            "localhost.:3000",
             "127.0.0.1:3000",
             "192.168.1.20:3000",
             "[::1]:3000",
