@@ -7,10 +7,14 @@
 //! characters, unassigned and private-use code points) or nothing visible at all. Emoji
 //! keep their joiners and variation selectors. Nicks are unique under [`NickKey::key`]:
 //! case-folded, then Unicode's confusable skeleton (UTS #39), so `alice`, `Ａlice` and
-//! `аlice` (Cyrillic a) are one nick. Room names keep their case-sensitive identity.
+//! `аlice` (Cyrillic a) are one nick. Room names keep their case-sensitive identity, and
+//! [`Looks`] lets the hub refuse a new room that looks like one with members.
 //! Message texts are left as written.
 //!
-//! This module holds no state: it maps names to names and keys.
+//! This module holds no state but [`Looks`], which the hub keeps: it maps names to names
+//! and keys.
+
+use std::collections::HashMap;
 
 use common::{InvalidName, Nick, Request, RoomName};
 use icu_properties::props::{
@@ -99,6 +103,39 @@ fn normalised(what: &'static str, name: &str) -> Result<Option<String>, InvalidN
     let nfc: String = name.nfc().collect();
     check(what, &nfc)?;
     Ok(Some(nfc))
+}
+
+/// The live rooms by their look (the confusable skeleton of the name, case kept: rooms
+/// are case-sensitive), so that a new room that looks like one with members is refused
+/// in one lookup under the hub's lock. Usually one room per look; more when a cluster's
+/// nodes created look-alikes at the same moment, or rooms from before this rule.
+#[derive(Debug, Default)]
+pub struct Looks(HashMap<String, Vec<RoomName>>);
+
+impl Looks {
+    /// A room got its first member.
+    pub fn add(&mut self, room: &RoomName) {
+        self.0.entry(look(room)).or_default().push(room.clone());
+    }
+
+    /// A room lost its last member.
+    pub fn remove(&mut self, room: &RoomName) {
+        let look = look(room);
+        let Some(rooms) = self.0.get_mut(&look) else { return };
+        rooms.retain(|r| r != room);
+        if rooms.is_empty() {
+            self.0.remove(&look);
+        }
+    }
+
+    /// A live room that `room`, a name that is not live itself, would be taken for.
+    pub fn like(&self, room: &RoomName) -> Option<&RoomName> {
+        self.0.get(&look(room)).and_then(|rooms| rooms.iter().find(|r| *r != room))
+    }
+}
+
+fn look(room: &RoomName) -> String {
+    unicode_security::skeleton(room.as_str()).collect()
 }
 
 /// Refuses what hides or rearranges a name, and a name with nothing visible.
@@ -225,6 +262,23 @@ mod tests {
         ] {
             assert_eq!(n(good).as_deref(), Ok(good), "{good:?}");
         }
+    }
+
+    #[test]
+    fn a_room_that_looks_like_a_live_one_is_found() {
+        let r = |s: &str| RoomName::parse(s).unwrap();
+        let mut looks = Looks::default();
+        looks.add(&r("general"));
+        assert_eq!(looks.like(&r("gen\u{435}ral")), Some(&r("general")), "Cyrillic e");
+        assert_eq!(looks.like(&r("genera\u{217C}")), Some(&r("general")), "small roman numeral fifty");
+        assert_eq!(looks.like(&r("general")), None, "the room itself");
+        assert_eq!(looks.like(&r("General")), None, "rooms are case-sensitive");
+        assert_eq!(looks.like(&r("generals")), None);
+        looks.add(&r("gen\u{435}ral"));
+        looks.remove(&r("general"));
+        assert_eq!(looks.like(&r("general")), Some(&r("gen\u{435}ral")), "the other one is still live");
+        looks.remove(&r("gen\u{435}ral"));
+        assert_eq!(looks.like(&r("general")), None);
     }
 
     #[test]

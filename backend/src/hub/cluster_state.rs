@@ -351,6 +351,9 @@ impl State {
             return;
         }
         let nick = remote.nick.clone();
+        if !self.rooms.contains_key(&room) {
+            self.looks.add(&room);
+        }
         let members = self.rooms.entry(room.clone()).or_default();
         members.add_remote(id, &nick);
         let frame = encode(&ServerMsg::Presence {

@@ -57,7 +57,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
-use crate::names::NickKey as _;
+use crate::names::{self, NickKey as _};
 use crate::presence::Op;
 use crate::store::{
     Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
@@ -109,6 +109,8 @@ struct State {
     departed: Departed,
     /// Rooms with at least one member. A room's history lives in the store and outlives this.
     rooms: HashMap<RoomName, Room>,
+    /// The same rooms by their look, to refuse a new room that looks like one of them.
+    looks: names::Looks,
     store: Store,
     /// Links given a frame under the lock, to be written once it is released.
     dirty: Vec<Link>,
@@ -186,6 +188,7 @@ impl Hub {
             tokens: HashMap::new(),
             departed: Departed::default(),
             rooms: HashMap::new(),
+            looks: names::Looks::default(),
             store,
             dirty: Vec::new(),
             touched: HashSet::new(),
@@ -719,6 +722,7 @@ impl State {
         self.touched.insert(room.clone());
         if members.len() == 0 {
             self.rooms.remove(room);
+            self.looks.remove(room);
             return;
         }
         let frame = encode(&ServerMsg::Presence {

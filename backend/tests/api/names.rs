@@ -1,5 +1,6 @@
 //! Nicks and room names people can trust: normalised, nothing hidden or reordered in
-//! them, and no nick that looks like another one online, on one node or across a cluster.
+//! them, no nick that looks like another one online (on one node or across a cluster),
+//! and no new room that looks like one with members.
 
 use backend::redis_server::RedisServer;
 use serde_json::json;
@@ -110,6 +111,34 @@ async fn a_decomposed_room_name_is_the_composed_room() {
     }
     // Room names stay case-sensitive.
     assert_eq!(b.join("caf\u{E9}").await["members"], json!(["bob"]));
+}
+
+#[tokio::test]
+async fn a_new_room_that_looks_like_a_room_with_members_is_refused() {
+    let app = spawn_app().await;
+    let _ann = app.member("ann", "general").await;
+    let mut bob = app.client().await;
+    bob.set_nick("bob").await;
+    for look_alike in ["gen\u{435}ral", "genera\u{217C}", "g\u{435}n\u{435}ral"] {
+        bob.send(json!({"type": "join", "room": look_alike})).await;
+        let e = bob.expect_error("invalid").await;
+        assert!(
+            e["message"].as_str().unwrap().contains("looks like the room general"),
+            "{look_alike:?}: {e}"
+        );
+    }
+    // Case makes another room, by contract; and other names are free.
+    assert_eq!(bob.join("General").await["members"], json!(["bob"]));
+    assert_eq!(bob.join("generals").await["members"], json!(["bob"]));
+    // A room stored before its look-alike had members stays joinable: it is not new.
+    let mut cat = app.client().await;
+    cat.set_nick("cat").await;
+    cat.join("n\u{435}ws").await;
+    cat.say("n\u{435}ws", "first", "c1").await;
+    cat.send(json!({"type": "leave", "room": "n\u{435}ws"})).await;
+    assert_eq!(cat.next().await["type"], "left");
+    let _dan = app.member("dan", "news").await;
+    assert_eq!(cat.join("n\u{435}ws").await["history"][0]["text"], "first");
 }
 
 #[tokio::test]
