@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use common::{InvalidName, Nick, Request, RoomName};
 use icu_properties::props::{
-    BidiControl, DefaultIgnorableCodePoint, EmojiModifier, ExtendedPictographic, GeneralCategory,
+    BidiControl, DefaultIgnorableCodePoint, Emoji, EmojiModifier, ExtendedPictographic, GeneralCategory,
     GeneralCategoryGroup,
 };
 use icu_properties::{CodePointMapData, CodePointSetData};
@@ -172,21 +172,25 @@ fn check(what: &'static str, name: &str) -> Result<(), InvalidName> {
 const BLANKS: [char; 2] = ['\u{2800}', '\u{1D159}'];
 
 /// Whether the default-ignorable character at `i` is part of an emoji: a variation
-/// selector after a pictograph (VS15/VS16 choose text or emoji presentation), or a
-/// zero-width joiner between two pictographs (a family, a profession with its skin tone).
+/// selector right after an emoji character (VS15/VS16 choose text or emoji presentation;
+/// a keycap's digit is one), or a zero-width joiner between two pictographs (a family, a
+/// profession with its skin tone).
 fn emoji_glue(chars: &[char], i: usize) -> bool {
+    let emoji = CodePointSetData::new::<Emoji>();
     let pictograph = CodePointSetData::new::<ExtendedPictographic>();
     let modifier = CodePointSetData::new::<EmojiModifier>();
     let selector = |c: char| c == '\u{FE0E}' || c == '\u{FE0F}';
-    // The pictograph a joiner or selector follows, skipping selectors and skin tones.
-    let after_pictograph = chars[..i]
-        .iter()
-        .rev()
-        .find(|&&c| !selector(c) && !modifier.contains(c))
-        .is_some_and(|&c| pictograph.contains(c));
     match chars[i] {
-        c if selector(c) => after_pictograph,
-        '\u{200D}' => after_pictograph && chars.get(i + 1).is_some_and(|&c| pictograph.contains(c)),
+        c if selector(c) => i > 0 && emoji.contains(chars[i - 1]),
+        '\u{200D}' => {
+            // The pictograph the joiner follows, past its selector and skin tone.
+            let after = chars[..i]
+                .iter()
+                .rev()
+                .find(|&&c| !selector(c) && !modifier.contains(c))
+                .is_some_and(|&c| pictograph.contains(c));
+            after && chars.get(i + 1).is_some_and(|&c| pictograph.contains(c))
+        }
         _ => false,
     }
 }
@@ -228,6 +232,8 @@ mod tests {
             "al\u{61C}ice",
             "al\u{180E}ice",
             "a\u{FE0F}",
+            "😀\u{FE0F}\u{FE0F}",
+            "😀\u{200D}",
             "\u{3164}",
             "al\u{E0041}ice",
             "\u{E000}",
@@ -258,6 +264,8 @@ mod tests {
             "👍\u{1F3FD}",
             "👨\u{200D}👩\u{200D}👧",
             "🧑\u{1F3FE}\u{200D}💻",
+            "1\u{FE0F}\u{20E3}",
+            "🇰🇷",
             "r2-d2!",
         ] {
             assert_eq!(n(good).as_deref(), Ok(good), "{good:?}");
