@@ -154,6 +154,24 @@ async fn closed_within(tcp: &mut TcpStream, limit: Duration) -> Duration {
 }
 
 #[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    let app = spawn_with(backend::Config { header_timeout: 1, ..test_config() }).await;
+    let mut tcp = TcpStream::connect(app.addr).await.unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 512];
+    while !answer.ends_with(b"ok\n") {
+        let n = tokio::time::timeout(WAIT, tcp.read(&mut buf)).await.expect("an answer").unwrap();
+        assert_ne!(n, 0, "closed before the answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    // Kept alive for the next request, which never comes: the timeout counts from the
+    // end of the answer, so an idle connection holds its socket a second, not forever.
+    let idle = closed_within(&mut tcp, Duration::from_secs(3)).await;
+    assert!(idle >= Duration::from_millis(800), "closed after {idle:?}, before the timeout");
+}
+
+#[tokio::test]
 async fn a_flood_of_half_requests_from_one_address_leaves_everyone_else_served() {
     let db = fresh_db();
     // 256 files: 192 sockets at once. The flood comes from the LAN address (loopback,
