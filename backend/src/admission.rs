@@ -1,16 +1,24 @@
-//! Who may open a WebSocket, decided before the upgrade: the page's origin (cross-site
-//! WebSocket hijacking), how many connections one address holds, and which address a
-//! connection comes from when a trusted reverse proxy stands in front. Also how many
-//! connections the process's open-files limit allows.
+//! Who may connect, decided before any request is read ([`Admission`]: the sockets the
+//! open-files limit leaves room for, and how many connections one address holds that are
+//! not a WebSocket yet), and who may open a WebSocket, decided before the upgrade: the
+//! page's origin (cross-site WebSocket hijacking), how many WebSockets one address holds,
+//! and which address a connection comes from when a trusted reverse proxy stands in
+//! front. Also how many connections the process's open-files limit allows.
 //!
 //! This module only decides; `server` refuses with the status it returns and keeps the
 //! [`Counted`] slot for as long as the connection lives.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode, header};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
 
 /// File descriptors the process needs besides its WebSockets: the listener, the SQLite
 /// files, the runtime's own, and HTTP requests in flight.
@@ -60,6 +68,172 @@ pub fn raise_open_files_limit(max_connections: usize) -> Option<u64> {
         );
     }
     Some(allowed)
+}
+
+/// The accept loop's admission: a new socket is closed at once, before anything is read
+/// from it, when the open-files limit (less [`RESERVED_FILES`]) is used up by the
+/// sockets already open (the newest is refused, rather than `accept` failing for want of
+/// a descriptor and the server stopping to accept), or when its address already holds
+/// `--max-http-per-ip` connections that are not a WebSocket: still sending a request, or
+/// idle between requests (a superset of "not finished their request", so that requests
+/// sent whole and then left idle count too). Loopback (this machine: a local proxy not
+/// declared, a load test) and the `--trusted-proxy` peers (whose clients are only known
+/// from their headers) are not limited per address; the open-files budget holds for all.
+#[derive(Debug)]
+pub struct Admission {
+    http: PerAddress,
+    trusted: Vec<IpAddr>,
+    /// HTTP connections open (their serving task holds an [`Admitted`]).
+    open: Arc<AtomicUsize>,
+    /// The WebSocket cap, whose permits the sessions hold.
+    sessions: Arc<Semaphore>,
+    sessions_cap: usize,
+    budget: usize,
+    /// When a refusal was last logged: one line a minute at most says the server refuses.
+    logged: Option<Instant>,
+}
+
+/// One accepted connection's places; dropping it gives them back.
+#[derive(Debug)]
+pub struct Admitted {
+    _counted: Option<Counted>,
+    open: Arc<AtomicUsize>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A connection's [`Admitted`] places, shared by its serving task and its requests, so
+/// that an upgrade gives them back the moment the session holds its own (its serving task
+/// ends a little later: counted twice meanwhile, the next connection could be refused).
+#[derive(Debug, Clone)]
+pub struct HttpPlaces(Arc<Mutex<Option<Admitted>>>);
+
+impl HttpPlaces {
+    pub fn new(admitted: Admitted) -> Self {
+        Self(Arc::new(Mutex::new(Some(admitted))))
+    }
+
+    /// Gives the places back (once; later calls do nothing).
+    pub fn release(&self) {
+        // Held to take the value out only.
+        let taken = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(taken);
+    }
+}
+
+impl Admission {
+    /// `sessions` is the WebSocket cap's semaphore, full as created.
+    pub fn new(config: &Config, sessions: Arc<Semaphore>) -> Self {
+        let budget = connection_cap(0);
+        tracing::info!(
+            sockets = budget,
+            max_http_per_ip = config.max_http_per_ip,
+            header_timeout = config.header_timeout,
+            "sockets open at once: at most {budget}; connections that are not a WebSocket: at              most {} per address, each given {} s to send its headers",
+            config.max_http_per_ip,
+            config.header_timeout.max(1),
+        );
+        Self {
+            http: PerAddress::new(config.max_http_per_ip),
+            trusted: config.trusted_proxies.iter().copied().map(canonical).collect(),
+            open: Arc::default(),
+            sessions_cap: sessions.available_permits(),
+            sessions,
+            budget,
+            logged: None,
+        }
+    }
+
+    /// Admits a socket just accepted, or refuses it (a short answer is written if the
+    /// socket takes it at once; the caller then drops the socket).
+    pub fn admit(&mut self, tcp: &TcpStream, peer: SocketAddr) -> Option<Admitted> {
+        let sessions = self.sessions_cap.saturating_sub(self.sessions.available_permits());
+        if self.open.load(Ordering::Relaxed) + sessions >= self.budget {
+            self.refuse(tcp, peer, "503 Service Unavailable", "the open-files limit is reached");
+            return None;
+        }
+        let ip = canonical(peer.ip());
+        let counted = if self.trusted.contains(&ip) {
+            None
+        } else {
+            match self.http.admit(ip) {
+                Ok(counted) => counted,
+                Err(_) => {
+                    self.refuse(
+                        tcp,
+                        peer,
+                        "429 Too Many Requests",
+                        "too many connections from one address (--max-http-per-ip)",
+                    );
+                    return None;
+                }
+            }
+        };
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Some(Admitted { _counted: counted, open: self.open.clone() })
+    }
+
+    fn refuse(&mut self, tcp: &TcpStream, peer: SocketAddr, status: &str, why: &str) {
+        // Never waits. What the client sent already is read first: a socket closed with
+        // unread bytes is reset, and a reset can make the client lose the answer.
+        let mut sink = [0u8; 2048];
+        let _ = tcp.try_read(&mut sink);
+        // A socket that cannot take these few bytes now is closed without them.
+        let answer = format!("HTTP/1.1 {status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+        let _ = tcp.try_write(answer.as_bytes());
+        if self.logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+            self.logged = Some(Instant::now());
+            tracing::warn!(%peer, "refusing new connections: {why} (said once a minute at most)");
+        } else {
+            tracing::debug!(%peer, "refused a connection: {why}");
+        }
+    }
+}
+
+/// How long the accept loop waits after `accept` fails for want of a resource (EMFILE,
+/// ENFILE, ENOBUFS): 10 ms, doubling up to a second while it keeps failing. The first
+/// failure of a run of them is logged.
+#[derive(Debug)]
+pub struct Backoff {
+    wait: Duration,
+    failing: bool,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { wait: Self::FIRST, failing: false }
+    }
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MOST: Duration = Duration::from_secs(1);
+
+    /// The wait after this failure.
+    pub fn next(&mut self, e: &std::io::Error) -> Duration {
+        if !self.failing {
+            self.failing = true;
+            tracing::error!(
+                error = %e,
+                "cannot accept connections (out of file descriptors?); retrying, less often while it lasts"
+            );
+        }
+        let wait = self.wait;
+        self.wait = (self.wait * 2).min(Self::MOST);
+        wait
+    }
+
+    /// An `accept` succeeded.
+    pub fn reset(&mut self) {
+        if self.failing {
+            tracing::info!("accepting connections again");
+        }
+        *self = Self::default();
+    }
 }
 
 /// Page origins allowed besides the request's own host, normalised (`scheme://host:port`).

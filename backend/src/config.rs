@@ -84,10 +84,28 @@ pub struct Config {
     #[arg(long = "allowed-origin", env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// A name this server is reached by (`chat.example`, or `chat.example:8443` for that
+    /// port only), besides loopback, IP addresses and the hosts of --allowed-origin:
+    /// requests for other names get 421 (a DNS rebinding page has its own name).
+    /// Repeatable; the variable takes a comma-separated list.
+    #[arg(long = "allowed-host", env = "CHAT_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
     /// WebSocket connections from one address at most (0: no limit); more are refused
     /// with 429.
     #[arg(long, env = "CHAT_MAX_PER_IP", default_value_t = 1000)]
     pub max_per_ip: usize,
+
+    /// Connections from one address that are not (yet) a WebSocket, at most: still
+    /// sending their request, or idle between requests (0: no limit). More are closed at
+    /// once. Loopback and --trusted-proxy peers are not limited.
+    #[arg(long, env = "CHAT_MAX_HTTP_PER_IP", default_value_t = 64)]
+    pub max_http_per_ip: usize,
+
+    /// Seconds a connection gets to send a request's headers, from its opening or from
+    /// the end of its last answer (so also how long an idle keep-alive lasts).
+    #[arg(long, env = "CHAT_HEADER_TIMEOUT", default_value_t = 5)]
+    pub header_timeout: u64,
 
     /// A reverse proxy's address whose `X-Forwarded-For` is believed, for the per-address
     /// limit and the logs. Repeatable; the variable takes a comma-separated list. Without
@@ -142,7 +160,10 @@ impl Default for Config {
             history: 10_000,
             sync: SyncMode::Full,
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             max_per_ip: 1000,
+            max_http_per_ip: 64,
+            header_timeout: 5,
             trusted_proxies: Vec::new(),
             presence_threshold: 100,
             media_dir: PathBuf::from("data/media"),
@@ -179,7 +200,7 @@ mod tests {
         let default = Config::default();
         assert_eq!(format!("{explicit:?}"), format!("{default:?}"));
         // The lists have no default: empty unless given.
-        assert_eq!(without_default, ["redis", "allowed-origin", "trusted-proxy"]);
+        assert_eq!(without_default, ["redis", "allowed-origin", "allowed-host", "trusted-proxy"]);
         assert!(default.allowed_origins.is_empty() && default.trusted_proxies.is_empty());
         assert_eq!(default.redis, None);
     }
@@ -200,7 +221,10 @@ mod tests {
             "10.0.0.1,::1",
             "--sync",
             "normal",
+            "--allowed-host",
+            "chat.example,Chat.Other:8443",
         ]);
+        assert_eq!(c.allowed_hosts, ["chat.example", "Chat.Other:8443"]);
         assert_eq!(c.allowed_origins, ["https://chat.example", "http://127.0.0.1:8080"]);
         assert_eq!(c.trusted_proxies, ["10.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]);
         assert_eq!(c.sync, SyncMode::Normal);

@@ -28,6 +28,11 @@ pub enum RequestError {
     PrivateHistory(RoomName),
     #[error("the room {0} is full ({1} members at most)")]
     RoomFull(RoomName, u32),
+    /// A new room whose name looks like a room's with members: the second is the latter.
+    #[error(
+        "the room name {0} looks like the room {1}: join that one, or choose a name that looks different"
+    )]
+    LookAlike(RoomName, RoomName),
     #[error("the room {0} exists and is public: join it without a password")]
     PublicRoom(RoomName),
     #[error("the lobby is open to everyone: it takes no password or member limit")]
@@ -48,7 +53,9 @@ impl RequestError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest(_) => ErrorCode::BadRequest,
-            Self::Invalid(_) | Self::PublicRoom(_) | Self::OpenLobby => ErrorCode::Invalid,
+            Self::Invalid(_) | Self::PublicRoom(_) | Self::OpenLobby | Self::LookAlike(..) => {
+                ErrorCode::Invalid
+            }
             Self::PasswordNeeded(_)
             | Self::WrongPassword(_)
             | Self::PrivateHistory(_)

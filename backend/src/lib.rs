@@ -1,8 +1,11 @@
 //! The chat server: one port serves the built web app and the WebSocket at `/ws`.
 //!
 //! Module map, outside in:
-//! - [`admission`]: who may open a WebSocket (origin, connections per address, the
-//!   client's address behind a trusted proxy) and the open-files limit.
+//! - [`admission`]: who may connect (the open-files budget, connections per address that
+//!   are not a WebSocket yet) and who may open a WebSocket (origin, WebSockets per
+//!   address, the client's address behind a trusted proxy); the open-files limit.
+//! - `hosts`: the `Host` names the server answers for (DNS rebinding), a layer on the
+//!   whole router.
 //! - [`config`]: the typed [`Config`], parsed from flags and `CHAT_*` variables.
 //! - [`server`]: binds the router (`/ws`, `/api/info`, static files) and runs it until
 //!   shutdown; [`server::run`] is what the binary and the tests call.
@@ -19,6 +22,8 @@
 //!   cluster's shared state in Redis (nicks, members, rooms, node liveness, the reaper of
 //!   dead nodes, changed by scripts), and typing across the nodes. The hub knows only its
 //!   `events`: what a node applies from the others and what it queues for Redis.
+//! - `names`: nicks and room names people can trust: normalised (NFC), invisible and
+//!   direction-changing characters refused, nicks unique by their look-alike key.
 //! - `error`: the request errors and their one mapping to protocol `error` frames.
 //! - `net`: the URLs a phone on the LAN can open.
 //! - [`redis_server`]: a private `redis-server` for the tests (not used by the server).
@@ -31,9 +36,11 @@ pub mod admission;
 mod cluster;
 pub mod config;
 mod error;
+mod hosts;
 mod hub;
 mod link;
 mod media;
+mod names;
 pub mod net;
 #[doc(hidden)]
 pub mod redis_server;

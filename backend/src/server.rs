@@ -32,18 +32,16 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::admission::{self, Origins, PerAddress};
+use crate::admission::{self, Admission, Origins, PerAddress};
 use crate::cluster::Cluster;
 use crate::config::{Config, StoreKind};
+use crate::hosts::{self, Hosts};
 use crate::hub::Hub;
 use crate::media::{self, Media};
 use crate::net;
 use crate::session::{self, Peer, SessionConfig};
 use crate::store::Store;
 use crate::{web, ws};
-
-/// A client gets this long to send its request's headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long open WebSockets get to close after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
@@ -121,22 +119,33 @@ pub async fn run(
         lan_urls: Arc::new(net::lan_urls(addr)),
     };
     let sessions = state.sessions.clone();
-    let app = router(state, media, &config.web_dir);
+    let hosts = Hosts::new(&config.allowed_hosts, &config.allowed_origins, &config.trusted_proxies);
+    tracing::info!(hosts = %hosts.describe(), "answering requests for these hosts (others get 421; see --allowed-host)");
+    let mut admission = Admission::new(&config, state.slots.clone());
+    let app = router(state, media, &config.web_dir, hosts);
     let http = TaskTracker::new();
+    let header_timeout = Duration::from_secs(config.header_timeout.max(1));
+    let mut backoff = admission::Backoff::default();
     tokio::pin!(shutdown);
     'accept: loop {
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => serve_http(tcp, peer, app.clone(), &http, token.clone()),
+                Ok((tcp, peer)) => {
+                    backoff.reset();
+                    if let Some(admitted) = admission.admit(&tcp, peer) {
+                        serve_http(tcp, peer, admitted, app.clone(), &http, token.clone(), header_timeout);
+                    }
+                }
                 Err(e) if is_connection_error(&e) => {}
                 Err(e) => {
-                    // Out of file descriptors, most likely: wait for some to be freed
-                    // rather than spin.
-                    tracing::error!(error = %e, "cannot accept connections");
+                    // Out of file descriptors, most likely (what the reserve is for, so
+                    // something else holds them): wait for some to be freed rather than
+                    // spin, longer each time, and keep accepting after.
+                    let wait = backoff.next(&e);
                     tokio::select! {
                         () = &mut shutdown => break 'accept,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = tokio::time::sleep(wait) => {}
                     }
                 }
             }
@@ -172,17 +181,31 @@ pub async fn run(
 
 /// Serves one TCP connection's HTTP requests until it closes, is upgraded to a
 /// WebSocket, or the server shuts down (then it finishes the request in flight).
-fn serve_http(tcp: TcpStream, peer: SocketAddr, app: Router, tracker: &TaskTracker, stop: CancellationToken) {
+/// `admitted` holds the connection's places (see `admission`) until it ends or becomes a
+/// WebSocket (then the session holds its own, and `ws_handler` gives these back).
+fn serve_http(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    admitted: admission::Admitted,
+    app: Router,
+    tracker: &TaskTracker,
+    stop: CancellationToken,
+    header_timeout: Duration,
+) {
     // A chat frame is small and must go out now: Nagle's algorithm, with the peer's
     // delayed ACKs, would hold frames back for tens of milliseconds.
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(error = %e, "could not set TCP_NODELAY");
     }
-    let service = TowerToHyperService::new(tower::Layer::layer(&Extension(ConnectInfo(peer)), app));
+    let places = admission::HttpPlaces::new(admitted);
+    let app = tower::Layer::layer(&Extension(ConnectInfo(peer)), app);
+    let service = TowerToHyperService::new(tower::Layer::layer(&Extension(places.clone()), app));
     tracker.spawn(async move {
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
+            // Measured by hyper from the connection's start, and again from the end of each
+            // answer on a keep-alive connection: so also the longest idle keep-alive.
+            .header_read_timeout(header_timeout)
             .serve_connection(TokioIo::new(tcp), service)
             .with_upgrades();
         tokio::pin!(conn);
@@ -196,6 +219,7 @@ fn serve_http(tcp: TcpStream, peer: SocketAddr, app: Router, tracker: &TaskTrack
         if let Err(e) = result {
             tracing::debug!(%peer, error = %e, "HTTP connection failed");
         }
+        places.release();
     });
 }
 
@@ -204,15 +228,24 @@ fn is_connection_error(e: &std::io::Error) -> bool {
     matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }
 
-fn router(state: AppState, media: Media, web_dir: &Path) -> Router {
+fn router(state: AppState, media: Media, web_dir: &Path, hosts: Hosts) -> Router {
     let uploads = media::router(media, state.hub.clone(), state.origins.clone());
     Router::new()
         .route("/ws", get(ws_handler))
         .route("/api/info", get(info))
         .route("/api/qr.svg", get(qr))
+        .route("/healthz", get(healthz))
         .with_state(state)
         .merge(uploads)
         .merge(web::router(web_dir))
+        // Last, so that it wraps every route and the fallback alike.
+        .layer(axum::middleware::from_fn_with_state(Arc::new(hosts), hosts::check))
+}
+
+/// `GET /healthz`: the process accepts and answers requests. Nothing is read or locked,
+/// so it answers while the server is full or flooded, as long as it accepts.
+async fn healthz() -> &'static str {
+    "ok\n"
 }
 
 /// The URLs a phone can open, best first, for a request with these headers.
@@ -304,6 +337,10 @@ async fn ws_handler(
             return (status, "too many connections from your address\n").into_response();
         }
     };
+    // The session holds its places from now on: the connection's HTTP ones go back.
+    if let Some(places) = req.extensions().get::<admission::HttpPlaces>() {
+        places.release();
+    }
     // The session names the client only in its info lines (connected, disconnected).
     let client = if tracing::enabled!(tracing::Level::INFO) { client() } else { String::new() };
     let peer = Peer { client, resume: params.resume, version };

@@ -23,6 +23,7 @@ use crate::error::RequestError;
 use crate::hub::{ConnId, Handled, Hub, Read};
 use crate::link::{self, Close, Link};
 use crate::media::Media;
+use crate::names;
 use crate::ws::{self, Decoder, Message, opcode};
 
 /// How long the final frames get to go out before the socket is dropped.
@@ -373,7 +374,8 @@ fn handle_text(
 ) -> Result<Left, (RequestError, Option<String>)> {
     let msg = decode(text).map_err(|e| (e, None))?;
     let cid = msg.cid().map(str::to_owned);
-    let request = msg.validate().map_err(|e| (RequestError::Invalid(e), cid.clone()))?;
+    let request =
+        msg.validate().and_then(names::screen).map_err(|e| (RequestError::Invalid(e), cid.clone()))?;
     // A well-formed URL of an image that was never uploaded here (one stat, no lock held).
     if let Request::Say { image: Some(image), .. } = &request
         && !media.exists(image)

@@ -2,7 +2,9 @@
 //!
 //! Each `parse` applies the bounds of PROTOCOL.md ("Names") once, at the edge; code that
 //! holds a [`Nick`] or a [`RoomName`] never checks again. They hold no I/O and no
-//! policy beyond those bounds (uniqueness of nicks is the server's business).
+//! policy beyond those bounds. What needs Unicode's tables (normalisation, invisible
+//! characters, the look-alike key under which nicks are unique) is the server's business:
+//! the app must not link those tables.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -19,6 +21,11 @@ pub enum InvalidName {
     OutOfRange(&'static str, u32, u32),
     /// A `say.image` that is not a URL this server's `POST /api/media` answered with.
     Image,
+    /// A name with an invisible, direction-changing, unassigned or private-use character
+    /// (the server's check: it needs Unicode's tables, which the app does without).
+    Invisible(&'static str),
+    /// A name of nothing but spaces, marks and the like.
+    NothingVisible(&'static str),
 }
 
 impl fmt::Display for InvalidName {
@@ -28,6 +35,10 @@ impl fmt::Display for InvalidName {
             Self::TooLong(what, max) => write!(f, "{what} must be at most {max} characters"),
             Self::Control(what) => write!(f, "{what} must not contain control characters"),
             Self::OutOfRange(what, min, max) => write!(f, "{what} must be from {min} to {max}"),
+            Self::Invisible(what) => {
+                write!(f, "{what} must not contain invisible, unassigned or direction-changing characters")
+            }
+            Self::NothingVisible(what) => write!(f, "{what} must contain a visible character"),
             Self::Image => {
                 f.write_str("an image must be a URL that POST /api/media of this server answered with")
             }
@@ -99,7 +110,7 @@ macro_rules! newtype {
 
 newtype!(
     /// A nickname: 1 to 32 characters after trimming, no control characters. Unique on
-    /// a server, compared case-insensitively through [`Nick::key`].
+    /// a server, case- and look-alike-insensitively (the server's key).
     Nick
 );
 newtype!(
@@ -122,11 +133,6 @@ impl Nick {
 
     pub fn parse(s: &str) -> Result<Self, InvalidName> {
         bounded("a nickname", s.trim(), Self::MAX, false).map(Self)
-    }
-
-    /// The key under which nicks are unique: case-insensitive.
-    pub fn key(&self) -> String {
-        self.0.to_lowercase()
     }
 }
 
@@ -218,11 +224,6 @@ mod tests {
         assert_eq!(Nick::parse(&"a".repeat(33)), Err(InvalidName::TooLong("a nickname", 32)));
         assert_eq!(Nick::parse("a\u{7}b"), Err(InvalidName::Control("a nickname")));
         assert!(Nick::parse("a\nb").is_err(), "no newline in a nick");
-    }
-
-    #[test]
-    fn nick_key_ignores_case() {
-        assert_eq!(Nick::parse("Alice").unwrap().key(), Nick::parse("aLICE").unwrap().key());
     }
 
     #[test]

@@ -85,6 +85,14 @@ impl Hub {
             (None, Some(stored)) => (stored.exists, stored.settings.clone(), 0),
             (None, None) => return Ok(Admit::Read),
         };
+        // A room nobody has created (no member, nothing stored) that would be taken for
+        // one with members: refused, so that no one can stand in for a room people know.
+        if !exists
+            && !state.rooms.contains_key(room)
+            && let Some(like) = state.looks.like(room)
+        {
+            return Err(RequestError::LookAlike(room.clone(), like.clone()));
+        }
         let mut create = None;
         let settings = if conn.rooms.contains(room) {
             // Already a member: a join again (a resume of its history) asks nothing.
@@ -129,6 +137,9 @@ impl Hub {
         let link = conn.link.clone();
         let nick = conn.nick.clone();
         let v1 = conn.version == Version::V1;
+        if !state.rooms.contains_key(room) {
+            state.looks.add(room);
+        }
         let members = state.rooms.entry(room.clone()).or_default();
         // Known from now on (a room only other nodes' members were in had none here).
         members.settings.get_or_insert(settings);

@@ -58,6 +58,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::events::Op;
 use crate::error::{RequestError, encode};
 use crate::link::{self, Close, Frame, Link, Pushed};
+use crate::names::{self, NickKey as _};
 use crate::store::{
     Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
 };
@@ -108,6 +109,8 @@ struct State {
     departed: Departed,
     /// Rooms with at least one member. A room's history lives in the store and outlives this.
     rooms: HashMap<RoomName, Room>,
+    /// The same rooms by their look, to refuse a new room that looks like one of them.
+    looks: names::Looks,
     store: Store,
     /// Links given a frame under the lock, to be written once it is released.
     dirty: Vec<Link>,
@@ -185,6 +188,7 @@ impl Hub {
             tokens: HashMap::new(),
             departed: Departed::default(),
             rooms: HashMap::new(),
+            looks: names::Looks::default(),
             store,
             dirty: Vec::new(),
             touched: HashSet::new(),
@@ -701,8 +705,11 @@ impl State {
             let n = random.hash_one(attempt) % 10u64.pow(digits as u32);
             nick.clear();
             let _ = write!(nick, "guest-{n:0width$}", width = digits as usize);
-            if !self.nicks.contains_key(&nick) {
-                return Nick::parse(&nick).expect("guest nicks are valid");
+            // Under its key: digits have look-alikes (`0` is `o`'s), so a guest's key is
+            // not its nick.
+            let guest = Nick::parse(&nick).expect("guest nicks are valid");
+            if !self.nicks.contains_key(&guest.key()) {
+                return guest;
             }
         }
         unreachable!("the loop only ends by returning")
@@ -715,6 +722,7 @@ impl State {
         self.touched.insert(room.clone());
         if members.len() == 0 {
             self.rooms.remove(room);
+            self.looks.remove(room);
             return;
         }
         let frame = encode(&ServerMsg::Presence {

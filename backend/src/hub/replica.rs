@@ -32,6 +32,7 @@ use super::{Conn, ConnId, Hub, State, queue};
 use crate::cluster::events::{ClusterEvent, Op, Outbox, Snapshot, Typing};
 use crate::error::{RequestError, encode};
 use crate::link::Close;
+use crate::names::NickKey as _;
 use crate::store::SenderKey;
 
 /// Close code for the sockets of a node that lost its place in the cluster (1012,
@@ -352,6 +353,9 @@ impl State {
             return;
         }
         let nick = remote.nick.clone();
+        if !self.rooms.contains_key(&room) {
+            self.looks.add(&room);
+        }
         let members = self.rooms.entry(room.clone()).or_default();
         members.add_remote(id, &nick);
         let frame = encode(&ServerMsg::Presence {

@@ -95,6 +95,40 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Renames the rooms stored under a name that is not in NFC (a server before names were
+/// normalised stored them as the client sent them) to their NFC name, which is the only
+/// one a client can now ask for, so that their history and settings stay reachable. A
+/// room whose NFC name is another stored room's keeps its name (merging two rooms' ids is
+/// not done) and is reported. Run at each start: one pass over the rooms' index, as
+/// reading each room's last id is, and a no-op once done.
+fn normalise_room_names(conn: &mut Connection) -> rusqlite::Result<()> {
+    use unicode_normalization::{UnicodeNormalization, is_nfc};
+    let tx = conn.transaction()?;
+    let names: Vec<String> = tx
+        .prepare("SELECT DISTINCT room FROM messages UNION SELECT room FROM rooms")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for old in names.iter().filter(|name| !is_nfc(name)) {
+        let new: String = old.nfc().collect();
+        let taken = tx
+            .prepare("SELECT 1 FROM messages WHERE room = ?1 UNION SELECT 1 FROM rooms WHERE room = ?1")?
+            .exists([&new])?;
+        if taken {
+            tracing::warn!(
+                room = %old,
+                composed = %new,
+                "a stored room's composed name is another stored room's: it keeps its name, \
+                 which clients can no longer ask for"
+            );
+            continue;
+        }
+        tx.execute("UPDATE messages SET room = ?2 WHERE room = ?1", [old, &new])?;
+        tx.execute("UPDATE rooms SET room = ?2 WHERE room = ?1", [old, &new])?;
+        tracing::info!(room = %new, "a stored room's name is now in its composed (NFC) form");
+    }
+    tx.commit()
+}
+
 const COLUMNS: &str = "room, id, nick, text, ts, cid, image";
 
 /// The writing side: the queue to the writer thread, each room's last id, and the
@@ -148,6 +182,7 @@ impl SqliteStore {
         let opening = || format!("opening the database {}", path.display());
         let mut write = connect(path, sync).with_context(opening)?;
         migrate(&mut write).context("creating or updating the tables")?;
+        normalise_room_names(&mut write).context("renaming rooms to their composed (NFC) names")?;
         let read = connect(path, sync).with_context(opening)?;
         let dedup = DedupWindow::load(&read)?;
         let seqs = last_ids(&read).context("reading each room's last id")?;

@@ -268,6 +268,31 @@ fn sqlite_keeps_room_settings_across_a_restart_and_migrates_an_older_database() 
 }
 
 #[test]
+fn sqlite_renames_rooms_stored_decomposed_to_their_composed_name() {
+    let path = fresh_db();
+    let mut b = sqlite(&path);
+    // Stored as an older server took them: "Café" decomposed, with a setting; and a room
+    // decomposed whose composed name was stored too (two rooms, left apart).
+    let settings = RoomSettings { password: None, max: Some(5) };
+    assert!(b.history.create_room(&room("Cafe\u{301}"), &settings).unwrap());
+    for (room, cid) in
+        [("Cafe\u{301}", "c1"), ("Cafe\u{301}", "c2"), ("Bar\u{E9}", "c3"), ("Bare\u{301}", "c4")]
+    {
+        b.say("s", room, cid);
+    }
+    drop(b);
+    let mut b = sqlite(&path);
+    assert_eq!(b.page(b.history.recent(&room("Caf\u{E9}"), 50).unwrap()), (vec![1, 2], true));
+    assert_eq!(b.history.room(&room("Caf\u{E9}")).unwrap(), StoredRoom { exists: true, settings });
+    assert_eq!(b.page(b.history.recent(&room("Cafe\u{301}"), 50).unwrap()), (vec![], true));
+    assert_eq!(b.page(b.history.recent(&room("Bar\u{E9}"), 50).unwrap()), (vec![1], true));
+    assert_eq!(b.page(b.history.recent(&room("Bare\u{301}"), 50).unwrap()), (vec![1], true));
+    // The renamed room goes on with its ids.
+    let Said::Delivered(next) = b.say("s", "Caf\u{E9}", "c5") else { panic!() };
+    assert_eq!(next.id, 3);
+}
+
+#[test]
 fn sqlite_keeps_ids_and_the_cid_rule_across_a_restart() {
     let path = fresh_db();
     let mut b = sqlite(&path);

@@ -1,11 +1,13 @@
 //! Integration tests: the real server on `127.0.0.1:0`, real WebSocket clients, and only
 //! what a client can observe. One binary (faster to build), one module per area.
 
+mod admission;
 mod cluster;
 mod durability;
 mod hardening;
 mod helpers;
 mod media;
+mod names;
 mod private_rooms;
 mod protocol;
 mod rfc6455;

@@ -21,7 +21,7 @@ pub struct RawWs {
 
 fn handshake(version: &str) -> String {
     format!(
-        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\
+        "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\
          Sec-WebSocket-Key: {HANDSHAKE_KEY}\r\nSec-WebSocket-Version: {version}\r\n\r\n"
     )
 }
