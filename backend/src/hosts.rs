@@ -2,29 +2,37 @@
 //! whose name is made to resolve to this machine can reach the server from a visitor's
 //! browser; its requests then carry `Host: evil.example` (and a matching `Origin`, which
 //! the WebSocket's origin check alone would take for the page's own). So every request
-//! is answered only for a host the server is known by: loopback names and any IP address
-//! (a rebinding page always has a name of its own: an address names nothing else, and a
-//! published port of a container or a NAT shows an address that is no interface of
-//! ours), the hosts of `--allowed-origin`, the names of `--allowed-host`, and whatever a
+//! is answered only for a host the server is known by: loopback names and addresses, the
+//! addresses of this machine's interfaces (how a phone on the LAN opens it; read again,
+//! at most every few seconds, when an address is not among them, so a new DHCP lease is
+//! found), the hosts of `--allowed-origin`, the names of `--allowed-host` (also the way
+//! to name the public address of a NAT or a container's published port), and whatever a
 //! `--trusted-proxy` forwards (the proxy chose to route that name here). Others get
 //! `421 Misdirected Request`.
 //!
 //! This module decides and answers; it knows nothing of WebSockets or sessions.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-/// The names this server is known by, besides loopback and IP addresses.
-#[derive(Debug, Clone, Default)]
+/// The interfaces' addresses are read again at most this often, when a request names an
+/// address that is not among them (a scanner naming addresses costs one read per period).
+const INTERFACES_FRESH: Duration = Duration::from_secs(5);
+
+/// The names this server is known by, besides loopback and its interfaces' addresses.
+#[derive(Debug, Default)]
 pub struct Hosts {
     /// Lowercase names, each with the one port it is allowed on, or any port.
     names: Vec<(String, Option<u16>)>,
     trusted_proxies: Vec<IpAddr>,
+    /// This machine's interface addresses, and when they were read (`None`: never).
+    interfaces: Mutex<(Option<Instant>, Vec<IpAddr>)>,
 }
 
 impl Hosts {
@@ -49,12 +57,33 @@ impl Hosts {
         }
         names.sort();
         names.dedup();
-        Self { names, trusted_proxies: trusted_proxies.to_vec() }
+        Self { names, trusted_proxies: trusted_proxies.to_vec(), interfaces: Mutex::default() }
+    }
+
+    /// Whether `ip` is loopback or an address of one of this machine's interfaces.
+    fn is_ours(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        if ip.is_loopback() {
+            return true;
+        }
+        let mut interfaces = self.interfaces.lock().unwrap_or_else(|e| e.into_inner());
+        let (read, addresses) = &mut *interfaces;
+        if addresses.contains(&ip) {
+            return true;
+        }
+        if read.is_some_and(|at| at.elapsed() < INTERFACES_FRESH) {
+            return false;
+        }
+        *addresses = if_addrs::get_if_addrs()
+            .map(|list| list.into_iter().map(|i| canonical(i.ip())).collect())
+            .unwrap_or_default();
+        *read = Some(Instant::now());
+        addresses.contains(&ip)
     }
 
     /// What the start-up log says is accepted.
     pub fn describe(&self) -> String {
-        let mut list = vec!["localhost".to_owned(), "any IP address".to_owned()];
+        let mut list = vec!["localhost".to_owned(), "this machine's addresses".to_owned()];
         list.extend(self.names.iter().map(|(name, port)| match port {
             Some(port) => format!("{name}:{port}"),
             None => name.clone(),
@@ -76,7 +105,7 @@ impl Hosts {
         let Some((name, port)) = std::str::from_utf8(host).ok().and_then(split) else { return false };
         // A fully qualified name may end with a dot; it is the same name.
         let name = name.strip_suffix('.').unwrap_or(name);
-        if name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok() {
+        if name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(|ip| self.is_ours(ip)) {
             return true;
         }
         self.names
@@ -163,9 +192,9 @@ mod tests {
             "LOCALHOST:3000",
             "localhost.:3000",
             "127.0.0.1:3000",
-            "192.168.1.20:3000",
+            "127.0.0.2:3000",
             "[::1]:3000",
-            "[fe80::1]",
+            "[::ffff:127.0.0.1]:3000",
             "chat.example",
             "chat.example:3000",
             "chat.example.:3000",
@@ -187,6 +216,10 @@ mod tests {
             "chat.example.evil.example",
             "localhost.evil.example",
             "127.0.0.1.nip.io",
+            // Addresses of no interface of this machine (documentation ranges).
+            "203.0.113.5",
+            "203.0.113.5:3000",
+            "[2001:db8::1]:3000",
             "other.example",
             "other.example:3000",
             "",

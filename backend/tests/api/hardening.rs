@@ -50,6 +50,8 @@ async fn upgraded_again(addr: std::net::SocketAddr, host: &str, extra: &str) -> 
 async fn pages_of_other_sites_cannot_open_a_socket() {
     let app = spawn_with(backend::Config {
         allowed_origins: vec!["https://chat.example".into(), "http://127.0.0.1:8080".into()],
+        // The address a phone on the LAN would name (this machine's may be any).
+        allowed_hosts: vec!["192.168.1.20".into()],
         ..test_config()
     })
     .await;
