@@ -253,7 +253,13 @@ async fn serves_the_built_app_with_a_fallback_for_deep_links() {
 #[tokio::test]
 async fn a_phone_is_offered_the_address_the_page_was_opened_at() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = spawn_with(backend::Config { addr: ([0, 0, 0, 0], 0).into(), ..test_config() }).await;
+    // 10.9.8.7 stands for this machine's LAN address (named, since the test cannot know it).
+    let app = spawn_with(backend::Config {
+        addr: ([0, 0, 0, 0], 0).into(),
+        allowed_hosts: vec!["10.9.8.7".into()],
+        ..test_config()
+    })
+    .await;
     let port = app.addr.port();
     let get = |path: &'static str, host: String| async move {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
