@@ -55,6 +55,18 @@ pub enum Scenario {
     Bare2k,
     Bare5k,
     Bare10k,
+    /// Connect storms (issue 21): 8,000 clients of version 2 join one room, 200 and then
+    /// 1,000 connecting at a time (browsers coming back after a restart), with the listen
+    /// queue's overflows counted...
+    Join8kBy200,
+    Join8kBy1000,
+    /// ...and the bare upgrades at the same concurrency: what they are held against.
+    Bare8kBy200,
+    Bare8kBy1000,
+    /// 10,000 clients of version 2 in one room; the server restarts (SIGTERM, then
+    /// started again) and each comes back within a second with its resume token and
+    /// rejoins with `after` (bare upgrades on the Node peer).
+    Reconnect10k,
     /// One room of 10,000 members (version 2 on ours), 10 senders at 50k deliveries/s.
     Room10k,
     /// 1000 rooms of one member, 500 joins and 500 leaves a second elsewhere: what the
@@ -69,7 +81,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 27] = [
         Self::Idle1k,
         Self::Idle5k,
         Self::Idle10k,
@@ -88,6 +100,11 @@ impl Scenario {
         Self::Join2kV1,
         Self::Join5kV1,
         Self::Join10kV1,
+        Self::Bare8kBy200,
+        Self::Join8kBy200,
+        Self::Bare8kBy1000,
+        Self::Join8kBy1000,
+        Self::Reconnect10k,
         Self::Room10k,
         Self::Churn,
         Self::ChurnV1,
@@ -98,7 +115,7 @@ impl Scenario {
     /// Version 1's storms are quadratic (each join told to every member), so quick runs
     /// compare the versions at 2k only.
     /// The cluster runs only its 50k phase there (no rate ramp).
-    pub const QUICK: [Self; 15] = [
+    pub const QUICK: [Self; 20] = [
         Self::Idle10k,
         Self::Room1000,
         Self::Step,
@@ -110,6 +127,11 @@ impl Scenario {
         Self::Join2k,
         Self::Join10k,
         Self::Join2kV1,
+        Self::Bare8kBy200,
+        Self::Join8kBy200,
+        Self::Bare8kBy1000,
+        Self::Join8kBy1000,
+        Self::Reconnect10k,
         Self::Room10k,
         Self::Churn,
         Self::ChurnV1,
@@ -138,6 +160,11 @@ impl Scenario {
             Self::Bare2k => "bare2k",
             Self::Bare5k => "bare5k",
             Self::Bare10k => "bare10k",
+            Self::Join8kBy200 => "join8k-by200",
+            Self::Join8kBy1000 => "join8k-by1000",
+            Self::Bare8kBy200 => "bare8k-by200",
+            Self::Bare8kBy1000 => "bare8k-by1000",
+            Self::Reconnect10k => "reconnect10k",
             Self::Room10k => "room10k",
             Self::Churn => "churn",
             Self::ChurnV1 => "churn-v1",
@@ -156,6 +183,11 @@ impl Scenario {
             | Self::Bare2k
             | Self::Bare5k
             | Self::Bare10k
+            | Self::Join8kBy200
+            | Self::Join8kBy1000
+            | Self::Bare8kBy200
+            | Self::Bare8kBy1000
+            | Self::Reconnect10k
             | Self::Room10k
             | Self::Churn => Proto::V2,
             _ => Proto::V1,
@@ -177,6 +209,8 @@ impl Scenario {
                 | Self::Join2kV1
                 | Self::Join5kV1
                 | Self::Join10kV1
+                | Self::Join8kBy200
+                | Self::Join8kBy1000
                 | Self::Room10k
                 | Self::Churn
                 | Self::ChurnV1
@@ -200,17 +234,23 @@ impl Scenario {
         self == Self::SlowHistory
     }
 
-    /// The storm's size and whether its clients join, for the join and bare storms.
-    pub fn storm(self) -> Option<(u32, bool)> {
-        Some(match self {
-            Self::Join2k | Self::Join2kV1 => (2_000, true),
-            Self::Join5k | Self::Join5kV1 => (5_000, true),
-            Self::Join10k | Self::Join10kV1 => (10_000, true),
-            Self::Bare2k => (2_000, false),
-            Self::Bare5k => (5_000, false),
-            Self::Bare10k => (10_000, false),
+    /// The phase of a join or bare storm: its size, whether its clients join, and how
+    /// many connect at a time.
+    pub fn storm(self) -> Option<PhaseSpec> {
+        let (conns, join, concurrency) = match self {
+            Self::Join2k | Self::Join2kV1 => (2_000, true, STORM_CONCURRENCY),
+            Self::Join5k | Self::Join5kV1 => (5_000, true, STORM_CONCURRENCY),
+            Self::Join10k | Self::Join10kV1 => (10_000, true, STORM_CONCURRENCY),
+            Self::Bare2k => (2_000, false, STORM_CONCURRENCY),
+            Self::Bare5k => (5_000, false, STORM_CONCURRENCY),
+            Self::Bare10k => (10_000, false, STORM_CONCURRENCY),
+            Self::Join8kBy200 => (8_000, true, 200),
+            Self::Join8kBy1000 => (8_000, true, 1_000),
+            Self::Bare8kBy200 => (8_000, false, 200),
+            Self::Bare8kBy1000 => (8_000, false, 1_000),
             _ => return None,
-        })
+        };
+        Some(PhaseSpec::Storm { conns, join, concurrency })
     }
 
     pub fn plan(self, quick: bool) -> Plan {
@@ -233,15 +273,22 @@ impl Scenario {
             | Self::Join10kV1
             | Self::Bare2k
             | Self::Bare5k
-            | Self::Bare10k => {
-                let (conns, join) = self.storm().expect("a storm");
-                Plan {
-                    layout: None,
-                    phases: vec![PhaseSpec::Storm { conns, join }],
-                    until_failure: false,
-                    fill: None,
-                }
-            }
+            | Self::Bare10k
+            | Self::Join8kBy200
+            | Self::Join8kBy1000
+            | Self::Bare8kBy200
+            | Self::Bare8kBy1000 => Plan {
+                layout: None,
+                phases: vec![self.storm().expect("a storm")],
+                until_failure: false,
+                fill: None,
+            },
+            Self::Reconnect10k => Plan {
+                layout: None,
+                phases: vec![PhaseSpec::Reconnect { conns: RECONNECTS }],
+                until_failure: false,
+                fill: None,
+            },
             Self::Room10k => Plan {
                 layout: Some(Layout { members: 10_000, ..one_room }),
                 phases: vec![steady(50_000.0, secs)],
@@ -375,6 +422,10 @@ pub const CHURN_RATE: f64 = 500.0;
 pub const CHURNERS: u32 = 10;
 /// The room every client of a join storm joins.
 pub const STORM_ROOM: &str = "r0";
+/// Handshakes in flight at once in the storms of issue 15 (and while a layout connects).
+pub const STORM_CONCURRENCY: u32 = 64;
+/// The clients of the reconnect storm.
+pub const RECONNECTS: u32 = 10_000;
 
 /// The slow-history scenario: how many clients ask for big answers and never read them.
 pub const SLOW_READERS: u32 = 10;
@@ -417,10 +468,14 @@ pub enum PhaseSpec {
     Steady { rate: f64, secs: f64, stop_readers: bool, slow: Option<SlowAsk> },
     /// `msgs` messages evenly within `secs`, then measure how long the fan-out drains.
     Burst { msgs: u64, secs: f64 },
-    /// Connect `conns` clients as fast as the server takes them, each joining
-    /// [`STORM_ROOM`] if `join`: the time until all are in, what the server sent them, its
-    /// CPU and memory.
-    Storm { conns: u32, join: bool },
+    /// Connect `conns` clients as fast as the server takes them, `concurrency` at a time,
+    /// each joining [`STORM_ROOM`] if `join`: the time until all are in, what the server
+    /// sent them, its CPU and memory, and the listen queue's overflows.
+    Storm { conns: u32, join: bool, concurrency: u32 },
+    /// `conns` clients in [`STORM_ROOM`] (bare, on a server without resuming); the server
+    /// restarts and every client comes back within a second, with its resume token and
+    /// `join.after`: the time from the restarted server's start until all are in again.
+    Reconnect { conns: u32 },
     /// [`CHURNERS`] extra clients join and leave rooms, `rate` joins (and as many leaves)
     /// a second for `secs`, while the layout's clients only read.
     Churn { rate: f64, secs: f64 },
@@ -441,8 +496,15 @@ impl PhaseSpec {
                 format!("{} + {readers} slow readers, bursts of {burst} history", rate_name(*rate))
             }
             Self::Burst { msgs, secs } => format!("{msgs} msgs in {secs} s"),
-            Self::Storm { conns, join: true } => format!("{conns} joins"),
-            Self::Storm { conns, join: false } => format!("{conns} bare upgrades"),
+            Self::Storm { conns, join, concurrency } => {
+                let what = if *join { "joins" } else { "bare upgrades" };
+                if *concurrency == STORM_CONCURRENCY {
+                    format!("{conns} {what}")
+                } else {
+                    format!("{conns} {what}, {concurrency} at a time")
+                }
+            }
+            Self::Reconnect { conns } => format!("{conns} reconnects"),
             Self::Churn { rate, .. } => format!("{rate} joins and leaves/s"),
         }
     }
@@ -578,6 +640,10 @@ pub struct PhaseResult {
     /// share of the CPU. `server.cpu_ms` and `cpu_per_delivery_us` are the nodes' sum.
     #[serde(default)]
     pub cluster: Option<ClusterUse>,
+    /// Storms: connections the kernel dropped because a listen queue was full
+    /// (`TcpExtListenOverflows`, counted for the whole machine over the phase).
+    #[serde(default)]
+    pub listen_overflows: Option<u64>,
 }
 
 /// Where the CPU of a deployment went during a phase.
@@ -669,7 +735,8 @@ mod tests {
                 });
                 assert_eq!(slow_readers, plan.fill.is_some(), "slow readers need a filled room: {s:?}");
                 assert_eq!(slow_readers, s.needs_history(), "{s:?}");
-                assert_eq!(s.is_idle() || s.storm().is_some(), plan.layout.is_none(), "{s:?}");
+                let alone = s.is_idle() || s.storm().is_some() || s == Scenario::Reconnect10k;
+                assert_eq!(alone, plan.layout.is_none(), "{s:?}");
                 if let Some(l) = plan.layout {
                     assert!(l.senders + l.stoppers <= l.conns(), "{s:?}");
                     assert!(l.text_len >= 40, "room for the marker: {s:?}");
@@ -732,9 +799,10 @@ mod tests {
             (Scenario::Join5k, Scenario::Join5kV1, Scenario::Bare5k, 5_000),
             (Scenario::Join10k, Scenario::Join10kV1, Scenario::Bare10k, 10_000),
         ] {
-            assert_eq!(v2.plan(true).phases, [PhaseSpec::Storm { conns: n, join: true }]);
+            let concurrency = STORM_CONCURRENCY;
+            assert_eq!(v2.plan(true).phases, [PhaseSpec::Storm { conns: n, join: true, concurrency }]);
             assert_eq!(v1.plan(false).phases, v2.plan(false).phases);
-            assert_eq!(bare.plan(true).phases, [PhaseSpec::Storm { conns: n, join: false }]);
+            assert_eq!(bare.plan(true).phases, [PhaseSpec::Storm { conns: n, join: false, concurrency }]);
             assert_eq!(
                 (v2.ours_proto(), v1.ours_proto(), bare.ours_proto()),
                 (Proto::V2, Proto::V1, Proto::V2)
@@ -751,6 +819,25 @@ mod tests {
         assert_eq!(churn.phases[0].name(), "500 joins and leaves/s");
         // The old scenarios keep version 1, so their figures compare with earlier runs.
         assert_eq!(Scenario::Room1000.ours_proto(), Proto::V1);
+    }
+
+    #[test]
+    fn the_connect_storms_of_issue_21_compare_like_with_like() {
+        for (join, bare, concurrency) in [
+            (Scenario::Join8kBy200, Scenario::Bare8kBy200, 200),
+            (Scenario::Join8kBy1000, Scenario::Bare8kBy1000, 1_000),
+        ] {
+            assert_eq!(join.storm(), Some(PhaseSpec::Storm { conns: 8_000, join: true, concurrency }));
+            assert_eq!(bare.storm(), Some(PhaseSpec::Storm { conns: 8_000, join: false, concurrency }));
+            assert_eq!((join.ours_proto(), bare.ours_proto()), (Proto::V2, Proto::V2));
+            assert!(bare.node_peers_apply() && !join.node_peers_apply());
+            assert!(Scenario::QUICK.contains(&join) && Scenario::QUICK.contains(&bare));
+        }
+        assert_eq!(Scenario::Join8kBy1000.plan(true).phases[0].name(), "8000 joins, 1000 at a time");
+        let reconnect = Scenario::Reconnect10k;
+        assert_eq!(reconnect.plan(true).phases, [PhaseSpec::Reconnect { conns: 10_000 }]);
+        assert_eq!(reconnect.ours_proto(), Proto::V2);
+        assert!(reconnect.node_peers_apply() && Scenario::QUICK.contains(&reconnect));
     }
 
     #[test]
