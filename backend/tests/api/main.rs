@@ -5,6 +5,7 @@ mod cluster;
 mod durability;
 mod hardening;
 mod helpers;
+mod listen;
 mod media;
 mod private_rooms;
 mod protocol;
