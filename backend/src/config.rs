@@ -24,6 +24,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 0)]
     pub max_connections: usize,
 
+    /// Connections the kernel completes and holds for the server to accept (listen's
+    /// backlog). A burst of connects beyond it (browsers coming back after a restart) has
+    /// its excess dropped, and each of those clients waits a second for its retry. 0 (the
+    /// default): the system's maximum (Linux: `net.core.somaxconn`).
+    #[arg(long, env = "CHAT_BACKLOG", default_value_t = 0)]
+    pub backlog: u32,
+
     /// Frames queued for one connection before it counts as too slow and is dropped
     /// (it gets `error` `too_slow` and close 1013, and can resume without loss).
     #[arg(long, env = "CHAT_QUEUE", default_value_t = 1024)]
@@ -149,6 +156,7 @@ impl Default for Config {
             addr: ([0, 0, 0, 0], 3000).into(),
             web_dir: PathBuf::from("dist"),
             max_connections: 0,
+            backlog: 0,
             queue: 1024,
             queue_bytes: 4 * 1024 * 1024,
             send_buffer: 256 * 1024,
@@ -210,6 +218,7 @@ mod tests {
         let c =
             Config::parse_from(["chat-server", "--addr", "127.0.0.1:0", "--queue", "8", "--store", "memory"]);
         assert_eq!(c.addr, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(Config::parse_from(["chat-server", "--backlog", "512"]).backlog, 512);
         assert_eq!(c.queue, 8);
         assert_eq!(c.store, StoreKind::Memory);
         let c = Config::parse_from([

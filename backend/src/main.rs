@@ -7,7 +7,6 @@ use std::io::{IsTerminal, Write};
 use anyhow::Context;
 use backend::{Config, admission, net, server};
 use clap::Parser;
-use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -20,8 +19,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let config = Config::parse();
     admission::raise_open_files_limit(config.max_connections);
-    let listener = TcpListener::bind(config.addr)
-        .await
+    let listener = server::bind(config.addr, config.backlog)
         .with_context(|| format!("cannot listen on {} (is another server running there?)", config.addr))?;
     let addr = listener.local_addr()?;
     let mut banner = String::from("Chat is running. Open it at:\n");

@@ -27,7 +27,7 @@ use common::Version;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -43,6 +43,10 @@ use crate::session::{self, Peer, SessionConfig};
 use crate::store::Store;
 use crate::{web, ws};
 
+/// The listen backlog where the system does not say its maximum: Linux's default
+/// `somaxconn` since 5.4; other kernels cap a larger backlog at their own maximum.
+const DEFAULT_MAX_BACKLOG: u32 = 4096;
+
 /// How long open WebSockets get to close after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
@@ -57,6 +61,38 @@ struct AppState {
     origins: Arc<Origins>,
     trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     lan_urls: Arc<Vec<String>>,
+}
+
+/// Listens on `addr` with a queue of `backlog` connections completed but not yet accepted
+/// (0: the system's maximum, [`max_backlog`]). `TcpListener::bind` asks for 128, and a
+/// burst of connects beyond what the queue holds is dropped by the kernel, each dropped
+/// client waiting a second for its SYN's retransmit however fast the server accepts.
+pub fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // As `TcpListener::bind` does: a restarted server listens again at once, whatever
+    // connections of the last one linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let max = max_backlog();
+    if backlog > max {
+        tracing::warn!(
+            backlog,
+            max,
+            "--backlog is above the system's maximum, which the kernel uses instead"
+        );
+    }
+    socket.listen(if backlog == 0 { max } else { backlog })
+}
+
+/// The largest listen backlog the system grants: `net.core.somaxconn` where `/proc` says
+/// it, else [`DEFAULT_MAX_BACKLOG`].
+pub fn max_backlog() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_MAX_BACKLOG)
 }
 
 /// Serves `listener` until `shutdown` resolves (the binary passes Ctrl-C/SIGTERM).

@@ -19,9 +19,17 @@ const MAX_FRAME = 16 * 1024;
 const rooms = new Map();
 let guests = 0;
 
+// The listen backlog: the system's maximum, as our server's default is (Node asks for 511
+// otherwise, and a storm of 1,000 connects at a time would overflow it).
+let BACKLOG = 511;
+try {
+  BACKLOG = Number(require('fs').readFileSync('/proc/sys/net/core/somaxconn', 'utf8')) || BACKLOG;
+} catch {}
+
 const wss = new WebSocketServer({
   host: '127.0.0.1',
   port: PORT,
+  backlog: BACKLOG,
   path: '/ws',
   maxPayload: MAX_FRAME,
   perMessageDeflate: false,

@@ -150,6 +150,17 @@ const READ_BUFFER: usize = 8 * 1024;
 /// answer; frames after it stay in `inbox`.
 pub(crate) async fn upgrade(tcp: &mut TcpStream, inbox: &mut Inbox, host: &str, proto: Proto) -> Result<()> {
     let path = proto.path().context("a protocol without WebSocket")?;
+    upgrade_at(tcp, inbox, host, path, proto).await
+}
+
+/// [`upgrade`] on `path` (with a query, say).
+pub(crate) async fn upgrade_at(
+    tcp: &mut TcpStream,
+    inbox: &mut Inbox,
+    host: &str,
+    path: &str,
+    proto: Proto,
+) -> Result<()> {
     let (request, key) = ws::request(host, path, proto.subprotocol());
     tcp.write_all(request.as_bytes()).await?;
     loop {

@@ -1,5 +1,6 @@
 //! What the kernel tells about a process and the machine: CPU time from
-//! `/proc/<pid>/stat`, resident memory from `/proc/<pid>/status`, and the CPU model,
+//! `/proc/<pid>/stat`, resident memory from `/proc/<pid>/status`, the listen queues'
+//! overflows from `/proc/net/netstat` (what `nstat` shows), and the CPU model,
 //! core count and memory from `/proc/cpuinfo` and `/proc/meminfo`. Parsing is split from
 //! reading so the tests can feed it sample text. Linux only, read only.
 
@@ -72,6 +73,31 @@ pub fn parse_mem(status: &str) -> Option<Mem> {
     Some(Mem { rss_kb: field("VmRSS:")?, hwm_kb: field("VmHWM:").unwrap_or(0) })
 }
 
+/// Connections the kernel has dropped because a listen queue was full, since boot, in
+/// this network namespace (`TcpExtListenOverflows` of `nstat`): each dropped client waits
+/// for its SYN's retransmit, a second at first.
+pub fn listen_overflows() -> io::Result<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat")?;
+    parse_netstat(&text, "TcpExt", "ListenOverflows")
+        .ok_or_else(|| io::Error::other("no TcpExt ListenOverflows in /proc/net/netstat"))
+}
+
+/// A counter of `/proc/net/netstat`, whose groups come as two lines each: the names,
+/// then the values, both after `Group:`.
+pub fn parse_netstat(text: &str, group: &str, field: &str) -> Option<u64> {
+    let mut lines = text.lines();
+    while let (Some(names), Some(values)) = (lines.next(), lines.next()) {
+        let (Some((g, names)), Some((_, values))) = (names.split_once(':'), values.split_once(':')) else {
+            return None;
+        };
+        if g == group {
+            let at = names.split_whitespace().position(|n| n == field)?;
+            return values.split_whitespace().nth(at)?.parse().ok();
+        }
+    }
+    None
+}
+
 /// The machine a suite ran on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Machine {
@@ -135,6 +161,16 @@ mod tests {
         let status = "Name:\tnode\nVmPeak:\t  999 kB\nVmHWM:\t   52000 kB\nVmRSS:\t   48123 kB\n";
         assert_eq!(parse_mem(status), Some(Mem { rss_kb: 48_123, hwm_kb: 52_000 }));
         assert_eq!(parse_mem("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn listen_overflows_from_netstat() {
+        let netstat = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 0 3450 3451\n\
+                       IpExt: InNoRoutes ListenOverflows\nIpExt: 0 7\n";
+        assert_eq!(parse_netstat(netstat, "TcpExt", "ListenOverflows"), Some(3450));
+        assert_eq!(parse_netstat(netstat, "IpExt", "ListenOverflows"), Some(7));
+        assert_eq!(parse_netstat(netstat, "TcpExt", "Nothing"), None);
+        assert!(listen_overflows().is_ok(), "this machine's /proc/net/netstat has the counter");
     }
 
     #[test]

@@ -119,6 +119,21 @@ pub fn v1_is(frame: &str, ty: &str) -> bool {
     frame[at + 8..].strip_prefix(ty).is_some_and(|rest| rest.starts_with('"'))
 }
 
+/// A top-level string or number field of a protocol v1 frame, by a substring search
+/// (the first `"name":`): a string's text (without escapes) or a number's digits. Enough
+/// for a greeting's `resume` and a message's `id`, which the generator keeps.
+pub fn v1_field(frame: &str, name: &str) -> Option<String> {
+    let key = format!("\"{name}\":");
+    let rest = &frame[frame.find(&key)? + key.len()..];
+    match rest.strip_prefix('"') {
+        Some(text) => Some(text[..text.find('"')?].to_owned()),
+        None => {
+            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            (digits > 0).then(|| rest[..digits].to_owned())
+        }
+    }
+}
+
 /// Every sent text starts with this, then `PHASE:MICROS:SEQ:` and padding.
 pub const MARKER: &[u8] = b"bench:";
 
@@ -283,6 +298,10 @@ mod tests {
         );
         assert!(v1_is(r#"{"type":"welcome","protocol":1}"#, "welcome"));
         assert!(!v1_is(r#"{"type":"welcomed"}"#, "welcome"));
+        let welcome = r#"{"type":"welcome","protocol":2,"nick":"guest-1","resume":"9f0c"}"#;
+        assert_eq!(v1_field(welcome, "resume").as_deref(), Some("9f0c"));
+        assert_eq!(v1_field(welcome, "protocol").as_deref(), Some("2"));
+        assert_eq!(v1_field(welcome, "cid"), None);
         assert!(Proto::V1.is_error(br#"{"type":"error","code":"too_slow"}"#));
         assert!(Proto::V1.is_too_slow(br#"{"type":"error","code":"too_slow","message":"m"}"#));
         assert!(!Proto::V1.is_too_slow(br#"{"type":"error","code":"rate_limited","message":"m"}"#));

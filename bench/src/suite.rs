@@ -112,6 +112,8 @@ impl Variant {
             Kind::Ours(ours) if s == Scenario::Cluster => ours.store != Some("sqlite"),
             Kind::Ours(_) => true,
             Kind::Redis { .. } => s == Scenario::Cluster,
+            // The reconnect storm is held against `ws` alone, as the other storms are.
+            Kind::SocketIo if s == Scenario::Reconnect10k => false,
             Kind::Ws | Kind::SocketIo => s.node_peers_apply(),
         }
     }

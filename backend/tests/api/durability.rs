@@ -86,6 +86,13 @@ impl Process {
         format!("ws://127.0.0.1:{}/ws", self.port)
     }
 
+    /// Sends it a signal by name (`STOP`, `CONT`).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("still running").to_string();
+        let sent = std::process::Command::new("kill").arg(format!("-{signal}")).arg(&pid).status().unwrap();
+        assert!(sent.success(), "kill -{signal} {pid}");
+    }
+
     pub async fn sigkill(mut self) {
         self.child.start_kill().unwrap(); // SIGKILL: no shutdown code runs
         self.child.wait().await.unwrap();

@@ -9,7 +9,7 @@ use backend::{Config, server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -128,7 +128,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_with(config: Config) -> TestApp {
     let db = claim(&config);
-    let listener = TcpListener::bind(config.addr).await.expect("bind");
+    let listener = server::bind(config.addr, config.backlog).expect("bind");
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(server::run(listener, config, async {

@@ -6,6 +6,7 @@ mod cluster;
 mod durability;
 mod hardening;
 mod helpers;
+mod listen;
 mod media;
 mod names;
 mod private_rooms;

@@ -85,13 +85,14 @@ impl Ctx {
     }
 }
 
-/// Connects `conns` clients that send nothing, `CONNECT_CONCURRENCY` handshakes at a time,
-/// each joining `room` when given: one outcome per client.
+/// Connects `conns` clients that send nothing, `concurrency` handshakes at a time, each
+/// joining `room` when given: one outcome per client.
 pub(super) async fn connect_many(
     meter: &Rc<Meter>,
     addr: SocketAddr,
     conns: u32,
     room: Option<&str>,
+    concurrency: usize,
 ) -> Vec<Result<()>> {
     futures_util::stream::iter(0..conns as usize)
         .map(|i| {
@@ -105,7 +106,7 @@ pub(super) async fn connect_many(
                     .with_context(|| format!("connection {i}"))
             }
         })
-        .buffer_unordered(CONNECT_CONCURRENCY)
+        .buffer_unordered(concurrency)
         .collect()
         .await
 }

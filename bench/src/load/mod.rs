@@ -20,7 +20,8 @@
 //! By job: `connect.rs` sets a scenario's connections up and reads them, `meter.rs` counts
 //! and times what they receive and samples the servers' CPU and memory, `phases.rs` runs a
 //! phase of traffic and the idle connections, `slow.rs` the slow readers of a filled
-//! room's history, and `storms.rs` the join storms and directory churn; this file holds
+//! room's history, `storms.rs` the join storms and directory churn, and `reconnect.rs`
+//! the storm of clients coming back after the server restarts; this file holds
 //! the options and runs a scenario's phases in order.
 
 use std::cell::{Cell, RefCell};
@@ -40,7 +41,7 @@ use crate::conn::{Framing, Inbox, Msg, Outbox, Setup};
 use crate::proto::{self, Proto};
 use crate::scenario::{
     CHURNERS, ClusterUse, Fill, GenHealth, HISTORY_LIMIT, HISTORY_RATE, Layout, PhaseResult, PhaseSpec,
-    STORM_ROOM, Scenario, ScenarioResult, ServerUse, SlowAsk, SlowReaders,
+    STORM_CONCURRENCY, STORM_ROOM, Scenario, ScenarioResult, ServerUse, SlowAsk, SlowReaders,
 };
 use crate::sender::{Job, Out, SendSide};
 use crate::stats::{self, Latency};
@@ -49,17 +50,19 @@ use crate::{procfs, ws};
 mod connect;
 mod meter;
 mod phases;
+mod reconnect;
 mod slow;
 mod storms;
 
 use connect::*;
 use meter::*;
 use phases::*;
+use reconnect::*;
 use slow::*;
 use storms::*;
 
-/// Handshakes in flight at once while connecting.
-const CONNECT_CONCURRENCY: usize = 64;
+/// Handshakes in flight at once while a layout connects.
+const CONNECT_CONCURRENCY: usize = STORM_CONCURRENCY as usize;
 /// How long one connection may take to connect, be welcomed and join.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The receive buffer of a reader that will stop reading: small, so what it does not take
@@ -119,7 +122,10 @@ async fn scenario(opts: &Options) -> ScenarioResult {
         ScenarioResult { scenario: opts.scenario, setup_ms: 0.0, phases: Vec::new(), error: None };
     let conns = match (&plan.layout, plan.phases.first()) {
         (Some(layout), _) => layout.conns(),
-        (None, Some(PhaseSpec::Idle { conns } | PhaseSpec::Storm { conns, .. })) => *conns,
+        (
+            None,
+            Some(PhaseSpec::Idle { conns } | PhaseSpec::Storm { conns, .. } | PhaseSpec::Reconnect { conns }),
+        ) => *conns,
         (None, _) => 0,
     };
     let counted: Vec<bool> = match &plan.layout {
@@ -163,7 +169,8 @@ async fn scenario(opts: &Options) -> ScenarioResult {
         let id = next_id;
         let phase = match spec {
             PhaseSpec::Idle { conns } => idle(&ctx, opts, *conns, &mut result).await,
-            PhaseSpec::Storm { conns, join } => storm(&ctx, opts, *conns, *join, &mut result).await,
+            PhaseSpec::Storm { .. } => storm(&ctx, opts, spec, &mut result).await,
+            PhaseSpec::Reconnect { conns } => reconnect(&ctx, opts, *conns, &mut result).await,
             PhaseSpec::Churn { rate, secs } => ctx.churn(id, spec.name(), *rate, *secs).await,
             PhaseSpec::Steady { rate, secs, stop_readers, slow } => {
                 let layout = ctx.layout.expect("steady phases have a layout");

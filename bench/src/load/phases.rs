@@ -148,6 +148,7 @@ impl Ctx {
             slow_readers,
             bytes_per_conn: None,
             cluster,
+            listen_overflows: None,
         })
     }
 }
@@ -163,7 +164,7 @@ pub(super) async fn idle(
     let before = procfs::mem_all(pids)?;
     let cpu_start = procfs::cpu_time_all(pids)?;
     let started = Instant::now();
-    let outcomes = connect_many(&ctx.meter, opts.addr(), conns, None).await;
+    let outcomes = connect_many(&ctx.meter, opts.addr(), conns, None, CONNECT_CONCURRENCY).await;
     result.setup_ms = ms(started.elapsed());
     let failed = outcomes.iter().filter(|r| r.is_err()).count();
     if let Some(Err(e)) = outcomes.into_iter().find(Result::is_err) {
@@ -198,5 +199,6 @@ pub(super) async fn idle(
         slow_readers: None,
         bytes_per_conn: None,
         cluster: None,
+        listen_overflows: None,
     })
 }

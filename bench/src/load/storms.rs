@@ -1,4 +1,4 @@
-//! Join storms and directory churn.
+//! Join storms (at a given number of handshakes in flight) and directory churn.
 
 use super::*;
 
@@ -11,29 +11,33 @@ pub(super) const STORM_TAIL: Duration = Duration::from_millis(1_500);
 /// After the last join or leave of a churn, for its last directory update.
 pub(super) const CHURN_TAIL: Duration = Duration::from_millis(300);
 
-/// Connects `conns` clients, `CONNECT_CONCURRENCY` handshakes at a time, each joining
+/// Connects `conns` clients, `concurrency` handshakes at a time, each joining
 /// [`STORM_ROOM`] if `join`, and measures the time until all are in, what the server sent
-/// them (then and through [`STORM_TAIL`]), its CPU and its memory per connection.
+/// them (then and through [`STORM_TAIL`]), its CPU, its memory per connection and the
+/// listen queue's overflows meanwhile.
 pub(super) async fn storm(
     ctx: &Ctx,
     opts: &Options,
-    conns: u32,
-    join: bool,
+    spec: &PhaseSpec,
     result: &mut ScenarioResult,
 ) -> Result<PhaseResult> {
+    let &PhaseSpec::Storm { conns, join, concurrency } = spec else { bail!("not a storm: {spec:?}") };
     let pids = &ctx.pids;
     let meter = &ctx.meter;
     let before = procfs::mem_all(pids)?;
     let cpu_start = procfs::cpu_time_all(pids)?;
     let own_start = procfs::own_cpu_time().unwrap_or_default();
     let bytes_start = meter.bytes.get();
+    let overflows_start = procfs::listen_overflows().ok();
     let started = Instant::now();
-    let connecting = connect_many(meter, opts.addr(), conns, join.then_some(STORM_ROOM));
+    let room = join.then_some(STORM_ROOM);
+    let connecting = connect_many(meter, opts.addr(), conns, room, concurrency as usize);
     let outcomes = tokio::time::timeout(STORM_LIMIT, connecting).await;
     let elapsed = started.elapsed();
     result.setup_ms = ms(elapsed);
     let cpu_in = procfs::cpu_time_all(pids)?.saturating_sub(cpu_start);
     let own = procfs::own_cpu_time().unwrap_or_default().saturating_sub(own_start);
+    let overflows = overflows_start.zip(procfs::listen_overflows().ok()).map(|(a, b)| b.saturating_sub(a));
     let mut invalid = match &outcomes {
         Err(_) => Some(format!("not all in within {} s", STORM_LIMIT.as_secs())),
         Ok(outcomes) => {
@@ -55,7 +59,7 @@ pub(super) async fn storm(
         GenHealth { cpu: own.as_secs_f64() / elapsed.as_secs_f64().max(1e-3), ..GenHealth::default() };
     let growth = after.rss_kb.saturating_sub(before.rss_kb) as f64 * 1024.0;
     Ok(PhaseResult {
-        name: PhaseSpec::Storm { conns, join }.name(),
+        name: spec.name(),
         conns,
         offered: 0.0,
         secs: elapsed.as_secs_f64(),
@@ -80,6 +84,7 @@ pub(super) async fn storm(
         slow_readers: None,
         bytes_per_conn: Some(bytes as f64 / f64::from(conns.max(1))),
         cluster: None,
+        listen_overflows: overflows,
     })
 }
 
@@ -259,6 +264,7 @@ impl Ctx {
             slow_readers: None,
             bytes_per_conn: Some(bytes as f64 / f64::from(layout.conns().max(1)) / window.as_secs_f64()),
             cluster: None,
+            listen_overflows: None,
         })
     }
 }

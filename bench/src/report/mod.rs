@@ -12,7 +12,7 @@
 //!
 //! One file per group of sections: `delivery.rs` (the room of 1000, SQLite's durabilities,
 //! the rate ramp), `cluster.rs`, `rooms.rs` (join storms, the room of 10,000's targets,
-//! directory churn), `idle.rs`, `bursts.rs` (bursts and slow readers) and `webapp.rs`; this
+//! directory churn), `storms.rs` (connect and reconnect storms), `idle.rs`, `bursts.rs` (bursts and slow readers) and `webapp.rs`; this
 //! file holds the report's data, the queries over it, the targets table, the shared
 //! formatting and [`render`], which puts the sections in order.
 
@@ -21,6 +21,7 @@ mod cluster;
 mod delivery;
 mod idle;
 mod rooms;
+mod storms;
 #[cfg(test)]
 mod tests;
 mod webapp;
@@ -289,6 +290,7 @@ impl Report {
             });
         }
         out.extend(self.big_room_targets());
+        out.extend(self.connect_storm_targets());
         // Two goals in absolute figures: the floor's own figure in the same run says what
         // this machine allows at all.
         let p99_of = |server: &str| {
@@ -414,6 +416,9 @@ pub fn one_line(r: &ScenarioResult) -> String {
     let mut s = String::new();
     for p in &r.phases {
         let _ = write!(s, "[{}: ", p.name);
+        if let Some(n) = p.listen_overflows {
+            let _ = write!(s, "all in {:.2} s, {n} listen overflows, ", p.secs);
+        }
         if let Some(m) = p.mem_per_conn_bytes {
             let _ = write!(s, "{:.1} KB/conn", m / 1024.0);
         } else {
@@ -557,6 +562,7 @@ pub fn render(r: &Report) -> String {
 
     cluster::section(r, &mut out);
     rooms::storms(r, &mut out);
+    storms::section(r, &mut out);
     let _ = writeln!(out, "## One room of 10,000 members (version 2), 10 senders\n");
     table(&mut out, &FANOUT_HEADER, &fanout_rows(r, Scenario::Room10k));
     rooms::churn(r, &mut out);

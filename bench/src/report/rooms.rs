@@ -7,14 +7,13 @@ use super::*;
 
 impl Report {
     /// The median of a storm's figure on `server`.
-    fn storm(
+    pub(super) fn storm(
         &self,
         server: &str,
         scenario: Scenario,
         f: impl Fn(&PhaseResult) -> Option<f64>,
     ) -> Option<f64> {
-        let (conns, join) = scenario.storm()?;
-        self.median(server, scenario, &crate::scenario::PhaseSpec::Storm { conns, join }.name(), f)
+        self.median(server, scenario, &scenario.storm()?.name(), f)
     }
 
     /// The targets of issue 15 (big rooms, protocol version 2).
@@ -92,8 +91,7 @@ pub(super) fn storms(r: &Report, out: &mut String) {
     for (n, v2, v1, bare) in STORMS {
         let yardstick = r.storm(WS, bare, |p| Some(p.secs));
         for (scenario, what) in [(v2, "join, v2"), (v1, "join, v1"), (bare, "bare upgrade")] {
-            let (conns, join) = scenario.storm().expect("a storm");
-            let phase = crate::scenario::PhaseSpec::Storm { conns, join }.name();
+            let phase = scenario.storm().expect("a storm").name();
             for server in &r.servers {
                 let runs = r.runs(server, scenario, &phase);
                 if runs.is_empty() {
@@ -185,8 +183,7 @@ mod tests {
     /// One round of a storm of `scenario` on `server`: all in after `secs`, `bytes` sent
     /// per client.
     fn storm_record(round: u32, server: &str, scenario: Scenario, secs: f64, bytes: f64) -> Record {
-        let (conns, join) = scenario.storm().expect("a storm");
-        let mut p = phase(&crate::scenario::PhaseSpec::Storm { conns, join }.name(), 0.0, 0.0, 0);
+        let mut p = phase(&scenario.storm().expect("a storm").name(), 0.0, 0.0, 0);
         p.latency = None;
         p.cpu_per_delivery_us = None;
         p.secs = secs;

@@ -41,6 +41,7 @@ pub(super) fn phase(name: &str, offered: f64, cpu_us: f64, p99_us: u64) -> Phase
         slow_readers: None,
         bytes_per_conn: None,
         cluster: None,
+        listen_overflows: None,
     }
 }
 

@@ -55,6 +55,18 @@ pub enum Scenario {
     Bare2k,
     Bare5k,
     Bare10k,
+    /// Connect storms (issue 21): 8,000 clients of version 2 join one room, 200 and then
+    /// 1,000 connecting at a time (browsers coming back after a restart), with the listen
+    /// queue's overflows counted...
+    Join8kBy200,
+    Join8kBy1000,
+    /// ...and the bare upgrades at the same concurrency: what they are held against.
+    Bare8kBy200,
+    Bare8kBy1000,
+    /// 10,000 clients of version 2 in one room; the server restarts (SIGTERM, then
+    /// started again) and each comes back within a second with its resume token and
+    /// rejoins with `after` (bare upgrades on the Node peer).
+    Reconnect10k,
     /// One room of 10,000 members (version 2 on ours), 10 senders at 50k deliveries/s.
     Room10k,
     /// 1000 rooms of one member, 500 joins and 500 leaves a second elsewhere: what the
@@ -69,7 +81,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 27] = [
         Self::Idle1k,
         Self::Idle5k,
         Self::Idle10k,
@@ -88,6 +100,11 @@ impl Scenario {
         Self::Join2kV1,
         Self::Join5kV1,
         Self::Join10kV1,
+        Self::Bare8kBy200,
+        Self::Join8kBy200,
+        Self::Bare8kBy1000,
+        Self::Join8kBy1000,
+        Self::Reconnect10k,
         Self::Room10k,
         Self::Churn,
         Self::ChurnV1,
@@ -98,7 +115,7 @@ impl Scenario {
     /// Version 1's storms are quadratic (each join told to every member), so quick runs
     /// compare the versions at 2k only.
     /// The cluster runs only its 50k phase there (no rate ramp).
-    pub const QUICK: [Self; 15] = [
+    pub const QUICK: [Self; 20] = [
         Self::Idle10k,
         Self::Room1000,
         Self::Step,
@@ -110,6 +127,11 @@ impl Scenario {
         Self::Join2k,
         Self::Join10k,
         Self::Join2kV1,
+        Self::Bare8kBy200,
+        Self::Join8kBy200,
+        Self::Bare8kBy1000,
+        Self::Join8kBy1000,
+        Self::Reconnect10k,
         Self::Room10k,
         Self::Churn,
         Self::ChurnV1,
@@ -138,6 +160,11 @@ impl Scenario {
             Self::Bare2k => "bare2k",
             Self::Bare5k => "bare5k",
             Self::Bare10k => "bare10k",
+            Self::Join8kBy200 => "join8k-by200",
+            Self::Join8kBy1000 => "join8k-by1000",
+            Self::Bare8kBy200 => "bare8k-by200",
+            Self::Bare8kBy1000 => "bare8k-by1000",
+            Self::Reconnect10k => "reconnect10k",
             Self::Room10k => "room10k",
             Self::Churn => "churn",
             Self::ChurnV1 => "churn-v1",
@@ -156,6 +183,11 @@ impl Scenario {
             | Self::Bare2k
             | Self::Bare5k
             | Self::Bare10k
+            | Self::Join8kBy200
+            | Self::Join8kBy1000
+            | Self::Bare8kBy200
+            | Self::Bare8kBy1000
+            | Self::Reconnect10k
             | Self::Room10k
             | Self::Churn => Proto::V2,
             _ => Proto::V1,
@@ -177,6 +209,8 @@ impl Scenario {
                 | Self::Join2kV1
                 | Self::Join5kV1
                 | Self::Join10kV1
+                | Self::Join8kBy200
+                | Self::Join8kBy1000
                 | Self::Room10k
                 | Self::Churn
                 | Self::ChurnV1
@@ -200,17 +234,23 @@ impl Scenario {
         self == Self::SlowHistory
     }
 
-    /// The storm's size and whether its clients join, for the join and bare storms.
-    pub fn storm(self) -> Option<(u32, bool)> {
-        Some(match self {
-            Self::Join2k | Self::Join2kV1 => (2_000, true),
-            Self::Join5k | Self::Join5kV1 => (5_000, true),
-            Self::Join10k | Self::Join10kV1 => (10_000, true),
-            Self::Bare2k => (2_000, false),
-            Self::Bare5k => (5_000, false),
-            Self::Bare10k => (10_000, false),
+    /// The phase of a join or bare storm: its size, whether its clients join, and how
+    /// many connect at a time.
+    pub fn storm(self) -> Option<PhaseSpec> {
+        let (conns, join, concurrency) = match self {
+            Self::Join2k | Self::Join2kV1 => (2_000, true, STORM_CONCURRENCY),
+            Self::Join5k | Self::Join5kV1 => (5_000, true, STORM_CONCURRENCY),
+            Self::Join10k | Self::Join10kV1 => (10_000, true, STORM_CONCURRENCY),
+            Self::Bare2k => (2_000, false, STORM_CONCURRENCY),
+            Self::Bare5k => (5_000, false, STORM_CONCURRENCY),
+            Self::Bare10k => (10_000, false, STORM_CONCURRENCY),
+            Self::Join8kBy200 => (8_000, true, 200),
+            Self::Join8kBy1000 => (8_000, true, 1_000),
+            Self::Bare8kBy200 => (8_000, false, 200),
+            Self::Bare8kBy1000 => (8_000, false, 1_000),
             _ => return None,
-        })
+        };
+        Some(PhaseSpec::Storm { conns, join, concurrency })
     }
 
     pub fn plan(self, quick: bool) -> Plan {
@@ -233,15 +273,22 @@ impl Scenario {
             | Self::Join10kV1
             | Self::Bare2k
             | Self::Bare5k
-            | Self::Bare10k => {
-                let (conns, join) = self.storm().expect("a storm");
-                Plan {
-                    layout: None,
-                    phases: vec![PhaseSpec::Storm { conns, join }],
-                    until_failure: false,
-                    fill: None,
-                }
-            }
+            | Self::Bare10k
+            | Self::Join8kBy200
+            | Self::Join8kBy1000
+            | Self::Bare8kBy200
+            | Self::Bare8kBy1000 => Plan {
+                layout: None,
+                phases: vec![self.storm().expect("a storm")],
+                until_failure: false,
+                fill: None,
+            },
+            Self::Reconnect10k => Plan {
+                layout: None,
+                phases: vec![PhaseSpec::Reconnect { conns: RECONNECTS }],
+                until_failure: false,
+                fill: None,
+            },
             Self::Room10k => Plan {
                 layout: Some(Layout { members: 10_000, ..one_room }),
                 phases: vec![steady(50_000.0, secs)],
@@ -375,6 +422,10 @@ pub const CHURN_RATE: f64 = 500.0;
 pub const CHURNERS: u32 = 10;
 /// The room every client of a join storm joins.
 pub const STORM_ROOM: &str = "r0";
+/// Handshakes in flight at once in the storms of issue 15 (and while a layout connects).
+pub const STORM_CONCURRENCY: u32 = 64;
+/// The clients of the reconnect storm.
+pub const RECONNECTS: u32 = 10_000;
 
 /// The slow-history scenario: how many clients ask for big answers and never read them.
 pub const SLOW_READERS: u32 = 10;
@@ -417,10 +468,14 @@ pub enum PhaseSpec {
     Steady { rate: f64, secs: f64, stop_readers: bool, slow: Option<SlowAsk> },
     /// `msgs` messages evenly within `secs`, then measure how long the fan-out drains.
     Burst { msgs: u64, secs: f64 },
-    /// Connect `conns` clients as fast as the server takes them, each joining
-    /// [`STORM_ROOM`] if `join`: the time until all are in, what the server sent them, its
-    /// CPU and memory.
-    Storm { conns: u32, join: bool },
+    /// Connect `conns` clients as fast as the server takes them, `concurrency` at a time,
+    /// each joining [`STORM_ROOM`] if `join`: the time until all are in, what the server
+    /// sent them, its CPU and memory, and the listen queue's overflows.
+    Storm { conns: u32, join: bool, concurrency: u32 },
+    /// `conns` clients in [`STORM_ROOM`] (bare, on a server without resuming); the server
+    /// restarts and every client comes back within a second, with its resume token and
+    /// `join.after`: the time from the restarted server's start until all are in again.
+    Reconnect { conns: u32 },
     /// [`CHURNERS`] extra clients join and leave rooms, `rate` joins (and as many leaves)
     /// a second for `secs`, while the layout's clients only read.
     Churn { rate: f64, secs: f64 },
@@ -441,8 +496,15 @@ impl PhaseSpec {
                 format!("{} + {readers} slow readers, bursts of {burst} history", rate_name(*rate))
             }
             Self::Burst { msgs, secs } => format!("{msgs} msgs in {secs} s"),
-            Self::Storm { conns, join: true } => format!("{conns} joins"),
-            Self::Storm { conns, join: false } => format!("{conns} bare upgrades"),
+            Self::Storm { conns, join, concurrency } => {
+                let what = if *join { "joins" } else { "bare upgrades" };
+                if *concurrency == STORM_CONCURRENCY {
+                    format!("{conns} {what}")
+                } else {
+                    format!("{conns} {what}, {concurrency} at a time")
+                }
+            }
+            Self::Reconnect { conns } => format!("{conns} reconnects"),
             Self::Churn { rate, .. } => format!("{rate} joins and leaves/s"),
         }
     }
@@ -578,6 +640,10 @@ pub struct PhaseResult {
     /// share of the CPU. `server.cpu_ms` and `cpu_per_delivery_us` are the nodes' sum.
     #[serde(default)]
     pub cluster: Option<ClusterUse>,
+    /// Storms: connections the kernel dropped because a listen queue was full
+    /// (`TcpExtListenOverflows`, counted for the whole machine over the phase).
+    #[serde(default)]
+    pub listen_overflows: Option<u64>,
 }
 
 /// Where the CPU of a deployment went during a phase.
@@ -655,131 +721,4 @@ pub struct ScenarioResult {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_plan_is_well_formed() {
-        for s in Scenario::ALL.into_iter().chain([Scenario::Room100]) {
-            for quick in [true, false] {
-                let plan = s.plan(quick);
-                assert!(!plan.phases.is_empty(), "{s:?}");
-                let slow_readers = plan.phases.iter().any(|p| {
-                    matches!(p, PhaseSpec::Steady { slow: Some(SlowAsk { readers: 1.., burst: 1.. }), .. })
-                });
-                assert_eq!(slow_readers, plan.fill.is_some(), "slow readers need a filled room: {s:?}");
-                assert_eq!(slow_readers, s.needs_history(), "{s:?}");
-                assert_eq!(s.is_idle() || s.storm().is_some(), plan.layout.is_none(), "{s:?}");
-                if let Some(l) = plan.layout {
-                    assert!(l.senders + l.stoppers <= l.conns(), "{s:?}");
-                    assert!(l.text_len >= 40, "room for the marker: {s:?}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn the_generator_is_judged_by_its_limits() {
-        let ok = GenHealth { cpu: 0.5, late_p99_us: 1_000, late_max_us: 9_000, dropped_sends: 0 };
-        assert_eq!(PhaseResult::judge_generator(&ok), None);
-        let busy = GenHealth { cpu: 0.95, ..ok };
-        assert!(PhaseResult::judge_generator(&busy).unwrap().contains("CPU 95%"));
-        let late = GenHealth { late_p99_us: 7_500, ..ok };
-        assert!(PhaseResult::judge_generator(&late).unwrap().contains("7.5 ms late"));
-    }
-
-    #[test]
-    fn names_match_the_command_line_and_the_json() {
-        use clap::ValueEnum;
-        for s in Scenario::ALL.into_iter().chain([Scenario::Room100]) {
-            assert_eq!(s.to_possible_value().unwrap().get_name(), s.name());
-            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.name()));
-        }
-    }
-
-    #[test]
-    fn slow_history_runs_the_same_load_without_then_with_its_slow_readers() {
-        let plan = Scenario::SlowHistory.plan(true);
-        let [
-            PhaseSpec::Steady { rate: r0, secs: s0, stop_readers: false, slow: None },
-            PhaseSpec::Steady { rate: r1, secs: s1, stop_readers: false, slow: Some(bursts) },
-            PhaseSpec::Steady { rate: r2, secs: s2, stop_readers: false, slow: Some(steady) },
-        ] = plan.phases.as_slice()
-        else {
-            panic!("{:?}", plan.phases)
-        };
-        assert!(r0 == r1 && r1 == r2 && s0 == s1 && s1 == s2, "only the slow readers differ");
-        assert_eq!((bursts.burst, steady.burst), (HISTORY_BURST, 1));
-        let fill = plan.fill.expect("a filled room");
-        assert!(fill.msgs >= HISTORY_LIMIT, "every answer is a full page");
-        assert_eq!(fill.text_len, BIG_TEXT);
-        let names: Vec<String> = plan.phases.iter().map(PhaseSpec::name).collect();
-        assert_eq!(
-            names,
-            [
-                "20k/s",
-                "20k/s + 10 slow readers, bursts of 40 history",
-                "20k/s + 10 slow readers, 20 history/s"
-            ]
-        );
-    }
-
-    #[test]
-    fn the_storms_of_issue_15_compare_like_with_like() {
-        // v2 and v1 at each size, and the bare upgrades they are held against.
-        for (v2, v1, bare, n) in [
-            (Scenario::Join2k, Scenario::Join2kV1, Scenario::Bare2k, 2_000),
-            (Scenario::Join5k, Scenario::Join5kV1, Scenario::Bare5k, 5_000),
-            (Scenario::Join10k, Scenario::Join10kV1, Scenario::Bare10k, 10_000),
-        ] {
-            assert_eq!(v2.plan(true).phases, [PhaseSpec::Storm { conns: n, join: true }]);
-            assert_eq!(v1.plan(false).phases, v2.plan(false).phases);
-            assert_eq!(bare.plan(true).phases, [PhaseSpec::Storm { conns: n, join: false }]);
-            assert_eq!(
-                (v2.ours_proto(), v1.ours_proto(), bare.ours_proto()),
-                (Proto::V2, Proto::V1, Proto::V2)
-            );
-        }
-        assert_eq!(Scenario::Join10k.plan(true).phases[0].name(), "10000 joins");
-        assert_eq!(Scenario::Bare10k.plan(true).phases[0].name(), "10000 bare upgrades");
-        let room = Scenario::Room10k.plan(true);
-        assert_eq!(room.layout.map(|l| (l.rooms, l.members, l.senders)), Some((1, 10_000, 10)));
-        assert!(matches!(room.phases[..], [PhaseSpec::Steady { rate: 50_000.0, .. }]));
-        assert_eq!((Scenario::Churn.ours_proto(), Scenario::ChurnV1.ours_proto()), (Proto::V2, Proto::V1));
-        let churn = Scenario::Churn.plan(true);
-        assert_eq!(churn.layout.map(|l| (l.rooms, l.conns(), l.senders)), Some((1_000, 1_000, 0)));
-        assert_eq!(churn.phases[0].name(), "500 joins and leaves/s");
-        // The old scenarios keep version 1, so their figures compare with earlier runs.
-        assert_eq!(Scenario::Room1000.ours_proto(), Proto::V1);
-    }
-
-    #[test]
-    fn the_cluster_reads_its_targets_at_50k_then_ramps_in_full_runs_only() {
-        let quick = Scenario::Cluster.plan(true);
-        assert!(matches!(quick.phases[..], [PhaseSpec::Steady { rate: CLUSTER_RATE, .. }]));
-        let full = Scenario::Cluster.plan(false);
-        assert_eq!(full.layout, Scenario::Room1000.plan(false).layout, "room1000's layout");
-        assert!(full.until_failure);
-        let rates: Vec<f64> = full
-            .phases
-            .iter()
-            .map(|p| match p {
-                PhaseSpec::Steady { rate, stop_readers: false, slow: None, .. } => *rate,
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(rates[0], CLUSTER_RATE);
-        assert!(rates.windows(2).all(|w| w[0] < w[1]), "{rates:?}");
-        assert_eq!(rates.last(), STEP_RATES.last());
-        assert_eq!(Scenario::Cluster.ours_proto(), Proto::V1);
-        assert!(!Scenario::Cluster.node_peers_apply() && !Scenario::Cluster.floor_applies());
-        assert!(Scenario::QUICK.contains(&Scenario::Cluster));
-    }
-
-    #[test]
-    fn rate_names() {
-        assert_eq!(rate_name(50_000.0), "50k/s");
-        assert_eq!(rate_name(2_500_000.0), "2.5M/s");
-        assert_eq!(PhaseSpec::Burst { msgs: 500, secs: 1.0 }.name(), "500 msgs in 1 s");
-    }
-}
+mod tests;
