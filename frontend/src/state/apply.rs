@@ -8,7 +8,7 @@
 
 use common::{ChatMessage, ClientMsg, ErrorCode, LOBBY, PresenceEvent, RoomInfo, ServerMsg};
 
-use super::Chat;
+use super::{Chat, isolated};
 
 impl Chat {
     /// Applies a frame from the server; returns the frames to send in answer. `now_ms` is
@@ -232,21 +232,21 @@ impl Chat {
             PresenceEvent::Join => {
                 r.total = r.total.map(|t| t + 1);
                 r.member_joined(&nick);
-                format!("{nick} joined")
+                format!("{} joined", isolated(&nick))
             }
             PresenceEvent::Leave => {
                 r.total = r.total.map(|t| t.saturating_sub(1));
                 r.remove_member(&nick);
-                format!("{nick} left")
+                format!("{} left", isolated(&nick))
             }
             PresenceEvent::Rename => match old_nick {
                 Some(old) => {
                     r.rename_member(&old, &nick);
-                    format!("{old} is now {nick}")
+                    format!("{} is now {}", isolated(&old), isolated(&nick))
                 }
                 None => {
                     r.member_joined(&nick);
-                    format!("{nick} changed their nickname")
+                    format!("{} changed their nickname", isolated(&nick))
                 }
             },
         };
