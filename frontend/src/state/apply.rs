@@ -228,25 +228,26 @@ impl Chat {
         let Some(r) = self.room_mut(room) else {
             return;
         };
+        let who = isolated(&nick);
         let text = match event {
             PresenceEvent::Join => {
                 r.total = r.total.map(|t| t + 1);
                 r.member_joined(&nick);
-                format!("{} joined", isolated(&nick))
+                format!("{who} joined")
             }
             PresenceEvent::Leave => {
                 r.total = r.total.map(|t| t.saturating_sub(1));
                 r.remove_member(&nick);
-                format!("{} left", isolated(&nick))
+                format!("{who} left")
             }
             PresenceEvent::Rename => match old_nick {
                 Some(old) => {
                     r.rename_member(&old, &nick);
-                    format!("{} is now {}", isolated(&old), isolated(&nick))
+                    format!("{} is now {who}", isolated(&old))
                 }
                 None => {
                     r.member_joined(&nick);
-                    format!("{} changed their nickname", isolated(&nick))
+                    format!("{who} changed their nickname")
                 }
             },
         };
