@@ -4,7 +4,7 @@
 //! [`Client`] is `Copy` and given to components through context. Each command records the
 //! user's intent in the [`Chat`] first (so a reconnect can replay it) and then queues the
 //! frames the chat says are ready to go. It must not read anything for display: the views
-//! get narrow read-only signals for that (see [`crate::ui`]).
+//! get narrow read-only signals of the chat for that.
 
 use leptos::prelude::*;
 

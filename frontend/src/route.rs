@@ -1,6 +1,7 @@
 //! The room in the page's address: `#/room/<name, percent-encoded>`, so that a link to a
-//! room (sent to a phone, bookmarked) opens it. Plain functions from strings to strings;
-//! the browser's `hashchange` listener and the address updates live in [`crate::ui`].
+//! room (sent to a phone, bookmarked) opens it. Plain functions from strings to strings,
+//! which know nothing of the page: the views listen for `hashchange` and write the address
+//! through them.
 
 const PREFIX: &str = "#/room/";
 

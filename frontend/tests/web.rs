@@ -1309,3 +1309,121 @@ async fn a_failed_upload_says_so_and_offers_a_retry() {
     app.button("Discard").click();
     until("the line gone", || failed().is_empty() && pictures(&app).is_empty()).await;
 }
+
+impl Peer {
+    /// Takes the nick `nick` and waits for the server's answer.
+    async fn rename(&mut self, nick: &str) {
+        self.send(&ClientMsg::Nick { nick: nick.into() });
+        until("the peer's new nick", || {
+            self.count(|m| matches!(m, ServerMsg::You { nick: n } if n == nick)) > 0
+        })
+        .await;
+        self.nick = nick.to_owned();
+    }
+}
+
+/// The computed `direction` of `el`: "ltr" or "rtl".
+fn direction(el: &Element) -> String {
+    window().get_computed_style(el).unwrap().unwrap().get_property_value("direction").unwrap()
+}
+
+/// The left and right edges of `part` as the page draws it, in the text node of `el` that
+/// holds it.
+fn drawn(el: &Element, part: &str) -> (f64, f64) {
+    let children = el.child_nodes();
+    let (node, text) = (0..children.length())
+        .filter_map(|i| children.item(i))
+        .filter(|n| n.node_type() == web_sys::Node::TEXT_NODE)
+        .find_map(|n| n.text_content().filter(|t| t.contains(part)).map(|t| (n, t)))
+        .unwrap_or_else(|| panic!("{part:?} in {:?}", el.text_content()));
+    let start = text.find(part).unwrap();
+    // The DOM counts in UTF-16 units.
+    let at = |i: usize| text[..i].encode_utf16().count() as u32;
+    let range = document().create_range().unwrap();
+    range.set_start(&node, at(start)).unwrap();
+    range.set_end(&node, at(start + part.len())).unwrap();
+    let rect = range.get_bounding_client_rect();
+    (rect.left(), rect.right())
+}
+
+/// `first` is drawn wholly to the left of `then`, as a left-to-right sentence reads them.
+fn reads_left_to_right(el: &Element, first: &str, then: &str) -> bool {
+    drawn(el, first).1 <= drawn(el, then).0 + 0.5
+}
+
+/// Text is kept as written, but a right-to-left message or nick, or a right-to-left
+/// override (U+202E) in one, turns nothing around but itself: an Arabic message and nick
+/// read right to left, and the lines around them, each line's nick and time, and the app's
+/// sentences that name such a nick (a notice, the typing line) keep their order.
+#[wasm_bindgen_test]
+async fn right_to_left_text_and_nicks_turn_nothing_around_them() {
+    const RLO: char = '\u{202E}';
+    forget_nick();
+    let app = Mounted::new(server());
+    app.joined().await;
+    let room = new_room("bidi");
+    app.open_room(&room).await;
+    let tag = unique();
+    let ann = Peer::connect().await;
+    let mut mallory = Peer::connect().await;
+    let mut sara = Peer::connect().await;
+    let override_nick = format!("{RLO}m{tag}");
+    mallory.rename(&override_nick).await;
+    sara.rename(&format!("سارة{tag}")).await;
+    for peer in [&ann, &mallory, &sara] {
+        peer.join(&room).await;
+    }
+    let texts =
+        [format!("before {tag}"), format!("a{RLO}bc"), "مرحبا بالجميع!".to_owned(), format!("after {tag}")];
+    ann.say(&room, &texts[0]).await;
+    mallory.say(&room, &texts[1]).await;
+    sara.say(&room, &texts[2]).await;
+    ann.say(&room, &texts[3]).await;
+    until("the four messages", || app.messages().iter().any(|(_, text, _)| *text == texts[3])).await;
+
+    let lines: Vec<Element> = app
+        .all("[data-testid='messages'] [data-testid='message']")
+        .into_iter()
+        .filter(|li| {
+            li.query_selector(".text")
+                .unwrap()
+                .and_then(|p| p.text_content())
+                .is_some_and(|t| texts.contains(&t))
+        })
+        .collect();
+    assert_eq!(lines.len(), 4);
+    let part = |li: &Element, sel: &str| li.query_selector(sel).unwrap().unwrap();
+    let rect = |el: &Element| el.get_bounding_client_rect();
+    for (i, li) in lines.iter().enumerate() {
+        assert_eq!(part(li, ".text").text_content().unwrap(), texts[i], "the text as written, in its place");
+        // Each line's nick, then its time, left to right; the lines one under the other,
+        // all on the left (others' messages).
+        assert!(
+            rect(&part(li, ".nick")).right() <= rect(&part(li, "time")).left(),
+            "line {i}: nick then time"
+        );
+        assert_eq!(rect(li).left(), rect(&lines[0]).left(), "line {i} on the left");
+        if i > 0 {
+            assert!(rect(&lines[i - 1]).bottom() <= rect(li).top(), "line {i} under the one before");
+        }
+    }
+    // The direction of each text and nick is its own: only the Arabic ones read right to
+    // left (the override's text starts with a left-to-right letter).
+    let directions = |sel: &str| lines.iter().map(|li| direction(&part(li, sel))).collect::<Vec<_>>();
+    assert_eq!(directions(".text"), ["ltr", "ltr", "rtl", "ltr"]);
+    assert_eq!(directions(".nick"), ["ltr", "ltr", "rtl", "ltr"]);
+
+    // The app's own sentences: the nick with the override is read as a whole, and the rest
+    // of the sentence after it, left to right.
+    let visible = format!("m{tag}");
+    let notice = app
+        .all("[data-testid='notice']")
+        .into_iter()
+        .find(|n| n.text_content().is_some_and(|t| t.contains(&visible) && t.contains("joined")))
+        .expect("mallory's notice");
+    assert!(reads_left_to_right(&notice, &visible, "joined"), "{:?}", notice.text_content());
+    mallory.send(&ClientMsg::Typing { room: room.clone() });
+    until("mallory typing", || app.text("typing").contains(&visible)).await;
+    let typing = app.find("typing");
+    assert!(reads_left_to_right(&typing, &visible, "is typing"), "{:?}", typing.text_content());
+}

@@ -8,7 +8,7 @@
 
 use common::{ChatMessage, ClientMsg, ErrorCode, LOBBY, PresenceEvent, RoomInfo, ServerMsg};
 
-use super::Chat;
+use super::{Chat, isolated};
 
 impl Chat {
     /// Applies a frame from the server; returns the frames to send in answer. `now_ms` is
@@ -228,25 +228,26 @@ impl Chat {
         let Some(r) = self.room_mut(room) else {
             return;
         };
+        let who = isolated(&nick);
         let text = match event {
             PresenceEvent::Join => {
                 r.total = r.total.map(|t| t + 1);
                 r.member_joined(&nick);
-                format!("{nick} joined")
+                format!("{who} joined")
             }
             PresenceEvent::Leave => {
                 r.total = r.total.map(|t| t.saturating_sub(1));
                 r.remove_member(&nick);
-                format!("{nick} left")
+                format!("{who} left")
             }
             PresenceEvent::Rename => match old_nick {
                 Some(old) => {
                     r.rename_member(&old, &nick);
-                    format!("{old} is now {nick}")
+                    format!("{} is now {who}", isolated(&old))
                 }
                 None => {
                     r.member_joined(&nick);
-                    format!("{nick} changed their nickname")
+                    format!("{who} changed their nickname")
                 }
             },
         };

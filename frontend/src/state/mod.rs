@@ -32,7 +32,7 @@ use common::{ClientMsg, InvalidName, LOBBY, Nick, Password, RoomInfo, RoomName, 
 pub use apply::counted_text;
 pub use outbox::{Delivery, MAX_OUTBOX, Outbox, Pending, RETRY_MS, SayError};
 pub use room::{Entry, EntryKey, MAX_ENTRIES, Older, RoomState, TYPING_MS};
-pub use view::{RoomEntry, count_text, page_title, typing_text};
+pub use view::{RoomEntry, count_text, isolated, page_title, typing_text};
 
 /// While the user types, a `typing` frame goes out at most this often: often enough to
 /// renew the others' indicator before it expires, rarely enough to cost nothing.
@@ -372,7 +372,7 @@ impl Chat {
         let frame = if self.room(&name).is_some() {
             None
         } else if password.is_none() && self.directory.iter().any(|r| r.private && r.name == name) {
-            self.room_error = Some(format!("#{name} is private: enter its password."));
+            self.room_error = Some(format!("#{} is private: enter its password.", isolated(&name)));
             self.prompt = Some(name);
             return Ok(None);
         } else {

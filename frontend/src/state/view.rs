@@ -51,13 +51,26 @@ pub fn count_text(n: u32) -> String {
     text
 }
 
+/// A name someone chose (a nick, a room's name) as it goes into a sentence of the app's,
+/// between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE (U+2068, U+2069), as Fluent
+/// puts every value it places in a message: an Arabic or Hebrew name then reads right to
+/// left within the sentence, and a direction control in it (U+202E, right-to-left
+/// override) ends with the name rather than turning the rest of the line around ("bob
+/// joined" read backwards). An ASCII name holds neither a right-to-left letter nor a
+/// control, so it stays as it is and so does the sentence's text.
+pub fn isolated(name: &str) -> String {
+    // A plain loop rather than `str::is_ascii`, whose word-at-a-time code costs the wasm
+    // about 100 bytes of Brotli more.
+    if name.bytes().all(|b| b < 0x80) { name.to_owned() } else { "\u{2068}".to_owned() + name + "\u{2069}" }
+}
+
 /// "bob is typing…", "bob and ann are typing…", "3 people are typing…", or "" when
-/// nobody is.
+/// nobody is; each nick [`isolated`].
 pub fn typing_text(nicks: &[&str]) -> String {
     match nicks {
         [] => String::new(),
-        [one] => format!("{one} is typing…"),
-        [a, b] => format!("{a} and {b} are typing…"),
+        [one] => format!("{} is typing…", isolated(one)),
+        [a, b] => format!("{} and {} are typing…", isolated(a), isolated(b)),
         many => format!("{} people are typing…", many.len()),
     }
 }

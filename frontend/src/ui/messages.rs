@@ -67,7 +67,7 @@ fn draw_line(entry: &Entry, client: Client) -> Drawing {
                 add_picture(&li, image, &msg.nick);
             }
             if !msg.text.is_empty() {
-                add_text(&add_element(&li, "p", "text"), &msg.text);
+                add_said(&li, &msg.text);
             }
         }
         Entry::Outgoing { cid, nick, text, failed, image, progress, retry } => {
@@ -100,7 +100,7 @@ fn draw_line(entry: &Entry, client: Client) -> Drawing {
                 add_picture(&li, image, "you");
             }
             if !text.is_empty() {
-                add_text(&add_element(&li, "p", "text"), text);
+                add_said(&li, text);
             }
             if let Some(why) = failed {
                 let failure = add_element(&li, "p", "failure");
@@ -154,10 +154,22 @@ fn add_picture(li: &Element, url: &str, nick: &str) {
 }
 
 /// The `<div class="meta">` of a message line, with the author's nick, at the end of `li`.
+/// The nick is a `<bdi>`: its direction is its own (an Arabic or Hebrew nick reads right to
+/// left), and a direction control in it ends with it, whatever the line's layout.
 fn add_meta(li: &Element, nick: &str) -> Element {
     let meta = add_element(li, "div", "meta");
-    add_text(&add_element(&meta, "span", "nick"), nick);
+    add_text(&add_element(&meta, "bdi", "nick"), nick);
     meta
+}
+
+/// What someone wrote, as written, in a paragraph at the end of `li` whose direction is
+/// that of the text's first letter (`dir="auto"`): an Arabic or Hebrew message reads right
+/// to left, and a direction control in it (U+202E, right-to-left override) ends with the
+/// paragraph rather than reaching the lines around it.
+fn add_said(li: &Element, text: &str) {
+    let p = add_element(li, "p", "text");
+    set(&p, "dir", "auto");
+    add_text(&p, text);
 }
 
 /// The top of the log: how much older history there is. One paragraph, drawn anew when the

@@ -66,6 +66,36 @@ fn typing_text_says_who() {
 }
 
 #[test]
+fn names_that_may_turn_text_around_are_isolated_in_the_apps_sentences() {
+    const RLO: &str = "\u{202E}";
+    let (fsi, pdi) = ("\u{2068}", "\u{2069}");
+    let mallory = format!("{RLO}mallory");
+    let mut chat = connected("alice");
+    let presence = |event, nick: &str, old: Option<&str>| ServerMsg::Presence {
+        room: LOBBY.into(),
+        event,
+        nick: nick.into(),
+        old_nick: old.map(Into::into),
+    };
+    chat.apply(presence(PresenceEvent::Join, &mallory, None), 0.0);
+    chat.apply(presence(PresenceEvent::Rename, "سارة", Some("bob")), 0.0);
+    chat.apply(presence(PresenceEvent::Leave, &mallory, None), 0.0);
+    assert_eq!(
+        texts(&chat),
+        [
+            format!("[{fsi}{mallory}{pdi} joined]"),
+            format!("[bob is now {fsi}سارة{pdi}]"),
+            format!("[{fsi}{mallory}{pdi} left]"),
+        ]
+    );
+    // The nick itself is kept as written, for the members panel and the log's lines.
+    assert!(chat.members().contains(&"سارة".to_owned()));
+    chat.apply(ServerMsg::Typing { room: LOBBY.into(), nick: mallory.clone() }, 0.0);
+    chat.apply(ServerMsg::Typing { room: LOBBY.into(), nick: "ann".into() }, 0.0);
+    assert_eq!(chat.typing_line(), format!("{fsi}{mallory}{pdi} and ann are typing…"));
+}
+
+#[test]
 fn typing_is_sent_at_most_every_two_seconds_per_room() {
     let mut chat = connected("alice");
     assert_eq!(chat.typing(0.0), Some(ClientMsg::Typing { room: LOBBY.into() }));
