@@ -126,6 +126,18 @@ pub struct Config {
     #[arg(long, env = "CHAT_PRESENCE_THRESHOLD", default_value_t = 100)]
     pub presence_threshold: usize,
 
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) keeps serving after `/readyz` starts to answer
+    /// 503, so that a load balancer sends users to other nodes before this one closes its
+    /// sockets. 0: close at once.
+    #[arg(long, env = "CHAT_DRAIN_SECS", default_value_t = 0)]
+    pub drain_secs: u64,
+
+    /// How the log (on stderr) is written: `text`, lines for a person, or `json`, one
+    /// object per line for a log collector (each connect and disconnect with its `node`,
+    /// `client` address and `nick`). `RUST_LOG` chooses what is logged (default `info`).
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// The folder uploaded images are kept in (created when missing). With --redis, every
     /// node must see the same folder (a shared volume): a message names an image that any
     /// node may have stored.
@@ -141,6 +153,12 @@ pub struct Config {
 pub enum SyncMode {
     Full,
     Normal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -174,6 +192,8 @@ impl Default for Config {
             header_timeout: 5,
             trusted_proxies: Vec::new(),
             presence_threshold: 100,
+            drain_secs: 0,
+            log_format: LogFormat::Text,
             media_dir: PathBuf::from("data/media"),
             media_max_bytes: 8 * 1024 * 1024,
         }
@@ -237,5 +257,7 @@ mod tests {
         assert_eq!(c.allowed_origins, ["https://chat.example", "http://127.0.0.1:8080"]);
         assert_eq!(c.trusted_proxies, ["10.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]);
         assert_eq!(c.sync, SyncMode::Normal);
+        let c = Config::parse_from(["chat-server", "--log-format", "json", "--drain-secs", "10"]);
+        assert_eq!((c.log_format, c.drain_secs), (LogFormat::Json, 10));
     }
 }
