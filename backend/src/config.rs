@@ -15,9 +15,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_ADDR", default_value = "0.0.0.0:3000")]
     pub addr: SocketAddr,
 
-    /// Folder of the built web app (`trunk build --release` writes it to `dist/`).
-    #[arg(long, env = "CHAT_WEB_DIR", default_value = "dist")]
-    pub web_dir: PathBuf,
+    /// Folder of the built web app (`cargo xtask build` writes it to `dist/`). Without
+    /// it: the app built into the binary (`cargo xtask build --release-binary`), or else
+    /// `dist/`.
+    #[arg(long, env = "CHAT_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
 
     /// At most this many WebSocket connections at once; more are refused with 503. 0 (the
     /// default): as many as the open-files limit allows, once raised to the hard limit.
@@ -172,7 +174,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             addr: ([0, 0, 0, 0], 3000).into(),
-            web_dir: PathBuf::from("dist"),
+            web_dir: None,
             max_connections: 0,
             backlog: 0,
             queue: 1024,
@@ -228,7 +230,7 @@ mod tests {
         let default = Config::default();
         assert_eq!(format!("{explicit:?}"), format!("{default:?}"));
         // The lists have no default: empty unless given.
-        assert_eq!(without_default, ["redis", "allowed-origin", "allowed-host", "trusted-proxy"]);
+        assert_eq!(without_default, ["web-dir", "redis", "allowed-origin", "allowed-host", "trusted-proxy"]);
         assert!(default.allowed_origins.is_empty() && default.trusted_proxies.is_empty());
         assert_eq!(default.redis, None);
     }

@@ -11,7 +11,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -168,7 +167,8 @@ pub async fn run(
     let hosts = Hosts::new(&config.allowed_hosts, &config.allowed_origins, &config.trusted_proxies);
     tracing::info!(hosts = %hosts.describe(), "answering requests for these hosts (others get 421; see --allowed-host)");
     let mut admission = Admission::new(&config, state.slots.clone());
-    let app = router(state, media, readiness, &config.web_dir, hosts);
+    let web = web::router(web::source(config.web_dir.as_deref())).await;
+    let app = router(state, media, readiness, web, hosts);
     let http = TaskTracker::new();
     let header_timeout = Duration::from_secs(config.header_timeout.max(1));
     let mut backoff = admission::Backoff::default();
@@ -284,7 +284,7 @@ fn is_connection_error(e: &std::io::Error) -> bool {
     matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }
 
-fn router(state: AppState, media: Media, readiness: Readiness, web_dir: &Path, hosts: Hosts) -> Router {
+fn router(state: AppState, media: Media, readiness: Readiness, web: Router, hosts: Hosts) -> Router {
     let uploads = media::router(media, state.hub.clone(), state.origins.clone());
     let probes =
         Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz));
@@ -295,7 +295,7 @@ fn router(state: AppState, media: Media, readiness: Readiness, web_dir: &Path, h
         .with_state(state)
         .merge(probes.with_state(readiness))
         .merge(uploads)
-        .merge(web::router(web_dir))
+        .merge(web)
         // Last, so that it wraps every route and the fallback alike.
         .layer(axum::middleware::from_fn_with_state(Arc::new(hosts), hosts::check))
 }

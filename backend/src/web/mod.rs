@@ -1,9 +1,11 @@
 //! The built web app as static files: the part of the router that answers everything
 //! but `/ws` and `/api/*`.
 //!
+//! - From a folder (`--web-dir`, else `dist/`) or from the copy built into the binary
+//!   (`cargo xtask build --release-binary`), by the same rules (`files`).
 //! - Compressed when the client allows: `cargo xtask build` writes a Brotli (`.br`) and a
-//!   gzip (`.gz`) copy beside each file, and `ServeDir` sends the best one the request's
-//!   `Accept-Encoding` accepts, with `Vary: Accept-Encoding`, or the original.
+//!   gzip (`.gz`) copy beside each file, and the best one the request's `Accept-Encoding`
+//!   accepts is sent, with `Vary: Accept-Encoding`, or the original.
 //! - Cached by name: a file trunk named by its content hash never changes, so the browser
 //!   may keep it a year without asking; everything else (`index.html`, the manifest, the
 //!   icons) is `no-cache`, asked again each time (a cheap 304 when unchanged), so a new
@@ -15,35 +17,44 @@
 //!
 //! It knows nothing of the chat: no state, no WebSocket.
 
-use std::path::Path;
+mod files;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use tower::Layer;
-use tower_http::services::{ServeDir, ServeFile};
-use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use files::Source;
 
 /// For files whose name says their content: a year, and no revalidation.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// For everything else: keep it, but ask the server before each use.
 const NO_CACHE: &str = "no-cache";
 
-/// The static part of the router, serving `web_dir`.
-pub fn router(web_dir: &Path) -> Router {
-    let index = web_dir.join("index.html");
-    let files = if index.exists() {
-        // A path that is no file gets index.html, which must never be cached as the
-        // file that path names (a hashed name would otherwise keep the page a year).
-        let fallback =
-            SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static(NO_CACHE))
-                .layer(ServeFile::new(index).precompressed_br().precompressed_gzip());
-        let files = ServeDir::new(web_dir).precompressed_br().precompressed_gzip().fallback(fallback);
-        Router::new().fallback_service(files)
+/// Where the app comes from: `web_dir` when given (`--web-dir`), else the copy built into
+/// the binary, else `dist/`.
+pub fn source(web_dir: Option<&Path>) -> Source {
+    match web_dir {
+        Some(dir) => Source::Disk(dir.to_owned()),
+        None => Source::built_in().unwrap_or_else(|| Source::Disk(PathBuf::from("dist"))),
+    }
+}
+
+/// The static part of the router, serving the app from `source`.
+pub async fn router(source: Source) -> Router {
+    let files = if source.has_app().await {
+        tracing::info!(from = %source.describe(), "serving the web app");
+        let source = Arc::new(source);
+        Router::new().fallback(move |request: Request| {
+            let source = source.clone();
+            async move { files::serve(&source, request).await }
+        })
     } else {
-        tracing::warn!(dir = %web_dir.display(), "no index.html there: only /ws and /api are served");
+        tracing::warn!(dir = %source.describe(), "no index.html there: only /ws and /api are served");
         Router::new().fallback(not_built)
     };
     files.layer(middleware::from_fn(headers))
@@ -61,11 +72,13 @@ async fn headers(req: Request, next: Next) -> Response {
     let hashed = is_hashed(req.uri().path());
     let csp = content_security_policy(req.headers());
     let mut res = next.run(req).await;
-    let found = res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED;
+    // A path that is no file gets index.html, which must never be cached as the file
+    // that path names (a hashed name would otherwise keep the page a year).
+    let found = (res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED)
+        && res.extensions().get::<files::Fallback>().is_none();
     let cache = if hashed && found { IMMUTABLE } else { NO_CACHE };
     let h = res.headers_mut();
-    // The fallback has said no-cache already: keep it.
-    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static(cache));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     if let Ok(csp) = HeaderValue::try_from(csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
