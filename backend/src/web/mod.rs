@@ -132,6 +132,82 @@ fn is_hashed(path: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A small built app: the page, a hashed wasm with both compressed copies, a manifest.
+    const FIXTURE: [(&str, &[u8]); 6] = [
+        ("frontend-0123456789abcdef_bg.wasm", b"\0asm the original"),
+        ("frontend-0123456789abcdef_bg.wasm.br", b"wasm as brotli"),
+        ("frontend-0123456789abcdef_bg.wasm.gz", b"wasm as gzip"),
+        ("index.html", b"<!doctype html><title>Chat</title>"),
+        ("index.html.br", b"index as brotli"),
+        ("manifest.webmanifest", b"{}"),
+    ];
+
+    /// The answer to `GET path` with these headers: status, every header, body.
+    async fn get(app: &Router, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let mut request = Request::builder().uri(path).header(header::HOST, "localhost:3000");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(axum::body::Body::empty()).unwrap();
+        let response = tower::Service::call(&mut app.clone(), request).await.unwrap();
+        let mut headers: Vec<_> = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        headers.sort();
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, headers, body.to_vec())
+    }
+
+    #[tokio::test]
+    async fn the_built_in_app_is_served_as_the_same_files_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut table = Vec::new();
+        for (name, bytes) in FIXTURE {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+            let modified = modified.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+            table.push(files::Embedded { name, bytes, modified });
+        }
+        let disk = router(Source::Disk(dir.path().to_owned())).await;
+        let built_in = router(Source::Embedded(Vec::leak(table))).await;
+        let wasm = "/frontend-0123456789abcdef_bg.wasm";
+        let first = get(&disk, "/manifest.webmanifest", &[]).await;
+        let modified = first.1.iter().find(|(k, _)| k == "last-modified").unwrap().1.clone();
+        let cases: [(&str, &[(&str, &str)]); 9] = [
+            ("/", &[("accept-encoding", "br, gzip")]),
+            ("/index.html", &[]),
+            (wasm, &[("accept-encoding", "gzip, deflate, br")]),
+            (wasm, &[("accept-encoding", "br;q=0, gzip")]),
+            (wasm, &[]),
+            ("/room/rust", &[("accept-encoding", "gzip")]),
+            ("/frontend-aaaaaaaaaaaaaaaa.js", &[("accept-encoding", "br")]),
+            ("/manifest.webmanifest", &[]),
+            ("/manifest.webmanifest", &[("if-modified-since", &modified)]),
+        ];
+        for (path, headers) in cases {
+            let answer = get(&disk, path, headers).await;
+            assert_eq!(get(&built_in, path, headers).await, answer, "{path} {headers:?}");
+        }
+        // And they are the rules, not the same mistake twice.
+        let (status, headers, body) = get(&built_in, wasm, &[("accept-encoding", "br")]).await;
+        let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        assert_eq!((status, body.as_slice()), (200, b"wasm as brotli".as_slice()));
+        assert_eq!(header("content-encoding"), Some("br"));
+        assert_eq!(header("content-type"), Some("application/wasm"));
+        assert_eq!(header("vary"), Some("accept-encoding"));
+        assert_eq!(header("cache-control"), Some(IMMUTABLE));
+        assert_eq!(header("x-content-type-options"), Some("nosniff"));
+        let (status, headers, body) = get(&built_in, "/room/rust", &[("accept-encoding", "br")]).await;
+        assert_eq!((status, body.as_slice()), (200, b"index as brotli".as_slice()));
+        assert!(headers.contains(&("cache-control".to_owned(), NO_CACHE.to_owned())), "{headers:?}");
+        let (status, _, body) = get(&built_in, "/manifest.webmanifest", &[("if-modified-since", &modified)]).await;
+        assert_eq!((status, body.len()), (304, 0));
+    }
+
     #[test]
     fn trunk_names_are_hashed_and_ours_are_not() {
         for hashed in [
