@@ -50,7 +50,8 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
             walk(root, &path, files);
         } else {
             let name = path.strip_prefix(root).expect("under the root");
-            let name = name.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            let name =
+                name.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
             files.push((name, path));
         }
     }

@@ -21,7 +21,9 @@ async fn main() -> anyhow::Result<()> {
         LogFormat::Text => log.with_ansi(std::io::stderr().is_terminal()).init(),
         // One object per line, the event's fields at the top level beside `message`, and
         // the connection's `span` (its `node`) as an object of its own.
-        LogFormat::Json => log.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
+        LogFormat::Json => {
+            log.json().flatten_event(true).with_current_span(true).with_span_list(false).init()
+        }
     }
     admission::raise_open_files_limit(config.max_connections);
     let listener = server::bind(config.addr, config.backlog)

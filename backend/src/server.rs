@@ -274,7 +274,7 @@ async fn drain(shutdown: impl Future<Output = ()>, stopping: CancellationToken, 
     shutdown.await;
     stopping.cancel();
     if !drain.is_zero() {
-        tracing::info!(?drain, "shutting down: not ready any more (/readyz), serving on while balancers drain");
+        tracing::info!(?drain, "shutting down: /readyz says 503, serving on while balancers drain");
         tokio::time::sleep(drain).await;
     }
 }
@@ -286,8 +286,7 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 
 fn router(state: AppState, media: Media, readiness: Readiness, web: Router, hosts: Hosts) -> Router {
     let uploads = media::router(media, state.hub.clone(), state.origins.clone());
-    let probes =
-        Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz));
+    let probes = Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz));
     Router::new()
         .route("/ws", get(ws_handler))
         .route("/api/info", get(info))
@@ -399,7 +398,7 @@ async fn ws_handler(
     // Every line the session logs (its connect and disconnect too) names this node.
     let span = tracing::info_span!("session", node = %state.node);
     let AppState { hub, session, shutdown, sessions, .. } = state;
-    sessions.spawn(async move {
+    let task = async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => {
@@ -414,7 +413,8 @@ async fn ws_handler(
         };
         session::run(parts.io.into_inner(), parts.read_buf, hub, session, shutdown, peer).await;
         drop((slot, counted));
-    }.instrument(span));
+    };
+    sessions.spawn(task.instrument(span));
     // Static header values, inserted directly: the builder parsed and copied each of
     // them on every upgrade (bench/TUNING.md).
     let mut response = Response::new(Body::empty());

@@ -64,7 +64,8 @@ pub fn build(args: &[String]) -> Result<()> {
     }
     run(&mut cargo)?;
     if one_file {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
         let binary = target.join("release").join("chat-server");
         let size = std::fs::metadata(&binary).with_context(|| format!("no {}", binary.display()))?.len();
         eprintln!(

@@ -161,7 +161,7 @@ pub async fn serve(source: &Source, request: Request) -> Response {
     let mut response = Response::new(Body::empty());
     let h = response.headers_mut();
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    let modified = modified.map(|m| httpdate::HttpDate::from(m));
+    let modified = modified.map(httpdate::HttpDate::from);
     if let Some(modified) = modified {
         if let Ok(value) = HeaderValue::try_from(modified.to_string()) {
             h.insert(header::LAST_MODIFIED, value);

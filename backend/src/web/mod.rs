@@ -143,18 +143,19 @@ mod tests {
     ];
 
     /// The answer to `GET path` with these headers: status, every header, body.
-    async fn get(app: &Router, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    async fn get(
+        app: &Router,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
         let mut request = Request::builder().uri(path).header(header::HOST, "localhost:3000");
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         let request = request.body(axum::body::Body::empty()).unwrap();
         let response = tower::Service::call(&mut app.clone(), request).await.unwrap();
-        let mut headers: Vec<_> = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
-            .collect();
+        let mut headers: Vec<_> =
+            response.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned())).collect();
         headers.sort();
         let status = response.status().as_u16();
         let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
@@ -204,7 +205,8 @@ mod tests {
         let (status, headers, body) = get(&built_in, "/room/rust", &[("accept-encoding", "br")]).await;
         assert_eq!((status, body.as_slice()), (200, b"index as brotli".as_slice()));
         assert!(headers.contains(&("cache-control".to_owned(), NO_CACHE.to_owned())), "{headers:?}");
-        let (status, _, body) = get(&built_in, "/manifest.webmanifest", &[("if-modified-since", &modified)]).await;
+        let (status, _, body) =
+            get(&built_in, "/manifest.webmanifest", &[("if-modified-since", &modified)]).await;
         assert_eq!((status, body.len()), (304, 0));
     }
 
