@@ -15,9 +15,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_ADDR", default_value = "0.0.0.0:3000")]
     pub addr: SocketAddr,
 
-    /// Folder of the built web app (`trunk build --release` writes it to `dist/`).
-    #[arg(long, env = "CHAT_WEB_DIR", default_value = "dist")]
-    pub web_dir: PathBuf,
+    /// Folder of the built web app (`cargo xtask build` writes it to `dist/`). Without
+    /// it: the app built into the binary (`cargo xtask build --release-binary`), or else
+    /// `dist/`.
+    #[arg(long, env = "CHAT_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
 
     /// At most this many WebSocket connections at once; more are refused with 503. 0 (the
     /// default): as many as the open-files limit allows, once raised to the hard limit.
@@ -126,6 +128,18 @@ pub struct Config {
     #[arg(long, env = "CHAT_PRESENCE_THRESHOLD", default_value_t = 100)]
     pub presence_threshold: usize,
 
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) keeps serving after `/readyz` starts to answer
+    /// 503, so that a load balancer sends users to other nodes before this one closes its
+    /// sockets. 0: close at once.
+    #[arg(long, env = "CHAT_DRAIN_SECS", default_value_t = 0)]
+    pub drain_secs: u64,
+
+    /// How the log (on stderr) is written: `text`, lines for a person, or `json`, one
+    /// object per line for a log collector (each connect and disconnect with its `node`,
+    /// `client` address and `nick`). `RUST_LOG` chooses what is logged (default `info`).
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// The folder uploaded images are kept in (created when missing). With --redis, every
     /// node must see the same folder (a shared volume): a message names an image that any
     /// node may have stored.
@@ -144,6 +158,12 @@ pub enum SyncMode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StoreKind {
     Sqlite,
     Memory,
@@ -154,7 +174,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             addr: ([0, 0, 0, 0], 3000).into(),
-            web_dir: PathBuf::from("dist"),
+            web_dir: None,
             max_connections: 0,
             backlog: 0,
             queue: 1024,
@@ -174,6 +194,8 @@ impl Default for Config {
             header_timeout: 5,
             trusted_proxies: Vec::new(),
             presence_threshold: 100,
+            drain_secs: 0,
+            log_format: LogFormat::Text,
             media_dir: PathBuf::from("data/media"),
             media_max_bytes: 8 * 1024 * 1024,
         }
@@ -208,7 +230,7 @@ mod tests {
         let default = Config::default();
         assert_eq!(format!("{explicit:?}"), format!("{default:?}"));
         // The lists have no default: empty unless given.
-        assert_eq!(without_default, ["redis", "allowed-origin", "allowed-host", "trusted-proxy"]);
+        assert_eq!(without_default, ["web-dir", "redis", "allowed-origin", "allowed-host", "trusted-proxy"]);
         assert!(default.allowed_origins.is_empty() && default.trusted_proxies.is_empty());
         assert_eq!(default.redis, None);
     }
@@ -237,5 +259,7 @@ mod tests {
         assert_eq!(c.allowed_origins, ["https://chat.example", "http://127.0.0.1:8080"]);
         assert_eq!(c.trusted_proxies, ["10.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]);
         assert_eq!(c.sync, SyncMode::Normal);
+        let c = Config::parse_from(["chat-server", "--log-format", "json", "--drain-secs", "10"]);
+        assert_eq!((c.log_format, c.drain_secs), (LogFormat::Json, 10));
     }
 }

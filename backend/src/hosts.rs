@@ -142,15 +142,15 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// The layer on the whole router: refuses a request for a host this server is not known
-/// by, before any handler (pages, API, WebSocket upgrades) sees it. `/healthz` is
-/// answered for any host: an orchestrator's probe names the host as it likes, and the
-/// answer tells a rebinding page nothing.
+/// by, before any handler (pages, API, WebSocket upgrades) sees it. `/healthz` and
+/// `/readyz` are answered for any host: an orchestrator's probe names the host as it
+/// likes, and the answer tells a rebinding page nothing.
 pub async fn check(State(hosts): State<Arc<Hosts>>, request: Request, next: Next) -> Response {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let host = request.headers().get(header::HOST).map(|h| h.as_bytes());
     // Tests that call the router without a socket have no peer: loopback, as they are.
     let peer = peer.unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    if hosts.knows(host, peer) || request.uri().path() == "/healthz" {
+    if hosts.knows(host, peer) || matches!(request.uri().path(), "/healthz" | "/readyz") {
         return next.run(request).await;
     }
     let host = String::from_utf8_lossy(host.unwrap_or_default()).into_owned();

@@ -6,6 +6,8 @@
 //!   address, the client's address behind a trusted proxy); the open-files limit.
 //! - `hosts`: the `Host` names the server answers for (DNS rebinding), a layer on the
 //!   whole router.
+//! - `health`: `/healthz` (the process answers) and `/readyz` (the node can take users:
+//!   not shutting down, its store answers), for load balancers and orchestrators.
 //! - [`config`]: the typed [`Config`], parsed from flags and `CHAT_*` variables.
 //! - [`server`]: binds the router (`/ws`, `/api/info`, static files) and runs it until
 //!   shutdown; [`server::run`] is what the binary and the tests call.
@@ -36,6 +38,7 @@ pub mod admission;
 mod cluster;
 pub mod config;
 mod error;
+mod health;
 mod hosts;
 mod hub;
 mod link;

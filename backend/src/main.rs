@@ -5,19 +5,26 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
+use backend::config::LogFormat;
 use backend::{Config, admission, net, server};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        // Colour codes are for a person at a terminal, not for a log file or journal.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     let config = Config::parse();
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        // Colour codes are for a person at a terminal, not for a log file or journal.
+        LogFormat::Text => log.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One object per line, the event's fields at the top level beside `message`, and
+        // the connection's `span` (its `node`) as an object of its own.
+        LogFormat::Json => {
+            log.json().flatten_event(true).with_current_span(true).with_span_list(false).init()
+        }
+    }
     admission::raise_open_files_limit(config.max_connections);
     let listener = server::bind(config.addr, config.backlog)
         .with_context(|| format!("cannot listen on {} (is another server running there?)", config.addr))?;

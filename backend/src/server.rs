@@ -11,7 +11,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,10 +30,12 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use crate::admission::{self, Admission, Origins, PerAddress};
 use crate::cluster::Cluster;
 use crate::config::{Config, StoreKind};
+use crate::health::{self, Readiness};
 use crate::hosts::{self, Hosts};
 use crate::hub::Hub;
 use crate::media::{self, Media};
@@ -61,6 +62,8 @@ struct AppState {
     origins: Arc<Origins>,
     trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     lan_urls: Arc<Vec<String>>,
+    /// This node in the logs: the address it listens on.
+    node: SocketAddr,
 }
 
 /// Listens on `addr` with a queue of `backlog` connections completed but not yet accepted
@@ -103,6 +106,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let token = CancellationToken::new();
+    // A shutdown begins with `/readyz` answering 503; the node goes on serving for
+    // --drain-secs, so a balancer sends users elsewhere before the sockets close.
+    let stopping = CancellationToken::new();
+    let shutdown = drain(shutdown, stopping.clone(), Duration::from_secs(config.drain_secs));
     let mut cluster = None;
     let (store, history, written) = match (&config.redis, config.store) {
         (Some(url), _) => {
@@ -121,6 +128,7 @@ pub async fn run(
             (store, history, Some(written))
         }
     };
+    let readiness = Readiness::new(history.clone(), stopping);
     let hub = Hub::new(store, history, config.presence_threshold);
     let cluster = cluster.map(|node| node.start(&hub, token.clone()));
     let media = Media::open(&config.media_dir, config.media_max_bytes)
@@ -153,12 +161,14 @@ pub async fn run(
         origins: Arc::new(Origins::new(&config.allowed_origins)),
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         lan_urls: Arc::new(net::lan_urls(addr)),
+        node: addr,
     };
     let sessions = state.sessions.clone();
     let hosts = Hosts::new(&config.allowed_hosts, &config.allowed_origins, &config.trusted_proxies);
     tracing::info!(hosts = %hosts.describe(), "answering requests for these hosts (others get 421; see --allowed-host)");
     let mut admission = Admission::new(&config, state.slots.clone());
-    let app = router(state, media, &config.web_dir, hosts);
+    let web = web::router(web::source(config.web_dir.as_deref())).await;
+    let app = router(state, media, readiness, web, hosts);
     let http = TaskTracker::new();
     let header_timeout = Duration::from_secs(config.header_timeout.max(1));
     let mut backoff = admission::Backoff::default();
@@ -259,29 +269,34 @@ fn serve_http(
     });
 }
 
+/// `shutdown`, then `stopping` cancelled (`/readyz` says 503), then `drain` waited.
+async fn drain(shutdown: impl Future<Output = ()>, stopping: CancellationToken, drain: Duration) {
+    shutdown.await;
+    stopping.cancel();
+    if !drain.is_zero() {
+        tracing::info!(?drain, "shutting down: /readyz says 503, serving on while balancers drain");
+        tokio::time::sleep(drain).await;
+    }
+}
+
 fn is_connection_error(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
     matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }
 
-fn router(state: AppState, media: Media, web_dir: &Path, hosts: Hosts) -> Router {
+fn router(state: AppState, media: Media, readiness: Readiness, web: Router, hosts: Hosts) -> Router {
     let uploads = media::router(media, state.hub.clone(), state.origins.clone());
+    let probes = Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz));
     Router::new()
         .route("/ws", get(ws_handler))
         .route("/api/info", get(info))
         .route("/api/qr.svg", get(qr))
-        .route("/healthz", get(healthz))
         .with_state(state)
+        .merge(probes.with_state(readiness))
         .merge(uploads)
-        .merge(web::router(web_dir))
+        .merge(web)
         // Last, so that it wraps every route and the fallback alike.
         .layer(axum::middleware::from_fn_with_state(Arc::new(hosts), hosts::check))
-}
-
-/// `GET /healthz`: the process accepts and answers requests. Nothing is read or locked,
-/// so it answers while the server is full or flooded, as long as it accepts.
-async fn healthz() -> &'static str {
-    "ok\n"
 }
 
 /// The URLs a phone can open, best first, for a request with these headers.
@@ -380,8 +395,10 @@ async fn ws_handler(
     // The session names the client only in its info lines (connected, disconnected).
     let client = if tracing::enabled!(tracing::Level::INFO) { client() } else { String::new() };
     let peer = Peer { client, resume: params.resume, version };
+    // Every line the session logs (its connect and disconnect too) names this node.
+    let span = tracing::info_span!("session", node = %state.node);
     let AppState { hub, session, shutdown, sessions, .. } = state;
-    sessions.spawn(async move {
+    let task = async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => {
@@ -396,7 +413,8 @@ async fn ws_handler(
         };
         session::run(parts.io.into_inner(), parts.read_buf, hub, session, shutdown, peer).await;
         drop((slot, counted));
-    });
+    };
+    sessions.spawn(task.instrument(span));
     // Static header values, inserted directly: the builder parsed and copied each of
     // them on every upgrade (bench/TUNING.md).
     let mut response = Response::new(Body::empty());

@@ -98,11 +98,12 @@ pub async fn run(
     let (why, close) = serve(&link, &mut decoder, &hub, id, &cfg, &shutdown).await;
     // The first close wins: the hub's (too slow, replaced) over ours.
     let close = close.map(|c| link.close(c));
+    let nick = if tracing::enabled!(tracing::Level::INFO) { hub.nick(id) } else { None }.unwrap_or_default();
     hub.disconnect(id);
     if let Some(close) = close {
         goodbye(&link, &close).await;
     }
-    tracing::info!(%client, conn = id, reason = why, online = hub.connections(), "disconnected");
+    tracing::info!(%client, conn = id, %nick, reason = why, online = hub.connections(), "disconnected");
 }
 
 /// How a connection ends: why (for the log), and the close to send, if any.

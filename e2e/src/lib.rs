@@ -50,7 +50,7 @@ impl Server {
         let dir = tempfile::Builder::new().prefix("chat-e2e-").tempdir()?;
         let config = backend::Config {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            web_dir: dist,
+            web_dir: Some(dist),
             db: dir.path().join("chat.db"),
             media_dir: dir.path().join("media"),
             redis,

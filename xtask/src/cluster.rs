@@ -24,7 +24,7 @@ pub fn run(args: &[String]) -> Result<()> {
         _ => (2, args),
     };
     setup::ensure_redis()?;
-    tasks::build()?;
+    tasks::build(&[])?;
     let dir = root().join("target").join("cluster").join("redis");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     // A free port, so a Redis already running on this machine is never touched.

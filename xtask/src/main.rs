@@ -25,6 +25,9 @@ Commands:
                        end-to-end tests with two browser pages
   build                build the release web app into dist/ (with Brotli and gzip copies)
                        and the server binary
+  build --release-binary
+                       the same, with the web app built into the binary: one file to
+                       deploy (target/release/chat-server)
   cluster [N] [args]   a local Redis and N nodes (default 2) sharing it, on ports 3000,
                        3001, ...; arguments after N go to every node
   dev                  run the server and `trunk serve` (hot reload) side by side
@@ -40,7 +43,7 @@ fn main() -> Result<()> {
     let rest: Vec<String> = args.collect();
     match cmd.as_str() {
         "setup" => setup::ensure_all(),
-        "build" => tasks::build(),
+        "build" => tasks::build(&rest),
         "serve" => tasks::serve(&rest),
         "dev" => tasks::dev(&rest),
         "cluster" => cluster::run(&rest),

@@ -43,11 +43,38 @@ fn trunk() -> Command {
     cmd
 }
 
-/// The release web app into `dist/` and the release server binary.
-pub fn build() -> Result<()> {
+/// The release web app into `dist/` and the release server binary; with
+/// `--release-binary`, the app (its compressed copies too) built into the binary, the one
+/// file an operator copies (`--web-dir` still overrides it).
+pub fn build(args: &[String]) -> Result<()> {
+    let one_file = match args {
+        [] => false,
+        [flag] if flag == "--release-binary" => true,
+        _ => bail!("`build` takes only --release-binary, not {args:?}"),
+    };
     build_web()?;
-    step("building the chat server (release)");
-    run(cargo().args(["build", "--release", "-p", "backend"]))
+    let mut cargo = cargo();
+    cargo.args(["build", "--release", "-p", "backend"]);
+    if one_file {
+        step("building the chat server (release) with the web app inside");
+        // Read by backend/build.rs, which embeds every file of the folder.
+        cargo.env("CHAT_EMBED_WEB", root().join("dist"));
+    } else {
+        step("building the chat server (release)");
+    }
+    run(&mut cargo)?;
+    if one_file {
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+        let binary = target.join("release").join("chat-server");
+        let size = std::fs::metadata(&binary).with_context(|| format!("no {}", binary.display()))?.len();
+        eprintln!(
+            "    {}: {:.1} MB, the web app inside: copy this one file and run it",
+            binary.display(),
+            size as f64 / 1e6
+        );
+    }
+    Ok(())
 }
 
 /// The release web app into `dist/`, with a Brotli and a gzip copy beside each file.
@@ -82,7 +109,7 @@ pub fn serve(args: &[String]) -> Result<()> {
     if args.iter().any(|a| a == "--help" || a == "-h") {
         return run(cargo().args(["run", "--quiet", "--release", "-p", "backend", "--"]).args(args));
     }
-    build()?;
+    build(&[])?;
     step("starting the chat server (Ctrl-C stops it)");
     let dist = root().join("dist");
     run(cargo()

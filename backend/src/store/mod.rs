@@ -231,6 +231,19 @@ impl History {
         !matches!(self, Self::Memory(_))
     }
 
+    /// One trivial read, for the readiness check: SQLite reads its schema on a reading
+    /// connection, Redis answers `PING` on one. May block (see [`History::may_block`]).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(s) => {
+                drop(s.lock());
+                Ok(())
+            }
+            Self::Sqlite(s) => s.ping(),
+            Self::Redis(s) => s.ping(),
+        }
+    }
+
     /// The newest `n` messages of a room; complete when nothing older exists.
     pub fn recent(&self, room: &RoomName, n: usize) -> Result<Page, StoreError> {
         self.before(room, u64::MAX, n)

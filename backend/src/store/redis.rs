@@ -372,6 +372,11 @@ impl RedisReader {
         reply.ids.iter().map(decode_entry).collect()
     }
 
+    /// `PING` on a reading connection (each bounded by the read timeout).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.with(|c| redis::cmd("PING").query::<String>(c)).map(drop)
+    }
+
     pub fn room(&self, room: &RoomName) -> Result<StoredRoom, StoreError> {
         let (key, seq) = (room_key(room.as_str()), seq_key(room.as_str()));
         let (fields, stored): (HashMap<String, String>, bool) =

@@ -274,6 +274,12 @@ impl SqliteReader {
         result.map_err(StoreError::from)
     }
 
+    /// Reads the schema (the database's first page) on a reading connection.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.with(|conn| conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0)))
+            .map(drop)
+    }
+
     pub fn room(&self, room: &RoomName) -> Result<StoredRoom, StoreError> {
         self.with(|conn| {
             let settings = conn

@@ -384,5 +384,5 @@ pub fn with_web_dir(config: Config) -> Config {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("index.html"), "<!doctype html><title>Chat</title>").unwrap();
     std::fs::write(dir.join("app-1234.js"), "console.log(1)").unwrap();
-    Config { web_dir: dir, ..config }
+    Config { web_dir: Some(dir), ..config }
 }

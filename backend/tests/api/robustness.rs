@@ -287,7 +287,7 @@ async fn a_phone_is_offered_the_address_the_page_was_opened_at() {
 #[tokio::test]
 async fn without_a_built_app_the_page_says_how_to_build_it() {
     let dir = std::env::temp_dir().join("chat-no-such-dist");
-    let app = spawn_with(backend::Config { web_dir: dir, ..test_config() }).await;
+    let app = spawn_with(backend::Config { web_dir: Some(dir), ..test_config() }).await;
     let (status, _, body) = app.get("/").await;
     assert_eq!(status, 503);
     assert!(body.contains("cargo xtask serve"), "{body}");

@@ -33,7 +33,7 @@ async fn app() -> TestApp {
     let config = test_config();
     let web_dir = config.db.with_file_name("web");
     fixture(&web_dir);
-    spawn_with(backend::Config { web_dir, ..config }).await
+    spawn_with(backend::Config { web_dir: Some(web_dir), ..config }).await
 }
 
 #[tokio::test]
@@ -135,7 +135,7 @@ async fn the_page_and_its_files_carry_the_security_headers() {
     }
     // Without a built app, the page that says so carries them too.
     let dir = std::env::temp_dir().join("chat-no-such-dist");
-    let bare = spawn_with(backend::Config { web_dir: dir, ..test_config() }).await;
+    let bare = spawn_with(backend::Config { web_dir: Some(dir), ..test_config() }).await;
     let res = bare.fetch("/", &[]).await;
     assert_eq!(res.status, 503);
     assert_eq!(res.header("x-content-type-options"), "nosniff");
