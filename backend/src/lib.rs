@@ -18,7 +18,8 @@
 //!   delivers every room's messages, in id order and without gaps, to this node's members.
 //! - `presence`: a `--redis` node's part of the cluster's shared state in Redis (nicks,
 //!   members, rooms, node liveness and the reaper of dead nodes), changed by scripts.
-//! - `error`: the request errors and their one mapping to protocol `error` frames.
+//! - `encode`: every frame the server sends, encoded once (JSON in a WebSocket frame).
+//! - `error`: the request errors and their one mapping to the protocol's error codes.
 //! - `net`: the URLs a phone on the LAN can open.
 //! - [`redis_server`]: a private `redis-server` for the tests (not used by the server).
 //! - `media`: uploaded images: `POST /api/media` (checked by their bytes, metadata
@@ -29,6 +30,7 @@
 pub mod admission;
 mod cluster;
 pub mod config;
+mod encode;
 mod error;
 mod hub;
 mod link;

@@ -24,9 +24,7 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-/// A whole encoded WebSocket frame (see `ws`). Cloning it shares the bytes: a broadcast
-/// is encoded once.
-pub type Frame = Bytes;
+pub use crate::encode::Frame;
 
 /// At most this many queued frames go out in one `sendmsg`.
 const WRITEV_MAX: usize = 64;
@@ -322,7 +320,7 @@ impl Link {
         self.close(Close {
             code: common::close::TRY_AGAIN_LATER,
             reason: "too slow",
-            last_frame: Some(crate::error::too_slow_frame()),
+            last_frame: Some(crate::encode::too_slow()),
             too_slow: true,
         });
     }

@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
+use crate::encode::refusal;
 use crate::error::RequestError;
 use crate::hub::{ConnId, Handled, Hub, Read};
 use crate::link::{self, Close, Link};
@@ -167,7 +168,7 @@ async fn serve(
                 match result {
                     Ok(bytes) => bucket.charge(bytes),
                     Err(e) => {
-                        link.send(e.to_frame(cid));
+                        link.send(refusal(&e, cid));
                     }
                 }
                 // What the client sent meanwhile is decoded already.
@@ -349,7 +350,7 @@ fn handle_frames(
             }
         };
         if let Err((err, cid)) = result {
-            link.send(err.to_frame(cid));
+            link.send(refusal(&err, cid));
         }
         if costly {
             return Step::Paused;

@@ -27,7 +27,8 @@ use tokio::sync::mpsc;
 use super::room::Event;
 use super::{Conn, ConnId, Hub, State, queue};
 use crate::cluster::Typing;
-use crate::error::{RequestError, encode};
+use crate::encode::{encode, refusal};
+use crate::error::RequestError;
 use crate::link::Close;
 use crate::presence::{Change, Handles, Op, Snapshot};
 use crate::store::SenderKey;
@@ -191,7 +192,7 @@ impl Hub {
                 state.rename(conn, nick);
                 self.wake_counts(state);
             }
-            _ => queue(&link, RequestError::NickTaken(nick.to_owned()).to_frame(None), &mut state.dirty),
+            _ => queue(&link, refusal(&RequestError::NickTaken(nick.to_owned()), None), &mut state.dirty),
         }
     }
 
@@ -203,7 +204,7 @@ impl Hub {
             return;
         }
         if let Some(link) = state.conns.get(&conn).map(|c| c.link.clone()) {
-            queue(&link, RequestError::Unavailable.to_frame(None), &mut state.dirty);
+            queue(&link, refusal(&RequestError::Unavailable, None), &mut state.dirty);
         }
     }
 

@@ -55,7 +55,8 @@ use common::{
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{RequestError, encode};
+use crate::encode::{encode, refusal};
+use crate::error::RequestError;
 use crate::link::{self, Close, Frame, Link, Pushed};
 use crate::presence::Op;
 use crate::store::{
@@ -336,7 +337,7 @@ impl Hub {
                 }
                 Outcome::Failed(sender, msg) => {
                     if let Some(conn) = state.tokens.get(&sender).and_then(|id| state.conns.get(id)) {
-                        queue(&conn.link, RequestError::Unavailable.to_frame(msg.cid), &mut state.dirty);
+                        queue(&conn.link, refusal(&RequestError::Unavailable, msg.cid), &mut state.dirty);
                     }
                 }
             }
@@ -541,8 +542,8 @@ impl Hub {
         let link = conn.link.clone();
         let page = match page {
             Ok(page) => page,
-            Err(refusal) => {
-                queue(&link, refusal.to_frame(None), &mut state.dirty);
+            Err(error) => {
+                queue(&link, refusal(&error, None), &mut state.dirty);
                 if newly {
                     conn.rooms.remove(room);
                     let nick = conn.nick.clone();

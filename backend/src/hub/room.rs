@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::{ChatMessage, Nick, ServerMsg};
 
 use super::{ConnId, queue};
-use crate::error::encode;
+use crate::encode::encode;
 use crate::link::{Frame, Link};
 use crate::store::RoomSettings;
 
