@@ -269,7 +269,7 @@ impl Cluster {
                     }
                     fanout.deliver(out);
                     if !typing.is_empty() {
-                        fanout.hub.remote_typing(typing);
+                        fanout.hub.remote_typing(typing).flush();
                     }
                 }
                 _ = heartbeat.tick() => {
@@ -428,7 +428,7 @@ impl Fanout {
 
     fn deliver(&self, out: Vec<Outcome>) {
         if !out.is_empty() {
-            self.hub.deliver(out);
+            self.hub.deliver(out).flush();
         }
     }
 

@@ -13,7 +13,6 @@
 //! would slow every other member of the room) or grow without bound, the connection is
 //! told to close with `too_slow`; the client resumes with `join.after` and loses nothing.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,80 +28,73 @@ pub use crate::encode::Frame;
 /// At most this many queued frames go out in one `sendmsg`.
 const WRITEV_MAX: usize = 64;
 
-thread_local! {
-    /// Links to write once the current [`collect`] is done with, if one is open here.
-    static COLLECTING: RefCell<Option<Vec<Link>>> = const { RefCell::new(None) };
-}
-
-/// Links given frames that are not written yet: they are written when this is dropped.
+/// The links given frames by one operation that are not written yet, named by the hub's
+/// operations for their caller: it writes them with [`Deliveries::flush`] once it holds no
+/// lock, one `send` per link (a `sendmsg` when several frames wait). Only the frame that
+/// finds a link's queue empty lists the link, so the frames queued after it, by anyone,
+/// ride along with that one write.
+///
+/// A session holds what one read of its client brought for one yield before it flushes
+/// (see `session`): under load each member's queue then holds several messages, from every
+/// sender, and they leave in one `sendmsg`.
 #[derive(Debug, Default)]
-#[must_use = "the links are written when this is dropped"]
-pub struct Unflushed(Vec<Link>);
+#[must_use = "the frames wait in their queues until these deliveries are flushed"]
+pub struct Deliveries(Vec<Link>);
 
-impl Unflushed {
+impl Deliveries {
+    /// Queues `frame` on `link` (see [`Link::push`]), listing the link if it is to be
+    /// written.
+    pub fn queue(&mut self, link: &Link, frame: Frame) {
+        if link.push(frame) == Pushed::Flush {
+            self.0.push(link.clone());
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-}
 
-impl Drop for Unflushed {
-    fn drop(&mut self) {
+    /// Takes `other`'s links, to be flushed with these, after them.
+    pub fn append(&mut self, mut other: Deliveries) {
+        self.0.append(&mut other.0);
+    }
+
+    /// Writes the links, in the order they were given their first frame.
+    pub fn flush(mut self) {
         for link in self.0.drain(..) {
             link.flush();
         }
     }
 }
 
-/// Runs `f`, which must not await, and holds back the writes of the frames the hub queues
-/// meanwhile: they happen when the returned [`Unflushed`] is dropped.
-///
-/// A session handles what one read brought in this way, then yields once before it lets
-/// go, so that the other sessions with messages ready queue theirs too. Under light load
-/// nothing is waiting and it changes nothing. Under heavy load each member's queue holds
-/// several messages by the time it is written, from every sender, and they go out in one
-/// `sendmsg`: the cost per delivery falls as the load rises, instead of the backlog
-/// growing. Only the frame that finds a link's queue empty lists the link, so frames
-/// queued during the yield ride along with the first writer's list.
-pub fn collect<R>(f: impl FnOnce() -> R) -> (R, Unflushed) {
-    /// Ends the collection if `f` unwinds: what it held is written at once.
-    struct Open;
-    impl Drop for Open {
-        fn drop(&mut self) {
-            drop(Unflushed(take_collected()));
+impl Drop for Deliveries {
+    /// Every path flushes its deliveries explicitly; only a panic between the queueing and
+    /// the flush gets here with links left. They are written then all the same: a link
+    /// whose first frame is never flushed would hold every later frame back for good.
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        debug_assert!(std::thread::panicking(), "deliveries dropped without a flush");
+        for link in self.0.drain(..) {
+            link.flush();
         }
     }
-    let nested = COLLECTING.with(|c| {
-        let mut c = c.borrow_mut();
-        let nested = c.is_some();
-        c.get_or_insert_with(Vec::new);
-        nested
-    });
-    if nested {
-        // The outer collection holds the writes.
-        return (f(), Unflushed::default());
+}
+
+/// For tests: `.flushed()` on what a hub operation returns flushes its deliveries and
+/// gives the rest.
+#[cfg(test)]
+pub trait Flushed<T> {
+    fn flushed(self) -> T;
+}
+
+#[cfg(test)]
+impl<T> Flushed<T> for (T, Deliveries) {
+    fn flushed(self) -> T {
+        self.1.flush();
+        self.0
     }
-    let open = Open;
-    let r = f();
-    let links = Unflushed(take_collected());
-    drop(open);
-    (r, links)
-}
-
-fn take_collected() -> Vec<Link> {
-    COLLECTING.with(|c| c.borrow_mut().take()).unwrap_or_default()
-}
-
-/// Writes the links given a frame under the hub's lock: now, or when the open
-/// [`collect`] lets them go.
-pub fn flush_now_or_later(links: Vec<Link>) {
-    let now = COLLECTING.with(|c| match c.borrow_mut().as_mut() {
-        Some(collected) => {
-            collected.extend(links);
-            None
-        }
-        None => Some(links),
-    });
-    drop(Unflushed(now.unwrap_or_default()));
 }
 
 /// Why and how the connection is to be closed.
@@ -583,45 +575,33 @@ mod tests {
     }
 
     #[test]
-    fn collected_writes_wait_until_let_go() {
-        let link = Link::memory(8);
-        let (written, unflushed) = collect(|| {
-            for text in ["a", "b"] {
-                if link.push(Frame::from(text)) == Pushed::Flush {
-                    flush_now_or_later(vec![link.clone()]);
-                }
-            }
-            // A nested collection hands its links to the outer one.
-            let ((), inner) = collect(|| flush_now_or_later(vec![link.clone()]));
-            assert!(inner.is_empty());
-            link.sent().len()
-        });
-        assert_eq!(written, 0, "nothing written while collecting");
-        assert_eq!(link.sent().len(), 0, "nor after, until let go");
-        drop(unflushed);
-        assert_eq!(link.sent(), ["a", "b"], "both written together, in order");
-        // Outside a collection, writes happen at once.
-        assert_eq!(link.push(Frame::from("c")), Pushed::Flush);
-        flush_now_or_later(vec![link.clone()]);
-        assert_eq!(link.sent(), ["c"]);
+    fn deliveries_write_each_link_once_with_everything_queued_by_then() {
+        let (a, b) = (Link::memory(8), Link::memory(8));
+        let mut out = Deliveries::default();
+        out.queue(&a, Frame::from("a1"));
+        out.queue(&b, Frame::from("b1"));
+        // Behind a frame not written yet: it rides along, the link is not listed twice.
+        out.queue(&a, Frame::from("a2"));
+        assert_eq!(out.0.len(), 2);
+        assert!(a.sent().is_empty() && b.sent().is_empty(), "nothing written before the flush");
+        out.flush();
+        assert_eq!(a.sent(), ["a1", "a2"]);
+        assert_eq!(b.sent(), ["b1"]);
     }
 
     #[test]
-    fn a_panic_while_collecting_still_writes() {
+    fn a_panic_before_the_flush_still_writes() {
         let link = Link::memory(8);
         let l = link.clone();
         let panicked = std::panic::catch_unwind(move || {
-            collect(|| {
-                assert_eq!(l.push(Frame::from("a")), Pushed::Flush);
-                flush_now_or_later(vec![l.clone()]);
-                panic!("a bug in a handler");
-            })
+            let mut out = Deliveries::default();
+            out.queue(&l, Frame::from("a"));
+            panic!("a bug in a handler");
         });
         assert!(panicked.is_err());
         assert_eq!(link.sent(), ["a"]);
-        // And the thread is not left collecting.
-        assert_eq!(link.push(Frame::from("b")), Pushed::Flush);
-        flush_now_or_later(vec![link.clone()]);
+        // The link is not left waiting: the next frame is written at once.
+        assert_eq!(link.send(Frame::from("b")), Pushed::Flush);
         assert_eq!(link.sent(), ["b"]);
     }
 

@@ -467,7 +467,7 @@ impl Presence {
                 tracing::error!(error = %e, changes = pending.len(), "Redis refused presence changes; dropped");
                 for op in pending.drain(..) {
                     if let Op::Nick { epoch, conn, .. } = op {
-                        hub.nick_failed(epoch, conn);
+                        hub.nick_failed(epoch, conn).flush();
                     }
                 }
                 return;
@@ -478,7 +478,7 @@ impl Presence {
                 // tried again.
                 pending.retain(|op| match op {
                     Op::Nick { epoch, conn, .. } => {
-                        hub.nick_failed(*epoch, *conn);
+                        hub.nick_failed(*epoch, *conn).flush();
                         false
                     }
                     _ => true,
@@ -491,13 +491,13 @@ impl Presence {
                 Op::Connect { epoch, conn, .. } => {
                     let given: Option<String> = redis::from_redis_value(reply).unwrap_or(None);
                     match given.as_deref().and_then(|c| c.split_once('\t')) {
-                        Some((_, nick)) => hub.registered(epoch, conn, nick),
+                        Some((_, nick)) => hub.registered(epoch, conn, nick).flush(),
                         None => tracing::warn!(conn, "no free nick for a connection in the cluster"),
                     }
                 }
                 Op::Nick { epoch, conn, nick: (_, nick) } => {
                     let ok: i64 = redis::from_redis_value(reply).unwrap_or(1);
-                    hub.nick_answer(epoch, conn, &nick, ok == 1);
+                    hub.nick_answer(epoch, conn, &nick, ok == 1).flush();
                 }
                 Op::Join { .. } | Op::Leave { .. } | Op::Disconnect { .. } => {}
             }
@@ -563,7 +563,7 @@ impl Presence {
             });
         }
         if !changes.is_empty() {
-            hub.remote(changes);
+            hub.remote(changes).flush();
         }
         if gap {
             tracing::info!("presence changes were missed; reading the cluster's state");
@@ -608,7 +608,7 @@ impl Presence {
             snapshot.push((m, nick, token, rooms));
         }
         self.version = version;
-        hub.resync(snapshot);
+        hub.resync(snapshot).flush();
     }
 
     /// The heartbeat, the reaper, and what the flags say.
@@ -644,7 +644,9 @@ impl Presence {
     /// Closes every socket and registers again under a new id (the replica of the other
     /// nodes is kept, and read again).
     async fn start_over(&mut self, hub: &Hub, pending: &mut Vec<Op>) {
-        self.epoch = hub.start_over();
+        let (epoch, out) = hub.start_over();
+        out.flush();
+        self.epoch = epoch;
         pending.clear();
         let old = std::mem::replace(&mut self.node, new_node_id());
         // Whatever the old id still holds goes (others may have reaped it already).

@@ -104,7 +104,7 @@ pub async fn run(
         let hub = hub.clone();
         tokio::spawn(async move {
             while let Some(batch) = written.recv().await {
-                hub.deliver(batch);
+                hub.deliver(batch).flush();
             }
         })
     });

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::encode::refusal;
 use crate::error::RequestError;
 use crate::hub::{ConnId, Handled, Hub, Read};
-use crate::link::{self, Close, Link};
+use crate::link::{self, Close, Deliveries, Link};
 use crate::media::Media;
 use crate::ws::{self, Decoder, Message, opcode};
 
@@ -85,7 +85,8 @@ pub async fn run(
         tracing::debug!(error = %e, "could not set SO_SNDBUF");
     }
     let link = Link::new(stream, cfg.queue);
-    let id = hub.connect(link.clone(), resume.as_deref(), version);
+    let (id, welcome) = hub.connect(link.clone(), resume.as_deref(), version);
+    welcome.flush();
     if tracing::enabled!(tracing::Level::INFO) {
         let nick = hub.nick(id).unwrap_or_default();
         tracing::info!(%client, conn = id, %nick, online = hub.connections(), "connected");
@@ -98,7 +99,7 @@ pub async fn run(
     let (why, close) = serve(&link, &mut decoder, &hub, id, &cfg, &shutdown).await;
     // The first close wins: the hub's (too slow, replaced) over ours.
     let close = close.map(|c| link.close(c));
-    hub.disconnect(id);
+    hub.disconnect(id).flush();
     if let Some(close) = close {
         goodbye(&link, &close).await;
     }
@@ -108,10 +109,13 @@ pub async fn run(
 /// How a connection ends: why (for the log), and the close to send, if any.
 type Ending = (&'static str, Option<Close>);
 
+/// What [`Hub::read`] returns: the bytes it sent (or why it failed), and what it queued.
+type ReadDone = (Result<usize, RequestError>, Deliveries);
+
 /// A read of the store under way for this client (see [`Hub::read`]), and the `cid` of
 /// the request it is for.
 struct Reading {
-    read: Pin<Box<dyn Future<Output = Result<usize, RequestError>> + Send>>,
+    read: Pin<Box<dyn Future<Output = ReadDone> + Send>>,
     cid: Option<String>,
 }
 
@@ -158,12 +162,13 @@ async fn serve(
                 }
                 link.flush_blocked();
             }
-            result = async {
+            (result, out) = async {
                 match reading.as_mut() {
                     Some(r) => (&mut r.read).await,
                     None => std::future::pending().await,
                 }
             }, if reading.is_some() => {
+                out.flush();
                 let cid = reading.take().and_then(|r| r.cid);
                 match result {
                     Ok(bytes) => bucket.charge(bytes),
@@ -246,8 +251,13 @@ fn read_some(stream: &TcpStream, decoder: &mut Decoder) -> io::Result<Option<usi
 
 /// Acts on what a read brought in, then yields once before the frames it made are
 /// written, so that under load they share each member's `sendmsg` with the frames of the
-/// other senders that were ready too (see [`link::collect`]). Stops early with a read of
+/// other senders that were ready too (see [`Deliveries`]). Stops early with a read of
 /// the store to await (the rest waits in the decoder), or with how the connection ends.
+///
+/// Under light load nothing else is ready and the yield changes nothing. Under heavy load
+/// each member's queue holds several messages by the time it is written, from every
+/// sender, and they go out in one `sendmsg`: the cost per delivery falls as the load
+/// rises, instead of the backlog growing.
 async fn handle_read(
     link: &Link,
     decoder: &mut Decoder,
@@ -257,17 +267,19 @@ async fn handle_read(
     media: &Media,
 ) -> Result<Option<Reading>, Ending> {
     loop {
-        let (step, unflushed) = link::collect(|| handle_frames(link, decoder, hub, id, bucket, media));
+        let mut out = Deliveries::default();
+        let step = handle_frames(link, decoder, hub, id, bucket, media, &mut out);
         if let Step::Ended(end) = step {
+            out.flush();
             return Err(end);
         }
         // The frames made so far wait one yield whatever comes next, a read of the store
         // included (in a storm of joins that read it, each `presence` would otherwise go
         // to every member alone); after a costly request, the others' turn comes first.
-        if !unflushed.is_empty() || matches!(step, Step::Paused) {
+        if !out.is_empty() || matches!(step, Step::Paused) {
             tokio::task::yield_now().await;
         }
-        drop(unflushed);
+        out.flush();
         match step {
             Step::Ended(_) | Step::Paused => {}
             Step::Drained => return Ok(None),
@@ -296,7 +308,8 @@ enum Step {
 
 /// Acts on the whole messages decoded so far, stopping after a costly one: a client that
 /// sends forty `history` requests at once (within its rate limit) must not hold a core for
-/// their whole time while the rooms wait.
+/// their whole time while the rooms wait. The links the hub gives frames are added to
+/// `out`.
 fn handle_frames(
     link: &Link,
     decoder: &mut Decoder,
@@ -304,6 +317,7 @@ fn handle_frames(
     id: ConnId,
     bucket: &mut TokenBucket,
     media: &Media,
+    out: &mut Deliveries,
 ) -> Step {
     loop {
         // Closing (too slow, replaced): what it asks for now would only be thrown away.
@@ -323,7 +337,7 @@ fn handle_frames(
         let result = match message {
             Message::Text(text) => {
                 if bucket.take() {
-                    match handle_text(hub, id, &text, bucket, media, &mut costly) {
+                    match handle_text(hub, id, &text, bucket, media, &mut costly, out) {
                         Ok(Some((read, cid))) => return Step::Read(read, cid),
                         Ok(None) => Ok(()),
                         Err(e) => Err(e),
@@ -371,6 +385,7 @@ fn handle_text(
     bucket: &mut TokenBucket,
     media: &Media,
     costly: &mut bool,
+    out: &mut Deliveries,
 ) -> Result<Left, (RequestError, Option<String>)> {
     let msg = decode(text).map_err(|e| (e, None))?;
     let cid = msg.cid().map(str::to_owned);
@@ -382,7 +397,9 @@ fn handle_text(
         return Err((RequestError::Invalid(common::InvalidName::Image), cid));
     }
     *costly = matches!(request, Request::History { .. } | Request::Join { .. });
-    match hub.handle(id, request).map_err(|e| (e, cid.clone()))? {
+    let (handled, queued) = hub.handle(id, request);
+    out.append(queued);
+    match handled.map_err(|e| (e, cid.clone()))? {
         Handled::Done(bytes) => {
             bucket.charge(bytes);
             Ok(None)

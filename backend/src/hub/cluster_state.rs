@@ -29,7 +29,7 @@ use super::{Conn, ConnId, Hub, State, queue};
 use crate::cluster::Typing;
 use crate::encode::{encode, refusal};
 use crate::error::RequestError;
-use crate::link::Close;
+use crate::link::{Close, Deliveries};
 use crate::presence::{Change, Handles, Op, Snapshot};
 use crate::store::SenderKey;
 
@@ -103,23 +103,24 @@ impl Hub {
     /// typing, as a local `typing` would (the same bound in big rooms, per typer). A
     /// typer not (yet) known here as a member of the room is skipped: notices are
     /// ephemeral and their typer renews them.
-    pub fn remote_typing(&self, notices: Vec<Typing>) {
+    pub fn remote_typing(&self, notices: Vec<Typing>) -> Deliveries {
         let mut guard = self.lock();
         let state = &mut *guard;
         let now = Instant::now();
         for Typing { room, nick } in notices {
             let (Ok(room), Ok(nick)) = (RoomName::parse(&room), Nick::parse(&nick)) else { continue };
-            let Some(replica) = &state.cluster else { return };
+            let Some(replica) = &state.cluster else { break };
             let Some(&id) = state.nicks.get(&nick.key()) else { continue };
             let Some(remote) = replica.remote.get(&id).filter(|r| r.rooms.contains(&room)) else { continue };
             let Some(members) = state.rooms.get_mut(&room) else { continue };
             let frame = encode(&ServerMsg::Typing { room: room.to_string(), nick: remote.nick.to_string() });
             members.typing(&frame, id, state.presence_threshold, now, &mut state.dirty);
         }
+        guard.unlock()
     }
 
     /// Applies changes of other nodes' members, in the order Redis made them.
-    pub fn remote(&self, changes: Vec<Change>) {
+    pub fn remote(&self, changes: Vec<Change>) -> Deliveries {
         let mut guard = self.lock();
         let state = &mut *guard;
         for change in changes {
@@ -135,14 +136,15 @@ impl Hub {
             }
         }
         self.after_remote(state);
+        guard.unlock()
     }
 
     /// Replaces the replica by `snapshot` (every other node's member), telling the rooms
     /// the difference as if it had come change by change.
-    pub fn resync(&self, snapshot: Snapshot) {
+    pub fn resync(&self, snapshot: Snapshot) -> Deliveries {
         let mut guard = self.lock();
         let state = &mut *guard;
-        let Some(replica) = &state.cluster else { return };
+        let Some(replica) = &state.cluster else { return guard.unlock() };
         let fresh: HashMap<String, (String, String, Vec<String>)> =
             snapshot.into_iter().map(|(m, nick, token, rooms)| (m, (nick, token, rooms))).collect();
         let gone: Vec<String> = replica.ids.keys().filter(|m| !fresh.contains_key(*m)).cloned().collect();
@@ -162,31 +164,33 @@ impl Hub {
             }
         }
         self.after_remote(state);
+        guard.unlock()
     }
 
     /// Redis registered connection `conn` with `nick`: if that is not the nick it was
     /// welcomed with (its resume token's, or a guest nick another node took meanwhile),
     /// it changes to it.
-    pub fn registered(&self, epoch: u64, conn: ConnId, nick: &str) {
+    pub fn registered(&self, epoch: u64, conn: ConnId, nick: &str) -> Deliveries {
         let mut guard = self.lock();
         let state = &mut *guard;
         if !state.current(epoch) || state.conns.get(&conn).is_none_or(|c| c.nick.as_str() == nick) {
-            return;
+            return guard.unlock();
         }
         if let Ok(nick) = Nick::parse(nick) {
             state.rename(conn, nick);
             self.wake_counts(state);
         }
+        guard.unlock()
     }
 
     /// Redis's answer to a nick claim: the change, or `nick_taken`.
-    pub fn nick_answer(&self, epoch: u64, conn: ConnId, nick: &str, ok: bool) {
+    pub fn nick_answer(&self, epoch: u64, conn: ConnId, nick: &str, ok: bool) -> Deliveries {
         let mut guard = self.lock();
         let state = &mut *guard;
         if !state.current(epoch) {
-            return;
+            return guard.unlock();
         }
-        let Some(link) = state.conns.get(&conn).map(|c| c.link.clone()) else { return };
+        let Some(link) = state.conns.get(&conn).map(|c| c.link.clone()) else { return guard.unlock() };
         match Nick::parse(nick) {
             Ok(nick) if ok => {
                 state.rename(conn, nick);
@@ -194,25 +198,27 @@ impl Hub {
             }
             _ => queue(&link, refusal(&RequestError::NickTaken(nick.to_owned()), None), &mut state.dirty),
         }
+        guard.unlock()
     }
 
     /// A nick claim that Redis could not answer: `unavailable` (the client may ask again).
-    pub fn nick_failed(&self, epoch: u64, conn: ConnId) {
+    pub fn nick_failed(&self, epoch: u64, conn: ConnId) -> Deliveries {
         let mut guard = self.lock();
         let state = &mut *guard;
         if !state.current(epoch) {
-            return;
+            return guard.unlock();
         }
         if let Some(link) = state.conns.get(&conn).map(|c| c.link.clone()) {
             queue(&link, refusal(&RequestError::Unavailable, None), &mut state.dirty);
         }
+        guard.unlock()
     }
 
     /// The node lost its place in the cluster: every socket is closed (its client
     /// reconnects and resumes, here or elsewhere) and changes not yet sent are dropped.
     /// The replica of the other nodes stays (`presence` reads it again). Returns the new
-    /// epoch.
-    pub fn start_over(&self) -> u64 {
+    /// epoch, and the links given frames (the rooms told who left), to be flushed.
+    pub fn start_over(&self) -> (u64, Deliveries) {
         let mut guard = self.lock();
         let state = &mut *guard;
         let ids: Vec<ConnId> = state.conns.keys().copied().collect();
@@ -228,9 +234,11 @@ impl Hub {
             }
         }
         self.shared.directory_changed.notify_one();
-        let Some(replica) = &mut state.cluster else { return 0 };
-        replica.epoch += 1;
-        replica.epoch
+        let epoch = state.cluster.as_mut().map_or(0, |replica| {
+            replica.epoch += 1;
+            replica.epoch
+        });
+        (epoch, guard.unlock())
     }
 
     fn after_remote(&self, state: &State) {
@@ -403,7 +411,7 @@ mod tests {
 
     use super::*;
     use crate::hub::decode;
-    use crate::link::Link;
+    use crate::link::{Flushed, Link};
     use crate::store::Store;
 
     fn room(name: &str) -> RoomName {
@@ -421,9 +429,11 @@ mod tests {
 
     fn member(hub: &Hub, version: Version, nick: &str) -> (ConnId, Link) {
         let link = Link::memory(256);
-        let id = hub.connect(link.clone(), None, version);
+        let id = hub.connect(link.clone(), None, version).flushed();
         hub.lock().rename(id, Nick::parse(nick).unwrap());
-        hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
+        hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+            .flushed()
+            .unwrap();
         link.sent();
         (id, link)
     }
@@ -438,20 +448,21 @@ mod tests {
         let (a, la) = member(&hub, Version::V1, "ann");
         let got: Vec<Op> = std::iter::from_fn(|| ops.try_recv().ok()).collect();
         assert!(matches!(&got[..], [Op::Connect { .. }, Op::Join { room, .. }] if room == "r"), "{got:?}");
-        hub.remote(vec![join("n2/1", "Bob")]);
+        hub.remote(vec![join("n2/1", "Bob")]).flush();
         let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
         assert!(
             matches!(&told[..], [ServerMsg::Presence { event: PresenceEvent::Join, nick, .. }] if nick == "Bob")
         );
         // The nick is taken here at once; the room lists and counts Bob.
         assert!(matches!(
-            hub.handle(a, Request::Nick(Nick::parse("bob").unwrap())),
+            hub.handle(a, Request::Nick(Nick::parse("bob").unwrap())).flushed(),
             Err(RequestError::NickTaken(_))
         ));
         let (_, lc) = {
             let link = Link::memory(256);
-            let id = hub.connect(link.clone(), None, Version::V2);
+            let id = hub.connect(link.clone(), None, Version::V2).flushed();
             hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+                .flushed()
                 .unwrap();
             let joined =
                 link.sent().iter().map(decode).find(|m| matches!(m, ServerMsg::Joined { .. })).unwrap();
@@ -462,24 +473,25 @@ mod tests {
         };
         assert_eq!(hub.lock().directory()[1].members, 3);
         // Above the threshold a remote join is counted for version 2, told to version 1.
-        hub.remote(vec![join("n2/2", "cy")]);
+        hub.remote(vec![join("n2/2", "cy")]).flush();
         assert_eq!(la.sent().len(), 2, "the v2 joiner and cy, one by one");
         assert!(lc.sent().is_empty());
-        hub.lock().flush_counted();
+        hub.locked(State::flush_counted).1.flush();
         let count: Vec<ServerMsg> = lc.sent().iter().map(decode).collect();
         assert!(matches!(&count[..], [ServerMsg::PresenceCount { joined: 1, total: 4, .. }]), "{count:?}");
         // Its node gone, Bob leaves and his nick is free.
         hub.remote(vec![
             Change::Leave { member: "n2/1".into(), room: "r".into() },
             Change::Gone { member: "n2/1".into() },
-        ]);
+        ])
+        .flush();
         let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
         assert!(
             matches!(&told[..], [ServerMsg::Presence { event: PresenceEvent::Leave, nick, .. }] if nick == "Bob")
         );
-        assert!(hub.handle(a, Request::Nick(Nick::parse("bob").unwrap())).is_ok());
+        assert!(hub.handle(a, Request::Nick(Nick::parse("bob").unwrap())).flushed().is_ok());
         // A snapshot without cy: cy leaves too.
-        hub.resync(Vec::new());
+        hub.resync(Vec::new()).flush();
         assert_eq!(hub.lock().directory()[1].members, 2);
     }
 
@@ -490,7 +502,8 @@ mod tests {
         hub.remote(vec![
             join("n2/1", "Bob"),
             Change::Conn { member: "n2/2".into(), nick: "cy".into(), token: "t".into() },
-        ]);
+        ])
+        .flush();
         la.sent();
         let typing = |nick: &str, room: &str| Typing { room: room.into(), nick: nick.into() };
         // Ann's own nick (a notice of hers come back), cy (not in the room), a room nobody
@@ -500,9 +513,10 @@ mod tests {
             typing("cy", "r"),
             typing("Bob", "s"),
             typing("dan", "r"),
-        ]);
+        ])
+        .flush();
         assert!(la.sent().is_empty());
-        hub.remote_typing(vec![typing("bob", "r")]);
+        hub.remote_typing(vec![typing("bob", "r")]).flush();
         let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
         assert!(matches!(&told[..], [ServerMsg::Typing { nick, .. }] if nick == "Bob"), "{told:?}");
     }

@@ -44,7 +44,9 @@ impl Hub {
                 }
             }
             self.learn_settings().await;
-            waiting = self.lock().push_directory(&mut last, Instant::now());
+            let out;
+            (waiting, out) = self.locked(|state| state.push_directory(&mut last, Instant::now()));
+            out.flush();
             tokio::select! {
                 () = tokio::time::sleep(DIRECTORY_INTERVAL) => {}
                 () = shutdown.cancelled() => return,
