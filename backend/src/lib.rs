@@ -6,12 +6,12 @@
 //! - [`config`]: the typed [`Config`], parsed from flags and `CHAT_*` variables.
 //! - [`server`]: binds the router (`/ws`, `/api/info`, static files) and runs it until
 //!   shutdown; [`server::run`] is what the binary and the tests call.
-//! - `session`: one task per WebSocket: decodes frames, applies the rate limit, hands
-//!   requests to the hub, pings, writes out a backed-up socket, says goodbye.
+//! - `conn`: one client's connection: its handler (one task per WebSocket: decodes
+//!   frames, applies the rate limit, hands requests to the hub and flushes what they
+//!   queued, pings, writes out a backed-up socket, says goodbye), its link (the bounded
+//!   queue every sender shares) and its transport (how the queue reaches the client).
 //! - `hub`: the shared state (connections, nicks, rooms) and every protocol rule;
 //!   it never waits on a socket: it queues frames on bounded per-connection links.
-//! - `link`: one connection's outgoing side: frames written straight to its socket,
-//!   a bounded queue for when the socket is backed up, and the close request.
 //! - `ws`: the WebSocket protocol itself: handshake key, frames out, the client's frames in.
 //! - `store`: message history behind two enums of backends (memory, SQLite, Redis).
 //! - `cluster`: a `--redis` node's connection to the shared Redis and the fan-out that
@@ -30,17 +30,16 @@
 pub mod admission;
 mod cluster;
 pub mod config;
+mod conn;
 mod encode;
 mod error;
 mod hub;
-mod link;
 mod media;
 pub mod net;
 mod presence;
 #[doc(hidden)]
 pub mod redis_server;
 pub mod server;
-mod session;
 mod store;
 mod web;
 mod ws;

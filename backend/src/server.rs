@@ -35,10 +35,10 @@ use tokio_util::task::TaskTracker;
 use crate::admission::{self, Origins, PerAddress};
 use crate::cluster::Cluster;
 use crate::config::{Config, StoreKind};
+use crate::conn::handler::{self, Peer, SessionConfig};
 use crate::hub::Hub;
 use crate::media::{self, Media};
 use crate::net;
-use crate::session::{self, Peer, SessionConfig};
 use crate::store::Store;
 use crate::{web, ws};
 
@@ -111,7 +111,7 @@ pub async fn run(
     let state = AppState {
         hub,
         session: SessionConfig {
-            queue: crate::link::Capacity { frames: config.queue, bytes: config.queue_bytes },
+            queue: crate::conn::link::Capacity { frames: config.queue, bytes: config.queue_bytes },
             send_buffer: config.send_buffer,
             rate_limit: config.rate_limit,
             ping_every: Duration::from_secs(config.ping_secs.max(1)),
@@ -326,7 +326,7 @@ async fn ws_handler(
             tracing::error!("an upgraded connection is not a TCP socket");
             return;
         };
-        session::run(parts.io.into_inner(), parts.read_buf, hub, session, shutdown, peer).await;
+        handler::run(parts.io.into_inner(), parts.read_buf, hub, session, shutdown, peer).await;
         drop((slot, counted));
     });
     // Static header values, inserted directly: the builder parsed and copied each of

@@ -27,9 +27,9 @@ use tokio::sync::mpsc;
 use super::room::Event;
 use super::{Conn, ConnId, Hub, State, queue};
 use crate::cluster::Typing;
+use crate::conn::link::{Close, Deliveries};
 use crate::encode::{encode, refusal};
 use crate::error::RequestError;
-use crate::link::{Close, Deliveries};
 use crate::presence::{Change, Handles, Op, Snapshot};
 use crate::store::SenderKey;
 
@@ -410,8 +410,8 @@ mod tests {
     use common::{Request, Version};
 
     use super::*;
+    use crate::conn::link::{Flushed, Link};
     use crate::hub::decode;
-    use crate::link::{Flushed, Link};
     use crate::store::Store;
 
     fn room(name: &str) -> RoomName {
@@ -428,7 +428,7 @@ mod tests {
     }
 
     fn member(hub: &Hub, version: Version, nick: &str) -> (ConnId, Link) {
-        let link = Link::memory(256);
+        let link = Link::detached(256);
         let id = hub.connect(link.clone(), None, version).flushed();
         hub.lock().rename(id, Nick::parse(nick).unwrap());
         hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
@@ -459,7 +459,7 @@ mod tests {
             Err(RequestError::NickTaken(_))
         ));
         let (_, lc) = {
-            let link = Link::memory(256);
+            let link = Link::detached(256);
             let id = hub.connect(link.clone(), None, Version::V2).flushed();
             hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
                 .flushed()

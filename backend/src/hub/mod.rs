@@ -55,9 +55,9 @@ use common::{
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::conn::link::{Close, Deliveries, Frame, Link};
 use crate::encode::{encode, refusal};
 use crate::error::RequestError;
-use crate::link::{Close, Deliveries, Frame, Link};
 use crate::presence::Op;
 use crate::store::{
     Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use common::{ChatMessage, Nick, ServerMsg};
 
 use super::{ConnId, queue};
+use crate::conn::link::{Deliveries, Frame, Link};
 use crate::encode::encode;
-use crate::link::{Deliveries, Frame, Link};
 use crate::store::RoomSettings;
 
 /// A member whose `joined` is being read holds back at most this many frames; past that it

@@ -1,5 +1,5 @@
 use super::*;
-use crate::link::Flushed;
+use crate::conn::link::Flushed;
 
 fn hub() -> Hub {
     let (store, history) = Store::memory(100);
@@ -7,7 +7,7 @@ fn hub() -> Hub {
 }
 
 fn join(hub: &Hub) -> (ConnId, Link) {
-    let link = Link::memory(64);
+    let link = Link::detached(64);
     (hub.connect(link.clone(), None, Version::V1).flushed(), link)
 }
 
@@ -84,7 +84,7 @@ fn a_broadcast_is_encoded_once_and_shared() {
 fn members_of(hub: &Hub, version: Version, n: usize) -> Vec<Link> {
     (0..n)
         .map(|_| {
-            let mut link = Link::memory(256);
+            let mut link = Link::detached(256);
             let id = hub.connect(link.clone(), None, version).flushed();
             hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
                 .flushed()
@@ -165,7 +165,7 @@ fn a_big_room_is_in_the_directory_once_a_second_and_the_others_at_every_push() {
     assert_eq!(deltas(&mut watchers), [[("r".to_owned(), 5)]]);
     // The big room grows and a small one appears: the small one is shown at once.
     members_of(&hub, Version::V2, 1);
-    let link = Link::memory(256);
+    let link = Link::detached(256);
     let id = hub.connect(link, None, Version::V2).flushed();
     hub.handle(id, Request::Join { room: room("s"), after: None, password: None, max: None })
         .flushed()
@@ -229,16 +229,16 @@ fn joined_lists_the_members_case_insensitively() {
 fn a_client_that_comes_back_gets_its_nick_back_unless_taken() {
     let hub = hub();
     let token = "resume-token-0123456789";
-    let a = hub.connect(Link::memory(64), Some(token), Version::V1).flushed();
+    let a = hub.connect(Link::detached(64), Some(token), Version::V1).flushed();
     hub.handle(a, Request::Nick(Nick::parse("Ann").unwrap())).flushed().unwrap();
     hub.disconnect(a).flush();
-    let again = hub.connect(Link::memory(64), Some(token), Version::V1).flushed();
+    let again = hub.connect(Link::detached(64), Some(token), Version::V1).flushed();
     assert_eq!(hub.nick(again).as_deref(), Some("Ann"));
     // Taken by someone else while it was away: a guest nick instead.
     hub.disconnect(again).flush();
     let (other, _l) = join(&hub);
     hub.handle(other, Request::Nick(Nick::parse("ann").unwrap())).flushed().unwrap();
-    let third = hub.connect(Link::memory(64), Some(token), Version::V1).flushed();
+    let third = hub.connect(Link::detached(64), Some(token), Version::V1).flushed();
     assert!(hub.nick(third).unwrap().starts_with("guest-"));
 }
 
