@@ -35,9 +35,9 @@ const BACKLOG: usize = 64;
 /// finds a link's queue empty lists the link, so the frames queued after it, by anyone,
 /// ride along with that one write.
 ///
-/// A session holds what one read of its client brought for one yield before it flushes
-/// (see `handler`): under load each member's queue then holds several messages, from every
-/// sender, and they leave in one `sendmsg`.
+/// A connection's handler holds what one read of its client brought for one yield before
+/// it flushes (see `handler`): under load each member's queue then holds several messages,
+/// from every sender, and they leave in one `sendmsg`.
 #[derive(Debug, Default)]
 #[must_use = "the frames wait in their queues until these deliveries are flushed"]
 pub struct Deliveries(Vec<Link>);
@@ -122,7 +122,7 @@ struct Inner {
     /// frames stay queued for the test to take ([`Link::sent`]).
     writer: Option<Transport>,
     out: Mutex<Out>,
-    /// Wakes the session: the socket is backed up, failed, or a close was requested.
+    /// Wakes the handler: the socket is backed up, failed, or a close was requested.
     wake: Notify,
     capacity: Capacity,
 }

@@ -5,7 +5,7 @@
 use super::*;
 
 impl Hub {
-    /// The rest of a join's admission, awaited by its session: Argon2 on the blocking pool
+    /// The rest of a join's admission, awaited by its handler: Argon2 on the blocking pool
     /// (at most [`private::HASHING_MAX`] at once), the room's settings read there too from a
     /// store that may block, and the rules run again under the lock after each (the lock
     /// is free meanwhile).

@@ -29,7 +29,7 @@
 //! A `join` is the one request that may need more than one trip to the lock: the rules run
 //! under it as far as they can, and when they need the store's settings of a room not
 //! known here (no member here, or only other nodes'), or a password hashed or checked, the
-//! lock is released, that is done (on the blocking pool, awaited by the session through
+//! lock is released, that is done (on the blocking pool, awaited by the handler through
 //! [`Hub::read`], but for a read of the memory store), and the rules run again with what
 //! it established ([`Joining`]). Whatever changed meanwhile is judged afresh on the next
 //! trip, so nothing decided on stale state is acted on.
@@ -142,7 +142,7 @@ struct Conn {
 
 /// Queues a frame for one connection, to be written when the hub's lock is released. A
 /// full queue closes that connection as too slow (see `link`); a gone one is being
-/// cleaned up by its session. Neither concerns the others.
+/// cleaned up by its handler. Neither concerns the others.
 fn queue(link: &Link, frame: Frame, dirty: &mut Deliveries) {
     dirty.queue(link, frame);
 }
@@ -354,7 +354,7 @@ impl Hub {
     /// Applies one validated request from connection `id`. What needs the store's history
     /// is read after the lock is released (a slow disk must not stall every room): at once
     /// from the memory store, and from a store that may block (a disk, Redis) only through
-    /// [`Hub::read`], which the session awaits.
+    /// [`Hub::read`], which the handler awaits.
     ///
     /// A `join` may need more first ([`Joining`]): the settings of a room this node has no
     /// settings of (read like history: at once from memory, through [`Hub::read`] from a

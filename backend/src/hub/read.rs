@@ -11,7 +11,7 @@ impl Hub {
     /// is most of a megabyte of JSON. A `join` left halfway is admitted first
     /// ([`Hub::admit_off_runtime`]).
     ///
-    /// Returns the bytes of stored history the request read and sent, so that the session
+    /// Returns the bytes of stored history the request read and sent, so that the handler
     /// can charge a request by what it cost, and the links its last step gave frames, to
     /// be flushed (those of the steps before an await are flushed before it).
     pub async fn read(&self, id: ConnId, read: Read) -> (Result<usize, RequestError>, Deliveries) {
