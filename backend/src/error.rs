@@ -1,10 +1,8 @@
-//! Why a request is refused, and the one place where that becomes a protocol `error`
-//! frame. Messages are for people and never leak internals (no paths, no debug dumps).
+//! Why a request is refused, and the one mapping of each refusal to the protocol's
+//! `ErrorCode` and text (its frame is encoded by `encode::refusal`). Messages are for
+//! people and never leak internals (no paths, no debug dumps).
 
-use common::{ErrorCode, InvalidName, RoomName, ServerMsg};
-
-use crate::link::Frame;
-use crate::ws;
+use common::{ErrorCode, InvalidName, RoomName};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
@@ -68,26 +66,4 @@ impl RequestError {
             Self::Unavailable => ErrorCode::Unavailable,
         }
     }
-
-    /// The `error` frame for this refusal, carrying the `cid` of a refused `say`.
-    pub fn to_frame(&self, cid: Option<String>) -> Frame {
-        encode(&ServerMsg::error(self.code(), self.to_string(), cid))
-    }
-}
-
-pub fn too_slow_frame() -> Frame {
-    encode(&ServerMsg::error(
-        ErrorCode::TooSlow,
-        "you could not keep up with the messages; reconnect and resume with join.after",
-        None,
-    ))
-}
-
-/// Encodes a server message once, as a whole WebSocket text frame; the result is shared
-/// by every receiver.
-pub fn encode(msg: &ServerMsg) -> Frame {
-    ws::text_frame(|buf| {
-        // Serializing these plain structs of strings and integers into memory cannot fail.
-        serde_json::to_writer(buf, msg).expect("server frames always serialize");
-    })
 }

@@ -11,12 +11,12 @@
 //! - [`config`]: the typed [`Config`], parsed from flags and `CHAT_*` variables.
 //! - [`server`]: binds the router (`/ws`, `/api/info`, static files) and runs it until
 //!   shutdown; [`server::run`] is what the binary and the tests call.
-//! - `session`: one task per WebSocket: decodes frames, applies the rate limit, hands
-//!   requests to the hub, pings, writes out a backed-up socket, says goodbye.
+//! - `conn`: one client's connection: its handler (one task per WebSocket: decodes
+//!   frames, applies the rate limit, hands requests to the hub and flushes what they
+//!   queued, pings, writes out a backed-up socket, says goodbye), its link (the bounded
+//!   queue every sender shares) and its transport (how the queue reaches the client).
 //! - `hub`: the shared state (connections, nicks, rooms) and every protocol rule;
 //!   it never waits on a socket: it queues frames on bounded per-connection links.
-//! - `link`: one connection's outgoing side: frames written straight to its socket,
-//!   a bounded queue for when the socket is backed up, and the close request.
 //! - `ws`: the WebSocket protocol itself: handshake key, frames out, the client's frames in.
 //! - `store`: message history behind two enums of backends (memory, SQLite, Redis).
 //! - `cluster`: a `--redis` node, all of it: its connections to the shared Redis, the
@@ -26,7 +26,8 @@
 //!   `events`: what a node applies from the others and what it queues for Redis.
 //! - `names`: nicks and room names people can trust: normalised (NFC), invisible and
 //!   direction-changing characters refused, nicks unique by their look-alike key.
-//! - `error`: the request errors and their one mapping to protocol `error` frames.
+//! - `encode`: every frame the server sends, encoded once (JSON in a WebSocket frame).
+//! - `error`: the request errors and their one mapping to the protocol's error codes.
 //! - `net`: the URLs a phone on the LAN can open.
 //! - [`redis_server`]: a private `redis-server` for the tests (not used by the server).
 //! - `media`: uploaded images: `POST /api/media` (checked by their bytes, metadata
@@ -37,18 +38,18 @@
 pub mod admission;
 mod cluster;
 pub mod config;
+mod conn;
+mod encode;
 mod error;
 mod health;
 mod hosts;
 mod hub;
-mod link;
 mod media;
 mod names;
 pub mod net;
 #[doc(hidden)]
 pub mod redis_server;
 pub mod server;
-mod session;
 mod store;
 mod web;
 mod ws;

@@ -35,12 +35,12 @@ use tracing::Instrument as _;
 use crate::admission::{self, Admission, Origins, PerAddress};
 use crate::cluster::Cluster;
 use crate::config::{Config, StoreKind};
+use crate::conn::handler::{self, Peer, SessionConfig};
 use crate::health::{self, Readiness};
 use crate::hosts::{self, Hosts};
 use crate::hub::Hub;
 use crate::media::{self, Media};
 use crate::net;
-use crate::session::{self, Peer, SessionConfig};
 use crate::store::Store;
 use crate::{web, ws};
 
@@ -139,14 +139,14 @@ pub async fn run(
         let hub = hub.clone();
         tokio::spawn(async move {
             while let Some(batch) = written.recv().await {
-                hub.deliver(batch);
+                hub.deliver(batch).flush();
             }
         })
     });
     let state = AppState {
         hub,
         session: SessionConfig {
-            queue: crate::link::Capacity { frames: config.queue, bytes: config.queue_bytes },
+            queue: crate::conn::link::Capacity { frames: config.queue, bytes: config.queue_bytes },
             send_buffer: config.send_buffer,
             rate_limit: config.rate_limit,
             ping_every: Duration::from_secs(config.ping_secs.max(1)),
@@ -411,7 +411,7 @@ async fn ws_handler(
             tracing::error!("an upgraded connection is not a TCP socket");
             return;
         };
-        session::run(parts.io.into_inner(), parts.read_buf, hub, session, shutdown, peer).await;
+        handler::run(parts.io.into_inner(), parts.read_buf, hub, session, shutdown, peer).await;
         drop((slot, counted));
     };
     sessions.spawn(task.instrument(span));

@@ -70,7 +70,7 @@ impl Fanout {
     /// Hands `events` (messages, and anything else the subscription brought with them)
     /// to the hub.
     pub fn deliver(&self, events: Vec<ClusterEvent>) {
-        self.hub.apply_cluster(events);
+        self.hub.apply_cluster(events).flush();
     }
 
     /// Messages of `room` after `after` (up to `to`), oldest first.

@@ -390,7 +390,7 @@ impl Presence {
                     Op::Nick { epoch, conn, .. } => Some(ClusterEvent::NickFailed { epoch, conn }),
                     _ => None,
                 });
-                hub.apply_cluster(failed.collect());
+                hub.apply_cluster(failed.collect()).flush();
                 return;
             }
             Err(e) => {
@@ -405,7 +405,7 @@ impl Presence {
                     }
                     _ => true,
                 });
-                hub.apply_cluster(failed);
+                hub.apply_cluster(failed).flush();
                 return;
             }
         };
@@ -429,7 +429,7 @@ impl Presence {
             }
         }
         if !answers.is_empty() {
-            hub.apply_cluster(answers);
+            hub.apply_cluster(answers).flush();
         }
     }
 
@@ -492,7 +492,7 @@ impl Presence {
             });
         }
         if !changes.is_empty() {
-            hub.apply_cluster(changes);
+            hub.apply_cluster(changes).flush();
         }
         if gap {
             tracing::info!("presence changes were missed; reading the cluster's state");
@@ -537,7 +537,7 @@ impl Presence {
             snapshot.push((m, nick, token, rooms));
         }
         self.version = version;
-        hub.apply_cluster(vec![ClusterEvent::Snapshot(snapshot)]);
+        hub.apply_cluster(vec![ClusterEvent::Snapshot(snapshot)]).flush();
     }
 
     /// The heartbeat, the reaper, and what the flags say.
@@ -574,7 +574,7 @@ impl Presence {
     /// nodes is kept, and read again).
     async fn start_over(&mut self, hub: &Hub, pending: &mut Vec<Op>) {
         self.epoch += 1;
-        hub.apply_cluster(vec![ClusterEvent::StartOver { epoch: self.epoch }]);
+        hub.apply_cluster(vec![ClusterEvent::StartOver { epoch: self.epoch }]).flush();
         pending.clear();
         let old = std::mem::replace(&mut self.node, new_node_id());
         // Whatever the old id still holds goes (others may have reaped it already).

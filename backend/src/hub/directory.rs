@@ -18,7 +18,7 @@ use common::{RoomInfo, RoomName, ServerMsg, Version};
 use tokio_util::sync::CancellationToken;
 
 use super::{Hub, PRESENCE_INTERVAL, Room, State, queue, read_room};
-use crate::error::encode;
+use crate::encode::encode;
 use crate::store::History;
 
 /// How often, at most, the room directory is pushed: churn is coalesced to this pace.
@@ -44,7 +44,9 @@ impl Hub {
                 }
             }
             self.learn_settings().await;
-            waiting = self.lock().push_directory(&mut last, Instant::now());
+            let out;
+            (waiting, out) = self.locked(|state| state.push_directory(&mut last, Instant::now()));
+            out.flush();
             tokio::select! {
                 () = tokio::time::sleep(DIRECTORY_INTERVAL) => {}
                 () = shutdown.cancelled() => return,
@@ -127,7 +129,7 @@ impl State {
 
     /// Version 2's `rooms_delta` for the rooms touched since the last push, if any. A big
     /// room shown less than a second ago stays touched, for a later push.
-    fn delta(&mut self, now: Instant) -> Option<crate::link::Frame> {
+    fn delta(&mut self, now: Instant) -> Option<crate::encode::Frame> {
         if self.touched.is_empty() {
             return None;
         }

@@ -5,7 +5,7 @@
 use super::*;
 
 impl Hub {
-    /// The rest of a join's admission, awaited by its session: Argon2 on the blocking pool
+    /// The rest of a join's admission, awaited by its handler: Argon2 on the blocking pool
     /// (at most [`private::HASHING_MAX`] at once), the room's settings read there too from a
     /// store that may block, and the rules run again under the lock after each (the lock
     /// is free meanwhile).
@@ -25,7 +25,10 @@ impl Hub {
                 })?;
                 self.proved(id, &mut joining, worked)?;
             }
-            match self.admit(id, &joining)? {
+            let (admitted, out) = self.locked(|state| self.admit(state, id, &joining));
+            // Before any await: the frames of a join (its `presence`) must not wait on it.
+            out.flush();
+            match admitted? {
                 Admit::Done(next) => return Ok(next),
                 Admit::Work(next) => work = Some(next),
                 Admit::Read if self.shared.history.may_block() => {
@@ -64,9 +67,12 @@ impl Hub {
     }
 
     /// The rules of a `join`, under the lock: who may enter, and the entry itself.
-    pub(super) fn admit(&self, id: ConnId, joining: &Joining) -> Result<Admit, RequestError> {
-        let mut guard = self.lock();
-        let state = &mut *guard;
+    pub(super) fn admit(
+        &self,
+        state: &mut State,
+        id: ConnId,
+        joining: &Joining,
+    ) -> Result<Admit, RequestError> {
         let Some(conn) = state.conns.get_mut(&id) else { return Ok(Admit::Done(Next::Done)) };
         let room = &joining.room;
         let asks_settings = joining.password.is_some() || joining.max.is_some();

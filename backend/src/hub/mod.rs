@@ -8,8 +8,9 @@
 //! to every receiver. All state sits behind one std `Mutex`: no `.await` ever happens
 //! under it, every operation under it is short (a push is a queue append), and one lock
 //! keeps replies and broadcasts in a single order for everyone. The writes themselves
-//! happen just after the lock is released (see [`Locked`]), so a broadcast's syscalls
-//! never hold up the rest of the server.
+//! happen after the lock is released: every operation returns the [`Deliveries`] it
+//! queued, and its caller flushes them, so a broadcast's syscalls never hold up the rest
+//! of the server.
 //!
 //! Each connection speaks the protocol version its handshake chose. The rules exist once,
 //! here; where the versions differ (`joined`'s members, presence in big rooms, the
@@ -28,7 +29,7 @@
 //! A `join` is the one request that may need more than one trip to the lock: the rules run
 //! under it as far as they can, and when they need the store's settings of a room not
 //! known here (no member here, or only other nodes'), or a password hashed or checked, the
-//! lock is released, that is done (on the blocking pool, awaited by the session through
+//! lock is released, that is done (on the blocking pool, awaited by the handler through
 //! [`Hub::read`], but for a read of the memory store), and the rules run again with what
 //! it established ([`Joining`]). Whatever changed meanwhile is judged afresh on the next
 //! trip, so nothing decided on stale state is acted on.
@@ -44,7 +45,6 @@ use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::hash::BuildHasher;
-use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -56,8 +56,9 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::events::Op;
-use crate::error::{RequestError, encode};
-use crate::link::{self, Close, Frame, Link, Pushed};
+use crate::conn::link::{Close, Deliveries, Frame, Link};
+use crate::encode::{encode, refusal};
+use crate::error::RequestError;
 use crate::names::{self, NickKey as _};
 use crate::store::{
     Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
@@ -112,8 +113,9 @@ struct State {
     /// The same rooms by their look, to refuse a new room that looks like one of them.
     looks: names::Looks,
     store: Store,
-    /// Links given a frame under the lock, to be written once it is released.
-    dirty: Vec<Link>,
+    /// Links given a frame under the lock, handed to the operation's caller with the lock's
+    /// release ([`Locked::unlock`]) to be written then.
+    dirty: Deliveries,
     /// Rooms whose member count changed since the last directory push.
     touched: HashSet<RoomName>,
     /// Rooms with presence counted since the last `presence_count`.
@@ -143,38 +145,32 @@ struct Conn {
 
 /// Queues a frame for one connection, to be written when the hub's lock is released. A
 /// full queue closes that connection as too slow (see `link`); a gone one is being
-/// cleaned up by its session. Neither concerns the others.
-fn queue(link: &Link, frame: Frame, dirty: &mut Vec<Link>) {
-    if link.push(frame) == Pushed::Flush {
-        dirty.push(link.clone());
-    }
+/// cleaned up by its handler. Neither concerns the others.
+fn queue(link: &Link, frame: Frame, dirty: &mut Deliveries) {
+    dirty.queue(link, frame);
 }
 
-/// The hub's state, locked. Dropping it releases the lock and then writes the frames
-/// queued under it, in the order they were queued.
-struct Locked<'a> {
-    guard: Option<MutexGuard<'a, State>>,
-}
+/// The hub's state, locked. The frames queued under it are written by whoever released it
+/// with [`Locked::unlock`], which hands them over.
+struct Locked<'a>(MutexGuard<'a, State>);
 
-impl Deref for Locked<'_> {
+impl std::ops::Deref for Locked<'_> {
     type Target = State;
     fn deref(&self) -> &State {
-        self.guard.as_ref().expect("held until dropped")
+        &self.0
     }
 }
 
-impl DerefMut for Locked<'_> {
+impl std::ops::DerefMut for Locked<'_> {
     fn deref_mut(&mut self) -> &mut State {
-        self.guard.as_mut().expect("held until dropped")
+        &mut self.0
     }
 }
 
-impl Drop for Locked<'_> {
-    fn drop(&mut self) {
-        let Some(mut guard) = self.guard.take() else { return };
-        let dirty = std::mem::take(&mut guard.dirty);
-        drop(guard);
-        link::flush_now_or_later(dirty);
+impl Locked<'_> {
+    /// Releases the lock and returns the links given frames under it, to be flushed.
+    fn unlock(mut self) -> Deliveries {
+        std::mem::take(&mut self.0.dirty)
     }
 }
 
@@ -190,7 +186,7 @@ impl Hub {
             rooms: HashMap::new(),
             looks: names::Looks::default(),
             store,
-            dirty: Vec::new(),
+            dirty: Deliveries::default(),
             touched: HashSet::new(),
             counted: HashSet::new(),
             v1_conns: 0,
@@ -210,8 +206,17 @@ impl Hub {
 
     fn lock(&self) -> Locked<'_> {
         // A panic under the lock leaves no half-applied invariant we rely on more than
-        // the server staying up, so keep serving with the state as it is.
-        Locked { guard: Some(self.shared.state.lock().unwrap_or_else(|e| e.into_inner())) }
+        // the server staying up, so keep serving with the state as it is (the links it had
+        // given frames go out with the next operation's).
+        Locked(self.shared.state.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Runs `f` under the lock; returns what it returned and what it queued, to be
+    /// flushed by the caller.
+    fn locked<R>(&self, f: impl FnOnce(&mut State) -> R) -> (R, Deliveries) {
+        let mut state = self.lock();
+        let r = f(&mut state);
+        (r, state.unlock())
     }
 
     /// Registers a connection and queues its `welcome`. With the resume token of an open
@@ -220,7 +225,7 @@ impl Hub {
     /// guest nick. A token the server does not know (say, after a
     /// restart) is kept, so the client's `cid`s stay de-duplicated. `version` is what its
     /// handshake negotiated.
-    pub fn connect(&self, link: Link, resume: Option<&str>, version: Version) -> ConnId {
+    pub fn connect(&self, link: Link, resume: Option<&str>, version: Version) -> (ConnId, Deliveries) {
         let mut guard = self.lock();
         let state = &mut *guard;
         let id = state.next_conn;
@@ -287,24 +292,26 @@ impl Hub {
         };
         state.conns.insert(id, conn);
         self.wake_counts(state);
-        id
+        (id, guard.unlock())
     }
 
     /// Removes a connection: it leaves every room (the others are told) and frees its nick.
-    pub fn disconnect(&self, id: ConnId) {
+    pub fn disconnect(&self, id: ConnId) -> Deliveries {
         let mut state = self.lock();
-        let Some(conn) = state.remove_conn(id) else { return };
-        if !conn.rooms.is_empty() {
-            self.shared.directory_changed.notify_one();
+        if let Some(conn) = state.remove_conn(id) {
+            if !conn.rooms.is_empty() {
+                self.shared.directory_changed.notify_one();
+            }
+            self.wake_counts(&state);
+            state.departed.remember(conn.sender, conn.nick, conn.admitted);
         }
-        self.wake_counts(&state);
-        state.departed.remember(conn.sender, conn.nick, conn.admitted);
+        state.unlock()
     }
 
     /// Acts on what the durable store's writer did with a batch: delivers what it
     /// committed to the rooms' current members, gives a sender back the stored copy of an
     /// old retry, and tells the senders of what could not be written.
-    pub fn deliver(&self, written: Written) {
+    pub fn deliver(&self, written: Written) -> Deliveries {
         let mut guard = self.lock();
         let state = &mut *guard;
         for outcome in written {
@@ -340,29 +347,46 @@ impl Hub {
                 }
                 Outcome::Failed(sender, msg) => {
                     if let Some(conn) = state.tokens.get(&sender).and_then(|id| state.conns.get(id)) {
-                        queue(&conn.link, RequestError::Unavailable.to_frame(msg.cid), &mut state.dirty);
+                        queue(&conn.link, refusal(&RequestError::Unavailable, msg.cid), &mut state.dirty);
                     }
                 }
             }
         }
+        guard.unlock()
     }
 
     /// Applies one validated request from connection `id`. What needs the store's history
     /// is read after the lock is released (a slow disk must not stall every room): at once
     /// from the memory store, and from a store that may block (a disk, Redis) only through
-    /// [`Hub::read`], which the session awaits.
+    /// [`Hub::read`], which the handler awaits.
     ///
     /// A `join` may need more first ([`Joining`]): the settings of a room this node has no
     /// settings of (read like history: at once from memory, through [`Hub::read`] from a
     /// store that may block), and a private room's password hashed or checked (Argon2,
     /// always through [`Hub::read`]: tens of milliseconds of CPU never run on a runtime
     /// thread).
-    pub fn handle(&self, id: ConnId, request: Request) -> Result<Handled, RequestError> {
+    ///
+    /// Returns, beside that, the links it gave frames, for the caller to flush.
+    pub fn handle(&self, id: ConnId, request: Request) -> (Result<Handled, RequestError>, Deliveries) {
+        let mut out = Deliveries::default();
+        let handled = self.handle_into(id, request, &mut out);
+        (handled, out)
+    }
+
+    /// [`Hub::handle`], adding the links it gives frames to `out`.
+    fn handle_into(
+        &self,
+        id: ConnId,
+        request: Request,
+        out: &mut Deliveries,
+    ) -> Result<Handled, RequestError> {
         let next = match request {
             Request::Join { room, after, password, max } => {
                 let mut joining = Joining::new(room, after, password, max);
                 loop {
-                    match self.admit(id, &joining)? {
+                    let (admitted, queued) = self.locked(|state| self.admit(state, id, &joining));
+                    out.append(queued);
+                    match admitted? {
                         Admit::Done(next) => break next,
                         Admit::Work(work) => {
                             return Ok(Handled::Read(Read(Pending::Join(joining, Some(work)))));
@@ -375,7 +399,11 @@ impl Hub {
                     }
                 }
             }
-            request => self.apply(id, request)?,
+            request => {
+                let (next, queued) = self.locked(|state| self.apply(state, id, request));
+                out.append(queued);
+                next?
+            }
         };
         if matches!(next, Next::Done) {
             return Ok(Handled::Done(0));
@@ -384,13 +412,13 @@ impl Hub {
             return Ok(Handled::Read(Read(Pending::Next(next))));
         }
         let fetched = fetch(&self.shared.history, &next);
-        self.finish(id, next, fetched).map(Handled::Done)
+        let (finished, queued) = self.finish(id, next, fetched);
+        out.append(queued);
+        finished.map(Handled::Done)
     }
 
     /// The part of [`Hub::handle`] that runs under the lock.
-    fn apply(&self, id: ConnId, request: Request) -> Result<Next, RequestError> {
-        let mut guard = self.lock();
-        let state = &mut *guard;
+    fn apply(&self, state: &mut State, id: ConnId, request: Request) -> Result<Next, RequestError> {
         let Some(conn) = state.conns.get_mut(&id) else { return Ok(Next::Done) };
         match request {
             Request::Nick(nick) => {
@@ -515,14 +543,13 @@ impl Hub {
     /// cluster is told of the join only now.
     fn joined(
         &self,
+        state: &mut State,
         id: ConnId,
         room: &RoomName,
         page: Result<Page, RequestError>,
         newly: bool,
         announce: bool,
     ) {
-        let mut guard = self.lock();
-        let state = &mut *guard;
         let Some(version) = state.conns.get(&id).map(|c| c.version) else { return };
         // Version 1 lists every member; version 2 the first page and the total.
         let (nicks, total) = match (state.rooms.get(room), version) {
@@ -545,8 +572,8 @@ impl Hub {
         let link = conn.link.clone();
         let page = match page {
             Ok(page) => page,
-            Err(refusal) => {
-                queue(&link, refusal.to_frame(None), &mut state.dirty);
+            Err(error) => {
+                queue(&link, refusal(&error, None), &mut state.dirty);
                 if newly {
                     conn.rooms.remove(room);
                     let nick = conn.nick.clone();
@@ -599,7 +626,8 @@ impl Hub {
                 () = self.shared.counted.notified() => {}
                 () = shutdown.cancelled() => return,
             }
-            self.lock().flush_counted();
+            let ((), out) = self.locked(State::flush_counted);
+            out.flush();
             tokio::time::sleep(PRESENCE_INTERVAL).await;
         }
     }

@@ -3,7 +3,7 @@
 //!
 //! Hashing and verifying take tens of milliseconds of CPU on purpose, so they never run
 //! under the hub's lock nor on a runtime worker: a join that needs one stops
-//! ([`super::Handled::Read`]), its session awaits [`super::Hub::read`], which runs it on the
+//! ([`super::Handled::Read`]), its handler awaits [`super::Hub::read`], which runs it on the
 //! blocking pool (at most [`HASHING_MAX`] at once), and the join goes on with what it
 //! proved. Wrong guesses are
 //! counted per connection before any hashing, so a brute force costs the server nothing

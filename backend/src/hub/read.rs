@@ -11,15 +11,19 @@ impl Hub {
     /// is most of a megabyte of JSON. A `join` left halfway is admitted first
     /// ([`Hub::admit_off_runtime`]).
     ///
-    /// Returns the bytes of stored history the request read and sent, so that the session
-    /// can charge a request by what it cost.
-    pub async fn read(&self, id: ConnId, read: Read) -> Result<usize, RequestError> {
+    /// Returns the bytes of stored history the request read and sent, so that the handler
+    /// can charge a request by what it cost, and the links its last step gave frames, to
+    /// be flushed (those of the steps before an await are flushed before it).
+    pub async fn read(&self, id: ConnId, read: Read) -> (Result<usize, RequestError>, Deliveries) {
         let next = match read.0 {
             Pending::Next(next) => next,
-            Pending::Join(joining, work) => self.admit_off_runtime(id, joining, work).await?,
+            Pending::Join(joining, work) => match self.admit_off_runtime(id, joining, work).await {
+                Ok(next) => next,
+                Err(e) => return (Err(e), Deliveries::default()),
+            },
         };
         if matches!(next, Next::Done) {
-            return Ok(0);
+            return (Ok(0), Deliveries::default());
         }
         if !self.shared.history.may_block() {
             // The memory store: a join that needed Argon2 reads its history at once.
@@ -35,7 +39,7 @@ impl Hub {
                 tracing::error!(error = %e, "a read of the store panicked");
                 match join {
                     Some(join) => self.finish(id, join, Err(RequestError::Unavailable)),
-                    None => Err(RequestError::Unavailable),
+                    None => (Err(RequestError::Unavailable), Deliveries::default()),
                 }
             }
         }
@@ -59,14 +63,16 @@ impl Hub {
         .await
     }
 
-    /// Sends what a read brought (or tells the client it failed).
+    /// Sends what a read brought (or tells the client it failed): a page of history or a
+    /// retried message at once (no lock is held), a join's frames queued for the caller
+    /// to flush.
     pub(super) fn finish(
         &self,
         id: ConnId,
         next: Next,
         fetched: Result<Fetched, RequestError>,
-    ) -> Result<usize, RequestError> {
-        match (next, fetched) {
+    ) -> (Result<usize, RequestError>, Deliveries) {
+        let sent = match (next, fetched) {
             (Next::Join { room, newly, create, .. }, fetched) => {
                 let page = match fetched {
                     Ok(Fetched::Page(page)) => Ok(page),
@@ -74,8 +80,9 @@ impl Hub {
                     Err(e) => Err(e),
                 };
                 let bytes = page.as_ref().map_or(0, |p| p.messages.iter().map(|m| m.text.len()).sum());
-                self.joined(id, &room, page, newly, newly && create.is_some());
-                Ok(bytes)
+                let announce = newly && create.is_some();
+                let ((), out) = self.locked(|state| self.joined(state, id, &room, page, newly, announce));
+                return (Ok(bytes), out);
             }
             (Next::History { link, .. }, Ok(Fetched::Answer(frame))) => {
                 let bytes = frame.len();
@@ -88,7 +95,8 @@ impl Hub {
             }
             (_, Err(e)) => Err(e),
             _ => Err(RequestError::Unavailable),
-        }
+        };
+        (sent, Deliveries::default())
     }
 }
 

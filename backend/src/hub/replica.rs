@@ -30,8 +30,9 @@ use tokio::sync::mpsc;
 use super::room::Event;
 use super::{Conn, ConnId, Hub, State, queue};
 use crate::cluster::events::{ClusterEvent, Op, Outbox, Snapshot, Typing};
-use crate::error::{RequestError, encode};
-use crate::link::Close;
+use crate::conn::link::{Close, Deliveries};
+use crate::encode::{encode, refusal};
+use crate::error::RequestError;
 use crate::names::NickKey as _;
 use crate::store::SenderKey;
 
@@ -97,10 +98,11 @@ impl Hub {
     /// Applies what the cluster says, in order, under one lock: the other nodes' members
     /// and their typing, the messages the fan-out brings, and Redis's answers to this
     /// node's own changes. The one way the cluster changes this hub. Without
-    /// [`Hub::join_cluster`] only messages are delivered.
-    pub fn apply_cluster(&self, events: Vec<ClusterEvent>) {
+    /// [`Hub::join_cluster`] only messages are delivered. Returns the links given frames,
+    /// to be flushed by the caller.
+    pub fn apply_cluster(&self, events: Vec<ClusterEvent>) -> Deliveries {
         if events.is_empty() {
-            return;
+            return Deliveries::default();
         }
         let mut guard = self.lock();
         let state = &mut *guard;
@@ -130,6 +132,7 @@ impl Hub {
             }
         }
         self.after_remote(state);
+        guard.unlock()
     }
 
     fn after_remote(&self, state: &State) {
@@ -208,7 +211,7 @@ impl State {
         let Some(link) = self.conns.get(&conn).map(|c| c.link.clone()) else { return };
         match Nick::parse(nick) {
             Ok(nick) if ok => self.rename(conn, nick),
-            _ => queue(&link, RequestError::NickTaken(nick.to_owned()).to_frame(None), &mut self.dirty),
+            _ => queue(&link, refusal(&RequestError::NickTaken(nick.to_owned()), None), &mut self.dirty),
         }
     }
 
@@ -218,7 +221,7 @@ impl State {
             return;
         }
         if let Some(link) = self.conns.get(&conn).map(|c| c.link.clone()) {
-            queue(&link, RequestError::Unavailable.to_frame(None), &mut self.dirty);
+            queue(&link, refusal(&RequestError::Unavailable, None), &mut self.dirty);
         }
     }
 
@@ -407,8 +410,8 @@ mod tests {
     use common::{Request, Version};
 
     use super::*;
+    use crate::conn::link::{Flushed, Link};
     use crate::hub::decode;
-    use crate::link::Link;
     use crate::store::Store;
 
     fn room(name: &str) -> RoomName {
@@ -426,10 +429,12 @@ mod tests {
     }
 
     fn member(hub: &Hub, version: Version, nick: &str) -> (ConnId, Link) {
-        let link = Link::memory(256);
-        let id = hub.connect(link.clone(), None, version);
+        let link = Link::detached(256);
+        let id = hub.connect(link.clone(), None, version).flushed();
         hub.lock().rename(id, Nick::parse(nick).unwrap());
-        hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
+        hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+            .flushed()
+            .unwrap();
         link.sent();
         (id, link)
     }
@@ -444,20 +449,21 @@ mod tests {
         let (a, la) = member(&hub, Version::V1, "ann");
         let got: Vec<Op> = std::iter::from_fn(|| ops.try_recv().ok()).collect();
         assert!(matches!(&got[..], [Op::Connect { .. }, Op::Join { room, .. }] if room == "r"), "{got:?}");
-        hub.apply_cluster(vec![join("n2/1", "Bob")]);
+        hub.apply_cluster(vec![join("n2/1", "Bob")]).flush();
         let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
         assert!(
             matches!(&told[..], [ServerMsg::Presence { event: PresenceEvent::Join, nick, .. }] if nick == "Bob")
         );
         // The nick is taken here at once; the room lists and counts Bob.
         assert!(matches!(
-            hub.handle(a, Request::Nick(Nick::parse("bob").unwrap())),
+            hub.handle(a, Request::Nick(Nick::parse("bob").unwrap())).flushed(),
             Err(RequestError::NickTaken(_))
         ));
         let (_, lc) = {
-            let link = Link::memory(256);
-            let id = hub.connect(link.clone(), None, Version::V2);
+            let link = Link::detached(256);
+            let id = hub.connect(link.clone(), None, Version::V2).flushed();
             hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+                .flushed()
                 .unwrap();
             let joined =
                 link.sent().iter().map(decode).find(|m| matches!(m, ServerMsg::Joined { .. })).unwrap();
@@ -468,24 +474,25 @@ mod tests {
         };
         assert_eq!(hub.lock().directory()[1].members, 3);
         // Above the threshold a remote join is counted for version 2, told to version 1.
-        hub.apply_cluster(vec![join("n2/2", "cy")]);
+        hub.apply_cluster(vec![join("n2/2", "cy")]).flush();
         assert_eq!(la.sent().len(), 2, "the v2 joiner and cy, one by one");
         assert!(lc.sent().is_empty());
-        hub.lock().flush_counted();
+        hub.locked(State::flush_counted).1.flush();
         let count: Vec<ServerMsg> = lc.sent().iter().map(decode).collect();
         assert!(matches!(&count[..], [ServerMsg::PresenceCount { joined: 1, total: 4, .. }]), "{count:?}");
         // Its node gone, Bob leaves and his nick is free.
         hub.apply_cluster(vec![
             ClusterEvent::Left { member: "n2/1".into(), room: "r".into() },
             ClusterEvent::Gone { member: "n2/1".into() },
-        ]);
+        ])
+        .flush();
         let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
         assert!(
             matches!(&told[..], [ServerMsg::Presence { event: PresenceEvent::Leave, nick, .. }] if nick == "Bob")
         );
-        assert!(hub.handle(a, Request::Nick(Nick::parse("bob").unwrap())).is_ok());
+        assert!(hub.handle(a, Request::Nick(Nick::parse("bob").unwrap())).flushed().is_ok());
         // A snapshot without cy: cy leaves too.
-        hub.apply_cluster(vec![ClusterEvent::Snapshot(Vec::new())]);
+        hub.apply_cluster(vec![ClusterEvent::Snapshot(Vec::new())]).flush();
         assert_eq!(hub.lock().directory()[1].members, 2);
     }
 
@@ -496,7 +503,8 @@ mod tests {
         hub.apply_cluster(vec![
             join("n2/1", "Bob"),
             ClusterEvent::Connected { member: "n2/2".into(), nick: "cy".into(), token: "t".into() },
-        ]);
+        ])
+        .flush();
         la.sent();
         let typing =
             |nick: &str, room: &str| ClusterEvent::Typing(Typing { room: room.into(), nick: nick.into() });
@@ -507,9 +515,10 @@ mod tests {
             typing("cy", "r"),
             typing("Bob", "s"),
             typing("dan", "r"),
-        ]);
+        ])
+        .flush();
         assert!(la.sent().is_empty());
-        hub.apply_cluster(vec![typing("bob", "r")]);
+        hub.apply_cluster(vec![typing("bob", "r")]).flush();
         let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
         assert!(matches!(&told[..], [ServerMsg::Typing { nick, .. }] if nick == "Bob"), "{told:?}");
     }
@@ -523,7 +532,7 @@ mod tests {
             |ops: &mut mpsc::Receiver<Op>| std::iter::from_fn(|| ops.try_recv().ok()).collect::<Vec<_>>();
         drain(&mut ops);
         // A claim waits for Redis's word: here taken, then unanswered, then granted.
-        hub.handle(a, Request::Nick(Nick::parse("zed").unwrap())).unwrap();
+        hub.handle(a, Request::Nick(Nick::parse("zed").unwrap())).flushed().unwrap();
         assert!(la.sent().is_empty());
         let claimed = drain(&mut ops);
         assert!(matches!(&claimed[..], [Op::Nick { epoch: 0, conn, .. }] if *conn == a), "{claimed:?}");
@@ -532,7 +541,8 @@ mod tests {
             answer(0, false),
             ClusterEvent::NickFailed { epoch: 0, conn: a },
             answer(0, true),
-        ]);
+        ])
+        .flush();
         let told: Vec<ServerMsg> = la.sent().iter().map(decode).collect();
         assert!(
             matches!(
@@ -548,14 +558,15 @@ mod tests {
         );
         // The node starts over: its socket is closed (1012), and what it asked before is
         // neither answered nor sent; a new connection's changes carry the new epoch.
-        hub.apply_cluster(vec![ClusterEvent::StartOver { epoch: 1 }]);
+        hub.apply_cluster(vec![ClusterEvent::StartOver { epoch: 1 }]).flush();
         let close = Close { code: 1000, reason: "", last_frame: None, too_slow: false };
         assert_eq!(la.close(close).code, RESTART);
         let (b, lb) = member(&hub, Version::V1, "bea");
         hub.apply_cluster(vec![
             ClusterEvent::Registered { epoch: 0, conn: b, nick: "old".into() },
             ClusterEvent::NickFailed { epoch: 0, conn: b },
-        ]);
+        ])
+        .flush();
         assert!(lb.sent().is_empty());
         let sent = drain(&mut ops);
         let new: Vec<&Op> = sent
@@ -564,7 +575,7 @@ mod tests {
             .collect();
         assert!(new.len() == 2 && new.iter().all(|op| op.epoch() == 1), "{sent:?}");
         // Redis gave the new connection another nick than its welcome's: it changes to it.
-        hub.apply_cluster(vec![ClusterEvent::Registered { epoch: 1, conn: b, nick: "bee".into() }]);
+        hub.apply_cluster(vec![ClusterEvent::Registered { epoch: 1, conn: b, nick: "bee".into() }]).flush();
         let told: Vec<ServerMsg> = lb.sent().iter().map(decode).collect();
         assert!(matches!(told.first(), Some(ServerMsg::You { nick }) if nick == "bee"), "{told:?}");
     }

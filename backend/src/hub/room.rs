@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use common::{ChatMessage, Nick, ServerMsg};
 
 use super::{ConnId, queue};
-use crate::error::encode;
-use crate::link::{Frame, Link};
+use crate::conn::link::{Deliveries, Frame, Link};
+use crate::encode::encode;
 use crate::store::RoomSettings;
 
 /// A member whose `joined` is being read holds back at most this many frames; past that it
@@ -184,7 +184,7 @@ impl Room {
     }
 
     /// Queues a chat message, encoded once, for every member.
-    pub(super) fn deliver(&mut self, msg: ChatMessage, dirty: &mut Vec<Link>) {
+    pub(super) fn deliver(&mut self, msg: ChatMessage, dirty: &mut Deliveries) {
         let id = msg.id;
         self.broadcast(&encode(&ServerMsg::Message(msg)), Some(id), None, Audience::All, dirty);
     }
@@ -196,7 +196,7 @@ impl Room {
         id: Option<u64>,
         except: Option<ConnId>,
         to: Audience,
-        dirty: &mut Vec<Link>,
+        dirty: &mut Deliveries,
     ) {
         let mut give = |conn: ConnId, member: &mut Member| {
             if Some(conn) == except {
@@ -243,7 +243,7 @@ impl Room {
         event: Event,
         except: Option<ConnId>,
         threshold: usize,
-        dirty: &mut Vec<Link>,
+        dirty: &mut Deliveries,
     ) -> bool {
         if self.len() <= threshold {
             self.broadcast(frame, None, except, Audience::All, dirty);
@@ -270,7 +270,7 @@ impl Room {
         typer: ConnId,
         threshold: usize,
         now: Instant,
-        dirty: &mut Vec<Link>,
+        dirty: &mut Deliveries,
     ) {
         if self.len() <= threshold {
             self.broadcast(frame, None, Some(typer), Audience::All, dirty);
@@ -286,7 +286,7 @@ impl Room {
 
     /// Sends the counted presence, if any, to the version 2 members as one
     /// `presence_count` with the room's size now.
-    pub(super) fn flush_counts(&mut self, room: &str, dirty: &mut Vec<Link>) {
+    pub(super) fn flush_counts(&mut self, room: &str, dirty: &mut Deliveries) {
         let counts = std::mem::take(&mut self.counts);
         if counts == Counts::default() {
             return;

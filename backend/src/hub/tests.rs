@@ -1,4 +1,5 @@
 use super::*;
+use crate::conn::link::Flushed;
 
 fn hub() -> Hub {
     let (store, history) = Store::memory(100);
@@ -6,8 +7,8 @@ fn hub() -> Hub {
 }
 
 fn join(hub: &Hub) -> (ConnId, Link) {
-    let link = Link::memory(64);
-    (hub.connect(link.clone(), None, Version::V1), link)
+    let link = Link::detached(64);
+    (hub.connect(link.clone(), None, Version::V1).flushed(), link)
 }
 
 fn drain(link: &mut Link) -> Vec<ServerMsg> {
@@ -61,7 +62,9 @@ fn a_broadcast_is_encoded_once_and_shared() {
     let (a, mut ra) = join(&hub);
     let (b, mut rb) = join(&hub);
     for id in [a, b] {
-        hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
+        hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+            .flushed()
+            .unwrap();
     }
     drain(&mut ra);
     drain(&mut rb);
@@ -71,7 +74,7 @@ fn a_broadcast_is_encoded_once_and_shared() {
         cid: common::Cid::parse("c").unwrap(),
         image: None,
     };
-    hub.handle(a, say).unwrap();
+    hub.handle(a, say).flushed().unwrap();
     let (fa, fb) = (ra.sent().remove(0), rb.sent().remove(0));
     // The same bytes, not two encodings of the same message.
     assert_eq!(fa.as_ptr(), fb.as_ptr());
@@ -81,9 +84,10 @@ fn a_broadcast_is_encoded_once_and_shared() {
 fn members_of(hub: &Hub, version: Version, n: usize) -> Vec<Link> {
     (0..n)
         .map(|_| {
-            let mut link = Link::memory(256);
-            let id = hub.connect(link.clone(), None, version);
+            let mut link = Link::detached(256);
+            let id = hub.connect(link.clone(), None, version).flushed();
             hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+                .flushed()
                 .unwrap();
             drain(&mut link);
             link
@@ -116,7 +120,7 @@ fn each_version_has_its_frame_encoded_once() {
     let hub = hub();
     let mut v1 = members_of(&hub, Version::V1, 3);
     let mut v2 = members_of(&hub, Version::V2, 3);
-    hub.lock().push_directory(&mut None, Instant::now());
+    hub.locked(|s| s.push_directory(&mut None, Instant::now())).flushed();
     for link in v1.iter_mut().chain(v2.iter_mut()) {
         drain(link);
     }
@@ -125,7 +129,7 @@ fn each_version_has_its_frame_encoded_once() {
     let mut everyone: Vec<Link> = v1.iter().chain(&v2).cloned().collect();
     shared_frame(&mut everyone, "presence");
     // The directory: one full list for version 1, one delta for version 2.
-    hub.lock().push_directory(&mut None, Instant::now());
+    hub.locked(|s| s.push_directory(&mut None, Instant::now())).flushed();
     let full = shared_frame(&mut v1, "rooms");
     let delta = shared_frame(&mut v2, "rooms_delta");
     assert!(matches!(decode(&delta), ServerMsg::RoomsDelta { ref changed, .. } if changed[0].members == 7));
@@ -139,7 +143,7 @@ fn a_big_room_is_in_the_directory_once_a_second_and_the_others_at_every_push() {
     // Five members: above the threshold of 3.
     let mut watchers = members_of(&hub, Version::V2, 5);
     let t0 = Instant::now();
-    assert!(!hub.lock().push_directory(&mut None, t0), "nothing waits");
+    assert!(!hub.locked(|s| s.push_directory(&mut None, t0)).flushed(), "nothing waits");
     let deltas = |watchers: &mut Vec<Link>| -> Vec<Vec<(String, u32)>> {
         let got: Vec<_> = watchers
             .iter_mut()
@@ -161,15 +165,23 @@ fn a_big_room_is_in_the_directory_once_a_second_and_the_others_at_every_push() {
     assert_eq!(deltas(&mut watchers), [[("r".to_owned(), 5)]]);
     // The big room grows and a small one appears: the small one is shown at once.
     members_of(&hub, Version::V2, 1);
-    let link = Link::memory(256);
-    let id = hub.connect(link, None, Version::V2);
-    hub.handle(id, Request::Join { room: room("s"), after: None, password: None, max: None }).unwrap();
-    assert!(hub.lock().push_directory(&mut None, t0 + Duration::from_millis(100)), "r waits");
+    let link = Link::detached(256);
+    let id = hub.connect(link, None, Version::V2).flushed();
+    hub.handle(id, Request::Join { room: room("s"), after: None, password: None, max: None })
+        .flushed()
+        .unwrap();
+    assert!(
+        hub.locked(|s| s.push_directory(&mut None, t0 + Duration::from_millis(100))).flushed(),
+        "r waits"
+    );
     assert_eq!(deltas(&mut watchers), [[("s".to_owned(), 1)]]);
-    assert!(hub.lock().push_directory(&mut None, t0 + Duration::from_millis(900)), "r still waits");
+    assert!(
+        hub.locked(|s| s.push_directory(&mut None, t0 + Duration::from_millis(900))).flushed(),
+        "r still waits"
+    );
     assert!(deltas(&mut watchers).is_empty(), "nothing new to show");
     // A second after it was last shown, its count now.
-    assert!(!hub.lock().push_directory(&mut None, t0 + Duration::from_secs(1)));
+    assert!(!hub.locked(|s| s.push_directory(&mut None, t0 + Duration::from_secs(1))).flushed());
     assert_eq!(deltas(&mut watchers), [[("r".to_owned(), 6)]]);
 }
 
@@ -186,10 +198,10 @@ fn a_big_room_counts_presence_for_version_2_only() {
     // Version 1 got each join; version 2 nothing yet, then one shared count.
     assert_eq!(drain(&mut v1[0]).len(), 4);
     assert!(v2.iter_mut().all(|l| drain(l).is_empty()));
-    hub.lock().flush_counted();
+    hub.locked(State::flush_counted).1.flush();
     let count = shared_frame(&mut v2, "presence_count");
     assert!(matches!(decode(&count), ServerMsg::PresenceCount { joined: 4, left: 0, total: 7, .. }));
-    hub.lock().flush_counted();
+    hub.locked(State::flush_counted).1.flush();
     assert!(v2.iter_mut().all(|l| drain(l).is_empty()), "nothing new, nothing sent");
 }
 
@@ -199,8 +211,10 @@ fn joined_lists_the_members_case_insensitively() {
     let mut last = None;
     for nick in ["bob", "Alice", "carl", "alan", "Émile", "BEA"] {
         let (id, link) = join(&hub);
-        hub.handle(id, Request::Nick(Nick::parse(nick).unwrap())).unwrap();
-        hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
+        hub.handle(id, Request::Nick(Nick::parse(nick).unwrap())).flushed().unwrap();
+        hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+            .flushed()
+            .unwrap();
         last = Some(link);
     }
     let got = drain(&mut last.unwrap());
@@ -215,16 +229,16 @@ fn joined_lists_the_members_case_insensitively() {
 fn a_client_that_comes_back_gets_its_nick_back_unless_taken() {
     let hub = hub();
     let token = "resume-token-0123456789";
-    let a = hub.connect(Link::memory(64), Some(token), Version::V1);
-    hub.handle(a, Request::Nick(Nick::parse("Ann").unwrap())).unwrap();
-    hub.disconnect(a);
-    let again = hub.connect(Link::memory(64), Some(token), Version::V1);
+    let a = hub.connect(Link::detached(64), Some(token), Version::V1).flushed();
+    hub.handle(a, Request::Nick(Nick::parse("Ann").unwrap())).flushed().unwrap();
+    hub.disconnect(a).flush();
+    let again = hub.connect(Link::detached(64), Some(token), Version::V1).flushed();
     assert_eq!(hub.nick(again).as_deref(), Some("Ann"));
     // Taken by someone else while it was away: a guest nick instead.
-    hub.disconnect(again);
+    hub.disconnect(again).flush();
     let (other, _l) = join(&hub);
-    hub.handle(other, Request::Nick(Nick::parse("ann").unwrap())).unwrap();
-    let third = hub.connect(Link::memory(64), Some(token), Version::V1);
+    hub.handle(other, Request::Nick(Nick::parse("ann").unwrap())).flushed().unwrap();
+    let third = hub.connect(Link::detached(64), Some(token), Version::V1).flushed();
     assert!(hub.nick(third).unwrap().starts_with("guest-"));
 }
 
@@ -232,16 +246,20 @@ fn a_client_that_comes_back_gets_its_nick_back_unless_taken() {
 fn a_message_that_reaches_the_room_after_joined_held_it_is_not_given_twice() {
     let hub = hub();
     let (a, mut ra) = join(&hub);
-    hub.handle(a, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
+    hub.handle(a, Request::Join { room: room("r"), after: None, password: None, max: None })
+        .flushed()
+        .unwrap();
     let say = |cid: &str| Request::Say {
         room: room("r"),
         text: common::Text::parse("hi").unwrap(),
         cid: common::Cid::parse(cid).unwrap(),
         image: None,
     };
-    hub.handle(a, say("c1")).unwrap();
+    hub.handle(a, say("c1")).flushed().unwrap();
     let (b, mut rb) = join(&hub);
-    hub.handle(b, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
+    hub.handle(b, Request::Join { room: room("r"), after: None, password: None, max: None })
+        .flushed()
+        .unwrap();
     drain(&mut ra);
     let got = drain(&mut rb);
     assert!(matches!(&got[..], [_, ServerMsg::Joined { history, .. }] if history.len() == 1), "{got:?}");
@@ -258,7 +276,7 @@ fn a_message_that_reaches_the_room_after_joined_held_it_is_not_given_twice() {
         };
         Outcome::Stored(SenderKey::from(""), msg)
     };
-    hub.deliver(vec![late(1), late(2)]);
+    hub.deliver(vec![late(1), late(2)]).flush();
     for link in [&mut ra, &mut rb] {
         let ids: Vec<u64> = drain(link)
             .into_iter()
@@ -276,16 +294,18 @@ fn disconnect_frees_the_nick_and_leaves_rooms() {
     let hub = hub();
     let (a, _ra) = join(&hub);
     let (b, mut rb) = join(&hub);
-    hub.handle(a, Request::Nick(Nick::parse("Ann").unwrap())).unwrap();
+    hub.handle(a, Request::Nick(Nick::parse("Ann").unwrap())).flushed().unwrap();
     for id in [a, b] {
-        hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None }).unwrap();
+        hub.handle(id, Request::Join { room: room("r"), after: None, password: None, max: None })
+            .flushed()
+            .unwrap();
     }
     drain(&mut rb);
-    hub.disconnect(a);
+    hub.disconnect(a).flush();
     let got = drain(&mut rb);
     assert!(
         matches!(&got[..], [ServerMsg::Presence { event: PresenceEvent::Leave, nick, .. }] if nick == "Ann")
     );
-    assert!(hub.handle(b, Request::Nick(Nick::parse("ann").unwrap())).is_ok());
+    assert!(hub.handle(b, Request::Nick(Nick::parse("ann").unwrap())).flushed().is_ok());
     assert_eq!(hub.connections(), 1);
 }

@@ -1,11 +1,14 @@
-//! The way everything reaches one connection: its socket, the bounded queue of encoded
-//! frames the socket has not taken yet, and the request to close it.
+//! The way everything reaches one connection: the bounded queue of encoded frames its
+//! client has not taken yet, its writer (the connection's `Transport`), and the request to
+//! close it.
 //!
 //! A frame is written straight to the socket by whoever sends it, when nothing is queued
 //! before it: a broadcast to 1000 members is 1000 `send`s from the sender's task, with
 //! no task woken per delivery. Only when a socket's kernel buffer is full does the frame
-//! wait in the queue, and then the connection's own session writes it out as the socket
-//! drains (frames queued by then leave together, in one `sendmsg`).
+//! wait in the queue, and then the connection's own handler writes it out as the socket
+//! drains (frames queued by then leave together, in one `sendmsg`). Under a lock, frames
+//! are only queued: the [`Deliveries`] that name the links to write are flushed by the
+//! caller once the lock is released.
 //!
 //! The queue is bounded twice: in frames, and in bytes (a client that asks for big
 //! answers and never reads them would otherwise hold megabytes per frame). When the queue
@@ -13,98 +16,92 @@
 //! would slow every other member of the room) or grow without bound, the connection is
 //! told to close with `too_slow`; the client resumes with `join.after` and loses nothing.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::io::{self, IoSlice};
+use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use socket2::SockRef;
-use tokio::io::Interest;
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-/// A whole encoded WebSocket frame (see `ws`). Cloning it shares the bytes: a broadcast
-/// is encoded once.
-pub type Frame = Bytes;
+use super::transport::Transport;
+pub use crate::encode::Frame;
 
-/// At most this many queued frames go out in one `sendmsg`.
-const WRITEV_MAX: usize = 64;
+/// Frames queued past this many (a backlog) have their buffer given back once written.
+const BACKLOG: usize = 64;
 
-thread_local! {
-    /// Links to write once the current [`collect`] is done with, if one is open here.
-    static COLLECTING: RefCell<Option<Vec<Link>>> = const { RefCell::new(None) };
-}
-
-/// Links given frames that are not written yet: they are written when this is dropped.
+/// The links given frames by one operation that are not written yet, named by the hub's
+/// operations for their caller: it writes them with [`Deliveries::flush`] once it holds no
+/// lock, one `send` per link (a `sendmsg` when several frames wait). Only the frame that
+/// finds a link's queue empty lists the link, so the frames queued after it, by anyone,
+/// ride along with that one write.
+///
+/// A connection's handler holds what one read of its client brought for one yield before
+/// it flushes (see `handler`): under load each member's queue then holds several messages,
+/// from every sender, and they leave in one `sendmsg`.
 #[derive(Debug, Default)]
-#[must_use = "the links are written when this is dropped"]
-pub struct Unflushed(Vec<Link>);
+#[must_use = "the frames wait in their queues until these deliveries are flushed"]
+pub struct Deliveries(Vec<Link>);
 
-impl Unflushed {
+impl Deliveries {
+    /// Queues `frame` on `link` (see [`Link::push`]), listing the link if it is to be
+    /// written.
+    pub fn queue(&mut self, link: &Link, frame: Frame) {
+        if link.push(frame) == Pushed::Flush {
+            self.0.push(link.clone());
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-}
 
-impl Drop for Unflushed {
-    fn drop(&mut self) {
+    /// Takes `other`'s links, to be flushed with these, after them.
+    pub fn append(&mut self, mut other: Deliveries) {
+        if self.0.is_empty() {
+            // The usual case (one request in a read): the list of a broadcast to 10,000
+            // members changes hands without being copied.
+            std::mem::swap(&mut self.0, &mut other.0);
+        } else {
+            self.0.append(&mut other.0);
+        }
+    }
+
+    /// Writes the links, in the order they were given their first frame.
+    pub fn flush(mut self) {
         for link in self.0.drain(..) {
             link.flush();
         }
     }
 }
 
-/// Runs `f`, which must not await, and holds back the writes of the frames the hub queues
-/// meanwhile: they happen when the returned [`Unflushed`] is dropped.
-///
-/// A session handles what one read brought in this way, then yields once before it lets
-/// go, so that the other sessions with messages ready queue theirs too. Under light load
-/// nothing is waiting and it changes nothing. Under heavy load each member's queue holds
-/// several messages by the time it is written, from every sender, and they go out in one
-/// `sendmsg`: the cost per delivery falls as the load rises, instead of the backlog
-/// growing. Only the frame that finds a link's queue empty lists the link, so frames
-/// queued during the yield ride along with the first writer's list.
-pub fn collect<R>(f: impl FnOnce() -> R) -> (R, Unflushed) {
-    /// Ends the collection if `f` unwinds: what it held is written at once.
-    struct Open;
-    impl Drop for Open {
-        fn drop(&mut self) {
-            drop(Unflushed(take_collected()));
+impl Drop for Deliveries {
+    /// Every path flushes its deliveries explicitly; only a panic between the queueing and
+    /// the flush gets here with links left. They are written then all the same: a link
+    /// whose first frame is never flushed would hold every later frame back for good.
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        debug_assert!(std::thread::panicking(), "deliveries dropped without a flush");
+        for link in self.0.drain(..) {
+            link.flush();
         }
     }
-    let nested = COLLECTING.with(|c| {
-        let mut c = c.borrow_mut();
-        let nested = c.is_some();
-        c.get_or_insert_with(Vec::new);
-        nested
-    });
-    if nested {
-        // The outer collection holds the writes.
-        return (f(), Unflushed::default());
+}
+
+/// For tests: `.flushed()` on what a hub operation returns flushes its deliveries and
+/// gives the rest.
+#[cfg(test)]
+pub trait Flushed<T> {
+    fn flushed(self) -> T;
+}
+
+#[cfg(test)]
+impl<T> Flushed<T> for (T, Deliveries) {
+    fn flushed(self) -> T {
+        self.1.flush();
+        self.0
     }
-    let open = Open;
-    let r = f();
-    let links = Unflushed(take_collected());
-    drop(open);
-    (r, links)
-}
-
-fn take_collected() -> Vec<Link> {
-    COLLECTING.with(|c| c.borrow_mut().take()).unwrap_or_default()
-}
-
-/// Writes the links given a frame under the hub's lock: now, or when the open
-/// [`collect`] lets them go.
-pub fn flush_now_or_later(links: Vec<Link>) {
-    let now = COLLECTING.with(|c| match c.borrow_mut().as_mut() {
-        Some(collected) => {
-            collected.extend(links);
-            None
-        }
-        None => Some(links),
-    });
-    drop(Unflushed(now.unwrap_or_default()));
 }
 
 /// Why and how the connection is to be closed.
@@ -127,9 +124,11 @@ pub struct Link {
 
 #[derive(Debug)]
 struct Inner {
-    sink: Sink,
+    /// Who writes the queue to the client: `None` only for the hub's unit tests, whose
+    /// frames stay queued for the test to take ([`Link::sent`]).
+    writer: Option<Transport>,
     out: Mutex<Out>,
-    /// Wakes the session: the socket is backed up, failed, or a close was requested.
+    /// Wakes the handler: the socket is backed up, failed, or a close was requested.
     wake: Notify,
     capacity: Capacity,
 }
@@ -144,14 +143,6 @@ pub struct Capacity {
     pub bytes: usize,
 }
 
-#[derive(Debug)]
-enum Sink {
-    Tcp(TcpStream),
-    /// Takes every frame at once and keeps it, for the hub's unit tests.
-    #[cfg(test)]
-    Memory(Mutex<Vec<Frame>>),
-}
-
 #[derive(Debug, Default)]
 struct Out {
     queue: Frames,
@@ -159,9 +150,9 @@ struct Out {
     bytes: usize,
     /// How much of the front frame the socket has already taken.
     offset: usize,
-    /// The socket took less than it was given: only the session writes until it drains.
+    /// The socket took less than it was given: only the handler writes until it drains.
     blocked: bool,
-    /// A close was requested: the session says goodbye and nothing more is queued.
+    /// A close was requested: the handler says goodbye and nothing more is queued.
     close: Option<Close>,
     /// The socket failed: nothing more can be sent.
     dead: bool,
@@ -215,6 +206,11 @@ impl Frames {
         self.head.iter().chain(&self.rest)
     }
 
+    /// The frames behind the front one.
+    fn rest(&self) -> std::collections::vec_deque::Iter<'_, Frame> {
+        self.rest.iter()
+    }
+
     /// Keeps the front frame (`keep`) or nothing, and frees the rest's buffer.
     fn truncate_to_front(&mut self, keep: bool) {
         if !keep {
@@ -244,7 +240,7 @@ pub enum Pushed {
     Gone,
 }
 
-/// What the session needs to know about its link.
+/// What the handler needs to know about its link.
 #[derive(Debug)]
 pub struct Status {
     pub close: Option<Close>,
@@ -254,13 +250,13 @@ pub struct Status {
 }
 
 impl Link {
-    pub fn new(stream: TcpStream, capacity: Capacity) -> Self {
-        Self::with_sink(Sink::Tcp(stream), capacity)
+    pub fn new(transport: Transport, capacity: Capacity) -> Self {
+        Self::with_writer(Some(transport), capacity)
     }
 
-    fn with_sink(sink: Sink, capacity: Capacity) -> Self {
+    fn with_writer(writer: Option<Transport>, capacity: Capacity) -> Self {
         let capacity = Capacity { frames: capacity.frames.max(1), bytes: capacity.bytes };
-        let inner = Inner { sink, out: Mutex::default(), wake: Notify::new(), capacity };
+        let inner = Inner { writer, out: Mutex::default(), wake: Notify::new(), capacity };
         Self { inner: Arc::new(inner) }
     }
 
@@ -322,7 +318,7 @@ impl Link {
         self.close(Close {
             code: common::close::TRY_AGAIN_LATER,
             reason: "too slow",
-            last_frame: Some(crate::error::too_slow_frame()),
+            last_frame: Some(crate::encode::too_slow()),
             too_slow: true,
         });
     }
@@ -336,7 +332,7 @@ impl Link {
         pushed
     }
 
-    /// Writes what is queued, unless the socket is backed up (then its session does).
+    /// Writes what is queued, unless the socket is backed up (then its handler does).
     pub fn flush(&self) {
         let mut out = self.out();
         if !out.blocked {
@@ -344,7 +340,7 @@ impl Link {
         }
     }
 
-    /// For the session, once the socket is writable again.
+    /// For the handler, once the socket is writable again.
     pub fn flush_blocked(&self) {
         let mut out = self.out();
         out.blocked = false;
@@ -403,48 +399,17 @@ impl Link {
         self.inner.wake.notified().await;
     }
 
-    /// The socket, for the session's reads.
-    pub fn stream(&self) -> &TcpStream {
-        match &self.inner.sink {
-            Sink::Tcp(s) => s,
-            #[cfg(test)]
-            Sink::Memory(_) => unreachable!("memory links have no socket"),
-        }
+    /// The connection's transport, for its handler's reads and waits.
+    pub fn transport(&self) -> &Transport {
+        self.inner.writer.as_ref().expect("only a test's link has no writer")
     }
 
-    /// Writes queued frames until the socket takes no more.
+    /// Writes queued frames until the client's side takes no more.
     fn write_out(&self, out: &mut Out) {
-        #[cfg(test)]
-        if let Sink::Memory(frames) = &self.inner.sink {
-            frames.lock().unwrap().extend(std::iter::from_fn(|| out.queue.pop_front()));
-            out.taken = out.pushed;
-            out.bytes = 0;
-            return;
-        }
-        let stream = self.stream();
+        let Some(writer) = &self.inner.writer else { return };
         while let Some(front) = out.queue.front() {
-            let (sent, offered) = if out.queue.len() == 1 {
-                // The usual case (a broadcast to a member with nothing queued): `send`.
-                let bytes = &front[out.offset..];
-                (stream.try_write(bytes), bytes.len())
-            } else {
-                let mut slices = [IoSlice::new(&[]); WRITEV_MAX];
-                let mut offered = 0;
-                let mut n = 0;
-                for (i, frame) in out.queue.iter().take(WRITEV_MAX).enumerate() {
-                    let bytes = if i == 0 { &frame[out.offset..] } else { &frame[..] };
-                    slices[i] = IoSlice::new(bytes);
-                    offered += bytes.len();
-                    n += 1;
-                }
-                let send = || SockRef::from(stream).send_vectored(&slices[..n]);
-                (stream.try_io(Interest::WRITABLE, send), offered)
-            };
-            // `send` and `sendmsg`, not `write` and `writev`: a socket's own calls skip the
-            // file layer (`vfs_writev`, `fdget_pos`): 8% less CPU per delivery in a room of
-            // 10,000 (bench/TUNING.md).
-            match sent {
-                Ok(written) => {
+            match writer.write(&front[out.offset..], out.queue.rest()) {
+                Ok((written, offered)) => {
                     out.advance(written);
                     if written < offered {
                         // The kernel buffer is full: the next write would not take more.
@@ -468,7 +433,7 @@ impl Link {
         }
         // A backlog's queue is given back once it is written: a connection that once fell
         // behind must not keep its peak's memory for life.
-        out.queue.shrink_past(WRITEV_MAX);
+        out.queue.shrink_past(BACKLOG);
     }
 
     fn block(&self, out: &mut Out) {
@@ -476,19 +441,21 @@ impl Link {
         self.inner.wake.notify_one();
     }
 
-    /// A link that keeps what it is sent, for tests.
+    /// A link without a writer: what it is sent stays queued, for tests to take with
+    /// [`Link::sent`].
     #[cfg(test)]
-    pub fn memory(frames: usize) -> Self {
-        Self::with_sink(Sink::Memory(Mutex::default()), Capacity { frames, bytes: usize::MAX })
+    pub fn detached(frames: usize) -> Self {
+        Self::with_writer(None, Capacity { frames, bytes: usize::MAX })
     }
 
-    /// The frames a memory link was sent since the last call.
+    /// The frames queued on a link without a writer since the last call.
     #[cfg(test)]
     pub fn sent(&self) -> Vec<Frame> {
-        match &self.inner.sink {
-            Sink::Memory(frames) => std::mem::take(&mut *frames.lock().unwrap()),
-            Sink::Tcp(_) => unreachable!("only memory links keep frames"),
-        }
+        assert!(self.inner.writer.is_none(), "only a detached link keeps its frames");
+        let mut out = self.out();
+        out.taken = out.pushed;
+        out.bytes = 0;
+        std::iter::from_fn(|| out.queue.pop_front()).collect()
     }
 }
 
@@ -516,23 +483,34 @@ mod tests {
     use std::time::Duration;
 
     use tokio::io::AsyncReadExt;
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
 
-    async fn pair(capacity: usize) -> (Link, TcpStream) {
+    /// A link on a real socket (the server's end), its client's end, and the capacity.
+    async fn pair_with(capacity: Capacity) -> (Link, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (server, _) = listener.accept().await.unwrap();
-        (Link::new(server, Capacity { frames: capacity, bytes: usize::MAX }), client)
+        (Link::new(Transport::WebSocket(server), capacity), client)
+    }
+
+    async fn pair(frames: usize) -> (Link, TcpStream) {
+        pair_with(Capacity { frames, bytes: usize::MAX }).await
+    }
+
+    /// Reads exactly `n` bytes from the client's end.
+    async fn read(client: &mut TcpStream, n: usize) -> Vec<u8> {
+        let mut got = vec![0u8; n];
+        tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut got)).await.unwrap().unwrap();
+        got
     }
 
     #[test]
     fn a_full_queue_closes_as_too_slow_and_frees_it() {
-        let link = Link::memory(2);
-        // Pretend the socket is backed up, so frames stay queued.
-        link.out().blocked = true;
-        assert_eq!(link.push("a".into()), Pushed::Queued);
+        // No writer: frames stay queued, as behind a backed-up socket.
+        let link = Link::detached(2);
+        assert_eq!(link.push("a".into()), Pushed::Flush);
         assert_eq!(link.push("b".into()), Pushed::Queued);
         assert_eq!(link.push("c".into()), Pushed::TooSlow);
         let status = link.status();
@@ -541,35 +519,33 @@ mod tests {
         assert_eq!(link.push("d".into()), Pushed::Gone);
     }
 
-    #[test]
-    fn a_queue_over_its_bytes_closes_as_too_slow_whatever_its_frames() {
-        let link = Link::with_sink(Sink::Memory(Mutex::default()), Capacity { frames: 100, bytes: 1000 });
-        link.out().blocked = true;
+    #[tokio::test]
+    async fn a_queue_over_its_bytes_closes_as_too_slow_whatever_its_frames() {
+        let capacity = Capacity { frames: 100, bytes: 1000 };
+        let link = Link::with_writer(None, capacity);
         // One frame bigger than the bound still goes into an empty queue...
-        assert_eq!(link.push(Frame::from(vec![0u8; 1500])), Pushed::Queued);
+        assert_eq!(link.push(Frame::from(vec![0u8; 1500])), Pushed::Flush);
         // ...but nothing more after it.
         assert_eq!(link.push(Frame::from_static(b"x")), Pushed::TooSlow);
-        let link = Link::with_sink(Sink::Memory(Mutex::default()), Capacity { frames: 100, bytes: 1000 });
-        link.out().blocked = true;
+        let link = Link::with_writer(None, capacity);
         for _ in 0..4 {
-            assert_eq!(link.push(Frame::from(vec![0u8; 250])), Pushed::Queued);
+            link.push(Frame::from(vec![0u8; 250]));
         }
         assert_eq!(link.push(Frame::from_static(b"x")), Pushed::TooSlow);
         assert_eq!(link.out().bytes, 0, "freed with the queue");
         // Written frames give their bytes back.
-        let link = Link::with_sink(Sink::Memory(Mutex::default()), Capacity { frames: 100, bytes: 1000 });
+        let (link, mut client) = pair_with(capacity).await;
         for _ in 0..20 {
-            assert_eq!(link.push(Frame::from(vec![0u8; 600])), Pushed::Flush);
-            link.flush();
+            assert_eq!(link.send(Frame::from(vec![0u8; 600])), Pushed::Flush);
         }
-        assert_eq!(link.sent().len(), 20);
+        assert_eq!(read(&mut client, 20 * 600).await.len(), 20 * 600);
     }
 
-    #[test]
-    fn an_answer_is_unread_until_the_socket_has_taken_all_of_it() {
-        let link = Link::memory(8);
+    #[tokio::test]
+    async fn an_answer_is_unread_until_the_socket_has_taken_all_of_it() {
+        let (link, mut client) = pair(8).await;
         assert!(!link.answer_unread());
-        // The socket is backed up: the answer waits in the queue.
+        // Pretend the socket is backed up: the answer waits in the queue.
         link.out().blocked = true;
         assert_eq!(link.send_answer(Frame::from_static(b"page")), Pushed::Queued);
         assert!(link.answer_unread());
@@ -578,53 +554,42 @@ mod tests {
         assert!(link.answer_unread());
         link.flush_blocked();
         assert!(!link.answer_unread());
-        assert_eq!(link.sent(), ["page", "message"]);
+        assert_eq!(read(&mut client, 11).await, b"pagemessage");
         // Taken at once: never unread.
         assert_eq!(link.send_answer(Frame::from_static(b"next")), Pushed::Flush);
         assert!(!link.answer_unread());
     }
 
-    #[test]
-    fn collected_writes_wait_until_let_go() {
-        let link = Link::memory(8);
-        let (written, unflushed) = collect(|| {
-            for text in ["a", "b"] {
-                if link.push(Frame::from(text)) == Pushed::Flush {
-                    flush_now_or_later(vec![link.clone()]);
-                }
-            }
-            // A nested collection hands its links to the outer one.
-            let ((), inner) = collect(|| flush_now_or_later(vec![link.clone()]));
-            assert!(inner.is_empty());
-            link.sent().len()
-        });
-        assert_eq!(written, 0, "nothing written while collecting");
-        assert_eq!(link.sent().len(), 0, "nor after, until let go");
-        drop(unflushed);
-        assert_eq!(link.sent(), ["a", "b"], "both written together, in order");
-        // Outside a collection, writes happen at once.
-        assert_eq!(link.push(Frame::from("c")), Pushed::Flush);
-        flush_now_or_later(vec![link.clone()]);
-        assert_eq!(link.sent(), ["c"]);
+    #[tokio::test]
+    async fn deliveries_write_each_link_once_with_everything_queued_by_then() {
+        let ((a, mut ca), (b, mut cb)) = (pair(8).await, pair(8).await);
+        let mut out = Deliveries::default();
+        out.queue(&a, Frame::from("a1"));
+        out.queue(&b, Frame::from("b1"));
+        // Behind a frame not written yet: it rides along, the link is not listed twice.
+        out.queue(&a, Frame::from("a2"));
+        assert_eq!(out.0.len(), 2);
+        assert_eq!((a.status().queued, b.status().queued), (2, 1), "nothing written before the flush");
+        out.flush();
+        assert_eq!((a.status().queued, b.status().queued), (0, 0));
+        assert_eq!(read(&mut ca, 4).await, b"a1a2");
+        assert_eq!(read(&mut cb, 2).await, b"b1");
     }
 
-    #[test]
-    fn a_panic_while_collecting_still_writes() {
-        let link = Link::memory(8);
+    #[tokio::test]
+    async fn a_panic_before_the_flush_still_writes() {
+        let (link, mut client) = pair(8).await;
         let l = link.clone();
         let panicked = std::panic::catch_unwind(move || {
-            collect(|| {
-                assert_eq!(l.push(Frame::from("a")), Pushed::Flush);
-                flush_now_or_later(vec![l.clone()]);
-                panic!("a bug in a handler");
-            })
+            let mut out = Deliveries::default();
+            out.queue(&l, Frame::from("a"));
+            panic!("a bug in a handler");
         });
         assert!(panicked.is_err());
-        assert_eq!(link.sent(), ["a"]);
-        // And the thread is not left collecting.
-        assert_eq!(link.push(Frame::from("b")), Pushed::Flush);
-        flush_now_or_later(vec![link.clone()]);
-        assert_eq!(link.sent(), ["b"]);
+        assert_eq!(read(&mut client, 1).await, b"a");
+        // The link is not left waiting: the next frame is written at once.
+        assert_eq!(link.send(Frame::from("b")), Pushed::Flush);
+        assert_eq!(read(&mut client, 1).await, b"b");
     }
 
     #[test]
@@ -638,6 +603,7 @@ mod tests {
         q.push_back(frame(3));
         assert_eq!(q.len(), 2);
         assert_eq!(q.iter().cloned().collect::<Vec<_>>(), [frame(2), frame(3)]);
+        assert_eq!(q.rest().cloned().collect::<Vec<_>>(), [frame(3)]);
         assert_eq!((q.pop_front(), q.pop_front(), q.pop_front()), (Some(frame(2)), Some(frame(3)), None));
         assert!(q.is_empty());
         q.push_back(frame(4));
@@ -651,7 +617,7 @@ mod tests {
 
     #[test]
     fn the_first_close_wins() {
-        let link = Link::memory(2);
+        let link = Link::detached(2);
         link.close(Close { code: 4000, reason: "first", last_frame: None, too_slow: false });
         let c = link.close(Close { code: 1001, reason: "second", last_frame: None, too_slow: false });
         assert_eq!((c.code, c.reason), (4000, "first"));
@@ -663,9 +629,7 @@ mod tests {
         assert_eq!(link.send("one ".into()), Pushed::Flush);
         assert_eq!(link.send("two".into()), Pushed::Flush);
         assert_eq!(link.status().queued, 0, "written without any task's help");
-        let mut got = [0u8; 7];
-        client.read_exact(&mut got).await.unwrap();
-        assert_eq!(&got, b"one two");
+        assert_eq!(read(&mut client, 7).await, b"one two");
     }
 
     #[tokio::test]
@@ -694,15 +658,15 @@ mod tests {
             }
             tail
         };
-        // The session's part: write again whenever the socket can take more.
-        let session = async {
+        // The handler's part: write again whenever the socket can take more.
+        let handler = async {
             while link.status().queued > 0 {
-                link.stream().writable().await.unwrap();
+                link.transport().writable().await.unwrap();
                 link.flush_blocked();
             }
         };
         let (tail, ()) =
-            tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(drain, session) })
+            tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(drain, handler) })
                 .await
                 .unwrap();
         assert_eq!(tail, b"end");

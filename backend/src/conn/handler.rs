@@ -1,0 +1,541 @@
+//! One WebSocket connection, from `welcome` to its close, in one task: its [`Handler`].
+//!
+//! The handler owns what is the connection's alone (its link, id, decoder and token
+//! bucket) and holds the hub and the media folder's handles. It reads and decodes the
+//! client's frames, applies the per-connection rate limit and hands valid requests to the
+//! hub; what the hub queued for whom comes back as [`Deliveries`], which the handler
+//! flushes once it has handled everything one read brought and yielded once (so that
+//! under load the frames of many senders leave each member's queue in one `sendmsg`).
+//! Otherwise the chat's frames go straight to the socket from whoever sends them (see
+//! `link`); the handler only steps in when the socket is backed up, writing the queue out
+//! as it drains. It also pings, and says goodbye. It keeps no state of the chat: that is
+//! the hub's. A connection ends when the client goes, falls silent, is too slow, breaks
+//! the protocol, or the server shuts down; in every case the hub is told, so the others
+//! see the user leave.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{ClientMsg, Request, close};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+
+use super::bucket::TokenBucket;
+use super::link::{self, Close, Deliveries, Link};
+use super::transport::{Transport, ws as socket};
+use crate::encode::refusal;
+use crate::error::RequestError;
+use crate::hub::{ConnId, Handled, Hub, Read};
+use crate::media::Media;
+use crate::names;
+use crate::ws::{self, Decoder, Message, opcode};
+
+/// How long the final frames get to go out before the socket is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// A too-slow client's buffers are full: its `too_slow` and close get this long to go
+/// through once it reads again. Its queued frames are freed at once, and the hub has
+/// forgotten it, so waiting costs one idle socket.
+const TOO_SLOW_GRACE: Duration = Duration::from_secs(10);
+
+/// What a connection needs besides its socket.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub queue: link::Capacity,
+    /// The socket's SO_SNDBUF (0: the kernel's own sizing).
+    pub send_buffer: usize,
+    pub rate_limit: u32,
+    /// The server pings this often, so a silent peer is noticed...
+    pub ping_every: Duration,
+    /// Where a `say`'s `image` must have been stored.
+    pub media: Media,
+}
+
+/// ...and drops a connection it has heard nothing from (not even a pong) for this long.
+fn silence_limit(ping_every: Duration) -> Duration {
+    ping_every * 5 / 2
+}
+
+/// Who is connecting: the address for the logs, and the resume token it presented.
+#[derive(Debug)]
+pub struct Peer {
+    pub client: String,
+    pub resume: Option<String>,
+    /// The protocol version the handshake negotiated.
+    pub version: common::Version,
+}
+
+/// Serves one upgraded connection: `early` is what the client sent after its handshake
+/// that the HTTP server had already read.
+pub async fn run(
+    stream: TcpStream,
+    early: Bytes,
+    hub: Hub,
+    cfg: SessionConfig,
+    shutdown: CancellationToken,
+    peer: Peer,
+) {
+    let Peer { client, resume, version } = peer;
+    // For a client that does not read, the kernel would grow the send buffer to megabytes,
+    // all of them answers encoded for nobody (see `--send-buffer`); what does not fit
+    // waits in the link's queue, bounded, and goes out as the socket drains.
+    if cfg.send_buffer > 0
+        && let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(cfg.send_buffer)
+    {
+        tracing::debug!(error = %e, "could not set SO_SNDBUF");
+    }
+    let link = Link::new(Transport::WebSocket(stream), cfg.queue);
+    let (id, welcome) = hub.connect(link.clone(), resume.as_deref(), version);
+    welcome.flush();
+    if tracing::enabled!(tracing::Level::INFO) {
+        let nick = hub.nick(id).unwrap_or_default();
+        tracing::info!(%client, conn = id, %nick, online = hub.connections(), "connected");
+    }
+    let mut decoder = Decoder::new(common::MAX_FRAME_BYTES);
+    decoder.feed(&early);
+    // It may be a view into the HTTP server's whole read buffer: let that go now, not
+    // when the connection ends (it was most of an idle connection's memory).
+    drop(early);
+    let bucket = TokenBucket::new(cfg.rate_limit);
+    let mut handler =
+        Handler { id, link, decoder, bucket, hub, media: cfg.media, ping_every: cfg.ping_every };
+    let (why, close) = handler.serve(&shutdown).await;
+    let Handler { id, link, hub, .. } = handler;
+    // The first close wins: the hub's (too slow, replaced) over ours.
+    let close = close.map(|c| link.close(c));
+    let nick = if tracing::enabled!(tracing::Level::INFO) { hub.nick(id) } else { None }.unwrap_or_default();
+    hub.disconnect(id).flush();
+    if let Some(close) = close {
+        goodbye(&link, &close).await;
+    }
+    tracing::info!(%client, conn = id, %nick, reason = why, online = hub.connections(), "disconnected");
+}
+
+/// One connection: what is its own, and the handles to what it shares.
+#[derive(Debug)]
+struct Handler {
+    id: ConnId,
+    link: Link,
+    decoder: Decoder,
+    bucket: TokenBucket,
+    hub: Hub,
+    media: Media,
+    ping_every: Duration,
+}
+
+/// How a connection ends: why (for the log), and the close to send, if any.
+type Ending = (&'static str, Option<Close>);
+
+/// What [`Hub::read`] returns: the bytes it sent (or why it failed), and what it queued.
+type ReadDone = (Result<usize, RequestError>, Deliveries);
+
+/// A read of the store under way for this client (see [`Hub::read`]), and the `cid` of
+/// the request it is for.
+struct Reading {
+    read: Pin<Box<dyn Future<Output = ReadDone> + Send>>,
+    cid: Option<String>,
+}
+
+/// Where [`Handler::handle_frames`] stopped.
+enum Step {
+    /// The connection ends.
+    Ended(Ending),
+    /// Every whole message decoded so far is handled (or the connection is closing and
+    /// the rest is not worth doing).
+    Drained,
+    /// It handled a costly request (a page of history, a join): more may be waiting.
+    Paused,
+    /// A request needs a read of the store that may block: await it, with the request's
+    /// `cid`, before handling more.
+    Read(Read, Option<String>),
+}
+
+/// What [`Handler::handle_text`] leaves to await: a read of the store, with the request's
+/// `cid`.
+type Left = Option<(Read, Option<String>)>;
+
+impl Handler {
+    /// Runs the connection until it must end.
+    async fn serve(&mut self, shutdown: &CancellationToken) -> Ending {
+        // A handle of its own, so the socket can be borrowed while `self` is changed.
+        let link = self.link.clone();
+        let transport = link.transport();
+        let Transport::WebSocket(stream) = transport;
+        let mut heard = Instant::now();
+        let mut next_ping = heard + self.ping_every;
+        // One timer for both pings and silence; it is not reset per frame, only when it fires.
+        let timer = sleep_until(next_ping);
+        tokio::pin!(timer);
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
+        // While a read of the store is under way, nothing more from the client is handled
+        // (its answers keep their order, and one client has one read at a time); the socket
+        // is still written and the timers still run.
+        let mut reading = match self.handle_read().await {
+            Ok(reading) => reading,
+            Err(end) => return end,
+        };
+        loop {
+            let status = link.status();
+            if let Some(c) = status.close {
+                return (c.reason, Some(c));
+            }
+            if status.dead {
+                return ("socket error", None);
+            }
+            tokio::select! {
+                biased;
+                () = &mut cancelled => return ("server shutting down", Some(going_away("server shutting down"))),
+                () = link.changed() => {}
+                r = transport.writable(), if status.blocked => {
+                    if r.is_err() {
+                        return ("socket error", None);
+                    }
+                    link.flush_blocked();
+                }
+                (result, out) = async {
+                    match reading.as_mut() {
+                        Some(r) => (&mut r.read).await,
+                        None => std::future::pending().await,
+                    }
+                }, if reading.is_some() => {
+                    out.flush();
+                    let cid = reading.take().and_then(|r| r.cid);
+                    match result {
+                        Ok(bytes) => self.bucket.charge(bytes),
+                        Err(e) => {
+                            link.send(refusal(&e, cid));
+                        }
+                    }
+                    // What the client sent meanwhile is decoded already.
+                    reading = match self.handle_read().await {
+                        Ok(reading) => reading,
+                        Err(end) => return end,
+                    };
+                }
+                r = socket::readable(stream), if reading.is_none() => {
+                    if r.is_err() {
+                        return ("socket error", None);
+                    }
+                    match socket::read_some(stream, &mut self.decoder) {
+                        Ok(Some(0)) => return ("client left", None),
+                        Ok(Some(_)) => {
+                            heard = Instant::now();
+                            reading = match self.handle_read().await {
+                                Ok(reading) => reading,
+                                Err(end) => return end,
+                            };
+                        }
+                        Ok(None) => {}
+                        Err(_) => return ("socket error", None),
+                    }
+                }
+                () = &mut timer => {
+                    let now = Instant::now();
+                    let silent_at = heard + silence_limit(self.ping_every);
+                    if now >= silent_at {
+                        return ("silent peer", Some(going_away("no answer to pings")));
+                    }
+                    if now >= next_ping {
+                        link.send(Bytes::from_static(ws::PING));
+                        next_ping = now + self.ping_every;
+                    }
+                    timer.as_mut().reset(next_ping.min(silent_at));
+                }
+            }
+        }
+    }
+
+    /// Acts on what a read brought in, then yields once before the frames it made are
+    /// written, so that under load they share each member's `sendmsg` with the frames of
+    /// the other senders that were ready too. Stops early with a read of the store to
+    /// await (the rest waits in the decoder), or with how the connection ends.
+    ///
+    /// Under light load nothing else is ready and the yield changes nothing. Under heavy
+    /// load each member's queue holds several messages by the time it is written, from
+    /// every sender, and they go out in one `sendmsg`: the cost per delivery falls as the
+    /// load rises, instead of the backlog growing. Only the frame that finds a link's
+    /// queue empty lists the link, so frames queued during the yield ride along with the
+    /// first writer's list.
+    async fn handle_read(&mut self) -> Result<Option<Reading>, Ending> {
+        loop {
+            let mut out = Deliveries::default();
+            let step = self.handle_frames(&mut out);
+            if let Step::Ended(end) = step {
+                out.flush();
+                return Err(end);
+            }
+            // The frames made so far wait one yield whatever comes next, a read of the
+            // store included (in a storm of joins that read it, each `presence` would
+            // otherwise go to every member alone); after a costly request, the others'
+            // turn comes first.
+            if !out.is_empty() || matches!(step, Step::Paused) {
+                tokio::task::yield_now().await;
+            }
+            out.flush();
+            match step {
+                Step::Ended(_) | Step::Paused => {}
+                Step::Drained => return Ok(None),
+                Step::Read(read, cid) => {
+                    let (hub, id) = (self.hub.clone(), self.id);
+                    let read = Box::pin(async move { hub.read(id, read).await });
+                    return Ok(Some(Reading { read, cid }));
+                }
+            }
+        }
+    }
+
+    /// Acts on the whole messages decoded so far, stopping after a costly one: a client
+    /// that sends forty `history` requests at once (within its rate limit) must not hold a
+    /// core for their whole time while the rooms wait. The links the hub gives frames are
+    /// added to `out`.
+    fn handle_frames(&mut self, out: &mut Deliveries) -> Step {
+        loop {
+            // Closing (too slow, replaced): what it asks for now would only be thrown away.
+            if self.link.is_closing() {
+                return Step::Drained;
+            }
+            let message = match self.decoder.next() {
+                Ok(Some(m)) => m,
+                Ok(None) => return Step::Drained,
+                Err(e) => {
+                    let reason = e.reason();
+                    let close = Close { code: e.close_code(), reason, last_frame: None, too_slow: false };
+                    return Step::Ended((reason, Some(close)));
+                }
+            };
+            let mut costly = false;
+            let result = match message {
+                Message::Text(text) => {
+                    if self.bucket.take() {
+                        match self.handle_text(&text, &mut costly, out) {
+                            Ok(Some((read, cid))) => return Step::Read(read, cid),
+                            Ok(None) => Ok(()),
+                            Err(e) => Err(e),
+                        }
+                    } else {
+                        let cid = decode(&text).ok().and_then(|m| m.cid().map(str::to_owned));
+                        Err((RequestError::RateLimited, cid))
+                    }
+                }
+                Message::Binary => Err((
+                    RequestError::BadRequest("binary frames are not supported; send JSON text frames".into()),
+                    None,
+                )),
+                Message::Ping(payload) => {
+                    self.link.send(ws::frame(opcode::PONG, &payload));
+                    Ok(())
+                }
+                // Pongs only prove the peer is alive, which any frame does.
+                Message::Pong => Ok(()),
+                Message::Close(code) => {
+                    let code = code.unwrap_or(ws::code::NORMAL);
+                    let close = Close { code, reason: "", last_frame: None, too_slow: false };
+                    return Step::Ended(("client closed", Some(close)));
+                }
+            };
+            if let Err((err, cid)) = result {
+                self.link.send(refusal(&err, cid));
+            }
+            if costly {
+                return Step::Paused;
+            }
+        }
+    }
+
+    /// Decodes, validates and applies one text frame; `costly` tells whether it read the
+    /// store's history. What it leaves to await (a read of the store, a private room's
+    /// password hashed or checked) is handed back; the links the hub gives frames are
+    /// added to `out`.
+    fn handle_text(
+        &mut self,
+        text: &str,
+        costly: &mut bool,
+        out: &mut Deliveries,
+    ) -> Result<Left, (RequestError, Option<String>)> {
+        let msg = decode(text).map_err(|e| (e, None))?;
+        let cid = msg.cid().map(str::to_owned);
+        let request =
+            msg.validate().and_then(names::screen).map_err(|e| (RequestError::Invalid(e), cid.clone()))?;
+        // A well-formed URL of an image that was never uploaded here (one stat, no lock held).
+        if let Request::Say { image: Some(image), .. } = &request
+            && !self.media.exists(image)
+        {
+            return Err((RequestError::Invalid(common::InvalidName::Image), cid));
+        }
+        *costly = matches!(request, Request::History { .. } | Request::Join { .. });
+        let (handled, queued) = self.hub.handle(self.id, request);
+        out.append(queued);
+        match handled.map_err(|e| (e, cid.clone()))? {
+            Handled::Done(bytes) => {
+                self.bucket.charge(bytes);
+                Ok(None)
+            }
+            Handled::Read(read) => Ok(Some((read, cid))),
+        }
+    }
+}
+
+fn going_away(reason: &'static str) -> Close {
+    Close { code: close::GOING_AWAY, reason, last_frame: None, too_slow: false }
+}
+
+/// A frame is one JSON object with a known `type`; anything else is a `bad_request`.
+pub fn decode(text: &str) -> Result<ClientMsg, RequestError> {
+    if !text.trim_start().starts_with('{') {
+        return Err(RequestError::BadRequest("a frame must be one JSON object with a \"type\"".into()));
+    }
+    serde_json::from_str(text).map_err(|e| RequestError::BadRequest(format!("bad frame: {e}")))
+}
+
+/// Sends what is still queued (unless the client was too slow for it), the close's last
+/// frame and the close frame; then ends our side and waits, briefly, for the client to end
+/// its own, so that nothing we sent is lost to a reset.
+async fn goodbye(link: &Link, close: &Close) {
+    let grace = if close.too_slow { TOO_SLOW_GRACE } else { CLOSE_GRACE };
+    let frames = close.last_frame.iter().cloned().chain([ws::close_frame(close.code, close.reason)]);
+    link.goodbye(frames);
+    let transport = link.transport();
+    let Transport::WebSocket(stream) = transport;
+    let said = async {
+        loop {
+            let status = link.status();
+            if status.dead {
+                return;
+            }
+            if status.queued == 0 {
+                break;
+            }
+            if transport.writable().await.is_err() {
+                return;
+            }
+            link.flush_blocked();
+        }
+        let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write);
+        // On the heap, and only now: a buffer held across an await is part of every
+        // connection's state.
+        let mut buf = vec![0u8; 1024];
+        loop {
+            if socket::readable(stream).await.is_err() {
+                return;
+            }
+            match stream.try_read(&mut buf) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    };
+    // The peer may not be reading at all: do not wait forever.
+    let _ = timeout(grace, said).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_refuses_anything_but_an_object() {
+        assert!(decode(r#"["join","lobby"]"#).is_err());
+        assert!(decode("42").is_err());
+        assert!(decode(r#" {"type":"join","room":"lobby"}"#).is_ok());
+        let err = decode(r#"{"type":"shout"}"#).unwrap_err();
+        assert!(err.to_string().contains("shout"), "{err}");
+    }
+}
+
+/// Properties of [`decode`], which turns a text frame into a [`ClientMsg`]: no text makes
+/// it panic, and every message a client can encode comes back as it was sent.
+#[cfg(test)]
+mod decode_properties {
+    use common::ClientMsg;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::decode;
+
+    /// Any text at all, or one that looks like a name, so both sides of validation occur.
+    fn string() -> impl Strategy<Value = String> + Clone {
+        prop_oneof!["(?s).{0,40}", "[a-z0-9_-]{1,24}"]
+    }
+
+    fn client_msg() -> impl Strategy<Value = ClientMsg> {
+        prop_oneof![
+            string().prop_map(|nick| ClientMsg::Nick { nick }),
+            (string(), any::<Option<u64>>(), proptest::option::of(string()), any::<Option<u32>>())
+                .prop_map(|(room, after, password, max)| ClientMsg::Join { room, after, password, max }),
+            string().prop_map(|room| ClientMsg::Leave { room }),
+            (string(), string(), string()).prop_map(|(room, text, cid)| ClientMsg::Say {
+                room,
+                text,
+                cid,
+                image: None
+            }),
+            string().prop_map(|room| ClientMsg::Typing { room }),
+            (string(), any::<u64>(), any::<Option<u32>>())
+                .prop_map(|(room, before, limit)| ClientMsg::History { room, before, limit }),
+            Just(ClientMsg::Ping),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "(?s).{0,200}") {
+            let _ = decode(&text);
+        }
+
+        /// Near misses: a real frame cut short, or with one character replaced.
+        #[test]
+        fn damaged_frames_never_panic_and_decode_consistently(
+            msg in client_msg(),
+            cut in any::<prop::sample::Index>(),
+            replacement in any::<char>(),
+        ) {
+            let json = serde_json::to_string(&msg).unwrap();
+            let chars: Vec<char> = json.chars().collect();
+            let at = cut.index(chars.len());
+            let cut_short: String = chars[..at].iter().collect();
+            let mut replaced = chars.clone();
+            replaced[at] = replacement;
+            let replaced: String = replaced.into_iter().collect();
+            for text in [cut_short, replaced] {
+                // Whatever decodes is a message that encodes and decodes to itself.
+                if let Ok(m) = decode(&text) {
+                    let again = decode(&serde_json::to_string(&m).unwrap()).ok();
+                    prop_assert_eq!(again, Some(m));
+                }
+            }
+        }
+
+        #[test]
+        fn every_message_decodes_back_equal(
+            msg in client_msg(),
+            pretty in any::<bool>(),
+            indent in "[ \t\r\n]{0,3}",
+        ) {
+            let json = if pretty { serde_json::to_string_pretty(&msg) } else { serde_json::to_string(&msg) };
+            let text = format!("{indent}{}", json.unwrap());
+            let back = decode(&text).ok();
+            prop_assert_eq!(back.as_ref(), Some(&msg));
+            // So the server applies the bounds to exactly what the client sent.
+            prop_assert_eq!(back.map(ClientMsg::validate), Some(msg.validate()));
+        }
+
+        #[test]
+        fn json_that_is_not_an_object_is_refused(
+            value in prop_oneof![
+                any::<i64>().prop_map(|n| json!(n)),
+                any::<bool>().prop_map(|b| json!(b)),
+                string().prop_map(|s| json!(s)),
+                prop::collection::vec(string(), 0..4).prop_map(|v| json!(v)),
+                Just(json!(null)),
+            ],
+        ) {
+            prop_assert!(decode(&value.to_string()).is_err());
+        }
+    }
+}

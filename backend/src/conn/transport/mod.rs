@@ -1,0 +1,40 @@
+//! How a connection's queue reaches its client: one variant per transport. A `Link`
+//! (see `link`) keeps the queue and its bounds; its transport only writes what it is
+//! offered and says how much the client's side took.
+
+pub mod ws;
+
+use std::io;
+
+use tokio::net::TcpStream;
+
+use crate::encode::Frame;
+
+/// Where a connection's frames go.
+#[derive(Debug)]
+pub enum Transport {
+    /// A WebSocket: the upgraded TCP socket itself, written with `send` and `sendmsg`.
+    WebSocket(TcpStream),
+}
+
+impl Transport {
+    /// Writes as much as the client's side takes now of `first` (what is left of the
+    /// queue's front frame) and the frames after it, `rest`. Returns the bytes taken and
+    /// the bytes offered: fewer taken means the client's side is full for now.
+    pub fn write<'a>(
+        &self,
+        first: &[u8],
+        rest: impl ExactSizeIterator<Item = &'a Frame>,
+    ) -> io::Result<(usize, usize)> {
+        match self {
+            Self::WebSocket(socket) => ws::write(socket, first, rest),
+        }
+    }
+
+    /// Resolves when the client's side may take more.
+    pub async fn writable(&self) -> io::Result<()> {
+        match self {
+            Self::WebSocket(socket) => ws::writable(socket).await,
+        }
+    }
+}
