@@ -185,10 +185,11 @@ async fn a_flood_of_half_requests_from_one_address_leaves_everyone_else_served()
     for _ in 0..300 {
         flood.push(half_request(lan, addr).await);
     }
-    // The 16 it may hold are open; every other one was closed at once.
+    // The 16 it may hold are open; every other one was closed at once (well before the
+    // header timeout of 2 s, with room for a loaded machine to get round to them).
     let mut refused = 0;
     for tcp in &mut flood[16..] {
-        closed_within(tcp, Duration::from_millis(500)).await;
+        closed_within(tcp, Duration::from_millis(1500)).await;
         refused += 1;
     }
     assert_eq!(refused, 284);
