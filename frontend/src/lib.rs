@@ -55,15 +55,11 @@ pub fn ws_url_from_location() -> String {
     ws_url(&location.protocol().unwrap_or_default(), &location.host().unwrap_or_default())
 }
 
-/// The language this page is to speak: the one a `lang` query parameter names
-/// (`?lang=ko`, for trying another language), else the first of the browser's
-/// preferences (`navigator.languages`) the app speaks, else English.
+/// The language this page is to speak: the first of the browser's preferences
+/// (`navigator.languages`) that the app speaks, else English.
 pub fn language_from_page() -> &'static words::Words {
-    let window = leptos::prelude::window();
-    let query = window.location().search().unwrap_or_default();
-    let asked = query.trim_start_matches('?').split('&').find_map(|pair| pair.strip_prefix("lang="));
-    let preferred = window.navigator().languages().into_iter().filter_map(|tag| tag.as_string());
-    words::choose(asked.map(str::to_owned).into_iter().chain(preferred))
+    let preferred = leptos::prelude::window().navigator().languages();
+    words::choose(preferred.into_iter().filter_map(|tag| tag.as_string()))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The web app's entry point: mounts the [`frontend::App`] on the page's `<body>`, talking
-//! to the server that served the page, in the language the page asks for. Nothing else
+//! to the server that served the page, in the language the browser asks for. Nothing else
 //! belongs here.
 
 use leptos::prelude::*;

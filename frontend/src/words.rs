@@ -268,9 +268,14 @@ pub const LANGUAGES: [&Words; 2] = [&EN, &KO];
 /// The index in [`LANGUAGES`] of the page's language.
 static CHOSEN: AtomicU8 = AtomicU8::new(0);
 
-/// The words of the page's language (English until [`set`] says otherwise).
+/// The words of the page's language (English until [`set`] says otherwise). Not inlined:
+/// the views call it in many places, and each call is then a few bytes of the wasm.
+#[inline(never)]
 pub fn words() -> &'static Words {
-    LANGUAGES[usize::from(CHOSEN.load(Ordering::Relaxed)) % LANGUAGES.len()]
+    match CHOSEN.load(Ordering::Relaxed) {
+        1 => &KO,
+        _ => &EN,
+    }
 }
 
 /// Makes `words` the page's language, for everything drawn from now on.
@@ -286,27 +291,37 @@ pub fn choose<S: AsRef<str>>(preferred: impl IntoIterator<Item = S>) -> &'static
     preferred
         .into_iter()
         .find_map(|tag| {
-            let tag = tag.as_ref();
-            let primary = tag.split('-').next().unwrap_or(tag);
-            LANGUAGES.iter().copied().find(|w| w.lang.eq_ignore_ascii_case(primary))
+            // Bytes rather than `split`: no pattern searcher in the wasm.
+            let primary = tag.as_ref().as_bytes().split(|b| *b == b'-').next().unwrap_or_default();
+            LANGUAGES.iter().copied().find(|w| w.lang.as_bytes().eq_ignore_ascii_case(primary))
         })
         .unwrap_or(&EN)
 }
 
 /// `template` with each `{name}` replaced by the value `values` gives that name (by
 /// nothing when it gives none).
+///
+/// Walked byte by byte and cut with `str::get`: `str::find` and slicing by ranges would
+/// bring the pattern searchers and the formatting of a slicing panic (with Unicode's
+/// escaping tables) into the wasm. The braces are ASCII, so every cut is on a character's
+/// boundary.
 pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let bytes = template.as_bytes();
     let mut out = String::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let close = after.find('}').unwrap_or(after.len());
-        let name = &after[..close];
-        out.push_str(values.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| v));
-        rest = after.get(close + 1..).unwrap_or("");
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i] == b'{' {
+            let end = bytes[i..].iter().position(|b| *b == b'}').map_or(bytes.len(), |n| i + n);
+            out.push_str(template.get(start..i).unwrap_or_default());
+            let name = template.get(i + 1..end).unwrap_or_default();
+            out.push_str(values.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| v));
+            i = end + 1;
+            start = i;
+        } else {
+            i += 1;
+        }
     }
-    out.push_str(rest);
+    out.push_str(template.get(start..).unwrap_or_default());
     out
 }
 
