@@ -264,6 +264,16 @@ impl Page {
         Ok(self.client.wait().at_most(WAIT).for_element(Locator::XPath(&xpath)).await?)
     }
 
+    /// The button whose accessible name is `name` and the count it shows ("Members 12").
+    pub async fn button_counting(&self, name: &str) -> Result<Element> {
+        let n = lit(&format!("{name} "));
+        let xpath = format!(
+            "//button[starts-with(normalize-space(.), {n}) \
+             and translate(substring-after(normalize-space(.), {n}), '0123456789,', '') = '']"
+        );
+        Ok(self.client.wait().at_most(WAIT).for_element(Locator::XPath(&xpath)).await?)
+    }
+
     pub async fn role(&self, role: &str) -> Result<Element> {
         let css = format!("[role=\"{role}\"]");
         Ok(self.client.wait().at_most(WAIT).for_element(Locator::Css(&css)).await?)
