@@ -25,7 +25,8 @@ pub fn MemberList() -> impl IntoView {
                     {
                         let mine = {
                             let nick = nick.clone();
-                            move || me.nick.with(|me| *me == nick).then_some("true")
+                            // The word CSS shows after our nick ("(you)").
+                            move || me.nick.with(|me| *me == nick).then_some(w.me_tag)
                         };
                         view! {
                             <li class="member" data-testid="member" data-me=mine>
