@@ -84,13 +84,17 @@ pub fn references(html: &str) -> Vec<String> {
         let name = rest[name_start..eq].trim().to_ascii_lowercase();
         let after = &rest[eq + 1..];
         let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'');
-        let Some(q) = quote else {
-            rest = after;
-            continue;
+        // A minified page leaves out the quotes where HTML allows it: such a value ends at
+        // a space or at the end of the tag.
+        let value = if let Some(q) = quote {
+            let Some(end) = after[1..].find(q) else { break };
+            rest = &after[end + 2..];
+            &after[1..=end]
+        } else {
+            let end = after.find(|c: char| c.is_whitespace() || c == '>').unwrap_or(after.len());
+            rest = &after[end..];
+            &after[..end]
         };
-        let Some(end) = after[1..].find(q) else { break };
-        let value = &after[1..=end];
-        rest = &after[end + 2..];
         let local =
             !value.is_empty() && !value.starts_with('#') && !value.starts_with("//") && !value.contains(':');
         if ATTRIBUTES.contains(&name.as_str()) && local {
@@ -173,7 +177,8 @@ mod tests {
 <meta name="chat-app" data-js="/frontend-ab12.js" data-wasm="/frontend-ab12_bg.wasm" />
 <link rel="modulepreload" href="/frontend-ab12.js" crossorigin="anonymous">
 <link rel="preload" href='/frontend-ab12_bg.wasm' as="fetch" type="application/wasm">
-<a href="#/room/x">room</a> <a href="https://example.org/">elsewhere</a> <a href=plain>bare</a>
+<a href="#/room/x">room</a> <a href="https://example.org/">elsewhere</a>
+<link href=/icon-512.png rel=icon sizes=512x512><meta content=yes name=x>
 <img src="data:image/png;base64,AAAA"> <link href="//cdn.example/x.css">
 </head><body><p title="a = b">x</p></body></html>"##;
 
@@ -188,6 +193,7 @@ mod tests {
                 "/boot-12ab.js",
                 "/frontend-ab12.js",
                 "/frontend-ab12_bg.wasm",
+                "/icon-512.png",
             ]
         );
     }

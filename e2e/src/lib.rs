@@ -132,6 +132,21 @@ impl Driver {
         self.page(phone_emulation(), None, false).await
     }
 
+    /// A desktop-sized page whose system asks for dark colours (`prefers-color-scheme:
+    /// dark`, emulated through the DevTools protocol).
+    pub async fn desktop_dark(&self) -> Result<Page> {
+        let page = self.desktop().await?;
+        let dark = json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]});
+        page.cdp("Emulation.setEmulatedMedia", dark).await?;
+        Ok(page)
+    }
+
+    /// A desktop-sized page of a browser whose user prefers the languages `accept` (as
+    /// Chromium's settings list them, e.g. "ko-KR,ko"): `navigator.languages`.
+    pub async fn desktop_in(&self, accept: &str) -> Result<Page> {
+        self.page(json!({"prefs": {"intl": {"accept_languages": accept}}}), Some((1280, 800)), false).await
+    }
+
     /// A desktop page opened at `127.0.0.1` and a phone page at `127.0.0.2`, both
     /// connected to `server`. The phone uses another address than the desktop, as a phone
     /// on the LAN does: the app must derive its WebSocket URL from the page's own location.
@@ -249,6 +264,16 @@ impl Page {
         Ok(self.client.wait().at_most(WAIT).for_element(Locator::XPath(&xpath)).await?)
     }
 
+    /// The button whose accessible name is `name` and the count it shows ("Members 12").
+    pub async fn button_counting(&self, name: &str) -> Result<Element> {
+        let n = lit(&format!("{name} "));
+        let xpath = format!(
+            "//button[starts-with(normalize-space(.), {n}) \
+             and translate(substring-after(normalize-space(.), {n}), '0123456789,', '') = '']"
+        );
+        Ok(self.client.wait().at_most(WAIT).for_element(Locator::XPath(&xpath)).await?)
+    }
+
     pub async fn role(&self, role: &str) -> Result<Element> {
         let css = format!("[role=\"{role}\"]");
         Ok(self.client.wait().at_most(WAIT).for_element(Locator::Css(&css)).await?)
@@ -328,11 +353,39 @@ impl Page {
         Ok(entries.as_array().cloned().unwrap_or_default())
     }
 
+    /// What axe-core (the accessibility checker, pinned in `tools/package.json`) finds
+    /// wrong with the page as it is now, one line per rule and element: empty when
+    /// nothing is. All of axe's rules run, including "label in name" (an accessible name
+    /// must contain the visible label), which axe counts as experimental.
+    pub async fn axe_violations(&self) -> Result<Vec<String>> {
+        let axe =
+            std::fs::read_to_string(axe_script()).context("reading axe-core (run `cargo xtask setup`)")?;
+        self.client.execute(&format!("{axe}\nreturn axe.version"), vec![]).await?;
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations'],
+                                    rules: {'label-content-name-mismatch': {enabled: true}}})
+                   .then(r => done(r.violations.flatMap(v => v.nodes.map(n =>
+                       `${v.id} (${v.impact}): ${v.help}: ${n.target.join(' ')}: ${n.failureSummary}`))))
+                   .catch(e => done([`axe failed: ${e}`]));",
+                vec![],
+            )
+            .await?;
+        Ok(found.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+    }
+
     /// A Chrome DevTools Protocol command, through chromedriver.
     pub async fn cdp(&self, cmd: &str, params: Value) -> Result<Value> {
         let body = json!({"cmd": cmd, "params": params});
         Ok(self.client.issue_cmd(Chromedriver::new("goog/cdp/execute", body)).await?)
     }
+}
+
+/// axe-core's script, as `cargo xtask setup` installs it from npm under `tools/`.
+fn axe_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/node_modules/axe-core/axe.min.js")
 }
 
 /// `artifacts/` at the workspace root (ignored by git), or `CHAT_ARTIFACTS`: screenshots

@@ -199,7 +199,7 @@ async fn a_room_of_300_stays_responsive_and_shows_its_size() -> Result<()> {
         page.until("302 members again", || async { Ok(member_count(page).await? == "302") }).await?;
     }
     desktop.eval("document.querySelector('aside[aria-label=Members]').scrollTop = 0; return 0").await?;
-    phone.button("Members").await?.click().await?;
+    phone.button_counting("Members").await?.click().await?;
     let shot = desktop.screenshot("big-room-desktop").await?;
     let phone_shot = phone.screenshot("big-room-phone").await?;
     eprintln!("screenshots: {} {}", shot.display(), phone_shot.display());

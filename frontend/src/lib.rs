@@ -11,6 +11,8 @@
 //! - [`route`]: the room in the page's address (`#/room/<name>`), as plain functions.
 //! - [`storage`]: the nickname remembered in `localStorage`.
 //! - [`ui`]: the [`App`] component and its parts; display only.
+//! - [`words`]: every word the app shows, in each language it speaks, and the choice of
+//!   the page's language.
 //!
 //! `main.rs` only mounts [`App`] with the URL from [`ws_url_from_location`]; tests mount
 //! it with any other URL. Architecture invariant: the wire format is `common`'s types,
@@ -23,6 +25,7 @@ pub mod socket;
 pub mod state;
 pub mod storage;
 pub mod ui;
+pub mod words;
 
 pub use ui::App;
 
@@ -50,6 +53,13 @@ pub fn http_base(ws_url: &str) -> String {
 pub fn ws_url_from_location() -> String {
     let location = leptos::prelude::window().location();
     ws_url(&location.protocol().unwrap_or_default(), &location.host().unwrap_or_default())
+}
+
+/// The language this page is to speak: the first of the browser's preferences
+/// (`navigator.languages`) that the app speaks, else English.
+pub fn language_from_page() -> &'static words::Words {
+    let preferred = leptos::prelude::window().navigator().languages();
+    words::choose(preferred.into_iter().filter_map(|tag| tag.as_string()))
 }
 
 #[cfg(test)]

@@ -210,6 +210,20 @@ impl Mounted {
     }
 
     /// The button whose accessible name is `name` (its text, or its `aria-label`).
+    /// The button named `name` and the count it shows ("Members 12").
+    fn button_counting(&self, name: &str) -> HtmlElement {
+        self.all("button")
+            .into_iter()
+            .find(|b| {
+                let text = b.text_content().unwrap_or_default();
+                text.trim().strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')).is_some_and(|count| {
+                    !count.is_empty() && count.chars().all(|c| c.is_ascii_digit() || c == ',')
+                })
+            })
+            .unwrap_or_else(|| panic!("no button named {name} with a count"))
+            .unchecked_into()
+    }
+
     fn button(&self, name: &str) -> HtmlElement {
         self.all("button")
             .into_iter()
@@ -378,6 +392,57 @@ async fn status_goes_from_connecting_to_connected_and_shows_the_guest_nick() {
     until("Connected", || app.status() == "Connected").await;
     let nick = app.input("nick-input");
     until("the guest nick from welcome", || nick.value().starts_with("guest-")).await;
+}
+
+/// Speaks Korean until dropped (also when a test fails): the other tests expect English.
+struct InKorean;
+
+impl InKorean {
+    fn new() -> Self {
+        frontend::words::set(&frontend::words::KO);
+        Self
+    }
+}
+
+impl Drop for InKorean {
+    fn drop(&mut self) {
+        frontend::words::set(&frontend::words::EN);
+    }
+}
+
+/// The browser tests run in an English browser; the language chosen before mounting (as
+/// `main` chooses it from `navigator.languages`) names the page's language and every word.
+#[wasm_bindgen_test]
+async fn the_app_speaks_the_language_chosen_before_mounting() {
+    forget_nick();
+    let korean = InKorean::new();
+    let app = Mounted::new(server());
+    assert_eq!(app.status(), "연결 중…");
+    until("연결됨 (connected)", || app.status() == "연결됨").await;
+    let lang = document().document_element().unwrap().get_attribute("lang");
+    assert_eq!(lang.as_deref(), Some("ko"));
+    assert_eq!(app.button("대화방").get_attribute("aria-expanded").as_deref(), Some("false"));
+    assert_eq!(app.find("send").text_content().as_deref(), Some("보내기"));
+    assert_eq!(app.find("nick-set").text_content().as_deref(), Some("변경"));
+    let log = app.find("messages");
+    until("the lobby to be joined", || log.get_attribute("aria-busy").as_deref() == Some("false")).await;
+    assert_eq!(log.get_attribute("aria-label").as_deref(), Some("메시지"));
+    let placeholder = app.input("message-input").get_attribute("placeholder");
+    assert_eq!(placeholder.as_deref(), Some("#lobby에 메시지 보내기"));
+    // The members button says its count after its name, in Korean too.
+    app.button_counting("참여자");
+    // A sentence the app builds with a count: the composer's over the limit.
+    let input = app.input("message-input");
+    type_into(&input, &"가".repeat(common::Text::MAX + 1));
+    let note = app.find("composer-error");
+    until("the count in Korean", || note.text_content().is_some_and(|t| t.ends_with("자"))).await;
+    drop(app);
+    drop(korean);
+    // The next app is English again, and says so.
+    let app = Mounted::new(NOWHERE);
+    assert_eq!(app.status(), "Connecting…");
+    let lang = document().document_element().unwrap().get_attribute("lang");
+    assert_eq!(lang.as_deref(), Some("en"));
 }
 
 #[wasm_bindgen_test]
@@ -929,7 +994,7 @@ async fn the_drawers_and_the_phone_dialog_open_and_close() {
     let app = Mounted::new(NOWHERE);
     let expanded = |b: &HtmlElement| b.get_attribute("aria-expanded").unwrap_or_default();
     let rooms = app.button("Rooms");
-    let members = app.button("Members");
+    let members = app.button_counting("Members");
     assert_eq!(expanded(&rooms), "false");
     rooms.click();
     until("the room drawer open", || expanded(&rooms) == "true").await;

@@ -130,14 +130,16 @@ fn ensure_cargo_tool_named(krate: &str, bin: &str, version: &str, flags: &[&str]
 }
 
 /// wasm-opt comes from npm's binaryen 132: Debian's binaryen 108 emits a wasm that fails
-/// at load time. The exact versions are pinned by `tools/package-lock.json`.
+/// at load time. axe-core, the accessibility checker the end-to-end tests inject into the
+/// app's pages, comes from npm too. The exact versions are pinned by
+/// `tools/package-lock.json`.
 fn ensure_node_tools() -> Result<()> {
     let dir = root().join("tools");
     let marker = dir.join("node_modules").join(".package-lock.json");
     if up_to_date(&marker, &dir.join("package-lock.json")) {
         return Ok(());
     }
-    step("installing wasm-opt (npm binaryen, pinned in tools/package-lock.json)");
+    step("installing wasm-opt and axe-core (npm binaryen and axe-core, pinned in tools/package-lock.json)");
     run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir))
 }
 

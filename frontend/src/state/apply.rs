@@ -9,6 +9,7 @@
 use common::{ChatMessage, ClientMsg, ErrorCode, LOBBY, PresenceEvent, RoomInfo, ServerMsg};
 
 use super::{Chat, isolated};
+use crate::words::{Words, fill, words};
 
 impl Chat {
     /// Applies a frame from the server; returns the frames to send in answer. `now_ms` is
@@ -79,7 +80,7 @@ impl Chat {
                     // hold people who left, so "more" means a fresh list (see `stale`).
                     r.stale = true;
                     r.more = true;
-                    r.notice(seq, counted_text(joined, left, renamed));
+                    r.notice(seq, counted_text(words(), joined, left, renamed));
                 }
             }
         }
@@ -228,26 +229,27 @@ impl Chat {
         let Some(r) = self.room_mut(room) else {
             return;
         };
+        let w = words();
         let who = isolated(&nick);
         let text = match event {
             PresenceEvent::Join => {
                 r.total = r.total.map(|t| t + 1);
                 r.member_joined(&nick);
-                format!("{who} joined")
+                fill(w.joined, &[("nick", &who)])
             }
             PresenceEvent::Leave => {
                 r.total = r.total.map(|t| t.saturating_sub(1));
                 r.remove_member(&nick);
-                format!("{who} left")
+                fill(w.left, &[("nick", &who)])
             }
             PresenceEvent::Rename => match old_nick {
                 Some(old) => {
                     r.rename_member(&old, &nick);
-                    format!("{} is now {who}", isolated(&old))
+                    fill(w.renamed, &[("old", &isolated(&old)), ("nick", &who)])
                 }
                 None => {
                     r.member_joined(&nick);
-                    format!("{who} changed their nickname")
+                    fill(w.renamed_unknown, &[("nick", &who)])
                 }
             },
         };
@@ -325,22 +327,20 @@ impl Chat {
     }
 }
 
-/// A `presence_count` as the log shows it: "12 people joined, 3 left", "1 person left",
-/// "2 people changed their nickname". Only the first count names people; the parts with
-/// nothing to tell are left out.
-pub fn counted_text(joined: u32, left: u32, renamed: u32) -> String {
+/// A `presence_count` as the log shows it in the language of `w`: "12 people joined, 3
+/// left", "1 person left", "2 people changed their nickname". Only the first count names
+/// people (in English); the parts with nothing to tell are left out.
+pub fn counted_text(w: &Words, joined: u32, left: u32, renamed: u32) -> String {
     let mut text = String::new();
-    for (n, what) in [(joined, "joined"), (left, "left"), (renamed, "changed their nickname")] {
+    for (n, what) in [(joined, w.counted_joined), (left, w.counted_left), (renamed, w.counted_renamed)] {
         if n == 0 {
             continue;
         }
-        let who = match (text.is_empty(), n) {
-            (false, _) => "",
-            (true, 1) => " person",
-            (true, _) => " people",
-        };
-        let sep = if text.is_empty() { "" } else { ", " };
-        text.push_str(&format!("{sep}{n}{who} {what}"));
+        let who = if text.is_empty() { &w.counted_who_first } else { &w.counted_who_then };
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+        text.push_str(&fill(w.counted, &[("n", &n.to_string()), ("who", who.of(n)), ("what", what)]));
     }
     text
 }

@@ -29,6 +29,8 @@ mod tests;
 use common::names::room_max;
 use common::{ClientMsg, InvalidName, LOBBY, Nick, Password, RoomInfo, RoomName, Text};
 
+use crate::words::{fill, words};
+
 pub use apply::counted_text;
 pub use outbox::{Delivery, MAX_OUTBOX, Outbox, Pending, RETRY_MS, SayError};
 pub use room::{Entry, EntryKey, MAX_ENTRIES, Older, RoomState, TYPING_MS};
@@ -372,7 +374,7 @@ impl Chat {
         let frame = if self.room(&name).is_some() {
             None
         } else if password.is_none() && self.directory.iter().any(|r| r.private && r.name == name) {
-            self.room_error = Some(format!("#{} is private: enter its password.", isolated(&name)));
+            self.room_error = Some(fill(words().private_prompt, &[("room", &isolated(&name))]));
             self.prompt = Some(name);
             return Ok(None);
         } else {

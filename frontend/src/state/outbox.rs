@@ -14,6 +14,8 @@ use std::fmt;
 
 use common::{ChatMessage, ClientMsg, ErrorCode, Text};
 
+use crate::words::{fill, words};
+
 /// At most this many messages wait for the server's echo; further `say`s are refused
 /// until the connection drains them.
 pub const MAX_OUTBOX: usize = 100;
@@ -78,15 +80,14 @@ pub enum SayError {
 
 impl fmt::Display for SayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = words();
         match self {
-            Self::Empty => f.write_str("The message is empty."),
+            Self::Empty => f.write_str(w.empty),
             Self::TooLong { chars } => {
-                write!(f, "Too long to send: {chars} characters, at most {}.", Text::MAX)
+                f.write_str(&fill(w.too_long, &[("n", &chars.to_string()), ("max", &Text::MAX.to_string())]))
             }
-            Self::Invalid(why) => write!(f, "Cannot send this: {why}."),
-            Self::OutboxFull => {
-                f.write_str("Too many messages are waiting for the connection; try again in a moment.")
-            }
+            Self::Invalid(why) => f.write_str(&fill(w.cannot_send, &[("why", why)])),
+            Self::OutboxFull => f.write_str(w.outbox_full),
         }
     }
 }

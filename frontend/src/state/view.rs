@@ -11,15 +11,17 @@ use common::LOBBY;
 
 use super::room::{Entry, by_name};
 use super::{Chat, Delivery, RoomState, Status};
+use crate::words::{Words, fill, words};
 
 impl fmt::Display for Status {
-    /// The exact text of the status line.
+    /// The exact text of the status line, in the page's language.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = words();
         match self {
-            Self::Connecting => f.write_str("Connecting…"),
-            Self::Connected => f.write_str("Connected"),
-            Self::Reconnecting { secs } => write!(f, "Reconnecting in {secs} s"),
-            Self::Offline => f.write_str("Offline"),
+            Self::Connecting => f.write_str(w.connecting),
+            Self::Connected => f.write_str(w.connected),
+            Self::Reconnecting { secs } => f.write_str(&fill(w.reconnecting, &[("n", &secs.to_string())])),
+            Self::Offline => f.write_str(w.offline),
         }
     }
 }
@@ -64,20 +66,21 @@ pub fn isolated(name: &str) -> String {
     if name.bytes().all(|b| b < 0x80) { name.to_owned() } else { "\u{2068}".to_owned() + name + "\u{2069}" }
 }
 
-/// "bob is typing…", "bob and ann are typing…", "3 people are typing…", or "" when
-/// nobody is; each nick [`isolated`].
-pub fn typing_text(nicks: &[&str]) -> String {
+/// "bob is typing…", "bob and ann are typing…", "3 people are typing…" in the language of
+/// `w`, or "" when nobody is; each nick [`isolated`].
+pub fn typing_text(w: &Words, nicks: &[&str]) -> String {
     match nicks {
         [] => String::new(),
-        [one] => format!("{} is typing…", isolated(one)),
-        [a, b] => format!("{} and {} are typing…", isolated(a), isolated(b)),
-        many => format!("{} people are typing…", many.len()),
+        [one] => fill(w.typing_one, &[("nick", &isolated(one))]),
+        [a, b] => fill(w.typing_two, &[("a", &isolated(a)), ("b", &isolated(b))]),
+        many => fill(w.typing_many, &[("n", &many.len().to_string())]),
     }
 }
 
-/// The page's title: the unread count first, so it shows in a tab strip.
-pub fn page_title(unread: u32) -> String {
-    if unread > 0 { format!("({unread}) Chat") } else { "Chat".to_owned() }
+/// The page's title in the language of `w`: the unread count first, so it shows in a tab
+/// strip.
+pub fn page_title(w: &Words, unread: u32) -> String {
+    if unread > 0 { fill(w.title_unread, &[("n", &unread.to_string())]) } else { w.chat.to_owned() }
 }
 
 impl Chat {
@@ -160,7 +163,7 @@ impl Chat {
         };
         let nicks: Vec<&str> =
             room.typing.iter().map(|(n, _)| n.as_str()).filter(|n| *n != self.nick).collect();
-        typing_text(&nicks)
+        typing_text(words(), &nicks)
     }
 
     /// Messages from others, in joined rooms not shown, not yet seen.

@@ -18,6 +18,7 @@ use web_sys::{Blob, DataTransfer, FileList, HtmlInputElement, XmlHttpRequest};
 use super::dom::{Drawing, Drawn, add_element, add_text, element, set};
 use crate::client::Client;
 use crate::state::Upload;
+use crate::words::words;
 
 thread_local! {
     /// The server's HTTP origin (the app's socket's), set by the [`App`](super::App).
@@ -63,12 +64,13 @@ pub fn retry(client: Client, cid: &str) {
 
 /// Why an upload answered `status` failed, for the user.
 fn failure(status: u16) -> &'static str {
+    let w = words();
     match status {
-        401 => "not connected",
-        413 => "too big",
-        415 => "not a GIF, PNG, JPEG or WebP picture",
-        429 | 503 => "too many at once",
-        _ => "the upload failed",
+        401 => w.upload_not_connected,
+        413 => w.upload_too_big,
+        415 => w.upload_not_picture,
+        429 | 503 => w.upload_busy,
+        _ => w.upload_failed,
     }
 }
 
@@ -143,12 +145,13 @@ fn files_of(ev: &JsValue) -> Option<FileList> {
 pub fn button(client: Client) -> Drawn {
     Drawn::new(move || {
         let label = element("label", "attach");
-        set(&label, "title", "Attach a picture");
+        let attach = words().attach;
+        set(&label, "title", attach);
         let input = add_element(&label, "input", "visually-hidden");
         set(&input, "type", "file");
         set(&input, "accept", "image/*");
         set(&input, "data-testid", "attach");
-        set(&input, "aria-label", "Attach a picture");
+        set(&input, "aria-label", attach);
         // A plus, as messaging apps show it: every font has the glyph (an emoji may not).
         let icon = add_element(&label, "span", "");
         set(&icon, "aria-hidden", "true");

@@ -10,6 +10,7 @@ use leptos::prelude::*;
 
 use super::{Ctx, ctx, handler};
 use crate::state::SayError;
+use crate::words::{fill, words};
 
 /// From this many characters on, the form shows how many are left.
 const COUNT_FROM: usize = Text::MAX - 400;
@@ -69,7 +70,7 @@ pub fn Composer() -> impl IntoView {
         note.with(|n| {
             n.problem.clone().unwrap_or_else(|| {
                 if n.chars >= COUNT_FROM {
-                    format!("{} / {} characters", n.chars, Text::MAX)
+                    fill(words().char_count, &[("n", &n.chars.to_string()), ("max", &Text::MAX.to_string())])
                 } else {
                     String::new()
                 }
@@ -78,7 +79,8 @@ pub fn Composer() -> impl IntoView {
     };
     let note_class =
         move || if note.with(|n| n.problem.is_some()) { "composer-note problem" } else { "composer-note" };
-    let placeholder = move || format!("Message #{}", room.name.get());
+    let w = words();
+    let placeholder = move || fill(w.message_to, &[("room", &room.name.get())]);
 
     view! {
         <form
@@ -94,7 +96,7 @@ pub fn Composer() -> impl IntoView {
             <div class="composer-row">
                 {super::attach::button(client)}
                 <label class="message-field">
-                    <span class="visually-hidden">"Message"</span>
+                    <span class="visually-hidden">{w.message}</span>
                     <input
                         type="text"
                         data-testid="message-input"
@@ -107,7 +109,7 @@ pub fn Composer() -> impl IntoView {
                     />
                 </label>
                 <button type="submit" class="send" data-testid="send">
-                    "Send"
+                    {w.send}
                 </button>
             </div>
         </form>

@@ -11,6 +11,7 @@ use leptos::prelude::*;
 
 use super::{AlertView, Ctx, StatusView, ctx, effect, handler, text_of};
 use crate::state::Status;
+use crate::words::words;
 
 /// How long an alert stays unless dismissed earlier.
 const ALERT_MS: u64 = 8000;
@@ -21,12 +22,13 @@ const ALERT_MS: u64 = 8000;
 pub fn TopBar() -> impl IntoView {
     let Ctx { panels, rooms, .. } = ctx();
     let unread = rooms.unread();
+    let w = words();
     view! {
         <header class="top">
             <button
                 type="button"
                 class="icon-button rooms-toggle"
-                aria-label="Rooms"
+                aria-label=w.rooms
                 aria-expanded=move || if panels.rooms.get() { "true" } else { "false" }
                 on:click=handler(move |_| {
                     panels.members.set(false);
@@ -41,12 +43,12 @@ pub fn TopBar() -> impl IntoView {
                     {unread}
                 </span>
             </button>
-            <h1>"Chat"</h1>
+            <h1>{w.chat}</h1>
             <StatusLine />
             <button
                 type="button"
                 class="icon-button phone-button"
-                aria-label="Open on phone"
+                aria-label=w.open_on_phone
                 aria-haspopup="dialog"
                 node_ref=panels.phone_opener
                 on:click=handler(move |_| panels.phone.set(true))
@@ -56,7 +58,7 @@ pub fn TopBar() -> impl IntoView {
                     <path d="M11 18h2" />
                 </svg>
                 <span class="button-label" aria-hidden="true">
-                    "Open on phone"
+                    {w.open_on_phone}
                 </span>
             </button>
             <NickForm />
@@ -68,6 +70,7 @@ pub fn TopBar() -> impl IntoView {
 #[component]
 pub fn RoomHeader() -> impl IntoView {
     let Ctx { room, panels, client, .. } = ctx();
+    let w = words();
     view! {
         <div class="room-head">
             <h2 class="room-title" data-testid="room-title">
@@ -77,7 +80,6 @@ pub fn RoomHeader() -> impl IntoView {
             <button
                 type="button"
                 class="icon-button members-toggle"
-                aria-label="Members"
                 aria-expanded=move || if panels.members.get() { "true" } else { "false" }
                 on:click=handler(move |_| {
                     panels.rooms.set(false);
@@ -88,10 +90,12 @@ pub fn RoomHeader() -> impl IntoView {
                     <circle cx="9" cy="8" r="3.2" />
                     <path d="M3 19c0-3.3 2.7-5.5 6-5.5s6 2.2 6 5.5M15.5 5.2a3.2 3.2 0 0 1 0 6M18 13.8c1.9.7 3 2.6 3 5.2" />
                 </svg>
-                <span aria-hidden="true">{room.count}</span>
+                // Named by what it shows, the count, after the word (WCAG "label in name").
+                <span class="visually-hidden">{w.members}" "</span>
+                <span>{room.count}</span>
             </button>
             <button type="button" class="quiet leave" on:click=handler(move |_| client.leave())>
-                "Leave"
+                {w.leave}
             </button>
         </div>
     }
@@ -119,6 +123,7 @@ pub fn StatusLine() -> impl IntoView {
 #[component]
 pub fn NickForm() -> impl IntoView {
     let Ctx { me, client, .. } = ctx();
+    let w = words();
     let input = NodeRef::<html::Input>::new();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -138,7 +143,7 @@ pub fn NickForm() -> impl IntoView {
     view! {
         <form class="nick-form" on:submit=handler(submit)>
             <label class="nick-field">
-                <span class="nick-label">"Nickname"</span>
+                <span class="nick-label">{w.nickname}</span>
                 <input
                     type="text"
                     data-testid="nick-input"
@@ -150,7 +155,7 @@ pub fn NickForm() -> impl IntoView {
                 />
             </label>
             <button type="submit" data-testid="nick-set">
-                "Set"
+                {w.set_nick}
             </button>
             <p class="nick-error" role="alert" data-testid="nick-error">
                 {text_of(me.error)}
@@ -183,7 +188,7 @@ pub fn AlertBar() -> impl IntoView {
                                 <button
                                     type="button"
                                     class="dismiss"
-                                    aria-label="Dismiss"
+                                    aria-label=words().dismiss
                                     on:click=handler(move |_| client.dismiss_alert(seq))
                                 >
                                     "×"

@@ -9,21 +9,24 @@
 use leptos::prelude::*;
 
 use super::{Ctx, ctx, handler};
+use crate::words::words;
 
 #[component]
 pub fn MemberList() -> impl IntoView {
     let Ctx { room, me, panels, client, .. } = ctx();
+    let w = words();
     view! {
-        <aside class=move || if panels.members.get() { "members panel open" } else { "members panel" } aria-label="Members">
+        <aside class=move || if panels.members.get() { "members panel open" } else { "members panel" } aria-label=w.members>
             <h2 class="panel-title">
-                "Members " <span class="count" data-testid="member-count">{room.count}</span>
+                {w.members} " " <span class="count" data-testid="member-count">{room.count}</span>
             </h2>
             <ul class="member-list">
                 <For each=move || room.members.get() key=|nick| nick.clone() let:nick>
                     {
                         let mine = {
                             let nick = nick.clone();
-                            move || me.nick.with(|me| *me == nick).then_some("true")
+                            // The word CSS shows after our nick ("(you)").
+                            move || me.nick.with(|me| *me == nick).then_some(w.me_tag)
                         };
                         view! {
                             <li class="member" data-testid="member" data-me=mine>
@@ -40,7 +43,7 @@ pub fn MemberList() -> impl IntoView {
                 hidden=move || (!room.more.get()).then_some("")
                 on:click=handler(move |_| client.load_members())
             >
-                "Show more"
+                {w.show_more}
             </button>
         </aside>
     }

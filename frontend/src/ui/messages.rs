@@ -16,6 +16,7 @@ use super::dom::{Drawing, Drawn, add_element, add_text, element, set};
 use super::{Ctx, ctx, effect, handler};
 use crate::client::Client;
 use crate::state::{Entry, EntryKey, Older};
+use crate::words::{fill, words};
 
 /// Within this many pixels of the bottom, the log counts as "at the newest message".
 const STICKY_PX: i32 = 48;
@@ -28,11 +29,14 @@ fn after_layout(f: Box<dyn FnOnce()>) {
     request_animation_frame(f);
 }
 
-/// The local time of `ts` (ms since the epoch) as "HH:MM", and as an ISO string.
+/// The local time of `ts` (ms since the epoch) as the page's language writes hours and
+/// minutes ("9:05 PM", "오후 9:05"), and as an ISO string.
 fn clock(ts: u64) -> (String, String) {
     let date = js_sys::Date::new(&JsValue::from_f64(ts as f64));
-    let hhmm = format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
-    (hhmm, date.to_iso_string().into())
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"timeStyle".into(), &"short".into());
+    let shown = date.to_locale_time_string_with_options(words().lang, &options);
+    (shown.into(), date.to_iso_string().into())
 }
 
 /// One line of the log. A line never changes once drawn (when a message fails, its key
@@ -64,7 +68,7 @@ fn draw_line(entry: &Entry, client: Client) -> Drawing {
             set(&time, "datetime", &iso);
             add_text(&time, &hhmm);
             if let Some(image) = &msg.image {
-                add_picture(&li, image, &msg.nick);
+                add_picture(&li, image, &fill(words().picture_from, &[("nick", &msg.nick)]));
             }
             if !msg.text.is_empty() {
                 add_said(&li, &msg.text);
@@ -75,7 +79,7 @@ fn draw_line(entry: &Entry, client: Client) -> Drawing {
             set(&li, "data-testid", "message");
             set(&li, "data-own", "true");
             set(&li, if failed.is_some() { "data-failed" } else { "data-pending" }, "true");
-            let meta = add_meta(&li, if nick.is_empty() { "You" } else { nick });
+            let meta = add_meta(&li, if nick.is_empty() { words().you } else { nick });
             let sending = add_element(&meta, "span", "sending");
             if failed.is_some() {
                 set(&sending, "hidden", "");
@@ -83,7 +87,7 @@ fn draw_line(entry: &Entry, client: Client) -> Drawing {
             match progress {
                 // The bar tells how far (assistive technology reads it as a percentage).
                 Some(percent) => {
-                    add_text(&sending, "uploading…");
+                    add_text(&sending, words().uploading);
                     let bar = add_element(&li, "progress", "");
                     set(&bar, "max", "10");
                     set(
@@ -92,12 +96,12 @@ fn draw_line(entry: &Entry, client: Client) -> Drawing {
                         ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
                             [usize::from(*percent / 10).min(10)],
                     );
-                    set(&bar, "aria-label", "Upload");
+                    set(&bar, "aria-label", words().upload);
                 }
-                None => add_text(&sending, "sending…"),
+                None => add_text(&sending, words().sending),
             }
             if let Some(image) = image {
-                add_picture(&li, image, "you");
+                add_picture(&li, image, words().your_picture);
             }
             if !text.is_empty() {
                 add_said(&li, text);
@@ -105,18 +109,17 @@ fn draw_line(entry: &Entry, client: Client) -> Drawing {
             if let Some(why) = failed {
                 let failure = add_element(&li, "p", "failure");
                 let reason = add_element(&failure, "span", "");
-                add_text(&reason, "Not sent: ");
-                add_text(&reason, why);
+                add_text(&reason, &fill(words().not_sent, &[("why", why)]));
                 // A failed upload can be tried again.
                 let again = add_element(&failure, "button", "quiet");
                 set(&again, "type", "button");
-                add_text(&again, "Retry");
+                add_text(&again, words().retry);
                 if !*retry {
                     set(&again, "hidden", "");
                 }
                 let discard = add_element(&failure, "button", "discard");
                 set(&discard, "type", "button");
-                set(&discard, "aria-label", "Discard");
+                set(&discard, "aria-label", words().discard);
                 add_text(&discard, "×");
                 let cid = cid.clone();
                 // One listener for both buttons: a drawing holds one.
@@ -141,7 +144,7 @@ fn draw_line(entry: &Entry, client: Client) -> Drawing {
 }
 
 /// A picture at the end of `li`, at a bounded size, opening full size in a new tab.
-fn add_picture(li: &Element, url: &str, nick: &str) {
+fn add_picture(li: &Element, url: &str, alt: &str) {
     let url = super::attach::media_url(url);
     let link = add_element(li, "a", "pic");
     set(&link, "href", &url);
@@ -149,7 +152,7 @@ fn add_picture(li: &Element, url: &str, nick: &str) {
     set(&link, "rel", "noopener");
     let img = add_element(&link, "img", "");
     set(&img, "src", &url);
-    set(&img, "alt", &format!("Picture from {nick}"));
+    set(&img, "alt", alt);
     set(&img, "data-testid", "picture");
 }
 
@@ -190,12 +193,11 @@ fn draw_edge(older: Older, name: &str, client: Client) -> Drawing {
     match older {
         Older::Complete => {
             set(&p, "data-testid", "history-start");
-            add_text(&p, "Beginning of #");
-            add_text(&p, name);
+            add_text(&p, &fill(words().history_start, &[("room", name)]));
         }
         Older::Loading => {
             set(&p, "data-testid", "history-loading");
-            add_text(&p, "Loading older messages…");
+            add_text(&p, words().loading_older);
         }
         // Scrolling up fetches them too; the button is for a log too short to scroll and
         // for keyboards.
@@ -203,7 +205,7 @@ fn draw_edge(older: Older, name: &str, client: Client) -> Drawing {
             let button = add_element(&p, "button", "quiet");
             set(&button, "type", "button");
             set(&button, "data-testid", "load-older");
-            add_text(&button, "Load older messages");
+            add_text(&button, words().load_older);
             edge = edge.on_click(&button, Box::new(move |_| client.load_older()));
         }
         Older::Unknown => {}
@@ -305,7 +307,7 @@ pub fn MessageLog() -> impl IntoView {
                 class="log"
                 role="log"
                 aria-live="polite"
-                aria-label="Messages"
+                aria-label=words().messages
                 aria-busy=busy
                 data-testid="messages"
                 node_ref=log
@@ -326,7 +328,7 @@ pub fn MessageLog() -> impl IntoView {
                     scroll_to_end();
                 })
             >
-                "↓ Newest"
+                {words().newest}
             </button>
         </div>
     }

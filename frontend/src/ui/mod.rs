@@ -33,6 +33,7 @@ use wasm_bindgen::JsValue;
 
 use crate::client::Client;
 use crate::state::{Alert, Chat, Entry, Older, RoomEntry, Status, count_text, page_title};
+use crate::words::words;
 use crate::{route, socket, storage};
 
 /// The connection status, for the status line.
@@ -167,6 +168,10 @@ fn part<T: Clone + PartialEq + Send + Sync + 'static>(chat: RwSignal<Chat>, read
 /// [`crate::ws_url_from_location`] for the real one).
 #[component]
 pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
+    // The words are those of the language chosen before mounting (see `crate::words`).
+    if let Some(html) = document().document_element() {
+        let _ = html.set_attribute("lang", words().lang);
+    }
     attach::set_server(crate::http_base(&ws_url));
     let chat = RwSignal::new(Chat::new(cid_prefix(), storage::load_nick()));
     let link = socket::start(ws_url, chat);
@@ -243,7 +248,7 @@ fn follow_the_page(client: Client, current: Memo<String>, unread: impl Fn() -> u
     let listener = window_event_listener_untyped("hashchange", move |_| open_from_address());
     on_cleanup(move || listener.remove());
     effect(Box::new(move || {
-        document().set_title(&page_title(unread()));
+        document().set_title(&page_title(words(), unread()));
         let hash = route::hash_for_room(&current.get());
         let location = window().location();
         if location.hash().unwrap_or_default() != hash

@@ -12,6 +12,7 @@ use wasm_bindgen_futures::JsFuture;
 use super::dom::{Drawing, Drawn, add_text, element, set};
 use super::{Ctx, ctx, effect, handler};
 use crate::route;
+use crate::words::{fill, words};
 
 /// The first LAN URL of the server that served the page (`/api/info`'s `lan_urls`), if it
 /// has one.
@@ -46,6 +47,7 @@ pub fn PhoneDialog() -> impl IntoView {
 #[component]
 fn DialogBody() -> impl IntoView {
     let Ctx { panels, room, .. } = ctx();
+    let w = words();
     let lookup = RwSignal::new(Lookup::Asking);
     leptos::task::spawn_local(async move {
         let found = match lan_url().await {
@@ -89,11 +91,11 @@ fn DialogBody() -> impl IntoView {
         // A sibling under the dialog rather than its parent: a click on it is a click
         // outside the dialog, whatever the dialog's own handlers do.
         <div class="dialog-backdrop" on:click=handler(move |_| close())></div>
-        <div class="dialog" role="dialog" aria-modal="true" aria-label="Open on phone" on:keydown=handler(on_keydown)>
-            <h2>"Open on phone"</h2>
+        <div class="dialog" role="dialog" aria-modal="true" aria-label=w.open_on_phone on:keydown=handler(on_keydown)>
+            <h2>{w.open_on_phone}</h2>
             {body}
             <button type="button" node_ref=close_button on:click=handler(move |_| close())>
-                "Close"
+                {w.close}
             </button>
         </div>
     }
@@ -101,17 +103,12 @@ fn DialogBody() -> impl IntoView {
 
 /// What the dialog says for `lookup`, with the address of `room` once found.
 fn draw_answer(lookup: Lookup, room: &str) -> Drawing {
+    let w = words();
     let (text, test_id, base) = match lookup {
-        Lookup::Asking => ("Asking the server for its address…", None, None),
-        Lookup::Failed => ("Could not ask the server for its address; try again.", None, None),
-        Lookup::Found(None) => (
-            "This server listens on this machine only; start it with --addr 0.0.0.0:3000 to let phones in.",
-            Some("phone-local-only"),
-            None,
-        ),
-        Lookup::Found(Some(base)) => {
-            ("On a phone on the same network, scan this code or open:", None, Some(base))
-        }
+        Lookup::Asking => (w.asking_address, None, None),
+        Lookup::Failed => (w.address_failed, None, None),
+        Lookup::Found(None) => (w.local_only, Some("phone-local-only"), None),
+        Lookup::Found(Some(base)) => (w.scan, None, Some(base)),
     };
     let sentence = element("p", "");
     if let Some(test_id) = test_id {
@@ -130,7 +127,7 @@ fn draw_answer(lookup: Lookup, room: &str) -> Drawing {
     // code opens the same room as the address above.
     let qr = element("img", "qr");
     set(&qr, "src", &format!("/api/qr.svg?room={}", js_sys::encode_uri_component(room)));
-    set(&qr, "alt", &format!("QR code for {url}"));
+    set(&qr, "alt", &fill(w.qr_for, &[("url", &url)]));
     set(&qr, "width", "220");
     set(&qr, "height", "220");
     answer.then(address).then(qr)

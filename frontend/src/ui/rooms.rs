@@ -12,10 +12,12 @@ use leptos::prelude::*;
 use super::dom::{Drawing, Drawn, add_text, element, set};
 use super::{Ctx, ctx, effect, handler, text_of};
 use crate::state::RoomEntry;
+use crate::words::{fill, words};
 
 #[component]
 pub fn RoomList() -> impl IntoView {
     let Ctx { rooms, panels, client, .. } = ctx();
+    let w = words();
     let input = NodeRef::<html::Input>::new();
     let password = NodeRef::<html::Input>::new();
     let max = NodeRef::<html::Input>::new();
@@ -53,8 +55,8 @@ pub fn RoomList() -> impl IntoView {
     let names = move || rooms.list.with(|list| list.iter().map(|e| e.name.clone()).collect::<Vec<_>>());
 
     view! {
-        <nav class=move || if panels.rooms.get() { "sidebar panel open" } else { "sidebar panel" } aria-label="Rooms">
-            <h2 class="panel-title">"Rooms"</h2>
+        <nav class=move || if panels.rooms.get() { "sidebar panel open" } else { "sidebar panel" } aria-label=w.rooms>
+            <h2 class="panel-title">{w.rooms}</h2>
             <ul class="room-list">
                 // Keyed by name, each line reading its own counts: a line that changes is
                 // updated in place, so a focused button keeps the focus.
@@ -65,11 +67,11 @@ pub fn RoomList() -> impl IntoView {
             // `novalidate`: a limit out of range is explained by the chat, like every other refusal.
             <form class="room-form" novalidate="" on:submit=handler(join)>
                 <label class="room-field">
-                    <span class="field-label">"Room"</span>
+                    <span class="field-label">{w.room}</span>
                     <input
                         type="text"
                         node_ref=input
-                        placeholder="name"
+                        placeholder=w.room_placeholder
                         autocomplete="off"
                         autocapitalize="off"
                         spellcheck="false"
@@ -77,16 +79,16 @@ pub fn RoomList() -> impl IntoView {
                         maxlength="200"
                     />
                 </label>
-                <button type="submit">"Join"</button>
+                <button type="submit">{w.join}</button>
                 // Only for a room the form creates: a password makes it private.
                 <details class="room-options" node_ref=options>
-                    <summary>"Password, limit"</summary>
+                    <summary>{w.room_options}</summary>
                     <label>
-                        "Password (private rooms)"
+                        {w.password_label}
                         <input type="password" node_ref=password autocomplete="off" maxlength="128" />
                     </label>
                     <label>
-                        "Member limit (new rooms, 2 to 1000)"
+                        {w.limit_label}
                         <input type="number" node_ref=max min="2" max="1000" inputmode="numeric" />
                     </label>
                 </details>
@@ -134,7 +136,10 @@ fn RoomLine(name: String) -> impl IntoView {
     };
     let count_label = {
         let members = members.clone();
-        move || format!("{} members", members())
+        move || {
+            let n = members();
+            fill(words().room_members.of(n), &[("n", &n.to_string())])
+        }
     };
     let open = {
         let name = name.clone();
@@ -176,7 +181,7 @@ fn RoomLine(name: String) -> impl IntoView {
 fn draw_lock() -> Drawing {
     let lock = element("span", "lock");
     set(&lock, "role", "img");
-    set(&lock, "aria-label", "private");
+    set(&lock, "aria-label", words().private);
     set(&lock, "data-testid", "lock");
     Drawing::new(lock)
 }
@@ -186,7 +191,7 @@ fn draw_unread(n: u32) -> Drawing {
     let badge = element("span", "unread");
     set(&badge, "data-testid", "unread");
     let n = n.to_string();
-    set(&badge, "aria-label", &[&n, " unread"].concat());
+    set(&badge, "aria-label", &fill(words().unread, &[("n", &n)]));
     add_text(&badge, &n);
     Drawing::new(badge)
 }

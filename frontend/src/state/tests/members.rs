@@ -83,6 +83,15 @@ fn member_pages_are_not_asked_of_a_version_1_server_nor_while_offline() {
 }
 
 #[test]
+fn counted_notices_count_people_in_each_language() {
+    assert_eq!(counted_text(&EN, 1, 0, 0), "1 person joined");
+    assert_eq!(counted_text(&EN, 0, 2, 1), "2 people left, 1 changed their nickname");
+    // Korean has no plural; every count takes the counter 명.
+    assert_eq!(counted_text(&KO, 1, 0, 0), "1명 입장");
+    assert_eq!(counted_text(&KO, 12, 3, 2), "12명 입장, 3명 퇴장, 2명 닉네임 변경");
+}
+
+#[test]
 fn counted_presence_updates_the_total_and_logs_one_notice() {
     let mut chat = connected_v2(300);
     let count = |joined, left, renamed, total| ServerMsg::PresenceCount {

@@ -10,6 +10,8 @@
 use super::*;
 use common::{ChatMessage, ErrorCode, PresenceEvent, RoomInfo, ServerMsg};
 
+use crate::words::{EN, KO};
+
 mod history;
 mod members;
 mod outbox;

@@ -59,10 +59,13 @@ fn a_message_ends_its_authors_typing() {
 
 #[test]
 fn typing_text_says_who() {
-    assert_eq!(typing_text(&[]), "");
-    assert_eq!(typing_text(&["bob"]), "bob is typing…");
-    assert_eq!(typing_text(&["bob", "ann"]), "bob and ann are typing…");
-    assert_eq!(typing_text(&["bob", "ann", "cy"]), "3 people are typing…");
+    assert_eq!(typing_text(&EN, &[]), "");
+    assert_eq!(typing_text(&EN, &["bob"]), "bob is typing…");
+    assert_eq!(typing_text(&EN, &["bob", "ann"]), "bob and ann are typing…");
+    assert_eq!(typing_text(&EN, &["bob", "ann", "cy"]), "3 people are typing…");
+    assert_eq!(typing_text(&KO, &["bob"]), "bob님이 입력 중…");
+    assert_eq!(typing_text(&KO, &["bob", "ann"]), "bob님과 ann님이 입력 중…");
+    assert_eq!(typing_text(&KO, &["bob", "ann", "cy"]), "3명이 입력 중…");
 }
 
 #[test]

@@ -12,13 +12,14 @@ fn unread_counts_others_messages_of_rooms_not_shown_and_resets_on_switch() {
     assert_eq!(chat.room("rust").unwrap().unread, 1);
     assert_eq!(chat.room(LOBBY).unwrap().unread, 0);
     assert_eq!(chat.unread_total(), 1);
-    assert_eq!(page_title(chat.unread_total()), "(1) Chat");
+    assert_eq!(page_title(&EN, chat.unread_total()), "(1) Chat");
     let rust = chat.room_list().into_iter().find(|e| e.name == "rust").unwrap();
     assert_eq!(rust.unread, 1);
     assert_eq!(chat.open_room("rust"), Ok(None), "already joined: nothing to send");
     assert_eq!(chat.current, "rust");
     assert_eq!(chat.unread_total(), 0);
-    assert_eq!(page_title(0), "Chat");
+    assert_eq!(page_title(&EN, 0), "Chat");
+    assert_eq!(page_title(&KO, 3), "(3) 채팅");
 }
 
 #[test]

@@ -1,0 +1,81 @@
+//! The chat as people with assistive technology or other languages meet it: axe-core
+//! finds nothing wrong on a desktop, a phone and a dark desktop with messages of their own
+//! and of others shown, and a browser that prefers Korean gets the app in Korean.
+
+use anyhow::{Result, ensure};
+use e2e::{Driver, Page, Server};
+
+/// Sets `page`'s nickname and says `text`, then waits until it sees `others` said.
+async fn chat(page: &Page, nick: &str, text: &str) -> Result<()> {
+    page.type_and_enter("Nickname", nick).await?;
+    page.until("the nick taken", || async { Ok(page.value("Nickname").await? == nick) }).await?;
+    page.type_and_enter("Message", text).await?;
+    page.wait_text("log", text).await?;
+    Ok(())
+}
+
+/// Prints every violation axe-core finds on `page`, named by `what`, and counts them.
+async fn audit(page: &Page, what: &str) -> Result<usize> {
+    let found = page.axe_violations().await?;
+    for line in &found {
+        eprintln!("axe, {what}: {line}");
+    }
+    Ok(found.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axe_finds_nothing_on_a_desktop_a_phone_and_in_dark_mode() -> Result<()> {
+    let server = Server::start().await?;
+    let driver = Driver::start().await?;
+    let (desktop, phone) = driver.desktop_and_phone(&server).await?;
+    let dark = driver.desktop_dark().await?;
+    dark.open(&server.url("127.0.0.1")).await?;
+    dark.wait_text("status", "Connected").await?;
+
+    chat(&desktop, "alice", "Hello from the desktop").await?;
+    chat(&phone, "bob", "Hi from the phone").await?;
+    chat(&dark, "cy", "Evening, in the dark").await?;
+    // Each page shows its own message and the others'.
+    for page in [&desktop, &phone, &dark] {
+        for text in ["Hello from the desktop", "Hi from the phone", "Evening, in the dark"] {
+            page.wait_text("log", text).await?;
+        }
+    }
+
+    // Every page is audited before the test fails, so that it lists all there is to fix.
+    let found = audit(&desktop, "desktop (1280 px)").await?
+        + audit(&phone, "phone (360x640)").await?
+        + audit(&dark, "dark desktop").await?;
+    eprintln!("screenshot: {}", dark.screenshot("desktop-dark").await?.display());
+    ensure!(found == 0, "axe-core found {found} violations (above)");
+    for page in [desktop, phone, dark] {
+        page.close().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_prefers_korean_gets_the_app_in_korean() -> Result<()> {
+    let server = Server::start().await?;
+    let driver = Driver::start().await?;
+    let page = driver.desktop_in("ko-KR,ko,en-US").await?;
+    page.open(&server.url("127.0.0.1")).await?;
+    page.wait_text("status", "연결됨").await?;
+    assert_eq!(page.eval("return document.documentElement.lang").await?, "ko");
+    // People are found by the Korean names of things, as a Korean screen reader says them.
+    page.type_and_enter("닉네임", "민수").await?;
+    page.until("the nick taken", || async { Ok(page.value("닉네임").await? == "민수") }).await?;
+    let placeholder = page.field("메시지").await?.attr("placeholder").await?;
+    assert_eq!(placeholder.as_deref(), Some("#lobby에 메시지 보내기"));
+    page.field("메시지").await?.send_keys("안녕하세요").await?;
+    page.button("보내기").await?.click().await?;
+    page.wait_text("log", "안녕하세요").await?;
+    // The time is written the Korean way ("오후 9:05"), not as English does ("9:05 PM").
+    let time = page.text_of("[role=log] time").await?;
+    assert!(time.contains("오전") || time.contains("오후"), "time shown as {time:?}");
+    page.button("대화방").await?;
+    eprintln!("screenshot: {}", page.screenshot("desktop-ko").await?.display());
+    let found = audit(&page, "Korean desktop").await?;
+    ensure!(found == 0, "axe-core found {found} violations (above)");
+    page.close().await
+}
