@@ -51,6 +51,7 @@ pub mod net;
 pub mod redis_server;
 pub mod server;
 mod store;
+mod stream;
 mod web;
 mod ws;
 
