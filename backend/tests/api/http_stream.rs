@@ -376,3 +376,25 @@ async fn a_stream_has_heartbeats_and_ends_cleanly_on_shutdown() {
     assert!(st.event().await.is_none(), "the answer ends after its close event");
     stopping.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_stream_has_the_websockets_rate_limit() {
+    let app = spawn_with(Config { rate_limit: 5, ..test_config() }).await;
+    let mut st = open_ok(app.addr, "").await;
+    let pings = vec![json!({"type": "ping"}); 20];
+    st.send(Value::Array(pings)).await;
+    let (mut pongs, mut refused) = (0, 0);
+    for _ in 0..20 {
+        let v = st.next().await;
+        match (v["type"].as_str(), v["code"].as_str()) {
+            (Some("pong"), _) => pongs += 1,
+            (Some("error"), Some("rate_limited")) => refused += 1,
+            _ => panic!("{v}"),
+        }
+    }
+    assert!(pongs >= 5 && refused > 0, "{pongs} pongs, {refused} refused");
+    // Refused, not dropped: the stream goes on once the bucket refills.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    st.send(json!([{"type": "ping"}])).await;
+    assert_eq!(st.next().await["type"], "pong");
+}
