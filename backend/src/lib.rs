@@ -14,7 +14,10 @@
 //! - `conn`: one client's connection: its handler (one task per WebSocket: decodes
 //!   frames, applies the rate limit, hands requests to the hub and flushes what they
 //!   queued, pings, writes out a backed-up socket, says goodbye), its link (the bounded
-//!   queue every sender shares) and its transport (how the queue reaches the client).
+//!   queue every sender shares) and its transport (how the queue reaches the client: a
+//!   WebSocket, or an HTTP stream of events).
+//! - `stream`: the chat over plain HTTP for networks that refuse WebSockets: `GET
+//!   /http/stream` (the server's frames as events) and `POST /http/send` (the client's).
 //! - `hub`: the shared state (connections, nicks, rooms) and every protocol rule;
 //!   it never waits on a socket: it queues frames on bounded per-connection links.
 //! - `ws`: the WebSocket protocol itself: handshake key, frames out, the client's frames in.
@@ -51,6 +54,7 @@ pub mod net;
 pub mod redis_server;
 pub mod server;
 mod store;
+mod stream;
 mod web;
 mod ws;
 

@@ -42,7 +42,7 @@ use crate::hub::Hub;
 use crate::media::{self, Media};
 use crate::net;
 use crate::store::Store;
-use crate::{web, ws};
+use crate::{stream, web, ws};
 
 /// The listen backlog where the system does not say its maximum: Linux's default
 /// `somaxconn` since 5.4; other kernels cap a larger backlog at their own maximum.
@@ -168,7 +168,19 @@ pub async fn run(
     tracing::info!(hosts = %hosts.describe(), "answering requests for these hosts (others get 421; see --allowed-host)");
     let mut admission = Admission::new(&config, state.slots.clone());
     let web = web::router(web::source(config.web_dir.as_deref())).await;
-    let app = router(state, media, readiness, web, hosts);
+    let streams = stream::StreamState {
+        hub: state.hub.clone(),
+        session: state.session.clone(),
+        shutdown: state.shutdown.clone(),
+        sessions: state.sessions.clone(),
+        slots: state.slots.clone(),
+        per_address: state.per_address.clone(),
+        origins: state.origins.clone(),
+        trusted_proxies: state.trusted_proxies.clone(),
+        node: state.node,
+        streams: stream::Streams::default(),
+    };
+    let app = router(state, media, readiness, web, hosts, streams);
     let http = TaskTracker::new();
     let header_timeout = Duration::from_secs(config.header_timeout.max(1));
     let mut backoff = admission::Backoff::default();
@@ -284,7 +296,14 @@ fn is_connection_error(e: &std::io::Error) -> bool {
     matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }
 
-fn router(state: AppState, media: Media, readiness: Readiness, web: Router, hosts: Hosts) -> Router {
+fn router(
+    state: AppState,
+    media: Media,
+    readiness: Readiness,
+    web: Router,
+    hosts: Hosts,
+    streams: stream::StreamState,
+) -> Router {
     let uploads = media::router(media, state.hub.clone(), state.origins.clone());
     let probes = Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz));
     Router::new()
@@ -293,6 +312,7 @@ fn router(state: AppState, media: Media, readiness: Readiness, web: Router, host
         .route("/api/qr.svg", get(qr))
         .with_state(state)
         .merge(probes.with_state(readiness))
+        .merge(stream::router(streams))
         .merge(uploads)
         .merge(web)
         // Last, so that it wraps every route and the fallback alike.

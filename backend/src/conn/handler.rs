@@ -1,4 +1,6 @@
-//! One WebSocket connection, from `welcome` to its close, in one task: its [`Handler`].
+//! One connection, from `welcome` to its close, in one task: its [`Handler`]. A
+//! WebSocket's frames come from its socket; an HTTP stream's from its `POST`s (see
+//! `stream`), handed over in batches. Everything else is the same for both.
 //!
 //! The handler owns what is the connection's alone (its link, id, decoder and token
 //! bucket) and holds the hub and the media folder's handles. It reads and decodes the
@@ -13,6 +15,7 @@
 //! the protocol, or the server shuts down; in every case the hub is told, so the others
 //! see the user leave.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -21,6 +24,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{ClientMsg, Request, close};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
@@ -32,7 +36,7 @@ use crate::error::RequestError;
 use crate::hub::{ConnId, Handled, Hub, Read};
 use crate::media::Media;
 use crate::names;
-use crate::ws::{self, Decoder, Message, opcode};
+use crate::ws::{self, Decoder, Message, WsError, opcode};
 
 /// How long the final frames get to go out before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -99,10 +103,49 @@ pub async fn run(
     // It may be a view into the HTTP server's whole read buffer: let that go now, not
     // when the connection ends (it was most of an idle connection's memory).
     drop(early);
+    serve(id, link, Input::Socket(decoder), None, hub, cfg, &shutdown, client).await;
+}
+
+/// Serves an HTTP stream (see `stream`), already connected to the hub as `id`: its
+/// client's frames arrive as the batches of its `POST`s, on `posted`.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_stream(
+    id: ConnId,
+    link: Link,
+    posted: mpsc::Receiver<Vec<String>>,
+    hub: Hub,
+    cfg: SessionConfig,
+    shutdown: CancellationToken,
+    client: String,
+) {
+    if tracing::enabled!(tracing::Level::INFO) {
+        let nick = hub.nick(id).unwrap_or_default();
+        tracing::info!(%client, conn = id, %nick, online = hub.connections(), "connected (HTTP stream)");
+    }
+    // A stream's heartbeat comes at least this often, so that proxies keep it open.
+    let cfg = SessionConfig { ping_every: cfg.ping_every.min(STREAM_HEARTBEAT), ..cfg };
+    serve(id, link, Input::Posted(VecDeque::new()), Some(posted), hub, cfg, &shutdown, client).await;
+}
+
+/// The most time between two heartbeats of an HTTP stream.
+const STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Runs a connected client's handler, then tells the hub it left and says goodbye.
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    id: ConnId,
+    link: Link,
+    input: Input,
+    posted: Option<mpsc::Receiver<Vec<String>>>,
+    hub: Hub,
+    cfg: SessionConfig,
+    shutdown: &CancellationToken,
+    client: String,
+) {
     let bucket = TokenBucket::new(cfg.rate_limit);
     let mut handler =
-        Handler { id, link, decoder, bucket, hub, media: cfg.media, ping_every: cfg.ping_every };
-    let (why, close) = handler.serve(&shutdown).await;
+        Handler { id, link, input, posted, bucket, hub, media: cfg.media, ping_every: cfg.ping_every };
+    let (why, close) = handler.serve(shutdown).await;
     let Handler { id, link, hub, .. } = handler;
     // The first close wins: the hub's (too slow, replaced) over ours.
     let close = close.map(|c| link.close(c));
@@ -119,11 +162,46 @@ pub async fn run(
 struct Handler {
     id: ConnId,
     link: Link,
-    decoder: Decoder,
+    input: Input,
+    /// An HTTP stream's batches of frames (see `stream`); `None` for a WebSocket.
+    posted: Option<mpsc::Receiver<Vec<String>>>,
     bucket: TokenBucket,
     hub: Hub,
     media: Media,
     ping_every: Duration,
+}
+
+/// Where a connection's client frames come from.
+#[derive(Debug)]
+enum Input {
+    /// A WebSocket's bytes, decoded as they come.
+    Socket(Decoder),
+    /// An HTTP stream's frames, from its `POST`s, not handled yet.
+    Posted(VecDeque<String>),
+}
+
+impl Input {
+    fn next(&mut self) -> Result<Option<Message>, WsError> {
+        match self {
+            Self::Socket(decoder) => decoder.next(),
+            Self::Posted(frames) => Ok(frames.pop_front().map(Message::Text)),
+        }
+    }
+}
+
+/// What came from the client side: a WebSocket's socket became readable, or a batch of
+/// an HTTP stream's frames arrived (`None`: its sender is gone).
+enum Arrived {
+    Readable(io::Result<()>),
+    Posted(Option<Vec<String>>),
+}
+
+async fn arrival(stream: Option<&TcpStream>, posted: Option<&mut mpsc::Receiver<Vec<String>>>) -> Arrived {
+    match (stream, posted) {
+        (Some(stream), _) => Arrived::Readable(socket::readable(stream).await),
+        (None, Some(posted)) => Arrived::Posted(posted.recv().await),
+        (None, None) => std::future::pending().await,
+    }
 }
 
 /// How a connection ends: why (for the log), and the close to send, if any.
@@ -163,7 +241,11 @@ impl Handler {
         // A handle of its own, so the socket can be borrowed while `self` is changed.
         let link = self.link.clone();
         let transport = link.transport();
-        let Transport::WebSocket(stream) = transport;
+        let stream = match transport {
+            Transport::WebSocket(stream) => Some(stream),
+            Transport::Stream(_) => None,
+        };
+        let mut posted = self.posted.take();
         let mut heard = Instant::now();
         let mut next_ping = heard + self.ping_every;
         // One timer for both pings and silence; it is not reset per frame, only when it fires.
@@ -216,11 +298,26 @@ impl Handler {
                         Err(end) => return end,
                     };
                 }
-                r = socket::readable(stream), if reading.is_none() => {
+                arrived = arrival(stream, posted.as_mut()), if reading.is_none() => {
+                    let (r, stream) = match (arrived, stream) {
+                        (Arrived::Readable(r), Some(stream)) => (r, stream),
+                        (Arrived::Posted(Some(batch)), _) => {
+                            if let Input::Posted(frames) = &mut self.input {
+                                frames.extend(batch);
+                            }
+                            reading = match self.handle_read().await {
+                                Ok(reading) => reading,
+                                Err(end) => return end,
+                            };
+                            continue;
+                        }
+                        _ => return ("stream ended", None),
+                    };
                     if r.is_err() {
                         return ("socket error", None);
                     }
-                    match socket::read_some(stream, &mut self.decoder) {
+                    let Input::Socket(decoder) = &mut self.input else { continue };
+                    match socket::read_some(stream, decoder) {
                         Ok(Some(0)) => return ("client left", None),
                         Ok(Some(_)) => {
                             heard = Instant::now();
@@ -235,6 +332,11 @@ impl Handler {
                 }
                 () = &mut timer => {
                     let now = Instant::now();
+                    // A stream's client is gone when its answer is dropped (the link is
+                    // then lost), whether or not it posts anything.
+                    if stream.is_none() {
+                        heard = now;
+                    }
                     let silent_at = heard + silence_limit(self.ping_every);
                     if now >= silent_at {
                         return ("silent peer", Some(going_away("no answer to pings")));
@@ -298,7 +400,7 @@ impl Handler {
             if self.link.is_closing() {
                 return Step::Drained;
             }
-            let message = match self.decoder.next() {
+            let message = match self.input.next() {
                 Ok(Some(m)) => m,
                 Ok(None) => return Step::Drained,
                 Err(e) => {
@@ -399,7 +501,6 @@ async fn goodbye(link: &Link, close: &Close) {
     let frames = close.last_frame.iter().cloned().chain([ws::close_frame(close.code, close.reason)]);
     link.goodbye(frames);
     let transport = link.transport();
-    let Transport::WebSocket(stream) = transport;
     let said = async {
         loop {
             let status = link.status();
@@ -414,6 +515,8 @@ async fn goodbye(link: &Link, close: &Close) {
             }
             link.flush_blocked();
         }
+        // A stream's answer ends with its `close` event; a socket is shut down here.
+        let Transport::WebSocket(stream) = transport else { return };
         let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write);
         // On the heap, and only now: a buffer held across an await is part of every
         // connection's state.

@@ -404,6 +404,30 @@ impl Link {
         self.inner.writer.as_ref().expect("only a test's link has no writer")
     }
 
+    /// For a transport that pulls (an HTTP stream's body): takes every queued frame at
+    /// once, and tells whether the link is gone (nothing more will come).
+    pub fn take_all(&self) -> (Vec<Frame>, bool) {
+        let mut out = self.out();
+        let frames: Vec<Frame> = std::iter::from_fn(|| out.queue.pop_front()).collect();
+        out.taken += out.bytes as u64;
+        out.bytes = 0;
+        out.offset = 0;
+        out.blocked = false;
+        out.queue.shrink_past(BACKLOG);
+        (frames, out.dead)
+    }
+
+    /// The client's side is gone (an HTTP stream's answer was dropped): nothing more can
+    /// be sent, and the handler is woken to end the connection.
+    pub fn lost(&self) {
+        let mut out = self.out();
+        out.dead = true;
+        out.queue = Frames::default();
+        out.bytes = 0;
+        drop(out);
+        self.inner.wake.notify_one();
+    }
+
     /// Writes queued frames until the client's side takes no more.
     fn write_out(&self, out: &mut Out) {
         let Some(writer) = &self.inner.writer else { return };

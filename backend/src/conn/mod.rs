@@ -6,8 +6,8 @@
 //! - `link`: the outgoing side every sender shares: the bounded queue of frames (in
 //!   frames and in bytes), the close request, and the [`link::Deliveries`] a hub
 //!   operation returns for its caller to flush.
-//! - `transport`: how a queue reaches its client: one variant per transport (today the
-//!   WebSocket's socket).
+//! - `transport`: how a queue reaches its client: one variant per transport (the
+//!   WebSocket's socket, and an HTTP stream's answer).
 
 mod bucket;
 pub mod handler;

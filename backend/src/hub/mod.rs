@@ -650,6 +650,11 @@ impl Hub {
         self.lock().conns.len()
     }
 
+    /// A connection's resume token (the credential of an HTTP stream's `POST`s).
+    pub fn token(&self, id: ConnId) -> Option<String> {
+        self.lock().conns.get(&id).map(|c| c.sender.to_string())
+    }
+
     /// The current nick of a connection.
     pub fn nick(&self, id: ConnId) -> Option<String> {
         self.lock().conns.get(&id).map(|c| c.nick.to_string())

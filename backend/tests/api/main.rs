@@ -7,6 +7,7 @@ mod durability;
 mod hardening;
 mod health;
 mod helpers;
+mod http_stream;
 mod listen;
 mod logs;
 mod media;

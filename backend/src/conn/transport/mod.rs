@@ -1,10 +1,13 @@
 //! How a connection's queue reaches its client: one variant per transport. A `Link`
 //! (see `link`) keeps the queue and its bounds; its transport only writes what it is
-//! offered and says how much the client's side took.
+//! offered and says how much the client's side took. The frames are encoded once for
+//! every transport (see `encode`); each transport adds its own framing.
 
+pub mod sse;
 pub mod ws;
 
 use std::io;
+use std::sync::Arc;
 
 use tokio::net::TcpStream;
 
@@ -15,6 +18,9 @@ use crate::encode::Frame;
 pub enum Transport {
     /// A WebSocket: the upgraded TCP socket itself, written with `send` and `sendmsg`.
     WebSocket(TcpStream),
+    /// An HTTP stream of events (`text/event-stream`): its answer's body takes the
+    /// queue's frames when the HTTP server can write them (see `sse`).
+    Stream(Arc<sse::Sse>),
 }
 
 impl Transport {
@@ -28,6 +34,7 @@ impl Transport {
     ) -> io::Result<(usize, usize)> {
         match self {
             Self::WebSocket(socket) => ws::write(socket, first, rest),
+            Self::Stream(sse) => sse::write(sse, first.len() + rest.map(|f| f.len()).sum::<usize>()),
         }
     }
 
@@ -35,6 +42,7 @@ impl Transport {
     pub async fn writable(&self) -> io::Result<()> {
         match self {
             Self::WebSocket(socket) => ws::writable(socket).await,
+            Self::Stream(sse) => sse::writable(sse).await,
         }
     }
 }

@@ -1,0 +1,276 @@
+//! The chat over plain HTTP, for clients whose network refuses WebSocket upgrades: the
+//! same session, hub and link as `/ws`, with the server's frames on a stream of events and
+//! the client's frames in `POST`s.
+//!
+//! - `GET /http/stream?v=2[&resume=<token>]` answers `text/event-stream`: first a
+//!   `stream` event naming the stream's id, then one event per server frame (`welcome`
+//!   first), a `heartbeat` event at least every 15 seconds, and a last `close` event
+//!   when the server ends it (see `conn::transport::sse`). Who may open one is decided as
+//!   for `/ws`: the origin check, `--max-per-ip` and the connection cap.
+//! - `POST /http/send?stream=<id>&seq=<n>` with `Authorization: Bearer <resume token>`
+//!   takes a JSON list of the client's frames, bounded in bytes and in frames. `seq`
+//!   numbers a stream's `POST`s from 1: one already applied is answered again without
+//!   being applied twice (a retry), one that comes too early is refused (`409`), so the
+//!   frames are applied once and in order whichever way the requests travel.
+//!
+//! The streams this node holds are in [`Streams`], by id; a stream's handler takes its
+//! batches from a bounded channel, so that a client posting faster than it is served is
+//! told to wait (`429`) rather than queued without bound. Nothing here is known to the
+//! hub: to it, a stream is a connection like any other.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use common::Version;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
+
+use crate::admission::{self, Origins, PerAddress};
+use crate::conn::handler::{self, SessionConfig};
+use crate::conn::link::Link;
+use crate::conn::transport::{Transport, sse};
+use crate::hub::Hub;
+
+/// The most frames one `POST` may carry.
+pub const MAX_POST_FRAMES: usize = 32;
+/// The most bytes one `POST`'s body may hold: a full frame's worth with room to spare,
+/// and a batch of small ones.
+pub const MAX_POST_BYTES: usize = 2 * common::MAX_FRAME_BYTES;
+/// Batches posted but not yet handled, per stream.
+const POSTED_BATCHES: usize = 4;
+
+/// What the stream endpoints share with the rest of the server.
+#[derive(Debug, Clone)]
+pub struct StreamState {
+    pub hub: Hub,
+    pub session: SessionConfig,
+    pub shutdown: CancellationToken,
+    pub sessions: TaskTracker,
+    pub slots: Arc<Semaphore>,
+    pub per_address: PerAddress,
+    pub origins: Arc<Origins>,
+    pub trusted_proxies: Arc<Vec<IpAddr>>,
+    pub node: SocketAddr,
+    pub streams: Streams,
+}
+
+/// The HTTP streams open on this node, by id.
+#[derive(Debug, Clone, Default)]
+pub struct Streams(Arc<Mutex<HashMap<String, Entry>>>);
+
+#[derive(Debug)]
+struct Entry {
+    /// The session's resume token: a `POST`'s credential.
+    token: String,
+    posted: mpsc::Sender<Vec<String>>,
+    /// The `seq` the next new `POST` must carry.
+    next_seq: u64,
+}
+
+impl Streams {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        // Held for map updates only: no I/O, no await.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub fn router(state: StreamState) -> Router {
+    Router::new()
+        .route("/http/stream", get(open))
+        .route("/http/send", post(send))
+        // Bounded by `send` itself, with a `413` that says so.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct OpenParams {
+    v: Option<u8>,
+    resume: Option<String>,
+}
+
+fn refuse(status: StatusCode, why: &'static str) -> Response {
+    (status, why).into_response()
+}
+
+/// `GET /http/stream`: opens a stream, as `/ws` opens a WebSocket.
+async fn open(
+    State(state): State<StreamState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(params): Query<OpenParams>,
+    req: Request,
+) -> Response {
+    let version = if params.v == Some(2) { Version::V2 } else { Version::V1 };
+    let ip = admission::client_ip(req.headers(), peer, &state.trusted_proxies);
+    let client = if ip == peer.ip() { peer.to_string() } else { ip.to_string() };
+    if !state.origins.allows(req.headers()) {
+        tracing::warn!(%client, "refused an HTTP stream from another site's page (see --allowed-origin)");
+        return refuse(StatusCode::FORBIDDEN, "streams from other sites' pages are not allowed\n");
+    }
+    let Ok(slot) = state.slots.clone().try_acquire_owned() else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the server is full; try again later\n");
+    };
+    let counted = match state.per_address.admit(ip) {
+        Ok(counted) => counted,
+        Err(status) => {
+            tracing::warn!(%client, "refused an HTTP stream: too many connections from one address (--max-per-ip)");
+            return refuse(status, "too many connections from your address\n");
+        }
+    };
+    // The session holds its places from now on, as a WebSocket's does.
+    if let Some(places) = req.extensions().get::<admission::HttpPlaces>() {
+        places.release();
+    }
+    let sse = Arc::new(sse::Sse::default());
+    let link = Link::new(Transport::Stream(sse.clone()), state.session.queue);
+    let (id, welcome) = state.hub.connect(link.clone(), params.resume.as_deref(), version);
+    let token = state.hub.token(id).unwrap_or_default();
+    let stream_id = stream_id();
+    let (tx, rx) = mpsc::channel(POSTED_BATCHES);
+    state.streams.lock().insert(stream_id.clone(), Entry { token, posted: tx, next_seq: 1 });
+    // Queued now, taken by the body once the answer goes out, after the `stream` event.
+    welcome.flush();
+    let first =
+        Bytes::from(format!("event: stream\ndata: {}\n\n", serde_json::json!({ "stream": stream_id })));
+    let body = Body::from_stream(sse::Events::new(link.clone(), sse, first));
+    let span = tracing::info_span!("session", node = %state.node);
+    let StreamState { hub, session, shutdown, sessions, streams, .. } = state;
+    sessions.spawn(
+        async move {
+            handler::run_stream(id, link, rx, hub, session, shutdown, client).await;
+            streams.lock().remove(&stream_id);
+            drop((slot, counted));
+        }
+        .instrument(span),
+    );
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tells nginx (and proxies that follow it) not to hold the events back in a buffer.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// A new stream's id: 128 random bits, so that nobody finds another's stream by guessing.
+fn stream_id() -> String {
+    let mut bytes = [0u8; 16];
+    // The OS generator failing is not something a chat server can work around.
+    getrandom::fill(&mut bytes).expect("the operating system's random generator works");
+    data_encoding::HEXLOWER.encode(&bytes)
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct SendParams {
+    stream: String,
+    seq: u64,
+}
+
+/// The bearer token of a request, if it has one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+/// `POST /http/send`: hands a batch of the client's frames to its stream's handler.
+async fn send(State(state): State<StreamState>, Query(params): Query<SendParams>, req: Request) -> Response {
+    if !state.origins.allows(req.headers()) {
+        return refuse(StatusCode::FORBIDDEN, "posts from other sites' pages are not allowed\n");
+    }
+    let Some(token) = bearer(req.headers()).map(str::to_owned) else {
+        return refuse(StatusCode::UNAUTHORIZED, "a post needs Authorization: Bearer <resume token>\n");
+    };
+    match state.streams.lock().get(&params.stream) {
+        None => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                "no such stream: it ended; open a new one with your token\n",
+            );
+        }
+        Some(entry) if entry.token != token => {
+            return refuse(StatusCode::UNAUTHORIZED, "that is not this stream's resume token\n");
+        }
+        Some(_) => {}
+    }
+    let body = match axum::body::to_bytes(req.into_body(), MAX_POST_BYTES).await {
+        Ok(body) => body,
+        Err(_) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "a post holds at most 32 KiB of frames\n"),
+    };
+    let frames = match frames(&body) {
+        Ok(frames) => frames,
+        Err(refusal) => return refusal,
+    };
+    let mut streams = state.streams.lock();
+    let Some(entry) = streams.get_mut(&params.stream) else {
+        return refuse(StatusCode::NOT_FOUND, "no such stream: it ended; open a new one with your token\n");
+    };
+    if params.seq < entry.next_seq {
+        // A retry of a post already applied (its answer was lost): applied once.
+        return axum::Json(serde_json::json!({ "ok": true, "duplicate": true })).into_response();
+    }
+    if params.seq > entry.next_seq {
+        return refuse(
+            StatusCode::CONFLICT,
+            "a post came before the one numbered before it; send that one first\n",
+        );
+    }
+    match entry.posted.try_send(frames) {
+        Ok(()) => {
+            entry.next_seq += 1;
+            axum::Json(serde_json::json!({ "ok": true })).into_response()
+        }
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            refuse(StatusCode::TOO_MANY_REQUESTS, "earlier posts are still being handled; retry this one\n")
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            refuse(StatusCode::NOT_FOUND, "no such stream: it ended; open a new one with your token\n")
+        }
+    }
+}
+
+/// A post's body: a JSON list of at most [`MAX_POST_FRAMES`] objects, each a frame.
+#[allow(clippy::result_large_err)]
+fn frames(body: &[u8]) -> Result<Vec<String>, Response> {
+    let list: Vec<serde_json::Value> = serde_json::from_slice(body).map_err(|_| {
+        refuse(StatusCode::BAD_REQUEST, "a post's body is a JSON list of frames, each a JSON object\n")
+    })?;
+    if list.len() > MAX_POST_FRAMES {
+        return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, "a post holds at most 32 frames\n"));
+    }
+    list.into_iter()
+        .map(|frame| {
+            if !frame.is_object() {
+                return Err(refuse(StatusCode::BAD_REQUEST, "each frame of a post is a JSON object\n"));
+            }
+            let text = frame.to_string();
+            if text.len() > common::MAX_FRAME_BYTES {
+                return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, "a frame holds at most 16 KiB\n"));
+            }
+            Ok(text)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_must_be_a_bounded_list_of_objects() {
+        assert_eq!(frames(br#"[{"type":"ping"}]"#).unwrap(), [r#"{"type":"ping"}"#]);
+        assert_eq!(frames(b"[]").unwrap().len(), 0);
+        for bad in [&b"{\"type\":\"ping\"}"[..], b"[1]", b"not json", b"[{\"type\":"] {
+            assert_eq!(frames(bad).unwrap_err().status(), StatusCode::BAD_REQUEST);
+        }
+        let many = format!("[{}]", vec![r#"{"type":"ping"}"#; MAX_POST_FRAMES + 1].join(","));
+        assert_eq!(frames(many.as_bytes()).unwrap_err().status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}
