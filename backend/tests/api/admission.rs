@@ -64,11 +64,16 @@ async fn a_page_of_a_rebound_name_gets_421_for_everything() {
     // agree, which the origin check alone took for the page's own.
     let status = upgrade(app.addr, "evil.example:3000", "http://evil.example:3000").await;
     assert_eq!(status, 421, "no upgrade for a name the server is not known by");
-    for path in ["/", "/api/info", "/api/qr.svg", "/app-1234.js", "/ws"] {
+    for path in ["/", "/api/info", "/api/qr.svg", "/app-1234.js", "/ws", "/http/stream?v=2"] {
         let (status, body) = ask(app.addr, &format!("GET {path} HTTP/1.1\r\nHost: evil.example:3000")).await;
         assert_eq!(status, 421, "{path}");
         assert!(body.contains("--allowed-host"), "the answer says what to do: {body}");
     }
+    // The HTTP transport's way up is refused before its token or body is looked at.
+    let post = "POST /http/send?stream=s&seq=1 HTTP/1.1\r\nHost: evil.example:3000\r\n\
+                Authorization: Bearer 0123456789abcdef\r\nContent-Length: 0";
+    let (status, body) = ask(app.addr, post).await;
+    assert_eq!(status, 421, "{body}");
     let (status, _) = ask(app.addr, "GET /api/info HTTP/1.1\r\nHost: localhost.evil.example").await;
     assert_eq!(status, 421);
     // The same requests for this server's own names are served.
