@@ -115,7 +115,7 @@ impl State {
         if delta.is_none() && full.is_none() {
             return waiting;
         }
-        for conn in self.conns.values() {
+        for conn in self.sessions.values() {
             let frame = match conn.version {
                 Version::V1 => full.as_ref(),
                 Version::V2 => delta.as_ref(),

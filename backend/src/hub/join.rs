@@ -57,7 +57,7 @@ impl Hub {
             Worked::Hashed(phc) => joining.hashed = Some(phc),
             Worked::Verified(true, phc) => joining.verified = Some(phc),
             Worked::Verified(false, _) => {
-                if let Some(conn) = self.lock().conns.get_mut(&id) {
+                if let Some(conn) = self.lock().sessions.get_mut(id) {
                     conn.wrong.record(Instant::now());
                 }
                 return Err(RequestError::WrongPassword(joining.room.clone()));
@@ -73,7 +73,7 @@ impl Hub {
         id: ConnId,
         joining: &Joining,
     ) -> Result<Admit, RequestError> {
-        let Some(conn) = state.conns.get_mut(&id) else { return Ok(Admit::Done(Next::Done)) };
+        let Some(conn) = state.sessions.get_mut(id) else { return Ok(Admit::Done(Next::Done)) };
         let room = &joining.room;
         let asks_settings = joining.password.is_some() || joining.max.is_some();
         if asks_settings && *room == RoomName::lobby() {
@@ -141,7 +141,7 @@ impl Hub {
         }
         let newly = conn.rooms.insert(room.clone());
         let link = conn.link.clone();
-        let nick = conn.nick.clone();
+        let nick = conn.nick().clone();
         let v1 = conn.version == Version::V1;
         if !state.rooms.contains_key(room) {
             state.looks.add(room);

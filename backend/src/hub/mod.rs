@@ -40,11 +40,9 @@ mod private;
 mod read;
 mod replica;
 mod room;
+mod sessions;
 
-use std::collections::hash_map::RandomState;
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::fmt::Write as _;
-use std::hash::BuildHasher;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -64,11 +62,12 @@ use crate::store::{
     Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
 };
 use join::{Admit, Joining};
-use private::{Work, Worked, WrongTries};
+use private::{Work, Worked};
 pub use read::{Handled, READS_AT_ONCE, Read};
 use read::{Next, Pending, fetch, read_room};
 use replica::{Replica, nick_of, share_typing};
 use room::{Event, Member, Room};
+use sessions::{Conn, Sessions, new_token, valid_token};
 
 pub type ConnId = u64;
 
@@ -98,16 +97,8 @@ pub const PRESENCE_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct State {
-    next_conn: ConnId,
-    conns: HashMap<ConnId, Conn>,
-    /// Nick keys (lowercase) to their owner: nicks are unique case-insensitively.
-    nicks: HashMap<String, ConnId>,
-    /// Resume tokens of open connections: a reconnect with one takes the old one's place.
-    tokens: HashMap<SenderKey, ConnId>,
-    /// The nicks of connections that closed lately, by resume token: a client that comes
-    /// back (a phone that switched networks and closed its old socket first) gets its nick
-    /// back if nobody took it meanwhile.
-    departed: Departed,
+    /// This node's connections, the nick table and the resume tokens.
+    sessions: Sessions,
     /// Rooms with at least one member. A room's history lives in the store and outlives this.
     rooms: HashMap<RoomName, Room>,
     /// The same rooms by their look, to refuse a new room that looks like one of them.
@@ -127,20 +118,6 @@ struct State {
     presence_threshold: usize,
     /// With `--redis`: the other nodes' members, and where this node's changes go.
     cluster: Option<Replica>,
-}
-
-#[derive(Debug)]
-struct Conn {
-    nick: Nick,
-    rooms: BTreeSet<RoomName>,
-    link: Link,
-    sender: SenderKey,
-    version: Version,
-    /// The private rooms this session has been admitted to (by their password, or as their
-    /// creator): it may join them again without the password, on a resumed connection too.
-    admitted: HashSet<RoomName>,
-    /// Its wrong passwords lately: past [`WRONG_MAX`] a minute, joins by password are refused.
-    wrong: WrongTries,
 }
 
 /// Queues a frame for one connection, to be written when the hub's lock is released. A
@@ -178,11 +155,7 @@ impl Hub {
     /// A hub whose rooms above `presence_threshold` members count presence for version 2.
     pub fn new(store: Store, history: History, presence_threshold: usize) -> Self {
         let state = State {
-            next_conn: 1,
-            conns: HashMap::new(),
-            nicks: HashMap::new(),
-            tokens: HashMap::new(),
-            departed: Departed::default(),
+            sessions: Sessions::new(),
             rooms: HashMap::new(),
             looks: names::Looks::default(),
             store,
@@ -228,15 +201,14 @@ impl Hub {
     pub fn connect(&self, link: Link, resume: Option<&str>, version: Version) -> (ConnId, Deliveries) {
         let mut guard = self.lock();
         let state = &mut *guard;
-        let id = state.next_conn;
-        state.next_conn += 1;
+        let id = state.sessions.next_id();
         let sender: SenderKey = match resume.filter(|t| valid_token(t)) {
             Some(t) => t.into(),
             None => new_token().into(),
         };
         let mut nick = None;
         let mut admitted = HashSet::new();
-        if let Some(old) = state.tokens.get(&sender).copied()
+        if let Some(old) = state.sessions.by_token(&sender)
             && let Some(conn) = state.remove_conn(old)
         {
             conn.link.close(Close {
@@ -245,22 +217,20 @@ impl Hub {
                 last_frame: None,
                 too_slow: false,
             });
-            nick = Some(conn.nick);
-            admitted = conn.admitted;
+            let (_, old, rooms) = conn.departing();
+            (nick, admitted) = (Some(old), rooms);
             self.shared.directory_changed.notify_one();
         }
         if nick.is_none() {
             nick = state.remote_nick_of_token(&sender);
         }
         if nick.is_none()
-            && let Some((old, rooms)) = state.departed.take(&sender)
+            && let Some((old, rooms)) = state.sessions.departed(&sender)
         {
             admitted = rooms;
-            nick = Some(old).filter(|n| !state.nicks.contains_key(&n.key()));
+            nick = old;
         }
-        let nick = nick.unwrap_or_else(|| state.guest_nick());
-        state.nicks.insert(nick.key(), id);
-        state.tokens.insert(sender.clone(), id);
+        let nick = nick.unwrap_or_else(|| state.sessions.guest_nick());
         let welcome = encode(&ServerMsg::Welcome {
             protocol: version.number(),
             nick: nick.to_string(),
@@ -271,26 +241,18 @@ impl Hub {
         if version == Version::V1 {
             state.v1_conns += 1;
         }
+        let token = sender.to_string();
+        let key = (nick.key(), nick.to_string());
+        state.sessions.insert(id, Conn::new(nick, link, sender, version, admitted));
         if state.clustered() {
             // Its nick first; two guest nicks in case another node took it meanwhile.
-            let mut nicks = vec![(nick.key(), nick.to_string())];
+            let mut nicks = vec![key];
             for _ in 0..2 {
-                let guest = state.guest_nick();
+                let guest = state.sessions.guest_nick();
                 nicks.push((guest.key(), guest.to_string()));
             }
-            let token = sender.to_string();
             state.cluster_op(|epoch| Op::Connect { epoch, conn: id, token, nicks });
         }
-        let conn = Conn {
-            nick,
-            rooms: BTreeSet::new(),
-            link,
-            sender,
-            version,
-            admitted,
-            wrong: WrongTries::default(),
-        };
-        state.conns.insert(id, conn);
         self.wake_counts(state);
         (id, guard.unlock())
     }
@@ -303,7 +265,8 @@ impl Hub {
                 self.shared.directory_changed.notify_one();
             }
             self.wake_counts(&state);
-            state.departed.remember(conn.sender, conn.nick, conn.admitted);
+            let (sender, nick, admitted) = conn.departing();
+            state.sessions.remember(sender, nick, admitted);
         }
         state.unlock()
     }
@@ -326,10 +289,8 @@ impl Hub {
                 // The cluster's fan-out delivers it, here as on every node.
                 Outcome::Published(..) => {}
                 Outcome::Existing(sender, msg) => {
-                    let Some((&conn_id, conn)) = state
-                        .tokens
-                        .get_key_value(&sender)
-                        .and_then(|(_, id)| Some((id, state.conns.get(id)?)))
+                    let Some((conn_id, conn)) =
+                        state.sessions.by_token(&sender).and_then(|id| Some((id, state.sessions.get(id)?)))
                     else {
                         continue;
                     };
@@ -346,7 +307,8 @@ impl Hub {
                     }
                 }
                 Outcome::Failed(sender, msg) => {
-                    if let Some(conn) = state.tokens.get(&sender).and_then(|id| state.conns.get(id)) {
+                    if let Some(conn) = state.sessions.by_token(&sender).and_then(|id| state.sessions.get(id))
+                    {
                         queue(&conn.link, refusal(&RequestError::Unavailable, msg.cid), &mut state.dirty);
                     }
                 }
@@ -419,11 +381,11 @@ impl Hub {
 
     /// The part of [`Hub::handle`] that runs under the lock.
     fn apply(&self, state: &mut State, id: ConnId, request: Request) -> Result<Next, RequestError> {
-        let Some(conn) = state.conns.get_mut(&id) else { return Ok(Next::Done) };
+        let Some(conn) = state.sessions.get_mut(id) else { return Ok(Next::Done) };
         match request {
             Request::Nick(nick) => {
                 let key = nick.key();
-                if state.nicks.get(&key).is_some_and(|owner| *owner != id) {
+                if state.sessions.nick_owner(&nick).is_some_and(|owner| owner != id) {
                     return Err(RequestError::NickTaken(nick.to_string()));
                 }
                 if state.clustered() {
@@ -444,7 +406,7 @@ impl Hub {
                     return Err(RequestError::NotInRoom(room));
                 }
                 queue(&conn.link, encode(&ServerMsg::Left { room: room.to_string() }), &mut state.dirty);
-                let nick = conn.nick.clone();
+                let nick = conn.nick().clone();
                 state.remove_member(&room, id, &nick);
                 let name = room.to_string();
                 state.cluster_op(|epoch| Op::Leave { epoch, conn: id, room: name });
@@ -459,7 +421,7 @@ impl Hub {
                 let new = NewMessage {
                     sender: &conn.sender,
                     room: &room,
-                    nick: &conn.nick,
+                    nick: conn.nick(),
                     text,
                     cid,
                     ts: now_ms(),
@@ -481,10 +443,10 @@ impl Hub {
                     return Err(RequestError::NotInRoom(room));
                 };
                 let frame =
-                    encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick.to_string() });
+                    encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick().to_string() });
                 members.typing(&frame, id, state.presence_threshold, Instant::now(), &mut state.dirty);
                 if members.has_remote() {
-                    share_typing(&state.cluster, &room, &conn.nick);
+                    share_typing(&state.cluster, &room, conn.nick());
                 }
                 Ok(Next::Done)
             }
@@ -521,16 +483,18 @@ impl Hub {
                 let Some(members) = joined(&mut state.rooms, conn, &room) else {
                     return Err(RequestError::NotInRoom(room));
                 };
-                let (conns, cluster) = (&state.conns, &state.cluster);
+                let (sessions, cluster) = (&state.sessions, &state.cluster);
                 let (page, complete) =
-                    members.page(after.as_ref(), limit as usize, |c| nick_of(conns, cluster, c));
+                    members.page(after.as_ref(), limit as usize, |c| nick_of(sessions, cluster, c));
                 let frame = encode(&ServerMsg::Members {
                     room: room.to_string(),
                     members: page,
                     total: members.total(),
                     complete,
                 });
-                queue(&conns[&id].link, frame, &mut state.dirty);
+                if let Some(conn) = sessions.get(id) {
+                    queue(&conn.link, frame, &mut state.dirty);
+                }
                 Ok(Next::Done)
             }
         }
@@ -550,18 +514,18 @@ impl Hub {
         newly: bool,
         announce: bool,
     ) {
-        let Some(version) = state.conns.get(&id).map(|c| c.version) else { return };
+        let Some(version) = state.sessions.get(id).map(|c| c.version) else { return };
         // Version 1 lists every member; version 2 the first page and the total.
         let (nicks, total) = match (state.rooms.get(room), version) {
             (None, _) => (Vec::new(), None),
-            (Some(r), Version::V1) => (r.all(|c| nick_of(&state.conns, &state.cluster, c)), None),
+            (Some(r), Version::V1) => (r.all(|c| nick_of(&state.sessions, &state.cluster, c)), None),
             (Some(r), Version::V2) => {
                 let (page, _) =
-                    r.page(None, MEMBERS_PAGE as usize, |c| nick_of(&state.conns, &state.cluster, c));
+                    r.page(None, MEMBERS_PAGE as usize, |c| nick_of(&state.sessions, &state.cluster, c));
                 (page, Some(r.total()))
             }
         };
-        let Some(conn) = state.conns.get_mut(&id) else { return };
+        let Some(conn) = state.sessions.get_mut(id) else { return };
         let last = page.as_ref().ok().and_then(Page::last_id).unwrap_or(0);
         let Some(held) = state.rooms.get_mut(room).and_then(|r| r.members.get_mut(&id)).map(|m| {
             m.shown = m.shown.max(last);
@@ -576,7 +540,7 @@ impl Hub {
                 queue(&link, refusal(&error, None), &mut state.dirty);
                 if newly {
                     conn.rooms.remove(room);
-                    let nick = conn.nick.clone();
+                    let nick = conn.nick().clone();
                     state.remove_member(room, id, &nick);
                     // The cluster never heard of a join that was to create the room.
                     if !announce {
@@ -643,16 +607,16 @@ impl Hub {
     /// Whether `token` is the resume token of an open connection (the credential of the
     /// HTTP calls, such as uploads).
     pub fn is_open(&self, token: &str) -> bool {
-        self.lock().tokens.contains_key(token)
+        self.lock().sessions.is_open(token)
     }
 
     pub fn connections(&self) -> usize {
-        self.lock().conns.len()
+        self.lock().sessions.len()
     }
 
     /// The current nick of a connection.
     pub fn nick(&self, id: ConnId) -> Option<String> {
-        self.lock().conns.get(&id).map(|c| c.nick.to_string())
+        self.lock().sessions.get(id).map(|c| c.nick().to_string())
     }
 }
 
@@ -660,16 +624,12 @@ impl State {
     /// Forgets a connection: it leaves every room (the others are told), its nick and
     /// token are freed. Returns it, or `None` if it was already gone.
     fn remove_conn(&mut self, id: ConnId) -> Option<Conn> {
-        let conn = self.conns.remove(&id)?;
+        let conn = self.sessions.remove(id)?;
         if conn.version == Version::V1 {
             self.v1_conns -= 1;
         }
-        self.nicks.remove(&conn.nick.key());
-        if self.tokens.get(&conn.sender) == Some(&id) {
-            self.tokens.remove(&conn.sender);
-        }
         for room in &conn.rooms {
-            self.remove_member(room, id, &conn.nick);
+            self.remove_member(room, id, conn.nick());
         }
         self.cluster_op(|epoch| Op::Disconnect { epoch, conn: id });
         Some(conn)
@@ -678,13 +638,8 @@ impl State {
     /// Gives connection `id` the nick `nick`: `you` to it, `presence` (`rename`) to its
     /// rooms.
     fn rename(&mut self, id: ConnId, nick: Nick) {
-        let Some(conn) = self.conns.get_mut(&id) else { return };
-        let (key, old_key) = (nick.key(), conn.nick.key());
-        if old_key != key && self.nicks.get(&old_key) == Some(&id) {
-            self.nicks.remove(&old_key);
-        }
-        self.nicks.insert(key, id);
-        let old = std::mem::replace(&mut conn.nick, nick.clone());
+        let Some(old) = self.sessions.rename(id, nick.clone()) else { return };
+        let Some(conn) = self.sessions.get(id) else { return };
         queue(&conn.link, encode(&ServerMsg::You { nick: nick.to_string() }), &mut self.dirty);
         if old != nick {
             let rooms: Vec<RoomName> = conn.rooms.iter().cloned().collect();
@@ -718,31 +673,6 @@ impl State {
         }
     }
 
-    /// A `guest-NNNN` nick nobody uses, with more digits if the server is crowded.
-    fn guest_nick(&self) -> Nick {
-        let random = RandomState::new();
-        // Start with as many digits as keep at most a quarter of the numbers taken, so a
-        // guest is found in about one try however many are online (four digits up to
-        // 2,500 nicks): from four digits always, a connect among 10k guests tried about
-        // three numbers, each a `format!` and a lookup (bench/TUNING.md).
-        let taken = self.nicks.len() as u64 + 1;
-        let first = (4..18u64).find(|&d| 10u64.pow(d as u32) >= 4 * taken).unwrap_or(18);
-        let mut nick = String::with_capacity(24);
-        for attempt in 0u64.. {
-            let digits = (first + attempt / 16).min(18);
-            let n = random.hash_one(attempt) % 10u64.pow(digits as u32);
-            nick.clear();
-            let _ = write!(nick, "guest-{n:0width$}", width = digits as usize);
-            // Under its key: digits have look-alikes (`0` is `o`'s), so a guest's key is
-            // not its nick.
-            let guest = Nick::parse(&nick).expect("guest nicks are valid");
-            if !self.nicks.contains_key(&guest.key()) {
-                return guest;
-            }
-        }
-        unreachable!("the loop only ends by returning")
-    }
-
     /// Removes `id` from `room`, tells the remaining members, and forgets an empty room.
     fn remove_member(&mut self, room: &RoomName, id: ConnId, nick: &Nick) {
         let Some(members) = self.rooms.get_mut(room) else { return };
@@ -773,53 +703,9 @@ fn joined<'a>(rooms: &'a mut HashMap<RoomName, Room>, conn: &Conn, room: &RoomNa
 /// The most private rooms a session remembers being admitted to.
 const ADMITTED_MAX: usize = 1000;
 
-/// How long, and for how many, a closed connection's nick is kept for its resume token.
-const DEPARTED_FOR: Duration = Duration::from_secs(10 * 60);
-const DEPARTED_MAX: usize = 10_000;
-
-/// The nicks of connections that closed lately, bounded in time and number.
-#[derive(Debug, Default)]
-struct Departed {
-    /// Each one's nick and the private rooms it was admitted to.
-    nicks: HashMap<SenderKey, (Nick, HashSet<RoomName>, Instant)>,
-    /// Oldest first; an entry taken or replaced early stays here until it comes round.
-    order: VecDeque<SenderKey>,
-}
-
-impl Departed {
-    fn remember(&mut self, sender: SenderKey, nick: Nick, admitted: HashSet<RoomName>) {
-        while self.order.len() >= DEPARTED_MAX {
-            let Some(old) = self.order.pop_front() else { break };
-            self.nicks.remove(&old);
-        }
-        self.order.push_back(sender.clone());
-        self.nicks.insert(sender, (nick, admitted, Instant::now()));
-    }
-
-    fn take(&mut self, sender: &SenderKey) -> Option<(Nick, HashSet<RoomName>)> {
-        let (nick, admitted, at) = self.nicks.remove(sender)?;
-        (at.elapsed() < DEPARTED_FOR).then_some((nick, admitted))
-    }
-}
-
 /// Close code for a connection whose resume token was taken over by a newer connection
 /// (application range 4000-4999): the client must not reconnect with it.
 pub const REPLACED: u16 = common::close::REPLACED;
-
-/// A resume token: 16 to 64 URL-safe characters.
-fn valid_token(t: &str) -> bool {
-    (16..=64).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// 128 random bits as 32 hex characters, from the operating system's generator.
-fn new_token() -> String {
-    let mut bytes = [0u8; 16];
-    // The OS generator failing is not something a chat server can work around.
-    getrandom::fill(&mut bytes).expect("the operating system's random generator works");
-    // One encoding pass, not a formatted String per byte: this runs on every connect, and
-    // the per-byte `format!` was 15% of a bare upgrade's instructions (bench/TUNING.md).
-    data_encoding::HEXLOWER.encode(&bytes)
-}
 
 fn now_ms() -> u64 {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
