@@ -2,6 +2,7 @@
 //! and what they need off it (a room's stored settings, Argon2), with the rules run again
 //! after each trip.
 
+use super::room::Event;
 use super::*;
 
 impl Hub {
@@ -94,8 +95,8 @@ impl Hub {
         // A room nobody has created (no member, nothing stored) that would be taken for
         // one with members: refused, so that no one can stand in for a room people know.
         if !exists
-            && !state.rooms.contains_key(room)
-            && let Some(like) = state.looks.like(room)
+            && !state.rooms.contains(room)
+            && let Some(like) = state.rooms.like(room)
         {
             return Err(RequestError::LookAlike(room.clone(), like.clone()));
         }
@@ -143,10 +144,7 @@ impl Hub {
         let link = conn.link.clone();
         let nick = conn.nick().clone();
         let v1 = conn.version == Version::V1;
-        if !state.rooms.contains_key(room) {
-            state.looks.add(room);
-        }
-        let members = state.rooms.entry(room.clone()).or_default();
+        let members = state.rooms.entry(room);
         // Known from now on (a room only other nodes' members were in had none here).
         members.settings.get_or_insert(settings);
         if newly {
@@ -157,12 +155,9 @@ impl Hub {
                 old_nick: None,
             });
             members.insert(id, &nick, v1, Member { link, held: Some(Vec::new()), shown: 0 });
-            let threshold = state.presence_threshold;
-            if members.presence(&frame, Event::Join, Some(id), threshold, &mut state.dirty) {
-                state.counted.insert(room.clone());
-                self.wake_counts(state);
-            }
-            state.touched.insert(room.clone());
+            state.rooms.presence(room, &frame, Event::Join, Some(id), &mut state.dirty);
+            self.wake_counts(state);
+            state.rooms.touch(room.clone());
             self.shared.directory_changed.notify_one();
             // A join that creates a room tells the cluster once the store has the room's
             // settings ([`Hub::joined`]): another node must never find a member of a room

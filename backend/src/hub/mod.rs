@@ -40,9 +40,10 @@ mod private;
 mod read;
 mod replica;
 mod room;
+mod rooms;
 mod sessions;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -57,7 +58,7 @@ use crate::cluster::events::Op;
 use crate::conn::link::{Close, Deliveries, Frame, Link};
 use crate::encode::{encode, refusal};
 use crate::error::RequestError;
-use crate::names::{self, NickKey as _};
+use crate::names::NickKey as _;
 use crate::store::{
     Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
 };
@@ -66,7 +67,8 @@ use private::{Work, Worked};
 pub use read::{Handled, READS_AT_ONCE, Read};
 use read::{Next, Pending, fetch, read_room};
 use replica::{Replica, nick_of, share_typing};
-use room::{Event, Member, Room};
+use room::{Member, Room};
+use rooms::Rooms;
 use sessions::{Conn, Sessions, new_token, valid_token};
 
 pub type ConnId = u64;
@@ -99,23 +101,15 @@ pub const PRESENCE_INTERVAL: Duration = Duration::from_secs(1);
 struct State {
     /// This node's connections, the nick table and the resume tokens.
     sessions: Sessions,
-    /// Rooms with at least one member. A room's history lives in the store and outlives this.
-    rooms: HashMap<RoomName, Room>,
-    /// The same rooms by their look, to refuse a new room that looks like one of them.
-    looks: names::Looks,
+    /// Rooms with a member, and what changed in them for the directory and presence counts.
+    rooms: Rooms,
     store: Store,
     /// Links given a frame under the lock, handed to the operation's caller with the lock's
     /// release ([`Locked::unlock`]) to be written then.
     dirty: Deliveries,
-    /// Rooms whose member count changed since the last directory push.
-    touched: HashSet<RoomName>,
-    /// Rooms with presence counted since the last `presence_count`.
-    counted: HashSet<RoomName>,
     /// Open version 1 connections: only while there are some is the full directory
     /// computed for each push.
     v1_conns: usize,
-    /// Rooms above this many members count presence for version 2 members.
-    presence_threshold: usize,
     /// With `--redis`: the other nodes' members, and where this node's changes go.
     cluster: Option<Replica>,
 }
@@ -156,14 +150,10 @@ impl Hub {
     pub fn new(store: Store, history: History, presence_threshold: usize) -> Self {
         let state = State {
             sessions: Sessions::new(),
-            rooms: HashMap::new(),
-            looks: names::Looks::default(),
+            rooms: Rooms::new(presence_threshold),
             store,
             dirty: Deliveries::default(),
-            touched: HashSet::new(),
-            counted: HashSet::new(),
             v1_conns: 0,
-            presence_threshold,
             cluster: None,
         };
         let shared = Shared {
@@ -415,7 +405,7 @@ impl Hub {
                 Ok(Next::Done)
             }
             Request::Say { room, text, cid, image } => {
-                let Some(members) = joined(&mut state.rooms, conn, &room) else {
+                let Some(members) = state.rooms.joined(conn, &room) else {
                     return Err(RequestError::NotInRoom(room));
                 };
                 let new = NewMessage {
@@ -439,12 +429,13 @@ impl Hub {
                 Ok(Next::Done)
             }
             Request::Typing(room) => {
-                let Some(members) = joined(&mut state.rooms, conn, &room) else {
+                let threshold = state.rooms.presence_threshold();
+                let Some(members) = state.rooms.joined(conn, &room) else {
                     return Err(RequestError::NotInRoom(room));
                 };
                 let frame =
                     encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick().to_string() });
-                members.typing(&frame, id, state.presence_threshold, Instant::now(), &mut state.dirty);
+                members.typing(&frame, id, threshold, Instant::now(), &mut state.dirty);
                 if members.has_remote() {
                     share_typing(&state.cluster, &room, conn.nick());
                 }
@@ -480,7 +471,7 @@ impl Hub {
                             .into(),
                     ));
                 }
-                let Some(members) = joined(&mut state.rooms, conn, &room) else {
+                let Some(members) = state.rooms.joined(conn, &room) else {
                     return Err(RequestError::NotInRoom(room));
                 };
                 let (sessions, cluster) = (&state.sessions, &state.cluster);
@@ -598,7 +589,7 @@ impl Hub {
 
     /// Wakes the presence task if a room has counted presence to send.
     fn wake_counts(&self, state: &State) {
-        if !state.counted.is_empty() {
+        if state.rooms.any_counted() {
             self.shared.counted.notify_one();
         }
     }
@@ -650,54 +641,19 @@ impl State {
     /// Tells `rooms` that member `id` (of this node or another) is now `nick`.
     fn renamed_in(&mut self, id: ConnId, rooms: Vec<RoomName>, old: &Nick, nick: &Nick) {
         for room in rooms {
-            let Some(members) = self.rooms.get_mut(&room) else { continue };
-            members.renamed(id, old, nick);
-            let frame = encode(&ServerMsg::Presence {
-                room: room.to_string(),
-                event: PresenceEvent::Rename,
-                nick: nick.to_string(),
-                old_nick: Some(old.to_string()),
-            });
-            if members.presence(&frame, Event::Rename, None, self.presence_threshold, &mut self.dirty) {
-                self.counted.insert(room);
-            }
+            self.rooms.renamed(room, id, old, nick, &mut self.dirty);
         }
     }
 
     /// Sends every pending `presence_count`.
     fn flush_counted(&mut self) {
-        for name in std::mem::take(&mut self.counted) {
-            if let Some(room) = self.rooms.get_mut(&name) {
-                room.flush_counts(name.as_str(), &mut self.dirty);
-            }
-        }
+        self.rooms.flush_counted(&mut self.dirty);
     }
 
     /// Removes `id` from `room`, tells the remaining members, and forgets an empty room.
     fn remove_member(&mut self, room: &RoomName, id: ConnId, nick: &Nick) {
-        let Some(members) = self.rooms.get_mut(room) else { return };
-        members.remove(id, nick);
-        self.touched.insert(room.clone());
-        if members.len() == 0 {
-            self.rooms.remove(room);
-            self.looks.remove(room);
-            return;
-        }
-        let frame = encode(&ServerMsg::Presence {
-            room: room.to_string(),
-            event: PresenceEvent::Leave,
-            nick: nick.to_string(),
-            old_nick: None,
-        });
-        if members.presence(&frame, Event::Leave, None, self.presence_threshold, &mut self.dirty) {
-            self.counted.insert(room.clone());
-        }
+        self.rooms.remove_member(room, id, nick, &mut self.dirty);
     }
-}
-
-/// The room, if `conn` is one of its members.
-fn joined<'a>(rooms: &'a mut HashMap<RoomName, Room>, conn: &Conn, room: &RoomName) -> Option<&'a mut Room> {
-    rooms.get_mut(room).filter(|_| conn.rooms.contains(room))
 }
 
 /// The most private rooms a session remembers being admitted to.

@@ -136,7 +136,7 @@ impl Hub {
     }
 
     fn after_remote(&self, state: &State) {
-        if !state.touched.is_empty() {
+        if state.rooms.any_touched() {
             self.shared.directory_changed.notify_one();
         }
         self.wake_counts(state);
@@ -153,9 +153,10 @@ impl State {
         let Some(replica) = &self.cluster else { return };
         let Some(id) = self.sessions.nick_owner(&nick) else { return };
         let Some(remote) = replica.remote.get(&id).filter(|r| r.rooms.contains(&room)) else { return };
+        let threshold = self.rooms.presence_threshold();
         let Some(members) = self.rooms.get_mut(&room) else { return };
         let frame = encode(&ServerMsg::Typing { room: room.to_string(), nick: remote.nick.to_string() });
-        members.typing(&frame, id, self.presence_threshold, now, &mut self.dirty);
+        members.typing(&frame, id, threshold, now, &mut self.dirty);
     }
 
     /// Delivers a message the fan-out brought (stored by Redis, from any node) to the
@@ -340,21 +341,15 @@ impl State {
             return;
         }
         let nick = remote.nick.clone();
-        if !self.rooms.contains_key(&room) {
-            self.looks.add(&room);
-        }
-        let members = self.rooms.entry(room.clone()).or_default();
-        members.add_remote(id, &nick);
+        self.rooms.entry(&room).add_remote(id, &nick);
         let frame = encode(&ServerMsg::Presence {
             room: room.to_string(),
             event: PresenceEvent::Join,
             nick: nick.to_string(),
             old_nick: None,
         });
-        if members.presence(&frame, Event::Join, None, self.presence_threshold, &mut self.dirty) {
-            self.counted.insert(room.clone());
-        }
-        self.touched.insert(room);
+        self.rooms.presence(&room, &frame, Event::Join, None, &mut self.dirty);
+        self.rooms.touch(room);
     }
 
     fn remote_leave(&mut self, member: &str, room: &str) {
