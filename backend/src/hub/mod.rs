@@ -34,6 +34,7 @@
 //! it established ([`Joining`]). Whatever changed meanwhile is judged afresh on the next
 //! trip, so nothing decided on stale state is acted on.
 
+mod cmd;
 mod directory;
 mod join;
 mod private;
@@ -47,7 +48,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::v2::{MEMBERS_PAGE, MembersPage};
+use common::v2::MEMBERS_PAGE;
 use common::{
     JOIN_HISTORY, Nick, Password, PresenceEvent, RESUME_HISTORY_MAX, Request, RoomName, ServerMsg, Version,
 };
@@ -59,14 +60,12 @@ use crate::conn::link::{Close, Deliveries, Frame, Link};
 use crate::encode::{encode, refusal};
 use crate::error::RequestError;
 use crate::names::NickKey as _;
-use crate::store::{
-    Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
-};
+use crate::store::{History, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written};
 use join::{Admit, Joining};
 use private::{Work, Worked};
 pub use read::{Handled, READS_AT_ONCE, Read};
 use read::{Next, Pending, fetch, read_room};
-use replica::{Replica, nick_of, share_typing};
+use replica::{Replica, nick_of};
 use room::{Member, Room};
 use rooms::Rooms;
 use sessions::{Conn, Sessions, new_token, valid_token};
@@ -369,128 +368,6 @@ impl Hub {
         finished.map(Handled::Done)
     }
 
-    /// The part of [`Hub::handle`] that runs under the lock.
-    fn apply(&self, state: &mut State, id: ConnId, request: Request) -> Result<Next, RequestError> {
-        let Some(conn) = state.sessions.get_mut(id) else { return Ok(Next::Done) };
-        match request {
-            Request::Nick(nick) => {
-                let key = nick.key();
-                if state.sessions.nick_owner(&nick).is_some_and(|owner| owner != id) {
-                    return Err(RequestError::NickTaken(nick.to_string()));
-                }
-                if state.clustered() {
-                    // Another node may claim it at the same moment: Redis decides, and
-                    // the answer (`you` or `nick_taken`) comes from `nick_answer`.
-                    let nick = (key, nick.to_string());
-                    state.cluster_op(|epoch| Op::Nick { epoch, conn: id, nick });
-                    return Ok(Next::Done);
-                }
-                state.rename(id, nick);
-                self.wake_counts(state);
-                Ok(Next::Done)
-            }
-            // The rules of a join are `admit`'s (it may need more than one trip to the lock).
-            Request::Join { .. } => unreachable!("Hub::handle sends joins to Hub::admit"),
-            Request::Leave(room) => {
-                if !conn.rooms.remove(&room) {
-                    return Err(RequestError::NotInRoom(room));
-                }
-                queue(&conn.link, encode(&ServerMsg::Left { room: room.to_string() }), &mut state.dirty);
-                let nick = conn.nick().clone();
-                state.remove_member(&room, id, &nick);
-                let name = room.to_string();
-                state.cluster_op(|epoch| Op::Leave { epoch, conn: id, room: name });
-                self.shared.directory_changed.notify_one();
-                self.wake_counts(state);
-                Ok(Next::Done)
-            }
-            Request::Say { room, text, cid, image } => {
-                let Some(members) = state.rooms.joined(conn, &room) else {
-                    return Err(RequestError::NotInRoom(room));
-                };
-                let new = NewMessage {
-                    sender: &conn.sender,
-                    room: &room,
-                    nick: conn.nick(),
-                    text,
-                    cid,
-                    ts: now_ms(),
-                    image,
-                };
-                match state.store.append(new) {
-                    Appended::Deliver(msg) => members.deliver(msg, &mut state.dirty),
-                    Appended::Duplicate { room, id } => {
-                        return Ok(Next::Again { link: conn.link.clone(), room, id });
-                    }
-                    // Delivered to the room, the sender included, once committed.
-                    Appended::Queued | Appended::InFlight => {}
-                    Appended::Busy => return Err(RequestError::Busy),
-                }
-                Ok(Next::Done)
-            }
-            Request::Typing(room) => {
-                let threshold = state.rooms.presence_threshold();
-                let Some(members) = state.rooms.joined(conn, &room) else {
-                    return Err(RequestError::NotInRoom(room));
-                };
-                let frame =
-                    encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick().to_string() });
-                members.typing(&frame, id, threshold, Instant::now(), &mut state.dirty);
-                if members.has_remote() {
-                    share_typing(&state.cluster, &room, conn.nick());
-                }
-                Ok(Next::Done)
-            }
-            Request::Ping => {
-                queue(&conn.link, encode(&ServerMsg::Pong), &mut state.dirty);
-                Ok(Next::Done)
-            }
-            Request::History { room, before, limit } => {
-                // Its last answer is still queued: the client is not reading. Refused at
-                // the price of a small frame, rather than a page read, encoded and queued
-                // until the bound in bytes drops the client (docs/protocol.md).
-                if conn.link.answer_unread() {
-                    return Err(RequestError::Unread(room));
-                }
-                // A private room's history is for its members; one whose settings are not
-                // known here (no member here, or only other nodes') is looked up in the
-                // store, with the lock released.
-                let check = !conn.rooms.contains(&room)
-                    && match state.rooms.get(&room).and_then(|r| r.settings.as_ref()) {
-                        Some(s) if s.is_private() => return Err(RequestError::PrivateHistory(room)),
-                        Some(_) => false,
-                        None => true,
-                    };
-                Ok(Next::History { link: conn.link.clone(), room, before, limit: limit as usize, check })
-            }
-            Request::Members(MembersPage { room, after, limit }) => {
-                if conn.version == Version::V1 {
-                    // Version 1 has no such frame, and stays exactly as it was.
-                    return Err(RequestError::BadRequest(
-                        "unknown frame type `members` (it is version 2's: offer the subprotocol chat.v2)"
-                            .into(),
-                    ));
-                }
-                let Some(members) = state.rooms.joined(conn, &room) else {
-                    return Err(RequestError::NotInRoom(room));
-                };
-                let (sessions, cluster) = (&state.sessions, &state.cluster);
-                let (page, complete) =
-                    members.page(after.as_ref(), limit as usize, |c| nick_of(sessions, cluster, c));
-                let frame = encode(&ServerMsg::Members {
-                    room: room.to_string(),
-                    members: page,
-                    total: members.total(),
-                    complete,
-                });
-                if let Some(conn) = sessions.get(id) {
-                    queue(&conn.link, frame, &mut state.dirty);
-                }
-                Ok(Next::Done)
-            }
-        }
-    }
-
     /// Ends a join once its history is read: `joined` (with the members as they are now),
     /// then what the room sent meanwhile, less what `joined` already holds. When the read
     /// failed, the joiner hears so and a new member leaves again (the others saw it come).
@@ -624,25 +501,6 @@ impl State {
         }
         self.cluster_op(|epoch| Op::Disconnect { epoch, conn: id });
         Some(conn)
-    }
-
-    /// Gives connection `id` the nick `nick`: `you` to it, `presence` (`rename`) to its
-    /// rooms.
-    fn rename(&mut self, id: ConnId, nick: Nick) {
-        let Some(old) = self.sessions.rename(id, nick.clone()) else { return };
-        let Some(conn) = self.sessions.get(id) else { return };
-        queue(&conn.link, encode(&ServerMsg::You { nick: nick.to_string() }), &mut self.dirty);
-        if old != nick {
-            let rooms: Vec<RoomName> = conn.rooms.iter().cloned().collect();
-            self.renamed_in(id, rooms, &old, &nick);
-        }
-    }
-
-    /// Tells `rooms` that member `id` (of this node or another) is now `nick`.
-    fn renamed_in(&mut self, id: ConnId, rooms: Vec<RoomName>, old: &Nick, nick: &Nick) {
-        for room in rooms {
-            self.rooms.renamed(room, id, old, nick, &mut self.dirty);
-        }
     }
 
     /// Sends every pending `presence_count`.
