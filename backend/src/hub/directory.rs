@@ -94,7 +94,7 @@ impl State {
     pub(super) fn push_directory(&mut self, last: &mut Option<Vec<RoomInfo>>, now: Instant) -> bool {
         let delta = self.delta(now);
         let waiting = self.rooms.any_touched();
-        let full = if self.v1_conns > 0 {
+        let full = if self.sessions.any_v1() {
             let rooms = self.directory();
             (last.as_ref() != Some(&rooms)).then(|| {
                 let frame = encode(&ServerMsg::Rooms { rooms: rooms.clone() });

@@ -1,5 +1,7 @@
 //! The shared state of the server and every protocol rule: connections and their nicks,
-//! rooms and their members, and what each request makes the server send to whom.
+//! rooms and their members, and what each request makes the server send to whom. This
+//! file holds the lock, the state's parts together, and the operations on a connection's
+//! life (connect, disconnect, a request handled, the store's writes delivered).
 //!
 //! The hub never waits on a socket: it queues encoded frames on bounded [`Link`]s, so one
 //! slow client can never stall a room. Nor does it wait on the disk under its lock: reads
@@ -15,16 +17,22 @@
 //! Each connection speaks the protocol version its handshake chose. The rules exist once,
 //! here; where the versions differ (`joined`'s members, presence in big rooms, the
 //! directory), the hub encodes each version's frame once and gives it to that version's
-//! connections. The parts, by concern:
-//! - `room`: a room's members, broadcasts, presence (counted in big rooms), member pages;
+//! connections. The state is made of parts with private fields, each keeping its own
+//! invariants; the rules of each request are files of their own:
+//! - `sessions`: connections, the nick table, resume tokens, nicks of closed connections;
+//! - `rooms`: the rooms with a member, their looks, and which changed for the directory
+//!   and for `presence_count`;
+//! - `room`: one room's members, broadcasts, presence (counted in big rooms), member pages;
+//! - `cmd`: each request's rules but `join`'s (`nick`, `leave`, `say`, `typing`,
+//!   `history`, `members`), and [`Hub::apply`], their dispatch;
 //! - `directory`: the room directory and its pushes (full lists, version 2's deltas);
-//! - `join`: a `join`'s admission (private rooms, member limits) and its trips off the lock;
+//! - `join`: a `join`'s admission (private rooms, member limits), its trips off the lock,
+//!   and its end (`joined`, once its history is read);
 //! - `private`: private rooms' passwords (Argon2, off the lock) and wrong guesses;
 //! - `read`: what a request does once the lock is released (reads of the store, on the
 //!   blocking pool when it may block) and sends;
 //! - `replica`: with `--redis`, the other nodes' members, fed only by the cluster's
-//!   events through [`Hub::apply_cluster`], and this node's changes for the cluster;
-//! - this file: connections, nicks and resume tokens, and the requests' rules.
+//!   events through [`Hub::apply_cluster`], and this node's changes for the cluster.
 //!
 //! A `join` is the one request that may need more than one trip to the lock: the rules run
 //! under it as far as they can, and when they need the store's settings of a room not
@@ -106,9 +114,6 @@ struct State {
     /// Links given a frame under the lock, handed to the operation's caller with the lock's
     /// release ([`Locked::unlock`]) to be written then.
     dirty: Deliveries,
-    /// Open version 1 connections: only while there are some is the full directory
-    /// computed for each push.
-    v1_conns: usize,
     /// With `--redis`: the other nodes' members, and where this node's changes go.
     cluster: Option<Replica>,
 }
@@ -152,7 +157,6 @@ impl Hub {
             rooms: Rooms::new(presence_threshold),
             store,
             dirty: Deliveries::default(),
-            v1_conns: 0,
             cluster: None,
         };
         let shared = Shared {
@@ -227,9 +231,6 @@ impl Hub {
             resume: Some(sender.to_string()),
         });
         queue(&link, welcome, &mut state.dirty);
-        if version == Version::V1 {
-            state.v1_conns += 1;
-        }
         let token = sender.to_string();
         let key = (nick.key(), nick.to_string());
         state.sessions.insert(id, Conn::new(nick, link, sender, version, admitted));
@@ -368,87 +369,6 @@ impl Hub {
         finished.map(Handled::Done)
     }
 
-    /// Ends a join once its history is read: `joined` (with the members as they are now),
-    /// then what the room sent meanwhile, less what `joined` already holds. When the read
-    /// failed, the joiner hears so and a new member leaves again (the others saw it come).
-    /// With `announce` (a join that created the room, its settings now stored), the
-    /// cluster is told of the join only now.
-    fn joined(
-        &self,
-        state: &mut State,
-        id: ConnId,
-        room: &RoomName,
-        page: Result<Page, RequestError>,
-        newly: bool,
-        announce: bool,
-    ) {
-        let Some(version) = state.sessions.get(id).map(|c| c.version) else { return };
-        // Version 1 lists every member; version 2 the first page and the total.
-        let (nicks, total) = match (state.rooms.get(room), version) {
-            (None, _) => (Vec::new(), None),
-            (Some(r), Version::V1) => (r.all(|c| nick_of(&state.sessions, &state.cluster, c)), None),
-            (Some(r), Version::V2) => {
-                let (page, _) =
-                    r.page(None, MEMBERS_PAGE as usize, |c| nick_of(&state.sessions, &state.cluster, c));
-                (page, Some(r.total()))
-            }
-        };
-        let Some(conn) = state.sessions.get_mut(id) else { return };
-        let last = page.as_ref().ok().and_then(Page::last_id).unwrap_or(0);
-        let Some(held) = state.rooms.get_mut(room).and_then(|r| r.members.get_mut(&id)).map(|m| {
-            m.shown = m.shown.max(last);
-            m.held.take()
-        }) else {
-            return; // It left meanwhile (replaced by a resumed connection).
-        };
-        let link = conn.link.clone();
-        let page = match page {
-            Ok(page) => page,
-            Err(error) => {
-                queue(&link, refusal(&error, None), &mut state.dirty);
-                if newly {
-                    conn.rooms.remove(room);
-                    let nick = conn.nick().clone();
-                    state.remove_member(room, id, &nick);
-                    // The cluster never heard of a join that was to create the room.
-                    if !announce {
-                        let name = room.to_string();
-                        state.cluster_op(|epoch| Op::Leave { epoch, conn: id, room: name });
-                    }
-                    self.shared.directory_changed.notify_one();
-                    self.wake_counts(state);
-                } else {
-                    for (_, frame) in held.into_iter().flatten() {
-                        queue(&link, frame, &mut state.dirty);
-                    }
-                }
-                return;
-            }
-        };
-        if announce {
-            let name = room.to_string();
-            state.cluster_op(|epoch| Op::Join { epoch, conn: id, room: name });
-        }
-        let joined = encode(&ServerMsg::Joined {
-            room: room.to_string(),
-            members: nicks,
-            history: page.messages,
-            complete: page.complete,
-            total,
-        });
-        queue(&link, joined, &mut state.dirty);
-        let mut newest = last;
-        for (msg_id, frame) in held.into_iter().flatten() {
-            if msg_id.is_none_or(|m| m > last) {
-                newest = newest.max(msg_id.unwrap_or(0));
-                queue(&link, frame, &mut state.dirty);
-            }
-        }
-        if let Some(member) = state.rooms.get_mut(room).and_then(|r| r.members.get_mut(&id)) {
-            member.shown = newest;
-        }
-    }
-
     /// Sends the presence counted in big rooms to their version 2 members, one
     /// `presence_count` per room at most once per [`PRESENCE_INTERVAL`]: in a room of any
     /// size, a join costs a counter increment, and the count's frame is shared.
@@ -493,9 +413,6 @@ impl State {
     /// token are freed. Returns it, or `None` if it was already gone.
     fn remove_conn(&mut self, id: ConnId) -> Option<Conn> {
         let conn = self.sessions.remove(id)?;
-        if conn.version == Version::V1 {
-            self.v1_conns -= 1;
-        }
         for room in &conn.rooms {
             self.remove_member(room, id, conn.nick());
         }

@@ -4,7 +4,8 @@
 //! The invariants live here, behind private fields: a nick's key (lowercase) is in the
 //! nick table iff a connection here or another node's member holds it (so nicks are
 //! unique case-insensitively across the cluster), and a resume token is in the token
-//! table iff an open connection here has it. Everything that adds, removes or renames a
+//! table iff an open connection here has it, and the count of version 1 connections is
+//! theirs in the table. Everything that adds, removes or renames a
 //! connection goes through [`Sessions`]; what the rooms are told of it is the caller's.
 
 use std::collections::hash_map::RandomState;
@@ -74,6 +75,9 @@ pub(super) struct Sessions {
     /// back (a phone that switched networks and closed its old socket first) gets its nick
     /// back if nobody took it meanwhile.
     departed: Departed,
+    /// Open version 1 connections: only while there are some is the full directory
+    /// computed for each push.
+    v1_conns: usize,
 }
 
 impl Sessions {
@@ -84,6 +88,7 @@ impl Sessions {
             nicks: HashMap::new(),
             tokens: HashMap::new(),
             departed: Departed::default(),
+            v1_conns: 0,
         }
     }
 
@@ -114,6 +119,11 @@ impl Sessions {
         self.conns.keys().copied().collect()
     }
 
+    /// Whether a version 1 connection is open (it is sent the full directory).
+    pub(super) fn any_v1(&self) -> bool {
+        self.v1_conns > 0
+    }
+
     /// The open connection with this resume token.
     pub(super) fn by_token(&self, sender: &SenderKey) -> Option<ConnId> {
         self.tokens.get(sender).copied()
@@ -132,12 +142,18 @@ impl Sessions {
     pub(super) fn insert(&mut self, id: ConnId, conn: Conn) {
         self.nicks.insert(conn.nick.key(), id);
         self.tokens.insert(conn.sender.clone(), id);
+        if conn.version == Version::V1 {
+            self.v1_conns += 1;
+        }
         self.conns.insert(id, conn);
     }
 
     /// Forgets a connection, its nick and its token. The rooms it was in are the caller's.
     pub(super) fn remove(&mut self, id: ConnId) -> Option<Conn> {
         let conn = self.conns.remove(&id)?;
+        if conn.version == Version::V1 {
+            self.v1_conns -= 1;
+        }
         self.nicks.remove(&conn.nick.key());
         if self.tokens.get(&conn.sender) == Some(&id) {
             self.tokens.remove(&conn.sender);
