@@ -59,12 +59,7 @@ impl Hub {
     /// with the lock released, so that the push marks a private one as such. A room whose
     /// read fails is tried again when next touched.
     async fn learn_settings(&self) {
-        let unknown: Vec<RoomName> = {
-            let state = self.lock();
-            let state = &*state;
-            let unknown = |name: &&RoomName| state.rooms.get(*name).is_some_and(|r| r.settings.is_none());
-            state.touched.iter().filter(unknown).take(SETTINGS_PER_PUSH).cloned().collect()
-        };
+        let unknown: Vec<RoomName> = { self.lock().rooms.touched_unknown(SETTINGS_PER_PUSH) };
         if unknown.is_empty() {
             return;
         }
@@ -98,8 +93,8 @@ impl State {
     /// room's count still waits for its turn in a later push.
     pub(super) fn push_directory(&mut self, last: &mut Option<Vec<RoomInfo>>, now: Instant) -> bool {
         let delta = self.delta(now);
-        let waiting = !self.touched.is_empty();
-        let full = if self.v1_conns > 0 {
+        let waiting = self.rooms.any_touched();
+        let full = if self.sessions.any_v1() {
             let rooms = self.directory();
             (last.as_ref() != Some(&rooms)).then(|| {
                 let frame = encode(&ServerMsg::Rooms { rooms: rooms.clone() });
@@ -115,7 +110,7 @@ impl State {
         if delta.is_none() && full.is_none() {
             return waiting;
         }
-        for conn in self.conns.values() {
+        for conn in self.sessions.values() {
             let frame = match conn.version {
                 Version::V1 => full.as_ref(),
                 Version::V2 => delta.as_ref(),
@@ -130,20 +125,20 @@ impl State {
     /// Version 2's `rooms_delta` for the rooms touched since the last push, if any. A big
     /// room shown less than a second ago stays touched, for a later push.
     fn delta(&mut self, now: Instant) -> Option<crate::encode::Frame> {
-        if self.touched.is_empty() {
+        if !self.rooms.any_touched() {
             return None;
         }
-        let mut touched: Vec<RoomName> = self.touched.drain().collect();
-        touched.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        let touched = self.rooms.take_touched();
+        let threshold = self.rooms.presence_threshold();
         let lobby = RoomName::lobby();
         let (mut changed, mut removed) = (Vec::new(), Vec::new());
         for name in touched {
             match self.rooms.get_mut(&name) {
                 Some(room)
-                    if room.len() > self.presence_threshold
+                    if room.len() > threshold
                         && room.listed.is_some_and(|at| now.duration_since(at) < PRESENCE_INTERVAL) =>
                 {
-                    self.touched.insert(name);
+                    self.rooms.touch(name);
                 }
                 Some(room) => {
                     room.listed = Some(now);

@@ -1,7 +1,9 @@
-//! A `join`'s admission: the rules of private rooms and member limits under the lock,
-//! and what they need off it (a room's stored settings, Argon2), with the rules run again
-//! after each trip.
+//! A `join`'s rules: its admission (private rooms and member limits) under the lock, what
+//! it needs off it (a room's stored settings, Argon2), with the rules run again after each
+//! trip, and its end once its history is read (`joined`, then what the room sent
+//! meanwhile).
 
+use super::room::Event;
 use super::*;
 
 impl Hub {
@@ -57,7 +59,7 @@ impl Hub {
             Worked::Hashed(phc) => joining.hashed = Some(phc),
             Worked::Verified(true, phc) => joining.verified = Some(phc),
             Worked::Verified(false, _) => {
-                if let Some(conn) = self.lock().conns.get_mut(&id) {
+                if let Some(conn) = self.lock().sessions.get_mut(id) {
                     conn.wrong.record(Instant::now());
                 }
                 return Err(RequestError::WrongPassword(joining.room.clone()));
@@ -73,7 +75,7 @@ impl Hub {
         id: ConnId,
         joining: &Joining,
     ) -> Result<Admit, RequestError> {
-        let Some(conn) = state.conns.get_mut(&id) else { return Ok(Admit::Done(Next::Done)) };
+        let Some(conn) = state.sessions.get_mut(id) else { return Ok(Admit::Done(Next::Done)) };
         let room = &joining.room;
         let asks_settings = joining.password.is_some() || joining.max.is_some();
         if asks_settings && *room == RoomName::lobby() {
@@ -94,8 +96,8 @@ impl Hub {
         // A room nobody has created (no member, nothing stored) that would be taken for
         // one with members: refused, so that no one can stand in for a room people know.
         if !exists
-            && !state.rooms.contains_key(room)
-            && let Some(like) = state.looks.like(room)
+            && !state.rooms.contains(room)
+            && let Some(like) = state.rooms.like(room)
         {
             return Err(RequestError::LookAlike(room.clone(), like.clone()));
         }
@@ -141,12 +143,9 @@ impl Hub {
         }
         let newly = conn.rooms.insert(room.clone());
         let link = conn.link.clone();
-        let nick = conn.nick.clone();
+        let nick = conn.nick().clone();
         let v1 = conn.version == Version::V1;
-        if !state.rooms.contains_key(room) {
-            state.looks.add(room);
-        }
-        let members = state.rooms.entry(room.clone()).or_default();
+        let members = state.rooms.entry(room);
         // Known from now on (a room only other nodes' members were in had none here).
         members.settings.get_or_insert(settings);
         if newly {
@@ -157,12 +156,9 @@ impl Hub {
                 old_nick: None,
             });
             members.insert(id, &nick, v1, Member { link, held: Some(Vec::new()), shown: 0 });
-            let threshold = state.presence_threshold;
-            if members.presence(&frame, Event::Join, Some(id), threshold, &mut state.dirty) {
-                state.counted.insert(room.clone());
-                self.wake_counts(state);
-            }
-            state.touched.insert(room.clone());
+            state.rooms.presence(room, &frame, Event::Join, Some(id), &mut state.dirty);
+            self.wake_counts(state);
+            state.rooms.touch(room.clone());
             self.shared.directory_changed.notify_one();
             // A join that creates a room tells the cluster once the store has the room's
             // settings ([`Hub::joined`]): another node must never find a member of a room
@@ -175,6 +171,87 @@ impl Hub {
             member.held.get_or_insert_with(Vec::new);
         }
         Ok(Admit::Done(Next::Join { room: room.clone(), after: joining.after, newly, create }))
+    }
+
+    /// Ends a join once its history is read: `joined` (with the members as they are now),
+    /// then what the room sent meanwhile, less what `joined` already holds. When the read
+    /// failed, the joiner hears so and a new member leaves again (the others saw it come).
+    /// With `announce` (a join that created the room, its settings now stored), the
+    /// cluster is told of the join only now.
+    pub(super) fn joined(
+        &self,
+        state: &mut State,
+        id: ConnId,
+        room: &RoomName,
+        page: Result<Page, RequestError>,
+        newly: bool,
+        announce: bool,
+    ) {
+        let Some(version) = state.sessions.get(id).map(|c| c.version) else { return };
+        // Version 1 lists every member; version 2 the first page and the total.
+        let (nicks, total) = match (state.rooms.get(room), version) {
+            (None, _) => (Vec::new(), None),
+            (Some(r), Version::V1) => (r.all(|c| nick_of(&state.sessions, &state.cluster, c)), None),
+            (Some(r), Version::V2) => {
+                let (page, _) =
+                    r.page(None, MEMBERS_PAGE as usize, |c| nick_of(&state.sessions, &state.cluster, c));
+                (page, Some(r.total()))
+            }
+        };
+        let Some(conn) = state.sessions.get_mut(id) else { return };
+        let last = page.as_ref().ok().and_then(Page::last_id).unwrap_or(0);
+        let Some(held) = state.rooms.get_mut(room).and_then(|r| r.members.get_mut(&id)).map(|m| {
+            m.shown = m.shown.max(last);
+            m.held.take()
+        }) else {
+            return; // It left meanwhile (replaced by a resumed connection).
+        };
+        let link = conn.link.clone();
+        let page = match page {
+            Ok(page) => page,
+            Err(error) => {
+                queue(&link, refusal(&error, None), &mut state.dirty);
+                if newly {
+                    conn.rooms.remove(room);
+                    let nick = conn.nick().clone();
+                    state.remove_member(room, id, &nick);
+                    // The cluster never heard of a join that was to create the room.
+                    if !announce {
+                        let name = room.to_string();
+                        state.cluster_op(|epoch| Op::Leave { epoch, conn: id, room: name });
+                    }
+                    self.shared.directory_changed.notify_one();
+                    self.wake_counts(state);
+                } else {
+                    for (_, frame) in held.into_iter().flatten() {
+                        queue(&link, frame, &mut state.dirty);
+                    }
+                }
+                return;
+            }
+        };
+        if announce {
+            let name = room.to_string();
+            state.cluster_op(|epoch| Op::Join { epoch, conn: id, room: name });
+        }
+        let joined = encode(&ServerMsg::Joined {
+            room: room.to_string(),
+            members: nicks,
+            history: page.messages,
+            complete: page.complete,
+            total,
+        });
+        queue(&link, joined, &mut state.dirty);
+        let mut newest = last;
+        for (msg_id, frame) in held.into_iter().flatten() {
+            if msg_id.is_none_or(|m| m > last) {
+                newest = newest.max(msg_id.unwrap_or(0));
+                queue(&link, frame, &mut state.dirty);
+            }
+        }
+        if let Some(member) = state.rooms.get_mut(room).and_then(|r| r.members.get_mut(&id)) {
+            member.shown = newest;
+        }
     }
 }
 

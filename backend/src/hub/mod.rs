@@ -1,5 +1,7 @@
 //! The shared state of the server and every protocol rule: connections and their nicks,
-//! rooms and their members, and what each request makes the server send to whom.
+//! rooms and their members, and what each request makes the server send to whom. This
+//! file holds the lock, the state's parts together, and the operations on a connection's
+//! life (connect, disconnect, a request handled, the store's writes delivered).
 //!
 //! The hub never waits on a socket: it queues encoded frames on bounded [`Link`]s, so one
 //! slow client can never stall a room. Nor does it wait on the disk under its lock: reads
@@ -15,16 +17,22 @@
 //! Each connection speaks the protocol version its handshake chose. The rules exist once,
 //! here; where the versions differ (`joined`'s members, presence in big rooms, the
 //! directory), the hub encodes each version's frame once and gives it to that version's
-//! connections. The parts, by concern:
-//! - `room`: a room's members, broadcasts, presence (counted in big rooms), member pages;
+//! connections. The state is made of parts with private fields, each keeping its own
+//! invariants; the rules of each request are files of their own:
+//! - `sessions`: connections, the nick table, resume tokens, nicks of closed connections;
+//! - `rooms`: the rooms with a member, their looks, and which changed for the directory
+//!   and for `presence_count`;
+//! - `room`: one room's members, broadcasts, presence (counted in big rooms), member pages;
+//! - `cmd`: each request's rules but `join`'s (`nick`, `leave`, `say`, `typing`,
+//!   `history`, `members`), and [`Hub::apply`], their dispatch;
 //! - `directory`: the room directory and its pushes (full lists, version 2's deltas);
-//! - `join`: a `join`'s admission (private rooms, member limits) and its trips off the lock;
+//! - `join`: a `join`'s admission (private rooms, member limits), its trips off the lock,
+//!   and its end (`joined`, once its history is read);
 //! - `private`: private rooms' passwords (Argon2, off the lock) and wrong guesses;
 //! - `read`: what a request does once the lock is released (reads of the store, on the
 //!   blocking pool when it may block) and sends;
 //! - `replica`: with `--redis`, the other nodes' members, fed only by the cluster's
-//!   events through [`Hub::apply_cluster`], and this node's changes for the cluster;
-//! - this file: connections, nicks and resume tokens, and the requests' rules.
+//!   events through [`Hub::apply_cluster`], and this node's changes for the cluster.
 //!
 //! A `join` is the one request that may need more than one trip to the lock: the rules run
 //! under it as far as they can, and when they need the store's settings of a room not
@@ -34,21 +42,21 @@
 //! it established ([`Joining`]). Whatever changed meanwhile is judged afresh on the next
 //! trip, so nothing decided on stale state is acted on.
 
+mod cmd;
 mod directory;
 mod join;
 mod private;
 mod read;
 mod replica;
 mod room;
+mod rooms;
+mod sessions;
 
-use std::collections::hash_map::RandomState;
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::fmt::Write as _;
-use std::hash::BuildHasher;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::v2::{MEMBERS_PAGE, MembersPage};
+use common::v2::MEMBERS_PAGE;
 use common::{
     JOIN_HISTORY, Nick, Password, PresenceEvent, RESUME_HISTORY_MAX, Request, RoomName, ServerMsg, Version,
 };
@@ -59,16 +67,16 @@ use crate::cluster::events::Op;
 use crate::conn::link::{Close, Deliveries, Frame, Link};
 use crate::encode::{encode, refusal};
 use crate::error::RequestError;
-use crate::names::{self, NickKey as _};
-use crate::store::{
-    Appended, History, NewMessage, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written,
-};
+use crate::names::NickKey as _;
+use crate::store::{History, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written};
 use join::{Admit, Joining};
-use private::{Work, Worked, WrongTries};
+use private::{Work, Worked};
 pub use read::{Handled, READS_AT_ONCE, Read};
 use read::{Next, Pending, fetch, read_room};
-use replica::{Replica, nick_of, share_typing};
-use room::{Event, Member, Room};
+use replica::{Replica, nick_of};
+use room::{Member, Room};
+use rooms::Rooms;
+use sessions::{Conn, Sessions, new_token, valid_token};
 
 pub type ConnId = u64;
 
@@ -98,49 +106,16 @@ pub const PRESENCE_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct State {
-    next_conn: ConnId,
-    conns: HashMap<ConnId, Conn>,
-    /// Nick keys (lowercase) to their owner: nicks are unique case-insensitively.
-    nicks: HashMap<String, ConnId>,
-    /// Resume tokens of open connections: a reconnect with one takes the old one's place.
-    tokens: HashMap<SenderKey, ConnId>,
-    /// The nicks of connections that closed lately, by resume token: a client that comes
-    /// back (a phone that switched networks and closed its old socket first) gets its nick
-    /// back if nobody took it meanwhile.
-    departed: Departed,
-    /// Rooms with at least one member. A room's history lives in the store and outlives this.
-    rooms: HashMap<RoomName, Room>,
-    /// The same rooms by their look, to refuse a new room that looks like one of them.
-    looks: names::Looks,
+    /// This node's connections, the nick table and the resume tokens.
+    sessions: Sessions,
+    /// Rooms with a member, and what changed in them for the directory and presence counts.
+    rooms: Rooms,
     store: Store,
     /// Links given a frame under the lock, handed to the operation's caller with the lock's
     /// release ([`Locked::unlock`]) to be written then.
     dirty: Deliveries,
-    /// Rooms whose member count changed since the last directory push.
-    touched: HashSet<RoomName>,
-    /// Rooms with presence counted since the last `presence_count`.
-    counted: HashSet<RoomName>,
-    /// Open version 1 connections: only while there are some is the full directory
-    /// computed for each push.
-    v1_conns: usize,
-    /// Rooms above this many members count presence for version 2 members.
-    presence_threshold: usize,
     /// With `--redis`: the other nodes' members, and where this node's changes go.
     cluster: Option<Replica>,
-}
-
-#[derive(Debug)]
-struct Conn {
-    nick: Nick,
-    rooms: BTreeSet<RoomName>,
-    link: Link,
-    sender: SenderKey,
-    version: Version,
-    /// The private rooms this session has been admitted to (by their password, or as their
-    /// creator): it may join them again without the password, on a resumed connection too.
-    admitted: HashSet<RoomName>,
-    /// Its wrong passwords lately: past [`WRONG_MAX`] a minute, joins by password are refused.
-    wrong: WrongTries,
 }
 
 /// Queues a frame for one connection, to be written when the hub's lock is released. A
@@ -178,19 +153,10 @@ impl Hub {
     /// A hub whose rooms above `presence_threshold` members count presence for version 2.
     pub fn new(store: Store, history: History, presence_threshold: usize) -> Self {
         let state = State {
-            next_conn: 1,
-            conns: HashMap::new(),
-            nicks: HashMap::new(),
-            tokens: HashMap::new(),
-            departed: Departed::default(),
-            rooms: HashMap::new(),
-            looks: names::Looks::default(),
+            sessions: Sessions::new(),
+            rooms: Rooms::new(presence_threshold),
             store,
             dirty: Deliveries::default(),
-            touched: HashSet::new(),
-            counted: HashSet::new(),
-            v1_conns: 0,
-            presence_threshold,
             cluster: None,
         };
         let shared = Shared {
@@ -228,15 +194,14 @@ impl Hub {
     pub fn connect(&self, link: Link, resume: Option<&str>, version: Version) -> (ConnId, Deliveries) {
         let mut guard = self.lock();
         let state = &mut *guard;
-        let id = state.next_conn;
-        state.next_conn += 1;
+        let id = state.sessions.next_id();
         let sender: SenderKey = match resume.filter(|t| valid_token(t)) {
             Some(t) => t.into(),
             None => new_token().into(),
         };
         let mut nick = None;
         let mut admitted = HashSet::new();
-        if let Some(old) = state.tokens.get(&sender).copied()
+        if let Some(old) = state.sessions.by_token(&sender)
             && let Some(conn) = state.remove_conn(old)
         {
             conn.link.close(Close {
@@ -245,22 +210,20 @@ impl Hub {
                 last_frame: None,
                 too_slow: false,
             });
-            nick = Some(conn.nick);
-            admitted = conn.admitted;
+            let (_, old, rooms) = conn.departing();
+            (nick, admitted) = (Some(old), rooms);
             self.shared.directory_changed.notify_one();
         }
         if nick.is_none() {
             nick = state.remote_nick_of_token(&sender);
         }
         if nick.is_none()
-            && let Some((old, rooms)) = state.departed.take(&sender)
+            && let Some((old, rooms)) = state.sessions.departed(&sender)
         {
             admitted = rooms;
-            nick = Some(old).filter(|n| !state.nicks.contains_key(&n.key()));
+            nick = old;
         }
-        let nick = nick.unwrap_or_else(|| state.guest_nick());
-        state.nicks.insert(nick.key(), id);
-        state.tokens.insert(sender.clone(), id);
+        let nick = nick.unwrap_or_else(|| state.sessions.guest_nick());
         let welcome = encode(&ServerMsg::Welcome {
             protocol: version.number(),
             nick: nick.to_string(),
@@ -268,29 +231,18 @@ impl Hub {
             resume: Some(sender.to_string()),
         });
         queue(&link, welcome, &mut state.dirty);
-        if version == Version::V1 {
-            state.v1_conns += 1;
-        }
+        let token = sender.to_string();
+        let key = (nick.key(), nick.to_string());
+        state.sessions.insert(id, Conn::new(nick, link, sender, version, admitted));
         if state.clustered() {
             // Its nick first; two guest nicks in case another node took it meanwhile.
-            let mut nicks = vec![(nick.key(), nick.to_string())];
+            let mut nicks = vec![key];
             for _ in 0..2 {
-                let guest = state.guest_nick();
+                let guest = state.sessions.guest_nick();
                 nicks.push((guest.key(), guest.to_string()));
             }
-            let token = sender.to_string();
             state.cluster_op(|epoch| Op::Connect { epoch, conn: id, token, nicks });
         }
-        let conn = Conn {
-            nick,
-            rooms: BTreeSet::new(),
-            link,
-            sender,
-            version,
-            admitted,
-            wrong: WrongTries::default(),
-        };
-        state.conns.insert(id, conn);
         self.wake_counts(state);
         (id, guard.unlock())
     }
@@ -303,7 +255,8 @@ impl Hub {
                 self.shared.directory_changed.notify_one();
             }
             self.wake_counts(&state);
-            state.departed.remember(conn.sender, conn.nick, conn.admitted);
+            let (sender, nick, admitted) = conn.departing();
+            state.sessions.remember(sender, nick, admitted);
         }
         state.unlock()
     }
@@ -326,10 +279,8 @@ impl Hub {
                 // The cluster's fan-out delivers it, here as on every node.
                 Outcome::Published(..) => {}
                 Outcome::Existing(sender, msg) => {
-                    let Some((&conn_id, conn)) = state
-                        .tokens
-                        .get_key_value(&sender)
-                        .and_then(|(_, id)| Some((id, state.conns.get(id)?)))
+                    let Some((conn_id, conn)) =
+                        state.sessions.by_token(&sender).and_then(|id| Some((id, state.sessions.get(id)?)))
                     else {
                         continue;
                     };
@@ -346,7 +297,8 @@ impl Hub {
                     }
                 }
                 Outcome::Failed(sender, msg) => {
-                    if let Some(conn) = state.tokens.get(&sender).and_then(|id| state.conns.get(id)) {
+                    if let Some(conn) = state.sessions.by_token(&sender).and_then(|id| state.sessions.get(id))
+                    {
                         queue(&conn.link, refusal(&RequestError::Unavailable, msg.cid), &mut state.dirty);
                     }
                 }
@@ -417,206 +369,6 @@ impl Hub {
         finished.map(Handled::Done)
     }
 
-    /// The part of [`Hub::handle`] that runs under the lock.
-    fn apply(&self, state: &mut State, id: ConnId, request: Request) -> Result<Next, RequestError> {
-        let Some(conn) = state.conns.get_mut(&id) else { return Ok(Next::Done) };
-        match request {
-            Request::Nick(nick) => {
-                let key = nick.key();
-                if state.nicks.get(&key).is_some_and(|owner| *owner != id) {
-                    return Err(RequestError::NickTaken(nick.to_string()));
-                }
-                if state.clustered() {
-                    // Another node may claim it at the same moment: Redis decides, and
-                    // the answer (`you` or `nick_taken`) comes from `nick_answer`.
-                    let nick = (key, nick.to_string());
-                    state.cluster_op(|epoch| Op::Nick { epoch, conn: id, nick });
-                    return Ok(Next::Done);
-                }
-                state.rename(id, nick);
-                self.wake_counts(state);
-                Ok(Next::Done)
-            }
-            // The rules of a join are `admit`'s (it may need more than one trip to the lock).
-            Request::Join { .. } => unreachable!("Hub::handle sends joins to Hub::admit"),
-            Request::Leave(room) => {
-                if !conn.rooms.remove(&room) {
-                    return Err(RequestError::NotInRoom(room));
-                }
-                queue(&conn.link, encode(&ServerMsg::Left { room: room.to_string() }), &mut state.dirty);
-                let nick = conn.nick.clone();
-                state.remove_member(&room, id, &nick);
-                let name = room.to_string();
-                state.cluster_op(|epoch| Op::Leave { epoch, conn: id, room: name });
-                self.shared.directory_changed.notify_one();
-                self.wake_counts(state);
-                Ok(Next::Done)
-            }
-            Request::Say { room, text, cid, image } => {
-                let Some(members) = joined(&mut state.rooms, conn, &room) else {
-                    return Err(RequestError::NotInRoom(room));
-                };
-                let new = NewMessage {
-                    sender: &conn.sender,
-                    room: &room,
-                    nick: &conn.nick,
-                    text,
-                    cid,
-                    ts: now_ms(),
-                    image,
-                };
-                match state.store.append(new) {
-                    Appended::Deliver(msg) => members.deliver(msg, &mut state.dirty),
-                    Appended::Duplicate { room, id } => {
-                        return Ok(Next::Again { link: conn.link.clone(), room, id });
-                    }
-                    // Delivered to the room, the sender included, once committed.
-                    Appended::Queued | Appended::InFlight => {}
-                    Appended::Busy => return Err(RequestError::Busy),
-                }
-                Ok(Next::Done)
-            }
-            Request::Typing(room) => {
-                let Some(members) = joined(&mut state.rooms, conn, &room) else {
-                    return Err(RequestError::NotInRoom(room));
-                };
-                let frame =
-                    encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick.to_string() });
-                members.typing(&frame, id, state.presence_threshold, Instant::now(), &mut state.dirty);
-                if members.has_remote() {
-                    share_typing(&state.cluster, &room, &conn.nick);
-                }
-                Ok(Next::Done)
-            }
-            Request::Ping => {
-                queue(&conn.link, encode(&ServerMsg::Pong), &mut state.dirty);
-                Ok(Next::Done)
-            }
-            Request::History { room, before, limit } => {
-                // Its last answer is still queued: the client is not reading. Refused at
-                // the price of a small frame, rather than a page read, encoded and queued
-                // until the bound in bytes drops the client (docs/protocol.md).
-                if conn.link.answer_unread() {
-                    return Err(RequestError::Unread(room));
-                }
-                // A private room's history is for its members; one whose settings are not
-                // known here (no member here, or only other nodes') is looked up in the
-                // store, with the lock released.
-                let check = !conn.rooms.contains(&room)
-                    && match state.rooms.get(&room).and_then(|r| r.settings.as_ref()) {
-                        Some(s) if s.is_private() => return Err(RequestError::PrivateHistory(room)),
-                        Some(_) => false,
-                        None => true,
-                    };
-                Ok(Next::History { link: conn.link.clone(), room, before, limit: limit as usize, check })
-            }
-            Request::Members(MembersPage { room, after, limit }) => {
-                if conn.version == Version::V1 {
-                    // Version 1 has no such frame, and stays exactly as it was.
-                    return Err(RequestError::BadRequest(
-                        "unknown frame type `members` (it is version 2's: offer the subprotocol chat.v2)"
-                            .into(),
-                    ));
-                }
-                let Some(members) = joined(&mut state.rooms, conn, &room) else {
-                    return Err(RequestError::NotInRoom(room));
-                };
-                let (conns, cluster) = (&state.conns, &state.cluster);
-                let (page, complete) =
-                    members.page(after.as_ref(), limit as usize, |c| nick_of(conns, cluster, c));
-                let frame = encode(&ServerMsg::Members {
-                    room: room.to_string(),
-                    members: page,
-                    total: members.total(),
-                    complete,
-                });
-                queue(&conns[&id].link, frame, &mut state.dirty);
-                Ok(Next::Done)
-            }
-        }
-    }
-
-    /// Ends a join once its history is read: `joined` (with the members as they are now),
-    /// then what the room sent meanwhile, less what `joined` already holds. When the read
-    /// failed, the joiner hears so and a new member leaves again (the others saw it come).
-    /// With `announce` (a join that created the room, its settings now stored), the
-    /// cluster is told of the join only now.
-    fn joined(
-        &self,
-        state: &mut State,
-        id: ConnId,
-        room: &RoomName,
-        page: Result<Page, RequestError>,
-        newly: bool,
-        announce: bool,
-    ) {
-        let Some(version) = state.conns.get(&id).map(|c| c.version) else { return };
-        // Version 1 lists every member; version 2 the first page and the total.
-        let (nicks, total) = match (state.rooms.get(room), version) {
-            (None, _) => (Vec::new(), None),
-            (Some(r), Version::V1) => (r.all(|c| nick_of(&state.conns, &state.cluster, c)), None),
-            (Some(r), Version::V2) => {
-                let (page, _) =
-                    r.page(None, MEMBERS_PAGE as usize, |c| nick_of(&state.conns, &state.cluster, c));
-                (page, Some(r.total()))
-            }
-        };
-        let Some(conn) = state.conns.get_mut(&id) else { return };
-        let last = page.as_ref().ok().and_then(Page::last_id).unwrap_or(0);
-        let Some(held) = state.rooms.get_mut(room).and_then(|r| r.members.get_mut(&id)).map(|m| {
-            m.shown = m.shown.max(last);
-            m.held.take()
-        }) else {
-            return; // It left meanwhile (replaced by a resumed connection).
-        };
-        let link = conn.link.clone();
-        let page = match page {
-            Ok(page) => page,
-            Err(error) => {
-                queue(&link, refusal(&error, None), &mut state.dirty);
-                if newly {
-                    conn.rooms.remove(room);
-                    let nick = conn.nick.clone();
-                    state.remove_member(room, id, &nick);
-                    // The cluster never heard of a join that was to create the room.
-                    if !announce {
-                        let name = room.to_string();
-                        state.cluster_op(|epoch| Op::Leave { epoch, conn: id, room: name });
-                    }
-                    self.shared.directory_changed.notify_one();
-                    self.wake_counts(state);
-                } else {
-                    for (_, frame) in held.into_iter().flatten() {
-                        queue(&link, frame, &mut state.dirty);
-                    }
-                }
-                return;
-            }
-        };
-        if announce {
-            let name = room.to_string();
-            state.cluster_op(|epoch| Op::Join { epoch, conn: id, room: name });
-        }
-        let joined = encode(&ServerMsg::Joined {
-            room: room.to_string(),
-            members: nicks,
-            history: page.messages,
-            complete: page.complete,
-            total,
-        });
-        queue(&link, joined, &mut state.dirty);
-        let mut newest = last;
-        for (msg_id, frame) in held.into_iter().flatten() {
-            if msg_id.is_none_or(|m| m > last) {
-                newest = newest.max(msg_id.unwrap_or(0));
-                queue(&link, frame, &mut state.dirty);
-            }
-        }
-        if let Some(member) = state.rooms.get_mut(room).and_then(|r| r.members.get_mut(&id)) {
-            member.shown = newest;
-        }
-    }
-
     /// Sends the presence counted in big rooms to their version 2 members, one
     /// `presence_count` per room at most once per [`PRESENCE_INTERVAL`]: in a room of any
     /// size, a join costs a counter increment, and the count's frame is shared.
@@ -634,7 +386,7 @@ impl Hub {
 
     /// Wakes the presence task if a room has counted presence to send.
     fn wake_counts(&self, state: &State) {
-        if !state.counted.is_empty() {
+        if state.rooms.any_counted() {
             self.shared.counted.notify_one();
         }
     }
@@ -643,11 +395,11 @@ impl Hub {
     /// Whether `token` is the resume token of an open connection (the credential of the
     /// HTTP calls, such as uploads).
     pub fn is_open(&self, token: &str) -> bool {
-        self.lock().tokens.contains_key(token)
+        self.lock().sessions.is_open(token)
     }
 
     pub fn connections(&self) -> usize {
-        self.lock().conns.len()
+        self.lock().sessions.len()
     }
 
     /// A connection's resume token (the credential of an HTTP stream's `POST`s).
@@ -657,7 +409,7 @@ impl Hub {
 
     /// The current nick of a connection.
     pub fn nick(&self, id: ConnId) -> Option<String> {
-        self.lock().conns.get(&id).map(|c| c.nick.to_string())
+        self.lock().sessions.get(id).map(|c| c.nick().to_string())
     }
 }
 
@@ -665,166 +417,31 @@ impl State {
     /// Forgets a connection: it leaves every room (the others are told), its nick and
     /// token are freed. Returns it, or `None` if it was already gone.
     fn remove_conn(&mut self, id: ConnId) -> Option<Conn> {
-        let conn = self.conns.remove(&id)?;
-        if conn.version == Version::V1 {
-            self.v1_conns -= 1;
-        }
-        self.nicks.remove(&conn.nick.key());
-        if self.tokens.get(&conn.sender) == Some(&id) {
-            self.tokens.remove(&conn.sender);
-        }
+        let conn = self.sessions.remove(id)?;
         for room in &conn.rooms {
-            self.remove_member(room, id, &conn.nick);
+            self.remove_member(room, id, conn.nick());
         }
         self.cluster_op(|epoch| Op::Disconnect { epoch, conn: id });
         Some(conn)
     }
 
-    /// Gives connection `id` the nick `nick`: `you` to it, `presence` (`rename`) to its
-    /// rooms.
-    fn rename(&mut self, id: ConnId, nick: Nick) {
-        let Some(conn) = self.conns.get_mut(&id) else { return };
-        let (key, old_key) = (nick.key(), conn.nick.key());
-        if old_key != key && self.nicks.get(&old_key) == Some(&id) {
-            self.nicks.remove(&old_key);
-        }
-        self.nicks.insert(key, id);
-        let old = std::mem::replace(&mut conn.nick, nick.clone());
-        queue(&conn.link, encode(&ServerMsg::You { nick: nick.to_string() }), &mut self.dirty);
-        if old != nick {
-            let rooms: Vec<RoomName> = conn.rooms.iter().cloned().collect();
-            self.renamed_in(id, rooms, &old, &nick);
-        }
-    }
-
-    /// Tells `rooms` that member `id` (of this node or another) is now `nick`.
-    fn renamed_in(&mut self, id: ConnId, rooms: Vec<RoomName>, old: &Nick, nick: &Nick) {
-        for room in rooms {
-            let Some(members) = self.rooms.get_mut(&room) else { continue };
-            members.renamed(id, old, nick);
-            let frame = encode(&ServerMsg::Presence {
-                room: room.to_string(),
-                event: PresenceEvent::Rename,
-                nick: nick.to_string(),
-                old_nick: Some(old.to_string()),
-            });
-            if members.presence(&frame, Event::Rename, None, self.presence_threshold, &mut self.dirty) {
-                self.counted.insert(room);
-            }
-        }
-    }
-
     /// Sends every pending `presence_count`.
     fn flush_counted(&mut self) {
-        for name in std::mem::take(&mut self.counted) {
-            if let Some(room) = self.rooms.get_mut(&name) {
-                room.flush_counts(name.as_str(), &mut self.dirty);
-            }
-        }
-    }
-
-    /// A `guest-NNNN` nick nobody uses, with more digits if the server is crowded.
-    fn guest_nick(&self) -> Nick {
-        let random = RandomState::new();
-        // Start with as many digits as keep at most a quarter of the numbers taken, so a
-        // guest is found in about one try however many are online (four digits up to
-        // 2,500 nicks): from four digits always, a connect among 10k guests tried about
-        // three numbers, each a `format!` and a lookup (bench/TUNING.md).
-        let taken = self.nicks.len() as u64 + 1;
-        let first = (4..18u64).find(|&d| 10u64.pow(d as u32) >= 4 * taken).unwrap_or(18);
-        let mut nick = String::with_capacity(24);
-        for attempt in 0u64.. {
-            let digits = (first + attempt / 16).min(18);
-            let n = random.hash_one(attempt) % 10u64.pow(digits as u32);
-            nick.clear();
-            let _ = write!(nick, "guest-{n:0width$}", width = digits as usize);
-            // Under its key: digits have look-alikes (`0` is `o`'s), so a guest's key is
-            // not its nick.
-            let guest = Nick::parse(&nick).expect("guest nicks are valid");
-            if !self.nicks.contains_key(&guest.key()) {
-                return guest;
-            }
-        }
-        unreachable!("the loop only ends by returning")
+        self.rooms.flush_counted(&mut self.dirty);
     }
 
     /// Removes `id` from `room`, tells the remaining members, and forgets an empty room.
     fn remove_member(&mut self, room: &RoomName, id: ConnId, nick: &Nick) {
-        let Some(members) = self.rooms.get_mut(room) else { return };
-        members.remove(id, nick);
-        self.touched.insert(room.clone());
-        if members.len() == 0 {
-            self.rooms.remove(room);
-            self.looks.remove(room);
-            return;
-        }
-        let frame = encode(&ServerMsg::Presence {
-            room: room.to_string(),
-            event: PresenceEvent::Leave,
-            nick: nick.to_string(),
-            old_nick: None,
-        });
-        if members.presence(&frame, Event::Leave, None, self.presence_threshold, &mut self.dirty) {
-            self.counted.insert(room.clone());
-        }
+        self.rooms.remove_member(room, id, nick, &mut self.dirty);
     }
-}
-
-/// The room, if `conn` is one of its members.
-fn joined<'a>(rooms: &'a mut HashMap<RoomName, Room>, conn: &Conn, room: &RoomName) -> Option<&'a mut Room> {
-    rooms.get_mut(room).filter(|_| conn.rooms.contains(room))
 }
 
 /// The most private rooms a session remembers being admitted to.
 const ADMITTED_MAX: usize = 1000;
 
-/// How long, and for how many, a closed connection's nick is kept for its resume token.
-const DEPARTED_FOR: Duration = Duration::from_secs(10 * 60);
-const DEPARTED_MAX: usize = 10_000;
-
-/// The nicks of connections that closed lately, bounded in time and number.
-#[derive(Debug, Default)]
-struct Departed {
-    /// Each one's nick and the private rooms it was admitted to.
-    nicks: HashMap<SenderKey, (Nick, HashSet<RoomName>, Instant)>,
-    /// Oldest first; an entry taken or replaced early stays here until it comes round.
-    order: VecDeque<SenderKey>,
-}
-
-impl Departed {
-    fn remember(&mut self, sender: SenderKey, nick: Nick, admitted: HashSet<RoomName>) {
-        while self.order.len() >= DEPARTED_MAX {
-            let Some(old) = self.order.pop_front() else { break };
-            self.nicks.remove(&old);
-        }
-        self.order.push_back(sender.clone());
-        self.nicks.insert(sender, (nick, admitted, Instant::now()));
-    }
-
-    fn take(&mut self, sender: &SenderKey) -> Option<(Nick, HashSet<RoomName>)> {
-        let (nick, admitted, at) = self.nicks.remove(sender)?;
-        (at.elapsed() < DEPARTED_FOR).then_some((nick, admitted))
-    }
-}
-
 /// Close code for a connection whose resume token was taken over by a newer connection
 /// (application range 4000-4999): the client must not reconnect with it.
 pub const REPLACED: u16 = common::close::REPLACED;
-
-/// A resume token: 16 to 64 URL-safe characters.
-fn valid_token(t: &str) -> bool {
-    (16..=64).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// 128 random bits as 32 hex characters, from the operating system's generator.
-fn new_token() -> String {
-    let mut bytes = [0u8; 16];
-    // The OS generator failing is not something a chat server can work around.
-    getrandom::fill(&mut bytes).expect("the operating system's random generator works");
-    // One encoding pass, not a formatted String per byte: this runs on every connect, and
-    // the per-byte `format!` was 15% of a bare upgrade's instructions (bench/TUNING.md).
-    data_encoding::HEXLOWER.encode(&bytes)
-}
 
 fn now_ms() -> u64 {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();

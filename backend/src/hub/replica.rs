@@ -28,12 +28,12 @@ use common::{ChatMessage, Nick, PresenceEvent, RoomName, ServerMsg};
 use tokio::sync::mpsc;
 
 use super::room::Event;
-use super::{Conn, ConnId, Hub, State, queue};
+use super::sessions::Sessions;
+use super::{ConnId, Hub, State, queue};
 use crate::cluster::events::{ClusterEvent, Op, Outbox, Snapshot, Typing};
 use crate::conn::link::{Close, Deliveries};
 use crate::encode::{encode, refusal};
 use crate::error::RequestError;
-use crate::names::NickKey as _;
 use crate::store::SenderKey;
 
 /// Close code for the sockets of a node that lost its place in the cluster (1012,
@@ -65,11 +65,11 @@ pub(super) struct Remote {
 
 /// The nick of a local connection or of another node's member.
 pub(super) fn nick_of<'a>(
-    conns: &'a HashMap<ConnId, Conn>,
+    sessions: &'a Sessions,
     cluster: &'a Option<Replica>,
     id: ConnId,
 ) -> Option<&'a Nick> {
-    conns.get(&id).map(|c| &c.nick).or_else(|| cluster.as_ref()?.remote.get(&id).map(|r| &r.nick))
+    sessions.get(id).map(|c| c.nick()).or_else(|| cluster.as_ref()?.remote.get(&id).map(|r| &r.nick))
 }
 
 /// Queues a local member's `typing` in `room` for the other nodes (dropped when the queue
@@ -136,7 +136,7 @@ impl Hub {
     }
 
     fn after_remote(&self, state: &State) {
-        if !state.touched.is_empty() {
+        if state.rooms.any_touched() {
             self.shared.directory_changed.notify_one();
         }
         self.wake_counts(state);
@@ -151,11 +151,12 @@ impl State {
     fn remote_typing(&mut self, Typing { room, nick }: Typing, now: Instant) {
         let (Ok(room), Ok(nick)) = (RoomName::parse(&room), Nick::parse(&nick)) else { return };
         let Some(replica) = &self.cluster else { return };
-        let Some(&id) = self.nicks.get(&nick.key()) else { return };
+        let Some(id) = self.sessions.nick_owner(&nick) else { return };
         let Some(remote) = replica.remote.get(&id).filter(|r| r.rooms.contains(&room)) else { return };
+        let threshold = self.rooms.presence_threshold();
         let Some(members) = self.rooms.get_mut(&room) else { return };
         let frame = encode(&ServerMsg::Typing { room: room.to_string(), nick: remote.nick.to_string() });
-        members.typing(&frame, id, self.presence_threshold, now, &mut self.dirty);
+        members.typing(&frame, id, threshold, now, &mut self.dirty);
     }
 
     /// Delivers a message the fan-out brought (stored by Redis, from any node) to the
@@ -195,7 +196,7 @@ impl State {
     /// welcomed with (its resume token's, or a guest nick another node took meanwhile),
     /// it changes to it.
     fn registered(&mut self, epoch: u64, conn: ConnId, nick: &str) {
-        if !self.current(epoch) || self.conns.get(&conn).is_none_or(|c| c.nick.as_str() == nick) {
+        if !self.current(epoch) || self.sessions.get(conn).is_none_or(|c| c.nick().as_str() == nick) {
             return;
         }
         if let Ok(nick) = Nick::parse(nick) {
@@ -208,7 +209,7 @@ impl State {
         if !self.current(epoch) {
             return;
         }
-        let Some(link) = self.conns.get(&conn).map(|c| c.link.clone()) else { return };
+        let Some(link) = self.sessions.get(conn).map(|c| c.link.clone()) else { return };
         match Nick::parse(nick) {
             Ok(nick) if ok => self.rename(conn, nick),
             _ => queue(&link, refusal(&RequestError::NickTaken(nick.to_owned()), None), &mut self.dirty),
@@ -220,7 +221,7 @@ impl State {
         if !self.current(epoch) {
             return;
         }
-        if let Some(link) = self.conns.get(&conn).map(|c| c.link.clone()) {
+        if let Some(link) = self.sessions.get(conn).map(|c| c.link.clone()) {
             queue(&link, refusal(&RequestError::Unavailable, None), &mut self.dirty);
         }
     }
@@ -230,7 +231,7 @@ impl State {
     /// `epoch` are no longer sent. The replica of the other nodes stays (`presence` reads
     /// it again).
     fn start_over(&mut self, epoch: u64) {
-        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        let ids = self.sessions.ids();
         for id in ids {
             if let Some(conn) = self.remove_conn(id) {
                 conn.link.close(Close {
@@ -239,7 +240,8 @@ impl State {
                     last_frame: None,
                     too_slow: false,
                 });
-                self.departed.remember(conn.sender, conn.nick, conn.admitted);
+                let (sender, nick, admitted) = conn.departing();
+                self.sessions.remember(sender, nick, admitted);
             }
         }
         if let Some(replica) = &mut self.cluster {
@@ -274,35 +276,18 @@ impl State {
             .unwrap_or_default()
     }
 
-    /// Takes a nick's key for a remote member, unless a local connection holds it (Redis
-    /// gave it to the remote one; the local one's own change is on its way).
-    fn take_key(&mut self, nick: &Nick, id: ConnId) {
-        let key = nick.key();
-        if self.nicks.get(&key).is_none_or(|owner| !self.conns.contains_key(owner)) {
-            self.nicks.insert(key, id);
-        }
-    }
-
-    fn free_key(&mut self, nick: &Nick, id: ConnId) {
-        let key = nick.key();
-        if self.nicks.get(&key) == Some(&id) {
-            self.nicks.remove(&key);
-        }
-    }
-
     /// The id of a remote member, created with `nick` if new.
     fn remote_id(&mut self, member: &str, nick: &Nick) -> Option<ConnId> {
         let replica = self.cluster.as_mut()?;
         if let Some(id) = replica.ids.get(member) {
             return Some(*id);
         }
-        let id = self.next_conn;
-        self.next_conn += 1;
+        let id = self.sessions.next_id();
         replica.ids.insert(member.to_owned(), id);
         replica
             .remote
             .insert(id, Remote { nick: nick.clone(), rooms: BTreeSet::new(), token: SenderKey::from("") });
-        self.take_key(nick, id);
+        self.sessions.take_remote_key(nick, id);
         Some(id)
     }
 
@@ -315,8 +300,8 @@ impl State {
         }
         let old = std::mem::replace(&mut remote.nick, nick.clone());
         let rooms: Vec<RoomName> = remote.rooms.iter().cloned().collect();
-        self.free_key(&old, id);
-        self.take_key(&nick, id);
+        self.sessions.free_remote_key(&old, id);
+        self.sessions.take_remote_key(&nick, id);
         self.renamed_in(id, rooms, &old, &nick);
     }
 
@@ -329,7 +314,7 @@ impl State {
         let Some(remote) = replica.remote.get_mut(&id) else { return };
         remote.token = token.clone();
         replica.tokens.insert(token.clone(), id);
-        let Some(local) = self.tokens.get(&token).copied().filter(|_| replace) else { return };
+        let Some(local) = self.sessions.by_token(&token).filter(|_| replace) else { return };
         if let Some(conn) = self.remove_conn(local) {
             conn.link.close(Close {
                 code: super::REPLACED,
@@ -356,21 +341,15 @@ impl State {
             return;
         }
         let nick = remote.nick.clone();
-        if !self.rooms.contains_key(&room) {
-            self.looks.add(&room);
-        }
-        let members = self.rooms.entry(room.clone()).or_default();
-        members.add_remote(id, &nick);
+        self.rooms.entry(&room).add_remote(id, &nick);
         let frame = encode(&ServerMsg::Presence {
             room: room.to_string(),
             event: PresenceEvent::Join,
             nick: nick.to_string(),
             old_nick: None,
         });
-        if members.presence(&frame, Event::Join, None, self.presence_threshold, &mut self.dirty) {
-            self.counted.insert(room.clone());
-        }
-        self.touched.insert(room);
+        self.rooms.presence(&room, &frame, Event::Join, None, &mut self.dirty);
+        self.rooms.touch(room);
     }
 
     fn remote_leave(&mut self, member: &str, room: &str) {
@@ -396,11 +375,11 @@ impl State {
         if replica.tokens.get(&remote.token) == Some(&id) {
             replica.tokens.remove(&remote.token);
         }
-        self.free_key(&remote.nick, id);
+        self.sessions.free_remote_key(&remote.nick, id);
         // Its client may come back here: it gets its nick back if still free, as on one
         // node.
         if !remote.token.is_empty() {
-            self.departed.remember(remote.token, remote.nick, Default::default());
+            self.sessions.remember(remote.token, remote.nick, Default::default());
         }
     }
 }
