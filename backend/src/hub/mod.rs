@@ -404,7 +404,7 @@ impl Hub {
 
     /// A connection's resume token (the credential of an HTTP stream's `POST`s).
     pub fn token(&self, id: ConnId) -> Option<String> {
-        self.lock().conns.get(&id).map(|c| c.sender.to_string())
+        self.lock().sessions.get(id).map(|c| c.sender.to_string())
     }
 
     /// The current nick of a connection.
