@@ -29,6 +29,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use common::Version;
+use futures_util::StreamExt as _;
+use subtle::ConstantTimeEq as _;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -141,14 +143,24 @@ async fn open(
     welcome.flush();
     let first =
         Bytes::from(format!("event: stream\ndata: {}\n\n", serde_json::json!({ "stream": stream_id })));
-    let body = Body::from_stream(sse::Events::new(link.clone(), sse, first));
+    // The stream's places (the server's cap, its address's count) are held while either
+    // its session runs or hyper still holds its answer (a client that stops reading keeps
+    // the socket after its session ended): they go with the last of the two.
+    let places = Arc::new((slot, counted));
+    let held = places.clone();
+    let events = sse::Events::new(link.clone(), sse, first).map(move |chunk| {
+        let _ = &held;
+        chunk
+    });
+    let body = Body::from_stream(events);
     let span = tracing::info_span!("session", node = %state.node);
     let StreamState { hub, session, shutdown, sessions, streams, .. } = state;
     sessions.spawn(
         async move {
+            // Whatever way the session ends (a panic too), its stream is no longer found.
+            let _listed = Listed { streams, id: stream_id };
             handler::run_stream(id, link, rx, hub, session, shutdown, client).await;
-            streams.lock().remove(&stream_id);
-            drop((slot, counted));
+            drop(places);
         }
         .instrument(span),
     );
@@ -156,9 +168,24 @@ async fn open(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // The socket ends with the stream: no idle keep-alive left over, which no cap counts
+    // once the stream's places are given back.
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     // Tells nginx (and proxies that follow it) not to hold the events back in a buffer.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+/// Takes a stream out of the node's list when its session ends, however it ends.
+struct Listed {
+    streams: Streams,
+    id: String,
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        self.streams.lock().remove(&self.id);
+    }
 }
 
 /// A new stream's id: 128 random bits, so that nobody finds another's stream by guessing.
@@ -195,7 +222,7 @@ async fn send(State(state): State<StreamState>, Query(params): Query<SendParams>
                 "no such stream: it ended; open a new one with your token\n",
             );
         }
-        Some(entry) if entry.token != token => {
+        Some(entry) if !bool::from(entry.token.as_bytes().ct_eq(token.as_bytes())) => {
             return refuse(StatusCode::UNAUTHORIZED, "that is not this stream's resume token\n");
         }
         Some(_) => {}

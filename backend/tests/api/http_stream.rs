@@ -305,6 +305,29 @@ async fn a_stream_reopened_with_its_token_gets_what_it_missed() {
 }
 
 #[tokio::test]
+async fn a_replaced_stream_ends_and_the_server_closes_its_socket() {
+    let app = spawn_app().await;
+    let mut old = open_ok(app.addr, "").await;
+    let token = old.resume.clone();
+    let _new = open_ok(app.addr, &format!("?resume={token}")).await;
+    // The old stream says why it ends and ends its answer...
+    let mut told = false;
+    while let Some((name, _)) = old.event().await {
+        told |= name == "close";
+    }
+    assert!(told, "a close event before the end");
+    // ...and its socket is closed, not kept alive (no cap counts an idle keep-alive once
+    // the stream's places are given back); the header timeout alone would take 5 s.
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), old.body.read_to_end(&mut rest))
+        .await
+        .expect("the server closes the socket with the stream")
+        .unwrap();
+    // Only the chunked answer's last line was left to read.
+    assert!(rest.is_empty() || rest == b"\r\n", "{rest:?}");
+}
+
+#[tokio::test]
 async fn a_stream_that_does_not_read_ends_too_slow() {
     let app = spawn_with(Config { queue: 16, queue_bytes: 64 * 1024, ..test_config() }).await;
     let mut ws = app.member("alice", "room").await;
