@@ -50,12 +50,12 @@ async fn ready_for_any_host_with_each_store() {
 #[tokio::test]
 async fn a_shutdown_is_not_ready_before_its_sockets_close() {
     let db = fresh_db();
-    let server = Process::start_with(&db, 0, &["--drain-secs", "2"], None).await;
+    let server = Process::start_with(&db, 0, &["--drain-secs", "4"], None).await;
     let mut alice = Client::connect(&server.url()).await;
     alice.set_nick("alice").await;
     assert_eq!(status(server.port, "/readyz").await, Some(200));
     server.signal("TERM");
-    until(server.port, "/readyz", 503, Duration::from_secs(1)).await;
+    until(server.port, "/readyz", 503, Duration::from_secs(3)).await;
     // Still serving while the balancer drains: the probe of life, new users, old ones.
     assert_eq!(status(server.port, "/healthz").await, Some(200));
     let mut late = Client::connect(&server.url()).await;
@@ -82,7 +82,8 @@ async fn a_node_whose_redis_does_not_answer_is_not_ready() {
     signal("STOP");
     let started = Instant::now();
     assert_eq!(status(server.port, "/readyz").await, Some(503));
-    assert!(started.elapsed() < Duration::from_secs(1), "the probe waited {:?}", started.elapsed());
+    // The check gives up after 800 ms; the rest is room for a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(2), "the probe waited {:?}", started.elapsed());
     assert_eq!(status(server.port, "/healthz").await, Some(200), "the process itself is fine");
     signal("CONT");
     until(server.port, "/readyz", 200, Duration::from_secs(5)).await;

@@ -13,7 +13,7 @@ use crate::helpers::*;
 
 /// Within this, a connect the kernel completes on loopback is done; one it dropped for a
 /// full backlog waits for its first retransmit, a second away.
-const CONNECT_WAIT: Duration = Duration::from_millis(400);
+const CONNECT_WAIT: Duration = Duration::from_millis(800);
 
 /// Opens `n` TCP connections to `port` at once; returns those that completed within
 /// [`CONNECT_WAIT`].
