@@ -5,6 +5,9 @@ use std::fmt::Write;
 
 use super::*;
 
+/// A column of a storm's table: the figure, its scale and its decimals.
+pub(super) type Column = (fn(&PhaseResult) -> Option<f64>, f64, usize);
+
 impl Report {
     /// The median of a storm's figure on `server`.
     pub(super) fn storm(
@@ -14,6 +17,38 @@ impl Report {
         f: impl Fn(&PhaseResult) -> Option<f64>,
     ) -> Option<f64> {
         self.median(server, scenario, &scenario.storm()?.name(), f)
+    }
+
+    /// One row per server that ran `scenario`'s storm: `label`, `what`, the server, the time
+    /// until all were in and its ratio to `yardstick`, then each of `more` (a figure, its
+    /// scale and decimals), then the valid rounds. The join storms' tables of issues 15
+    /// and 21 share it.
+    pub(super) fn storm_rows(
+        &self,
+        rows: &mut Vec<Vec<String>>,
+        (label, what, scenario): (&str, &str, Scenario),
+        yardstick: Option<f64>,
+        more: &[Column],
+    ) {
+        let phase = scenario.storm().expect("a storm").name();
+        for server in &self.servers {
+            let runs = self.runs(server, scenario, &phase);
+            if runs.is_empty() {
+                continue;
+            }
+            let fig = |f: fn(&PhaseResult) -> Option<f64>| self.figure(server, scenario, &phase, f);
+            let secs = fig(|p| Some(p.secs));
+            let mut row = vec![
+                label.to_owned(),
+                what.to_owned(),
+                server.clone(),
+                show(secs, 1.0, 2),
+                ratio(secs.map(|s| s.median), yardstick).map_or("–".into(), |x| format!("{x:.2}×")),
+            ];
+            row.extend(more.iter().map(|&(f, scale, decimals)| show(fig(f), scale, decimals)));
+            row.push(validity(&runs));
+            rows.push(row);
+        }
     }
 
     /// The targets of issue 15 (big rooms, protocol version 2).
@@ -91,26 +126,16 @@ pub(super) fn storms(r: &Report, out: &mut String) {
     for (n, v2, v1, bare) in STORMS {
         let yardstick = r.storm(WS, bare, |p| Some(p.secs));
         for (scenario, what) in [(v2, "join, v2"), (v1, "join, v1"), (bare, "bare upgrade")] {
-            let phase = scenario.storm().expect("a storm").name();
-            for server in &r.servers {
-                let runs = r.runs(server, scenario, &phase);
-                if runs.is_empty() {
-                    continue;
-                }
-                let fig = |f: fn(&PhaseResult) -> Option<f64>| r.figure(server, scenario, &phase, f);
-                let secs = fig(|p| Some(p.secs));
-                rows.push(vec![
-                    n.to_string(),
-                    what.into(),
-                    server.clone(),
-                    show(secs, 1.0, 2),
-                    ratio(secs.map(|s| s.median), yardstick).map_or("–".into(), |x| format!("{x:.2}×")),
-                    show(fig(|p| Some(p.server.cpu_ms)), 1.0, 0),
-                    show(fig(|p| p.bytes_per_conn), 1.0, 0),
-                    show(fig(|p| p.mem_per_conn_bytes), 1.0 / 1024.0, 2),
-                    validity(&runs),
-                ]);
-            }
+            r.storm_rows(
+                &mut rows,
+                (&n.to_string(), what, scenario),
+                yardstick,
+                &[
+                    (|p| Some(p.server.cpu_ms), 1.0, 0),
+                    (|p| p.bytes_per_conn, 1.0, 0),
+                    (|p| p.mem_per_conn_bytes, 1.0 / 1024.0, 2),
+                ],
+            );
         }
     }
     table(

@@ -91,25 +91,12 @@ pub(super) fn section(r: &Report, out: &mut String) {
     for (concurrency, join, bare) in CONNECT_STORMS {
         let yardstick = r.storm(WS, bare, |p| Some(p.secs));
         for (scenario, what) in [(join, "join, v2"), (bare, "bare upgrade")] {
-            let phase = scenario.storm().expect("a storm").name();
-            for server in &r.servers {
-                let runs = r.runs(server, scenario, &phase);
-                if runs.is_empty() {
-                    continue;
-                }
-                let fig = |f: fn(&PhaseResult) -> Option<f64>| r.figure(server, scenario, &phase, f);
-                let secs = fig(|p| Some(p.secs));
-                rows.push(vec![
-                    concurrency.to_string(),
-                    what.into(),
-                    server.clone(),
-                    show(secs, 1.0, 2),
-                    ratio(secs.map(|s| s.median), yardstick).map_or("–".into(), |x| format!("{x:.2}×")),
-                    show(fig(|p| p.listen_overflows.map(|n| n as f64)), 1.0, 0),
-                    show(fig(|p| Some(p.server.cpu_ms)), 1.0, 0),
-                    validity(&runs),
-                ]);
-            }
+            r.storm_rows(
+                &mut rows,
+                (&concurrency.to_string(), what, scenario),
+                yardstick,
+                &[(|p| p.listen_overflows.map(|n| n as f64), 1.0, 0), (|p| Some(p.server.cpu_ms), 1.0, 0)],
+            );
         }
     }
     table(
