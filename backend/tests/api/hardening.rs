@@ -488,8 +488,16 @@ async fn pages_of_big_messages_cost_more_of_the_rate_limit_than_short_ones() {
                     .send(json!({"type": "say", "room": room, "text": text, "cid": format!("{w}-{i}")}))
                     .await;
             }
-            for _ in 0..20 {
-                assert_eq!(writer.next().await["type"], "message");
+            let mut messages = 0;
+            while messages < 20 {
+                let f = writer.next().await;
+                match f["type"].as_str() {
+                    Some("message") => messages += 1,
+                    // The writer before this one may be seen leaving now: it was dropped,
+                    // and the server notices its socket close whenever it does.
+                    Some("presence") if f["event"] == "leave" => {}
+                    _ => panic!("unexpected {f}"),
+                }
             }
         }
     }
