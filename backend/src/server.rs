@@ -130,7 +130,7 @@ pub async fn run(
     };
     let readiness = Readiness::new(history.clone(), stopping);
     let hub = Hub::new(store, history, config.presence_threshold);
-    let cluster = cluster.map(|node| node.start(&hub, token.clone()));
+    let mut cluster = cluster.map(|node| node.start(&hub, token.clone()));
     let media = Media::open(&config.media_dir, config.media_max_bytes)
         .with_context(|| format!("creating the media folder {}", config.media_dir.display()))?;
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
@@ -179,7 +179,18 @@ pub async fn run(
         trusted_proxies: state.trusted_proxies.clone(),
         node: state.node,
         streams: stream::Streams::default(),
+        relay: cluster.as_ref().map(|node| node.relay.clone()),
     };
+    // Posts that other nodes relay to this one, for its streams.
+    let relayed = cluster.as_mut().and_then(|node| {
+        let asks = node.asks.take()?;
+        Some(tokio::spawn(stream::apply_relayed(
+            streams.streams.clone(),
+            node.relay.clone(),
+            asks,
+            token.clone(),
+        )))
+    });
     let app = router(state, media, readiness, web, hosts, streams);
     let http = TaskTracker::new();
     let header_timeout = Duration::from_secs(config.header_timeout.max(1));
@@ -228,6 +239,9 @@ pub async fn run(
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, node.presence).await;
         node.subscription.abort();
         node.typing.abort();
+    }
+    if let Some(task) = relayed {
+        task.abort();
     }
     directory.abort();
     presence.abort();

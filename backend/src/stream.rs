@@ -13,6 +13,12 @@
 //!   being applied twice (a retry), one that comes too early is refused (`409`), so the
 //!   frames are applied once and in order whichever way the requests travel.
 //!
+//! In a cluster (`--redis`) a stream's id starts with its node's relay address, and a
+//! post that reaches another node is handed to that one through Redis
+//! (`cluster::relay`) and answered once the holder applied or refused it: `404` when no
+//! node holds the stream any more (the client opens a new one with its token), `504` when
+//! the holder did not answer in time (the client retries; it is applied once).
+//!
 //! The streams this node holds are in [`Streams`], by id; a stream's handler takes its
 //! batches from a bounded channel, so that a client posting faster than it is served is
 //! told to wait (`429`) rather than queued without bound. Nothing here is known to the
@@ -37,6 +43,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 use crate::admission::{self, Origins, PerAddress};
+use crate::cluster::relay::{Ask, Outcome, Post, Relay, RelayError};
 use crate::conn::handler::{self, SessionConfig};
 use crate::conn::link::Link;
 use crate::conn::transport::{Transport, sse};
@@ -63,6 +70,8 @@ pub struct StreamState {
     pub trusted_proxies: Arc<Vec<IpAddr>>,
     pub node: SocketAddr,
     pub streams: Streams,
+    /// With `--redis`: how posts for other nodes' streams reach them.
+    pub relay: Option<Relay>,
 }
 
 /// The HTTP streams open on this node, by id.
@@ -82,6 +91,45 @@ impl Streams {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         // Held for map updates only: no I/O, no await.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a post to `stream` with `token` would be taken at all (`Applied` if so).
+    fn check(&self, stream: &str, token: &str) -> Outcome {
+        match self.lock().get(stream) {
+            None => Outcome::Unknown,
+            Some(entry) if !entry.holds(token) => Outcome::WrongToken,
+            Some(_) => Outcome::Applied,
+        }
+    }
+
+    /// Applies a post to a stream of this node: its token checked, once and in order.
+    pub fn apply(&self, post: Post) -> Outcome {
+        let mut streams = self.lock();
+        let Some(entry) = streams.get_mut(&post.stream) else { return Outcome::Unknown };
+        if !entry.holds(&post.token) {
+            return Outcome::WrongToken;
+        }
+        if post.seq < entry.next_seq {
+            return Outcome::Duplicate;
+        }
+        if post.seq > entry.next_seq {
+            return Outcome::TooEarly;
+        }
+        match entry.posted.try_send(post.frames) {
+            Ok(()) => {
+                entry.next_seq += 1;
+                Outcome::Applied
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Outcome::Busy,
+            Err(mpsc::error::TrySendError::Closed(_)) => Outcome::Unknown,
+        }
+    }
+}
+
+impl Entry {
+    /// Whether `token` is the stream's, compared in constant time.
+    fn holds(&self, token: &str) -> bool {
+        self.token.as_bytes().ct_eq(token.as_bytes()).into()
     }
 }
 
@@ -136,7 +184,7 @@ async fn open(
     let link = Link::new(Transport::Stream(sse.clone()), state.session.queue);
     let (id, welcome) = state.hub.connect(link.clone(), params.resume.as_deref(), version);
     let token = state.hub.token(id).unwrap_or_default();
-    let stream_id = stream_id();
+    let stream_id = stream_id(state.relay.as_ref());
     let (tx, rx) = mpsc::channel(POSTED_BATCHES);
     state.streams.lock().insert(stream_id.clone(), Entry { token, posted: tx, next_seq: 1 });
     // Queued now, taken by the body once the answer goes out, after the `stream` event.
@@ -188,12 +236,18 @@ impl Drop for Listed {
     }
 }
 
-/// A new stream's id: 128 random bits, so that nobody finds another's stream by guessing.
-fn stream_id() -> String {
+/// A new stream's id: 128 random bits, so that nobody finds another's stream by guessing,
+/// after the relay address of this node (`<address>.<random>`) in a cluster, so that any
+/// node knows where to hand its posts.
+fn stream_id(relay: Option<&Relay>) -> String {
     let mut bytes = [0u8; 16];
     // The OS generator failing is not something a chat server can work around.
     getrandom::fill(&mut bytes).expect("the operating system's random generator works");
-    data_encoding::HEXLOWER.encode(&bytes)
+    let random = data_encoding::HEXLOWER.encode(&bytes);
+    match relay {
+        Some(relay) => format!("{}.{random}", relay.address()),
+        None => random,
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -207,7 +261,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
-/// `POST /http/send`: hands a batch of the client's frames to its stream's handler.
+/// `POST /http/send`: hands a batch of the client's frames to its stream's handler, here
+/// or, through the relay, on the node that holds the stream.
 async fn send(State(state): State<StreamState>, Query(params): Query<SendParams>, req: Request) -> Response {
     if !state.origins.allows(req.headers()) {
         return refuse(StatusCode::FORBIDDEN, "posts from other sites' pages are not allowed\n");
@@ -215,17 +270,13 @@ async fn send(State(state): State<StreamState>, Query(params): Query<SendParams>
     let Some(token) = bearer(req.headers()).map(str::to_owned) else {
         return refuse(StatusCode::UNAUTHORIZED, "a post needs Authorization: Bearer <resume token>\n");
     };
-    match state.streams.lock().get(&params.stream) {
-        None => {
-            return refuse(
-                StatusCode::NOT_FOUND,
-                "no such stream: it ended; open a new one with your token\n",
-            );
+    let elsewhere = holder(&params.stream, state.relay.as_ref());
+    if elsewhere.is_none() {
+        // Refused before its body is read, when this node can tell.
+        match state.streams.check(&params.stream, &token) {
+            Outcome::Applied => {}
+            refused => return answer(refused),
         }
-        Some(entry) if !bool::from(entry.token.as_bytes().ct_eq(token.as_bytes())) => {
-            return refuse(StatusCode::UNAUTHORIZED, "that is not this stream's resume token\n");
-        }
-        Some(_) => {}
     }
     let body = match axum::body::to_bytes(req.into_body(), MAX_POST_BYTES).await {
         Ok(body) => body,
@@ -235,30 +286,74 @@ async fn send(State(state): State<StreamState>, Query(params): Query<SendParams>
         Ok(frames) => frames,
         Err(refusal) => return refusal,
     };
-    let mut streams = state.streams.lock();
-    let Some(entry) = streams.get_mut(&params.stream) else {
-        return refuse(StatusCode::NOT_FOUND, "no such stream: it ended; open a new one with your token\n");
-    };
-    if params.seq < entry.next_seq {
-        // A retry of a post already applied (its answer was lost): applied once.
-        return axum::Json(serde_json::json!({ "ok": true, "duplicate": true })).into_response();
+    let post = Post { stream: params.stream, token, seq: params.seq, frames };
+    match (elsewhere, &state.relay) {
+        (Some(address), Some(relay)) => match relay.forward(&address, post).await {
+            Ok(outcome) => answer(outcome),
+            Err(RelayError::Gone) => answer(Outcome::Unknown),
+            Err(e @ RelayError::NoAnswer) => {
+                tracing::warn!(error = %e, "a post for a stream of another node got no answer");
+                refuse(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the node that holds your stream did not answer in time; retry this post (it is applied once)\n",
+                )
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "a post for a stream of another node could not be handed over");
+                refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "your stream's node cannot be reached now; retry this post\n",
+                )
+            }
+        },
+        _ => answer(state.streams.apply(post)),
     }
-    if params.seq > entry.next_seq {
-        return refuse(
+}
+
+/// The address of the node that holds `stream`, when it is another node of the cluster.
+fn holder(stream: &str, relay: Option<&Relay>) -> Option<String> {
+    let (address, _) = stream.split_once('.')?;
+    relay.filter(|relay| relay.address() != address).map(|_| address.to_owned())
+}
+
+/// The answer to a post, whichever node applied it.
+fn answer(outcome: Outcome) -> Response {
+    match outcome {
+        Outcome::Applied => axum::Json(serde_json::json!({ "ok": true })).into_response(),
+        // A retry of a post already applied (its answer was lost): applied once.
+        Outcome::Duplicate => {
+            axum::Json(serde_json::json!({ "ok": true, "duplicate": true })).into_response()
+        }
+        Outcome::Unknown => {
+            refuse(StatusCode::NOT_FOUND, "no such stream: it ended; open a new one with your token\n")
+        }
+        Outcome::WrongToken => refuse(StatusCode::UNAUTHORIZED, "that is not this stream's resume token\n"),
+        Outcome::TooEarly => refuse(
             StatusCode::CONFLICT,
             "a post came before the one numbered before it; send that one first\n",
-        );
-    }
-    match entry.posted.try_send(frames) {
-        Ok(()) => {
-            entry.next_seq += 1;
-            axum::Json(serde_json::json!({ "ok": true })).into_response()
-        }
-        Err(mpsc::error::TrySendError::Full(_)) => {
+        ),
+        Outcome::Busy => {
             refuse(StatusCode::TOO_MANY_REQUESTS, "earlier posts are still being handled; retry this one\n")
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => {
-            refuse(StatusCode::NOT_FOUND, "no such stream: it ended; open a new one with your token\n")
+    }
+}
+
+/// Applies the posts other nodes relay to this one, in the order they come, until
+/// `shutdown`.
+pub async fn apply_relayed(
+    streams: Streams,
+    relay: Relay,
+    mut asks: mpsc::Receiver<Ask>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            ask = asks.recv() => {
+                let Some(Ask { post, reply }) = ask else { return };
+                let outcome = streams.apply(post);
+                relay.answer(reply, outcome).await;
+            }
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - `presence`: the cluster's shared state in Redis (nicks, members, rooms, live nodes)
 //!   and the task that keeps it and this node's replica of it true;
 //! - `typing`: typing notices across the nodes, outside the shared state;
+//! - `relay`: an HTTP stream's posts handed to the node that holds the stream;
 //! - this file: the connections, and the one subscription that carries all three.
 //!
 //! Every node subscribes once to every room's channel (a pattern), so each chat message
@@ -24,7 +25,8 @@
 //! The same subscription carries the cluster's presence changes (`presence::CHANNEL`):
 //! they are handed to the presence task as they come, with word of any that may have
 //! been missed (a full queue, a reconnect), so that it reads the whole state again. And
-//! it carries the typing notices (`typing::CHANNEL`), handed to the hub.
+//! it carries the typing notices (`typing::CHANNEL`), handed to the hub, and what other
+//! nodes relay to this one (its own channel, `relay::PREFIX` and its address).
 //!
 //! This module knows Redis's connection and channels; how messages are stored is the
 //! store's (`store::redis`).
@@ -32,6 +34,7 @@
 pub mod events;
 mod fanout;
 mod presence;
+pub mod relay;
 mod typing;
 
 use std::collections::HashMap;
@@ -50,6 +53,7 @@ use crate::store::redis::CHANNELS;
 use events::{ClusterEvent, Outbox, Typing};
 use fanout::{Fanout, published};
 use presence::{Feed, Presence};
+use relay::{Ask, Relay};
 
 /// How long the first connection may take before the node gives up starting.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -83,6 +87,7 @@ pub struct Cluster {
     presence: Presence,
     outbox: Outbox,
     notices: mpsc::Receiver<Typing>,
+    asks: mpsc::Receiver<Ask>,
 }
 
 /// The subscription to every room's channel, the presence channel and the typing channel.
@@ -97,8 +102,10 @@ struct Subscription {
     feed_missed: Arc<AtomicBool>,
     /// Where Redis is, for logs (no password).
     addr: String,
-    /// This process's mark on the typing notices it publishes (it skips its own).
+    /// This process's mark on the typing notices it publishes (it skips its own), and
+    /// its address on the relay.
     origin: String,
+    relay: Relay,
 }
 
 /// A node's tasks, once started: the server waits for `presence` at shutdown (it takes
@@ -108,6 +115,10 @@ pub struct Running {
     pub presence: JoinHandle<()>,
     pub subscription: JoinHandle<()>,
     pub typing: JoinHandle<()>,
+    /// The relay, and the posts other nodes hand to this one (taken by the streams, which
+    /// apply them).
+    pub relay: Relay,
+    pub asks: Option<mpsc::Receiver<Ask>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -158,6 +169,9 @@ impl Cluster {
         subscriber.psubscribe(CHANNELS).await.map_err(|e| unreachable(e.to_string()))?;
         subscriber.subscribe(presence::CHANNEL).await.map_err(|e| unreachable(e.to_string()))?;
         subscriber.subscribe(typing::CHANNEL).await.map_err(|e| unreachable(e.to_string()))?;
+        let origin = typing::new_origin();
+        let (relay, asks) = Relay::new(commands.clone(), origin.clone());
+        subscriber.subscribe(relay.channel()).await.map_err(|e| unreachable(e.to_string()))?;
         let (typing_tx, notices) = mpsc::channel(typing::QUEUED_MAX);
         let (feed, feed_rx) = mpsc::channel(presence::FEED_MAX);
         let feed_missed = Arc::new(AtomicBool::new(false));
@@ -165,15 +179,8 @@ impl Cluster {
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         tracing::info!(redis = %addr, "this node shares its chat through Redis");
-        let subscription = Subscription {
-            subscriber,
-            pushes,
-            overflowed,
-            feed,
-            feed_missed,
-            addr,
-            origin: typing::new_origin(),
-        };
+        let subscription =
+            Subscription { subscriber, pushes, overflowed, feed, feed_missed, addr, origin, relay };
         Ok(Self {
             client,
             commands,
@@ -181,6 +188,7 @@ impl Cluster {
             presence,
             outbox: Outbox { ops, overflow, typing: typing_tx },
             notices,
+            asks,
         })
     }
 
@@ -197,10 +205,13 @@ impl Cluster {
     /// the presence task, the typing notices' publisher, and the subscription that
     /// delivers every room's messages to this node's members.
     pub fn start(self, hub: &Hub, shutdown: CancellationToken) -> Running {
-        let Self { commands, subscription, presence, outbox, notices, .. } = self;
+        let Self { commands, subscription, presence, outbox, notices, asks, .. } = self;
         hub.join_cluster(outbox);
         let origin = subscription.origin.clone();
+        let relay = subscription.relay.clone();
         Running {
+            relay,
+            asks: Some(asks),
             presence: tokio::spawn(presence.run(hub.clone(), shutdown.clone())),
             typing: tokio::spawn(typing::publish(commands.clone(), notices, origin, shutdown.clone())),
             subscription: tokio::spawn(subscription.run(Fanout::new(hub.clone(), commands), shutdown)),
@@ -212,7 +223,8 @@ impl Subscription {
     /// Hands what is published to the fan-out, the presence task and the hub, until
     /// `shutdown`; after a lost connection, waits for the reconnect and catches up.
     async fn run(self, mut fanout: Fanout, shutdown: CancellationToken) {
-        let Self { mut subscriber, mut pushes, overflowed, feed, feed_missed, addr, origin } = self;
+        let Self { mut subscriber, mut pushes, overflowed, feed, feed_missed, addr, origin, relay } = self;
+        let relayed = relay.channel();
         let hand_over = |json: String| {
             // Never wait for the presence task: a full queue means it reads the whole
             // state again instead.
@@ -236,8 +248,9 @@ impl Subscription {
                     let mut typing = Vec::new();
                     for push in batch.drain(..) {
                         match push.kind {
-                            PushKind::Message => match subscribed(push.data) {
+                            PushKind::Message => match subscribed(push.data, &relayed) {
                                 Some((Channel::Presence, json)) => hand_over(json),
+                                Some((Channel::Relay, json)) => relay.received(&json),
                                 Some((Channel::Typing, json)) => {
                                     typing.extend(typing::notice(&json, &origin).map(ClusterEvent::Typing));
                                 }
@@ -271,6 +284,7 @@ impl Subscription {
                         if subscriber.psubscribe(CHANNELS).await.is_ok()
                             && subscriber.subscribe(presence::CHANNEL).await.is_ok()
                             && subscriber.subscribe(typing::CHANNEL).await.is_ok()
+                            && subscriber.subscribe(&relayed).await.is_ok()
                             && fanout.catch_up().await
                         {
                             tracing::info!(redis = %addr, "reconnected to Redis; caught up");
@@ -296,15 +310,18 @@ impl Subscription {
 enum Channel {
     Presence,
     Typing,
+    Relay,
 }
 
-/// The channel and payload of a pushed `message` (channel, payload).
-fn subscribed(data: Vec<Value>) -> Option<(Channel, String)> {
+/// The channel and payload of a pushed `message` (channel, payload); `relayed` is this
+/// node's relay channel.
+fn subscribed(data: Vec<Value>, relayed: &str) -> Option<(Channel, String)> {
     let mut data = data.into_iter();
     let channel: String = redis::from_redis_value(data.next()?).ok()?;
     let channel = match channel.as_str() {
         presence::CHANNEL => Channel::Presence,
         typing::CHANNEL => Channel::Typing,
+        c if c == relayed => Channel::Relay,
         _ => return None,
     };
     Some((channel, redis::from_redis_value(data.next()?).ok()?))

@@ -17,14 +17,14 @@ use crate::durability::Process;
 use crate::helpers::*;
 
 /// A Redis of the test's own, in a fresh folder (removed when the second is dropped).
-fn redis() -> (RedisServer, TempDb) {
+pub fn redis() -> (RedisServer, TempDb) {
     let db = fresh_db();
     let server = RedisServer::start(&db.dir().join("redis")).expect("a redis-server for the test");
     (server, db)
 }
 
 /// `n` nodes of one cluster.
-async fn nodes(redis: &RedisServer, db: &std::path::Path, n: usize) -> Vec<Process> {
+pub async fn nodes(redis: &RedisServer, db: &std::path::Path, n: usize) -> Vec<Process> {
     let url = redis.url();
     let mut nodes = Vec::new();
     for _ in 0..n {
@@ -96,7 +96,7 @@ on_one_node_and_on_two!(
 );
 
 /// Reads until a `message` arrives (other frames skipped).
-async fn next_message(c: &mut Client) -> Value {
+pub async fn next_message(c: &mut Client) -> Value {
     loop {
         let v = c.next().await;
         if v["type"] == "message" {

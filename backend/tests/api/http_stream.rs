@@ -13,25 +13,25 @@ use backend::Config;
 
 use crate::helpers::{WAIT, spawn_app, spawn_with, test_config};
 
-/// One open stream, as its client sees it.
-struct Stream {
-    addr: SocketAddr,
-    body: BufReader<TcpStream>,
+/// One open stream, as its client sees it (the cluster's tests use it too).
+pub struct Stream {
+    pub addr: SocketAddr,
+    pub body: BufReader<TcpStream>,
     /// Event text decoded from the chunks, not yet parsed into events.
     text: String,
-    id: String,
-    resume: String,
-    nick: String,
+    pub id: String,
+    pub resume: String,
+    pub nick: String,
     /// The `seq` of the next post.
-    seq: u64,
+    pub seq: u64,
 }
 
 /// An answer: the status, the head and the body.
-type Answer = (u16, String, String);
+pub type Answer = (u16, String, String);
 
 /// Opens a stream with `query` and `headers`; an answer that is not a stream is returned
 /// as it came.
-async fn open(addr: SocketAddr, query: &str, headers: &[(&str, &str)]) -> Result<Stream, Answer> {
+pub async fn open(addr: SocketAddr, query: &str, headers: &[(&str, &str)]) -> Result<Stream, Answer> {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let mut req =
         format!("GET /http/stream{query} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
@@ -79,14 +79,14 @@ async fn open(addr: SocketAddr, query: &str, headers: &[(&str, &str)]) -> Result
     Ok(stream)
 }
 
-async fn open_ok(addr: SocketAddr, query: &str) -> Stream {
+pub async fn open_ok(addr: SocketAddr, query: &str) -> Stream {
     open(addr, query, &[]).await.unwrap_or_else(|a| panic!("no stream: {a:?}"))
 }
 
 impl Stream {
     /// The next event (its name, `message` when unnamed, and its data), or `None` once the
     /// answer ended.
-    async fn event(&mut self) -> Option<(String, Value)> {
+    pub async fn event(&mut self) -> Option<(String, Value)> {
         loop {
             if let Some(end) = self.text.find("\n\n") {
                 let block: String = self.text.drain(..end + 2).collect();
@@ -118,7 +118,7 @@ impl Stream {
     }
 
     /// The next frame, past heartbeats and directory pushes.
-    async fn next(&mut self) -> Value {
+    pub async fn next(&mut self) -> Value {
         loop {
             let (name, data) = self.event().await.expect("the stream is open");
             if name == "message" && data["type"] != "rooms" && data["type"] != "rooms_delta" {
@@ -128,12 +128,18 @@ impl Stream {
     }
 
     /// Posts `frames` with the next `seq` and this stream's token.
-    async fn post(&mut self, frames: Value) -> Answer {
+    pub async fn post(&mut self, frames: Value) -> Answer {
+        self.post_via(self.addr, frames).await
+    }
+
+    /// Posts `frames` with the next `seq` and this stream's token to the node at `addr`
+    /// (in a cluster, any node).
+    pub async fn post_via(&mut self, addr: SocketAddr, frames: Value) -> Answer {
         let seq = self.seq;
         self.seq += 1;
         let auth = format!("Bearer {}", self.resume);
         post(
-            self.addr,
+            addr,
             &format!("?stream={}&seq={seq}", self.id),
             frames.to_string().as_bytes(),
             &[("Authorization", &auth)],
@@ -142,14 +148,14 @@ impl Stream {
     }
 
     /// Posts and expects it taken.
-    async fn send(&mut self, frames: Value) {
+    pub async fn send(&mut self, frames: Value) {
         let (status, _, body) = self.post(frames).await;
         assert_eq!(status, 200, "{body}");
     }
 }
 
 /// A raw `POST /http/send` with `query`, `body` and `headers`.
-async fn post(addr: SocketAddr, query: &str, body: &[u8], headers: &[(&str, &str)]) -> Answer {
+pub async fn post(addr: SocketAddr, query: &str, body: &[u8], headers: &[(&str, &str)]) -> Answer {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let mut req = format!(
         "POST /http/send{query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
@@ -163,7 +169,8 @@ async fn post(addr: SocketAddr, query: &str, body: &[u8], headers: &[(&str, &str
     // A refused body may not be read: the answer comes all the same.
     let _ = tcp.write_all(body).await;
     let mut raw = Vec::new();
-    let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut raw)).await.expect("an answer");
+    // Longer than a relayed post may wait for its holder (5 s), so that its `504` is read.
+    let _ = tokio::time::timeout(WAIT * 2, tcp.read_to_end(&mut raw)).await.expect("an answer");
     let raw = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     let status = head.split_whitespace().nth(1).unwrap_or("0").parse().unwrap();

@@ -7,6 +7,7 @@ mod durability;
 mod hardening;
 mod health;
 mod helpers;
+mod http_cluster;
 mod http_stream;
 mod listen;
 mod logs;
