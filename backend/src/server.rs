@@ -194,6 +194,7 @@ pub async fn run(
     let app = router(state, media, readiness, web, hosts, streams);
     let http = TaskTracker::new();
     let header_timeout = Duration::from_secs(config.header_timeout.max(1));
+    let silence = crate::conn::handler::silence_limit(Duration::from_secs(config.ping_secs.max(1)));
     let mut backoff = admission::Backoff::default();
     tokio::pin!(shutdown);
     'accept: loop {
@@ -203,7 +204,7 @@ pub async fn run(
                 Ok((tcp, peer)) => {
                     backoff.reset();
                     if let Some(admitted) = admission.admit(&tcp, peer) {
-                        serve_http(tcp, peer, admitted, app.clone(), &http, token.clone(), header_timeout);
+                        serve_http(tcp, peer, admitted, app.clone(), &http, token.clone(), (header_timeout, silence));
                     }
                 }
                 Err(e) if is_connection_error(&e) => {}
@@ -262,12 +263,20 @@ fn serve_http(
     app: Router,
     tracker: &TaskTracker,
     stop: CancellationToken,
-    header_timeout: Duration,
+    (header_timeout, silence): (Duration, Duration),
 ) {
     // A chat frame is small and must go out now: Nagle's algorithm, with the peer's
     // delayed ACKs, would hold frames back for tens of milliseconds.
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    }
+    // A peer that vanished without a word (its network went away: no FIN, no RST) never
+    // acknowledges what is sent to it. A WebSocket notices by its unanswered pings; an HTTP
+    // stream's client answers nothing, so the kernel is told to give up on the connection
+    // once data has waited unacknowledged for the same silence limit: the stream's next
+    // heartbeat then fails and its session ends, as a silent WebSocket's would.
+    if let Err(e) = socket2::SockRef::from(&tcp).set_tcp_user_timeout(Some(silence)) {
+        tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
     }
     let places = admission::HttpPlaces::new(admitted);
     let app = tower::Layer::layer(&Extension(ConnectInfo(peer)), app);

@@ -59,7 +59,9 @@ pub struct SessionConfig {
 }
 
 /// ...and drops a connection it has heard nothing from (not even a pong) for this long.
-fn silence_limit(ping_every: Duration) -> Duration {
+/// An HTTP stream's client says nothing back, so for every socket the kernel is told to
+/// give up on a peer that leaves data unacknowledged this long (see `server`).
+pub fn silence_limit(ping_every: Duration) -> Duration {
     ping_every * 5 / 2
 }
 

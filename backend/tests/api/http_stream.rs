@@ -22,6 +22,8 @@ pub struct Stream {
     pub id: String,
     pub resume: String,
     pub nick: String,
+    /// The protocol version its `welcome` named.
+    pub protocol: u64,
     /// The `seq` of the next post.
     pub seq: u64,
 }
@@ -67,6 +69,7 @@ pub async fn open(addr: SocketAddr, query: &str, headers: &[(&str, &str)]) -> Re
         id: String::new(),
         resume: String::new(),
         nick: String::new(),
+        protocol: 0,
         seq: 1,
     };
     let (event, data) = stream.event().await.expect("a first event");
@@ -76,6 +79,7 @@ pub async fn open(addr: SocketAddr, query: &str, headers: &[(&str, &str)]) -> Re
     assert_eq!(welcome["type"], "welcome", "{welcome}");
     stream.resume = welcome["resume"].as_str().unwrap().to_owned();
     stream.nick = welcome["nick"].as_str().unwrap().to_owned();
+    stream.protocol = welcome["protocol"].as_u64().unwrap();
     Ok(stream)
 }
 
@@ -233,6 +237,11 @@ async fn bad_posts_get_a_clear_answer_and_harm_nobody() {
     }
     let big = format!("[{{\"type\":\"say\",\"room\":\"lobby\",\"text\":\"{}\"}}]", "x".repeat(40_000));
     assert_eq!(post(app.addr, &q(1), big.as_bytes(), &with_auth).await.0, 413);
+    // One frame past a WebSocket frame's 16 KiB, in a body within its 32 KiB.
+    let long = format!("[{{\"type\":\"say\",\"room\":\"lobby\",\"text\":\"{}\"}}]", "x".repeat(20_000));
+    let (status, _, text) = post(app.addr, &q(1), long.as_bytes(), &with_auth).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("16 KiB"), "{text}");
     let many = format!("[{}]", vec![r#"{"type":"ping"}"#; 33].join(","));
     assert_eq!(post(app.addr, &q(1), many.as_bytes(), &with_auth).await.0, 413);
     let ping = br#"[{"type":"ping"}]"#;
@@ -427,4 +436,57 @@ async fn a_stream_has_the_websockets_rate_limit() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     st.send(json!([{"type": "ping"}])).await;
     assert_eq!(st.next().await["type"], "pong");
+}
+
+#[tokio::test]
+async fn a_stream_whose_client_goes_away_is_noticed_before_its_next_heartbeat() {
+    let app = spawn_app().await;
+    let mut ws = app.member("alice", "room").await;
+    let mut st = open_ok(app.addr, "?v=2").await;
+    st.send(json!([{"type": "nick", "nick": "bob"}, {"type": "join", "room": "room"}])).await;
+    assert_eq!(ws.next().await["type"], "presence");
+    // Its socket closes (the tab closed, the network changed): the room sees bob leave
+    // within seconds, in a room where nothing is said, well before a heartbeat is due.
+    drop(st);
+    let gone = tokio::time::timeout(Duration::from_secs(4), async {
+        loop {
+            let v = ws.next_any().await;
+            if v["type"] == "presence" && v["event"] == "leave" {
+                return v;
+            }
+        }
+    })
+    .await
+    .expect("bob's leave within 4 s");
+    assert_eq!(gone["nick"], "bob", "{gone}");
+}
+
+#[tokio::test]
+async fn a_stream_speaks_the_version_its_query_names_and_refuses_bad_frames_as_a_websocket_does() {
+    let app = spawn_app().await;
+    assert_eq!(open_ok(app.addr, "").await.protocol, 1);
+    assert_eq!(open_ok(app.addr, "?v=1").await.protocol, 1);
+    let mut st = open_ok(app.addr, "?v=2").await;
+    assert_eq!(st.protocol, 2);
+    // A list of JSON objects is taken (200); what each frame says is the session's to
+    // judge, one `error` frame per bad frame, as over `/ws`, and the next frames still count.
+    st.send(json!([
+        {"type": "no_such_type"},
+        {"type": "join", "room": ""},
+        {"type": "say", "room": "lobby", "text": "   ", "cid": "k1"},
+        {"type": "ping"}
+    ]))
+    .await;
+    let mut codes = Vec::new();
+    loop {
+        let v = st.next().await;
+        if v["type"] == "pong" {
+            break;
+        }
+        assert_eq!(v["type"], "error", "{v}");
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "a message for people: {v}");
+        codes.push(v["code"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(codes.len(), 3, "{codes:?}");
+    assert!(codes[1..].iter().all(|c| c == "invalid"), "{codes:?}");
 }
