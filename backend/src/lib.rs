@@ -33,12 +33,16 @@
 //! - `error`: the request errors and their one mapping to the protocol's error codes.
 //! - `net`: the URLs a phone on the LAN can open.
 //! - [`redis_server`]: a private `redis-server` for the tests (not used by the server).
+//! - [`balancer`]: a private nginx in front of a cluster's nodes, for the tests, with the
+//!   configuration `cargo xtask cluster` runs (not used by the server).
 //! - `media`: uploaded images: `POST /api/media` (checked by their bytes, metadata
 //!   stripped, stored once by SHA-256) and `GET /media/<name>`.
 //! - `web`: the built web app as static files: compressed copies, caching by content
 //!   hash, and the security headers (CSP).
 
 pub mod admission;
+#[doc(hidden)]
+pub mod balancer;
 mod cluster;
 pub mod config;
 mod conn;

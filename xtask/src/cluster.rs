@@ -1,9 +1,12 @@
 //! `cargo xtask cluster [N] [server args]`: a local cluster to try the scale-out on one
 //! machine. Builds the release app and server, starts a Redis of its own (its folder under
 //! `target/cluster/redis`, the append-only file fsynced on every write, as the no-loss
-//! promise needs) and N nodes (default 2) on consecutive ports from 3000, all sharing
-//! it, and prints their URLs. Ctrl-C stops everything; a node or Redis that exits stops
-//! the rest.
+//! promise needs), N nodes (default 2) on consecutive ports from 3000, all sharing it,
+//! and nginx in front of them on port 8000: one URL, each request to any node
+//! (round-robin, no stickiness), WebSocket upgrades passed, the HTTP stream unbuffered.
+//! nginx runs without root, everything of its own under `target/cluster/nginx`; its
+//! configuration is the one the tests run (`backend/src/balancer/nginx.conf`). Prints the
+//! URLs. Ctrl-C stops everything; a node, Redis or nginx that exits stops the rest.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -16,6 +19,11 @@ use crate::tasks::{self, root, step};
 
 /// The first node's port; the others follow.
 const FIRST_PORT: u16 = 3000;
+/// The balancer's port: the one URL to open.
+const BALANCER_PORT: u16 = 8000;
+/// The balancer's configuration, the tests' own (`backend::balancer` fills in the same
+/// placeholders).
+const NGINX_TEMPLATE: &str = include_str!("../../backend/src/balancer/nginx.conf");
 
 pub fn run(args: &[String]) -> Result<()> {
     let (n, server_args) = match args.first().map(|a| a.parse::<u16>()) {
@@ -24,6 +32,7 @@ pub fn run(args: &[String]) -> Result<()> {
         _ => (2, args),
     };
     setup::ensure_redis()?;
+    setup::ensure_nginx()?;
     tasks::build(&[])?;
     let dir = root().join("target").join("cluster").join("redis");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -51,6 +60,8 @@ pub fn run(args: &[String]) -> Result<()> {
         children.push(Guard(
             Command::new(&bin)
                 .args(["--addr", &format!("0.0.0.0:{port}"), "--redis", &url])
+                // The balancer on this machine: its X-Forwarded-For names the clients.
+                .args(["--trusted-proxy", "127.0.0.1"])
                 .arg("--web-dir")
                 .arg(&dist)
                 .args(server_args)
@@ -63,11 +74,37 @@ pub fn run(args: &[String]) -> Result<()> {
         wait_for_port(port)?;
         urls.push(format!("http://127.0.0.1:{port}/"));
     }
+    let nginx_dir = root().join("target").join("cluster").join("nginx");
+    std::fs::create_dir_all(&nginx_dir).with_context(|| format!("creating {}", nginx_dir.display()))?;
+    let servers: Vec<String> =
+        (0..n).map(|i| format!("        server 127.0.0.1:{};", FIRST_PORT + i)).collect();
+    let conf = NGINX_TEMPLATE
+        .replace("@LISTEN@", &BALANCER_PORT.to_string())
+        .replace("@PREFIX@", &nginx_dir.display().to_string())
+        .replace("@SERVERS@", &servers.join("\n"));
+    let conf_path = nginx_dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf).with_context(|| format!("writing {}", conf_path.display()))?;
+    step(&format!("starting nginx on port {BALANCER_PORT} in front of the nodes ({})", conf_path.display()));
+    children.push(Guard(
+        Command::new(setup::NGINX)
+            .arg("-p")
+            .arg(&nginx_dir)
+            .arg("-c")
+            .arg(&conf_path)
+            // Even its first error, before the configuration is read, to stderr.
+            .args(["-e", "stderr"])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting nginx")?,
+    ));
+    wait_for_port(BALANCER_PORT)?;
     eprintln!("\nA cluster of {n} nodes sharing Redis at {url}:");
     for u in &urls {
         eprintln!("  {u}");
     }
-    eprintln!("Open one page on each: they are one chat. Ctrl-C stops them all.");
+    eprintln!("and in front of them, nginx sending each request to any node (no sticky sessions):");
+    eprintln!("  http://127.0.0.1:{BALANCER_PORT}/");
+    eprintln!("Open pages there (or one on each node): they are one chat. Ctrl-C stops them all.");
     loop {
         for child in &mut children {
             if let Some(status) = child.0.try_wait()? {

@@ -29,7 +29,8 @@ Commands:
                        the same, with the web app built into the binary: one file to
                        deploy (target/release/chat-server)
   cluster [N] [args]   a local Redis and N nodes (default 2) sharing it, on ports 3000,
-                       3001, ...; arguments after N go to every node
+                       3001, ..., behind nginx on port 8000 (round-robin, no stickiness);
+                       arguments after N go to every node
   dev                  run the server and `trunk serve` (hot reload) side by side
   bench [--quick]      benchmark ours vs Node ws, Socket.IO and the floor; writes BENCHMARKS.md
   icons                draw the app's icons into assets/ (committed; run after changing them)

@@ -1,7 +1,8 @@
 //! Installs the pinned tools the build and the tests need, skipping what is present.
 //!
 //! Everything comes from the package registries only (crates.io, npm, Debian's apt: chromium
-//! for the browser tests, redis-server for the cluster's tests and `cargo xtask cluster`):
+//! for the browser tests, redis-server and nginx for the cluster's tests and `cargo xtask
+//! cluster`):
 //! no tool is allowed to download its own binaries, so trunk and wasm-pack are pointed
 //! at what this module puts on PATH. Versions are pinned here and in `tools/`;
 //! wasm-bindgen-cli follows the `wasm-bindgen` version in Cargo.lock.
@@ -35,7 +36,8 @@ pub fn ensure_all() -> Result<()> {
         }
     }
     check_chromium()?;
-    check_redis()
+    check_redis()?;
+    check_nginx()
 }
 
 /// Only what `cargo xtask cluster` needs beyond the build: Debian's redis-server.
@@ -50,6 +52,20 @@ pub fn ensure_redis() -> Result<()> {
         }
     }
     check_redis()
+}
+
+/// The load balancer `cargo xtask cluster` puts in front of the nodes: Debian's nginx.
+pub fn ensure_nginx() -> Result<()> {
+    if Path::new(NGINX).exists() {
+        return Ok(());
+    }
+    if let Some(mut child) = start_apt(&["nginx"])? {
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("installing nginx with apt-get failed ({status})");
+        }
+    }
+    check_nginx()
 }
 
 /// Only what building the web app needs (no browser).
@@ -152,9 +168,10 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
+pub const NGINX: &str = "/usr/sbin/nginx";
 
 /// Starts `apt-get install` of what is missing of chromium, chromium-driver (the browser
-/// tests) and redis-server (the cluster's tests), in the background.
+/// tests), redis-server and nginx (the cluster's tests), in the background.
 fn start_apt_install() -> Result<Option<std::process::Child>> {
     let mut packages = Vec::new();
     if !(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()) {
@@ -163,12 +180,17 @@ fn start_apt_install() -> Result<Option<std::process::Child>> {
     if !Path::new(REDIS_SERVER).exists() {
         packages.push("redis-server");
     }
+    if !Path::new(NGINX).exists() {
+        packages.push("nginx");
+    }
     start_apt(&packages)
 }
 
 /// Starts `apt-get install <packages>` in the background (nothing when the list is empty).
-/// Debian's redis-server does not start a service here: every test and `cargo xtask
-/// cluster` start their own.
+/// Every test and `cargo xtask cluster` start redis-server and nginx of their own, on
+/// ports of their own; where an init system runs, Debian also starts the packages'
+/// services after installing them, which nothing here uses (nginx's, on port 80, can be
+/// stopped with `systemctl disable --now nginx`).
 fn start_apt(packages: &[&str]) -> Result<Option<std::process::Child>> {
     if packages.is_empty() {
         return Ok(None);
@@ -204,6 +226,13 @@ fn check_chromium() -> Result<()> {
 fn check_redis() -> Result<()> {
     if !Path::new(REDIS_SERVER).exists() {
         bail!("{REDIS_SERVER} is missing after installing redis-server");
+    }
+    Ok(())
+}
+
+fn check_nginx() -> Result<()> {
+    if !Path::new(NGINX).exists() {
+        bail!("{NGINX} is missing after installing nginx");
     }
     Ok(())
 }

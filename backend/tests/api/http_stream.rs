@@ -61,7 +61,8 @@ pub async fn open(addr: SocketAddr, query: &str, headers: &[(&str, &str)]) -> Re
     let lower = head.to_lowercase();
     assert!(lower.contains("content-type: text/event-stream"), "{head}");
     assert!(lower.contains("cache-control: no-cache"), "{head}");
-    assert!(lower.contains("x-accel-buffering: no"), "{head}");
+    // nginx takes this header as meant for itself and does not pass it on.
+    assert!(lower.contains("x-accel-buffering: no") || lower.contains("server: nginx"), "{head}");
     let mut stream = Stream {
         addr,
         body,

@@ -1,0 +1,55 @@
+//! Two real nodes behind the real nginx that `cargo xtask cluster` runs (its
+//! configuration from `backend::balancer`): one URL, requests spread round-robin with no
+//! stickiness, WebSockets upgraded through it, the HTTP stream's events not held back,
+//! and a stream's posts applied whichever node nginx sends them to.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use backend::balancer::Balancer;
+use serde_json::json;
+
+use crate::cluster::{next_message, nodes, redis};
+use crate::helpers::Client;
+use crate::http_stream::open_ok;
+
+#[tokio::test]
+async fn behind_nginx_streams_and_websockets_share_one_chat_on_any_node() {
+    let (redis, db) = redis();
+    let nodes = nodes(&redis, &db, 2).await;
+    let upstreams: Vec<SocketAddr> =
+        nodes.iter().map(|n| SocketAddr::from(([127, 0, 0, 1], n.port))).collect();
+    let lb = Balancer::start(&db.dir().join("nginx"), &upstreams).expect("nginx in front of the nodes");
+    let ws_url = format!("ws://{}/ws", lb.addr());
+    // Round-robin, no stickiness: streams opened one after the other land on both nodes.
+    let mut holders = HashSet::new();
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let st = open_ok(lb.addr(), "?v=2").await;
+        holders.insert(st.id.split_once('.').expect("a cluster's stream id").0.to_owned());
+        streams.push(st);
+    }
+    assert_eq!(holders.len(), 2, "four streams through nginx, on both nodes");
+    let mut st = streams.pop().unwrap();
+    drop(streams);
+    // The upgrade passes through it.
+    let mut ws = Client::connect(&ws_url).await;
+    ws.join("r").await;
+    // Every post goes to whichever node nginx picks; each is applied once, in order.
+    st.send(json!([{"type": "join", "room": "r"}])).await;
+    const N: usize = 12;
+    for i in 0..N {
+        st.send(json!([{"type": "say", "room": "r", "text": format!("h{i}"), "cid": format!("h{i}")}])).await;
+    }
+    for i in 0..N {
+        assert_eq!(next_message(&mut ws).await["text"], format!("h{i}"));
+    }
+    // And the stream's events come as they are sent, not when a buffer fills.
+    ws.send(json!({"type": "say", "room": "r", "text": "to the stream", "cid": "w"})).await;
+    loop {
+        let v = st.next().await;
+        if v["type"] == "message" && v["text"] == "to the stream" {
+            break;
+        }
+    }
+}
