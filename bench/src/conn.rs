@@ -15,6 +15,10 @@ use crate::ws;
 pub(crate) enum Framing {
     WebSocket,
     Lines,
+    /// A `text/event-stream` answer: events end with an empty line. The answer is
+    /// chunked, and the server writes whole events per chunk, so a chunk's size line sits
+    /// between two events, before the next one's `data:`, and never splits a marker.
+    Events,
 }
 
 /// A complete message, borrowed from the read buffer.
@@ -78,6 +82,15 @@ impl Inbox {
         let bytes = &self.buf[self.pos..self.len];
         Ok(match self.framing {
             Framing::Lines => memchr::memchr(b'\n', bytes).map(|end| (Msg::Text(&bytes[..end]), end + 1)),
+            Framing::Events => memchr::memmem::find(bytes, b"\n\n").map(|end| {
+                let event = &bytes[..end];
+                let msg = if memchr::memmem::find(event, b"event: close").is_some() {
+                    Msg::Close
+                } else {
+                    Msg::Text(event)
+                };
+                (msg, end + 2)
+            }),
             Framing::WebSocket => ws::parse(bytes)?.map(|(frame, used)| {
                 let msg = match frame.opcode {
                     ws::op::PING => Msg::Ping(frame.payload),
@@ -137,7 +150,7 @@ impl Outbox {
                 self.mask ^= self.mask << 5;
                 ws::encode(&mut self.buf, opcode, payload, self.mask.to_be_bytes());
             }
-            Framing::Lines => self.buf.extend_from_slice(payload),
+            Framing::Lines | Framing::Events => self.buf.extend_from_slice(payload),
         }
         &self.buf
     }
@@ -174,6 +187,47 @@ pub(crate) async fn upgrade_at(
             return Ok(());
         }
     }
+}
+
+/// Opens the HTTP stream (`GET /http/stream?v=2`) and reads the answer's head; the events
+/// after it stay in `inbox` (its framing must be [`Framing::Events`]).
+pub(crate) async fn open_stream(tcp: &mut TcpStream, inbox: &mut Inbox, host: &str) -> Result<()> {
+    let request =
+        format!("GET /http/stream?v=2 HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await?;
+    loop {
+        let n = tcp.read(inbox.space()).await?;
+        ensure!(n > 0, "the server closed before answering the stream");
+        inbox.filled(n);
+        let bytes = &inbox.buf[..inbox.len];
+        if let Some(end) = memchr::memmem::find(bytes, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&bytes[..end]);
+            ensure!(head.starts_with("HTTP/1.1 200"), "the stream was refused: {head}");
+            inbox.pos = end + 4;
+            return Ok(());
+        }
+    }
+}
+
+/// `POST /http/send` of `frames` (a JSON list) to `stream`, on a connection of its own.
+pub(crate) async fn post(
+    addr: std::net::SocketAddr,
+    stream: &str,
+    token: &str,
+    seq: u64,
+    frames: &str,
+) -> Result<()> {
+    let mut tcp = TcpStream::connect(addr).await?;
+    let request = format!(
+        "POST /http/send?stream={stream}&seq={seq} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{frames}",
+        frames.len()
+    );
+    tcp.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).await?;
+    let answer = String::from_utf8_lossy(&answer);
+    ensure!(answer.starts_with("HTTP/1.1 200"), "a post was refused: {answer}");
+    Ok(())
 }
 
 /// A connection during set-up, before its task owns it.
@@ -213,6 +267,24 @@ impl Setup<'_> {
     /// The greeting and the join, per protocol.
     pub(crate) async fn greet(&mut self, proto: Proto, room: Option<&str>) -> Result<()> {
         match proto {
+            Proto::Stream => {
+                let named = self.next_text().await?;
+                let stream = proto::v1_field(&named, "stream").context("the stream's id")?;
+                let welcome = self.next_text().await?;
+                ensure!(proto::v1_is(&welcome, "welcome"), "expected welcome, got {welcome}");
+                let token = proto::v1_field(&welcome, "resume").context("a resume token")?;
+                if let Some(room) = room {
+                    let addr = self.tcp.peer_addr()?;
+                    post(addr, &stream, &token, 1, &format!("[{}]", proto.join(room))).await?;
+                    loop {
+                        let frame = self.next_text().await?;
+                        if proto::v1_is(&frame, "joined") {
+                            break;
+                        }
+                        ensure!(!proto::v1_is(&frame, "error"), "join refused: {frame}");
+                    }
+                }
+            }
             Proto::V1 | Proto::V2 => {
                 let first = self.next_text().await?;
                 ensure!(proto::v1_is(&first, "welcome"), "expected welcome, got {first}");
@@ -319,6 +391,31 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(got, ["text 2", "ping 0", format!("text {}", big.len()).as_str(), "close"]);
+    }
+
+    #[test]
+    fn events_split_across_reads_past_the_chunks_size_lines() {
+        let mut inbox = Inbox::new(Framing::Events);
+        let mut got = Vec::new();
+        let answer = "2a\r\ndata: {\"a\":1}\n\nevent: heartbeat\ndata: {}\n\n\r\n30\r\ndata: {\"b\":2}\n\nevent: close\ndata: {}\n\n\r\n";
+        for chunk in answer.as_bytes().chunks(7) {
+            let n = chunk.len();
+            inbox.space()[..n].copy_from_slice(chunk);
+            inbox.filled(n);
+            inbox
+                .drain(|m| {
+                    got.push(match m {
+                        Msg::Text(t) => String::from_utf8_lossy(t).trim().to_owned(),
+                        Msg::Ping(_) => "ping".into(),
+                        Msg::Close => "close".into(),
+                    })
+                })
+                .unwrap();
+        }
+        assert_eq!(
+            got,
+            ["2a\r\ndata: {\"a\":1}", "event: heartbeat\ndata: {}", "30\r\ndata: {\"b\":2}", "close"]
+        );
     }
 
     #[test]

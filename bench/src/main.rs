@@ -116,6 +116,11 @@ fn main() -> Result<()> {
                 "the generator only targets loopback addresses"
             );
             anyhow::ensure!(addr.len() == server_pid.len(), "one --server-pid per --addr");
+            anyhow::ensure!(
+                scenario.ours_proto() != Proto::Stream || proto == Proto::Stream,
+                "{} runs with --proto stream",
+                scenario.name()
+            );
             let opts =
                 load::Options { proto, addrs: addr, server_pids: server_pid, redis_pid, scenario, quick };
             let result = load::run(&opts)?;

@@ -19,6 +19,10 @@ pub enum Proto {
     V1,
     /// Protocol v2: v1's frames, with `chat.v2` offered at the upgrade (ours only).
     V2,
+    /// Protocol v2 over the HTTP stream (ours only): the receivers read `GET
+    /// /http/stream?v=2` and join by `POST /http/send`; the senders stay on a version 2
+    /// WebSocket, so the figures are the stream's delivery and nothing else.
+    Stream,
     /// Socket.IO v4, WebSocket transport only.
     SocketIo,
     /// The floor: newline-terminated lines over plain TCP.
@@ -29,7 +33,7 @@ impl Proto {
     /// The WebSocket path to upgrade on, or `None` for plain TCP.
     pub fn path(self) -> Option<&'static str> {
         match self {
-            Self::V1 | Self::V2 => Some("/ws"),
+            Self::V1 | Self::V2 | Self::Stream => Some("/ws"),
             Self::SocketIo => Some("/socket.io/?EIO=4&transport=websocket"),
             Self::Line => None,
         }
@@ -38,14 +42,14 @@ impl Proto {
     /// The WebSocket subprotocol to offer, which the server must choose in its answer.
     pub fn subprotocol(self) -> Option<&'static str> {
         match self {
-            Self::V2 => Some("chat.v2"),
+            Self::V2 | Self::Stream => Some("chat.v2"),
             Self::V1 | Self::SocketIo | Self::Line => None,
         }
     }
 
     /// Whether frames are protocol v1's JSON (v2 only adds frames and fields).
     pub fn is_v1_family(self) -> bool {
-        matches!(self, Self::V1 | Self::V2)
+        matches!(self, Self::V1 | Self::V2 | Self::Stream)
     }
 
     /// The frame that leaves `room`; only our protocols have it.
@@ -56,7 +60,7 @@ impl Proto {
     /// The frame that joins `room`.
     pub fn join(self, room: &str) -> String {
         match self {
-            Self::V1 | Self::V2 => {
+            Self::V1 | Self::V2 | Self::Stream => {
                 v1(&common::ClientMsg::Join { room: room.to_owned(), after: None, password: None, max: None })
             }
             Self::SocketIo => sio::event("join", &serde_json::Value::from(room)),
@@ -67,7 +71,7 @@ impl Proto {
     /// The frame that says `text` (which must need no JSON escaping) in `room`.
     pub fn say(self, room: &str, text: &str, cid: u64) -> String {
         match self {
-            Self::V1 | Self::V2 => v1(&common::ClientMsg::Say {
+            Self::V1 | Self::V2 | Self::Stream => v1(&common::ClientMsg::Say {
                 room: room.to_owned(),
                 text: text.to_owned(),
                 cid: format!("c{cid}"),
@@ -84,7 +88,7 @@ impl Proto {
     /// protocol v1 has it.
     pub fn history(self, room: &str, before: u64, limit: u32) -> Option<String> {
         match self {
-            Self::V1 | Self::V2 => {
+            Self::V1 | Self::V2 | Self::Stream => {
                 Some(v1(&common::ClientMsg::History { room: room.to_owned(), before, limit: Some(limit) }))
             }
             Self::SocketIo | Self::Line => None,
@@ -99,7 +103,7 @@ impl Proto {
     /// Whether a frame that carries no marker is a refusal from the server.
     pub fn is_error(self, frame: &[u8]) -> bool {
         let needle: &[u8] = match self {
-            Self::V1 | Self::V2 => br#""type":"error""#,
+            Self::V1 | Self::V2 | Self::Stream => br#""type":"error""#,
             Self::SocketIo => br#"["error_""#,
             Self::Line => b"E ",
         };

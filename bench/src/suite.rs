@@ -504,6 +504,7 @@ fn proto_name(p: Proto) -> &'static str {
     match p {
         Proto::V1 => "v1",
         Proto::V2 => "v2",
+        Proto::Stream => "stream",
         Proto::SocketIo => "socket-io",
         Proto::Line => "line",
     }

@@ -160,11 +160,19 @@ pub(super) async fn connect(
     }
     let mut tcp = socket.connect(addr).await?;
     tcp.set_nodelay(true)?;
-    let proto = meter.proto;
-    let framing = if proto == Proto::Line { Framing::Lines } else { Framing::WebSocket };
+    // A stream scenario's senders are version 2 WebSockets; its other clients, streams.
+    let on_stream = meter.proto == Proto::Stream && !role.sender;
+    let proto = if meter.proto == Proto::Stream && role.sender { Proto::V2 } else { meter.proto };
+    let framing = match proto {
+        Proto::Line => Framing::Lines,
+        _ if on_stream => Framing::Events,
+        _ => Framing::WebSocket,
+    };
     let mut inbox = Inbox::new(framing);
     let mut outbox = Outbox::new(framing, role.idx);
-    if proto.path().is_some() {
+    if on_stream {
+        crate::conn::open_stream(&mut tcp, &mut inbox, &addr.to_string()).await?;
+    } else if proto.path().is_some() {
         crate::conn::upgrade(&mut tcp, &mut inbox, &addr.to_string(), proto).await?;
     }
     Setup { tcp: &mut tcp, inbox: &mut inbox, outbox: &mut outbox }.greet(proto, room.as_deref()).await?;

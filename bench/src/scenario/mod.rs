@@ -24,6 +24,12 @@ pub const GEN_LATE_P99_LIMIT_US: u64 = 5_000;
 pub enum Scenario {
     /// A smoke test: one room of 100 members at 5k deliveries/s (not in any default list).
     Room100,
+    /// Issue 22 (not in a default list yet): room1000's load with its 990 receivers on the
+    /// HTTP stream (version 2; the 10 senders on version 2 WebSockets), against room1000
+    /// on WebSockets: the CPU per delivery.
+    Room1000Stream,
+    /// Issue 22: 1000 HTTP streams that only connect (the server's memory per stream).
+    Idle1kStream,
     /// 1000 connections that only connect (the server's memory per connection).
     Idle1k,
     Idle5k,
@@ -111,6 +117,10 @@ impl Scenario {
         Self::Cluster,
     ];
 
+    /// Runnable by name, in no default list: the smoke test, and the HTTP stream's
+    /// scenarios until the report has a table for them.
+    pub const EXTRA: [Self; 3] = [Self::Room100, Self::Room1000Stream, Self::Idle1kStream];
+
     /// What `--quick` runs: enough for every target, in about two minutes.
     /// Version 1's storms are quadratic (each join told to every member), so quick runs
     /// compare the versions at 2k only.
@@ -142,6 +152,8 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Self::Room100 => "room100",
+            Self::Room1000Stream => "room1000-stream",
+            Self::Idle1kStream => "idle1k-stream",
             Self::Idle1k => "idle1k",
             Self::Idle5k => "idle5k",
             Self::Idle10k => "idle10k",
@@ -190,6 +202,7 @@ impl Scenario {
             | Self::Reconnect10k
             | Self::Room10k
             | Self::Churn => Proto::V2,
+            Self::Room1000Stream | Self::Idle1kStream => Proto::Stream,
             _ => Proto::V1,
         }
     }
@@ -215,6 +228,8 @@ impl Scenario {
                 | Self::Churn
                 | Self::ChurnV1
                 | Self::Cluster
+                | Self::Room1000Stream
+                | Self::Idle1kStream
         )
     }
 
@@ -225,7 +240,7 @@ impl Scenario {
     }
 
     pub fn is_idle(self) -> bool {
-        matches!(self, Self::Idle1k | Self::Idle5k | Self::Idle10k)
+        matches!(self, Self::Idle1k | Self::Idle5k | Self::Idle10k | Self::Idle1kStream)
     }
 
     /// Whether the scenario needs protocol v1's `history`, which only our server answers
@@ -301,10 +316,10 @@ impl Scenario {
                 until_failure: false,
                 fill: None,
             },
-            Self::Idle1k => Plan::idle(1_000),
+            Self::Idle1k | Self::Idle1kStream => Plan::idle(1_000),
             Self::Idle5k => Plan::idle(5_000),
             Self::Idle10k => Plan::idle(10_000),
-            Self::Room1000 => Plan {
+            Self::Room1000 | Self::Room1000Stream => Plan {
                 layout: Some(one_room),
                 phases: [10_000.0, 20_000.0, 50_000.0].map(|r| steady(r, secs)).to_vec(),
                 until_failure: false,

@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn every_plan_is_well_formed() {
-    for s in Scenario::ALL.into_iter().chain([Scenario::Room100]) {
+    for s in Scenario::ALL.into_iter().chain(Scenario::EXTRA) {
         for quick in [true, false] {
             let plan = s.plan(quick);
             assert!(!plan.phases.is_empty(), "{s:?}");
@@ -36,7 +36,7 @@ fn the_generator_is_judged_by_its_limits() {
 #[test]
 fn names_match_the_command_line_and_the_json() {
     use clap::ValueEnum;
-    for s in Scenario::ALL.into_iter().chain([Scenario::Room100]) {
+    for s in Scenario::ALL.into_iter().chain(Scenario::EXTRA) {
         assert_eq!(s.to_possible_value().unwrap().get_name(), s.name());
         assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.name()));
     }
