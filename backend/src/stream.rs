@@ -93,12 +93,12 @@ impl Streams {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether a post to `stream` with `token` would be taken at all (`Applied` if so).
-    fn check(&self, stream: &str, token: &str) -> Outcome {
+    /// Why a post to `stream` with `token` would be refused whatever its body, if it would.
+    fn refusal(&self, stream: &str, token: &str) -> Option<Outcome> {
         match self.lock().get(stream) {
-            None => Outcome::Unknown,
-            Some(entry) if !entry.holds(token) => Outcome::WrongToken,
-            Some(_) => Outcome::Applied,
+            None => Some(Outcome::Unknown),
+            Some(entry) if !entry.holds(token) => Some(Outcome::WrongToken),
+            Some(_) => None,
         }
     }
 
@@ -273,9 +273,8 @@ async fn send(State(state): State<StreamState>, Query(params): Query<SendParams>
     let elsewhere = holder(&params.stream, state.relay.as_ref());
     if elsewhere.is_none() {
         // Refused before its body is read, when this node can tell.
-        match state.streams.check(&params.stream, &token) {
-            Outcome::Applied => {}
-            refused => return answer(refused),
+        if let Some(refused) = state.streams.refusal(&params.stream, &token) {
+            return answer(refused);
         }
     }
     let body = match axum::body::to_bytes(req.into_body(), MAX_POST_BYTES).await {
