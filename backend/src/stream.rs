@@ -310,9 +310,12 @@ async fn send(State(state): State<StreamState>, Query(params): Query<SendParams>
 }
 
 /// The address of the node that holds `stream`, when it is another node of the cluster.
+/// An id whose start is not a node's address (16 hex digits) is nobody's: it is answered
+/// here (`404`), never published.
 fn holder(stream: &str, relay: Option<&Relay>) -> Option<String> {
     let (address, _) = stream.split_once('.')?;
-    relay.filter(|relay| relay.address() != address).map(|_| address.to_owned())
+    let well_formed = address.len() == 16 && address.bytes().all(|b| b.is_ascii_hexdigit());
+    relay.filter(|relay| well_formed && relay.address() != address).map(|_| address.to_owned())
 }
 
 /// The answer to a post, whichever node applied it.

@@ -123,6 +123,12 @@ async fn a_post_for_an_ended_stream_is_404_on_every_node() {
         assert_eq!(status, 404, "through {via}: {body}");
         assert!(body.contains("open a new one"), "{body}");
     }
+    // Ids no node gave: nobody's, wherever they are sent.
+    for id in ["0123456789abcdef.00", "not-a-node.00", &format!("{}x", old.id)] {
+        let (status, _, body) =
+            post(b, &format!("?stream={id}&seq=1"), b"[]", &[("Authorization", &auth)]).await;
+        assert_eq!(status, 404, "{id}: {body}");
+    }
     // Ended with its holder, stopped: nobody holds its node's address, told at once.
     nodes.remove(0).sigterm().await;
     let asked = Instant::now();
