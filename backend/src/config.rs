@@ -56,7 +56,8 @@ pub struct Config {
     pub rate_limit: u32,
 
     /// Seconds between the server's pings; a connection silent for 2.5 times this long
-    /// (not even a pong) is dropped, so a vanished phone leaves its rooms within a minute.
+    /// (not even a pong), or whose data waits unacknowledged that long (an HTTP stream's
+    /// client that vanished), is dropped, so a vanished phone leaves its rooms within a minute.
     #[arg(long, env = "CHAT_PING_SECS", default_value_t = 20)]
     pub ping_secs: u64,
 
