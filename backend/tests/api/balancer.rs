@@ -53,3 +53,45 @@ async fn behind_nginx_streams_and_websockets_share_one_chat_on_any_node() {
         }
     }
 }
+
+#[tokio::test]
+async fn behind_nginx_a_stream_whose_node_is_killed_reopens_through_it_and_misses_nothing() {
+    let (redis, db) = redis();
+    let mut nodes = nodes(&redis, &db, 2).await;
+    let upstreams: Vec<SocketAddr> =
+        nodes.iter().map(|n| SocketAddr::from(([127, 0, 0, 1], n.port))).collect();
+    let lb = Balancer::start(&db.dir().join("nginx"), &upstreams).expect("nginx in front of the nodes");
+    // A stream that nginx gave to the first node; its posts go through nginx to either.
+    let mut st = open_ok(upstreams[0], "?v=2").await;
+    let nick = st.nick.clone();
+    let (status, _, body) = st.post_via(lb.addr(), json!([{"type": "join", "room": "r"}])).await;
+    assert_eq!(status, 200, "{body}");
+    let joined = loop {
+        let v = st.next().await;
+        if v["type"] == "joined" {
+            break v;
+        }
+    };
+    let after = joined["history"].as_array().and_then(|h| h.last()).map_or(0, |m| m["id"].as_u64().unwrap());
+    nodes.remove(0).sigkill().await;
+    // Said while the stream's node is dead, by someone who connects through nginx.
+    let mut ws = Client::connect(&format!("ws://{}/ws", lb.addr())).await;
+    ws.join("r").await;
+    ws.say("r", "while it was away", "w1").await;
+    // The next post, whichever node nginx tries, says the stream is gone...
+    let (status, _, body) = st.post_via(lb.addr(), json!([{"type": "ping"}])).await;
+    assert_eq!(status, 404, "{body}");
+    // ...and the stream reopened through nginx, with its token, gets what it missed.
+    let mut st = open_ok(lb.addr(), &format!("?v=2&resume={}", st.resume)).await;
+    assert_eq!(st.nick, nick);
+    st.send(json!([{"type": "join", "room": "r", "after": after}])).await;
+    let joined = loop {
+        let v = st.next().await;
+        if v["type"] == "joined" {
+            break v;
+        }
+    };
+    let texts: Vec<&str> =
+        joined["history"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["while it was away"], "{joined}");
+}
