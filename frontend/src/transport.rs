@@ -134,7 +134,7 @@ impl Posts {
 
     /// The batch to post now: the one in flight again (a retry), or, when none is, the
     /// next one made of what is queued (up to the server's limits). `None`: nothing to send.
-    pub fn next(&mut self) -> Option<&Batch> {
+    pub fn to_post(&mut self) -> Option<&Batch> {
         if self.in_flight.is_none() && !self.queue.is_empty() {
             let mut body = String::from("[");
             let mut frames = 0;
@@ -229,17 +229,17 @@ mod tests {
     #[test]
     fn queued_frames_go_in_one_numbered_batch_one_post_at_a_time() {
         let mut posts = Posts::default();
-        assert_eq!(posts.next(), None, "nothing to send");
+        assert_eq!(posts.to_post(), None, "nothing to send");
         assert!(posts.push(frame(1)));
         assert!(posts.push(frame(2)));
-        let first = posts.next().cloned().expect("a batch");
+        let first = posts.to_post().cloned().expect("a batch");
         assert_eq!(first.seq, 1);
         assert_eq!(first.body, format!("[{},{}]", frame(1), frame(2)));
         assert!(posts.push(frame(3)));
-        assert_eq!(posts.next(), Some(&first), "one post in flight: the same batch until answered");
+        assert_eq!(posts.to_post(), Some(&first), "one post in flight: the same batch until answered");
         assert_eq!(posts.answered(200), Answer::Next);
         assert!(!posts.busy());
-        let second = posts.next().cloned().expect("the next batch");
+        let second = posts.to_post().cloned().expect("the next batch");
         assert_eq!((second.seq, second.body), (2, format!("[{}]", frame(3))));
     }
 
@@ -247,28 +247,28 @@ mod tests {
     fn an_unanswered_post_is_sent_again_with_the_same_seq() {
         let mut posts = Posts::default();
         posts.push(frame(1));
-        let sent = posts.next().cloned().expect("a batch");
+        let sent = posts.to_post().cloned().expect("a batch");
         for status in [0, 429, 502, 503] {
             assert_eq!(posts.answered(status), Answer::Retry, "{status}");
             posts.push(frame(9));
-            assert_eq!(posts.next(), Some(&sent), "after {status}: the same seq and body");
+            assert_eq!(posts.to_post(), Some(&sent), "after {status}: the same seq and body");
         }
         assert_eq!(posts.answered(200), Answer::Next);
-        assert_eq!(posts.next().map(|b| b.seq), Some(2));
+        assert_eq!(posts.to_post().map(|b| b.seq), Some(2));
     }
 
     #[test]
     fn a_gone_stream_is_reopened_and_a_refused_batch_dropped() {
         let mut posts = Posts::default();
         posts.push(frame(1));
-        posts.next();
+        posts.to_post();
         for status in [404, 401, 409] {
             assert_eq!(posts.answered(status), Answer::Reopen, "{status}");
         }
         assert_eq!(posts.answered(413), Answer::Dropped);
         assert!(!posts.busy());
         posts.push(frame(2));
-        assert_eq!(posts.next().map(|b| b.seq), Some(1), "a dropped batch's seq was not taken");
+        assert_eq!(posts.to_post().map(|b| b.seq), Some(1), "a dropped batch's seq was not taken");
     }
 
     #[test]
@@ -277,17 +277,17 @@ mod tests {
         for i in 0..40 {
             assert!(posts.push(frame(i)));
         }
-        let first = posts.next().cloned().expect("a batch");
+        let first = posts.to_post().cloned().expect("a batch");
         assert_eq!(first.body.matches(r#""type""#).count(), POST_MAX_FRAMES);
         posts.answered(200);
-        assert_eq!(posts.next().map(|b| b.body.matches(r#""type""#).count()), Some(8));
+        assert_eq!(posts.to_post().map(|b| b.body.matches(r#""type""#).count()), Some(8));
 
         let mut posts = Posts::default();
         let big = format!(r#"{{"type":"say","room":"lobby","text":"{}"}}"#, "x".repeat(12_000));
         for _ in 0..3 {
             assert!(posts.push(big.clone()));
         }
-        let body = posts.next().map(|b| b.body.clone()).expect("a batch");
+        let body = posts.to_post().map(|b| b.body.clone()).expect("a batch");
         assert!(body.len() <= POST_MAX_BYTES, "{} bytes", body.len());
         assert_eq!(body.matches(r#""type""#).count(), 2);
         assert!(!posts.push("x".repeat(common::MAX_FRAME_BYTES + 1)), "the server would refuse it");
