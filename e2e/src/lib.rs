@@ -477,7 +477,9 @@ impl Proxy {
                         use tokio::io::AsyncWriteExt;
                         refusals.fetch_add(1, Ordering::SeqCst);
                         let _ = inbound
-                            .write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                            .write_all(
+                                b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                            )
                             .await;
                         return;
                     }

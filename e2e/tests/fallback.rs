@@ -52,7 +52,8 @@ async fn a_page_whose_network_refuses_websockets_chats_over_http() -> Result<()>
     desk.wait_text("log", "phone 2: over plain HTTP").await?;
     desk.type_and_enter("Message", "desk 2: good").await?;
     phone.wait_text("log", "desk 2: good").await?;
-    let before = ["desk 1: can you read me?", "phone 1: loud and clear", "phone 2: over plain HTTP", "desk 2: good"];
+    let before =
+        ["desk 1: can you read me?", "phone 1: loud and clear", "phone 2: over plain HTTP", "desk 2: good"];
     phone.until("nothing pending", || async { Ok(phone.count("[data-pending=true]").await? == 0) }).await?;
     shown_once_in_order(&phone, "the phone", &before).await?;
     shown_once_in_order(&desk, "the desk", &before).await?;

@@ -439,8 +439,7 @@ impl Talk<'_> {
         // Frames queued while disconnected are stale: the chat replays what still matters
         // once the server says `welcome`.
         while outgoing.try_recv().is_ok() {}
-        let mut session =
-            Session { offline: false, heard: js_sys::Date::now(), probing: false, welcome_by };
+        let mut session = Session { offline: false, heard: js_sys::Date::now(), probing: false, welcome_by };
         loop {
             let mut silence = timer_until(session.quiet_until());
             // The chat's next timed event, recomputed after every event: only frames
