@@ -89,3 +89,58 @@ async fn a_page_whose_network_refuses_websockets_chats_over_http() -> Result<()>
     desk.close().await?;
     Ok(())
 }
+
+/// Records every text the status shows, with the time, in `window.statuses`.
+const RECORD_STATUS: &str = "
+window.statuses = [];
+const status = document.querySelector('[role=status]');
+new MutationObserver(() => window.statuses.push([performance.now(), status.textContent]))
+  .observe(status, { subtree: true, childList: true, characterData: true });
+return performance.now();
+";
+
+/// iOS ends the streams of a page it suspends without an `error` event: when the page
+/// comes back, the app must notice that the stream has been silent too long and replace
+/// it at once, not wait for its 30 s silence probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_cut_while_the_page_was_hidden_is_replaced_when_it_shows_again() -> Result<()> {
+    let server = Server::start().await?;
+    let network = Proxy::refusing_upgrades(server.port).await?;
+    let driver = Driver::start().await?;
+    let (phone, desk) = (driver.phone().await?, driver.desktop().await?);
+    phone.open(&network.url()).await?;
+    desk.open(&server.url("127.0.0.1")).await?;
+    phone.wait_text("status", "Connected · HTTP").await?;
+    desk.wait_text("status", "Connected").await?;
+    // A frame just before the cut: the app's silence probe would then only reconnect 30 s
+    // later, well after the page shows again below.
+    desk.type_and_enter("Message", "desk 1: before the freeze").await?;
+    phone.wait_text("log", "desk 1: before the freeze").await?;
+    network.freeze();
+    let frozen = std::time::Instant::now();
+    // Hidden long enough for the server's heartbeats (every 15 s) to have been missed.
+    tokio::time::sleep(Duration::from_secs(23)).await;
+    network.restore();
+    let shown_at = phone.eval(RECORD_STATUS).await?.as_f64().unwrap_or_default();
+    // As the browser fires it: at the document, bubbling up to the window.
+    phone.eval("document.dispatchEvent(new Event('visibilitychange', {bubbles: true})); return null").await?;
+    phone
+        .until("a new stream", || async {
+            let statuses = phone.eval("return window.statuses").await?;
+            Ok(statuses.as_array().into_iter().flatten().any(|s| {
+                s[0].as_f64().is_some_and(|t| t >= shown_at) && s[1].as_str() == Some("Connecting…")
+            }))
+        })
+        .await?;
+    let noticed = frozen.elapsed();
+    ensure!(noticed < Duration::from_secs(29), "replaced only after {noticed:?}: by the silence probe");
+    phone.wait_text("status", "Connected · HTTP").await?;
+    desk.type_and_enter("Message", "desk 2: you are back").await?;
+    phone.wait_text("log", "desk 2: you are back").await?;
+    phone.type_and_enter("Message", "phone 1: so I am").await?;
+    desk.wait_text("log", "phone 1: so I am").await?;
+    shown_once_in_order(&phone, "the phone", &["desk 1: before the freeze", "desk 2: you are back"]).await?;
+    phone.close().await?;
+    desk.close().await?;
+    Ok(())
+}
