@@ -426,10 +426,13 @@ impl fantoccini::wd::WebDriverCompatibleCommand for Chromedriver {
 /// A TCP proxy in front of the server, standing in for one device's network: `cut` drops
 /// every connection through it and refuses new ones (the phone went into a tunnel),
 /// `restore` lets them through again. Pages opened through it reach the server only
-/// through it.
+/// through it. [`Proxy::refusing_upgrades`] stands in for a network that passes plain
+/// HTTP but no WebSocket (some corporate proxies, carriers, hotels).
 #[derive(Debug)]
 pub struct Proxy {
     pub port: u16,
+    /// WebSocket upgrades refused so far (only counted when they are refused).
+    pub refused: std::sync::Arc<std::sync::atomic::AtomicU64>,
     online: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// While set, bytes are swallowed in both directions and connections stay open: a
     /// network that went dead without anyone closing anything.
@@ -441,13 +444,25 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(target_port: u16) -> Result<Self> {
-        use std::sync::atomic::{AtomicBool, Ordering};
+        Self::start_with(target_port, false).await
+    }
+
+    /// A proxy that passes plain HTTP as it comes, byte for byte and unbuffered (an event
+    /// stream included), but answers any request asking for an upgrade `403` and closes
+    /// the connection, as such proxies do.
+    pub async fn refusing_upgrades(target_port: u16) -> Result<Self> {
+        Self::start_with(target_port, true).await
+    }
+
+    async fn start_with(target_port: u16, refuse_upgrades: bool) -> Result<Self> {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let port = listener.local_addr()?.port();
         let online = std::sync::Arc::new(AtomicBool::new(true));
         let frozen = std::sync::Arc::new(AtomicBool::new(false));
         let (epoch, _) = tokio::sync::watch::channel(0u64);
-        let (flag, epochs, ice) = (online.clone(), epoch.clone(), frozen.clone());
+        let refused = std::sync::Arc::new(AtomicU64::new(0));
+        let (flag, epochs, ice, refusals) = (online.clone(), epoch.clone(), frozen.clone(), refused.clone());
         let task = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 if !flag.load(Ordering::SeqCst) {
@@ -455,7 +470,19 @@ impl Proxy {
                 }
                 let mut cut = epochs.subscribe();
                 let ice = ice.clone();
+                let refusals = refusals.clone();
                 tokio::spawn(async move {
+                    let mut inbound = inbound;
+                    if refuse_upgrades && asks_for_upgrade(&mut inbound).await {
+                        use tokio::io::AsyncWriteExt;
+                        refusals.fetch_add(1, Ordering::SeqCst);
+                        let _ = inbound
+                            .write_all(
+                                b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                            )
+                            .await;
+                        return;
+                    }
                     let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await
                     else {
                         return;
@@ -470,7 +497,7 @@ impl Proxy {
                 });
             }
         });
-        Ok(Self { port, online, frozen, epoch, task })
+        Ok(Self { port, refused, online, frozen, epoch, task })
     }
 
     pub fn url(&self) -> String {
@@ -490,6 +517,26 @@ impl Proxy {
     /// The network goes dead silently: nothing is closed, nothing gets through.
     pub fn freeze(&self) {
         self.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Whether the request that opens `inbound` asks for an upgrade, read without taking it
+/// (`peek`): the head is passed on as it is otherwise. Browsers open a connection of its
+/// own for each WebSocket, so its first request is the one to look at.
+async fn asks_for_upgrade(inbound: &mut tokio::net::TcpStream) -> bool {
+    let mut head = vec![0u8; 8 * 1024];
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let Ok(n) = inbound.peek(&mut head).await else { return false };
+        let seen = String::from_utf8_lossy(&head[..n]).to_ascii_lowercase();
+        if let Some(end) = seen.find("\r\n\r\n") {
+            return seen[..end].lines().any(|l| l.starts_with("upgrade:"));
+        }
+        // The head is not complete yet (or not HTTP): look again shortly.
+        if n == 0 || n == head.len() || Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

@@ -4,13 +4,15 @@
 //!
 //! The slow-phone time is a measurement, not a pass/fail: it is printed and written to
 //! `artifacts/slow-phone.json`, which `cargo xtask bench` puts in BENCHMARKS.md with its
-//! target. Timed assertions on a shared machine would fail for reasons not the app's.
+//! target (and, for a network that refuses WebSockets, `artifacts/slow-phone-http.json`).
+//! Timed assertions on a shared machine would fail for reasons not the app's.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use e2e::{Driver, Page, Server};
+use e2e::{Driver, Page, Proxy, Server};
 use serde_json::{Value, json};
 
 /// The emulated phone: Chromium's network emulation and CPU throttling.
@@ -152,19 +154,36 @@ async fn slow_load(page: &Page, url: &str) -> Result<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_phone_is_timed_from_navigation_to_connected() -> Result<()> {
     let server = Server::start().await?;
+    time_slow_phone(&server.url("127.0.0.2"), "", "slow-phone.json").await
+}
+
+/// The same phone on a network that refuses WebSocket upgrades: the app gives up on the
+/// WebSocket and connects over the HTTP stream (issue 22's target: within 5 s). Written
+/// to `artifacts/slow-phone-http.json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_phone_without_websockets_is_timed_from_navigation_to_connected() -> Result<()> {
+    let server = Server::start().await?;
+    let network = Proxy::refusing_upgrades(server.port).await?;
+    time_slow_phone(&network.url(), ", WebSocket refused", "slow-phone-http.json").await?;
+    ensure!(network.refused.load(Ordering::SeqCst) >= RUNS as u64, "the WebSocket was not refused each time");
+    Ok(())
+}
+
+/// [`RUNS`] first loads of `url` on the slow phone, each in a new browser: printed, and
+/// written to `artifacts/<file>`.
+async fn time_slow_phone(url: &str, how: &str, file: &str) -> Result<()> {
     let driver = Driver::start().await?;
-    let url = server.url("127.0.0.2");
     let mut runs = Vec::new();
     for _ in 0..RUNS {
         // A new browser each time: no cache, no open connection, as a first visit.
         let phone = driver.phone().await?;
-        let ms = slow_load(&phone, &url).await?;
+        let ms = slow_load(&phone, url).await?;
         phone.wait_text("status", "Connected").await?;
         phone.close().await?;
         runs.push(ms);
     }
     let conditions = format!(
-        "{} Mbps down, {} kbps up, {RTT_MS} ms round trip, CPU {CPU_SLOWDOWN}× slower",
+        "{} Mbps down, {} kbps up, {RTT_MS} ms round trip, CPU {CPU_SLOWDOWN}× slower{how}",
         DOWN_BITS_PER_S / 1e6,
         UP_BITS_PER_S / 1e3
     );
@@ -175,7 +194,7 @@ async fn a_slow_phone_is_timed_from_navigation_to_connected() -> Result<()> {
         sorted[RUNS / 2] / 1000.0,
         runs.iter().map(|ms| format!("{:.2} s", ms / 1000.0)).collect::<Vec<_>>().join(", ")
     );
-    let path = e2e::artifacts()?.join("slow-phone.json");
+    let path = e2e::artifacts()?.join(file);
     std::fs::write(
         &path,
         serde_json::to_string_pretty(&json!({"conditions": conditions, "runs_ms": runs}))?,

@@ -6,6 +6,8 @@
 //! - [`backoff`]: the reconnect schedule (exponential, jittered, capped), as plain values.
 //! - [`socket`]: the task that owns the WebSocket, reconnects, and feeds frames to the
 //!   chat; it decides nothing about what to send.
+//! - [`transport`]: which way to the server (the WebSocket, or the HTTP stream and
+//!   posts when the network refuses it) and the HTTP way's numbered batches, as plain values.
 //! - [`client`]: the `Copy` handle the views act through (say, open or leave a room,
 //!   typing, scroll-back, set nick, dismiss).
 //! - [`route`]: the room in the page's address (`#/room/<name>`), as plain functions.
@@ -24,6 +26,7 @@ pub mod route;
 pub mod socket;
 pub mod state;
 pub mod storage;
+pub mod transport;
 pub mod ui;
 pub mod words;
 

@@ -1,4 +1,6 @@
-//! The one WebSocket to the server (gloo-net) and the task that keeps it alive.
+//! The one connection to the server and the task that keeps it alive: a WebSocket
+//! (gloo-net), or, where the network refuses WebSockets, the server's event stream with
+//! the app's frames in `POST`s ([`http`]).
 //!
 //! [`start`] spawns a task that connects, feeds every decoded frame to
 //! [`Chat::apply`](crate::state::Chat::apply), sends back what it answers, and on a close
@@ -11,11 +13,18 @@
 //! messages are retried) and sends what [`Chat::tick`] answers. The task ends when the
 //! reactive owner that started it is cleaned up (the app is unmounted).
 //!
+//! Which way it connects is [`Choice`]'s: the WebSocket first; when it fails or says no
+//! `welcome` within [`WELCOME_WITHIN_MS`], the stream at once (no backoff: the server is
+//! there, the way is not). The choice is kept in `sessionStorage` for the tab. Over the
+//! stream, `visibilitychange` and `pageshow` also reconnect at once when the stream was
+//! cut while the page was hidden, which iOS does without an `error` event.
+//!
 //! This module must not decide what to send: the frames come from [`Chat`] (what to
 //! replay after a reconnect) or from the [`Link`] (what the user just did). It never
 //! touches the DOM beyond reading the browser's network and visibility state. Frames are
 //! converted to and from JSON text by [`wire`], with `common`'s serde derive.
 
+mod http;
 mod wire;
 
 use std::cell::RefCell;
@@ -36,6 +45,7 @@ use leptos::prelude::*;
 use crate::backoff::{Backoff, seconds_left};
 use crate::state::{Chat, Status};
 use crate::storage;
+use crate::transport::{Choice, STREAM_SILENT_MS, Transport, WELCOME_WITHIN_MS};
 use common::{ClientMsg, ServerMsg};
 
 /// Frames from the user waiting for the socket task. The task drains it at once while
@@ -43,8 +53,97 @@ use common::{ClientMsg, ServerMsg};
 /// which loses nothing for good: the [`Chat`] keeps every `say` in its outbox and the nick
 /// request, and replays them after the next `welcome`.
 const OUTGOING_CAPACITY: usize = 64;
-/// A connection attempt that has neither opened nor failed by then is abandoned.
+/// A stream that has neither opened nor failed by then is abandoned.
 const CONNECT_TIMEOUT_MS: u32 = 10_000;
+
+/// The connection, whichever way it goes.
+enum Conn {
+    Ws(WebSocket),
+    Http(http::Stream),
+}
+
+/// What came from the connection.
+enum Incoming {
+    /// A server frame's JSON.
+    Text(String),
+    /// The stream's heartbeat (or its opening): the server is there.
+    Heard,
+    /// The server closed the connection with this code; the end follows.
+    Closed(u16),
+    /// Nothing to act on (an `error` event before the close, a binary frame).
+    Ignored,
+    /// The connection is gone.
+    End,
+}
+
+impl Conn {
+    fn transport(&self) -> Transport {
+        match self {
+            Self::Ws(_) => Transport::WebSocket,
+            Self::Http(_) => Transport::Http,
+        }
+    }
+
+    fn poll_incoming(&mut self, cx: &mut Context<'_>) -> Poll<Incoming> {
+        match self {
+            Self::Ws(ws) => ws.poll_next_unpin(cx).map(|frame| match frame {
+                Some(Ok(Message::Text(text))) => Incoming::Text(text),
+                Some(Ok(Message::Bytes(_))) => {
+                    warn!("chat: ignored a binary frame");
+                    Incoming::Ignored
+                }
+                // An `error` event; the `close` event follows.
+                Some(Err(WebSocketError::ConnectionError)) => {
+                    log!("chat: socket error");
+                    Incoming::Ignored
+                }
+                Some(Err(WebSocketError::ConnectionClose(e))) => {
+                    log!("chat: socket closed ({} {})", e.code, e.reason);
+                    Incoming::Closed(e.code)
+                }
+                Some(Err(e)) => {
+                    log!("chat: socket: {e}");
+                    Incoming::Ignored
+                }
+                None => Incoming::End,
+            }),
+            Self::Http(stream) => stream.poll_event(cx).map(|event| match event {
+                http::Event::Frame(text) => Incoming::Text(text),
+                http::Event::Opened | http::Event::Heartbeat => Incoming::Heard,
+                http::Event::Closed(code) => {
+                    log!("chat: stream closed ({code})");
+                    Incoming::Closed(code)
+                }
+                http::Event::Ended => Incoming::End,
+            }),
+        }
+    }
+
+    /// Hands a frame over: gloo passes it to the browser at once; the stream posts it.
+    fn send(&mut self, frame: &ClientMsg) {
+        match self {
+            Self::Ws(ws) => {
+                if let Err(e) = Pin::new(ws).start_send(Message::Text(wire::encode(frame))) {
+                    // The socket is closing; its `close` event ends the session and the
+                    // chat replays what matters after the reconnect.
+                    warn!("chat: send failed: {e}");
+                }
+            }
+            Self::Http(stream) => stream.send(wire::encode(frame)),
+        }
+    }
+
+    /// Closes the connection (only a courtesy to a server that may be gone).
+    fn close(self) {
+        match self {
+            Self::Ws(ws) => {
+                let _ = ws.close(None, None);
+            }
+            // Dropping the stream closes it.
+            Self::Http(_) => {}
+        }
+    }
+}
 
 /// How a connection ended.
 enum End {
@@ -60,6 +159,8 @@ enum End {
     /// server then hands our nick over to the new connection (resume token) instead of
     /// freeing it when the old one closes.
     Renew,
+    /// The WebSocket opened but said no `welcome` in time: try the stream at once.
+    NoWelcome,
     /// The app is gone: the task ends.
     Gone,
 }
@@ -114,15 +215,21 @@ pub fn start(url: String, chat: RwSignal<Chat>) -> Link {
         move |_| wake(Wake::Offline)
     });
     // `visibilitychange` is fired at the document and bubbles up to the window.
-    let visible = window_event_listener_untyped("visibilitychange", move |_| {
-        if document().visibility_state() == web_sys::VisibilityState::Visible {
-            wake(Wake::Visible);
+    let visible = window_event_listener_untyped("visibilitychange", {
+        let wake = wake.clone();
+        move |_| {
+            if document().visibility_state() == web_sys::VisibilityState::Visible {
+                wake(Wake::Visible);
+            }
         }
     });
+    // A page back from the browser's back-forward cache (or thawed on iOS) gets `pageshow`.
+    let shown = window_event_listener_untyped("pageshow", move |_| wake(Wake::Visible));
     on_cleanup(move || {
         online.remove();
         offline.remove();
         visible.remove();
+        shown.remove();
         // Dropping `stop` ends the task at its next await, which closes the socket.
         drop(stop);
     });
@@ -163,8 +270,11 @@ async fn run(
     // Trust the browser's `offline` event even where `navigator.onLine` lags behind it;
     // the `online` event (or the page becoming visible while online) ends it.
     let mut offline = !browser_online();
-    // A socket being replaced, kept open until its successor has connected.
-    let mut replaced: Option<WebSocket> = None;
+    // A connection being replaced, kept open until its successor has connected.
+    let mut replaced: Option<Conn> = None;
+    let mut choice = storage::load_choice();
+    // The WebSocket opened but said nothing: the next attempt goes straight to the stream.
+    let mut no_welcome = false;
     loop {
         if offline {
             set_status(chat, Status::Offline);
@@ -181,27 +291,43 @@ async fn run(
         let Some(resume) = chat.try_with_untracked(|c| c.resume().map(str::to_owned)) else {
             return;
         };
-        let target = match resume {
-            Some(token) => format!("{url}?resume={}", js_sys::encode_uri_component(&token)),
-            None => url.clone(),
-        };
-        let connected = connect(&target).await;
+        let started = js_sys::Date::now();
+        let mut connected = None;
+        if !std::mem::take(&mut no_welcome) && choice.first(started) == Transport::WebSocket {
+            let target = match &resume {
+                Some(token) => format!("{url}?resume={}", js_sys::encode_uri_component(token)),
+                None => url.clone(),
+            };
+            connected = connect(&target).await.map(Conn::Ws);
+        }
+        if connected.is_none() {
+            connected = open_stream(&crate::http_base(&url), resume.as_deref()).await.map(Conn::Http);
+        }
         drop(replaced.take());
-        if let Some(mut ws) = connected {
-            set_status(chat, Status::Connected);
-            let end = talk(&mut ws, chat, &mut outgoing, &mut wakes, &mut backoff).await;
+        if let Some(mut conn) = connected {
+            let (status, welcome_by) = match conn {
+                Conn::Ws(_) => (Status::Connected, Some(started + f64::from(WELCOME_WITHIN_MS))),
+                Conn::Http(_) => (Status::ConnectedHttp, None),
+            };
+            set_status(chat, status);
+            let mut link = Talk { conn: &mut conn, chat, choice: &mut choice, backoff: &mut backoff };
+            let end = link.talk(&mut outgoing, &mut wakes, welcome_by).await;
             update(chat, Chat::disconnected);
             match end {
                 End::Closed => {}
-                End::Silent => {
-                    let _ = ws.close(None, None);
-                }
+                End::Silent => conn.close(),
                 End::Offline => {
                     offline = true;
                     continue;
                 }
                 End::Renew => {
-                    replaced = Some(ws);
+                    replaced = Some(conn);
+                    continue;
+                }
+                End::NoWelcome => {
+                    log!("chat: no welcome over the WebSocket; trying the stream");
+                    conn.close();
+                    no_welcome = true;
                     continue;
                 }
                 End::Gone => return,
@@ -212,7 +338,25 @@ async fn run(
     }
 }
 
-/// Opens a socket and waits for its `open` event; `None` on `error`, `close` or timeout.
+/// Opens the event stream and waits for its first event; `None` on `error` or timeout.
+async fn open_stream(base: &str, resume: Option<&str>) -> Option<http::Stream> {
+    let mut stream = http::Stream::open(base, resume)?;
+    let mut timeout = TimeoutFuture::new(CONNECT_TIMEOUT_MS);
+    let opened = future::poll_fn(|cx| match stream.poll_event(cx) {
+        Poll::Ready(event) => Poll::Ready(matches!(event, http::Event::Opened)),
+        Poll::Pending => timeout.poll_unpin(cx).map(|()| false),
+    })
+    .await;
+    if opened {
+        Some(stream)
+    } else {
+        log!("chat: could not open the stream at {base}");
+        None
+    }
+}
+
+/// Opens a socket and waits for its `open` event; `None` on `error`, `close` or when it
+/// is not open within [`WELCOME_WITHIN_MS`] (the stream is tried then).
 async fn connect(url: &str) -> Option<WebSocket> {
     // Offering `chat.v2` asks for version 2 (member pages, counted presence in big rooms);
     // a server that only speaks version 1 ignores the offer, and `welcome.protocol` says
@@ -225,7 +369,7 @@ async fn connect(url: &str) -> Option<WebSocket> {
         }
     };
     // gloo's sink is ready once the socket has left CONNECTING: on `open`, or on `error`.
-    let mut timeout = TimeoutFuture::new(CONNECT_TIMEOUT_MS);
+    let mut timeout = TimeoutFuture::new(WELCOME_WITHIN_MS);
     let settled = future::poll_fn(|cx| {
         if ws.poll_ready_unpin(cx).is_ready() {
             Poll::Ready(true)
@@ -250,13 +394,15 @@ const SILENCE_MS: f64 = 20_000.0;
 /// ...and reconnects when this long passes without an answer.
 const PROBE_MS: f64 = 10_000.0;
 
-/// What [`talk`] woke up for, looked at in this order: the socket first.
+/// What [`Talk::talk`] woke up for, looked at in this order: the connection first.
 enum Event {
-    Frame(Option<Result<Message, WebSocketError>>),
+    Frame(Incoming),
     Outgoing(Option<ClientMsg>),
     Wake(Option<Wake>),
     Silence,
     Due,
+    /// The WebSocket's time to say `welcome` ran out.
+    NoWelcome,
 }
 
 /// A timer that fires one millisecond after `at` (ms since the epoch): late rather than
@@ -271,48 +417,67 @@ fn poll_wake(wakes: &mut mpsc::Receiver<Wake>, cx: &mut Context<'_>) -> Poll<Opt
     if wakes.is_terminated() { Poll::Pending } else { wakes.poll_next_unpin(cx) }
 }
 
-/// Serves an open socket until it closes, the network comes back after being offline,
-/// or the app is gone. While the browser says it is offline the socket is kept (it may
-/// well survive a short outage) and the status says "Offline".
-async fn talk(
-    ws: &mut WebSocket,
+/// One open connection and what serving it touches.
+struct Talk<'a> {
+    conn: &'a mut Conn,
     chat: RwSignal<Chat>,
-    outgoing: &mut mpsc::Receiver<ClientMsg>,
-    wakes: &mut mpsc::Receiver<Wake>,
-    backoff: &mut Backoff,
-) -> End {
-    // Frames queued while disconnected are stale: the chat replays what still matters
-    // once the server says `welcome`.
-    while outgoing.try_recv().is_ok() {}
-    let mut session = Session { offline: false, heard: js_sys::Date::now(), probing: false };
-    loop {
-        let mut silence = timer_until(session.quiet_until());
-        // The chat's next timed event, recomputed after every event: only frames (typing,
-        // a refused `say`) and ticks create or move deadlines, and they all pass here.
-        let mut due = chat.try_with_untracked(Chat::next_deadline).flatten().map(timer_until);
-        let event = future::poll_fn(|cx| {
-            if let Poll::Ready(frame) = ws.poll_next_unpin(cx) {
-                Poll::Ready(Event::Frame(frame))
-            } else if let Poll::Ready(frame) = outgoing.poll_next_unpin(cx) {
-                Poll::Ready(Event::Outgoing(frame))
-            } else if let Poll::Ready(wake) = poll_wake(wakes, cx) {
-                Poll::Ready(Event::Wake(wake))
-            } else if silence.poll_unpin(cx).is_ready() {
-                Poll::Ready(Event::Silence)
-            } else if due.as_mut().is_some_and(|due| due.poll_unpin(cx).is_ready()) {
-                Poll::Ready(Event::Due)
-            } else {
-                Poll::Pending
+    choice: &'a mut Choice,
+    backoff: &'a mut Backoff,
+}
+
+impl Talk<'_> {
+    /// Serves an open connection until it closes, the network comes back after being
+    /// offline, or the app is gone; a WebSocket also ends when it has said no `welcome` by
+    /// `welcome_by`. While the browser says it is offline the connection is kept (it may
+    /// well survive a short outage) and the status says "Offline".
+    async fn talk(
+        &mut self,
+        outgoing: &mut mpsc::Receiver<ClientMsg>,
+        wakes: &mut mpsc::Receiver<Wake>,
+        welcome_by: Option<f64>,
+    ) -> End {
+        // Frames queued while disconnected are stale: the chat replays what still matters
+        // once the server says `welcome`.
+        while outgoing.try_recv().is_ok() {}
+        let mut session = Session { offline: false, heard: js_sys::Date::now(), probing: false, welcome_by };
+        loop {
+            let mut silence = timer_until(session.quiet_until());
+            // The chat's next timed event, recomputed after every event: only frames
+            // (typing, a refused `say`) and ticks create or move deadlines, and they all
+            // pass here.
+            let mut due = self.chat.try_with_untracked(Chat::next_deadline).flatten().map(timer_until);
+            let mut no_welcome = session.welcome_by.map(timer_until);
+            let conn = &mut *self.conn;
+            let event = future::poll_fn(|cx| {
+                if let Poll::Ready(frame) = conn.poll_incoming(cx) {
+                    Poll::Ready(Event::Frame(frame))
+                } else if let Poll::Ready(frame) = outgoing.poll_next_unpin(cx) {
+                    Poll::Ready(Event::Outgoing(frame))
+                } else if let Poll::Ready(wake) = poll_wake(wakes, cx) {
+                    Poll::Ready(Event::Wake(wake))
+                } else if silence.poll_unpin(cx).is_ready() {
+                    Poll::Ready(Event::Silence)
+                } else if due.as_mut().is_some_and(|due| due.poll_unpin(cx).is_ready()) {
+                    Poll::Ready(Event::Due)
+                } else if no_welcome.as_mut().is_some_and(|t| t.poll_unpin(cx).is_ready()) {
+                    Poll::Ready(Event::NoWelcome)
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            if let Some(end) = session.handle(event, self) {
+                return end;
             }
-        })
-        .await;
-        if let Some(end) = session.handle(event, ws, chat, backoff) {
-            return end;
         }
+    }
+
+    fn send(&mut self, frame: &ClientMsg) {
+        self.conn.send(frame);
     }
 }
 
-/// What [`talk`] knows of its connection between events.
+/// What [`Talk::talk`] knows of its connection between events.
 struct Session {
     /// The browser said it went offline.
     offline: bool,
@@ -320,6 +485,8 @@ struct Session {
     heard: f64,
     /// A `ping` went out after a silence and is not answered yet.
     probing: bool,
+    /// A WebSocket not welcomed yet: when its time runs out.
+    welcome_by: Option<f64>,
 }
 
 impl Session {
@@ -332,23 +499,24 @@ impl Session {
     }
 
     /// Acts on one event; `Some` ends the connection.
-    fn handle(
-        &mut self,
-        event: Event,
-        ws: &mut WebSocket,
-        chat: RwSignal<Chat>,
-        backoff: &mut Backoff,
-    ) -> Option<End> {
+    fn handle(&mut self, event: Event, talk: &mut Talk<'_>) -> Option<End> {
+        let chat = talk.chat;
         match event {
             Event::Frame(frame) => match frame {
-                Some(Ok(Message::Text(text))) => {
+                Incoming::Text(text) => {
                     self.heard = js_sys::Date::now();
                     self.probing = false;
                     let msg = decode(&text)?;
-                    if matches!(msg, ServerMsg::Welcome { .. }) {
+                    if let ServerMsg::Welcome { resume, .. } = &msg {
                         // The server speaks the protocol: this connection counts as a
                         // success, and the next failure waits only briefly again.
-                        backoff.reset();
+                        talk.backoff.reset();
+                        self.welcome_by = None;
+                        talk.choice.worked(talk.conn.transport(), self.heard);
+                        storage::save_choice(talk.choice);
+                        if let Conn::Http(stream) = &mut *talk.conn {
+                            stream.set_token(resume.clone());
+                        }
                     }
                     if let ServerMsg::You { nick } = &msg {
                         storage::save_nick(nick);
@@ -358,25 +526,22 @@ impl Session {
                         return Some(End::Gone);
                     };
                     for frame in replies {
-                        send(ws, &frame);
+                        talk.send(&frame);
                     }
                 }
-                Some(Ok(Message::Bytes(_))) => warn!("chat: ignored a binary frame"),
-                // An `error` event; the `close` event follows.
-                Some(Err(WebSocketError::ConnectionError)) => log!("chat: socket error"),
-                Some(Err(WebSocketError::ConnectionClose(e))) => {
-                    log!("chat: socket closed ({} {})", e.code, e.reason);
-                    if e.code == common::close::REPLACED {
+                Incoming::Heard => self.heard = js_sys::Date::now(),
+                Incoming::Closed(code) => {
+                    if code == common::close::REPLACED {
                         // A newer connection took our resume token over: it must not be used again.
                         update(chat, Chat::forget_resume);
                     }
                 }
-                Some(Err(e)) => log!("chat: socket: {e}"),
-                None if self.offline => return Some(End::Offline),
-                None => return Some(End::Closed),
+                Incoming::Ignored => {}
+                Incoming::End if self.offline => return Some(End::Offline),
+                Incoming::End => return Some(End::Closed),
             },
             Event::Outgoing(frame) => match frame {
-                Some(frame) => send(ws, &frame),
+                Some(frame) => talk.send(&frame),
                 // The link is gone with the app: nothing more to do.
                 None => return Some(End::Gone),
             },
@@ -386,12 +551,23 @@ impl Session {
                     set_status(chat, Status::Offline);
                 }
                 Some(Wake::Online) => return Some(End::Renew),
-                Some(Wake::Visible) | None => {}
+                // Back in the foreground: a stream cut while the page was hidden (iOS
+                // does it without an `error` event) is replaced at once.
+                Some(Wake::Visible) => {
+                    if let Conn::Http(stream) = &*talk.conn
+                        && !self.offline
+                        && (stream.is_closed() || js_sys::Date::now() - self.heard > STREAM_SILENT_MS)
+                    {
+                        log!("chat: the stream was cut while the page was hidden; reconnecting");
+                        return Some(End::Renew);
+                    }
+                }
+                None => {}
             },
             Event::Silence => {
                 if !self.probing {
                     self.probing = true;
-                    send(ws, &ClientMsg::Ping);
+                    talk.send(&ClientMsg::Ping);
                     return None;
                 }
                 log!("chat: the server fell silent; reconnecting");
@@ -403,9 +579,10 @@ impl Session {
                     return Some(End::Gone);
                 };
                 for frame in frames {
-                    send(ws, &frame);
+                    talk.send(&frame);
                 }
             }
+            Event::NoWelcome => return Some(End::NoWelcome),
         }
         None
     }
@@ -417,15 +594,6 @@ fn decode(text: &str) -> Option<ServerMsg> {
         warn!("chat: ignored a frame that does not decode: {text}");
     }
     msg
-}
-
-/// Hands a frame to the open socket: gloo passes it to the browser at once.
-fn send(ws: &mut WebSocket, frame: &ClientMsg) {
-    if let Err(e) = Pin::new(ws).start_send(Message::Text(wire::encode(frame))) {
-        // The socket is closing; its `close` event ends the session and the chat
-        // replays what matters after the reconnect.
-        warn!("chat: send failed: {e}");
-    }
 }
 
 /// Shows "Reconnecting in N s" for `delay_ms`, one step per second; ends early on a wake.

@@ -9,6 +9,7 @@ mod bench;
 mod cluster;
 mod compress;
 mod icons;
+mod imports;
 mod setup;
 mod tasks;
 

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::compress;
 use crate::setup::{self, CHROMEDRIVER};
+use crate::{compress, imports};
 
 /// The workspace root (xtask lives one level below it).
 pub fn root() -> PathBuf {
@@ -82,6 +82,8 @@ pub fn build_web() -> Result<()> {
     setup::ensure_build_tools()?;
     step("building the web app (release, wasm-opt) into dist/");
     run(trunk().args(["build", "--release"]))?;
+    let renamed = imports::shorten(&root().join("dist"))?;
+    step(&format!("{renamed} imports of the wasm named without wasm-bindgen's hashes"));
     step("compressing the web app (Brotli and gzip, best quality)");
     let files = compress::compress_dir(&root().join("dist"))?;
     report_sizes(&files);

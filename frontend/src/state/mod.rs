@@ -60,12 +60,21 @@ pub enum Upload {
 pub enum Status {
     Connecting,
     Connected,
+    /// Connected through the HTTP stream and posts: the network refused the WebSocket.
+    ConnectedHttp,
     /// Waiting before the next attempt; `secs` counts down each second.
     Reconnecting {
         secs: u32,
     },
     /// The browser says there is no network; waiting for it to come back.
     Offline,
+}
+
+impl Status {
+    /// Connected, whichever way: frames may go out once `welcome` has come.
+    pub fn is_connected(self) -> bool {
+        matches!(self, Self::Connected | Self::ConnectedHttp)
+    }
 }
 
 /// An error for the user, shown until dismissed or replaced; `seq` tells one from the
@@ -219,7 +228,7 @@ impl Chat {
     /// socket is still open: what is said then waits in the outbox and goes out on the
     /// fresh connection made when the network is back (the same `cid`s, so at most once).
     fn can_send(&self) -> bool {
-        self.welcomed && self.status == Status::Connected
+        self.welcomed && self.status.is_connected()
     }
 
     /// The connection was lost: nothing can be sent until the next `welcome`, and who is

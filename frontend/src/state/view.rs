@@ -20,6 +20,7 @@ impl fmt::Display for Status {
         match self {
             Self::Connecting => f.write_str(w.connecting),
             Self::Connected => f.write_str(w.connected),
+            Self::ConnectedHttp => f.write_str(w.connected_http),
             Self::Reconnecting { secs } => f.write_str(&fill(w.reconnecting, &[("n", &secs.to_string())])),
             Self::Offline => f.write_str(w.offline),
         }

@@ -101,13 +101,13 @@ pub fn RoomHeader() -> impl IntoView {
     }
 }
 
-/// "Connecting…", "Connected", "Reconnecting in N s" or "Offline".
+/// "Connecting…", "Connected" (with " · HTTP" over the fallback), "Reconnecting in N s" or "Offline".
 #[component]
 pub fn StatusLine() -> impl IntoView {
     let Ctx { status: StatusView(status), .. } = ctx();
     let state = move || match status.get() {
         Status::Connecting => "connecting",
-        Status::Connected => "connected",
+        Status::Connected | Status::ConnectedHttp => "connected",
         Status::Reconnecting { .. } => "reconnecting",
         Status::Offline => "offline",
     };

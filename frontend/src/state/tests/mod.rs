@@ -84,8 +84,19 @@ fn connected(nick: &str) -> Chat {
 fn status_texts() {
     assert_eq!(Status::Connecting.to_string(), "Connecting…");
     assert_eq!(Status::Connected.to_string(), "Connected");
+    assert_eq!(Status::ConnectedHttp.to_string(), "Connected · HTTP");
     assert_eq!(Status::Reconnecting { secs: 3 }.to_string(), "Reconnecting in 3 s");
     assert_eq!(Status::Offline.to_string(), "Offline");
+}
+
+/// Over the HTTP fallback the chat sends as it does over a WebSocket.
+#[test]
+fn a_chat_connected_over_http_sends() {
+    let mut chat = Chat::new("p", None);
+    chat.status = Status::ConnectedHttp;
+    chat.apply(welcome("bob"), 0.0);
+    chat.apply(joined(LOBBY, vec![]), 0.0);
+    assert!(matches!(chat.say("hello over http"), Ok(Some(_))), "a say goes out at once");
 }
 
 #[test]
