@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
+use crate::admin::Auth;
 use crate::admission::{self, Admission, Origins, PerAddress};
 use crate::cluster::Cluster;
 use crate::config::{Config, StoreKind};
@@ -40,8 +41,8 @@ use crate::health::{self, Readiness};
 use crate::hosts::{self, Hosts};
 use crate::hub::Hub;
 use crate::media::{self, Media};
-use crate::net;
 use crate::store::Store;
+use crate::{metrics, net};
 use crate::{stream, web, ws};
 
 /// The listen backlog where the system does not say its maximum: Linux's default
@@ -128,6 +129,7 @@ pub async fn run(
             (store, history, Some(written))
         }
     };
+    let admin = config.admin_token.as_deref().map(Auth::new).transpose().map_err(anyhow::Error::msg)?;
     let readiness = Readiness::new(history.clone(), stopping);
     let hub = Hub::new(store, history, config.presence_threshold);
     let cluster = cluster.map(|node| node.start(&hub, token.clone()));
@@ -180,7 +182,12 @@ pub async fn run(
         node: state.node,
         streams: stream::Streams::default(),
     };
-    let app = router(state, media, readiness, web, hosts, streams);
+    let scrape = metrics::Scrape {
+        metrics: state.hub.metrics().clone(),
+        admin,
+        trusted_proxies: state.trusted_proxies.clone(),
+    };
+    let app = router(state, media, readiness, web, hosts, streams, scrape);
     let http = TaskTracker::new();
     let header_timeout = Duration::from_secs(config.header_timeout.max(1));
     let mut backoff = admission::Backoff::default();
@@ -303,6 +310,7 @@ fn router(
     web: Router,
     hosts: Hosts,
     streams: stream::StreamState,
+    scrape: metrics::Scrape,
 ) -> Router {
     let uploads = media::router(media, state.hub.clone(), state.origins.clone());
     let probes = Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz));
@@ -312,6 +320,7 @@ fn router(
         .route("/api/qr.svg", get(qr))
         .with_state(state)
         .merge(probes.with_state(readiness))
+        .merge(Router::new().route("/metrics", get(metrics::serve)).with_state(scrape))
         .merge(stream::router(streams))
         .merge(uploads)
         .merge(web)

@@ -566,7 +566,7 @@ impl Presence {
             self.resync(hub).await;
         }
         if healthy.elapsed() >= ALIVE_FOR + BEAT {
-            self.reap_dead().await;
+            self.reap_dead(hub).await;
         }
     }
 
@@ -603,7 +603,7 @@ impl Presence {
         timed(call.invoke_async(&mut self.conn)).await
     }
 
-    async fn reap_dead(&mut self) {
+    async fn reap_dead(&mut self, hub: &Hub) {
         let nodes: redis::RedisResult<Vec<String>> = timed(self.conn.smembers("chat:p:nodes")).await;
         let Ok(nodes) = nodes else { return };
         let alive: Vec<String> = nodes.iter().map(|n| format!("chat:p:alive:{n}")).collect();
@@ -619,6 +619,7 @@ impl Presence {
         })
         .await;
         let Ok(exists) = exists else { return };
+        hub.metrics().live_nodes(exists.iter().filter(|alive| **alive).count());
         for (node, alive) in nodes.iter().zip(exists) {
             if alive || *node == self.node {
                 continue;

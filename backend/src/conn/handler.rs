@@ -35,8 +35,8 @@ use crate::encode::refusal;
 use crate::error::RequestError;
 use crate::hub::{ConnId, Handled, Hub, Read};
 use crate::media::Media;
-use crate::names;
 use crate::ws::{self, Decoder, Message, WsError, opcode};
+use crate::{metrics, names};
 
 /// How long the final frames get to go out before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -93,6 +93,7 @@ pub async fn run(
     }
     let link = Link::new(Transport::WebSocket(stream), cfg.queue);
     let (id, welcome) = hub.connect(link.clone(), resume.as_deref(), version);
+    hub.metrics().connected(metrics::Transport::WebSocket);
     welcome.flush();
     if tracing::enabled!(tracing::Level::INFO) {
         let nick = hub.nick(id).unwrap_or_default();
@@ -122,6 +123,7 @@ pub async fn run_stream(
         let nick = hub.nick(id).unwrap_or_default();
         tracing::info!(%client, conn = id, %nick, online = hub.connections(), "connected (HTTP stream)");
     }
+    hub.metrics().connected(metrics::Transport::Http);
     // A stream's heartbeat comes at least this often, so that proxies keep it open.
     let cfg = SessionConfig { ping_every: cfg.ping_every.min(STREAM_HEARTBEAT), ..cfg };
     serve(id, link, Input::Posted(VecDeque::new()), Some(posted), hub, cfg, &shutdown, client).await;
@@ -149,6 +151,15 @@ async fn serve(
     let Handler { id, link, hub, .. } = handler;
     // The first close wins: the hub's (too slow, replaced) over ours.
     let close = close.map(|c| link.close(c));
+    let transport = match link.transport() {
+        Transport::WebSocket(_) => metrics::Transport::WebSocket,
+        Transport::Stream(_) => metrics::Transport::Http,
+    };
+    hub.metrics().closed(
+        transport,
+        close.as_ref().map(|c| c.code),
+        close.as_ref().is_some_and(|c| c.too_slow),
+    );
     let nick = if tracing::enabled!(tracing::Level::INFO) { hub.nick(id) } else { None }.unwrap_or_default();
     hub.disconnect(id).flush();
     if let Some(close) = close {
@@ -289,6 +300,7 @@ impl Handler {
                     match result {
                         Ok(bytes) => self.bucket.charge(bytes),
                         Err(e) => {
+                            self.hub.metrics().refused(e.code());
                             link.send(refusal(&e, cid));
                         }
                     }
@@ -440,6 +452,7 @@ impl Handler {
                 }
             };
             if let Err((err, cid)) = result {
+                self.hub.metrics().refused(err.code());
                 self.link.send(refusal(&err, cid));
             }
             if costly {
@@ -458,7 +471,9 @@ impl Handler {
         costly: &mut bool,
         out: &mut Deliveries,
     ) -> Result<Left, (RequestError, Option<String>)> {
-        let msg = decode(text).map_err(|e| (e, None))?;
+        let msg = decode(text);
+        self.hub.metrics().frame_in(msg.as_ref().ok());
+        let msg = msg.map_err(|e| (e, None))?;
         let cid = msg.cid().map(str::to_owned);
         let request =
             msg.validate().and_then(names::screen).map_err(|e| (RequestError::Invalid(e), cid.clone()))?;

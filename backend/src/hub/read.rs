@@ -55,8 +55,11 @@ impl Hub {
         let permit =
             self.shared.readers.clone().acquire_owned().await.expect("the readers' semaphore is open");
         let history = self.shared.history.clone();
+        let metrics = self.shared.metrics.clone();
         tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
             let done = f(&history);
+            metrics.read(started.elapsed().as_secs_f64());
             drop(permit);
             done
         })

@@ -11,6 +11,7 @@ mod http_stream;
 mod listen;
 mod logs;
 mod media;
+mod metrics;
 mod names;
 mod private_rooms;
 mod protocol;
