@@ -37,6 +37,8 @@ pub enum RequestError {
     OpenLobby,
     #[error("the room {0} was just created by someone else; join it again")]
     CreatedMeanwhile(RoomName),
+    #[error("you are banned from the room {0} for now")]
+    Banned(RoomName),
     #[error("the server is busy; retry in a moment")]
     Busy,
     /// A `history` request while the answer to the last one is still queued, unread.
@@ -57,7 +59,8 @@ impl RequestError {
             Self::PasswordNeeded(_)
             | Self::WrongPassword(_)
             | Self::PrivateHistory(_)
-            | Self::CreatedMeanwhile(_) => ErrorCode::Forbidden,
+            | Self::CreatedMeanwhile(_)
+            | Self::Banned(_) => ErrorCode::Forbidden,
             Self::RoomFull(..) => ErrorCode::RoomFull,
             Self::NickTaken(_) => ErrorCode::NickTaken,
             Self::NotInRoom(_) => ErrorCode::NotInRoom,

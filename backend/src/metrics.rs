@@ -276,11 +276,6 @@ impl Metrics {
         self.admin.get_or_create(&ActionLabel { action }).inc();
     }
 
-    /// This node's open connections by transport (for the admin overview).
-    pub fn connections(&self) -> u64 {
-        self.connections.iter().map(|g| u64::try_from(g.get()).unwrap_or(0)).sum()
-    }
-
     /// The figures in the Prometheus text format (OpenMetrics).
     pub fn encode(&self) -> String {
         let mut out = String::new();

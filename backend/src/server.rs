@@ -32,9 +32,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
-use crate::admin::Auth;
+use crate::admin::{self, Auth};
 use crate::admission::{self, Admission, Origins, PerAddress};
 use crate::cluster::Cluster;
+use crate::cluster::moderation::Nodes;
 use crate::config::{Config, StoreKind};
 use crate::conn::handler::{self, Peer, SessionConfig};
 use crate::health::{self, Readiness};
@@ -112,10 +113,12 @@ pub async fn run(
     let stopping = CancellationToken::new();
     let shutdown = drain(shutdown, stopping.clone(), Duration::from_secs(config.drain_secs));
     let mut cluster = None;
+    let mut redis_commands = None;
     let (store, history, written) = match (&config.redis, config.store) {
         (Some(url), _) => {
             let node = Cluster::connect(url).await?;
             let (store, history, written) = Store::redis(node.commands(), node.client());
+            redis_commands = Some(node.commands());
             cluster = Some(node);
             (store, history, Some(written))
         }
@@ -184,10 +187,18 @@ pub async fn run(
     };
     let scrape = metrics::Scrape {
         metrics: state.hub.metrics().clone(),
-        admin,
+        admin: admin.clone(),
         trusted_proxies: state.trusted_proxies.clone(),
     };
-    let app = router(state, media, readiness, web, hosts, streams, scrape);
+    let admin = admin::AdminState {
+        auth: admin,
+        hub: state.hub.clone(),
+        nodes: redis_commands.clone().map(Nodes::new),
+        audit: admin::Audit::new(redis_commands),
+        trusted_proxies: state.trusted_proxies.clone(),
+        node: state.node,
+    };
+    let app = router(state, media, readiness, web.merge(admin::router(admin)), hosts, streams, scrape);
     let http = TaskTracker::new();
     let header_timeout = Duration::from_secs(config.header_timeout.max(1));
     let mut backoff = admission::Backoff::default();
@@ -403,6 +414,10 @@ async fn ws_handler(
         return (StatusCode::FORBIDDEN, "WebSocket connections from other sites' pages are not allowed\n")
             .into_response();
     }
+    if state.hub.banned_from_server(params.resume.as_deref(), ip) {
+        tracing::info!(client = %client(), "refused a WebSocket: banned by the operator");
+        return (StatusCode::FORBIDDEN, "you are banned from this server for now\n").into_response();
+    }
     let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
         return (StatusCode::BAD_REQUEST, "this connection cannot be upgraded to a WebSocket\n")
             .into_response();
@@ -423,7 +438,7 @@ async fn ws_handler(
     }
     // The session names the client only in its info lines (connected, disconnected).
     let client = if tracing::enabled!(tracing::Level::INFO) { client() } else { String::new() };
-    let peer = Peer { client, resume: params.resume, version };
+    let peer = Peer { client, ip, resume: params.resume, version };
     // Every line the session logs (its connect and disconnect too) names this node.
     let span = tracing::info_span!("session", node = %state.node);
     let AppState { hub, session, shutdown, sessions, .. } = state;

@@ -48,6 +48,9 @@ pub mod close {
     /// The connection's resume token was taken over by a newer connection (the
     /// application range 4000-4999): the client must not reconnect with that token.
     pub const REPLACED: u16 = 4000;
+    /// The operator took the connection off the server (a kick or a ban): the client
+    /// must not reconnect by itself.
+    pub const KICKED: u16 = 4001;
 }
 
 /// The Content-Security-Policy the web app runs under, with `connect` (space-separated

@@ -280,6 +280,14 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cid: Option<String>,
     },
+    // Moderation (owners, moderators and the operator).
+    /// The receiver was taken out of `room` by `by` (absent: by the operator); the
+    /// room's other members get a `presence` `leave`.
+    Kicked {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
 }
 
 impl ServerMsg {
@@ -317,6 +325,7 @@ pub mod samples {
             ServerMsg::Members { .. } => "members",
             ServerMsg::PresenceCount { .. } => "presence_count",
             ServerMsg::RoomsDelta { .. } => "rooms_delta",
+            ServerMsg::Kicked { .. } => "kicked",
         }
     }
 
@@ -417,6 +426,8 @@ pub mod samples {
                 removed: vec!["go".into()],
             },
             ServerMsg::RoomsDelta { changed: vec![], removed: vec![] },
+            ServerMsg::Kicked { room: "rust".into(), by: Some("ann".into()) },
+            ServerMsg::Kicked { room: "rust".into(), by: None },
             ServerMsg::Left { room: "rust".into() },
             // The largest id a JavaScript number holds exactly.
             ServerMsg::Message(message(9_007_199_254_740_991, Some("c-1"))),

@@ -31,6 +31,7 @@
 
 pub mod events;
 mod fanout;
+pub mod moderation;
 mod presence;
 mod typing;
 
@@ -158,6 +159,7 @@ impl Cluster {
         subscriber.psubscribe(CHANNELS).await.map_err(|e| unreachable(e.to_string()))?;
         subscriber.subscribe(presence::CHANNEL).await.map_err(|e| unreachable(e.to_string()))?;
         subscriber.subscribe(typing::CHANNEL).await.map_err(|e| unreachable(e.to_string()))?;
+        subscriber.subscribe(moderation::CHANNEL).await.map_err(|e| unreachable(e.to_string()))?;
         let (typing_tx, notices) = mpsc::channel(typing::QUEUED_MAX);
         let (feed, feed_rx) = mpsc::channel(presence::FEED_MAX);
         let feed_missed = Arc::new(AtomicBool::new(false));
@@ -241,6 +243,9 @@ impl Subscription {
                                 Some((Channel::Typing, json)) => {
                                     typing.extend(typing::notice(&json, &origin).map(ClusterEvent::Typing));
                                 }
+                                Some((Channel::Moderation, json)) => {
+                                    typing.extend(moderation::parse(&json).map(ClusterEvent::Moderate));
+                                }
                                 None => {}
                             },
                             PushKind::PMessage => {
@@ -271,6 +276,7 @@ impl Subscription {
                         if subscriber.psubscribe(CHANNELS).await.is_ok()
                             && subscriber.subscribe(presence::CHANNEL).await.is_ok()
                             && subscriber.subscribe(typing::CHANNEL).await.is_ok()
+                            && subscriber.subscribe(moderation::CHANNEL).await.is_ok()
                             && fanout.catch_up().await
                         {
                             tracing::info!(redis = %addr, "reconnected to Redis; caught up");
@@ -296,6 +302,7 @@ impl Subscription {
 enum Channel {
     Presence,
     Typing,
+    Moderation,
 }
 
 /// The channel and payload of a pushed `message` (channel, payload).
@@ -305,6 +312,7 @@ fn subscribed(data: Vec<Value>) -> Option<(Channel, String)> {
     let channel = match channel.as_str() {
         presence::CHANNEL => Channel::Presence,
         typing::CHANNEL => Channel::Typing,
+        moderation::CHANNEL => Channel::Moderation,
         _ => return None,
     };
     Some((channel, redis::from_redis_value(data.next()?).ok()?))

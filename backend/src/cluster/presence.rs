@@ -425,7 +425,7 @@ impl Presence {
                     let ok: i64 = redis::from_redis_value(reply).unwrap_or(1);
                     answers.push(ClusterEvent::NickAnswer { epoch, conn, nick, ok: ok == 1 });
                 }
-                Op::Join { .. } | Op::Leave { .. } | Op::Disconnect { .. } => {}
+                Op::Join { .. } | Op::Leave { .. } | Op::Disconnect { .. } | Op::Moderate { .. } => {}
             }
         }
         if !answers.is_empty() {
@@ -435,6 +435,12 @@ impl Presence {
 
     fn add(&self, pipe: &mut redis::Pipeline, op: &Op) {
         let (script, mut args): (&redis::Script, Vec<String>) = match op {
+            Op::Moderate { moderation, .. } => {
+                // Serializing a plain enum of strings and numbers cannot fail.
+                let json = serde_json::to_string(moderation).unwrap_or_default();
+                pipe.cmd("PUBLISH").arg(super::moderation::CHANNEL).arg(json);
+                return;
+            }
             Op::Connect { conn, token, nicks, .. } => {
                 let mut args = vec![self.node.clone(), conn.to_string(), token.clone()];
                 args.extend(nicks.iter().map(|(key, nick)| format!("{key}\t{nick}")));

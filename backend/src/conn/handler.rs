@@ -67,6 +67,8 @@ fn silence_limit(ping_every: Duration) -> Duration {
 #[derive(Debug)]
 pub struct Peer {
     pub client: String,
+    /// The client's address (behind a trusted proxy, the one it forwarded), for bans.
+    pub ip: std::net::IpAddr,
     pub resume: Option<String>,
     /// The protocol version the handshake negotiated.
     pub version: common::Version,
@@ -82,7 +84,7 @@ pub async fn run(
     shutdown: CancellationToken,
     peer: Peer,
 ) {
-    let Peer { client, resume, version } = peer;
+    let Peer { client, ip, resume, version } = peer;
     // For a client that does not read, the kernel would grow the send buffer to megabytes,
     // all of them answers encoded for nobody (see `--send-buffer`); what does not fit
     // waits in the link's queue, bounded, and goes out as the socket drains.
@@ -93,6 +95,7 @@ pub async fn run(
     }
     let link = Link::new(Transport::WebSocket(stream), cfg.queue);
     let (id, welcome) = hub.connect(link.clone(), resume.as_deref(), version);
+    hub.set_address(id, ip);
     hub.metrics().connected(metrics::Transport::WebSocket);
     welcome.flush();
     if tracing::enabled!(tracing::Level::INFO) {

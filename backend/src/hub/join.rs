@@ -77,6 +77,10 @@ impl Hub {
     ) -> Result<Admit, RequestError> {
         let Some(conn) = state.sessions.get_mut(id) else { return Ok(Admit::Done(Next::Done)) };
         let room = &joining.room;
+        let address = state.moderation.address(id);
+        if state.moderation.banned(Some(&conn.sender), address, Some(room), now_ms()) {
+            return Err(RequestError::Banned(room.clone()));
+        }
         let asks_settings = joining.password.is_some() || joining.max.is_some();
         if asks_settings && *room == RoomName::lobby() {
             return Err(RequestError::OpenLobby);

@@ -28,6 +28,8 @@
 //! - `directory`: the room directory and its pushes (full lists, version 2's deltas);
 //! - `join`: a `join`'s admission (private rooms, member limits), its trips off the lock,
 //!   and its end (`joined`, once its history is read);
+//! - `moderate`: kicks and bans (by resume token and address, ending by themselves), from
+//!   the operator's API or another node through the cluster's events;
 //! - `private`: private rooms' passwords (Argon2, off the lock) and wrong guesses;
 //! - `read`: what a request does once the lock is released (reads of the store, on the
 //!   blocking pool when it may block) and sends;
@@ -45,6 +47,7 @@
 mod cmd;
 mod directory;
 mod join;
+mod moderate;
 mod private;
 mod read;
 mod replica;
@@ -71,6 +74,7 @@ use crate::metrics::Metrics;
 use crate::names::NickKey as _;
 use crate::store::{History, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written};
 use join::{Admit, Joining};
+pub use moderate::Kicked;
 use private::{Work, Worked};
 pub use read::{Handled, READS_AT_ONCE, Read};
 use read::{Next, Pending, fetch, read_room};
@@ -121,6 +125,8 @@ struct State {
     cluster: Option<Replica>,
     /// The node's figures: what was queued under the lock is counted at its release.
     metrics: Arc<Metrics>,
+    /// Kicks' and bans' state: the bans, and this node's connections' addresses.
+    moderation: moderate::Bans,
 }
 
 /// Queues a frame for one connection, to be written when the hub's lock is released. A
@@ -169,6 +175,7 @@ impl Hub {
             dirty: Deliveries::default(),
             cluster: None,
             metrics: metrics.clone(),
+            moderation: moderate::Bans::default(),
         };
         let shared = Shared {
             state: Mutex::new(state),
@@ -442,6 +449,7 @@ impl State {
     fn remove_conn(&mut self, id: ConnId) -> Option<Conn> {
         let conn = self.sessions.remove(id)?;
         self.metrics.session(conn.version, false);
+        self.moderation.forget(id);
         for room in &conn.rooms {
             self.remove_member(room, id, conn.nick());
         }
@@ -467,7 +475,7 @@ const ADMITTED_MAX: usize = 1000;
 /// (application range 4000-4999): the client must not reconnect with it.
 pub const REPLACED: u16 = common::close::REPLACED;
 
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }

@@ -98,6 +98,7 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
             renamed: count(f("renamed"))?,
             total: count(f("total"))?,
         },
+        "kicked" => ServerMsg::Kicked { room: string(f("room"))?, by: optional(f("by"), string)? },
         "rooms_delta" => ServerMsg::RoomsDelta {
             changed: list(f("changed"), room_info)?,
             removed: list(f("removed"), string)?,

@@ -34,6 +34,8 @@ impl Chat {
                 return self.joined(room, members, history, complete, total);
             }
             ServerMsg::Left { room } => return self.left(&room),
+            // Taken out of the room: as if it had left (joining again is the person's own choice).
+            ServerMsg::Kicked { room, .. } => return self.left(&room),
             ServerMsg::Message(msg) => self.message(msg),
             ServerMsg::Presence { room, event, nick, old_nick } => {
                 self.presence(&room, event, nick, old_nick)
