@@ -60,6 +60,9 @@ enum End {
     /// server then hands our nick over to the new connection (resume token) instead of
     /// freeing it when the old one closes.
     Renew,
+    /// The operator took this client off the server (close 4001): it must not come back
+    /// by itself; the person reloads the page if they want to.
+    Removed,
     /// The app is gone: the task ends.
     Gone,
 }
@@ -204,6 +207,10 @@ async fn run(
                     replaced = Some(ws);
                     continue;
                 }
+                End::Removed => {
+                    set_status(chat, Status::Removed);
+                    return;
+                }
                 End::Gone => return,
             }
         }
@@ -284,7 +291,7 @@ async fn talk(
     // Frames queued while disconnected are stale: the chat replays what still matters
     // once the server says `welcome`.
     while outgoing.try_recv().is_ok() {}
-    let mut session = Session { offline: false, heard: js_sys::Date::now(), probing: false };
+    let mut session = Session { offline: false, heard: js_sys::Date::now(), probing: false, removed: false };
     loop {
         let mut silence = timer_until(session.quiet_until());
         // The chat's next timed event, recomputed after every event: only frames (typing,
@@ -320,6 +327,8 @@ struct Session {
     heard: f64,
     /// A `ping` went out after a silence and is not answered yet.
     probing: bool,
+    /// The server closed with 4001 (kicked or banned by the operator).
+    removed: bool,
 }
 
 impl Session {
@@ -370,8 +379,10 @@ impl Session {
                         // A newer connection took our resume token over: it must not be used again.
                         update(chat, Chat::forget_resume);
                     }
+                    self.removed |= e.code == common::close::KICKED;
                 }
                 Some(Err(e)) => log!("chat: socket: {e}"),
+                None if self.removed => return Some(End::Removed),
                 None if self.offline => return Some(End::Offline),
                 None => return Some(End::Closed),
             },

@@ -46,6 +46,8 @@ pub struct Words {
     pub connected: &'static str,
     pub reconnecting: &'static str,
     pub offline: &'static str,
+    /// The status once the operator closed the connection (4001).
+    pub removed: &'static str,
     pub show_more: &'static str,
     /// After our own nick in the member list.
     pub me_tag: &'static str,
@@ -126,6 +128,7 @@ pub const EN: Words = Words {
     connected: "Connected",
     reconnecting: "Reconnecting in {n} s",
     offline: "Offline",
+    removed: "Removed from the chat by its operator; reload the page to try again",
     show_more: "Show more",
     me_tag: "(you)",
     message: "Message",
@@ -205,6 +208,7 @@ pub const KO: Words = Words {
     connected: "연결됨",
     reconnecting: "{n}초 후 다시 연결",
     offline: "오프라인",
+    removed: "운영자가 채팅에서 내보냈습니다. 다시 시도하려면 페이지를 새로 고치세요",
     show_more: "더 보기",
     me_tag: "(나)",
     message: "메시지",
