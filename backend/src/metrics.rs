@@ -9,13 +9,10 @@
 //! request (one `say` stored, one read of history), never per receiver.
 //!
 //! This module knows the protocol's names (frame types, error codes) only to label them;
-//! it decides nothing.
+//! it decides nothing, and serves nothing: `admin::scrape` answers `/metrics`.
 
 use std::sync::atomic::AtomicI64;
 
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use common::{ClientMsg, ErrorCode};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -322,34 +319,6 @@ fn error_index(code: ErrorCode) -> usize {
         #[allow(unreachable_patterns)]
         _ => 9,
     }
-}
-
-/// What `/metrics` needs: the figures, and who may read them.
-#[derive(Debug, Clone)]
-pub struct Scrape {
-    pub metrics: std::sync::Arc<Metrics>,
-    pub admin: Option<crate::admin::Auth>,
-    pub trusted_proxies: std::sync::Arc<Vec<std::net::IpAddr>>,
-}
-
-/// `GET /metrics`: open to loopback clients (a Prometheus beside the node) and to the
-/// admin token; `403` for anyone else.
-pub async fn serve(
-    State(scrape): State<Scrape>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-    headers: axum::http::HeaderMap,
-) -> Response {
-    let ip = crate::admission::client_ip(&headers, peer, &scrape.trusted_proxies);
-    let admitted = ip.is_loopback() || scrape.admin.as_ref().is_some_and(|a| a.check(&headers, ip).is_ok());
-    if !admitted {
-        return (StatusCode::FORBIDDEN, "metrics are for loopback clients and the admin token\n")
-            .into_response();
-    }
-    (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        scrape.metrics.encode(),
-    )
-        .into_response()
 }
 
 #[cfg(test)]

@@ -42,8 +42,8 @@ use crate::health::{self, Readiness};
 use crate::hosts::{self, Hosts};
 use crate::hub::Hub;
 use crate::media::{self, Media};
+use crate::net;
 use crate::store::Store;
-use crate::{metrics, net};
 use crate::{stream, web, ws};
 
 /// The listen backlog where the system does not say its maximum: Linux's default
@@ -185,7 +185,7 @@ pub async fn run(
         node: state.node,
         streams: stream::Streams::default(),
     };
-    let scrape = metrics::Scrape {
+    let scrape = admin::scrape::Scrape {
         metrics: state.hub.metrics().clone(),
         admin: admin.clone(),
         trusted_proxies: state.trusted_proxies.clone(),
@@ -321,7 +321,7 @@ fn router(
     web: Router,
     hosts: Hosts,
     streams: stream::StreamState,
-    scrape: metrics::Scrape,
+    scrape: admin::scrape::Scrape,
 ) -> Router {
     let uploads = media::router(media, state.hub.clone(), state.origins.clone());
     let probes = Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz));
@@ -331,7 +331,7 @@ fn router(
         .route("/api/qr.svg", get(qr))
         .with_state(state)
         .merge(probes.with_state(readiness))
-        .merge(Router::new().route("/metrics", get(metrics::serve)).with_state(scrape))
+        .merge(Router::new().route("/metrics", get(admin::scrape::serve)).with_state(scrape))
         .merge(stream::router(streams))
         .merge(uploads)
         .merge(web)

@@ -115,7 +115,7 @@ impl Audit {
         }
         let memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
         entries.extend(memory.iter().cloned());
-        entries.sort_by(|a: &Entry, b: &Entry| b.ts.cmp(&a.ts));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.ts));
         entries
     }
 }

@@ -14,6 +14,7 @@
 
 mod audit;
 mod auth;
+pub mod scrape;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -63,13 +64,52 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"}))).into_response()
+/// Why an admin call is refused: one answer each, in one place.
+#[derive(Debug)]
+enum Refusal {
+    /// No admin API (no token configured), no such path, or nobody of that nick.
+    NotFound,
+    Unauthorized,
+    /// Too many wrong tokens from this address lately.
+    Slowed,
+    BadRequest(String),
+    /// The cluster's state could not be read.
+    Unavailable,
 }
 
-fn bad_request(why: impl std::fmt::Display) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({"error": "bad_request", "message": why.to_string()})))
-        .into_response()
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NotFound => (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"}))).into_response(),
+            Self::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                [("www-authenticate", "Bearer")],
+                Json(json!({"error": "unauthorized"})),
+            )
+                .into_response(),
+            Self::Slowed => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", auth::WINDOW.as_secs().to_string())],
+                Json(json!({"error": "rate_limited"})),
+            )
+                .into_response(),
+            Self::BadRequest(why) => {
+                (StatusCode::BAD_REQUEST, Json(json!({"error": "bad_request", "message": why})))
+                    .into_response()
+            }
+            Self::Unavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "unavailable"}))).into_response()
+            }
+        }
+    }
+}
+
+fn not_found() -> Response {
+    Refusal::NotFound.into_response()
+}
+
+fn bad_request(why: impl std::fmt::Display) -> Refusal {
+    Refusal::BadRequest(why.to_string())
 }
 
 fn ok() -> Response {
@@ -77,27 +117,17 @@ fn ok() -> Response {
 }
 
 /// Who is calling: the operator (`Ok`, with the client's address for the audit log), or
-/// the answer to give instead.
-fn operator(state: &AdminState, headers: &HeaderMap, peer: SocketAddr) -> Result<IpAddr, Response> {
-    let Some(auth) = &state.auth else { return Err(not_found()) };
+/// why not.
+fn operator(state: &AdminState, headers: &HeaderMap, peer: SocketAddr) -> Result<IpAddr, Refusal> {
+    let Some(auth) = &state.auth else { return Err(Refusal::NotFound) };
     let ip = admission::client_ip(headers, peer, &state.trusted_proxies);
     match auth.check(headers, ip) {
         Ok(()) => Ok(ip),
         Err(Denied::Wrong) => {
             tracing::warn!(client = %ip, "an admin call with a missing or wrong token");
-            Err((
-                StatusCode::UNAUTHORIZED,
-                [("www-authenticate", "Bearer")],
-                Json(json!({"error": "unauthorized"})),
-            )
-                .into_response())
+            Err(Refusal::Unauthorized)
         }
-        Err(Denied::Slowed) => Err((
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", auth::WINDOW.as_secs().to_string())],
-            Json(json!({"error": "rate_limited"})),
-        )
-            .into_response()),
+        Err(Denied::Slowed) => Err(Refusal::Slowed),
     }
 }
 
@@ -107,15 +137,14 @@ async fn overview(
     headers: HeaderMap,
 ) -> Response {
     if let Err(refusal) = operator(&state, &headers, peer) {
-        return refusal;
+        return refusal.into_response();
     }
     let nodes = match &state.nodes {
         Some(nodes) => match nodes.list().await {
             Ok(nodes) => nodes,
             Err(e) => {
                 tracing::warn!(error = %e, "the overview could not read the cluster's nodes");
-                return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "unavailable"})))
-                    .into_response();
+                return Refusal::Unavailable.into_response();
             }
         },
         None => vec![(state.node.to_string(), state.hub.connections() as u64)],
@@ -149,7 +178,7 @@ struct BanBody {
 }
 
 /// The nick and room of a call, or its `400`.
-fn target(nick: &str, room: Option<&str>) -> Result<(Nick, Option<RoomName>), Response> {
+fn target(nick: &str, room: Option<&str>) -> Result<(Nick, Option<RoomName>), Refusal> {
     let nick = Nick::parse(nick).map_err(bad_request)?;
     let room = room.map(RoomName::parse).transpose().map_err(bad_request)?;
     Ok((nick, room))
@@ -163,15 +192,15 @@ async fn kick(
 ) -> Response {
     let client = match operator(&state, &headers, peer) {
         Ok(ip) => ip,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let Json(body) = match body {
         Ok(body) => body,
-        Err(e) => return bad_request(e.body_text()),
+        Err(e) => return bad_request(e.body_text()).into_response(),
     };
     let (nick, room) = match target(&body.nick, body.room.as_deref()) {
         Ok(t) => t,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     act(&state, client, "kick", &nick, room.as_ref(), None).await
 }
@@ -184,18 +213,18 @@ async fn ban(
 ) -> Response {
     let client = match operator(&state, &headers, peer) {
         Ok(ip) => ip,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let Json(body) = match body {
         Ok(body) => body,
-        Err(e) => return bad_request(e.body_text()),
+        Err(e) => return bad_request(e.body_text()).into_response(),
     };
     if !(1..=BAN_MINUTES_MAX).contains(&body.minutes) {
-        return bad_request(format!("minutes must be from 1 to {BAN_MINUTES_MAX}"));
+        return bad_request(format!("minutes must be from 1 to {BAN_MINUTES_MAX}")).into_response();
     }
     let (nick, room) = match target(&body.nick, body.room.as_deref()) {
         Ok(t) => t,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     act(&state, client, "ban", &nick, room.as_ref(), Some(body.minutes)).await
 }
@@ -239,7 +268,7 @@ async fn audit_log(
     headers: HeaderMap,
 ) -> Response {
     if let Err(refusal) = operator(&state, &headers, peer) {
-        return refusal;
+        return refusal.into_response();
     }
     Json(json!({"entries": state.audit.entries().await})).into_response()
 }
