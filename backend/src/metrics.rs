@@ -41,12 +41,14 @@ impl Transport {
 
 /// The client frames counted by type, in [`frame_index`]'s order; `other` is a frame this
 /// list does not name yet, `bad` one that is not a frame at all.
-const FRAME_TYPES: [&str; 10] =
-    ["nick", "join", "leave", "say", "typing", "history", "ping", "members", "other", "bad"];
+const FRAME_TYPES: [&str; 13] = [
+    "nick", "join", "leave", "say", "typing", "history", "ping", "members", "mod", "kick", "ban", "other",
+    "bad",
+];
 const BAD_FRAME: usize = FRAME_TYPES.len() - 1;
 
 /// The error codes counted, in [`error_index`]'s order.
-const ERROR_CODES: [&str; 10] = [
+const ERROR_CODES: [&str; 11] = [
     "bad_request",
     "invalid",
     "nick_taken",
@@ -56,6 +58,7 @@ const ERROR_CODES: [&str; 10] = [
     "forbidden",
     "room_full",
     "unavailable",
+    "not_found",
     "other",
 ];
 
@@ -299,9 +302,12 @@ fn frame_index(msg: &ClientMsg) -> usize {
         ClientMsg::History { .. } => 5,
         ClientMsg::Ping => 6,
         ClientMsg::Members { .. } => 7,
+        ClientMsg::Mod { .. } => 8,
+        ClientMsg::Kick { .. } => 9,
+        ClientMsg::Ban { .. } => 10,
         // Frames added since (counted together until they are named above).
         #[allow(unreachable_patterns)]
-        _ => 8,
+        _ => 11,
     }
 }
 
@@ -316,8 +322,9 @@ fn error_index(code: ErrorCode) -> usize {
         ErrorCode::Forbidden => 6,
         ErrorCode::RoomFull => 7,
         ErrorCode::Unavailable => 8,
+        ErrorCode::NotFound => 9,
         #[allow(unreachable_patterns)]
-        _ => 9,
+        _ => 10,
     }
 }
 

@@ -163,6 +163,9 @@ pub enum Moderation {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
     },
+    /// The owner of `room` named (`on`) or removed a moderator: the session with resume
+    /// token `token`, now `nick`.
+    Role { room: String, token: String, nick: String, on: bool },
     /// A banned person's address, as the node that held it saw it.
     Address {
         address: std::net::IpAddr,

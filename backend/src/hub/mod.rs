@@ -30,6 +30,8 @@
 //!   and its end (`joined`, once its history is read);
 //! - `moderate`: kicks and bans (by resume token and address, ending by themselves), from
 //!   the operator's API or another node through the cluster's events;
+//! - `roles`: a room's owner and moderators, and the one question moderation asks
+//!   (`State::role`: owner, moderator or member, by resume token);
 //! - `private`: private rooms' passwords (Argon2, off the lock) and wrong guesses;
 //! - `read`: what a request does once the lock is released (reads of the store, on the
 //!   blocking pool when it may block) and sends;
@@ -51,6 +53,7 @@ mod moderate;
 mod private;
 mod read;
 mod replica;
+mod roles;
 mod room;
 mod rooms;
 mod sessions;
@@ -72,7 +75,7 @@ use crate::encode::{encode, refusal};
 use crate::error::RequestError;
 use crate::metrics::Metrics;
 use crate::names::NickKey as _;
-use crate::store::{History, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written};
+use crate::store::{History, Outcome, Page, Roles, RoomSettings, SenderKey, Store, StoredRoom, Written};
 use join::{Admit, Joining};
 pub use moderate::Kicked;
 use private::{Work, Worked};
@@ -366,10 +369,10 @@ impl Hub {
                     match admitted? {
                         Admit::Done(next) => break next,
                         Admit::Work(work) => {
-                            return Ok(Handled::Read(Read(Pending::Join(joining, Some(work)))));
+                            return Ok(Handled::Read(Read(Box::new(Pending::Join(joining, Some(work))))));
                         }
                         Admit::Read if self.shared.history.may_block() => {
-                            return Ok(Handled::Read(Read(Pending::Join(joining, None))));
+                            return Ok(Handled::Read(Read(Box::new(Pending::Join(joining, None)))));
                         }
                         // Only once: the next trip has the stored room.
                         Admit::Read => joining.stored = Some(read_room(&self.shared.history, &joining.room)?),
@@ -386,7 +389,7 @@ impl Hub {
             return Ok(Handled::Done(0));
         }
         if self.shared.history.may_block() {
-            return Ok(Handled::Read(Read(Pending::Next(next))));
+            return Ok(Handled::Read(Read(Box::new(Pending::Next(next)))));
         }
         let fetched = fetch(&self.shared.history, &next);
         let (finished, queued) = self.finish(id, next, fetched);

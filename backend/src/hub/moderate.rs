@@ -127,19 +127,30 @@ impl Hub {
         until: Option<u64>,
         by: Option<&str>,
     ) -> (Kicked, Deliveries) {
-        self.locked(|state| {
-            let kicked = self.kick_locked(state, nick, room, until, by);
-            if kicked == Kicked::Elsewhere || (kicked == Kicked::Here && until.is_some()) {
-                let moderation = Moderation::Kick {
-                    nick: nick.to_string(),
-                    room: room.map(ToString::to_string),
-                    until,
-                    by: by.map(str::to_owned),
-                };
-                state.cluster_op(|epoch| Op::Moderate { epoch, moderation });
-            }
-            kicked
-        })
+        self.locked(|state| self.kick_shared(state, nick, room, until, by))
+    }
+
+    /// [`Hub::kick`] under the lock: acts here, and tells the cluster when the person is
+    /// elsewhere or a ban must be kept by every node.
+    pub(super) fn kick_shared(
+        &self,
+        state: &mut State,
+        nick: &Nick,
+        room: Option<&RoomName>,
+        until: Option<u64>,
+        by: Option<&str>,
+    ) -> Kicked {
+        let kicked = self.kick_locked(state, nick, room, until, by);
+        if kicked == Kicked::Elsewhere || (kicked == Kicked::Here && until.is_some()) {
+            let moderation = Moderation::Kick {
+                nick: nick.to_string(),
+                room: room.map(ToString::to_string),
+                until,
+                by: by.map(str::to_owned),
+            };
+            state.cluster_op(|epoch| Op::Moderate { epoch, moderation });
+        }
+        kicked
     }
 
     fn kick_locked(
@@ -222,6 +233,10 @@ impl Hub {
                     None => None,
                 };
                 self.kick_locked(state, &nick, room.as_ref(), until, by.as_deref());
+            }
+            Moderation::Role { room, token, nick, on } => {
+                let (Ok(room), Ok(nick)) = (RoomName::parse(&room), Nick::parse(&nick)) else { return };
+                state.set_moderator(&room, &SenderKey::from(token), &nick, on);
             }
             Moderation::Address { address, room, until } => {
                 let room = match room.map(|r| RoomName::parse(&r)) {

@@ -336,6 +336,13 @@ impl State {
         Some((remote.token.clone(), room.is_none_or(|r| remote.rooms.contains(r))))
     }
 
+    /// Another node's member with this resume token: its id here and its nick.
+    pub(super) fn remote_by_token(&self, token: &SenderKey) -> Option<(ConnId, Nick)> {
+        let replica = self.cluster.as_ref()?;
+        let id = *replica.tokens.get(token)?;
+        Some((id, replica.remote.get(&id)?.nick.clone()))
+    }
+
     pub(super) fn remote_nick_of_token(&self, token: &SenderKey) -> Option<Nick> {
         let replica = self.cluster.as_ref()?;
         replica.tokens.get(token).and_then(|id| replica.remote.get(id)).map(|r| r.nick.clone())

@@ -13,6 +13,7 @@ mod listen;
 mod logs;
 mod media;
 mod metrics;
+mod moderation;
 mod names;
 mod private_rooms;
 mod protocol;

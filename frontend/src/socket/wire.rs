@@ -23,7 +23,7 @@
 use js_sys::{Array, JSON, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
-use common::{ChatMessage, ClientMsg, ErrorCode, PresenceEvent, RoomInfo, ServerMsg};
+use common::{ChatMessage, ClientMsg, ErrorCode, PresenceEvent, Role, RoleInfo, RoomInfo, ServerMsg};
 
 /// The largest integer a JavaScript number holds exactly: a larger id or time would come
 /// out of `JSON.parse` rounded, so it is refused rather than guessed.
@@ -48,6 +48,7 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
             history: list(f("history"), chat_message)?,
             complete: f("complete").as_bool()?,
             total: optional(f("total"), count)?,
+            roles: optional(f("roles"), |v| list(v, role_info))?.unwrap_or_default(),
         },
         "left" => ServerMsg::Left { room: string(f("room"))? },
         "message" => ServerMsg::Message(chat_message(v.clone())?),
@@ -79,6 +80,7 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
                 "unavailable" => ErrorCode::Unavailable,
                 "forbidden" => ErrorCode::Forbidden,
                 "room_full" => ErrorCode::RoomFull,
+                "not_found" => ErrorCode::NotFound,
                 _ => ErrorCode::Other,
             },
             message: string(f("message"))?,
@@ -98,6 +100,9 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
             renamed: count(f("renamed"))?,
             total: count(f("total"))?,
         },
+        "role" => {
+            ServerMsg::Role { room: string(f("room"))?, nick: string(f("nick"))?, role: role(f("role"))? }
+        }
         "kicked" => ServerMsg::Kicked { room: string(f("room"))?, by: optional(f("by"), string)? },
         "rooms_delta" => ServerMsg::RoomsDelta {
             changed: list(f("changed"), room_info)?,
@@ -203,6 +208,18 @@ fn list<T>(v: JsValue, read: fn(JsValue) -> Option<T>) -> Option<Vec<T>> {
 /// A count, as serde reads a `u32`.
 fn count(v: JsValue) -> Option<u32> {
     u32::try_from(int(v)?).ok()
+}
+
+fn role(v: JsValue) -> Option<Role> {
+    Some(match string(v)?.as_str() {
+        "owner" => Role::Owner,
+        "moderator" => Role::Moderator,
+        _ => Role::Member,
+    })
+}
+
+fn role_info(v: JsValue) -> Option<RoleInfo> {
+    Some(RoleInfo { nick: string(field(&v, "nick"))?, role: role(field(&v, "role"))? })
 }
 
 fn room_info(v: JsValue) -> Option<RoomInfo> {
