@@ -547,6 +547,7 @@ pub mod samples {
             ServerMsg::error(ErrorCode::Unavailable, "retry soon", Some("c-5".into())),
             ServerMsg::error(ErrorCode::Forbidden, "wrong password", None),
             ServerMsg::error(ErrorCode::RoomFull, "full", None),
+            ServerMsg::error(ErrorCode::NotFound, "nobody called carl is here", None),
         ]
     }
 
@@ -581,6 +582,9 @@ pub mod samples {
             ClientMsg::Ping,
             ClientMsg::Members { room: "lobby".into(), after: Some("carl".into()), limit: Some(3) },
             ClientMsg::Members { room: "lobby".into(), after: None, limit: None },
+            ClientMsg::Mod { room: "den".into(), nick: "bob".into(), on: true },
+            ClientMsg::Kick { room: "den".into(), nick: "carl".into() },
+            ClientMsg::Ban { room: "den".into(), nick: "carl".into(), minutes: 60 },
         ]
     }
 }

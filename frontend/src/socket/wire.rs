@@ -165,6 +165,21 @@ pub fn encode(msg: &ClientMsg) -> String {
             }
         }
         ClientMsg::Ping => text("type", "ping"),
+        // This app does not send these yet; encoded all the same, as the protocol has them.
+        ClientMsg::Mod { room, nick, on } => {
+            text("type", "mod");
+            text("room", room);
+            text("nick", nick);
+            set("on", JsValue::from_bool(*on));
+        }
+        ClientMsg::Kick { room, nick } | ClientMsg::Ban { room, nick, .. } => {
+            text("type", if matches!(msg, ClientMsg::Kick { .. }) { "kick" } else { "ban" });
+            text("room", room);
+            text("nick", nick);
+            if let ClientMsg::Ban { minutes, .. } = msg {
+                number("minutes", *minutes as f64);
+            }
+        }
         ClientMsg::Members { room, after, limit } => {
             text("type", "members");
             text("room", room);
