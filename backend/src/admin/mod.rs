@@ -6,7 +6,8 @@
 //! before the body is looked at. The calls: `GET overview` (the cluster's nodes with their
 //! connections, and its rooms), `POST kick` and `POST ban` (a person, out of a room or off
 //! the server, on whichever node it is: the hub acts here or tells the cluster), and
-//! `GET audit` (what was done, newest first). Every action is written to the audit log
+//! `GET audit` (what was done, newest first), `GET person?nick=` (where someone is). The
+//! operator's page, `/admin` (`page`), is served here too, with the API. Every action is written to the audit log
 //! (`audit`) and logged.
 //!
 //! This module holds no rule of the chat: the hub kicks and bans; this turns HTTP into
@@ -14,6 +15,7 @@
 
 mod audit;
 mod auth;
+mod page;
 pub mod scrape;
 
 use std::net::{IpAddr, SocketAddr};
@@ -59,6 +61,10 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/admin/kick", post(kick))
         .route("/api/admin/ban", post(ban))
         .route("/api/admin/audit", get(audit_log))
+        .route("/api/admin/person", get(person))
+        .route("/admin", get(page::index))
+        .route("/admin/admin.js", get(page::script))
+        .route("/admin/admin.css", get(page::style))
         // Any other path under it is no call (never the web app's page).
         .route("/api/admin/{*rest}", any(|| async { not_found() }))
         .with_state(state)
@@ -260,6 +266,34 @@ async fn act(
     );
     state.audit.record(entry).await;
     ok()
+}
+
+#[derive(Debug, Deserialize)]
+struct PersonQuery {
+    nick: String,
+}
+
+/// `GET /api/admin/person?nick=`: `{"nick","here","rooms"}`, or `404`.
+async fn person(
+    State(state): State<AdminState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<PersonQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(refusal) = operator(&state, &headers, peer) {
+        return refusal.into_response();
+    }
+    let Ok(axum::extract::Query(query)) = query else { return bad_request("give ?nick=").into_response() };
+    let nick = match Nick::parse(&query.nick) {
+        Ok(nick) => nick,
+        Err(e) => return bad_request(e).into_response(),
+    };
+    match state.hub.person(&nick) {
+        Some((nick, here, rooms)) => {
+            Json(json!({"nick": nick, "here": here, "rooms": rooms})).into_response()
+        }
+        None => not_found(),
+    }
 }
 
 async fn audit_log(

@@ -103,6 +103,24 @@ impl Hub {
         self.lock().directory()
     }
 
+    /// Where `nick` is: its nick as written, whether on this node, and its rooms (for the
+    /// operator's search); `None` when nobody has it.
+    pub fn person(&self, nick: &Nick) -> Option<(String, bool, Vec<String>)> {
+        let state = self.lock();
+        let id = state.sessions.nick_owner(nick)?;
+        if let Some(conn) = state.sessions.get(id) {
+            return Some((
+                conn.nick().to_string(),
+                true,
+                conn.rooms.iter().map(ToString::to_string).collect(),
+            ));
+        }
+        let (_, nick) = state.session_of(&state.remote_member(id, None)?.0)?;
+        let rooms =
+            state.rooms.iter().filter(|(_, r)| r.contains(id)).map(|(name, _)| name.to_string()).collect();
+        Some((nick.to_string(), false, rooms))
+    }
+
     /// Records where connection `id` comes from (for bans by address).
     pub fn set_address(&self, id: ConnId, address: IpAddr) {
         self.lock().moderation.addresses.insert(id, address);

@@ -244,6 +244,25 @@ async fn a_server_ban_holds_the_token_and_the_address_until_it_ends() {
 }
 
 #[tokio::test]
+async fn the_operator_s_page_is_its_own_and_finds_people() {
+    let app = spawn_with(config()).await;
+    let page = app.fetch("/admin", &[]).await;
+    assert_eq!(page.status, 200);
+    assert!(page.header("content-type").starts_with("text/html"));
+    assert!(page.header("content-security-policy").contains("script-src 'self'"));
+    let html = String::from_utf8_lossy(&page.body);
+    assert!(html.contains("/admin/admin.js") && !html.contains(".wasm"), "{html}");
+    assert_eq!(app.fetch("/admin/admin.js", &[]).await.status, 200);
+    let _alice = app.member("alice", "den").await;
+    let (status, found) = operator(&app, "GET", "/api/admin/person?nick=ALICE", None).await;
+    assert_eq!((status, found), (200, json!({"nick": "alice", "here": true, "rooms": ["den"]})));
+    assert_eq!(operator(&app, "GET", "/api/admin/person?nick=nobody", None).await.0, 404);
+    // Without a token configured there is no page either.
+    let bare = spawn_app().await;
+    assert_eq!(bare.fetch("/admin", &[]).await.status, 404);
+}
+
+#[tokio::test]
 async fn the_overview_counts_connections_and_lists_rooms() {
     let app = spawn_with(config()).await;
     let _alice = app.member("alice", "den").await;
@@ -285,6 +304,8 @@ async fn a_kick_and_a_ban_reach_a_person_on_the_other_node() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(alice.ended().await, Ended::Close(4001));
+    let (_, found) = operator(&a, "GET", "/api/admin/person?nick=carol", None).await;
+    assert_eq!(found, json!({"nick": "carol", "here": false, "rooms": ["den"]}));
     let ban = json!({"nick": "carol", "room": "den", "minutes": 5});
     assert_eq!(operator(&a, "POST", "/api/admin/ban", Some(ban)).await.0, 200);
     assert_eq!(carol.next().await, json!({"type": "kicked", "room": "den"}));
