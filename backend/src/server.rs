@@ -133,6 +133,7 @@ pub async fn run(
         }
     };
     let admin = config.admin_token.as_deref().map(Auth::new).transpose().map_err(anyhow::Error::msg)?;
+    let audit_history = history.clone();
     let readiness = Readiness::new(history.clone(), stopping);
     let hub = Hub::new(store, history, config.presence_threshold);
     let cluster = cluster.map(|node| node.start(&hub, token.clone()));
@@ -193,8 +194,8 @@ pub async fn run(
     let admin = admin::AdminState {
         auth: admin,
         hub: state.hub.clone(),
-        nodes: redis_commands.clone().map(Nodes::new),
-        audit: admin::Audit::new(redis_commands),
+        nodes: redis_commands.map(Nodes::new),
+        audit: admin::Audit::new(audit_history),
         trusted_proxies: state.trusted_proxies.clone(),
         node: state.node,
     };

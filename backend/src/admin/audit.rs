@@ -1,22 +1,13 @@
 //! The audit log: every action of the operator (who, from where, what, to whom, when),
-//! newest first, bounded ([`KEPT`] entries).
-//!
-//! With `--redis` it is the cluster's, a list in Redis (`chat:audit`, trimmed to
-//! [`KEPT`] at each write), so every node's admin API shows every node's actions; a write
-//! Redis refuses is logged and kept here instead. Without Redis it is this node's memory
-//! (the log lines of `admin` stay the durable record: each action is logged with the same
-//! fields).
+//! newest first, kept in the store (a SQLite table, the cluster's Redis list, or memory;
+//! see `store`), bounded there. A write the store refuses is logged, with the action: the
+//! log line (`admin action`) is the record of last resort.
 
-use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
 
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
-/// Entries kept at most.
-pub const KEPT: usize = 1000;
-const KEY: &str = "chat:audit";
+use crate::store::History;
 
 /// One action.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,66 +47,36 @@ impl Entry {
     }
 }
 
-/// A cheap handle to the log.
-#[derive(Clone, Default)]
+/// A cheap handle to the log: the store's reading side, used off the async threads.
+#[derive(Debug, Clone)]
 pub struct Audit {
-    memory: Arc<Mutex<VecDeque<Entry>>>,
-    redis: Option<ConnectionManager>,
-}
-
-impl std::fmt::Debug for Audit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Audit").field("redis", &self.redis.is_some()).finish_non_exhaustive()
-    }
+    history: History,
 }
 
 impl Audit {
-    /// The cluster's log in Redis (`Some`), or this node's.
-    pub fn new(redis: Option<ConnectionManager>) -> Self {
-        Self { memory: Arc::default(), redis }
+    pub fn new(history: History) -> Self {
+        Self { history }
     }
 
     pub async fn record(&self, entry: Entry) {
-        if let Some(conn) = &self.redis {
-            let mut conn = conn.clone();
-            // Serializing a plain struct of strings and numbers cannot fail.
-            let json = serde_json::to_string(&entry).unwrap_or_default();
-            let written: redis::RedisResult<()> = redis::pipe()
-                .lpush(KEY, json)
-                .ignore()
-                .ltrim(KEY, 0, KEPT as isize - 1)
-                .ignore()
-                .query_async(&mut conn)
-                .await;
-            match written {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the audit log could not be written to Redis; kept on this node")
-                }
-            }
+        // Serializing a plain struct of strings and numbers cannot fail.
+        let json = serde_json::to_string(&entry).unwrap_or_default();
+        let history = self.history.clone();
+        let written = tokio::task::spawn_blocking(move || history.audit(&json)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::error!(?written, "the audit log could not be written to the store");
         }
-        let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
-        if memory.len() >= KEPT {
-            memory.pop_back();
-        }
-        memory.push_front(entry);
     }
 
-    /// Every entry kept, newest first.
+    /// Every entry kept, newest first; empty (and logged) when the store fails.
     pub async fn entries(&self) -> Vec<Entry> {
-        let mut entries = Vec::new();
-        if let Some(conn) = &self.redis {
-            let mut conn = conn.clone();
-            let listed: redis::RedisResult<Vec<String>> =
-                redis::cmd("LRANGE").arg(KEY).arg(0).arg(KEPT - 1).query_async(&mut conn).await;
-            match listed {
-                Ok(listed) => entries.extend(listed.iter().filter_map(|j| serde_json::from_str(j).ok())),
-                Err(e) => tracing::warn!(error = %e, "the audit log could not be read from Redis"),
+        let history = self.history.clone();
+        match tokio::task::spawn_blocking(move || history.audit_log()).await {
+            Ok(Ok(entries)) => entries.iter().filter_map(|j| serde_json::from_str(j).ok()).collect(),
+            other => {
+                tracing::error!(?other, "the audit log could not be read from the store");
+                Vec::new()
             }
         }
-        let memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
-        entries.extend(memory.iter().cloned());
-        entries.sort_by_key(|e| std::cmp::Reverse(e.ts));
-        entries
     }
 }

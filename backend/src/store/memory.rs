@@ -20,6 +20,8 @@ pub struct MemoryStore {
     settings: HashMap<RoomName, RoomSettings>,
     /// Rooms' owners and moderators.
     roles: HashMap<RoomName, Roles>,
+    /// The operator's audit log, newest first.
+    audit: VecDeque<String>,
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +61,7 @@ impl MemoryStore {
             cids: HashMap::new(),
             settings: HashMap::new(),
             roles: HashMap::new(),
+            audit: VecDeque::new(),
         }
     }
 
@@ -96,6 +99,17 @@ impl MemoryStore {
             settings: settings.unwrap_or_default(),
             roles: self.roles.get(room).cloned().unwrap_or_default(),
         }
+    }
+
+    pub fn audit(&mut self, entry: &str) {
+        if self.audit.len() >= super::AUDIT_KEPT {
+            self.audit.pop_back();
+        }
+        self.audit.push_front(entry.to_owned());
+    }
+
+    pub fn audit_log(&self) -> Vec<String> {
+        self.audit.iter().cloned().collect()
     }
 
     pub fn set_owner(&mut self, room: &RoomName, token: &SenderKey) {

@@ -146,6 +146,9 @@ pub struct NewMessage<'a> {
     pub image: Option<ImageRef>,
 }
 
+/// Entries of the operator's audit log kept at most (the oldest go first).
+pub const AUDIT_KEPT: usize = 1000;
+
 /// A room's settings, fixed by the `join` that created it: a private room's password as
 /// an Argon2 PHC string (the hash with its salt and parameters, never the password), and
 /// the most members it holds. The default is a public room without a limit.
@@ -320,6 +323,28 @@ impl History {
             }
             Self::Sqlite(s) => s.set_moderator(room, token, on),
             Self::Redis(s) => s.set_moderator(room, token, on),
+        }
+    }
+
+    /// Adds an entry (JSON) to the operator's audit log, which keeps the newest
+    /// [`AUDIT_KEPT`]: a SQLite table, a Redis list (the cluster's), or memory.
+    pub fn audit(&self, entry: &str) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(s) => {
+                s.lock().audit(entry);
+                Ok(())
+            }
+            Self::Sqlite(s) => s.audit(entry),
+            Self::Redis(s) => s.audit(entry),
+        }
+    }
+
+    /// The audit log's entries, newest first.
+    pub fn audit_log(&self) -> Result<Vec<String>, StoreError> {
+        match self {
+            Self::Memory(s) => Ok(s.lock().audit_log()),
+            Self::Sqlite(s) => s.audit_log(),
+            Self::Redis(s) => s.audit_log(),
         }
     }
 

@@ -72,6 +72,9 @@ pub fn room_key(room: &str) -> String {
     format!("chat:room:{room}")
 }
 
+/// The key of the operator's audit log, a list of JSON entries, newest first.
+const AUDIT_KEY: &str = "chat:audit";
+
 /// The key of a room's owner and moderators, a hash (resume token to `owner` or
 /// `moderator`).
 pub fn roles_key(room: &str) -> String {
@@ -403,6 +406,18 @@ impl RedisReader {
             max: fields.get("max").and_then(|m| m.parse().ok()),
         };
         Ok(StoredRoom { exists: stored || !fields.is_empty(), settings, roles })
+    }
+
+    /// The cluster's audit log: a list, trimmed to [`super::AUDIT_KEPT`] at each write.
+    pub fn audit(&self, entry: &str) -> Result<(), StoreError> {
+        let kept = super::AUDIT_KEPT as isize;
+        self.with(|c| {
+            redis::pipe().atomic().lpush(AUDIT_KEY, entry).ltrim(AUDIT_KEY, 0, kept - 1).query::<()>(c)
+        })
+    }
+
+    pub fn audit_log(&self) -> Result<Vec<String>, StoreError> {
+        self.with(|c| c.lrange(AUDIT_KEY, 0, super::AUDIT_KEPT as isize - 1))
     }
 
     pub fn set_owner(&self, room: &RoomName, token: &SenderKey) -> Result<(), StoreError> {

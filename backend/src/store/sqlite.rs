@@ -49,7 +49,7 @@ const IDLE_READERS: usize = 4;
 /// The schema, as migrations: `PRAGMA user_version` counts those applied, and opening a
 /// database applies the rest in order, each in its own transaction. Never edit one that
 /// has shipped; add the next.
-const MIGRATIONS: [&str; 3] = [SCHEMA, ROOMS, ROLES];
+const MIGRATIONS: [&str; 4] = [SCHEMA, ROOMS, ROLES, AUDIT];
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS messages (
@@ -84,6 +84,14 @@ const ROLES: &str = "
         token TEXT NOT NULL,
         role  TEXT NOT NULL,
         PRIMARY KEY (room, token)
+    );
+";
+
+/// The operator's audit log: one JSON entry a row, the newest [`super::AUDIT_KEPT`] kept.
+const AUDIT: &str = "
+    CREATE TABLE audit (
+        seq   INTEGER PRIMARY KEY,
+        entry TEXT    NOT NULL
     );
 ";
 
@@ -321,6 +329,28 @@ impl SqliteReader {
                 }
             }
             Ok(StoredRoom { exists, settings: settings.unwrap_or_default(), roles })
+        })
+    }
+
+    /// Written from a reader's connection, as [`SqliteReader::create_room`] is (an admin
+    /// action is rare).
+    pub fn audit(&self, entry: &str) -> Result<(), StoreError> {
+        self.with(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute("INSERT INTO audit (entry) VALUES (?1)", params![entry])?;
+            tx.execute(
+                "DELETE FROM audit WHERE seq <= (SELECT max(seq) FROM audit) - ?1",
+                params![super::AUDIT_KEPT as i64],
+            )?;
+            tx.commit()
+        })
+    }
+
+    pub fn audit_log(&self) -> Result<Vec<String>, StoreError> {
+        self.with(|conn| {
+            let mut rows = conn.prepare_cached("SELECT entry FROM audit ORDER BY seq DESC LIMIT ?1")?;
+            let entries = rows.query_map(params![super::AUDIT_KEPT as i64], |r| r.get(0))?;
+            entries.collect()
         })
     }
 

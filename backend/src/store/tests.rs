@@ -266,6 +266,21 @@ fn a_room_s_owner_and_moderators_are_kept_and_a_new_owner_starts_afresh() {
 }
 
 #[test]
+fn the_audit_log_keeps_the_newest_entries_newest_first() {
+    for b in backends() {
+        let h = &b.history;
+        assert!(h.audit_log().unwrap().is_empty(), "{}", b.name);
+        for i in 0..super::AUDIT_KEPT + 2 {
+            h.audit(&format!("{{\"n\":{i}}}")).unwrap();
+        }
+        let log = h.audit_log().unwrap();
+        assert_eq!(log.len(), super::AUDIT_KEPT, "{}", b.name);
+        assert_eq!(log[0], format!("{{\"n\":{}}}", super::AUDIT_KEPT + 1), "{}", b.name);
+        assert_eq!(log.last().unwrap(), "{\"n\":2}", "{}", b.name);
+    }
+}
+
+#[test]
 fn every_backend_keeps_a_messages_image() {
     for mut b in backends() {
         let Said::Delivered(m) = b.say("s", "r", "img-1") else { panic!("{}", b.name) };

@@ -315,3 +315,26 @@ async fn a_kick_and_a_ban_reach_a_person_on_the_other_node() {
     let (_, audit) = operator(&b, "GET", "/api/admin/audit", None).await;
     assert_eq!(audit["entries"].as_array().unwrap().len(), 2, "{audit}");
 }
+
+#[tokio::test]
+async fn the_audit_log_is_kept_in_the_store_across_a_restart() {
+    let db = fresh_db();
+    let args = ["--admin-token", ADMIN_TOKEN];
+    let server = crate::durability::Process::start_with(&db, 0, &args, None).await;
+    let addr = ([127, 0, 0, 1], server.port).into();
+    let mut alice = Client::connect(&server.url()).await;
+    alice.set_nick("alice").await;
+    let kick = json!({"nick": "alice"}).to_string();
+    let (status, _) =
+        call(addr, "POST", "/api/admin/kick", Some(ADMIN_TOKEN), Some(&kick), "198.51.100.1").await;
+    assert_eq!(status, 200);
+    server.sigkill().await;
+    let server = crate::durability::Process::start_with(&db, 0, &args, None).await;
+    let addr = ([127, 0, 0, 1], server.port).into();
+    let (status, audit) =
+        call(addr, "GET", "/api/admin/audit", Some(ADMIN_TOKEN), None, "198.51.100.1").await;
+    assert_eq!(status, 200);
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!((&entries[0]["action"], &entries[0]["nick"]), (&json!("kick"), &json!("alice")));
+}
