@@ -255,6 +255,7 @@ async fn act(
     let entry =
         audit::Entry::new("operator", client, action, nick.as_str(), room.map(RoomName::as_str), minutes);
     tracing::info!(
+        node = %state.node,
         who = "operator",
         client = %client,
         action,
