@@ -115,7 +115,7 @@ impl Hub {
                 conn.rooms.iter().map(ToString::to_string).collect(),
             ));
         }
-        let (_, nick) = state.session_of(&state.remote_member(id, None)?.0)?;
+        let nick = super::replica::nick_of(&state.sessions, &state.cluster, id)?.clone();
         let rooms =
             state.rooms.iter().filter(|(_, r)| r.contains(id)).map(|(name, _)| name.to_string()).collect();
         Some((nick.to_string(), false, rooms))
@@ -123,7 +123,11 @@ impl Hub {
 
     /// Records where connection `id` comes from (for bans by address).
     pub fn set_address(&self, id: ConnId, address: IpAddr) {
-        self.lock().moderation.addresses.insert(id, address);
+        let mut state = self.lock();
+        // A connection already gone (replaced at once) would never be forgotten.
+        if state.sessions.get(id).is_some() {
+            state.moderation.addresses.insert(id, address);
+        }
     }
 
     /// Whether a server-wide ban keeps this resume token or address out now (the
@@ -198,7 +202,10 @@ impl Hub {
         let sender = conn.sender.clone();
         if let Some(until) = until {
             state.moderation.ban(Key::Token(sender, room.cloned()), until, now);
-            if let Some(&address) = state.moderation.addresses.get(&id) {
+            // A loopback address stands for everyone behind a proxy on this machine.
+            if let Some(&address) = state.moderation.addresses.get(&id)
+                && !crate::admission::canonical(address).is_loopback()
+            {
                 state.moderation.ban(Key::Address(address, room.cloned()), until, now);
                 let room = room.map(ToString::to_string);
                 let moderation = Moderation::Address { address, room, until };
@@ -256,6 +263,7 @@ impl Hub {
                 let (Ok(room), Ok(nick)) = (RoomName::parse(&room), Nick::parse(&nick)) else { return };
                 state.set_moderator(&room, &SenderKey::from(token), &nick, on);
             }
+            Moderation::Address { address, .. } if crate::admission::canonical(address).is_loopback() => {}
             Moderation::Address { address, room, until } => {
                 let room = match room.map(|r| RoomName::parse(&r)) {
                     Some(Ok(room)) => Some(room),

@@ -306,11 +306,19 @@ async fn a_kick_and_a_ban_reach_a_person_on_the_other_node() {
     assert_eq!(alice.ended().await, Ended::Close(4001));
     let (_, found) = operator(&a, "GET", "/api/admin/person?nick=carol", None).await;
     assert_eq!(found, json!({"nick": "carol", "here": false, "rooms": ["den"]}));
+    // Dave shares carol's address (loopback here): never banned as an address.
+    let mut dave = a.member("dave", "den").await;
+    let joined = carol.next().await;
+    assert_eq!((&joined["event"], &joined["nick"]), (&json!("join"), &json!("dave")), "{joined}");
     let ban = json!({"nick": "carol", "room": "den", "minutes": 5});
     assert_eq!(operator(&a, "POST", "/api/admin/ban", Some(ban)).await.0, 200);
     assert_eq!(carol.next().await, json!({"type": "kicked", "room": "den"}));
     carol.send(json!({"type": "join", "room": "den"})).await;
     carol.expect_error("forbidden").await;
+    let left = dave.next().await;
+    assert_eq!((&left["event"], &left["nick"]), (&json!("leave"), &json!("carol")), "{left}");
+    let said = dave.say("den", "still here", "d-1").await;
+    assert_eq!(said["type"], "message", "{said}");
     // The audit log is the cluster's: node B shows node A's actions.
     let (_, audit) = operator(&b, "GET", "/api/admin/audit", None).await;
     assert_eq!(audit["entries"].as_array().unwrap().len(), 2, "{audit}");
