@@ -140,8 +140,8 @@ impl Hub {
     /// Kicks (or, with `until`, bans) `nick` out of `room`, or off the server; `by` is the
     /// owner's or moderator's nick, `None` for the operator. Acts on a connection of this
     /// node at once, records the ban here by token (and address when the person is here),
-    /// and says where the person is: the caller tells the cluster when it is
-    /// [`Kicked::Elsewhere`] (with a ban, always: every node must keep it).
+    /// tells the cluster when the person is [`Kicked::Elsewhere`] (with a ban, always:
+    /// every node must keep it), and says where the person was.
     pub fn kick(
         &self,
         nick: &Nick,
