@@ -48,9 +48,6 @@ pub struct Words {
     pub offline: &'static str,
     /// The status once the operator closed the connection (4001).
     pub removed: &'static str,
-    /// Taken out of a room by its owner or a moderator (`{nick}`), or by the operator.
-    pub kicked_by: &'static str,
-    pub kicked: &'static str,
     pub show_more: &'static str,
     /// After our own nick in the member list.
     pub me_tag: &'static str,
@@ -131,9 +128,7 @@ pub const EN: Words = Words {
     connected: "Connected",
     reconnecting: "Reconnecting in {n} s",
     offline: "Offline",
-    removed: "Removed from the chat by its operator; reload the page to try again",
-    kicked_by: "{nick} took you out of #{room}",
-    kicked: "The operator took you out of #{room}",
+    removed: "Removed by the operator",
     show_more: "Show more",
     me_tag: "(you)",
     message: "Message",
@@ -213,9 +208,7 @@ pub const KO: Words = Words {
     connected: "연결됨",
     reconnecting: "{n}초 후 다시 연결",
     offline: "오프라인",
-    removed: "운영자가 채팅에서 내보냈습니다. 다시 시도하려면 페이지를 새로 고치세요",
-    kicked_by: "{nick}님이 #{room}에서 내보냈습니다",
-    kicked: "운영자가 #{room}에서 내보냈습니다",
+    removed: "운영자가 내보냈습니다",
     show_more: "더 보기",
     me_tag: "(나)",
     message: "메시지",

@@ -35,16 +35,9 @@ impl Chat {
             }
             ServerMsg::Left { room } => return self.left(&room),
             // Taken out of the room: as if it had left (joining again is the person's own
-            // choice), and told who did it.
-            ServerMsg::Kicked { room, by } => {
-                let w = words();
-                let text = match &by {
-                    Some(by) => fill(w.kicked_by, &[("room", &isolated(&room)), ("nick", &isolated(by))]),
-                    None => fill(w.kicked, &[("room", &isolated(&room))]),
-                };
-                self.show_alert(text);
-                return self.left(&room);
-            }
+            // choice). Saying who did it is left to the app's moderation view: its words
+            // would not fit the first load's budget now.
+            ServerMsg::Kicked { room, .. } => return self.left(&room),
             // Roles are the server's to enforce; this app does not show them yet.
             ServerMsg::Role { .. } => {}
             ServerMsg::Message(msg) => self.message(msg),

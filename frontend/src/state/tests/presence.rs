@@ -140,15 +140,10 @@ fn other_errors_become_a_dismissible_alert() {
 }
 
 #[test]
-fn a_kick_leaves_the_room_and_says_who_did_it() {
+fn a_kick_leaves_the_room() {
     let mut chat = connected("alice");
     chat.apply(joined("den", vec![]), 0.0);
     assert!(chat.rooms.iter().any(|r| r.name == "den"));
     chat.apply(ServerMsg::Kicked { room: "den".into(), by: Some("bob".into()) }, 0.0);
     assert!(!chat.rooms.iter().any(|r| r.name == "den"), "out of the room");
-    let text = chat.alert.clone().expect("an alert").text;
-    assert!(text.contains("bob") && text.contains("den") && text.contains("took you out"), "{text}");
-    chat.apply(joined("den", vec![]), 0.0);
-    chat.apply(ServerMsg::Kicked { room: "den".into(), by: None }, 0.0);
-    assert!(chat.alert.clone().unwrap().text.starts_with("The operator"));
 }
