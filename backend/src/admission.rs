@@ -371,7 +371,7 @@ fn parse_forwarded(entry: &str) -> Option<IpAddr> {
 }
 
 /// IPv4 seen through an IPv6 socket (`::ffff:a.b.c.d`) is the IPv4 address.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

@@ -147,6 +147,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_MEDIA_DIR", default_value = "data/media")]
     pub media_dir: PathBuf,
 
+    /// The operator's secret (at least 16 characters) for the admin API (`/api/admin/*`,
+    /// `Authorization: Bearer <token>`) and for reading `/metrics` from elsewhere than
+    /// loopback. Without it the admin API answers 404. Prefer the variable to the flag: a
+    /// flag is visible to every user of the machine in the process list.
+    #[arg(long, env = "CHAT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
     /// The largest image `POST /api/media` takes, in bytes; larger ones get 413.
     #[arg(long, env = "CHAT_MEDIA_MAX_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub media_max_bytes: usize,
@@ -199,6 +206,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             media_dir: PathBuf::from("data/media"),
             media_max_bytes: 8 * 1024 * 1024,
+            admin_token: None,
         }
     }
 }
@@ -231,7 +239,10 @@ mod tests {
         let default = Config::default();
         assert_eq!(format!("{explicit:?}"), format!("{default:?}"));
         // The lists have no default: empty unless given.
-        assert_eq!(without_default, ["web-dir", "redis", "allowed-origin", "allowed-host", "trusted-proxy"]);
+        assert_eq!(
+            without_default,
+            ["web-dir", "redis", "allowed-origin", "allowed-host", "trusted-proxy", "admin-token"]
+        );
         assert!(default.allowed_origins.is_empty() && default.trusted_proxies.is_empty());
         assert_eq!(default.redis, None);
     }

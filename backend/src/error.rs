@@ -37,6 +37,13 @@ pub enum RequestError {
     OpenLobby,
     #[error("the room {0} was just created by someone else; join it again")]
     CreatedMeanwhile(RoomName),
+    /// A moderation request its sender may not make (the text says why).
+    #[error("{0}")]
+    NotAllowed(&'static str),
+    #[error("nobody called {0} is here")]
+    NotFound(String),
+    #[error("you are banned from the room {0} for now")]
+    Banned(RoomName),
     #[error("the server is busy; retry in a moment")]
     Busy,
     /// A `history` request while the answer to the last one is still queued, unread.
@@ -57,7 +64,10 @@ impl RequestError {
             Self::PasswordNeeded(_)
             | Self::WrongPassword(_)
             | Self::PrivateHistory(_)
-            | Self::CreatedMeanwhile(_) => ErrorCode::Forbidden,
+            | Self::CreatedMeanwhile(_)
+            | Self::Banned(_)
+            | Self::NotAllowed(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
             Self::RoomFull(..) => ErrorCode::RoomFull,
             Self::NickTaken(_) => ErrorCode::NickTaken,
             Self::NotInRoom(_) => ErrorCode::NotInRoom,

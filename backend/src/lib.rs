@@ -1,6 +1,10 @@
 //! The chat server: one port serves the built web app and the WebSocket at `/ws`.
 //!
 //! Module map, outside in:
+//! - `admin`: the operator's API (`/api/admin/*`, with `--admin-token`): its credential
+//!   compared in constant time, wrong guesses slowed down, the overview, kicks and bans.
+//! - `metrics`: the node's figures for Prometheus at `/metrics` (loopback or the admin
+//!   token), counted with cached handles, once per operation.
 //! - [`admission`]: who may connect (the open-files budget, connections per address that
 //!   are not a WebSocket yet) and who may open a WebSocket (origin, WebSockets per
 //!   address, the client's address behind a trusted proxy); the open-files limit.
@@ -40,6 +44,7 @@
 //! - `web`: the built web app as static files: compressed copies, caching by content
 //!   hash, and the security headers (CSP).
 
+mod admin;
 pub mod admission;
 #[doc(hidden)]
 pub mod balancer;
@@ -52,6 +57,7 @@ mod health;
 mod hosts;
 mod hub;
 mod media;
+mod metrics;
 mod names;
 pub mod net;
 #[doc(hidden)]

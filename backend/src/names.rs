@@ -65,6 +65,10 @@ pub fn screen(request: Request) -> Result<Request, InvalidName> {
             Request::Members(page)
         }
         Request::Ping => Request::Ping,
+        // The nick names someone who has it (looked up by its key), as a cursor does.
+        Request::Mod { room, nick, on } => Request::Mod { room: self::room(room)?, nick, on },
+        Request::Kick { room, nick } => Request::Kick { room: self::room(room)?, nick },
+        Request::Ban { room, nick, minutes } => Request::Ban { room: self::room(room)?, nick, minutes },
     })
 }
 

@@ -32,8 +32,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
+use crate::admin::{self, Auth};
 use crate::admission::{self, Admission, Origins, PerAddress};
 use crate::cluster::Cluster;
+use crate::cluster::moderation::Nodes;
 use crate::config::{Config, StoreKind};
 use crate::conn::handler::{self, Peer, SessionConfig};
 use crate::health::{self, Readiness};
@@ -111,10 +113,12 @@ pub async fn run(
     let stopping = CancellationToken::new();
     let shutdown = drain(shutdown, stopping.clone(), Duration::from_secs(config.drain_secs));
     let mut cluster = None;
+    let mut redis_commands = None;
     let (store, history, written) = match (&config.redis, config.store) {
         (Some(url), _) => {
             let node = Cluster::connect(url).await?;
             let (store, history, written) = Store::redis(node.commands(), node.client());
+            redis_commands = Some(node.commands());
             cluster = Some(node);
             (store, history, Some(written))
         }
@@ -128,6 +132,8 @@ pub async fn run(
             (store, history, Some(written))
         }
     };
+    let admin = config.admin_token.as_deref().map(Auth::new).transpose().map_err(anyhow::Error::msg)?;
+    let audit_history = history.clone();
     let readiness = Readiness::new(history.clone(), stopping);
     let hub = Hub::new(store, history, config.presence_threshold);
     let mut cluster = cluster.map(|node| node.start(&hub, token.clone()));
@@ -191,7 +197,20 @@ pub async fn run(
             token.clone(),
         )))
     });
-    let app = router(state, media, readiness, web, hosts, streams);
+    let scrape = admin::scrape::Scrape {
+        metrics: state.hub.metrics().clone(),
+        admin: admin.clone(),
+        trusted_proxies: state.trusted_proxies.clone(),
+    };
+    let admin = admin::AdminState {
+        auth: admin,
+        hub: state.hub.clone(),
+        nodes: redis_commands.map(Nodes::new),
+        audit: admin::Audit::new(audit_history),
+        trusted_proxies: state.trusted_proxies.clone(),
+        node: state.node,
+    };
+    let app = router(state, media, readiness, web.merge(admin::router(admin)), hosts, streams, scrape);
     let http = TaskTracker::new();
     let header_timeout = Duration::from_secs(config.header_timeout.max(1));
     let silence = crate::conn::handler::silence_limit(Duration::from_secs(config.ping_secs.max(1)));
@@ -326,6 +345,7 @@ fn router(
     web: Router,
     hosts: Hosts,
     streams: stream::StreamState,
+    scrape: admin::scrape::Scrape,
 ) -> Router {
     let uploads = media::router(media, state.hub.clone(), state.origins.clone());
     let probes = Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz));
@@ -335,6 +355,7 @@ fn router(
         .route("/api/qr.svg", get(qr))
         .with_state(state)
         .merge(probes.with_state(readiness))
+        .merge(Router::new().route("/metrics", get(admin::scrape::serve)).with_state(scrape))
         .merge(stream::router(streams))
         .merge(uploads)
         .merge(web)
@@ -417,6 +438,10 @@ async fn ws_handler(
         return (StatusCode::FORBIDDEN, "WebSocket connections from other sites' pages are not allowed\n")
             .into_response();
     }
+    if state.hub.banned_from_server(params.resume.as_deref(), ip) {
+        tracing::info!(client = %client(), "refused a WebSocket: banned by the operator");
+        return (StatusCode::FORBIDDEN, "you are banned from this server for now\n").into_response();
+    }
     let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
         return (StatusCode::BAD_REQUEST, "this connection cannot be upgraded to a WebSocket\n")
             .into_response();
@@ -437,7 +462,7 @@ async fn ws_handler(
     }
     // The session names the client only in its info lines (connected, disconnected).
     let client = if tracing::enabled!(tracing::Level::INFO) { client() } else { String::new() };
-    let peer = Peer { client, resume: params.resume, version };
+    let peer = Peer { client, ip, resume: params.resume, version };
     // Every line the session logs (its connect and disconnect too) names this node.
     let span = tracing::info_span!("session", node = %state.node);
     let AppState { hub, session, shutdown, sessions, .. } = state;

@@ -166,6 +166,10 @@ async fn open(
         tracing::warn!(%client, "refused an HTTP stream from another site's page (see --allowed-origin)");
         return refuse(StatusCode::FORBIDDEN, "streams from other sites' pages are not allowed\n");
     }
+    if state.hub.banned_from_server(params.resume.as_deref(), ip) {
+        tracing::info!(%client, "refused an HTTP stream: banned by the operator");
+        return refuse(StatusCode::FORBIDDEN, "you are banned from this server for now\n");
+    }
     let Ok(slot) = state.slots.clone().try_acquire_owned() else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "the server is full; try again later\n");
     };
@@ -183,6 +187,7 @@ async fn open(
     let sse = Arc::new(sse::Sse::default());
     let link = Link::new(Transport::Stream(sse.clone()), state.session.queue);
     let (id, welcome) = state.hub.connect(link.clone(), params.resume.as_deref(), version);
+    state.hub.set_address(id, ip);
     let token = state.hub.token(id).unwrap_or_default();
     let stream_id = stream_id(state.relay.as_ref());
     let (tx, rx) = mpsc::channel(POSTED_BATCHES);

@@ -20,7 +20,9 @@ pub mod v2;
 
 pub use media::ImageRef;
 pub use names::{Cid, InvalidName, Nick, Password, RoomName, Text};
-pub use protocol::{ChatMessage, ClientMsg, ErrorCode, PresenceEvent, Request, RoomInfo, ServerMsg};
+pub use protocol::{
+    ChatMessage, ClientMsg, ErrorCode, PresenceEvent, Request, Role, RoleInfo, RoomInfo, ServerMsg,
+};
 pub use v2::Version;
 
 /// The protocol version announced in `welcome`.
@@ -37,6 +39,8 @@ pub const RESUME_HISTORY_MAX: usize = 500;
 pub const HISTORY_DEFAULT: u32 = 50;
 /// The largest `limit` a `history` request may ask for.
 pub const HISTORY_MAX: u32 = 200;
+/// The longest ban, in minutes (a year); a `ban` asking more is served as this.
+pub const BAN_MINUTES_MAX: u64 = 365 * 24 * 60;
 /// WebSocket close codes the server uses and the client acts on.
 pub mod close {
     /// The server is shutting down.
@@ -48,6 +52,9 @@ pub mod close {
     /// The connection's resume token was taken over by a newer connection (the
     /// application range 4000-4999): the client must not reconnect with that token.
     pub const REPLACED: u16 = 4000;
+    /// The operator took the connection off the server (a kick or a ban): the client
+    /// must not reconnect by itself.
+    pub const KICKED: u16 = 4001;
 }
 
 /// The Content-Security-Policy the web app runs under, with `connect` (space-separated

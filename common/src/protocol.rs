@@ -63,6 +63,13 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
+    // Moderation by a room's owner and moderators (additions to version 1).
+    /// From the owner: name (`on`) or remove a moderator of the room.
+    Mod { room: String, nick: String, on: bool },
+    /// From the owner or a moderator: take a member out of the room.
+    Kick { room: String, nick: String },
+    /// From the owner or a moderator: take a member out and keep it out for `minutes`.
+    Ban { room: String, nick: String, minutes: u64 },
 }
 
 /// A client frame whose names and texts passed the bounds of PROTOCOL.md (`Members` is
@@ -70,13 +77,42 @@ pub enum ClientMsg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Nick(Nick),
-    Join { room: RoomName, after: Option<u64>, password: Option<Password>, max: Option<u32> },
+    Join {
+        room: RoomName,
+        after: Option<u64>,
+        password: Option<Password>,
+        max: Option<u32>,
+    },
     Leave(RoomName),
-    Say { room: RoomName, text: Text, cid: Cid, image: Option<ImageRef> },
+    Say {
+        room: RoomName,
+        text: Text,
+        cid: Cid,
+        image: Option<ImageRef>,
+    },
     Typing(RoomName),
-    History { room: RoomName, before: u64, limit: u32 },
+    History {
+        room: RoomName,
+        before: u64,
+        limit: u32,
+    },
     Ping,
     Members(MembersPage),
+    Mod {
+        room: RoomName,
+        nick: Nick,
+        on: bool,
+    },
+    Kick {
+        room: RoomName,
+        nick: Nick,
+    },
+    /// `minutes` within 1 to [`crate::BAN_MINUTES_MAX`].
+    Ban {
+        room: RoomName,
+        nick: Nick,
+        minutes: u64,
+    },
 }
 
 impl ClientMsg {
@@ -121,6 +157,18 @@ impl ClientMsg {
                 after: after.as_deref().map(Nick::parse).transpose()?,
                 limit: limit.unwrap_or(MEMBERS_PAGE).clamp(1, MEMBERS_MAX),
             }),
+            Self::Mod { room, nick, on } => {
+                Request::Mod { room: RoomName::parse(&room)?, nick: Nick::parse(&nick)?, on }
+            }
+            Self::Kick { room, nick } => {
+                Request::Kick { room: RoomName::parse(&room)?, nick: Nick::parse(&nick)? }
+            }
+            // Out of bounds is served as the nearest bound, as `history`'s `limit` is.
+            Self::Ban { room, nick, minutes } => Request::Ban {
+                room: RoomName::parse(&room)?,
+                nick: Nick::parse(&nick)?,
+                minutes: minutes.clamp(1, crate::BAN_MINUTES_MAX),
+            },
         })
     }
 }
@@ -186,6 +234,8 @@ pub enum ErrorCode {
     /// The server cannot reach its message store for now: nothing was done, and the
     /// same request (the same `cid`) may be sent again in a moment.
     Unavailable,
+    /// No such person (or message) where the request says.
+    NotFound,
     /// A code this build does not know (a newer server); treat as a generic refusal.
     #[serde(other)]
     Other,
@@ -226,6 +276,9 @@ pub enum ServerMsg {
         complete: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         total: Option<u32>,
+        /// The room's owner and moderators among its members (an addition to version 1).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        roles: Vec<RoleInfo>,
     },
     /// The answer to `leave`.
     Left {
@@ -280,6 +333,38 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cid: Option<String>,
     },
+    // Moderation (owners, moderators and the operator).
+    /// The receiver was taken out of `room` by `by` (absent: by the operator); the
+    /// room's other members get a `presence` `leave`.
+    Kicked {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    /// `nick`'s role in `room` changed (its owner named or removed a moderator).
+    Role {
+        room: String,
+        nick: String,
+        role: Role,
+    },
+}
+
+/// What a member may do in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Created the room: names moderators, kicks, bans.
+    Owner,
+    /// Kicks and bans.
+    Moderator,
+    Member,
+}
+
+/// One of `joined.roles`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleInfo {
+    pub nick: String,
+    pub role: Role,
 }
 
 impl ServerMsg {
@@ -317,6 +402,8 @@ pub mod samples {
             ServerMsg::Members { .. } => "members",
             ServerMsg::PresenceCount { .. } => "presence_count",
             ServerMsg::RoomsDelta { .. } => "rooms_delta",
+            ServerMsg::Kicked { .. } => "kicked",
+            ServerMsg::Role { .. } => "role",
         }
     }
 
@@ -331,6 +418,9 @@ pub mod samples {
             ClientMsg::History { .. } => "history",
             ClientMsg::Ping => "ping",
             ClientMsg::Members { .. } => "members",
+            ClientMsg::Mod { .. } => "mod",
+            ClientMsg::Kick { .. } => "kick",
+            ClientMsg::Ban { .. } => "ban",
         }
     }
 
@@ -393,6 +483,10 @@ pub mod samples {
                 history: vec![message(3, None), message(4, Some("a-1"))],
                 complete: true,
                 total: None,
+                roles: vec![
+                    RoleInfo { nick: "ann".into(), role: Role::Owner },
+                    RoleInfo { nick: "bob".into(), role: Role::Moderator },
+                ],
             },
             // Version 2: the first page of members and the room's size.
             ServerMsg::Joined {
@@ -401,6 +495,7 @@ pub mod samples {
                 history: vec![],
                 complete: true,
                 total: Some(1200),
+                roles: vec![],
             },
             ServerMsg::Members {
                 room: "lobby".into(),
@@ -417,6 +512,10 @@ pub mod samples {
                 removed: vec!["go".into()],
             },
             ServerMsg::RoomsDelta { changed: vec![], removed: vec![] },
+            ServerMsg::Kicked { room: "rust".into(), by: Some("ann".into()) },
+            ServerMsg::Kicked { room: "rust".into(), by: None },
+            ServerMsg::Role { room: "rust".into(), nick: "bob".into(), role: Role::Moderator },
+            ServerMsg::Role { room: "rust".into(), nick: "bob".into(), role: Role::Member },
             ServerMsg::Left { room: "rust".into() },
             // The largest id a JavaScript number holds exactly.
             ServerMsg::Message(message(9_007_199_254_740_991, Some("c-1"))),
@@ -448,6 +547,7 @@ pub mod samples {
             ServerMsg::error(ErrorCode::Unavailable, "retry soon", Some("c-5".into())),
             ServerMsg::error(ErrorCode::Forbidden, "wrong password", None),
             ServerMsg::error(ErrorCode::RoomFull, "full", None),
+            ServerMsg::error(ErrorCode::NotFound, "nobody called carl is here", None),
         ]
     }
 
@@ -482,6 +582,9 @@ pub mod samples {
             ClientMsg::Ping,
             ClientMsg::Members { room: "lobby".into(), after: Some("carl".into()), limit: Some(3) },
             ClientMsg::Members { room: "lobby".into(), after: None, limit: None },
+            ClientMsg::Mod { room: "den".into(), nick: "bob".into(), on: true },
+            ClientMsg::Kick { room: "den".into(), nick: "carl".into() },
+            ClientMsg::Ban { room: "den".into(), nick: "carl".into(), minutes: 60 },
         ]
     }
 }

@@ -161,6 +161,9 @@ enum End {
     Renew,
     /// The WebSocket opened but said no `welcome` in time: try the stream at once.
     NoWelcome,
+    /// The operator took this client off the server (close 4001): it must not come back
+    /// by itself; the person reloads the page if they want to.
+    Removed,
     /// The app is gone: the task ends.
     Gone,
 }
@@ -330,6 +333,10 @@ async fn run(
                     no_welcome = true;
                     continue;
                 }
+                End::Removed => {
+                    set_status(chat, Status::Removed);
+                    return;
+                }
                 End::Gone => return,
             }
         }
@@ -439,7 +446,7 @@ impl Talk<'_> {
         // Frames queued while disconnected are stale: the chat replays what still matters
         // once the server says `welcome`.
         while outgoing.try_recv().is_ok() {}
-        let mut session = Session { offline: false, heard: js_sys::Date::now(), probing: false, welcome_by };
+        let mut session = Session { offline: false, heard: js_sys::Date::now(), probing: false, welcome_by, removed: false };
         loop {
             let mut silence = timer_until(session.quiet_until());
             // The chat's next timed event, recomputed after every event: only frames
@@ -487,6 +494,8 @@ struct Session {
     probing: bool,
     /// A WebSocket not welcomed yet: when its time runs out.
     welcome_by: Option<f64>,
+    /// The server closed with 4001 (kicked or banned by the operator), over either transport.
+    removed: bool,
 }
 
 impl Session {
@@ -535,8 +544,10 @@ impl Session {
                         // A newer connection took our resume token over: it must not be used again.
                         update(chat, Chat::forget_resume);
                     }
+                    self.removed |= code == common::close::KICKED;
                 }
                 Incoming::Ignored => {}
+                Incoming::End if self.removed => return Some(End::Removed),
                 Incoming::End if self.offline => return Some(End::Offline),
                 Incoming::End => return Some(End::Closed),
             },

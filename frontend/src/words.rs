@@ -48,6 +48,8 @@ pub struct Words {
     pub connected_http: &'static str,
     pub reconnecting: &'static str,
     pub offline: &'static str,
+    /// The status once the operator closed the connection (4001).
+    pub removed: &'static str,
     pub show_more: &'static str,
     /// After our own nick in the member list.
     pub me_tag: &'static str,
@@ -129,6 +131,7 @@ pub const EN: Words = Words {
     connected_http: "Connected · HTTP",
     reconnecting: "Reconnecting in {n} s",
     offline: "Offline",
+    removed: "Removed by the operator",
     show_more: "Show more",
     me_tag: "(you)",
     message: "Message",
@@ -209,6 +212,7 @@ pub const KO: Words = Words {
     connected_http: "연결됨 · HTTP",
     reconnecting: "{n}초 후 다시 연결",
     offline: "오프라인",
+    removed: "운영자가 내보냈습니다",
     show_more: "더 보기",
     me_tag: "(나)",
     message: "메시지",

@@ -48,6 +48,11 @@ pub enum Op {
         epoch: u64,
         conn: u64,
     },
+    /// A kick or ban for every node (published, not kept in the shared state).
+    Moderate {
+        epoch: u64,
+        moderation: Moderation,
+    },
 }
 
 impl Op {
@@ -57,7 +62,8 @@ impl Op {
             | Op::Nick { epoch, .. }
             | Op::Join { epoch, .. }
             | Op::Leave { epoch, .. }
-            | Op::Disconnect { epoch, .. } => *epoch,
+            | Op::Disconnect { epoch, .. }
+            | Op::Moderate { epoch, .. } => *epoch,
         }
     }
 }
@@ -132,6 +138,40 @@ pub enum ClusterEvent {
     /// client resumes, here or elsewhere), and changes of an earlier epoch are dropped.
     StartOver {
         epoch: u64,
+    },
+    /// A kick or a ban, from the operator or a room's owner or moderator on any node:
+    /// every node applies it to what it holds (see [`Moderation`]).
+    Moderate(Moderation),
+}
+
+/// A kick or a ban as it crosses the cluster (JSON on its own channel). A nick names the
+/// person on whichever node holds it; the node that holds it also publishes its address
+/// ([`Moderation::Address`]), which only that node knows, so that every node keeps the
+/// ban by address too.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum Moderation {
+    /// Out of `room`, or (no room) off the server; `until` (ms since the epoch) makes it
+    /// a ban, kept by the person's resume token and address until then. `by`: the nick of
+    /// the owner or moderator who did it, absent for the operator.
+    Kick {
+        nick: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    /// The owner of `room` named (`on`) or removed a moderator: the session with resume
+    /// token `token`, now `nick`.
+    Role { room: String, token: String, nick: String, on: bool },
+    /// A banned person's address, as the node that held it saw it.
+    Address {
+        address: std::net::IpAddr,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        until: u64,
     },
 }
 

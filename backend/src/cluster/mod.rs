@@ -33,6 +33,7 @@
 
 pub mod events;
 mod fanout;
+pub mod moderation;
 mod presence;
 pub mod relay;
 mod typing;
@@ -172,6 +173,7 @@ impl Cluster {
         let origin = typing::new_origin();
         let (relay, asks) = Relay::new(commands.clone(), origin.clone());
         subscriber.subscribe(relay.channel()).await.map_err(|e| unreachable(e.to_string()))?;
+        subscriber.subscribe(moderation::CHANNEL).await.map_err(|e| unreachable(e.to_string()))?;
         let (typing_tx, notices) = mpsc::channel(typing::QUEUED_MAX);
         let (feed, feed_rx) = mpsc::channel(presence::FEED_MAX);
         let feed_missed = Arc::new(AtomicBool::new(false));
@@ -254,6 +256,9 @@ impl Subscription {
                                 Some((Channel::Typing, json)) => {
                                     typing.extend(typing::notice(&json, &origin).map(ClusterEvent::Typing));
                                 }
+                                Some((Channel::Moderation, json)) => {
+                                    typing.extend(moderation::parse(&json).map(ClusterEvent::Moderate));
+                                }
                                 None => {}
                             },
                             PushKind::PMessage => {
@@ -285,6 +290,7 @@ impl Subscription {
                             && subscriber.subscribe(presence::CHANNEL).await.is_ok()
                             && subscriber.subscribe(typing::CHANNEL).await.is_ok()
                             && subscriber.subscribe(&relayed).await.is_ok()
+                            && subscriber.subscribe(moderation::CHANNEL).await.is_ok()
                             && fanout.catch_up().await
                         {
                             tracing::info!(redis = %addr, "reconnected to Redis; caught up");
@@ -311,6 +317,7 @@ enum Channel {
     Presence,
     Typing,
     Relay,
+    Moderation,
 }
 
 /// The channel and payload of a pushed `message` (channel, payload); `relayed` is this
@@ -322,6 +329,7 @@ fn subscribed(data: Vec<Value>, relayed: &str) -> Option<(Channel, String)> {
         presence::CHANNEL => Channel::Presence,
         typing::CHANNEL => Channel::Typing,
         c if c == relayed => Channel::Relay,
+        moderation::CHANNEL => Channel::Moderation,
         _ => return None,
     };
     Some((channel, redis::from_redis_value(data.next()?).ok()?))

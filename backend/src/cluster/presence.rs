@@ -425,7 +425,7 @@ impl Presence {
                     let ok: i64 = redis::from_redis_value(reply).unwrap_or(1);
                     answers.push(ClusterEvent::NickAnswer { epoch, conn, nick, ok: ok == 1 });
                 }
-                Op::Join { .. } | Op::Leave { .. } | Op::Disconnect { .. } => {}
+                Op::Join { .. } | Op::Leave { .. } | Op::Disconnect { .. } | Op::Moderate { .. } => {}
             }
         }
         if !answers.is_empty() {
@@ -435,6 +435,12 @@ impl Presence {
 
     fn add(&self, pipe: &mut redis::Pipeline, op: &Op) {
         let (script, mut args): (&redis::Script, Vec<String>) = match op {
+            Op::Moderate { moderation, .. } => {
+                // Serializing a plain enum of strings and numbers cannot fail.
+                let json = serde_json::to_string(moderation).unwrap_or_default();
+                pipe.cmd("PUBLISH").arg(super::moderation::CHANNEL).arg(json);
+                return;
+            }
             Op::Connect { conn, token, nicks, .. } => {
                 let mut args = vec![self.node.clone(), conn.to_string(), token.clone()];
                 args.extend(nicks.iter().map(|(key, nick)| format!("{key}\t{nick}")));
@@ -566,7 +572,7 @@ impl Presence {
             self.resync(hub).await;
         }
         if healthy.elapsed() >= ALIVE_FOR + BEAT {
-            self.reap_dead().await;
+            self.reap_dead(hub).await;
         }
     }
 
@@ -603,7 +609,7 @@ impl Presence {
         timed(call.invoke_async(&mut self.conn)).await
     }
 
-    async fn reap_dead(&mut self) {
+    async fn reap_dead(&mut self, hub: &Hub) {
         let nodes: redis::RedisResult<Vec<String>> = timed(self.conn.smembers("chat:p:nodes")).await;
         let Ok(nodes) = nodes else { return };
         let alive: Vec<String> = nodes.iter().map(|n| format!("chat:p:alive:{n}")).collect();
@@ -619,6 +625,7 @@ impl Presence {
         })
         .await;
         let Ok(exists) = exists else { return };
+        hub.metrics().live_nodes(exists.iter().filter(|alive| **alive).count());
         for (node, alive) in nodes.iter().zip(exists) {
             if alive || *node == self.node {
                 continue;

@@ -35,8 +35,8 @@ use crate::encode::refusal;
 use crate::error::RequestError;
 use crate::hub::{ConnId, Handled, Hub, Read};
 use crate::media::Media;
-use crate::names;
 use crate::ws::{self, Decoder, Message, WsError, opcode};
+use crate::{metrics, names};
 
 /// How long the final frames get to go out before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -69,6 +69,8 @@ pub fn silence_limit(ping_every: Duration) -> Duration {
 #[derive(Debug)]
 pub struct Peer {
     pub client: String,
+    /// The client's address (behind a trusted proxy, the one it forwarded), for bans.
+    pub ip: std::net::IpAddr,
     pub resume: Option<String>,
     /// The protocol version the handshake negotiated.
     pub version: common::Version,
@@ -84,7 +86,7 @@ pub async fn run(
     shutdown: CancellationToken,
     peer: Peer,
 ) {
-    let Peer { client, resume, version } = peer;
+    let Peer { client, ip, resume, version } = peer;
     // For a client that does not read, the kernel would grow the send buffer to megabytes,
     // all of them answers encoded for nobody (see `--send-buffer`); what does not fit
     // waits in the link's queue, bounded, and goes out as the socket drains.
@@ -95,6 +97,8 @@ pub async fn run(
     }
     let link = Link::new(Transport::WebSocket(stream), cfg.queue);
     let (id, welcome) = hub.connect(link.clone(), resume.as_deref(), version);
+    hub.set_address(id, ip);
+    hub.metrics().connected(metrics::Transport::WebSocket);
     welcome.flush();
     if tracing::enabled!(tracing::Level::INFO) {
         let nick = hub.nick(id).unwrap_or_default();
@@ -124,6 +128,7 @@ pub async fn run_stream(
         let nick = hub.nick(id).unwrap_or_default();
         tracing::info!(%client, conn = id, %nick, online = hub.connections(), "connected (HTTP stream)");
     }
+    hub.metrics().connected(metrics::Transport::Http);
     // A stream's heartbeat comes at least this often, so that proxies keep it open.
     let cfg = SessionConfig { ping_every: cfg.ping_every.min(STREAM_HEARTBEAT), ..cfg };
     serve(id, link, Input::Posted(VecDeque::new()), Some(posted), hub, cfg, &shutdown, client).await;
@@ -151,6 +156,15 @@ async fn serve(
     let Handler { id, link, hub, .. } = handler;
     // The first close wins: the hub's (too slow, replaced) over ours.
     let close = close.map(|c| link.close(c));
+    let transport = match link.transport() {
+        Transport::WebSocket(_) => metrics::Transport::WebSocket,
+        Transport::Stream(_) => metrics::Transport::Http,
+    };
+    hub.metrics().closed(
+        transport,
+        close.as_ref().map(|c| c.code),
+        close.as_ref().is_some_and(|c| c.too_slow),
+    );
     let nick = if tracing::enabled!(tracing::Level::INFO) { hub.nick(id) } else { None }.unwrap_or_default();
     hub.disconnect(id).flush();
     if let Some(close) = close {
@@ -291,6 +305,7 @@ impl Handler {
                     match result {
                         Ok(bytes) => self.bucket.charge(bytes),
                         Err(e) => {
+                            self.hub.metrics().refused(e.code());
                             link.send(refusal(&e, cid));
                         }
                     }
@@ -442,6 +457,7 @@ impl Handler {
                 }
             };
             if let Err((err, cid)) = result {
+                self.hub.metrics().refused(err.code());
                 self.link.send(refusal(&err, cid));
             }
             if costly {
@@ -460,7 +476,9 @@ impl Handler {
         costly: &mut bool,
         out: &mut Deliveries,
     ) -> Result<Left, (RequestError, Option<String>)> {
-        let msg = decode(text).map_err(|e| (e, None))?;
+        let msg = decode(text);
+        self.hub.metrics().frame_in(msg.as_ref().ok());
+        let msg = msg.map_err(|e| (e, None))?;
         let cid = msg.cid().map(str::to_owned);
         let request =
             msg.validate().and_then(names::screen).map_err(|e| (RequestError::Invalid(e), cid.clone()))?;

@@ -40,15 +40,30 @@ const BACKLOG: usize = 64;
 /// from every sender, and they leave in one `sendmsg`.
 #[derive(Debug, Default)]
 #[must_use = "the frames wait in their queues until these deliveries are flushed"]
-pub struct Deliveries(Vec<Link>);
+pub struct Deliveries(Vec<Link>, Counted);
+
+/// Frames and bytes queued through one [`Deliveries`], for the metrics: plain integers
+/// added up per frame, handed to the metrics' atomics once per operation.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counted {
+    pub frames: u64,
+    pub bytes: u64,
+}
 
 impl Deliveries {
     /// Queues `frame` on `link` (see [`Link::push`]), listing the link if it is to be
     /// written.
     pub fn queue(&mut self, link: &Link, frame: Frame) {
+        self.1.frames += 1;
+        self.1.bytes += frame.len() as u64;
         if link.push(frame) == Pushed::Flush {
             self.0.push(link.clone());
         }
+    }
+
+    /// What was queued through these since the last call (counted once, then zero).
+    pub fn take_counted(&mut self) -> Counted {
+        std::mem::take(&mut self.1)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -65,7 +65,7 @@ impl Hub {
         }
         let read = move |history: &History| {
             let read = unknown.into_iter().map(|room| (read_room(history, &room), room));
-            read.filter_map(|(stored, room)| Some((room, stored.ok()?.settings))).collect::<Vec<_>>()
+            read.filter_map(|(stored, room)| Some((room, stored.ok()?))).collect::<Vec<_>>()
         };
         let known = if self.shared.history.may_block() {
             match self.blocking(read).await {
@@ -79,9 +79,13 @@ impl Hub {
             read(&self.shared.history)
         };
         let mut state = self.lock();
-        for (room, settings) in known {
-            if let Some(room) = state.rooms.get_mut(&room) {
-                room.settings.get_or_insert(settings);
+        for (room, stored) in known {
+            // Its roles come with its settings (see `roles`), both once.
+            if let Some(room) = state.rooms.get_mut(&room)
+                && room.settings.is_none()
+            {
+                room.settings = Some(stored.settings);
+                room.roles = stored.roles;
             }
         }
     }

@@ -77,6 +77,10 @@ impl Hub {
     ) -> Result<Admit, RequestError> {
         let Some(conn) = state.sessions.get_mut(id) else { return Ok(Admit::Done(Next::Done)) };
         let room = &joining.room;
+        let address = state.moderation.address(id);
+        if state.moderation.banned(Some(&conn.sender), address, Some(room), now_ms()) {
+            return Err(RequestError::Banned(room.clone()));
+        }
         let asks_settings = joining.password.is_some() || joining.max.is_some();
         if asks_settings && *room == RoomName::lobby() {
             return Err(RequestError::OpenLobby);
@@ -102,6 +106,10 @@ impl Hub {
             return Err(RequestError::LookAlike(room.clone(), like.clone()));
         }
         let mut create = None;
+        // Nobody has it (no member anywhere, nothing stored): this join creates it, and
+        // its session owns it. The lobby has no owner.
+        let creating = !exists && *room != RoomName::lobby();
+        let sender = conn.sender.clone();
         let settings = if conn.rooms.contains(room) {
             // Already a member: a join again (a resume of its history) asks nothing.
             settings
@@ -146,7 +154,15 @@ impl Hub {
         let nick = conn.nick().clone();
         let v1 = conn.version == Version::V1;
         let members = state.rooms.entry(room);
-        // Known from now on (a room only other nodes' members were in had none here).
+        // Known from now on (a room only other nodes' members were in had none here),
+        // with its roles.
+        if members.settings.is_none() {
+            members.roles = match (&joining.stored, creating) {
+                (_, true) => Roles { owner: Some(sender.clone()), moderators: Default::default() },
+                (Some(stored), false) => stored.roles.clone(),
+                (None, false) => Roles::default(),
+            };
+        }
         members.settings.get_or_insert(settings);
         if newly {
             let frame = encode(&ServerMsg::Presence {
@@ -170,7 +186,8 @@ impl Hub {
         } else if let Some(member) = members.members.get_mut(&id) {
             member.held.get_or_insert_with(Vec::new);
         }
-        Ok(Admit::Done(Next::Join { room: room.clone(), after: joining.after, newly, create }))
+        let owner = (creating && newly).then_some(sender);
+        Ok(Admit::Done(Next::Join { room: room.clone(), after: joining.after, newly, create, owner }))
     }
 
     /// Ends a join once its history is read: `joined` (with the members as they are now),
@@ -240,6 +257,7 @@ impl Hub {
             history: page.messages,
             complete: page.complete,
             total,
+            roles: state.roles_of(room),
         });
         queue(&link, joined, &mut state.dirty);
         let mut newest = last;

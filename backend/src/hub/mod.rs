@@ -28,6 +28,10 @@
 //! - `directory`: the room directory and its pushes (full lists, version 2's deltas);
 //! - `join`: a `join`'s admission (private rooms, member limits), its trips off the lock,
 //!   and its end (`joined`, once its history is read);
+//! - `moderate`: kicks and bans (by resume token and address, ending by themselves), from
+//!   the operator's API or another node through the cluster's events;
+//! - `roles`: a room's owner and moderators, and the one question moderation asks
+//!   (`State::role`: owner, moderator or member, by resume token);
 //! - `private`: private rooms' passwords (Argon2, off the lock) and wrong guesses;
 //! - `read`: what a request does once the lock is released (reads of the store, on the
 //!   blocking pool when it may block) and sends;
@@ -45,9 +49,11 @@
 mod cmd;
 mod directory;
 mod join;
+mod moderate;
 mod private;
 mod read;
 mod replica;
+mod roles;
 mod room;
 mod rooms;
 mod sessions;
@@ -67,9 +73,11 @@ use crate::cluster::events::Op;
 use crate::conn::link::{Close, Deliveries, Frame, Link};
 use crate::encode::{encode, refusal};
 use crate::error::RequestError;
+use crate::metrics::Metrics;
 use crate::names::NickKey as _;
-use crate::store::{History, Outcome, Page, RoomSettings, SenderKey, Store, StoredRoom, Written};
+use crate::store::{History, Outcome, Page, Roles, RoomSettings, SenderKey, Store, StoredRoom, Written};
 use join::{Admit, Joining};
+pub use moderate::Kicked;
 use private::{Work, Worked};
 pub use read::{Handled, READS_AT_ONCE, Read};
 use read::{Next, Pending, fetch, read_room};
@@ -99,6 +107,8 @@ struct Shared {
     hashing: Semaphore,
     /// Permits for reads of a store that may block ([`READS_AT_ONCE`]).
     readers: Arc<Semaphore>,
+    /// The node's figures (see `metrics`).
+    metrics: Arc<Metrics>,
 }
 
 /// How often, at most, a big room sends its version 2 members a `presence_count`.
@@ -116,6 +126,10 @@ struct State {
     dirty: Deliveries,
     /// With `--redis`: the other nodes' members, and where this node's changes go.
     cluster: Option<Replica>,
+    /// The node's figures: what was queued under the lock is counted at its release.
+    metrics: Arc<Metrics>,
+    /// Kicks' and bans' state: the bans, and this node's connections' addresses.
+    moderation: moderate::Bans,
 }
 
 /// Queues a frame for one connection, to be written when the hub's lock is released. A
@@ -144,20 +158,27 @@ impl std::ops::DerefMut for Locked<'_> {
 
 impl Locked<'_> {
     /// Releases the lock and returns the links given frames under it, to be flushed.
+    /// What they were given is counted here, once per operation (never per delivery).
     fn unlock(mut self) -> Deliveries {
-        std::mem::take(&mut self.0.dirty)
+        let mut dirty = std::mem::take(&mut self.0.dirty);
+        let counted = dirty.take_counted();
+        self.0.metrics.delivered(counted.frames, counted.bytes);
+        dirty
     }
 }
 
 impl Hub {
     /// A hub whose rooms above `presence_threshold` members count presence for version 2.
     pub fn new(store: Store, history: History, presence_threshold: usize) -> Self {
+        let metrics = Arc::new(Metrics::new());
         let state = State {
             sessions: Sessions::new(),
             rooms: Rooms::new(presence_threshold),
             store,
             dirty: Deliveries::default(),
             cluster: None,
+            metrics: metrics.clone(),
+            moderation: moderate::Bans::default(),
         };
         let shared = Shared {
             state: Mutex::new(state),
@@ -166,6 +187,7 @@ impl Hub {
             counted: Notify::new(),
             hashing: Semaphore::new(private::HASHING_MAX),
             readers: Arc::new(Semaphore::new(READS_AT_ONCE)),
+            metrics,
         };
         Self { shared: Arc::new(shared) }
     }
@@ -234,6 +256,7 @@ impl Hub {
         let token = sender.to_string();
         let key = (nick.key(), nick.to_string());
         state.sessions.insert(id, Conn::new(nick, link, sender, version, admitted));
+        state.metrics.session(version, true);
         if state.clustered() {
             // Its nick first; two guest nicks in case another node took it meanwhile.
             let mut nicks = vec![key];
@@ -271,13 +294,18 @@ impl Hub {
             state.store.written(&outcome);
             match outcome {
                 Outcome::Stored(_, msg) => {
+                    // In a cluster this is the fan-out's copy, stored by whichever node
+                    // took it (and counted there, as `Published`).
+                    if !state.clustered() {
+                        state.metrics.stored(now_ms().saturating_sub(msg.ts));
+                    }
                     let Ok(room) = RoomName::parse(&msg.room) else { continue };
                     if let Some(members) = state.rooms.get_mut(&room) {
                         members.deliver(msg, &mut state.dirty);
                     }
                 }
                 // The cluster's fan-out delivers it, here as on every node.
-                Outcome::Published(..) => {}
+                Outcome::Published(_, msg) => state.metrics.stored(now_ms().saturating_sub(msg.ts)),
                 Outcome::Existing(sender, msg) => {
                     let Some((conn_id, conn)) =
                         state.sessions.by_token(&sender).and_then(|id| Some((id, state.sessions.get(id)?)))
@@ -341,10 +369,10 @@ impl Hub {
                     match admitted? {
                         Admit::Done(next) => break next,
                         Admit::Work(work) => {
-                            return Ok(Handled::Read(Read(Pending::Join(joining, Some(work)))));
+                            return Ok(Handled::Read(Read(Box::new(Pending::Join(joining, Some(work))))));
                         }
                         Admit::Read if self.shared.history.may_block() => {
-                            return Ok(Handled::Read(Read(Pending::Join(joining, None))));
+                            return Ok(Handled::Read(Read(Box::new(Pending::Join(joining, None)))));
                         }
                         // Only once: the next trip has the stored room.
                         Admit::Read => joining.stored = Some(read_room(&self.shared.history, &joining.room)?),
@@ -361,7 +389,7 @@ impl Hub {
             return Ok(Handled::Done(0));
         }
         if self.shared.history.may_block() {
-            return Ok(Handled::Read(Read(Pending::Next(next))));
+            return Ok(Handled::Read(Read(Box::new(Pending::Next(next)))));
         }
         let fetched = fetch(&self.shared.history, &next);
         let (finished, queued) = self.finish(id, next, fetched);
@@ -398,6 +426,11 @@ impl Hub {
         self.lock().sessions.is_open(token)
     }
 
+    /// The node's figures, for `/metrics` and whoever counts.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
     pub fn connections(&self) -> usize {
         self.lock().sessions.len()
     }
@@ -418,6 +451,8 @@ impl State {
     /// token are freed. Returns it, or `None` if it was already gone.
     fn remove_conn(&mut self, id: ConnId) -> Option<Conn> {
         let conn = self.sessions.remove(id)?;
+        self.metrics.session(conn.version, false);
+        self.moderation.forget(id);
         for room in &conn.rooms {
             self.remove_member(room, id, conn.nick());
         }
@@ -443,7 +478,7 @@ const ADMITTED_MAX: usize = 1000;
 /// (application range 4000-4999): the client must not reconnect with it.
 pub const REPLACED: u16 = common::close::REPLACED;
 
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }

@@ -15,7 +15,7 @@ impl Hub {
     /// can charge a request by what it cost, and the links its last step gave frames, to
     /// be flushed (those of the steps before an await are flushed before it).
     pub async fn read(&self, id: ConnId, read: Read) -> (Result<usize, RequestError>, Deliveries) {
-        let next = match read.0 {
+        let next = match *read.0 {
             Pending::Next(next) => next,
             Pending::Join(joining, work) => match self.admit_off_runtime(id, joining, work).await {
                 Ok(next) => next,
@@ -55,8 +55,11 @@ impl Hub {
         let permit =
             self.shared.readers.clone().acquire_owned().await.expect("the readers' semaphore is open");
         let history = self.shared.history.clone();
+        let metrics = self.shared.metrics.clone();
         tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
             let done = f(&history);
+            metrics.read(started.elapsed().as_secs_f64());
             drop(permit);
             done
         })
@@ -89,6 +92,7 @@ impl Hub {
                 link.send_answer(frame);
                 Ok(bytes)
             }
+            (Next::Moderator { .. }, Ok(_)) => Ok(0),
             (Next::Again { link, .. }, Ok(Fetched::Message(Some(msg)))) => {
                 link.send(encode(&ServerMsg::Message(msg)));
                 Ok(0)
@@ -111,6 +115,9 @@ pub(super) enum Next {
         after: Option<u64>,
         newly: bool,
         create: Option<RoomSettings>,
+        /// The resume token of the session this join makes the room's owner (it creates
+        /// the room), to be stored.
+        owner: Option<SenderKey>,
     },
     /// Read a page of history and send it; first, with `check`, make sure the room is not
     /// private (the asker is not a member, and the room has no member here).
@@ -127,15 +134,25 @@ pub(super) enum Next {
         room: RoomName,
         id: u64,
     },
+    /// Store a moderator named or removed (the room's members were told already).
+    Moderator {
+        room: RoomName,
+        token: SenderKey,
+        on: bool,
+    },
 }
 
 impl Next {
     /// A copy of a join, to finish it as failed if its read is lost (a panic).
     pub(super) fn join(&self) -> Option<Next> {
         match self {
-            Self::Join { room, after, newly, create } => {
-                Some(Self::Join { room: room.clone(), after: *after, newly: *newly, create: create.clone() })
-            }
+            Self::Join { room, after, newly, create, owner } => Some(Self::Join {
+                room: room.clone(),
+                after: *after,
+                newly: *newly,
+                create: create.clone(),
+                owner: owner.clone(),
+            }),
             _ => None,
         }
     }
@@ -153,7 +170,7 @@ pub enum Handled {
 
 /// What [`Hub::read`] does, off the runtime's threads.
 #[derive(Debug)]
-pub struct Read(pub(super) Pending);
+pub struct Read(pub(super) Box<Pending>);
 
 #[derive(Debug)]
 pub(super) enum Pending {
@@ -191,7 +208,14 @@ pub(super) fn read_room(history: &History, room: &RoomName) -> Result<StoredRoom
 pub(super) fn fetch(history: &History, next: &Next) -> Result<Fetched, RequestError> {
     match next {
         Next::Done => Err(RequestError::Unavailable),
-        Next::Join { room, after, create, .. } => {
+        Next::Join { room, after, create, owner, .. } => {
+            // The creator owns it; a failure leaves it the owner here only, until the
+            // room is forgotten (logged: the operator can act in its place).
+            if let Some(owner) = owner
+                && let Err(e) = history.set_owner(room, owner)
+            {
+                tracing::error!(error = %e, %room, "storing a new room's owner failed");
+            }
             // A room created by this join: its settings are stored before it is joined.
             if let Some(settings) = create {
                 match history.create_room(room, settings) {
@@ -226,6 +250,13 @@ pub(super) fn fetch(history: &History, next: &Next) -> Result<Fetched, RequestEr
                 messages: page.messages,
                 complete: page.complete,
             })))
+        }
+        Next::Moderator { room, token, on } => {
+            history.set_moderator(room, token, *on).map_err(|e| {
+                tracing::error!(error = %e, %room, "storing a moderator failed");
+                RequestError::Unavailable
+            })?;
+            Ok(Fetched::Message(None))
         }
         Next::Again { room, id, .. } => history.message(room, *id).map(Fetched::Message).map_err(|e| {
             tracing::error!(error = %e, %room, "reading a stored message failed");

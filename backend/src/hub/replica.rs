@@ -125,6 +125,7 @@ impl Hub {
                     state.nick_answer(epoch, conn, &nick, ok)
                 }
                 ClusterEvent::NickFailed { epoch, conn } => state.nick_failed(epoch, conn),
+                ClusterEvent::Moderate(moderation) => self.moderate(state, moderation),
                 ClusterEvent::StartOver { epoch } => {
                     state.start_over(epoch);
                     self.shared.directory_changed.notify_one();
@@ -328,6 +329,20 @@ impl State {
     /// The nick of another node's member with this resume token: the client is resuming
     /// here before its old connection was seen to end (its node died, or its socket there
     /// is not closed yet). Redis hands the nick over (see `presence`'s `CONNECT`).
+    /// Another node's member `id`: its resume token, and whether it is in `room` (any
+    /// room: `None`).
+    pub(super) fn remote_member(&self, id: ConnId, room: Option<&RoomName>) -> Option<(SenderKey, bool)> {
+        let remote = self.cluster.as_ref()?.remote.get(&id)?;
+        Some((remote.token.clone(), room.is_none_or(|r| remote.rooms.contains(r))))
+    }
+
+    /// Another node's member with this resume token: its id here and its nick.
+    pub(super) fn remote_by_token(&self, token: &SenderKey) -> Option<(ConnId, Nick)> {
+        let replica = self.cluster.as_ref()?;
+        let id = *replica.tokens.get(token)?;
+        Some((id, replica.remote.get(&id)?.nick.clone()))
+    }
+
     pub(super) fn remote_nick_of_token(&self, token: &SenderKey) -> Option<Nick> {
         let replica = self.cluster.as_ref()?;
         replica.tokens.get(token).and_then(|id| replica.remote.get(id)).map(|r| r.nick.clone())

@@ -19,7 +19,7 @@ use common::{ChatMessage, Nick, ServerMsg};
 use super::{ConnId, queue};
 use crate::conn::link::{Deliveries, Frame, Link};
 use crate::encode::encode;
-use crate::store::RoomSettings;
+use crate::store::{Roles, RoomSettings};
 
 /// A member whose `joined` is being read holds back at most this many frames; past that it
 /// is too slow (it resumes with `join.after`, as after any drop).
@@ -46,6 +46,8 @@ pub(super) struct Room {
     /// `None` while not known here (a room only other nodes' members are in: whoever
     /// joins it here has them read from the store first).
     pub(super) settings: Option<RoomSettings>,
+    /// Its owner and moderators, known with its settings (see `roles`).
+    pub(super) roles: Roles,
     /// Which `typing` of a big room its version 2 members are given.
     typing: TypingGate,
     /// When version 2's directory last showed this room's count (`rooms_delta`): a big
@@ -150,6 +152,11 @@ impl Room {
     }
 
     /// Whether members of other nodes are in the room (a `typing` goes to their nodes).
+    /// Whether connection `id` (here, or another node's member) is a member.
+    pub(super) fn contains(&self, id: ConnId) -> bool {
+        self.members.contains_key(&id) || self.remote.contains(&id)
+    }
+
     pub(super) fn has_remote(&self) -> bool {
         !self.remote.is_empty()
     }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 
 use common::{ChatMessage, Cid, RoomName};
 
-use super::{Appended, NewMessage, Page, RoomSettings, SenderKey, StoredRoom};
+use super::{Appended, NewMessage, Page, Roles, RoomSettings, SenderKey, StoredRoom};
 
 /// The newest `per_room` messages of every room, in memory.
 #[derive(Debug)]
@@ -18,6 +18,10 @@ pub struct MemoryStore {
     /// The settings of rooms created with some (a room is one entry, however many
     /// messages it has: not bounded by `per_room`).
     settings: HashMap<RoomName, RoomSettings>,
+    /// Rooms' owners and moderators.
+    roles: HashMap<RoomName, Roles>,
+    /// The operator's audit log, newest first.
+    audit: VecDeque<String>,
 }
 
 #[derive(Debug, Default)]
@@ -56,6 +60,8 @@ impl MemoryStore {
             rooms: HashMap::new(),
             cids: HashMap::new(),
             settings: HashMap::new(),
+            roles: HashMap::new(),
+            audit: VecDeque::new(),
         }
     }
 
@@ -91,6 +97,34 @@ impl MemoryStore {
         StoredRoom {
             exists: settings.is_some() || self.rooms.contains_key(room),
             settings: settings.unwrap_or_default(),
+            roles: self.roles.get(room).cloned().unwrap_or_default(),
+        }
+    }
+
+    pub fn audit(&mut self, entry: &str) {
+        if self.audit.len() >= super::AUDIT_KEPT {
+            self.audit.pop_back();
+        }
+        self.audit.push_front(entry.to_owned());
+    }
+
+    pub fn audit_log(&self) -> Vec<String> {
+        self.audit.iter().cloned().collect()
+    }
+
+    pub fn set_owner(&mut self, room: &RoomName, token: &SenderKey) {
+        self.roles.insert(room.clone(), Roles { owner: Some(token.clone()), moderators: Default::default() });
+    }
+
+    pub fn set_moderator(&mut self, room: &RoomName, token: &SenderKey, on: bool) {
+        let roles = self.roles.entry(room.clone()).or_default();
+        if roles.owner.as_ref() == Some(token) {
+            return;
+        }
+        if on {
+            roles.moderators.insert(token.clone());
+        } else {
+            roles.moderators.remove(token);
         }
     }
 

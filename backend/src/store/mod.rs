@@ -146,6 +146,9 @@ pub struct NewMessage<'a> {
     pub image: Option<ImageRef>,
 }
 
+/// Entries of the operator's audit log kept at most (the oldest go first).
+pub const AUDIT_KEPT: usize = 1000;
+
 /// A room's settings, fixed by the `join` that created it: a private room's password as
 /// an Argon2 PHC string (the hash with its salt and parameters, never the password), and
 /// the most members it holds. The default is a public room without a limit.
@@ -161,12 +164,22 @@ impl RoomSettings {
     }
 }
 
-/// What the store holds of a room: whether it exists (it has settings or messages), and
-/// its settings (the default when it has none).
+/// What the store holds of a room: whether it exists (it has settings or messages), its
+/// settings (the default when it has none), and its owner and moderators.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoredRoom {
     pub exists: bool,
     pub settings: RoomSettings,
+    pub roles: Roles,
+}
+
+/// A room's owner (the session that created it) and moderators, by resume token. Kept
+/// beside the room's settings but apart from them: roles alone do not make a room exist
+/// (an emptied room with nothing stored is created anew by its next joiner, who owns it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roles {
+    pub owner: Option<SenderKey>,
+    pub moderators: std::collections::BTreeSet<SenderKey>,
 }
 
 /// A read the store could not do.
@@ -285,6 +298,53 @@ impl History {
             Self::Memory(s) => Ok(s.lock().create_room(room, settings)),
             Self::Sqlite(s) => s.create_room(room, settings),
             Self::Redis(s) => s.create_room(room, settings),
+        }
+    }
+
+    /// Makes `token` the owner of a room being created, forgetting the roles of any
+    /// earlier room of that name (one that emptied with nothing stored).
+    pub fn set_owner(&self, room: &RoomName, token: &SenderKey) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(s) => {
+                s.lock().set_owner(room, token);
+                Ok(())
+            }
+            Self::Sqlite(s) => s.set_owner(room, token),
+            Self::Redis(s) => s.set_owner(room, token),
+        }
+    }
+
+    /// Names (`on`) or removes a moderator of a room; never changes its owner.
+    pub fn set_moderator(&self, room: &RoomName, token: &SenderKey, on: bool) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(s) => {
+                s.lock().set_moderator(room, token, on);
+                Ok(())
+            }
+            Self::Sqlite(s) => s.set_moderator(room, token, on),
+            Self::Redis(s) => s.set_moderator(room, token, on),
+        }
+    }
+
+    /// Adds an entry (JSON) to the operator's audit log, which keeps the newest
+    /// [`AUDIT_KEPT`]: a SQLite table, a Redis list (the cluster's), or memory.
+    pub fn audit(&self, entry: &str) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(s) => {
+                s.lock().audit(entry);
+                Ok(())
+            }
+            Self::Sqlite(s) => s.audit(entry),
+            Self::Redis(s) => s.audit(entry),
+        }
+    }
+
+    /// The audit log's entries, newest first.
+    pub fn audit_log(&self) -> Result<Vec<String>, StoreError> {
+        match self {
+            Self::Memory(s) => Ok(s.lock().audit_log()),
+            Self::Sqlite(s) => s.audit_log(),
+            Self::Redis(s) => s.audit_log(),
         }
     }
 

@@ -32,7 +32,9 @@ use redis::streams::StreamRangeReply;
 use redis::{Client, Commands, Value};
 use tokio::sync::mpsc;
 
-use super::{Appended, NewMessage, Outcome, Page, RoomSettings, SenderKey, StoreError, StoredRoom, Written};
+use super::{
+    Appended, NewMessage, Outcome, Page, Roles, RoomSettings, SenderKey, StoreError, StoredRoom, Written,
+};
 
 /// Messages sent to Redis in one pipeline at most.
 const BATCH_MAX: usize = 256;
@@ -68,6 +70,15 @@ pub fn log_key(room: &str) -> String {
 /// rooms created with some.
 pub fn room_key(room: &str) -> String {
     format!("chat:room:{room}")
+}
+
+/// The key of the operator's audit log, a list of JSON entries, newest first.
+const AUDIT_KEY: &str = "chat:audit";
+
+/// The key of a room's owner and moderators, a hash (resume token to `owner` or
+/// `moderator`).
+pub fn roles_key(room: &str) -> String {
+    format!("chat:roles:{room}")
 }
 
 /// Creates a room's settings unless it has settings or messages (its counter of ids exists
@@ -379,13 +390,52 @@ impl RedisReader {
 
     pub fn room(&self, room: &RoomName) -> Result<StoredRoom, StoreError> {
         let (key, seq) = (room_key(room.as_str()), seq_key(room.as_str()));
-        let (fields, stored): (HashMap<String, String>, bool) =
-            self.with(|c| redis::pipe().hgetall(&key).exists(&seq).query(c))?;
+        let roles_key = roles_key(room.as_str());
+        let (fields, stored, held): (HashMap<String, String>, bool, HashMap<String, String>) =
+            self.with(|c| redis::pipe().hgetall(&key).exists(&seq).hgetall(&roles_key).query(c))?;
+        let mut roles = Roles::default();
+        for (token, role) in held {
+            if role == "owner" {
+                roles.owner = Some(token.into());
+            } else {
+                roles.moderators.insert(token.into());
+            }
+        }
         let settings = RoomSettings {
             password: fields.get("password").map(|p| Arc::from(p.as_str())),
             max: fields.get("max").and_then(|m| m.parse().ok()),
         };
-        Ok(StoredRoom { exists: stored || !fields.is_empty(), settings })
+        Ok(StoredRoom { exists: stored || !fields.is_empty(), settings, roles })
+    }
+
+    /// The cluster's audit log: a list, trimmed to [`super::AUDIT_KEPT`] at each write.
+    pub fn audit(&self, entry: &str) -> Result<(), StoreError> {
+        let kept = super::AUDIT_KEPT as isize;
+        self.with(|c| {
+            redis::pipe().atomic().lpush(AUDIT_KEY, entry).ltrim(AUDIT_KEY, 0, kept - 1).query::<()>(c)
+        })
+    }
+
+    pub fn audit_log(&self) -> Result<Vec<String>, StoreError> {
+        self.with(|c| c.lrange(AUDIT_KEY, 0, super::AUDIT_KEPT as isize - 1))
+    }
+
+    pub fn set_owner(&self, room: &RoomName, token: &SenderKey) -> Result<(), StoreError> {
+        let key = roles_key(room.as_str());
+        self.with(|c| redis::pipe().atomic().del(&key).hset(&key, &**token, "owner").query::<()>(c))
+    }
+
+    pub fn set_moderator(&self, room: &RoomName, token: &SenderKey, on: bool) -> Result<(), StoreError> {
+        let key = roles_key(room.as_str());
+        // Never over the owner: the owner's field is left as it is.
+        let script = redis::Script::new(
+            "if redis.call('HGET', KEYS[1], ARGV[1]) == 'owner' then return 0 end
+             if ARGV[2] == '1' then redis.call('HSET', KEYS[1], ARGV[1], 'moderator')
+             else redis.call('HDEL', KEYS[1], ARGV[1]) end
+             return 1",
+        );
+        self.with(|c| script.key(&key).arg(&**token).arg(if on { "1" } else { "0" }).invoke::<i64>(c))
+            .map(drop)
     }
 
     pub fn create_room(&self, room: &RoomName, settings: &RoomSettings) -> Result<bool, StoreError> {

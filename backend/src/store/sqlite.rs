@@ -26,7 +26,9 @@ use common::{ChatMessage, RoomName};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::mpsc;
 
-use super::{Appended, NewMessage, Outcome, Page, RoomSettings, SenderKey, StoreError, StoredRoom, Written};
+use super::{
+    Appended, NewMessage, Outcome, Page, Roles, RoomSettings, SenderKey, StoreError, StoredRoom, Written,
+};
 use crate::config::SyncMode;
 
 /// Messages written in one transaction at most.
@@ -47,7 +49,7 @@ const IDLE_READERS: usize = 4;
 /// The schema, as migrations: `PRAGMA user_version` counts those applied, and opening a
 /// database applies the rest in order, each in its own transaction. Never edit one that
 /// has shipped; add the next.
-const MIGRATIONS: [&str; 2] = [SCHEMA, ROOMS];
+const MIGRATIONS: [&str; 4] = [SCHEMA, ROOMS, ROLES, AUDIT];
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS messages (
@@ -71,6 +73,25 @@ const ROOMS: &str = "
         room     TEXT    NOT NULL PRIMARY KEY,
         password TEXT,
         max      INTEGER
+    );
+";
+
+/// Rooms' owners and moderators: `role` is `owner` or `moderator`, `token` the session's
+/// resume token (as `messages.sender` keeps it).
+const ROLES: &str = "
+    CREATE TABLE roles (
+        room  TEXT NOT NULL,
+        token TEXT NOT NULL,
+        role  TEXT NOT NULL,
+        PRIMARY KEY (room, token)
+    );
+";
+
+/// The operator's audit log: one JSON entry a row, the newest [`super::AUDIT_KEPT`] kept.
+const AUDIT: &str = "
+    CREATE TABLE audit (
+        seq   INTEGER PRIMARY KEY,
+        entry TEXT    NOT NULL
     );
 ";
 
@@ -295,7 +316,65 @@ impl SqliteReader {
                 || conn
                     .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE room = ?1)")?
                     .query_row(params![room.as_str()], |r| r.get::<_, bool>(0))?;
-            Ok(StoredRoom { exists, settings: settings.unwrap_or_default() })
+            let mut roles = Roles::default();
+            let mut rows = conn.prepare_cached("SELECT token, role FROM roles WHERE room = ?1")?;
+            for row in rows
+                .query_map(params![room.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            {
+                let (token, role) = row?;
+                if role == "owner" {
+                    roles.owner = Some(token.into());
+                } else {
+                    roles.moderators.insert(token.into());
+                }
+            }
+            Ok(StoredRoom { exists, settings: settings.unwrap_or_default(), roles })
+        })
+    }
+
+    /// Written from a reader's connection, as [`SqliteReader::create_room`] is (an admin
+    /// action is rare).
+    pub fn audit(&self, entry: &str) -> Result<(), StoreError> {
+        self.with(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute("INSERT INTO audit (entry) VALUES (?1)", params![entry])?;
+            tx.execute(
+                "DELETE FROM audit WHERE seq <= (SELECT max(seq) FROM audit) - ?1",
+                params![super::AUDIT_KEPT as i64],
+            )?;
+            tx.commit()
+        })
+    }
+
+    pub fn audit_log(&self) -> Result<Vec<String>, StoreError> {
+        self.with(|conn| {
+            let mut rows = conn.prepare_cached("SELECT entry FROM audit ORDER BY seq DESC LIMIT ?1")?;
+            let entries = rows.query_map(params![super::AUDIT_KEPT as i64], |r| r.get(0))?;
+            entries.collect()
+        })
+    }
+
+    /// Written from a reader's connection, as [`SqliteReader::create_room`] is.
+    pub fn set_owner(&self, room: &RoomName, token: &SenderKey) -> Result<(), StoreError> {
+        self.with(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute("DELETE FROM roles WHERE room = ?1", params![room.as_str()])?;
+            tx.execute(
+                "INSERT INTO roles (room, token, role) VALUES (?1, ?2, 'owner')",
+                params![room.as_str(), &**token],
+            )?;
+            tx.commit()
+        })
+    }
+
+    pub fn set_moderator(&self, room: &RoomName, token: &SenderKey, on: bool) -> Result<(), StoreError> {
+        self.with(|conn| {
+            let sql = if on {
+                "INSERT INTO roles (room, token, role) VALUES (?1, ?2, 'moderator') ON CONFLICT (room, token) DO NOTHING"
+            } else {
+                "DELETE FROM roles WHERE room = ?1 AND token = ?2 AND role = 'moderator'"
+            };
+            conn.prepare_cached(sql)?.execute(params![room.as_str(), &**token]).map(drop)
         })
     }
 

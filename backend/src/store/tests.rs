@@ -209,7 +209,12 @@ fn a_room_is_created_once_with_its_settings_and_only_while_nothing_is_stored() {
         assert_eq!(h.room(&room("den")).unwrap(), StoredRoom::default(), "{}: unknown", b.name);
         assert!(h.create_room(&room("den"), &private).unwrap(), "{}", b.name);
         let got = h.room(&room("den")).unwrap();
-        assert_eq!(got, StoredRoom { exists: true, settings: private.clone() }, "{}", b.name);
+        assert_eq!(
+            got,
+            StoredRoom { exists: true, settings: private.clone(), roles: Default::default() },
+            "{}",
+            b.name
+        );
         assert!(got.settings.is_private());
         // Created once: a second creator does not overwrite the first one's settings.
         assert!(!h.create_room(&room("den"), &limited).unwrap(), "{}", b.name);
@@ -219,7 +224,7 @@ fn a_room_is_created_once_with_its_settings_and_only_while_nothing_is_stored() {
         let h = &b.history;
         assert_eq!(
             h.room(&room("chat")).unwrap(),
-            StoredRoom { exists: true, settings: RoomSettings::default() },
+            StoredRoom { exists: true, settings: RoomSettings::default(), roles: Default::default() },
             "{}",
             b.name
         );
@@ -228,6 +233,50 @@ fn a_room_is_created_once_with_its_settings_and_only_while_nothing_is_stored() {
         // A public room with a limit.
         assert!(h.create_room(&room("pair"), &limited).unwrap(), "{}", b.name);
         assert_eq!(h.room(&room("pair")).unwrap().settings, limited, "{}", b.name);
+    }
+}
+
+#[test]
+fn a_room_s_owner_and_moderators_are_kept_and_a_new_owner_starts_afresh() {
+    for b in backends() {
+        let h = &b.history;
+        let den = room("den");
+        let (ann, bob, cat) =
+            (SenderKey::from("ann-token"), SenderKey::from("bob-token"), SenderKey::from("cat-token"));
+        h.set_owner(&den, &ann).unwrap();
+        h.set_moderator(&den, &bob, true).unwrap();
+        h.set_moderator(&den, &ann, true).unwrap();
+        let stored = h.room(&den).unwrap();
+        assert!(!stored.exists, "{}: roles alone do not make a room exist", b.name);
+        assert_eq!(stored.roles.owner.as_deref(), Some("ann-token"), "{}", b.name);
+        assert_eq!(
+            stored.roles.moderators.iter().map(|t| &**t).collect::<Vec<_>>(),
+            ["bob-token"],
+            "{}",
+            b.name
+        );
+        h.set_moderator(&den, &bob, false).unwrap();
+        assert!(h.room(&den).unwrap().roles.moderators.is_empty(), "{}", b.name);
+        h.set_moderator(&den, &bob, true).unwrap();
+        // Created anew by someone else: the old roles go.
+        h.set_owner(&den, &cat).unwrap();
+        let roles = h.room(&den).unwrap().roles;
+        assert_eq!((roles.owner.as_deref(), roles.moderators.len()), (Some("cat-token"), 0), "{}", b.name);
+    }
+}
+
+#[test]
+fn the_audit_log_keeps_the_newest_entries_newest_first() {
+    for b in backends() {
+        let h = &b.history;
+        assert!(h.audit_log().unwrap().is_empty(), "{}", b.name);
+        for i in 0..super::AUDIT_KEPT + 2 {
+            h.audit(&format!("{{\"n\":{i}}}")).unwrap();
+        }
+        let log = h.audit_log().unwrap();
+        assert_eq!(log.len(), super::AUDIT_KEPT, "{}", b.name);
+        assert_eq!(log[0], format!("{{\"n\":{}}}", super::AUDIT_KEPT + 1), "{}", b.name);
+        assert_eq!(log.last().unwrap(), "{\"n\":2}", "{}", b.name);
     }
 }
 
@@ -264,7 +313,10 @@ fn sqlite_keeps_room_settings_across_a_restart_and_migrates_an_older_database() 
     assert!(b.history.create_room(&room("den"), &settings).unwrap());
     drop(b);
     let b = sqlite(&path);
-    assert_eq!(b.history.room(&room("den")).unwrap(), StoredRoom { exists: true, settings });
+    assert_eq!(
+        b.history.room(&room("den")).unwrap(),
+        StoredRoom { exists: true, settings, roles: Default::default() }
+    );
 }
 
 #[test]
@@ -283,7 +335,10 @@ fn sqlite_renames_rooms_stored_decomposed_to_their_composed_name() {
     drop(b);
     let mut b = sqlite(&path);
     assert_eq!(b.page(b.history.recent(&room("Caf\u{E9}"), 50).unwrap()), (vec![1, 2], true));
-    assert_eq!(b.history.room(&room("Caf\u{E9}")).unwrap(), StoredRoom { exists: true, settings });
+    assert_eq!(
+        b.history.room(&room("Caf\u{E9}")).unwrap(),
+        StoredRoom { exists: true, settings, roles: Default::default() }
+    );
     assert_eq!(b.page(b.history.recent(&room("Cafe\u{301}"), 50).unwrap()), (vec![], true));
     assert_eq!(b.page(b.history.recent(&room("Bar\u{E9}"), 50).unwrap()), (vec![1], true));
     assert_eq!(b.page(b.history.recent(&room("Bare\u{301}"), 50).unwrap()), (vec![1], true));

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on `127.0.0.1:0`, real WebSocket clients, and only
 //! what a client can observe. One binary (faster to build), one module per area.
 
+mod admin;
 mod admission;
 mod balancer;
 mod cluster;
@@ -13,6 +14,8 @@ mod http_stream;
 mod listen;
 mod logs;
 mod media;
+mod metrics;
+mod moderation;
 mod names;
 mod private_rooms;
 mod protocol;

@@ -230,11 +230,12 @@ async fn a_version_1_client_in_a_big_room_still_speaks_version_1() {
     let mut old = app.client().await;
     old.set_nick("oldie").await;
     let joined = old.join("big").await;
-    // Every member, no total: version 1's joined exactly.
+    // Every member, no total: version 1's joined exactly (with the room's owner, an
+    // addition to version 1).
     assert_eq!(
         joined,
         json!({"type": "joined", "room": "big", "members": ["n0", "n1", "n2", "n3", "n4", "oldie"],
-               "history": [], "complete": true})
+               "history": [], "complete": true, "roles": [{"nick": "n0", "role": "owner"}]})
     );
     old.send(json!({"type": "members", "room": "big"})).await;
     old.expect_error("bad_request").await;

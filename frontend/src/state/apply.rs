@@ -30,10 +30,16 @@ impl Chat {
                 self.nick = nick;
             }
             ServerMsg::Rooms { rooms } => self.directory = rooms,
-            ServerMsg::Joined { room, members, history, complete, total } => {
+            ServerMsg::Joined { room, members, history, complete, total, .. } => {
                 return self.joined(room, members, history, complete, total);
             }
             ServerMsg::Left { room } => return self.left(&room),
+            // Taken out of the room: as if it had left (joining again is the person's own
+            // choice). Saying who did it is left to the app's moderation view: its words
+            // would not fit the first load's budget now.
+            ServerMsg::Kicked { room, .. } => return self.left(&room),
+            // Roles are the server's to enforce; this app does not show them yet.
+            ServerMsg::Role { .. } => {}
             ServerMsg::Message(msg) => self.message(msg),
             ServerMsg::Presence { room, event, nick, old_nick } => {
                 self.presence(&room, event, nick, old_nick)

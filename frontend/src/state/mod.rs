@@ -68,6 +68,8 @@ pub enum Status {
     },
     /// The browser says there is no network; waiting for it to come back.
     Offline,
+    /// The operator took this client off the server: no reconnecting by itself.
+    Removed,
 }
 
 impl Status {

@@ -23,6 +23,7 @@ impl fmt::Display for Status {
             Self::ConnectedHttp => f.write_str(w.connected_http),
             Self::Reconnecting { secs } => f.write_str(&fill(w.reconnecting, &[("n", &secs.to_string())])),
             Self::Offline => f.write_str(w.offline),
+            Self::Removed => f.write_str(w.removed),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The rules of each request but `join`, one file each (a `join`'s, which may need more
+//! The rules of each request but `join`, one file each (`moderate`: `mod`, `kick`, `ban`) (a `join`'s, which may need more
 //! than one trip to the lock, are `hub::join`'s). Each runs under the hub's lock, changes
 //! the state through its parts' methods, queues what it sends, and says what is left to do
 //! once the lock is released ([`Next`]: a read of history, say).
@@ -8,6 +8,7 @@
 mod history;
 mod leave;
 mod members;
+mod moderate;
 mod nick;
 mod say;
 mod typing;
@@ -44,6 +45,9 @@ impl Hub {
             }
             Request::History { room, before, limit } => history::history(state, id, room, before, limit),
             Request::Members(page) => members::members(state, id, page),
+            Request::Mod { room, nick, on } => self.moderator(state, id, room, nick, on),
+            Request::Kick { room, nick } => self.kick_request(state, id, room, nick, None),
+            Request::Ban { room, nick, minutes } => self.kick_request(state, id, room, nick, Some(minutes)),
         }
     }
 }

@@ -25,7 +25,10 @@ pub(super) fn say(
     let new =
         NewMessage { sender: &conn.sender, room: &room, nick: conn.nick(), text, cid, ts: now_ms(), image };
     match state.store.append(new) {
-        Appended::Deliver(msg) => members.deliver(msg, &mut state.dirty),
+        Appended::Deliver(msg) => {
+            state.metrics.stored(0);
+            members.deliver(msg, &mut state.dirty);
+        }
         Appended::Duplicate { room, id } => {
             return Ok(Next::Again { link: conn.link.clone(), room, id });
         }

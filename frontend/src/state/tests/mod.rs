@@ -52,6 +52,7 @@ fn joined_page(room: &str, history: Vec<ChatMessage>, complete: bool) -> ServerM
         history,
         complete,
         total: None,
+        roles: vec![],
     }
 }
 

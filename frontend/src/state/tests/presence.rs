@@ -138,3 +138,12 @@ fn other_errors_become_a_dismissible_alert() {
     chat.dismiss_alert(alert.seq);
     assert!(chat.alert.is_none());
 }
+
+#[test]
+fn a_kick_leaves_the_room() {
+    let mut chat = connected("alice");
+    chat.apply(joined("den", vec![]), 0.0);
+    assert!(chat.rooms.iter().any(|r| r.name == "den"));
+    chat.apply(ServerMsg::Kicked { room: "den".into(), by: Some("bob".into()) }, 0.0);
+    assert!(!chat.rooms.iter().any(|r| r.name == "den"), "out of the room");
+}
