@@ -546,6 +546,32 @@ async fn goodbye(link: &Link, close: &Close) {
 mod tests {
     use super::*;
 
+    /// A connection's future is most of an idle connection's memory, so it holds the
+    /// handler once: with `async fn`s nested around `Handler::serve`, each keeping what it
+    /// was given beside what was made of it, it was 1,736 bytes; now 1,232
+    /// (bench/TUNING.md).
+    #[tokio::test]
+    async fn a_connections_future_holds_its_state_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (socket, _) = listener.accept().await.unwrap();
+        let (store, history) = crate::store::Store::memory(10);
+        let hub = Hub::new(store, history, 10);
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SessionConfig {
+            queue: link::Capacity { frames: 8, bytes: 1 << 20 },
+            send_buffer: 0,
+            rate_limit: 10,
+            ping_every: Duration::from_secs(20),
+            media: Media::open(dir.path(), 1 << 20).unwrap(),
+        };
+        let peer = Peer { client: String::new(), resume: None, version: common::Version::V2 };
+        let shutdown = CancellationToken::new();
+        let served = connect(socket, Bytes::new(), hub, cfg, peer).run(&shutdown);
+        let size = std::mem::size_of_val(&served);
+        assert!(size <= 1536, "a connection's future is {size} bytes");
+    }
+
     #[test]
     fn decode_refuses_anything_but_an_object() {
         assert!(decode(r#"["join","lobby"]"#).is_err());
