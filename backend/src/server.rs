@@ -479,7 +479,7 @@ async fn ws_handler(
             tracing::error!("an upgraded connection is not a TCP socket");
             return;
         };
-        handler::run(parts.io.into_inner(), parts.read_buf, hub, session, shutdown, peer).await;
+        handler::connect(parts.io.into_inner(), parts.read_buf, hub, session, peer).run(&shutdown).await;
         drop((slot, counted));
     };
     sessions.spawn(task.instrument(span));

@@ -212,7 +212,7 @@ async fn open(
         async move {
             // Whatever way the session ends (a panic too), its stream is no longer found.
             let _listed = Listed { streams, id: stream_id };
-            handler::run_stream(id, link, rx, hub, session, shutdown, client).await;
+            handler::stream(id, link, rx, hub, session, client).run(&shutdown).await;
             drop(places);
         }
         .instrument(span),

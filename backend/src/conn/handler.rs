@@ -76,16 +76,15 @@ pub struct Peer {
     pub version: common::Version,
 }
 
-/// Serves one upgraded connection: `early` is what the client sent after its handshake
-/// that the HTTP server had already read.
-pub async fn run(
-    stream: TcpStream,
-    early: Bytes,
-    hub: Hub,
-    cfg: SessionConfig,
-    shutdown: CancellationToken,
-    peer: Peer,
-) {
+/// Connects an upgraded WebSocket to the hub (it gets its `welcome`) and returns its
+/// handler, to be run with [`Handler::run`]: `early` is what the client sent after its
+/// handshake that the HTTP server had already read.
+///
+/// Not an `async fn`: everything an `async fn` is given stays in its future for the
+/// future's whole life, beside the values made of it, and a connection's future is most
+/// of an idle connection's memory (bench/TUNING.md). What the connection keeps lives in
+/// the handler alone.
+pub fn connect(stream: TcpStream, early: Bytes, hub: Hub, cfg: SessionConfig, peer: Peer) -> Handler {
     let Peer { client, ip, resume, version } = peer;
     // For a client that does not read, the kernel would grow the send buffer to megabytes,
     // all of them answers encoded for nobody (see `--send-buffer`); what does not fit
@@ -109,21 +108,20 @@ pub async fn run(
     // It may be a view into the HTTP server's whole read buffer: let that go now, not
     // when the connection ends (it was most of an idle connection's memory).
     drop(early);
-    serve(id, link, Input::Socket(decoder), None, hub, cfg, &shutdown, client).await;
+    Handler::new(id, link, Input::Socket(decoder), None, hub, cfg, client)
 }
 
-/// Serves an HTTP stream (see `stream`), already connected to the hub as `id`: its
-/// client's frames arrive as the batches of its `POST`s, on `posted`.
-#[allow(clippy::too_many_arguments)]
-pub async fn run_stream(
+/// The handler of an HTTP stream (see `stream`), already connected to the hub as `id`:
+/// its client's frames arrive as the batches of its `POST`s, on `posted`. Run it with
+/// [`Handler::run`].
+pub fn stream(
     id: ConnId,
     link: Link,
     posted: mpsc::Receiver<Vec<String>>,
     hub: Hub,
     cfg: SessionConfig,
-    shutdown: CancellationToken,
     client: String,
-) {
+) -> Handler {
     if tracing::enabled!(tracing::Level::INFO) {
         let nick = hub.nick(id).unwrap_or_default();
         tracing::info!(%client, conn = id, %nick, online = hub.connections(), "connected (HTTP stream)");
@@ -131,51 +129,15 @@ pub async fn run_stream(
     hub.metrics().connected(metrics::Transport::Http);
     // A stream's heartbeat comes at least this often, so that proxies keep it open.
     let cfg = SessionConfig { ping_every: cfg.ping_every.min(STREAM_HEARTBEAT), ..cfg };
-    serve(id, link, Input::Posted(VecDeque::new()), Some(posted), hub, cfg, &shutdown, client).await;
+    Handler::new(id, link, Input::Posted(VecDeque::new()), Some(posted), hub, cfg, client)
 }
 
 /// The most time between two heartbeats of an HTTP stream.
 const STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
 
-/// Runs a connected client's handler, then tells the hub it left and says goodbye.
-#[allow(clippy::too_many_arguments)]
-async fn serve(
-    id: ConnId,
-    link: Link,
-    input: Input,
-    posted: Option<mpsc::Receiver<Vec<String>>>,
-    hub: Hub,
-    cfg: SessionConfig,
-    shutdown: &CancellationToken,
-    client: String,
-) {
-    let bucket = TokenBucket::new(cfg.rate_limit);
-    let mut handler =
-        Handler { id, link, input, posted, bucket, hub, media: cfg.media, ping_every: cfg.ping_every };
-    let (why, close) = handler.serve(shutdown).await;
-    let Handler { id, link, hub, .. } = handler;
-    // The first close wins: the hub's (too slow, replaced) over ours.
-    let close = close.map(|c| link.close(c));
-    let transport = match link.transport() {
-        Transport::WebSocket(_) => metrics::Transport::WebSocket,
-        Transport::Stream(_) => metrics::Transport::Http,
-    };
-    hub.metrics().closed(
-        transport,
-        close.as_ref().map(|c| c.code),
-        close.as_ref().is_some_and(|c| c.too_slow),
-    );
-    let nick = if tracing::enabled!(tracing::Level::INFO) { hub.nick(id) } else { None }.unwrap_or_default();
-    hub.disconnect(id).flush();
-    if let Some(close) = close {
-        goodbye(&link, &close).await;
-    }
-    tracing::info!(%client, conn = id, %nick, reason = why, online = hub.connections(), "disconnected");
-}
-
 /// One connection: what is its own, and the handles to what it shares.
 #[derive(Debug)]
-struct Handler {
+pub struct Handler {
     id: ConnId,
     link: Link,
     input: Input,
@@ -185,6 +147,8 @@ struct Handler {
     hub: Hub,
     media: Media,
     ping_every: Duration,
+    /// The client's address, for the log's lines (empty when they are off).
+    client: String,
 }
 
 /// Where a connection's client frames come from.
@@ -252,6 +216,47 @@ enum Step {
 type Left = Option<(Read, Option<String>)>;
 
 impl Handler {
+    fn new(
+        id: ConnId,
+        link: Link,
+        input: Input,
+        posted: Option<mpsc::Receiver<Vec<String>>>,
+        hub: Hub,
+        cfg: SessionConfig,
+        client: String,
+    ) -> Self {
+        let bucket = TokenBucket::new(cfg.rate_limit);
+        Self { id, link, input, posted, bucket, hub, media: cfg.media, ping_every: cfg.ping_every, client }
+    }
+
+    /// Runs the connected client's handler until the connection must end, then tells the
+    /// hub it left and says goodbye.
+    pub async fn run(mut self, shutdown: &CancellationToken) {
+        let (why, close) = self.serve(shutdown).await;
+        // Nothing more is read: the decoder's buffer goes now, not after the goodbye.
+        self.input = Input::Posted(VecDeque::new());
+        // The first close wins: the hub's (too slow, replaced) over ours.
+        let close = close.map(|c| self.link.close(c));
+        let (id, hub) = (self.id, &self.hub);
+        let transport = match self.link.transport() {
+            Transport::WebSocket(_) => metrics::Transport::WebSocket,
+            Transport::Stream(_) => metrics::Transport::Http,
+        };
+        hub.metrics().closed(
+            transport,
+            close.as_ref().map(|c| c.code),
+            close.as_ref().is_some_and(|c| c.too_slow),
+        );
+        let nick =
+            if tracing::enabled!(tracing::Level::INFO) { hub.nick(id) } else { None }.unwrap_or_default();
+        hub.disconnect(id).flush();
+        if let Some(close) = close {
+            goodbye(&self.link, &close).await;
+        }
+        let client = &self.client;
+        tracing::info!(%client, conn = id, %nick, reason = why, online = hub.connections(), "disconnected");
+    }
+
     /// Runs the connection until it must end.
     async fn serve(&mut self, shutdown: &CancellationToken) -> Ending {
         // A handle of its own, so the socket can be borrowed while `self` is changed.
@@ -560,6 +565,37 @@ async fn goodbye(link: &Link, close: &Close) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connection's future is most of an idle connection's memory, so it holds the
+    /// handler once: with `async fn`s nested around `Handler::serve`, each keeping what it
+    /// was given beside what was made of it, it was 1,736 bytes; now 1,232
+    /// (bench/TUNING.md).
+    #[tokio::test]
+    async fn a_connections_future_holds_its_state_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (socket, _) = listener.accept().await.unwrap();
+        let (store, history) = crate::store::Store::memory(10);
+        let hub = Hub::new(store, history, 10);
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SessionConfig {
+            queue: link::Capacity { frames: 8, bytes: 1 << 20 },
+            send_buffer: 0,
+            rate_limit: 10,
+            ping_every: Duration::from_secs(20),
+            media: Media::open(dir.path(), 1 << 20).unwrap(),
+        };
+        let peer = Peer {
+            client: String::new(),
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            resume: None,
+            version: common::Version::V2,
+        };
+        let shutdown = CancellationToken::new();
+        let served = connect(socket, Bytes::new(), hub, cfg, peer).run(&shutdown);
+        let size = std::mem::size_of_val(&served);
+        assert!(size <= 1536, "a connection's future is {size} bytes");
+    }
 
     #[test]
     fn decode_refuses_anything_but_an_object() {

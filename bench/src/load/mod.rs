@@ -161,6 +161,11 @@ async fn scenario(opts: &Options) -> ScenarioResult {
         None => Ctx::idle(meter.clone(), opts),
     };
     tokio::time::sleep(SETTLE).await;
+    profile_mark("setup").await;
+    // `BENCH_RATE` sets every steady phase's rate, in deliveries a second: under a
+    // profiler the server runs tens of times slower, and at the scenario's own rates it
+    // would fall behind and write several messages per `sendmsg`, as it does not natively.
+    let rate_override: Option<f64> = std::env::var("BENCH_RATE").ok().and_then(|r| r.parse().ok());
     let mut next_id = 0u32;
     let mut retried = false;
     let mut specs = plan.phases.iter().peekable();
@@ -173,6 +178,7 @@ async fn scenario(opts: &Options) -> ScenarioResult {
             PhaseSpec::Reconnect { conns } => reconnect(&ctx, opts, *conns, &mut result).await,
             PhaseSpec::Churn { rate, secs } => ctx.churn(id, spec.name(), *rate, *secs).await,
             PhaseSpec::Steady { rate, secs, stop_readers, slow } => {
+                let rate = &rate_override.unwrap_or(*rate);
                 let layout = ctx.layout.expect("steady phases have a layout");
                 let msg_rate = rate / f64::from(layout.members);
                 let msgs = (msg_rate * secs).round() as u64;
@@ -209,7 +215,27 @@ async fn scenario(opts: &Options) -> ScenarioResult {
             }
         }
     }
+    profile_mark("phases").await;
     result
+}
+
+/// For a profile of the server over the phases alone (bench/TUNING.md): with
+/// `BENCH_PAUSE_AT=PREFIX`, the generator creates `PREFIX.setup` once every client is
+/// connected and `PREFIX.phases` once the phases are done, and each time waits (a minute
+/// at most) until the file is removed, so that a profiler's counters can be zeroed and
+/// dumped at those points, before the clients' leaving is counted.
+async fn profile_mark(point: &str) {
+    let Some(prefix) = std::env::var_os("BENCH_PAUSE_AT") else { return };
+    let mut path = prefix;
+    path.push(format!(".{point}"));
+    let path = std::path::PathBuf::from(path);
+    if std::fs::write(&path, point).is_err() {
+        return;
+    }
+    let until = Instant::now() + Duration::from_secs(60);
+    while path.exists() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn drain_timeout(quick: bool) -> Duration {

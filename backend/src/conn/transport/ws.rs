@@ -18,7 +18,8 @@ const WRITEV_MAX: usize = 64;
 /// back once everything in it is decoded, so an idle connection holds none).
 const READ_CHUNK: usize = 4096;
 
-/// See [`super::Transport::write`].
+/// See [`super::Transport::write`] (inlined there, and so into `Link::write_out`).
+#[inline]
 pub fn write<'a>(
     socket: &TcpStream,
     first: &[u8],
@@ -28,8 +29,7 @@ pub fn write<'a>(
     // layer (`vfs_writev`, `fdget_pos`): 8% less CPU per delivery in a room of 10,000
     // (bench/TUNING.md).
     if rest.len() == 0 {
-        // The usual case (a broadcast to a member with nothing queued): `send`.
-        return Ok((socket.try_write(first)?, first.len()));
+        return write_one(socket, first);
     }
     let mut slices = [IoSlice::new(&[]); WRITEV_MAX];
     slices[0] = IoSlice::new(first);
@@ -42,6 +42,12 @@ pub fn write<'a>(
     }
     let send = || SockRef::from(socket).send_vectored(&slices[..n]);
     Ok((socket.try_io(Interest::WRITABLE, send)?, offered))
+}
+
+/// See [`super::Transport::write_one`]: one `send`.
+#[inline]
+pub fn write_one(socket: &TcpStream, first: &[u8]) -> io::Result<(usize, usize)> {
+    Ok((socket.try_write(first)?, first.len()))
 }
 
 /// Waits until the socket may be written. Through `poll_write_ready`, not `writable()`:
