@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::changes::{Change, Deleted, Edited, Emoji, Quote, Reacted, Reaction};
 use crate::media::ImageRef;
 use crate::names::{Cid, InvalidName, Nick, Password, RoomName, Text, room_max};
 use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE, MembersPage};
@@ -41,6 +42,9 @@ pub enum ClientMsg {
         cid: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         image: Option<String>,
+        /// The id of the message (of the same room) this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<u64>,
     },
     /// The user is typing in a room.
     Typing { room: String },
@@ -63,6 +67,13 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
+    // Changing a message after it was said (PROTOCOL.md): the `changes` module's frames.
+    /// Replace the text of one's own message.
+    Edit { room: String, id: u64, text: String },
+    /// Take a message back.
+    Delete { room: String, id: u64 },
+    /// Add (`on`) or remove one's reaction to a message.
+    React { room: String, id: u64, emoji: String, on: bool },
 }
 
 /// A client frame whose names and texts passed the bounds of PROTOCOL.md (`Members` is
@@ -72,11 +83,14 @@ pub enum Request {
     Nick(Nick),
     Join { room: RoomName, after: Option<u64>, password: Option<Password>, max: Option<u32> },
     Leave(RoomName),
-    Say { room: RoomName, text: Text, cid: Cid, image: Option<ImageRef> },
+    Say { room: RoomName, text: Text, cid: Cid, image: Option<ImageRef>, reply_to: Option<u64> },
     Typing(RoomName),
     History { room: RoomName, before: u64, limit: u32 },
     Ping,
     Members(MembersPage),
+    Edit { room: RoomName, id: u64, text: Text },
+    Delete { room: RoomName, id: u64 },
+    React { room: RoomName, id: u64, emoji: Emoji, on: bool },
 }
 
 impl ClientMsg {
@@ -99,13 +113,14 @@ impl ClientMsg {
                 max: max.map(room_max).transpose()?,
             },
             Self::Leave { room } => Request::Leave(RoomName::parse(&room)?),
-            Self::Say { room, text, cid, image } => {
+            Self::Say { room, text, cid, image, reply_to } => {
                 let image = image.as_deref().map(ImageRef::parse).transpose()?;
                 Request::Say {
                     room: RoomName::parse(&room)?,
                     text: if image.is_some() { Text::parse_caption(&text)? } else { Text::parse(&text)? },
                     cid: Cid::parse(&cid)?,
                     image,
+                    reply_to,
                 }
             }
             Self::Typing { room } => Request::Typing(RoomName::parse(&room)?),
@@ -121,12 +136,21 @@ impl ClientMsg {
                 after: after.as_deref().map(Nick::parse).transpose()?,
                 limit: limit.unwrap_or(MEMBERS_PAGE).clamp(1, MEMBERS_MAX),
             }),
+            Self::Edit { room, id, text } => {
+                Request::Edit { room: RoomName::parse(&room)?, id, text: Text::parse(&text)? }
+            }
+            Self::Delete { room, id } => Request::Delete { room: RoomName::parse(&room)?, id },
+            Self::React { room, id, emoji, on } => {
+                Request::React { room: RoomName::parse(&room)?, id, emoji: Emoji::parse(&emoji)?, on }
+            }
         })
     }
 }
 
-/// A chat message as stored and as sent (`message`, and the items of `history`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A chat message as stored and as sent (`message`, and the items of `history`). The
+/// fields after `image` are the changes it went through (absent when it went through
+/// none, so a client that knows nothing of them reads it as before).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub room: String,
     /// Assigned by the server, strictly increasing within the room.
@@ -141,6 +165,21 @@ pub struct ChatMessage {
     /// then be empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// When its text was last edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited: Option<u64>,
+    /// Taken back: `text` is empty and `image` absent (a tombstone, so that paging stays
+    /// exact).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// Its reactions, each emoji with who reacted, in the order they were first given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+    /// The id of the message it answers, and that message's [`Quote`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<Quote>,
 }
 
 /// One entry of the room directory.
@@ -153,8 +192,16 @@ pub struct RoomInfo {
     pub private: bool,
 }
 
-fn is_false(b: &bool) -> bool {
+pub(crate) fn is_false(b: &bool) -> bool {
     !*b
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,6 +273,13 @@ pub enum ServerMsg {
         complete: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         total: Option<u32>,
+        /// For a `join` with `after`: the changes (`edited`, `deleted`, `reacted`) with
+        /// `seq > after` of messages with `id <= after`, oldest first; `changes_complete`
+        /// is `false` (and present) when some were left out.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changes: Vec<Change>,
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        changes_complete: bool,
     },
     /// The answer to `leave`.
     Left {
@@ -280,6 +334,20 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cid: Option<String>,
     },
+    // Changing a message after it was said (PROTOCOL.md): told to every member of the room.
+    Edited(Edited),
+    Deleted(Deleted),
+    Reacted(Reacted),
+}
+
+impl From<Change> for ServerMsg {
+    fn from(change: Change) -> Self {
+        match change {
+            Change::Edited(c) => Self::Edited(c),
+            Change::Deleted(c) => Self::Deleted(c),
+            Change::Reacted(c) => Self::Reacted(c),
+        }
+    }
 }
 
 impl ServerMsg {
@@ -317,6 +385,9 @@ pub mod samples {
             ServerMsg::Members { .. } => "members",
             ServerMsg::PresenceCount { .. } => "presence_count",
             ServerMsg::RoomsDelta { .. } => "rooms_delta",
+            ServerMsg::Edited(_) => "edited",
+            ServerMsg::Deleted(_) => "deleted",
+            ServerMsg::Reacted(_) => "reacted",
         }
     }
 
@@ -331,6 +402,9 @@ pub mod samples {
             ClientMsg::History { .. } => "history",
             ClientMsg::Ping => "ping",
             ClientMsg::Members { .. } => "members",
+            ClientMsg::Edit { .. } => "edit",
+            ClientMsg::Delete { .. } => "delete",
+            ClientMsg::React { .. } => "react",
         }
     }
 
@@ -347,7 +421,7 @@ pub mod samples {
             // within what a JavaScript number holds exactly.
             ts: 1_763_760_000_000 + id % 1000,
             cid: cid.map(Into::into),
-            image: None,
+            ..ChatMessage::default()
         }
     }
 
@@ -393,6 +467,35 @@ pub mod samples {
                 history: vec![message(3, None), message(4, Some("a-1"))],
                 complete: true,
                 total: None,
+                changes: vec![],
+                changes_complete: true,
+            },
+            // Resumed: what changed while away, some left out.
+            ServerMsg::Joined {
+                room: "rust".into(),
+                members: vec!["ann".into()],
+                history: vec![],
+                complete: true,
+                total: None,
+                changes: vec![
+                    Change::Edited(Edited {
+                        room: "rust".into(),
+                        id: 3,
+                        text: AWKWARD.into(),
+                        edited: 1_763_760_000_500,
+                        seq: 8,
+                    }),
+                    Change::Deleted(Deleted { room: "rust".into(), id: 4, seq: 9 }),
+                    Change::Reacted(Reacted {
+                        room: "rust".into(),
+                        id: 3,
+                        emoji: "👍".into(),
+                        nick: "ann".into(),
+                        on: false,
+                        seq: 10,
+                    }),
+                ],
+                changes_complete: false,
             },
             // Version 2: the first page of members and the room's size.
             ServerMsg::Joined {
@@ -401,6 +504,8 @@ pub mod samples {
                 history: vec![],
                 complete: true,
                 total: Some(1200),
+                changes: vec![],
+                changes_complete: true,
             },
             ServerMsg::Members {
                 room: "lobby".into(),
@@ -428,6 +533,40 @@ pub mod samples {
                 ..message(6, Some("c-6"))
             }),
             ServerMsg::Message(ChatMessage { image: Some(IMAGE.into()), ..message(7, None) }),
+            // Changed: edited, with reactions, a reply quoting another, a tombstone, a
+            // reply to a message deleted since.
+            ServerMsg::Message(ChatMessage {
+                edited: Some(1_763_760_000_900),
+                reactions: vec![
+                    Reaction { emoji: "👍".into(), nicks: vec!["ann".into(), "bob".into()] },
+                    Reaction { emoji: "👨‍👩‍👧".into(), nicks: vec!["carl".into()] },
+                ],
+                reply_to: Some(3),
+                quote: Some(Quote::of("ann", AWKWARD)),
+                ..message(8, Some("c-8"))
+            }),
+            ServerMsg::Message(ChatMessage { text: String::new(), deleted: true, ..message(9, None) }),
+            ServerMsg::Message(ChatMessage {
+                reply_to: Some(9),
+                quote: Some(Quote { nick: "bob".into(), text: String::new(), deleted: true }),
+                ..message(10, None)
+            }),
+            ServerMsg::Edited(Edited {
+                room: "rust".into(),
+                id: 8,
+                text: AWKWARD.into(),
+                edited: 1_763_760_000_900,
+                seq: 11,
+            }),
+            ServerMsg::Deleted(Deleted { room: "rust".into(), id: 9, seq: 12 }),
+            ServerMsg::Reacted(Reacted {
+                room: "rust".into(),
+                id: 8,
+                emoji: "👍".into(),
+                nick: "bob".into(),
+                on: true,
+                seq: 13,
+            }),
             presence(PresenceEvent::Join, "bob", None),
             presence(PresenceEvent::Leave, "bob", None),
             presence(PresenceEvent::Rename, "bobby", Some("bob")),
@@ -469,12 +608,26 @@ pub mod samples {
                 max: Some(1000),
             },
             ClientMsg::Leave { room: "café & co".into() },
-            ClientMsg::Say { room: "r".into(), text: AWKWARD.into(), cid: "a-1".into(), image: None },
+            ClientMsg::Say {
+                room: "r".into(),
+                text: AWKWARD.into(),
+                cid: "a-1".into(),
+                image: None,
+                reply_to: None,
+            },
             ClientMsg::Say {
                 room: "r".into(),
                 text: String::new(),
                 cid: "a-2".into(),
                 image: Some(IMAGE.into()),
+                reply_to: None,
+            },
+            ClientMsg::Say {
+                room: "r".into(),
+                text: "yes".into(),
+                cid: "a-3".into(),
+                image: None,
+                reply_to: Some(41),
             },
             ClientMsg::Typing { room: "r".into() },
             ClientMsg::History { room: "r".into(), before: 100, limit: Some(50) },
@@ -482,6 +635,10 @@ pub mod samples {
             ClientMsg::Ping,
             ClientMsg::Members { room: "lobby".into(), after: Some("carl".into()), limit: Some(3) },
             ClientMsg::Members { room: "lobby".into(), after: None, limit: None },
+            ClientMsg::Edit { room: "r".into(), id: 41, text: AWKWARD.into() },
+            ClientMsg::Delete { room: "r".into(), id: 41 },
+            ClientMsg::React { room: "r".into(), id: 41, emoji: "👍".into(), on: true },
+            ClientMsg::React { room: "r".into(), id: 41, emoji: "👍".into(), on: false },
         ]
     }
 }
@@ -681,8 +838,13 @@ mod tests {
 
     #[test]
     fn validate_applies_the_bounds() {
-        let ok =
-            ClientMsg::Say { room: " lobby ".into(), text: "hi  ".into(), cid: "a-1".into(), image: None };
+        let ok = ClientMsg::Say {
+            room: " lobby ".into(),
+            text: "hi  ".into(),
+            cid: "a-1".into(),
+            image: None,
+            reply_to: None,
+        };
         let Request::Say { room, text, cid, .. } = ok.validate().unwrap() else { panic!() };
         assert_eq!((room.as_str(), text.as_str(), cid.as_str()), ("lobby", "hi", "a-1"));
         let long = ClientMsg::Nick { nick: "n".repeat(33) };
@@ -690,7 +852,13 @@ mod tests {
         assert!(
             ClientMsg::Join { room: "".into(), after: None, password: None, max: None }.validate().is_err()
         );
-        let empty = ClientMsg::Say { room: "r".into(), text: "   ".into(), cid: "c".into(), image: None };
+        let empty = ClientMsg::Say {
+            room: "r".into(),
+            text: "   ".into(),
+            cid: "c".into(),
+            image: None,
+            reply_to: None,
+        };
         assert!(empty.validate().is_err());
     }
 
@@ -722,8 +890,14 @@ mod tests {
     #[test]
     fn a_say_with_an_image_may_have_no_text_and_any_other_image_is_invalid() {
         let say = |text: &str, image: &str| {
-            ClientMsg::Say { room: "r".into(), text: text.into(), cid: "c".into(), image: Some(image.into()) }
-                .validate()
+            ClientMsg::Say {
+                room: "r".into(),
+                text: text.into(),
+                cid: "c".into(),
+                image: Some(image.into()),
+                reply_to: None,
+            }
+            .validate()
         };
         let Ok(Request::Say { text, image, .. }) = say(" ", samples::IMAGE) else { panic!() };
         assert_eq!((text.as_str(), image.unwrap().as_str()), ("", samples::IMAGE));
@@ -733,6 +907,46 @@ mod tests {
         let json = r#"{"type":"say","room":"r","text":"","cid":"c","image":"/media/a.png"}"#;
         let msg: ClientMsg = serde_json::from_str(json).unwrap();
         assert_eq!(msg.validate(), Err(InvalidName::Image));
+    }
+
+    #[test]
+    fn changes_of_a_message_round_trip_and_their_bounds_apply() {
+        let edit: ClientMsg = round_trip(r#"{"type":"edit","room":"r","id":4,"text":"fixed "}"#);
+        let Request::Edit { id, text, .. } = edit.validate().unwrap() else { panic!("not an edit") };
+        assert_eq!((id, text.as_str()), (4, "fixed"));
+        round_trip::<ClientMsg>(r#"{"type":"delete","room":"r","id":4}"#);
+        let react: ClientMsg = round_trip(r#"{"type":"react","room":"r","id":4,"emoji":"👍","on":true}"#);
+        assert!(matches!(react.validate(), Ok(Request::React { on: true, .. })));
+        let say: ClientMsg = round_trip(r#"{"type":"say","room":"r","text":"yes","cid":"c","reply_to":4}"#);
+        assert!(matches!(say.validate(), Ok(Request::Say { reply_to: Some(4), .. })));
+        let edit = |text: &str| ClientMsg::Edit { room: "r".into(), id: 1, text: text.into() }.validate();
+        assert!(edit(" ").is_err() && edit(&"x".repeat(4001)).is_err());
+        let react = |emoji: &str| {
+            ClientMsg::React { room: "r".into(), id: 1, emoji: emoji.into(), on: true }.validate()
+        };
+        assert!(react("").is_err() && react(&"👍".repeat(17)).is_err());
+        round_trip::<ServerMsg>(r#"{"type":"edited","room":"r","id":4,"text":"fixed","edited":17,"seq":9}"#);
+        round_trip::<ServerMsg>(r#"{"type":"deleted","room":"r","id":4,"seq":10}"#);
+        round_trip::<ServerMsg>(
+            r#"{"type":"reacted","room":"r","id":4,"emoji":"👍","nick":"bob","on":false,"seq":11}"#,
+        );
+        let tomb: ServerMsg = round_trip(
+            r#"{"type":"message","room":"r","id":4,"nick":"ann","text":"","ts":5,"deleted":true}"#,
+        );
+        assert!(matches!(tomb, ServerMsg::Message(ChatMessage { deleted: true, .. })));
+        round_trip::<ServerMsg>(
+            r#"{"type":"message","room":"r","id":5,"nick":"ann","text":"yes","ts":5,"edited":7,"reactions":[{"emoji":"👍","nicks":["bob"]}],"reply_to":4,"quote":{"nick":"ann","text":"","deleted":true}}"#,
+        );
+        let joined: ServerMsg = round_trip(
+            r#"{"type":"joined","room":"r","members":[],"history":[],"complete":true,"changes":[{"type":"deleted","room":"r","id":4,"seq":10}],"changes_complete":false}"#,
+        );
+        assert!(
+            matches!(joined, ServerMsg::Joined { changes_complete: false, ref changes, .. } if changes.len() == 1)
+        );
+        // Without changes, `joined` is as it always was.
+        let plain: ServerMsg =
+            round_trip(r#"{"type":"joined","room":"r","members":[],"history":[],"complete":true}"#);
+        assert!(matches!(plain, ServerMsg::Joined { changes_complete: true, .. }));
     }
 
     #[test]

@@ -30,7 +30,7 @@ impl Chat {
                 self.nick = nick;
             }
             ServerMsg::Rooms { rooms } => self.directory = rooms,
-            ServerMsg::Joined { room, members, history, complete, total } => {
+            ServerMsg::Joined { room, members, history, complete, total, .. } => {
                 return self.joined(room, members, history, complete, total);
             }
             ServerMsg::Left { room } => return self.left(&room),
@@ -47,6 +47,8 @@ impl Chat {
             ServerMsg::Error { code, message, cid } => return self.error(code, message, cid, now_ms),
             // The answer to a `ping`; this client sends none, and the frame says nothing more.
             ServerMsg::Pong => {}
+            // Changes of messages are not shown by the app yet.
+            ServerMsg::Edited(_) | ServerMsg::Deleted(_) | ServerMsg::Reacted(_) => {}
             ServerMsg::RoomsDelta { changed, removed } => {
                 self.directory.retain(|r| !removed.contains(&r.name));
                 for room in changed {

@@ -21,6 +21,8 @@ fn connected_v2(total: u32) -> Chat {
             history: vec![],
             complete: true,
             total: Some(total),
+            changes: vec![],
+            changes_complete: true,
         },
         0.0,
     );
@@ -76,6 +78,8 @@ fn member_pages_are_not_asked_of_a_version_1_server_nor_while_offline() {
             history: vec![],
             complete: true,
             total: Some(60),
+            changes: vec![],
+            changes_complete: true,
         },
         0.0,
     );
