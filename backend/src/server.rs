@@ -39,6 +39,7 @@ use crate::conn::handler::{self, Peer, SessionConfig};
 use crate::health::{self, Readiness};
 use crate::hosts::{self, Hosts};
 use crate::hub::Hub;
+use crate::change::Orphans;
 use crate::media::{self, Media};
 use crate::net;
 use crate::store::Store;
@@ -133,6 +134,10 @@ pub async fn run(
     let cluster = cluster.map(|node| node.start(&hub, token.clone()));
     let media = Media::open(&config.media_dir, config.media_max_bytes)
         .with_context(|| format!("creating the media folder {}", config.media_dir.display()))?;
+    // The pictures of deleted messages that no message names any more leave the folder.
+    let (orphans, orphaned) = Orphans::channel();
+    hub.sweep_orphans_to(orphans);
+    tokio::spawn(media.clone().sweep(orphaned));
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
     let presence = tokio::spawn(hub.clone().run_presence(token.clone()));
     let delivery = written.map(|mut written| {

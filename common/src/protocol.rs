@@ -233,6 +233,8 @@ pub enum ErrorCode {
     /// The server cannot reach its message store for now: nothing was done, and the
     /// same request (the same `cid`) may be sent again in a moment.
     Unavailable,
+    /// No such message in that room (a change of a message, a reply).
+    NotFound,
     /// A code this build does not know (a newer server); treat as a generic refusal.
     #[serde(other)]
     Other,
@@ -587,6 +589,7 @@ pub mod samples {
             ServerMsg::error(ErrorCode::Unavailable, "retry soon", Some("c-5".into())),
             ServerMsg::error(ErrorCode::Forbidden, "wrong password", None),
             ServerMsg::error(ErrorCode::RoomFull, "full", None),
+            ServerMsg::error(ErrorCode::NotFound, "no such message", None),
         ]
     }
 

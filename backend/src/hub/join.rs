@@ -240,6 +240,8 @@ impl Hub {
             history: page.messages,
             complete: page.complete,
             total,
+            changes: page.changes,
+            changes_complete: !page.changes_left_out,
         });
         queue(&link, joined, &mut state.dirty);
         let mut newest = last;

@@ -116,6 +116,8 @@ struct State {
     dirty: Deliveries,
     /// With `--redis`: the other nodes' members, and where this node's changes go.
     cluster: Option<Replica>,
+    /// Where the pictures of deleted messages go once no message names them.
+    orphans: crate::change::Orphans,
 }
 
 /// Queues a frame for one connection, to be written when the hub's lock is released. A
@@ -158,6 +160,7 @@ impl Hub {
             store,
             dirty: Deliveries::default(),
             cluster: None,
+            orphans: crate::change::Orphans::default(),
         };
         let shared = Shared {
             state: Mutex::new(state),
@@ -302,6 +305,12 @@ impl Hub {
                         queue(&conn.link, refusal(&RequestError::Unavailable, msg.cid), &mut state.dirty);
                     }
                 }
+                // Changes of messages (`hub::cmd::change`).
+                Outcome::Changed(changed) => state.stored_change(changed),
+                Outcome::Refused { sender, room, id, cid, refusal } => {
+                    state.change_refused(&sender, RequestError::refused(refusal, room, id), cid);
+                }
+                Outcome::ChangeFailed(sender) => state.change_refused(&sender, RequestError::Unavailable, None),
             }
         }
         guard.unlock()

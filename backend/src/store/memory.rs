@@ -3,9 +3,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use common::{ChatMessage, Cid, RoomName};
+use common::changes::{Deleted, Edited, Quote, Reacted};
+use common::{Change, ChatMessage, Cid, RoomName};
 
-use super::{Appended, NewMessage, Page, RoomSettings, SenderKey, StoredRoom};
+use super::{Appended, Changed, Changing, NewMessage, Page, RoomSettings, SenderKey, StoredRoom};
+use crate::change::{Action, ChangeRequest, Reactions, Refusal, may_delete, may_edit};
 
 /// The newest `per_room` messages of every room, in memory.
 #[derive(Debug)]
@@ -22,30 +24,53 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct RoomLog {
-    /// The last id given out; ids start at 1.
+    /// The last number of the room's sequence given out (to a message or a change); ids
+    /// start at 1.
     seq: u64,
-    messages: VecDeque<(SenderKey, ChatMessage)>,
+    messages: VecDeque<Kept>,
+    /// The changes of the messages kept, oldest first (a deleted message's only its
+    /// deletion), bounded like the messages.
+    changes: VecDeque<Change>,
+    /// The newest message id and change number dropped for the bound (0: none).
+    dropped: u64,
+    dropped_change: u64,
+}
+
+/// A message as kept: its sender and its reactions beside what is sent.
+#[derive(Debug)]
+struct Kept {
+    sender: SenderKey,
+    msg: ChatMessage,
+    reactions: Reactions,
 }
 
 impl RoomLog {
+    /// Ids are increasing but not consecutive (changes take numbers too).
+    fn index(&self, id: u64) -> Option<usize> {
+        self.messages.binary_search_by_key(&id, |k| k.msg.id).ok()
+    }
+
     fn get(&self, id: u64) -> Option<&ChatMessage> {
-        let first = self.messages.front()?.1.id;
-        let index = usize::try_from(id.checked_sub(first)?).ok()?;
-        self.messages.get(index).map(|(_, m)| m)
+        self.index(id).map(|i| &self.messages[i].msg)
     }
 
     /// The position of the first message with an id >= `id`.
     fn position(&self, id: u64) -> usize {
-        self.messages.partition_point(|(_, m)| m.id < id)
-    }
-
-    fn first_id(&self) -> Option<u64> {
-        self.messages.front().map(|(_, m)| m.id)
+        self.messages.partition_point(|k| k.msg.id < id)
     }
 
     fn page(&self, from: usize, to: usize, complete: bool) -> Page {
-        let messages = self.messages.range(from..to).map(|(_, m)| m.clone()).collect();
-        Page { messages, complete }
+        let messages = self.messages.range(from..to).map(|k| k.msg.clone()).collect();
+        Page { messages, complete, ..Page::default() }
+    }
+
+    /// Sets the quote of every reply to `id`.
+    fn requote(&mut self, id: u64, quote: &Quote) {
+        for k in &mut self.messages {
+            if k.msg.reply_to == Some(id) {
+                k.msg.quote = Some(quote.clone());
+            }
+        }
     }
 }
 
@@ -65,6 +90,13 @@ impl MemoryStore {
             return Appended::Duplicate { room: room.clone(), id: *id };
         }
         let log = self.rooms.entry(m.room.clone()).or_default();
+        let quote = match m.reply_to {
+            None => None,
+            Some(to) => match log.get(to) {
+                Some(q) if !q.deleted => Some(Quote::of(&q.nick, &q.text)),
+                _ => return Appended::Refused(Refusal::NotFound),
+            },
+        };
         log.seq += 1;
         let msg = ChatMessage {
             room: m.room.to_string(),
@@ -74,16 +106,101 @@ impl MemoryStore {
             ts: m.ts,
             cid: Some(key.1.to_string()),
             image: m.image.map(Into::into),
+            reply_to: m.reply_to,
+            quote,
+            ..ChatMessage::default()
         };
-        log.messages.push_back((m.sender.clone(), msg.clone()));
+        log.messages.push_back(Kept { sender: m.sender.clone(), msg: msg.clone(), reactions: Reactions::default() });
         self.cids.insert(key, (m.room.clone(), msg.id));
         if log.messages.len() > self.per_room
-            && let Some((sender, old)) = log.messages.pop_front()
-            && let Some(cid) = old.cid.and_then(|c| Cid::parse(&c).ok())
+            && let Some(old) = log.messages.pop_front()
         {
-            self.cids.remove(&(sender, cid));
+            log.dropped = old.msg.id;
+            if let Some(cid) = old.msg.cid.and_then(|c| Cid::parse(&c).ok()) {
+                self.cids.remove(&(old.sender, cid));
+            }
         }
         Appended::Deliver(msg)
+    }
+
+    /// Judges and applies a change of a message, under the rules of `change`.
+    pub fn change(&mut self, c: ChangeRequest) -> Changing {
+        let Some(log) = self.rooms.get_mut(&c.room) else { return Changing::Refused(Refusal::NotFound) };
+        let Some(at) = log.index(c.id).filter(|i| !log.messages[*i].msg.deleted) else {
+            return Changing::Refused(Refusal::NotFound);
+        };
+        let room = c.room.to_string();
+        let kept = &mut log.messages[at];
+        let mut orphan = None;
+        let change = match c.action {
+            Action::Edit(text) => {
+                if !may_edit(&c.actor, &kept.sender) {
+                    return Changing::Refused(Refusal::Forbidden);
+                }
+                log.seq += 1;
+                kept.msg.text = text.into();
+                kept.msg.edited = Some(c.ts);
+                let quote = Quote::of(&kept.msg.nick, &kept.msg.text);
+                let change = Edited { room, id: c.id, text: kept.msg.text.clone(), edited: c.ts, seq: log.seq };
+                log.requote(c.id, &quote);
+                Change::Edited(change)
+            }
+            Action::Delete => {
+                if !may_delete(&c.actor, &kept.sender) {
+                    return Changing::Refused(Refusal::Forbidden);
+                }
+                log.seq += 1;
+                let seq = log.seq;
+                let image = kept.msg.image.take();
+                kept.msg = ChatMessage {
+                    room: room.clone(),
+                    id: c.id,
+                    nick: std::mem::take(&mut kept.msg.nick),
+                    ts: kept.msg.ts,
+                    deleted: true,
+                    ..ChatMessage::default()
+                };
+                kept.reactions = Reactions::default();
+                let quote = Quote { nick: kept.msg.nick.clone(), text: String::new(), deleted: true };
+                log.requote(c.id, &quote);
+                // Its earlier versions go with it: only the deletion is left to tell.
+                log.changes.retain(|ch| ch.id() != c.id);
+                orphan = image.filter(|url| !self.names(url));
+                Change::Deleted(Deleted { room, id: c.id, seq })
+            }
+            Action::React { emoji, on } => match kept.reactions.toggle(&c.actor, &emoji, on) {
+                Err(refusal) => return Changing::Refused(refusal),
+                Ok(false) => return Changing::Nothing,
+                Ok(true) => {
+                    log.seq += 1;
+                    kept.msg.reactions = kept.reactions.view();
+                    let nick = c.actor.nick.to_string();
+                    Change::Reacted(Reacted { room, id: c.id, emoji, nick, on, seq: log.seq })
+                }
+            },
+        };
+        let log = self.rooms.get_mut(&c.room).expect("the room was found above");
+        log.changes.push_back(change.clone());
+        if log.changes.len() > self.per_room
+            && let Some(old) = log.changes.pop_front()
+        {
+            log.dropped_change = old.seq();
+        }
+        Changing::Deliver(Changed { change, published: false, orphan })
+    }
+
+    /// Whether a message kept names the picture `url`.
+    fn names(&self, url: &str) -> bool {
+        self.rooms.values().any(|log| log.messages.iter().any(|k| k.msg.image.as_deref() == Some(url)))
+    }
+
+    pub fn changes(&self, room: &RoomName, after: u64, max: usize) -> (Vec<Change>, bool) {
+        let Some(log) = self.rooms.get(room) else { return (Vec::new(), true) };
+        let mut found: Vec<Change> =
+            log.changes.iter().filter(|c| c.seq() > after && c.id() <= after).take(max + 1).cloned().collect();
+        let complete = found.len() <= max && log.dropped_change <= after;
+        found.truncate(max);
+        (found, complete)
     }
 
     pub fn room(&self, room: &RoomName) -> StoredRoom {
@@ -108,23 +225,22 @@ impl MemoryStore {
 
     pub fn after(&self, room: &RoomName, after: u64, max: usize) -> Page {
         let Some(log) = self.rooms.get(room) else {
-            return Page { messages: Vec::new(), complete: true };
+            return Page { complete: true, ..Page::default() };
         };
         let from = log.position(after.saturating_add(1));
         let to = log.messages.len().min(from + max);
         // A gap: messages after `after` that the buffer no longer holds.
-        let dropped = log.first_id().is_some_and(|first| first > after.saturating_add(1));
-        let complete = !dropped && to == log.messages.len();
+        let complete = log.dropped <= after && to == log.messages.len();
         log.page(from, to, complete)
     }
 
     pub fn before(&self, room: &RoomName, before: u64, limit: usize) -> Page {
         let Some(log) = self.rooms.get(room) else {
-            return Page { messages: Vec::new(), complete: true };
+            return Page { complete: true, ..Page::default() };
         };
         let to = log.position(before);
         let from = to.saturating_sub(limit);
-        let complete = log.messages.get(from).is_none_or(|(_, m)| m.id == 1);
+        let complete = from == 0 && log.dropped == 0;
         log.page(from, to, complete)
     }
 }

@@ -26,13 +26,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ChatMessage, RoomName};
+use common::{Change, ChatMessage, RoomName};
 use redis::aio::ConnectionManager;
 use redis::streams::StreamRangeReply;
 use redis::{Client, Commands, Value};
 use tokio::sync::mpsc;
 
-use super::{Appended, NewMessage, Outcome, Page, RoomSettings, SenderKey, StoreError, StoredRoom, Written};
+use super::{
+    Appended, Changing, NewMessage, Outcome, Page, RoomSettings, SenderKey, StoreError, StoredRoom, Written,
+};
+use crate::change::ChangeRequest;
 
 /// Messages sent to Redis in one pipeline at most.
 const BATCH_MAX: usize = 256;
@@ -184,6 +187,8 @@ impl RedisStore {
             ts: m.ts,
             cid: Some(key.1.clone()),
             image: m.image.map(Into::into),
+            reply_to: m.reply_to,
+            ..ChatMessage::default()
         });
         let pending =
             Pending { sender: m.sender.clone(), room: m.room.clone(), cid: key.1.clone(), head, tail };
@@ -196,11 +201,20 @@ impl RedisStore {
         }
     }
 
+    /// Changes of messages are not kept in the cluster's store yet: refused as the server
+    /// refuses what it cannot do for now.
+    pub fn change(&mut self, _change: ChangeRequest) -> Changing {
+        Changing::Unsupported
+    }
+
     pub fn written(&mut self, outcome: &Outcome) {
         let (Outcome::Stored(sender, msg)
         | Outcome::Published(sender, msg)
         | Outcome::Existing(sender, msg)
-        | Outcome::Failed(sender, msg)) = outcome;
+        | Outcome::Failed(sender, msg)) = outcome
+        else {
+            return;
+        };
         if let Some(cid) = &msg.cid {
             self.in_flight.remove(&(sender.clone(), cid.clone()));
         }
@@ -406,6 +420,11 @@ impl RedisReader {
         Ok(created == 1)
     }
 
+    /// No change of a message is kept in the cluster's store yet.
+    pub fn changes(&self, _room: &RoomName, _after: u64, _max: usize) -> Result<(Vec<Change>, bool), StoreError> {
+        Ok((Vec::new(), true))
+    }
+
     pub fn message(&self, room: &RoomName, id: u64) -> Result<Option<ChatMessage>, StoreError> {
         let at = format!("{id}-0");
         Ok(self.range(room, at.clone(), at, 1, false)?.pop())
@@ -413,24 +432,24 @@ impl RedisReader {
 
     pub fn after(&self, room: &RoomName, after: u64, max: usize) -> Result<Page, StoreError> {
         let Some(from) = after.checked_add(1) else {
-            return Ok(Page { messages: Vec::new(), complete: true });
+            return Ok(Page { complete: true, ..Page::default() });
         };
         let mut messages = self.range(room, format!("{from}-0"), "+".into(), max + 1, false)?;
         let complete = messages.len() <= max;
         messages.truncate(max);
-        Ok(Page { messages, complete })
+        Ok(Page { messages, complete, ..Page::default() })
     }
 
     pub fn before(&self, room: &RoomName, before: u64, limit: usize) -> Result<Page, StoreError> {
         if before <= 1 {
-            return Ok(Page { messages: Vec::new(), complete: true });
+            return Ok(Page { complete: true, ..Page::default() });
         }
         let end = if before == u64::MAX { "+".to_owned() } else { format!("{}-0", before - 1) };
         let mut messages = self.range(room, "-".into(), end, limit + 1, true)?;
         let complete = messages.len() <= limit;
         messages.truncate(limit);
         messages.reverse();
-        Ok(Page { messages, complete })
+        Ok(Page { messages, complete, ..Page::default() })
     }
 }
 

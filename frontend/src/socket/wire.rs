@@ -82,6 +82,7 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
                 "unavailable" => ErrorCode::Unavailable,
                 "forbidden" => ErrorCode::Forbidden,
                 "room_full" => ErrorCode::RoomFull,
+                "not_found" => ErrorCode::NotFound,
                 _ => ErrorCode::Other,
             },
             message: string(f("message"))?,
