@@ -13,8 +13,8 @@
 use std::sync::Arc;
 
 use common::changes::Reaction;
-use tokio::sync::mpsc;
 use common::{Nick, RoomName, Text};
+use tokio::sync::mpsc;
 
 /// At most this many distinct emoji on one message.
 pub const EMOJI_PER_MESSAGE: usize = 20;
@@ -35,7 +35,10 @@ pub enum Action {
     Edit(Text),
     Delete,
     /// `emoji` was found to be one emoji ([`one_emoji`]).
-    React { emoji: String, on: bool },
+    React {
+        emoji: String,
+        on: bool,
+    },
 }
 
 /// A change of message `id` of `room`, as the hub hands it to the store.
@@ -190,7 +193,8 @@ mod tests {
 
     #[test]
     fn one_emoji_is_one_emoji() {
-        for ok in ["👍", "👍🏽", "❤️", "❤", "👨‍👩‍👧", "🇰🇷", "1️⃣", "🏳️‍🌈"] {
+        for ok in ["👍", "👍🏽", "❤️", "❤", "👨‍👩‍👧", "🇰🇷", "1️⃣", "🏳️‍🌈"]
+        {
             assert!(one_emoji(ok), "{ok}");
         }
         for bad in ["a", "👍👍", "👍 ", "x👍", "", "\u{FE0F}", ":)", "1"] {

@@ -33,13 +33,13 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 use crate::admission::{self, Admission, Origins, PerAddress};
+use crate::change::Orphans;
 use crate::cluster::Cluster;
 use crate::config::{Config, StoreKind};
 use crate::conn::handler::{self, Peer, SessionConfig};
 use crate::health::{self, Readiness};
 use crate::hosts::{self, Hosts};
 use crate::hub::Hub;
-use crate::change::Orphans;
 use crate::media::{self, Media};
 use crate::net;
 use crate::store::Store;

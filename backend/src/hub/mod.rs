@@ -310,7 +310,9 @@ impl Hub {
                 Outcome::Refused { sender, room, id, cid, refusal } => {
                     state.change_refused(&sender, RequestError::refused(refusal, room, id), cid);
                 }
-                Outcome::ChangeFailed(sender) => state.change_refused(&sender, RequestError::Unavailable, None),
+                Outcome::ChangeFailed(sender) => {
+                    state.change_refused(&sender, RequestError::Unavailable, None)
+                }
             }
         }
         guard.unlock()

@@ -110,7 +110,11 @@ impl MemoryStore {
             quote,
             ..ChatMessage::default()
         };
-        log.messages.push_back(Kept { sender: m.sender.clone(), msg: msg.clone(), reactions: Reactions::default() });
+        log.messages.push_back(Kept {
+            sender: m.sender.clone(),
+            msg: msg.clone(),
+            reactions: Reactions::default(),
+        });
         self.cids.insert(key, (m.room.clone(), msg.id));
         if log.messages.len() > self.per_room
             && let Some(old) = log.messages.pop_front()
@@ -141,7 +145,8 @@ impl MemoryStore {
                 kept.msg.text = text.into();
                 kept.msg.edited = Some(c.ts);
                 let quote = Quote::of(&kept.msg.nick, &kept.msg.text);
-                let change = Edited { room, id: c.id, text: kept.msg.text.clone(), edited: c.ts, seq: log.seq };
+                let change =
+                    Edited { room, id: c.id, text: kept.msg.text.clone(), edited: c.ts, seq: log.seq };
                 log.requote(c.id, &quote);
                 Change::Edited(change)
             }
@@ -196,8 +201,13 @@ impl MemoryStore {
 
     pub fn changes(&self, room: &RoomName, after: u64, max: usize) -> (Vec<Change>, bool) {
         let Some(log) = self.rooms.get(room) else { return (Vec::new(), true) };
-        let mut found: Vec<Change> =
-            log.changes.iter().filter(|c| c.seq() > after && c.id() <= after).take(max + 1).cloned().collect();
+        let mut found: Vec<Change> = log
+            .changes
+            .iter()
+            .filter(|c| c.seq() > after && c.id() <= after)
+            .take(max + 1)
+            .cloned()
+            .collect();
         let complete = found.len() <= max && log.dropped_change <= after;
         found.truncate(max);
         (found, complete)

@@ -353,7 +353,12 @@ impl History {
 
     /// The changes with `seq > after` of the messages with `id <= after`, oldest first, at
     /// most `max`; `true` when none was left out.
-    pub fn changes(&self, room: &RoomName, after: u64, max: usize) -> Result<(Vec<Change>, bool), StoreError> {
+    pub fn changes(
+        &self,
+        room: &RoomName,
+        after: u64,
+        max: usize,
+    ) -> Result<(Vec<Change>, bool), StoreError> {
         match self {
             Self::Memory(s) => Ok(s.lock().changes(room, after, max)),
             Self::Sqlite(s) => s.changes(room, after, max),

@@ -205,9 +205,15 @@ pub struct SqliteReader {
 
 #[derive(Debug)]
 enum Pending {
-    Message { sender: SenderKey, msg: ChatMessage },
+    Message {
+        sender: SenderKey,
+        msg: ChatMessage,
+    },
     /// A change, with the number it takes if it changes something.
-    Change { change: ChangeRequest, seq: u64 },
+    Change {
+        change: ChangeRequest,
+        seq: u64,
+    },
 }
 
 fn connect(path: &Path, sync: SyncMode) -> rusqlite::Result<Connection> {
@@ -301,7 +307,9 @@ impl SqliteStore {
 
     pub fn written(&mut self, outcome: &Outcome) {
         match outcome {
-            Outcome::Refused { sender, cid: Some(cid), .. } => self.dedup.forget(&(sender.clone(), cid.clone())),
+            Outcome::Refused { sender, cid: Some(cid), .. } => {
+                self.dedup.forget(&(sender.clone(), cid.clone()))
+            }
             Outcome::Changed(_) | Outcome::Refused { .. } | Outcome::ChangeFailed(_) => {}
             Outcome::Stored(sender, msg)
             | Outcome::Published(sender, msg)
@@ -406,7 +414,12 @@ impl SqliteReader {
         })
     }
 
-    pub fn changes(&self, room: &RoomName, after: u64, max: usize) -> Result<(Vec<Change>, bool), StoreError> {
+    pub fn changes(
+        &self,
+        room: &RoomName,
+        after: u64,
+        max: usize,
+    ) -> Result<(Vec<Change>, bool), StoreError> {
         let bodies: Vec<String> = self.with(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT body FROM changes WHERE room = ?1 AND seq > ?2 AND id <= ?2 ORDER BY seq LIMIT ?3",
@@ -467,7 +480,11 @@ impl SqliteReader {
 fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
     let deleted: bool = r.get(8)?;
     let quote = match r.get::<_, Option<String>>(10)? {
-        Some(nick) => Some(Quote { nick, text: r.get::<_, Option<String>>(11)?.unwrap_or_default(), deleted: r.get(12)? }),
+        Some(nick) => Some(Quote {
+            nick,
+            text: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+            deleted: r.get(12)?,
+        }),
         None => None,
     };
     Ok(ChatMessage {
@@ -488,9 +505,9 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
     })
 }
 
-/// Adds their reactions to `msgs` (of `room`, oldest first), read in one query.
+/// Adds their reactions to `msgs` (of `room`, in either order), read in one query.
 fn with_reactions(conn: &Connection, room: &RoomName, msgs: &mut [ChatMessage]) -> rusqlite::Result<()> {
-    let (Some(first), Some(last)) = (msgs.first().map(|m| m.id), msgs.last().map(|m| m.id)) else {
+    let (Some(first), Some(last)) = (msgs.iter().map(|m| m.id).min(), msgs.iter().map(|m| m.id).max()) else {
         return Ok(());
     };
     let mut stmt = conn.prepare_cached(
@@ -501,7 +518,7 @@ fn with_reactions(conn: &Connection, room: &RoomName, msgs: &mut [ChatMessage]) 
     })?;
     for row in rows {
         let (id, emoji, nick) = row?;
-        let Ok(at) = msgs.binary_search_by_key(&(id as u64), |m| m.id) else { continue };
+        let Some(at) = msgs.iter().position(|m| m.id == id as u64) else { continue };
         let reactions: &mut Vec<Reaction> = &mut msgs[at].reactions;
         match reactions.iter_mut().find(|r| r.emoji == emoji) {
             Some(r) => r.nicks.push(nick),
@@ -563,9 +580,8 @@ fn write_loop(mut conn: Connection, rx: std_mpsc::Receiver<Pending>, done: mpsc:
                 }
             }
         };
-        let deleted = outcome
-            .iter()
-            .any(|o| matches!(o, Outcome::Changed(Changed { change: Change::Deleted(_), .. })));
+        let deleted =
+            outcome.iter().any(|o| matches!(o, Outcome::Changed(Changed { change: Change::Deleted(_), .. })));
         if deleted || checkpoint_due {
             checkpoint_due = !checkpoint(&conn);
         }
@@ -660,7 +676,9 @@ fn write_change(tx: &Connection, c: &ChangeRequest, seq: u64) -> rusqlite::Resul
         Ok(Some(Outcome::Refused { sender, room, id: c.id, cid: None, refusal }))
     };
     let found = tx
-        .prepare_cached("SELECT sender, nick, image FROM messages WHERE room = ?1 AND id = ?2 AND deleted = 0")?
+        .prepare_cached(
+            "SELECT sender, nick, image FROM messages WHERE room = ?1 AND id = ?2 AND deleted = 0",
+        )?
         .query_row(params![room, id], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
         })
@@ -694,8 +712,10 @@ fn write_change(tx: &Connection, c: &ChangeRequest, seq: u64) -> rusqlite::Resul
             )?
             .execute(params![room, id])?;
             // Its earlier versions go with it: only the deletion is left to tell.
-            tx.prepare_cached("DELETE FROM changes WHERE room = ?1 AND id = ?2")?.execute(params![room, id])?;
-            tx.prepare_cached("DELETE FROM reactions WHERE room = ?1 AND id = ?2")?.execute(params![room, id])?;
+            tx.prepare_cached("DELETE FROM changes WHERE room = ?1 AND id = ?2")?
+                .execute(params![room, id])?;
+            tx.prepare_cached("DELETE FROM reactions WHERE room = ?1 AND id = ?2")?
+                .execute(params![room, id])?;
             if let Some(url) = image {
                 let named = tx
                     .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE image = ?1)")?
@@ -706,11 +726,13 @@ fn write_change(tx: &Connection, c: &ChangeRequest, seq: u64) -> rusqlite::Resul
         }
         Action::React { emoji, on } => {
             let mut given = Reactions(
-                tx.prepare_cached("SELECT emoji, sender, nick FROM reactions WHERE room = ?1 AND id = ?2 ORDER BY seq")?
-                    .query_map(params![room, id], |r| {
-                        Ok(Given { emoji: r.get(0)?, sender: r.get::<_, String>(1)?.into(), nick: r.get(2)? })
-                    })?
-                    .collect::<rusqlite::Result<_>>()?,
+                tx.prepare_cached(
+                    "SELECT emoji, sender, nick FROM reactions WHERE room = ?1 AND id = ?2 ORDER BY seq",
+                )?
+                .query_map(params![room, id], |r| {
+                    Ok(Given { emoji: r.get(0)?, sender: r.get::<_, String>(1)?.into(), nick: r.get(2)? })
+                })?
+                .collect::<rusqlite::Result<_>>()?,
             );
             match given.toggle(&c.actor, emoji, *on) {
                 Err(refusal) => return refused(refusal),
@@ -724,11 +746,20 @@ fn write_change(tx: &Connection, c: &ChangeRequest, seq: u64) -> rusqlite::Resul
                 )?
                 .execute(params![room, id, emoji, sender, c.actor.nick.as_str(), seq as i64])?;
             } else {
-                tx.prepare_cached("DELETE FROM reactions WHERE room = ?1 AND id = ?2 AND emoji = ?3 AND sender = ?4")?
-                    .execute(params![room, id, emoji, sender])?;
+                tx.prepare_cached(
+                    "DELETE FROM reactions WHERE room = ?1 AND id = ?2 AND emoji = ?3 AND sender = ?4",
+                )?
+                .execute(params![room, id, emoji, sender])?;
             }
             let nick = c.actor.nick.to_string();
-            Change::Reacted(Reacted { room: room.to_owned(), id: c.id, emoji: emoji.clone(), nick, on: *on, seq })
+            Change::Reacted(Reacted {
+                room: room.to_owned(),
+                id: c.id,
+                emoji: emoji.clone(),
+                nick,
+                on: *on,
+                seq,
+            })
         }
     };
     let body = serde_json::to_string(&change).expect("a change always serializes");

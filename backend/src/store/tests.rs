@@ -28,6 +28,7 @@ pub fn say(store: &mut Store, sender: &str, room: &str, cid: &str) -> Appended {
         cid: Cid::parse(cid).unwrap(),
         ts: 1,
         image: cid.starts_with("img").then(|| common::ImageRef::parse(IMAGE).unwrap()),
+        reply_to: None,
     })
 }
 
@@ -72,6 +73,7 @@ impl Backend {
                     Outcome::Stored(_, m) | Outcome::Published(_, m) => Said::Delivered(m),
                     Outcome::Existing(_, m) => Said::Again(m),
                     Outcome::Failed(..) => Said::Failed,
+                    other => panic!("{}: unexpected {other:?}", self.name),
                 }
             }
             other => panic!("{}: unexpected {other:?}", self.name),

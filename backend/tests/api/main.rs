@@ -2,6 +2,7 @@
 //! what a client can observe. One binary (faster to build), one module per area.
 
 mod admission;
+mod changes;
 mod cluster;
 mod durability;
 mod hardening;

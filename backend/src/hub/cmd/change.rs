@@ -80,7 +80,12 @@ impl State {
     }
 
     /// A change (or a reply) the store refused once it judged it: the asker is told.
-    pub(in crate::hub) fn change_refused(&mut self, sender: &SenderKey, error: RequestError, cid: Option<String>) {
+    pub(in crate::hub) fn change_refused(
+        &mut self,
+        sender: &SenderKey,
+        error: RequestError,
+        cid: Option<String>,
+    ) {
         if let Some(conn) = self.sessions.by_token(sender).and_then(|id| self.sessions.get(id)) {
             queue(&conn.link, refusal(&error, cid), &mut self.dirty);
         }
