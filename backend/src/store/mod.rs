@@ -161,8 +161,6 @@ pub enum Changing {
     Refused(Refusal),
     /// The writer is too far behind to take more.
     Busy,
-    /// This store does not keep changes (the cluster's, for now).
-    Unsupported,
 }
 
 /// A slice of a room's history, oldest first.

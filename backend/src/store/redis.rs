@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 use super::{
     Appended, Changing, NewMessage, Outcome, Page, RoomSettings, SenderKey, StoreError, StoredRoom, Written,
 };
-use crate::change::ChangeRequest;
+use crate::change::{ChangeRequest, Refusal};
 
 /// Messages sent to Redis in one pipeline at most.
 const BATCH_MAX: usize = 256;
@@ -179,6 +179,10 @@ impl RedisStore {
         if self.in_flight.contains(&key) {
             return Appended::InFlight;
         }
+        // A reply's quote is not kept in the cluster's store yet (see `change`).
+        if m.reply_to.is_some() {
+            return Appended::Refused(Refusal::Unsupported);
+        }
         let (head, tail) = split_json(&ChatMessage {
             room: m.room.to_string(),
             id: 0,
@@ -187,7 +191,6 @@ impl RedisStore {
             ts: m.ts,
             cid: Some(key.1.clone()),
             image: m.image.map(Into::into),
-            reply_to: m.reply_to,
             ..ChatMessage::default()
         });
         let pending =
@@ -201,10 +204,10 @@ impl RedisStore {
         }
     }
 
-    /// Changes of messages are not kept in the cluster's store yet: refused as the server
-    /// refuses what it cannot do for now.
+    /// Changes of messages are not kept in the cluster's store yet: refused as a server
+    /// without them refuses the frame (`bad_request`), never half done.
     pub fn change(&mut self, _change: ChangeRequest) -> Changing {
-        Changing::Unsupported
+        Changing::Refused(Refusal::Unsupported)
     }
 
     pub fn written(&mut self, outcome: &Outcome) {

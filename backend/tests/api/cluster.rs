@@ -751,3 +751,30 @@ async fn another_node_s_typer_in_a_big_room_reaches_version_2_once_per_renewal(n
         assert_ne!(v["type"], "typing", "a second typing within 3 s: {v}");
     }
 }
+
+/// Changing and answering messages are not kept in the cluster's store yet: a node
+/// refuses them as a server without them would (`bad_request`, with a reply's `cid`),
+/// changes nothing, and goes on serving.
+#[tokio::test]
+async fn a_cluster_refuses_changes_and_replies_clearly_for_now() {
+    let nodes = Deployment::start(2, &[]).await;
+    let mut alice = Client::connect(&nodes.url(0)).await;
+    alice.join("r").await;
+    let id = alice.say("r", "said", "a-1").await["id"].clone();
+    for frame in [
+        json!({"type": "edit", "room": "r", "id": id, "text": "x"}),
+        json!({"type": "delete", "room": "r", "id": id}),
+        json!({"type": "react", "room": "r", "id": id, "emoji": "👍", "on": true}),
+    ] {
+        alice.send(frame).await;
+        alice.expect_error("bad_request").await;
+    }
+    alice.send(json!({"type": "say", "room": "r", "text": "re", "cid": "a-2", "reply_to": id})).await;
+    assert_eq!(alice.expect_error("bad_request").await["cid"], "a-2");
+    let mut bob = Client::connect(&nodes.url(1)).await;
+    let joined = bob.join("r").await;
+    assert_eq!(
+        joined["history"],
+        json!([{"room": "r", "id": id, "nick": alice.nick, "text": "said", "ts": joined["history"][0]["ts"], "cid": "a-1"}])
+    );
+}

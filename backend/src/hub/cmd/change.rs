@@ -39,9 +39,6 @@ pub(super) fn change(
         Changing::Queued | Changing::Nothing => {}
         Changing::Refused(refusal) => return Err(RequestError::refused(refusal, room, message)),
         Changing::Busy => return Err(RequestError::Busy),
-        Changing::Unsupported => {
-            return Err(RequestError::BadRequest("this server cannot change messages yet".into()));
-        }
     }
     Ok(Next::Done)
 }
