@@ -175,11 +175,12 @@ pub struct ChatMessage {
     /// Its reactions, each emoji with who reacted, in the order they were first given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
-    /// The id of the message it answers, and that message's [`Quote`].
+    /// The id of the message it answers, and that message's [`Quote`] (boxed: most
+    /// messages have none, and a message is moved around a lot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quote: Option<Quote>,
+    pub quote: Option<Box<Quote>>,
 }
 
 /// One entry of the room directory.
@@ -544,13 +545,13 @@ pub mod samples {
                     Reaction { emoji: "👨‍👩‍👧".into(), nicks: vec!["carl".into()] },
                 ],
                 reply_to: Some(3),
-                quote: Some(Quote::of("ann", AWKWARD)),
+                quote: Some(Box::new(Quote::of("ann", AWKWARD))),
                 ..message(8, Some("c-8"))
             }),
             ServerMsg::Message(ChatMessage { text: String::new(), deleted: true, ..message(9, None) }),
             ServerMsg::Message(ChatMessage {
                 reply_to: Some(9),
-                quote: Some(Quote { nick: "bob".into(), text: String::new(), deleted: true }),
+                quote: Some(Box::new(Quote { nick: "bob".into(), text: String::new(), deleted: true })),
                 ..message(10, None)
             }),
             ServerMsg::Edited(Edited {

@@ -68,7 +68,7 @@ impl RoomLog {
     fn requote(&mut self, id: u64, quote: &Quote) {
         for k in &mut self.messages {
             if k.msg.reply_to == Some(id) {
-                k.msg.quote = Some(quote.clone());
+                k.msg.quote = Some(Box::new(quote.clone()));
             }
         }
     }
@@ -93,7 +93,7 @@ impl MemoryStore {
         let quote = match m.reply_to {
             None => None,
             Some(to) => match log.get(to) {
-                Some(q) if !q.deleted => Some(Quote::of(&q.nick, &q.text)),
+                Some(q) if !q.deleted => Some(Box::new(Quote::of(&q.nick, &q.text))),
                 _ => return Appended::Refused(Refusal::NotFound),
             },
         };

@@ -22,6 +22,8 @@
 //! does `cid` de-duplication: the newest [`DEDUP_WINDOW`] in memory, and the table's
 //! unique index for anything older.
 
+mod changes;
+
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -29,7 +31,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use anyhow::Context;
-use common::changes::{Deleted, Edited, Quote, Reacted, Reaction};
+use common::changes::Quote;
 use common::{Change, ChatMessage, RoomName};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::mpsc;
@@ -38,8 +40,9 @@ use super::{
     Appended, Changed, Changing, NewMessage, Outcome, Page, RoomSettings, SenderKey, StoreError, StoredRoom,
     Written,
 };
-use crate::change::{Action, ChangeRequest, Given, Reactions, Refusal, may_delete, may_edit};
+use crate::change::{ChangeRequest, Refusal};
 use crate::config::SyncMode;
+use changes::{checkpoint, with_reactions, write_change};
 
 /// Messages written in one transaction at most.
 const BATCH_MAX: usize = 1024;
@@ -480,11 +483,11 @@ impl SqliteReader {
 fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
     let deleted: bool = r.get(8)?;
     let quote = match r.get::<_, Option<String>>(10)? {
-        Some(nick) => Some(Quote {
+        Some(nick) => Some(Box::new(Quote {
             nick,
             text: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
             deleted: r.get(12)?,
-        }),
+        })),
         None => None,
     };
     Ok(ChatMessage {
@@ -503,29 +506,6 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
         reply_to: r.get::<_, Option<i64>>(9)?.and_then(|t| u64::try_from(t).ok()),
         quote,
     })
-}
-
-/// Adds their reactions to `msgs` (of `room`, in either order), read in one query.
-fn with_reactions(conn: &Connection, room: &RoomName, msgs: &mut [ChatMessage]) -> rusqlite::Result<()> {
-    let (Some(first), Some(last)) = (msgs.iter().map(|m| m.id).min(), msgs.iter().map(|m| m.id).max()) else {
-        return Ok(());
-    };
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, emoji, nick FROM reactions WHERE room = ?1 AND id BETWEEN ?2 AND ?3 ORDER BY seq",
-    )?;
-    let rows = stmt.query_map(params![room.as_str(), first as i64, last as i64], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-    })?;
-    for row in rows {
-        let (id, emoji, nick) = row?;
-        let Some(at) = msgs.iter().position(|m| m.id == id as u64) else { continue };
-        let reactions: &mut Vec<Reaction> = &mut msgs[at].reactions;
-        match reactions.iter_mut().find(|r| r.emoji == emoji) {
-            Some(r) => r.nicks.push(nick),
-            None => reactions.push(Reaction { emoji, nicks: vec![nick] }),
-        }
-    }
-    Ok(())
 }
 
 /// The writer thread: one transaction per batch of whatever is queued, then the outcome
@@ -591,20 +571,6 @@ fn write_loop(mut conn: Connection, rx: std_mpsc::Receiver<Pending>, done: mpsc:
     }
 }
 
-/// Copies the write-ahead log into the database and truncates it to nothing: what a
-/// deletion overwrote is then gone from both files. `false` when readers kept it from
-/// completing (it is tried again).
-fn checkpoint(conn: &Connection) -> bool {
-    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(e) => {
-            tracing::warn!(error = %e, "checkpointing the write-ahead log after a deletion failed; trying again");
-            false
-        }
-    }
-}
-
 fn write_batch(conn: &mut Connection, batch: &[Pending]) -> rusqlite::Result<Written> {
     let tx = conn.transaction()?;
     let mut outcome = Vec::with_capacity(batch.len());
@@ -634,7 +600,7 @@ fn write_message(tx: &Connection, sender: &SenderKey, m: &ChatMessage) -> rusqli
             .query_row(params![m.room, to as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
             .optional()?;
         match quoted {
-            Some((nick, text)) => m.quote = Some(Quote::of(&nick, &text)),
+            Some((nick, text)) => m.quote = Some(Box::new(Quote::of(&nick, &text))),
             None => {
                 let room = RoomName::parse(&m.room).expect("a stored room's name");
                 let refusal = Refusal::NotFound;
@@ -665,107 +631,6 @@ fn write_message(tx: &Connection, sender: &SenderKey, m: &ChatMessage) -> rusqli
         .prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE sender = ?1 AND cid = ?2"))?
         .query_row(params![&**sender, cid], row_to_message)?;
     Ok(Outcome::Existing(sender.clone(), earlier))
-}
-
-/// Judges a change where the message is and writes it as number `seq`: `None` when it
-/// changes nothing.
-fn write_change(tx: &Connection, c: &ChangeRequest, seq: u64) -> rusqlite::Result<Option<Outcome>> {
-    let (room, id) = (c.room.as_str(), c.id as i64);
-    let refused = |refusal| {
-        let (sender, room) = (c.actor.sender.clone(), c.room.clone());
-        Ok(Some(Outcome::Refused { sender, room, id: c.id, cid: None, refusal }))
-    };
-    let found = tx
-        .prepare_cached(
-            "SELECT sender, nick, image FROM messages WHERE room = ?1 AND id = ?2 AND deleted = 0",
-        )?
-        .query_row(params![room, id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
-        })
-        .optional()?;
-    let Some((author, nick, image)) = found else { return refused(Refusal::NotFound) };
-    let mut orphan = None;
-    let change = match &c.action {
-        Action::Edit(text) => {
-            if !may_edit(&c.actor, &author) {
-                return refused(Refusal::Forbidden);
-            }
-            let quote = Quote::of(&nick, text.as_str());
-            tx.prepare_cached("UPDATE messages SET text = ?3, edited = ?4 WHERE room = ?1 AND id = ?2")?
-                .execute(params![room, id, text.as_str(), c.ts as i64])?;
-            tx.prepare_cached("UPDATE messages SET quote_text = ?3 WHERE room = ?1 AND reply_to = ?2")?
-                .execute(params![room, id, quote.text])?;
-            let text = text.to_string();
-            Change::Edited(Edited { room: room.to_owned(), id: c.id, text, edited: c.ts, seq })
-        }
-        Action::Delete => {
-            if !may_delete(&c.actor, &author) {
-                return refused(Refusal::Forbidden);
-            }
-            tx.prepare_cached(
-                "UPDATE messages SET text = '', image = NULL, edited = NULL, deleted = 1, reply_to = NULL,
-                 quote_nick = NULL, quote_text = NULL, quote_deleted = 0 WHERE room = ?1 AND id = ?2",
-            )?
-            .execute(params![room, id])?;
-            tx.prepare_cached(
-                "UPDATE messages SET quote_text = '', quote_deleted = 1 WHERE room = ?1 AND reply_to = ?2",
-            )?
-            .execute(params![room, id])?;
-            // Its earlier versions go with it: only the deletion is left to tell.
-            tx.prepare_cached("DELETE FROM changes WHERE room = ?1 AND id = ?2")?
-                .execute(params![room, id])?;
-            tx.prepare_cached("DELETE FROM reactions WHERE room = ?1 AND id = ?2")?
-                .execute(params![room, id])?;
-            if let Some(url) = image {
-                let named = tx
-                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE image = ?1)")?
-                    .query_row(params![url], |r| r.get::<_, bool>(0))?;
-                orphan = (!named).then_some(url);
-            }
-            Change::Deleted(Deleted { room: room.to_owned(), id: c.id, seq })
-        }
-        Action::React { emoji, on } => {
-            let mut given = Reactions(
-                tx.prepare_cached(
-                    "SELECT emoji, sender, nick FROM reactions WHERE room = ?1 AND id = ?2 ORDER BY seq",
-                )?
-                .query_map(params![room, id], |r| {
-                    Ok(Given { emoji: r.get(0)?, sender: r.get::<_, String>(1)?.into(), nick: r.get(2)? })
-                })?
-                .collect::<rusqlite::Result<_>>()?,
-            );
-            match given.toggle(&c.actor, emoji, *on) {
-                Err(refusal) => return refused(refusal),
-                Ok(false) => return Ok(None),
-                Ok(true) => {}
-            }
-            let sender = &*c.actor.sender;
-            if *on {
-                tx.prepare_cached(
-                    "INSERT INTO reactions (room, id, emoji, sender, nick, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![room, id, emoji, sender, c.actor.nick.as_str(), seq as i64])?;
-            } else {
-                tx.prepare_cached(
-                    "DELETE FROM reactions WHERE room = ?1 AND id = ?2 AND emoji = ?3 AND sender = ?4",
-                )?
-                .execute(params![room, id, emoji, sender])?;
-            }
-            let nick = c.actor.nick.to_string();
-            Change::Reacted(Reacted {
-                room: room.to_owned(),
-                id: c.id,
-                emoji: emoji.clone(),
-                nick,
-                on: *on,
-                seq,
-            })
-        }
-    };
-    let body = serde_json::to_string(&change).expect("a change always serializes");
-    tx.prepare_cached("INSERT INTO changes (room, seq, id, body) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![room, seq as i64, id, body])?;
-    Ok(Some(Outcome::Changed(Changed { change, published: false, orphan })))
 }
 
 #[derive(Debug)]
