@@ -258,8 +258,9 @@ impl MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::change::{Action, ChangeRequest, Refusal};
     use crate::store::tests::say;
-    use crate::store::{History, Store};
+    use crate::store::{Changing, History, Store};
 
     fn ids(page: &Page) -> Vec<u64> {
         page.messages.iter().map(|m| m.id).collect()
@@ -278,6 +279,52 @@ mod tests {
         let gap = history.after(&r, 1, 500).unwrap();
         assert_eq!((ids(&gap), gap.complete), (vec![4, 5, 6, 7, 8], false));
         assert_eq!(history.message(&r, 2).unwrap(), None);
+    }
+
+    fn change(s: &mut Store, sender: &str, id: u64, action: Action) -> Changing {
+        let actor =
+            crate::change::Actor { sender: sender.into(), nick: common::Nick::parse(sender).unwrap() };
+        s.change(ChangeRequest { actor, room: RoomName::parse("r").unwrap(), id, action, ts: 9 })
+    }
+
+    fn seq(c: Changing) -> u64 {
+        match c {
+            Changing::Deliver(changed) => changed.change.seq(),
+            other => panic!("not delivered: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn changes_take_the_rooms_numbers_and_a_deletion_leaves_a_tombstone() {
+        let (mut s, history) = Store::memory(100);
+        for cid in ["a", "img-b", "c"] {
+            say(&mut s, "1", "r", cid);
+        }
+        let r = RoomName::parse("r").unwrap();
+        let text = |t: &str| Action::Edit(common::Text::parse(t).unwrap());
+        assert!(matches!(change(&mut s, "2", 1, text("x")), Changing::Refused(Refusal::Forbidden)));
+        assert!(matches!(change(&mut s, "1", 7, Action::Delete), Changing::Refused(Refusal::NotFound)));
+        assert_eq!(seq(change(&mut s, "1", 1, text("fixed"))), 4);
+        let thumbs = || Action::React { emoji: "👍".into(), on: true };
+        assert_eq!(seq(change(&mut s, "2", 2, thumbs())), 5);
+        assert!(matches!(change(&mut s, "2", 2, thumbs()), Changing::Nothing));
+        let Changing::Deliver(deleted) = change(&mut s, "1", 2, Action::Delete) else { panic!() };
+        assert_eq!((deleted.change.seq(), deleted.orphan.as_deref()), (6, Some(crate::store::tests::IMAGE)));
+        assert!(matches!(change(&mut s, "2", 2, thumbs()), Changing::Refused(Refusal::NotFound)));
+        // The next message goes on after the changes.
+        assert!(matches!(say(&mut s, "1", "r", "d"), Appended::Deliver(ChatMessage { id: 7, .. })));
+        let page = history.recent(&r, 10).unwrap();
+        assert_eq!(ids(&page), vec![1, 2, 3, 7]);
+        assert_eq!((page.messages[0].text.as_str(), page.messages[0].edited), ("fixed", Some(9)));
+        let tomb = &page.messages[1];
+        assert!(tomb.deleted && tomb.text.is_empty() && tomb.image.is_none() && tomb.reactions.is_empty());
+        // Since 3: the edit of 1 and the deletion of 2 (its reaction went with it).
+        let (changes, complete) = history.changes(&r, 3, 500).unwrap();
+        let seqs: Vec<u64> = changes.iter().map(Change::seq).collect();
+        assert_eq!((seqs, complete), (vec![4, 6], true));
+        let (changes, complete) = history.changes(&r, 3, 1).unwrap();
+        assert_eq!((changes.len(), complete), (1, false));
+        assert!(history.changes(&r, 6, 500).unwrap().0.is_empty());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::config::SyncMode;
 use crate::redis_server::RedisServer;
 
 /// The image of the messages whose cid starts with `img`.
-const IMAGE: &str = "/media/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.gif";
+pub const IMAGE: &str = "/media/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.gif";
 
 /// Appends one message (its text names its cid; with an image when the cid starts with
 /// `img`) and returns what the store said.

@@ -449,3 +449,38 @@ async fn a_deleted_messages_picture_leaves_the_media_folder_once_no_message_name
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_memory_store_changes_messages_by_the_same_rules() {
+    let app =
+        spawn_with(backend::Config { store: backend::config::StoreKind::Memory, ..test_config() }).await;
+    let (mut alice, mut bob) = pair(&app, "r").await;
+    let ids: Vec<Value> = {
+        let mut ids = Vec::new();
+        for i in 0..2 {
+            ids.push(alice.say("r", &format!("m{i}"), &format!("a-{i}")).await["id"].clone());
+            let _ = bob.next().await;
+        }
+        ids
+    };
+    bob.send(delete("r", &ids[0])).await;
+    bob.expect_error("forbidden").await;
+    bob.send(json!({"type": "say", "room": "r", "text": "re", "cid": "b-1", "reply_to": ids[0]})).await;
+    assert_eq!(expect(&mut bob, "message").await["quote"], json!({"nick": "alice", "text": "m0"}));
+    let _ = alice.next().await;
+    alice.send(edit("r", &ids[0], "m0 fixed")).await;
+    bob.send(react("r", &ids[1], "🎉", true)).await;
+    alice.send(delete("r", &ids[0])).await;
+    let kinds = |v: Vec<Value>| v.iter().map(|f| f["type"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(bob.next().await);
+    }
+    assert_eq!(kinds(seen), ["edited", "reacted", "deleted"]);
+    let mut carl = app.client().await;
+    carl.send(json!({"type": "join", "room": "r", "after": ids[1]})).await;
+    let joined = expect(&mut carl, "joined").await;
+    assert_eq!(kinds(joined["changes"].as_array().unwrap().clone()), ["reacted", "deleted"], "{joined}");
+    assert_eq!(joined["history"][0]["quote"], json!({"nick": "alice", "text": "", "deleted": true}));
+    app.stop().await;
+}
