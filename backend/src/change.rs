@@ -63,9 +63,6 @@ pub enum Refusal {
     TooManyEmoji,
     /// More reactions of this person on the message than [`REACTIONS_PER_PERSON`].
     TooManyReactions,
-    /// This store keeps no changes or replies yet (the cluster's): refused as a server
-    /// without the feature would refuse the frame.
-    Unsupported,
 }
 
 /// Whether `actor` may edit a message sent by `author` (a resume token): its sender only.

@@ -95,9 +95,6 @@ impl RequestError {
             Refusal::Forbidden => Self::NotYours(room, id),
             Refusal::TooManyEmoji => Self::TooManyEmoji(EMOJI_PER_MESSAGE),
             Refusal::TooManyReactions => Self::TooManyReactions(REACTIONS_PER_PERSON),
-            Refusal::Unsupported => {
-                Self::BadRequest("this server cannot change or answer messages yet (a cluster)".into())
-            }
         }
     }
 }

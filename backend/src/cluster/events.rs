@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use common::ChatMessage;
+use common::{Change, ChatMessage};
 use tokio::sync::mpsc;
 
 /// A change of this node's, for Redis's shared state. `epoch` is the hub's when it was
@@ -109,6 +109,8 @@ pub enum ClusterEvent {
     Typing(Typing),
     /// A message Redis stored, from any node (this one's too), in id order per room.
     Message(ChatMessage),
+    /// A change of a message Redis stored, in the same order as the room's messages.
+    Change(Change),
     /// Redis registered connection `conn` with `nick` (its resume token's, or a guest
     /// nick if another node took the one it was welcomed with).
     Registered {

@@ -120,6 +120,7 @@ impl Hub {
                 ClusterEvent::Snapshot(snapshot) => state.resync(snapshot),
                 ClusterEvent::Typing(notice) => state.remote_typing(notice, now),
                 ClusterEvent::Message(msg) => state.fanned_out(msg),
+                ClusterEvent::Change(change) => state.changed(change),
                 ClusterEvent::Registered { epoch, conn, nick } => state.registered(epoch, conn, &nick),
                 ClusterEvent::NickAnswer { epoch, conn, nick, ok } => {
                     state.nick_answer(epoch, conn, &nick, ok)
