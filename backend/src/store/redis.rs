@@ -110,7 +110,7 @@ pub const CHANNELS: &str = "chat:msg:*";
 /// room's channel, its senders (`chat:from`), its changed messages (`chat:cur`). ARGV: the
 /// `cid`; the message's JSON before and after its id; the `cid` record's lifetime in
 /// seconds; the room; the prefix of stream keys; the sender; the id it answers (or ``);
-/// the prefix of the rooms' sets of replies. Returns `{1, message}` when stored and
+/// the prefix of the rooms' sets of replies; its picture (or ``), counted in `chat:img`. Returns `{1, message}` when stored and
 /// published, `{0, message}` when the sender used this `cid` before (the stored message;
 /// empty if it is no longer there), `{2, ''}` when the message it answers is not there.
 /// A reply gets its quote here (the nick and first 100 characters of the quoted message
@@ -140,6 +140,7 @@ if quote then
   redis.call('SADD', ARGV[9] .. ARGV[8], id)
 end
 redis.call('HSET', KEYS[5], id, ARGV[7])
+if ARGV[10] ~= '' then redis.call('HINCRBY', 'chat:img', ARGV[10], 1) end
 redis.call('XADD', KEYS[2], id .. '-0', 'm', msg)
 redis.call('HSET', KEYS[3], ARGV[1], id .. ' ' .. ARGV[5])
 redis.call('EXPIRE', KEYS[3], ARGV[4])
@@ -184,6 +185,9 @@ struct PendingSay {
     head: String,
     tail: String,
     reply_to: Option<u64>,
+    /// Its picture's URL: how many messages name a picture is counted, so that the last
+    /// one deleted lets the file go.
+    image: Option<String>,
 }
 
 impl PendingSay {
@@ -213,6 +217,7 @@ impl RedisStore {
         if self.in_flight.contains(&key) {
             return Appended::InFlight;
         }
+        let image: Option<String> = m.image.map(Into::into);
         let (head, tail) = split_json(&ChatMessage {
             room: m.room.to_string(),
             id: 0,
@@ -220,7 +225,7 @@ impl RedisStore {
             text: m.text.into(),
             ts: m.ts,
             cid: Some(key.1.clone()),
-            image: m.image.map(Into::into),
+            image: image.clone(),
             reply_to: m.reply_to,
             ..ChatMessage::default()
         });
@@ -231,6 +236,7 @@ impl RedisStore {
             head,
             tail,
             reply_to: m.reply_to,
+            image,
         });
         match self.writer.try_send(pending) {
             Ok(()) => {
@@ -372,7 +378,8 @@ async fn write_batch(
                     .arg("chat:log:")
                     .arg(&*p.sender)
                     .arg(p.reply_to.map(|r| r.to_string()).unwrap_or_default())
-                    .arg(format!("chat:re:{room}:"));
+                    .arg(format!("chat:re:{room}:"))
+                    .arg(p.image.as_deref().unwrap_or(""));
             }
             Pending::Change(c) => c.call(&mut pipe, &scripts.change),
         }

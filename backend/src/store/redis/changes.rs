@@ -11,7 +11,8 @@
 //! message a tombstone in `chat:cur`, and removes its stream entry, its changes' entries,
 //! its reactions and the text quoted of it in replies (whose entries go too: their current
 //! JSON is in `chat:cur`); the ids whose entries are gone are in the sorted set
-//! `chat:moved:<room>`, so that pages keep their tombstones.
+//! `chat:moved:<room>`, so that pages keep their tombstones. How many messages name each
+//! picture is counted in `chat:img`: the last one deleted lets the file go.
 //!
 //! Each change is one script ([`CHANGE`]), so no other node can interleave; whether the
 //! asker may edit or delete is `change`'s to decide: the script answers with the
@@ -132,7 +133,17 @@ elseif kind == 'edit' then
   change = {type = 'edited', room = room, id = tonumber(id), text = arg, edited = ts, seq = seq}
 else
   local seq = redis.call('INCR', KEYS[1])
-  orphan = msg.image or ''
+  if msg.image then
+    -- The last message naming a picture lets it go; a picture said before pictures were
+    -- counted is never taken for unnamed.
+    local n = redis.call('HINCRBY', 'chat:img', msg.image, -1)
+    if n == 0 then
+      redis.call('HDEL', 'chat:img', msg.image)
+      orphan = msg.image
+    elseif n < 0 then
+      redis.call('HSET', 'chat:img', msg.image, -1000000000)
+    end
+  end
   local tomb = {room = msg.room, id = msg.id, nick = msg.nick, ts = msg.ts, text = '', deleted = true}
   redis.call('HSET', KEYS[3], id, cjson.encode(tomb))
   redis.call('XDEL', KEYS[2], id .. '-0')
