@@ -357,7 +357,7 @@ impl Backend {
         id: u64,
         action: crate::change::Action,
     ) -> Option<Result<super::Changed, crate::change::Refusal>> {
-        use super::{Changed, Changing};
+        use super::Changing;
         let actor = crate::change::Actor { sender: sender.into(), nick: Nick::parse(sender).unwrap() };
         let request = crate::change::ChangeRequest { actor, room: self::room(room), id, action, ts: 7 };
         match self.store.change(request) {
