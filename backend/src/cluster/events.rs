@@ -1,6 +1,6 @@
 //! What crosses between a node's hub and the rest of its cluster, as closed types: the
 //! [`ClusterEvent`]s a node applies (the other nodes' members and their typing, the
-//! messages the fan-out brings, Redis's answers to this node's own changes), and what this
+//! messages and changes of messages the fan-out brings, Redis's answers to this node's own changes), and what this
 //! node's hub queues for Redis through its [`Outbox`] (the [`Op`]s of the shared state, the
 //! [`Typing`] notices).
 //!

@@ -24,7 +24,8 @@
 //!   and for `presence_count`;
 //! - `room`: one room's members, broadcasts, presence (counted in big rooms), member pages;
 //! - `cmd`: each request's rules but `join`'s (`nick`, `leave`, `say`, `typing`,
-//!   `history`, `members`), and [`Hub::apply`], their dispatch;
+//!   `history`, `members`, and `change`: `edit`, `delete`, `react`), and [`Hub::apply`],
+//!   their dispatch;
 //! - `directory`: the room directory and its pushes (full lists, version 2's deltas);
 //! - `join`: a `join`'s admission (private rooms, member limits), its trips off the lock,
 //!   and its end (`joined`, once its history is read);
