@@ -34,7 +34,7 @@ async fn nodes(redis: &RedisServer, db: &std::path::Path, n: usize) -> Vec<Proce
 }
 
 /// Where a test's clients connect: one node alone (no Redis), or the nodes of a cluster.
-struct Deployment {
+pub(crate) struct Deployment {
     /// Dropped first: the nodes end before their Redis and their folder.
     nodes: Vec<Process>,
     _redis: Option<RedisServer>,
@@ -44,7 +44,7 @@ struct Deployment {
 impl Deployment {
     /// `n` nodes (a cluster sharing a Redis of its own when more than one), each started
     /// with `args`.
-    async fn start(n: usize, args: &[&str]) -> Self {
+    pub(crate) async fn start(n: usize, args: &[&str]) -> Self {
         let (redis, db) = if n > 1 {
             let (redis, db) = redis();
             (Some(redis), db)
@@ -64,7 +64,7 @@ impl Deployment {
     }
 
     /// The WebSocket URL of node `i` (modulo the number of nodes).
-    fn url(&self, i: usize) -> String {
+    pub(crate) fn url(&self, i: usize) -> String {
         self.nodes[i % self.nodes.len()].url()
     }
 }
@@ -414,7 +414,7 @@ async fn chaos_three_clients_900_messages_over_three_nodes_with_node_kills_and_d
 }
 
 /// Reads until a frame of `ty` arrives (other frames skipped), within `within`.
-async fn next_of(c: &mut Client, ty: &str, within: Duration) -> Value {
+pub(crate) async fn next_of(c: &mut Client, ty: &str, within: Duration) -> Value {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     tokio::time::timeout(within, async {
@@ -451,7 +451,7 @@ async fn directory_shows(c: &mut Client, name: &str, members: u64) {
 
 /// Sets the nick, retrying while the cluster still has it taken (a departure on another
 /// node reaches this one a moment later).
-async fn take_nick(c: &mut Client, nick: &str, within: Duration) {
+pub(crate) async fn take_nick(c: &mut Client, nick: &str, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
         c.send(json!({"type": "nick", "nick": nick})).await;
@@ -750,78 +750,4 @@ async fn another_node_s_typer_in_a_big_room_reaches_version_2_once_per_renewal(n
     while let Ok(v) = tokio::time::timeout_at(deadline, bob.next_any()).await {
         assert_ne!(v["type"], "typing", "a second typing within 3 s: {v}");
     }
-}
-
-/// Frames of the kinds a change of messages concerns (`message`, `edited`, `deleted`,
-/// `reacted`), as (type, number), until `n` of them came.
-async fn chat_frames(c: &mut Client, n: usize) -> Vec<(String, u64)> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        let v = c.next().await;
-        let kind = v["type"].as_str().unwrap().to_owned();
-        if ["message", "edited", "deleted", "reacted"].contains(&kind.as_str()) {
-            let number = v["seq"].as_u64().or(v["id"].as_u64()).unwrap();
-            got.push((kind, number));
-        }
-    }
-    got
-}
-
-/// Edits, reactions, replies and deletions made on either node reach every member on
-/// both, once and in the room's one order; history and a resume show them everywhere.
-#[tokio::test]
-async fn changes_of_messages_made_on_one_node_reach_the_others_members_once_in_order() {
-    let nodes = Deployment::start(2, &[]).await;
-    let mut alice = Client::connect(&nodes.url(0)).await;
-    take_nick(&mut alice, "alice", WAIT).await;
-    alice.join("r").await;
-    let mut bob = Client::connect(&nodes.url(1)).await;
-    take_nick(&mut bob, "bob", WAIT).await;
-    bob.join("r").await;
-    next_of(&mut alice, "presence", WAIT).await;
-    let m0 = alice.say("r", "first words", "a-1").await["id"].clone();
-    let m1 = alice.say("r", "second words", "a-2").await["id"].clone();
-    assert_eq!(chat_frames(&mut bob, 2).await.len(), 2);
-    // Bob may not change Alice's message, whichever node he is on.
-    bob.send(json!({"type": "edit", "room": "r", "id": m0, "text": "mine"})).await;
-    bob.expect_error("forbidden").await;
-    bob.send(json!({"type": "react", "room": "r", "id": m1, "emoji": "👍", "on": true})).await;
-    alice.send(json!({"type": "edit", "room": "r", "id": m0, "text": "first words, fixed"})).await;
-    bob.send(json!({"type": "say", "room": "r", "text": "agreed", "cid": "b-1", "reply_to": m0})).await;
-    bob.send(json!({"type": "react", "room": "r", "id": m1, "emoji": "👍", "on": true})).await;
-    // The reply is stored (Bob has seen it) before Alice deletes what it quotes.
-    let mut b = chat_frames(&mut bob, 3).await;
-    alice.send(json!({"type": "delete", "room": "r", "id": m0})).await;
-    b.extend(chat_frames(&mut bob, 1).await);
-    let a = chat_frames(&mut alice, 4).await;
-    assert_eq!(a, b, "one order on both nodes");
-    let mut kinds: Vec<&str> = a.iter().map(|(k, _)| k.as_str()).collect();
-    kinds.sort_unstable();
-    assert_eq!(kinds, ["deleted", "edited", "message", "reacted"], "{a:?}");
-    assert!(a.windows(2).all(|w| w[0].1 < w[1].1), "{a:?}");
-    alice.expect_quiet(Duration::from_millis(300)).await;
-    bob.expect_quiet(Duration::from_millis(100)).await;
-
-    let mut carl = Client::connect(&nodes.url(1)).await;
-    let joined = carl.join("r").await;
-    let history = joined["history"].as_array().unwrap();
-    assert_eq!(
-        history[0],
-        json!({"room": "r", "id": m0, "nick": "alice", "ts": history[0]["ts"], "text": "", "deleted": true})
-    );
-    assert_eq!(history[1]["reactions"], json!([{"emoji": "👍", "nicks": ["bob"]}]));
-    assert_eq!(history[2]["quote"], json!({"nick": "alice", "text": "", "deleted": true}), "{joined}");
-    carl.send(json!({"type": "history", "room": "r", "before": history[2]["id"]})).await;
-    let page = next_of(&mut carl, "history", WAIT).await;
-    assert_eq!(page["messages"].as_array().unwrap().len(), 2, "the tombstone keeps paging exact: {page}");
-    let mut dave = Client::connect(&nodes.url(0)).await;
-    dave.send(json!({"type": "join", "room": "r", "after": m1})).await;
-    let resumed = next_of(&mut dave, "joined", WAIT).await;
-    let changes: Vec<&str> =
-        resumed["changes"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
-    assert_eq!(changes, ["reacted", "deleted"], "the deleted one's edit went with it: {resumed}");
-    // A reply to a message that is not there is refused with its cid.
-    bob.send(json!({"type": "say", "room": "r", "text": "?", "cid": "b-2", "reply_to": m0})).await;
-    let refused = next_of(&mut bob, "error", WAIT).await;
-    assert_eq!((refused["code"].as_str(), refused["cid"].as_str()), (Some("not_found"), Some("b-2")));
 }
