@@ -559,4 +559,11 @@ async fn changes_of_messages_made_on_one_node_reach_the_others_members_once_in_o
     bob.send(json!({"type": "say", "room": "r", "text": "?", "cid": "b-2", "reply_to": m0})).await;
     let refused = next_of(&mut bob, "error", WAIT).await;
     assert_eq!((refused["code"].as_str(), refused["cid"].as_str()), (Some("not_found"), Some("b-2")));
+    // A quote holds the first 100 characters, not bytes, of what it quotes.
+    alice.send(json!({"type": "say", "room": "r", "text": "é".repeat(150), "cid": "a-3"})).await;
+    let long = next_of(&mut alice, "message", WAIT).await["id"].clone();
+    next_of(&mut bob, "message", WAIT).await;
+    bob.send(json!({"type": "say", "room": "r", "text": "so long", "cid": "b-3", "reply_to": long})).await;
+    let reply = next_of(&mut bob, "message", WAIT).await;
+    assert_eq!(reply["quote"], json!({"nick": "alice", "text": "é".repeat(100)}), "{reply}");
 }
