@@ -286,7 +286,10 @@ fn split_json(msg: &ChatMessage) -> (String, String) {
 /// as one pipeline of scripts, in order, and hands back what became of each. A batch that
 /// cannot reach Redis is tried again a few times, then handed back as failed: nothing
 /// unstored is acknowledged, and nobody waits forever. Trying again is safe for a
-/// message: one the script already stored comes back as the sender's old `cid`.
+/// message: one the script already stored comes back as the sender's old `cid`. A change
+/// whose answer was lost is judged again: a reaction is then no change, an edit is made
+/// (and told) twice, and a deletion is refused as `not_found` to its asker, whom its
+/// `deleted` reached already.
 async fn write_loop(
     mut conn: ConnectionManager,
     mut rx: mpsc::Receiver<Pending>,
