@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::changes::{Change, Deleted, Edited, Emoji, Quote, Reacted, Reaction};
 use crate::media::ImageRef;
 use crate::names::{Cid, InvalidName, Nick, Password, RoomName, Text, room_max};
 use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE, MembersPage};
@@ -41,6 +42,9 @@ pub enum ClientMsg {
         cid: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         image: Option<String>,
+        /// The id of the message (of the same room) this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<u64>,
     },
     /// The user is typing in a room.
     Typing { room: String },
@@ -70,6 +74,13 @@ pub enum ClientMsg {
     Kick { room: String, nick: String },
     /// From the owner or a moderator: take a member out and keep it out for `minutes`.
     Ban { room: String, nick: String, minutes: u64 },
+    // Changing a message after it was said (PROTOCOL.md): the `changes` module's frames.
+    /// Replace the text of one's own message.
+    Edit { room: String, id: u64, text: String },
+    /// Take a message back.
+    Delete { room: String, id: u64 },
+    /// Add (`on`) or remove one's reaction to a message.
+    React { room: String, id: u64, emoji: String, on: bool },
 }
 
 /// A client frame whose names and texts passed the bounds of PROTOCOL.md (`Members` is
@@ -89,6 +100,7 @@ pub enum Request {
         text: Text,
         cid: Cid,
         image: Option<ImageRef>,
+        reply_to: Option<u64>,
     },
     Typing(RoomName),
     History {
@@ -113,6 +125,21 @@ pub enum Request {
         nick: Nick,
         minutes: u64,
     },
+    Edit {
+        room: RoomName,
+        id: u64,
+        text: Text,
+    },
+    Delete {
+        room: RoomName,
+        id: u64,
+    },
+    React {
+        room: RoomName,
+        id: u64,
+        emoji: Emoji,
+        on: bool,
+    },
 }
 
 impl ClientMsg {
@@ -135,13 +162,14 @@ impl ClientMsg {
                 max: max.map(room_max).transpose()?,
             },
             Self::Leave { room } => Request::Leave(RoomName::parse(&room)?),
-            Self::Say { room, text, cid, image } => {
+            Self::Say { room, text, cid, image, reply_to } => {
                 let image = image.as_deref().map(ImageRef::parse).transpose()?;
                 Request::Say {
                     room: RoomName::parse(&room)?,
                     text: if image.is_some() { Text::parse_caption(&text)? } else { Text::parse(&text)? },
                     cid: Cid::parse(&cid)?,
                     image,
+                    reply_to,
                 }
             }
             Self::Typing { room } => Request::Typing(RoomName::parse(&room)?),
@@ -169,12 +197,21 @@ impl ClientMsg {
                 nick: Nick::parse(&nick)?,
                 minutes: minutes.clamp(1, crate::BAN_MINUTES_MAX),
             },
+            Self::Edit { room, id, text } => {
+                Request::Edit { room: RoomName::parse(&room)?, id, text: Text::parse(&text)? }
+            }
+            Self::Delete { room, id } => Request::Delete { room: RoomName::parse(&room)?, id },
+            Self::React { room, id, emoji, on } => {
+                Request::React { room: RoomName::parse(&room)?, id, emoji: Emoji::parse(&emoji)?, on }
+            }
         })
     }
 }
 
-/// A chat message as stored and as sent (`message`, and the items of `history`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A chat message as stored and as sent (`message`, and the items of `history`). The
+/// fields after `image` are the changes it went through (absent when it went through
+/// none, so a client that knows nothing of them reads it as before).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub room: String,
     /// Assigned by the server, strictly increasing within the room.
@@ -189,6 +226,22 @@ pub struct ChatMessage {
     /// then be empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// When its text was last edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited: Option<u64>,
+    /// Taken back: `text` is empty and `image` absent (a tombstone, so that paging stays
+    /// exact).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// Its reactions, each emoji with who reacted, in the order they were first given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+    /// The id of the message it answers, and that message's [`Quote`] (boxed: most
+    /// messages have none, and a message is moved around a lot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<Box<Quote>>,
 }
 
 /// One entry of the room directory.
@@ -201,8 +254,16 @@ pub struct RoomInfo {
     pub private: bool,
 }
 
-fn is_false(b: &bool) -> bool {
+pub(crate) fn is_false(b: &bool) -> bool {
     !*b
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,7 +295,7 @@ pub enum ErrorCode {
     /// The server cannot reach its message store for now: nothing was done, and the
     /// same request (the same `cid`) may be sent again in a moment.
     Unavailable,
-    /// No such person (or message) where the request says.
+    /// No such person or message where the request says (a nick; a change of a message, a reply).
     NotFound,
     /// A code this build does not know (a newer server); treat as a generic refusal.
     #[serde(other)]
@@ -279,6 +340,13 @@ pub enum ServerMsg {
         /// The room's owner and moderators among its members (an addition to version 1).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         roles: Vec<RoleInfo>,
+        /// For a `join` with `after`: the changes (`edited`, `deleted`, `reacted`) with
+        /// `seq > after` of messages with `id <= after`, oldest first; `changes_complete`
+        /// is `false` (and present) when some were left out.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changes: Vec<Change>,
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        changes_complete: bool,
     },
     /// The answer to `leave`.
     Left {
@@ -347,6 +415,10 @@ pub enum ServerMsg {
         nick: String,
         role: Role,
     },
+    // Changing a message after it was said (PROTOCOL.md): told to every member of the room.
+    Edited(Edited),
+    Deleted(Deleted),
+    Reacted(Reacted),
 }
 
 /// What a member may do in a room.
@@ -365,6 +437,16 @@ pub enum Role {
 pub struct RoleInfo {
     pub nick: String,
     pub role: Role,
+}
+
+impl From<Change> for ServerMsg {
+    fn from(change: Change) -> Self {
+        match change {
+            Change::Edited(c) => Self::Edited(c),
+            Change::Deleted(c) => Self::Deleted(c),
+            Change::Reacted(c) => Self::Reacted(c),
+        }
+    }
 }
 
 impl ServerMsg {
@@ -404,6 +486,9 @@ pub mod samples {
             ServerMsg::RoomsDelta { .. } => "rooms_delta",
             ServerMsg::Kicked { .. } => "kicked",
             ServerMsg::Role { .. } => "role",
+            ServerMsg::Edited(_) => "edited",
+            ServerMsg::Deleted(_) => "deleted",
+            ServerMsg::Reacted(_) => "reacted",
         }
     }
 
@@ -421,6 +506,9 @@ pub mod samples {
             ClientMsg::Mod { .. } => "mod",
             ClientMsg::Kick { .. } => "kick",
             ClientMsg::Ban { .. } => "ban",
+            ClientMsg::Edit { .. } => "edit",
+            ClientMsg::Delete { .. } => "delete",
+            ClientMsg::React { .. } => "react",
         }
     }
 
@@ -437,7 +525,7 @@ pub mod samples {
             // within what a JavaScript number holds exactly.
             ts: 1_763_760_000_000 + id % 1000,
             cid: cid.map(Into::into),
-            image: None,
+            ..ChatMessage::default()
         }
     }
 
@@ -487,6 +575,36 @@ pub mod samples {
                     RoleInfo { nick: "ann".into(), role: Role::Owner },
                     RoleInfo { nick: "bob".into(), role: Role::Moderator },
                 ],
+                changes: vec![],
+                changes_complete: true,
+            },
+            // Resumed: what changed while away, some left out.
+            ServerMsg::Joined {
+                room: "rust".into(),
+                members: vec!["ann".into()],
+                history: vec![],
+                complete: true,
+                total: None,
+                roles: vec![],
+                changes: vec![
+                    Change::Edited(Edited {
+                        room: "rust".into(),
+                        id: 3,
+                        text: AWKWARD.into(),
+                        edited: 1_763_760_000_500,
+                        seq: 8,
+                    }),
+                    Change::Deleted(Deleted { room: "rust".into(), id: 4, seq: 9 }),
+                    Change::Reacted(Reacted {
+                        room: "rust".into(),
+                        id: 3,
+                        emoji: "👍".into(),
+                        nick: "ann".into(),
+                        on: false,
+                        seq: 10,
+                    }),
+                ],
+                changes_complete: false,
             },
             // Version 2: the first page of members and the room's size.
             ServerMsg::Joined {
@@ -496,6 +614,8 @@ pub mod samples {
                 complete: true,
                 total: Some(1200),
                 roles: vec![],
+                changes: vec![],
+                changes_complete: true,
             },
             ServerMsg::Members {
                 room: "lobby".into(),
@@ -527,6 +647,40 @@ pub mod samples {
                 ..message(6, Some("c-6"))
             }),
             ServerMsg::Message(ChatMessage { image: Some(IMAGE.into()), ..message(7, None) }),
+            // Changed: edited, with reactions, a reply quoting another, a tombstone, a
+            // reply to a message deleted since.
+            ServerMsg::Message(ChatMessage {
+                edited: Some(1_763_760_000_900),
+                reactions: vec![
+                    Reaction { emoji: "👍".into(), nicks: vec!["ann".into(), "bob".into()] },
+                    Reaction { emoji: "👨‍👩‍👧".into(), nicks: vec!["carl".into()] },
+                ],
+                reply_to: Some(3),
+                quote: Some(Box::new(Quote::of("ann", AWKWARD))),
+                ..message(8, Some("c-8"))
+            }),
+            ServerMsg::Message(ChatMessage { text: String::new(), deleted: true, ..message(9, None) }),
+            ServerMsg::Message(ChatMessage {
+                reply_to: Some(9),
+                quote: Some(Box::new(Quote { nick: "bob".into(), text: String::new(), deleted: true })),
+                ..message(10, None)
+            }),
+            ServerMsg::Edited(Edited {
+                room: "rust".into(),
+                id: 8,
+                text: AWKWARD.into(),
+                edited: 1_763_760_000_900,
+                seq: 11,
+            }),
+            ServerMsg::Deleted(Deleted { room: "rust".into(), id: 9, seq: 12 }),
+            ServerMsg::Reacted(Reacted {
+                room: "rust".into(),
+                id: 8,
+                emoji: "👍".into(),
+                nick: "bob".into(),
+                on: true,
+                seq: 13,
+            }),
             presence(PresenceEvent::Join, "bob", None),
             presence(PresenceEvent::Leave, "bob", None),
             presence(PresenceEvent::Rename, "bobby", Some("bob")),
@@ -548,6 +702,7 @@ pub mod samples {
             ServerMsg::error(ErrorCode::Forbidden, "wrong password", None),
             ServerMsg::error(ErrorCode::RoomFull, "full", None),
             ServerMsg::error(ErrorCode::NotFound, "nobody called carl is here", None),
+            ServerMsg::error(ErrorCode::NotFound, "no such message", None),
         ]
     }
 
@@ -569,12 +724,26 @@ pub mod samples {
                 max: Some(1000),
             },
             ClientMsg::Leave { room: "café & co".into() },
-            ClientMsg::Say { room: "r".into(), text: AWKWARD.into(), cid: "a-1".into(), image: None },
+            ClientMsg::Say {
+                room: "r".into(),
+                text: AWKWARD.into(),
+                cid: "a-1".into(),
+                image: None,
+                reply_to: None,
+            },
             ClientMsg::Say {
                 room: "r".into(),
                 text: String::new(),
                 cid: "a-2".into(),
                 image: Some(IMAGE.into()),
+                reply_to: None,
+            },
+            ClientMsg::Say {
+                room: "r".into(),
+                text: "yes".into(),
+                cid: "a-3".into(),
+                image: None,
+                reply_to: Some(41),
             },
             ClientMsg::Typing { room: "r".into() },
             ClientMsg::History { room: "r".into(), before: 100, limit: Some(50) },
@@ -585,6 +754,10 @@ pub mod samples {
             ClientMsg::Mod { room: "den".into(), nick: "bob".into(), on: true },
             ClientMsg::Kick { room: "den".into(), nick: "carl".into() },
             ClientMsg::Ban { room: "den".into(), nick: "carl".into(), minutes: 60 },
+            ClientMsg::Edit { room: "r".into(), id: 41, text: AWKWARD.into() },
+            ClientMsg::Delete { room: "r".into(), id: 41 },
+            ClientMsg::React { room: "r".into(), id: 41, emoji: "👍".into(), on: true },
+            ClientMsg::React { room: "r".into(), id: 41, emoji: "👍".into(), on: false },
         ]
     }
 }
@@ -784,8 +957,13 @@ mod tests {
 
     #[test]
     fn validate_applies_the_bounds() {
-        let ok =
-            ClientMsg::Say { room: " lobby ".into(), text: "hi  ".into(), cid: "a-1".into(), image: None };
+        let ok = ClientMsg::Say {
+            room: " lobby ".into(),
+            text: "hi  ".into(),
+            cid: "a-1".into(),
+            image: None,
+            reply_to: None,
+        };
         let Request::Say { room, text, cid, .. } = ok.validate().unwrap() else { panic!() };
         assert_eq!((room.as_str(), text.as_str(), cid.as_str()), ("lobby", "hi", "a-1"));
         let long = ClientMsg::Nick { nick: "n".repeat(33) };
@@ -793,7 +971,13 @@ mod tests {
         assert!(
             ClientMsg::Join { room: "".into(), after: None, password: None, max: None }.validate().is_err()
         );
-        let empty = ClientMsg::Say { room: "r".into(), text: "   ".into(), cid: "c".into(), image: None };
+        let empty = ClientMsg::Say {
+            room: "r".into(),
+            text: "   ".into(),
+            cid: "c".into(),
+            image: None,
+            reply_to: None,
+        };
         assert!(empty.validate().is_err());
     }
 
@@ -825,8 +1009,14 @@ mod tests {
     #[test]
     fn a_say_with_an_image_may_have_no_text_and_any_other_image_is_invalid() {
         let say = |text: &str, image: &str| {
-            ClientMsg::Say { room: "r".into(), text: text.into(), cid: "c".into(), image: Some(image.into()) }
-                .validate()
+            ClientMsg::Say {
+                room: "r".into(),
+                text: text.into(),
+                cid: "c".into(),
+                image: Some(image.into()),
+                reply_to: None,
+            }
+            .validate()
         };
         let Ok(Request::Say { text, image, .. }) = say(" ", samples::IMAGE) else { panic!() };
         assert_eq!((text.as_str(), image.unwrap().as_str()), ("", samples::IMAGE));

@@ -1,0 +1,90 @@
+//! `edit`, `delete` and `react`: a change of a message of a room the connection is in.
+//! Under the lock only what needs no store (a member, one emoji); the store judges the rest
+//! where the message is, by `change`'s rules, and gives the change the room's next number.
+//! The room is told once the store has it, encoded once, in the room's one order (the
+//! memory store at once; SQLite once its batch is committed, through `Hub::deliver`, as
+//! [`State::stored_change`]; a cluster through its fan-out).
+
+use common::{RoomName, ServerMsg};
+
+use crate::change::{Action, Actor, ChangeRequest, Orphans, one_emoji};
+use crate::encode::{encode, refusal};
+use crate::error::RequestError;
+use crate::hub::read::Next;
+use crate::hub::room::Audience;
+use crate::hub::{ConnId, Hub, State, now_ms, queue};
+use crate::store::{Changed, Changing, SenderKey};
+
+pub(super) fn change(
+    state: &mut State,
+    id: ConnId,
+    room: RoomName,
+    message: u64,
+    action: Action,
+) -> Result<Next, RequestError> {
+    let Some(conn) = state.sessions.get(id) else { return Ok(Next::Done) };
+    if state.rooms.joined(conn, &room).is_none() {
+        return Err(RequestError::NotInRoom(room));
+    }
+    if let Action::React { emoji, .. } = &action
+        && !one_emoji(emoji)
+    {
+        return Err(RequestError::NotAnEmoji);
+    }
+    let actor = Actor { sender: conn.sender.clone(), nick: conn.nick().clone() };
+    let request = ChangeRequest { actor, room: room.clone(), id: message, action, ts: now_ms() };
+    match state.store.change(request) {
+        Changing::Deliver(changed) => state.stored_change(changed),
+        // Told to the room once committed; the asker hears of a refusal then.
+        Changing::Queued | Changing::Nothing => {}
+        Changing::Refused(refusal) => return Err(RequestError::refused(refusal, room, message)),
+        Changing::Busy => return Err(RequestError::Busy),
+    }
+    Ok(Next::Done)
+}
+
+impl Hub {
+    /// Where the pictures of deleted messages go once no message names them (the media
+    /// folder's sweeper).
+    pub fn sweep_orphans_to(&self, orphans: Orphans) {
+        self.lock().orphans = orphans;
+    }
+}
+
+impl State {
+    /// Tells the room's members here of a stored change (unless the cluster's fan-out
+    /// does), and lets a picture no message names any more go.
+    pub(in crate::hub) fn stored_change(&mut self, changed: Changed) {
+        let Changed { change, published, orphan } = changed;
+        if let Some(url) = orphan {
+            self.orphans.remove(url);
+        }
+        if published {
+            return;
+        }
+        self.changed(change);
+    }
+
+    /// Tells the room's members here of a change, in the room's order: its number counts
+    /// as a message's id does for a member whose `joined` is still being read.
+    pub(in crate::hub) fn changed(&mut self, change: common::Change) {
+        let Ok(room) = RoomName::parse(change.room()) else { return };
+        let seq = change.seq();
+        if let Some(members) = self.rooms.get_mut(&room) {
+            let frame = encode(&ServerMsg::from(change));
+            members.broadcast(&frame, Some(seq), None, Audience::All, &mut self.dirty);
+        }
+    }
+
+    /// A change (or a reply) the store refused once it judged it: the asker is told.
+    pub(in crate::hub) fn change_refused(
+        &mut self,
+        sender: &SenderKey,
+        error: RequestError,
+        cid: Option<String>,
+    ) {
+        if let Some(conn) = self.sessions.by_token(sender).and_then(|id| self.sessions.get(id)) {
+            queue(&conn.link, refusal(&error, cid), &mut self.dirty);
+        }
+    }
+}
