@@ -77,6 +77,7 @@ use crate::error::RequestError;
 use crate::metrics::Metrics;
 use crate::names::NickKey as _;
 use crate::store::{History, Outcome, Page, Roles, RoomSettings, SenderKey, Store, StoredRoom, Written};
+pub use cmd::change::Deleting;
 use join::{Admit, Joining};
 pub use moderate::Kicked;
 use private::{Work, Worked};

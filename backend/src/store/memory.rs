@@ -316,8 +316,11 @@ mod tests {
     }
 
     fn change(s: &mut Store, sender: &str, id: u64, action: Action) -> Changing {
-        let actor =
-            crate::change::Actor { sender: sender.into(), nick: common::Nick::parse(sender).unwrap() };
+        let actor = crate::change::Actor {
+            sender: sender.into(),
+            nick: common::Nick::parse(sender).unwrap(),
+            moderates: false,
+        };
         s.change(ChangeRequest { actor, room: RoomName::parse("r").unwrap(), id, action, ts: 9 })
     }
 

@@ -413,7 +413,11 @@ impl Backend {
         action: crate::change::Action,
     ) -> Option<Result<super::Changed, crate::change::Refusal>> {
         use super::Changing;
-        let actor = crate::change::Actor { sender: sender.into(), nick: Nick::parse(sender).unwrap() };
+        let actor = crate::change::Actor {
+            sender: sender.into(),
+            nick: Nick::parse(sender).unwrap(),
+            moderates: false,
+        };
         let request = crate::change::ChangeRequest { actor, room: self::room(room), id, action, ts: 7 };
         match self.store.change(request) {
             Changing::Deliver(changed) => Some(Ok(changed)),

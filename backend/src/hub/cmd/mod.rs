@@ -5,7 +5,7 @@
 //!
 //! [`Hub::apply`] is only the dispatch.
 
-mod change;
+pub(super) mod change;
 mod history;
 mod leave;
 mod members;
