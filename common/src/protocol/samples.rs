@@ -253,12 +253,7 @@ pub fn client() -> Vec<ClientMsg> {
             password: None,
             max: None,
         },
-        ClientMsg::Join {
-            room: "den".into(),
-            after: None,
-            password: Some(AWKWARD.into()),
-            max: Some(1000),
-        },
+        ClientMsg::Join { room: "den".into(), after: None, password: Some(AWKWARD.into()), max: Some(1000) },
         ClientMsg::Leave { room: "café & co".into() },
         ClientMsg::Say {
             room: "r".into(),

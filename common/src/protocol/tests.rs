@@ -24,9 +24,7 @@ fn every_example_of_the_spec_round_trips() {
     let joined: ServerMsg = round_trip(
         r#"{"type":"joined","room":"lobby","members":["alice","bob"],"history":[],"complete":true}"#,
     );
-    assert!(
-        matches!(joined, ServerMsg::Joined { complete: true, ref members, .. } if members.len() == 2)
-    );
+    assert!(matches!(joined, ServerMsg::Joined { complete: true, ref members, .. } if members.len() == 2));
     let rooms: ServerMsg = round_trip(r#"{"type":"rooms","rooms":[{"name":"lobby","members":2}]}"#);
     assert_eq!(
         rooms,
@@ -153,8 +151,7 @@ fn the_samples_hold_every_frame_type_and_round_trip() {
 fn unknown_fields_are_ignored_for_forward_compatibility() {
     let m: ClientMsg = serde_json::from_str(r#"{"type":"typing","room":"r","extra":1}"#).unwrap();
     assert_eq!(m, ClientMsg::Typing { room: "r".into() });
-    let e: ServerMsg =
-        serde_json::from_str(r#"{"type":"error","code":"brand_new","message":"m"}"#).unwrap();
+    let e: ServerMsg = serde_json::from_str(r#"{"type":"error","code":"brand_new","message":"m"}"#).unwrap();
     assert!(matches!(e, ServerMsg::Error { code: ErrorCode::Other, .. }));
 }
 
@@ -205,16 +202,9 @@ fn validate_applies_the_bounds() {
     assert_eq!((room.as_str(), text.as_str(), cid.as_str()), ("lobby", "hi", "a-1"));
     let long = ClientMsg::Nick { nick: "n".repeat(33) };
     assert_eq!(long.validate().unwrap_err().to_string(), "a nickname must be at most 32 characters");
-    assert!(
-        ClientMsg::Join { room: "".into(), after: None, password: None, max: None }.validate().is_err()
-    );
-    let empty = ClientMsg::Say {
-        room: "r".into(),
-        text: "   ".into(),
-        cid: "c".into(),
-        image: None,
-        reply_to: None,
-    };
+    assert!(ClientMsg::Join { room: "".into(), after: None, password: None, max: None }.validate().is_err());
+    let empty =
+        ClientMsg::Say { room: "r".into(), text: "   ".into(), cid: "c".into(), image: None, reply_to: None };
     assert!(empty.validate().is_err());
 }
 
