@@ -64,7 +64,13 @@ pub fn screen(request: Request) -> Result<Request, InvalidName> {
             };
             Request::Members(page)
         }
+        Request::Rooms(mut ask) => {
+            // A room named in NFC is found by a query in NFC.
+            ask.query = ask.query.map(self::room).transpose()?;
+            Request::Rooms(ask)
+        }
         Request::Ping => Request::Ping,
+        Request::RoomsWatch(on) => Request::RoomsWatch(on),
     })
 }
 

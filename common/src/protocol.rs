@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::media::ImageRef;
 use crate::names::{Cid, InvalidName, Nick, Password, RoomName, Text, room_max};
-use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE, MembersPage};
+use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE, MembersPage, RoomsAsk};
 use crate::{HISTORY_DEFAULT, HISTORY_MAX};
 
 /// A frame from a client, as it arrives.
@@ -63,6 +63,18 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
+    /// Version 2: a page of the room directory in name order, those after the room `after`,
+    /// only those whose name starts with `query` (case-insensitively), up to `limit`.
+    Rooms {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        query: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// Version 2: whether the client shows its room list (`rooms_delta` only while it does).
+    RoomsWatch { on: bool },
 }
 
 /// A client frame whose names and texts passed the bounds of PROTOCOL.md (`Members` is
@@ -77,6 +89,8 @@ pub enum Request {
     History { room: RoomName, before: u64, limit: u32 },
     Ping,
     Members(MembersPage),
+    Rooms(RoomsAsk),
+    RoomsWatch(bool),
 }
 
 impl ClientMsg {
@@ -121,6 +135,8 @@ impl ClientMsg {
                 after: after.as_deref().map(Nick::parse).transpose()?,
                 limit: limit.unwrap_or(MEMBERS_PAGE).clamp(1, MEMBERS_MAX),
             }),
+            Self::Rooms { after, query, limit } => Request::Rooms(RoomsAsk::parse(after, query, limit)?),
+            Self::RoomsWatch { on } => Request::RoomsWatch(on),
         })
     }
 }
@@ -207,6 +223,9 @@ pub enum ServerMsg {
         rooms: Vec<RoomInfo>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<String>,
+        /// Version 2: how many rooms the directory holds (`rooms` is its first page).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rooms_total: Option<u32>,
     },
     /// The receiver's own nick changed.
     You {
@@ -273,6 +292,19 @@ pub enum ServerMsg {
     RoomsDelta {
         changed: Vec<RoomInfo>,
         removed: Vec<String>,
+        /// How many rooms the directory holds now.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u32>,
+    },
+    /// Version 2: the answer to `rooms` (and to `rooms_watch` on, then without `next`):
+    /// `next` is the `after` of the following page, absent after the last one.
+    RoomsPage {
+        rooms: Vec<RoomInfo>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
+        total: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        query: Option<String>,
     },
     Error {
         code: ErrorCode,
@@ -317,6 +349,7 @@ pub mod samples {
             ServerMsg::Members { .. } => "members",
             ServerMsg::PresenceCount { .. } => "presence_count",
             ServerMsg::RoomsDelta { .. } => "rooms_delta",
+            ServerMsg::RoomsPage { .. } => "rooms_page",
         }
     }
 
@@ -331,6 +364,8 @@ pub mod samples {
             ClientMsg::History { .. } => "history",
             ClientMsg::Ping => "ping",
             ClientMsg::Members { .. } => "members",
+            ClientMsg::Rooms { .. } => "rooms",
+            ClientMsg::RoomsWatch { .. } => "rooms_watch",
         }
     }
 
@@ -372,12 +407,14 @@ pub mod samples {
                     RoomInfo { name: "den".into(), members: 1, private: true },
                 ],
                 resume: None,
+                rooms_total: None,
             },
             ServerMsg::Welcome {
-                protocol: crate::PROTOCOL_VERSION,
+                protocol: 2,
                 nick: "ann".into(),
                 rooms: vec![],
                 resume: Some("Zk3q9x0aPq1bC2dE".into()),
+                rooms_total: Some(10_000),
             },
             ServerMsg::You { nick: "ann".into() },
             ServerMsg::Rooms {
@@ -415,8 +452,16 @@ pub mod samples {
                     RoomInfo { name: "den".into(), members: 2, private: true },
                 ],
                 removed: vec!["go".into()],
+                total: Some(3),
             },
-            ServerMsg::RoomsDelta { changed: vec![], removed: vec![] },
+            ServerMsg::RoomsDelta { changed: vec![], removed: vec![], total: None },
+            ServerMsg::RoomsPage {
+                rooms: vec![RoomInfo { name: "Rust".into(), members: 4, private: false }],
+                next: Some("Rust".into()),
+                total: 10_000,
+                query: Some("ru".into()),
+            },
+            ServerMsg::RoomsPage { rooms: vec![], next: None, total: 1, query: None },
             ServerMsg::Left { room: "rust".into() },
             // The largest id a JavaScript number holds exactly.
             ServerMsg::Message(message(9_007_199_254_740_991, Some("c-1"))),
@@ -482,6 +527,9 @@ pub mod samples {
             ClientMsg::Ping,
             ClientMsg::Members { room: "lobby".into(), after: Some("carl".into()), limit: Some(3) },
             ClientMsg::Members { room: "lobby".into(), after: None, limit: None },
+            ClientMsg::Rooms { after: Some("go".into()), query: Some("Ru".into()), limit: Some(20) },
+            ClientMsg::Rooms { after: None, query: None, limit: None },
+            ClientMsg::RoomsWatch { on: false },
         ]
     }
 }

@@ -25,7 +25,9 @@
 //! - `room`: one room's members, broadcasts, presence (counted in big rooms), member pages;
 //! - `cmd`: each request's rules but `join`'s (`nick`, `leave`, `say`, `typing`,
 //!   `history`, `members`), and [`Hub::apply`], their dispatch;
-//! - `directory`: the room directory and its pushes (full lists, version 2's deltas);
+//! - `directory`: the room directory and its pushes (full lists, version 2's first view,
+//!   pages, search and deltas);
+//! - `watch`: which directory entries each version 2 connection holds, and who holds each;
 //! - `join`: a `join`'s admission (private rooms, member limits), its trips off the lock,
 //!   and its end (`joined`, once its history is read);
 //! - `private`: private rooms' passwords (Argon2, off the lock) and wrong guesses;
@@ -51,6 +53,7 @@ mod replica;
 mod room;
 mod rooms;
 mod sessions;
+mod watch;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -77,6 +80,7 @@ use replica::{Replica, nick_of};
 use room::{Member, Room};
 use rooms::Rooms;
 use sessions::{Conn, Sessions, new_token, valid_token};
+use watch::Watchers;
 
 pub type ConnId = u64;
 
@@ -116,6 +120,8 @@ struct State {
     dirty: Deliveries,
     /// With `--redis`: the other nodes' members, and where this node's changes go.
     cluster: Option<Replica>,
+    /// Version 2 connections and the directory entries each holds.
+    watch: Watchers,
 }
 
 /// Queues a frame for one connection, to be written when the hub's lock is released. A
@@ -158,6 +164,7 @@ impl Hub {
             store,
             dirty: Deliveries::default(),
             cluster: None,
+            watch: Watchers::default(),
         };
         let shared = Shared {
             state: Mutex::new(state),
@@ -224,16 +231,27 @@ impl Hub {
             nick = old;
         }
         let nick = nick.unwrap_or_else(|| state.sessions.guest_nick());
-        let welcome = encode(&ServerMsg::Welcome {
-            protocol: version.number(),
-            nick: nick.to_string(),
-            rooms: state.directory(),
-            resume: Some(sender.to_string()),
-        });
-        queue(&link, welcome, &mut state.dirty);
         let token = sender.to_string();
         let key = (nick.key(), nick.to_string());
-        state.sessions.insert(id, Conn::new(nick, link, sender, version, admitted));
+        let welcome_nick = nick.to_string();
+        state.sessions.insert(id, Conn::new(nick, link.clone(), sender, version, admitted));
+        // Version 1 gets the whole directory (its contract); version 2 a first view of it.
+        let (rooms, rooms_total) = match version {
+            Version::V1 => (state.directory(), None),
+            Version::V2 => {
+                let total = state.rooms.listed();
+                state.watch.add(id, total);
+                (state.first_view(id), Some(total))
+            }
+        };
+        let welcome = encode(&ServerMsg::Welcome {
+            protocol: version.number(),
+            nick: welcome_nick,
+            rooms,
+            resume: Some(token.clone()),
+            rooms_total,
+        });
+        queue(&link, welcome, &mut state.dirty);
         if state.clustered() {
             // Its nick first; two guest nicks in case another node took it meanwhile.
             let mut nicks = vec![key];
@@ -418,6 +436,7 @@ impl State {
     /// token are freed. Returns it, or `None` if it was already gone.
     fn remove_conn(&mut self, id: ConnId) -> Option<Conn> {
         let conn = self.sessions.remove(id)?;
+        self.watch.remove(id);
         for room in &conn.rooms {
             self.remove_member(room, id, conn.nick());
         }

@@ -39,6 +39,7 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
             nick: string(f("nick"))?,
             rooms: list(f("rooms"), room_info)?,
             resume: optional(f("resume"), string)?,
+            rooms_total: optional(f("rooms_total"), count)?,
         },
         "you" => ServerMsg::You { nick: string(f("nick"))? },
         "rooms" => ServerMsg::Rooms { rooms: list(f("rooms"), room_info)? },
@@ -101,6 +102,13 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
         "rooms_delta" => ServerMsg::RoomsDelta {
             changed: list(f("changed"), room_info)?,
             removed: list(f("removed"), string)?,
+            total: optional(f("total"), count)?,
+        },
+        "rooms_page" => ServerMsg::RoomsPage {
+            rooms: list(f("rooms"), room_info)?,
+            next: optional(f("next"), string)?,
+            total: count(f("total"))?,
+            query: optional(f("query"), string)?,
         },
         _ => return None,
     })
@@ -168,6 +176,22 @@ pub fn encode(msg: &ClientMsg) -> String {
             if let Some(limit) = limit {
                 number("limit", f64::from(*limit));
             }
+        }
+        ClientMsg::Rooms { after, query, limit } => {
+            text("type", "rooms");
+            if let Some(after) = after {
+                text("after", after);
+            }
+            if let Some(query) = query {
+                text("query", query);
+            }
+            if let Some(limit) = limit {
+                number("limit", f64::from(*limit));
+            }
+        }
+        ClientMsg::RoomsWatch { on } => {
+            text("type", "rooms_watch");
+            set("on", JsValue::from_bool(*on));
         }
     }
     JSON::stringify(&obj).map(String::from).unwrap_or_default()

@@ -16,7 +16,7 @@ impl Chat {
     /// the local time, used to age typing indicators and to schedule retries.
     pub fn apply(&mut self, msg: ServerMsg, now_ms: f64) -> Vec<ClientMsg> {
         match msg {
-            ServerMsg::Welcome { protocol, nick, rooms, resume } => {
+            ServerMsg::Welcome { protocol, nick, rooms, resume, .. } => {
                 self.protocol = protocol;
                 if resume.is_some() {
                     self.resume = resume;
@@ -47,15 +47,11 @@ impl Chat {
             ServerMsg::Error { code, message, cid } => return self.error(code, message, cid, now_ms),
             // The answer to a `ping`; this client sends none, and the frame says nothing more.
             ServerMsg::Pong => {}
-            ServerMsg::RoomsDelta { changed, removed } => {
+            ServerMsg::RoomsDelta { changed, removed, .. } => {
                 self.directory.retain(|r| !removed.contains(&r.name));
-                for room in changed {
-                    match self.directory.iter_mut().find(|r| r.name == room.name) {
-                        Some(known) => *known = room,
-                        None => self.directory.push(room),
-                    }
-                }
+                self.upsert_rooms(changed);
             }
+            ServerMsg::RoomsPage { rooms, .. } => self.upsert_rooms(rooms),
             ServerMsg::Members { room, members, total, complete } => {
                 if let Some(r) = self.room_mut(&room) {
                     r.paging = false;
@@ -85,6 +81,16 @@ impl Chat {
             }
         }
         Vec::new()
+    }
+
+    /// Sets each room's entry in the directory, adding those it did not list.
+    fn upsert_rooms(&mut self, rooms: Vec<RoomInfo>) {
+        for room in rooms {
+            match self.directory.iter_mut().find(|r| r.name == room.name) {
+                Some(known) => *known = room,
+                None => self.directory.push(room),
+            }
+        }
     }
 
     fn welcome(&mut self, nick: String, rooms: Vec<RoomInfo>) -> Vec<ClientMsg> {

@@ -44,6 +44,8 @@ impl Hub {
             }
             Request::History { room, before, limit } => history::history(state, id, room, before, limit),
             Request::Members(page) => members::members(state, id, page),
+            Request::Rooms(ask) => state.rooms_page(id, ask).map(|()| Next::Done),
+            Request::RoomsWatch(on) => state.rooms_watch(id, on).map(|()| Next::Done),
         }
     }
 }
