@@ -21,7 +21,10 @@ pub const MEMBERS_PAGE: u32 = 50;
 pub const MEMBERS_MAX: u32 = 200;
 
 /// Rooms in version 2's `welcome` besides the lobby and the session's own, the busiest
-/// first, and in a `rooms_page` without `limit`.
+/// first: a short list, so that a `welcome` is about the same size with ten rooms or with
+/// a hundred thousand.
+pub const WELCOME_ROOMS: u32 = 10;
+/// Rooms in a `rooms_page` without `limit`.
 pub const ROOMS_PAGE: u32 = 50;
 /// The largest `limit` a `rooms` request may ask for; a larger one is served as this.
 pub const ROOMS_MAX: u32 = 200;

@@ -13,7 +13,7 @@
 //! (the other rooms keep the faster pace). Version 1's full list is as before.
 //!
 //! A version 2 connection is never sent the whole directory: its `welcome` lists the lobby,
-//! its own rooms and the busiest rooms (a page), with the count of rooms; it asks for more
+//! its own rooms and the ten busiest rooms, with the count of rooms; it asks for more
 //! pages in name order or searches by name prefix (`rooms`), walking the index of
 //! `rooms`, never scanning every room. A push gives it the changes of the rooms it holds
 //! (`watch`) only, with the count; when only the count changed, at most once a second.
@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::v2::{ROOMS_PAGE, RoomsAsk};
+use common::v2::{RoomsAsk, WELCOME_ROOMS};
 use common::{RoomInfo, RoomName, ServerMsg, Version};
 use tokio_util::sync::CancellationToken;
 
@@ -234,7 +234,7 @@ impl State {
     }
 
     /// Version 2's first view of the directory, for `welcome` and `rooms_watch` on: the
-    /// lobby, the connection's own rooms, then the busiest others up to [`ROOMS_PAGE`].
+    /// lobby, the connection's own rooms, then the busiest others up to [`WELCOME_ROOMS`].
     /// The connection now holds them.
     pub(super) fn first_view(&mut self, id: ConnId) -> Vec<RoomInfo> {
         let lobby = RoomName::lobby();
@@ -243,7 +243,7 @@ impl State {
         names.extend(own.iter().filter(|r| **r != lobby).cloned());
         let busiest = self.rooms.busiest().filter(|r| **r != lobby && !own.contains(*r));
         // A room gone since the last push is still ranked: skip it.
-        let busiest = busiest.filter(|r| self.rooms.contains(r)).take(ROOMS_PAGE as usize);
+        let busiest = busiest.filter(|r| self.rooms.contains(r)).take(WELCOME_ROOMS as usize);
         names.extend(busiest.cloned());
         self.watch.hold(id, &names, &own);
         names.iter().filter_map(|name| self.listed(name)).collect()

@@ -4,6 +4,7 @@
 mod admission;
 mod balancer;
 mod cluster;
+mod directory;
 mod durability;
 mod hardening;
 mod health;
