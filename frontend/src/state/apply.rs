@@ -16,12 +16,15 @@ impl Chat {
     /// the local time, used to age typing indicators and to schedule retries.
     pub fn apply(&mut self, msg: ServerMsg, now_ms: f64) -> Vec<ClientMsg> {
         match msg {
-            ServerMsg::Welcome { protocol, nick, rooms, resume, .. } => {
+            ServerMsg::Welcome { protocol, nick, rooms, resume, rooms_total } => {
                 self.protocol = protocol;
                 if resume.is_some() {
                     self.resume = resume;
                 }
-                return self.welcome(nick, rooms);
+                self.rooms_total = rooms_total.unwrap_or_default();
+                let frames = self.welcome(nick, rooms);
+                self.rooms_reset();
+                return frames;
             }
             ServerMsg::You { nick } => {
                 self.chosen_nick = Some(nick.clone());
@@ -47,11 +50,15 @@ impl Chat {
             ServerMsg::Error { code, message, cid } => return self.error(code, message, cid, now_ms),
             // The answer to a `ping`; this client sends none, and the frame says nothing more.
             ServerMsg::Pong => {}
-            ServerMsg::RoomsDelta { changed, removed, .. } => {
+            ServerMsg::RoomsDelta { changed, removed, total } => {
                 self.directory.retain(|r| !removed.contains(&r.name));
                 self.upsert_rooms(changed);
+                self.rooms_total = total.unwrap_or(self.rooms_total);
             }
-            ServerMsg::RoomsPage { rooms, .. } => self.upsert_rooms(rooms),
+            ServerMsg::RoomsPage { rooms, next, total, query } => {
+                self.rooms_total = total;
+                self.rooms_page(rooms, next, query);
+            }
             ServerMsg::Members { room, members, total, complete } => {
                 if let Some(r) = self.room_mut(&room) {
                     r.paging = false;
@@ -84,7 +91,7 @@ impl Chat {
     }
 
     /// Sets each room's entry in the directory, adding those it did not list.
-    fn upsert_rooms(&mut self, rooms: Vec<RoomInfo>) {
+    pub(super) fn upsert_rooms(&mut self, rooms: Vec<RoomInfo>) {
         for room in rooms {
             match self.directory.iter_mut().find(|r| r.name == room.name) {
                 Some(known) => *known = room,

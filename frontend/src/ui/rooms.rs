@@ -1,4 +1,6 @@
-//! The room list: every room of the live directory and every joined room, with member
+//! The room list: every room of the live directory (in version 2, the part the server
+//! sent: a short first list, more pages on "More rooms", and a "Find a room" search by the
+//! start of a name) and every joined room, with member
 //! counts, unread badges and a lock on private rooms; the form that joins (or creates) a
 //! room by name, optionally with a password and a member limit, which also asks for a
 //! private room's password when one is opened without it. On a wide screen it is a sidebar; on a phone a drawer
@@ -53,10 +55,24 @@ pub fn RoomList() -> impl IntoView {
         }
     };
     let names = move || rooms.list.with(|list| list.iter().map(|e| e.name.clone()).collect::<Vec<_>>());
+    let find = move |ev: leptos::ev::Event| client.find_rooms(&event_target_value(&ev));
+    let more = move |_| client.more_rooms();
 
     view! {
         <nav class=move || if panels.rooms.get() { "sidebar panel open" } else { "sidebar panel" } aria-label=w.rooms>
             <h2 class="panel-title">{w.rooms}</h2>
+            <input
+                type="search"
+                class="room-find"
+                aria-label=w.find_room
+                placeholder=w.find_room
+                autocomplete="off"
+                autocapitalize="off"
+                spellcheck="false"
+                maxlength="64"
+                data-testid="find-room"
+                on:input=handler(find)
+            />
             <ul class="room-list">
                 // Keyed by name, each line reading its own counts: a line that changes is
                 // updated in place, so a focused button keeps the focus.
@@ -64,6 +80,15 @@ pub fn RoomList() -> impl IntoView {
                     <RoomLine name />
                 </For>
             </ul>
+            {move || {
+                rooms.more.get().then(|| {
+                    view! {
+                        <button type="button" class="more-rooms" data-testid="more-rooms" on:click=handler(more)>
+                            {w.more_rooms}
+                        </button>
+                    }
+                })
+            }}
             // `novalidate`: a limit out of range is explained by the chat, like every other refusal.
             <form class="room-form" novalidate="" on:submit=handler(join)>
                 <label class="room-field">
