@@ -261,8 +261,10 @@ impl State {
             ));
         }
         let prefix = ask.query.as_ref().map(|q| q.as_str().to_lowercase());
-        let from = match (&ask.after, &prefix) {
-            (Some(after), _) => Some((order_key(after), true)),
+        // A search starts where its prefix does, or after `after` if that is further on.
+        let from = match (ask.after.as_ref().map(order_key), &prefix) {
+            (Some(after), Some(prefix)) if after < *prefix => Some((prefix.clone(), false)),
+            (Some(after), _) => Some((after, true)),
             (None, Some(prefix)) => Some((prefix.clone(), false)),
             (None, None) => None,
         };

@@ -171,6 +171,9 @@ async fn a_search_finds_rooms_by_the_start_of_their_name_in_any_case() {
     c.send(json!({"type": "rooms", "query": "rust", "limit": 1, "after": "Rust"})).await;
     let page = next_of(&mut c, "rooms_page").await;
     assert_eq!((names(&page), page["next"].as_str()), (vec!["rustaceans".to_owned()], Some("rustaceans")));
+    // A cursor before the search's first room starts the search at its beginning.
+    c.send(json!({"type": "rooms", "query": "RUST", "after": "go"})).await;
+    assert_eq!(names(&next_of(&mut c, "rooms_page").await), ["Rust", "rustaceans", "RUSTY cars"]);
     c.send(json!({"type": "rooms", "query": "zz"})).await;
     assert!(names(&next_of(&mut c, "rooms_page").await).is_empty());
     // Bad input: a clear error, and the connection goes on.

@@ -11,8 +11,12 @@
 use leptos::html;
 use leptos::prelude::*;
 
+use wasm_bindgen::JsCast;
+use web_sys::HtmlInputElement;
+
 use super::dom::{Drawing, Drawn, add_text, element, set};
 use super::{Ctx, ctx, effect, handler, text_of};
+use crate::client::Client;
 use crate::state::RoomEntry;
 use crate::words::{fill, words};
 
@@ -55,24 +59,11 @@ pub fn RoomList() -> impl IntoView {
         }
     };
     let names = move || rooms.list.with(|list| list.iter().map(|e| e.name.clone()).collect::<Vec<_>>());
-    let find = move |ev: leptos::ev::Event| client.find_rooms(&event_target_value(&ev));
-    let more = move |_| client.more_rooms();
 
     view! {
         <nav class=move || if panels.rooms.get() { "sidebar panel open" } else { "sidebar panel" } aria-label=w.rooms>
             <h2 class="panel-title">{w.rooms}</h2>
-            <input
-                type="search"
-                class="room-find"
-                aria-label=w.find_room
-                placeholder=w.find_room
-                autocomplete="off"
-                autocapitalize="off"
-                spellcheck="false"
-                maxlength="64"
-                data-testid="find-room"
-                on:input=handler(find)
-            />
+            {Drawn::new(move || draw_finder(client))}
             <ul class="room-list">
                 // Keyed by name, each line reading its own counts: a line that changes is
                 // updated in place, so a focused button keeps the focus.
@@ -80,15 +71,7 @@ pub fn RoomList() -> impl IntoView {
                     <RoomLine name />
                 </For>
             </ul>
-            {move || {
-                rooms.more.get().then(|| {
-                    view! {
-                        <button type="button" class="more-rooms" data-testid="more-rooms" on:click=handler(more)>
-                            {w.more_rooms}
-                        </button>
-                    }
-                })
-            }}
+            {move || rooms.more.get().then(|| Drawn::new(move || draw_more(client)))}
             // `novalidate`: a limit out of range is explained by the chat, like every other refusal.
             <form class="room-form" novalidate="" on:submit=handler(join)>
                 <label class="room-field">
@@ -200,6 +183,36 @@ fn RoomLine(name: String) -> impl IntoView {
             </button>
         </li>
     }
+}
+
+/// The "Find a room" field, drawn once (a redraw would lose what is typed): each change
+/// searches the list.
+fn draw_finder(client: Client) -> Drawing {
+    let input = element("input", "room-find");
+    let find = words().find_room;
+    for (name, value) in [
+        ("type", "search"),
+        ("aria-label", find),
+        ("placeholder", find),
+        ("autocomplete", "off"),
+        ("autocapitalize", "off"),
+        ("spellcheck", "false"),
+        ("maxlength", "64"),
+        ("data-testid", "find-room"),
+    ] {
+        set(&input, name, value);
+    }
+    let field = input.clone().unchecked_into::<HtmlInputElement>();
+    Drawing::new(input.clone()).on(&input, "input", Box::new(move |_| client.find_rooms(&field.value())))
+}
+
+/// The "More rooms" button, while the server has more rooms to page through.
+fn draw_more(client: Client) -> Drawing {
+    let button = element("button", "more-rooms");
+    set(&button, "type", "button");
+    set(&button, "data-testid", "more-rooms");
+    add_text(&button, words().more_rooms);
+    Drawing::new(button.clone()).on_click(&button, Box::new(move |_| client.more_rooms()))
 }
 
 /// The lock of a private room, drawn by CSS (an emoji needs a font some systems lack).
