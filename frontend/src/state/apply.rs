@@ -16,15 +16,12 @@ impl Chat {
     /// the local time, used to age typing indicators and to schedule retries.
     pub fn apply(&mut self, msg: ServerMsg, now_ms: f64) -> Vec<ClientMsg> {
         match msg {
-            ServerMsg::Welcome { protocol, nick, rooms, resume, rooms_total } => {
+            ServerMsg::Welcome { protocol, nick, rooms, resume, .. } => {
                 self.protocol = protocol;
                 if resume.is_some() {
                     self.resume = resume;
                 }
-                self.rooms_total = rooms_total.unwrap_or_default();
-                let frames = self.welcome(nick, rooms);
-                self.rooms_reset();
-                return frames;
+                return self.welcome(nick, rooms);
             }
             ServerMsg::You { nick } => {
                 self.chosen_nick = Some(nick.clone());
@@ -50,14 +47,16 @@ impl Chat {
             ServerMsg::Error { code, message, cid } => return self.error(code, message, cid, now_ms),
             // The answer to a `ping`; this client sends none, and the frame says nothing more.
             ServerMsg::Pong => {}
-            ServerMsg::RoomsDelta { changed, removed, total } => {
+            // Never asked for: the app shows version 2's first list and its changes.
+            ServerMsg::RoomsPage { .. } => {}
+            ServerMsg::RoomsDelta { changed, removed, .. } => {
                 self.directory.retain(|r| !removed.contains(&r.name));
-                self.upsert_rooms(changed);
-                self.rooms_total = total.unwrap_or(self.rooms_total);
-            }
-            ServerMsg::RoomsPage { rooms, next, total, query } => {
-                self.rooms_total = total;
-                self.rooms_page(rooms, next, query);
+                for room in changed {
+                    match self.directory.iter_mut().find(|r| r.name == room.name) {
+                        Some(known) => *known = room,
+                        None => self.directory.push(room),
+                    }
+                }
             }
             ServerMsg::Members { room, members, total, complete } => {
                 if let Some(r) = self.room_mut(&room) {
@@ -88,16 +87,6 @@ impl Chat {
             }
         }
         Vec::new()
-    }
-
-    /// Sets each room's entry in the directory, adding those it did not list.
-    pub(super) fn upsert_rooms(&mut self, rooms: Vec<RoomInfo>) {
-        for room in rooms {
-            match self.directory.iter_mut().find(|r| r.name == room.name) {
-                Some(known) => *known = room,
-                None => self.directory.push(room),
-            }
-        }
     }
 
     fn welcome(&mut self, nick: String, rooms: Vec<RoomInfo>) -> Vec<ClientMsg> {
