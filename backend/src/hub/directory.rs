@@ -131,6 +131,17 @@ impl State {
     /// holders of each changed room.
     fn push_v2(&mut self, changed: &[RoomInfo], removed: &[String], now: Instant) -> bool {
         let total = self.rooms.listed();
+        // While the whole directory fits in a first view, every watcher holds it whole: a
+        // small server's list stays complete and live (a new room shows up), as it was
+        // before pages. Bounded: at most that many rooms, for each watcher.
+        if total <= WELCOME_ROOMS + 1 && !changed.is_empty() {
+            let names: Vec<RoomName> = changed.iter().filter_map(|r| RoomName::parse(&r.name).ok()).collect();
+            for id in self.watch.watching() {
+                if let Some(conn) = self.sessions.get(id) {
+                    self.watch.hold(id, &names, &conn.rooms);
+                }
+            }
+        }
         let mut wants: HashMap<ConnId, Vec<usize>> = HashMap::new();
         let names = changed.iter().map(|r| r.name.as_str()).chain(removed.iter().map(String::as_str));
         for (i, name) in names.enumerate() {

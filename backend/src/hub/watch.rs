@@ -61,6 +61,11 @@ impl Watchers {
         self.conns.iter_mut()
     }
 
+    /// The connections that watch their list.
+    pub(super) fn watching(&self) -> Vec<ConnId> {
+        self.conns.iter().filter(|(_, h)| h.on).map(|(id, _)| *id).collect()
+    }
+
     /// `id` was just told that the directory holds `total` rooms.
     pub(super) fn told(&mut self, id: ConnId, total: u32) {
         if let Some(held) = self.conns.get_mut(&id) {

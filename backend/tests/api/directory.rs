@@ -233,6 +233,27 @@ async fn a_version_2_client_is_told_of_the_rooms_it_holds_only() {
 }
 
 #[tokio::test]
+async fn a_small_directory_stays_whole_and_live() {
+    let app = spawn_memory().await;
+    let (mut watcher, _) = v2_at(&app.ws_url()).await;
+    // Rooms made after it connected: while the whole directory fits in a first view (the
+    // lobby and ten rooms), it is told of them.
+    let names: Vec<String> = (0..10).map(|i| format!("new-{i}")).collect();
+    let _makers = make_rooms(&app.ws_url(), &names).await;
+    let mut dir = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while dir.len() < 10 {
+        assert!(tokio::time::Instant::now() < deadline, "{dir:?}");
+        let f = watcher.next_any().await;
+        apply_directory(&mut dir, &f);
+    }
+    // One more, and the directory no longer fits: the twelfth room is not pushed.
+    let _more = make_rooms(&app.ws_url(), &["new-x".into()]).await;
+    let frames = frames_for(&mut watcher, Duration::from_millis(1500)).await;
+    assert!(!delta_names(&frames).contains("new-x"), "{frames:?}");
+}
+
+#[tokio::test]
 async fn a_client_that_hides_its_list_gets_no_deltas_until_it_shows_it_again() {
     let app = spawn_memory().await;
     let _makers = make_rooms(&app.ws_url(), &["r".into()]).await;
