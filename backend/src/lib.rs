@@ -48,6 +48,7 @@ mod admin;
 pub mod admission;
 #[doc(hidden)]
 pub mod balancer;
+mod banned;
 mod cluster;
 pub mod config;
 mod conn;
