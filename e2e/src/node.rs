@@ -81,7 +81,8 @@ impl Node {
     pub async fn metrics(&self) -> Result<String> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut s = tokio::net::TcpStream::connect(self.addr()).await?;
-        let req = format!("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", self.port);
+        let req =
+            format!("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", self.port);
         s.write_all(req.as_bytes()).await?;
         let mut text = String::new();
         s.read_to_string(&mut text).await?;

@@ -89,6 +89,21 @@ async fn a_phone_on_the_http_stream_behind_nginx_survives_its_node_being_killed(
         }
     }
     ensure!(phone.value("Nickname").await? == "pat", "the phone lost its nickname");
+    // The dead node's connection leaves the room once the cluster reaps the node: two
+    // people, two members, on both pages.
+    for page in [&phone, &desk] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let count = page
+                .eval("return (document.querySelector('[data-testid=member-count]') || {}).textContent || ''")
+                .await?;
+            if count.as_str().map(str::trim) == Some("2") {
+                break;
+            }
+            ensure!(std::time::Instant::now() < deadline, "the room still counts {count} members");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     let shot = phone.screenshot("balancer-node-killed").await?;
     eprintln!("screenshot: {}", shot.display());
     desk.screenshot("balancer-node-killed-desk").await?;
