@@ -77,6 +77,11 @@ impl Node {
         Ok(())
     }
 
+    /// What the node has logged so far.
+    pub fn logged(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// This node's `/metrics` (loopback may read them without a token).
     pub async fn metrics(&self) -> Result<String> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
