@@ -50,6 +50,7 @@ mod admin;
 pub mod admission;
 #[doc(hidden)]
 pub mod balancer;
+mod banned;
 mod change;
 mod cluster;
 pub mod config;

@@ -164,6 +164,14 @@ impl Rooms {
             }
             return;
         }
+        // The same person is still in the room (a dead node's connection of a client that
+        // resumed elsewhere, reaped): nobody left, only a big room's total changed.
+        if members.has_nick(nick) {
+            if members.len() > self.presence_threshold {
+                self.counted.insert(room.clone());
+            }
+            return;
+        }
         let frame = encode(&ServerMsg::Presence {
             room: room.to_string(),
             event: PresenceEvent::Leave,

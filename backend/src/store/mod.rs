@@ -31,6 +31,7 @@
 //! room exists, and [`History::create_room`] records them once, only for a room that has
 //! neither settings nor messages (atomically, so two creators cannot both win).
 
+mod bans;
 mod memory;
 pub mod redis;
 mod sqlite;

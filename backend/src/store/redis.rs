@@ -775,6 +775,43 @@ pub fn decode_entry(entry: &redis::streams::StreamId) -> Result<Entry, StoreErro
     serde_json::from_str(&json).map(Entry::Change).map_err(decode)
 }
 
+/// Bans (`super::bans`): one key each, `chat:ban:<what>`, holding its end and expiring
+/// then (`PXAT`), so Redis forgets an ended ban by itself.
+impl RedisReader {
+    pub fn ban(&self, key: &str, until: u64) -> Result<(), StoreError> {
+        // Only ever to a later end: two nodes keeping the same ban agree.
+        let script = redis::Script::new(
+            "local now = tonumber(redis.call('GET', KEYS[1]) or '0')
+             if tonumber(ARGV[1]) > now then redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[1]) end
+             return 1",
+        );
+        let key = format!("{BAN_PREFIX}{key}");
+        self.with(|c| script.key(&key).arg(until).invoke::<i64>(c)).map(drop)
+    }
+
+    pub fn bans(&self, now: u64) -> Result<Vec<(String, u64)>, StoreError> {
+        self.with(|c| {
+            let keys: Vec<String> =
+                c.scan_match::<_, String>(format!("{BAN_PREFIX}*"))?.collect::<Result<_, _>>()?;
+            let mut out = Vec::with_capacity(keys.len());
+            for chunk in keys.chunks(500) {
+                let ends: Vec<Option<u64>> = redis::cmd("MGET").arg(chunk).query(c)?;
+                for (key, end) in chunk.iter().zip(ends) {
+                    if let (Some(what), Some(end)) = (key.strip_prefix(BAN_PREFIX), end)
+                        && end > now
+                    {
+                        out.push((what.to_owned(), end));
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// The prefix of a ban's key.
+const BAN_PREFIX: &str = "chat:ban:";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -500,3 +500,29 @@ fn a_picture_is_orphaned_by_the_deletion_of_the_last_message_naming_it() {
         assert_eq!(orphan(b.change_stored("s", "other", c, Action::Delete)), Some(IMAGE.into()), "{name}");
     }
 }
+
+#[test]
+fn bans_are_kept_to_their_latest_end_and_forgotten_once_ended() {
+    for b in backends() {
+        let h = &b.history;
+        let now = crate::hub::now_ms();
+        assert!(h.bans(now).unwrap().is_empty(), "{}", b.name);
+        h.ban("t:*:tok-a", now + 60_000, now).unwrap();
+        // A shorter ban of the same never shortens it; a longer one extends it.
+        h.ban("t:*:tok-a", now + 1_000, now).unwrap();
+        h.ban("a:den:192.0.2.7", now + 600, now).unwrap();
+        let mut bans = h.bans(now).unwrap();
+        bans.sort();
+        assert_eq!(
+            bans,
+            [("a:den:192.0.2.7".to_owned(), now + 600), ("t:*:tok-a".to_owned(), now + 60_000)],
+            "{}",
+            b.name
+        );
+        h.ban("t:*:tok-a", now + 120_000, now).unwrap();
+        // Ended: gone by itself (Redis expires the key; the others filter and prune).
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let later = crate::hub::now_ms();
+        assert_eq!(h.bans(later).unwrap(), [("t:*:tok-a".to_owned(), now + 120_000)], "{}", b.name);
+    }
+}

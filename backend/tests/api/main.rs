@@ -4,6 +4,7 @@
 mod admin;
 mod admission;
 mod balancer;
+mod bans;
 mod changes;
 mod cluster;
 mod directory;
