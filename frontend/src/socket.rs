@@ -446,7 +446,13 @@ impl Talk<'_> {
         // Frames queued while disconnected are stale: the chat replays what still matters
         // once the server says `welcome`.
         while outgoing.try_recv().is_ok() {}
-        let mut session = Session { offline: false, heard: js_sys::Date::now(), probing: false, welcome_by, removed: false };
+        let mut session = Session {
+            offline: false,
+            heard: js_sys::Date::now(),
+            probing: false,
+            welcome_by,
+            removed: false,
+        };
         loop {
             let mut silence = timer_until(session.quiet_until());
             // The chat's next timed event, recomputed after every event: only frames

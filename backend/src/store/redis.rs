@@ -32,6 +32,7 @@ use redis::streams::StreamRangeReply;
 use redis::{Client, Commands, Value};
 use tokio::sync::mpsc;
 
+use super::postgres::Archive;
 use super::{
     Appended, NewMessage, Outcome, Page, Roles, RoomSettings, SenderKey, StoreError, StoredRoom, Written,
 };
@@ -72,6 +73,16 @@ pub fn room_key(room: &str) -> String {
     format!("chat:room:{room}")
 }
 
+/// The set of rooms whose newest messages may not be archived yet (with `--database`):
+/// each `say` adds its room, and the archiver takes rooms out as it copies them.
+pub const UNARCHIVED_KEY: &str = "chat:unarchived";
+
+/// The key of the lowest id a room's stream may still hold: every message below it was
+/// archived and trimmed from the stream (absent: nothing was trimmed).
+pub fn floor_key(room: &str) -> String {
+    format!("chat:floor:{room}")
+}
+
 /// The key of the operator's audit log, a list of JSON entries, newest first.
 const AUDIT_KEY: &str = "chat:audit";
 
@@ -104,9 +115,11 @@ pub const CHANNELS: &str = "chat:msg:*";
 
 /// One `say`, atomically. KEYS: the room's counter, its stream, the sender's `cid`s, the
 /// room's channel. ARGV: the `cid`; the message's JSON before and after its id; the `cid`
-/// record's lifetime in seconds; the room; the prefix of stream keys. Returns
-/// `{1, message}` when stored and published, `{0, message}` when the sender used this
-/// `cid` before (the stored message; empty if it is no longer there).
+/// record's lifetime in seconds; the room; the prefix of stream keys; the set of rooms
+/// with messages to archive (empty without an archive, see `store::archive`). Returns
+/// `{1, message, ''}` when stored and published, `{0, message, ''}` when the sender used
+/// this `cid` before (the stored message), and `{0, '', '<id> <room>'}` when that message
+/// is no longer in the stream (trimmed after it was archived, or gone).
 ///
 /// The stream of an earlier message is read by name, not through KEYS: a single Redis
 /// (not Redis Cluster) allows that, and the room of an old `cid` cannot be known before.
@@ -116,16 +129,17 @@ if seen then
   local sep = string.find(seen, ' ', 1, true)
   local id = string.sub(seen, 1, sep - 1)
   local entries = redis.call('XRANGE', ARGV[6] .. string.sub(seen, sep + 1), id .. '-0', id .. '-0')
-  if #entries == 0 then return {0, ''} end
-  return {0, entries[1][2][2]}
+  if #entries == 0 then return {0, '', seen} end
+  return {0, entries[1][2][2], ''}
 end
 local id = redis.call('INCR', KEYS[1])
 local msg = ARGV[2] .. id .. ARGV[3]
 redis.call('XADD', KEYS[2], id .. '-0', 'm', msg)
 redis.call('HSET', KEYS[3], ARGV[1], id .. ' ' .. ARGV[5])
 redis.call('EXPIRE', KEYS[3], ARGV[4])
+if ARGV[7] ~= '' then redis.call('SADD', ARGV[7], ARGV[5]) end
 redis.call('PUBLISH', KEYS[4], msg)
-return {1, msg}
+return {1, msg, ''}
 ";
 
 /// The writing side: the queue to the writer task and the `cid`s in flight. Memory only:
@@ -142,6 +156,9 @@ pub struct RedisStore {
 pub struct RedisReader {
     client: Client,
     idle: Mutex<Vec<redis::Connection>>,
+    /// With `--database`: the archive that holds what the streams no longer do, and the
+    /// runtime its async calls run on (a reader blocks on them, as on Redis).
+    pub(super) archive: Option<(Archive, tokio::runtime::Handle)>,
 }
 
 impl std::fmt::Debug for RedisReader {
@@ -173,12 +190,14 @@ impl RedisStore {
     pub fn start(
         commands: ConnectionManager,
         client: Client,
+        archive: Option<Archive>,
     ) -> (Self, RedisReader, mpsc::Receiver<Written>) {
         let (tx, rx) = mpsc::channel(QUEUE_MAX);
         // Enough for the writer to run ahead of the hub by a few batches, no more.
         let (done_tx, done_rx) = mpsc::channel(8);
-        tokio::spawn(write_loop(commands, rx, done_tx));
-        let reader = RedisReader { client, idle: Mutex::new(Vec::new()) };
+        tokio::spawn(write_loop(commands, rx, done_tx, archive.clone()));
+        let archive = archive.map(|a| (a, tokio::runtime::Handle::current()));
+        let reader = RedisReader { client, idle: Mutex::new(Vec::new()), archive };
         (Self { writer: tx, in_flight: HashSet::new() }, reader, done_rx)
     }
 
@@ -237,6 +256,7 @@ async fn write_loop(
     mut conn: ConnectionManager,
     mut rx: mpsc::Receiver<Pending>,
     done: mpsc::Sender<Written>,
+    archive: Option<Archive>,
 ) {
     let script = redis::Script::new(SAY);
     let mut batch = Vec::with_capacity(BATCH_MAX);
@@ -244,7 +264,7 @@ async fn write_loop(
         let mut tries = 0;
         let outcome = loop {
             tries += 1;
-            match write_batch(&mut conn, &script, &batch).await {
+            match write_batch(&mut conn, &script, &batch, archive.as_ref()).await {
                 Ok(outcome) => break outcome,
                 Err(e) if tries < WRITE_TRIES => {
                     tracing::warn!(error = %e, messages = batch.len(), "storing messages in Redis failed; retrying");
@@ -270,6 +290,7 @@ async fn write_batch(
     conn: &mut ConnectionManager,
     script: &redis::Script,
     batch: &[Pending],
+    archive: Option<&Archive>,
 ) -> Result<Written, StoreError> {
     let mut pipe = redis::pipe();
     for p in batch {
@@ -285,7 +306,8 @@ async fn write_batch(
             .arg(&p.tail)
             .arg(CID_TTL_SECS)
             .arg(p.room.as_str())
-            .arg("chat:log:");
+            .arg("chat:log:")
+            .arg(if archive.is_some() { UNARCHIVED_KEY } else { "" });
     }
     let replies: Vec<Value> = match timed(pipe.query_async(conn)).await {
         // Redis forgets scripts when it restarts: load it and send the batch again. No
@@ -300,11 +322,18 @@ async fn write_batch(
     };
     let mut outcome = Vec::with_capacity(batch.len());
     for (p, reply) in batch.iter().zip(replies) {
-        let (stored, json): (i64, String) =
+        let (stored, json, seen): (i64, String, String) =
             redis::from_redis_value(reply).map_err(|e| StoreError::Decode(e.to_string()))?;
         let msg = if json.is_empty() {
-            // Stored once, long enough ago that it is gone: the retry is not stored again.
-            None
+            // Stored once and no longer in the stream: the archive has it if it was
+            // trimmed; else it is gone, and the retry is not stored again.
+            match (archive, seen.split_once(' ')) {
+                (Some(archive), Some((id, room))) => match id.parse() {
+                    Ok(id) => archive.message(room, id).await?,
+                    Err(_) => None,
+                },
+                _ => None,
+            }
         } else {
             Some(serde_json::from_str::<ChatMessage>(&json).map_err(|e| StoreError::Decode(e.to_string()))?)
         };
@@ -385,7 +414,8 @@ impl RedisReader {
 
     /// `PING` on a reading connection (each bounded by the read timeout).
     pub fn ping(&self) -> Result<(), StoreError> {
-        self.with(|c| redis::cmd("PING").query::<String>(c)).map(drop)
+        self.with(|c| redis::cmd("PING").query::<String>(c))?;
+        self.archived(|a| a.ping()).unwrap_or(Ok(()))
     }
 
     pub fn room(&self, room: &RoomName) -> Result<StoredRoom, StoreError> {
@@ -456,27 +486,86 @@ impl RedisReader {
         Ok(created == 1)
     }
 
-    pub fn message(&self, room: &RoomName, id: u64) -> Result<Option<ChatMessage>, StoreError> {
-        let at = format!("{id}-0");
-        Ok(self.range(room, at.clone(), at, 1, false)?.pop())
+    /// The room's floor (see [`floor_key`]; 0 without an archive) and a range of its
+    /// stream, read together, so that what is below the floor is in the archive.
+    fn floor_range(
+        &self,
+        room: &RoomName,
+        start: String,
+        end: String,
+        count: usize,
+        rev: bool,
+    ) -> Result<(u64, Vec<ChatMessage>), StoreError> {
+        if self.archive.is_none() {
+            return Ok((0, self.range(room, start, end, count, rev)?));
+        }
+        let (key, floor) = (log_key(room.as_str()), floor_key(room.as_str()));
+        let (floor, reply): (Option<u64>, StreamRangeReply) = self.with(|c| {
+            let mut pipe = redis::pipe();
+            pipe.atomic().get(&floor);
+            if rev {
+                pipe.xrevrange_count(&key, &end, &start, count);
+            } else {
+                pipe.xrange_count(&key, &start, &end, count);
+            }
+            pipe.query(c)
+        })?;
+        let messages = reply.ids.iter().map(decode_entry).collect::<Result<_, _>>()?;
+        Ok((floor.unwrap_or(0), messages))
     }
 
+    /// Waits for a call to the archive (a reader blocks, as it does on Redis).
+    fn archived<'a, T, F: Future<Output = Result<T, StoreError>>>(
+        &'a self,
+        call: impl FnOnce(&'a Archive) -> F,
+    ) -> Option<Result<T, StoreError>> {
+        let (archive, rt) = self.archive.as_ref()?;
+        Some(rt.block_on(call(archive)))
+    }
+
+    pub fn message(&self, room: &RoomName, id: u64) -> Result<Option<ChatMessage>, StoreError> {
+        let at = format!("{id}-0");
+        match self.range(room, at.clone(), at, 1, false)?.pop() {
+            Some(found) => Ok(Some(found)),
+            None => self.archived(|a| a.message(room.as_str(), id)).unwrap_or(Ok(None)),
+        }
+    }
+
+    /// Messages after `after`: from the archive those below the room's floor, then from
+    /// the stream.
     pub fn after(&self, room: &RoomName, after: u64, max: usize) -> Result<Page, StoreError> {
         let Some(from) = after.checked_add(1) else {
             return Ok(Page { messages: Vec::new(), complete: true });
         };
-        let mut messages = self.range(room, format!("{from}-0"), "+".into(), max + 1, false)?;
+        let (floor, mut messages) =
+            self.floor_range(room, format!("{from}-0"), "+".into(), max + 1, false)?;
+        if from < floor
+            && let Some(older) = self.archived(|a| a.after(room, after, floor, max + 1))
+        {
+            let mut older = older?;
+            older.append(&mut messages);
+            messages = older;
+        }
         let complete = messages.len() <= max;
         messages.truncate(max);
         Ok(Page { messages, complete })
     }
 
+    /// Messages before `before`: the stream's, then the archive's below the room's floor
+    /// when the stream had too few.
     pub fn before(&self, room: &RoomName, before: u64, limit: usize) -> Result<Page, StoreError> {
         if before <= 1 {
             return Ok(Page { messages: Vec::new(), complete: true });
         }
         let end = if before == u64::MAX { "+".to_owned() } else { format!("{}-0", before - 1) };
-        let mut messages = self.range(room, "-".into(), end, limit + 1, true)?;
+        let (floor, mut messages) = self.floor_range(room, "-".into(), end, limit + 1, true)?;
+        if messages.len() <= limit
+            && floor > 1
+            && let Some(older) =
+                self.archived(|a| a.before(room, floor.min(before), limit + 1 - messages.len()))
+        {
+            messages.extend(older?);
+        }
         let complete = messages.len() <= limit;
         messages.truncate(limit);
         messages.reverse();

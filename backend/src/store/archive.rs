@@ -1,0 +1,228 @@
+//! The archiver (with `--database`): copies each room's messages from its Redis stream to
+//! PostgreSQL, in id order, then trims the stream to its hot window (`--redis-history`),
+//! so Redis's memory stays flat however long the cluster runs.
+//!
+//! Where a message is durable: in Redis's append-only file (fsynced on every write) from
+//! the moment its `say` is taken, as without an archive; it is delivered only after that.
+//! The archiver trims a message from the stream only once PostgreSQL has committed it,
+//! and records the room's floor (`store::redis::floor_key`: every id below it is in
+//! PostgreSQL) in the same step as the trim; readers read the floor with the stream, so
+//! every message is always in one tier or the other, or both. A PostgreSQL that is away
+//! only stops the archiving: the streams grow meanwhile, and are copied and trimmed once
+//! it is back.
+//!
+//! Which rooms to copy: each `say` adds its room to a set (`UNARCHIVED_KEY`). One node at
+//! a time archives (a lease in Redis that expires, so a dead node's lease passes to
+//! another); it moves a handful of rooms from that set to a set of rooms being archived
+//! (`ARCHIVING_KEY`) in one step, copies them, and takes each out when done. A node that
+//! dies mid-copy leaves its rooms in the second set, and whoever holds the lease next
+//! copies them first; copying again what was copied changes nothing.
+//!
+//! Moving an existing cluster: the first node started with `--database` marks every room
+//! that has a stream as unarchived (one scan, then a marker says it was done; a node that
+//! dies mid-scan leaves no marker, and the next one scans again), so the untrimmed streams
+//! of a Redis-only cluster are copied over before anything of them is trimmed.
+
+use std::time::Duration;
+
+use common::ChatMessage;
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use redis::streams::StreamRangeReply;
+use tokio_util::sync::CancellationToken;
+
+use super::StoreError;
+use super::postgres::Archive;
+use super::redis::{UNARCHIVED_KEY, decode_entry, floor_key, log_key};
+
+/// Rooms being archived by the lease's holder.
+const ARCHIVING_KEY: &str = "chat:archiving";
+/// Who archives now: a node's random name, expiring after [`LEASE`].
+const LEASE_KEY: &str = "chat:archiver";
+/// Set once every stream of the cluster was marked for archiving (the move from a
+/// Redis-only cluster is done).
+const SCANNED_KEY: &str = "chat:archive-scanned";
+const LEASE: Duration = Duration::from_secs(30);
+/// How often the archiver looks for rooms to copy.
+const TICK: Duration = Duration::from_millis(500);
+/// Rooms taken from the unarchived set at a time.
+const ROOMS_PER_TAKE: usize = 64;
+/// Messages read from a stream and copied in one transaction at most.
+const COPY_PAGE: usize = 1000;
+/// How long one Redis call of the archiver may take.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Takes rooms to archive: those a dead archiver left in the archiving set, else up to
+/// ARGV[1] moved there from the unarchived set. KEYS: unarchived, archiving.
+const TAKE: &str = r"
+local left = redis.call('SMEMBERS', KEYS[2])
+if #left > 0 then return left end
+local rooms = redis.call('SPOP', KEYS[1], ARGV[1])
+if #rooms > 0 then redis.call('SADD', KEYS[2], unpack(rooms)) end
+return rooms
+";
+
+/// Trims a stream below ARGV[1] (an id: every message below it is archived) and raises
+/// the room's floor to it. KEYS: the stream, the floor.
+const TRIM: &str = r"
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1] .. '-0')
+local floor = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tonumber(ARGV[1]) > floor then redis.call('SET', KEYS[2], ARGV[1]) end
+return 1
+";
+
+/// Releases the lease if this node still holds it. KEYS: the lease. ARGV: our name.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// The archiver of one node.
+pub struct Archiver {
+    commands: ConnectionManager,
+    archive: Archive,
+    /// Messages kept per room in Redis at least (the newest).
+    window: u64,
+    name: String,
+}
+
+impl Archiver {
+    pub fn new(commands: ConnectionManager, archive: Archive, window: u64) -> Self {
+        let mut nonce = [0u8; 8];
+        let _ = getrandom::fill(&mut nonce);
+        let name = format!("{}-{}", std::process::id(), u64::from_le_bytes(nonce));
+        Self { commands, archive, window: window.max(1), name }
+    }
+
+    /// Archives until `token` is cancelled; failures are logged and tried again.
+    pub async fn run(mut self, token: CancellationToken) {
+        loop {
+            if let Err(e) = self.pass().await {
+                tracing::warn!(error = %e, "archiving messages to PostgreSQL failed; trying again");
+            }
+            tokio::select! {
+                () = token.cancelled() => return,
+                () = tokio::time::sleep(TICK) => {}
+            }
+        }
+    }
+
+    /// One pass, if this node holds the lease: the scan of an existing cluster's streams
+    /// (once), then every room with messages to archive.
+    pub async fn pass(&mut self) -> Result<(), StoreError> {
+        let lease_ms = u64::try_from(LEASE.as_millis()).unwrap_or(u64::MAX);
+        let held: Option<String> = timed(
+            redis::cmd("SET")
+                .arg(LEASE_KEY)
+                .arg(&self.name)
+                .arg("NX")
+                .arg("PX")
+                .arg(lease_ms)
+                .query_async(&mut self.commands),
+        )
+        .await?;
+        if held.is_none() {
+            return Ok(());
+        }
+        let result = self.archive_all().await;
+        let release = redis::Script::new(RELEASE);
+        let _: Result<i64, _> =
+            timed(release.key(LEASE_KEY).arg(&self.name).invoke_async(&mut self.commands)).await;
+        result
+    }
+
+    async fn archive_all(&mut self) -> Result<(), StoreError> {
+        let scanned: bool = timed(self.commands.exists(SCANNED_KEY)).await?;
+        if !scanned {
+            self.mark_every_stream().await?;
+        }
+        let take = redis::Script::new(TAKE);
+        loop {
+            let rooms: Vec<String> = timed(
+                take.key(UNARCHIVED_KEY)
+                    .key(ARCHIVING_KEY)
+                    .arg(ROOMS_PER_TAKE)
+                    .invoke_async(&mut self.commands),
+            )
+            .await?;
+            if rooms.is_empty() {
+                return Ok(());
+            }
+            for room in rooms {
+                self.copy_room(&room).await?;
+                let _: i64 = timed(self.commands.srem(ARCHIVING_KEY, &room)).await?;
+            }
+        }
+    }
+
+    /// Marks every room that has a stream as unarchived, then records that it was done.
+    async fn mark_every_stream(&mut self) -> Result<(), StoreError> {
+        let prefix = log_key("");
+        let mut cursor: u64 = 0;
+        let mut marked = 0usize;
+        loop {
+            let (next, keys): (u64, Vec<String>) = timed(
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{prefix}*"))
+                    .arg("COUNT")
+                    .arg(1000)
+                    .arg("TYPE")
+                    .arg("stream")
+                    .query_async(&mut self.commands),
+            )
+            .await?;
+            let rooms: Vec<&str> = keys.iter().filter_map(|k| k.strip_prefix(&prefix)).collect();
+            if !rooms.is_empty() {
+                marked += rooms.len();
+                let _: i64 = timed(self.commands.sadd(UNARCHIVED_KEY, &rooms)).await?;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let _: () = timed(self.commands.set(SCANNED_KEY, 1)).await?;
+        tracing::info!(rooms = marked, "every room's stream is marked for archiving to PostgreSQL");
+        Ok(())
+    }
+
+    /// Copies what PostgreSQL lacks of a room's stream, then trims the stream to the hot
+    /// window, never below what PostgreSQL has.
+    async fn copy_room(&mut self, room: &str) -> Result<(), StoreError> {
+        let key = log_key(room);
+        let mut archived = self.archive.last_id(room).await?;
+        let mut last = archived;
+        loop {
+            let reply: StreamRangeReply =
+                timed(self.commands.xrange_count(&key, format!("{}-0", archived + 1), "+", COPY_PAGE))
+                    .await?;
+            let messages: Vec<ChatMessage> = reply.ids.iter().map(decode_entry).collect::<Result<_, _>>()?;
+            let Some(newest) = messages.last().map(|m| m.id) else { break };
+            self.archive.copy(room, &messages).await?;
+            archived = newest;
+            last = newest;
+            if messages.len() < COPY_PAGE {
+                break;
+            }
+        }
+        // Keep the newest `window` messages; drop only archived ones.
+        let below = (archived + 1).min(last.saturating_sub(self.window) + 1);
+        if below > 1 {
+            let trim = redis::Script::new(TRIM);
+            let _: i64 =
+                timed(trim.key(&key).key(floor_key(room)).arg(below).invoke_async(&mut self.commands))
+                    .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A Redis call of the archiver, bounded by [`REDIS_TIMEOUT`].
+async fn timed<T>(call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
+    match tokio::time::timeout(REDIS_TIMEOUT, call).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(StoreError::Timeout),
+    }
+}
