@@ -93,6 +93,11 @@ impl PostgresServer {
         self.child.as_ref().map(Child::id)
     }
 
+    /// How it ended, if it is no longer running.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
     /// Stops it at once, as a crash would: SIGQUIT, PostgreSQL's immediate shutdown (the
     /// postmaster ends its backends without a checkpoint, and the next start replays the
     /// write-ahead log). A SIGKILL would leave its backends running for a while, holding

@@ -42,7 +42,9 @@ const LEASE_KEY: &str = "chat:archiver";
 /// Set once every stream of the cluster was marked for archiving (the move from a
 /// Redis-only cluster is done).
 const SCANNED_KEY: &str = "chat:archive-scanned";
-const LEASE: Duration = Duration::from_secs(30);
+/// How long a lease lasts unless renewed: a node that died holding it stops the
+/// archiving for at most this long. The holder renews it after each room it copies.
+const LEASE: Duration = Duration::from_secs(5);
 /// How often the archiver looks for rooms to copy.
 const TICK: Duration = Duration::from_millis(500);
 /// Rooms taken from the unarchived set at a time.
@@ -69,6 +71,13 @@ redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1] .. '-0')
 local floor = tonumber(redis.call('GET', KEYS[2]) or '0')
 if tonumber(ARGV[1]) > floor then redis.call('SET', KEYS[2], ARGV[1]) end
 return 1
+";
+
+/// Renews the lease if this node still holds it. KEYS: the lease. ARGV: our name, its
+/// lifetime in milliseconds. Returns 0 when the lease was lost.
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
 ";
 
 /// Releases the lease if this node still holds it. KEYS: the lease. ARGV: our name.
@@ -151,8 +160,21 @@ impl Archiver {
             for room in rooms {
                 self.copy_room(&room).await?;
                 let _: i64 = timed(self.commands.srem(ARCHIVING_KEY, &room)).await?;
+                if !self.renew().await? {
+                    // Another node holds it now (this one stalled): it takes over.
+                    return Ok(());
+                }
             }
         }
+    }
+
+    async fn renew(&mut self) -> Result<bool, StoreError> {
+        let renew = redis::Script::new(RENEW);
+        let lease_ms = u64::try_from(LEASE.as_millis()).unwrap_or(u64::MAX);
+        let renewed: i64 =
+            timed(renew.key(LEASE_KEY).arg(&self.name).arg(lease_ms).invoke_async(&mut self.commands))
+                .await?;
+        Ok(renewed == 1)
     }
 
     /// Marks every room that has a stream as unarchived, then records that it was done.
@@ -182,6 +204,8 @@ impl Archiver {
                 break;
             }
             cursor = next;
+            // A long scan (many rooms) keeps the lease; marking twice is harmless.
+            self.renew().await?;
         }
         let _: () = timed(self.commands.set(SCANNED_KEY, 1)).await?;
         tracing::info!(rooms = marked, "every room's stream is marked for archiving to PostgreSQL");
@@ -206,6 +230,8 @@ impl Archiver {
             if messages.len() < COPY_PAGE {
                 break;
             }
+            // A long stream (a room of a Redis-only cluster) keeps the lease.
+            self.renew().await?;
         }
         // Keep the newest `window` messages; drop only archived ones.
         let below = (archived + 1).min(last.saturating_sub(self.window) + 1);

@@ -1,0 +1,189 @@
+//! A cluster whose history is archived in a real PostgreSQL (`--database`) while Redis
+//! keeps each room's hot window (`--redis-history`): paging and resuming across the two
+//! tiers, PostgreSQL and Redis restarted, a node SIGKILLed mid-write; nothing acknowledged
+//! lost, nothing doubled, and Redis's streams stay within the window.
+
+use std::time::{Duration, Instant};
+
+use backend::postgres_server::PostgresServer;
+use backend::redis_server::RedisServer;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::cluster::redis;
+use crate::durability::Process;
+use crate::helpers::*;
+
+/// Messages Redis keeps per room in these tests.
+const WINDOW: usize = 5;
+
+/// Redis, PostgreSQL and the folder they live in, the test's own.
+struct Backing {
+    redis: RedisServer,
+    pg: PostgresServer,
+    db: TempDb,
+}
+
+impl Backing {
+    fn start() -> Self {
+        let (redis, db) = redis();
+        let pg = PostgresServer::start(&db.dir().join("pg")).expect("a PostgreSQL for the test");
+        Self { redis, pg, db }
+    }
+
+    async fn node(&self) -> Process {
+        let (redis, pg, window) = (self.redis.url(), self.pg.url(), WINDOW.to_string());
+        let args = ["--redis", &redis, "--database", &pg, "--redis-history", &window];
+        Process::start_with(&self.db, 0, &args, None).await
+    }
+
+    /// The length of a room's stream in Redis.
+    async fn stream_len(&self, room: &str) -> usize {
+        let client = ::redis::Client::open(self.redis.url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        ::redis::cmd("XLEN").arg(format!("chat:log:{room}")).query_async(&mut c).await.unwrap()
+    }
+
+    /// Waits until the archiver has trimmed a room's stream to the window.
+    async fn trimmed(&self, room: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let len = self.stream_len(room).await;
+            if len <= WINDOW {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the stream of {room} still holds {len} messages");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn ids(list: &Value) -> Vec<u64> {
+    list.as_array().unwrap().iter().map(|m| m["id"].as_u64().unwrap()).collect()
+}
+
+/// The HTTP status of `GET path` on a node.
+async fn status(node: &Process, path: &str) -> u16 {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", node.port)).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 12];
+    s.read_exact(&mut head).await.unwrap();
+    String::from_utf8_lossy(&head[9..12]).parse().unwrap()
+}
+
+async fn wait_for_status(node: &Process, want: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status(node, "/readyz").await != want {
+        assert!(Instant::now() < deadline, "/readyz never answered {want}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The whole history of a room as a newcomer on `node` reads it (`join.after` 0).
+async fn everything(node: &Process, room: &str) -> Value {
+    let mut c = Client::connect(&node.url()).await;
+    c.send(json!({"type": "join", "room": room, "after": 0})).await;
+    let joined = c.next().await;
+    assert_eq!(joined["complete"], true, "{joined}");
+    joined["history"].clone()
+}
+
+#[tokio::test]
+async fn history_pages_and_resumes_across_the_hot_window_and_postgresql() {
+    let backing = Backing::start();
+    let (a, b) = (backing.node().await, backing.node().await);
+    let mut alice = Client::connect(&a.url()).await;
+    alice.join("r").await;
+    for i in 1..=30 {
+        assert_eq!(alice.say("r", &format!("m{i}"), &format!("c{i}")).await["id"], i);
+    }
+    backing.trimmed("r").await;
+
+    // On the other node: a resume from long before the window gets everything after it.
+    let mut bob = Client::connect(&b.url()).await;
+    bob.send(json!({"type": "join", "room": "r", "after": 3})).await;
+    let joined = bob.next().await;
+    assert_eq!(ids(&joined["history"]), (4..=30).collect::<Vec<_>>());
+    assert_eq!(
+        (joined["complete"].as_bool(), joined["history"][0]["text"].as_str()),
+        (Some(true), Some("m4"))
+    );
+    // Scroll-back: a page that straddles the window's edge, one wholly in PostgreSQL.
+    for (before, limit, want) in [(28u64, 10u64, (18..=27).collect::<Vec<u64>>()), (10, 5, (5..=9).collect())]
+    {
+        bob.send(json!({"type": "history", "room": "r", "before": before, "limit": limit})).await;
+        let page = bob.next().await;
+        assert_eq!(page["type"], "history", "{page}");
+        assert_eq!(ids(&page["messages"]), want, "{page}");
+    }
+    // A newcomer without `after` gets the newest 30 of 30, across both tiers.
+    let mut carl = Client::connect(&a.url()).await;
+    let joined = carl.join("r").await;
+    assert_eq!(ids(&joined["history"]), (1..=30).collect::<Vec<_>>());
+    assert!(backing.stream_len("r").await <= WINDOW);
+}
+
+#[tokio::test]
+async fn postgresql_and_redis_restarts_and_a_node_killed_mid_write_lose_nothing_and_double_nothing() {
+    let mut backing = Backing::start();
+    let (a, b) = (backing.node().await, backing.node().await);
+    let mut alice = Client::connect(&a.url()).await;
+    alice.join("r").await;
+    for i in 1..=10 {
+        alice.say("r", &format!("a{i}"), &format!("a{i}")).await;
+    }
+    backing.trimmed("r").await;
+
+    // PostgreSQL goes down: messages are still taken (Redis holds them durably), the node
+    // says it is not ready, and it recovers by itself once PostgreSQL is back.
+    backing.pg.kill();
+    for i in 11..=20 {
+        assert_eq!(alice.say("r", &format!("a{i}"), &format!("a{i}")).await["id"], i);
+    }
+    wait_for_status(&a, 503).await;
+    backing.pg.restart().unwrap();
+    wait_for_status(&a, 200).await;
+    backing.trimmed("r").await;
+
+    // Redis restarts (its append-only file): the floor and the window come back with it.
+    backing.redis.kill();
+    backing.redis.restart().unwrap();
+
+    // A node dies with says in flight; its client comes back on the other node with its
+    // token and sends them all again, as the app's outbox does.
+    let mut bob = Client::connect(&b.url()).await;
+    bob.join("r").await;
+    let token = bob.resume.clone();
+    for i in 1..=20 {
+        bob.send(json!({"type": "say", "room": "r", "text": format!("b{i}"), "cid": format!("b{i}")})).await;
+    }
+    let mut acknowledged = Vec::new();
+    if let Ok(Ok(first)) =
+        tokio::time::timeout(Duration::from_secs(5), async { Ok::<_, ()>(bob.next().await) }).await
+        && first["type"] == "message"
+    {
+        acknowledged.push(first);
+    }
+    b.sigkill().await;
+    // What the dead node stored is archived and trimmed first: the retries of the oldest
+    // are recognised from PostgreSQL.
+    backing.trimmed("r").await;
+    let mut again = Client::connect(&format!("{}?resume={token}", a.url())).await;
+    again.join("r").await;
+    for i in 1..=20 {
+        let echo = again.say("r", &format!("b{i}"), &format!("b{i}")).await;
+        assert_eq!(echo["text"], format!("b{i}"));
+        if let Some(before) = acknowledged.iter().find(|m| m["cid"] == echo["cid"]) {
+            assert_eq!(before["id"], echo["id"], "an acknowledged message keeps its id");
+        }
+    }
+    backing.trimmed("r").await;
+
+    let all = everything(&a, "r").await;
+    assert_eq!(ids(&all), (1..=40).collect::<Vec<_>>(), "every message once, in order");
+    let mut texts: Vec<&str> = all.as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    texts.sort_unstable();
+    texts.dedup();
+    assert_eq!(texts.len(), 40, "none doubled");
+}
