@@ -4,6 +4,8 @@
 
 use common::{ErrorCode, InvalidName, RoomName};
 
+use crate::change::{EMOJI_PER_MESSAGE, REACTIONS_PER_PERSON, Refusal};
+
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
     #[error("{0}")]
@@ -49,6 +51,19 @@ pub enum RequestError {
     /// A `history` request while the answer to the last one is still queued, unread.
     #[error("read the history of {0} already sent to you before asking for more")]
     Unread(RoomName),
+    /// A change of a message, or a reply, naming a message the room does not have (or
+    /// no longer has).
+    #[error("the room {0} has no message {1}")]
+    NoMessage(RoomName, u64),
+    /// A change of someone else's message.
+    #[error("only its sender may change the message {1} of {0}")]
+    NotYours(RoomName, u64),
+    #[error("a reaction must be one emoji")]
+    NotAnEmoji,
+    #[error("a message takes at most {0} different emoji")]
+    TooManyEmoji(usize),
+    #[error("one person may give a message at most {0} reactions")]
+    TooManyReactions(usize),
     /// The store failed (it was logged where it happened); the details stay in the log.
     #[error("the server cannot reach its message store; retry in a moment")]
     Unavailable,
@@ -58,9 +73,15 @@ impl RequestError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest(_) => ErrorCode::BadRequest,
-            Self::Invalid(_) | Self::PublicRoom(_) | Self::OpenLobby | Self::LookAlike(..) => {
-                ErrorCode::Invalid
-            }
+            Self::Invalid(_)
+            | Self::PublicRoom(_)
+            | Self::OpenLobby
+            | Self::LookAlike(..)
+            | Self::NotAnEmoji
+            | Self::TooManyEmoji(_)
+            | Self::TooManyReactions(_) => ErrorCode::Invalid,
+            Self::NoMessage(..) => ErrorCode::NotFound,
+            Self::NotYours(..) => ErrorCode::Forbidden,
             Self::PasswordNeeded(_)
             | Self::WrongPassword(_)
             | Self::PrivateHistory(_)
@@ -74,6 +95,16 @@ impl RequestError {
             // Busy is the server's side of "not now": the same retry-later answer.
             Self::RateLimited | Self::Busy | Self::Unread(_) | Self::TooManyGuesses => ErrorCode::RateLimited,
             Self::Unavailable => ErrorCode::Unavailable,
+        }
+    }
+
+    /// A change's refusal, of message `id` of `room`.
+    pub fn refused(refusal: Refusal, room: RoomName, id: u64) -> Self {
+        match refusal {
+            Refusal::NotFound => Self::NoMessage(room, id),
+            Refusal::Forbidden => Self::NotYours(room, id),
+            Refusal::TooManyEmoji => Self::TooManyEmoji(EMOJI_PER_MESSAGE),
+            Refusal::TooManyReactions => Self::TooManyReactions(REACTIONS_PER_PERSON),
         }
     }
 }

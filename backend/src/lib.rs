@@ -25,6 +25,8 @@
 //! - `hub`: the shared state (connections, nicks, rooms) and every protocol rule;
 //!   it never waits on a socket: it queues frames on bounded per-connection links.
 //! - `ws`: the WebSocket protocol itself: handshake key, frames out, the client's frames in.
+//! - `change`: the rules of changing a message after it was said (who may edit or
+//!   delete, reactions' bounds, one emoji), shared by the hub and the stores.
 //! - `store`: message history behind two enums of backends (memory, SQLite, Redis).
 //! - `cluster`: a `--redis` node, all of it: its connections to the shared Redis, the
 //!   fan-out that delivers every room's messages in id order and without gaps, the
@@ -49,6 +51,7 @@ mod admin;
 pub mod admission;
 #[doc(hidden)]
 pub mod balancer;
+mod change;
 mod cluster;
 pub mod config;
 mod conn;

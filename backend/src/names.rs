@@ -49,7 +49,9 @@ pub fn screen(request: Request) -> Result<Request, InvalidName> {
             Request::Join { room: self::room(room)?, after, password, max }
         }
         Request::Leave(room) => Request::Leave(self::room(room)?),
-        Request::Say { room, text, cid, image } => Request::Say { room: self::room(room)?, text, cid, image },
+        Request::Say { room, text, cid, image, reply_to } => {
+            Request::Say { room: self::room(room)?, text, cid, image, reply_to }
+        }
         Request::Typing(room) => Request::Typing(self::room(room)?),
         Request::History { room, before, limit } => {
             Request::History { room: self::room(room)?, before, limit }
@@ -69,6 +71,9 @@ pub fn screen(request: Request) -> Result<Request, InvalidName> {
         Request::Mod { room, nick, on } => Request::Mod { room: self::room(room)?, nick, on },
         Request::Kick { room, nick } => Request::Kick { room: self::room(room)?, nick },
         Request::Ban { room, nick, minutes } => Request::Ban { room: self::room(room)?, nick, minutes },
+        Request::Edit { room, id, text } => Request::Edit { room: self::room(room)?, id, text },
+        Request::Delete { room, id } => Request::Delete { room: self::room(room)?, id },
+        Request::React { room, id, emoji, on } => Request::React { room: self::room(room)?, id, emoji, on },
     })
 }
 

@@ -34,6 +34,7 @@ use tracing::Instrument as _;
 
 use crate::admin::{self, Auth};
 use crate::admission::{self, Admission, Origins, PerAddress};
+use crate::change::Orphans;
 use crate::cluster::Cluster;
 use crate::cluster::moderation::Nodes;
 use crate::config::{Config, StoreKind};
@@ -152,6 +153,10 @@ pub async fn run(
     let mut cluster = cluster.map(|node| node.start(&hub, token.clone()));
     let media = Media::open(&config.media_dir, config.media_max_bytes)
         .with_context(|| format!("creating the media folder {}", config.media_dir.display()))?;
+    // The pictures of deleted messages that no message names any more leave the folder.
+    let (orphans, orphaned) = Orphans::channel();
+    hub.sweep_orphans_to(orphans);
+    tokio::spawn(media.clone().sweep(orphaned));
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
     let archiver = archiver.map(|a| tokio::spawn(a.run(token.clone())));
     let presence = tokio::spawn(hub.clone().run_presence(token.clone()));

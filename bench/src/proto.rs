@@ -76,6 +76,7 @@ impl Proto {
                 text: text.to_owned(),
                 cid: format!("c{cid}"),
                 image: None,
+                reply_to: None,
             }),
             Self::SocketIo => {
                 sio::event("say", &serde_json::json!({"room": room, "text": text, "cid": format!("c{cid}")}))
@@ -298,7 +299,13 @@ mod tests {
         let say: common::ClientMsg = serde_json::from_str(&Proto::V1.say("r1", "hi", 9)).unwrap();
         assert_eq!(
             say,
-            common::ClientMsg::Say { room: "r1".into(), text: "hi".into(), cid: "c9".into(), image: None }
+            common::ClientMsg::Say {
+                room: "r1".into(),
+                text: "hi".into(),
+                cid: "c9".into(),
+                image: None,
+                reply_to: None
+            }
         );
         assert!(v1_is(r#"{"type":"welcome","protocol":1}"#, "welcome"));
         assert!(!v1_is(r#"{"type":"welcomed"}"#, "welcome"));

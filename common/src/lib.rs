@@ -4,6 +4,8 @@
 //! - [`protocol`]: the closed, tagged enums of every frame ([`ClientMsg`], [`ServerMsg`]).
 //! - [`v2`]: how version 2 is negotiated (`chat.v2`) and the bounds of its member pages;
 //!   its frames are variants of the same enums.
+//! - [`changes`]: what tells a room that a message was edited, deleted or reacted to
+//!   ([`Change`]), and what a message carries of its changes and of the one it answers.
 //! - [`media`]: the URLs of uploaded images ([`ImageRef`]), as `say` and `message` carry them.
 //! - [`names`]: validated newtypes ([`Nick`], [`RoomName`], [`Text`], [`Cid`]) that turn
 //!   raw strings from the wire into values the rest of the code can trust, and a private
@@ -13,11 +15,13 @@
 //! never know about sockets, storage or the UI: no other crate invents JSON, and this one
 //! does nothing but describe it.
 
+pub mod changes;
 pub mod media;
 pub mod names;
 pub mod protocol;
 pub mod v2;
 
+pub use changes::{Change, Emoji};
 pub use media::ImageRef;
 pub use names::{Cid, InvalidName, Nick, Password, RoomName, Text};
 pub use protocol::{
@@ -35,6 +39,8 @@ pub const LOBBY: &str = "lobby";
 pub const JOIN_HISTORY: usize = 50;
 /// At most this many messages answer a `join` with `after`.
 pub const RESUME_HISTORY_MAX: usize = 500;
+/// At most this many changes (`joined.changes`) answer a `join` with `after`.
+pub const RESUME_CHANGES_MAX: usize = 500;
 /// `history` answers this many messages unless the client asks for another `limit`.
 pub const HISTORY_DEFAULT: u32 = 50;
 /// The largest `limit` a `history` request may ask for.

@@ -1,6 +1,6 @@
 //! What crosses between a node's hub and the rest of its cluster, as closed types: the
 //! [`ClusterEvent`]s a node applies (the other nodes' members and their typing, the
-//! messages the fan-out brings, Redis's answers to this node's own changes), and what this
+//! messages and changes of messages the fan-out brings, Redis's answers to this node's own changes), and what this
 //! node's hub queues for Redis through its [`Outbox`] (the [`Op`]s of the shared state, the
 //! [`Typing`] notices).
 //!
@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use common::ChatMessage;
+use common::{Change, ChatMessage};
 use tokio::sync::mpsc;
 
 /// A change of this node's, for Redis's shared state. `epoch` is the hub's when it was
@@ -115,6 +115,8 @@ pub enum ClusterEvent {
     Typing(Typing),
     /// A message Redis stored, from any node (this one's too), in id order per room.
     Message(ChatMessage),
+    /// A change of a message Redis stored, in the same order as the room's messages.
+    Change(Change),
     /// Redis registered connection `conn` with `nick` (its resume token's, or a guest
     /// nick if another node took the one it was welcomed with).
     Registered {

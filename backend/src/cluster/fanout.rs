@@ -1,5 +1,6 @@
-//! The fan-out: every room's messages, as Redis's pub/sub brings them to this node, handed
-//! to the hub in id order per room, without gaps and without repeats.
+//! The fan-out: every room's messages and changes of messages, as Redis's pub/sub brings
+//! them to this node, handed to the hub in the order of their numbers per room (a message's
+//! id, a change's `seq`: one sequence), without gaps and without repeats.
 //!
 //! Pub/sub may lose messages (a dropped connection, a full queue), so delivery is by id:
 //! for each room [`Fanout`] knows the last id it delivered, skips what it already
@@ -11,14 +12,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::ChatMessage;
 use redis::aio::ConnectionManager;
 use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, Value};
 
 use super::events::ClusterEvent;
 use crate::hub::Hub;
-use crate::store::redis::{decode_entry, log_key};
+use crate::store::redis::{Entry, decode_entry, log_key};
 
 /// Messages read from a stream per request when filling a gap.
 const FILL_PAGE: usize = 1000;
@@ -27,8 +27,8 @@ const FILL_PAGE: usize = 1000;
 pub struct Fanout {
     hub: Hub,
     commands: ConnectionManager,
-    /// The last id delivered per room, for every room this node has seen a message of
-    /// since it started: one small entry per room.
+    /// The last number delivered per room, for every room this node has seen a message or
+    /// change of since it started: one small entry per room.
     last: HashMap<String, u64>,
 }
 
@@ -40,11 +40,14 @@ impl Fanout {
     /// Takes one message for delivery: skipped if already delivered, preceded by what is
     /// missing before it if there is a gap. A gap that cannot be read now (Redis went away
     /// meanwhile) leaves the message for the catch-up after the reconnect, so order holds.
-    pub async fn accept(&mut self, msg: ChatMessage, out: &mut Vec<ClusterEvent>) {
-        let last = self.last.get(&msg.room).copied();
+    pub async fn accept(&mut self, msg: Entry, out: &mut Vec<ClusterEvent>) {
+        let last = self.last.get(msg.room()).copied();
+        let n = msg.number();
         match last {
-            Some(last) if msg.id <= last => {}
-            Some(last) if msg.id > last + 1 => match self.read(&msg.room, last, Some(msg.id - 1)).await {
+            Some(last) if n <= last => {}
+            // A gap: read from the stream (a deleted message's entries are gone from it,
+            // and so are skipped).
+            Some(last) if n > last + 1 => match self.read(msg.room(), last, Some(n - 1)).await {
                 Ok(missing) => {
                     for m in missing {
                         self.push(m, out);
@@ -52,18 +55,21 @@ impl Fanout {
                     self.push(msg, out);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, room = %msg.room, "filling a gap failed; retried on reconnect")
+                    tracing::warn!(error = %e, room = %msg.room(), "filling a gap failed; retried on reconnect")
                 }
             },
             _ => self.push(msg, out),
         }
     }
 
-    fn push(&mut self, msg: ChatMessage, out: &mut Vec<ClusterEvent>) {
-        let last = self.last.entry(msg.room.clone()).or_insert(0);
-        if msg.id > *last {
-            *last = msg.id;
-            out.push(ClusterEvent::Message(msg));
+    fn push(&mut self, entry: Entry, out: &mut Vec<ClusterEvent>) {
+        let last = self.last.entry(entry.room().to_owned()).or_insert(0);
+        if entry.number() > *last {
+            *last = entry.number();
+            out.push(match entry {
+                Entry::Message(msg) => ClusterEvent::Message(msg),
+                Entry::Change(change) => ClusterEvent::Change(change),
+            });
         }
     }
 
@@ -73,8 +79,8 @@ impl Fanout {
         self.hub.apply_cluster(events).flush();
     }
 
-    /// Messages of `room` after `after` (up to `to`), oldest first.
-    async fn read(&mut self, room: &str, after: u64, to: Option<u64>) -> Result<Vec<ChatMessage>, String> {
+    /// Messages and changes of `room` after `after` (up to `to`), oldest first.
+    async fn read(&mut self, room: &str, after: u64, to: Option<u64>) -> Result<Vec<Entry>, String> {
         let key = log_key(room);
         let end = to.map_or_else(|| "+".to_owned(), |to| format!("{to}-0"));
         let mut messages = Vec::new();
@@ -93,7 +99,7 @@ impl Fanout {
             let full = reply.ids.len() == FILL_PAGE;
             for entry in &reply.ids {
                 let msg = decode_entry(entry).map_err(|e| e.to_string())?;
-                from = msg.id + 1;
+                from = msg.number() + 1;
                 messages.push(msg);
             }
             if !full {
@@ -126,12 +132,12 @@ impl Fanout {
     }
 }
 
-/// The message of a pushed `pmessage` (pattern, channel, payload) or `message`
+/// The message or change of a pushed `pmessage` (pattern, channel, payload) or `message`
 /// (channel, payload).
-pub fn published(data: Vec<Value>) -> Option<ChatMessage> {
+pub fn published(data: Vec<Value>) -> Option<Entry> {
     let payload = data.into_iter().last()?;
     let json: String = redis::from_redis_value(payload).ok()?;
-    match serde_json::from_str(&json) {
+    match Entry::parse(&json) {
         Ok(msg) => Some(msg),
         Err(e) => {
             tracing::error!(error = %e, "a published message cannot be read; skipped");

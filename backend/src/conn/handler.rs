@@ -632,7 +632,8 @@ mod decode_properties {
                 room,
                 text,
                 cid,
-                image: None
+                image: None,
+                reply_to: None,
             }),
             string().prop_map(|room| ClientMsg::Typing { room }),
             (string(), any::<u64>(), any::<Option<u32>>())

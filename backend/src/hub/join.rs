@@ -258,6 +258,8 @@ impl Hub {
             complete: page.complete,
             total,
             roles: state.roles_of(room),
+            changes: page.changes,
+            changes_complete: !page.changes_left_out,
         });
         queue(&link, joined, &mut state.dirty);
         let mut newest = last;

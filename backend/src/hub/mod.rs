@@ -24,7 +24,8 @@
 //!   and for `presence_count`;
 //! - `room`: one room's members, broadcasts, presence (counted in big rooms), member pages;
 //! - `cmd`: each request's rules but `join`'s (`nick`, `leave`, `say`, `typing`,
-//!   `history`, `members`), and [`Hub::apply`], their dispatch;
+//!   `history`, `members`, and `change`: `edit`, `delete`, `react`), and [`Hub::apply`],
+//!   their dispatch;
 //! - `directory`: the room directory and its pushes (full lists, version 2's deltas);
 //! - `join`: a `join`'s admission (private rooms, member limits), its trips off the lock,
 //!   and its end (`joined`, once its history is read);
@@ -76,6 +77,7 @@ use crate::error::RequestError;
 use crate::metrics::Metrics;
 use crate::names::NickKey as _;
 use crate::store::{History, Outcome, Page, Roles, RoomSettings, SenderKey, Store, StoredRoom, Written};
+pub use cmd::change::Deleting;
 use join::{Admit, Joining};
 pub use moderate::Kicked;
 use private::{Work, Worked};
@@ -130,6 +132,8 @@ struct State {
     metrics: Arc<Metrics>,
     /// Kicks' and bans' state: the bans, and this node's connections' addresses.
     moderation: moderate::Bans,
+    /// Where the pictures of deleted messages go once no message names them.
+    orphans: crate::change::Orphans,
 }
 
 /// Queues a frame for one connection, to be written when the hub's lock is released. A
@@ -179,6 +183,7 @@ impl Hub {
             cluster: None,
             metrics: metrics.clone(),
             moderation: moderate::Bans::default(),
+            orphans: crate::change::Orphans::default(),
         };
         let shared = Shared {
             state: Mutex::new(state),
@@ -329,6 +334,14 @@ impl Hub {
                     {
                         queue(&conn.link, refusal(&RequestError::Unavailable, msg.cid), &mut state.dirty);
                     }
+                }
+                // Changes of messages (`hub::cmd::change`).
+                Outcome::Changed(changed) => state.stored_change(changed),
+                Outcome::Refused { sender, room, id, cid, refusal } => {
+                    state.change_refused(&sender, RequestError::refused(refusal, room, id), cid);
+                }
+                Outcome::ChangeFailed(sender) => {
+                    state.change_refused(&sender, RequestError::Unavailable, None)
                 }
             }
         }

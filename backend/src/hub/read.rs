@@ -229,7 +229,13 @@ pub(super) fn fetch(history: &History, next: &Next) -> Result<Fetched, RequestEr
                 }
             }
             let page = match after {
-                Some(after) => history.after(room, *after, RESUME_HISTORY_MAX),
+                Some(after) => history.after(room, *after, RESUME_HISTORY_MAX).and_then(|mut page| {
+                    // What changed meanwhile in what the client has; a change stored
+                    // after this read reaches it live (held until `joined` if need be).
+                    let (changes, complete) = history.changes(room, *after, common::RESUME_CHANGES_MAX)?;
+                    (page.changes, page.changes_left_out) = (changes, !complete);
+                    Ok(page)
+                }),
                 None => history.recent(room, JOIN_HISTORY),
             };
             page.map(Fetched::Page).map_err(|e| {

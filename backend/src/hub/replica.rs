@@ -8,7 +8,7 @@
 //! Its changes come as the cluster's events (`cluster::events`), already ordered by
 //! Redis, through the one entry [`Hub::apply_cluster`]; each is applied here like the
 //! local event it mirrors (a `presence` frame encoded once, or a count in a big room). The
-//! same entry takes the messages the fan-out brings, another node's `typing` (told to the
+//! same entry takes the messages (and their changes) the fan-out brings, another node's `typing` (told to the
 //! local members of its room, its typer known here by its nick), Redis's answers to this
 //! node's claims, and a start-over. The replica's fields are this file's alone: nothing
 //! else feeds it.
@@ -120,6 +120,7 @@ impl Hub {
                 ClusterEvent::Snapshot(snapshot) => state.resync(snapshot),
                 ClusterEvent::Typing(notice) => state.remote_typing(notice, now),
                 ClusterEvent::Message(msg) => state.fanned_out(msg),
+                ClusterEvent::Change(change) => state.changed(change),
                 ClusterEvent::Registered { epoch, conn, nick } => state.registered(epoch, conn, &nick),
                 ClusterEvent::NickAnswer { epoch, conn, nick, ok } => {
                     state.nick_answer(epoch, conn, &nick, ok)

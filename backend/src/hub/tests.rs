@@ -73,6 +73,7 @@ fn a_broadcast_is_encoded_once_and_shared() {
         text: common::Text::parse("hi").unwrap(),
         cid: common::Cid::parse("c").unwrap(),
         image: None,
+        reply_to: None,
     };
     hub.handle(a, say).flushed().unwrap();
     let (fa, fb) = (ra.sent().remove(0), rb.sent().remove(0));
@@ -254,6 +255,7 @@ fn a_message_that_reaches_the_room_after_joined_held_it_is_not_given_twice() {
         text: common::Text::parse("hi").unwrap(),
         cid: common::Cid::parse(cid).unwrap(),
         image: None,
+        reply_to: None,
     };
     hub.handle(a, say("c1")).flushed().unwrap();
     let (b, mut rb) = join(&hub);
@@ -271,8 +273,7 @@ fn a_message_that_reaches_the_room_after_joined_held_it_is_not_given_twice() {
             nick: "n".into(),
             text: "t".into(),
             ts: 1,
-            cid: None,
-            image: None,
+            ..common::ChatMessage::default()
         };
         Outcome::Stored(SenderKey::from(""), msg)
     };

@@ -163,6 +163,26 @@ impl Media {
         self.shared.dir.join(image.file_name()).is_file()
     }
 
+    /// Removes the stored picture of `url` (`/media/<name>`), which no message names any
+    /// more (its message was deleted). Anything else, or a file already gone, is left.
+    pub fn forget(&self, url: &str) {
+        let Ok(image) = ImageRef::parse(url) else { return };
+        match std::fs::remove_file(self.shared.dir.join(image.file_name())) {
+            Ok(()) => tracing::info!(%url, "a deleted message's picture was removed"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(error = %e, %url, "removing a deleted message's picture failed"),
+        }
+    }
+
+    /// Removes the pictures `orphans` names as they come, off the runtime's threads.
+    pub async fn sweep(self, mut orphans: tokio::sync::mpsc::Receiver<String>) {
+        while let Some(url) = orphans.recv().await {
+            let media = self.clone();
+            // A failed removal was logged; a panic there is not the server's end.
+            let _ = tokio::task::spawn_blocking(move || media.forget(&url)).await;
+        }
+    }
+
     /// Takes one upload from the bucket of `token`'s connection.
     fn take(&self, token: &str) -> bool {
         let now = Instant::now();

@@ -25,7 +25,7 @@
 
 use std::time::Duration;
 
-use common::ChatMessage;
+use common::Change;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use redis::streams::StreamRangeReply;
@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::StoreError;
 use super::postgres::Archive;
-use super::redis::{UNARCHIVED_KEY, decode_entry, floor_key, log_key};
+use super::redis::{Entry, UNARCHIVED_KEY, cur_key, decode_entry, floor_key, log_key, moved_key, seq_key};
 
 /// Rooms being archived by the lease's holder.
 const ARCHIVING_KEY: &str = "chat:archiving";
@@ -212,29 +212,48 @@ impl Archiver {
         Ok(())
     }
 
-    /// Copies what PostgreSQL lacks of a room's stream, then trims the stream to the hot
+    /// Copies what PostgreSQL lacks of a room's stream (messages and changes, with the
+    /// current JSON of the messages they concern), then trims the stream to the hot
     /// window, never below what PostgreSQL has.
     async fn copy_room(&mut self, room: &str) -> Result<(), StoreError> {
         let key = log_key(room);
-        let mut archived = self.archive.last_id(room).await?;
-        let mut last = archived;
+        let mut copied = self.archive.copied(room).await?;
         loop {
             let reply: StreamRangeReply =
-                timed(self.commands.xrange_count(&key, format!("{}-0", archived + 1), "+", COPY_PAGE))
+                timed(self.commands.xrange_count(&key, format!("{}-0", copied + 1), "+", COPY_PAGE)).await?;
+            let entries: Vec<Entry> = reply.ids.iter().map(decode_entry).collect::<Result<_, _>>()?;
+            let Some(upto) = entries.last().map(Entry::number) else { break };
+            // The current JSON of what this run holds or changed; after a deletion also of
+            // every id whose entry is gone (the tombstone, and replies that lost a quote).
+            let mut ids: Vec<u64> = entries
+                .iter()
+                .map(|e| match e {
+                    Entry::Message(m) => m.id,
+                    Entry::Change(c) => c.id(),
+                })
+                .collect();
+            if entries.iter().any(|e| matches!(e, Entry::Change(Change::Deleted(_)))) {
+                let moved: Vec<u64> = timed(self.commands.zrange(moved_key(room), 0, -1)).await?;
+                ids.extend(moved);
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            let current: Vec<Option<String>> =
+                timed(redis::cmd("HMGET").arg(cur_key(room)).arg(&ids).query_async(&mut self.commands))
                     .await?;
-            let messages: Vec<ChatMessage> = reply.ids.iter().map(decode_entry).collect::<Result<_, _>>()?;
-            let Some(newest) = messages.last().map(|m| m.id) else { break };
-            self.archive.copy(room, &messages).await?;
-            archived = newest;
-            last = newest;
-            if messages.len() < COPY_PAGE {
+            let current: Vec<(u64, String)> =
+                ids.into_iter().zip(current).filter_map(|(id, json)| Some((id, json?))).collect();
+            self.archive.copy(room, &entries, &current, upto).await?;
+            copied = upto;
+            if entries.len() < COPY_PAGE {
                 break;
             }
             // A long stream (a room of a Redis-only cluster) keeps the lease.
             self.renew().await?;
         }
-        // Keep the newest `window` messages; drop only archived ones.
-        let below = (archived + 1).min(last.saturating_sub(self.window) + 1);
+        // Keep the newest `window` numbers; drop only archived ones.
+        let last: Option<u64> = timed(self.commands.get(seq_key(room))).await?;
+        let below = (copied + 1).min(last.unwrap_or(0).saturating_sub(self.window) + 1);
         if below > 1 {
             let trim = redis::Script::new(TRIM);
             let _: i64 =

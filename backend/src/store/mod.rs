@@ -18,6 +18,14 @@
 //! The `cid` rule, the same in every backend: a `cid` is unique per sender across every
 //! room, so a retried `say` is recognised whichever room it names.
 //!
+//! Changes of a message (`edit`, `delete`, `react`) take the room's next number like a
+//! message, through [`Store::change`], and are judged where the message is, by the rules
+//! of `change`: at once in memory, in the writer's transaction with SQLite (they come back
+//! through [`Written`] as [`Outcome::Changed`] or [`Outcome::Refused`], in the same order
+//! as messages), in one script with Redis. A deleted message stays as a tombstone (its
+//! text and picture gone, and every earlier version); [`History::changes`] reads what
+//! changed after a point, for `joined.changes`.
+//!
 //! A room's settings (a private room's password hash, its member limit) are kept with its
 //! history, in every backend: [`History::room`] reads them with what tells whether the
 //! room exists, and [`History::create_room`] records them once, only for a room that has
@@ -34,7 +42,7 @@ mod tests;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use common::{ChatMessage, Cid, ImageRef, Nick, RoomName, Text};
+use common::{Change, ChatMessage, Cid, ImageRef, Nick, RoomName, Text};
 use tokio::sync::mpsc;
 
 pub use archive::Archiver;
@@ -43,6 +51,7 @@ pub use postgres::Archive;
 pub use redis::{RedisReader, RedisStore};
 pub use sqlite::{SqliteReader, SqliteStore};
 
+use crate::change::{ChangeRequest, Refusal};
 use crate::config::SyncMode;
 
 /// Who sent a message, for `cid` de-duplication: the connection's resume token, so it is
@@ -66,6 +75,26 @@ pub enum Outcome {
     /// Not written (the disk failed and kept failing): the sender is told, with the `cid`,
     /// and may retry it.
     Failed(SenderKey, ChatMessage),
+    /// A change of a message was stored: tell the room (unless the cluster's fan-out
+    /// does).
+    Changed(Changed),
+    /// A change (or a reply, which names a message) that its message refused: the sender
+    /// is told, with the `cid` of a reply.
+    Refused { sender: SenderKey, room: RoomName, id: u64, cid: Option<String>, refusal: Refusal },
+    /// A change that could not be written (the store failed): the sender is told.
+    ChangeFailed(SenderKey),
+}
+
+/// A change of a message, stored.
+#[derive(Debug)]
+pub struct Changed {
+    pub change: Change,
+    /// Stored in the cluster's store and published to every node, this one included: the
+    /// fan-out delivers it, so nothing is sent from here.
+    pub published: bool,
+    /// A picture that no message names any more (the deleted one's): the media folder
+    /// may let it go.
+    pub orphan: Option<String>,
 }
 
 /// The writing side: lives in the hub's state, under its lock.
@@ -120,6 +149,22 @@ pub enum Appended {
     InFlight,
     /// The writer is too far behind to take more: refuse, the client will retry.
     Busy,
+    /// A reply to a message the room does not have.
+    Refused(Refusal),
+}
+
+/// The outcome of [`Store::change`].
+#[derive(Debug)]
+pub enum Changing {
+    /// Stored: tell the room now (and let an orphaned picture go).
+    Deliver(Changed),
+    /// Handed to the writer: it comes back through [`Written`].
+    Queued,
+    /// It changes nothing (a reaction that is already so): no number, no frame.
+    Nothing,
+    Refused(Refusal),
+    /// The writer is too far behind to take more.
+    Busy,
 }
 
 /// A slice of a room's history, oldest first.
@@ -128,6 +173,10 @@ pub struct Page {
     pub messages: Vec<ChatMessage>,
     /// `false` when messages were left out between this page and the point asked for.
     pub complete: bool,
+    /// For a resume (`join` with `after`): the changes of earlier messages since then
+    /// (`joined.changes`), and whether some were left out.
+    pub changes: Vec<Change>,
+    pub changes_left_out: bool,
 }
 
 impl Page {
@@ -148,6 +197,8 @@ pub struct NewMessage<'a> {
     pub ts: u64,
     /// An uploaded image's URL, checked to exist (see `media`).
     pub image: Option<ImageRef>,
+    /// The message of the same room it answers (the store adds its quote).
+    pub reply_to: Option<u64>,
 }
 
 /// Entries of the operator's audit log kept at most (the oldest go first).
@@ -232,6 +283,16 @@ impl Store {
             Self::Memory(s) => s.lock().append(m),
             Self::Sqlite(s) => s.append(m),
             Self::Redis(s) => s.append(m),
+        }
+    }
+
+    /// Takes a change of a message; no I/O (a durable store's writer judges and stores it,
+    /// and it comes back through [`Written`]).
+    pub fn change(&mut self, c: ChangeRequest) -> Changing {
+        match self {
+            Self::Memory(s) => s.lock().change(c),
+            Self::Sqlite(s) => s.change(c),
+            Self::Redis(s) => s.change(c),
         }
     }
 
@@ -354,6 +415,21 @@ impl History {
             Self::Memory(s) => Ok(s.lock().audit_log()),
             Self::Sqlite(s) => s.audit_log(),
             Self::Redis(s) => s.audit_log(),
+        }
+    }
+
+    /// The changes with `seq > after` of the messages with `id <= after`, oldest first, at
+    /// most `max`; `true` when none was left out.
+    pub fn changes(
+        &self,
+        room: &RoomName,
+        after: u64,
+        max: usize,
+    ) -> Result<(Vec<Change>, bool), StoreError> {
+        match self {
+            Self::Memory(s) => Ok(s.lock().changes(room, after, max)),
+            Self::Sqlite(s) => s.changes(room, after, max),
+            Self::Redis(s) => s.changes(room, after, max),
         }
     }
 

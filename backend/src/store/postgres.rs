@@ -15,11 +15,12 @@
 
 use std::time::Duration;
 
-use common::{ChatMessage, RoomName};
+use common::{Change, ChatMessage};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use super::StoreError;
+use super::redis::Entry;
 
 /// Connections to PostgreSQL a node keeps at most: the archiver's one, and the readers of
 /// archived history (scroll-back past the hot window, a resume from long ago), which are
@@ -32,26 +33,34 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// node applies the rest in order at start, each in its own transaction, under an
 /// advisory lock so that nodes starting together do not race. Never edit one that has
 /// shipped; add the next.
-const MIGRATIONS: [&str; 1] = [MESSAGES];
+const MIGRATIONS: [&str; 1] = [HISTORY];
 
-/// A room's messages: ids as Redis gave them, the rest as the protocol sends it.
-const MESSAGES: &str = "
+/// A room's messages and changes as the protocol sends them (their JSON, as Redis's
+/// streams hold them: a message's is its current one, so an edit or a deletion reaches
+/// this table too), and how far each room's stream was copied.
+const HISTORY: &str = "
     CREATE TABLE messages (
-        room  TEXT   NOT NULL,
-        id    BIGINT NOT NULL,
-        nick  TEXT   NOT NULL,
-        text  TEXT   NOT NULL,
-        ts    BIGINT NOT NULL,
-        cid   TEXT,
-        image TEXT,
+        room TEXT   NOT NULL,
+        id   BIGINT NOT NULL,
+        json TEXT   NOT NULL,
         PRIMARY KEY (room, id)
+    );
+    CREATE TABLE changes (
+        room TEXT   NOT NULL,
+        seq  BIGINT NOT NULL,
+        id   BIGINT NOT NULL,
+        json TEXT   NOT NULL,
+        PRIMARY KEY (room, seq)
+    );
+    CREATE INDEX changes_by_message ON changes (room, id);
+    CREATE TABLE copied (
+        room TEXT   NOT NULL PRIMARY KEY,
+        upto BIGINT NOT NULL
     );
 ";
 
 /// The advisory lock the migrations are applied under (any constant of ours).
 const MIGRATION_LOCK: i64 = 0x6368_6174; // "chat"
-
-const COLUMNS: &str = "room, id, nick, text, ts, cid, image";
 
 /// The archive: a pool of connections to PostgreSQL.
 #[derive(Clone)]
@@ -144,40 +153,90 @@ impl Archive {
         self.with(|c| async move { Ok(c.simple_query("SELECT 1").await.map(drop)?) }).await
     }
 
-    /// The newest id of `room` held here (0 for none): everything up to it is here too,
-    /// since a room is copied in id order, each run in one transaction.
-    pub async fn last_id(&self, room: &str) -> Result<u64, StoreError> {
+    /// How far a room's stream was copied here (the last number, 0 for none): a room is
+    /// copied in order, each run in one transaction with this mark.
+    pub async fn copied(&self, room: &str) -> Result<u64, StoreError> {
         self.with(|c| async move {
-            let stmt = c.prepare_cached("SELECT coalesce(max(id), 0) FROM messages WHERE room = $1").await?;
-            let id: i64 = c.query_one(&stmt, &[&room]).await?.get(0);
-            Ok(u64::try_from(id).unwrap_or(0))
+            let stmt = c.prepare_cached("SELECT upto FROM copied WHERE room = $1").await?;
+            let upto: Option<i64> = c.query_opt(&stmt, &[&room]).await?.map(|r| r.get(0));
+            Ok(upto.and_then(|u| u64::try_from(u).ok()).unwrap_or(0))
         })
         .await
     }
 
-    /// Copies a run of one room's messages in one transaction; a message already here is
-    /// left as it is, so a copy that is repeated (a node died after its commit and before
-    /// it told Redis) changes nothing.
-    pub async fn copy(&self, room: &str, messages: &[ChatMessage]) -> Result<(), StoreError> {
-        if messages.is_empty() {
-            return Ok(());
+    /// Copies a run of one room's stream in one transaction, up to `upto`: its messages
+    /// (each with its current JSON when `current` has one), its changes, and the current
+    /// JSON of what they changed (an edited message, a deleted one's tombstone, replies
+    /// whose quote went with it). A deletion also takes the deleted message's earlier
+    /// changes away, as it does in Redis. Copying again what was copied changes nothing.
+    pub async fn copy(
+        &self,
+        room: &str,
+        entries: &[Entry],
+        current: &[(u64, String)],
+        upto: u64,
+    ) -> Result<(), StoreError> {
+        let big = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut msg_ids = Vec::new();
+        let mut msg_json = Vec::new();
+        let (mut seqs, mut targets, mut change_json, mut deleted) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for entry in entries {
+            match entry {
+                Entry::Message(m) => {
+                    msg_ids.push(big(m.id));
+                    msg_json.push(serde_json::to_string(m).map_err(|e| StoreError::Decode(e.to_string()))?);
+                }
+                Entry::Change(c) => {
+                    seqs.push(big(c.seq()));
+                    targets.push(big(c.id()));
+                    change_json
+                        .push(serde_json::to_string(c).map_err(|e| StoreError::Decode(e.to_string()))?);
+                    if matches!(c, Change::Deleted(_)) {
+                        deleted.push((big(c.id()), big(c.seq())));
+                    }
+                }
+            }
         }
-        let ids: Vec<i64> = messages.iter().map(|m| i64::try_from(m.id).unwrap_or(i64::MAX)).collect();
-        let nicks: Vec<&str> = messages.iter().map(|m| m.nick.as_str()).collect();
-        let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
-        let ts: Vec<i64> = messages.iter().map(|m| i64::try_from(m.ts).unwrap_or(i64::MAX)).collect();
-        let cids: Vec<Option<&str>> = messages.iter().map(|m| m.cid.as_deref()).collect();
-        let images: Vec<Option<&str>> = messages.iter().map(|m| m.image.as_deref()).collect();
-        self.with(|c| async move {
-            // One statement for the whole run: the arrays are unnested into rows.
-            let stmt = c
+        for (id, json) in current {
+            msg_ids.push(big(*id));
+            msg_json.push(json.clone());
+        }
+        let upto = big(upto);
+        self.with(|mut c| async move {
+            let tx = c.transaction().await?;
+            // Later rows of one id win: the current JSON comes after the stream's.
+            let messages = tx
                 .prepare_cached(
-                    "INSERT INTO messages (room, id, nick, text, ts, cid, image)
-                     SELECT $1, * FROM unnest($2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[])
-                     ON CONFLICT (room, id) DO NOTHING",
+                    "INSERT INTO messages (room, id, json)
+                     SELECT DISTINCT ON (id) $1, id, json
+                     FROM unnest($2::BIGINT[], $3::TEXT[]) WITH ORDINALITY AS t(id, json, n)
+                     ORDER BY id, n DESC
+                     ON CONFLICT (room, id) DO UPDATE SET json = EXCLUDED.json",
                 )
                 .await?;
-            c.execute(&stmt, &[&room, &ids, &nicks, &texts, &ts, &cids, &images]).await?;
+            tx.execute(&messages, &[&room, &msg_ids, &msg_json]).await?;
+            let changes = tx
+                .prepare_cached(
+                    "INSERT INTO changes (room, seq, id, json)
+                     SELECT $1, * FROM unnest($2::BIGINT[], $3::BIGINT[], $4::TEXT[])
+                     ON CONFLICT (room, seq) DO NOTHING",
+                )
+                .await?;
+            tx.execute(&changes, &[&room, &seqs, &targets, &change_json]).await?;
+            let forget =
+                tx.prepare_cached("DELETE FROM changes WHERE room = $1 AND id = $2 AND seq < $3").await?;
+            for (id, seq) in &deleted {
+                tx.execute(&forget, &[&room, id, seq]).await?;
+            }
+            let mark = tx
+                .prepare_cached(
+                    "INSERT INTO copied (room, upto) VALUES ($1, $2)
+                     ON CONFLICT (room) DO UPDATE SET upto = greatest(copied.upto, EXCLUDED.upto)",
+                )
+                .await?;
+            tx.execute(&mark, &[&room, &upto]).await?;
+            tx.commit().await?;
             Ok(())
         })
         .await
@@ -186,71 +245,60 @@ impl Archive {
     /// Messages of `room` with `after < id < below`, oldest first, at most `max`.
     pub async fn after(
         &self,
-        room: &RoomName,
+        room: &str,
         after: u64,
         below: u64,
         max: usize,
     ) -> Result<Vec<ChatMessage>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM messages WHERE room = $1 AND id > $2 AND id < $3 ORDER BY id LIMIT $4"
-        );
+        let sql = "SELECT json FROM messages WHERE room = $1 AND id > $2 AND id < $3 ORDER BY id LIMIT $4";
         self.query(sql, room, after, below, max).await
     }
 
     /// Messages of `room` with `id < below`, newest first, at most `max`.
-    pub async fn before(
-        &self,
-        room: &RoomName,
-        below: u64,
-        max: usize,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM messages WHERE room = $1 AND id > $2 AND id < $3 ORDER BY id DESC LIMIT $4"
-        );
+    pub async fn before(&self, room: &str, below: u64, max: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        let sql =
+            "SELECT json FROM messages WHERE room = $1 AND id > $2 AND id < $3 ORDER BY id DESC LIMIT $4";
         self.query(sql, room, 0, below, max).await
     }
 
     /// One message, if it is here.
     pub async fn message(&self, room: &str, id: u64) -> Result<Option<ChatMessage>, StoreError> {
-        let room = room.to_owned();
-        self.with(|c| async move {
-            let stmt = c
-                .prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE room = $1 AND id = $2"))
-                .await?;
-            let rows = c.query(&stmt, &[&room, &i64::try_from(id).unwrap_or(i64::MAX)]).await?;
-            Ok(rows.first().map(row_to_message))
-        })
-        .await
+        Ok(self.after(room, id.saturating_sub(1), id.saturating_add(1), 1).await?.pop())
     }
 
-    async fn query(
+    /// The changes of `room` with `after < seq < below` that concern messages with
+    /// `id <= after`, oldest first, at most `max` (what a resume from `after` is told).
+    pub async fn changes(
         &self,
-        sql: String,
-        room: &RoomName,
+        room: &str,
+        after: u64,
+        below: u64,
+        max: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        let sql = "SELECT json FROM changes WHERE room = $1 AND seq > $2 AND seq < $3 AND id <= $2
+                   ORDER BY seq LIMIT $4";
+        self.query(sql, room, after, below, max).await
+    }
+
+    async fn query<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &'static str,
+        room: &str,
         above: u64,
         below: u64,
         max: usize,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
+    ) -> Result<Vec<T>, StoreError> {
         let bound = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let (above, below, max) = (bound(above), bound(below), i64::try_from(max).unwrap_or(i64::MAX));
-        let room = room.as_str().to_owned();
         self.with(|c| async move {
-            let stmt = c.prepare_cached(&sql).await?;
+            let stmt = c.prepare_cached(sql).await?;
             let rows = c.query(&stmt, &[&room, &above, &below, &max]).await?;
-            Ok(rows.iter().map(row_to_message).collect())
+            rows.iter()
+                .map(|r| {
+                    serde_json::from_str(r.get::<_, &str>(0)).map_err(|e| StoreError::Decode(e.to_string()))
+                })
+                .collect()
         })
         .await
-    }
-}
-
-fn row_to_message(r: &tokio_postgres::Row) -> ChatMessage {
-    ChatMessage {
-        room: r.get(0),
-        id: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
-        nick: r.get(2),
-        text: r.get(3),
-        ts: u64::try_from(r.get::<_, i64>(4)).unwrap_or(0),
-        cid: r.get(5),
-        image: r.get(6),
     }
 }

@@ -19,6 +19,9 @@
 //! one order. A message is never sent to anyone before Redis has it (and, with
 //! `appendfsync always`, before it is on Redis's disk).
 //!
+//! Changes of messages (`edit`, `delete`, `react`) are entries of the same streams and
+//! published on the same channels, numbered by the same counters: see `changes`.
+//!
 //! Reads ([`RedisReader`]) use plain blocking connections with short timeouts, as the
 //! SQLite reader blocks on its file: they run in a session's task, never under the lock.
 
@@ -26,7 +29,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ChatMessage, RoomName};
+use common::{Change, ChatMessage, RoomName};
 use redis::aio::ConnectionManager;
 use redis::streams::StreamRangeReply;
 use redis::{Client, Commands, Value};
@@ -34,8 +37,16 @@ use tokio::sync::mpsc;
 
 use super::postgres::Archive;
 use super::{
-    Appended, NewMessage, Outcome, Page, Roles, RoomSettings, SenderKey, StoreError, StoredRoom, Written,
+    Appended, Changing, NewMessage, Outcome, Page, Roles, RoomSettings, SenderKey, StoreError, StoredRoom,
+    Written,
 };
+use crate::change::{ChangeRequest, Refusal};
+use changes::{Answer, CHANGE, HELPERS, PendingChange, changes_of, from_key, merge};
+
+mod changes;
+mod tiers;
+
+pub use changes::{cur_key, moved_key};
 
 /// Messages sent to Redis in one pipeline at most.
 const BATCH_MAX: usize = 256;
@@ -56,6 +67,12 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// Read connections kept open between reads.
 const IDLE_READERS: usize = 4;
+/// Stream entries read per request when skipping changes for messages, or messages for
+/// changes.
+const SCAN_PAGE: usize = 512;
+/// A resume reads at most this many entries for the changes it missed; past that, its
+/// `changes_complete` is `false` (the client reloads the room).
+const CHANGES_SCAN: usize = 20_000;
 
 /// The key of a room's counter of ids.
 pub fn seq_key(room: &str) -> String {
@@ -73,12 +90,13 @@ pub fn room_key(room: &str) -> String {
     format!("chat:room:{room}")
 }
 
-/// The set of rooms whose newest messages may not be archived yet (with `--database`):
-/// each `say` adds its room, and the archiver takes rooms out as it copies them.
+/// The set of rooms whose newest messages and changes may not be archived yet (with
+/// `--database`): each write adds its room, and the archiver takes rooms out as it copies
+/// them (see `store::archive`).
 pub const UNARCHIVED_KEY: &str = "chat:unarchived";
 
-/// The key of the lowest id a room's stream may still hold: every message below it was
-/// archived and trimmed from the stream (absent: nothing was trimmed).
+/// The key of the lowest number a room's stream may still hold: every message and change
+/// below it was archived and may be trimmed from the stream (absent: nothing was).
 pub fn floor_key(room: &str) -> String {
     format!("chat:floor:{room}")
 }
@@ -114,33 +132,48 @@ pub fn channel(room: &str) -> String {
 pub const CHANNELS: &str = "chat:msg:*";
 
 /// One `say`, atomically. KEYS: the room's counter, its stream, the sender's `cid`s, the
-/// room's channel. ARGV: the `cid`; the message's JSON before and after its id; the `cid`
-/// record's lifetime in seconds; the room; the prefix of stream keys; the set of rooms
-/// with messages to archive (empty without an archive, see `store::archive`). Returns
-/// `{1, message, ''}` when stored and published, `{0, message, ''}` when the sender used
-/// this `cid` before (the stored message), and `{0, '', '<id> <room>'}` when that message
-/// is no longer in the stream (trimmed after it was archived, or gone).
+/// room's channel, its senders (`chat:from`), its changed messages (`chat:cur`). ARGV: the
+/// `cid`; the message's JSON before and after its id; the `cid` record's lifetime in
+/// seconds; the room; the prefix of stream keys; the sender; the id it answers (or ``);
+/// the prefix of the rooms' sets of replies; its picture (or ``), counted in `chat:img`. Returns `{1, message}` when stored and
+/// published, `{0, message}` when the sender used this `cid` before (the stored message),
+/// `{0, '', '<id> <room>'}` when that message is no longer in the stream (archived and
+/// trimmed, see `store::archive`, or gone), `{2, ''}` when the message it answers is not
+/// there.
+/// A reply gets its quote here (the nick and first 100 characters of the quoted message
+/// as it is now), put in before the JSON's last brace: `quote` is a message's last field.
 ///
 /// The stream of an earlier message is read by name, not through KEYS: a single Redis
 /// (not Redis Cluster) allows that, and the room of an old `cid` cannot be known before.
-const SAY: &str = r"
+const SAY: &str = r#"
 local seen = redis.call('HGET', KEYS[3], ARGV[1])
 if seen then
   local sep = string.find(seen, ' ', 1, true)
   local id = string.sub(seen, 1, sep - 1)
   local entries = redis.call('XRANGE', ARGV[6] .. string.sub(seen, sep + 1), id .. '-0', id .. '-0')
   if #entries == 0 then return {0, '', seen} end
-  return {0, entries[1][2][2], ''}
+  return {0, entries[1][2][2]}
+end
+local quote = nil
+if ARGV[8] ~= '' then
+  local q = current(KEYS[6], KEYS[2], ARGV[8])
+  if not q or q.deleted then return {2, ''} end
+  quote = cjson.encode({nick = q.nick, text = head(q.text, 100)})
 end
 local id = redis.call('INCR', KEYS[1])
 local msg = ARGV[2] .. id .. ARGV[3]
+if quote then
+  msg = string.sub(msg, 1, -2) .. ',"quote":' .. quote .. '}'
+  redis.call('SADD', ARGV[9] .. ARGV[8], id)
+end
+redis.call('HSET', KEYS[5], id, ARGV[7])
+if ARGV[10] ~= '' then redis.call('HINCRBY', 'chat:img', ARGV[10], 1) end
 redis.call('XADD', KEYS[2], id .. '-0', 'm', msg)
 redis.call('HSET', KEYS[3], ARGV[1], id .. ' ' .. ARGV[5])
 redis.call('EXPIRE', KEYS[3], ARGV[4])
-if ARGV[7] ~= '' then redis.call('SADD', ARGV[7], ARGV[5]) end
 redis.call('PUBLISH', KEYS[4], msg)
-return {1, msg, ''}
-";
+return {1, msg}
+"#;
 
 /// The writing side: the queue to the writer task and the `cid`s in flight. Memory only:
 /// the hub calls it under its lock.
@@ -158,7 +191,7 @@ pub struct RedisReader {
     idle: Mutex<Vec<redis::Connection>>,
     /// With `--database`: the archive that holds what the streams no longer do, and the
     /// runtime its async calls run on (a reader blocks on them, as on Redis).
-    pub(super) archive: Option<(Archive, tokio::runtime::Handle)>,
+    archive: Option<(Archive, tokio::runtime::Handle)>,
 }
 
 impl std::fmt::Debug for RedisReader {
@@ -168,16 +201,26 @@ impl std::fmt::Debug for RedisReader {
 }
 
 #[derive(Debug)]
-struct Pending {
+enum Pending {
+    Say(PendingSay),
+    Change(PendingChange),
+}
+
+#[derive(Debug)]
+struct PendingSay {
     sender: SenderKey,
     room: RoomName,
     cid: String,
     /// The message's JSON up to its id, and from after it on: the script puts the id in.
     head: String,
     tail: String,
+    reply_to: Option<u64>,
+    /// Its picture's URL: how many messages name a picture is counted, so that the last
+    /// one deleted lets the file go.
+    image: Option<String>,
 }
 
-impl Pending {
+impl PendingSay {
     /// The message as it would be stored with `id`, for reporting a failure.
     fn message(&self, id: u64) -> Option<ChatMessage> {
         serde_json::from_str(&format!("{}{id}{}", self.head, self.tail)).ok()
@@ -206,6 +249,7 @@ impl RedisStore {
         if self.in_flight.contains(&key) {
             return Appended::InFlight;
         }
+        let image: Option<String> = m.image.map(Into::into);
         let (head, tail) = split_json(&ChatMessage {
             room: m.room.to_string(),
             id: 0,
@@ -213,10 +257,19 @@ impl RedisStore {
             text: m.text.into(),
             ts: m.ts,
             cid: Some(key.1.clone()),
-            image: m.image.map(Into::into),
+            image: image.clone(),
+            reply_to: m.reply_to,
+            ..ChatMessage::default()
         });
-        let pending =
-            Pending { sender: m.sender.clone(), room: m.room.clone(), cid: key.1.clone(), head, tail };
+        let pending = Pending::Say(PendingSay {
+            sender: m.sender.clone(),
+            room: m.room.clone(),
+            cid: key.1.clone(),
+            head,
+            tail,
+            reply_to: m.reply_to,
+            image,
+        });
         match self.writer.try_send(pending) {
             Ok(()) => {
                 self.in_flight.insert(key);
@@ -226,11 +279,25 @@ impl RedisStore {
         }
     }
 
+    /// Hands a change to the writer; its script judges it and numbers it in Redis.
+    pub fn change(&mut self, change: ChangeRequest) -> Changing {
+        match self.writer.try_send(Pending::Change(PendingChange { change, allowed: None })) {
+            Ok(()) => Changing::Queued,
+            Err(_) => Changing::Busy,
+        }
+    }
+
     pub fn written(&mut self, outcome: &Outcome) {
+        if let Outcome::Refused { sender, cid: Some(cid), .. } = outcome {
+            self.in_flight.remove(&(sender.clone(), cid.clone()));
+        }
         let (Outcome::Stored(sender, msg)
         | Outcome::Published(sender, msg)
         | Outcome::Existing(sender, msg)
-        | Outcome::Failed(sender, msg)) = outcome;
+        | Outcome::Failed(sender, msg)) = outcome
+        else {
+            return;
+        };
         if let Some(cid) = &msg.cid {
             self.in_flight.remove(&(sender.clone(), cid.clone()));
         }
@@ -247,24 +314,30 @@ fn split_json(msg: &ChatMessage) -> (String, String) {
     (json[..at].to_owned(), json[at + 1..].to_owned())
 }
 
-/// The writer task: sends whatever is queued (up to [`BATCH_MAX`] messages) as one
-/// pipeline of scripts, in order, and hands back what became of each. A batch that cannot
-/// reach Redis is tried again a few times, then handed back as failed: nothing unstored
-/// is acknowledged, and nobody waits forever. Trying again is safe: a message the script
-/// already stored comes back as the sender's old `cid`.
+/// The writer task: sends whatever is queued (up to [`BATCH_MAX`] messages and changes)
+/// as one pipeline of scripts, in order, and hands back what became of each. A batch that
+/// cannot reach Redis is tried again a few times, then handed back as failed: nothing
+/// unstored is acknowledged, and nobody waits forever. Trying again is safe for a
+/// message: one the script already stored comes back as the sender's old `cid`. A change
+/// whose answer was lost is judged again: a reaction is then no change, an edit is made
+/// (and told) twice, and a deletion is refused as `not_found` to its asker, whom its
+/// `deleted` reached already.
 async fn write_loop(
     mut conn: ConnectionManager,
     mut rx: mpsc::Receiver<Pending>,
     done: mpsc::Sender<Written>,
     archive: Option<Archive>,
 ) {
-    let script = redis::Script::new(SAY);
+    let scripts = Scripts {
+        say: redis::Script::new(&format!("{HELPERS}{SAY}")),
+        change: redis::Script::new(&format!("{HELPERS}{CHANGE}")),
+    };
     let mut batch = Vec::with_capacity(BATCH_MAX);
     while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {
         let mut tries = 0;
         let outcome = loop {
             tries += 1;
-            match write_batch(&mut conn, &script, &batch, archive.as_ref()).await {
+            match write_batch(&mut conn, &scripts, &mut batch, archive.as_ref()).await {
                 Ok(outcome) => break outcome,
                 Err(e) if tries < WRITE_TRIES => {
                     tracing::warn!(error = %e, messages = batch.len(), "storing messages in Redis failed; retrying");
@@ -274,7 +347,10 @@ async fn write_loop(
                     tracing::error!(error = %e, messages = batch.len(), "storing messages in Redis failed; their senders are told");
                     break batch
                         .iter()
-                        .filter_map(|p| Some(Outcome::Failed(p.sender.clone(), p.message(0)?)))
+                        .filter_map(|p| match p {
+                            Pending::Say(p) => Some(Outcome::Failed(p.sender.clone(), p.message(0)?)),
+                            Pending::Change(c) => Some(Outcome::ChangeFailed(c.change.actor.sender.clone())),
+                        })
                         .collect();
                 }
             }
@@ -286,67 +362,157 @@ async fn write_loop(
     }
 }
 
-async fn write_batch(
+/// The writer's scripts, with the Lua helpers they share.
+struct Scripts {
+    say: redis::Script,
+    change: redis::Script,
+}
+
+/// Runs `pipe`, loading the scripts first if Redis forgot them (it does when it restarts:
+/// then no script of the pipeline ran, since every one of them failed the same way).
+async fn run(
     conn: &mut ConnectionManager,
-    script: &redis::Script,
-    batch: &[Pending],
-    archive: Option<&Archive>,
-) -> Result<Written, StoreError> {
-    let mut pipe = redis::pipe();
-    for p in batch {
-        pipe.cmd("EVALSHA")
-            .arg(script.get_hash())
-            .arg(4)
-            .arg(seq_key(p.room.as_str()))
-            .arg(log_key(p.room.as_str()))
-            .arg(cids_key(&p.sender))
-            .arg(channel(p.room.as_str()))
-            .arg(&p.cid)
-            .arg(&p.head)
-            .arg(&p.tail)
-            .arg(CID_TTL_SECS)
-            .arg(p.room.as_str())
-            .arg("chat:log:")
-            .arg(if archive.is_some() { UNARCHIVED_KEY } else { "" });
-    }
-    let replies: Vec<Value> = match timed(pipe.query_async(conn)).await {
-        // Redis forgets scripts when it restarts: load it and send the batch again. No
-        // script of the batch ran, since every one of them failed the same way.
+    scripts: &Scripts,
+    pipe: &redis::Pipeline,
+) -> Result<Vec<Value>, StoreError> {
+    match timed(pipe.query_async(conn)).await {
         Err(StoreError::Redis(e))
             if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
         {
-            timed(script.load_async(conn)).await?;
-            timed(pipe.query_async(conn)).await?
+            timed(scripts.say.load_async(conn)).await?;
+            timed(scripts.change.load_async(conn)).await?;
+            timed(pipe.query_async(conn)).await
         }
-        other => other?,
-    };
-    let mut outcome = Vec::with_capacity(batch.len());
-    for (p, reply) in batch.iter().zip(replies) {
-        let (stored, json, seen): (i64, String, String) =
-            redis::from_redis_value(reply).map_err(|e| StoreError::Decode(e.to_string()))?;
-        let msg = if json.is_empty() {
-            // Stored once and no longer in the stream: the archive has it if it was
-            // trimmed; else it is gone, and the retry is not stored again.
-            match (archive, seen.split_once(' ')) {
-                (Some(archive), Some((id, room))) => match id.parse() {
-                    Ok(id) => archive.message(room, id).await?,
-                    Err(_) => None,
-                },
-                _ => None,
+        other => other,
+    }
+}
+
+async fn write_batch(
+    conn: &mut ConnectionManager,
+    scripts: &Scripts,
+    batch: &mut [Pending],
+    archive: Option<&Archive>,
+) -> Result<Written, StoreError> {
+    if let Some(archive) = archive {
+        tiers::rehydrate(conn, archive, batch).await?;
+    }
+    let mut pipe = redis::pipe();
+    for p in batch.iter() {
+        match p {
+            Pending::Say(p) => {
+                let room = p.room.as_str();
+                pipe.cmd("EVALSHA")
+                    .arg(scripts.say.get_hash())
+                    .arg(6)
+                    .arg(seq_key(room))
+                    .arg(log_key(room))
+                    .arg(cids_key(&p.sender))
+                    .arg(channel(room))
+                    .arg(from_key(room))
+                    .arg(cur_key(room))
+                    .arg(&p.cid)
+                    .arg(&p.head)
+                    .arg(&p.tail)
+                    .arg(CID_TTL_SECS)
+                    .arg(room)
+                    .arg("chat:log:")
+                    .arg(&*p.sender)
+                    .arg(p.reply_to.map(|r| r.to_string()).unwrap_or_default())
+                    .arg(format!("chat:re:{room}:"))
+                    .arg(p.image.as_deref().unwrap_or(""));
             }
-        } else {
-            Some(serde_json::from_str::<ChatMessage>(&json).map_err(|e| StoreError::Decode(e.to_string()))?)
-        };
-        outcome.push(match (stored, msg) {
-            (1, Some(msg)) => Outcome::Published(p.sender.clone(), msg),
-            (_, Some(msg)) => Outcome::Existing(p.sender.clone(), msg),
-            (_, None) => match p.message(0) {
-                Some(msg) => Outcome::Failed(p.sender.clone(), msg),
-                None => continue,
+            Pending::Change(c) => c.call(&mut pipe, &scripts.change),
+        }
+    }
+    if archive.is_some() {
+        // The rooms written to are to be archived (the archiver takes them from this
+        // set). Not in the scripts' step: a mark lost with a crash of Redis between the
+        // two only delays the archiving of the room until its next message, since what
+        // is not archived is never trimmed.
+        let rooms: HashSet<&str> = batch
+            .iter()
+            .map(|p| match p {
+                Pending::Say(p) => p.room.as_str(),
+                Pending::Change(c) => c.change.room.as_str(),
+            })
+            .collect();
+        pipe.sadd(UNARCHIVED_KEY, rooms.into_iter().collect::<Vec<_>>()).ignore();
+    }
+    let replies = run(conn, scripts, &pipe).await?;
+    let mut outcome = Vec::with_capacity(batch.len());
+    // Changes whose sender `change`'s rules allowed, to run again, and where they go.
+    let mut again = Vec::new();
+    for (i, (p, reply)) in batch.iter_mut().zip(replies).enumerate() {
+        match p {
+            Pending::Say(p) => outcome.extend(said(p, reply, archive).await?),
+            Pending::Change(c) => match c.answer(reply)? {
+                Answer::Done(o) => outcome.push(*o),
+                Answer::Nothing => {}
+                Answer::Again => {
+                    again.push((i, outcome.len()));
+                }
             },
-        });
+        }
+    }
+    if again.is_empty() {
+        return Ok(outcome);
+    }
+    let mut pipe = redis::pipe();
+    for (i, _) in &again {
+        if let Pending::Change(c) = &batch[*i] {
+            c.call(&mut pipe, &scripts.change);
+        }
+    }
+    let replies = run(conn, scripts, &pipe).await?;
+    // Put in their places from the last, so that the earlier places stay right.
+    for ((i, at), reply) in again.into_iter().zip(replies).rev() {
+        if let Pending::Change(c) = &mut batch[i]
+            && let Answer::Done(o) = c.answer(reply)?
+        {
+            outcome.insert(at, *o);
+        }
     }
     Ok(outcome)
+}
+
+/// What became of a `say`, from its script's reply.
+async fn said(
+    p: &PendingSay,
+    reply: Value,
+    archive: Option<&Archive>,
+) -> Result<Option<Outcome>, StoreError> {
+    let mut reply: Vec<Value> =
+        redis::from_redis_value(reply).map_err(|e| StoreError::Decode(e.to_string()))?;
+    let seen: Option<String> = if reply.len() > 2 {
+        Some(redis::from_redis_value(reply.remove(2)).map_err(|e| StoreError::Decode(e.to_string()))?)
+    } else {
+        None
+    };
+    let (stored, json): (i64, String) =
+        redis::from_redis_value(Value::Array(reply)).map_err(|e| StoreError::Decode(e.to_string()))?;
+    if stored == 2 {
+        let (sender, room, cid) = (p.sender.clone(), p.room.clone(), Some(p.cid.clone()));
+        let id = p.reply_to.unwrap_or_default();
+        return Ok(Some(Outcome::Refused { sender, room, id, cid, refusal: Refusal::NotFound }));
+    }
+    let msg = if json.is_empty() {
+        // Stored once and no longer in the stream: the archive has it if it was trimmed;
+        // else it is gone, and the retry is not stored again.
+        match (archive, seen.as_deref().and_then(|s| s.split_once(' '))) {
+            (Some(archive), Some((id, room))) => match id.parse() {
+                Ok(id) => tiers::archived_message(archive, room, id).await?,
+                Err(_) => None,
+            },
+            _ => None,
+        }
+    } else {
+        Some(serde_json::from_str::<ChatMessage>(&json).map_err(|e| StoreError::Decode(e.to_string()))?)
+    };
+    Ok(match (stored, msg) {
+        (1, Some(msg)) => Some(Outcome::Published(p.sender.clone(), msg)),
+        (_, Some(msg)) => Some(Outcome::Existing(p.sender.clone(), msg)),
+        (_, None) => p.message(0).map(|msg| Outcome::Failed(p.sender.clone(), msg)),
+    })
 }
 
 /// A Redis call that gives up after [`WRITE_TIMEOUT`].
@@ -393,23 +559,91 @@ impl RedisReader {
         Ok(conn)
     }
 
+    /// Entries of a room's stream, messages and changes, from `start` to `end` (entry ids,
+    /// or `-` and `+`), at most `count`, newest first when `rev`.
     fn range(
         &self,
         room: &RoomName,
-        start: String,
-        end: String,
+        start: &str,
+        end: &str,
         count: usize,
         rev: bool,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
+    ) -> Result<Vec<Entry>, StoreError> {
         let key = log_key(room.as_str());
         let reply: StreamRangeReply = self.with(|c| {
             if rev {
-                c.xrevrange_count(&key, &end, &start, count)
+                c.xrevrange_count(&key, end, start, count)
             } else {
-                c.xrange_count(&key, &start, &end, count)
+                c.xrange_count(&key, start, end, count)
             }
         })?;
         reply.ids.iter().map(decode_entry).collect()
+    }
+
+    /// Up to `want` messages of the stream from `from` towards `to` (ids, inclusive;
+    /// downwards when `rev`), the changes between them skipped; and whether the stream
+    /// has no more of them that way.
+    fn messages(
+        &self,
+        room: &RoomName,
+        mut from: u64,
+        to: u64,
+        want: usize,
+        rev: bool,
+    ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
+        let mut out = Vec::new();
+        loop {
+            let (lo, hi) = if rev { (to, from) } else { (from, to) };
+            let hi = if hi == u64::MAX { "+".to_owned() } else { format!("{hi}-0") };
+            let page = self.range(room, &format!("{lo}-0"), &hi, SCAN_PAGE, rev)?;
+            let full = page.len() == SCAN_PAGE;
+            let last = page.last().map(Entry::number);
+            for entry in page {
+                if let Entry::Message(m) = entry {
+                    out.push(m);
+                    if out.len() == want {
+                        return Ok((out, false));
+                    }
+                }
+            }
+            match last {
+                Some(last) if full && rev && last > to.max(1) => from = last - 1,
+                Some(last) if full && !rev && last < to => from = last + 1,
+                _ => return Ok((out, true)),
+            }
+        }
+    }
+
+    /// The ids of `room` whose stream entries are gone (tombstones and the replies of
+    /// deleted messages), from `lo` to `hi`, at most `count`, newest first when `rev`.
+    fn moved(
+        &self,
+        room: &RoomName,
+        lo: u64,
+        hi: u64,
+        count: usize,
+        rev: bool,
+    ) -> Result<Vec<u64>, StoreError> {
+        let key = moved_key(room.as_str());
+        let hi = if hi == u64::MAX { "+inf".to_owned() } else { hi.to_string() };
+        self.with(|c| {
+            let mut cmd = redis::cmd(if rev { "ZREVRANGEBYSCORE" } else { "ZRANGEBYSCORE" });
+            if rev {
+                cmd.arg(&key).arg(&hi).arg(lo);
+            } else {
+                cmd.arg(&key).arg(lo).arg(&hi);
+            }
+            cmd.arg("LIMIT").arg(0).arg(count).query::<Vec<u64>>(c)
+        })
+    }
+
+    /// The current JSON of the changed messages among `ids` (`None` for the others).
+    fn current(&self, room: &RoomName, ids: &[u64]) -> Result<Vec<Option<String>>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = cur_key(room.as_str());
+        self.with(|c| redis::cmd("HMGET").arg(&key).arg(ids).query(c))
     }
 
     /// `PING` on a reading connection (each bounded by the read timeout).
@@ -486,98 +720,133 @@ impl RedisReader {
         Ok(created == 1)
     }
 
-    /// The room's floor (see [`floor_key`]; 0 without an archive) and a range of its
-    /// stream, read together, so that what is below the floor is in the archive.
-    fn floor_range(
+    /// Reads the stream from `after` on (at most [`CHANGES_SCAN`] entries) for the
+    /// changes of messages up to `after`, and the archive below the stream's floor.
+    pub fn changes(
         &self,
         room: &RoomName,
-        start: String,
-        end: String,
-        count: usize,
-        rev: bool,
-    ) -> Result<(u64, Vec<ChatMessage>), StoreError> {
-        if self.archive.is_none() {
-            return Ok((0, self.range(room, start, end, count, rev)?));
-        }
-        let (key, floor) = (log_key(room.as_str()), floor_key(room.as_str()));
-        let (floor, reply): (Option<u64>, StreamRangeReply) = self.with(|c| {
-            let mut pipe = redis::pipe();
-            pipe.atomic().get(&floor);
-            if rev {
-                pipe.xrevrange_count(&key, &end, &start, count);
-            } else {
-                pipe.xrange_count(&key, &start, &end, count);
-            }
-            pipe.query(c)
-        })?;
-        let messages = reply.ids.iter().map(decode_entry).collect::<Result<_, _>>()?;
-        Ok((floor.unwrap_or(0), messages))
+        after: u64,
+        max: usize,
+    ) -> Result<(Vec<Change>, bool), StoreError> {
+        let found = self.stream_changes(room, after, max)?;
+        self.tiered_changes(room, after, max, found)
     }
 
-    /// Waits for a call to the archive (a reader blocks, as it does on Redis).
-    fn archived<'a, T, F: Future<Output = Result<T, StoreError>>>(
-        &'a self,
-        call: impl FnOnce(&'a Archive) -> F,
-    ) -> Option<Result<T, StoreError>> {
-        let (archive, rt) = self.archive.as_ref()?;
-        Some(rt.block_on(call(archive)))
+    fn stream_changes(
+        &self,
+        room: &RoomName,
+        after: u64,
+        max: usize,
+    ) -> Result<(Vec<Change>, bool), StoreError> {
+        let mut found = Vec::new();
+        let mut from = after.saturating_add(1);
+        let mut scanned = 0;
+        loop {
+            let page = self.range(room, &format!("{from}-0"), "+", SCAN_PAGE, false)?;
+            let (full, last) = (page.len() == SCAN_PAGE, page.last().map(Entry::number));
+            scanned += page.len();
+            found.extend(changes_of(page, after));
+            if found.len() > max {
+                found.truncate(max);
+                return Ok((found, false));
+            }
+            match last {
+                Some(last) if full && scanned < CHANGES_SCAN => from = last + 1,
+                // A stream too long to read for a resume: the client reloads the room.
+                Some(_) if full => return Ok((found, false)),
+                _ => return Ok((found, true)),
+            }
+        }
     }
 
     pub fn message(&self, room: &RoomName, id: u64) -> Result<Option<ChatMessage>, StoreError> {
         let at = format!("{id}-0");
-        match self.range(room, at.clone(), at, 1, false)?.pop() {
-            Some(found) => Ok(Some(found)),
-            None => self.archived(|a| a.message(room.as_str(), id)).unwrap_or(Ok(None)),
+        let mut kept: Vec<ChatMessage> =
+            self.range(room, &at, &at, 1, false)?.into_iter().filter_map(Entry::message).collect();
+        if kept.is_empty() {
+            kept.extend(self.archived_one(room, id)?);
         }
+        Ok(merge(kept, vec![id], |ids| self.current(room, ids), false, 1)?.pop())
     }
 
-    /// Messages after `after`: from the archive those below the room's floor, then from
-    /// the stream.
     pub fn after(&self, room: &RoomName, after: u64, max: usize) -> Result<Page, StoreError> {
         let Some(from) = after.checked_add(1) else {
-            return Ok(Page { messages: Vec::new(), complete: true });
+            return Ok(Page { complete: true, ..Page::default() });
         };
-        let (floor, mut messages) =
-            self.floor_range(room, format!("{from}-0"), "+".into(), max + 1, false)?;
-        if from < floor
-            && let Some(older) = self.archived(|a| a.after(room, after, floor, max + 1))
-        {
-            let mut older = older?;
-            older.append(&mut messages);
-            messages = older;
-        }
+        let (messages, done) = self.tiered(room, from, u64::MAX, max + 1, false)?;
+        let hi = if done { u64::MAX } else { messages.last().map_or(u64::MAX, |m| m.id) };
+        let moved = self.moved(room, from, hi, max + 1, false)?;
+        let mut messages = merge(messages, moved, |ids| self.current(room, ids), false, max + 1)?;
         let complete = messages.len() <= max;
         messages.truncate(max);
-        Ok(Page { messages, complete })
+        Ok(Page { messages, complete, ..Page::default() })
     }
 
-    /// Messages before `before`: the stream's, then the archive's below the room's floor
-    /// when the stream had too few.
     pub fn before(&self, room: &RoomName, before: u64, limit: usize) -> Result<Page, StoreError> {
         if before <= 1 {
-            return Ok(Page { messages: Vec::new(), complete: true });
+            return Ok(Page { complete: true, ..Page::default() });
         }
-        let end = if before == u64::MAX { "+".to_owned() } else { format!("{}-0", before - 1) };
-        let (floor, mut messages) = self.floor_range(room, "-".into(), end, limit + 1, true)?;
-        if messages.len() <= limit
-            && floor > 1
-            && let Some(older) =
-                self.archived(|a| a.before(room, floor.min(before), limit + 1 - messages.len()))
-        {
-            messages.extend(older?);
-        }
+        let (messages, done) = self.tiered(room, before - 1, 1, limit + 1, true)?;
+        let lo = if done { 0 } else { messages.last().map_or(0, |m| m.id) };
+        let moved = self.moved(room, lo, before - 1, limit + 1, true)?;
+        let mut messages = merge(messages, moved, |ids| self.current(room, ids), true, limit + 1)?;
         let complete = messages.len() <= limit;
         messages.truncate(limit);
         messages.reverse();
-        Ok(Page { messages, complete })
+        Ok(Page { messages, complete, ..Page::default() })
     }
 }
 
-/// A stream entry's message (its JSON in the field `m`).
-pub fn decode_entry(entry: &redis::streams::StreamId) -> Result<ChatMessage, StoreError> {
+/// What a room's stream holds: messages, and changes of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Message(ChatMessage),
+    Change(Change),
+}
+
+impl Entry {
+    /// Its number in the room's sequence (a message's id, a change's `seq`).
+    pub fn number(&self) -> u64 {
+        match self {
+            Self::Message(m) => m.id,
+            Self::Change(c) => c.seq(),
+        }
+    }
+
+    pub fn room(&self) -> &str {
+        match self {
+            Self::Message(m) => &m.room,
+            Self::Change(c) => c.room(),
+        }
+    }
+
+    fn message(self) -> Option<ChatMessage> {
+        match self {
+            Self::Message(m) => Some(m),
+            Self::Change(_) => None,
+        }
+    }
+
+    /// A published entry: a change's JSON has its `type`, a message's does not.
+    pub fn parse(json: &str) -> Result<Self, StoreError> {
+        match serde_json::from_str::<Change>(json) {
+            Ok(change) => Ok(Self::Change(change)),
+            Err(_) => {
+                serde_json::from_str(json).map(Self::Message).map_err(|e| StoreError::Decode(e.to_string()))
+            }
+        }
+    }
+}
+
+/// A stream entry: a message (its JSON in the field `m`) or a change (in `c`).
+pub fn decode_entry(entry: &redis::streams::StreamId) -> Result<Entry, StoreError> {
+    let decode = |e: serde_json::Error| StoreError::Decode(e.to_string());
+    if let Some(json) = entry.get::<String>("m") {
+        return serde_json::from_str(&json).map(Entry::Message).map_err(decode);
+    }
     let json: String =
-        entry.get("m").ok_or_else(|| StoreError::Decode(format!("entry {} has no message", entry.id)))?;
-    serde_json::from_str(&json).map_err(|e| StoreError::Decode(e.to_string()))
+        entry.get("c").ok_or_else(|| StoreError::Decode(format!("entry {} has no message", entry.id)))?;
+    serde_json::from_str(&json).map(Entry::Change).map_err(decode)
 }
 
 #[cfg(test)]
@@ -592,9 +861,9 @@ mod tests {
                 id: 0,
                 nick: "n".into(),
                 text: ",\"id\":0".into(),
-                image: None,
                 ts: 5,
                 cid: Some("c".into()),
+                ..ChatMessage::default()
             };
             let (head, tail) = split_json(&msg);
             let back: ChatMessage = serde_json::from_str(&format!("{head}42{tail}")).unwrap();

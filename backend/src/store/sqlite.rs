@@ -10,10 +10,19 @@
 //! without the hub's lock; they see only committed messages, and a message still in
 //! flight reaches a new member when its batch commits.
 //!
+//! Changes of messages go through the same writer, in the same order as messages: each
+//! is judged (`change`'s rules) and written in the transaction of its batch. A deletion
+//! removes the text, the picture's name and every earlier version (edits, reactions, the
+//! quotes of replies) from the tables; `secure_delete` overwrites what SQLite frees, and
+//! the write-ahead log is checkpointed and truncated after the batch, so the text is gone
+//! from the files, not only hidden.
+//!
 //! Only this file knows SQL. Room ids continue across restarts (every room's last id is
 //! read once, when the store opens, so taking a message never touches the disk), and so
 //! does `cid` de-duplication: the newest [`DEDUP_WINDOW`] in memory, and the table's
 //! unique index for anything older.
+
+mod changes;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -22,14 +31,18 @@ use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use anyhow::Context;
-use common::{ChatMessage, RoomName};
+use common::changes::Quote;
+use common::{Change, ChatMessage, RoomName};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::mpsc;
 
 use super::{
-    Appended, NewMessage, Outcome, Page, Roles, RoomSettings, SenderKey, StoreError, StoredRoom, Written,
+    Appended, Changed, Changing, NewMessage, Outcome, Page, Roles, RoomSettings, SenderKey, StoreError,
+    StoredRoom, Written,
 };
+use crate::change::{ChangeRequest, Refusal};
 use crate::config::SyncMode;
+use changes::{checkpoint, with_reactions, write_change};
 
 /// Messages written in one transaction at most.
 const BATCH_MAX: usize = 1024;
@@ -49,7 +62,7 @@ const IDLE_READERS: usize = 4;
 /// The schema, as migrations: `PRAGMA user_version` counts those applied, and opening a
 /// database applies the rest in order, each in its own transaction. Never edit one that
 /// has shipped; add the next.
-const MIGRATIONS: [&str; 4] = [SCHEMA, ROOMS, ROLES, AUDIT];
+const MIGRATIONS: [&str; 5] = [SCHEMA, ROOMS, ROLES, AUDIT, CHANGES];
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS messages (
@@ -95,6 +108,37 @@ const AUDIT: &str = "
     );
 ";
 
+/// Changing a message after it was said: what a message went through (its last edit, a
+/// deletion, the message it answers and its quote), the changes themselves as they are
+/// told (`body`, the frame's JSON, for `joined.changes`), and who reacted with what.
+const CHANGES: &str = "
+    ALTER TABLE messages ADD COLUMN edited INTEGER;
+    ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+    ALTER TABLE messages ADD COLUMN quote_nick TEXT;
+    ALTER TABLE messages ADD COLUMN quote_text TEXT;
+    ALTER TABLE messages ADD COLUMN quote_deleted INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX messages_by_reply ON messages (room, reply_to) WHERE reply_to IS NOT NULL;
+    CREATE INDEX messages_by_image ON messages (image) WHERE image IS NOT NULL;
+    CREATE TABLE changes (
+        room TEXT    NOT NULL,
+        seq  INTEGER NOT NULL,
+        id   INTEGER NOT NULL,
+        body TEXT    NOT NULL,
+        PRIMARY KEY (room, seq)
+    );
+    CREATE INDEX changes_by_message ON changes (room, id);
+    CREATE TABLE reactions (
+        room   TEXT    NOT NULL,
+        id     INTEGER NOT NULL,
+        emoji  TEXT    NOT NULL,
+        sender TEXT    NOT NULL,
+        nick   TEXT    NOT NULL,
+        seq    INTEGER NOT NULL,
+        PRIMARY KEY (room, id, sender, emoji)
+    );
+";
+
 /// Brings the database's schema up to date: the [`MIGRATIONS`] not applied yet, then the
 /// `image` column of `messages`, added to a table an older server created (`NULL` in the
 /// rows it already holds). The column is checked for rather than numbered: databases of
@@ -102,11 +146,20 @@ const AUDIT: &str = "
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, sql) in (1i64..).zip(MIGRATIONS).skip(usize::try_from(done).unwrap_or(0)) {
+        if i == 3 {
+            // The changes' index of pictures needs the column.
+            add_image_column(conn)?;
+        }
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i)?;
         tx.commit()?;
     }
+    add_image_column(conn)
+}
+
+/// Adds the `image` column to a `messages` table an older server created without it.
+fn add_image_column(conn: &mut Connection) -> rusqlite::Result<()> {
     let has_image =
         conn.prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'image'")?.exists([])?;
     if !has_image {
@@ -150,7 +203,8 @@ fn normalise_room_names(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-const COLUMNS: &str = "room, id, nick, text, ts, cid, image";
+const COLUMNS: &str =
+    "room, id, nick, text, ts, cid, image, edited, deleted, reply_to, quote_nick, quote_text, quote_deleted";
 
 /// The writing side: the queue to the writer thread, each room's last id, and the
 /// de-duplication window. Everything here is memory: the hub calls it under its lock.
@@ -172,9 +226,16 @@ pub struct SqliteReader {
 }
 
 #[derive(Debug)]
-struct Pending {
-    sender: SenderKey,
-    msg: ChatMessage,
+enum Pending {
+    Message {
+        sender: SenderKey,
+        msg: ChatMessage,
+    },
+    /// A change, with the number it takes if it changes something.
+    Change {
+        change: ChangeRequest,
+        seq: u64,
+    },
 }
 
 fn connect(path: &Path, sync: SyncMode) -> rusqlite::Result<Connection> {
@@ -189,6 +250,8 @@ fn connect(path: &Path, sync: SyncMode) -> rusqlite::Result<Connection> {
         SyncMode::Normal => "NORMAL",
     };
     conn.pragma_update(None, "synchronous", sync)?;
+    // What a deletion frees is overwritten with zeros, not left in the file's free space.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(conn)
 }
 
@@ -235,8 +298,10 @@ impl SqliteStore {
             ts: m.ts,
             cid: Some(key.1.clone()),
             image: m.image.map(Into::into),
+            reply_to: m.reply_to,
+            ..ChatMessage::default()
         };
-        match self.writer.try_send(Pending { sender: m.sender.clone(), msg }) {
+        match self.writer.try_send(Pending::Message { sender: m.sender.clone(), msg }) {
             Ok(()) => {
                 self.seqs.insert(m.room.clone(), next);
                 self.dedup.insert(key, Seen { room: m.room.clone(), id: next, committed: false });
@@ -246,8 +311,28 @@ impl SqliteStore {
         }
     }
 
+    /// Hands a change to the writer, which judges it where the message is. It takes the
+    /// room's next number now, so that it is told in the order it was asked; a change that
+    /// is refused or changes nothing leaves that number unused (ids are increasing, not
+    /// consecutive).
+    pub fn change(&mut self, change: ChangeRequest) -> Changing {
+        let seq = self.seqs.get(&change.room).copied().unwrap_or(0) + 1;
+        let room = change.room.clone();
+        match self.writer.try_send(Pending::Change { change, seq }) {
+            Ok(()) => {
+                self.seqs.insert(room, seq);
+                Changing::Queued
+            }
+            Err(_) => Changing::Busy,
+        }
+    }
+
     pub fn written(&mut self, outcome: &Outcome) {
         match outcome {
+            Outcome::Refused { sender, cid: Some(cid), .. } => {
+                self.dedup.forget(&(sender.clone(), cid.clone()))
+            }
+            Outcome::Changed(_) | Outcome::Refused { .. } | Outcome::ChangeFailed(_) => {}
             Outcome::Stored(sender, msg)
             | Outcome::Published(sender, msg)
             | Outcome::Existing(sender, msg) => {
@@ -264,9 +349,12 @@ impl SqliteStore {
     }
 }
 
-/// Every stored room's last id.
+/// Every stored room's last number, of a message or a change.
 fn last_ids(conn: &Connection) -> rusqlite::Result<HashMap<RoomName, u64>> {
-    let mut stmt = conn.prepare("SELECT room, MAX(id) FROM messages GROUP BY room")?;
+    let mut stmt = conn.prepare(
+        "SELECT room, MAX(id) FROM (SELECT room, id FROM messages UNION ALL SELECT room, seq FROM changes)
+         GROUP BY room",
+    )?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     let mut seqs = HashMap::new();
     for row in rows {
@@ -396,10 +484,39 @@ impl SqliteReader {
 
     pub fn message(&self, room: &RoomName, id: u64) -> Result<Option<ChatMessage>, StoreError> {
         self.with(|conn| {
-            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE room = ?1 AND id = ?2"))?
+            let msg = conn
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE room = ?1 AND id = ?2"))?
                 .query_row(params![room.as_str(), id as i64], row_to_message)
-                .optional()
+                .optional()?;
+            let mut msgs: Vec<ChatMessage> = msg.into_iter().collect();
+            with_reactions(conn, room, &mut msgs)?;
+            Ok(msgs.pop())
         })
+    }
+
+    pub fn changes(
+        &self,
+        room: &RoomName,
+        after: u64,
+        max: usize,
+    ) -> Result<(Vec<Change>, bool), StoreError> {
+        let bodies: Vec<String> = self.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT body FROM changes WHERE room = ?1 AND seq > ?2 AND id <= ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![room.as_str(), i64::try_from(after).unwrap_or(i64::MAX), max as i64 + 1],
+                |r| r.get(0),
+            )?;
+            rows.collect()
+        })?;
+        let complete = bodies.len() <= max;
+        let changes = bodies
+            .iter()
+            .take(max)
+            .map(|b| serde_json::from_str(b).map_err(|e| StoreError::Decode(e.to_string())))
+            .collect::<Result<_, _>>()?;
+        Ok((changes, complete))
     }
 
     fn query(
@@ -415,7 +532,9 @@ impl SqliteReader {
                 params![room.as_str(), i64::try_from(bound).unwrap_or(i64::MAX), limit as i64],
                 row_to_message,
             )?;
-            rows.collect()
+            let mut msgs = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            with_reactions(conn, room, &mut msgs)?;
+            Ok(msgs)
         })
     }
 
@@ -424,7 +543,7 @@ impl SqliteReader {
         let mut messages = self.query(&sql, room, after, max + 1)?;
         let complete = messages.len() <= max;
         messages.truncate(max);
-        Ok(Page { messages, complete })
+        Ok(Page { messages, complete, ..Page::default() })
     }
 
     pub fn before(&self, room: &RoomName, before: u64, limit: usize) -> Result<Page, StoreError> {
@@ -434,28 +553,62 @@ impl SqliteReader {
         let complete = messages.len() <= limit;
         messages.truncate(limit);
         messages.reverse();
-        Ok(Page { messages, complete })
+        Ok(Page { messages, complete, ..Page::default() })
     }
 }
 
 fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
+    let deleted: bool = r.get(8)?;
+    let quote = match r.get::<_, Option<String>>(10)? {
+        Some(nick) => Some(Box::new(Quote {
+            nick,
+            text: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+            deleted: r.get(12)?,
+        })),
+        None => None,
+    };
     Ok(ChatMessage {
         room: r.get(0)?,
         id: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
         nick: r.get(2)?,
         text: r.get(3)?,
         ts: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
-        cid: r.get(5)?,
+        // A tombstone is the room's, id, nick and time only (its `cid` is kept in the table
+        // for de-duplication).
+        cid: if deleted { None } else { r.get(5)? },
         image: r.get(6)?,
+        edited: r.get::<_, Option<i64>>(7)?.and_then(|t| u64::try_from(t).ok()),
+        deleted,
+        reactions: Vec::new(),
+        reply_to: r.get::<_, Option<i64>>(9)?.and_then(|t| u64::try_from(t).ok()),
+        quote,
     })
 }
 
 /// The writer thread: one transaction per batch of whatever is queued, then the outcome
 /// goes back to the hub. A failing write is tried again a few times (the disk may be full
 /// for a moment); then the batch is handed back as failed: nothing unwritten is ever
-/// acknowledged, and nobody waits forever.
+/// acknowledged, and nobody waits forever. After a batch that deleted a message, the
+/// write-ahead log is checkpointed and truncated (again a second later while readers
+/// keep it from completing), so that the deleted text leaves the files.
 fn write_loop(mut conn: Connection, rx: std_mpsc::Receiver<Pending>, done: mpsc::Sender<Written>) {
-    while let Ok(first) = rx.recv() {
+    let mut checkpoint_due = false;
+    loop {
+        let first = if checkpoint_due {
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(p) => p,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    checkpoint_due = !checkpoint(&conn);
+                    continue;
+                }
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        } else {
+            match rx.recv() {
+                Ok(p) => p,
+                Err(_) => return,
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < BATCH_MAX {
             match rx.try_recv() {
@@ -474,10 +627,21 @@ fn write_loop(mut conn: Connection, rx: std_mpsc::Receiver<Pending>, done: mpsc:
                 }
                 Err(e) => {
                     tracing::error!(error = %e, messages = batch.len(), "writing messages failed; their senders are told");
-                    break batch.into_iter().map(|p| Outcome::Failed(p.sender, p.msg)).collect();
+                    break batch
+                        .into_iter()
+                        .map(|p| match p {
+                            Pending::Message { sender, msg } => Outcome::Failed(sender, msg),
+                            Pending::Change { change, .. } => Outcome::ChangeFailed(change.actor.sender),
+                        })
+                        .collect();
                 }
             }
         };
+        let deleted =
+            outcome.iter().any(|o| matches!(o, Outcome::Changed(Changed { change: Change::Deleted(_), .. })));
+        if deleted || checkpoint_due {
+            checkpoint_due = !checkpoint(&conn);
+        }
         if done.blocking_send(outcome).is_err() {
             return; // The server is gone; what was committed is on disk.
         }
@@ -487,41 +651,63 @@ fn write_loop(mut conn: Connection, rx: std_mpsc::Receiver<Pending>, done: mpsc:
 fn write_batch(conn: &mut Connection, batch: &[Pending]) -> rusqlite::Result<Written> {
     let tx = conn.transaction()?;
     let mut outcome = Vec::with_capacity(batch.len());
-    {
-        // Only a `(sender, cid)` seen before is skipped; any other conflict (an id taken
-        // twice) is an error, never a message dropped in silence.
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO messages (room, id, nick, text, ts, sender, cid, image)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (sender, cid) DO NOTHING",
-        )?;
-        let mut existing =
-            tx.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE sender = ?1 AND cid = ?2"))?;
-        for p in batch {
-            let m = &p.msg;
-            let cid = m.cid.as_deref().unwrap_or_default();
-            let n = insert.execute(params![
-                m.room,
-                m.id as i64,
-                m.nick,
-                m.text,
-                m.ts as i64,
-                &*p.sender,
-                cid,
-                m.image
-            ])?;
-            if n == 1 {
-                outcome.push(Outcome::Stored(p.sender.clone(), m.clone()));
-            } else {
-                // A retry older than the de-duplication window: stored already, under its
-                // first id. The sender gets that one back.
-                let earlier = existing.query_row(params![&*p.sender, cid], row_to_message)?;
-                outcome.push(Outcome::Existing(p.sender.clone(), earlier));
-            }
+    for p in batch {
+        match p {
+            Pending::Message { sender, msg } => outcome.push(write_message(&tx, sender, msg)?),
+            Pending::Change { change, seq } => outcome.extend(write_change(&tx, change, *seq)?),
         }
     }
     tx.commit()?;
     Ok(outcome)
+}
+
+fn write_message(tx: &Connection, sender: &SenderKey, m: &ChatMessage) -> rusqlite::Result<Outcome> {
+    // Only a `(sender, cid)` seen before is skipped; any other conflict (an id taken
+    // twice) is an error, never a message dropped in silence.
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO messages (room, id, nick, text, ts, sender, cid, image, reply_to, quote_nick, quote_text)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (sender, cid) DO NOTHING",
+    )?;
+    let cid = m.cid.as_deref().unwrap_or_default();
+    let mut m = m.clone();
+    if let Some(to) = m.reply_to {
+        let quoted = tx
+            .prepare_cached("SELECT nick, text FROM messages WHERE room = ?1 AND id = ?2 AND deleted = 0")?
+            .query_row(params![m.room, to as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .optional()?;
+        match quoted {
+            Some((nick, text)) => m.quote = Some(Box::new(Quote::of(&nick, &text))),
+            None => {
+                let room = RoomName::parse(&m.room).expect("a stored room's name");
+                let refusal = Refusal::NotFound;
+                return Ok(Outcome::Refused { sender: sender.clone(), room, id: to, cid: m.cid, refusal });
+            }
+        }
+    }
+    let quote = m.quote.as_ref();
+    let n = insert.execute(params![
+        m.room,
+        m.id as i64,
+        m.nick,
+        m.text,
+        m.ts as i64,
+        &**sender,
+        cid,
+        m.image,
+        m.reply_to.map(|r| r as i64),
+        quote.map(|q| &q.nick),
+        quote.map(|q| &q.text),
+    ])?;
+    if n == 1 {
+        return Ok(Outcome::Stored(sender.clone(), m));
+    }
+    // A retry older than the de-duplication window: stored already, under its first id.
+    // The sender gets that one back.
+    let earlier = tx
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE sender = ?1 AND cid = ?2"))?
+        .query_row(params![&**sender, cid], row_to_message)?;
+    Ok(Outcome::Existing(sender.clone(), earlier))
 }
 
 #[derive(Debug)]

@@ -17,7 +17,7 @@ use crate::redis_server::RedisServer;
 use crate::store::{Archive, Archiver};
 
 /// The image of the messages whose cid starts with `img`.
-const IMAGE: &str = "/media/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.gif";
+pub const IMAGE: &str = "/media/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.gif";
 
 /// Appends one message (its text names its cid; with an image when the cid starts with
 /// `img`) and returns what the store said.
@@ -30,6 +30,7 @@ pub fn say(store: &mut Store, sender: &str, room: &str, cid: &str) -> Appended {
         cid: Cid::parse(cid).unwrap(),
         ts: 1,
         image: cid.starts_with("img").then(|| common::ImageRef::parse(IMAGE).unwrap()),
+        reply_to: None,
     })
 }
 
@@ -84,6 +85,7 @@ impl Backend {
                     Outcome::Stored(_, m) | Outcome::Published(_, m) => Said::Delivered(m),
                     Outcome::Existing(_, m) => Said::Again(m),
                     Outcome::Failed(..) => Said::Failed,
+                    other => panic!("{}: unexpected {other:?}", self.name),
                 }
             }
             other => panic!("{}: unexpected {other:?}", self.name),
@@ -460,6 +462,123 @@ fn redis_fails_clearly_while_down_and_keeps_ids_and_the_cid_rule_across_a_crash(
     assert_eq!(b.page(b.history.recent(&room("a"), 50).unwrap()), (vec![1, 2, 3], true));
 }
 
+/// What a change came to once the store is done with it: the change, a refusal, or
+/// nothing (it changed nothing).
+type Judged = Option<Result<common::Change, crate::change::Refusal>>;
+
+impl Backend {
+    /// Asks `sender` (its nick is its name) for `action` on message `id` of `room`.
+    fn change(&mut self, sender: &str, room: &str, id: u64, action: crate::change::Action) -> Judged {
+        self.change_stored(sender, room, id, action).map(|r| r.map(|c| c.change))
+    }
+
+    /// [`Backend::change`], with what the store said beside the change (an orphaned picture).
+    fn change_stored(
+        &mut self,
+        sender: &str,
+        room: &str,
+        id: u64,
+        action: crate::change::Action,
+    ) -> Option<Result<super::Changed, crate::change::Refusal>> {
+        let actor = crate::change::Actor {
+            sender: sender.into(),
+            nick: Nick::parse(sender).unwrap(),
+            moderates: false,
+        };
+        let request = crate::change::ChangeRequest { actor, room: self::room(room), id, action, ts: 7 };
+        let changed = self.change_unarchived(request);
+        // The archiver copies the change (and what it changed) and trims, as after a say.
+        self.archive_now();
+        changed
+    }
+
+    fn change_unarchived(
+        &mut self,
+        request: crate::change::ChangeRequest,
+    ) -> Option<Result<super::Changed, crate::change::Refusal>> {
+        use super::Changing;
+        match self.store.change(request) {
+            Changing::Deliver(changed) => Some(Ok(changed)),
+            Changing::Nothing => None,
+            Changing::Refused(refusal) => Some(Err(refusal)),
+            Changing::Queued => {
+                let written = self.written.as_mut().expect("a writer").blocking_recv().expect("an outcome");
+                let outcome = written.into_iter().next()?;
+                self.store.written(&outcome);
+                match outcome {
+                    Outcome::Changed(changed) => Some(Ok(changed)),
+                    Outcome::Refused { refusal, .. } => Some(Err(refusal)),
+                    other => panic!("{}: unexpected {other:?}", self.name),
+                }
+            }
+            Changing::Busy => panic!("{}: busy", self.name),
+        }
+    }
+}
+
+#[test]
+fn changes_number_on_and_pages_keep_their_tombstones() {
+    use crate::change::{Action, Refusal};
+    for mut b in backends() {
+        let name = b.name;
+        for i in 1..=6 {
+            b.say("s", "r", &i.to_string());
+        }
+        let text = |t: &str| Action::Edit(Text::parse(t).unwrap());
+        let thumbs = |on| Action::React { emoji: "👍".into(), on };
+        assert_eq!(b.change("t", "r", 5, text("no")), Some(Err(Refusal::Forbidden)), "{name}");
+        assert_eq!(b.change("s", "r", 9, Action::Delete), Some(Err(Refusal::NotFound)), "{name}");
+        let seq = |j: Judged| j.unwrap_or_else(|| panic!("{name}: nothing")).unwrap().seq();
+        // Numbers go on from the messages' (SQLite may leave the refused ones' unused).
+        let seqs = vec![
+            seq(b.change("s", "r", 2, Action::Delete)),
+            seq(b.change("s", "r", 4, Action::Delete)),
+            seq(b.change("s", "r", 5, text("five, fixed"))),
+            seq(b.change("t", "r", 3, thumbs(true))),
+        ];
+        assert!(seqs[0] > 6 && seqs.windows(2).all(|w| w[0] < w[1]), "{name}: {seqs:?}");
+        assert_eq!(b.change("t", "r", 3, thumbs(true)), None, "{name}: the same again is nothing");
+        assert_eq!(b.change("t", "r", 2, thumbs(true)), Some(Err(Refusal::NotFound)), "{name}");
+        let r = room("r");
+        let h = &b.history;
+        let page = h.recent(&r, 10).unwrap();
+        assert_eq!(b.page(h.recent(&r, 10).unwrap()), ((1..=6).collect(), true), "{name}");
+        let deleted: Vec<bool> = page.messages.iter().map(|m| m.deleted).collect();
+        assert_eq!(deleted, [false, true, false, true, false, false], "{name}");
+        assert!(page.messages[1].text.is_empty() && page.messages[1].cid.is_none(), "{name}");
+        assert_eq!(
+            (page.messages[4].text.as_str(), page.messages[4].edited),
+            ("five, fixed", Some(7)),
+            "{name}"
+        );
+        assert_eq!(page.messages[2].reactions.len(), 1, "{name}");
+        assert_eq!(b.page(h.before(&r, 4, 2).unwrap()), (vec![2, 3], false), "{name}");
+        assert_eq!(b.page(h.before(&r, 3, 5).unwrap()), (vec![1, 2], true), "{name}");
+        assert_eq!(b.page(h.after(&r, 1, 3).unwrap()), (vec![2, 3, 4], false), "{name}");
+        assert_eq!(b.page(h.after(&r, 3, 500).unwrap()), (vec![4, 5, 6], true), "{name}");
+        assert!(h.message(&r, 4).unwrap().unwrap().deleted, "{name}");
+        let (changes, complete) = h.changes(&r, 6, 500).unwrap();
+        assert_eq!(changes.iter().map(common::Change::seq).collect::<Vec<_>>(), seqs, "{name}");
+        assert!(complete, "{name}");
+        assert_eq!(h.changes(&r, 3, 500).unwrap().0.len(), 2, "{name}: the changes of 1 to 3");
+        // The next message's id goes on after the changes.
+        assert!(id(b.say("s", "r", "7")) > seqs[3], "{name}");
+    }
+}
+
+#[test]
+fn a_picture_is_orphaned_by_the_deletion_of_the_last_message_naming_it() {
+    use crate::change::Action;
+    for mut b in backends() {
+        let name = b.name;
+        let a = id(b.say("s", "r", "img-a"));
+        let c = id(b.say("s", "other", "img-c"));
+        let orphan = |j: Option<Result<super::Changed, _>>| j.unwrap().unwrap().orphan;
+        assert_eq!(orphan(b.change_stored("s", "r", a, Action::Delete)), None, "{name}: still named");
+        assert_eq!(orphan(b.change_stored("s", "other", c, Action::Delete)), Some(IMAGE.into()), "{name}");
+    }
+}
+
 /// The length of a room's stream in the backend's Redis.
 fn stream_len(b: &Backend, room: &str) -> usize {
     let (rt, server) = b.redis_server.as_ref().unwrap();
@@ -536,4 +655,31 @@ fn an_untrimmed_stream_of_a_redis_only_cluster_is_archived_before_it_is_trimmed(
     b.archive_now();
     assert_eq!(id(b.say("s", "old", "7")), 7);
     assert_eq!(b.page(b.history.recent(&room("old"), 50).unwrap()), ((1..=7).collect(), true));
+}
+
+#[test]
+fn a_deletion_reaches_postgresql_and_the_text_goes_from_it() {
+    use crate::change::Action;
+    let mut b = redis_postgres(2);
+    for i in 1..=4 {
+        b.say("s", "r", &format!("secret{i}"));
+    }
+    // Message 1 is archived and trimmed from Redis by now; deleting it still works.
+    assert!(matches!(b.change_stored("s", "r", 1, Action::Delete), Some(Ok(_))));
+    for i in 5..=8 {
+        b.say("s", "r", &i.to_string());
+    }
+    let (rt, _) = b.redis_server.as_ref().unwrap();
+    let url = b.archive.as_ref().unwrap().1.url();
+    let rows: Vec<String> = rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        let rows = client.query("SELECT json FROM messages WHERE room = 'r' ORDER BY id", &[]).await.unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    });
+    assert_eq!(rows.len(), 8, "{rows:?}");
+    assert!(!rows[0].contains("secret1") && rows[0].contains("\"deleted\":true"), "{}", rows[0]);
+    assert!(rows[1].contains("secret2"));
+    let page = b.history.recent(&room("r"), 50).unwrap();
+    assert!(page.messages[0].deleted && page.messages[0].text.is_empty());
 }

@@ -346,3 +346,46 @@ async fn the_audit_log_is_kept_in_the_store_across_a_restart() {
     assert_eq!(entries.len(), 1, "{audit}");
     assert_eq!((&entries[0]["action"], &entries[0]["nick"]), (&json!("kick"), &json!("alice")));
 }
+
+#[tokio::test]
+async fn the_operator_deletes_any_message_and_the_room_is_told() {
+    let app = spawn_with(config()).await;
+    let mut alice = app.member("alice", "den").await;
+    let mut bob = app.member("bob", "den").await;
+    alice.next().await; // bob's join
+    let said = bob.say("den", "something to take back", "b-1").await;
+    assert_eq!(alice.next().await["id"], said["id"]);
+    let id = said["id"].as_u64().unwrap();
+    // No, wrong and right tokens; malformed bodies; unknown messages.
+    let body = json!({"room": "den", "id": id}).to_string();
+    assert_eq!(call(app.addr, "POST", "/api/admin/delete", None, Some(&body), "198.51.100.1").await.0, 401);
+    let wrong = Some("not-the-admin-token-at-all");
+    assert_eq!(call(app.addr, "POST", "/api/admin/delete", wrong, Some(&body), "198.51.100.1").await.0, 401);
+    for bad in [json!({"room": "den"}), json!({"room": "", "id": id}), json!({"room": "den", "id": "x"})] {
+        assert_eq!(operator(&app, "POST", "/api/admin/delete", Some(bad.clone())).await.0, 400, "{bad}");
+    }
+    let unknown = json!({"room": "den", "id": id + 1000});
+    assert_eq!(
+        operator(&app, "POST", "/api/admin/delete", Some(unknown)).await,
+        (404, json!({"error": "not_found"}))
+    );
+    let other_room = json!({"room": "elsewhere", "id": id});
+    assert_eq!(operator(&app, "POST", "/api/admin/delete", Some(other_room)).await.0, 404);
+    // Done: every member is told, the history keeps a tombstone, the audit log names it.
+    assert_eq!(
+        operator(&app, "POST", "/api/admin/delete", Some(json!({"room": "den", "id": id}))).await.0,
+        200
+    );
+    for client in [&mut alice, &mut bob] {
+        let deleted = client.next().await;
+        assert_eq!((&deleted["type"], &deleted["id"]), (&json!("deleted"), &json!(id)), "{deleted}");
+    }
+    assert_eq!(
+        operator(&app, "POST", "/api/admin/delete", Some(json!({"room": "den", "id": id}))).await.0,
+        404,
+        "gone already"
+    );
+    let (status, log) = operator(&app, "GET", "/api/admin/audit", None).await;
+    assert_eq!(status, 200);
+    assert!(log.to_string().contains("\"delete\"") && log.to_string().contains("\"bob\""), "{log}");
+}

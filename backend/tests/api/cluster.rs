@@ -34,7 +34,7 @@ pub async fn nodes(redis: &RedisServer, db: &std::path::Path, n: usize) -> Vec<P
 }
 
 /// Where a test's clients connect: one node alone (no Redis), or the nodes of a cluster.
-struct Deployment {
+pub(crate) struct Deployment {
     /// Dropped first: the nodes end before their Redis and their folder.
     nodes: Vec<Process>,
     _redis: Option<RedisServer>,
@@ -44,7 +44,7 @@ struct Deployment {
 impl Deployment {
     /// `n` nodes (a cluster sharing a Redis of its own when more than one), each started
     /// with `args`.
-    async fn start(n: usize, args: &[&str]) -> Self {
+    pub(crate) async fn start(n: usize, args: &[&str]) -> Self {
         let (redis, db) = if n > 1 {
             let (redis, db) = redis();
             (Some(redis), db)
@@ -64,7 +64,7 @@ impl Deployment {
     }
 
     /// The WebSocket URL of node `i` (modulo the number of nodes).
-    fn url(&self, i: usize) -> String {
+    pub(crate) fn url(&self, i: usize) -> String {
         self.nodes[i % self.nodes.len()].url()
     }
 }
@@ -414,7 +414,7 @@ async fn chaos_three_clients_900_messages_over_three_nodes_with_node_kills_and_d
 }
 
 /// Reads until a frame of `ty` arrives (other frames skipped), within `within`.
-async fn next_of(c: &mut Client, ty: &str, within: Duration) -> Value {
+pub(crate) async fn next_of(c: &mut Client, ty: &str, within: Duration) -> Value {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     tokio::time::timeout(within, async {
@@ -451,7 +451,7 @@ async fn directory_shows(c: &mut Client, name: &str, members: u64) {
 
 /// Sets the nick, retrying while the cluster still has it taken (a departure on another
 /// node reaches this one a moment later).
-async fn take_nick(c: &mut Client, nick: &str, within: Duration) {
+pub(crate) async fn take_nick(c: &mut Client, nick: &str, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
         c.send(json!({"type": "nick", "nick": nick})).await;

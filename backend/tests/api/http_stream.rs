@@ -491,3 +491,36 @@ async fn a_stream_speaks_the_version_its_query_names_and_refuses_bad_frames_as_a
     assert_eq!(codes.len(), 3, "{codes:?}");
     assert!(codes[1..].iter().all(|c| c == "invalid"), "{codes:?}");
 }
+
+#[tokio::test]
+async fn changes_of_messages_travel_over_the_stream_as_over_a_websocket() {
+    let app = spawn_app().await;
+    let mut ws = app.member("alice", "mixed").await;
+    let mut st = open_ok(app.addr, "?v=2").await;
+    st.send(json!([{"type": "nick", "nick": "bob"}, {"type": "join", "room": "mixed"}])).await;
+    assert_eq!(st.next().await["type"], "you");
+    assert_eq!(st.next().await["type"], "joined");
+    assert_eq!(ws.next().await["type"], "presence");
+    st.send(json!([{"type": "say", "room": "mixed", "text": "tpyo", "cid": "h1"}])).await;
+    let id = st.next().await["id"].clone();
+    assert_eq!(ws.next().await["id"], id);
+    // The stream's sender edits its message; the socket's member reacts and tries to edit it.
+    st.send(json!([{"type": "edit", "room": "mixed", "id": id, "text": "typo"}])).await;
+    ws.send(json!({"type": "react", "room": "mixed", "id": id, "emoji": "👍", "on": true})).await;
+    ws.send(json!({"type": "edit", "room": "mixed", "id": id, "text": "mine"})).await;
+    let edited = st.next().await;
+    assert_eq!(
+        (edited["type"].as_str(), edited["text"].as_str()),
+        (Some("edited"), Some("typo")),
+        "{edited}"
+    );
+    let reacted = st.next().await;
+    assert_eq!((reacted["type"].as_str(), reacted["nick"].as_str()), (Some("reacted"), Some("alice")));
+    assert_eq!(ws.next().await["type"], "edited");
+    assert_eq!(ws.next().await["type"], "reacted");
+    ws.expect_error("forbidden").await;
+    st.send(json!([{"type": "delete", "room": "mixed", "id": id}])).await;
+    assert_eq!(st.next().await["type"], "deleted");
+    assert_eq!(ws.next().await["type"], "deleted");
+    app.stop().await;
+}

@@ -4,6 +4,7 @@
 mod admin;
 mod admission;
 mod balancer;
+mod changes;
 mod cluster;
 mod durability;
 mod hardening;

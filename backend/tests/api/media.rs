@@ -10,12 +10,12 @@ use tokio::net::TcpStream;
 use crate::helpers::*;
 
 /// A 1x1 RGBA PNG.
-const PNG: &str =
+pub(crate) const PNG: &str =
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
 /// A 1x1 lossless WebP.
 const WEBP: &str = "UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==";
 
-fn base64(s: &str) -> Vec<u8> {
+pub(crate) fn base64(s: &str) -> Vec<u8> {
     data_encoding::BASE64.decode(s.as_bytes()).unwrap()
 }
 
@@ -125,7 +125,7 @@ async fn post(app: &TestApp, token: Option<&str>, body: Body<'_>, extra: &[(&str
 }
 
 /// Uploads `bytes` as `client` and expects `201`; returns the answer's JSON.
-async fn upload(app: &TestApp, client: &Client, bytes: &[u8]) -> Value {
+pub(crate) async fn upload(app: &TestApp, client: &Client, bytes: &[u8]) -> Value {
     let res = post(app, Some(&client.resume), Body::Sized(bytes), &[("Content-Type", "image/png")]).await;
     assert_eq!(res.status, 201, "{}", String::from_utf8_lossy(&res.body));
     serde_json::from_slice(&res.body).unwrap()

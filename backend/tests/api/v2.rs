@@ -352,16 +352,24 @@ async fn a_big_room_growing_is_in_the_directory_at_most_once_a_second() {
             if f["type"] == "rooms_delta" {
                 apply_directory(&mut dir, &f);
                 let big = f["changed"].as_array().unwrap().iter().find(|r| r["name"] == "big");
-                shown.extend(big.map(|r| r["members"].as_u64().unwrap()));
+                shown.extend(big.map(|r| (r["members"].as_u64().unwrap(), tokio::time::Instant::now())));
             }
         }
         shown
     };
     let (_members, shown) = tokio::join!(storm, watch);
-    // Shown once at its first member, then at most once a second: 2 s of joins and the
-    // count after them. Ten a second would be about 20.
-    assert!(shown.len() <= 5, "the big room's count was shown {} times: {shown:?}", shown.len());
-    assert_eq!(dir["big"], 40, "the last count shown is the true one: {shown:?}");
+    let counts: Vec<u64> = shown.iter().map(|(n, _)| *n).collect();
+    // Once big, its count is shown at most once a second (ten a second would be about 20
+    // showings in 2 s of joins). Judged by the gaps between showings, not their number: on
+    // a loaded machine the joins take longer than 2 s. A push delayed on its way may
+    // arrive a little closer to the next one than the server sent them.
+    let big: Vec<_> = shown.iter().filter(|(n, _)| *n > 4).collect();
+    for pair in big.windows(2) {
+        let gap = pair[1].1 - pair[0].1;
+        assert!(gap >= Duration::from_millis(600), "shown {gap:?} apart: {counts:?}");
+    }
+    assert!(big.len() >= 2, "the growing room's count is shown as it grows: {counts:?}");
+    assert_eq!(dir["big"], 40, "the last count shown is the true one: {counts:?}");
 }
 
 /// Reads `c`'s frames for `d` and returns the nicks of the `typing` frames among them.

@@ -50,6 +50,9 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
             total: optional(f("total"), count)?,
             // Absent when no owner or moderator is in the room.
             roles: if f("roles").is_undefined() { Vec::new() } else { list(f("roles"), role_info)? },
+            // What changed while away is the app's to show (not decoded yet).
+            changes: Vec::new(),
+            changes_complete: true,
         },
         "left" => ServerMsg::Left { room: string(f("room"))? },
         "message" => ServerMsg::Message(chat_message(v.clone())?),
@@ -144,13 +147,16 @@ pub fn encode(msg: &ClientMsg) -> String {
             text("type", "leave");
             text("room", room);
         }
-        ClientMsg::Say { room, text: said, cid, image } => {
+        ClientMsg::Say { room, text: said, cid, image, reply_to } => {
             text("type", "say");
             text("room", room);
             text("text", said);
             text("cid", cid);
             if let Some(image) = image {
                 text("image", image);
+            }
+            if let Some(id) = reply_to {
+                number("reply_to", *id as f64);
             }
         }
         ClientMsg::Typing { room } => {
@@ -192,6 +198,24 @@ pub fn encode(msg: &ClientMsg) -> String {
             if let Some(limit) = limit {
                 number("limit", f64::from(*limit));
             }
+        }
+        ClientMsg::Edit { room, id, text: said } => {
+            text("type", "edit");
+            text("room", room);
+            number("id", *id as f64);
+            text("text", said);
+        }
+        ClientMsg::Delete { room, id } => {
+            text("type", "delete");
+            text("room", room);
+            number("id", *id as f64);
+        }
+        ClientMsg::React { room, id, emoji, on } => {
+            text("type", "react");
+            text("room", room);
+            number("id", *id as f64);
+            text("emoji", emoji);
+            set("on", JsValue::from_bool(*on));
         }
     }
     JSON::stringify(&obj).map(String::from).unwrap_or_default()
@@ -257,6 +281,8 @@ fn chat_message(v: JsValue) -> Option<ChatMessage> {
         ts: int(f("ts"))?,
         cid: optional(f("cid"), string)?,
         image: optional(f("image"), string)?,
+        // The changes a message went through are the app's to show (not decoded yet).
+        ..ChatMessage::default()
     })
 }
 

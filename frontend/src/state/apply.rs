@@ -53,6 +53,8 @@ impl Chat {
             ServerMsg::Error { code, message, cid } => return self.error(code, message, cid, now_ms),
             // The answer to a `ping`; this client sends none, and the frame says nothing more.
             ServerMsg::Pong => {}
+            // Changes of messages are not shown by the app yet.
+            ServerMsg::Edited(_) | ServerMsg::Deleted(_) | ServerMsg::Reacted(_) => {}
             ServerMsg::RoomsDelta { changed, removed } => {
                 self.directory.retain(|r| !removed.contains(&r.name));
                 for room in changed {

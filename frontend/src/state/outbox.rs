@@ -57,6 +57,7 @@ impl Pending {
             text: self.text.clone(),
             cid: self.cid.clone(),
             image: self.image.clone(),
+            reply_to: None,
         })
     }
 

@@ -5,6 +5,7 @@
 //!
 //! [`Hub::apply`] is only the dispatch.
 
+pub(super) mod change;
 mod history;
 mod leave;
 mod members;
@@ -17,6 +18,7 @@ use common::{Request, ServerMsg};
 
 use super::read::Next;
 use super::{ConnId, Hub, State, queue};
+use crate::change::Action;
 use crate::encode::encode;
 use crate::error::RequestError;
 
@@ -35,7 +37,9 @@ impl Hub {
             // The rules of a join are `admit`'s (it may need more than one trip to the lock).
             Request::Join { .. } => unreachable!("Hub::handle sends joins to Hub::admit"),
             Request::Leave(room) => self.leave(state, id, room),
-            Request::Say { room, text, cid, image } => say::say(state, id, room, text, cid, image),
+            Request::Say { room, text, cid, image, reply_to } => {
+                say::say(state, id, room, text, cid, image, reply_to)
+            }
             Request::Typing(room) => typing::typing(state, id, room),
             Request::Ping => {
                 if let Some(conn) = state.sessions.get(id) {
@@ -48,6 +52,13 @@ impl Hub {
             Request::Mod { room, nick, on } => self.moderator(state, id, room, nick, on),
             Request::Kick { room, nick } => self.kick_request(state, id, room, nick, None),
             Request::Ban { room, nick, minutes } => self.kick_request(state, id, room, nick, Some(minutes)),
+            // Changing a message after it was said.
+            Request::Edit { room, id: msg, text } => change::change(state, id, room, msg, Action::Edit(text)),
+            Request::Delete { room, id: msg } => change::change(state, id, room, msg, Action::Delete),
+            Request::React { room, id: msg, emoji, on } => {
+                let action = Action::React { emoji: emoji.as_str().to_owned(), on };
+                change::change(state, id, room, msg, action)
+            }
         }
     }
 }

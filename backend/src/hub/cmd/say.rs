@@ -17,13 +17,22 @@ pub(super) fn say(
     text: Text,
     cid: Cid,
     image: Option<ImageRef>,
+    reply_to: Option<u64>,
 ) -> Result<Next, RequestError> {
     let Some(conn) = state.sessions.get_mut(id) else { return Ok(Next::Done) };
     let Some(members) = state.rooms.joined(conn, &room) else {
         return Err(RequestError::NotInRoom(room));
     };
-    let new =
-        NewMessage { sender: &conn.sender, room: &room, nick: conn.nick(), text, cid, ts: now_ms(), image };
+    let new = NewMessage {
+        sender: &conn.sender,
+        room: &room,
+        nick: conn.nick(),
+        text,
+        cid,
+        ts: now_ms(),
+        image,
+        reply_to,
+    };
     match state.store.append(new) {
         Appended::Deliver(msg) => {
             state.metrics.stored(0);
@@ -35,6 +44,10 @@ pub(super) fn say(
         // Delivered to the room, the sender included, once committed.
         Appended::Queued | Appended::InFlight => {}
         Appended::Busy => return Err(RequestError::Busy),
+        // A reply to a message the room does not have.
+        Appended::Refused(refusal) => {
+            return Err(RequestError::refused(refusal, room, reply_to.unwrap_or_default()));
+        }
     }
     Ok(Next::Done)
 }

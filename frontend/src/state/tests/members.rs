@@ -22,6 +22,8 @@ fn connected_v2(total: u32) -> Chat {
             complete: true,
             total: Some(total),
             roles: vec![],
+            changes: vec![],
+            changes_complete: true,
         },
         0.0,
     );
@@ -78,6 +80,8 @@ fn member_pages_are_not_asked_of_a_version_1_server_nor_while_offline() {
             complete: true,
             total: Some(60),
             roles: vec![],
+            changes: vec![],
+            changes_complete: true,
         },
         0.0,
     );

@@ -28,7 +28,7 @@ fn msg(room: &str, id: u64, nick: &str, text: &str, cid: Option<&str>) -> ChatMe
         text: text.into(),
         ts: 1_763_760_000_000 + id,
         cid: cid.map(Into::into),
-        image: None,
+        ..ChatMessage::default()
     }
 }
 
@@ -53,6 +53,8 @@ fn joined_page(room: &str, history: Vec<ChatMessage>, complete: bool) -> ServerM
         complete,
         total: None,
         roles: vec![],
+        changes: vec![],
+        changes_complete: true,
     }
 }
 

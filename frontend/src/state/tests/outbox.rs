@@ -53,7 +53,13 @@ fn say_while_disconnected_shows_pending_and_goes_out_on_joined_with_the_same_cid
     let frames = chat.apply(joined(LOBBY, vec![]), 0.0);
     assert_eq!(
         frames,
-        [ClientMsg::Say { room: LOBBY.into(), text: "later".into(), cid: cid.clone(), image: None }]
+        [ClientMsg::Say {
+            room: LOBBY.into(),
+            text: "later".into(),
+            cid: cid.clone(),
+            image: None,
+            reply_to: None
+        }]
     );
     chat.apply(ServerMsg::Message(msg(LOBBY, 1, "alice", "later", Some(&cid))), 0.0);
     assert_eq!(texts(&chat), ["later"]);
@@ -92,7 +98,10 @@ fn a_message_the_server_could_not_store_is_sent_again_with_its_cid() {
     assert_eq!(texts(&chat), ["hello…"]);
     assert_eq!(chat.next_deadline(), Some(100.0 + RETRY_MS));
     let frames = chat.tick(100.0 + RETRY_MS);
-    assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "hello".into(), cid, image: None }]);
+    assert_eq!(
+        frames,
+        [ClientMsg::Say { room: LOBBY.into(), text: "hello".into(), cid, image: None, reply_to: None }]
+    );
 }
 
 #[test]
@@ -108,7 +117,10 @@ fn invalid_marks_a_message_failed_and_rate_limited_retries_it() {
     assert_eq!(chat.next_deadline(), Some(100.0 + RETRY_MS));
     assert!(chat.tick(100.0 + RETRY_MS - 1.0).is_empty(), "not yet");
     let frames = chat.tick(100.0 + RETRY_MS);
-    assert_eq!(frames, [ClientMsg::Say { room: LOBBY.into(), text: "slow".into(), cid: slow, image: None }]);
+    assert_eq!(
+        frames,
+        [ClientMsg::Say { room: LOBBY.into(), text: "slow".into(), cid: slow, image: None, reply_to: None }]
+    );
     assert_eq!(chat.next_deadline(), None);
     // A failed message is never re-sent, not even after a reconnect.
     chat.disconnected();

@@ -28,7 +28,8 @@ fn a_picture_waits_for_its_upload_then_is_said_and_shown_until_its_echo() {
             room: LOBBY.into(),
             text: String::new(),
             cid: cid.clone(),
-            image: Some(url.clone())
+            image: Some(url.clone()),
+            reply_to: None,
         }
     );
     assert_eq!(
