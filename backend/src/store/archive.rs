@@ -33,7 +33,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::StoreError;
 use super::postgres::Archive;
-use super::redis::{Entry, UNARCHIVED_KEY, cur_key, decode_entry, floor_key, log_key, moved_key, seq_key};
+use super::redis::{
+    Entry, UNARCHIVED_KEY, cur_key, decode_entry, floor_key, from_key, log_key, moved_key, seq_key,
+};
 
 /// Rooms being archived by the lease's holder.
 const ARCHIVING_KEY: &str = "chat:archiving";
@@ -64,13 +66,21 @@ if #rooms > 0 then redis.call('SADD', KEYS[2], unpack(rooms)) end
 return rooms
 ";
 
-/// Trims a stream below ARGV[1] (an id: every message below it is archived) and raises
-/// the room's floor to it. KEYS: the stream, the floor.
+/// Trims a stream below ARGV[1] (a number: everything below it is archived), at most
+/// ARGV[2] entries a call so that Redis is never held long, forgetting the senders of the
+/// messages trimmed, and raises the room's floor to where it trimmed. KEYS: the stream,
+/// the floor, the room's senders. Returns the number trimmed up to (exclusive).
 const TRIM: &str = r"
-redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1] .. '-0')
+local below = tonumber(ARGV[1])
+local gone = redis.call('XRANGE', KEYS[1], '-', (below - 1) .. '-0', 'COUNT', ARGV[2])
+if #gone == tonumber(ARGV[2]) then below = tonumber(string.match(gone[#gone][1], '^(%d+)')) + 1 end
+for _, e in ipairs(gone) do
+  if e[2][1] == 'm' then redis.call('HDEL', KEYS[3], string.match(e[1], '^(%d+)')) end
+end
+redis.call('XTRIM', KEYS[1], 'MINID', below .. '-0')
 local floor = tonumber(redis.call('GET', KEYS[2]) or '0')
-if tonumber(ARGV[1]) > floor then redis.call('SET', KEYS[2], ARGV[1]) end
-return 1
+if below > floor then redis.call('SET', KEYS[2], below) end
+return below
 ";
 
 /// Renews the lease if this node still holds it. KEYS: the lease. ARGV: our name, its
@@ -243,7 +253,20 @@ impl Archiver {
                     .await?;
             let current: Vec<(u64, String)> =
                 ids.into_iter().zip(current).filter_map(|(id, json)| Some((id, json?))).collect();
-            self.archive.copy(room, &entries, &current, upto).await?;
+            // Who sent each message: Redis forgets it when the message is trimmed.
+            let sent: Vec<u64> = entries
+                .iter()
+                .filter_map(|e| if let Entry::Message(m) = e { Some(m.id) } else { None })
+                .collect();
+            let senders: Vec<Option<String>> = if sent.is_empty() {
+                Vec::new()
+            } else {
+                timed(redis::cmd("HMGET").arg(from_key(room)).arg(&sent).query_async(&mut self.commands))
+                    .await?
+            };
+            let senders: Vec<(u64, String)> =
+                sent.into_iter().zip(senders).filter_map(|(id, s)| Some((id, s?))).collect();
+            self.archive.copy(room, &entries, &current, &senders, upto).await?;
             copied = upto;
             if entries.len() < COPY_PAGE {
                 break;
@@ -254,11 +277,22 @@ impl Archiver {
         // Keep the newest `window` numbers; drop only archived ones.
         let last: Option<u64> = timed(self.commands.get(seq_key(room))).await?;
         let below = (copied + 1).min(last.unwrap_or(0).saturating_sub(self.window) + 1);
-        if below > 1 {
-            let trim = redis::Script::new(TRIM);
-            let _: i64 =
-                timed(trim.key(&key).key(floor_key(room)).arg(below).invoke_async(&mut self.commands))
-                    .await?;
+        let trim = redis::Script::new(TRIM);
+        let mut floor = 1;
+        while floor < below {
+            let reached: u64 = timed(
+                trim.key(&key)
+                    .key(floor_key(room))
+                    .key(from_key(room))
+                    .arg(below)
+                    .arg(COPY_PAGE)
+                    .invoke_async(&mut self.commands),
+            )
+            .await?;
+            if reached <= floor {
+                break;
+            }
+            floor = reached;
         }
         Ok(())
     }

@@ -37,12 +37,14 @@ const MIGRATIONS: [&str; 1] = [HISTORY];
 
 /// A room's messages and changes as the protocol sends them (their JSON, as Redis's
 /// streams hold them: a message's is its current one, so an edit or a deletion reaches
-/// this table too), and how far each room's stream was copied.
+/// this table too) with who sent each message (its resume token, which decides who may
+/// edit it), and how far each room's stream was copied.
 const HISTORY: &str = "
     CREATE TABLE messages (
-        room TEXT   NOT NULL,
-        id   BIGINT NOT NULL,
-        json TEXT   NOT NULL,
+        room   TEXT   NOT NULL,
+        id     BIGINT NOT NULL,
+        json   TEXT   NOT NULL,
+        sender TEXT,
         PRIMARY KEY (room, id)
     );
     CREATE TABLE changes (
@@ -174,6 +176,7 @@ impl Archive {
         room: &str,
         entries: &[Entry],
         current: &[(u64, String)],
+        senders: &[(u64, String)],
         upto: u64,
     ) -> Result<(), StoreError> {
         let big = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
@@ -202,6 +205,8 @@ impl Archive {
             msg_ids.push(big(*id));
             msg_json.push(json.clone());
         }
+        let (sender_ids, sender_tokens): (Vec<i64>, Vec<&str>) =
+            senders.iter().map(|(id, s)| (big(*id), s.as_str())).unzip();
         let upto = big(upto);
         self.with(|mut c| async move {
             let tx = c.transaction().await?;
@@ -216,6 +221,14 @@ impl Archive {
                 )
                 .await?;
             tx.execute(&messages, &[&room, &msg_ids, &msg_json]).await?;
+            let senders = tx
+                .prepare_cached(
+                    "UPDATE messages SET sender = t.sender
+                     FROM unnest($2::BIGINT[], $3::TEXT[]) AS t(id, sender)
+                     WHERE messages.room = $1 AND messages.id = t.id",
+                )
+                .await?;
+            tx.execute(&senders, &[&room, &sender_ids, &sender_tokens]).await?;
             let changes = tx
                 .prepare_cached(
                     "INSERT INTO changes (room, seq, id, json)
@@ -264,6 +277,24 @@ impl Archive {
     /// One message, if it is here.
     pub async fn message(&self, room: &str, id: u64) -> Result<Option<ChatMessage>, StoreError> {
         Ok(self.after(room, id.saturating_sub(1), id.saturating_add(1), 1).await?.pop())
+    }
+
+    /// One message and who sent it, if it is here.
+    pub async fn stored(
+        &self,
+        room: &str,
+        id: u64,
+    ) -> Result<Option<(ChatMessage, Option<String>)>, StoreError> {
+        let id = i64::try_from(id).unwrap_or(i64::MAX);
+        self.with(|c| async move {
+            let stmt =
+                c.prepare_cached("SELECT json, sender FROM messages WHERE room = $1 AND id = $2").await?;
+            let Some(row) = c.query_opt(&stmt, &[&room, &id]).await? else { return Ok(None) };
+            let msg =
+                serde_json::from_str(row.get::<_, &str>(0)).map_err(|e| StoreError::Decode(e.to_string()))?;
+            Ok(Some((msg, row.get(1))))
+        })
+        .await
     }
 
     /// The changes of `room` with `after < seq < below` that concern messages with

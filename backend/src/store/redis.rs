@@ -41,12 +41,12 @@ use super::{
     Written,
 };
 use crate::change::{ChangeRequest, Refusal};
-use changes::{Answer, CHANGE, HELPERS, PendingChange, changes_of, from_key, merge};
+use changes::{Answer, CHANGE, HELPERS, PendingChange, changes_of, merge};
 
 mod changes;
 mod tiers;
 
-pub use changes::{cur_key, moved_key};
+pub use changes::{cur_key, from_key, moved_key};
 
 /// Messages sent to Redis in one pipeline at most.
 const BATCH_MAX: usize = 256;

@@ -597,6 +597,13 @@ fn redis_keeps_a_hot_window_and_history_reads_through_to_postgres_which_may_rest
         b.say("alice", "r", &i.to_string());
     }
     assert_eq!(stream_len(&b, "r"), 3, "Redis keeps the newest three");
+    let (rt, server) = b.redis_server.as_ref().unwrap();
+    let senders: usize = rt.block_on(async {
+        let client = ::redis::Client::open(server.url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        ::redis::cmd("HLEN").arg(super::redis::from_key("r")).query_async(&mut c).await.unwrap()
+    });
+    assert_eq!(senders, 3, "and the senders of those three only");
     let (r, h) = (room("r"), &b.history);
     assert_eq!(b.page(h.recent(&r, 50).unwrap()), ((1..=10).collect(), true));
     assert_eq!(b.page(h.recent(&r, 5).unwrap()), ((6..=10).collect(), false));

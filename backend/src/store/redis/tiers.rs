@@ -11,11 +11,12 @@
 use common::{Change, ChatMessage, RoomName};
 use redis::aio::ConnectionManager;
 
-use super::{Pending, RedisReader, cur_key, floor_key, log_key, timed};
+use super::{Pending, RedisReader, cur_key, floor_key, from_key, log_key, timed};
 use crate::store::StoreError;
 use crate::store::postgres::Archive;
 
-/// Brings back into `chat:cur:<room>` the archived messages the batch's changes and
+/// Brings back into `chat:cur:<room>` (and their senders into `chat:from:<room>`) the
+/// archived messages the batch's changes and
 /// replies concern, when the stream no longer holds them (the scripts read a message
 /// from there or from the stream). Such a message then stays in the hash, as every
 /// changed message does.
@@ -43,10 +44,15 @@ pub async fn rehydrate(
         if known || !kept.ids.is_empty() || id >= floor.unwrap_or(0) {
             continue;
         }
-        if let Some(msg) = archive.message(room, id).await? {
+        if let Some((msg, sender)) = archive.stored(room, id).await? {
             let json = serde_json::to_string(&msg).map_err(|e| StoreError::Decode(e.to_string()))?;
-            let _: bool =
-                timed(redis::cmd("HSETNX").arg(cur_key(room)).arg(id).arg(json).query_async(conn)).await?;
+            let mut pipe = redis::pipe();
+            pipe.cmd("HSETNX").arg(cur_key(room)).arg(id).arg(json).ignore();
+            if let Some(sender) = sender {
+                // Who may edit it: the archiver dropped it from Redis with the message.
+                pipe.cmd("HSETNX").arg(from_key(room)).arg(id).arg(sender).ignore();
+            }
+            let () = timed(pipe.query_async(conn)).await?;
         }
     }
     Ok(())
