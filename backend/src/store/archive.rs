@@ -266,9 +266,17 @@ impl Archiver {
             };
             let senders: Vec<(u64, String)> =
                 sent.into_iter().zip(senders).filter_map(|(id, s)| Some((id, s?))).collect();
-            self.archive.copy(room, &entries, &current, &senders, upto).await?;
+            let (mut messages, mut changes) = (Vec::new(), Vec::new());
+            for entry in entries {
+                match entry {
+                    Entry::Message(m) => messages.push(m),
+                    Entry::Change(c) => changes.push(c),
+                }
+            }
+            let copied_now = messages.len() + changes.len();
+            self.archive.copy(room, &messages, &changes, &current, &senders, upto).await?;
             copied = upto;
-            if entries.len() < COPY_PAGE {
+            if copied_now < COPY_PAGE {
                 break;
             }
             // A long stream (a room of a Redis-only cluster) keeps the lease.

@@ -20,7 +20,6 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use super::StoreError;
-use super::redis::Entry;
 
 /// Connections to PostgreSQL a node keeps at most: the archiver's one, and the readers of
 /// archived history (scroll-back past the hot window, a resume from long ago), which are
@@ -174,7 +173,8 @@ impl Archive {
     pub async fn copy(
         &self,
         room: &str,
-        entries: &[Entry],
+        messages: &[ChatMessage],
+        changes: &[Change],
         current: &[(u64, String)],
         senders: &[(u64, String)],
         upto: u64,
@@ -184,21 +184,16 @@ impl Archive {
         let mut msg_json = Vec::new();
         let (mut seqs, mut targets, mut change_json, mut deleted) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for entry in entries {
-            match entry {
-                Entry::Message(m) => {
-                    msg_ids.push(big(m.id));
-                    msg_json.push(serde_json::to_string(m).map_err(|e| StoreError::Decode(e.to_string()))?);
-                }
-                Entry::Change(c) => {
-                    seqs.push(big(c.seq()));
-                    targets.push(big(c.id()));
-                    change_json
-                        .push(serde_json::to_string(c).map_err(|e| StoreError::Decode(e.to_string()))?);
-                    if matches!(c, Change::Deleted(_)) {
-                        deleted.push((big(c.id()), big(c.seq())));
-                    }
-                }
+        for m in messages {
+            msg_ids.push(big(m.id));
+            msg_json.push(serde_json::to_string(m).map_err(|e| StoreError::Decode(e.to_string()))?);
+        }
+        for c in changes {
+            seqs.push(big(c.seq()));
+            targets.push(big(c.id()));
+            change_json.push(serde_json::to_string(c).map_err(|e| StoreError::Decode(e.to_string()))?);
+            if matches!(c, Change::Deleted(_)) {
+                deleted.push((big(c.id()), big(c.seq())));
             }
         }
         for (id, json) in current {
