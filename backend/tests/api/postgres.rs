@@ -187,3 +187,60 @@ async fn postgresql_and_redis_restarts_and_a_node_killed_mid_write_lose_nothing_
     texts.dedup();
     assert_eq!(texts.len(), 40, "none doubled");
 }
+
+#[tokio::test]
+async fn a_node_that_cannot_use_postgresql_says_so_and_exits() {
+    let (redis, db) = redis();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args(["--addr", "127.0.0.1:0", "--web-dir", "/nonexistent", "--redis", &redis.url(), "--database"])
+        .arg(format!("postgres://postgres@{closed}/postgres"))
+        .arg("--db")
+        .arg(&*db)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), out).await.expect("it exits").unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot use PostgreSQL at postgres://postgres@{closed}/postgres")), "{err}");
+}
+
+/// Redis's `used_memory` after `n` messages in one room through a node that keeps a hot
+/// window of 1,000 (`--database`) or every message (Redis alone). A measurement, not a
+/// check: `cargo test -p backend --test api postgres::redis_memory -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement of a few minutes; run it by name"]
+async fn redis_memory_with_and_without_an_archive() {
+    async fn used_memory(redis: &RedisServer) -> u64 {
+        let client = ::redis::Client::open(redis.url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let info: String = ::redis::cmd("INFO").arg("memory").query_async(&mut c).await.unwrap();
+        info.lines().find_map(|l| l.strip_prefix("used_memory:")).unwrap().trim().parse().unwrap()
+    }
+    for archive in [true, false] {
+        let backing = Backing::start();
+        let node = if archive {
+            let (redis, pg) = (backing.redis.url(), backing.pg.url());
+            let args = ["--redis", &redis, "--database", &pg, "--redis-history", "1000"];
+            Process::start_with(&backing.db, 0, &args, None).await
+        } else {
+            Process::start_with(&backing.db, 0, &["--redis", &backing.redis.url()], None).await
+        };
+        let mut c = Client::connect(&node.url()).await;
+        c.join("r").await;
+        let before = used_memory(&backing.redis).await;
+        let text = "x".repeat(100);
+        for step in 1..=4 {
+            for i in 0..5_000 {
+                let n = (step - 1) * 5_000 + i;
+                c.send(json!({"type": "say", "room": "r", "text": text, "cid": format!("c{n}")})).await;
+                if i % 100 == 99 {
+                    // Let the echoes catch up now and then, as a sending client would.
+                    while c.next().await["id"].as_u64().unwrap_or(0) < n as u64 + 1 {}
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let grown = used_memory(&backing.redis).await.saturating_sub(before);
+            eprintln!("archive {archive}: {:>6} messages, Redis grew by {grown} bytes", step * 5_000);
+        }
+    }
+}
