@@ -201,7 +201,10 @@ async fn a_node_that_cannot_use_postgresql_says_so_and_exits() {
     let out = tokio::time::timeout(Duration::from_secs(20), out).await.expect("it exits").unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("cannot use PostgreSQL at postgres://postgres@{closed}/postgres")), "{err}");
+    assert!(
+        err.contains(&format!("cannot use PostgreSQL at postgres://postgres@{closed}/postgres")),
+        "{err}"
+    );
 }
 
 /// Redis's `used_memory` after `n` messages in one room through a node that keeps a hot
@@ -243,4 +246,46 @@ async fn redis_memory_with_and_without_an_archive() {
             eprintln!("archive {archive}: {:>6} messages, Redis grew by {grown} bytes", step * 5_000);
         }
     }
+}
+
+#[tokio::test]
+async fn an_old_message_is_edited_deleted_and_quoted_and_a_resume_from_long_ago_learns_it() {
+    let backing = Backing::start();
+    let (a, b) = (backing.node().await, backing.node().await);
+    let mut alice = Client::connect(&a.url()).await;
+    alice.join("r").await;
+    for i in 1..=20 {
+        alice.say("r", &format!("m{i}"), &format!("c{i}")).await;
+    }
+    backing.trimmed("r").await;
+    // Messages 2 and 3 are only in PostgreSQL now: their sender still edits and deletes
+    // them, and a reply still quotes one.
+    alice.send(json!({"type": "edit", "room": "r", "id": 2, "text": "m2 fixed"})).await;
+    assert_eq!(alice.next().await["type"], "edited");
+    alice.send(json!({"type": "delete", "room": "r", "id": 3})).await;
+    assert_eq!(alice.next().await["type"], "deleted");
+    alice.send(json!({"type": "say", "room": "r", "text": "re", "cid": "re", "reply_to": 2})).await;
+    let reply = alice.next().await;
+    assert_eq!(reply["quote"]["text"], "m2 fixed", "{reply}");
+    for i in 21..=30 {
+        alice.say("r", &format!("m{i}"), &format!("c{i}")).await;
+    }
+    backing.trimmed("r").await;
+
+    // A client that had messages up to 5 comes back on the other node.
+    let mut bob = Client::connect(&b.url()).await;
+    bob.send(json!({"type": "join", "room": "r", "after": 5})).await;
+    let joined = bob.next().await;
+    let kinds: Vec<(&str, u64)> = joined["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["type"].as_str().unwrap(), c["id"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("edited", 2), ("deleted", 3)], "{joined}");
+    // And the whole history reads as it is now, from both tiers.
+    let all = everything(&b, "r").await;
+    let all = all.as_array().unwrap();
+    assert_eq!(all[1]["text"], "m2 fixed");
+    assert_eq!((all[2]["deleted"].as_bool(), all[2]["text"].as_str()), (Some(true), Some("")), "{}", all[2]);
 }
