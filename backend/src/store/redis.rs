@@ -59,6 +59,12 @@ const QUEUE_MAX: usize = 16 * 1024;
 /// How long a sender's `cid`s are remembered after its last message (a week): retries come
 /// from clients' outboxes within minutes, and a sender that stops talking is forgotten.
 const CID_TTL_SECS: u64 = 7 * 24 * 3600;
+/// With an archive, `cid`s are kept in one hash per sender and day, and a `say` looks in
+/// today's, yesterday's and the hash of before the archive: Redis then holds at most two
+/// days of `cid`s however long a sender keeps talking (a sender's single hash, refreshed
+/// by each message, would keep every `cid` it ever used), and a retry is still recognised
+/// a day later at least.
+const DAY_SECS: u64 = 24 * 3600;
 /// A batch is tried this many times, [`RETRY_PAUSE`] apart, before its senders are told it
 /// failed: a Redis that restarts is back within a second or two.
 const WRITE_TRIES: u32 = 4;
@@ -126,6 +132,11 @@ fn cids_key(sender: &str) -> String {
     format!("chat:cids:{sender}")
 }
 
+/// The key of a sender's `cid`s of one day (days since 1970), with an archive.
+fn daily_cids_key(sender: &str, day: u64) -> String {
+    format!("chat:cids:{sender}:{day}")
+}
+
 /// The channel a room's messages are published on.
 pub fn channel(room: &str) -> String {
     format!("chat:msg:{room}")
@@ -138,7 +149,9 @@ pub const CHANNELS: &str = "chat:msg:*";
 /// room's channel, its senders (`chat:from`), its changed messages (`chat:cur`). ARGV: the
 /// `cid`; the message's JSON before and after its id; the `cid` record's lifetime in
 /// seconds; the room; the prefix of stream keys; the sender; the id it answers (or ``);
-/// the prefix of the rooms' sets of replies; its picture (or ``), counted in `chat:img`. Returns `{1, message}` when stored and
+/// the prefix of the rooms' sets of replies; its picture (or ``), counted in `chat:img`;
+/// with an archive, the sender's `cid`s of yesterday and of before the archive, looked in
+/// too when the `cid` is not in KEYS[3] (see [`DAY_SECS`]; `` without). Returns `{1, message}` when stored and
 /// published, `{0, message}` when the sender used this `cid` before (the stored message),
 /// `{0, '', '<id> <room>'}` when that message is no longer in the stream (archived and
 /// trimmed, see `store::archive`, or gone), `{2, ''}` when the message it answers is not
@@ -150,6 +163,9 @@ pub const CHANNELS: &str = "chat:msg:*";
 /// (not Redis Cluster) allows that, and the room of an old `cid` cannot be known before.
 const SAY: &str = r#"
 local seen = redis.call('HGET', KEYS[3], ARGV[1])
+if not seen and ARGV[11] ~= '' then
+  seen = redis.call('HGET', ARGV[11], ARGV[1]) or redis.call('HGET', ARGV[12], ARGV[1])
+end
 if seen then
   local sep = string.find(seen, ' ', 1, true)
   local id = string.sub(seen, 1, sep - 1)
@@ -404,25 +420,40 @@ async fn write_batch(
         match p {
             Pending::Say(p) => {
                 let room = p.room.as_str();
+                let (cids, ttl, yesterday, before) = match archive {
+                    None => (cids_key(&p.sender), CID_TTL_SECS, String::new(), String::new()),
+                    Some(_) => {
+                        let day = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs() / DAY_SECS);
+                        let (today, yesterday) = (
+                            daily_cids_key(&p.sender, day),
+                            daily_cids_key(&p.sender, day.saturating_sub(1)),
+                        );
+                        (today, 2 * DAY_SECS, yesterday, cids_key(&p.sender))
+                    }
+                };
                 pipe.cmd("EVALSHA")
                     .arg(scripts.say.get_hash())
                     .arg(6)
                     .arg(seq_key(room))
                     .arg(log_key(room))
-                    .arg(cids_key(&p.sender))
+                    .arg(cids)
                     .arg(channel(room))
                     .arg(from_key(room))
                     .arg(cur_key(room))
                     .arg(&p.cid)
                     .arg(&p.head)
                     .arg(&p.tail)
-                    .arg(CID_TTL_SECS)
+                    .arg(ttl)
                     .arg(room)
                     .arg("chat:log:")
                     .arg(&*p.sender)
                     .arg(p.reply_to.map(|r| r.to_string()).unwrap_or_default())
                     .arg(format!("chat:re:{room}:"))
-                    .arg(p.image.as_deref().unwrap_or(""));
+                    .arg(p.image.as_deref().unwrap_or(""))
+                    .arg(yesterday)
+                    .arg(before);
             }
             Pending::Change(c) => c.call(&mut pipe, &scripts.change),
         }
