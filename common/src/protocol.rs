@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::changes::{Change, Deleted, Edited, Emoji, Quote, Reacted, Reaction};
 use crate::media::ImageRef;
 use crate::names::{Cid, InvalidName, Nick, Password, RoomName, Text, room_max};
-use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE, MembersPage};
+use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE, MembersPage, RoomsAsk};
 use crate::{HISTORY_DEFAULT, HISTORY_MAX};
 
 /// A frame from a client, as it arrives.
@@ -81,6 +81,18 @@ pub enum ClientMsg {
     Delete { room: String, id: u64 },
     /// Add (`on`) or remove one's reaction to a message.
     React { room: String, id: u64, emoji: String, on: bool },
+    /// Version 2: a page of the room directory in name order, those after the room `after`,
+    /// only those whose name starts with `query` (case-insensitively), up to `limit`.
+    Rooms {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        query: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// Version 2: whether the client shows its room list (`rooms_delta` only while it does).
+    RoomsWatch { on: bool },
 }
 
 /// A client frame whose names and texts passed the bounds of PROTOCOL.md (`Members` is
@@ -140,6 +152,8 @@ pub enum Request {
         emoji: Emoji,
         on: bool,
     },
+    Rooms(RoomsAsk),
+    RoomsWatch(bool),
 }
 
 impl ClientMsg {
@@ -204,6 +218,8 @@ impl ClientMsg {
             Self::React { room, id, emoji, on } => {
                 Request::React { room: RoomName::parse(&room)?, id, emoji: Emoji::parse(&emoji)?, on }
             }
+            Self::Rooms { after, query, limit } => Request::Rooms(RoomsAsk::parse(after, query, limit)?),
+            Self::RoomsWatch { on } => Request::RoomsWatch(on),
         })
     }
 }
@@ -318,6 +334,9 @@ pub enum ServerMsg {
         rooms: Vec<RoomInfo>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<String>,
+        /// Version 2: how many rooms the directory holds (`rooms` is its first page).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rooms_total: Option<u32>,
     },
     /// The receiver's own nick changed.
     You {
@@ -394,6 +413,19 @@ pub enum ServerMsg {
     RoomsDelta {
         changed: Vec<RoomInfo>,
         removed: Vec<String>,
+        /// How many rooms the directory holds now.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u32>,
+    },
+    /// Version 2: the answer to `rooms` (and to `rooms_watch` on, then without `next`):
+    /// `next` is the `after` of the following page, absent after the last one.
+    RoomsPage {
+        rooms: Vec<RoomInfo>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
+        total: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        query: Option<String>,
     },
     Error {
         code: ErrorCode,

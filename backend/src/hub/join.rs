@@ -175,6 +175,10 @@ impl Hub {
             state.rooms.presence(room, &frame, Event::Join, Some(id), &mut state.dirty);
             self.wake_counts(state);
             state.rooms.touch(room.clone());
+            // Its own rooms are among the directory entries a version 2 connection holds.
+            if let Some(conn) = state.sessions.get(id) {
+                state.watch.hold(id, [room], &conn.rooms);
+            }
             self.shared.directory_changed.notify_one();
             // A join that creates a room tells the cluster once the store has the room's
             // settings ([`Hub::joined`]): another node must never find a member of a room

@@ -6,6 +6,7 @@ mod admission;
 mod balancer;
 mod changes;
 mod cluster;
+mod directory;
 mod durability;
 mod hardening;
 mod health;

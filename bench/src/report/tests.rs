@@ -42,6 +42,7 @@ pub(super) fn phase(name: &str, offered: f64, cpu_us: f64, p99_us: u64) -> Phase
         bytes_per_conn: None,
         cluster: None,
         listen_overflows: None,
+        welcome_bytes: None,
     }
 }
 

@@ -80,6 +80,10 @@ pub enum Scenario {
     Churn,
     /// The same in version 1 (the whole directory on every change).
     ChurnV1,
+    /// Issue 26: version 2's directory at any size: 10 rooms and 10,000 rooms of one
+    /// member, with the same churn; each reports a newcomer's `welcome` bytes too.
+    Churn10,
+    Churn10k,
     /// Issue 13: one room of 1000 members, 10 senders, at 50k deliveries/s and then at
     /// rising rates until p99 > 50 ms or a loss, on one node alone and on `--redis`
     /// deployments (one node, and two nodes with 500 members each).
@@ -119,7 +123,8 @@ impl Scenario {
 
     /// Runnable by name, in no default list: the smoke test, and the HTTP stream's
     /// scenarios until the report has a table for them.
-    pub const EXTRA: [Self; 3] = [Self::Room100, Self::Room1000Stream, Self::Idle1kStream];
+    pub const EXTRA: [Self; 5] =
+        [Self::Room100, Self::Room1000Stream, Self::Idle1kStream, Self::Churn10, Self::Churn10k];
 
     /// What `--quick` runs: enough for every target, in about two minutes.
     /// Version 1's storms are quadratic (each join told to every member), so quick runs
@@ -180,6 +185,8 @@ impl Scenario {
             Self::Room10k => "room10k",
             Self::Churn => "churn",
             Self::ChurnV1 => "churn-v1",
+            Self::Churn10 => "churn10",
+            Self::Churn10k => "churn10k",
             Self::Cluster => "cluster",
         }
     }
@@ -201,7 +208,9 @@ impl Scenario {
             | Self::Bare8kBy1000
             | Self::Reconnect10k
             | Self::Room10k
-            | Self::Churn => Proto::V2,
+            | Self::Churn
+            | Self::Churn10
+            | Self::Churn10k => Proto::V2,
             Self::Room1000Stream | Self::Idle1kStream => Proto::Stream,
             _ => Proto::V1,
         }
@@ -227,6 +236,8 @@ impl Scenario {
                 | Self::Room10k
                 | Self::Churn
                 | Self::ChurnV1
+                | Self::Churn10
+                | Self::Churn10k
                 | Self::Cluster
                 | Self::Room1000Stream
                 | Self::Idle1kStream
@@ -312,6 +323,18 @@ impl Scenario {
             },
             Self::Churn | Self::ChurnV1 => Plan {
                 layout: Some(Layout { rooms: 1_000, members: 1, senders: 0, stoppers: 0, text_len: 64 }),
+                phases: vec![PhaseSpec::Churn { rate: CHURN_RATE, secs: secs * 2.0 }],
+                until_failure: false,
+                fill: None,
+            },
+            Self::Churn10 | Self::Churn10k => Plan {
+                layout: Some(Layout {
+                    rooms: if self == Self::Churn10 { 10 } else { 10_000 },
+                    members: 1,
+                    senders: 0,
+                    stoppers: 0,
+                    text_len: 64,
+                }),
                 phases: vec![PhaseSpec::Churn { rate: CHURN_RATE, secs: secs * 2.0 }],
                 until_failure: false,
                 fill: None,
@@ -659,6 +682,10 @@ pub struct PhaseResult {
     /// (`TcpExtListenOverflows`, counted for the whole machine over the phase).
     #[serde(default)]
     pub listen_overflows: Option<u64>,
+    /// Churn: the bytes of a fresh version 2 connection's `welcome` before the churn (the
+    /// directory as a newcomer gets it).
+    #[serde(default)]
+    pub welcome_bytes: Option<u64>,
 }
 
 /// Where the CPU of a deployment went during a phase.

@@ -39,6 +39,9 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
             nick: string(f("nick"))?,
             rooms: list(f("rooms"), room_info)?,
             resume: optional(f("resume"), string)?,
+            // Version 2's directory pages are not the app's yet (see state/): it shows
+            // the first list and its changes, and joins any room by name.
+            rooms_total: None,
         },
         "you" => ServerMsg::You { nick: string(f("nick"))? },
         "rooms" => ServerMsg::Rooms { rooms: list(f("rooms"), room_info)? },
@@ -111,6 +114,7 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
         "rooms_delta" => ServerMsg::RoomsDelta {
             changed: list(f("changed"), room_info)?,
             removed: list(f("removed"), string)?,
+            total: None,
         },
         _ => return None,
     })
@@ -215,6 +219,22 @@ pub fn encode(msg: &ClientMsg) -> String {
             text("room", room);
             number("id", *id as f64);
             text("emoji", emoji);
+            set("on", JsValue::from_bool(*on));
+        }
+        ClientMsg::Rooms { after, query, limit } => {
+            text("type", "rooms");
+            if let Some(after) = after {
+                text("after", after);
+            }
+            if let Some(query) = query {
+                text("query", query);
+            }
+            if let Some(limit) = limit {
+                number("limit", f64::from(*limit));
+            }
+        }
+        ClientMsg::RoomsWatch { on } => {
+            text("type", "rooms_watch");
             set("on", JsValue::from_bool(*on));
         }
     }

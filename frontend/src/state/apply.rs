@@ -16,7 +16,7 @@ impl Chat {
     /// the local time, used to age typing indicators and to schedule retries.
     pub fn apply(&mut self, msg: ServerMsg, now_ms: f64) -> Vec<ClientMsg> {
         match msg {
-            ServerMsg::Welcome { protocol, nick, rooms, resume } => {
+            ServerMsg::Welcome { protocol, nick, rooms, resume, .. } => {
                 self.protocol = protocol;
                 if resume.is_some() {
                     self.resume = resume;
@@ -55,7 +55,9 @@ impl Chat {
             ServerMsg::Pong => {}
             // Changes of messages are not shown by the app yet.
             ServerMsg::Edited(_) | ServerMsg::Deleted(_) | ServerMsg::Reacted(_) => {}
-            ServerMsg::RoomsDelta { changed, removed } => {
+            // Never asked for: the app shows version 2's first list and its changes.
+            ServerMsg::RoomsPage { .. } => {}
+            ServerMsg::RoomsDelta { changed, removed, .. } => {
                 self.directory.retain(|r| !removed.contains(&r.name));
                 for room in changed {
                     match self.directory.iter_mut().find(|r| r.name == room.name) {

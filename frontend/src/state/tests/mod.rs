@@ -38,6 +38,7 @@ fn welcome(nick: &str) -> ServerMsg {
         nick: nick.into(),
         rooms: vec![],
         resume: Some("token-0123456789abcdef".into()),
+        rooms_total: None,
     }
 }
 
