@@ -52,6 +52,17 @@ impl PostgresServer {
                     std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode | 0o011))?;
                 }
             }
+            // Any folder further up must already let others through: it is not ours to open.
+            for d in dir.ancestors().skip(2) {
+                let mode = std::fs::metadata(d)?.permissions().mode();
+                if mode & 0o001 == 0 {
+                    bail!(
+                        "PostgreSQL runs as the user postgres, who cannot reach {} through {}                          (mode {mode:o}): put the data elsewhere or allow others through it",
+                        dir.display(),
+                        d.display()
+                    );
+                }
+            }
             std::fs::create_dir_all(&data)?;
             if std::fs::metadata(&data)?.uid() != uid {
                 std::os::unix::fs::chown(&data, Some(uid), Some(gid))?;
