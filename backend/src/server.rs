@@ -44,7 +44,7 @@ use crate::hosts::{self, Hosts};
 use crate::hub::Hub;
 use crate::media::{self, Media};
 use crate::net;
-use crate::store::Store;
+use crate::store::{Archive, Archiver, Store};
 use crate::{banned, stream, web, ws};
 
 /// The listen backlog where the system does not say its maximum: Linux's default
@@ -115,10 +115,23 @@ pub async fn run(
     let shutdown = drain(shutdown, stopping.clone(), Duration::from_secs(config.drain_secs));
     let mut cluster = None;
     let mut redis_commands = None;
+    let mut archiver = None;
     let (store, history, written) = match (&config.redis, config.store) {
         (Some(url), _) => {
             let node = Cluster::connect(url).await?;
-            let (store, history, written) = Store::redis(node.commands(), node.client());
+            let archive = match &config.database {
+                Some(url) => {
+                    let archive = Archive::connect(url).await?;
+                    tracing::info!(
+                        kept = config.redis_history,
+                        "messages are archived in PostgreSQL; Redis keeps each room's newest"
+                    );
+                    archiver = Some(Archiver::new(node.commands(), archive.clone(), config.redis_history));
+                    Some(archive)
+                }
+                None => None,
+            };
+            let (store, history, written) = Store::redis(node.commands(), node.client(), archive);
             redis_commands = Some(node.commands());
             cluster = Some(node);
             (store, history, Some(written))
@@ -147,6 +160,7 @@ pub async fn run(
     hub.sweep_orphans_to(orphans);
     tokio::spawn(media.clone().sweep(orphaned));
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
+    let archiver = archiver.map(|a| tokio::spawn(a.run(token.clone())));
     let presence = tokio::spawn(hub.clone().run_presence(token.clone()));
     let delivery = written.map(|mut written| {
         let hub = hub.clone();
@@ -271,6 +285,9 @@ pub async fn run(
         task.abort();
     }
     directory.abort();
+    if let Some(archiver) = archiver {
+        archiver.abort();
+    }
     presence.abort();
     if let Some(task) = delivery {
         task.abort();

@@ -20,6 +20,7 @@ mod media;
 mod metrics;
 mod moderation;
 mod names;
+mod postgres;
 mod private_rooms;
 mod protocol;
 mod rfc6455;
