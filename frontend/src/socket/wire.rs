@@ -43,9 +43,7 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
             nick: string(f("nick"))?,
             rooms: list(f("rooms"), room_info)?,
             resume: optional(f("resume"), string)?,
-            // Version 2's directory pages are not the app's yet (see state/): it shows
-            // the first list and its changes, and joins any room by name.
-            rooms_total: None,
+            rooms_total: optional(f("rooms_total"), count)?,
         },
         "you" => ServerMsg::You { nick: string(f("nick"))? },
         "rooms" => ServerMsg::Rooms { rooms: list(f("rooms"), room_info)? },
@@ -117,7 +115,15 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
         "rooms_delta" => ServerMsg::RoomsDelta {
             changed: list(f("changed"), room_info)?,
             removed: list(f("removed"), string)?,
-            total: None,
+            total: optional(f("total"), count)?,
+        },
+        // Decoded as the contract has it; the app does not ask for pages yet (see state/:
+        // it shows version 2's first list and its changes, and joins any room by name).
+        "rooms_page" => ServerMsg::RoomsPage {
+            rooms: list(f("rooms"), room_info)?,
+            next: optional(f("next"), string)?,
+            total: count(f("total"))?,
+            query: optional(f("query"), string)?,
         },
         _ => return None,
     })
