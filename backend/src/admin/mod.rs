@@ -191,6 +191,19 @@ struct BanBody {
     room: Option<String>,
 }
 
+/// A call with a body: the operator's address and the body, or the answer that refuses
+/// it (`401`/`429` for the token, `400` for a body that is not what the call takes).
+fn operator_with<T>(
+    state: &AdminState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    body: Result<Json<T>, JsonRejection>,
+) -> Result<(IpAddr, T), Box<Response>> {
+    let client = operator(state, headers, peer).map_err(|r| Box::new(r.into_response()))?;
+    let Json(body) = body.map_err(|e| Box::new(bad_request(e.body_text()).into_response()))?;
+    Ok((client, body))
+}
+
 /// The nick and room of a call, or its `400`.
 fn target(nick: &str, room: Option<&str>) -> Result<(Nick, Option<RoomName>), Refusal> {
     let nick = Nick::parse(nick).map_err(bad_request)?;
@@ -204,13 +217,9 @@ async fn kick(
     headers: HeaderMap,
     body: Result<Json<KickBody>, JsonRejection>,
 ) -> Response {
-    let client = match operator(&state, &headers, peer) {
-        Ok(ip) => ip,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(e) => return bad_request(e.body_text()).into_response(),
+    let (client, body) = match operator_with(&state, &headers, peer, body) {
+        Ok(called) => called,
+        Err(refused) => return *refused,
     };
     let (nick, room) = match target(&body.nick, body.room.as_deref()) {
         Ok(t) => t,
@@ -225,13 +234,9 @@ async fn ban(
     headers: HeaderMap,
     body: Result<Json<BanBody>, JsonRejection>,
 ) -> Response {
-    let client = match operator(&state, &headers, peer) {
-        Ok(ip) => ip,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(e) => return bad_request(e.body_text()).into_response(),
+    let (client, body) = match operator_with(&state, &headers, peer, body) {
+        Ok(called) => called,
+        Err(refused) => return *refused,
     };
     if !(1..=BAN_MINUTES_MAX).contains(&body.minutes) {
         return bad_request(format!("minutes must be from 1 to {BAN_MINUTES_MAX}")).into_response();
@@ -252,13 +257,9 @@ async fn delete(
     headers: HeaderMap,
     body: Result<Json<DeleteBody>, JsonRejection>,
 ) -> Response {
-    let client = match operator(&state, &headers, peer) {
-        Ok(ip) => ip,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(e) => return bad_request(e.body_text()).into_response(),
+    let (client, body) = match operator_with(&state, &headers, peer, body) {
+        Ok(called) => called,
+        Err(refused) => return *refused,
     };
     let room = match RoomName::parse(&body.room) {
         Ok(room) => room,
