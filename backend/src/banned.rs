@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::encode::encode;
+use crate::encode::uncounted;
 use crate::ws;
 
 /// The close reason of a ban (the connection's close 4001): a client tells a ban from a
@@ -35,7 +35,7 @@ fn why() -> ServerMsg {
 
 /// The frames a banned client's WebSocket gets: the `error`, then the close.
 fn goodbye() -> (Bytes, Bytes) {
-    (encode(&why()), ws::close_frame(common::close::KICKED, REASON))
+    (uncounted(&why()), ws::close_frame(common::close::KICKED, REASON))
 }
 
 /// Writes the goodbye on an upgraded WebSocket once hyper hands it over, then closes it

@@ -5,15 +5,18 @@
 //! close codes, once per connection's end): an increment is one relaxed atomic add. What
 //! happens per delivery is never counted per delivery: the hub adds up what one operation
 //! queued (plain integers, see `link::Deliveries`) and adds it once when it releases its
-//! lock, so a broadcast to 10,000 members costs two atomic adds. Store latencies are per
-//! request (one `say` stored, one read of history), never per receiver.
+//! lock, so a broadcast to 10,000 members costs two atomic adds. Frames out are counted by
+//! type where they are encoded (`encode`), once per frame made: the broadcast adds one more.
+//! Store latencies are per request (one `say` stored, one read of history), never per
+//! receiver. With `--redis`, the live nodes come from the presence task's reaping and the
+//! publish lag from the probes of `cluster::probe`, once a second each.
 //!
 //! This module knows the protocol's names (frame types, error codes) only to label them;
 //! it decides nothing, and serves nothing: `admin::scrape` answers `/metrics`.
 
 use std::sync::atomic::AtomicI64;
 
-use common::{ClientMsg, ErrorCode};
+use common::{ClientMsg, ErrorCode, ServerMsg};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -39,13 +42,53 @@ impl Transport {
     }
 }
 
-/// The client frames counted by type, in [`frame_index`]'s order; `other` is a frame this
-/// list does not name yet, `bad` one that is not a frame at all.
-const FRAME_TYPES: [&str; 13] = [
-    "nick", "join", "leave", "say", "typing", "history", "ping", "members", "mod", "kick", "ban", "other",
+/// The client frames counted by type, in [`frame_index`]'s order; `bad` is one that is not
+/// a frame at all.
+const FRAME_TYPES: [&str; 17] = [
+    "nick",
+    "join",
+    "leave",
+    "say",
+    "typing",
+    "history",
+    "ping",
+    "members",
+    "rooms",
+    "rooms_watch",
+    "mod",
+    "kick",
+    "ban",
+    "edit",
+    "delete",
+    "react",
     "bad",
 ];
 const BAD_FRAME: usize = FRAME_TYPES.len() - 1;
+
+/// The server frames counted by type, in [`out_index`]'s order.
+const OUT_TYPES: [&str; 20] = [
+    "welcome",
+    "you",
+    "rooms",
+    "joined",
+    "left",
+    "message",
+    "presence",
+    "typing",
+    "history",
+    "pong",
+    "error",
+    "members",
+    "presence_count",
+    "rooms_delta",
+    "rooms_page",
+    "kicked",
+    "role",
+    "edited",
+    "deleted",
+    "reacted",
+];
+const ERROR_OUT: usize = 10;
 
 /// The error codes counted, in [`error_index`]'s order.
 const ERROR_CODES: [&str; 11] = [
@@ -101,6 +144,7 @@ pub struct Metrics {
     connects: [Counter; 2],
     closes: Family<CodeLabel, Counter>,
     frames_in: Vec<Counter>,
+    frames_out: Vec<Counter>,
     errors: Vec<Counter>,
     /// Frames the hub queued for connections, and their bytes.
     deliveries: Counter,
@@ -110,6 +154,7 @@ pub struct Metrics {
     store_write: Histogram,
     store_read: Histogram,
     live_nodes: Gauge<i64, AtomicI64>,
+    redis_lag: Histogram,
     admin: Family<ActionLabel, Counter>,
 }
 
@@ -147,6 +192,14 @@ impl Metrics {
         registry.register("chat_frames_in", "Client frames received, by type", family.clone());
         let frames_in =
             FRAME_TYPES.iter().map(|t| family.get_or_create(&TypeLabel { r#type: t }).clone()).collect();
+        let family = Family::<TypeLabel, Counter>::default();
+        registry.register(
+            "chat_frames_out",
+            "Server frames made, by type: a broadcast counts once, whatever its receivers (see chat_deliveries)",
+            family.clone(),
+        );
+        let frames_out =
+            OUT_TYPES.iter().map(|t| family.get_or_create(&TypeLabel { r#type: t }).clone()).collect();
         let family = Family::<ErrorLabel, Counter>::default();
         registry.register("chat_errors", "Requests refused with an error frame, by code", family.clone());
         let errors =
@@ -192,6 +245,14 @@ impl Metrics {
             "Live nodes of the cluster, as this node last saw (--redis)",
             live_nodes.clone(),
         );
+        // 0.1 ms to about 3 s: a Redis beside the nodes answers in a fraction of a
+        // millisecond; seconds mean a node's subscription is falling behind.
+        let redis_lag = Histogram::new(exponential_buckets(0.0001, 2.0, 15));
+        registry.register(
+            "chat_redis_publish_lag_seconds",
+            "From publishing a probe on the cluster's Redis to this node's subscription handling it, once a second (--redis)",
+            redis_lag.clone(),
+        );
         let admin = Family::<ActionLabel, Counter>::default();
         registry.register("chat_admin_actions", "Operator and moderator actions, by kind", admin.clone());
         Self {
@@ -201,6 +262,7 @@ impl Metrics {
             connects,
             closes,
             frames_in,
+            frames_out,
             errors,
             deliveries,
             delivered_bytes,
@@ -209,6 +271,7 @@ impl Metrics {
             store_write,
             store_read,
             live_nodes,
+            redis_lag,
             admin,
         }
     }
@@ -235,12 +298,19 @@ impl Metrics {
         self.closes.get_or_create(&CodeLabel { code: code.unwrap_or(1006) }).inc();
         if too_slow {
             self.too_slow.inc();
+            // Its `error` `too_slow` goodbye, made by its link rather than encoded here.
+            self.frames_out[ERROR_OUT].inc();
         }
     }
 
     /// A client frame arrived (`None`: it was not a frame the server could decode).
     pub fn frame_in(&self, msg: Option<&ClientMsg>) {
         self.frames_in[msg.map_or(BAD_FRAME, frame_index)].inc();
+    }
+
+    /// A server frame was made (encoded once, however many connections it is queued for).
+    pub fn frame_out(&self, msg: &ServerMsg) {
+        self.frames_out[out_index(msg)].inc();
     }
 
     /// A request was refused with `code`.
@@ -269,6 +339,11 @@ impl Metrics {
 
     pub fn live_nodes(&self, n: usize) {
         self.live_nodes.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// A probe published on Redis came back to this node's subscription after `seconds`.
+    pub fn redis_lag(&self, seconds: f64) {
+        self.redis_lag.observe(seconds);
     }
 
     /// An operator's or moderator's action (`kick`, `ban`, ...).
@@ -302,12 +377,41 @@ fn frame_index(msg: &ClientMsg) -> usize {
         ClientMsg::History { .. } => 5,
         ClientMsg::Ping => 6,
         ClientMsg::Members { .. } => 7,
-        ClientMsg::Mod { .. } => 8,
-        ClientMsg::Kick { .. } => 9,
-        ClientMsg::Ban { .. } => 10,
-        // Frames added since (counted together until they are named above).
-        #[allow(unreachable_patterns)]
-        _ => 11,
+        ClientMsg::Rooms { .. } => 8,
+        ClientMsg::RoomsWatch { .. } => 9,
+        ClientMsg::Mod { .. } => 10,
+        ClientMsg::Kick { .. } => 11,
+        ClientMsg::Ban { .. } => 12,
+        ClientMsg::Edit { .. } => 13,
+        ClientMsg::Delete { .. } => 14,
+        ClientMsg::React { .. } => 15,
+    }
+}
+
+/// A server frame's place in [`OUT_TYPES`] (every variant named: a new frame type does not
+/// compile until it is counted).
+fn out_index(msg: &ServerMsg) -> usize {
+    match msg {
+        ServerMsg::Welcome { .. } => 0,
+        ServerMsg::You { .. } => 1,
+        ServerMsg::Rooms { .. } => 2,
+        ServerMsg::Joined { .. } => 3,
+        ServerMsg::Left { .. } => 4,
+        ServerMsg::Message(_) => 5,
+        ServerMsg::Presence { .. } => 6,
+        ServerMsg::Typing { .. } => 7,
+        ServerMsg::History { .. } => 8,
+        ServerMsg::Pong => 9,
+        ServerMsg::Error { .. } => ERROR_OUT,
+        ServerMsg::Members { .. } => 11,
+        ServerMsg::PresenceCount { .. } => 12,
+        ServerMsg::RoomsDelta { .. } => 13,
+        ServerMsg::RoomsPage { .. } => 14,
+        ServerMsg::Kicked { .. } => 15,
+        ServerMsg::Role { .. } => 16,
+        ServerMsg::Edited(_) => 17,
+        ServerMsg::Deleted(_) => 18,
+        ServerMsg::Reacted(_) => 19,
     }
 }
 
@@ -346,5 +450,16 @@ mod tests {
         assert!(text.contains("chat_messages_total 1\n"), "{text}");
         assert!(text.contains("chat_deliveries_total 10000\n"), "{text}");
         assert!(text.contains("chat_closes_total{code=\"1000\"} 1\n"), "{text}");
+    }
+
+    #[test]
+    fn every_frame_is_labelled_with_its_type() {
+        use common::protocol::samples;
+        for msg in samples::server() {
+            assert_eq!(OUT_TYPES[out_index(&msg)], samples::server_kind(&msg));
+        }
+        for msg in samples::client() {
+            assert_eq!(FRAME_TYPES[frame_index(&msg)], samples::client_kind(&msg));
+        }
     }
 }

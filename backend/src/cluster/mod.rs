@@ -10,6 +10,7 @@
 //!   and the task that keeps it and this node's replica of it true;
 //! - `typing`: typing notices across the nodes, outside the shared state;
 //! - `relay`: an HTTP stream's posts handed to the node that holds the stream;
+//! - `probe`: the publish lag through Redis, measured once a second for the metrics;
 //! - this file: the connections, and the one subscription that carries all three.
 //!
 //! Every node subscribes once to every room's channel (a pattern), so each chat message
@@ -35,13 +36,14 @@ pub mod events;
 mod fanout;
 pub mod moderation;
 mod presence;
+mod probe;
 pub mod relay;
 mod typing;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value};
@@ -50,6 +52,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::store::redis::CHANNELS;
 use events::{ClusterEvent, Outbox, Typing};
 use fanout::{Fanout, published};
@@ -107,6 +110,10 @@ struct Subscription {
     /// its address on the relay.
     origin: String,
     relay: Relay,
+    /// Where this node publishes its lag probes (the connection its messages go out on),
+    /// and the instant their times count from.
+    commands: ConnectionManager,
+    start: Instant,
 }
 
 /// A node's tasks, once started: the server waits for `presence` at shutdown (it takes
@@ -174,6 +181,7 @@ impl Cluster {
         let (relay, asks) = Relay::new(commands.clone(), origin.clone());
         subscriber.subscribe(relay.channel()).await.map_err(|e| unreachable(e.to_string()))?;
         subscriber.subscribe(moderation::CHANNEL).await.map_err(|e| unreachable(e.to_string()))?;
+        subscriber.subscribe(probe::CHANNEL).await.map_err(|e| unreachable(e.to_string()))?;
         let (typing_tx, notices) = mpsc::channel(typing::QUEUED_MAX);
         let (feed, feed_rx) = mpsc::channel(presence::FEED_MAX);
         let feed_missed = Arc::new(AtomicBool::new(false));
@@ -181,8 +189,18 @@ impl Cluster {
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         tracing::info!(redis = %addr, "this node shares its chat through Redis");
-        let subscription =
-            Subscription { subscriber, pushes, overflowed, feed, feed_missed, addr, origin, relay };
+        let subscription = Subscription {
+            subscriber,
+            pushes,
+            overflowed,
+            feed,
+            feed_missed,
+            addr,
+            origin,
+            relay,
+            commands: commands.clone(),
+            start: Instant::now(),
+        };
         Ok(Self {
             client,
             commands,
@@ -216,7 +234,11 @@ impl Cluster {
             asks: Some(asks),
             presence: tokio::spawn(presence.run(hub.clone(), shutdown.clone())),
             typing: tokio::spawn(typing::publish(commands.clone(), notices, origin, shutdown.clone())),
-            subscription: tokio::spawn(subscription.run(Fanout::new(hub.clone(), commands), shutdown)),
+            subscription: tokio::spawn(subscription.run(
+                Fanout::new(hub.clone(), commands),
+                hub.metrics().clone(),
+                shutdown,
+            )),
         }
     }
 }
@@ -224,8 +246,19 @@ impl Cluster {
 impl Subscription {
     /// Hands what is published to the fan-out, the presence task and the hub, until
     /// `shutdown`; after a lost connection, waits for the reconnect and catches up.
-    async fn run(self, mut fanout: Fanout, shutdown: CancellationToken) {
-        let Self { mut subscriber, mut pushes, overflowed, feed, feed_missed, addr, origin, relay } = self;
+    async fn run(self, mut fanout: Fanout, metrics: Arc<Metrics>, shutdown: CancellationToken) {
+        let Self {
+            mut subscriber,
+            mut pushes,
+            overflowed,
+            feed,
+            feed_missed,
+            addr,
+            origin,
+            relay,
+            commands,
+            start,
+        } = self;
         let relayed = relay.channel();
         let hand_over = |json: String| {
             // Never wait for the presence task: a full queue means it reads the whole
@@ -259,6 +292,11 @@ impl Subscription {
                                 Some((Channel::Moderation, json)) => {
                                     typing.extend(moderation::parse(&json).map(ClusterEvent::Moderate));
                                 }
+                                Some((Channel::Probe, payload)) => {
+                                    if let Some(lag) = probe::lag(&payload, &origin, start) {
+                                        metrics.redis_lag(lag.as_secs_f64());
+                                    }
+                                }
                                 None => {}
                             },
                             PushKind::PMessage => {
@@ -279,6 +317,9 @@ impl Subscription {
                 }
                 _ = heartbeat.tick() => {
                     let alive = redis::cmd("PING").query_async::<()>(&mut subscriber).await.is_ok();
+                    if alive && !lost {
+                        publish_probe(commands.clone(), probe::payload(&origin, start));
+                    }
                     if !alive && !lost {
                         tracing::warn!(redis = %addr, "Redis does not answer; reconnecting");
                         lost = true;
@@ -291,6 +332,7 @@ impl Subscription {
                             && subscriber.subscribe(typing::CHANNEL).await.is_ok()
                             && subscriber.subscribe(&relayed).await.is_ok()
                             && subscriber.subscribe(moderation::CHANNEL).await.is_ok()
+                            && subscriber.subscribe(probe::CHANNEL).await.is_ok()
                             && fanout.catch_up().await
                         {
                             tracing::info!(redis = %addr, "reconnected to Redis; caught up");
@@ -318,6 +360,7 @@ enum Channel {
     Typing,
     Relay,
     Moderation,
+    Probe,
 }
 
 /// The channel and payload of a pushed `message` (channel, payload); `relayed` is this
@@ -330,9 +373,20 @@ fn subscribed(data: Vec<Value>, relayed: &str) -> Option<(Channel, String)> {
         typing::CHANNEL => Channel::Typing,
         c if c == relayed => Channel::Relay,
         moderation::CHANNEL => Channel::Moderation,
+        probe::CHANNEL => Channel::Probe,
         _ => return None,
     };
     Some((channel, redis::from_redis_value(data.next()?).ok()?))
+}
+
+/// Publishes a lag probe on a task of its own, so that the subscription never waits for
+/// Redis's answer (the probe comes back as a push). The connection manager's response
+/// timeout bounds how long one may take, so at most a few are ever under way; a failed
+/// one is simply not measured.
+fn publish_probe(mut commands: ConnectionManager, payload: String) {
+    tokio::spawn(async move {
+        let _: Result<(), _> = redis::AsyncCommands::publish(&mut commands, probe::CHANNEL, payload).await;
+    });
 }
 
 /// Warns unless Redis keeps every write on disk before answering: the cluster's promise

@@ -311,7 +311,7 @@ impl Handler {
                         Ok(bytes) => self.bucket.charge(bytes),
                         Err(e) => {
                             self.hub.metrics().refused(e.code());
-                            link.send(refusal(&e, cid));
+                            link.send(refusal(&e, cid, self.hub.metrics()));
                         }
                     }
                     // What the client sent meanwhile is decoded already.
@@ -463,7 +463,7 @@ impl Handler {
             };
             if let Err((err, cid)) = result {
                 self.hub.metrics().refused(err.code());
-                self.link.send(refusal(&err, cid));
+                self.link.send(refusal(&err, cid, self.hub.metrics()));
             }
             if costly {
                 return Step::Paused;

@@ -112,7 +112,7 @@ impl State {
         let full = if self.sessions.any_v1() {
             let rooms = self.directory();
             (last.as_ref() != Some(&rooms)).then(|| {
-                let frame = encode(&ServerMsg::Rooms { rooms: rooms.clone() });
+                let frame = encode(&ServerMsg::Rooms { rooms: rooms.clone() }, &self.metrics);
                 *last = Some(rooms);
                 frame
             })
@@ -157,6 +157,7 @@ impl State {
         let total_due = self.watch.total_at.is_none_or(|at| now.duration_since(at) >= PRESENCE_INTERVAL);
         let mut frames: HashMap<Vec<usize>, Frame> = HashMap::new();
         let mut total_only: Option<Frame> = None;
+        let metrics = &self.metrics;
         let mut waiting = false;
         for (id, held) in self.watch.iter_mut() {
             if !held.on {
@@ -173,7 +174,7 @@ impl State {
                                 None => r.push(removed[i - changed.len()].clone()),
                             }
                         }
-                        encode(&ServerMsg::RoomsDelta { changed: c, removed: r, total: Some(total) })
+                        encode(&ServerMsg::RoomsDelta { changed: c, removed: r, total: Some(total) }, metrics)
                     })
                     .clone()
             } else if held.total != total {
@@ -184,11 +185,10 @@ impl State {
                 }
                 total_only
                     .get_or_insert_with(|| {
-                        encode(&ServerMsg::RoomsDelta {
-                            changed: vec![],
-                            removed: vec![],
-                            total: Some(total),
-                        })
+                        encode(
+                            &ServerMsg::RoomsDelta { changed: vec![], removed: vec![], total: Some(total) },
+                            metrics,
+                        )
                     })
                     .clone()
             } else {
@@ -296,12 +296,15 @@ impl State {
         let link = conn.link.clone();
         self.watch.hold(id, &names, &own);
         self.watch.told(id, total);
-        let frame = encode(&ServerMsg::RoomsPage {
-            rooms,
-            next: next.flatten(),
-            total,
-            query: ask.query.map(|q| q.to_string()),
-        });
+        let frame = encode(
+            &ServerMsg::RoomsPage {
+                rooms,
+                next: next.flatten(),
+                total,
+                query: ask.query.map(|q| q.to_string()),
+            },
+            &self.metrics,
+        );
         queue(&link, frame, &mut self.dirty);
         Ok(())
     }
@@ -322,7 +325,8 @@ impl State {
             let rooms = self.first_view(id);
             let total = self.rooms.listed();
             self.watch.told(id, total);
-            let frame = encode(&ServerMsg::RoomsPage { rooms, next: None, total, query: None });
+            let frame =
+                encode(&ServerMsg::RoomsPage { rooms, next: None, total, query: None }, &self.metrics);
             queue(&link, frame, &mut self.dirty);
         }
         Ok(())

@@ -168,12 +168,15 @@ impl Hub {
         }
         members.settings.get_or_insert(settings);
         if newly {
-            let frame = encode(&ServerMsg::Presence {
-                room: room.to_string(),
-                event: PresenceEvent::Join,
-                nick: nick.to_string(),
-                old_nick: None,
-            });
+            let frame = encode(
+                &ServerMsg::Presence {
+                    room: room.to_string(),
+                    event: PresenceEvent::Join,
+                    nick: nick.to_string(),
+                    old_nick: None,
+                },
+                &state.metrics,
+            );
             members.insert(id, &nick, v1, Member { link, held: Some(Vec::new()), shown: 0 });
             if !back {
                 state.rooms.presence(room, &frame, Event::Join, Some(id), &mut state.dirty);
@@ -236,7 +239,7 @@ impl Hub {
         let page = match page {
             Ok(page) => page,
             Err(error) => {
-                queue(&link, refusal(&error, None), &mut state.dirty);
+                queue(&link, refusal(&error, None, &state.metrics), &mut state.dirty);
                 if newly {
                     conn.rooms.remove(room);
                     let nick = conn.nick().clone();
@@ -260,16 +263,19 @@ impl Hub {
             let name = room.to_string();
             state.cluster_op(|epoch| Op::Join { epoch, conn: id, room: name });
         }
-        let joined = encode(&ServerMsg::Joined {
-            room: room.to_string(),
-            members: nicks,
-            history: page.messages,
-            complete: page.complete,
-            total,
-            roles: state.roles_of(room),
-            changes: page.changes,
-            changes_complete: !page.changes_left_out,
-        });
+        let joined = encode(
+            &ServerMsg::Joined {
+                room: room.to_string(),
+                members: nicks,
+                history: page.messages,
+                complete: page.complete,
+                total,
+                roles: state.roles_of(room),
+                changes: page.changes,
+                changes_complete: !page.changes_left_out,
+            },
+            &state.metrics,
+        );
         queue(&link, joined, &mut state.dirty);
         let mut newest = last;
         for (msg_id, frame) in held.into_iter().flatten() {

@@ -183,7 +183,7 @@ impl Hub {
         let metrics = Arc::new(Metrics::new());
         let state = State {
             sessions: Sessions::new(),
-            rooms: Rooms::new(presence_threshold),
+            rooms: Rooms::new(presence_threshold, metrics.clone()),
             store,
             dirty: Deliveries::default(),
             cluster: None,
@@ -272,13 +272,16 @@ impl Hub {
                 (state.first_view(id), Some(total))
             }
         };
-        let welcome = encode(&ServerMsg::Welcome {
-            protocol: version.number(),
-            nick: welcome_nick,
-            rooms,
-            resume: Some(token.clone()),
-            rooms_total,
-        });
+        let welcome = encode(
+            &ServerMsg::Welcome {
+                protocol: version.number(),
+                nick: welcome_nick,
+                rooms,
+                resume: Some(token.clone()),
+                rooms_total,
+            },
+            &state.metrics,
+        );
         queue(&link, welcome, &mut state.dirty);
         if state.clustered() {
             // Its nick first; two guest nicks in case another node took it meanwhile.
@@ -324,7 +327,7 @@ impl Hub {
                     }
                     let Ok(room) = RoomName::parse(&msg.room) else { continue };
                     if let Some(members) = state.rooms.get_mut(&room) {
-                        members.deliver(msg, &mut state.dirty);
+                        members.deliver(msg, &state.metrics, &mut state.dirty);
                     }
                 }
                 // The cluster's fan-out delivers it, here as on every node.
@@ -344,13 +347,17 @@ impl Hub {
                         .and_then(|room| state.rooms.get(&room)?.members.get(&conn_id))
                         .is_some_and(|m| m.held.is_some() || msg.id > m.shown);
                     if !coming {
-                        queue(&conn.link, encode(&ServerMsg::Message(msg)), &mut state.dirty);
+                        queue(&conn.link, encode(&ServerMsg::Message(msg), &state.metrics), &mut state.dirty);
                     }
                 }
                 Outcome::Failed(sender, msg) => {
                     if let Some(conn) = state.sessions.by_token(&sender).and_then(|id| state.sessions.get(id))
                     {
-                        queue(&conn.link, refusal(&RequestError::Unavailable, msg.cid), &mut state.dirty);
+                        queue(
+                            &conn.link,
+                            refusal(&RequestError::Unavailable, msg.cid, &state.metrics),
+                            &mut state.dirty,
+                        );
                     }
                 }
                 // Changes of messages (`hub::cmd::change`).
@@ -422,7 +429,7 @@ impl Hub {
         if self.shared.history.may_block() {
             return Ok(Handled::Read(Read(Box::new(Pending::Next(next)))));
         }
-        let fetched = fetch(&self.shared.history, &next);
+        let fetched = fetch(&self.shared.history, &next, &self.shared.metrics);
         let (finished, queued) = self.finish(id, next, fetched);
         out.append(queued);
         finished.map(Handled::Done)

@@ -27,11 +27,12 @@ impl Hub {
         }
         if !self.shared.history.may_block() {
             // The memory store: a join that needed Argon2 reads its history at once.
-            let fetched = fetch(&self.shared.history, &next);
+            let fetched = fetch(&self.shared.history, &next, &self.shared.metrics);
             return self.finish(id, next, fetched);
         }
         let join = next.join();
-        match self.blocking(move |history| (fetch(history, &next), next)).await {
+        let metrics = self.shared.metrics.clone();
+        match self.blocking(move |history| (fetch(history, &next, &metrics), next)).await {
             Ok((fetched, next)) => self.finish(id, next, fetched),
             Err(e) => {
                 // A panic in the store's code: the request failed as if the read had, and
@@ -94,7 +95,7 @@ impl Hub {
             }
             (Next::Moderator { .. }, Ok(_)) => Ok(0),
             (Next::Again { link, .. }, Ok(Fetched::Message(Some(msg)))) => {
-                link.send(encode(&ServerMsg::Message(msg)));
+                link.send(encode(&ServerMsg::Message(msg), &self.shared.metrics));
                 Ok(0)
             }
             (_, Err(e)) => Err(e),
@@ -205,7 +206,7 @@ pub(super) fn read_room(history: &History, room: &RoomName) -> Result<StoredRoom
 
 /// Does the store's part of a [`Next`] with no lock held (a new room's settings written,
 /// what it needs read); a failure is logged here.
-pub(super) fn fetch(history: &History, next: &Next) -> Result<Fetched, RequestError> {
+pub(super) fn fetch(history: &History, next: &Next, metrics: &Metrics) -> Result<Fetched, RequestError> {
     match next {
         Next::Done => Err(RequestError::Unavailable),
         Next::Join { room, after, create, owner, .. } => {
@@ -251,11 +252,12 @@ pub(super) fn fetch(history: &History, next: &Next) -> Result<Fetched, RequestEr
                 tracing::error!(error = %e, %room, "reading history failed");
                 RequestError::Unavailable
             })?;
-            Ok(Fetched::Answer(encode(&ServerMsg::History {
+            let answer = ServerMsg::History {
                 room: room.to_string(),
                 messages: page.messages,
                 complete: page.complete,
-            })))
+            };
+            Ok(Fetched::Answer(encode(&answer, metrics)))
         }
         Next::Moderator { room, token, on } => {
             history.set_moderator(room, token, *on).map_err(|e| {

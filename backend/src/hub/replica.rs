@@ -157,7 +157,10 @@ impl State {
         let Some(remote) = replica.remote.get(&id).filter(|r| r.rooms.contains(&room)) else { return };
         let threshold = self.rooms.presence_threshold();
         let Some(members) = self.rooms.get_mut(&room) else { return };
-        let frame = encode(&ServerMsg::Typing { room: room.to_string(), nick: remote.nick.to_string() });
+        let frame = encode(
+            &ServerMsg::Typing { room: room.to_string(), nick: remote.nick.to_string() },
+            &self.metrics,
+        );
         members.typing(&frame, id, threshold, now, &mut self.dirty);
     }
 
@@ -166,7 +169,7 @@ impl State {
     fn fanned_out(&mut self, msg: ChatMessage) {
         let Ok(room) = RoomName::parse(&msg.room) else { return };
         if let Some(members) = self.rooms.get_mut(&room) {
-            members.deliver(msg, &mut self.dirty);
+            members.deliver(msg, &self.metrics, &mut self.dirty);
         }
     }
 
@@ -214,7 +217,11 @@ impl State {
         let Some(link) = self.sessions.get(conn).map(|c| c.link.clone()) else { return };
         match Nick::parse(nick) {
             Ok(nick) if ok => self.rename(conn, nick),
-            _ => queue(&link, refusal(&RequestError::NickTaken(nick.to_owned()), None), &mut self.dirty),
+            _ => queue(
+                &link,
+                refusal(&RequestError::NickTaken(nick.to_owned()), None, &self.metrics),
+                &mut self.dirty,
+            ),
         }
     }
 
@@ -224,7 +231,7 @@ impl State {
             return;
         }
         if let Some(link) = self.sessions.get(conn).map(|c| c.link.clone()) {
-            queue(&link, refusal(&RequestError::Unavailable, None), &mut self.dirty);
+            queue(&link, refusal(&RequestError::Unavailable, None, &self.metrics), &mut self.dirty);
         }
     }
 
@@ -384,12 +391,15 @@ impl State {
             self.rooms.touch(room);
             return;
         }
-        let frame = encode(&ServerMsg::Presence {
-            room: room.to_string(),
-            event: PresenceEvent::Join,
-            nick: nick.to_string(),
-            old_nick: None,
-        });
+        let frame = encode(
+            &ServerMsg::Presence {
+                room: room.to_string(),
+                event: PresenceEvent::Join,
+                nick: nick.to_string(),
+                old_nick: None,
+            },
+            &self.metrics,
+        );
         self.rooms.presence(&room, &frame, Event::Join, None, &mut self.dirty);
         self.rooms.touch(room);
     }

@@ -19,6 +19,7 @@ use common::{ChatMessage, Nick, ServerMsg};
 use super::{ConnId, queue};
 use crate::conn::link::{Deliveries, Frame, Link};
 use crate::encode::encode;
+use crate::metrics::Metrics;
 use crate::store::{Roles, RoomSettings};
 
 /// A member whose `joined` is being read holds back at most this many frames; past that it
@@ -199,9 +200,9 @@ impl Room {
     }
 
     /// Queues a chat message, encoded once, for every member.
-    pub(super) fn deliver(&mut self, msg: ChatMessage, dirty: &mut Deliveries) {
+    pub(super) fn deliver(&mut self, msg: ChatMessage, metrics: &Metrics, dirty: &mut Deliveries) {
         let id = msg.id;
-        self.broadcast(&encode(&ServerMsg::Message(msg)), Some(id), None, Audience::All, dirty);
+        self.broadcast(&encode(&ServerMsg::Message(msg), metrics), Some(id), None, Audience::All, dirty);
     }
 
     /// Queues one encoded frame for the `to` members but `except`; `id` when it is a message.
@@ -301,18 +302,19 @@ impl Room {
 
     /// Sends the counted presence, if any, to the version 2 members as one
     /// `presence_count` with the room's size now.
-    pub(super) fn flush_counts(&mut self, room: &str, dirty: &mut Deliveries) {
+    pub(super) fn flush_counts(&mut self, room: &str, metrics: &Metrics, dirty: &mut Deliveries) {
         let counts = std::mem::take(&mut self.counts);
         if counts == Counts::default() {
             return;
         }
-        let frame = encode(&ServerMsg::PresenceCount {
+        let frame = ServerMsg::PresenceCount {
             room: room.to_owned(),
             joined: counts.joined,
             left: counts.left,
             renamed: counts.renamed,
             total: self.total(),
-        });
+        };
+        let frame = encode(&frame, metrics);
         self.broadcast(&frame, None, None, Audience::V2, dirty);
     }
 

@@ -14,6 +14,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use common::{Nick, PresenceEvent, RoomName, ServerMsg};
 
@@ -22,6 +23,7 @@ use super::room::{Event, Room};
 use super::sessions::Conn;
 use crate::conn::link::Deliveries;
 use crate::encode::{Frame, encode};
+use crate::metrics::Metrics;
 use crate::names;
 
 #[derive(Debug)]
@@ -42,6 +44,8 @@ pub(super) struct Rooms {
     /// and that count by room (to find a room's entry when its count changes).
     by_count: BTreeSet<(Reverse<u32>, RoomName)>,
     ranked: HashMap<RoomName, u32>,
+    /// The node's figures: the presence frames made here are counted by type.
+    metrics: Arc<Metrics>,
 }
 
 /// A room's place in the directory's name order: its name lowercased, then the name
@@ -53,7 +57,7 @@ pub(super) fn order_key(name: &RoomName) -> String {
 }
 
 impl Rooms {
-    pub(super) fn new(presence_threshold: usize) -> Self {
+    pub(super) fn new(presence_threshold: usize, metrics: Arc<Metrics>) -> Self {
         Self {
             rooms: HashMap::new(),
             looks: names::Looks::default(),
@@ -63,6 +67,7 @@ impl Rooms {
             by_name: BTreeMap::from([(order_key(&RoomName::lobby()), RoomName::lobby())]),
             by_count: BTreeSet::new(),
             ranked: HashMap::new(),
+            metrics,
         }
     }
 
@@ -172,12 +177,13 @@ impl Rooms {
             }
             return;
         }
-        let frame = encode(&ServerMsg::Presence {
+        let frame = ServerMsg::Presence {
             room: room.to_string(),
             event: PresenceEvent::Leave,
             nick: nick.to_string(),
             old_nick: None,
-        });
+        };
+        let frame = encode(&frame, &self.metrics);
         self.presence(room, &frame, Event::Leave, None, dirty);
     }
 
@@ -192,12 +198,13 @@ impl Rooms {
     ) {
         let Some(members) = self.rooms.get_mut(&room) else { return };
         members.renamed(id, old, nick);
-        let frame = encode(&ServerMsg::Presence {
+        let frame = ServerMsg::Presence {
             room: room.to_string(),
             event: PresenceEvent::Rename,
             nick: nick.to_string(),
             old_nick: Some(old.to_string()),
-        });
+        };
+        let frame = encode(&frame, &self.metrics);
         if members.presence(&frame, Event::Rename, None, self.presence_threshold, dirty) {
             self.counted.insert(room);
         }
@@ -244,7 +251,7 @@ impl Rooms {
     pub(super) fn flush_counted(&mut self, dirty: &mut Deliveries) {
         for name in std::mem::take(&mut self.counted) {
             if let Some(room) = self.rooms.get_mut(&name) {
-                room.flush_counts(name.as_str(), dirty);
+                room.flush_counts(name.as_str(), &self.metrics, dirty);
             }
         }
     }

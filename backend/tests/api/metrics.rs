@@ -8,6 +8,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use backend::Config;
 
+use crate::cluster::{nodes, redis};
 use crate::helpers::*;
 
 pub const ADMIN_TOKEN: &str = "operator-secret-0123456789";
@@ -53,6 +54,9 @@ async fn the_figures_move_with_what_happens() {
     assert_eq!(sample(&text, "chat_connects_total{transport=\"websocket\"}"), 2.0);
     assert_eq!(sample(&text, "chat_messages_total"), 0.0);
     let delivered = sample(&text, "chat_deliveries_total");
+    assert_eq!(sample(&text, "chat_frames_out_total{type=\"welcome\"}"), 2.0, "{text}");
+    assert_eq!(sample(&text, "chat_frames_out_total{type=\"joined\"}"), 2.0, "{text}");
+    assert_eq!(sample(&text, "chat_frames_out_total{type=\"message\"}"), 0.0, "{text}");
     alice.say("lobby", "hi", "a-1").await;
     bob.next().await;
     let text = metrics(&app).await;
@@ -61,6 +65,8 @@ async fn the_figures_move_with_what_happens() {
     assert_eq!(sample(&text, "chat_frames_in_total{type=\"join\"}"), 2.0, "{text}");
     // One message to two members: two deliveries, counted once for the broadcast.
     assert_eq!(sample(&text, "chat_deliveries_total") - delivered, 2.0, "{text}");
+    // The frame made for them is counted once, by its type, not once per receiver.
+    assert_eq!(sample(&text, "chat_frames_out_total{type=\"message\"}"), 1.0, "{text}");
     assert!(sample(&text, "chat_store_write_seconds_count") >= 1.0, "{text}");
     // Refusals by code.
     alice.send_raw(Message::text("not json")).await;
@@ -69,6 +75,7 @@ async fn the_figures_move_with_what_happens() {
     alice.expect_error("not_in_room").await;
     let text = metrics(&app).await;
     assert_eq!(sample(&text, "chat_errors_total{code=\"bad_request\"}"), 1.0, "{text}");
+    assert_eq!(sample(&text, "chat_frames_out_total{type=\"error\"}"), 2.0, "{text}");
     assert_eq!(sample(&text, "chat_errors_total{code=\"not_in_room\"}"), 1.0, "{text}");
     assert_eq!(sample(&text, "chat_frames_in_total{type=\"bad\"}"), 1.0, "{text}");
     // A close, by its code.
@@ -98,4 +105,71 @@ async fn only_loopback_and_the_admin_token_may_read_them() {
     let ok = app.fetch("/metrics", &[remote, ("authorization", &right)]).await;
     assert_eq!(ok.status, 200);
     assert!(String::from_utf8_lossy(&ok.body).contains("chat_messages_total 0"));
+}
+
+/// The metrics of a node started as its own process, from loopback.
+async fn metrics_at(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).await.unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
+
+/// Reads node `port`'s metrics until `ok` holds for them; panics after `within`.
+async fn until_at(port: u16, within: Duration, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let started = Instant::now();
+    loop {
+        let text = metrics_at(port).await;
+        if ok(&text) {
+            return text;
+        }
+        assert!(started.elapsed() < within, "{what} never held in:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_node_counts_the_live_nodes_and_measures_its_publish_lag() {
+    let (redis, db) = redis();
+    let mut nodes = nodes(&redis, &db, 2).await;
+    let lag = "chat_redis_publish_lag_seconds_count";
+    for node in &nodes {
+        // Probes go out once a second: a few have come back within seconds.
+        let text = until_at(node.port, WAIT * 3, "two live nodes and three probes", |t| {
+            sample(t, "chat_live_nodes") == 2.0 && sample(t, lag) >= 3.0
+        })
+        .await;
+        // Through a Redis on the same machine, well under the histogram's top bucket.
+        let mean = sample(&text, "chat_redis_publish_lag_seconds_sum") / sample(&text, lag);
+        assert!(mean > 0.0 && mean < 1.0, "{mean} in:\n{text}");
+    }
+    // A message said on one node crosses to the other: both count their frame.
+    let mut alice = Client::connect(&nodes[0].url()).await;
+    alice.set_nick("alice").await;
+    alice.join("r").await;
+    let mut bob = Client::connect(&nodes[1].url()).await;
+    bob.set_nick("bob").await;
+    bob.join("r").await;
+    assert_eq!(alice.next().await["nick"], "bob", "bob's join, across the cluster");
+    alice.say("r", "across", "a-1").await;
+    crate::cluster::next_message(&mut bob).await;
+    for node in &nodes {
+        until_at(node.port, WAIT, "the message counted", |t| {
+            sample(t, "chat_frames_out_total{type=\"message\"}") == 1.0
+        })
+        .await;
+    }
+    // A node that stops is no longer counted by the other.
+    nodes.pop().unwrap().sigterm().await;
+    let text = metrics_at(nodes[0].port).await;
+    let probes = sample(&text, lag);
+    until_at(nodes[0].port, WAIT * 4, "one live node, probes still coming back", |t| {
+        sample(t, "chat_live_nodes") == 1.0 && sample(t, lag) > probes
+    })
+    .await;
 }

@@ -105,7 +105,7 @@ impl State {
         let Ok(room) = RoomName::parse(change.room()) else { return };
         let seq = change.seq();
         if let Some(members) = self.rooms.get_mut(&room) {
-            let frame = encode(&ServerMsg::from(change));
+            let frame = encode(&ServerMsg::from(change), &self.metrics);
             members.broadcast(&frame, Some(seq), None, Audience::All, &mut self.dirty);
         }
     }
@@ -118,7 +118,7 @@ impl State {
         cid: Option<String>,
     ) {
         if let Some(conn) = self.sessions.by_token(sender).and_then(|id| self.sessions.get(id)) {
-            queue(&conn.link, refusal(&error, cid), &mut self.dirty);
+            queue(&conn.link, refusal(&error, cid, &self.metrics), &mut self.dirty);
         }
     }
 }

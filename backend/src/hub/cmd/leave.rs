@@ -15,7 +15,11 @@ impl Hub {
         if !conn.rooms.remove(&room) {
             return Err(RequestError::NotInRoom(room));
         }
-        queue(&conn.link, encode(&ServerMsg::Left { room: room.to_string() }), &mut state.dirty);
+        queue(
+            &conn.link,
+            encode(&ServerMsg::Left { room: room.to_string() }, &state.metrics),
+            &mut state.dirty,
+        );
         let nick = conn.nick().clone();
         state.remove_member(&room, id, &nick);
         let name = room.to_string();

@@ -27,12 +27,10 @@ pub(super) fn members(
     };
     let (sessions, cluster) = (&state.sessions, &state.cluster);
     let (page, complete) = members.page(after.as_ref(), limit as usize, |c| nick_of(sessions, cluster, c));
-    let frame = encode(&ServerMsg::Members {
-        room: room.to_string(),
-        members: page,
-        total: members.total(),
-        complete,
-    });
+    let frame = encode(
+        &ServerMsg::Members { room: room.to_string(), members: page, total: members.total(), complete },
+        &state.metrics,
+    );
     if let Some(conn) = sessions.get(id) {
         queue(&conn.link, frame, &mut state.dirty);
     }

@@ -43,7 +43,7 @@ impl Hub {
             Request::Typing(room) => typing::typing(state, id, room),
             Request::Ping => {
                 if let Some(conn) = state.sessions.get(id) {
-                    queue(&conn.link, encode(&ServerMsg::Pong), &mut state.dirty);
+                    queue(&conn.link, encode(&ServerMsg::Pong, &state.metrics), &mut state.dirty);
                 }
                 Ok(Next::Done)
             }

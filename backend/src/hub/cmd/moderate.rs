@@ -104,7 +104,10 @@ impl State {
             if on { r.roles.moderators.insert(token.clone()) } else { r.roles.moderators.remove(token) };
         if changed {
             let role = if on { Role::Moderator } else { Role::Member };
-            let frame = encode(&ServerMsg::Role { room: room.to_string(), nick: nick.to_string(), role });
+            let frame = encode(
+                &ServerMsg::Role { room: room.to_string(), nick: nick.to_string(), role },
+                &self.metrics,
+            );
             r.broadcast(&frame, None, None, Audience::All, &mut self.dirty);
             tracing::info!(%room, %nick, ?role, "role changed");
         }

@@ -38,7 +38,7 @@ impl State {
     pub(in crate::hub) fn rename(&mut self, id: ConnId, nick: Nick) {
         let Some(old) = self.sessions.rename(id, nick.clone()) else { return };
         let Some(conn) = self.sessions.get(id) else { return };
-        queue(&conn.link, encode(&ServerMsg::You { nick: nick.to_string() }), &mut self.dirty);
+        queue(&conn.link, encode(&ServerMsg::You { nick: nick.to_string() }, &self.metrics), &mut self.dirty);
         if old != nick {
             let rooms: Vec<RoomName> = conn.rooms.iter().cloned().collect();
             self.renamed_in(id, rooms, &old, &nick);

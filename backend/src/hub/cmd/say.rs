@@ -36,7 +36,7 @@ pub(super) fn say(
     match state.store.append(new) {
         Appended::Deliver(msg) => {
             state.metrics.stored(0);
-            members.deliver(msg, &mut state.dirty);
+            members.deliver(msg, &state.metrics, &mut state.dirty);
         }
         Appended::Duplicate { room, id } => {
             return Ok(Next::Again { link: conn.link.clone(), room, id });

@@ -18,7 +18,8 @@ pub(super) fn typing(state: &mut State, id: ConnId, room: RoomName) -> Result<Ne
     let Some(members) = state.rooms.joined(conn, &room) else {
         return Err(RequestError::NotInRoom(room));
     };
-    let frame = encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick().to_string() });
+    let frame =
+        encode(&ServerMsg::Typing { room: room.to_string(), nick: conn.nick().to_string() }, &state.metrics);
     members.typing(&frame, id, threshold, Instant::now(), &mut state.dirty);
     if members.has_remote() {
         share_typing(&state.cluster, &room, conn.nick());
