@@ -112,7 +112,12 @@ impl Variant {
             Kind::Floor => s.floor_applies(),
             // The cluster is held against one node as `ours` runs (the memory store).
             // So are the HTTP stream's figures (against `ours` on WebSockets).
-            Kind::Ours(ours) if s == Scenario::Cluster || s.ours_proto() == Proto::Stream => {
+            // So is the cost of scraping /metrics (one figure of ours, not one per store).
+            Kind::Ours(ours)
+                if s == Scenario::Cluster
+                    || s == Scenario::MetricsScrape
+                    || s.ours_proto() == Proto::Stream =>
+            {
                 ours.store != Some("sqlite")
             }
             Kind::Ours(_) => true,

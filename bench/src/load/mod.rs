@@ -20,8 +20,9 @@
 //! By job: `connect.rs` sets a scenario's connections up and reads them, `meter.rs` counts
 //! and times what they receive and samples the servers' CPU and memory, `phases.rs` runs a
 //! phase of traffic and the idle connections, `slow.rs` the slow readers of a filled
-//! room's history, `storms.rs` the join storms and directory churn, and `reconnect.rs`
-//! the storm of clients coming back after the server restarts; this file holds
+//! room's history, `storms.rs` the join storms and directory churn, `reconnect.rs`
+//! the storm of clients coming back after the server restarts, and `scrape.rs` a
+//! Prometheus reading `/metrics` during a phase; this file holds
 //! the options and runs a scenario's phases in order.
 
 use std::cell::{Cell, RefCell};
@@ -51,6 +52,7 @@ mod connect;
 mod meter;
 mod phases;
 mod reconnect;
+mod scrape;
 mod slow;
 mod storms;
 
@@ -58,6 +60,7 @@ use connect::*;
 use meter::*;
 use phases::*;
 use reconnect::*;
+use scrape::*;
 use slow::*;
 use storms::*;
 
@@ -184,6 +187,24 @@ async fn scenario(opts: &Options) -> ScenarioResult {
                 let msgs = (msg_rate * secs).round() as u64;
                 let load = Load { msgs, msg_rate, offered: *rate, stop_readers: *stop_readers, slow: *slow };
                 ctx.phase(id, spec.name(), load, drain_timeout(opts.quick)).await
+            }
+            PhaseSpec::Scraped { rate, secs, scraped } => {
+                let rate = &rate_override.unwrap_or(*rate);
+                let layout = ctx.layout.expect("steady phases have a layout");
+                let msg_rate = rate / f64::from(layout.members);
+                let msgs = (msg_rate * secs).round() as u64;
+                let load = Load { msgs, msg_rate, offered: *rate, stop_readers: false, slow: None };
+                let scraper = scraped.then(|| tokio::task::spawn_local(scrape(opts.addrs.clone())));
+                let phase = ctx.phase(id, spec.name(), load, drain_timeout(opts.quick)).await;
+                if let Some(scraper) = scraper {
+                    scraper.abort();
+                    match scraper.await {
+                        Ok(Err(e)) => Err(e),
+                        _ => phase,
+                    }
+                } else {
+                    phase
+                }
             }
             PhaseSpec::Burst { msgs, secs } => {
                 let layout = ctx.layout.expect("bursts have a layout");

@@ -13,7 +13,8 @@
 //! One file per group of sections: `delivery.rs` (the room of 1000, SQLite's durabilities,
 //! the rate ramp), `cluster.rs`, `rooms.rs` (join storms, the room of 10,000's targets,
 //! directory churn), `storms.rs` (connect and reconnect storms), `idle.rs`, `stream.rs` (the chat over
-//! plain HTTP), `bursts.rs` (bursts and slow readers) and `webapp.rs`; this
+//! plain HTTP), `bursts.rs` (bursts and slow readers), `webapp.rs` and `scrape.rs` (what
+//! scraping `/metrics` costs); this
 //! file holds the report's data, the queries over it, the targets table, the shared
 //! formatting and [`render`], which puts the sections in order.
 
@@ -22,6 +23,7 @@ mod cluster;
 mod delivery;
 mod idle;
 mod rooms;
+mod scrape;
 mod storms;
 mod stream;
 #[cfg(test)]
@@ -327,6 +329,7 @@ impl Report {
             }),
             status: Status::of(max, |v| v >= MIN_SUSTAINED),
         });
+        out.push(self.scrape_target());
         let idle = self.median(OURS, Scenario::Idle10k, "10000 idle", |p| p.mem_per_conn_bytes);
         out.push(Target {
             what: "memory per idle connection at 10k connections".into(),

@@ -88,10 +88,14 @@ pub enum Scenario {
     /// rising rates until p99 > 50 ms or a loss, on one node alone and on `--redis`
     /// deployments (one node, and two nodes with 500 members each).
     Cluster,
+    /// Issue 24: what Prometheus costs. One room of 1000 members at 20k deliveries/s, the
+    /// same load four times in turn, without and with `/metrics` scraped every second:
+    /// the CPU per delivery of the two, and their ratio (ours only).
+    MetricsScrape,
 }
 
 impl Scenario {
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 30] = [
         Self::Idle1k,
         Self::Idle5k,
         Self::Idle10k,
@@ -121,6 +125,7 @@ impl Scenario {
         Self::Churn,
         Self::ChurnV1,
         Self::Cluster,
+        Self::MetricsScrape,
     ];
 
     /// Runnable by name, in no default list: the smoke test, and the directory's churn
@@ -131,7 +136,7 @@ impl Scenario {
     /// Version 1's storms are quadratic (each join told to every member), so quick runs
     /// compare the versions at 2k only.
     /// The cluster runs only its 50k phase there (no rate ramp).
-    pub const QUICK: [Self; 22] = [
+    pub const QUICK: [Self; 23] = [
         Self::Idle10k,
         Self::Idle1kStream,
         Self::Room1000,
@@ -154,6 +159,7 @@ impl Scenario {
         Self::Churn,
         Self::ChurnV1,
         Self::Cluster,
+        Self::MetricsScrape,
     ];
 
     /// The name on the command line and in the JSON (clap's and serde's spelling).
@@ -191,6 +197,7 @@ impl Scenario {
             Self::Churn10 => "churn10",
             Self::Churn10k => "churn10k",
             Self::Cluster => "cluster",
+            Self::MetricsScrape => "metrics-scrape",
         }
     }
 
@@ -244,6 +251,7 @@ impl Scenario {
                 | Self::Cluster
                 | Self::Room1000Stream
                 | Self::Idle1kStream
+                | Self::MetricsScrape
         )
     }
 
@@ -372,6 +380,16 @@ impl Scenario {
                 until_failure: true,
                 fill: None,
             },
+            // Off, on, off, on: a drift of the machine over the run (another program on
+            // the core, the CPU's clock) weighs on both sides alike.
+            Self::MetricsScrape => Plan {
+                layout: Some(one_room),
+                phases: [false, true, false, true]
+                    .map(|scraped| PhaseSpec::Scraped { rate: SCRAPE_RATE, secs, scraped })
+                    .to_vec(),
+                until_failure: false,
+                fill: None,
+            },
             Self::Rooms100 => Plan {
                 layout: Some(Layout { rooms: 100, members: 10, senders: 100, stoppers: 0, text_len: 64 }),
                 phases: vec![steady(20_000.0, secs)],
@@ -457,6 +475,12 @@ pub const STEP_RATES: [f64; 12] = [
 /// The rate the cluster's targets are read at (issue 13).
 pub const CLUSTER_RATE: f64 = 50_000.0;
 
+/// The rate of the scraping scenario's phases, deliveries per second, and how often the
+/// generator reads `/metrics` in its scraped phases (Prometheus's usual interval is 15 s;
+/// every second is the issue's harder case).
+pub const SCRAPE_RATE: f64 = 20_000.0;
+pub const SCRAPE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Directory churn: joins a second (each with a leave of the room joined before), spread
 /// over [`CHURNERS`] clients that each hold one room at a time.
 pub const CHURN_RATE: f64 = 500.0;
@@ -520,6 +544,9 @@ pub enum PhaseSpec {
     /// [`CHURNERS`] extra clients join and leave rooms, `rate` joins (and as many leaves)
     /// a second for `secs`, while the layout's clients only read.
     Churn { rate: f64, secs: f64 },
+    /// As `Steady` (no stopped or slow readers), with `/metrics` of every node read each
+    /// [`SCRAPE_EVERY`] meanwhile when `scraped`.
+    Scraped { rate: f64, secs: f64, scraped: bool },
 }
 
 impl PhaseSpec {
@@ -547,6 +574,10 @@ impl PhaseSpec {
             }
             Self::Reconnect { conns } => format!("{conns} reconnects"),
             Self::Churn { rate, .. } => format!("{rate} joins and leaves/s"),
+            Self::Scraped { rate, scraped: true, .. } => {
+                format!("{}, /metrics every {} s", rate_name(*rate), SCRAPE_EVERY.as_secs())
+            }
+            Self::Scraped { rate, scraped: false, .. } => format!("{}, not scraped", rate_name(*rate)),
         }
     }
 }
