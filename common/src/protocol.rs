@@ -435,11 +435,14 @@ pub enum ServerMsg {
     },
     // Moderation (owners, moderators and the operator).
     /// The receiver was taken out of `room` by `by` (absent: by the operator); the
-    /// room's other members get a `presence` `leave`.
+    /// room's other members get a `presence` `leave`. `until` (ms since the epoch, server
+    /// clock) makes it a ban: a `join` of the room is `forbidden` until then.
     Kicked {
         room: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<u64>,
     },
     /// `nick`'s role in `room` changed (its owner named or removed a moderator).
     Role {

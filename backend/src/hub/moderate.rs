@@ -289,7 +289,7 @@ impl Hub {
             Some(room) => {
                 let Some(conn) = state.sessions.get_mut(id) else { return Kicked::NotFound };
                 conn.rooms.remove(room);
-                let kicked = ServerMsg::Kicked { room: room.to_string(), by: by.map(str::to_owned) };
+                let kicked = ServerMsg::Kicked { room: room.to_string(), by: by.map(str::to_owned), until };
                 queue(&conn.link, encode(&kicked, &state.metrics), &mut state.dirty);
                 let nick = conn.nick().clone();
                 state.remove_member(room, id, &nick);

@@ -77,7 +77,8 @@ async fn the_creator_owns_the_room_names_moderators_and_they_kick_and_ban() {
     ann.next().await;
     bob.next().await; // carl is back
     ann.send(json!({"type": "ban", "room": "den", "nick": "carl", "minutes": 10})).await;
-    assert_eq!(carl.next().await, json!({"type": "kicked", "room": "den", "by": "ann"}));
+    let kicked = banned_for(carl.next().await, 10);
+    assert_eq!(kicked, json!({"type": "kicked", "room": "den", "by": "ann"}));
     carl.send(json!({"type": "join", "room": "den"})).await;
     carl.expect_error("forbidden").await;
     // The owner removes the moderator, who can no longer act.
@@ -160,6 +161,17 @@ async fn owners_and_moderators_act_across_the_cluster() {
     // Bob, on node B, takes carl (node A) out.
     bob.send(json!({"type": "kick", "room": "den", "nick": "carl"})).await;
     assert_eq!(next_of(&mut carl, "kicked").await, json!({"type": "kicked", "room": "den", "by": "bob"}));
+}
+
+/// A ban's `kicked` tells when it ends: `minutes` from now, in ms since the epoch. Returns
+/// the frame without `until`, for the rest to be compared.
+pub fn banned_for(mut kicked: Value, minutes: u64) -> Value {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let until = kicked["until"].as_u64().unwrap_or_else(|| panic!("a ban's end in {kicked}"));
+    let end = now + minutes * 60_000;
+    assert!(until > end - 30_000 && until <= end + 1_000, "{until} is not {minutes} min from {now}");
+    kicked.as_object_mut().unwrap().remove("until");
+    kicked
 }
 
 /// Says `text` in `room` and returns its echo (the own message with that `cid`), passing
