@@ -152,7 +152,7 @@ pub async fn run(
     let hub = Hub::new(store, history, config.presence_threshold);
     // The bans a restart or a new node must not forget, before anyone connects.
     hub.keep_bans().await;
-    let mut cluster = cluster.map(|node| node.start(&hub, token.clone()));
+    let mut cluster = cluster.map(|node| node.start(&hub, addr, token.clone()));
     let media = Media::open(&config.media_dir, config.media_max_bytes)
         .with_context(|| format!("creating the media folder {}", config.media_dir.display()))?;
     // The pictures of deleted messages that no message names any more leave the folder.

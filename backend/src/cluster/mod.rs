@@ -50,6 +50,7 @@ use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Val
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -223,22 +224,27 @@ impl Cluster {
 
     /// Makes `hub` a node of the cluster and starts the node's tasks until `shutdown`:
     /// the presence task, the typing notices' publisher, and the subscription that
-    /// delivers every room's messages to this node's members.
-    pub fn start(self, hub: &Hub, shutdown: CancellationToken) -> Running {
+    /// delivers every room's messages to this node's members. Their log lines carry the
+    /// node (its listen address `node`), as a connection's do: what they apply (another
+    /// node's kick of a member here, a role named there) is logged by the node it reached.
+    pub fn start(self, hub: &Hub, node: std::net::SocketAddr, shutdown: CancellationToken) -> Running {
         let Self { commands, subscription, presence, outbox, notices, asks, .. } = self;
+        let span = tracing::info_span!("cluster", node = %node);
         hub.join_cluster(outbox);
         let origin = subscription.origin.clone();
         let relay = subscription.relay.clone();
         Running {
             relay,
             asks: Some(asks),
-            presence: tokio::spawn(presence.run(hub.clone(), shutdown.clone())),
-            typing: tokio::spawn(typing::publish(commands.clone(), notices, origin, shutdown.clone())),
-            subscription: tokio::spawn(subscription.run(
-                Fanout::new(hub.clone(), commands),
-                hub.metrics().clone(),
-                shutdown,
-            )),
+            presence: tokio::spawn(presence.run(hub.clone(), shutdown.clone()).instrument(span.clone())),
+            typing: tokio::spawn(
+                typing::publish(commands.clone(), notices, origin, shutdown.clone()).instrument(span.clone()),
+            ),
+            subscription: tokio::spawn(
+                subscription
+                    .run(Fanout::new(hub.clone(), commands), hub.metrics().clone(), shutdown)
+                    .instrument(span),
+            ),
         }
     }
 }

@@ -35,8 +35,15 @@ pub(super) fn change(
     let moderates = matches!(action, Action::Delete)
         && matches!(state.role(&room, &conn.sender), Role::Owner | Role::Moderator);
     let actor = Actor { sender: conn.sender.clone(), nick: conn.nick().clone(), moderates };
+    let by = moderates.then(|| actor.nick.to_string());
     let request = ChangeRequest { actor, room: room.clone(), id: message, action, ts: now_ms() };
-    match state.store.change(request) {
+    let changing = state.store.change(request);
+    if let (Some(by), Changing::Deliver(_) | Changing::Queued) = (by, &changing) {
+        // An owner's or moderator's deletion is a moderation action, logged as such (the
+        // store refuses one of a message that is not there, and the asker is told).
+        tracing::info!(action = "delete", %room, id = message, by, "moderation");
+    }
+    match changing {
         Changing::Deliver(changed) => state.stored_change(changed),
         // Told to the room once committed; the asker hears of a refusal then.
         Changing::Queued | Changing::Nothing => {}

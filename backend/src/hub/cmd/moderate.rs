@@ -84,7 +84,11 @@ impl Hub {
         if self.kick_shared(state, &nick, Some(&room), until, Some(&by)) == Kicked::NotFound {
             return Err(RequestError::NotFound(nick.to_string()));
         }
-        state.metrics.action(if until.is_some() { "room_ban" } else { "room_kick" });
+        let action = if until.is_some() { "room_ban" } else { "room_kick" };
+        state.metrics.action(action);
+        // Logged here, where it was decided (the person may be on another node, which logs
+        // its `kicked` there).
+        tracing::info!(action, %room, %nick, by, minutes, "moderation");
         Ok(Next::Done)
     }
 }
