@@ -441,7 +441,10 @@ impl Handler {
                             Err(e) => Err(e),
                         }
                     } else {
-                        let cid = decode(&text).ok().and_then(|m| m.cid().map(str::to_owned));
+                        // Refused, but it came in: counted by its type all the same.
+                        let msg = decode(&text);
+                        self.hub.metrics().frame_in(msg.as_ref().ok());
+                        let cid = msg.ok().and_then(|m| m.cid().map(str::to_owned));
                         Err((RequestError::RateLimited, cid))
                     }
                 }

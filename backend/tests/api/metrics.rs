@@ -173,3 +173,23 @@ async fn a_cluster_node_counts_the_live_nodes_and_measures_its_publish_lag() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_flood_shows_as_rate_limited_refusals() {
+    let app = spawn_with(Config { rate_limit: 5, ..test_config() }).await;
+    let mut c = app.client().await;
+    c.join("r").await;
+    for i in 0..20 {
+        c.send(json!({"type": "say", "room": "r", "text": "spam", "cid": format!("f{i}")})).await;
+    }
+    let mut limited = 0.0;
+    for _ in 0..20 {
+        if c.next().await["code"] == "rate_limited" {
+            limited += 1.0;
+        }
+    }
+    assert!(limited > 0.0, "the flood was refused");
+    let text = until(&app, "chat_errors_total{code=\"rate_limited\"}", limited).await;
+    assert_eq!(sample(&text, "chat_frames_in_total{type=\"say\"}"), 20.0, "{text}");
+    assert_eq!(sample(&text, "chat_messages_total"), 20.0 - limited, "{text}");
+}
