@@ -111,7 +111,11 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
         "role" => {
             ServerMsg::Role { room: string(f("room"))?, nick: string(f("nick"))?, role: role(f("role"))? }
         }
-        "kicked" => ServerMsg::Kicked { room: string(f("room"))?, by: optional(f("by"), string)? },
+        "kicked" => ServerMsg::Kicked {
+            room: string(f("room"))?,
+            by: optional(f("by"), string)?,
+            until: optional(f("until"), int)?,
+        },
         "rooms_delta" => ServerMsg::RoomsDelta {
             changed: list(f("changed"), room_info)?,
             removed: list(f("removed"), string)?,

@@ -144,6 +144,6 @@ fn a_kick_leaves_the_room() {
     let mut chat = connected("alice");
     chat.apply(joined("den", vec![]), 0.0);
     assert!(chat.rooms.iter().any(|r| r.name == "den"));
-    chat.apply(ServerMsg::Kicked { room: "den".into(), by: Some("bob".into()) }, 0.0);
+    chat.apply(ServerMsg::Kicked { room: "den".into(), by: Some("bob".into()), until: None }, 0.0);
     assert!(!chat.rooms.iter().any(|r| r.name == "den"), "out of the room");
 }
