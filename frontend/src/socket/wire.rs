@@ -23,7 +23,8 @@
 use js_sys::{Array, JSON, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
-use common::{ChatMessage, ClientMsg, ErrorCode, PresenceEvent, Role, RoleInfo, RoomInfo, ServerMsg};
+use common::changes::{Deleted, Edited, Quote, Reacted, Reaction};
+use common::{Change, ChatMessage, ClientMsg, ErrorCode, PresenceEvent, Role, RoleInfo, RoomInfo, ServerMsg};
 
 /// The largest integer a JavaScript number holds exactly: a larger id or time would come
 /// out of `JSON.parse` rounded, so it is refused rather than guessed.
@@ -33,6 +34,9 @@ const MAX_EXACT: f64 = 9_007_199_254_740_991.0;
 pub fn decode(text: &str) -> Option<ServerMsg> {
     let v = JSON::parse(text).ok()?;
     let f = |key: &str| field(&v, key);
+    if let Some(change) = change(&v) {
+        return Some(change.into());
+    }
     Some(match string(f("type"))?.as_str() {
         "welcome" => ServerMsg::Welcome {
             protocol: count(f("protocol"))?,
@@ -49,10 +53,9 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
             complete: f("complete").as_bool()?,
             total: optional(f("total"), count)?,
             // Absent when no owner or moderator is in the room.
-            roles: if f("roles").is_undefined() { Vec::new() } else { list(f("roles"), role_info)? },
-            // What changed while away is the app's to show (not decoded yet).
-            changes: Vec::new(),
-            changes_complete: true,
+            roles: some_list(f("roles"), role_info)?,
+            changes: some_list(f("changes"), |c| change(&c))?,
+            changes_complete: flag(f("changes_complete"), true)?,
         },
         "left" => ServerMsg::Left { room: string(f("room"))? },
         "message" => ServerMsg::Message(chat_message(v.clone())?),
@@ -247,6 +250,16 @@ fn list<T>(v: JsValue, read: fn(JsValue) -> Option<T>) -> Option<Vec<T>> {
     v.dyn_into::<Array>().ok()?.iter().map(read).collect()
 }
 
+/// A list that serde defaults to empty when absent (but not when `null`).
+fn some_list<T>(v: JsValue, read: fn(JsValue) -> Option<T>) -> Option<Vec<T>> {
+    if v.is_undefined() { Some(Vec::new()) } else { list(v, read) }
+}
+
+/// A bool that serde defaults to `default` when absent (but not when `null`).
+fn flag(v: JsValue, default: bool) -> Option<bool> {
+    if v.is_undefined() { Some(default) } else { v.as_bool() }
+}
+
 /// A count, as serde reads a `u32`.
 fn count(v: JsValue) -> Option<u32> {
     u32::try_from(int(v)?).ok()
@@ -265,9 +278,8 @@ fn role_info(v: JsValue) -> Option<RoleInfo> {
 }
 
 fn room_info(v: JsValue) -> Option<RoomInfo> {
-    // `private` is absent for a public room; present, it must be a bool (serde's default).
-    let private = field(&v, "private");
-    let private = if private.is_undefined() { false } else { private.as_bool()? };
+    // `private` is absent for a public room.
+    let private = flag(field(&v, "private"), false)?;
     Some(RoomInfo { name: string(field(&v, "name"))?, members: count(field(&v, "members"))?, private })
 }
 
@@ -281,8 +293,45 @@ fn chat_message(v: JsValue) -> Option<ChatMessage> {
         ts: int(f("ts"))?,
         cid: optional(f("cid"), string)?,
         image: optional(f("image"), string)?,
-        // The changes a message went through are the app's to show (not decoded yet).
-        ..ChatMessage::default()
+        edited: optional(f("edited"), int)?,
+        deleted: flag(f("deleted"), false)?,
+        reactions: some_list(f("reactions"), |r| {
+            Some(Reaction { emoji: string(field(&r, "emoji"))?, nicks: list(field(&r, "nicks"), string)? })
+        })?,
+        reply_to: optional(f("reply_to"), int)?,
+        quote: optional(f("quote"), |q| {
+            Some(Box::new(Quote {
+                nick: string(field(&q, "nick"))?,
+                text: string(field(&q, "text"))?,
+                deleted: flag(field(&q, "deleted"), false)?,
+            }))
+        })?,
+    })
+}
+
+/// An `edited`, `deleted` or `reacted` frame (also the items of `joined.changes`); `None`
+/// for any other frame or a malformed one.
+fn change(v: &JsValue) -> Option<Change> {
+    let f = |key: &str| field(v, key);
+    let (room, id, seq) = (string(f("room")), int(f("id")), int(f("seq")));
+    Some(match string(f("type"))?.as_str() {
+        "edited" => Change::Edited(Edited {
+            room: room?,
+            id: id?,
+            text: string(f("text"))?,
+            edited: int(f("edited"))?,
+            seq: seq?,
+        }),
+        "deleted" => Change::Deleted(Deleted { room: room?, id: id?, seq: seq? }),
+        "reacted" => Change::Reacted(Reacted {
+            room: room?,
+            id: id?,
+            emoji: string(f("emoji"))?,
+            nick: string(f("nick"))?,
+            on: f("on").as_bool()?,
+            seq: seq?,
+        }),
+        _ => return None,
     })
 }
 
