@@ -342,7 +342,13 @@ impl Peer {
     /// Says `text` in `room` and waits for the echo.
     async fn say(&self, room: &str, text: &str) {
         let cid = format!("peer-{}", unique());
-        self.send(&ClientMsg::Say { room: room.into(), text: text.into(), cid: cid.clone(), image: None });
+        self.send(&ClientMsg::Say {
+            room: room.into(),
+            text: text.into(),
+            cid: cid.clone(),
+            image: None,
+            reply_to: None,
+        });
         until("the peer's echo", || {
             self.count(|m| matches!(m, ServerMsg::Message(m) if m.cid.as_deref() == Some(cid.as_str()))) > 0
         })
@@ -878,6 +884,7 @@ async fn scrolling_to_the_top_loads_older_messages_in_place() {
             text: format!("m{i}"),
             cid: format!("h{}-{i}", unique()),
             image: None,
+            reply_to: None,
         });
     }
     until("80 echoes", || ann.count(|m| matches!(m, ServerMsg::Message(_))) == 80).await;
@@ -923,6 +930,7 @@ async fn the_load_older_button_fetches_the_page_before() {
             text: format!("o{i}"),
             cid: format!("o{}-{i}", unique()),
             image: None,
+            reply_to: None,
         });
     }
     until("60 echoes", || ann.count(|m| matches!(m, ServerMsg::Message(_))) == 60).await;

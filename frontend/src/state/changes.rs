@@ -94,14 +94,14 @@ impl RoomState {
             Change::Reacted(_) => return,
         };
         for e in &mut self.entries {
-            if matches!(&**e, Entry::Message { msg, .. } if msg.reply_to == Some(id) && msg.quote.is_some()) {
-                if let Entry::Message { msg, rev, .. } = Arc::make_mut(e)
-                    && let Some(quote) = &mut msg.quote
-                {
-                    quote.text = text.chars().take(common::changes::QUOTE_CHARS).collect();
-                    quote.deleted = deleted;
-                    *rev = seq;
-                }
+            // Checked before `make_mut`, which copies an entry the view shares.
+            if matches!(&**e, Entry::Message { msg, .. } if msg.reply_to == Some(id) && msg.quote.is_some())
+                && let Entry::Message { msg, rev, .. } = Arc::make_mut(e)
+                && let Some(quote) = &mut msg.quote
+            {
+                quote.text = text.chars().take(common::changes::QUOTE_CHARS).collect();
+                quote.deleted = deleted;
+                *rev = seq;
             }
         }
     }

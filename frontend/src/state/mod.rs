@@ -568,9 +568,9 @@ impl Chat {
 
     /// The `react` that turns our `emoji` on the message `id` on, or off if it is on.
     pub fn react(&self, id: u64, emoji: &str) -> Option<ClientMsg> {
-        let on = !self.held(id).is_some_and(|m| {
-            m.reactions.iter().any(|r| r.emoji == emoji && r.nicks.iter().any(|n| *n == self.nick))
-        });
+        let on = !self
+            .held(id)
+            .is_some_and(|m| m.reactions.iter().any(|r| r.emoji == emoji && r.nicks.contains(&self.nick)));
         self.about(ClientMsg::React { room: self.current.clone(), id, emoji: emoji.to_owned(), on })
     }
 

@@ -1,4 +1,5 @@
-//! The message form pinned at the bottom: a labelled input and a Send button. Enter or
+//! The message form pinned at the bottom: a labelled input and a Send button, and above
+//! them the message it answers, if any, with a button that cancels the reply. Enter or
 //! Send hands the text to the [`Client`](crate::client::Client); an empty text is not
 //! sent, a text over the limit is kept with the reason shown. Typing tells the
 //! [`Client`](crate::client::Client), which lets the room know (at most every two
@@ -92,6 +93,17 @@ pub fn Composer() -> impl IntoView {
         >
             <p class=note_class role="alert" data-testid="composer-error">
                 {text}
+            </p>
+            <p class="replying" data-testid="replying" hidden=move || room.reply.with(String::is_empty).then_some("")>
+                <span dir="auto">{room.reply}</span>
+                <button
+                    type="button"
+                    class="discard"
+                    aria-label=w.cancel_reply
+                    on:click=handler(move |_| client.reply(None))
+                >
+                    "×"
+                </button>
             </p>
             <div class="composer-row">
                 {super::attach::button(client)}
