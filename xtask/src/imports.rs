@@ -7,8 +7,9 @@
 //! glue, they were about 3 KiB of the app's 110 KiB Brotli budget. This step renames each
 //! such import to its name without the hash (numbered when two would be equal), in the
 //! wasm and in the glue alike, which is all that binds the two, and writes the new files'
-//! digests into `index.html`'s `integrity` attributes (trunk's preload links). Nothing else
-//! changes: the other sections of the wasm are copied byte for byte.
+//! digests into `index.html`'s `integrity` attributes (trunk's preload links). The glue
+//! also loses its comments and indentation ([`strip_comments`]); nothing else changes:
+//! the other sections of the wasm are copied byte for byte.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -40,6 +41,7 @@ pub fn shorten(dist: &Path) -> Result<usize> {
         ensure!(new_js.matches(old.as_str()).count() == 1, "the glue does not name {old} exactly once");
         new_js = new_js.replace(old.as_str(), new);
     }
+    let new_js = strip_comments(&new_js)?;
     let index_path = dist.join("index.html");
     let mut index = std::fs::read_to_string(&index_path).context("reading index.html")?;
     for (old, new) in [(wasm.as_slice(), new_wasm.as_slice()), (js.as_bytes(), new_js.as_bytes())] {
@@ -50,6 +52,42 @@ pub fn shorten(dist: &Path) -> Result<usize> {
     std::fs::write(&js_path, &new_js)?;
     std::fs::write(&index_path, index)?;
     Ok(renames.len())
+}
+
+/// The glue without its comments, indentation and blank lines: about 0.8 KiB of Brotli
+/// (bench/TUNING.md) that the browser does not need. trunk's JS minifier cannot parse
+/// wasm-bindgen's glue, so this takes away only what a line-by-line reading can tell
+/// apart safely: lines that are wholly a `//` comment or a `/* … */` block, and the
+/// whitespace that starts a line. It refuses (leaving the build failed) glue with a line
+/// that opens or closes a template literal, whose next lines would be part of a string.
+fn strip_comments(js: &str) -> Result<String> {
+    let mut out = String::with_capacity(js.len());
+    let mut in_block = false;
+    for line in js.lines() {
+        let line = line.trim_start();
+        ensure!(line.matches('`').count() % 2 == 0, "the glue has a string over several lines: {line}");
+        if in_block {
+            in_block = !line.contains("*/");
+            continue;
+        }
+        if line.starts_with("/*") {
+            // Only a block that closes at the end of a line is taken away with its lines.
+            let closes = line.find("*/");
+            ensure!(
+                closes.is_none_or(|at| line[at + 2..].trim().is_empty()),
+                "code after a comment on one line: {line}"
+            );
+            in_block = closes.is_none();
+            continue;
+        }
+        if line.is_empty() || line.starts_with("//") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    ensure!(!in_block, "the glue ends inside a comment");
+    Ok(out)
 }
 
 /// A file's digest as a page's `integrity` attribute gives it, the way trunk writes it.
@@ -244,6 +282,17 @@ mod tests {
         assert!(!renames.contains_key("memory"));
         let renamed = rename_imports(&wasm, &renames).unwrap();
         assert_eq!(renamed, module(["__wbg_new", "__wbg_new2", "memory"]));
+    }
+
+    #[test]
+    fn the_glue_loses_its_comments_and_indentation_only() {
+        let glue = "/**\n * Docs.\n */\nexport function f(a) {\n    // why\n    return `${a}//x`; /* kept */\n}\n\n/* one */\nconst u = 'http://x';\n";
+        assert_eq!(
+            strip_comments(glue).unwrap(),
+            "export function f(a) {\nreturn `${a}//x`; /* kept */\n}\nconst u = 'http://x';\n"
+        );
+        assert!(strip_comments("const s = `a\nb`;\n").is_err(), "a string over two lines");
+        assert!(strip_comments("/* a */ f();\n").is_err(), "code after a comment");
     }
 
     #[test]

@@ -34,9 +34,6 @@ const MAX_EXACT: f64 = 9_007_199_254_740_991.0;
 pub fn decode(text: &str) -> Option<ServerMsg> {
     let v = JSON::parse(text).ok()?;
     let f = |key: &str| field(&v, key);
-    if let Some(change) = change(&v) {
-        return Some(change.into());
-    }
     Some(match string(f("type"))?.as_str() {
         "welcome" => ServerMsg::Welcome {
             protocol: count(f("protocol"))?,
@@ -111,6 +108,7 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
             ServerMsg::Role { room: string(f("room"))?, nick: string(f("nick"))?, role: role(f("role"))? }
         }
         "kicked" => ServerMsg::Kicked { room: string(f("room"))?, by: optional(f("by"), string)? },
+        "edited" | "deleted" | "reacted" => change(&v)?.into(),
         "rooms_delta" => ServerMsg::RoomsDelta {
             changed: list(f("changed"), room_info)?,
             removed: list(f("removed"), string)?,

@@ -11,7 +11,7 @@ use common::{
 };
 
 use super::changes::mentions_nick;
-use super::{Chat, RoomState, isolated};
+use super::{Chat, isolated};
 use crate::words::{Words, fill, words};
 
 impl Chat {
@@ -45,9 +45,8 @@ impl Chat {
             } => {
                 if !changes_complete {
                     // More changed while away than `joined` could tell: the room is read anew.
-                    let r = self.room_mut(&room);
-                    let password = r.and_then(|r| {
-                        *r = RoomState { password: r.password.take(), ..RoomState::new(&r.name, r.serial) };
+                    let password = self.room_mut(&room).and_then(|r| {
+                        r.reload();
                         r.password.clone()
                     });
                     return vec![ClientMsg::Join { room, after: None, password, max: None }];

@@ -70,40 +70,43 @@ pub fn change_message(msg: &mut ChatMessage, change: &Change) -> bool {
 
 impl RoomState {
     /// Applies a change of one of this room's messages (or keeps it for when that message
-    /// comes), and to the quotes of the replies to it.
+    /// comes), and to the quotes of the replies to it. A changed entry is a new one: the
+    /// view shares the old.
     pub(super) fn change(&mut self, change: Change) {
         let id = change.id();
-        let seq = change.seq();
-        if let Some(e) = self.entries.iter_mut().find(|e| e.id() == Some(id)) {
-            let e = Arc::make_mut(e);
-            if let Entry::Message { msg, rev, .. } = e
-                && change_message(msg, &change)
+        let mut held = false;
+        for e in &mut self.entries {
+            if let Entry::Message { msg, own, room, .. } = &**e
+                && (msg.id == id || msg.reply_to == Some(id))
             {
-                *rev = seq;
+                let mut msg = msg.clone();
+                let changed = if msg.id == id {
+                    held = true;
+                    change_message(&mut msg, &change)
+                } else {
+                    requote(&mut msg, &change)
+                };
+                if changed {
+                    *e = Arc::new(Entry::Message { msg, own: *own, room: *room, rev: change.seq() });
+                }
             }
-        } else {
+        }
+        if !held {
             if self.pending.len() >= MAX_PENDING {
                 self.pending.remove(0);
             }
-            self.pending.push(change.clone());
+            self.pending.push(change);
         }
-        // A reply's quote follows its message, as the server keeps it.
-        let (text, deleted) = match &change {
-            Change::Edited(e) => (&e.text, false),
-            Change::Deleted(_) => (&String::new(), true),
-            Change::Reacted(_) => return,
-        };
-        for e in &mut self.entries {
-            // Checked before `make_mut`, which copies an entry the view shares.
-            if matches!(&**e, Entry::Message { msg, .. } if msg.reply_to == Some(id) && msg.quote.is_some())
-                && let Entry::Message { msg, rev, .. } = Arc::make_mut(e)
-                && let Some(quote) = &mut msg.quote
-            {
-                quote.text = text.chars().take(common::changes::QUOTE_CHARS).collect();
-                quote.deleted = deleted;
-                *rev = seq;
-            }
-        }
+    }
+
+    /// Forgets the log (its messages, and the changes waiting for some), to be read anew.
+    pub(super) fn reload(&mut self) {
+        self.entries.clear();
+        self.ids.clear();
+        self.pending.clear();
+        self.last_id = None;
+        self.known = false;
+        self.complete = false;
     }
 
     /// The changes that waited for `msg`, applied to it; the `rev` it then has.
@@ -120,6 +123,21 @@ impl RoomState {
         });
         rev
     }
+}
+
+/// A reply's quote follows the message it quotes, as the server keeps it; whether it
+/// changed.
+fn requote(msg: &mut ChatMessage, change: &Change) -> bool {
+    let Some(quote) = &mut msg.quote else { return false };
+    match change {
+        Change::Edited(e) => quote.text = e.text.chars().take(common::changes::QUOTE_CHARS).collect(),
+        Change::Deleted(_) => {
+            quote.text.clear();
+            quote.deleted = true;
+        }
+        Change::Reacted(_) => return false,
+    }
+    true
 }
 
 /// The `@nick` mentions in `text`, as byte ranges of the nick (after its `@`): an `@` at

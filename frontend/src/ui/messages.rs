@@ -1,5 +1,7 @@
-//! The room's log and the typing line under it. The log shows chat messages, notices and
-//! our messages still on their way (keyed by id, by sequence number, by `cid`), is kept
+//! The room's log and the typing line under it. The log shows chat messages (with what
+//! they went through: an edit, a deletion, reactions, the quote of the message they
+//! answer, and their actions: reply, react, edit, delete), notices and our messages
+//! still on their way (keyed by id, by sequence number, by `cid`), is kept
 //! scrolled to the newest entry unless the user has scrolled up to read, and fetches
 //! older messages when the user reaches its top, keeping what they were reading in place.
 //! It renders what the [`RoomView`](super::RoomView) holds and nothing else; the
@@ -40,8 +42,8 @@ fn clock(ts: u64) -> (String, String) {
     (shown.into(), date.to_iso_string().into())
 }
 
-/// One line of the log. A line never changes once drawn (when a message fails, its key
-/// changes and a new line replaces it), so it is drawn rather than a `view!` (see
+/// One line of the log. A line never changes once drawn (when a message fails, or is
+/// edited, deleted or reacted to, its key changes and a new line replaces it), so it is drawn rather than a `view!` (see
 /// [`dom`](super::dom)).
 fn entry_view(entry: Arc<Entry>) -> Drawn {
     let Ctx { client, me, .. } = ctx();
@@ -71,7 +73,6 @@ fn act(li: &Element, palette: &Element, ev: JsValue, id: u64, text: &str, client
     else {
         return;
     };
-    let _ = li.remove_attribute("data-open");
     if let Some(emoji) = button.get_attribute("data-e") {
         set(palette, "hidden", "");
         return client.change(|c| c.react(id, &emoji));
@@ -199,7 +200,9 @@ fn draw_line(entry: &Entry, client: Client, me: &str) -> Drawing {
                     );
                 }
             }
-            // Shown on hover or focus (a long press on a phone), by CSS.
+            // Shown on hover or focus, by CSS: the line takes the focus (from Tab, a click,
+            // or a tap or long press on a phone), and Tab then reaches them.
+            set(&li, "tabindex", "0");
             let bar = add_element(&li, "div", "actions");
             add_button(&bar, "", "reply", w.reply);
             add_button(&bar, "", "react", w.react);
@@ -216,26 +219,11 @@ fn draw_line(entry: &Entry, client: Client, me: &str) -> Drawing {
             }
             let (id, text) = (msg.id, msg.text.clone());
             let on_li = li.clone();
-            line = line
-                .on_click(&li, Box::new(move |ev| act(&on_li, &palette, ev, id, &text, client)))
-                .on(&li, "keydown", Box::new(move |ev| edit_keys(ev, id, client)))
-                .on(
-                    &li,
-                    "contextmenu",
-                    Box::new(move |ev| {
-                        // A long press on a touch screen shows the actions (a mouse's right
-                        // click keeps its menu).
-                        let touch = js_sys::Reflect::get(&ev, &"pointerType".into()).ok();
-                        if touch.and_then(|t| t.as_string()).as_deref() == Some("touch") {
-                            let ev = ev.unchecked_into::<web_sys::Event>();
-                            ev.prevent_default();
-                            let li = ev.current_target().map(JsCast::unchecked_into::<Element>);
-                            if let Some(li) = li {
-                                set(&li, "data-open", "");
-                            }
-                        }
-                    }),
-                );
+            line = line.on_click(&li, Box::new(move |ev| act(&on_li, &palette, ev, id, &text, client))).on(
+                &li,
+                "keydown",
+                Box::new(move |ev| edit_keys(ev, id, client)),
+            );
         }
         Entry::Outgoing { cid, nick, text, failed, image, progress, retry } => {
             set(&li, "class", if failed.is_some() { "msg own outgoing failed" } else { "msg own outgoing" });
