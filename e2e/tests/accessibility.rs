@@ -21,7 +21,8 @@ async fn action(page: &Page, text: &str, act: &str, click: bool) -> Result<()> {
     let xpath = format!("//li[@data-testid='message'][.//p[contains(., '{text}')]]//button[@data-a='{act}']");
     let script = format!(
         "const b = document.evaluate(\"{xpath}\", document, null, 9, null).singleNodeValue;
-         if (!b) return false; b.closest('li').focus(); b.focus(); if ({click}) b.click(); return b.offsetHeight > 0"
+         if (!b) return false; b.closest('li').focus(); b.focus();
+         const shown = b.offsetHeight > 0; if ({click}) b.click(); return shown"
     );
     ensure!(page.eval(&script).await? == true, "no visible {act} on {text:?}");
     Ok(())
