@@ -142,7 +142,7 @@ pub struct RoomState {
     /// The password this room was joined (or created) with: sent again with every rejoin
     /// after a reconnect. In memory only, for this page's life.
     pub(super) password: Option<String>,
-    /// Changes of messages not held (see [`changes`](super::changes)), oldest first.
+    /// Changes of messages not held, oldest first, applied when their message comes.
     pub(super) pending: Vec<Change>,
     /// The room's owner and moderators, as `joined` and `role` told.
     pub(super) roles: Vec<RoleInfo>,
