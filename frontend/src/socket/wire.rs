@@ -375,6 +375,8 @@ mod tests {
             r#"{"type":"error","code":"from_the_future","message":"?"}"#,
             r#"{"type":"you","nick":"ann","added_later":[1,{"x":null}]}"#,
             r#"{"nick":"ann","type":"you"}"#,
+            r#"{"type":"message","room":"r","id":1,"nick":"n","text":"t","ts":1,"edited":null,"quote":null,"reply_to":null}"#,
+            r#"{"type":"deleted","room":"r","id":1,"seq":2,"later":true}"#,
         ] {
             assert!(agrees(json).is_some(), "{json}");
         }
@@ -405,6 +407,14 @@ mod tests {
             r#"{"type":"joined","room":"r","members":[],"history":[],"complete":"yes"}"#,
             r#"{"type":"presence","room":"r","event":"wave","nick":"n"}"#,
             r#"{"type":"error","code":3,"message":"m"}"#,
+            r#"{"type":"message","room":"r","id":1,"nick":"n","text":"t","ts":1,"deleted":null}"#,
+            r#"{"type":"message","room":"r","id":1,"nick":"n","text":"t","ts":1,"reactions":null}"#,
+            r#"{"type":"message","room":"r","id":1,"nick":"n","text":"t","ts":1,"reactions":[{"emoji":"x"}]}"#,
+            r#"{"type":"message","room":"r","id":1,"nick":"n","text":"t","ts":1,"quote":{"nick":"a"}}"#,
+            r#"{"type":"reacted","room":"r","id":1,"emoji":"x","nick":"n","seq":2}"#,
+            r#"{"type":"edited","room":"r","id":1,"text":"t","seq":2}"#,
+            r#"{"type":"joined","room":"r","members":[],"history":[],"complete":true,"changes":[{"type":"left","room":"r"}]}"#,
+            r#"{"type":"joined","room":"r","members":[],"history":[],"complete":true,"changes_complete":null}"#,
         ] {
             assert!(agrees(json).is_none(), "{json}");
         }
