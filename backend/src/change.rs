@@ -27,6 +27,16 @@ pub const REACTIONS_PER_PERSON: usize = 10;
 pub struct Actor {
     pub sender: Arc<str>,
     pub nick: Nick,
+    /// Speaks for the room: its owner or a moderator of it, or the operator (who holds no
+    /// session: its `sender` is empty, a token no session has). May delete any message.
+    pub moderates: bool,
+}
+
+impl Actor {
+    /// The operator, deleting through the admin API.
+    pub fn operator() -> Self {
+        Self { sender: Arc::from(""), nick: Nick::parse("operator").expect("a valid nick"), moderates: true }
+    }
 }
 
 /// What a change does.
@@ -71,10 +81,10 @@ pub fn may_edit(actor: &Actor, author: &str) -> bool {
 }
 
 /// Whether `actor` may delete a message sent by `author` (a resume token). Every
-/// deletion's permission is decided here and only here: its sender now; a room's owner,
-/// moderators and the operator are to be added through this same function.
+/// deletion's permission is decided here and only here: its sender, the room's owner and
+/// moderators, and the operator.
 pub fn may_delete(actor: &Actor, author: &str) -> bool {
-    *actor.sender == *author
+    actor.moderates || *actor.sender == *author
 }
 
 /// Whether `s` is one emoji as Unicode lists them (a single pictograph, a keycap, a flag,
@@ -188,7 +198,7 @@ mod tests {
     use super::*;
 
     fn actor(sender: &str) -> Actor {
-        Actor { sender: sender.into(), nick: Nick::parse(sender).unwrap() }
+        Actor { sender: sender.into(), nick: Nick::parse(sender).unwrap(), moderates: false }
     }
 
     #[test]

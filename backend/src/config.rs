@@ -73,6 +73,17 @@ pub struct Config {
     #[arg(long, env = "CHAT_REDIS")]
     pub redis: Option<String>,
 
+    /// With --redis: the cluster's history is archived in this PostgreSQL (for example
+    /// `postgres://chat@db.example/chat`), without limit, and Redis keeps only each room's
+    /// newest --redis-history messages. The node exits at start if it cannot use it.
+    #[arg(long, env = "CHAT_DATABASE", requires = "redis")]
+    pub database: Option<String>,
+
+    /// With --database: messages kept per room in Redis (the newest; the rest are read
+    /// from PostgreSQL).
+    #[arg(long, env = "CHAT_REDIS_HISTORY", default_value_t = 1000)]
+    pub redis_history: u64,
+
     /// The SQLite database file; it and its folder are created when missing.
     #[arg(long, env = "CHAT_DB", default_value = "data/chat.db")]
     pub db: PathBuf,
@@ -192,6 +203,8 @@ impl Default for Config {
             ping_secs: 20,
             store: StoreKind::Sqlite,
             redis: None,
+            database: None,
+            redis_history: 1000,
             db: PathBuf::from("data/chat.db"),
             history: 10_000,
             sync: SyncMode::Full,
@@ -241,7 +254,15 @@ mod tests {
         // The lists have no default: empty unless given.
         assert_eq!(
             without_default,
-            ["web-dir", "redis", "allowed-origin", "allowed-host", "trusted-proxy", "admin-token"]
+            [
+                "web-dir",
+                "redis",
+                "database",
+                "allowed-origin",
+                "allowed-host",
+                "trusted-proxy",
+                "admin-token"
+            ]
         );
         assert!(default.allowed_origins.is_empty() && default.trusted_proxies.is_empty());
         assert_eq!(default.redis, None);

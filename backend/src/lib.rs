@@ -39,6 +39,7 @@
 //! - `error`: the request errors and their one mapping to the protocol's error codes.
 //! - `net`: the URLs a phone on the LAN can open.
 //! - [`redis_server`]: a private `redis-server` for the tests (not used by the server).
+//! - [`postgres_server`]: a private PostgreSQL for the tests and `cargo xtask cluster`.
 //! - [`balancer`]: a private nginx in front of a cluster's nodes, for the tests, with the
 //!   configuration `cargo xtask cluster` runs (not used by the server).
 //! - `media`: uploaded images: `POST /api/media` (checked by their bytes, metadata
@@ -50,6 +51,7 @@ mod admin;
 pub mod admission;
 #[doc(hidden)]
 pub mod balancer;
+mod banned;
 mod change;
 mod cluster;
 pub mod config;
@@ -64,6 +66,7 @@ mod metrics;
 mod names;
 pub mod net;
 #[doc(hidden)]
+pub mod postgres_server;
 pub mod redis_server;
 pub mod server;
 mod store;

@@ -66,6 +66,11 @@ pub fn screen(request: Request) -> Result<Request, InvalidName> {
             };
             Request::Members(page)
         }
+        Request::Rooms(mut ask) => {
+            // A room named in NFC is found by a query in NFC.
+            ask.query = ask.query.map(self::room).transpose()?;
+            Request::Rooms(ask)
+        }
         Request::Ping => Request::Ping,
         // The nick names someone who has it (looked up by its key), as a cursor does.
         Request::Mod { room, nick, on } => Request::Mod { room: self::room(room)?, nick, on },
@@ -74,6 +79,7 @@ pub fn screen(request: Request) -> Result<Request, InvalidName> {
         Request::Edit { room, id, text } => Request::Edit { room: self::room(room)?, id, text },
         Request::Delete { room, id } => Request::Delete { room: self::room(room)?, id },
         Request::React { room, id, emoji, on } => Request::React { room: self::room(room)?, id, emoji, on },
+        Request::RoomsWatch(on) => Request::RoomsWatch(on),
     })
 }
 

@@ -44,8 +44,8 @@ use crate::hosts::{self, Hosts};
 use crate::hub::Hub;
 use crate::media::{self, Media};
 use crate::net;
-use crate::store::Store;
-use crate::{stream, web, ws};
+use crate::store::{Archive, Archiver, Store};
+use crate::{banned, stream, web, ws};
 
 /// The listen backlog where the system does not say its maximum: Linux's default
 /// `somaxconn` since 5.4; other kernels cap a larger backlog at their own maximum.
@@ -115,10 +115,23 @@ pub async fn run(
     let shutdown = drain(shutdown, stopping.clone(), Duration::from_secs(config.drain_secs));
     let mut cluster = None;
     let mut redis_commands = None;
+    let mut archiver = None;
     let (store, history, written) = match (&config.redis, config.store) {
         (Some(url), _) => {
             let node = Cluster::connect(url).await?;
-            let (store, history, written) = Store::redis(node.commands(), node.client());
+            let archive = match &config.database {
+                Some(url) => {
+                    let archive = Archive::connect(url).await?;
+                    tracing::info!(
+                        kept = config.redis_history,
+                        "messages are archived in PostgreSQL; Redis keeps each room's newest"
+                    );
+                    archiver = Some(Archiver::new(node.commands(), archive.clone(), config.redis_history));
+                    Some(archive)
+                }
+                None => None,
+            };
+            let (store, history, written) = Store::redis(node.commands(), node.client(), archive);
             redis_commands = Some(node.commands());
             cluster = Some(node);
             (store, history, Some(written))
@@ -137,6 +150,8 @@ pub async fn run(
     let audit_history = history.clone();
     let readiness = Readiness::new(history.clone(), stopping);
     let hub = Hub::new(store, history, config.presence_threshold);
+    // The bans a restart or a new node must not forget, before anyone connects.
+    hub.keep_bans().await;
     let mut cluster = cluster.map(|node| node.start(&hub, token.clone()));
     let media = Media::open(&config.media_dir, config.media_max_bytes)
         .with_context(|| format!("creating the media folder {}", config.media_dir.display()))?;
@@ -145,6 +160,7 @@ pub async fn run(
     hub.sweep_orphans_to(orphans);
     tokio::spawn(media.clone().sweep(orphaned));
     let directory = tokio::spawn(hub.clone().run_directory(token.clone()));
+    let archiver = archiver.map(|a| tokio::spawn(a.run(token.clone())));
     let presence = tokio::spawn(hub.clone().run_presence(token.clone()));
     let delivery = written.map(|mut written| {
         let hub = hub.clone();
@@ -269,6 +285,9 @@ pub async fn run(
         task.abort();
     }
     directory.abort();
+    if let Some(archiver) = archiver {
+        archiver.abort();
+    }
     presence.abort();
     if let Some(task) = delivery {
         task.abort();
@@ -443,14 +462,17 @@ async fn ws_handler(
         return (StatusCode::FORBIDDEN, "WebSocket connections from other sites' pages are not allowed\n")
             .into_response();
     }
-    if state.hub.banned_from_server(params.resume.as_deref(), ip) {
-        tracing::info!(client = %client(), "refused a WebSocket: banned by the operator");
-        return (StatusCode::FORBIDDEN, "you are banned from this server for now\n").into_response();
-    }
     let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
         return (StatusCode::BAD_REQUEST, "this connection cannot be upgraded to a WebSocket\n")
             .into_response();
     };
+    if state.hub.banned_from_server(params.resume.as_deref(), ip) {
+        // Upgraded, told why and closed with 4001: a browser cannot read a refused
+        // upgrade's status, and would retry a 403 forever (see `banned`).
+        tracing::info!(client = %client(), "turned a WebSocket away: banned by the operator");
+        state.sessions.spawn(banned::websocket(on_upgrade));
+        return switching_protocols(accept, version);
+    }
     let Ok(slot) = state.slots.clone().try_acquire_owned() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "the server is full; try again later\n").into_response();
     };
@@ -488,6 +510,11 @@ async fn ws_handler(
         drop((slot, counted));
     };
     sessions.spawn(task.instrument(span));
+    switching_protocols(accept, version)
+}
+
+/// The `101` that accepts an upgrade.
+fn switching_protocols(accept: HeaderValue, version: Version) -> Response {
     // Static header values, inserted directly: the builder parsed and copied each of
     // them on every upgrade (bench/TUNING.md).
     let mut response = Response::new(Body::empty());

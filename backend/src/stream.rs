@@ -167,8 +167,10 @@ async fn open(
         return refuse(StatusCode::FORBIDDEN, "streams from other sites' pages are not allowed\n");
     }
     if state.hub.banned_from_server(params.resume.as_deref(), ip) {
-        tracing::info!(%client, "refused an HTTP stream: banned by the operator");
-        return refuse(StatusCode::FORBIDDEN, "you are banned from this server for now\n");
+        // Told why and closed with 4001, as a WebSocket is: an `EventSource` cannot read
+        // a 403 (see `banned`).
+        tracing::info!(%client, "turned an HTTP stream away: banned by the operator");
+        return crate::banned::stream();
     }
     let Ok(slot) = state.slots.clone().try_acquire_owned() else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "the server is full; try again later\n");

@@ -46,6 +46,9 @@ enum Cmd {
         /// The slow-phone timing written by the end-to-end suite (`e2e/tests/load.rs`).
         #[arg(long)]
         slow_phone: Option<PathBuf>,
+        /// The same timing with the WebSocket refused (the app on its HTTP stream).
+        #[arg(long)]
+        slow_phone_http: Option<PathBuf>,
     },
     /// The web app's first load from the release server on ROOT/dist, in bytes on the wire.
     FirstLoad {
@@ -82,11 +85,30 @@ enum Cmd {
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::Suite { quick, rounds, root, out, server_bin, servers, scenarios, slow_phone } => {
+        Cmd::Suite {
+            quick,
+            rounds,
+            root,
+            out,
+            server_bin,
+            servers,
+            scenarios,
+            slow_phone,
+            slow_phone_http,
+        } => {
             let out = out.unwrap_or_else(|| root.join("BENCHMARKS.md"));
             let rounds = rounds.unwrap_or(if quick { 1 } else { 3 });
-            let opts =
-                suite::Options { quick, rounds, root, out, server_bin, servers, scenarios, slow_phone };
+            let opts = suite::Options {
+                quick,
+                rounds,
+                root,
+                out,
+                server_bin,
+                servers,
+                scenarios,
+                slow_phone,
+                slow_phone_http,
+            };
             let written = suite::run(&opts)?;
             eprintln!("wrote {}", written.display());
             Ok(())
@@ -101,6 +123,7 @@ fn main() -> Result<()> {
                 servers: Vec::new(),
                 scenarios: Vec::new(),
                 slow_phone: None,
+                slow_phone_http: None,
             };
             let load = suite::first_load(&opts)?;
             for f in &load.files {

@@ -50,6 +50,8 @@ pub struct Options {
     pub scenarios: Vec<Scenario>,
     /// The slow-phone timing the end-to-end suite wrote, when it ran.
     pub slow_phone: Option<PathBuf>,
+    /// The same phone's timing with its WebSocket refused (on the HTTP stream).
+    pub slow_phone_http: Option<PathBuf>,
 }
 
 /// One server configuration under test.
@@ -109,7 +111,10 @@ impl Variant {
         match self.kind {
             Kind::Floor => s.floor_applies(),
             // The cluster is held against one node as `ours` runs (the memory store).
-            Kind::Ours(ours) if s == Scenario::Cluster => ours.store != Some("sqlite"),
+            // So are the HTTP stream's figures (against `ours` on WebSockets).
+            Kind::Ours(ours) if s == Scenario::Cluster || s.ours_proto() == Proto::Stream => {
+                ours.store != Some("sqlite")
+            }
             Kind::Ours(_) => true,
             Kind::Redis { .. } => s == Scenario::Cluster,
             // The reconnect storm is held against `ws` alone, as the other storms are.
@@ -312,13 +317,17 @@ pub fn run(opts: &Options) -> Result<PathBuf> {
             None
         }
     };
-    let slow_phone = opts.slow_phone.as_deref().and_then(|path| match read_slow_phone(path) {
-        Ok(phone) => Some(phone),
-        Err(e) => {
-            notes.push(format!("No slow-phone timing: {e:#}."));
-            None
-        }
-    });
+    let mut slow_phone = |file: Option<&Path>, what: &str| {
+        file.and_then(|path| match read_slow_phone(path) {
+            Ok(phone) => Some(phone),
+            Err(e) => {
+                notes.push(format!("No slow-phone timing{what}: {e:#}."));
+                None
+            }
+        })
+    };
+    let slow_phone_http = slow_phone(opts.slow_phone_http.as_deref(), " with the WebSocket refused");
+    let slow_phone = slow_phone(opts.slow_phone.as_deref(), "");
     let load_start = load_average();
     let mut records = Vec::new();
     for round in 1..=opts.rounds {
@@ -351,6 +360,7 @@ pub fn run(opts: &Options) -> Result<PathBuf> {
         records,
         first_load,
         slow_phone,
+        slow_phone_http,
         elapsed_s: started.elapsed().as_secs_f64(),
         command: command_line(opts),
         load: (load_start, load_average()),

@@ -4,8 +4,8 @@
 //! received). [`SlowPhone`] is the end-to-end suite's timing of a first load on an
 //! emulated slow phone, which it writes to a file for this report.
 //!
-//! The manifest's own icons are not counted: a browser fetches them when the app is
-//! installed, not to show the page.
+//! The manifest's own icons are not counted, nor the `apple-touch-icon` link's: a browser
+//! fetches them when the app is installed (added to a home screen), not to show the page.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -78,7 +78,8 @@ pub fn first_load(addr: SocketAddr) -> Result<FirstLoad> {
 pub fn references(html: &str) -> Vec<String> {
     const ATTRIBUTES: [&str; 4] = ["href", "src", "data-js", "data-wasm"];
     let mut out: Vec<String> = Vec::new();
-    let mut rest = html;
+    let html = without_install_icons(html);
+    let mut rest = html.as_str();
     while let Some(eq) = rest.find('=') {
         let name_start = rest[..eq].rfind(|c: char| c.is_whitespace()).map_or(0, |i| i + 1);
         let name = rest[name_start..eq].trim().to_ascii_lowercase();
@@ -104,6 +105,23 @@ pub fn references(html: &str) -> Vec<String> {
             }
         }
     }
+    out
+}
+
+/// `html` without its `<link rel="apple-touch-icon">` tags: Safari fetches that icon when
+/// the page is added to a home screen, as other browsers fetch the manifest's icons.
+fn without_install_icons(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find("<link") {
+        let end = rest[start..].find('>').map_or(rest.len(), |e| start + e + 1);
+        out.push_str(&rest[..start]);
+        if !rest[start..end].contains("apple-touch-icon") {
+            out.push_str(&rest[start..end]);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -172,6 +190,7 @@ mod tests {
     const PAGE: &str = r##"<!DOCTYPE html><html><head>
 <link rel="manifest" href="/manifest.webmanifest" />
 <link rel="icon" type="image/png" sizes="192x192" href="/icon-192.png" />
+<link rel="apple-touch-icon" href="/apple-touch-icon.png" />
 <link rel="stylesheet" href="/style-9a8b.css" integrity="sha384-x" />
 <script src="/boot-12ab.js" type="module" integrity="sha384-y"></script>
 <meta name="chat-app" data-js="/frontend-ab12.js" data-wasm="/frontend-ab12_bg.wasm" />

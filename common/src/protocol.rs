@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::changes::{Change, Deleted, Edited, Emoji, Quote, Reacted, Reaction};
 use crate::media::ImageRef;
 use crate::names::{Cid, InvalidName, Nick, Password, RoomName, Text, room_max};
-use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE, MembersPage};
+use crate::v2::{MEMBERS_MAX, MEMBERS_PAGE, MembersPage, RoomsAsk};
 use crate::{HISTORY_DEFAULT, HISTORY_MAX};
 
 /// A frame from a client, as it arrives.
@@ -81,6 +81,18 @@ pub enum ClientMsg {
     Delete { room: String, id: u64 },
     /// Add (`on`) or remove one's reaction to a message.
     React { room: String, id: u64, emoji: String, on: bool },
+    /// Version 2: a page of the room directory in name order, those after the room `after`,
+    /// only those whose name starts with `query` (case-insensitively), up to `limit`.
+    Rooms {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        query: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// Version 2: whether the client shows its room list (`rooms_delta` only while it does).
+    RoomsWatch { on: bool },
 }
 
 /// A client frame whose names and texts passed the bounds of PROTOCOL.md (`Members` is
@@ -140,6 +152,8 @@ pub enum Request {
         emoji: Emoji,
         on: bool,
     },
+    Rooms(RoomsAsk),
+    RoomsWatch(bool),
 }
 
 impl ClientMsg {
@@ -204,6 +218,8 @@ impl ClientMsg {
             Self::React { room, id, emoji, on } => {
                 Request::React { room: RoomName::parse(&room)?, id, emoji: Emoji::parse(&emoji)?, on }
             }
+            Self::Rooms { after, query, limit } => Request::Rooms(RoomsAsk::parse(after, query, limit)?),
+            Self::RoomsWatch { on } => Request::RoomsWatch(on),
         })
     }
 }
@@ -318,6 +334,9 @@ pub enum ServerMsg {
         rooms: Vec<RoomInfo>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<String>,
+        /// Version 2: how many rooms the directory holds (`rooms` is its first page).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rooms_total: Option<u32>,
     },
     /// The receiver's own nick changed.
     You {
@@ -394,6 +413,19 @@ pub enum ServerMsg {
     RoomsDelta {
         changed: Vec<RoomInfo>,
         removed: Vec<String>,
+        /// How many rooms the directory holds now.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u32>,
+    },
+    /// Version 2: the answer to `rooms` (and to `rooms_watch` on, then without `next`):
+    /// `next` is the `after` of the following page, absent after the last one.
+    RoomsPage {
+        rooms: Vec<RoomInfo>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
+        total: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        query: Option<String>,
     },
     Error {
         code: ErrorCode,
@@ -461,578 +493,10 @@ impl ServerMsg {
 ///
 /// Two guards keep the lists whole. [`kind`](samples::server_kind) matches every variant
 /// without a wildcard, so a new variant does not compile until it is named there; and the
-/// tests below compare the kinds of the samples with the list of `type`s that serde's
+/// tests (`protocol/tests.rs`) compare the kinds of the samples with the list of `type`s that serde's
 /// own derive refuses an unknown one with, so a variant without a sample fails them.
 #[cfg(any(test, feature = "samples"))]
-pub mod samples {
-    use super::*;
-
-    /// The `type` of a server frame, by a match over every variant.
-    pub fn server_kind(msg: &ServerMsg) -> &'static str {
-        match msg {
-            ServerMsg::Welcome { .. } => "welcome",
-            ServerMsg::You { .. } => "you",
-            ServerMsg::Rooms { .. } => "rooms",
-            ServerMsg::Joined { .. } => "joined",
-            ServerMsg::Left { .. } => "left",
-            ServerMsg::Message(_) => "message",
-            ServerMsg::Presence { .. } => "presence",
-            ServerMsg::Typing { .. } => "typing",
-            ServerMsg::History { .. } => "history",
-            ServerMsg::Pong => "pong",
-            ServerMsg::Error { .. } => "error",
-            ServerMsg::Members { .. } => "members",
-            ServerMsg::PresenceCount { .. } => "presence_count",
-            ServerMsg::RoomsDelta { .. } => "rooms_delta",
-            ServerMsg::Kicked { .. } => "kicked",
-            ServerMsg::Role { .. } => "role",
-            ServerMsg::Edited(_) => "edited",
-            ServerMsg::Deleted(_) => "deleted",
-            ServerMsg::Reacted(_) => "reacted",
-        }
-    }
-
-    /// The `type` of a client frame, by a match over every variant.
-    pub fn client_kind(msg: &ClientMsg) -> &'static str {
-        match msg {
-            ClientMsg::Nick { .. } => "nick",
-            ClientMsg::Join { .. } => "join",
-            ClientMsg::Leave { .. } => "leave",
-            ClientMsg::Say { .. } => "say",
-            ClientMsg::Typing { .. } => "typing",
-            ClientMsg::History { .. } => "history",
-            ClientMsg::Ping => "ping",
-            ClientMsg::Members { .. } => "members",
-            ClientMsg::Mod { .. } => "mod",
-            ClientMsg::Kick { .. } => "kick",
-            ClientMsg::Ban { .. } => "ban",
-            ClientMsg::Edit { .. } => "edit",
-            ClientMsg::Delete { .. } => "delete",
-            ClientMsg::React { .. } => "react",
-        }
-    }
-
-    /// What JSON escapes, and what it does not need to.
-    const AWKWARD: &str = "\"quoted\" \\ tab\t nl\n bell\u{7} é 😀 </script>";
-
-    fn message(id: u64, cid: Option<&str>) -> ChatMessage {
-        ChatMessage {
-            room: "rust".into(),
-            id,
-            nick: "bob".into(),
-            text: AWKWARD.into(),
-            // A time as the server gives it (ms since 1970), whatever the id: both stay
-            // within what a JavaScript number holds exactly.
-            ts: 1_763_760_000_000 + id % 1000,
-            cid: cid.map(Into::into),
-            ..ChatMessage::default()
-        }
-    }
-
-    /// A URL as `POST /api/media` answers it.
-    pub const IMAGE: &str = "/media/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.png";
-
-    /// Every [`ServerMsg`] variant, each optional field present and absent, every
-    /// [`PresenceEvent`] and every [`ErrorCode`] the server sends.
-    pub fn server() -> Vec<ServerMsg> {
-        let presence = |event, nick: &str, old_nick: Option<&str>| ServerMsg::Presence {
-            room: "rust".into(),
-            event,
-            nick: nick.into(),
-            old_nick: old_nick.map(Into::into),
-        };
-        vec![
-            ServerMsg::Welcome {
-                protocol: crate::PROTOCOL_VERSION,
-                nick: "guest-1234".into(),
-                rooms: vec![
-                    RoomInfo { name: "lobby".into(), members: 2, private: false },
-                    RoomInfo { name: "den".into(), members: 1, private: true },
-                ],
-                resume: None,
-            },
-            ServerMsg::Welcome {
-                protocol: crate::PROTOCOL_VERSION,
-                nick: "ann".into(),
-                rooms: vec![],
-                resume: Some("Zk3q9x0aPq1bC2dE".into()),
-            },
-            ServerMsg::You { nick: "ann".into() },
-            ServerMsg::Rooms {
-                rooms: vec![
-                    RoomInfo { name: "lobby".into(), members: 0, private: false },
-                    RoomInfo { name: "café & co".into(), members: u32::MAX, private: false },
-                    RoomInfo { name: "secret \"den\"".into(), members: 3, private: true },
-                ],
-            },
-            ServerMsg::Joined {
-                room: "rust".into(),
-                members: vec!["ann".into(), "bob".into()],
-                history: vec![message(3, None), message(4, Some("a-1"))],
-                complete: true,
-                total: None,
-                roles: vec![
-                    RoleInfo { nick: "ann".into(), role: Role::Owner },
-                    RoleInfo { nick: "bob".into(), role: Role::Moderator },
-                ],
-                changes: vec![],
-                changes_complete: true,
-            },
-            // Resumed: what changed while away, some left out.
-            ServerMsg::Joined {
-                room: "rust".into(),
-                members: vec!["ann".into()],
-                history: vec![],
-                complete: true,
-                total: None,
-                roles: vec![],
-                changes: vec![
-                    Change::Edited(Edited {
-                        room: "rust".into(),
-                        id: 3,
-                        text: AWKWARD.into(),
-                        edited: 1_763_760_000_500,
-                        seq: 8,
-                    }),
-                    Change::Deleted(Deleted { room: "rust".into(), id: 4, seq: 9 }),
-                    Change::Reacted(Reacted {
-                        room: "rust".into(),
-                        id: 3,
-                        emoji: "👍".into(),
-                        nick: "ann".into(),
-                        on: false,
-                        seq: 10,
-                    }),
-                ],
-                changes_complete: false,
-            },
-            // Version 2: the first page of members and the room's size.
-            ServerMsg::Joined {
-                room: "lobby".into(),
-                members: vec!["Ada".into(), "bob".into()],
-                history: vec![],
-                complete: true,
-                total: Some(1200),
-                roles: vec![],
-                changes: vec![],
-                changes_complete: true,
-            },
-            ServerMsg::Members {
-                room: "lobby".into(),
-                members: vec!["carl".into(), "Dan".into()],
-                total: 1200,
-                complete: false,
-            },
-            ServerMsg::PresenceCount { room: "lobby".into(), joined: 12, left: 3, renamed: 0, total: 1209 },
-            ServerMsg::RoomsDelta {
-                changed: vec![
-                    RoomInfo { name: "rust".into(), members: 4, private: false },
-                    RoomInfo { name: "den".into(), members: 2, private: true },
-                ],
-                removed: vec!["go".into()],
-            },
-            ServerMsg::RoomsDelta { changed: vec![], removed: vec![] },
-            ServerMsg::Kicked { room: "rust".into(), by: Some("ann".into()) },
-            ServerMsg::Kicked { room: "rust".into(), by: None },
-            ServerMsg::Role { room: "rust".into(), nick: "bob".into(), role: Role::Moderator },
-            ServerMsg::Role { room: "rust".into(), nick: "bob".into(), role: Role::Member },
-            ServerMsg::Left { room: "rust".into() },
-            // The largest id a JavaScript number holds exactly.
-            ServerMsg::Message(message(9_007_199_254_740_991, Some("c-1"))),
-            ServerMsg::Message(message(5, None)),
-            // A picture without a caption, and one with.
-            ServerMsg::Message(ChatMessage {
-                text: String::new(),
-                image: Some(IMAGE.into()),
-                ..message(6, Some("c-6"))
-            }),
-            ServerMsg::Message(ChatMessage { image: Some(IMAGE.into()), ..message(7, None) }),
-            // Changed: edited, with reactions, a reply quoting another, a tombstone, a
-            // reply to a message deleted since.
-            ServerMsg::Message(ChatMessage {
-                edited: Some(1_763_760_000_900),
-                reactions: vec![
-                    Reaction { emoji: "👍".into(), nicks: vec!["ann".into(), "bob".into()] },
-                    Reaction { emoji: "👨‍👩‍👧".into(), nicks: vec!["carl".into()] },
-                ],
-                reply_to: Some(3),
-                quote: Some(Box::new(Quote::of("ann", AWKWARD))),
-                ..message(8, Some("c-8"))
-            }),
-            ServerMsg::Message(ChatMessage { text: String::new(), deleted: true, ..message(9, None) }),
-            ServerMsg::Message(ChatMessage {
-                reply_to: Some(9),
-                quote: Some(Box::new(Quote { nick: "bob".into(), text: String::new(), deleted: true })),
-                ..message(10, None)
-            }),
-            ServerMsg::Edited(Edited {
-                room: "rust".into(),
-                id: 8,
-                text: AWKWARD.into(),
-                edited: 1_763_760_000_900,
-                seq: 11,
-            }),
-            ServerMsg::Deleted(Deleted { room: "rust".into(), id: 9, seq: 12 }),
-            ServerMsg::Reacted(Reacted {
-                room: "rust".into(),
-                id: 8,
-                emoji: "👍".into(),
-                nick: "bob".into(),
-                on: true,
-                seq: 13,
-            }),
-            presence(PresenceEvent::Join, "bob", None),
-            presence(PresenceEvent::Leave, "bob", None),
-            presence(PresenceEvent::Rename, "bobby", Some("bob")),
-            ServerMsg::Typing { room: "rust".into(), nick: "bob".into() },
-            ServerMsg::History {
-                room: "rust".into(),
-                messages: vec![message(1, None), message(2, Some("b-2"))],
-                complete: false,
-            },
-            ServerMsg::History { room: "rust".into(), messages: vec![], complete: true },
-            ServerMsg::Pong,
-            ServerMsg::error(ErrorCode::BadRequest, "what?", None),
-            ServerMsg::error(ErrorCode::Invalid, "too long", Some("c-2".into())),
-            ServerMsg::error(ErrorCode::NickTaken, "taken", None),
-            ServerMsg::error(ErrorCode::NotInRoom, "join first", Some("c-3".into())),
-            ServerMsg::error(ErrorCode::RateLimited, "slow down", Some("c-4".into())),
-            ServerMsg::error(ErrorCode::TooSlow, "bye", None),
-            ServerMsg::error(ErrorCode::Unavailable, "retry soon", Some("c-5".into())),
-            ServerMsg::error(ErrorCode::Forbidden, "wrong password", None),
-            ServerMsg::error(ErrorCode::RoomFull, "full", None),
-            ServerMsg::error(ErrorCode::NotFound, "nobody called carl is here", None),
-            ServerMsg::error(ErrorCode::NotFound, "no such message", None),
-        ]
-    }
-
-    /// Every [`ClientMsg`] variant, each optional field present and absent.
-    pub fn client() -> Vec<ClientMsg> {
-        vec![
-            ClientMsg::Nick { nick: "ann".into() },
-            ClientMsg::Join { room: "rust".into(), after: None, password: None, max: None },
-            ClientMsg::Join {
-                room: "rust".into(),
-                after: Some(9_007_199_254_740_991),
-                password: None,
-                max: None,
-            },
-            ClientMsg::Join {
-                room: "den".into(),
-                after: None,
-                password: Some(AWKWARD.into()),
-                max: Some(1000),
-            },
-            ClientMsg::Leave { room: "café & co".into() },
-            ClientMsg::Say {
-                room: "r".into(),
-                text: AWKWARD.into(),
-                cid: "a-1".into(),
-                image: None,
-                reply_to: None,
-            },
-            ClientMsg::Say {
-                room: "r".into(),
-                text: String::new(),
-                cid: "a-2".into(),
-                image: Some(IMAGE.into()),
-                reply_to: None,
-            },
-            ClientMsg::Say {
-                room: "r".into(),
-                text: "yes".into(),
-                cid: "a-3".into(),
-                image: None,
-                reply_to: Some(41),
-            },
-            ClientMsg::Typing { room: "r".into() },
-            ClientMsg::History { room: "r".into(), before: 100, limit: Some(50) },
-            ClientMsg::History { room: "r".into(), before: 0, limit: None },
-            ClientMsg::Ping,
-            ClientMsg::Members { room: "lobby".into(), after: Some("carl".into()), limit: Some(3) },
-            ClientMsg::Members { room: "lobby".into(), after: None, limit: None },
-            ClientMsg::Mod { room: "den".into(), nick: "bob".into(), on: true },
-            ClientMsg::Kick { room: "den".into(), nick: "carl".into() },
-            ClientMsg::Ban { room: "den".into(), nick: "carl".into(), minutes: 60 },
-            ClientMsg::Edit { room: "r".into(), id: 41, text: AWKWARD.into() },
-            ClientMsg::Delete { room: "r".into(), id: 41 },
-            ClientMsg::React { room: "r".into(), id: 41, emoji: "👍".into(), on: true },
-            ClientMsg::React { room: "r".into(), id: 41, emoji: "👍".into(), on: false },
-        ]
-    }
-}
+pub mod samples;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Decodes `json` as `T`, encodes it back and expects the very same text.
-    fn round_trip<T>(json: &str) -> T
-    where
-        T: Serialize + for<'de> Deserialize<'de>,
-    {
-        let value: T = serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"));
-        assert_eq!(serde_json::to_string(&value).unwrap(), json);
-        value
-    }
-
-    #[test]
-    fn every_example_of_the_spec_round_trips() {
-        let nick: ClientMsg = round_trip(r#"{"type":"nick","nick":"alice"}"#);
-        assert_eq!(nick, ClientMsg::Nick { nick: "alice".into() });
-        let you: ServerMsg = round_trip(r#"{"type":"you","nick":"alice"}"#);
-        assert_eq!(you, ServerMsg::You { nick: "alice".into() });
-        let join: ClientMsg = round_trip(r#"{"type":"join","room":"lobby"}"#);
-        assert_eq!(join, ClientMsg::Join { room: "lobby".into(), after: None, password: None, max: None });
-        let joined: ServerMsg = round_trip(
-            r#"{"type":"joined","room":"lobby","members":["alice","bob"],"history":[],"complete":true}"#,
-        );
-        assert!(
-            matches!(joined, ServerMsg::Joined { complete: true, ref members, .. } if members.len() == 2)
-        );
-        let rooms: ServerMsg = round_trip(r#"{"type":"rooms","rooms":[{"name":"lobby","members":2}]}"#);
-        assert_eq!(
-            rooms,
-            ServerMsg::Rooms { rooms: vec![RoomInfo { name: "lobby".into(), members: 2, private: false }] }
-        );
-        let say: ClientMsg = round_trip(r#"{"type":"say","room":"lobby","text":"hi","cid":"a-1"}"#);
-        assert_eq!(say.cid(), Some("a-1"));
-        let message: ServerMsg = round_trip(
-            r#"{"type":"message","room":"lobby","id":1,"nick":"alice","text":"hi","ts":1763760000000,"cid":"a-1"}"#,
-        );
-        let ServerMsg::Message(m) = message else { panic!("not a message") };
-        assert_eq!((m.id, m.ts, m.cid.as_deref()), (1, 1_763_760_000_000, Some("a-1")));
-    }
-
-    #[test]
-    fn every_other_frame_round_trips() {
-        round_trip::<ClientMsg>(r#"{"type":"join","room":"rust","after":41}"#);
-        round_trip::<ClientMsg>(r#"{"type":"leave","room":"rust"}"#);
-        round_trip::<ClientMsg>(r#"{"type":"typing","room":"rust"}"#);
-        round_trip::<ClientMsg>(r#"{"type":"history","room":"rust","before":100,"limit":20}"#);
-        round_trip::<ClientMsg>(r#"{"type":"history","room":"rust","before":100}"#);
-        assert_eq!(round_trip::<ClientMsg>(r#"{"type":"ping"}"#), ClientMsg::Ping);
-        assert_eq!(round_trip::<ServerMsg>(r#"{"type":"pong"}"#), ServerMsg::Pong);
-        round_trip::<ServerMsg>(
-            r#"{"type":"welcome","protocol":1,"nick":"guest-1234","rooms":[{"name":"lobby","members":0}]}"#,
-        );
-        round_trip::<ServerMsg>(
-            r#"{"type":"welcome","protocol":1,"nick":"ann","rooms":[],"resume":"Zk3q9x0aPq1bC2dE"}"#,
-        );
-        round_trip::<ServerMsg>(
-            r#"{"type":"welcome","protocol":1,"nick":"ann","rooms":[],"resume":"Zk3q9x0aPq1bC2dE"}"#,
-        );
-        round_trip::<ServerMsg>(r#"{"type":"left","room":"rust"}"#);
-        round_trip::<ServerMsg>(r#"{"type":"presence","room":"rust","event":"join","nick":"bob"}"#);
-        round_trip::<ServerMsg>(
-            r#"{"type":"presence","room":"rust","event":"rename","nick":"bobby","old_nick":"bob"}"#,
-        );
-        round_trip::<ServerMsg>(r#"{"type":"typing","room":"rust","nick":"bob"}"#);
-        round_trip::<ServerMsg>(
-            r#"{"type":"history","room":"rust","messages":[{"room":"rust","id":3,"nick":"bob","text":"yo","ts":5}],"complete":false}"#,
-        );
-        round_trip::<ServerMsg>(r#"{"type":"error","code":"not_in_room","message":"join first","cid":"c9"}"#);
-        for code in [
-            "bad_request",
-            "invalid",
-            "nick_taken",
-            "not_in_room",
-            "rate_limited",
-            "too_slow",
-            "forbidden",
-            "room_full",
-        ] {
-            round_trip::<ServerMsg>(&format!(r#"{{"type":"error","code":"{code}","message":"m"}}"#));
-        }
-    }
-
-    /// serde would also take a JSON array for a tagged enum; the server's decoder refuses
-    /// anything but an object before it gets here (see `backend::session::decode`).
-    #[test]
-    fn refuses_what_the_spec_refuses() {
-        for bad in [
-            "not json",
-            r#"{"nick":"alice"}"#,                          // no type
-            r#"{"type":"shout","room":"lobby"}"#,           // unknown type
-            r#"{"type":"say","room":"lobby","text":"hi"}"#, // missing cid
-            r#"{"type":"join"}"#,                           // missing room
-            r#"{"type":"join","room":7}"#,                  // wrong type
-            r#"{"type":"join","room":"r","after":-1}"#,     // ids are u64
-        ] {
-            assert!(serde_json::from_str::<ClientMsg>(bad).is_err(), "accepted {bad}");
-        }
-    }
-
-    #[test]
-    fn server_frames_missing_a_field_or_of_unknown_type_are_refused() {
-        for bad in [
-            r#"{"type":"message","room":"r","id":1,"nick":"n","ts":5}"#,
-            r#"{"type":"joined","room":"r","members":[],"history":[]}"#,
-            r#"{"type":"welcome","protocol":1,"nick":"n"}"#,
-            r#"{"type":"shout"}"#,
-            r#"{"room":"r"}"#,
-            r#"{"type":"you","nick":7}"#,
-        ] {
-            assert!(serde_json::from_str::<ServerMsg>(bad).is_err(), "accepted {bad}");
-        }
-        let e = serde_json::from_str::<ServerMsg>(r#"{"type":"left"}"#).unwrap_err();
-        assert!(e.to_string().contains("missing field `room`"), "{e}");
-    }
-
-    /// The `type`s serde's derive knows for `T`, read from the error it refuses an
-    /// unknown one with ("unknown variant `?`, expected one of `a`, `b`").
-    fn every_type<T: for<'de> Deserialize<'de> + std::fmt::Debug>() -> Vec<String> {
-        let e = serde_json::from_str::<T>(r#"{"type":"?"}"#).unwrap_err().to_string();
-        let (_, expected) = e.split_once("expected one of").unwrap_or_else(|| panic!("{e}"));
-        expected.split('`').skip(1).step_by(2).map(str::to_owned).collect()
-    }
-
-    #[test]
-    fn the_samples_hold_every_frame_type_and_round_trip() {
-        let server = samples::server();
-        let sorted = |mut v: Vec<String>| {
-            v.sort();
-            v.dedup();
-            v
-        };
-        let kinds = sorted(server.iter().map(|m| samples::server_kind(m).to_owned()).collect());
-        assert_eq!(kinds, sorted(every_type::<ServerMsg>()), "a server frame type without a sample");
-        let client = samples::client();
-        let kinds = sorted(client.iter().map(|m| samples::client_kind(m).to_owned()).collect());
-        assert_eq!(kinds, sorted(every_type::<ClientMsg>()), "a client frame type without a sample");
-        for msg in server {
-            let json = serde_json::to_string(&msg).unwrap();
-            assert!(json.starts_with(&format!(r#"{{"type":"{}""#, samples::server_kind(&msg))), "{json}");
-            assert_eq!(serde_json::from_str::<ServerMsg>(&json).unwrap(), msg, "{json}");
-        }
-        for msg in client {
-            let json = serde_json::to_string(&msg).unwrap();
-            assert!(json.starts_with(&format!(r#"{{"type":"{}""#, samples::client_kind(&msg))), "{json}");
-            assert_eq!(serde_json::from_str::<ClientMsg>(&json).unwrap(), msg, "{json}");
-        }
-    }
-
-    #[test]
-    fn unknown_fields_are_ignored_for_forward_compatibility() {
-        let m: ClientMsg = serde_json::from_str(r#"{"type":"typing","room":"r","extra":1}"#).unwrap();
-        assert_eq!(m, ClientMsg::Typing { room: "r".into() });
-        let e: ServerMsg =
-            serde_json::from_str(r#"{"type":"error","code":"brand_new","message":"m"}"#).unwrap();
-        assert!(matches!(e, ServerMsg::Error { code: ErrorCode::Other, .. }));
-    }
-
-    #[test]
-    fn every_version_2_frame_round_trips() {
-        round_trip::<ClientMsg>(r#"{"type":"members","room":"lobby"}"#);
-        let ask = round_trip::<ClientMsg>(r#"{"type":"members","room":"lobby","after":"bob","limit":100}"#);
-        let Request::Members(MembersPage { after, limit, .. }) = ask.validate().unwrap() else {
-            panic!("not members")
-        };
-        assert_eq!((after.unwrap().as_str(), limit), ("bob", 100));
-        let joined: ServerMsg = round_trip(
-            r#"{"type":"joined","room":"lobby","members":["alice"],"history":[],"complete":true,"total":1200}"#,
-        );
-        assert!(matches!(joined, ServerMsg::Joined { total: Some(1200), .. }));
-        round_trip::<ServerMsg>(
-            r#"{"type":"members","room":"lobby","members":["carl","dan"],"total":1200,"complete":false}"#,
-        );
-        let count: ServerMsg = round_trip(
-            r#"{"type":"presence_count","room":"lobby","joined":12,"left":3,"renamed":0,"total":1209}"#,
-        );
-        assert!(matches!(count, ServerMsg::PresenceCount { joined: 12, left: 3, total: 1209, .. }));
-        round_trip::<ServerMsg>(
-            r#"{"type":"rooms_delta","changed":[{"name":"rust","members":4}],"removed":["go"]}"#,
-        );
-        let limit = |limit| {
-            let ask = ClientMsg::Members { room: "r".into(), after: None, limit };
-            match ask.validate() {
-                Ok(Request::Members(page)) => page.limit,
-                other => panic!("{other:?}"),
-            }
-        };
-        assert_eq!((limit(None), limit(Some(5000)), limit(Some(0))), (50, 200, 1));
-        let empty = ClientMsg::Members { room: "r".into(), after: Some("".into()), limit: None };
-        assert!(empty.validate().is_err());
-    }
-
-    #[test]
-    fn validate_applies_the_bounds() {
-        let ok = ClientMsg::Say {
-            room: " lobby ".into(),
-            text: "hi  ".into(),
-            cid: "a-1".into(),
-            image: None,
-            reply_to: None,
-        };
-        let Request::Say { room, text, cid, .. } = ok.validate().unwrap() else { panic!() };
-        assert_eq!((room.as_str(), text.as_str(), cid.as_str()), ("lobby", "hi", "a-1"));
-        let long = ClientMsg::Nick { nick: "n".repeat(33) };
-        assert_eq!(long.validate().unwrap_err().to_string(), "a nickname must be at most 32 characters");
-        assert!(
-            ClientMsg::Join { room: "".into(), after: None, password: None, max: None }.validate().is_err()
-        );
-        let empty = ClientMsg::Say {
-            room: "r".into(),
-            text: "   ".into(),
-            cid: "c".into(),
-            image: None,
-            reply_to: None,
-        };
-        assert!(empty.validate().is_err());
-    }
-
-    #[test]
-    fn private_rooms_round_trip_and_their_bounds_apply() {
-        let join: ClientMsg = round_trip(r#"{"type":"join","room":"den","password":"s3cret","max":4}"#);
-        let Request::Join { password, max, .. } = join.validate().unwrap() else { panic!("not a join") };
-        assert_eq!((password.unwrap().expose(), max), ("s3cret", Some(4)));
-        let join = |password: Option<&str>, max| ClientMsg::Join {
-            room: "den".into(),
-            after: None,
-            password: password.map(Into::into),
-            max,
-        };
-        assert!(join(Some(""), None).validate().is_err());
-        assert!(join(Some(&"p".repeat(129)), None).validate().is_err());
-        assert!(join(Some(&"p".repeat(128)), Some(1000)).validate().is_ok());
-        for max in [0, 1, 1001, u32::MAX] {
-            assert!(join(None, Some(max)).validate().is_err(), "{max}");
-        }
-        let rooms: ServerMsg = round_trip(
-            r#"{"type":"rooms","rooms":[{"name":"lobby","members":2},{"name":"den","members":1,"private":true}]}"#,
-        );
-        let ServerMsg::Rooms { rooms } = rooms else { panic!("not rooms") };
-        assert_eq!((rooms[0].private, rooms[1].private), (false, true));
-        round_trip::<ServerMsg>(r#"{"type":"error","code":"forbidden","message":"wrong password"}"#);
-    }
-
-    #[test]
-    fn a_say_with_an_image_may_have_no_text_and_any_other_image_is_invalid() {
-        let say = |text: &str, image: &str| {
-            ClientMsg::Say {
-                room: "r".into(),
-                text: text.into(),
-                cid: "c".into(),
-                image: Some(image.into()),
-                reply_to: None,
-            }
-            .validate()
-        };
-        let Ok(Request::Say { text, image, .. }) = say(" ", samples::IMAGE) else { panic!() };
-        assert_eq!((text.as_str(), image.unwrap().as_str()), ("", samples::IMAGE));
-        assert_eq!(say("hi", "https://elsewhere.example/cat.png"), Err(InvalidName::Image));
-        assert_eq!(say("", "/media/x.svg"), Err(InvalidName::Image));
-        assert!(say(&"x".repeat(4001), samples::IMAGE).is_err(), "a caption has a text's bounds");
-        let json = r#"{"type":"say","room":"r","text":"","cid":"c","image":"/media/a.png"}"#;
-        let msg: ClientMsg = serde_json::from_str(json).unwrap();
-        assert_eq!(msg.validate(), Err(InvalidName::Image));
-    }
-
-    #[test]
-    fn history_limit_defaults_and_is_capped() {
-        let ask = |limit| ClientMsg::History { room: "r".into(), before: 9, limit }.validate().unwrap();
-        assert!(matches!(ask(None), Request::History { limit: 50, .. }));
-        assert!(matches!(ask(Some(1000)), Request::History { limit: 200, .. }));
-        assert!(matches!(ask(Some(0)), Request::History { limit: 1, .. }));
-    }
-}
+mod tests;

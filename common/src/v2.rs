@@ -20,6 +20,43 @@ pub const MEMBERS_PAGE: u32 = 50;
 /// The largest `limit` a `members` request may ask for; a larger one is served as this.
 pub const MEMBERS_MAX: u32 = 200;
 
+/// Rooms in version 2's `welcome` besides the lobby and the session's own, the busiest
+/// first: a short list, so that a `welcome` is about the same size with ten rooms or with
+/// a hundred thousand.
+pub const WELCOME_ROOMS: u32 = 10;
+/// Rooms in a `rooms_page` without `limit`.
+pub const ROOMS_PAGE: u32 = 50;
+/// The largest `limit` a `rooms` request may ask for; a larger one is served as this.
+pub const ROOMS_MAX: u32 = 200;
+/// The most rooms a connection is kept informed of (`rooms_delta`) besides its own: past
+/// it, the rooms it was sent longest ago are forgotten.
+pub const ROOMS_HELD: usize = 1000;
+
+/// A validated `rooms` request: up to `limit` rooms in name order (case-insensitive) after
+/// the room `after`, only those whose name starts with `query` (case-insensitively).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomsAsk {
+    pub after: Option<RoomName>,
+    pub query: Option<RoomName>,
+    pub limit: u32,
+}
+
+impl RoomsAsk {
+    /// Applies the bounds: `after` and `query` are room names or prefixes of one (1 to 64
+    /// characters, no control characters), and `limit` is brought within 1 to [`ROOMS_MAX`].
+    pub fn parse(
+        after: Option<String>,
+        query: Option<String>,
+        limit: Option<u32>,
+    ) -> Result<Self, crate::InvalidName> {
+        Ok(Self {
+            after: after.as_deref().map(RoomName::parse).transpose()?,
+            query: query.as_deref().map(RoomName::parse).transpose()?,
+            limit: limit.unwrap_or(ROOMS_PAGE).clamp(1, ROOMS_MAX),
+        })
+    }
+}
+
 /// A validated `members` request: up to `limit` members of `room` after the nick `after`
 /// (case-insensitively, in the order of `joined.members`; the nick may have left since),
 /// or from the start without it.
@@ -74,5 +111,15 @@ mod tests {
         assert_eq!(Version::negotiate(["CHAT.V2"]), Version::V1);
         assert_eq!(Version::number(Version::V2), 2);
         assert_eq!(Version::number(Version::V1), 1);
+    }
+
+    #[test]
+    fn a_rooms_request_is_bounded() {
+        let ask = RoomsAsk::parse(None, Some(" Ru ".into()), Some(1000)).unwrap();
+        assert_eq!((ask.query.unwrap().as_str(), ask.limit), ("Ru", ROOMS_MAX));
+        assert_eq!(RoomsAsk::parse(None, None, None).unwrap().limit, ROOMS_PAGE);
+        assert!(RoomsAsk::parse(None, Some(String::new()), None).is_err(), "an empty query");
+        assert!(RoomsAsk::parse(None, Some("x".repeat(65)), None).is_err(), "a query too long");
+        assert!(RoomsAsk::parse(Some("a\u{7}".into()), None, None).is_err(), "a control character");
     }
 }

@@ -19,6 +19,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+mod node;
+pub use node::Node;
+
 /// How long to wait for something a user would see.
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -39,23 +42,23 @@ impl Server {
 
     /// A node of the cluster sharing the Redis at `redis` (`--redis`), or a lone server.
     pub async fn start_node(redis: Option<String>) -> Result<Self> {
-        let dist = PathBuf::from(std::env::var("CHAT_DIST").context(
-            "CHAT_DIST is not set: run the end-to-end tests through `cargo xtask test`, which builds the app",
-        )?);
-        if !dist.join("index.html").exists() {
-            bail!("{} has no index.html: build the app with `cargo xtask build`", dist.display());
-        }
+        Self::start_with(|c| c.redis = redis).await
+    }
+
+    /// A server whose configuration `change` sets (`--admin-token`, `--trusted-proxy`...).
+    pub async fn start_with(change: impl FnOnce(&mut backend::Config)) -> Result<Self> {
+        let dist = dist()?;
         // One database per server: tests in one binary must not share (or delete) a file
         // another server still has open.
         let dir = tempfile::Builder::new().prefix("chat-e2e-").tempdir()?;
-        let config = backend::Config {
+        let mut config = backend::Config {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             web_dir: Some(dist),
             db: dir.path().join("chat.db"),
             media_dir: dir.path().join("media"),
-            redis,
             ..backend::Config::default()
         };
+        change(&mut config);
         let listener = TcpListener::bind(config.addr).await?;
         let port = listener.local_addr()?.port();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -83,6 +86,17 @@ impl Drop for Server {
             let _ = stop.send(());
         }
     }
+}
+
+/// The built app (`CHAT_DIST`).
+pub fn dist() -> Result<PathBuf> {
+    let dist = PathBuf::from(std::env::var("CHAT_DIST").context(
+        "CHAT_DIST is not set: run the end-to-end tests through `cargo xtask test`, which builds the app",
+    )?);
+    if !dist.join("index.html").exists() {
+        bail!("{} has no index.html: build the app with `cargo xtask build`", dist.display());
+    }
+    Ok(dist)
 }
 
 /// A chromedriver process on a free port, killed when dropped.
@@ -616,6 +630,28 @@ impl Page {
             self.button("Rooms").await?.click().await?;
         }
         entry.click().await?;
+        Ok(())
+    }
+
+    /// The texts of the log's messages, in the order shown.
+    pub async fn messages(&self) -> Result<Vec<String>> {
+        let texts = self
+            .eval("return [...document.querySelectorAll('[data-testid=message]')].map(e => e.innerText)")
+            .await?;
+        Ok(texts.as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+    }
+
+    /// Fails unless each of `want` is shown exactly once in the log, in this order (`who`
+    /// names the page in the failure).
+    pub async fn shown_once_in_order(&self, who: &str, want: &[&str]) -> Result<()> {
+        let shown = self.messages().await?;
+        let mut at = Vec::new();
+        for text in want {
+            let hits: Vec<usize> = (0..shown.len()).filter(|&i| shown[i].contains(text)).collect();
+            anyhow::ensure!(hits.len() == 1, "{who} shows {text:?} {} times: {shown:?}", hits.len());
+            at.push(hits[0]);
+        }
+        anyhow::ensure!(at.windows(2).all(|w| w[0] < w[1]), "{who} shows them out of order: {shown:?}");
         Ok(())
     }
 

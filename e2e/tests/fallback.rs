@@ -4,30 +4,9 @@
 //! network goes away and comes back.
 
 use anyhow::{Result, ensure};
-use e2e::{Driver, Page, Proxy, Server};
+use e2e::{Driver, Proxy, Server};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-/// The texts of the log's messages, in the order shown.
-async fn messages(page: &Page) -> Result<Vec<String>> {
-    let texts = page
-        .eval("return [...document.querySelectorAll('[data-testid=message]')].map(e => e.innerText)")
-        .await?;
-    Ok(texts.as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_owned)).collect())
-}
-
-/// Each of `want` is shown exactly once on `page`, in this order.
-async fn shown_once_in_order(page: &Page, who: &str, want: &[&str]) -> Result<()> {
-    let shown = messages(page).await?;
-    let mut at = Vec::new();
-    for text in want {
-        let hits: Vec<usize> = (0..shown.len()).filter(|&i| shown[i].contains(text)).collect();
-        ensure!(hits.len() == 1, "{who} shows {text:?} {} times: {shown:?}", hits.len());
-        at.push(hits[0]);
-    }
-    ensure!(at.windows(2).all(|w| w[0] < w[1]), "{who} shows them out of order: {shown:?}");
-    Ok(())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_whose_network_refuses_websockets_chats_over_http() -> Result<()> {
@@ -55,8 +34,8 @@ async fn a_page_whose_network_refuses_websockets_chats_over_http() -> Result<()>
     let before =
         ["desk 1: can you read me?", "phone 1: loud and clear", "phone 2: over plain HTTP", "desk 2: good"];
     phone.until("nothing pending", || async { Ok(phone.count("[data-pending=true]").await? == 0) }).await?;
-    shown_once_in_order(&phone, "the phone", &before).await?;
-    shown_once_in_order(&desk, "the desk", &before).await?;
+    phone.shown_once_in_order("the phone", &before).await?;
+    desk.shown_once_in_order("the desk", &before).await?;
     let shot = phone.screenshot("http-fallback").await?;
     eprintln!("screenshot: {}", shot.display());
 
@@ -76,14 +55,14 @@ async fn a_page_whose_network_refuses_websockets_chats_over_http() -> Result<()>
     phone.until("nothing pending", || async { Ok(phone.count("[data-pending=true]").await? == 0) }).await?;
     let after = ["phone 3: typed in the tunnel", "phone 4: still in it"];
     for page in [&phone, &desk] {
-        shown_once_in_order(page, "a page", &before).await?;
-        shown_once_in_order(page, "a page", &after).await?;
+        page.shown_once_in_order("a page", &before).await?;
+        page.shown_once_in_order("a page", &after).await?;
     }
     desk.type_and_enter("Message", "desk 4: welcome back").await?;
     phone.wait_text("log", "desk 4: welcome back").await?;
     phone.type_and_enter("Message", "phone 5: thanks").await?;
     desk.wait_text("log", "phone 5: thanks").await?;
-    shown_once_in_order(&desk, "the desk", &["desk 4: welcome back", "phone 5: thanks"]).await?;
+    desk.shown_once_in_order("the desk", &["desk 4: welcome back", "phone 5: thanks"]).await?;
     phone.screenshot("http-fallback-back").await?;
     phone.close().await?;
     desk.close().await?;
@@ -139,7 +118,7 @@ async fn a_stream_cut_while_the_page_was_hidden_is_replaced_when_it_shows_again(
     phone.wait_text("log", "desk 2: you are back").await?;
     phone.type_and_enter("Message", "phone 1: so I am").await?;
     desk.wait_text("log", "phone 1: so I am").await?;
-    shown_once_in_order(&phone, "the phone", &["desk 1: before the freeze", "desk 2: you are back"]).await?;
+    phone.shown_once_in_order("the phone", &["desk 1: before the freeze", "desk 2: you are back"]).await?;
     phone.close().await?;
     desk.close().await?;
     Ok(())

@@ -68,8 +68,9 @@ enum Incoming {
     Text(String),
     /// The stream's heartbeat (or its opening): the server is there.
     Heard,
-    /// The server closed the connection with this code; the end follows.
-    Closed(u16),
+    /// The server closed the connection with this code (and a ban's reason, or not); the
+    /// end follows.
+    Closed(u16, bool),
     /// Nothing to act on (an `error` event before the close, a binary frame).
     Ignored,
     /// The connection is gone.
@@ -99,7 +100,7 @@ impl Conn {
                 }
                 Some(Err(WebSocketError::ConnectionClose(e))) => {
                     log!("chat: socket closed ({} {})", e.code, e.reason);
-                    Incoming::Closed(e.code)
+                    Incoming::Closed(e.code, http::banned(&e.reason))
                 }
                 Some(Err(e)) => {
                     log!("chat: socket: {e}");
@@ -110,9 +111,9 @@ impl Conn {
             Self::Http(stream) => stream.poll_event(cx).map(|event| match event {
                 http::Event::Frame(text) => Incoming::Text(text),
                 http::Event::Opened | http::Event::Heartbeat => Incoming::Heard,
-                http::Event::Closed(code) => {
+                http::Event::Closed(code, banned) => {
                     log!("chat: stream closed ({code})");
-                    Incoming::Closed(code)
+                    Incoming::Closed(code, banned)
                 }
                 http::Event::Ended => Incoming::End,
             }),
@@ -162,8 +163,9 @@ enum End {
     /// The WebSocket opened but said no `welcome` in time: try the stream at once.
     NoWelcome,
     /// The operator took this client off the server (close 4001): it must not come back
-    /// by itself; the person reloads the page if they want to.
-    Removed,
+    /// by itself; the person reloads the page if they want to. The status to show:
+    /// [`Status::Removed`], or [`Status::Banned`] for a ban.
+    Removed(Status),
     /// The app is gone: the task ends.
     Gone,
 }
@@ -333,8 +335,8 @@ async fn run(
                     no_welcome = true;
                     continue;
                 }
-                End::Removed => {
-                    set_status(chat, Status::Removed);
+                End::Removed(status) => {
+                    set_status(chat, status);
                     return;
                 }
                 End::Gone => return,
@@ -446,13 +448,8 @@ impl Talk<'_> {
         // Frames queued while disconnected are stale: the chat replays what still matters
         // once the server says `welcome`.
         while outgoing.try_recv().is_ok() {}
-        let mut session = Session {
-            offline: false,
-            heard: js_sys::Date::now(),
-            probing: false,
-            welcome_by,
-            removed: false,
-        };
+        let mut session =
+            Session { offline: false, heard: js_sys::Date::now(), probing: false, welcome_by, removed: None };
         loop {
             let mut silence = timer_until(session.quiet_until());
             // The chat's next timed event, recomputed after every event: only frames
@@ -500,8 +497,9 @@ struct Session {
     probing: bool,
     /// A WebSocket not welcomed yet: when its time runs out.
     welcome_by: Option<f64>,
-    /// The server closed with 4001 (kicked or banned by the operator), over either transport.
-    removed: bool,
+    /// The server closed with 4001 (kicked or banned by the operator), over either
+    /// transport: the status to show.
+    removed: Option<Status>,
 }
 
 impl Session {
@@ -545,15 +543,19 @@ impl Session {
                     }
                 }
                 Incoming::Heard => self.heard = js_sys::Date::now(),
-                Incoming::Closed(code) => {
+                Incoming::Closed(code, banned) => {
                     if code == common::close::REPLACED {
                         // A newer connection took our resume token over: it must not be used again.
                         update(chat, Chat::forget_resume);
                     }
-                    self.removed |= code == common::close::KICKED;
+                    if code == common::close::KICKED {
+                        self.removed = Some(if banned { Status::Banned } else { Status::Removed });
+                    }
                 }
                 Incoming::Ignored => {}
-                Incoming::End if self.removed => return Some(End::Removed),
+                Incoming::End if self.removed.is_some() => {
+                    return Some(End::Removed(self.removed.unwrap_or(Status::Removed)));
+                }
                 Incoming::End if self.offline => return Some(End::Offline),
                 Incoming::End => return Some(End::Closed),
             },

@@ -50,6 +50,9 @@ pub struct Words {
     pub offline: &'static str,
     /// The status once the operator closed the connection (4001).
     pub removed: &'static str,
+    /// The status once the connection closed for a ban (4001, reason "banned…"), while
+    /// connected or at the door.
+    pub banned: &'static str,
     pub show_more: &'static str,
     /// After our own nick in the member list.
     pub me_tag: &'static str,
@@ -148,6 +151,7 @@ pub const EN: Words = Words {
     reconnecting: "Reconnecting in {n} s",
     offline: "Offline",
     removed: "Removed by the operator",
+    banned: "Banned by the operator for now",
     show_more: "Show more",
     me_tag: "(you)",
     message: "Message",
@@ -239,6 +243,7 @@ pub const KO: Words = Words {
     reconnecting: "{n}초 후 다시 연결",
     offline: "오프라인",
     removed: "운영자가 내보냈습니다",
+    banned: "운영자가 당분간 차단했습니다",
     show_more: "더 보기",
     me_tag: "(나)",
     message: "메시지",

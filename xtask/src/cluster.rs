@@ -1,12 +1,15 @@
 //! `cargo xtask cluster [N] [server args]`: a local cluster to try the scale-out on one
 //! machine. Builds the release app and server, starts a Redis of its own (its folder under
 //! `target/cluster/redis`, the append-only file fsynced on every write, as the no-loss
-//! promise needs), N nodes (default 2) on consecutive ports from 3000, all sharing it,
-//! and nginx in front of them on port 8000: one URL, each request to any node
+//! promise needs), a PostgreSQL of its own that archives the history (its folder under
+//! `target/cluster/postgres`, a free port; Redis keeps each room's newest messages), N
+//! nodes (default 2) on consecutive ports from 3000, all sharing both, and nginx in front
+//! of them on port 8000: one URL, each request to any node
 //! (round-robin, no stickiness), WebSocket upgrades passed, the HTTP stream unbuffered.
 //! nginx runs without root, everything of its own under `target/cluster/nginx`; its
 //! configuration is the one the tests run (`backend/src/balancer/nginx.conf`). Prints the
-//! URLs. Ctrl-C stops everything; a node, Redis or nginx that exits stops the rest.
+//! URLs. Ctrl-C stops everything; a node, Redis, PostgreSQL or nginx that exits stops the
+//! rest.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -16,6 +19,14 @@ use anyhow::{Context, Result, bail};
 
 use crate::setup;
 use crate::tasks::{self, root, step};
+
+/// The tests' private PostgreSQL, the same file (it needs only `std` and `anyhow`), so
+/// that `cargo xtask` does not build the server to start one.
+#[path = "../../backend/src/postgres_server.rs"]
+#[allow(dead_code)] // The tests' helpers (`pid`, `restart` from outside) are not used here.
+mod postgres_server;
+
+use postgres_server::PostgresServer;
 
 /// The first node's port; the others follow.
 const FIRST_PORT: u16 = 3000;
@@ -33,7 +44,12 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     setup::ensure_redis()?;
     setup::ensure_nginx()?;
+    setup::ensure_postgres()?;
     tasks::build(&[])?;
+    let pg_dir = root().join("target").join("cluster").join("postgres");
+    step(&format!("starting PostgreSQL (its data in {})", pg_dir.display()));
+    let mut postgres = PostgresServer::start(&pg_dir).context("starting PostgreSQL")?;
+    let database = postgres.url();
     let dir = root().join("target").join("cluster").join("redis");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     // A free port, so a Redis already running on this machine is never touched.
@@ -59,7 +75,7 @@ pub fn run(args: &[String]) -> Result<()> {
         step(&format!("starting node {} on port {port}", i + 1));
         children.push(Guard(
             Command::new(&bin)
-                .args(["--addr", &format!("0.0.0.0:{port}"), "--redis", &url])
+                .args(["--addr", &format!("0.0.0.0:{port}"), "--redis", &url, "--database", &database])
                 // The balancer on this machine: its X-Forwarded-For names the clients.
                 .args(["--trusted-proxy", "127.0.0.1"])
                 .arg("--web-dir")
@@ -98,7 +114,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .context("starting nginx")?,
     ));
     wait_for_port(BALANCER_PORT)?;
-    eprintln!("\nA cluster of {n} nodes sharing Redis at {url}:");
+    eprintln!("\nA cluster of {n} nodes sharing Redis at {url} and PostgreSQL at {database}:");
     for u in &urls {
         eprintln!("  {u}");
     }
@@ -110,6 +126,9 @@ pub fn run(args: &[String]) -> Result<()> {
             if let Some(status) = child.0.try_wait()? {
                 bail!("a process of the cluster exited ({status}); stopping the others");
             }
+        }
+        if let Some(status) = postgres.exited() {
+            bail!("PostgreSQL exited ({status}); stopping the others");
         }
         std::thread::sleep(Duration::from_millis(300));
     }

@@ -1,8 +1,8 @@
 //! Installs the pinned tools the build and the tests need, skipping what is present.
 //!
 //! Everything comes from the package registries only (crates.io, npm, Debian's apt: chromium
-//! for the browser tests, redis-server and nginx for the cluster's tests and `cargo xtask
-//! cluster`):
+//! for the browser tests, redis-server, nginx and postgresql for the cluster's tests and
+//! `cargo xtask cluster`):
 //! no tool is allowed to download its own binaries, so trunk and wasm-pack are pointed
 //! at what this module puts on PATH. Versions are pinned here and in `tools/`;
 //! wasm-bindgen-cli follows the `wasm-bindgen` version in Cargo.lock.
@@ -37,7 +37,8 @@ pub fn ensure_all() -> Result<()> {
     }
     check_chromium()?;
     check_redis()?;
-    check_nginx()
+    check_nginx()?;
+    check_postgres()
 }
 
 /// Only what `cargo xtask cluster` needs beyond the build: Debian's redis-server.
@@ -66,6 +67,20 @@ pub fn ensure_nginx() -> Result<()> {
         }
     }
     check_nginx()
+}
+
+/// The cluster's archive, which `cargo xtask cluster` starts: Debian's postgresql.
+pub fn ensure_postgres() -> Result<()> {
+    if has_postgres() {
+        return Ok(());
+    }
+    if let Some(mut child) = start_apt(&["postgresql"])? {
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("installing postgresql with apt-get failed ({status})");
+        }
+    }
+    check_postgres()
 }
 
 /// Only what building the web app needs (no browser).
@@ -171,7 +186,7 @@ pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
 pub const NGINX: &str = "/usr/sbin/nginx";
 
 /// Starts `apt-get install` of what is missing of chromium, chromium-driver (the browser
-/// tests), redis-server and nginx (the cluster's tests), in the background.
+/// tests), redis-server, nginx and postgresql (the cluster's tests), in the background.
 fn start_apt_install() -> Result<Option<std::process::Child>> {
     let mut packages = Vec::new();
     if !(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()) {
@@ -182,6 +197,9 @@ fn start_apt_install() -> Result<Option<std::process::Child>> {
     }
     if !Path::new(NGINX).exists() {
         packages.push("nginx");
+    }
+    if !has_postgres() {
+        packages.push("postgresql");
     }
     start_apt(&packages)
 }
@@ -233,6 +251,23 @@ fn check_redis() -> Result<()> {
 fn check_nginx() -> Result<()> {
     if !Path::new(NGINX).exists() {
         bail!("{NGINX} is missing after installing nginx");
+    }
+    Ok(())
+}
+
+/// Whether Debian's PostgreSQL server is installed (its programs are under
+/// `/usr/lib/postgresql/<version>/bin`, whatever the version).
+fn has_postgres() -> bool {
+    std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.path().join("bin").join("postgres").exists())
+}
+
+fn check_postgres() -> Result<()> {
+    if !has_postgres() {
+        bail!("/usr/lib/postgresql/<version>/bin/postgres is missing after installing postgresql");
     }
     Ok(())
 }

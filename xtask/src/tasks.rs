@@ -234,8 +234,10 @@ pub fn test() -> Result<()> {
     step("the web app's state, on the host (cargo test -p frontend --lib)");
     run(cargo().args(["test", "-p", "frontend", "--lib"]))?;
     browser_tests()?;
-    // The end-to-end tests run the server in-process; they need only the release app.
+    // The end-to-end tests run the server in-process, on the release app; those that kill
+    // a node run the binary (built above for the browser tests; again here, in case).
     build_web()?;
+    run(cargo().args(["build", "-p", "backend", "--bin", "chat-server"]))?;
     step("end-to-end: the release app on the real server, two Chromium pages (desktop and phone)");
     run(cargo()
         .env("CHAT_DIST", root().join("dist"))

@@ -24,6 +24,9 @@ pub struct Entry {
     pub room: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minutes: Option<u64>,
+    /// The message a deletion took away (its sender is `nick`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
 }
 
 impl Entry {
@@ -43,6 +46,7 @@ impl Entry {
             nick: nick.to_owned(),
             room: room.map(str::to_owned),
             minutes,
+            id: None,
         }
     }
 }
@@ -56,6 +60,11 @@ pub struct Audit {
 impl Audit {
     pub fn new(history: History) -> Self {
         Self { history }
+    }
+
+    /// The store the log is kept in (the admin API reads a message there too).
+    pub fn history(&self) -> &History {
+        &self.history
     }
 
     pub async fn record(&self, entry: Entry) {

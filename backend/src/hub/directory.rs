@@ -11,14 +11,24 @@
 //! version 2's directory shows its count at most once a second, as `presence_count` does,
 //! so a storm into one room costs each connection one delta a second rather than ten
 //! (the other rooms keep the faster pace). Version 1's full list is as before.
+//!
+//! A version 2 connection is never sent the whole directory: its `welcome` lists the lobby,
+//! its own rooms and the ten busiest rooms, with the count of rooms; it asks for more
+//! pages in name order or searches by name prefix (`rooms`), walking the index of
+//! `rooms`, never scanning every room. A push gives it the changes of the rooms it holds
+//! (`watch`) only, with the count; when only the count changed, at most once a second.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use common::v2::{RoomsAsk, WELCOME_ROOMS};
 use common::{RoomInfo, RoomName, ServerMsg, Version};
 use tokio_util::sync::CancellationToken;
 
-use super::{Hub, PRESENCE_INTERVAL, Room, State, queue, read_room};
-use crate::encode::encode;
+use super::rooms::order_key;
+use super::{ConnId, Hub, PRESENCE_INTERVAL, Room, State, queue, read_room};
+use crate::encode::{Frame, encode};
+use crate::error::RequestError;
 use crate::store::History;
 
 /// How often, at most, the room directory is pushed: churn is coalesced to this pace.
@@ -92,12 +102,13 @@ impl Hub {
 }
 
 impl State {
-    /// One push: the delta to version 2 connections, the full list (when it changed since
-    /// `last`) to version 1 connections. Each is encoded once. Returns whether a big
-    /// room's count still waits for its turn in a later push.
+    /// One push: to each version 2 connection, the changes of the rooms it holds (each
+    /// distinct delta encoded once); the full list (when it changed since `last`) to
+    /// version 1 connections, encoded once. Returns whether something (a big room's count,
+    /// the room count alone) still waits for its turn in a later push.
     pub(super) fn push_directory(&mut self, last: &mut Option<Vec<RoomInfo>>, now: Instant) -> bool {
-        let delta = self.delta(now);
-        let waiting = self.rooms.any_touched();
+        let (changed, removed) = self.delta(now);
+        let mut waiting = self.rooms.any_touched();
         let full = if self.sessions.any_v1() {
             let rooms = self.directory();
             (last.as_ref() != Some(&rooms)).then(|| {
@@ -111,31 +122,99 @@ impl State {
             *last = None;
             None
         };
-        if delta.is_none() && full.is_none() {
-            return waiting;
-        }
-        for conn in self.sessions.values() {
-            let frame = match conn.version {
-                Version::V1 => full.as_ref(),
-                Version::V2 => delta.as_ref(),
-            };
-            if let Some(frame) = frame {
+        if let Some(frame) = full {
+            for conn in self.sessions.values().filter(|c| c.version == Version::V1) {
                 queue(&conn.link, frame.clone(), &mut self.dirty);
             }
+        }
+        waiting |= self.push_v2(&changed, &removed, now);
+        waiting
+    }
+
+    /// Version 2's part of a push: which connection holds which of the changes, by the
+    /// holders of each changed room.
+    fn push_v2(&mut self, changed: &[RoomInfo], removed: &[String], now: Instant) -> bool {
+        let total = self.rooms.listed();
+        // While the whole directory fits in a first view, every watcher holds it whole: a
+        // small server's list stays complete and live (a new room shows up), as it was
+        // before pages. Bounded: at most that many rooms, for each watcher.
+        if total <= WELCOME_ROOMS + 1 && !changed.is_empty() {
+            let names: Vec<RoomName> = changed.iter().filter_map(|r| RoomName::parse(&r.name).ok()).collect();
+            for id in self.watch.watching() {
+                if let Some(conn) = self.sessions.get(id) {
+                    self.watch.hold(id, &names, &conn.rooms);
+                }
+            }
+        }
+        let mut wants: HashMap<ConnId, Vec<usize>> = HashMap::new();
+        let names = changed.iter().map(|r| r.name.as_str()).chain(removed.iter().map(String::as_str));
+        for (i, name) in names.enumerate() {
+            let Ok(name) = RoomName::parse(name) else { continue };
+            for id in self.watch.holders(&name) {
+                wants.entry(id).or_default().push(i);
+            }
+        }
+        let total_due = self.watch.total_at.is_none_or(|at| now.duration_since(at) >= PRESENCE_INTERVAL);
+        let mut frames: HashMap<Vec<usize>, Frame> = HashMap::new();
+        let mut total_only: Option<Frame> = None;
+        let mut waiting = false;
+        for (id, held) in self.watch.iter_mut() {
+            if !held.on {
+                continue;
+            }
+            let frame = if let Some(picked) = wants.remove(id) {
+                frames
+                    .entry(picked)
+                    .or_insert_with_key(|picked| {
+                        let (mut c, mut r) = (Vec::new(), Vec::new());
+                        for &i in picked {
+                            match changed.get(i) {
+                                Some(info) => c.push(info.clone()),
+                                None => r.push(removed[i - changed.len()].clone()),
+                            }
+                        }
+                        encode(&ServerMsg::RoomsDelta { changed: c, removed: r, total: Some(total) })
+                    })
+                    .clone()
+            } else if held.total != total {
+                // Only the count changed for this one: told at most once a second.
+                if !total_due {
+                    waiting = true;
+                    continue;
+                }
+                total_only
+                    .get_or_insert_with(|| {
+                        encode(&ServerMsg::RoomsDelta {
+                            changed: vec![],
+                            removed: vec![],
+                            total: Some(total),
+                        })
+                    })
+                    .clone()
+            } else {
+                continue;
+            };
+            held.total = total;
+            if let Some(conn) = self.sessions.get(*id) {
+                queue(&conn.link, frame, &mut self.dirty);
+            }
+        }
+        if total_only.is_some() {
+            self.watch.total_at = Some(now);
         }
         waiting
     }
 
-    /// Version 2's `rooms_delta` for the rooms touched since the last push, if any. A big
-    /// room shown less than a second ago stays touched, for a later push.
-    fn delta(&mut self, now: Instant) -> Option<crate::encode::Frame> {
+    /// The rooms touched since the last push, changed and removed (by name). A big room
+    /// shown less than a second ago stays touched, for a later push.
+    fn delta(&mut self, now: Instant) -> (Vec<RoomInfo>, Vec<String>) {
+        let (mut changed, mut removed) = (Vec::new(), Vec::new());
         if !self.rooms.any_touched() {
-            return None;
+            return (changed, removed);
         }
         let touched = self.rooms.take_touched();
         let threshold = self.rooms.presence_threshold();
         let lobby = RoomName::lobby();
-        let (mut changed, mut removed) = (Vec::new(), Vec::new());
         for name in touched {
             match self.rooms.get_mut(&name) {
                 Some(room)
@@ -155,10 +234,98 @@ impl State {
                 None => removed.push(name.to_string()),
             }
         }
-        if changed.is_empty() && removed.is_empty() {
-            return None;
+        (changed, removed)
+    }
+
+    /// The entry of a listed room (the lobby shows 0 when empty), if it is listed.
+    fn listed(&self, name: &RoomName) -> Option<RoomInfo> {
+        match self.rooms.get(name) {
+            Some(room) => Some(info(name, room)),
+            None if *name == RoomName::lobby() => {
+                Some(RoomInfo { name: name.to_string(), members: 0, private: false })
+            }
+            None => None,
         }
-        Some(encode(&ServerMsg::RoomsDelta { changed, removed }))
+    }
+
+    /// Version 2's first view of the directory, for `welcome` and `rooms_watch` on: the
+    /// lobby, the connection's own rooms, then the busiest others up to [`WELCOME_ROOMS`].
+    /// The connection now holds them.
+    pub(super) fn first_view(&mut self, id: ConnId) -> Vec<RoomInfo> {
+        let lobby = RoomName::lobby();
+        let own = self.sessions.get(id).map(|c| c.rooms.clone()).unwrap_or_default();
+        let mut names: Vec<RoomName> = vec![lobby.clone()];
+        names.extend(own.iter().filter(|r| **r != lobby).cloned());
+        let busiest = self.rooms.busiest().filter(|r| **r != lobby && !own.contains(*r));
+        // A room gone since the last push is still ranked: skip it.
+        let busiest = busiest.filter(|r| self.rooms.contains(r)).take(WELCOME_ROOMS as usize);
+        names.extend(busiest.cloned());
+        self.watch.hold(id, &names, &own);
+        names.iter().filter_map(|name| self.listed(name)).collect()
+    }
+
+    /// `rooms`: a page of the directory in name order (case-insensitive, then exact),
+    /// after `after`, of the rooms whose lowercased name starts with the lowercased
+    /// `query`. Walks the name index from where the page starts: it never scans every room.
+    pub(super) fn rooms_page(&mut self, id: ConnId, ask: RoomsAsk) -> Result<(), RequestError> {
+        let Some(conn) = self.sessions.get(id) else { return Ok(()) };
+        if conn.version == Version::V1 {
+            // Version 1 has no such frame, and stays exactly as it was.
+            return Err(RequestError::BadRequest(
+                "unknown frame type `rooms` (it is version 2's: offer the subprotocol chat.v2)".into(),
+            ));
+        }
+        let prefix = ask.query.as_ref().map(|q| q.as_str().to_lowercase());
+        // A search starts where its prefix does, or after `after` if that is further on.
+        let from = match (ask.after.as_ref().map(order_key), &prefix) {
+            (Some(after), Some(prefix)) if after < *prefix => Some((prefix.clone(), false)),
+            (Some(after), _) => Some((after, true)),
+            (None, Some(prefix)) => Some((prefix.clone(), false)),
+            (None, None) => None,
+        };
+        let limit = ask.limit as usize;
+        let mut names: Vec<RoomName> =
+            self.rooms.by_name_from(from, prefix).take(limit + 1).cloned().collect();
+        let next = (names.len() > limit).then(|| {
+            names.truncate(limit);
+            names.last().map(ToString::to_string)
+        });
+        let rooms: Vec<RoomInfo> = names.iter().filter_map(|name| self.listed(name)).collect();
+        let total = self.rooms.listed();
+        let own = conn.rooms.clone();
+        let link = conn.link.clone();
+        self.watch.hold(id, &names, &own);
+        self.watch.told(id, total);
+        let frame = encode(&ServerMsg::RoomsPage {
+            rooms,
+            next: next.flatten(),
+            total,
+            query: ask.query.map(|q| q.to_string()),
+        });
+        queue(&link, frame, &mut self.dirty);
+        Ok(())
+    }
+
+    /// `rooms_watch`: a connection that stops watching gets no delta and holds nothing; one
+    /// that starts again gets its first view afresh, as a `rooms_page` without `next`.
+    pub(super) fn rooms_watch(&mut self, id: ConnId, on: bool) -> Result<(), RequestError> {
+        let Some(conn) = self.sessions.get(id) else { return Ok(()) };
+        if conn.version == Version::V1 {
+            return Err(RequestError::BadRequest(
+                "unknown frame type `rooms_watch` (it is version 2's: offer the subprotocol chat.v2)".into(),
+            ));
+        }
+        let link = conn.link.clone();
+        let was_on = self.watch.get(id).is_some_and(|h| h.on);
+        self.watch.watch(id, on);
+        if on && !was_on {
+            let rooms = self.first_view(id);
+            let total = self.rooms.listed();
+            self.watch.told(id, total);
+            let frame = encode(&ServerMsg::RoomsPage { rooms, next: None, total, query: None });
+            queue(&link, frame, &mut self.dirty);
+        }
+        Ok(())
     }
 
     /// The directory: every room with a member (a private one says so), and always the

@@ -153,6 +153,9 @@ impl Hub {
         let link = conn.link.clone();
         let nick = conn.nick().clone();
         let v1 = conn.version == Version::V1;
+        // Its client resumed here while its old connection's node is dead and not reaped
+        // yet: the old connection is replaced in the room, silently, as on one node.
+        let back = newly && state.replace_remote_in(&sender, room);
         let members = state.rooms.entry(room);
         // Known from now on (a room only other nodes' members were in had none here),
         // with its roles.
@@ -172,9 +175,15 @@ impl Hub {
                 old_nick: None,
             });
             members.insert(id, &nick, v1, Member { link, held: Some(Vec::new()), shown: 0 });
-            state.rooms.presence(room, &frame, Event::Join, Some(id), &mut state.dirty);
+            if !back {
+                state.rooms.presence(room, &frame, Event::Join, Some(id), &mut state.dirty);
+            }
             self.wake_counts(state);
             state.rooms.touch(room.clone());
+            // Its own rooms are among the directory entries a version 2 connection holds.
+            if let Some(conn) = state.sessions.get(id) {
+                state.watch.hold(id, [room], &conn.rooms);
+            }
             self.shared.directory_changed.notify_one();
             // A join that creates a room tells the cluster once the store has the room's
             // settings ([`Hub::joined`]): another node must never find a member of a room

@@ -26,7 +26,9 @@
 //! - `cmd`: each request's rules but `join`'s (`nick`, `leave`, `say`, `typing`,
 //!   `history`, `members`, and `change`: `edit`, `delete`, `react`), and [`Hub::apply`],
 //!   their dispatch;
-//! - `directory`: the room directory and its pushes (full lists, version 2's deltas);
+//! - `directory`: the room directory and its pushes (full lists, version 2's first view,
+//!   pages, search and deltas);
+//! - `watch`: which directory entries each version 2 connection holds, and who holds each;
 //! - `join`: a `join`'s admission (private rooms, member limits), its trips off the lock,
 //!   and its end (`joined`, once its history is read);
 //! - `moderate`: kicks and bans (by resume token and address, ending by themselves), from
@@ -58,6 +60,7 @@ mod roles;
 mod room;
 mod rooms;
 mod sessions;
+mod watch;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -77,6 +80,7 @@ use crate::error::RequestError;
 use crate::metrics::Metrics;
 use crate::names::NickKey as _;
 use crate::store::{History, Outcome, Page, Roles, RoomSettings, SenderKey, Store, StoredRoom, Written};
+pub use cmd::change::Deleting;
 use join::{Admit, Joining};
 pub use moderate::Kicked;
 use private::{Work, Worked};
@@ -86,6 +90,7 @@ use replica::{Replica, nick_of};
 use room::{Member, Room};
 use rooms::Rooms;
 use sessions::{Conn, Sessions, new_token, valid_token};
+use watch::Watchers;
 
 pub type ConnId = u64;
 
@@ -133,6 +138,8 @@ struct State {
     moderation: moderate::Bans,
     /// Where the pictures of deleted messages go once no message names them.
     orphans: crate::change::Orphans,
+    /// Version 2 connections and the directory entries each holds.
+    watch: Watchers,
 }
 
 /// Queues a frame for one connection, to be written when the hub's lock is released. A
@@ -183,6 +190,7 @@ impl Hub {
             metrics: metrics.clone(),
             moderation: moderate::Bans::default(),
             orphans: crate::change::Orphans::default(),
+            watch: Watchers::default(),
         };
         let shared = Shared {
             state: Mutex::new(state),
@@ -250,17 +258,28 @@ impl Hub {
             nick = old;
         }
         let nick = nick.unwrap_or_else(|| state.sessions.guest_nick());
-        let welcome = encode(&ServerMsg::Welcome {
-            protocol: version.number(),
-            nick: nick.to_string(),
-            rooms: state.directory(),
-            resume: Some(sender.to_string()),
-        });
-        queue(&link, welcome, &mut state.dirty);
         let token = sender.to_string();
         let key = (nick.key(), nick.to_string());
-        state.sessions.insert(id, Conn::new(nick, link, sender, version, admitted));
+        let welcome_nick = nick.to_string();
+        state.sessions.insert(id, Conn::new(nick, link.clone(), sender, version, admitted));
         state.metrics.session(version, true);
+        // Version 1 gets the whole directory (its contract); version 2 a first view of it.
+        let (rooms, rooms_total) = match version {
+            Version::V1 => (state.directory(), None),
+            Version::V2 => {
+                let total = state.rooms.listed();
+                state.watch.add(id, total);
+                (state.first_view(id), Some(total))
+            }
+        };
+        let welcome = encode(&ServerMsg::Welcome {
+            protocol: version.number(),
+            nick: welcome_nick,
+            rooms,
+            resume: Some(token.clone()),
+            rooms_total,
+        });
+        queue(&link, welcome, &mut state.dirty);
         if state.clustered() {
             // Its nick first; two guest nicks in case another node took it meanwhile.
             let mut nicks = vec![key];
@@ -465,6 +484,7 @@ impl State {
         let conn = self.sessions.remove(id)?;
         self.metrics.session(conn.version, false);
         self.moderation.forget(id);
+        self.watch.remove(id);
         for room in &conn.rooms {
             self.remove_member(room, id, conn.nick());
         }

@@ -8,26 +8,64 @@
 //! bounded ([`BANS_MAX`]): ended bans are dropped when it fills, and past that the oldest
 //! ending goes first. A loopback address is never banned (it is a proxy on this machine,
 //! standing for everyone behind it).
+//!
+//! Bans are also kept by the store ([`Hub::keep_bans`]), so that a node that restarts, or
+//! joins a cluster later, knows them: each new ban is queued (bounded, never awaited under
+//! the lock) for a task that writes it off the async threads, and a node reads the bans
+//! not yet ended when it starts.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use common::{Nick, RoomName, ServerMsg};
+use tokio::sync::mpsc;
 
 use super::{ConnId, Hub, State, now_ms, queue};
 use crate::cluster::events::{Moderation, Op};
 use crate::conn::link::{Close, Deliveries};
 use crate::encode::encode;
-use crate::store::SenderKey;
+use crate::store::{History, SenderKey};
 
 /// Bans kept at most (tokens and addresses together).
 pub const BANS_MAX: usize = 100_000;
+
+/// New bans waiting to be written to the store at most; past it a ban is kept in memory
+/// only (and the log says so).
+const BANS_TO_WRITE: usize = 1024;
 
 /// What a ban keeps out: a resume token or an address, of a room or (`None`) the server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Token(SenderKey, Option<RoomName>),
     Address(IpAddr, Option<RoomName>),
+}
+
+impl Key {
+    /// How the store keeps it: a JSON array, `["token", <token>, <room or null>]` or
+    /// `["address", <address>, <room or null>]` (room names and addresses may hold any
+    /// separator a plain string would use).
+    fn stored(&self) -> String {
+        let (kind, what, room) = match self {
+            Self::Token(token, room) => ("token", token.to_string(), room),
+            Self::Address(address, room) => ("address", address.to_string(), room),
+        };
+        serde_json::json!([kind, what, room.as_ref().map(RoomName::as_str)]).to_string()
+    }
+
+    /// The key [`Key::stored`] made; `None` for anything else (the store's data is not
+    /// trusted to be ours: it is skipped, never a panic).
+    fn parse(stored: &str) -> Option<Self> {
+        let (kind, what, room): (String, String, Option<String>) = serde_json::from_str(stored).ok()?;
+        let room = match room {
+            Some(room) => Some(RoomName::parse(&room).ok()?),
+            None => None,
+        };
+        match kind.as_str() {
+            "token" => Some(Self::Token(SenderKey::from(what), room)),
+            "address" => Some(Self::Address(what.parse().ok()?, room)),
+            _ => None,
+        }
+    }
 }
 
 /// The bans and the addresses of this node's connections.
@@ -38,6 +76,8 @@ pub(super) struct Bans {
     /// Where each connection of this node comes from (the client's own address behind a
     /// trusted proxy).
     addresses: HashMap<ConnId, IpAddr>,
+    /// New bans for the store, once [`Hub::keep_bans`] started its writer.
+    to_store: Option<mpsc::Sender<(String, u64)>>,
 }
 
 /// What became of a kick or a ban of a nick.
@@ -92,12 +132,45 @@ impl Bans {
                 self.bans.remove(&first);
             }
         }
+        if let Some(to_store) = &self.to_store
+            && to_store.try_send((key.stored(), until)).is_err()
+        {
+            tracing::error!(until, "a ban is kept in this node's memory only: the store is too far behind");
+        }
         let end = self.bans.entry(key).or_insert(until);
         *end = (*end).max(until);
     }
 }
 
 impl Hub {
+    /// Reads the bans the store keeps that have not ended (a restarted node's, the
+    /// cluster's) into this node's table, then writes every new ban to the store from a
+    /// task of its own. Called once, when the server starts; a store that cannot be read
+    /// is logged, and the node starts without the bans kept there.
+    pub async fn keep_bans(&self) {
+        let history = self.shared.history.clone();
+        let now = now_ms();
+        match tokio::task::spawn_blocking(move || history.bans(now)).await {
+            Ok(Ok(stored)) => {
+                let mut state = self.lock();
+                let mut kept = 0;
+                for (key, until) in stored {
+                    if let Some(key) = Key::parse(&key) {
+                        state.moderation.ban(key, until, now);
+                        kept += 1;
+                    }
+                }
+                if kept > 0 {
+                    tracing::info!(bans = kept, "bans read from the store");
+                }
+            }
+            failed => tracing::error!(?failed, "the stored bans could not be read: starting without them"),
+        }
+        let (tx, rx) = mpsc::channel(BANS_TO_WRITE);
+        self.lock().moderation.to_store = Some(tx);
+        tokio::spawn(write_bans(self.shared.history.clone(), rx));
+    }
+
     /// The room directory as it is now (every node's members, with `--redis`).
     pub fn rooms(&self) -> Vec<common::RoomInfo> {
         self.lock().directory()
@@ -228,7 +301,7 @@ impl Hub {
             None => {
                 if let Some(conn) = state.remove_conn(id) {
                     let reason =
-                        if until.is_some() { "banned by the operator" } else { "kicked by the operator" };
+                        if until.is_some() { crate::banned::REASON } else { "kicked by the operator" };
                     conn.link.close(Close {
                         code: common::close::KICKED,
                         reason,
@@ -288,6 +361,18 @@ impl Hub {
     }
 }
 
+/// Writes each new ban to the store, one at a time, off the async threads; ends with the
+/// hub (its sender dropped).
+async fn write_bans(history: History, mut bans: mpsc::Receiver<(String, u64)>) {
+    while let Some((key, until)) = bans.recv().await {
+        let history = history.clone();
+        let written = tokio::task::spawn_blocking(move || history.ban(&key, until, now_ms())).await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::error!(?written, until, "a ban could not be written to the store: kept in memory only");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +400,22 @@ mod tests {
             let a: IpAddr = a.parse().unwrap();
             m.ban(Key::Address(a, None), u64::MAX, 0);
             assert!(!m.banned(None, Some(a), None, 1), "{a}");
+        }
+    }
+
+    #[test]
+    fn a_ban_s_key_reads_back_as_it_was_stored() {
+        let room = RoomName::parse("a room: with, [odd] \"names\"").unwrap();
+        for key in [
+            Key::Token(SenderKey::from("tok-0123456789abcdef"), None),
+            Key::Token(SenderKey::from("tok-0123456789abcdef"), Some(room.clone())),
+            Key::Address("2001:db8::7".parse().unwrap(), Some(room)),
+            Key::Address("192.0.2.7".parse().unwrap(), None),
+        ] {
+            assert_eq!(Key::parse(&key.stored()), Some(key.clone()), "{}", key.stored());
+        }
+        for junk in ["", "[]", "[\"user\",\"x\",null]", "[\"address\",\"not an ip\",null]", "{}"] {
+            assert_eq!(Key::parse(junk), None, "{junk}");
         }
     }
 }

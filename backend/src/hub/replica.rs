@@ -337,6 +337,24 @@ impl State {
         Some((remote.token.clone(), room.is_none_or(|r| remote.rooms.contains(r))))
     }
 
+    /// Takes another node's member with resume token `token` out of `room` without a word:
+    /// its client resumed here and is joining the room again, while its old connection,
+    /// on a node that died, is not reaped yet (on one node, the old connection would have
+    /// been replaced). Returns whether it was there.
+    pub(super) fn replace_remote_in(&mut self, token: &SenderKey, room: &RoomName) -> bool {
+        let Some(replica) = self.cluster.as_mut() else { return false };
+        let Some(&id) = replica.tokens.get(token) else { return false };
+        let Some(remote) = replica.remote.get_mut(&id) else { return false };
+        if !remote.rooms.remove(room) {
+            return false;
+        }
+        let nick = remote.nick.clone();
+        if let Some(members) = self.rooms.get_mut(room) {
+            members.remove(id, &nick);
+        }
+        true
+    }
+
     /// Another node's member with this resume token: its id here and its nick.
     pub(super) fn remote_by_token(&self, token: &SenderKey) -> Option<(ConnId, Nick)> {
         let replica = self.cluster.as_ref()?;
@@ -357,7 +375,15 @@ impl State {
             return;
         }
         let nick = remote.nick.clone();
-        self.rooms.entry(&room).add_remote(id, &nick);
+        let members = self.rooms.entry(&room);
+        // Resumed on its node while its old connection's (dead) node is not reaped yet:
+        // the person is in the room already, nobody joined.
+        let back = members.has_nick(&nick);
+        members.add_remote(id, &nick);
+        if back {
+            self.rooms.touch(room);
+            return;
+        }
         let frame = encode(&ServerMsg::Presence {
             room: room.to_string(),
             event: PresenceEvent::Join,
@@ -436,6 +462,36 @@ mod tests {
 
     fn join(member: &str, nick: &str) -> ClusterEvent {
         ClusterEvent::Joined { member: member.into(), room: "r".into(), nick: nick.into() }
+    }
+
+    /// A client whose node died resumes here before the cluster reaps that node: it
+    /// replaces its old connection in the room as on one node. Nobody is told it joined,
+    /// nor, once the dead node is reaped, that it left.
+    #[test]
+    fn a_client_resumed_here_from_a_dead_node_replaces_its_old_connection_in_the_room() {
+        let (hub, _ops) = clustered();
+        let (_, ann) = member(&hub, Version::V2, "ann");
+        let token = "tok-bob-0123456789abcdef";
+        hub.apply_cluster(vec![
+            ClusterEvent::Connected { member: "n2/1".into(), nick: "Bob".into(), token: token.into() },
+            join("n2/1", "Bob"),
+        ])
+        .flush();
+        assert_eq!(ann.sent().len(), 1, "Bob's join");
+        let link = Link::detached(256);
+        let bob = hub.connect(link.clone(), Some(token), Version::V2).flushed();
+        hub.handle(bob, Request::Join { room: room("r"), after: None, password: None, max: None })
+            .flushed()
+            .unwrap();
+        let joined = link.sent().iter().map(decode).find(|m| matches!(m, ServerMsg::Joined { .. })).unwrap();
+        let ServerMsg::Joined { members, total, .. } = joined else { unreachable!() };
+        assert_eq!((total, &members[..]), (Some(2), &["ann".to_owned(), "Bob".to_owned()][..]));
+        // The dead node reaped: its connection goes, without a word to the room.
+        hub.apply_cluster(vec![ClusterEvent::Gone { member: "n2/1".into() }]).flush();
+        let told: Vec<ServerMsg> = ann.sent().iter().map(decode).collect();
+        assert!(told.is_empty(), "{told:?}");
+        let listed = hub.lock().directory().into_iter().find(|r| r.name == "r").map(|r| r.members);
+        assert_eq!(listed, Some(2));
     }
 
     #[test]

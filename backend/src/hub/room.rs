@@ -175,6 +175,14 @@ impl Room {
         }
     }
 
+    /// Whether a member goes by `nick`: nicks are unique, but a client that resumed on
+    /// this node while its old connection's node was dead has the nick twice until the
+    /// cluster reaps that node.
+    pub(super) fn has_nick(&self, nick: &Nick) -> bool {
+        let key = sort_key(nick.as_str());
+        self.sorted.range((key.clone(), ConnId::MIN)..).next().is_some_and(|(k, _)| *k == key)
+    }
+
     pub(super) fn remove(&mut self, id: ConnId, nick: &Nick) {
         self.members.remove(&id);
         self.typing.last.remove(&id);

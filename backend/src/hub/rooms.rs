@@ -6,8 +6,14 @@
 //! look table iff it is here (so a new room that looks like one of them is refused), a
 //! room whose member count changed is marked touched for the next directory push, and a
 //! big room that counted presence is marked counted for the next `presence_count`.
+//!
+//! For version 2's directory it also keeps two indexes, so that no request scans every
+//! room: the rooms by lowercased name (pages in name order, and the search by prefix),
+//! always with the lobby, and the rooms by member count as of the last directory push
+//! (the busiest, for a `welcome`).
 
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use common::{Nick, PresenceEvent, RoomName, ServerMsg};
 
@@ -30,6 +36,20 @@ pub(super) struct Rooms {
     counted: HashSet<RoomName>,
     /// Rooms above this many members count presence for version 2 members.
     presence_threshold: usize,
+    /// Every listed room (those here, and always the lobby) by [`order_key`].
+    by_name: BTreeMap<String, RoomName>,
+    /// The rooms here by their member count at the last directory push, busiest first,
+    /// and that count by room (to find a room's entry when its count changes).
+    by_count: BTreeSet<(Reverse<u32>, RoomName)>,
+    ranked: HashMap<RoomName, u32>,
+}
+
+/// A room's place in the directory's name order: its name lowercased, then the name
+/// itself (rooms are case-sensitive: `Rust` and `rust` are two rooms), apart by a NUL,
+/// which no name holds and which sorts before every character. A prefix of the lowercased
+/// name is a prefix of the key.
+pub(super) fn order_key(name: &RoomName) -> String {
+    format!("{}\u{0}{}", name.as_str().to_lowercase(), name.as_str())
 }
 
 impl Rooms {
@@ -40,7 +60,39 @@ impl Rooms {
             touched: HashSet::new(),
             counted: HashSet::new(),
             presence_threshold,
+            by_name: BTreeMap::from([(order_key(&RoomName::lobby()), RoomName::lobby())]),
+            by_count: BTreeSet::new(),
+            ranked: HashMap::new(),
         }
+    }
+
+    /// How many rooms the directory lists (the lobby always among them).
+    pub(super) fn listed(&self) -> u32 {
+        u32::try_from(self.by_name.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Listed rooms in name order from `from` (the whole key excluded when `after`, else
+    /// included), while their key starts with `prefix`: a walk of the index, never a scan.
+    pub(super) fn by_name_from<'a>(
+        &'a self,
+        from: Option<(String, bool)>,
+        prefix: Option<String>,
+    ) -> impl Iterator<Item = &'a RoomName> + 'a {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let start = match from {
+            Some((key, true)) => Excluded(key),
+            Some((key, false)) => Included(key),
+            None => Unbounded,
+        };
+        self.by_name
+            .range((start, Unbounded))
+            .take_while(move |(key, _)| prefix.as_ref().is_none_or(|p| key.starts_with(p.as_str())))
+            .map(|(_, name)| name)
+    }
+
+    /// Rooms here, the busiest first (by their count at the last directory push).
+    pub(super) fn busiest(&self) -> impl Iterator<Item = &RoomName> {
+        self.by_count.iter().map(|(_, name)| name)
     }
 
     pub(super) fn get(&self, name: &RoomName) -> Option<&Room> {
@@ -73,6 +125,7 @@ impl Rooms {
     pub(super) fn entry(&mut self, room: &RoomName) -> &mut Room {
         if !self.rooms.contains_key(room) {
             self.looks.add(room);
+            self.by_name.insert(order_key(room), room.clone());
         }
         self.rooms.entry(room.clone()).or_default()
     }
@@ -106,6 +159,17 @@ impl Rooms {
         if members.len() == 0 {
             self.rooms.remove(room);
             self.looks.remove(room);
+            if *room != RoomName::lobby() {
+                self.by_name.remove(&order_key(room));
+            }
+            return;
+        }
+        // The same person is still in the room (a dead node's connection of a client that
+        // resumed elsewhere, reaped): nobody left, only a big room's total changed.
+        if members.has_nick(nick) {
+            if members.len() > self.presence_threshold {
+                self.counted.insert(room.clone());
+            }
             return;
         }
         let frame = encode(&ServerMsg::Presence {
@@ -148,10 +212,21 @@ impl Rooms {
         !self.touched.is_empty()
     }
 
-    /// The touched rooms, by name, no longer marked.
+    /// The touched rooms, by name, no longer marked; their places among the busiest are
+    /// brought up to date.
     pub(super) fn take_touched(&mut self) -> Vec<RoomName> {
         let mut touched: Vec<RoomName> = self.touched.drain().collect();
         touched.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        for name in &touched {
+            if let Some(count) = self.ranked.remove(name) {
+                self.by_count.remove(&(Reverse(count), name.clone()));
+            }
+            if let Some(room) = self.rooms.get(name) {
+                let count = room.total();
+                self.by_count.insert((Reverse(count), name.clone()));
+                self.ranked.insert(name.clone(), count);
+            }
+        }
         touched
     }
 

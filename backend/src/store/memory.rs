@@ -24,6 +24,8 @@ pub struct MemoryStore {
     roles: HashMap<RoomName, Roles>,
     /// The operator's audit log, newest first.
     audit: VecDeque<String>,
+    /// Bans (`super::bans`): what each keeps out, and its end.
+    bans: HashMap<String, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +89,7 @@ impl MemoryStore {
             settings: HashMap::new(),
             roles: HashMap::new(),
             audit: VecDeque::new(),
+            bans: HashMap::new(),
         }
     }
 
@@ -289,6 +292,25 @@ impl MemoryStore {
     }
 }
 
+/// Bans (`super::bans`), bounded as the other backends keep them.
+impl MemoryStore {
+    pub fn ban(&mut self, key: &str, until: u64, now: u64) {
+        self.bans.retain(|_, end| *end > now);
+        if self.bans.len() >= super::bans::BANS_KEPT
+            && !self.bans.contains_key(key)
+            && let Some(first) = self.bans.iter().min_by_key(|(_, end)| **end).map(|(k, _)| k.clone())
+        {
+            self.bans.remove(&first);
+        }
+        let end = self.bans.entry(key.to_owned()).or_insert(until);
+        *end = (*end).max(until);
+    }
+
+    pub fn bans(&self, now: u64) -> Vec<(String, u64)> {
+        self.bans.iter().filter(|(_, end)| **end > now).map(|(k, end)| (k.clone(), *end)).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,8 +338,11 @@ mod tests {
     }
 
     fn change(s: &mut Store, sender: &str, id: u64, action: Action) -> Changing {
-        let actor =
-            crate::change::Actor { sender: sender.into(), nick: common::Nick::parse(sender).unwrap() };
+        let actor = crate::change::Actor {
+            sender: sender.into(),
+            nick: common::Nick::parse(sender).unwrap(),
+            moderates: false,
+        };
         s.change(ChangeRequest { actor, room: RoomName::parse("r").unwrap(), id, action, ts: 9 })
     }
 

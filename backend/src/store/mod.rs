@@ -31,7 +31,10 @@
 //! room exists, and [`History::create_room`] records them once, only for a room that has
 //! neither settings nor messages (atomically, so two creators cannot both win).
 
+pub mod archive;
+mod bans;
 mod memory;
+pub mod postgres;
 pub mod redis;
 mod sqlite;
 #[cfg(test)]
@@ -43,7 +46,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use common::{Change, ChatMessage, Cid, ImageRef, Nick, RoomName, Text};
 use tokio::sync::mpsc;
 
+pub use archive::Archiver;
 pub use memory::MemoryStore;
+pub use postgres::Archive;
 pub use redis::{RedisReader, RedisStore};
 pub use sqlite::{SqliteReader, SqliteStore};
 
@@ -244,6 +249,8 @@ pub enum StoreError {
     Timeout,
     #[error("a message in Redis cannot be read: {0}")]
     Decode(String),
+    #[error("PostgreSQL failed: {0}")]
+    Postgres(String),
 }
 
 impl Store {
@@ -259,13 +266,15 @@ impl Store {
         Ok((Self::Sqlite(store), History::Sqlite(Arc::new(reader)), written))
     }
 
-    /// The cluster's store in Redis (its writer task spawned on the current runtime);
-    /// what the writer did with each batch arrives on the returned channel.
+    /// The cluster's store in Redis (its writer task spawned on the current runtime),
+    /// with the archive in PostgreSQL that holds what Redis trimmed (`--database`); what
+    /// the writer did with each batch arrives on the returned channel.
     pub fn redis(
         commands: ::redis::aio::ConnectionManager,
         client: ::redis::Client,
+        archive: Option<Archive>,
     ) -> (Self, History, mpsc::Receiver<Written>) {
-        let (store, reader, written) = RedisStore::start(commands, client);
+        let (store, reader, written) = RedisStore::start(commands, client, archive);
         (Self::Redis(store), History::Redis(Arc::new(reader)), written)
     }
 
@@ -306,7 +315,8 @@ impl History {
     }
 
     /// One trivial read, for the readiness check: SQLite reads its schema on a reading
-    /// connection, Redis answers `PING` on one. May block (see [`History::may_block`]).
+    /// connection, Redis answers `PING` on one (and PostgreSQL `SELECT 1`, with an
+    /// archive). May block (see [`History::may_block`]).
     pub fn ping(&self) -> Result<(), StoreError> {
         match self {
             Self::Memory(s) => {

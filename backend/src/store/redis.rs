@@ -35,14 +35,21 @@ use redis::streams::StreamRangeReply;
 use redis::{Client, Commands, Value};
 use tokio::sync::mpsc;
 
+use super::postgres::Archive;
 use super::{
     Appended, Changing, NewMessage, Outcome, Page, Roles, RoomSettings, SenderKey, StoreError, StoredRoom,
     Written,
 };
 use crate::change::{ChangeRequest, Refusal};
-use changes::{Answer, CHANGE, HELPERS, PendingChange, changes_of, cur_key, from_key, merge, moved_key};
+use changes::{Answer, CHANGE, HELPERS, PendingChange, changes_of, merge};
 
 mod changes;
+mod entry;
+mod tiers;
+
+pub use entry::{Entry, decode_entry};
+
+pub use changes::{cur_key, from_key, moved_key};
 
 /// Messages sent to Redis in one pipeline at most.
 const BATCH_MAX: usize = 256;
@@ -52,6 +59,12 @@ const QUEUE_MAX: usize = 16 * 1024;
 /// How long a sender's `cid`s are remembered after its last message (a week): retries come
 /// from clients' outboxes within minutes, and a sender that stops talking is forgotten.
 const CID_TTL_SECS: u64 = 7 * 24 * 3600;
+/// With an archive, `cid`s are kept in one hash per sender and day, and a `say` looks in
+/// today's, yesterday's and the hash of before the archive: Redis then holds at most two
+/// days of `cid`s however long a sender keeps talking (a sender's single hash, refreshed
+/// by each message, would keep every `cid` it ever used), and a retry is still recognised
+/// a day later at least.
+const DAY_SECS: u64 = 24 * 3600;
 /// A batch is tried this many times, [`RETRY_PAUSE`] apart, before its senders are told it
 /// failed: a Redis that restarts is back within a second or two.
 const WRITE_TRIES: u32 = 4;
@@ -86,6 +99,17 @@ pub fn room_key(room: &str) -> String {
     format!("chat:room:{room}")
 }
 
+/// The set of rooms whose newest messages and changes may not be archived yet (with
+/// `--database`): each write adds its room, and the archiver takes rooms out as it copies
+/// them (see `store::archive`).
+pub const UNARCHIVED_KEY: &str = "chat:unarchived";
+
+/// The key of the lowest number a room's stream may still hold: every message and change
+/// below it was archived and may be trimmed from the stream (absent: nothing was).
+pub fn floor_key(room: &str) -> String {
+    format!("chat:floor:{room}")
+}
+
 /// The key of the operator's audit log, a list of JSON entries, newest first.
 const AUDIT_KEY: &str = "chat:audit";
 
@@ -108,6 +132,11 @@ fn cids_key(sender: &str) -> String {
     format!("chat:cids:{sender}")
 }
 
+/// The key of a sender's `cid`s of one day (days since 1970), with an archive.
+fn daily_cids_key(sender: &str, day: u64) -> String {
+    format!("chat:cids:{sender}:{day}")
+}
+
 /// The channel a room's messages are published on.
 pub fn channel(room: &str) -> String {
     format!("chat:msg:{room}")
@@ -120,9 +149,13 @@ pub const CHANNELS: &str = "chat:msg:*";
 /// room's channel, its senders (`chat:from`), its changed messages (`chat:cur`). ARGV: the
 /// `cid`; the message's JSON before and after its id; the `cid` record's lifetime in
 /// seconds; the room; the prefix of stream keys; the sender; the id it answers (or ``);
-/// the prefix of the rooms' sets of replies; its picture (or ``), counted in `chat:img`. Returns `{1, message}` when stored and
-/// published, `{0, message}` when the sender used this `cid` before (the stored message;
-/// empty if it is no longer there), `{2, ''}` when the message it answers is not there.
+/// the prefix of the rooms' sets of replies; its picture (or ``), counted in `chat:img`;
+/// with an archive, the sender's `cid`s of yesterday and of before the archive, looked in
+/// too when the `cid` is not in KEYS[3] (see [`DAY_SECS`]; `` without). Returns `{1, message}` when stored and
+/// published, `{0, message}` when the sender used this `cid` before (the stored message),
+/// `{0, '', '<id> <room>'}` when that message is no longer in the stream (archived and
+/// trimmed, see `store::archive`, or gone), `{2, ''}` when the message it answers is not
+/// there.
 /// A reply gets its quote here (the nick and first 100 characters of the quoted message
 /// as it is now), put in before the JSON's last brace: `quote` is a message's last field.
 ///
@@ -130,11 +163,14 @@ pub const CHANNELS: &str = "chat:msg:*";
 /// (not Redis Cluster) allows that, and the room of an old `cid` cannot be known before.
 const SAY: &str = r#"
 local seen = redis.call('HGET', KEYS[3], ARGV[1])
+if not seen and ARGV[11] ~= '' then
+  seen = redis.call('HGET', ARGV[11], ARGV[1]) or redis.call('HGET', ARGV[12], ARGV[1])
+end
 if seen then
   local sep = string.find(seen, ' ', 1, true)
   local id = string.sub(seen, 1, sep - 1)
   local entries = redis.call('XRANGE', ARGV[6] .. string.sub(seen, sep + 1), id .. '-0', id .. '-0')
-  if #entries == 0 then return {0, ''} end
+  if #entries == 0 then return {0, '', seen} end
   return {0, entries[1][2][2]}
 end
 local quote = nil
@@ -172,6 +208,9 @@ pub struct RedisStore {
 pub struct RedisReader {
     client: Client,
     idle: Mutex<Vec<redis::Connection>>,
+    /// With `--database`: the archive that holds what the streams no longer do, and the
+    /// runtime its async calls run on (a reader blocks on them, as on Redis).
+    archive: Option<(Archive, tokio::runtime::Handle)>,
 }
 
 impl std::fmt::Debug for RedisReader {
@@ -213,12 +252,14 @@ impl RedisStore {
     pub fn start(
         commands: ConnectionManager,
         client: Client,
+        archive: Option<Archive>,
     ) -> (Self, RedisReader, mpsc::Receiver<Written>) {
         let (tx, rx) = mpsc::channel(QUEUE_MAX);
         // Enough for the writer to run ahead of the hub by a few batches, no more.
         let (done_tx, done_rx) = mpsc::channel(8);
-        tokio::spawn(write_loop(commands, rx, done_tx));
-        let reader = RedisReader { client, idle: Mutex::new(Vec::new()) };
+        tokio::spawn(write_loop(commands, rx, done_tx, archive.clone()));
+        let archive = archive.map(|a| (a, tokio::runtime::Handle::current()));
+        let reader = RedisReader { client, idle: Mutex::new(Vec::new()), archive };
         (Self { writer: tx, in_flight: HashSet::new() }, reader, done_rx)
     }
 
@@ -304,6 +345,7 @@ async fn write_loop(
     mut conn: ConnectionManager,
     mut rx: mpsc::Receiver<Pending>,
     done: mpsc::Sender<Written>,
+    archive: Option<Archive>,
 ) {
     let scripts = Scripts {
         say: redis::Script::new(&format!("{HELPERS}{SAY}")),
@@ -314,7 +356,7 @@ async fn write_loop(
         let mut tries = 0;
         let outcome = loop {
             tries += 1;
-            match write_batch(&mut conn, &scripts, &mut batch).await {
+            match write_batch(&mut conn, &scripts, &mut batch, archive.as_ref()).await {
                 Ok(outcome) => break outcome,
                 Err(e) if tries < WRITE_TRIES => {
                     tracing::warn!(error = %e, messages = batch.len(), "storing messages in Redis failed; retrying");
@@ -368,34 +410,67 @@ async fn write_batch(
     conn: &mut ConnectionManager,
     scripts: &Scripts,
     batch: &mut [Pending],
+    archive: Option<&Archive>,
 ) -> Result<Written, StoreError> {
+    if let Some(archive) = archive {
+        tiers::rehydrate(conn, archive, batch).await?;
+    }
     let mut pipe = redis::pipe();
     for p in batch.iter() {
         match p {
             Pending::Say(p) => {
                 let room = p.room.as_str();
+                let (cids, ttl, yesterday, before) = match archive {
+                    None => (cids_key(&p.sender), CID_TTL_SECS, String::new(), String::new()),
+                    Some(_) => {
+                        let day = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs() / DAY_SECS);
+                        let (today, yesterday) = (
+                            daily_cids_key(&p.sender, day),
+                            daily_cids_key(&p.sender, day.saturating_sub(1)),
+                        );
+                        (today, 2 * DAY_SECS, yesterday, cids_key(&p.sender))
+                    }
+                };
                 pipe.cmd("EVALSHA")
                     .arg(scripts.say.get_hash())
                     .arg(6)
                     .arg(seq_key(room))
                     .arg(log_key(room))
-                    .arg(cids_key(&p.sender))
+                    .arg(cids)
                     .arg(channel(room))
                     .arg(from_key(room))
                     .arg(cur_key(room))
                     .arg(&p.cid)
                     .arg(&p.head)
                     .arg(&p.tail)
-                    .arg(CID_TTL_SECS)
+                    .arg(ttl)
                     .arg(room)
                     .arg("chat:log:")
                     .arg(&*p.sender)
                     .arg(p.reply_to.map(|r| r.to_string()).unwrap_or_default())
                     .arg(format!("chat:re:{room}:"))
-                    .arg(p.image.as_deref().unwrap_or(""));
+                    .arg(p.image.as_deref().unwrap_or(""))
+                    .arg(yesterday)
+                    .arg(before);
             }
             Pending::Change(c) => c.call(&mut pipe, &scripts.change),
         }
+    }
+    if archive.is_some() {
+        // The rooms written to are to be archived (the archiver takes them from this
+        // set). Not in the scripts' step: a mark lost with a crash of Redis between the
+        // two only delays the archiving of the room until its next message, since what
+        // is not archived is never trimmed.
+        let rooms: HashSet<&str> = batch
+            .iter()
+            .map(|p| match p {
+                Pending::Say(p) => p.room.as_str(),
+                Pending::Change(c) => c.change.room.as_str(),
+            })
+            .collect();
+        pipe.sadd(UNARCHIVED_KEY, rooms.into_iter().collect::<Vec<_>>()).ignore();
     }
     let replies = run(conn, scripts, &pipe).await?;
     let mut outcome = Vec::with_capacity(batch.len());
@@ -403,7 +478,7 @@ async fn write_batch(
     let mut again = Vec::new();
     for (i, (p, reply)) in batch.iter_mut().zip(replies).enumerate() {
         match p {
-            Pending::Say(p) => outcome.extend(said(p, reply)?),
+            Pending::Say(p) => outcome.extend(said(p, reply, archive).await?),
             Pending::Change(c) => match c.answer(reply)? {
                 Answer::Done(o) => outcome.push(*o),
                 Answer::Nothing => {}
@@ -435,17 +510,35 @@ async fn write_batch(
 }
 
 /// What became of a `say`, from its script's reply.
-fn said(p: &PendingSay, reply: Value) -> Result<Option<Outcome>, StoreError> {
-    let (stored, json): (i64, String) =
+async fn said(
+    p: &PendingSay,
+    reply: Value,
+    archive: Option<&Archive>,
+) -> Result<Option<Outcome>, StoreError> {
+    let mut reply: Vec<Value> =
         redis::from_redis_value(reply).map_err(|e| StoreError::Decode(e.to_string()))?;
+    let seen: Option<String> = if reply.len() > 2 {
+        Some(redis::from_redis_value(reply.remove(2)).map_err(|e| StoreError::Decode(e.to_string()))?)
+    } else {
+        None
+    };
+    let (stored, json): (i64, String) =
+        redis::from_redis_value(Value::Array(reply)).map_err(|e| StoreError::Decode(e.to_string()))?;
     if stored == 2 {
         let (sender, room, cid) = (p.sender.clone(), p.room.clone(), Some(p.cid.clone()));
         let id = p.reply_to.unwrap_or_default();
         return Ok(Some(Outcome::Refused { sender, room, id, cid, refusal: Refusal::NotFound }));
     }
     let msg = if json.is_empty() {
-        // Stored once, long enough ago that it is gone: the retry is not stored again.
-        None
+        // Stored once and no longer in the stream: the archive has it if it was trimmed;
+        // else it is gone, and the retry is not stored again.
+        match (archive, seen.as_deref().and_then(|s| s.split_once(' '))) {
+            (Some(archive), Some((id, room))) => match id.parse() {
+                Ok(id) => tiers::archived_message(archive, room, id).await?,
+                Err(_) => None,
+            },
+            _ => None,
+        }
     } else {
         Some(serde_json::from_str::<ChatMessage>(&json).map_err(|e| StoreError::Decode(e.to_string()))?)
     };
@@ -589,7 +682,8 @@ impl RedisReader {
 
     /// `PING` on a reading connection (each bounded by the read timeout).
     pub fn ping(&self) -> Result<(), StoreError> {
-        self.with(|c| redis::cmd("PING").query::<String>(c)).map(drop)
+        self.with(|c| redis::cmd("PING").query::<String>(c))?;
+        self.archived(|a| a.ping()).unwrap_or(Ok(()))
     }
 
     pub fn room(&self, room: &RoomName) -> Result<StoredRoom, StoreError> {
@@ -661,8 +755,18 @@ impl RedisReader {
     }
 
     /// Reads the stream from `after` on (at most [`CHANGES_SCAN`] entries) for the
-    /// changes of messages up to `after`.
+    /// changes of messages up to `after`, and the archive below the stream's floor.
     pub fn changes(
+        &self,
+        room: &RoomName,
+        after: u64,
+        max: usize,
+    ) -> Result<(Vec<Change>, bool), StoreError> {
+        let found = self.stream_changes(room, after, max)?;
+        self.tiered_changes(room, after, max, found)
+    }
+
+    fn stream_changes(
         &self,
         room: &RoomName,
         after: u64,
@@ -691,7 +795,11 @@ impl RedisReader {
 
     pub fn message(&self, room: &RoomName, id: u64) -> Result<Option<ChatMessage>, StoreError> {
         let at = format!("{id}-0");
-        let kept = self.range(room, &at, &at, 1, false)?.into_iter().filter_map(Entry::message).collect();
+        let mut kept: Vec<ChatMessage> =
+            self.range(room, &at, &at, 1, false)?.into_iter().filter_map(Entry::message).collect();
+        if kept.is_empty() {
+            kept.extend(self.archived_one(room, id)?);
+        }
         Ok(merge(kept, vec![id], |ids| self.current(room, ids), false, 1)?.pop())
     }
 
@@ -699,7 +807,7 @@ impl RedisReader {
         let Some(from) = after.checked_add(1) else {
             return Ok(Page { complete: true, ..Page::default() });
         };
-        let (messages, done) = self.messages(room, from, u64::MAX, max + 1, false)?;
+        let (messages, done) = self.tiered(room, from, u64::MAX, max + 1, false)?;
         let hi = if done { u64::MAX } else { messages.last().map_or(u64::MAX, |m| m.id) };
         let moved = self.moved(room, from, hi, max + 1, false)?;
         let mut messages = merge(messages, moved, |ids| self.current(room, ids), false, max + 1)?;
@@ -712,7 +820,7 @@ impl RedisReader {
         if before <= 1 {
             return Ok(Page { complete: true, ..Page::default() });
         }
-        let (messages, done) = self.messages(room, before - 1, 1, limit + 1, true)?;
+        let (messages, done) = self.tiered(room, before - 1, 1, limit + 1, true)?;
         let lo = if done { 0 } else { messages.last().map_or(0, |m| m.id) };
         let moved = self.moved(room, lo, before - 1, limit + 1, true)?;
         let mut messages = merge(messages, moved, |ids| self.current(room, ids), true, limit + 1)?;
@@ -723,77 +831,42 @@ impl RedisReader {
     }
 }
 
-/// What a room's stream holds: messages, and changes of them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Entry {
-    Message(ChatMessage),
-    Change(Change),
-}
-
-impl Entry {
-    /// Its number in the room's sequence (a message's id, a change's `seq`).
-    pub fn number(&self) -> u64 {
-        match self {
-            Self::Message(m) => m.id,
-            Self::Change(c) => c.seq(),
-        }
+/// Bans (`super::bans`): one key each, `chat:ban:<what>`, holding its end and expiring
+/// then (`PXAT`), so Redis forgets an ended ban by itself.
+impl RedisReader {
+    pub fn ban(&self, key: &str, until: u64) -> Result<(), StoreError> {
+        // Only ever to a later end: two nodes keeping the same ban agree.
+        let script = redis::Script::new(
+            "local now = tonumber(redis.call('GET', KEYS[1]) or '0')
+             if tonumber(ARGV[1]) > now then redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[1]) end
+             return 1",
+        );
+        let key = format!("{BAN_PREFIX}{key}");
+        self.with(|c| script.key(&key).arg(until).invoke::<i64>(c)).map(drop)
     }
 
-    pub fn room(&self) -> &str {
-        match self {
-            Self::Message(m) => &m.room,
-            Self::Change(c) => c.room(),
-        }
-    }
-
-    fn message(self) -> Option<ChatMessage> {
-        match self {
-            Self::Message(m) => Some(m),
-            Self::Change(_) => None,
-        }
-    }
-
-    /// A published entry: a change's JSON has its `type`, a message's does not.
-    pub fn parse(json: &str) -> Result<Self, StoreError> {
-        match serde_json::from_str::<Change>(json) {
-            Ok(change) => Ok(Self::Change(change)),
-            Err(_) => {
-                serde_json::from_str(json).map(Self::Message).map_err(|e| StoreError::Decode(e.to_string()))
+    pub fn bans(&self, now: u64) -> Result<Vec<(String, u64)>, StoreError> {
+        self.with(|c| {
+            let keys: Vec<String> =
+                c.scan_match::<_, String>(format!("{BAN_PREFIX}*"))?.collect::<Result<_, _>>()?;
+            let mut out = Vec::with_capacity(keys.len());
+            for chunk in keys.chunks(500) {
+                let ends: Vec<Option<u64>> = redis::cmd("MGET").arg(chunk).query(c)?;
+                for (key, end) in chunk.iter().zip(ends) {
+                    if let (Some(what), Some(end)) = (key.strip_prefix(BAN_PREFIX), end)
+                        && end > now
+                    {
+                        out.push((what.to_owned(), end));
+                    }
+                }
             }
-        }
+            Ok(out)
+        })
     }
 }
 
-/// A stream entry: a message (its JSON in the field `m`) or a change (in `c`).
-pub fn decode_entry(entry: &redis::streams::StreamId) -> Result<Entry, StoreError> {
-    let decode = |e: serde_json::Error| StoreError::Decode(e.to_string());
-    if let Some(json) = entry.get::<String>("m") {
-        return serde_json::from_str(&json).map(Entry::Message).map_err(decode);
-    }
-    let json: String =
-        entry.get("c").ok_or_else(|| StoreError::Decode(format!("entry {} has no message", entry.id)))?;
-    serde_json::from_str(&json).map(Entry::Change).map_err(decode)
-}
+/// The prefix of a ban's key.
+const BAN_PREFIX: &str = "chat:ban:";
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_json_splits_around_the_id_whatever_the_room_is_called() {
-        for room in ["r", "x\",\"id\":0", "a,\"id\":0"] {
-            let msg = ChatMessage {
-                room: room.into(),
-                id: 0,
-                nick: "n".into(),
-                text: ",\"id\":0".into(),
-                ts: 5,
-                cid: Some("c".into()),
-                ..ChatMessage::default()
-            };
-            let (head, tail) = split_json(&msg);
-            let back: ChatMessage = serde_json::from_str(&format!("{head}42{tail}")).unwrap();
-            assert_eq!(back, ChatMessage { id: 42, ..msg });
-        }
-    }
-}
+mod tests;

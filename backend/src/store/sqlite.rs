@@ -62,7 +62,7 @@ const IDLE_READERS: usize = 4;
 /// The schema, as migrations: `PRAGMA user_version` counts those applied, and opening a
 /// database applies the rest in order, each in its own transaction. Never edit one that
 /// has shipped; add the next.
-const MIGRATIONS: [&str; 5] = [SCHEMA, ROOMS, ROLES, AUDIT, CHANGES];
+const MIGRATIONS: [&str; 6] = [SCHEMA, ROOMS, ROLES, AUDIT, CHANGES, BANS];
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS messages (
@@ -137,6 +137,16 @@ const CHANGES: &str = "
         seq    INTEGER NOT NULL,
         PRIMARY KEY (room, id, sender, emoji)
     );
+";
+
+/// Bans (see `super::bans`): what a ban keeps out, as the hub names it, and its end in ms
+/// since the epoch; ended ones are deleted as new ones come.
+const BANS: &str = "
+    CREATE TABLE bans (
+        key   TEXT    NOT NULL PRIMARY KEY,
+        until INTEGER NOT NULL
+    );
+    CREATE INDEX bans_by_end ON bans (until);
 ";
 
 /// Brings the database's schema up to date: the [`MIGRATIONS`] not applied yet, then the
@@ -770,5 +780,39 @@ impl DedupWindow {
         // Its place in `order` stays until it comes round: the window is a bound, not a
         // promise, and the table's unique index stands behind it.
         self.map.remove(key);
+    }
+}
+
+/// Bans (`super::bans`), written from a reader's connection as the audit log is (a ban is rare).
+impl SqliteReader {
+    pub fn ban(&self, key: &str, until: u64, now: u64) -> Result<(), StoreError> {
+        let (until, now) = (i64::try_from(until).unwrap_or(i64::MAX), i64::try_from(now).unwrap_or(i64::MAX));
+        self.with(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute("DELETE FROM bans WHERE until <= ?1", params![now])?;
+            tx.execute(
+                "INSERT INTO bans (key, until) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET until = max(until, excluded.until)",
+                params![key, until],
+            )?;
+            // Past the bound, the bans that end first go.
+            tx.execute(
+                "DELETE FROM bans WHERE key IN (SELECT key FROM bans ORDER BY until
+                 LIMIT max(0, (SELECT count(*) FROM bans) - ?1))",
+                params![super::bans::BANS_KEPT as i64],
+            )?;
+            tx.commit()
+        })
+    }
+
+    pub fn bans(&self, now: u64) -> Result<Vec<(String, u64)>, StoreError> {
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        self.with(|conn| {
+            let mut rows = conn.prepare_cached("SELECT key, until FROM bans WHERE until > ?1")?;
+            let bans = rows.query_map(params![now], |r| {
+                Ok((r.get::<_, String>(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
+            })?;
+            bans.collect()
+        })
     }
 }

@@ -12,7 +12,9 @@ use super::{
 };
 use crate::cluster::Cluster;
 use crate::config::SyncMode;
+use crate::postgres_server::PostgresServer;
 use crate::redis_server::RedisServer;
+use crate::store::{Archive, Archiver};
 
 /// The image of the messages whose cid starts with `img`.
 pub const IMAGE: &str = "/media/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.gif";
@@ -41,6 +43,9 @@ pub struct Backend {
     /// What the Redis backend runs on: its writer task's runtime and its server, dropped
     /// (killed) with the backend.
     pub redis_server: Option<(tokio::runtime::Runtime, RedisServer)>,
+    /// With an archive: the archiver, run after each message (so the hot window is
+    /// always trimmed before the next step of a test), and PostgreSQL, killed when dropped.
+    pub archive: Option<(Archiver, PostgresServer)>,
     /// The folder of its files, removed last.
     dir: Option<TempDb>,
 }
@@ -58,6 +63,13 @@ pub enum Said {
 impl Backend {
     /// Says and waits for the outcome, as the hub would act on it.
     pub fn say(&mut self, sender: &str, room: &str, cid: &str) -> Said {
+        let said = self.say_without_archiving(sender, room, cid);
+        self.archive_now();
+        said
+    }
+
+    /// Says and waits for the outcome, without running the archiver after.
+    pub fn say_without_archiving(&mut self, sender: &str, room: &str, cid: &str) -> Said {
         match say(&mut self.store, sender, room, cid) {
             Appended::Deliver(m) => Said::Delivered(m),
             Appended::Duplicate { room, id } => {
@@ -77,6 +89,13 @@ impl Backend {
                 }
             }
             other => panic!("{}: unexpected {other:?}", self.name),
+        }
+    }
+
+    /// Runs the archiver once, if there is one: copies and trims what was said.
+    pub fn archive_now(&mut self) {
+        if let (Some((archiver, _)), Some((rt, _))) = (self.archive.as_mut(), self.redis_server.as_ref()) {
+            rt.block_on(archiver.pass()).expect("archiving");
         }
     }
 
@@ -115,7 +134,15 @@ pub fn fresh_db() -> TempDb {
 
 pub fn sqlite(path: &Path) -> Backend {
     let (store, history, written) = Store::sqlite(path, SyncMode::Normal).unwrap();
-    Backend { name: "sqlite", store, history, written: Some(written), redis_server: None, dir: None }
+    Backend {
+        name: "sqlite",
+        store,
+        history,
+        written: Some(written),
+        redis_server: None,
+        archive: None,
+        dir: None,
+    }
 }
 
 /// The cluster's store on a `redis-server` of its own, empty.
@@ -124,9 +151,40 @@ pub fn redis() -> Backend {
     let server = RedisServer::start(&dir.dir.path().join("redis")).expect("a redis-server for the test");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let node = rt.block_on(Cluster::connect(&server.url())).expect("the test's Redis is reachable");
-    let (store, history, written) = rt.block_on(async { Store::redis(node.commands(), node.client()) });
+    let (store, history, written) = rt.block_on(async { Store::redis(node.commands(), node.client(), None) });
     let redis_server = Some((rt, server));
-    Backend { name: "redis", store, history, written: Some(written), redis_server, dir: Some(dir) }
+    Backend {
+        name: "redis",
+        store,
+        history,
+        written: Some(written),
+        redis_server,
+        archive: None,
+        dir: Some(dir),
+    }
+}
+
+/// The cluster's store on a `redis-server` of its own that keeps each room's newest
+/// `window` messages, the rest archived in a PostgreSQL of its own, both empty.
+pub fn redis_postgres(window: u64) -> Backend {
+    let dir = fresh_db();
+    let server = RedisServer::start(&dir.dir.path().join("redis")).expect("a redis-server for the test");
+    let pg = PostgresServer::start(&dir.dir.path().join("pg")).expect("a PostgreSQL for the test");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let node = rt.block_on(Cluster::connect(&server.url())).expect("the test's Redis is reachable");
+    let archive = rt.block_on(Archive::connect(&pg.url())).expect("the test's PostgreSQL is usable");
+    let archiver = Archiver::new(node.commands(), archive.clone(), window);
+    let (store, history, written) =
+        rt.block_on(async { Store::redis(node.commands(), node.client(), Some(archive)) });
+    Backend {
+        name: "redis+postgres",
+        store,
+        history,
+        written: Some(written),
+        redis_server: Some((rt, server)),
+        archive: Some((archiver, pg)),
+        dir: Some(dir),
+    }
 }
 
 /// Every backend, empty.
@@ -136,9 +194,19 @@ fn backends() -> Vec<Backend> {
     let mut sqlite = sqlite(&db);
     sqlite.dir = Some(db);
     vec![
-        Backend { name: "memory", store, history, written: None, redis_server: None, dir: None },
+        Backend {
+            name: "memory",
+            store,
+            history,
+            written: None,
+            redis_server: None,
+            archive: None,
+            dir: None,
+        },
         sqlite,
         redis(),
+        // A hot window of two: every test's history crosses from Redis to PostgreSQL.
+        redis_postgres(2),
     ]
 }
 
@@ -412,9 +480,23 @@ impl Backend {
         id: u64,
         action: crate::change::Action,
     ) -> Option<Result<super::Changed, crate::change::Refusal>> {
-        use super::Changing;
-        let actor = crate::change::Actor { sender: sender.into(), nick: Nick::parse(sender).unwrap() };
+        let actor = crate::change::Actor {
+            sender: sender.into(),
+            nick: Nick::parse(sender).unwrap(),
+            moderates: false,
+        };
         let request = crate::change::ChangeRequest { actor, room: self::room(room), id, action, ts: 7 };
+        let changed = self.change_unarchived(request);
+        // The archiver copies the change (and what it changed) and trims, as after a say.
+        self.archive_now();
+        changed
+    }
+
+    fn change_unarchived(
+        &mut self,
+        request: crate::change::ChangeRequest,
+    ) -> Option<Result<super::Changed, crate::change::Refusal>> {
+        use super::Changing;
         match self.store.change(request) {
             Changing::Deliver(changed) => Some(Ok(changed)),
             Changing::Nothing => None,
@@ -495,4 +577,146 @@ fn a_picture_is_orphaned_by_the_deletion_of_the_last_message_naming_it() {
         assert_eq!(orphan(b.change_stored("s", "r", a, Action::Delete)), None, "{name}: still named");
         assert_eq!(orphan(b.change_stored("s", "other", c, Action::Delete)), Some(IMAGE.into()), "{name}");
     }
+}
+
+#[test]
+fn bans_are_kept_to_their_latest_end_and_forgotten_once_ended() {
+    for b in backends() {
+        let h = &b.history;
+        let now = crate::hub::now_ms();
+        assert!(h.bans(now).unwrap().is_empty(), "{}", b.name);
+        h.ban("t:*:tok-a", now + 60_000, now).unwrap();
+        // A shorter ban of the same never shortens it; a longer one extends it.
+        h.ban("t:*:tok-a", now + 1_000, now).unwrap();
+        h.ban("a:den:192.0.2.7", now + 600, now).unwrap();
+        let mut bans = h.bans(now).unwrap();
+        bans.sort();
+        assert_eq!(
+            bans,
+            [("a:den:192.0.2.7".to_owned(), now + 600), ("t:*:tok-a".to_owned(), now + 60_000)],
+            "{}",
+            b.name
+        );
+        h.ban("t:*:tok-a", now + 120_000, now).unwrap();
+        // Ended: gone by itself (Redis expires the key; the others filter and prune).
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let later = crate::hub::now_ms();
+        assert_eq!(h.bans(later).unwrap(), [("t:*:tok-a".to_owned(), now + 120_000)], "{}", b.name);
+    }
+}
+
+/// The length of a room's stream in the backend's Redis.
+fn stream_len(b: &Backend, room: &str) -> usize {
+    let (rt, server) = b.redis_server.as_ref().unwrap();
+    let client = ::redis::Client::open(server.url()).unwrap();
+    rt.block_on(async {
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        ::redis::cmd("XLEN").arg(super::redis::log_key(room)).query_async(&mut c).await.unwrap()
+    })
+}
+
+#[test]
+fn redis_keeps_a_hot_window_and_history_reads_through_to_postgres_which_may_restart() {
+    let mut b = redis_postgres(3);
+    let Said::Delivered(first) = b.say("alice", "r", "1") else { panic!() };
+    for i in 2..=10 {
+        b.say("alice", "r", &i.to_string());
+    }
+    assert_eq!(stream_len(&b, "r"), 3, "Redis keeps the newest three");
+    let (rt, server) = b.redis_server.as_ref().unwrap();
+    let senders: usize = rt.block_on(async {
+        let client = ::redis::Client::open(server.url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        ::redis::cmd("HLEN").arg(super::redis::from_key("r")).query_async(&mut c).await.unwrap()
+    });
+    assert_eq!(senders, 3, "and the senders of those three only");
+    let (r, h) = (room("r"), &b.history);
+    assert_eq!(b.page(h.recent(&r, 50).unwrap()), ((1..=10).collect(), true));
+    assert_eq!(b.page(h.recent(&r, 5).unwrap()), ((6..=10).collect(), false));
+    assert_eq!(b.page(h.after(&r, 2, 3).unwrap()), (vec![3, 4, 5], false));
+    assert_eq!(b.page(h.after(&r, 6, 50).unwrap()), ((7..=10).collect(), true));
+    assert_eq!(b.page(h.before(&r, 9, 4).unwrap()), (vec![5, 6, 7, 8], false));
+    assert_eq!(b.page(h.before(&r, 5, 50).unwrap()), (vec![1, 2, 3, 4], true));
+    assert_eq!(h.message(&r, 1).unwrap(), Some(first.clone()));
+    // A retry of a message that only PostgreSQL still has is recognised.
+    assert_eq!(b.say("alice", "r", "1"), Said::Again(first.clone()));
+
+    // PostgreSQL goes away: messages are still taken (Redis holds them), the hot window
+    // still reads, and what needs PostgreSQL fails clearly.
+    b.archive.as_mut().unwrap().1.kill();
+    assert_eq!(id(b.say_without_archiving("alice", "r", "11")), 11);
+    assert_eq!(id(b.say_without_archiving("alice", "r", "12")), 12);
+    assert_eq!(b.page(b.history.recent(&r, 2).unwrap()), (vec![11, 12], false));
+    assert!(b.history.recent(&r, 50).is_err(), "a read of the archive says it failed");
+    assert!(b.history.ping().is_err(), "the readiness check sees it");
+    // Back: the archiver copies what came meanwhile and trims; nothing is lost or doubled.
+    b.archive.as_mut().unwrap().1.restart().unwrap();
+    b.archive_now();
+    assert_eq!(stream_len(&b, "r"), 3);
+    assert_eq!(b.page(b.history.recent(&room("r"), 50).unwrap()), ((1..=12).collect(), true));
+    b.history.ping().unwrap();
+}
+
+#[test]
+fn an_untrimmed_stream_of_a_redis_only_cluster_is_archived_before_it_is_trimmed() {
+    let mut b = redis_postgres(2);
+    let (archiver, pg) = b.archive.take().unwrap();
+    // Written as a Redis-only cluster writes: nothing marks the room for archiving.
+    {
+        let (rt, server) = b.redis_server.as_ref().unwrap();
+        let node = rt.block_on(Cluster::connect(&server.url())).unwrap();
+        let (store, history, written) =
+            rt.block_on(async { Store::redis(node.commands(), node.client(), None) });
+        let mut plain = Backend {
+            name: "redis",
+            store,
+            history,
+            written: Some(written),
+            redis_server: None,
+            archive: None,
+            dir: None,
+        };
+        for i in 1..=6 {
+            plain.say("s", "old", &i.to_string());
+        }
+    }
+    b.archive = Some((archiver, pg));
+    b.archive_now();
+    assert_eq!(stream_len(&b, "old"), 2, "copied, then trimmed");
+    assert_eq!(b.page(b.history.recent(&room("old"), 50).unwrap()), ((1..=6).collect(), true));
+    // Once: a second pass changes nothing, and new messages go on from there.
+    b.archive_now();
+    assert_eq!(id(b.say("s", "old", "7")), 7);
+    // A retry of a message said before the archive is still recognised (its `cid` is in
+    // the sender's hash of before), though its message is in PostgreSQL only.
+    let Said::Again(again) = b.say("s", "old", "2") else { panic!("a retry") };
+    assert_eq!((again.id, again.text.as_str()), (2, "text 2"));
+    assert_eq!(b.page(b.history.recent(&room("old"), 50).unwrap()), ((1..=7).collect(), true));
+}
+
+#[test]
+fn a_deletion_reaches_postgresql_and_the_text_goes_from_it() {
+    use crate::change::Action;
+    let mut b = redis_postgres(2);
+    for i in 1..=4 {
+        b.say("s", "r", &format!("secret{i}"));
+    }
+    // Message 1 is archived and trimmed from Redis by now; deleting it still works.
+    assert!(matches!(b.change_stored("s", "r", 1, Action::Delete), Some(Ok(_))));
+    for i in 5..=8 {
+        b.say("s", "r", &i.to_string());
+    }
+    let (rt, _) = b.redis_server.as_ref().unwrap();
+    let url = b.archive.as_ref().unwrap().1.url();
+    let rows: Vec<String> = rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        let rows = client.query("SELECT json FROM messages WHERE room = 'r' ORDER BY id", &[]).await.unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    });
+    assert_eq!(rows.len(), 8, "{rows:?}");
+    assert!(!rows[0].contains("secret1") && rows[0].contains("\"deleted\":true"), "{}", rows[0]);
+    assert!(rows[1].contains("secret2"));
+    let page = b.history.recent(&room("r"), 50).unwrap();
+    assert!(page.messages[0].deleted && page.messages[0].text.is_empty());
 }

@@ -1,7 +1,8 @@
 //! The operator's API (`--admin-token`): every call with no, wrong and right token; `404`
 //! without a token configured and for nobody of that nick; `400` for a malformed body;
 //! kicks and bans as the person and the room see them (close 4001, `kicked`, `presence`
-//! `leave`, `403` and `forbidden` while banned, by resume token and by address); the
+//! `leave`, turned away at the door and `forbidden` while banned, by resume token and by
+//! address); the
 //! audit log; and across two nodes of a cluster sharing a real Redis.
 
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ use crate::metrics::ADMIN_TOKEN;
 
 /// A call as the operator's tools make it: `(status, JSON body or Null)`. `from` is the
 /// client's address as the trusted proxy (loopback) forwards it.
-async fn call(
+pub(crate) async fn call(
     addr: std::net::SocketAddr,
     method: &str,
     path: &str,
@@ -44,7 +45,7 @@ async fn call(
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
-fn config() -> Config {
+pub(crate) fn config() -> Config {
     Config {
         admin_token: Some(ADMIN_TOKEN.into()),
         trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
@@ -58,11 +59,18 @@ async fn operator(app: &TestApp, method: &str, path: &str, body: Option<Value>) 
     call(app.addr, method, path, Some(ADMIN_TOKEN), body.as_deref(), "198.51.100.1").await
 }
 
-/// A client whose address (forwarded by the trusted proxy) is `from`.
-async fn client_from(app: &TestApp, from: &str, resume: Option<&str>) -> Result<Client, u16> {
+/// A client whose address (forwarded by the trusted proxy) is `from`; `Err` with the
+/// upgrade's refusal status, or with the close code when it was turned away at the door
+/// (a ban: upgraded, `error` `forbidden` first, then the close).
+pub(crate) async fn client_from(app: &TestApp, from: &str, resume: Option<&str>) -> Result<Client, u16> {
+    client_at(&app.ws_url(), from, resume).await
+}
+
+/// [`client_from`] for the server at the WebSocket URL `ws`.
+pub(crate) async fn client_at(ws: &str, from: &str, resume: Option<&str>) -> Result<Client, u16> {
     let url = match resume {
-        Some(token) => format!("{}?resume={token}", app.ws_url()),
-        None => app.ws_url(),
+        Some(token) => format!("{ws}?resume={token}"),
+        None => ws.to_owned(),
     };
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert("x-forwarded-for", from.parse().unwrap());
@@ -70,6 +78,13 @@ async fn client_from(app: &TestApp, from: &str, resume: Option<&str>) -> Result<
         Ok((ws, _)) => {
             let mut client = Client { ws, nick: String::new(), resume: String::new() };
             let welcome = client.next().await;
+            if welcome["type"] == "error" {
+                assert_eq!(welcome["code"], "forbidden", "{welcome}");
+                return match client.ended().await {
+                    Ended::Close(code) => Err(code),
+                    Ended::Dropped => panic!("turned away without a close frame"),
+                };
+            }
             client.nick = welcome["nick"].as_str().unwrap().to_owned();
             client.resume = welcome["resume"].as_str().unwrap().to_owned();
             Ok(client)
@@ -225,9 +240,10 @@ async fn a_server_ban_holds_the_token_and_the_address_until_it_ends() {
     let ban = json!({"nick": "alice", "minutes": 5});
     assert_eq!(operator(&app, "POST", "/api/admin/ban", Some(ban)).await.0, 200);
     assert_eq!(alice.ended().await, Ended::Close(4001));
-    // By token, from anywhere; by address, with any token or none.
-    assert_eq!(client_from(&app, "198.51.100.77", Some(&token)).await.err(), Some(403));
-    assert_eq!(client_from(&app, "203.0.113.9", None).await.err(), Some(403));
+    // By token, from anywhere; by address, with any token or none: told why, closed
+    // with 4001 (which no client reconnects after).
+    assert_eq!(client_from(&app, "198.51.100.77", Some(&token)).await.err(), Some(4001));
+    assert_eq!(client_from(&app, "203.0.113.9", None).await.err(), Some(4001));
     // Others are not concerned.
     assert!(client_from(&app, "198.51.100.78", None).await.is_ok());
     bob.send(json!({"type": "ping"})).await;
@@ -345,4 +361,47 @@ async fn the_audit_log_is_kept_in_the_store_across_a_restart() {
     let entries = audit["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{audit}");
     assert_eq!((&entries[0]["action"], &entries[0]["nick"]), (&json!("kick"), &json!("alice")));
+}
+
+#[tokio::test]
+async fn the_operator_deletes_any_message_and_the_room_is_told() {
+    let app = spawn_with(config()).await;
+    let mut alice = app.member("alice", "den").await;
+    let mut bob = app.member("bob", "den").await;
+    alice.next().await; // bob's join
+    let said = bob.say("den", "something to take back", "b-1").await;
+    assert_eq!(alice.next().await["id"], said["id"]);
+    let id = said["id"].as_u64().unwrap();
+    // No, wrong and right tokens; malformed bodies; unknown messages.
+    let body = json!({"room": "den", "id": id}).to_string();
+    assert_eq!(call(app.addr, "POST", "/api/admin/delete", None, Some(&body), "198.51.100.1").await.0, 401);
+    let wrong = Some("not-the-admin-token-at-all");
+    assert_eq!(call(app.addr, "POST", "/api/admin/delete", wrong, Some(&body), "198.51.100.1").await.0, 401);
+    for bad in [json!({"room": "den"}), json!({"room": "", "id": id}), json!({"room": "den", "id": "x"})] {
+        assert_eq!(operator(&app, "POST", "/api/admin/delete", Some(bad.clone())).await.0, 400, "{bad}");
+    }
+    let unknown = json!({"room": "den", "id": id + 1000});
+    assert_eq!(
+        operator(&app, "POST", "/api/admin/delete", Some(unknown)).await,
+        (404, json!({"error": "not_found"}))
+    );
+    let other_room = json!({"room": "elsewhere", "id": id});
+    assert_eq!(operator(&app, "POST", "/api/admin/delete", Some(other_room)).await.0, 404);
+    // Done: every member is told, the history keeps a tombstone, the audit log names it.
+    assert_eq!(
+        operator(&app, "POST", "/api/admin/delete", Some(json!({"room": "den", "id": id}))).await.0,
+        200
+    );
+    for client in [&mut alice, &mut bob] {
+        let deleted = client.next().await;
+        assert_eq!((&deleted["type"], &deleted["id"]), (&json!("deleted"), &json!(id)), "{deleted}");
+    }
+    assert_eq!(
+        operator(&app, "POST", "/api/admin/delete", Some(json!({"room": "den", "id": id}))).await.0,
+        404,
+        "gone already"
+    );
+    let (status, log) = operator(&app, "GET", "/api/admin/audit", None).await;
+    assert_eq!(status, 200);
+    assert!(log.to_string().contains("\"delete\"") && log.to_string().contains("\"bob\""), "{log}");
 }

@@ -4,8 +4,10 @@
 mod admin;
 mod admission;
 mod balancer;
+mod bans;
 mod changes;
 mod cluster;
+mod directory;
 mod durability;
 mod hardening;
 mod health;
@@ -18,6 +20,7 @@ mod media;
 mod metrics;
 mod moderation;
 mod names;
+mod postgres;
 mod private_rooms;
 mod protocol;
 mod rfc6455;

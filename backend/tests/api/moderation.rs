@@ -161,3 +161,53 @@ async fn owners_and_moderators_act_across_the_cluster() {
     bob.send(json!({"type": "kick", "room": "den", "nick": "carl"})).await;
     assert_eq!(next_of(&mut carl, "kicked").await, json!({"type": "kicked", "room": "den", "by": "bob"}));
 }
+
+/// Says `text` in `room` and returns its echo (the own message with that `cid`), passing
+/// over whatever else arrives first.
+async fn said(client: &mut Client, room: &str, text: &str, cid: &str) -> Value {
+    client.send(json!({"type": "say", "room": room, "text": text, "cid": cid})).await;
+    loop {
+        let got = next_of(client, "message").await;
+        if got["cid"] == cid {
+            return got;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_owner_and_moderators_delete_any_message_of_their_room_and_members_only_their_own() {
+    let app = spawn_app().await;
+    let url = app.ws_url();
+    let mut ann = named(&url, "ann").await;
+    ann.join("den").await;
+    let mut bob = named(&url, "bob").await;
+    bob.join("den").await;
+    let mut carl = named(&url, "carl").await;
+    carl.join("den").await;
+    let first = said(&mut carl, "den", "spam one", "c-1").await;
+    let second = said(&mut carl, "den", "spam two", "c-2").await;
+    let bobs = said(&mut bob, "den", "hello", "b-1").await;
+    // A member who is neither owner nor moderator may not delete another's message.
+    carl.send(json!({"type": "delete", "room": "den", "id": bobs["id"]})).await;
+    assert_eq!(next_of(&mut carl, "error").await["code"], "forbidden");
+    // The owner may.
+    ann.send(json!({"type": "delete", "room": "den", "id": first["id"]})).await;
+    let deleted = next_of(&mut carl, "deleted").await;
+    assert_eq!(deleted["id"], first["id"], "{deleted}");
+    assert_eq!(next_of(&mut bob, "deleted").await["id"], first["id"]);
+    // A moderator may too, once named, and not before.
+    bob.send(json!({"type": "delete", "room": "den", "id": second["id"]})).await;
+    assert_eq!(next_of(&mut bob, "error").await["code"], "forbidden");
+    ann.send(json!({"type": "mod", "room": "den", "nick": "bob", "on": true})).await;
+    next_of(&mut bob, "role").await;
+    bob.send(json!({"type": "delete", "room": "den", "id": second["id"]})).await;
+    assert_eq!(next_of(&mut carl, "deleted").await["id"], second["id"]);
+    // Being moderator of one room gives nothing in another.
+    let mut dana = named(&url, "dana").await;
+    dana.join("elsewhere").await;
+    bob.send(json!({"type": "join", "room": "elsewhere"})).await;
+    next_of(&mut bob, "joined").await;
+    let danas = said(&mut dana, "elsewhere", "mine", "d-1").await;
+    bob.send(json!({"type": "delete", "room": "elsewhere", "id": danas["id"]})).await;
+    assert_eq!(next_of(&mut bob, "error").await["code"], "forbidden");
+}

@@ -70,9 +70,14 @@ impl TestApp {
     }
 }
 
-/// Applies a directory frame (`rooms`, `rooms_delta`) to a client's copy of it.
-fn apply_directory(dir: &mut BTreeMap<String, u64>, frame: &Value) {
+/// Applies a directory frame (`rooms`, `rooms_delta`, `rooms_page`) to a client's copy of it.
+pub fn apply_directory(dir: &mut BTreeMap<String, u64>, frame: &Value) {
     match frame["type"].as_str() {
+        Some("rooms_page") => {
+            for r in frame["rooms"].as_array().unwrap() {
+                dir.insert(r["name"].as_str().unwrap().to_owned(), r["members"].as_u64().unwrap());
+            }
+        }
         Some("rooms") | Some("welcome") => {
             dir.clear();
             for r in frame["rooms"].as_array().unwrap() {
@@ -273,6 +278,21 @@ async fn directory_deltas_under_churn_add_up_to_the_full_list() {
         }
         churners.push(c);
     }
+    // Every room is made: the watcher asks for the list, and from then on holds them all
+    // (a version 2 client is told of the rooms it was sent only).
+    for c in &mut churners {
+        c.send(json!({"type": "ping"})).await;
+        while c.next().await["type"] != "pong" {}
+    }
+    watcher.send(json!({"type": "rooms"})).await;
+    loop {
+        let f = watcher.next_any().await;
+        apply_directory(&mut dir, &f);
+        if f["type"] == "rooms_page" {
+            assert!(f.get("next").is_none(), "one page holds them all: {f}");
+            break;
+        }
+    }
     let mut i = 0;
     churners.retain(|_| {
         i += 1;
@@ -335,6 +355,8 @@ async fn a_big_room_growing_is_in_the_directory_at_most_once_a_second() {
     let (mut watcher, welcome) = app.v2_welcome().await;
     let mut dir = BTreeMap::new();
     apply_directory(&mut dir, &welcome);
+    // Its own room: a version 2 client is told of the rooms it holds.
+    watcher.send(json!({"type": "join", "room": "big"})).await;
     // 40 joins over 2 s: the room is big after the fourth, and its count changes 20 times
     // a second, where the directory's pace is ten pushes a second.
     let storm = async {
@@ -352,16 +374,24 @@ async fn a_big_room_growing_is_in_the_directory_at_most_once_a_second() {
             if f["type"] == "rooms_delta" {
                 apply_directory(&mut dir, &f);
                 let big = f["changed"].as_array().unwrap().iter().find(|r| r["name"] == "big");
-                shown.extend(big.map(|r| r["members"].as_u64().unwrap()));
+                shown.extend(big.map(|r| (r["members"].as_u64().unwrap(), tokio::time::Instant::now())));
             }
         }
         shown
     };
     let (_members, shown) = tokio::join!(storm, watch);
-    // Shown once at its first member, then at most once a second: 2 s of joins and the
-    // count after them. Ten a second would be about 20.
-    assert!(shown.len() <= 5, "the big room's count was shown {} times: {shown:?}", shown.len());
-    assert_eq!(dir["big"], 40, "the last count shown is the true one: {shown:?}");
+    let counts: Vec<u64> = shown.iter().map(|(n, _)| *n).collect();
+    // Once big, its count is shown at most once a second (ten a second would be about 20
+    // showings in 2 s of joins). Judged by the gaps between showings, not their number: on
+    // a loaded machine the joins take longer than 2 s. A push delayed on its way may
+    // arrive a little closer to the next one than the server sent them.
+    let big: Vec<_> = shown.iter().filter(|(n, _)| *n > 4).collect();
+    for pair in big.windows(2) {
+        let gap = pair[1].1 - pair[0].1;
+        assert!(gap >= Duration::from_millis(600), "shown {gap:?} apart: {counts:?}");
+    }
+    assert!(big.len() >= 2, "the growing room's count is shown as it grows: {counts:?}");
+    assert_eq!(dir["big"], 41, "the last count shown is the true one: {counts:?}");
 }
 
 /// Reads `c`'s frames for `d` and returns the nicks of the `typing` frames among them.

@@ -149,6 +149,7 @@ impl Ctx {
             bytes_per_conn: None,
             cluster,
             listen_overflows: None,
+            welcome_bytes: None,
         })
     }
 }
@@ -200,5 +201,6 @@ pub(super) async fn idle(
         bytes_per_conn: None,
         cluster: None,
         listen_overflows: None,
+        welcome_bytes: None,
     })
 }

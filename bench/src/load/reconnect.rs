@@ -308,6 +308,7 @@ pub(super) async fn reconnect(
         bytes_per_conn: None,
         cluster: None,
         listen_overflows: overflows,
+        welcome_bytes: None,
     })
 }
 

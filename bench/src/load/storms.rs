@@ -85,6 +85,7 @@ pub(super) async fn storm(
         bytes_per_conn: Some(bytes as f64 / f64::from(conns.max(1))),
         cluster: None,
         listen_overflows: overflows,
+        welcome_bytes: None,
     })
 }
 
@@ -167,6 +168,18 @@ impl Churner {
     }
 }
 
+/// The bytes of a fresh connection's `welcome` (its payload): the directory as a
+/// newcomer gets it.
+async fn welcome_bytes(proto: Proto, addr: SocketAddr) -> Result<u64> {
+    let mut tcp = TcpStream::connect(addr).await?;
+    let mut inbox = Inbox::new(Framing::WebSocket);
+    let mut outbox = Outbox::new(Framing::WebSocket, 2_000_000);
+    crate::conn::upgrade(&mut tcp, &mut inbox, &addr.to_string(), proto).await?;
+    let welcome = Setup { tcp: &mut tcp, inbox: &mut inbox, outbox: &mut outbox }.next_text().await?;
+    ensure!(proto::v1_is(&welcome, "welcome"), "expected welcome, got {welcome}");
+    Ok(welcome.len() as u64)
+}
+
 impl Ctx {
     /// Runs a churn: [`CHURNERS`] clients move from room to room, `rate` moves a second
     /// in all for `secs`, and what every layout connection receives meanwhile (and for
@@ -181,6 +194,10 @@ impl Ctx {
         }
         // Their own arrival is not the churn: let its directory updates pass.
         tokio::time::sleep(SETTLE).await;
+        let welcome_bytes = match proto {
+            Proto::V2 => Some(welcome_bytes(proto, self.addr).await?),
+            _ => None,
+        };
         meter.begin(id);
         let pids = &self.pids;
         let mem_start = procfs::mem_all(pids).unwrap_or_default();
@@ -265,6 +282,7 @@ impl Ctx {
             bytes_per_conn: Some(bytes as f64 / f64::from(layout.conns().max(1)) / window.as_secs_f64()),
             cluster: None,
             listen_overflows: None,
+            welcome_bytes,
         })
     }
 }

@@ -12,7 +12,8 @@
 //!
 //! One file per group of sections: `delivery.rs` (the room of 1000, SQLite's durabilities,
 //! the rate ramp), `cluster.rs`, `rooms.rs` (join storms, the room of 10,000's targets,
-//! directory churn), `storms.rs` (connect and reconnect storms), `idle.rs`, `bursts.rs` (bursts and slow readers) and `webapp.rs`; this
+//! directory churn), `storms.rs` (connect and reconnect storms), `idle.rs`, `stream.rs` (the chat over
+//! plain HTTP), `bursts.rs` (bursts and slow readers) and `webapp.rs`; this
 //! file holds the report's data, the queries over it, the targets table, the shared
 //! formatting and [`render`], which puts the sections in order.
 
@@ -22,6 +23,7 @@ mod delivery;
 mod idle;
 mod rooms;
 mod storms;
+mod stream;
 #[cfg(test)]
 mod tests;
 mod webapp;
@@ -57,6 +59,9 @@ pub struct Report {
     pub first_load: Option<FirstLoad>,
     /// The end-to-end suite's slow-phone timing (`None`: it did not run).
     pub slow_phone: Option<SlowPhone>,
+    /// The same phone with its WebSocket refused, connected over the HTTP stream.
+    #[serde(default)]
+    pub slow_phone_http: Option<SlowPhone>,
     pub elapsed_s: f64,
     /// What was run, for whoever reruns it.
     pub command: String,
@@ -394,6 +399,7 @@ impl Report {
             measured: slow.map_or("– (the end-to-end timing did not run)".into(), |v| format!("{v:.2} s")),
             status: Status::of(slow, |v| v <= SLOW_PHONE_S),
         });
+        out.extend(self.stream_targets());
         out.extend(self.cluster_targets());
         out
     }
@@ -571,6 +577,7 @@ pub fn render(r: &Report) -> String {
     table(&mut out, &FANOUT_HEADER, &fanout_rows(r, Scenario::Rooms100));
 
     idle::section(r, &mut out);
+    stream::section(r, &mut out);
     bursts::burst(r, &mut out);
     bursts::slow_history(r, &mut out);
     bursts::slow_readers(r, &mut out);

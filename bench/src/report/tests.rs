@@ -42,6 +42,7 @@ pub(super) fn phase(name: &str, offered: f64, cpu_us: f64, p99_us: u64) -> Phase
         bytes_per_conn: None,
         cluster: None,
         listen_overflows: None,
+        welcome_bytes: None,
     }
 }
 
@@ -78,6 +79,7 @@ pub(super) fn report(records: Vec<Record>) -> Report {
             conditions: "a slow phone".into(),
             runs_ms: vec![2600.0, 1900.0, 2100.0],
         }),
+        slow_phone_http: None,
         elapsed_s: 118.0,
         command: "cargo xtask bench --quick".into(),
         load: ("0.10 0.20 0.30".into(), "1.00 0.50 0.40".into()),
@@ -180,6 +182,54 @@ fn the_report_has_every_section_and_the_spread() {
     assert!(md.contains("| `/icon-192.png` | none | 0.5 |"), "{md}");
     assert!(md.contains("| **total** |  | **91.5** |"), "{md}");
     assert!(md.contains("median 2.10 s (runs: 2.60 s, 1.90 s, 2.10 s)"), "{md}");
+}
+
+/// An idle phase of `conns` connections at `bytes` each.
+fn idle_phase(conns: u32, bytes: f64) -> PhaseResult {
+    let mut idle = phase(&format!("{conns} idle"), 0.0, 0.0, 0);
+    idle.latency = None;
+    idle.cpu_per_delivery_us = None;
+    idle.mem_per_conn_bytes = Some(bytes);
+    idle
+}
+
+#[test]
+fn the_stream_is_held_against_websockets_of_the_same_run() {
+    let mut records = room_rounds(&[(OURS, [2.0; 3])]);
+    for (round, cpu) in [2.4, 2.8, 2.5].into_iter().enumerate() {
+        let p = phase("50k/s", 50_000.0, cpu, 3_000);
+        records.push(record(round as u32 + 1, OURS, Scenario::Room1000Stream, vec![p]));
+    }
+    let r = report(records.clone());
+    assert_eq!(target(&r.targets(), "idle HTTP stream").status, Status::NotMeasured);
+    assert_eq!(target(&r.targets(), "WebSocket refused").status, Status::NotMeasured);
+    records.push(record(1, OURS, Scenario::Idle1kStream, vec![idle_phase(1000, 3_500.0)]));
+    records.push(record(1, OURS, Scenario::Idle10k, vec![idle_phase(10_000, 3_000.0)]));
+    let mut r = report(records);
+    r.slow_phone_http = Some(SlowPhone {
+        conditions: "a slow phone, WebSocket refused".into(),
+        runs_ms: vec![4200.0, 6100.0, 3900.0],
+    });
+    let t = r.targets();
+    assert_eq!(target(&t, "HTTP stream clients vs").measured, "1.25× (2.50 µs vs 2.00 µs)");
+    assert_eq!(target(&t, "HTTP stream clients vs").goal, "≤ 1.30×");
+    assert_eq!(target(&t, "HTTP stream clients vs").status, Status::Met);
+    assert_eq!(target(&t, "idle HTTP stream").measured, "3.4 KB (a WebSocket: 2.9 KB, 10000 idle)");
+    assert_eq!(target(&t, "idle HTTP stream").status, Status::Reported);
+    // The median of three, against 5 s.
+    assert_eq!(target(&t, "WebSocket refused").measured, "4.20 s");
+    assert_eq!(target(&t, "WebSocket refused").status, Status::Met);
+    let md = render(&r);
+    assert!(md.contains("## Over plain HTTP"), "{md}");
+    assert!(md.contains("| 50k/s | 2.50 | 2.00 | 1.25× |"), "{md}");
+    assert!(md.contains("| 1000 idle | ours | 10.0 | 12.0 | 3.42 | 1/1 |"), "{md}");
+    assert!(md.contains("median 4.20 s (runs: 4.20 s, 6.10 s, 3.90 s)"), "{md}");
+    // Costlier than 1.3x is missed.
+    let mut slow = r.clone();
+    for rec in slow.records.iter_mut().filter(|x| x.result.scenario == Scenario::Room1000Stream) {
+        rec.result.phases[0].cpu_per_delivery_us = Some(2.7);
+    }
+    assert_eq!(target(&slow.targets(), "HTTP stream clients vs").status, Status::Missed);
 }
 
 #[test]

@@ -24,7 +24,7 @@ pub const GEN_LATE_P99_LIMIT_US: u64 = 5_000;
 pub enum Scenario {
     /// A smoke test: one room of 100 members at 5k deliveries/s (not in any default list).
     Room100,
-    /// Issue 22 (not in a default list yet): room1000's load with its 990 receivers on the
+    /// Issue 22: room1000's load with its 990 receivers on the
     /// HTTP stream (version 2; the 10 senders on version 2 WebSockets), against room1000
     /// on WebSockets: the CPU per delivery.
     Room1000Stream,
@@ -80,6 +80,10 @@ pub enum Scenario {
     Churn,
     /// The same in version 1 (the whole directory on every change).
     ChurnV1,
+    /// Issue 26: version 2's directory at any size: 10 rooms and 10,000 rooms of one
+    /// member, with the same churn; each reports a newcomer's `welcome` bytes too.
+    Churn10,
+    Churn10k,
     /// Issue 13: one room of 1000 members, 10 senders, at 50k deliveries/s and then at
     /// rising rates until p99 > 50 ms or a loss, on one node alone and on `--redis`
     /// deployments (one node, and two nodes with 500 members each).
@@ -87,11 +91,13 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 29] = [
         Self::Idle1k,
         Self::Idle5k,
         Self::Idle10k,
+        Self::Idle1kStream,
         Self::Room1000,
+        Self::Room1000Stream,
         Self::Step,
         Self::Rooms100,
         Self::Burst,
@@ -117,17 +123,19 @@ impl Scenario {
         Self::Cluster,
     ];
 
-    /// Runnable by name, in no default list: the smoke test, and the HTTP stream's
-    /// scenarios until the report has a table for them.
-    pub const EXTRA: [Self; 3] = [Self::Room100, Self::Room1000Stream, Self::Idle1kStream];
+    /// Runnable by name, in no default list: the smoke test, and the directory's churn
+    /// with 10 and with 10,000 rooms (issue 26's figures).
+    pub const EXTRA: [Self; 3] = [Self::Room100, Self::Churn10, Self::Churn10k];
 
     /// What `--quick` runs: enough for every target, in about two minutes.
     /// Version 1's storms are quadratic (each join told to every member), so quick runs
     /// compare the versions at 2k only.
     /// The cluster runs only its 50k phase there (no rate ramp).
-    pub const QUICK: [Self; 20] = [
+    pub const QUICK: [Self; 22] = [
         Self::Idle10k,
+        Self::Idle1kStream,
         Self::Room1000,
+        Self::Room1000Stream,
         Self::Step,
         Self::Rooms100,
         Self::Burst,
@@ -180,6 +188,8 @@ impl Scenario {
             Self::Room10k => "room10k",
             Self::Churn => "churn",
             Self::ChurnV1 => "churn-v1",
+            Self::Churn10 => "churn10",
+            Self::Churn10k => "churn10k",
             Self::Cluster => "cluster",
         }
     }
@@ -201,7 +211,9 @@ impl Scenario {
             | Self::Bare8kBy1000
             | Self::Reconnect10k
             | Self::Room10k
-            | Self::Churn => Proto::V2,
+            | Self::Churn
+            | Self::Churn10
+            | Self::Churn10k => Proto::V2,
             Self::Room1000Stream | Self::Idle1kStream => Proto::Stream,
             _ => Proto::V1,
         }
@@ -227,6 +239,8 @@ impl Scenario {
                 | Self::Room10k
                 | Self::Churn
                 | Self::ChurnV1
+                | Self::Churn10
+                | Self::Churn10k
                 | Self::Cluster
                 | Self::Room1000Stream
                 | Self::Idle1kStream
@@ -312,6 +326,18 @@ impl Scenario {
             },
             Self::Churn | Self::ChurnV1 => Plan {
                 layout: Some(Layout { rooms: 1_000, members: 1, senders: 0, stoppers: 0, text_len: 64 }),
+                phases: vec![PhaseSpec::Churn { rate: CHURN_RATE, secs: secs * 2.0 }],
+                until_failure: false,
+                fill: None,
+            },
+            Self::Churn10 | Self::Churn10k => Plan {
+                layout: Some(Layout {
+                    rooms: if self == Self::Churn10 { 10 } else { 10_000 },
+                    members: 1,
+                    senders: 0,
+                    stoppers: 0,
+                    text_len: 64,
+                }),
                 phases: vec![PhaseSpec::Churn { rate: CHURN_RATE, secs: secs * 2.0 }],
                 until_failure: false,
                 fill: None,
@@ -659,6 +685,10 @@ pub struct PhaseResult {
     /// (`TcpExtListenOverflows`, counted for the whole machine over the phase).
     #[serde(default)]
     pub listen_overflows: Option<u64>,
+    /// Churn: the bytes of a fresh version 2 connection's `welcome` before the churn (the
+    /// directory as a newcomer gets it).
+    #[serde(default)]
+    pub welcome_bytes: Option<u64>,
 }
 
 /// Where the CPU of a deployment went during a phase.

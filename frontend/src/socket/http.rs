@@ -39,7 +39,8 @@ pub enum Event {
     Frame(String),
     Heartbeat,
     /// The server ended the stream with this close code; [`Event::Ended`] follows.
-    Closed(u16),
+    /// The close's code, and whether its reason says it is a ban.
+    Closed(u16, bool),
     /// The stream failed or ended (`EventSource` would reconnect without the resume
     /// token, so it is closed instead), or a `POST` found it gone.
     Ended,
@@ -160,8 +161,10 @@ impl Stream {
             s.push(Event::Opened);
         });
         stream.listen("close", |s, e| {
-            let code = field(&data_of(&e), "code").and_then(|c| c.as_f64()).unwrap_or(0.0);
-            s.push(Event::Closed(code as u16));
+            let data = data_of(&e);
+            let code = field(&data, "code").and_then(|c| c.as_f64()).unwrap_or(0.0);
+            let reason = field(&data, "reason").and_then(|r| r.as_string()).unwrap_or_default();
+            s.push(Event::Closed(code as u16, banned(&reason)));
         });
         stream.listen("error", |s, _| s.push(Event::Ended));
         Some(stream)
@@ -261,4 +264,10 @@ impl Drop for Stream {
             let _ = xhr.abort();
         }
     }
+}
+
+/// Whether a close's reason says it is a ban (`docs/protocol.md`: close 4001 with a reason
+/// starting "banned"), rather than a kick.
+pub fn banned(reason: &str) -> bool {
+    reason.starts_with("banned")
 }

@@ -19,7 +19,7 @@ impl Chat {
     /// the local time, used to age typing indicators and to schedule retries.
     pub fn apply(&mut self, msg: ServerMsg, now_ms: f64) -> Vec<ClientMsg> {
         match msg {
-            ServerMsg::Welcome { protocol, nick, rooms, resume } => {
+            ServerMsg::Welcome { protocol, nick, rooms, resume, .. } => {
                 self.protocol = protocol;
                 if resume.is_some() {
                     self.resume = resume;
@@ -89,7 +89,9 @@ impl Chat {
             ServerMsg::Edited(c) => self.change(Change::Edited(c)),
             ServerMsg::Deleted(c) => self.change(Change::Deleted(c)),
             ServerMsg::Reacted(c) => self.change(Change::Reacted(c)),
-            ServerMsg::RoomsDelta { changed, removed } => {
+            // Never asked for: the app shows version 2's first list and its changes.
+            ServerMsg::RoomsPage { .. } => {}
+            ServerMsg::RoomsDelta { changed, removed, .. } => {
                 self.directory.retain(|r| !removed.contains(&r.name));
                 for room in changed {
                     match self.directory.iter_mut().find(|r| r.name == room.name) {

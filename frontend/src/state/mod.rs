@@ -71,6 +71,8 @@ pub enum Status {
     Offline,
     /// The operator took this client off the server: no reconnecting by itself.
     Removed,
+    /// The same for a ban (while connected, or turned away at the door).
+    Banned,
 }
 
 impl Status {

@@ -24,6 +24,7 @@ impl fmt::Display for Status {
             Self::Reconnecting { secs } => f.write_str(&fill(w.reconnecting, &[("n", &secs.to_string())])),
             Self::Offline => f.write_str(w.offline),
             Self::Removed => f.write_str(w.removed),
+            Self::Banned => f.write_str(w.banned),
         }
     }
 }

@@ -110,7 +110,7 @@ pub fn StatusLine() -> impl IntoView {
         Status::Connected | Status::ConnectedHttp => "connected",
         Status::Reconnecting { .. } => "reconnecting",
         Status::Offline => "offline",
-        Status::Removed => "removed",
+        Status::Removed | Status::Banned => "removed",
     };
     let text = move || status.get().to_string();
     view! {

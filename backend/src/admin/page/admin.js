@@ -54,7 +54,7 @@ async function refresh() {
     rows($("rooms"), o.rooms, (r) => [r.name, r.members, r.private ? "yes" : ""]);
     $("fresh").textContent = "at " + new Date().toLocaleTimeString();
     const a = await call("GET", "/api/admin/audit");
-    rows($("audit"), a.entries, (e) => [new Date(e.ts).toLocaleString(), e.who, e.client, e.action, e.nick, e.room, e.minutes]);
+    rows($("audit"), a.entries, (e) => [new Date(e.ts).toLocaleString(), e.who, e.client, e.action + (e.id ? " #" + e.id : ""), e.nick, e.room, e.minutes]);
   } catch (e) {
     say(e.message);
   }
@@ -92,6 +92,21 @@ async function act(action) {
   }
 }
 
+async function deleteMessage(ev) {
+  ev.preventDefault();
+  const room = $("delete-room").value.trim();
+  const id = Number($("delete-id").value);
+  if (!room || !id) return say("Name the room and the message's number first.");
+  if (!confirm("Delete message " + id + " of " + room + " for everyone?")) return;
+  try {
+    await call("POST", "/api/admin/delete", { room, id });
+    say("Deleted message " + id + " of " + room + ".");
+    refresh();
+  } catch (e) {
+    say(e.message);
+  }
+}
+
 function show() {
   const known = Boolean(token());
   $("login").hidden = known;
@@ -115,6 +130,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("find").addEventListener("submit", find);
   $("kick").addEventListener("click", () => act("kick"));
   $("ban").addEventListener("click", () => act("ban"));
+  $("delete").addEventListener("submit", deleteMessage);
   setInterval(refresh, 5000);
   show();
 });

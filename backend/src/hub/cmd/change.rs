@@ -5,7 +5,7 @@
 //! memory store at once; SQLite once its batch is committed, through `Hub::deliver`, as
 //! [`State::stored_change`]; a cluster through its fan-out).
 
-use common::{RoomName, ServerMsg};
+use common::{Role, RoomName, ServerMsg};
 
 use crate::change::{Action, Actor, ChangeRequest, Orphans, one_emoji};
 use crate::encode::{encode, refusal};
@@ -31,7 +31,10 @@ pub(super) fn change(
     {
         return Err(RequestError::NotAnEmoji);
     }
-    let actor = Actor { sender: conn.sender.clone(), nick: conn.nick().clone() };
+    // The room's owner and moderators may delete any of its messages (`may_delete`).
+    let moderates = matches!(action, Action::Delete)
+        && matches!(state.role(&room, &conn.sender), Role::Owner | Role::Moderator);
+    let actor = Actor { sender: conn.sender.clone(), nick: conn.nick().clone(), moderates };
     let request = ChangeRequest { actor, room: room.clone(), id: message, action, ts: now_ms() };
     match state.store.change(request) {
         Changing::Deliver(changed) => state.stored_change(changed),
@@ -43,7 +46,38 @@ pub(super) fn change(
     Ok(Next::Done)
 }
 
+/// What became of the operator's deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleting {
+    /// Done, or handed to the store's writer.
+    Done,
+    /// No such message in that room.
+    NotFound,
+    /// The store's queue is full: try again.
+    Busy,
+}
+
 impl Hub {
+    /// The operator deletes message `id` of `room` (the admin API): the same path as a
+    /// member's `delete`, with the operator's right to delete any message. `false` when the
+    /// store says at once that there is no such message; a store that judges later (SQLite's
+    /// writer, Redis's script) tells nobody of a refusal, as the operator holds no session.
+    pub fn delete_as_operator(&self, room: RoomName, id: u64) -> (Deleting, crate::conn::link::Deliveries) {
+        self.locked(|state| {
+            let request =
+                ChangeRequest { actor: Actor::operator(), room, id, action: Action::Delete, ts: now_ms() };
+            match state.store.change(request) {
+                Changing::Deliver(changed) => {
+                    state.stored_change(changed);
+                    Deleting::Done
+                }
+                Changing::Queued | Changing::Nothing => Deleting::Done,
+                Changing::Refused(_) => Deleting::NotFound,
+                Changing::Busy => Deleting::Busy,
+            }
+        })
+    }
+
     /// Where the pictures of deleted messages go once no message names them (the media
     /// folder's sweeper).
     pub fn sweep_orphans_to(&self, orphans: Orphans) {

@@ -5,7 +5,7 @@
 //!
 //! [`Hub::apply`] is only the dispatch.
 
-mod change;
+pub(super) mod change;
 mod history;
 mod leave;
 mod members;
@@ -59,6 +59,8 @@ impl Hub {
                 let action = Action::React { emoji: emoji.as_str().to_owned(), on };
                 change::change(state, id, room, msg, action)
             }
+            Request::Rooms(ask) => state.rooms_page(id, ask).map(|()| Next::Done),
+            Request::RoomsWatch(on) => state.rooms_watch(id, on).map(|()| Next::Done),
         }
     }
 }

@@ -12,7 +12,16 @@ fn nicks(range: std::ops::Range<u32>) -> Vec<String> {
 fn connected_v2(total: u32) -> Chat {
     let mut chat = Chat::new("p", None);
     chat.status = Status::Connected;
-    chat.apply(ServerMsg::Welcome { protocol: 2, nick: "alice".into(), rooms: vec![], resume: None }, 0.0);
+    chat.apply(
+        ServerMsg::Welcome {
+            protocol: 2,
+            nick: "alice".into(),
+            rooms: vec![],
+            resume: None,
+            rooms_total: None,
+        },
+        0.0,
+    );
     let first = nicks(0..total.min(50));
     chat.apply(
         ServerMsg::Joined {
@@ -71,7 +80,16 @@ fn member_pages_are_not_asked_of_a_version_1_server_nor_while_offline() {
     let mut chat = connected_v2(60);
     assert!(chat.load_members().is_some());
     chat.disconnected();
-    chat.apply(ServerMsg::Welcome { protocol: 2, nick: "alice".into(), rooms: vec![], resume: None }, 0.0);
+    chat.apply(
+        ServerMsg::Welcome {
+            protocol: 2,
+            nick: "alice".into(),
+            rooms: vec![],
+            resume: None,
+            rooms_total: None,
+        },
+        0.0,
+    );
     chat.apply(
         ServerMsg::Joined {
             room: LOBBY.into(),

@@ -39,6 +39,7 @@ fn welcome(nick: &str) -> ServerMsg {
         nick: nick.into(),
         rooms: vec![],
         resume: Some("token-0123456789abcdef".into()),
+        rooms_total: None,
     }
 }
 
@@ -91,6 +92,8 @@ fn status_texts() {
     assert_eq!(Status::ConnectedHttp.to_string(), "Connected · HTTP");
     assert_eq!(Status::Reconnecting { secs: 3 }.to_string(), "Reconnecting in 3 s");
     assert_eq!(Status::Offline.to_string(), "Offline");
+    assert_eq!(Status::Removed.to_string(), "Removed by the operator");
+    assert_eq!(Status::Banned.to_string(), "Banned by the operator for now");
 }
 
 /// Over the HTTP fallback the chat sends as it does over a WebSocket.

@@ -152,11 +152,15 @@ fn rooms_delta_applies_to_the_directory_in_its_order() {
     chat.status = Status::Connected;
     let info = |name: &str, members| RoomInfo { name: name.into(), members, private: false };
     let rooms = vec![info(LOBBY, 3), info("go", 1), info("rust", 2)];
-    chat.apply(ServerMsg::Welcome { protocol: 2, nick: "alice".into(), rooms, resume: None }, 0.0);
+    chat.apply(
+        ServerMsg::Welcome { protocol: 2, nick: "alice".into(), rooms, resume: None, rooms_total: None },
+        0.0,
+    );
     chat.apply(
         ServerMsg::RoomsDelta {
             changed: vec![info("Ada", 1), info("rust", 4), info(LOBBY, 0)],
             removed: vec!["go".into()],
+            total: None,
         },
         0.0,
     );

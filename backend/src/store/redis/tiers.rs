@@ -1,0 +1,162 @@
+//! The cluster's store with an archive (`--database`): reads that reach below a room's
+//! floor (what the archiver trimmed from its stream) take the rest from PostgreSQL, and
+//! writes that need a trimmed message (an edit, a deletion, a reaction, a reply's quote)
+//! first bring it back into the room's hash of current messages, where the scripts look.
+//!
+//! Reads are ordered so that a trim in between never leaves a gap: the stream first, then
+//! the floor, then PostgreSQL below that floor. A trim only removes what PostgreSQL has,
+//! and raises the floor in the same step, so whatever the stream no longer had when it
+//! was read is below the floor read after it; what both tiers return is taken once.
+
+use common::{Change, ChatMessage, RoomName};
+use redis::aio::ConnectionManager;
+
+use super::{Pending, RedisReader, cur_key, floor_key, from_key, log_key, timed};
+use crate::store::StoreError;
+use crate::store::postgres::Archive;
+
+/// Brings back into `chat:cur:<room>` (and their senders into `chat:from:<room>`) the
+/// archived messages the batch's changes and
+/// replies concern, when the stream no longer holds them (the scripts read a message
+/// from there or from the stream). Such a message then stays in the hash, as every
+/// changed message does.
+pub async fn rehydrate(
+    conn: &mut ConnectionManager,
+    archive: &Archive,
+    batch: &[Pending],
+) -> Result<(), StoreError> {
+    for p in batch {
+        let (room, id) = match p {
+            Pending::Say(p) => match p.reply_to {
+                Some(id) => (p.room.as_str(), id),
+                None => continue,
+            },
+            Pending::Change(c) => (c.change.room.as_str(), c.change.id),
+        };
+        let (floor, known, kept): (Option<u64>, bool, redis::streams::StreamRangeReply) = timed(
+            redis::pipe()
+                .get(floor_key(room))
+                .hexists(cur_key(room), id)
+                .xrange(log_key(room), format!("{id}-0"), format!("{id}-0"))
+                .query_async(conn),
+        )
+        .await?;
+        if known || !kept.ids.is_empty() || id >= floor.unwrap_or(0) {
+            continue;
+        }
+        if let Some((msg, sender)) = archive.stored(room, id).await? {
+            let json = serde_json::to_string(&msg).map_err(|e| StoreError::Decode(e.to_string()))?;
+            let mut pipe = redis::pipe();
+            pipe.cmd("HSETNX").arg(cur_key(room)).arg(id).arg(json).ignore();
+            if let Some(sender) = sender {
+                // Who may edit it: the archiver dropped it from Redis with the message.
+                pipe.cmd("HSETNX").arg(from_key(room)).arg(id).arg(sender).ignore();
+            }
+            let () = timed(pipe.query_async(conn)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A message the archive holds, for a retried `say` whose message was trimmed.
+pub async fn archived_message(
+    archive: &Archive,
+    room: &str,
+    id: u64,
+) -> Result<Option<ChatMessage>, StoreError> {
+    archive.message(room, id).await
+}
+
+impl RedisReader {
+    /// Waits for a call to the archive, if there is one (a reader blocks, as on Redis).
+    pub(super) fn archived<'a, T, F: Future<Output = Result<T, StoreError>>>(
+        &'a self,
+        call: impl FnOnce(&'a Archive) -> F,
+    ) -> Option<Result<T, StoreError>> {
+        let (archive, rt) = self.archive.as_ref()?;
+        Some(rt.block_on(call(archive)))
+    }
+
+    /// The room's floor: every number below it is archived (0 when nothing was trimmed).
+    fn floor(&self, room: &RoomName) -> Result<u64, StoreError> {
+        let key = floor_key(room.as_str());
+        let floor: Option<u64> = self.with(|c| redis::cmd("GET").arg(&key).query(c))?;
+        Ok(floor.unwrap_or(0))
+    }
+
+    /// As [`RedisReader::messages`], across the stream and the archive below its floor.
+    pub(super) fn tiered(
+        &self,
+        room: &RoomName,
+        from: u64,
+        to: u64,
+        want: usize,
+        rev: bool,
+    ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
+        let (mut out, done) = self.messages(room, from, to, want, rev)?;
+        if self.archive.is_none() || (rev && out.len() >= want) {
+            return Ok((out, done));
+        }
+        let floor = self.floor(room)?;
+        let older = if rev {
+            if floor <= to.max(1) {
+                return Ok((out, done));
+            }
+            let below = floor.min(from.saturating_add(1));
+            self.archived(|a| a.before(room.as_str(), below, want)).unwrap_or(Ok(Vec::new()))?
+        } else {
+            if floor <= from {
+                return Ok((out, done));
+            }
+            let below = floor.min(to.saturating_add(1));
+            self.archived(|a| a.after(room.as_str(), from - 1, below, want)).unwrap_or(Ok(Vec::new()))?
+        };
+        for m in older {
+            if m.id >= to.min(from) && m.id <= to.max(from) && !out.iter().any(|o| o.id == m.id) {
+                out.push(m);
+            }
+        }
+        if rev {
+            out.sort_unstable_by_key(|m| std::cmp::Reverse(m.id));
+        } else {
+            out.sort_unstable_by_key(|m| m.id);
+        }
+        let done = out.len() < want;
+        out.truncate(want);
+        Ok((out, done))
+    }
+
+    /// A message the stream no longer holds, from the archive.
+    pub(super) fn archived_one(&self, room: &RoomName, id: u64) -> Result<Option<ChatMessage>, StoreError> {
+        self.archived(|a| a.message(room.as_str(), id)).unwrap_or(Ok(None))
+    }
+
+    /// Adds to the changes found in the stream for a resume from `after` those the
+    /// archive holds below the floor.
+    pub(super) fn tiered_changes(
+        &self,
+        room: &RoomName,
+        after: u64,
+        max: usize,
+        (found, complete): (Vec<Change>, bool),
+    ) -> Result<(Vec<Change>, bool), StoreError> {
+        if self.archive.is_none() {
+            return Ok((found, complete));
+        }
+        let floor = self.floor(room)?;
+        if floor <= after.saturating_add(1) {
+            return Ok((found, complete));
+        }
+        let mut all =
+            self.archived(|a| a.changes(room.as_str(), after, floor, max + 1)).unwrap_or(Ok(Vec::new()))?;
+        for c in found {
+            if !all.iter().any(|o| o.seq() == c.seq()) {
+                all.push(c);
+            }
+        }
+        all.sort_unstable_by_key(Change::seq);
+        let complete = complete && all.len() <= max;
+        all.truncate(max);
+        Ok((all, complete))
+    }
+}
