@@ -8,8 +8,7 @@
 //! such import to its name without the hash (numbered when two would be equal), in the
 //! wasm and in the glue alike, which is all that binds the two, and writes the new files'
 //! digests into `index.html`'s `integrity` attributes (trunk's preload links). The glue
-//! also loses its comments and indentation ([`strip_comments`]); nothing else changes:
-//! the other sections of the wasm are copied byte for byte.
+//! is also minified ([`minify`]); the other sections of the wasm are copied byte for byte.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -41,7 +40,7 @@ pub fn shorten(dist: &Path) -> Result<usize> {
         ensure!(new_js.matches(old.as_str()).count() == 1, "the glue does not name {old} exactly once");
         new_js = new_js.replace(old.as_str(), new);
     }
-    let new_js = strip_comments(&new_js)?;
+    let new_js = minify(&new_js)?;
     let index_path = dist.join("index.html");
     let mut index = std::fs::read_to_string(&index_path).context("reading index.html")?;
     for (old, new) in [(wasm.as_slice(), new_wasm.as_slice()), (js.as_bytes(), new_js.as_bytes())] {
@@ -54,40 +53,31 @@ pub fn shorten(dist: &Path) -> Result<usize> {
     Ok(renames.len())
 }
 
-/// The glue without its comments, indentation and blank lines: about 0.8 KiB of Brotli
-/// (bench/TUNING.md) that the browser does not need. trunk's JS minifier cannot parse
-/// wasm-bindgen's glue, so this takes away only what a line-by-line reading can tell
-/// apart safely: lines that are wholly a `//` comment or a `/* … */` block, and the
-/// whitespace that starts a line. It refuses (leaving the build failed) glue with a line
-/// that opens or closes a template literal, whose next lines would be part of a string.
-fn strip_comments(js: &str) -> Result<String> {
-    let mut out = String::with_capacity(js.len());
-    let mut in_block = false;
-    for line in js.lines() {
-        let line = line.trim_start();
-        ensure!(line.matches('`').count() % 2 == 0, "the glue has a string over several lines: {line}");
-        if in_block {
-            in_block = !line.contains("*/");
-            continue;
-        }
-        if line.starts_with("/*") {
-            // Only a block that closes at the end of a line is taken away with its lines.
-            let closes = line.find("*/");
-            ensure!(
-                closes.is_none_or(|at| line[at + 2..].trim().is_empty()),
-                "code after a comment on one line: {line}"
-            );
-            in_block = closes.is_none();
-            continue;
-        }
-        if line.is_empty() || line.starts_with("//") {
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    ensure!(!in_block, "the glue ends inside a comment");
-    Ok(out)
+/// The glue minified by terser (npm, pinned in `tools/package.json`, installed by `cargo
+/// xtask setup`): its comments and whitespace go and its local names shrink, 0.9 KiB of
+/// Brotli off the first load (bench/TUNING.md). trunk's own JS minifier cannot parse
+/// wasm-bindgen's glue. `--module` keeps the glue's exports (`default`, `initSync`) and the
+/// keys of its imports object, which name what the wasm imports.
+fn minify(js: &str) -> Result<String> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let terser = crate::setup::node_tool("terser");
+    let mut child = Command::new(&terser)
+        .args(["--module", "--compress", "passes=2", "--mangle"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {} (`cargo xtask setup` installs it)", terser.display()))?;
+    let mut stdin = child.stdin.take().context("terser's stdin")?;
+    let out = std::thread::scope(|s| {
+        // Written from a thread of its own, so that a full pipe either way cannot stall both.
+        let writer = s.spawn(move || stdin.write_all(js.as_bytes()));
+        let out = child.wait_with_output();
+        writer.join().map_err(|_| anyhow::anyhow!("writing to terser panicked"))??;
+        anyhow::Ok(out?)
+    })?;
+    ensure!(out.status.success(), "terser failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).context("terser's output is not UTF-8")
 }
 
 /// A file's digest as a page's `integrity` attribute gives it, the way trunk writes it.
@@ -285,14 +275,15 @@ mod tests {
     }
 
     #[test]
-    fn the_glue_loses_its_comments_and_indentation_only() {
-        let glue = "/**\n * Docs.\n */\nexport function f(a) {\n    // why\n    return `${a}//x`; /* kept */\n}\n\n/* one */\nconst u = 'http://x';\n";
-        assert_eq!(
-            strip_comments(glue).unwrap(),
-            "export function f(a) {\nreturn `${a}//x`; /* kept */\n}\nconst u = 'http://x';\n"
-        );
-        assert!(strip_comments("const s = `a\nb`;\n").is_err(), "a string over two lines");
-        assert!(strip_comments("/* a */ f();\n").is_err(), "code after a comment");
+    fn the_glue_is_minified_and_keeps_its_exports_and_import_keys() {
+        let glue = "/** Docs. */\nexport function initSync(module) {\n    // why\n    const imports = { __wbg_log: function(arg0) { console.log(arg0); } };\n    return imports;\n}\nexport default async function __wbg_init(path) { return initSync(path); }\n";
+        let small = minify(glue).unwrap();
+        assert!(small.len() < glue.len(), "{small}");
+        assert!(!small.contains("Docs") && !small.contains("why"), "{small}");
+        for kept in ["initSync", "__wbg_log", "export default", "console.log"] {
+            assert!(small.contains(kept), "{kept} lost: {small}");
+        }
+        assert!(minify("export function f( {").is_err(), "a syntax error fails the build");
     }
 
     #[test]
