@@ -7,7 +7,8 @@
 //! glue, they were about 3 KiB of the app's 110 KiB Brotli budget. This step renames each
 //! such import to its name without the hash (numbered when two would be equal), in the
 //! wasm and in the glue alike, which is all that binds the two, and writes the new files'
-//! digests into `index.html`'s `integrity` attributes (trunk's preload links). The glue
+//! digests into `index.html`'s `integrity` attributes if it has any (index.html asks trunk
+//! for none today: `data-integrity="none"`). The glue
 //! is also minified ([`minify`]); the other sections of the wasm are copied byte for byte.
 
 use std::collections::{BTreeMap, HashSet};
@@ -47,6 +48,9 @@ pub fn shorten(dist: &Path) -> Result<usize> {
         // A browser refuses a file whose digest is not the one its link names.
         index = index.replace(&integrity(old), &integrity(new));
     }
+    // trunk leaves index.html's `data-integrity="none"` on the stylesheet's and the
+    // script's tags: bytes of the first load that no browser reads.
+    index = index.replace(" data-integrity=none", "");
     std::fs::write(wasm_path, &new_wasm)?;
     std::fs::write(&js_path, &new_js)?;
     std::fs::write(&index_path, index)?;
