@@ -81,26 +81,32 @@ async fn headers(req: Request, next: Next) -> Response {
     // manifest is never one (with `nosniff`, a browser will not render it as a page), so
     // their answers go without its ~240 bytes, six times in every first load. Anything
     // else (HTML, an SVG, an unknown type) gets it.
-    let subresource =
-        res.headers().get(header::CONTENT_TYPE).and_then(|t| t.to_str().ok()).is_some_and(|t| {
-            [
-                "text/javascript",
-                "application/javascript",
-                "application/wasm",
-                "text/css",
-                "image/png",
-                "application/manifest+json",
-            ]
-            .iter()
-            .any(|kind| t.starts_with(kind))
-        });
+    let kind = res.headers().get(header::CONTENT_TYPE).and_then(|t| t.to_str().ok()).unwrap_or_default();
+    let is = |kinds: &[&str]| kinds.iter().any(|k| kind.starts_with(k));
+    let css = is(&["text/css"]);
+    let subresource = css
+        || is(&[
+            "text/javascript",
+            "application/javascript",
+            "application/wasm",
+            "image/png",
+            "application/manifest+json",
+        ]);
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if cache == IMMUTABLE {
+        // Never asked again: a date to revalidate against is bytes of every first load.
+        h.remove(header::LAST_MODIFIED);
+    }
     if !subresource && let Ok(csp) = HeaderValue::try_from(csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // The referrer policy governs the requests a document or a stylesheet makes; a
+    // script's, the wasm's, an image's or the manifest's own answer has none to govern.
+    if !subresource || css {
+        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    }
     res
 }
 

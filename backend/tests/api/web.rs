@@ -125,7 +125,12 @@ async fn the_page_and_its_files_carry_the_security_headers() {
         assert_eq!(res.status, 200, "{path}");
         assert_eq!(res.header("content-security-policy"), "", "{path}: a subresource carries no policy");
         assert_eq!(res.header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(res.header("referrer-policy"), "", "{path}: makes no requests of its own");
     }
+    // A file kept a year is never revalidated: no date to revalidate against.
+    let res = app.fetch(WASM, &[("Accept-Encoding", "br")]).await;
+    assert!(res.header("cache-control").contains("immutable"), "{res:?}");
+    assert_eq!(res.header("last-modified"), "");
     for path in ["/", "/room/rust"] {
         let res = app.fetch(path, &[("Accept-Encoding", "br")]).await;
         let csp = res.header("content-security-policy");
