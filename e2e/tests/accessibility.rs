@@ -1,6 +1,7 @@
 //! The chat as people with assistive technology or other languages meet it: axe-core
 //! finds nothing wrong on a desktop, a phone and a dark desktop with messages of their own
-//! and of others shown, and a browser that prefers Korean gets the app in Korean.
+//! and of others shown (edited, answered with a quote and a mention, reacted to, one
+//! message's actions shown), and a browser that prefers Korean gets the app in Korean.
 
 use anyhow::{Result, ensure};
 use e2e::{Driver, Page, Server};
@@ -11,6 +12,19 @@ async fn chat(page: &Page, nick: &str, text: &str) -> Result<()> {
     page.until("the nick taken", || async { Ok(page.value("Nickname").await? == nick) }).await?;
     page.type_and_enter("Message", text).await?;
     page.wait_text("log", text).await?;
+    Ok(())
+}
+
+/// Focuses the message saying `text`, then its button `act` (`data-a`), as a keyboard
+/// user gets there (which shows that message's actions), and clicks it if `click`.
+async fn action(page: &Page, text: &str, act: &str, click: bool) -> Result<()> {
+    let xpath = format!("//li[@data-testid='message'][.//p[contains(., '{text}')]]//button[@data-a='{act}']");
+    let script = format!(
+        "const b = document.evaluate(\"{xpath}\", document, null, 9, null).singleNodeValue;
+         if (!b) return false; b.closest('li').focus(); b.focus();
+         const shown = b.offsetHeight > 0; if ({click}) b.click(); return shown"
+    );
+    ensure!(page.eval(&script).await? == true, "no visible {act} on {text:?}");
     Ok(())
 }
 
@@ -41,6 +55,25 @@ async fn axe_finds_nothing_on_a_desktop_a_phone_and_in_dark_mode() -> Result<()>
             page.wait_text("log", text).await?;
         }
     }
+
+    // A message edited, one answering another with a mention, a reaction; then each page
+    // with one message's actions shown.
+    action(&desktop, "Hello from the desktop", "edit", true).await?;
+    desktop.type_and_enter("Edit the message", "Hello from the desktop, edited").await?;
+    action(&phone, "Hello from the desktop", "reply", true).await?;
+    phone.type_and_enter("Message", "@alice and a reply").await?;
+    action(&dark, "Hi from the phone", "react", true).await?;
+    dark.eval("document.querySelector('.palette:not([hidden]) button').click()").await?;
+    for page in [&desktop, &phone, &dark] {
+        page.wait_text("log", "Hello from the desktop, edited").await?;
+        page.wait_text("log", "@alice and a reply").await?;
+        page.until("the reaction", || async { Ok(page.count(".chips button").await? == 1) }).await?;
+    }
+    action(&desktop, "Hi from the phone", "reply", false).await?;
+    action(&phone, "Hello from the desktop, edited", "react", false).await?;
+    action(&dark, "Evening, in the dark", "edit", false).await?;
+    desktop.screenshot("desktop-actions").await?;
+    phone.screenshot("phone-actions").await?;
 
     // Every page is audited before the test fails, so that it lists all there is to fix.
     let found = audit(&desktop, "desktop (1280 px)").await?

@@ -37,6 +37,17 @@ impl Client {
         Ok(())
     }
 
+    /// The next message answers the message `id` of the room shown (`None`: no message).
+    pub fn reply(&self, id: Option<u64>) {
+        self.chat.update(|c| c.reply(id));
+    }
+
+    /// Edits, deletes or reacts to a message of the room shown, as `f` says; nothing is
+    /// kept for later (see [`Chat::edit`]).
+    pub fn change(&self, f: impl FnOnce(&Chat) -> Option<ClientMsg>) {
+        self.send(self.chat.with_untracked(f));
+    }
+
     /// The resume token of the connection, the credential of an upload.
     pub fn token(&self) -> Option<String> {
         self.chat.with_untracked(|c| c.resume().map(str::to_owned))

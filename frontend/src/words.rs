@@ -116,6 +116,22 @@ pub struct Words {
     pub upload_not_picture: &'static str,
     pub upload_busy: &'static str,
     pub upload_failed: &'static str,
+    /// A message's actions (buttons).
+    pub reply: &'static str,
+    pub react: &'static str,
+    pub edit: &'static str,
+    pub delete: &'static str,
+    /// The field that edits a message in place (its accessible name).
+    pub edit_message: &'static str,
+    /// Beside the time of an edited message.
+    pub edited: &'static str,
+    /// Where a deleted message was, and in a reply's quote of one.
+    pub deleted: &'static str,
+    /// Above the message field: `{nick}` is answered.
+    pub replying_to: &'static str,
+    pub cancel_reply: &'static str,
+    /// The mark of a room whose unread messages mention us.
+    pub mentions_you: &'static str,
 }
 
 pub const EN: Words = Words {
@@ -195,6 +211,16 @@ pub const EN: Words = Words {
     upload_not_picture: "not a GIF, PNG, JPEG or WebP picture",
     upload_busy: "too many at once",
     upload_failed: "the upload failed",
+    reply: "Reply",
+    react: "React",
+    edit: "Edit",
+    delete: "Delete",
+    edit_message: "Edit the message",
+    edited: "edited",
+    deleted: "message deleted",
+    replying_to: "Replying to {nick}",
+    cancel_reply: "Cancel the reply",
+    mentions_you: "Mentions you",
 };
 
 /// Korean as a Korean chat app says it: short labels, polite sentences (합니다/해요 forms
@@ -277,6 +303,16 @@ pub const KO: Words = Words {
     upload_not_picture: "GIF, PNG, JPEG, WebP 사진만 보낼 수 있음",
     upload_busy: "한 번에 너무 많이 보냄",
     upload_failed: "업로드 실패",
+    reply: "답장",
+    react: "반응",
+    edit: "수정",
+    delete: "삭제",
+    edit_message: "메시지 수정",
+    edited: "수정됨",
+    deleted: "삭제된 메시지",
+    replying_to: "{nick}님에게 답장",
+    cancel_reply: "답장 취소",
+    mentions_you: "나를 언급함",
 };
 
 /// The languages the app speaks; the first is the one for everybody else.

@@ -109,6 +109,11 @@ fn cargo_bin() -> PathBuf {
     home.join("bin")
 }
 
+/// A tool installed from npm into `tools/` (`ensure_node_tools`).
+pub fn node_tool(name: &str) -> PathBuf {
+    node_bin().join(name)
+}
+
 fn node_bin() -> PathBuf {
     root().join("tools").join("node_modules").join(".bin")
 }
@@ -161,7 +166,7 @@ fn ensure_cargo_tool_named(krate: &str, bin: &str, version: &str, flags: &[&str]
 }
 
 /// wasm-opt comes from npm's binaryen 132: Debian's binaryen 108 emits a wasm that fails
-/// at load time. axe-core, the accessibility checker the end-to-end tests inject into the
+/// at load time. terser minifies wasm-bindgen's glue (`imports::minify`). axe-core, the accessibility checker the end-to-end tests inject into the
 /// app's pages, comes from npm too. The exact versions are pinned by
 /// `tools/package-lock.json`.
 fn ensure_node_tools() -> Result<()> {
@@ -170,7 +175,9 @@ fn ensure_node_tools() -> Result<()> {
     if up_to_date(&marker, &dir.join("package-lock.json")) {
         return Ok(());
     }
-    step("installing wasm-opt and axe-core (npm binaryen and axe-core, pinned in tools/package-lock.json)");
+    step(
+        "installing wasm-opt, terser and axe-core (npm binaryen, terser and axe-core, pinned in tools/package-lock.json)",
+    );
     run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir))
 }
 

@@ -77,23 +77,36 @@ async fn headers(req: Request, next: Next) -> Response {
     let found = (res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED)
         && res.extensions().get::<files::Fallback>().is_none();
     let cache = if hashed && found { IMMUTABLE } else { NO_CACHE };
-    // The policy governs documents: a script, a stylesheet or the wasm is never one (with
-    // `nosniff`, a browser will not render it as a page), so their answers go without its
-    // ~240 bytes, four times in every first load.
-    let subresource =
-        res.headers().get(header::CONTENT_TYPE).and_then(|t| t.to_str().ok()).is_some_and(|t| {
-            t.starts_with("text/javascript")
-                || t.starts_with("application/javascript")
-                || t.starts_with("application/wasm")
-                || t.starts_with("text/css")
-        });
+    // The policy governs documents: a script, a stylesheet, the wasm, a PNG or the install
+    // manifest is never one (with `nosniff`, a browser will not render it as a page), so
+    // their answers go without its ~240 bytes, six times in every first load. Anything
+    // else (HTML, an SVG, an unknown type) gets it.
+    let kind = res.headers().get(header::CONTENT_TYPE).and_then(|t| t.to_str().ok()).unwrap_or_default();
+    let is = |kinds: &[&str]| kinds.iter().any(|k| kind.starts_with(k));
+    let css = is(&["text/css"]);
+    let subresource = css
+        || is(&[
+            "text/javascript",
+            "application/javascript",
+            "application/wasm",
+            "image/png",
+            "application/manifest+json",
+        ]);
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if cache == IMMUTABLE {
+        // Never asked again: a date to revalidate against is bytes of every first load.
+        h.remove(header::LAST_MODIFIED);
+    }
     if !subresource && let Ok(csp) = HeaderValue::try_from(csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // The referrer policy governs the requests a document or a stylesheet makes; a
+    // script's, the wasm's, an image's or the manifest's own answer has none to govern.
+    if !subresource || css {
+        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    }
     res
 }
 

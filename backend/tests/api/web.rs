@@ -118,12 +118,20 @@ async fn the_install_manifest_and_icons_are_served_with_their_types() {
 async fn the_page_and_its_files_carry_the_security_headers() {
     let app = app().await;
     let host = app.addr.to_string();
-    // The wasm (like the scripts and the stylesheet) is never a document: no policy, the
-    // other two headers all the same.
+    // The wasm (like the scripts, the stylesheet, the icons and the install manifest) is
+    // never a document: no policy, the other two headers all the same.
+    for path in [WASM, "/manifest.webmanifest", "/icon-192.png"] {
+        let res = app.fetch(path, &[("Accept-Encoding", "br")]).await;
+        assert_eq!(res.status, 200, "{path}");
+        assert_eq!(res.header("content-security-policy"), "", "{path}: a subresource carries no policy");
+        assert_eq!(res.header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(res.header("referrer-policy"), "", "{path}: makes no requests of its own");
+    }
+    // A file kept a year is never revalidated: no date to revalidate against.
     let res = app.fetch(WASM, &[("Accept-Encoding", "br")]).await;
-    assert_eq!(res.header("content-security-policy"), "", "a subresource carries no policy");
-    assert_eq!(res.header("x-content-type-options"), "nosniff");
-    for path in ["/", "/manifest.webmanifest", "/room/rust"] {
+    assert!(res.header("cache-control").contains("immutable"), "{res:?}");
+    assert_eq!(res.header("last-modified"), "");
+    for path in ["/", "/room/rust"] {
         let res = app.fetch(path, &[("Accept-Encoding", "br")]).await;
         let csp = res.header("content-security-policy");
         for directive in [

@@ -6,8 +6,11 @@
 //! This is the only place that reads [`ServerMsg`]; a new variant of it does not compile
 //! until it has an arm in [`Chat::apply`].
 
-use common::{ChatMessage, ClientMsg, ErrorCode, LOBBY, PresenceEvent, RoomInfo, ServerMsg};
+use common::{
+    Change, ChatMessage, ClientMsg, ErrorCode, LOBBY, PresenceEvent, Role, RoleInfo, RoomInfo, ServerMsg,
+};
 
+use super::changes::mentions_nick;
 use super::{Chat, isolated};
 use crate::words::{Words, fill, words};
 
@@ -30,16 +33,46 @@ impl Chat {
                 self.nick = nick;
             }
             ServerMsg::Rooms { rooms } => self.directory = rooms,
-            ServerMsg::Joined { room, members, history, complete, total, .. } => {
-                return self.joined(room, members, history, complete, total);
+            ServerMsg::Joined {
+                room,
+                members,
+                history,
+                complete,
+                total,
+                roles,
+                changes,
+                changes_complete,
+            } => {
+                if !changes_complete {
+                    // More changed while away than `joined` could tell: the room is read anew.
+                    let password = self.room_mut(&room).and_then(|r| {
+                        r.reload();
+                        r.password.clone()
+                    });
+                    return vec![ClientMsg::Join { room, after: None, password, max: None }];
+                }
+                let frames = self.joined(room.clone(), members, history, complete, total);
+                if let Some(r) = self.room_mut(&room) {
+                    r.roles = roles;
+                    for change in changes {
+                        r.change(change);
+                    }
+                }
+                return frames;
             }
             ServerMsg::Left { room } => return self.left(&room),
             // Taken out of the room: as if it had left (joining again is the person's own
             // choice). Saying who did it is left to the app's moderation view: its words
             // would not fit the first load's budget now.
             ServerMsg::Kicked { room, .. } => return self.left(&room),
-            // Roles are the server's to enforce; this app does not show them yet.
-            ServerMsg::Role { .. } => {}
+            ServerMsg::Role { room, nick, role } => {
+                if let Some(r) = self.room_mut(&room) {
+                    r.roles.retain(|i| i.nick != nick);
+                    if role != Role::Member {
+                        r.roles.push(RoleInfo { nick, role });
+                    }
+                }
+            }
             ServerMsg::Message(msg) => self.message(msg),
             ServerMsg::Presence { room, event, nick, old_nick } => {
                 self.presence(&room, event, nick, old_nick)
@@ -53,8 +86,9 @@ impl Chat {
             ServerMsg::Error { code, message, cid } => return self.error(code, message, cid, now_ms),
             // The answer to a `ping`; this client sends none, and the frame says nothing more.
             ServerMsg::Pong => {}
-            // Changes of messages are not shown by the app yet.
-            ServerMsg::Edited(_) | ServerMsg::Deleted(_) | ServerMsg::Reacted(_) => {}
+            ServerMsg::Edited(c) => self.change(Change::Edited(c)),
+            ServerMsg::Deleted(c) => self.change(Change::Deleted(c)),
+            ServerMsg::Reacted(c) => self.change(Change::Reacted(c)),
             // Never asked for: the app shows version 2's first list and its changes.
             ServerMsg::RoomsPage { .. } => {}
             ServerMsg::RoomsDelta { changed, removed, .. } => {
@@ -142,6 +176,7 @@ impl Chat {
         // What the server already stored is no longer waiting, whatever happened to its echo.
         self.outbox.acknowledge_page(&history);
         let own: Vec<bool> = history.iter().map(|m| self.is_own(m)).collect();
+        let mention: Vec<bool> = history.iter().map(|m| mentions_nick(&m.text, &self.nick)).collect();
         let shown = self.current == room;
         if self.room(&room).is_none() {
             let state = self.new_room(&room);
@@ -162,11 +197,12 @@ impl Chat {
         // We asked with `after` exactly when we had seen a message (see `welcome`).
         let resumed = state.last_id.is_some();
         let mut added = false;
-        for (msg, own) in history.into_iter().zip(own) {
+        for ((msg, own), mention) in history.into_iter().zip(own).zip(mention) {
             if state.insert(msg, own) {
                 added = true;
                 if resumed && !shown && !own {
                     state.unread += 1;
+                    state.mentioned |= mention;
                 }
             }
         }
@@ -208,6 +244,7 @@ impl Chat {
             self.outbox.acknowledge(cid);
         }
         let shown = self.current == msg.room;
+        let mention = mentions_nick(&msg.text, &self.nick);
         let Some(room) = self.room_mut(&msg.room) else {
             return;
         };
@@ -216,7 +253,14 @@ impl Chat {
             room.trim();
             if !shown && !own {
                 room.unread += 1;
+                room.mentioned |= mention;
             }
+        }
+    }
+
+    fn change(&mut self, change: Change) {
+        if let Some(r) = self.room_mut(change.room()) {
+            r.change(change);
         }
     }
 
@@ -255,6 +299,9 @@ impl Chat {
             PresenceEvent::Rename => match old_nick {
                 Some(old) => {
                     r.rename_member(&old, &nick);
+                    for role in r.roles.iter_mut().filter(|i| i.nick == old) {
+                        role.nick.clone_from(&nick);
+                    }
                     fill(w.renamed, &[("old", &isolated(&old)), ("nick", &who)])
                 }
                 None => {

@@ -19,6 +19,7 @@
 //! `cargo test -p frontend --lib` (see `tests/`).
 
 mod apply;
+pub mod changes;
 pub mod outbox;
 pub mod room;
 pub mod view;
@@ -27,7 +28,7 @@ pub mod view;
 mod tests;
 
 use common::names::room_max;
-use common::{ClientMsg, InvalidName, LOBBY, Nick, Password, RoomInfo, RoomName, Text};
+use common::{ChatMessage, ClientMsg, InvalidName, LOBBY, Nick, Password, RoomInfo, RoomName, Text};
 
 use crate::words::{fill, words};
 
@@ -133,6 +134,8 @@ pub struct Chat {
     cid_prefix: String,
     next_cid: u32,
     next_seq: u64,
+    /// The message the next `say` answers (`say.reply_to`), shown above the composer.
+    replying: Option<ChatMessage>,
 }
 
 impl Chat {
@@ -161,6 +164,7 @@ impl Chat {
             cid_prefix: cid_prefix.into(),
             next_cid: 0,
             next_seq: 0,
+            replying: None,
         }
     }
 
@@ -263,6 +267,7 @@ impl Chat {
             return Err(SayError::OutboxFull);
         }
         let frame = self.record(text.into(), None);
+        self.replying = None;
         // Our own message ends our "typing": the next keystroke announces it again.
         self.typing_sent = None;
         Ok(frame)
@@ -280,6 +285,7 @@ impl Chat {
             preview,
             image: None,
             progress,
+            reply_to: self.replying().map(|m| m.id),
         };
         let frame = if self.ready(&pending.room) { pending.frame() } else { None };
         self.outbox.push(pending);
@@ -412,6 +418,7 @@ impl Chat {
     fn show(&mut self, name: String) {
         if let Some(room) = self.room_mut(&name) {
             room.unread = 0;
+            room.mentioned = false;
         }
         self.current = name;
     }
@@ -515,6 +522,58 @@ impl Chat {
         let online = self.can_send();
         let rooms = &self.rooms;
         self.outbox.due(now_ms, |room| online && rooms.iter().any(|r| r.name == room && r.joined))
+    }
+
+    /// The message of the room shown with this `id`, if held.
+    pub fn held(&self, id: u64) -> Option<&ChatMessage> {
+        self.current_room()?.entries.iter().find_map(|e| match &**e {
+            Entry::Message { msg, .. } if msg.id == id => Some(msg),
+            _ => None,
+        })
+    }
+
+    /// The message the next `say` in the room shown answers.
+    pub fn replying(&self) -> Option<&ChatMessage> {
+        self.replying.as_ref().filter(|m| m.room == self.current)
+    }
+
+    /// The next `say` answers the message `id` of the room shown (`None`: none).
+    pub fn reply(&mut self, id: Option<u64>) {
+        self.replying = id.and_then(|id| self.held(id)).cloned();
+    }
+
+    /// We may delete this message of the room shown: ours, or the room's owner or a
+    /// moderator may (the server decides; this only offers the button).
+    pub fn may_delete(&self, own: bool) -> bool {
+        own || self.current_room().is_some_and(|r| r.roles.iter().any(|i| i.nick == self.nick))
+    }
+
+    /// A frame about the message `id` of the room shown, if it can go now: an edit, a
+    /// deletion or a reaction is not kept for later, as a message is.
+    fn about(&self, frame: ClientMsg) -> Option<ClientMsg> {
+        self.ready(&self.current).then_some(frame)
+    }
+
+    /// The `edit` of our message `id` to `text`, unless `text` is not a message's text or
+    /// the same as before.
+    pub fn edit(&self, id: u64, text: &str) -> Option<ClientMsg> {
+        let text = Text::parse(text).ok()?;
+        let same = self.held(id).is_some_and(|m| m.text == text.as_str());
+        let room = self.current.clone();
+        if same { None } else { self.about(ClientMsg::Edit { room, id, text: text.into() }) }
+    }
+
+    /// The `delete` of the message `id`.
+    pub fn delete(&self, id: u64) -> Option<ClientMsg> {
+        self.about(ClientMsg::Delete { room: self.current.clone(), id })
+    }
+
+    /// The `react` that turns our `emoji` on the message `id` on, or off if it is on.
+    pub fn react(&self, id: u64, emoji: &str) -> Option<ClientMsg> {
+        let on = !self
+            .held(id)
+            .is_some_and(|m| m.reactions.iter().any(|r| r.emoji == emoji && r.nicks.contains(&self.nick)));
+        self.about(ClientMsg::React { room: self.current.clone(), id, emoji: emoji.to_owned(), on })
     }
 
     pub fn dismiss_alert(&mut self, seq: u64) {

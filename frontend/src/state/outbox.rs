@@ -47,6 +47,8 @@ pub struct Pending {
     pub image: Option<String>,
     /// While its picture is being uploaded: how much of it went (percent).
     pub progress: Option<u8>,
+    /// The message it answers.
+    pub reply_to: Option<u64>,
 }
 
 impl Pending {
@@ -57,7 +59,7 @@ impl Pending {
             text: self.text.clone(),
             cid: self.cid.clone(),
             image: self.image.clone(),
-            reply_to: None,
+            reply_to: self.reply_to,
         })
     }
 

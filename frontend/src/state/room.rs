@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use common::ChatMessage;
+use common::{Change, ChatMessage, RoleInfo};
 
 /// A room keeps at most this many log entries as new ones arrive; older ones are dropped
 /// from memory (the server keeps the history, and scroll-back fetches them again).
@@ -18,9 +18,9 @@ pub const TYPING_MS: f64 = 5000.0;
 /// What identifies an entry of a room's log for keyed rendering: never its index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EntryKey {
-    /// A chat message, by its room's [`RoomState::serial`] and its server id (unique
-    /// within a room only).
-    Message(u64, u64),
+    /// A chat message, by its room's [`RoomState::serial`], its server id (unique within a
+    /// room only) and the `seq` of the last change shown (so that a change redraws it).
+    Message(u64, u64, u64),
     /// A notice, by a sequence number local to this client.
     Notice(u64),
     /// A message not acknowledged yet, by its `cid`; whether it failed and its upload's
@@ -37,6 +37,8 @@ pub enum Entry {
         own: bool,
         /// The [`RoomState::serial`] of its room.
         room: u64,
+        /// The `seq` of the last change applied to it (0: none).
+        rev: u64,
     },
     /// Someone joined, left or renamed.
     Notice { seq: u64, text: String },
@@ -57,11 +59,19 @@ pub enum Entry {
 impl Entry {
     pub fn key(&self) -> EntryKey {
         match self {
-            Self::Message { msg, room, .. } => EntryKey::Message(*room, msg.id),
+            Self::Message { msg, room, rev, .. } => EntryKey::Message(*room, msg.id, *rev),
             Self::Notice { seq, .. } => EntryKey::Notice(*seq),
             Self::Outgoing { cid, failed, progress, .. } => {
                 EntryKey::Outgoing(cid.clone(), failed.is_some(), *progress)
             }
+        }
+    }
+
+    /// The server id of a chat message.
+    pub fn id(&self) -> Option<u64> {
+        match self {
+            Self::Message { msg, .. } => Some(msg.id),
+            _ => None,
         }
     }
 
@@ -132,6 +142,12 @@ pub struct RoomState {
     /// The password this room was joined (or created) with: sent again with every rejoin
     /// after a reconnect. In memory only, for this page's life.
     pub(super) password: Option<String>,
+    /// Changes of messages not held, oldest first, applied when their message comes.
+    pub(super) pending: Vec<Change>,
+    /// The room's owner and moderators, as `joined` and `role` told.
+    pub(super) roles: Vec<RoleInfo>,
+    /// A message not yet seen mentions us (`@nick`).
+    pub(super) mentioned: bool,
 }
 
 impl RoomState {
@@ -140,13 +156,14 @@ impl RoomState {
     }
 
     /// Adds a message in id order; returns false (and drops it) if its id is known.
-    pub(super) fn insert(&mut self, msg: ChatMessage, own: bool) -> bool {
+    pub(super) fn insert(&mut self, mut msg: ChatMessage, own: bool) -> bool {
         let id = msg.id;
         match self.ids.binary_search(&id) {
             Ok(_) => return false,
             Err(at) => self.ids.insert(at, id),
         }
-        let entry = Arc::new(Entry::Message { msg, own, room: self.serial });
+        let rev = self.pending_for(&mut msg);
+        let entry = Arc::new(Entry::Message { msg, own, room: self.serial, rev });
         if self.last_id.is_none_or(|last| id > last) {
             self.last_id = Some(id);
             self.entries.push(entry);

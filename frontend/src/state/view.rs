@@ -38,6 +38,8 @@ pub struct RoomEntry {
     pub members: u32,
     pub joined: bool,
     pub unread: u32,
+    /// A message among the unread ones mentions us.
+    pub mentioned: bool,
     pub current: bool,
     /// The directory says it asks a password.
     pub private: bool,
@@ -134,6 +136,7 @@ impl Chat {
                     members,
                     joined: room.is_some(),
                     unread: room.map_or(0, |r| r.unread),
+                    mentioned: room.is_some_and(|r| r.mentioned),
                     current: name == self.current,
                     private,
                 },

@@ -1,4 +1,5 @@
-//! The message form pinned at the bottom: a labelled input and a Send button. Enter or
+//! The message form pinned at the bottom: a labelled input and a Send button, and above
+//! them the message it answers, if any, with a button that cancels the reply. Enter or
 //! Send hands the text to the [`Client`](crate::client::Client); an empty text is not
 //! sent, a text over the limit is kept with the reason shown. Typing tells the
 //! [`Client`](crate::client::Client), which lets the room know (at most every two
@@ -8,7 +9,9 @@ use common::Text;
 use leptos::html;
 use leptos::prelude::*;
 
+use super::dom::{Drawing, Drawn, add_element, add_text, element, set};
 use super::{Ctx, ctx, handler};
+use crate::client::Client;
 use crate::state::SayError;
 use crate::words::{fill, words};
 
@@ -93,6 +96,10 @@ pub fn Composer() -> impl IntoView {
             <p class=note_class role="alert" data-testid="composer-error">
                 {text}
             </p>
+            {move || {
+                let text = room.reply.get();
+                (!text.is_empty()).then(|| Drawn::new(move || draw_reply(&text, client)))
+            }}
             <div class="composer-row">
                 {super::attach::button(client)}
                 <label class="message-field">
@@ -114,4 +121,19 @@ pub fn Composer() -> impl IntoView {
             </div>
         </form>
     }
+}
+
+/// What the next message answers ("Replying to bob: …"), with a button that cancels the
+/// reply. Drawn (see [`dom`](super::dom)): another reply draws it anew.
+fn draw_reply(text: &str, client: Client) -> Drawing {
+    let p = element("p", "replying");
+    set(&p, "data-testid", "replying");
+    let said = add_element(&p, "span", "");
+    set(&said, "dir", "auto");
+    add_text(&said, text);
+    let cancel = add_element(&p, "button", "discard");
+    set(&cancel, "type", "button");
+    set(&cancel, "aria-label", words().cancel_reply);
+    add_text(&cancel, "×");
+    Drawing::new(p).on_click(&cancel, Box::new(move |_| client.reply(None)))
 }

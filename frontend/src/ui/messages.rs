@@ -1,5 +1,7 @@
-//! The room's log and the typing line under it. The log shows chat messages, notices and
-//! our messages still on their way (keyed by id, by sequence number, by `cid`), is kept
+//! The room's log and the typing line under it. The log shows chat messages (with what
+//! they went through: an edit, a deletion, reactions, the quote of the message they
+//! answer, and their actions: reply, react, edit, delete), notices and our messages
+//! still on their way (keyed by id, by sequence number, by `cid`), is kept
 //! scrolled to the newest entry unless the user has scrolled up to read, and fetches
 //! older messages when the user reaches its top, keeping what they were reading in place.
 //! It renders what the [`RoomView`](super::RoomView) holds and nothing else; the
@@ -15,6 +17,7 @@ use web_sys::Element;
 use super::dom::{Drawing, Drawn, add_element, add_text, element, set};
 use super::{Ctx, ctx, effect, handler};
 use crate::client::Client;
+use crate::state::changes::mentions;
 use crate::state::{Entry, EntryKey, Older};
 use crate::words::{fill, words};
 
@@ -39,15 +42,106 @@ fn clock(ts: u64) -> (String, String) {
     (shown.into(), date.to_iso_string().into())
 }
 
-/// One line of the log. A line never changes once drawn (when a message fails, its key
-/// changes and a new line replaces it), so it is drawn rather than a `view!` (see
+/// One line of the log. A line never changes once drawn (when a message fails, or is
+/// edited, deleted or reacted to, its key changes and a new line replaces it), so it is drawn rather than a `view!` (see
 /// [`dom`](super::dom)).
 fn entry_view(entry: Arc<Entry>) -> Drawn {
-    let Ctx { client, .. } = ctx();
-    Drawn::new(move || draw_line(&entry, client))
+    let Ctx { client, me, .. } = ctx();
+    Drawn::new(move || draw_line(&entry, client, &me.nick.get_untracked()))
 }
 
-fn draw_line(entry: &Entry, client: Client) -> Drawing {
+/// The reactions "React" offers: the common ones of every chat app.
+const PALETTE: [&str; 6] = ["👍", "❤️", "😂", "😮", "😢", "🎉"];
+
+/// A `<button>` at the end of `parent` saying `text`, with its action `act` (`data-a`).
+fn add_button(parent: &Element, class: &str, act: &str, text: &str) -> Element {
+    let button = add_element(parent, "button", class);
+    set(&button, "type", "button");
+    if !act.is_empty() {
+        set(&button, "data-a", act);
+    }
+    add_text(&button, text);
+    button
+}
+
+/// A click in the message `id` (saying `text`) of the line `li`: on one of its actions, a
+/// reaction chip or an emoji of its `palette`.
+fn act(li: &Element, palette: &Element, ev: JsValue, id: u64, text: &str, client: Client) {
+    let ev = ev.unchecked_into::<web_sys::Event>();
+    let Some(button) =
+        ev.target().and_then(|t| t.unchecked_into::<Element>().closest("button").ok().flatten())
+    else {
+        return;
+    };
+    if let Some(emoji) = button.get_attribute("data-e") {
+        set(palette, "hidden", "");
+        return client.change(|c| c.react(id, &emoji));
+    }
+    match button.get_attribute("data-a").as_deref() {
+        Some("reply") => {
+            client.reply(Some(id));
+            focus(&document().query_selector("[data-testid=message-input]").ok().flatten());
+        }
+        Some("react") => {
+            if palette.has_attribute("hidden") {
+                let _ = palette.remove_attribute("hidden");
+            } else {
+                set(palette, "hidden", "");
+            }
+        }
+        // Edit in place: a field in the text's place (Enter saves, Escape cancels).
+        Some("edit") => {
+            let said = li.query_selector(".text").ok().flatten();
+            let field = element("input", "edit");
+            set(&field, "aria-label", words().edit_message);
+            set(&field, "data-testid", "edit-input");
+            field.unchecked_ref::<web_sys::HtmlInputElement>().set_value(text);
+            let _ = li.insert_before(&field, said.as_ref().map(|p| p.unchecked_ref::<web_sys::Node>()));
+            if let Some(p) = &said {
+                set(p, "hidden", "");
+            }
+            focus(&Some(field));
+        }
+        Some("delete") => client.change(|c| c.delete(id)),
+        _ => {}
+    }
+}
+
+/// A key in the field that edits the message `id`: Enter saves, Escape cancels; either
+/// way the text is shown again (the `edited` redraws it with the new text).
+fn edit_keys(ev: JsValue, id: u64, client: Client) {
+    let ev = ev.unchecked_into::<web_sys::Event>();
+    let key = ev.unchecked_ref::<web_sys::KeyboardEvent>();
+    let Some(field) = ev.target().map(JsCast::unchecked_into::<web_sys::HtmlInputElement>) else {
+        return;
+    };
+    let save = key.key() == "Enter" && !key.is_composing();
+    if field.get_attribute("data-testid").as_deref() != Some("edit-input") || !(save || key.key() == "Escape")
+    {
+        return;
+    }
+    ev.prevent_default();
+    if save {
+        let text = field.value();
+        client.change(|c| c.edit(id, &text));
+    }
+    let li = field.parent_element();
+    field.remove();
+    if let Some(li) = li {
+        if let Ok(Some(p)) = li.query_selector(".text") {
+            let _ = p.remove_attribute("hidden");
+        }
+        focus(&li.query_selector("[data-a=edit]").ok().flatten());
+    }
+}
+
+fn focus(el: &Option<Element>) {
+    if let Some(el) = el {
+        let _ = el.unchecked_ref::<web_sys::HtmlElement>().focus();
+    }
+}
+
+fn draw_line(entry: &Entry, client: Client, me: &str) -> Drawing {
     let li = element("li", "");
     let mut line = Drawing::new(li.clone());
     match entry {
@@ -62,17 +156,74 @@ fn draw_line(entry: &Entry, client: Client) -> Drawing {
             if *own {
                 set(&li, "data-own", "true");
             }
+            let w = words();
+            if let Some(quote) = &msg.quote {
+                let block = add_element(&li, "blockquote", "quote");
+                set(&block, "data-testid", "quote");
+                add_text(&add_element(&block, "bdi", "nick"), &quote.nick);
+                let said = add_element(&block, "span", if quote.deleted { "gone" } else { "" });
+                set(&said, "dir", "auto");
+                add_text(&said, if quote.deleted { w.deleted } else { &quote.text });
+            }
             let meta = add_meta(&li, &msg.nick);
             let (hhmm, iso) = clock(msg.ts);
             let time = add_element(&meta, "time", "");
             set(&time, "datetime", &iso);
             add_text(&time, &hhmm);
+            if msg.edited.is_some() {
+                let mark = add_element(&meta, "span", "edited");
+                set(&mark, "data-testid", "edited");
+                add_text(&mark, w.edited);
+            }
+            if msg.deleted {
+                let gone = add_element(&li, "p", "text gone");
+                set(&gone, "data-testid", "deleted");
+                add_text(&gone, w.deleted);
+                return line;
+            }
             if let Some(image) = &msg.image {
-                add_picture(&li, image, &fill(words().picture_from, &[("nick", &msg.nick)]));
+                add_picture(&li, image, &fill(w.picture_from, &[("nick", &msg.nick)]));
             }
             if !msg.text.is_empty() {
                 add_said(&li, &msg.text);
             }
+            if !msg.reactions.is_empty() {
+                let chips = add_element(&li, "div", "chips");
+                for r in &msg.reactions {
+                    let chip =
+                        add_button(&chips, "chip", "", &(r.emoji.clone() + " " + &r.nicks.len().to_string()));
+                    set(&chip, "data-e", &r.emoji);
+                    set(
+                        &chip,
+                        "aria-pressed",
+                        if r.nicks.iter().any(|n| n == me) { "true" } else { "false" },
+                    );
+                }
+            }
+            // Shown on hover or focus, by CSS: the line takes the focus (from Tab, a click,
+            // or a tap or long press on a phone), and Tab then reaches them.
+            set(&li, "tabindex", "0");
+            let bar = add_element(&li, "div", "actions");
+            add_button(&bar, "", "reply", w.reply);
+            add_button(&bar, "", "react", w.react);
+            if *own {
+                add_button(&bar, "", "edit", w.edit);
+            }
+            // Another's message only for the room's owner and moderators (CSS, from the log's
+            // `data-mod`: roles change without redrawing the lines).
+            add_button(&bar, "del", "delete", w.delete);
+            let palette = add_element(&li, "div", "palette");
+            set(&palette, "hidden", "");
+            for emoji in PALETTE {
+                set(&add_button(&palette, "", "", emoji), "data-e", emoji);
+            }
+            let (id, text) = (msg.id, msg.text.clone());
+            let on_li = li.clone();
+            line = line.on_click(&li, Box::new(move |ev| act(&on_li, &palette, ev, id, &text, client))).on(
+                &li,
+                "keydown",
+                Box::new(move |ev| edit_keys(ev, id, client)),
+            );
         }
         Entry::Outgoing { cid, nick, text, failed, image, progress, retry } => {
             set(&li, "class", if failed.is_some() { "msg own outgoing failed" } else { "msg own outgoing" });
@@ -169,10 +320,18 @@ fn add_meta(li: &Element, nick: &str) -> Element {
 /// that of the text's first letter (`dir="auto"`): an Arabic or Hebrew message reads right
 /// to left, and a direction control in it (U+202E, right-to-left override) ends with the
 /// paragraph rather than reaching the lines around it.
+/// `@nick` mentions in it are marked.
 fn add_said(li: &Element, text: &str) {
     let p = add_element(li, "p", "text");
     set(&p, "dir", "auto");
-    add_text(&p, text);
+    let mut at = 0;
+    // Each mention starts after an ASCII `@`: the cuts are at character boundaries.
+    for (start, end) in mentions(text) {
+        add_text(&p, text.get(at..start - 1).unwrap_or_default());
+        add_text(&add_element(&p, "mark", "mention"), text.get(start - 1..end).unwrap_or_default());
+        at = end;
+    }
+    add_text(&p, text.get(at..).unwrap_or_default());
 }
 
 /// The top of the log: how much older history there is. One paragraph, drawn anew when the
@@ -309,6 +468,7 @@ pub fn MessageLog() -> impl IntoView {
                 aria-live="polite"
                 aria-label=words().messages
                 aria-busy=busy
+                data-mod=move || room.moderator.get().then_some("")
                 data-testid="messages"
                 node_ref=log
                 on:scroll=handler(on_scroll)

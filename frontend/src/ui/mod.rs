@@ -33,7 +33,7 @@ use wasm_bindgen::JsValue;
 
 use crate::client::Client;
 use crate::state::{Alert, Chat, Entry, Older, RoomEntry, Status, count_text, page_title};
-use crate::words::words;
+use crate::words::{fill, words};
 use crate::{route, socket, storage};
 
 /// The connection status, for the status line.
@@ -63,6 +63,11 @@ pub struct RoomView {
     /// More members than those loaded (version 2): "Show more" is offered.
     pub more: Memo<bool>,
     pub typing: Memo<String>,
+    /// We own or moderate the room: anyone's message offers "Delete".
+    pub moderator: Memo<bool>,
+    /// What the next message answers, as the composer shows it ("Replying to bob: …");
+    /// empty when it answers none.
+    pub reply: Memo<String>,
 }
 
 impl RoomView {}
@@ -190,6 +195,12 @@ pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
         count: part(chat, |c| count_text(c.member_total())),
         more: part(chat, Chat::more_members),
         typing: part(chat, Chat::typing_line),
+        moderator: part(chat, |c| c.may_delete(false)),
+        reply: part(chat, |c| {
+            c.replying().map_or_else(String::new, |m| {
+                fill(words().replying_to, &[("nick", &m.nick)]) + ": " + &m.text
+            })
+        }),
     };
     let rooms = RoomsView {
         list: part(chat, Chat::room_list),

@@ -121,9 +121,10 @@ fn RoomLine(name: String) -> impl IntoView {
         move || field(|e| u32::from(e.joined)) != 0
     };
     // Only joined rooms count messages, and the room shown has none unread by definition.
+    // Twice the count, plus one when one of them mentions us: one value, one badge.
     let unread = {
         let field = field.clone();
-        move || field(|e| e.unread)
+        move || field(|e| e.unread << 1 | u32::from(e.mentioned))
     };
     let public = {
         let field = field.clone();
@@ -167,7 +168,7 @@ fn RoomLine(name: String) -> impl IntoView {
                 // one replaces it.
                 {move || {
                     let n = unread();
-                    (n != 0 && !current()).then(|| Drawn::new(move || draw_unread(n)))
+                    (n > 1 && !current()).then(|| Drawn::new(move || draw_unread(n)))
                 }}
                 <span class="count" data-testid="room-count" aria-label=count_label>
                     {members}
@@ -186,12 +187,22 @@ fn draw_lock() -> Drawing {
     Drawing::new(lock)
 }
 
-/// The badge of a room with `n` unread messages.
+/// The badge of a room with `n / 2` unread messages, after an `@` when one of them
+/// mentions us (`n` odd).
 fn draw_unread(n: u32) -> Drawing {
     let badge = element("span", "unread");
     set(&badge, "data-testid", "unread");
-    let n = n.to_string();
-    set(&badge, "aria-label", &fill(words().unread, &[("n", &n)]));
-    add_text(&badge, &n);
-    Drawing::new(badge)
+    let count = (n >> 1).to_string();
+    set(&badge, "aria-label", &fill(words().unread, &[("n", &count)]));
+    add_text(&badge, &count);
+    let mut drawing = Drawing::new(badge);
+    if n & 1 == 1 {
+        let mention = element("span", "mention-mark");
+        set(&mention, "data-testid", "mentioned");
+        set(&mention, "role", "img");
+        set(&mention, "aria-label", words().mentions_you);
+        add_text(&mention, "@");
+        drawing = drawing.then(mention);
+    }
+    drawing
 }

@@ -80,7 +80,7 @@ fn the_log_is_bounded_and_then_has_older_messages_to_fetch() {
     }
     let room = chat.current_room().unwrap();
     assert_eq!(room.entries.len(), MAX_ENTRIES);
-    assert_eq!(room.entries[0].key(), EntryKey::Message(room.serial, 6));
+    assert_eq!(room.entries[0].key(), EntryKey::Message(room.serial, 6, 0));
     assert_eq!(room.older(), Older::More);
 }
 

@@ -12,6 +12,7 @@ use common::{ChatMessage, ErrorCode, PresenceEvent, RoomInfo, ServerMsg};
 
 use crate::words::{EN, KO};
 
+mod changes;
 mod history;
 mod members;
 mod outbox;

@@ -15,7 +15,7 @@ fn say_goes_to_the_outbox_until_echoed() {
     chat.apply(ServerMsg::Message(echo.clone()), 0.0);
     assert!(chat.outbox.items.is_empty());
     assert_eq!(texts(&chat), ["hello"], "the echo replaces the pending entry");
-    assert!(matches!(chat.log()[0].key(), EntryKey::Message(_, 1)));
+    assert!(matches!(chat.log()[0].key(), EntryKey::Message(_, 1, _)));
     assert!(chat.log()[0].is_own());
     echo.id = 2;
     echo.nick = "bob".into();

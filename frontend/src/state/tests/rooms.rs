@@ -110,7 +110,15 @@ fn the_room_list_merges_the_directory_and_joined_rooms() {
     assert_eq!(names, [LOBBY, "art", "new", "zed"]);
     assert_eq!(
         list[0],
-        RoomEntry { name: LOBBY.into(), members: 3, joined: true, unread: 0, current: false, private: false }
+        RoomEntry {
+            name: LOBBY.into(),
+            members: 3,
+            joined: true,
+            unread: 0,
+            mentioned: false,
+            current: false,
+            private: false
+        }
     );
     assert_eq!(
         list[1],
@@ -119,13 +127,22 @@ fn the_room_list_merges_the_directory_and_joined_rooms() {
             members: 2,
             joined: false,
             unread: 0,
+            mentioned: false,
             current: false,
             private: false
         }
     );
     assert_eq!(
         list[2],
-        RoomEntry { name: "new".into(), members: 2, joined: true, unread: 0, current: true, private: false }
+        RoomEntry {
+            name: "new".into(),
+            members: 2,
+            joined: true,
+            unread: 0,
+            mentioned: false,
+            current: true,
+            private: false
+        }
     );
 }
 
