@@ -9,7 +9,7 @@
 //! wasm and in the glue alike, which is all that binds the two, and writes the new files'
 //! digests into `index.html`'s `integrity` attributes if it has any (index.html asks trunk
 //! for none today: `data-integrity="none"`). The glue
-//! is also minified ([`minify`]); the other sections of the wasm are copied byte for byte.
+//! is also minified (`minify`); the other sections of the wasm are copied byte for byte.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -41,7 +41,7 @@ pub fn shorten(dist: &Path) -> Result<usize> {
         ensure!(new_js.matches(old.as_str()).count() == 1, "the glue does not name {old} exactly once");
         new_js = new_js.replace(old.as_str(), new);
     }
-    let new_js = minify(&new_js)?;
+    let new_js = crate::minify::minify(&new_js)?;
     let index_path = dist.join("index.html");
     let mut index = std::fs::read_to_string(&index_path).context("reading index.html")?;
     for (old, new) in [(wasm.as_slice(), new_wasm.as_slice()), (js.as_bytes(), new_js.as_bytes())] {
@@ -55,33 +55,6 @@ pub fn shorten(dist: &Path) -> Result<usize> {
     std::fs::write(&js_path, &new_js)?;
     std::fs::write(&index_path, index)?;
     Ok(renames.len())
-}
-
-/// The glue minified by terser (npm, pinned in `tools/package.json`, installed by `cargo
-/// xtask setup`): its comments and whitespace go and its local names shrink, 0.9 KiB of
-/// Brotli off the first load (bench/TUNING.md). trunk's own JS minifier cannot parse
-/// wasm-bindgen's glue. `--module` keeps the glue's exports (`default`, `initSync`) and the
-/// keys of its imports object, which name what the wasm imports.
-fn minify(js: &str) -> Result<String> {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-    let terser = crate::setup::node_tool("terser");
-    let mut child = Command::new(&terser)
-        .args(["--module", "--compress", "passes=2", "--mangle"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {} (`cargo xtask setup` installs it)", terser.display()))?;
-    let mut stdin = child.stdin.take().context("terser's stdin")?;
-    let out = std::thread::scope(|s| {
-        // Written from a thread of its own, so that a full pipe either way cannot stall both.
-        let writer = s.spawn(move || stdin.write_all(js.as_bytes()));
-        let out = child.wait_with_output();
-        writer.join().map_err(|_| anyhow::anyhow!("writing to terser panicked"))??;
-        anyhow::Ok(out?)
-    })?;
-    ensure!(out.status.success(), "terser failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).context("terser's output is not UTF-8")
 }
 
 /// A file's digest as a page's `integrity` attribute gives it, the way trunk writes it.
@@ -276,18 +249,6 @@ mod tests {
         assert!(!renames.contains_key("memory"));
         let renamed = rename_imports(&wasm, &renames).unwrap();
         assert_eq!(renamed, module(["__wbg_new", "__wbg_new2", "memory"]));
-    }
-
-    #[test]
-    fn the_glue_is_minified_and_keeps_its_exports_and_import_keys() {
-        let glue = "/** Docs. */\nexport function initSync(module) {\n    // why\n    const imports = { __wbg_log: function(arg0) { console.log(arg0); } };\n    return imports;\n}\nexport default async function __wbg_init(path) { return initSync(path); }\n";
-        let small = minify(glue).unwrap();
-        assert!(small.len() < glue.len(), "{small}");
-        assert!(!small.contains("Docs") && !small.contains("why"), "{small}");
-        for kept in ["initSync", "__wbg_log", "export default", "console.log"] {
-            assert!(small.contains(kept), "{kept} lost: {small}");
-        }
-        assert!(minify("export function f( {").is_err(), "a syntax error fails the build");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod cluster;
 mod compress;
 mod icons;
 mod imports;
+mod minify;
 mod setup;
 mod tasks;
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::setup::{self, CHROMEDRIVER};
-use crate::{compress, imports};
+use crate::{compress, imports, minify};
 
 /// The workspace root (xtask lives one level below it).
 pub fn root() -> PathBuf {
@@ -84,6 +84,8 @@ pub fn build_web() -> Result<()> {
     run(trunk().args(["build", "--release"]))?;
     let renamed = imports::shorten(&root().join("dist"))?;
     step(&format!("{renamed} imports of the wasm named without wasm-bindgen's hashes"));
+    let scripts = minify::minify_scripts(&root().join("dist"))?;
+    step(&format!("{scripts} more scripts minified (terser)"));
     step("compressing the web app (Brotli and gzip, best quality)");
     let files = compress::compress_dir(&root().join("dist"))?;
     report_sizes(&files);
