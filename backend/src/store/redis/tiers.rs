@@ -11,28 +11,21 @@
 use common::{Change, ChatMessage, RoomName};
 use redis::aio::ConnectionManager;
 
-use super::{Pending, RedisReader, cur_key, floor_key, from_key, log_key, timed};
+use super::{RedisReader, cur_key, floor_key, from_key, log_key, timed};
 use crate::store::StoreError;
 use crate::store::postgres::Archive;
 
 /// Brings back into `chat:cur:<room>` (and their senders into `chat:from:<room>`) the
-/// archived messages the batch's changes and
-/// replies concern, when the stream no longer holds them (the scripts read a message
-/// from there or from the stream). Such a message then stays in the hash, as every
-/// changed message does.
+/// archived messages a batch's changes and replies concern (`concerned`: their rooms and
+/// ids), when the stream no longer holds them (the scripts read a message from there or
+/// from the stream). Such a message then stays in the hash, as every changed message
+/// does.
 pub async fn rehydrate(
     conn: &mut ConnectionManager,
     archive: &Archive,
-    batch: &[Pending],
+    concerned: impl Iterator<Item = (&str, u64)>,
 ) -> Result<(), StoreError> {
-    for p in batch {
-        let (room, id) = match p {
-            Pending::Say(p) => match p.reply_to {
-                Some(id) => (p.room.as_str(), id),
-                None => continue,
-            },
-            Pending::Change(c) => (c.change.room.as_str(), c.change.id),
-        };
+    for (room, id) in concerned {
         let (floor, known, kept): (Option<u64>, bool, redis::streams::StreamRangeReply) = timed(
             redis::pipe()
                 .get(floor_key(room))
