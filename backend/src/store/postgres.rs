@@ -6,7 +6,9 @@
 //! `store::archive`), and Redis then drops what PostgreSQL holds beyond its hot window.
 //! This file knows SQL: the tables (numbered migrations), the copy of a run of messages
 //! (idempotent: a message copied twice is kept once) and the reads of the archived part
-//! of a room's history.
+//! of a room's history. Whatever else a cluster keeps durably lives here too, written and
+//! read directly (not through Redis): rooms' settings and roles (`rooms`), the audit log
+//! and bans (`moderation`).
 //!
 //! One pool of connections, bounded ([`POOL_MAX`]); statements are prepared once per
 //! connection (the pool's statement cache). Every call is bounded by [`CALL_TIMEOUT`], so
@@ -21,6 +23,11 @@ use tokio_postgres::NoTls;
 
 use super::StoreError;
 
+mod moderation;
+mod rooms;
+
+pub use rooms::Legacy;
+
 /// Connections to PostgreSQL a node keeps at most: the archiver's one, and the readers of
 /// archived history (scroll-back past the hot window, a resume from long ago), which are
 /// rare; a read that finds every connection busy waits for one.
@@ -32,7 +39,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// node applies the rest in order at start, each in its own transaction, under an
 /// advisory lock so that nodes starting together do not race. Never edit one that has
 /// shipped; add the next.
-const MIGRATIONS: [&str; 1] = [HISTORY];
+const MIGRATIONS: [&str; 2] = [HISTORY, KEPT];
 
 /// A room's messages and changes as the protocol sends them (their JSON, as Redis's
 /// streams hold them: a message's is its current one, so an edit or a deletion reaches
@@ -58,6 +65,33 @@ const HISTORY: &str = "
         room TEXT   NOT NULL PRIMARY KEY,
         upto BIGINT NOT NULL
     );
+";
+
+/// What else is durable in a cluster, which Redis alone kept before: rooms' settings
+/// (`password`, an Argon2 PHC string, never the password; NULL for a public room),
+/// their owners and moderators by resume token, the operator's audit log, and bans
+/// (`until`, their end in ms since the epoch). See `rooms` and `moderation`.
+const KEPT: &str = "
+    CREATE TABLE rooms (
+        room     TEXT NOT NULL PRIMARY KEY,
+        password TEXT,
+        max      BIGINT
+    );
+    CREATE TABLE roles (
+        room  TEXT NOT NULL,
+        token TEXT NOT NULL,
+        role  TEXT NOT NULL CHECK (role IN ('owner', 'moderator')),
+        PRIMARY KEY (room, token)
+    );
+    CREATE TABLE audit (
+        seq   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        entry TEXT NOT NULL
+    );
+    CREATE TABLE bans (
+        key   TEXT   NOT NULL PRIMARY KEY,
+        until BIGINT NOT NULL
+    );
+    CREATE INDEX bans_by_end ON bans (until);
 ";
 
 /// The advisory lock the migrations are applied under (any constant of ours).

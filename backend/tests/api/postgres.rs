@@ -1,7 +1,8 @@
 //! A cluster whose history is archived in a real PostgreSQL (`--database`) while Redis
 //! keeps each room's hot window (`--redis-history`): paging and resuming across the two
 //! tiers, PostgreSQL and Redis restarted, a node SIGKILLed mid-write; nothing acknowledged
-//! lost, nothing doubled, and Redis's streams stay within the window.
+//! lost, nothing doubled, and Redis's streams stay within the window; rooms' owners,
+//! moderators and settings and the audit log kept by PostgreSQL through a flushed Redis.
 
 use std::time::{Duration, Instant};
 
@@ -32,9 +33,22 @@ impl Backing {
     }
 
     async fn node(&self) -> Process {
+        self.node_with(&[]).await
+    }
+
+    /// A node with flags beyond the cluster's.
+    async fn node_with(&self, extra: &[&str]) -> Process {
         let (redis, pg, window) = (self.redis.url(), self.pg.url(), WINDOW.to_string());
-        let args = ["--redis", &redis, "--database", &pg, "--redis-history", &window];
+        let mut args = vec!["--redis", &redis, "--database", &pg, "--redis-history", &window];
+        args.extend_from_slice(extra);
         Process::start_with(&self.db, 0, &args, None).await
+    }
+
+    /// Empties Redis, as an operator's `FLUSHALL` or a Redis that lost its files would.
+    async fn flush_redis(&self) {
+        let client = ::redis::Client::open(self.redis.url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        ::redis::cmd("FLUSHALL").query_async::<()>(&mut c).await.unwrap();
     }
 
     /// The length of a room's stream in Redis.
@@ -288,4 +302,65 @@ async fn an_old_message_is_edited_deleted_and_quoted_and_a_resume_from_long_ago_
     let all = all.as_array().unwrap();
     assert_eq!(all[1]["text"], "m2 fixed");
     assert_eq!((all[2]["deleted"].as_bool(), all[2]["text"].as_str()), (Some(true), Some("")), "{}", all[2]);
+}
+
+#[tokio::test]
+async fn owners_moderators_private_rooms_and_the_audit_log_survive_a_flushed_redis() {
+    use crate::metrics::ADMIN_TOKEN;
+    let backing = Backing::start();
+    let args = ["--admin-token", ADMIN_TOKEN];
+    let node = backing.node_with(&args).await;
+    let mut ann = Client::connect(&node.url()).await;
+    ann.set_nick("ann").await;
+    ann.join("den").await;
+    let mut bob = Client::connect(&node.url()).await;
+    bob.set_nick("bob").await;
+    bob.join("den").await;
+    ann.send(json!({"type": "mod", "room": "den", "nick": "bob", "on": true})).await;
+    while ann.next().await["type"] != "role" {}
+    ann.send(json!({"type": "join", "room": "vault", "password": "sesame"})).await;
+    assert_eq!(ann.next().await["type"], "joined");
+    // Answered once the moderator and the private room are stored: requests are in order.
+    ann.send(json!({"type": "ping"})).await;
+    while ann.next().await["type"] != "pong" {}
+    let mut carl = Client::connect(&node.url()).await;
+    carl.set_nick("carl").await;
+    let addr = ([127, 0, 0, 1], node.port).into();
+    let kick = json!({"nick": "carl"}).to_string();
+    let kicked =
+        crate::admin::call(addr, "POST", "/api/admin/kick", Some(ADMIN_TOKEN), Some(&kick), "198.51.100.1");
+    assert_eq!(kicked.await.0, 200);
+    // Said and archived: the room exists for PostgreSQL (roles alone do not make it).
+    for i in 0..=WINDOW {
+        ann.say("den", "kept", &format!("a{i}")).await;
+    }
+    backing.trimmed("den").await;
+    let (ann_token, bob_token) = (ann.resume.clone(), bob.resume.clone());
+    node.sigkill().await;
+
+    backing.flush_redis().await;
+    let node = backing.node_with(&args).await;
+    // Someone else comes first: the room exists, so it is not theirs; the vault still
+    // asks its password.
+    let mut dave = Client::connect(&node.url()).await;
+    dave.set_nick("dave").await;
+    assert_eq!(dave.join("den").await.get("roles"), None);
+    dave.send(json!({"type": "join", "room": "vault"})).await;
+    dave.expect_error("forbidden").await;
+    let mut ann = Client::connect(&format!("{}?resume={ann_token}", node.url())).await;
+    ann.set_nick("ann").await;
+    assert_eq!(ann.join("den").await["roles"], json!([{"nick": "ann", "role": "owner"}]));
+    let mut bob = Client::connect(&format!("{}?resume={bob_token}", node.url())).await;
+    bob.set_nick("bob").await;
+    assert_eq!(
+        bob.join("den").await["roles"],
+        json!([{"nick": "ann", "role": "owner"}, {"nick": "bob", "role": "moderator"}])
+    );
+    let addr = ([127, 0, 0, 1], node.port).into();
+    let (status, audit) =
+        crate::admin::call(addr, "GET", "/api/admin/audit", Some(ADMIN_TOKEN), None, "198.51.100.1").await;
+    assert_eq!(status, 200);
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!((&entries[0]["action"], &entries[0]["nick"]), (&json!("kick"), &json!("carl")));
 }

@@ -1,6 +1,10 @@
-//! What the operator and moderators keep across the cluster: the audit log (a list,
-//! `chat:audit`) and bans (`super::super::bans`: one key each, `chat:ban:<what>`, holding
-//! its end and expiring then, `PXAT`, so Redis forgets an ended ban by itself).
+//! What the operator and moderators keep across the cluster: the audit log and bans
+//! (`crate::store::bans`). Without `--database` they are Redis's: the audit log a list
+//! (`chat:audit`), each ban a key (`chat:ban:<what>`) holding its end and expiring then
+//! (`PXAT`), so Redis forgets an ended ban by itself. With it they are PostgreSQL's alone
+//! (`postgres::moderation`), so a flushed Redis loses neither; what a Redis-only cluster
+//! kept there is still read (the list after PostgreSQL's newer entries, the bans copied
+//! over when a node reads them at its start).
 
 use redis::Commands;
 
@@ -9,9 +13,16 @@ use crate::store::{AUDIT_KEPT, StoreError};
 
 /// The key of the operator's audit log, a list of JSON entries, newest first.
 const AUDIT_KEY: &str = "chat:audit";
+
+/// The prefix of a ban's key.
+const BAN_PREFIX: &str = "chat:ban:";
+
 impl RedisReader {
     /// The cluster's audit log: a list, trimmed to [`AUDIT_KEPT`] at each write.
     pub fn audit(&self, entry: &str) -> Result<(), StoreError> {
+        if let Some(kept) = self.archived(|a| a.audit(entry)) {
+            return kept;
+        }
         let kept = AUDIT_KEPT as isize;
         self.with(|c| {
             redis::pipe().atomic().lpush(AUDIT_KEY, entry).ltrim(AUDIT_KEY, 0, kept - 1).query::<()>(c)
@@ -19,9 +30,24 @@ impl RedisReader {
     }
 
     pub fn audit_log(&self) -> Result<Vec<String>, StoreError> {
-        self.with(|c| c.lrange(AUDIT_KEY, 0, AUDIT_KEPT as isize - 1))
+        let mut log = match self.archived(|a| a.audit_log()) {
+            Some(log) => log?,
+            None => Vec::new(),
+        };
+        // Redis's list: the whole log without an archive, its older part with one.
+        if log.len() < AUDIT_KEPT {
+            let older: Vec<String> =
+                self.with(|c| c.lrange(AUDIT_KEY, 0, (AUDIT_KEPT - log.len()) as isize - 1))?;
+            log.extend(older);
+        }
+        Ok(log)
     }
-    pub fn ban(&self, key: &str, until: u64) -> Result<(), StoreError> {
+
+    pub fn ban(&self, key: &str, until: u64, now: u64) -> Result<(), StoreError> {
+        let one = [(key.to_owned(), until)];
+        if let Some(kept) = self.archived(|a| a.ban(&one, now)) {
+            return kept;
+        }
         // Only ever to a later end: two nodes keeping the same ban agree.
         let script = redis::Script::new(
             "local now = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -33,7 +59,7 @@ impl RedisReader {
     }
 
     pub fn bans(&self, now: u64) -> Result<Vec<(String, u64)>, StoreError> {
-        self.with(|c| {
+        let in_redis = self.with(|c| {
             let keys: Vec<String> =
                 c.scan_match::<_, String>(format!("{BAN_PREFIX}*"))?.collect::<Result<_, _>>()?;
             let mut out = Vec::with_capacity(keys.len());
@@ -48,9 +74,18 @@ impl RedisReader {
                 }
             }
             Ok(out)
-        })
+        })?;
+        // With an archive, the bans a Redis-only cluster kept are copied over (kept to the
+        // later end, so copying again changes nothing), and PostgreSQL's are the answer.
+        let kept = self.archived(|a| async {
+            if !in_redis.is_empty() {
+                a.ban(&in_redis, now).await?;
+            }
+            a.bans(now).await
+        });
+        match kept {
+            Some(kept) => kept,
+            None => Ok(in_redis),
+        }
     }
 }
-
-/// The prefix of a ban's key.
-const BAN_PREFIX: &str = "chat:ban:";

@@ -1,6 +1,9 @@
-//! Rooms' settings (`chat:room:<room>`, a hash: `password`, the Argon2 PHC string, and
-//! `max`) and their owners and moderators (`chat:roles:<room>`), read and written by the
-//! cluster's reader off the hub's lock.
+//! Rooms' settings and their owners and moderators, read and written by the cluster's
+//! reader off the hub's lock. Without `--database` they are Redis's (`chat:room:<room>`,
+//! a hash: `password`, the Argon2 PHC string, and `max`; `chat:roles:<room>`, token to
+//! `owner` or `moderator`). With it they are PostgreSQL's alone (`postgres::rooms`), so
+//! a flushed Redis loses none of them; what a Redis-only cluster stored is read from
+//! Redis and moved there the first time the room is read.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,6 +11,7 @@ use std::sync::Arc;
 use common::RoomName;
 
 use super::{RedisReader, roles_key, room_key, seq_key};
+use crate::store::postgres::Legacy;
 use crate::store::{Roles, RoomSettings, SenderKey, StoreError, StoredRoom};
 
 /// Creates a room's settings unless it has settings or messages (its counter of ids exists
@@ -23,7 +27,7 @@ impl RedisReader {
     pub fn room(&self, room: &RoomName) -> Result<StoredRoom, StoreError> {
         let (key, seq) = (room_key(room.as_str()), seq_key(room.as_str()));
         let roles_key = roles_key(room.as_str());
-        let (fields, stored, held): (HashMap<String, String>, bool, HashMap<String, String>) =
+        let (fields, counter, held): (HashMap<String, String>, bool, HashMap<String, String>) =
             self.with(|c| redis::pipe().hgetall(&key).exists(&seq).hgetall(&roles_key).query(c))?;
         let mut roles = Roles::default();
         for (token, role) in held {
@@ -33,19 +37,33 @@ impl RedisReader {
                 roles.moderators.insert(token.into());
             }
         }
-        let settings = RoomSettings {
+        let settings = (!fields.is_empty()).then(|| RoomSettings {
             password: fields.get("password").map(|p| Arc::from(p.as_str())),
             max: fields.get("max").and_then(|m| m.parse().ok()),
-        };
-        Ok(StoredRoom { exists: stored || !fields.is_empty(), settings, roles })
+        });
+        let legacy = Legacy { settings, roles, counter };
+        if let Some((archive, rt)) = &self.archive {
+            return rt.block_on(archive.room(room, legacy));
+        }
+        Ok(StoredRoom {
+            exists: legacy.counter || legacy.settings.is_some(),
+            settings: legacy.settings.unwrap_or_default(),
+            roles: legacy.roles,
+        })
     }
 
     pub fn set_owner(&self, room: &RoomName, token: &SenderKey) -> Result<(), StoreError> {
+        if let Some(kept) = self.archived(|a| a.set_owner(room, token)) {
+            return kept;
+        }
         let key = roles_key(room.as_str());
         self.with(|c| redis::pipe().atomic().del(&key).hset(&key, &**token, "owner").query::<()>(c))
     }
 
     pub fn set_moderator(&self, room: &RoomName, token: &SenderKey, on: bool) -> Result<(), StoreError> {
+        if let Some(kept) = self.archived(|a| a.set_moderator(room, token, on)) {
+            return kept;
+        }
         let key = roles_key(room.as_str());
         // Never over the owner: the owner's field is left as it is.
         let script = redis::Script::new(
@@ -58,7 +76,18 @@ impl RedisReader {
             .map(drop)
     }
 
+    /// With an archive, a room whose counter of ids exists in Redis has messages and is
+    /// not created; else PostgreSQL decides (its `rooms` row, its messages). A room's
+    /// first `say` comes from a member, who joined it after it was created, so the two
+    /// steps do not race with one.
     pub fn create_room(&self, room: &RoomName, settings: &RoomSettings) -> Result<bool, StoreError> {
+        let seq = seq_key(room.as_str());
+        if let Some((archive, rt)) = &self.archive {
+            if self.with(|c| redis::cmd("EXISTS").arg(&seq).query::<bool>(c))? {
+                return Ok(false);
+            }
+            return rt.block_on(archive.create_room(room, settings));
+        }
         let script = redis::Script::new(CREATE_ROOM);
         let mut fields: Vec<String> = Vec::new();
         if let Some(password) = &settings.password {
@@ -71,7 +100,7 @@ impl RedisReader {
         if fields.is_empty() {
             fields.extend(["public".to_owned(), "1".to_owned()]);
         }
-        let (key, seq) = (room_key(room.as_str()), seq_key(room.as_str()));
+        let key = room_key(room.as_str());
         let created: i64 = self.with(|c| script.key(&key).key(&seq).arg(&fields).invoke(c))?;
         Ok(created == 1)
     }
