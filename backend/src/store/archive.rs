@@ -67,21 +67,65 @@ return rooms
 ";
 
 /// Trims a stream below ARGV[1] (a number: everything below it is archived), at most
-/// ARGV[2] entries a call so that Redis is never held long, forgetting the senders of the
-/// messages trimmed, and raises the room's floor to where it trimmed. KEYS: the stream,
-/// the floor, the room's senders. Returns the number trimmed up to (exclusive).
+/// ARGV[2] entries a call so that Redis is never held long, and raises the room's floor to
+/// where it trimmed. What Redis kept about the trimmed entries goes with them, so that
+/// nothing in Redis grows with a room's history: the senders of the messages, their
+/// places in the sets of changes (`chat:cs:<room>:<id>`), and for the messages below the
+/// floor that no change in the stream still concerns, their current JSON (`chat:cur`),
+/// tombstone marks (`chat:moved`), senders (a deleted one's) and places in the sets of replies
+/// (`chat:re:<room>:<id>`): PostgreSQL has their current JSON, copied with their last
+/// change. A change after ARGV[5] (what PostgreSQL has) concerns its message and that
+/// message's replies, whose current JSON it may have changed: those stay until a later
+/// trim. With more than [`TAIL_MAX`] entries after ARGV[5], nothing is trimmed (the next
+/// pass copies them first). KEYS: the stream, the floor, the room's senders, its current
+/// messages, its moved ids. ARGV[3]: the prefix of the per-message sets (`chat:`),
+/// ARGV[4] the room, ARGV[6] [`TAIL_MAX`]. Returns the number trimmed up to (exclusive).
 const TRIM: &str = r"
 local below = tonumber(ARGV[1])
+local cs, re = ARGV[3] .. 'cs:' .. ARGV[4] .. ':', ARGV[3] .. 're:' .. ARGV[4] .. ':'
+local tail = redis.call('XRANGE', KEYS[1], (tonumber(ARGV[5]) + 1) .. '-0', '+', 'COUNT', ARGV[6])
+if #tail == tonumber(ARGV[6]) then return 0 end
+local busy = {}
+for _, e in ipairs(tail) do
+  if e[2][1] == 'c' then
+    local target = string.format('%d', cjson.decode(e[2][2]).id)
+    busy[target] = true
+    for _, r in ipairs(redis.call('SMEMBERS', re .. target)) do busy[r] = true end
+  end
+end
 local gone = redis.call('XRANGE', KEYS[1], '-', (below - 1) .. '-0', 'COUNT', ARGV[2])
 if #gone == tonumber(ARGV[2]) then below = tonumber(string.match(gone[#gone][1], '^(%d+)')) + 1 end
+local touched, answers = {}, {}
 for _, e in ipairs(gone) do
-  if e[2][1] == 'm' then redis.call('HDEL', KEYS[3], string.match(e[1], '^(%d+)')) end
+  local n = string.match(e[1], '^(%d+)')
+  local body = cjson.decode(e[2][2])
+  if e[2][1] == 'm' then
+    redis.call('HDEL', KEYS[3], n)
+    if body.reply_to then answers[n] = string.format('%d', body.reply_to) end
+    touched[n] = true
+  else
+    local target = string.format('%d', body.id)
+    redis.call('SREM', cs .. target, n)
+    touched[target] = true
+  end
 end
 redis.call('XTRIM', KEYS[1], 'MINID', below .. '-0')
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', '(' .. below)) do touched[id] = true end
+for id in pairs(touched) do
+  if tonumber(id) < below and not busy[id] and redis.call('EXISTS', cs .. id) == 0 then
+    redis.call('HDEL', KEYS[4], id)
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('ZREM', KEYS[5], id)
+    if answers[id] then redis.call('SREM', re .. answers[id], id) end
+  end
+end
 local floor = tonumber(redis.call('GET', KEYS[2]) or '0')
 if below > floor then redis.call('SET', KEYS[2], below) end
 return below
 ";
+
+/// Entries after what PostgreSQL has that a trim looks through for changes at most.
+const TAIL_MAX: usize = 1000;
 
 /// Renews the lease if this node still holds it. KEYS: the lease. ARGV: our name, its
 /// lifetime in milliseconds. Returns 0 when the lease was lost.
@@ -246,6 +290,15 @@ impl Archiver {
                 let moved: Vec<u64> = timed(self.commands.zrange(moved_key(room), 0, -1)).await?;
                 ids.extend(moved);
             }
+            // An edit requoted the replies of its message: their current JSON too (the
+            // trim lets it go from Redis once PostgreSQL has it).
+            for e in &entries {
+                if let Entry::Change(Change::Edited(edit)) = e {
+                    let replies: Vec<u64> =
+                        timed(self.commands.smembers(format!("chat:re:{room}:{}", edit.id))).await?;
+                    ids.extend(replies);
+                }
+            }
             ids.sort_unstable();
             ids.dedup();
             let current: Vec<Option<String>> =
@@ -292,8 +345,14 @@ impl Archiver {
                 trim.key(&key)
                     .key(floor_key(room))
                     .key(from_key(room))
+                    .key(cur_key(room))
+                    .key(moved_key(room))
                     .arg(below)
                     .arg(COPY_PAGE)
+                    .arg("chat:")
+                    .arg(room)
+                    .arg(copied)
+                    .arg(TAIL_MAX)
                     .invoke_async(&mut self.commands),
             )
             .await?;

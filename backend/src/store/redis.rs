@@ -3,8 +3,9 @@
 //!
 //! Per room there is a counter (`chat:seq:<room>`, the last id given out) and a stream
 //! (`chat:log:<room>`) whose entry ids are `<id>-0`, each holding the message as the JSON
-//! the protocol sends. Per sender there is a hash of its `cid`s (`chat:cids:<sender>`)
-//! naming where each message went; rooms' settings and roles are `rooms`', the audit log
+//! the protocol sends. Per sender there is a hash of its `cid`s (`chat:cids:<sender>`;
+//! with an archive two bounded ones, see `writer::CIDS_KEPT`) naming where each message
+//! went; rooms' settings and roles are `rooms`', the audit log
 //! and bans `moderation`'s. One Lua script per `say` (`writer::SAY`) checks the `cid`,
 //! takes the room's next id, appends to the stream, records the `cid` and publishes the
 //! message on the room's channel (`chat:msg:<room>`), all in one step that no other node

@@ -364,3 +364,83 @@ async fn owners_moderators_private_rooms_and_the_audit_log_survive_a_flushed_red
     assert_eq!(entries.len(), 1, "{audit}");
     assert_eq!((&entries[0]["action"], &entries[0]["nick"]), (&json!("kick"), &json!("carl")));
 }
+
+/// Every key of Redis with its `MEMORY USAGE` (all of it counted, `SAMPLES 0`).
+async fn redis_keys(redis: &RedisServer) -> Vec<(String, u64)> {
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = ::redis::cmd("KEYS").arg("*").query_async(&mut c).await.unwrap();
+    let mut sizes = Vec::new();
+    for key in keys {
+        let size: Option<u64> = ::redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        sizes.push((key, size.unwrap_or(0)));
+    }
+    sizes
+}
+
+/// Says `n` messages (a multiple of 100) in `room`, their `cid`s `c<first>` on, as a
+/// sending client does (the echoes read a hundred at a time); of each hundred, the first
+/// answers the last of the hundred before, and the tenth is edited and the twentieth
+/// deleted once said.
+async fn say_many(c: &mut Client, room: &str, first: u64, n: u64) {
+    let mut last = None;
+    for start in (first..first + n).step_by(100) {
+        for i in start..start + 100 {
+            let mut say =
+                json!({"type": "say", "room": room, "text": "x".repeat(100), "cid": format!("c{i}")});
+            if i == start
+                && let Some(quoted) = last
+            {
+                say["reply_to"] = json!(quoted);
+            }
+            c.send(say).await;
+        }
+        let mut ids = Vec::new();
+        while ids.len() < 100 {
+            let frame = c.next().await;
+            if frame["type"] == "message" {
+                ids.push(frame["id"].as_u64().unwrap());
+            }
+        }
+        c.send(json!({"type": "edit", "room": room, "id": ids[10], "text": "edited"})).await;
+        c.send(json!({"type": "delete", "room": room, "id": ids[20]})).await;
+        while c.next().await["type"] != "deleted" {}
+        last = ids.last().copied();
+    }
+}
+
+#[tokio::test]
+async fn redis_memory_stays_flat_however_many_messages_go_past_the_hot_window() {
+    let backing = Backing::start();
+    let node = backing.node().await;
+    let mut c = Client::connect(&node.url()).await;
+    c.join("r").await;
+    let mut totals = Vec::new();
+    let step = 1_500;
+    for round in 0..3 {
+        say_many(&mut c, "r", round * step + 1, step).await;
+        backing.trimmed("r").await;
+        let keys = redis_keys(&backing.redis).await;
+        let total: u64 = keys.iter().map(|k| k.1).sum();
+        // By kind (the key without its last part, a sender, id or day), for the figures.
+        let mut kinds = std::collections::BTreeMap::<String, (usize, u64)>::new();
+        for (key, size) in &keys {
+            let kind = key.rsplit_once(':').map_or(key.as_str(), |(kind, _)| kind);
+            let kind = if kind.starts_with("chat:cids") { "chat:cids" } else { kind };
+            let (n, bytes) = kinds.entry(kind.to_owned()).or_default();
+            (*n, *bytes) = (*n + 1, *bytes + size);
+        }
+        eprintln!("after {} messages: {total} bytes in {} keys: {kinds:?}", (round + 1) * step, keys.len());
+        totals.push(total);
+    }
+    // Without bounds, each message would keep about 60 bytes (its `cid`), each reply and
+    // change more: 90 KB more for the last 1,500.
+    assert!(totals[2] <= totals[1] + 16 * 1024, "Redis grew from {} to {} bytes", totals[1], totals[2]);
+}

@@ -42,12 +42,17 @@ const QUEUE_MAX: usize = 16 * 1024;
 /// How long a sender's `cid`s are remembered after its last message (a week): retries come
 /// from clients' outboxes within minutes, and a sender that stops talking is forgotten.
 const CID_TTL_SECS: u64 = 7 * 24 * 3600;
-/// With an archive, `cid`s are kept in one hash per sender and day, and a `say` looks in
-/// today's, yesterday's and the hash of before the archive: Redis then holds at most two
-/// days of `cid`s however long a sender keeps talking (a sender's single hash, refreshed
-/// by each message, would keep every `cid` it ever used), and a retry is still recognised
-/// a day later at least.
-const DAY_SECS: u64 = 24 * 3600;
+/// With an archive, a sender's `cid`s are kept in two hashes of at most [`CIDS_KEPT`]
+/// each: `say` records into the newer one, which becomes the older one once full (the
+/// older one dropped), and looks in both, and in the sender's hash of before the archive.
+/// Redis then holds at most `2 * CIDS_KEPT` `cid`s per sender however long it keeps
+/// talking (a single hash refreshed by each message would keep every `cid` it ever
+/// used), and a retry is recognised while its sender has said fewer than [`CIDS_KEPT`]
+/// messages since (the app's outbox holds at most 100 unacknowledged ones), for
+/// [`CIDS_TTL_SECS`] after the sender's last message.
+const CIDS_KEPT: usize = 128;
+/// How long an archive's `cid` hashes live after their sender's last message.
+const CIDS_TTL_SECS: u64 = 2 * 24 * 3600;
 /// A batch is tried this many times, [`RETRY_PAUSE`] apart, before its senders are told it
 /// failed: a Redis that restarts is back within a second or two.
 const WRITE_TRIES: u32 = 4;
@@ -57,9 +62,9 @@ fn cids_key(sender: &str) -> String {
     format!("chat:cids:{sender}")
 }
 
-/// The key of a sender's `cid`s of one day (days since 1970), with an archive.
-fn daily_cids_key(sender: &str, day: u64) -> String {
-    format!("chat:cids:{sender}:{day}")
+/// The keys of a sender's newer and older `cid`s, with an archive (see [`CIDS_KEPT`]).
+fn cids_keys(sender: &str) -> (String, String) {
+    (format!("chat:cids:{sender}:new"), format!("chat:cids:{sender}:old"))
 }
 
 /// One `say`, atomically. KEYS: the room's counter, its stream, the sender's `cid`s, the
@@ -67,8 +72,9 @@ fn daily_cids_key(sender: &str, day: u64) -> String {
 /// `cid`; the message's JSON before and after its id; the `cid` record's lifetime in
 /// seconds; the room; the prefix of stream keys; the sender; the id it answers (or ``);
 /// the prefix of the rooms' sets of replies; its picture (or ``), counted in `chat:img`;
-/// with an archive, the sender's `cid`s of yesterday and of before the archive, looked in
-/// too when the `cid` is not in KEYS[3] (see [`DAY_SECS`]; `` without). Returns `{1, message}` when stored and
+/// with an archive, the sender's older `cid`s and those of before the archive, looked in
+/// too when the `cid` is not in KEYS[3], and how many KEYS[3] holds before it becomes the
+/// older (see [`CIDS_KEPT`]; `` without). Returns `{1, message}` when stored and
 /// published, `{0, message}` when the sender used this `cid` before (the stored message),
 /// `{0, '', '<id> <room>'}` when that message is no longer in the stream (archived and
 /// trimmed, see `store::archive`, or gone), `{2, ''}` when the message it answers is not
@@ -106,7 +112,12 @@ redis.call('HSET', KEYS[5], id, ARGV[7])
 if ARGV[10] ~= '' then redis.call('HINCRBY', 'chat:img', ARGV[10], 1) end
 redis.call('XADD', KEYS[2], id .. '-0', 'm', msg)
 redis.call('HSET', KEYS[3], ARGV[1], id .. ' ' .. ARGV[5])
-redis.call('EXPIRE', KEYS[3], ARGV[4])
+if ARGV[11] ~= '' and redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[13]) then
+  redis.call('RENAME', KEYS[3], ARGV[11])
+  redis.call('EXPIRE', ARGV[11], ARGV[4])
+else
+  redis.call('EXPIRE', KEYS[3], ARGV[4])
+end
 redis.call('PUBLISH', KEYS[4], msg)
 return {1, msg}
 "#;
@@ -310,17 +321,11 @@ async fn write_batch(
         match p {
             Pending::Say(p) => {
                 let room = p.room.as_str();
-                let (cids, ttl, yesterday, before) = match archive {
+                let (cids, ttl, older, before) = match archive {
                     None => (cids_key(&p.sender), CID_TTL_SECS, String::new(), String::new()),
                     Some(_) => {
-                        let day = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |d| d.as_secs() / DAY_SECS);
-                        let (today, yesterday) = (
-                            daily_cids_key(&p.sender, day),
-                            daily_cids_key(&p.sender, day.saturating_sub(1)),
-                        );
-                        (today, 2 * DAY_SECS, yesterday, cids_key(&p.sender))
+                        let (newer, older) = cids_keys(&p.sender);
+                        (newer, CIDS_TTL_SECS, older, cids_key(&p.sender))
                     }
                 };
                 pipe.cmd("EVALSHA")
@@ -342,8 +347,9 @@ async fn write_batch(
                     .arg(p.reply_to.map(|r| r.to_string()).unwrap_or_default())
                     .arg(format!("chat:re:{room}:"))
                     .arg(p.image.as_deref().unwrap_or(""))
-                    .arg(yesterday)
-                    .arg(before);
+                    .arg(older)
+                    .arg(before)
+                    .arg(CIDS_KEPT);
             }
             Pending::Change(c) => c.call(&mut pipe, &scripts.change),
         }

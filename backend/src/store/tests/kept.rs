@@ -76,3 +76,31 @@ fn what_a_redis_only_cluster_kept_moves_to_postgresql() {
     assert_eq!(h.bans(now).unwrap(), [("t:*:tok-a".to_owned(), now + 600_000)]);
     assert_eq!(h.audit_log().unwrap(), ["{\"n\":2}"]);
 }
+
+#[test]
+fn with_postgresql_a_senders_cids_in_redis_are_bounded_and_its_recent_ones_still_recognised() {
+    let mut b = redis_postgres(2);
+    let mut said = Vec::new();
+    for i in 1..=600 {
+        said.push(id(b.say("alice", "r", &format!("c{i}"))));
+    }
+    // The app's outbox holds at most 100: a retry of any of the newest is recognised, and
+    // gets its message back from PostgreSQL (Redis keeps the newest two).
+    for i in [600, 550, 501] {
+        let Said::Again(again) = b.say("alice", "r", &format!("c{i}")) else { panic!("c{i} is a retry") };
+        assert_eq!((again.id, again.text), (said[i - 1], format!("text c{i}")));
+    }
+    let (rt, server) = b.redis_server.as_ref().unwrap();
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let kept: usize = rt.block_on(async {
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> =
+            ::redis::cmd("KEYS").arg("chat:cids:alice*").query_async(&mut c).await.unwrap();
+        let mut kept = 0;
+        for key in keys {
+            kept += ::redis::cmd("HLEN").arg(key).query_async::<usize>(&mut c).await.unwrap();
+        }
+        kept
+    });
+    assert!(kept <= 256, "Redis keeps {kept} of alice's cids");
+}
