@@ -199,6 +199,24 @@ impl Archive {
         .await
     }
 
+    /// The last number a room took that PostgreSQL knows of (0 for none): how far its
+    /// stream was copied, or its newest message or change, whichever is higher.
+    pub async fn last(&self, room: &str) -> Result<u64, StoreError> {
+        self.with(|c| async move {
+            let stmt = c
+                .prepare_cached(
+                    "SELECT greatest(
+                        (SELECT upto FROM copied WHERE room = $1),
+                        (SELECT max(id) FROM messages WHERE room = $1),
+                        (SELECT max(seq) FROM changes WHERE room = $1))",
+                )
+                .await?;
+            let last: Option<i64> = c.query_one(&stmt, &[&room]).await?.get(0);
+            Ok(last.and_then(|l| u64::try_from(l).ok()).unwrap_or(0))
+        })
+        .await
+    }
+
     /// Copies a run of one room's stream in one transaction, up to `upto`: its messages
     /// (each with its current JSON when `current` has one), its changes, and the current
     /// JSON of what they changed (an edited message, a deleted one's tombstone, replies

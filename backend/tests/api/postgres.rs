@@ -305,7 +305,7 @@ async fn an_old_message_is_edited_deleted_and_quoted_and_a_resume_from_long_ago_
 }
 
 #[tokio::test]
-async fn owners_moderators_private_rooms_and_the_audit_log_survive_a_flushed_redis() {
+async fn history_owners_moderators_private_rooms_and_the_audit_log_survive_a_flushed_redis() {
     use crate::metrics::ADMIN_TOKEN;
     let backing = Backing::start();
     let args = ["--admin-token", ADMIN_TOKEN];
@@ -344,7 +344,11 @@ async fn owners_moderators_private_rooms_and_the_audit_log_survive_a_flushed_red
     // asks its password.
     let mut dave = Client::connect(&node.url()).await;
     dave.set_nick("dave").await;
-    assert_eq!(dave.join("den").await.get("roles"), None);
+    let joined = dave.join("den").await;
+    assert_eq!(joined.get("roles"), None);
+    // The history is PostgreSQL's, and the room numbers on from it.
+    assert_eq!(ids(&joined["history"]), (1..=WINDOW as u64 + 1).collect::<Vec<_>>());
+    assert_eq!(dave.say("den", "after the flush", "d1").await["id"], WINDOW + 2);
     dave.send(json!({"type": "join", "room": "vault"})).await;
     dave.expect_error("forbidden").await;
     let mut ann = Client::connect(&format!("{}?resume={ann_token}", node.url())).await;

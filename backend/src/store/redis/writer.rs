@@ -310,6 +310,16 @@ async fn write_batch(
     archive: Option<&Archive>,
 ) -> Result<Written, StoreError> {
     if let Some(archive) = archive {
+        let mut rooms: Vec<&str> = batch
+            .iter()
+            .map(|p| match p {
+                Pending::Say(p) => p.room.as_str(),
+                Pending::Change(c) => c.change.room.as_str(),
+            })
+            .collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        tiers::restore(conn, archive, &rooms).await?;
         let concerned = batch.iter().filter_map(|p| match p {
             Pending::Say(p) => Some((p.room.as_str(), p.reply_to?)),
             Pending::Change(c) => Some((c.change.room.as_str(), c.change.id)),

@@ -104,3 +104,18 @@ fn with_postgresql_a_senders_cids_in_redis_are_bounded_and_its_recent_ones_still
     });
     assert!(kept <= 256, "Redis keeps {kept} of alice's cids");
 }
+
+#[test]
+fn with_postgresql_a_flushed_redis_numbers_on_from_where_postgresql_is_and_reads_it() {
+    let mut b = redis_postgres(2);
+    for i in 1..=6 {
+        b.say("alice", "r", &format!("c{i}"));
+    }
+    flush(&b);
+    let r = room("r");
+    assert_eq!(b.page(b.history.recent(&r, 50).unwrap()), ((1..=6).collect(), true), "read from PostgreSQL");
+    // Numbered on, never over what PostgreSQL holds.
+    assert_eq!(id(b.say("alice", "r", "c7")), 7);
+    assert_eq!(b.page(b.history.recent(&r, 50).unwrap()), ((1..=7).collect(), true));
+    assert_eq!(b.history.message(&r, 1).unwrap().unwrap().text, "text c1");
+}
