@@ -39,7 +39,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// node applies the rest in order at start, each in its own transaction, under an
 /// advisory lock so that nodes starting together do not race. Never edit one that has
 /// shipped; add the next.
-const MIGRATIONS: [&str; 2] = [HISTORY, KEPT];
+const MIGRATIONS: [&str; 3] = [HISTORY, KEPT, REPLIES];
 
 /// A room's messages and changes as the protocol sends them (their JSON, as Redis's
 /// streams hold them: a message's is its current one, so an edit or a deletion reaches
@@ -92,6 +92,14 @@ const KEPT: &str = "
         until BIGINT NOT NULL
     );
     CREATE INDEX bans_by_end ON bans (until);
+";
+
+/// Which message each reply answers, so that an edit or a deletion of a message reaches
+/// the quote of every reply PostgreSQL alone holds (see [`Archive::copy`]).
+const REPLIES: &str = "
+    ALTER TABLE messages ADD COLUMN reply_to BIGINT;
+    UPDATE messages SET reply_to = (json::jsonb->>'reply_to')::BIGINT WHERE json LIKE '%\"reply_to\":%';
+    CREATE INDEX messages_replies ON messages (room, reply_to) WHERE reply_to IS NOT NULL;
 ";
 
 /// The advisory lock the migrations are applied under (any constant of ours).
@@ -236,9 +244,11 @@ impl Archive {
         let mut msg_json = Vec::new();
         let (mut seqs, mut targets, mut change_json, mut deleted) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut answers = Vec::new();
         for m in messages {
             msg_ids.push(big(m.id));
             msg_json.push(serde_json::to_string(m).map_err(|e| StoreError::Decode(e.to_string()))?);
+            answers.push(m.reply_to.map(big));
         }
         for c in changes {
             seqs.push(big(c.seq()));
@@ -251,6 +261,21 @@ impl Archive {
         for (id, json) in current {
             msg_ids.push(big(*id));
             msg_json.push(json.clone());
+            let msg: ChatMessage =
+                serde_json::from_str(json).map_err(|e| StoreError::Decode(e.to_string()))?;
+            answers.push(msg.reply_to.map(big));
+        }
+        // What each change does to the quotes of its message's replies, in order: an edit
+        // gives them its text's first 100 characters, a deletion empties them.
+        let mut requotes = Vec::new();
+        for c in changes {
+            match c {
+                Change::Edited(e) => {
+                    requotes.push((big(e.id), Some(e.text.chars().take(100).collect::<String>())))
+                }
+                Change::Deleted(d) => requotes.push((big(d.id), None)),
+                Change::Reacted(_) => {}
+            }
         }
         let (sender_ids, sender_tokens): (Vec<i64>, Vec<&str>) =
             senders.iter().map(|(id, s)| (big(*id), s.as_str())).unzip();
@@ -260,14 +285,14 @@ impl Archive {
             // Later rows of one id win: the current JSON comes after the stream's.
             let messages = tx
                 .prepare_cached(
-                    "INSERT INTO messages (room, id, json)
-                     SELECT DISTINCT ON (id) $1, id, json
-                     FROM unnest($2::BIGINT[], $3::TEXT[]) WITH ORDINALITY AS t(id, json, n)
+                    "INSERT INTO messages (room, id, json, reply_to)
+                     SELECT DISTINCT ON (id) $1, id, json, reply_to
+                     FROM unnest($2::BIGINT[], $3::TEXT[], $4::BIGINT[]) WITH ORDINALITY AS t(id, json, reply_to, n)
                      ORDER BY id, n DESC
-                     ON CONFLICT (room, id) DO UPDATE SET json = EXCLUDED.json",
+                     ON CONFLICT (room, id) DO UPDATE SET json = EXCLUDED.json, reply_to = EXCLUDED.reply_to",
                 )
                 .await?;
-            tx.execute(&messages, &[&room, &msg_ids, &msg_json]).await?;
+            tx.execute(&messages, &[&room, &msg_ids, &msg_json, &answers]).await?;
             let senders = tx
                 .prepare_cached(
                     "UPDATE messages SET sender = t.sender
@@ -284,6 +309,28 @@ impl Archive {
                 )
                 .await?;
             tx.execute(&changes, &[&room, &seqs, &targets, &change_json]).await?;
+            // The replies' quotes, also of those Redis no longer holds (whose current JSON
+            // it could not change); a reply whose quoted message was deleted keeps that.
+            let edit = tx
+                .prepare_cached(
+                    "UPDATE messages SET json = jsonb_set(json::jsonb, '{quote,text}', to_jsonb($3::TEXT))::TEXT
+                     WHERE room = $1 AND reply_to = $2
+                       AND NOT coalesce((json::jsonb->'quote'->>'deleted')::BOOLEAN, false)",
+                )
+                .await?;
+            let delete = tx
+                .prepare_cached(
+                    "UPDATE messages SET json = jsonb_set(json::jsonb, '{quote}',
+                       jsonb_build_object('nick', json::jsonb->'quote'->'nick', 'text', '', 'deleted', true))::TEXT
+                     WHERE room = $1 AND reply_to = $2",
+                )
+                .await?;
+            for (id, text) in &requotes {
+                match text {
+                    Some(text) => tx.execute(&edit, &[&room, id, text]).await?,
+                    None => tx.execute(&delete, &[&room, id]).await?,
+                };
+            }
             let forget =
                 tx.prepare_cached("DELETE FROM changes WHERE room = $1 AND id = $2 AND seq < $3").await?;
             for (id, seq) in &deleted {
