@@ -172,13 +172,21 @@ async fn one(opts: &Options, database: bool) -> Result<Run> {
     let refused = Arc::new(Mutex::new(std::collections::BTreeMap::<String, u64>::new()));
     let refusals = refused.clone();
     let drain = tokio::spawn(async move {
-        while let Some(Ok(frame)) = sender_reader.next().await {
-            if let Message::Text(text) = frame
-                && let Ok(v) = serde_json::from_str::<Value>(&text)
-                && v["type"] == "error"
-            {
-                let code = v["code"].as_str().unwrap_or("?").to_owned();
-                *refusals.lock().unwrap_or_else(|e| e.into_inner()).entry(code).or_default() += 1;
+        let count =
+            |code: String| *refusals.lock().unwrap_or_else(|e| e.into_inner()).entry(code).or_default() += 1;
+        while let Some(frame) = sender_reader.next().await {
+            match frame {
+                Ok(Message::Text(text)) => {
+                    if let Ok(v) = serde_json::from_str::<Value>(&text)
+                        && v["type"] == "error"
+                    {
+                        count(v["code"].as_str().unwrap_or("?").to_owned());
+                    }
+                }
+                // The server closed the sender's connection: what it sent after is lost.
+                Ok(Message::Close(close)) => count(format!("close {:?}", close.map(|c| c.code))),
+                Ok(_) => {}
+                Err(e) => count(format!("socket {e}")),
             }
         }
     });
@@ -187,11 +195,13 @@ async fn one(opts: &Options, database: bool) -> Result<Run> {
     let receive = tokio::spawn(async move {
         let mut h = stats::histogram();
         let mut got = 0;
+
         while got < want {
-            let Ok(Some(Ok(Message::Text(text)))) =
-                tokio::time::timeout(Duration::from_secs(20), receiver.next()).await
-            else {
-                break;
+            let text = match tokio::time::timeout(Duration::from_secs(20), receiver.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => text,
+                // The server's pings (tungstenite answers them).
+                Ok(Some(Ok(_))) => continue,
+                _ => break,
             };
             let frame: Value = serde_json::from_str(&text).unwrap_or_default();
             if frame["type"] != "message" {
