@@ -1,4 +1,4 @@
-//! The operator's audit log (table `audit`) and bans (`bans`, see `super::super::bans`),
+//! The operator's audit log (table `audit`) and bans (`bans`, see `crate::store::bans`),
 //! written from a reader's connection as rooms' settings are (an admin action is rare).
 
 use rusqlite::params;

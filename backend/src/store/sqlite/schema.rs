@@ -44,7 +44,7 @@ const ROLES: &str = "
     );
 ";
 
-/// The operator's audit log: one JSON entry a row, the newest [`super::AUDIT_KEPT`] kept.
+/// The operator's audit log: one JSON entry a row, the newest [`crate::store::AUDIT_KEPT`] kept.
 const AUDIT: &str = "
     CREATE TABLE audit (
         seq   INTEGER PRIMARY KEY,
@@ -83,7 +83,7 @@ const CHANGES: &str = "
     );
 ";
 
-/// Bans (see `super::bans`): what a ban keeps out, as the hub names it, and its end in ms
+/// Bans (see `crate::store::bans`): what a ban keeps out, as the hub names it, and its end in ms
 /// since the epoch; ended ones are deleted as new ones come.
 const BANS: &str = "
     CREATE TABLE bans (
