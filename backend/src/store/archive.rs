@@ -80,7 +80,11 @@ return rooms
 /// pass copies them first). KEYS: the stream, the floor, the room's senders, its current
 /// messages, its moved ids. ARGV[3]: the prefix of the per-message sets (`chat:`),
 /// ARGV[4] the room, ARGV[6] [`TAIL_MAX`]. Returns the number trimmed up to (exclusive).
-const TRIM: &str = r"
+///
+/// The entries' JSON is searched, not decoded (Redis runs nothing else meanwhile): a key
+/// such as `"id":` appears unescaped only as the key itself, since every string in the
+/// JSON (a text, a room's name) escapes its quotes.
+const TRIM: &str = r#"
 local below = tonumber(ARGV[1])
 local cs, re = ARGV[3] .. 'cs:' .. ARGV[4] .. ':', ARGV[3] .. 're:' .. ARGV[4] .. ':'
 local tail = redis.call('XRANGE', KEYS[1], (tonumber(ARGV[5]) + 1) .. '-0', '+', 'COUNT', ARGV[6])
@@ -88,7 +92,7 @@ if #tail == tonumber(ARGV[6]) then return 0 end
 local busy = {}
 for _, e in ipairs(tail) do
   if e[2][1] == 'c' then
-    local target = string.format('%d', cjson.decode(e[2][2]).id)
+    local target = string.match(e[2][2], '"id":(%d+)')
     busy[target] = true
     for _, r in ipairs(redis.call('SMEMBERS', re .. target)) do busy[r] = true end
   end
@@ -98,13 +102,12 @@ if #gone == tonumber(ARGV[2]) then below = tonumber(string.match(gone[#gone][1],
 local touched, answers = {}, {}
 for _, e in ipairs(gone) do
   local n = string.match(e[1], '^(%d+)')
-  local body = cjson.decode(e[2][2])
   if e[2][1] == 'm' then
     redis.call('HDEL', KEYS[3], n)
-    if body.reply_to then answers[n] = string.format('%d', body.reply_to) end
+    answers[n] = string.match(e[2][2], '"reply_to":(%d+)')
     touched[n] = true
   else
-    local target = string.format('%d', body.id)
+    local target = string.match(e[2][2], '"id":(%d+)')
     redis.call('SREM', cs .. target, n)
     touched[target] = true
   end
@@ -122,7 +125,7 @@ end
 local floor = tonumber(redis.call('GET', KEYS[2]) or '0')
 if below > floor then redis.call('SET', KEYS[2], below) end
 return below
-";
+"#;
 
 /// Entries after what PostgreSQL has that a trim looks through for changes at most.
 const TAIL_MAX: usize = 1000;
