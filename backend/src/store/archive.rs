@@ -32,9 +32,9 @@ use redis::streams::StreamRangeReply;
 use tokio_util::sync::CancellationToken;
 
 use super::StoreError;
-use super::postgres::Archive;
+use super::postgres::{Archive, Run};
 use super::redis::{
-    Entry, UNARCHIVED_KEY, cur_key, decode_entry, floor_key, from_key, log_key, moved_key, seq_key,
+    Entry, UNARCHIVED_KEY, cur_key, decode_entry, floor_key, from_key, log_key, moved_key, rx_key, seq_key,
 };
 
 /// Rooms being archived by the lease's holder.
@@ -72,13 +72,14 @@ return rooms
 /// nothing in Redis grows with a room's history: the senders of the messages, their
 /// places in the sets of changes (`chat:cs:<room>:<id>`), and for the messages below the
 /// floor that no change in the stream still concerns, their current JSON (`chat:cur`),
-/// tombstone marks (`chat:moved`), senders (a deleted one's) and places in the sets of replies
+/// tombstone marks (`chat:moved`), senders (a deleted one's), givers of reactions
+/// (`chat:rx`) and places in the sets of replies
 /// (`chat:re:<room>:<id>`): PostgreSQL has their current JSON, copied with their last
 /// change. A change after ARGV[5] (what PostgreSQL has) concerns its message and that
 /// message's replies, whose current JSON it may have changed: those stay until a later
 /// trim. With more than [`TAIL_MAX`] entries after ARGV[5], nothing is trimmed (the next
 /// pass copies them first). KEYS: the stream, the floor, the room's senders, its current
-/// messages, its moved ids. ARGV[3]: the prefix of the per-message sets (`chat:`),
+/// messages, its moved ids, its reactions' givers. ARGV[3]: the prefix of the per-message sets (`chat:`),
 /// ARGV[4] the room, ARGV[6] [`TAIL_MAX`]. Returns the number trimmed up to (exclusive).
 ///
 /// The entries' JSON is searched, not decoded (Redis runs nothing else meanwhile): a key
@@ -118,6 +119,7 @@ for id in pairs(touched) do
   if tonumber(id) < below and not busy[id] and redis.call('EXISTS', cs .. id) == 0 then
     redis.call('HDEL', KEYS[4], id)
     redis.call('HDEL', KEYS[3], id)
+    redis.call('HDEL', KEYS[6], id)
     redis.call('ZREM', KEYS[5], id)
     if answers[id] then redis.call('SREM', re .. answers[id], id) end
   end
@@ -322,6 +324,21 @@ impl Archiver {
             };
             let senders: Vec<(u64, String)> =
                 sent.into_iter().zip(senders).filter_map(|(id, s)| Some((id, s?))).collect();
+            // Who gave the reactions of what this run's reactions concern: Redis forgets
+            // them when the message is trimmed, and takes them back from PostgreSQL.
+            let mut reacted: Vec<u64> = entries
+                .iter()
+                .filter_map(|e| if let Entry::Change(Change::Reacted(r)) = e { Some(r.id) } else { None })
+                .collect();
+            reacted.sort_unstable();
+            reacted.dedup();
+            let givers: Vec<Option<String>> = if reacted.is_empty() {
+                Vec::new()
+            } else {
+                timed(redis::cmd("HMGET").arg(rx_key(room)).arg(&reacted).query_async(&mut self.commands))
+                    .await?
+            };
+            let givers: Vec<(u64, Option<String>)> = reacted.into_iter().zip(givers).collect();
             let (mut messages, mut changes) = (Vec::new(), Vec::new());
             for entry in entries {
                 match entry {
@@ -330,7 +347,15 @@ impl Archiver {
                 }
             }
             let copied_now = messages.len() + changes.len();
-            self.archive.copy(room, &messages, &changes, &current, &senders, upto).await?;
+            let run = Run {
+                messages: &messages,
+                changes: &changes,
+                current: &current,
+                senders: &senders,
+                givers: &givers,
+                upto,
+            };
+            self.archive.copy(room, &run).await?;
             copied = upto;
             if copied_now < COPY_PAGE {
                 break;
@@ -350,6 +375,7 @@ impl Archiver {
                     .key(from_key(room))
                     .key(cur_key(room))
                     .key(moved_key(room))
+                    .key(rx_key(room))
                     .arg(below)
                     .arg(COPY_PAGE)
                     .arg("chat:")

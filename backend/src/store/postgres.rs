@@ -95,15 +95,45 @@ const KEPT: &str = "
 ";
 
 /// Which message each reply answers, so that an edit or a deletion of a message reaches
-/// the quote of every reply PostgreSQL alone holds (see [`Archive::copy`]).
+/// the quote of every reply PostgreSQL alone holds (see [`Archive::copy`]); and who gave
+/// each reaction (`reactions`: Redis's JSON of `[emoji, resume token, nick]`), so that a
+/// message's givers leave Redis with it and come back when it is reacted to again.
 const REPLIES: &str = "
     ALTER TABLE messages ADD COLUMN reply_to BIGINT;
+    ALTER TABLE messages ADD COLUMN reactions TEXT;
     UPDATE messages SET reply_to = (json::jsonb->>'reply_to')::BIGINT WHERE json LIKE '%\"reply_to\":%';
     CREATE INDEX messages_replies ON messages (room, reply_to) WHERE reply_to IS NOT NULL;
 ";
 
 /// The advisory lock the migrations are applied under (any constant of ours).
 const MIGRATION_LOCK: i64 = 0x6368_6174; // "chat"
+
+/// A message as PostgreSQL keeps it, for Redis to take back (see `redis::tiers`).
+#[derive(Debug)]
+pub struct Stored {
+    pub msg: ChatMessage,
+    /// Its sender's resume token.
+    pub sender: Option<String>,
+    /// Who gave its reactions, Redis's JSON.
+    pub givers: Option<String>,
+}
+
+/// A run of one room's stream to copy ([`Archive::copy`]), with what Redis holds beside
+/// it about the messages it holds or changes.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub messages: &'a [ChatMessage],
+    pub changes: &'a [Change],
+    /// The current JSON of what the run holds or changed (edited, deleted, requoted).
+    pub current: &'a [(u64, String)],
+    /// Who sent each of its messages (their resume tokens).
+    pub senders: &'a [(u64, String)],
+    /// Who gave the reactions of each message the run's reactions concern, as Redis keeps
+    /// them (`None`: none left).
+    pub givers: &'a [(u64, Option<String>)],
+    /// The run's last number.
+    pub upto: u64,
+}
 
 /// The archive: a pool of connections to PostgreSQL.
 #[derive(Clone)]
@@ -225,20 +255,13 @@ impl Archive {
         .await
     }
 
-    /// Copies a run of one room's stream in one transaction, up to `upto`: its messages
+    /// Copies a run of one room's stream in one transaction, up to `run.upto`: its messages
     /// (each with its current JSON when `current` has one), its changes, and the current
     /// JSON of what they changed (an edited message, a deleted one's tombstone, replies
     /// whose quote went with it). A deletion also takes the deleted message's earlier
     /// changes away, as it does in Redis. Copying again what was copied changes nothing.
-    pub async fn copy(
-        &self,
-        room: &str,
-        messages: &[ChatMessage],
-        changes: &[Change],
-        current: &[(u64, String)],
-        senders: &[(u64, String)],
-        upto: u64,
-    ) -> Result<(), StoreError> {
+    pub async fn copy(&self, room: &str, run: &Run<'_>) -> Result<(), StoreError> {
+        let Run { messages, changes, current, senders, givers, upto } = *run;
         let big = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let mut msg_ids = Vec::new();
         let mut msg_json = Vec::new();
@@ -279,6 +302,8 @@ impl Archive {
         }
         let (sender_ids, sender_tokens): (Vec<i64>, Vec<&str>) =
             senders.iter().map(|(id, s)| (big(*id), s.as_str())).unzip();
+        let (giver_ids, giver_json): (Vec<i64>, Vec<Option<&str>>) =
+            givers.iter().map(|(id, g)| (big(*id), g.as_deref())).unzip();
         let upto = big(upto);
         self.with(|mut c| async move {
             let tx = c.transaction().await?;
@@ -301,6 +326,14 @@ impl Archive {
                 )
                 .await?;
             tx.execute(&senders, &[&room, &sender_ids, &sender_tokens]).await?;
+            let givers = tx
+                .prepare_cached(
+                    "UPDATE messages SET reactions = t.givers
+                     FROM unnest($2::BIGINT[], $3::TEXT[]) AS t(id, givers)
+                     WHERE messages.room = $1 AND messages.id = t.id",
+                )
+                .await?;
+            tx.execute(&givers, &[&room, &giver_ids, &giver_json]).await?;
             let changes = tx
                 .prepare_cached(
                     "INSERT INTO changes (room, seq, id, json)
@@ -318,6 +351,11 @@ impl Archive {
                        AND NOT coalesce((json::jsonb->'quote'->>'deleted')::BOOLEAN, false)",
                 )
                 .await?;
+            // A deleted message's reactions go with it, as in Redis.
+            let unreact = tx.prepare_cached("UPDATE messages SET reactions = NULL WHERE room = $1 AND id = $2").await?;
+            for (id, _) in &deleted {
+                tx.execute(&unreact, &[&room, id]).await?;
+            }
             let delete = tx
                 .prepare_cached(
                     "UPDATE messages SET json = jsonb_set(json::jsonb, '{quote}',
@@ -373,20 +411,17 @@ impl Archive {
         Ok(self.after(room, id.saturating_sub(1), id.saturating_add(1), 1).await?.pop())
     }
 
-    /// One message and who sent it, if it is here.
-    pub async fn stored(
-        &self,
-        room: &str,
-        id: u64,
-    ) -> Result<Option<(ChatMessage, Option<String>)>, StoreError> {
+    /// One message, who sent it and who reacted to it, if it is here.
+    pub async fn stored(&self, room: &str, id: u64) -> Result<Option<Stored>, StoreError> {
         let id = i64::try_from(id).unwrap_or(i64::MAX);
         self.with(|c| async move {
-            let stmt =
-                c.prepare_cached("SELECT json, sender FROM messages WHERE room = $1 AND id = $2").await?;
+            let stmt = c
+                .prepare_cached("SELECT json, sender, reactions FROM messages WHERE room = $1 AND id = $2")
+                .await?;
             let Some(row) = c.query_opt(&stmt, &[&room, &id]).await? else { return Ok(None) };
             let msg =
                 serde_json::from_str(row.get::<_, &str>(0)).map_err(|e| StoreError::Decode(e.to_string()))?;
-            Ok(Some((msg, row.get(1))))
+            Ok(Some(Stored { msg, sender: row.get(1), givers: row.get(2) }))
         })
         .await
     }

@@ -48,7 +48,7 @@ mod writer;
 pub use entry::{Entry, decode_entry};
 pub use writer::RedisStore;
 
-pub use changes::{cur_key, from_key, moved_key};
+pub use changes::{cur_key, from_key, moved_key, rx_key};
 
 /// How long one pipeline of the async connection may take before it counts as failed.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -391,8 +391,8 @@ async fn redis_keys(redis: &RedisServer) -> Vec<(String, u64)> {
 
 /// Says `n` messages (a multiple of 100) in `room`, their `cid`s `c<first>` on, as a
 /// sending client does (the echoes read a hundred at a time); of each hundred, the first
-/// answers the last of the hundred before, and the tenth is edited and the twentieth
-/// deleted once said.
+/// answers the last of the hundred before, and the tenth is edited, the twentieth
+/// deleted and the thirtieth reacted to once said.
 async fn say_many(c: &mut Client, room: &str, first: u64, n: u64) {
     let mut last = None;
     for start in (first..first + n).step_by(100) {
@@ -414,6 +414,7 @@ async fn say_many(c: &mut Client, room: &str, first: u64, n: u64) {
             }
         }
         c.send(json!({"type": "edit", "room": room, "id": ids[10], "text": "edited"})).await;
+        c.send(json!({"type": "react", "room": room, "id": ids[30], "emoji": "👍", "on": true})).await;
         c.send(json!({"type": "delete", "room": room, "id": ids[20]})).await;
         while c.next().await["type"] != "deleted" {}
         last = ids.last().copied();

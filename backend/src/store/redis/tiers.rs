@@ -11,9 +11,9 @@
 use common::{Change, ChatMessage, RoomName};
 use redis::aio::ConnectionManager;
 
-use super::{RedisReader, cur_key, floor_key, from_key, log_key, seq_key, timed};
+use super::{RedisReader, cur_key, floor_key, from_key, log_key, rx_key, seq_key, timed};
 use crate::store::StoreError;
-use crate::store::postgres::Archive;
+use crate::store::postgres::{Archive, Stored};
 
 /// Sets again the counters (and floors) of the batch's rooms that Redis lost (flushed,
 /// or restarted without its files) from what PostgreSQL has of them, before any script
@@ -59,7 +59,8 @@ if tonumber(ARGV[1]) + 1 > floor then redis.call('SET', KEYS[2], tonumber(ARGV[1
 return 1
 ";
 
-/// Brings back into `chat:cur:<room>` (and their senders into `chat:from:<room>`) the
+/// Brings back into `chat:cur:<room>` (their senders into `chat:from:<room>`, the givers
+/// of their reactions into `chat:rx:<room>`) the
 /// archived messages a batch's changes and replies concern (`concerned`: their rooms and
 /// ids), when the stream no longer holds them (the scripts read a message from there or
 /// from the stream). Such a message then stays in the hash, as every changed message
@@ -81,13 +82,17 @@ pub async fn rehydrate(
         if known || !kept.ids.is_empty() || id >= floor.unwrap_or(0) {
             continue;
         }
-        if let Some((msg, sender)) = archive.stored(room, id).await? {
+        if let Some(Stored { msg, sender, givers }) = archive.stored(room, id).await? {
             let json = serde_json::to_string(&msg).map_err(|e| StoreError::Decode(e.to_string()))?;
             let mut pipe = redis::pipe();
             pipe.cmd("HSETNX").arg(cur_key(room)).arg(id).arg(json).ignore();
             if let Some(sender) = sender {
                 // Who may edit it: the archiver dropped it from Redis with the message.
                 pipe.cmd("HSETNX").arg(from_key(room)).arg(id).arg(sender).ignore();
+            }
+            if let Some(givers) = givers {
+                // Who gave its reactions, so that a reaction now adds to theirs.
+                pipe.cmd("HSETNX").arg(rx_key(room)).arg(id).arg(givers).ignore();
             }
             let () = timed(pipe.query_async(conn)).await?;
         }

@@ -62,3 +62,33 @@ fn a_trimmed_reply_loses_the_text_of_its_deleted_message_and_follows_its_edit() 
     });
     assert!(rows.iter().all(|row| !row.contains("text secret")), "{rows:?}");
 }
+
+#[test]
+fn reactions_leave_redis_with_their_message_and_come_back_with_it() {
+    let mut b = redis_postgres(2);
+    let x = id(b.say("s", "r", "x"));
+    let react = |emoji: &str| Action::React { emoji: emoji.into(), on: true };
+    assert!(matches!(b.change_stored("t", "r", x, react("👍")), Some(Ok(_))));
+    for i in 0..4 {
+        b.say("s", "r", &format!("later{i}"));
+    }
+    let (rt, server) = b.redis_server.as_ref().unwrap();
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let givers: usize = rt.block_on(async {
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        ::redis::cmd("HLEN").arg("chat:rx:r").query_async(&mut c).await.unwrap()
+    });
+    assert_eq!(givers, 0, "Redis forgets who reacted to a message it no longer holds");
+    // Another reaction to the old message: the first one is still there, and still t's.
+    assert!(matches!(b.change_stored("u", "r", x, react("👍")), Some(Ok(_))));
+    assert!(matches!(b.change_stored("t", "r", x, react("🎉")), Some(Ok(_))));
+    let reactions = b.history.message(&room("r"), x).unwrap().unwrap().reactions;
+    let seen: Vec<(String, Vec<String>)> = reactions.into_iter().map(|r| (r.emoji, r.nicks)).collect();
+    assert_eq!(
+        seen,
+        [("👍".to_owned(), vec!["t".to_owned(), "u".to_owned()]), ("🎉".to_owned(), vec!["t".to_owned()])]
+    );
+    // Taken back by t: no change twice.
+    let off = Action::React { emoji: "👍".into(), on: false };
+    assert!(matches!(b.change_stored("t", "r", x, off), Some(Ok(_))));
+}
