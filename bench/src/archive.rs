@@ -27,7 +27,7 @@ use crate::procfs;
 use crate::stats::{self, Latency};
 
 #[path = "../../backend/src/postgres_server.rs"]
-#[allow(dead_code, clippy::all)]
+#[allow(dead_code)] // The tests' helpers (`kill`, `restart`) are not used here.
 mod postgres_server;
 
 /// What to run.
