@@ -16,11 +16,15 @@
 //! - [`web`]: the web app's first load from the real server, in bytes on the wire, and
 //!   the end-to-end suite's slow-phone timing.
 //! - [`stats`] and [`procfs`]: percentiles and medians; what `/proc` tells.
+//! - [`archive`]: out of the suite, the cluster with its history in PostgreSQL against
+//!   Redis alone (`bench archive`): Redis's memory, cross-node latency and CPU.
 //!
 //! Architecture invariant: the harness only talks to servers over 127.0.0.1 and only
 //! reads their `/proc` files; it never links the server's code, so it measures the
-//! binary users run. Every load is bounded in count and time.
+//! binary users run (`archive` includes only the helper that starts a private PostgreSQL,
+//! as `xtask` does). Every load is bounded in count and time.
 
+pub mod archive;
 mod conn;
 pub mod floor;
 pub mod load;

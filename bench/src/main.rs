@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use bench::proto::Proto;
 use bench::scenario::Scenario;
-use bench::{floor, load, suite};
+use bench::{archive, floor, load, suite};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -75,6 +75,23 @@ enum Cmd {
         scenario: Scenario,
         #[arg(long)]
         quick: bool,
+    },
+    /// Out of the suite: two `--redis` nodes with their history in PostgreSQL
+    /// (`--database`) against Redis alone: Redis's memory, cross-node latency, the nodes',
+    /// Redis's and PostgreSQL's CPU. Keep the sizes small on a shared machine.
+    Archive {
+        /// The chat-server binary.
+        #[arg(long)]
+        server_bin: PathBuf,
+        /// Messages to send.
+        #[arg(long, default_value_t = 5_000)]
+        messages: u64,
+        /// Messages a second.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u64,
+        /// `--redis-history` of the run with PostgreSQL.
+        #[arg(long, default_value_t = 1_000)]
+        window: u64,
     },
     /// The floor server: one write() per delivery over plain TCP.
     Floor {
@@ -149,6 +166,9 @@ fn main() -> Result<()> {
             let result = load::run(&opts)?;
             println!("{}", serde_json::to_string(&result)?);
             Ok(())
+        }
+        Cmd::Archive { server_bin, messages, rate, window } => {
+            archive::run(&archive::Options { server_bin, messages, rate, window })
         }
         Cmd::Floor { addr } => {
             anyhow::ensure!(addr.ip().is_loopback(), "the floor only listens on loopback");

@@ -32,9 +32,9 @@ use redis::streams::StreamRangeReply;
 use tokio_util::sync::CancellationToken;
 
 use super::StoreError;
-use super::postgres::Archive;
+use super::postgres::{Archive, Run};
 use super::redis::{
-    Entry, UNARCHIVED_KEY, cur_key, decode_entry, floor_key, from_key, log_key, moved_key, seq_key,
+    Entry, UNARCHIVED_KEY, cur_key, decode_entry, floor_key, from_key, log_key, moved_key, rx_key, seq_key,
 };
 
 /// Rooms being archived by the lease's holder.
@@ -67,21 +67,70 @@ return rooms
 ";
 
 /// Trims a stream below ARGV[1] (a number: everything below it is archived), at most
-/// ARGV[2] entries a call so that Redis is never held long, forgetting the senders of the
-/// messages trimmed, and raises the room's floor to where it trimmed. KEYS: the stream,
-/// the floor, the room's senders. Returns the number trimmed up to (exclusive).
-const TRIM: &str = r"
+/// ARGV[2] entries a call so that Redis is never held long, and raises the room's floor to
+/// where it trimmed. What Redis kept about the trimmed entries goes with them, so that
+/// nothing in Redis grows with a room's history: the senders of the messages, their
+/// places in the sets of changes (`chat:cs:<room>:<id>`), and for the messages below the
+/// floor that no change in the stream still concerns, their current JSON (`chat:cur`),
+/// tombstone marks (`chat:moved`), senders (a deleted one's), givers of reactions
+/// (`chat:rx`) and places in the sets of replies
+/// (`chat:re:<room>:<id>`): PostgreSQL has their current JSON, copied with their last
+/// change. A change after ARGV[5] (what PostgreSQL has) concerns its message and that
+/// message's replies, whose current JSON it may have changed: those stay until a later
+/// trim. With more than [`TAIL_MAX`] entries after ARGV[5], nothing is trimmed (the next
+/// pass copies them first). KEYS: the stream, the floor, the room's senders, its current
+/// messages, its moved ids, its reactions' givers. ARGV[3]: the prefix of the per-message sets (`chat:`),
+/// ARGV[4] the room, ARGV[6] [`TAIL_MAX`]. Returns the number trimmed up to (exclusive).
+///
+/// The entries' JSON is searched, not decoded (Redis runs nothing else meanwhile): a key
+/// such as `"id":` appears unescaped only as the key itself, since every string in the
+/// JSON (a text, a room's name) escapes its quotes.
+const TRIM: &str = r#"
 local below = tonumber(ARGV[1])
+local cs, re = ARGV[3] .. 'cs:' .. ARGV[4] .. ':', ARGV[3] .. 're:' .. ARGV[4] .. ':'
+local tail = redis.call('XRANGE', KEYS[1], (tonumber(ARGV[5]) + 1) .. '-0', '+', 'COUNT', ARGV[6])
+if #tail == tonumber(ARGV[6]) then return 0 end
+local busy = {}
+for _, e in ipairs(tail) do
+  if e[2][1] == 'c' then
+    local target = string.match(e[2][2], '"id":(%d+)')
+    busy[target] = true
+    for _, r in ipairs(redis.call('SMEMBERS', re .. target)) do busy[r] = true end
+  end
+end
 local gone = redis.call('XRANGE', KEYS[1], '-', (below - 1) .. '-0', 'COUNT', ARGV[2])
 if #gone == tonumber(ARGV[2]) then below = tonumber(string.match(gone[#gone][1], '^(%d+)')) + 1 end
+local touched, answers = {}, {}
 for _, e in ipairs(gone) do
-  if e[2][1] == 'm' then redis.call('HDEL', KEYS[3], string.match(e[1], '^(%d+)')) end
+  local n = string.match(e[1], '^(%d+)')
+  if e[2][1] == 'm' then
+    redis.call('HDEL', KEYS[3], n)
+    answers[n] = string.match(e[2][2], '"reply_to":(%d+)')
+    touched[n] = true
+  else
+    local target = string.match(e[2][2], '"id":(%d+)')
+    redis.call('SREM', cs .. target, n)
+    touched[target] = true
+  end
 end
 redis.call('XTRIM', KEYS[1], 'MINID', below .. '-0')
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', '(' .. below)) do touched[id] = true end
+for id in pairs(touched) do
+  if tonumber(id) < below and not busy[id] and redis.call('EXISTS', cs .. id) == 0 then
+    redis.call('HDEL', KEYS[4], id)
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('HDEL', KEYS[6], id)
+    redis.call('ZREM', KEYS[5], id)
+    if answers[id] then redis.call('SREM', re .. answers[id], id) end
+  end
+end
 local floor = tonumber(redis.call('GET', KEYS[2]) or '0')
 if below > floor then redis.call('SET', KEYS[2], below) end
 return below
-";
+"#;
+
+/// Entries after what PostgreSQL has that a trim looks through for changes at most.
+const TAIL_MAX: usize = 1000;
 
 /// Renews the lease if this node still holds it. KEYS: the lease. ARGV: our name, its
 /// lifetime in milliseconds. Returns 0 when the lease was lost.
@@ -246,6 +295,15 @@ impl Archiver {
                 let moved: Vec<u64> = timed(self.commands.zrange(moved_key(room), 0, -1)).await?;
                 ids.extend(moved);
             }
+            // An edit requoted the replies of its message: their current JSON too (the
+            // trim lets it go from Redis once PostgreSQL has it).
+            for e in &entries {
+                if let Entry::Change(Change::Edited(edit)) = e {
+                    let replies: Vec<u64> =
+                        timed(self.commands.smembers(format!("chat:re:{room}:{}", edit.id))).await?;
+                    ids.extend(replies);
+                }
+            }
             ids.sort_unstable();
             ids.dedup();
             let current: Vec<Option<String>> =
@@ -266,6 +324,21 @@ impl Archiver {
             };
             let senders: Vec<(u64, String)> =
                 sent.into_iter().zip(senders).filter_map(|(id, s)| Some((id, s?))).collect();
+            // Who gave the reactions of what this run's reactions concern: Redis forgets
+            // them when the message is trimmed, and takes them back from PostgreSQL.
+            let mut reacted: Vec<u64> = entries
+                .iter()
+                .filter_map(|e| if let Entry::Change(Change::Reacted(r)) = e { Some(r.id) } else { None })
+                .collect();
+            reacted.sort_unstable();
+            reacted.dedup();
+            let givers: Vec<Option<String>> = if reacted.is_empty() {
+                Vec::new()
+            } else {
+                timed(redis::cmd("HMGET").arg(rx_key(room)).arg(&reacted).query_async(&mut self.commands))
+                    .await?
+            };
+            let givers: Vec<(u64, Option<String>)> = reacted.into_iter().zip(givers).collect();
             let (mut messages, mut changes) = (Vec::new(), Vec::new());
             for entry in entries {
                 match entry {
@@ -274,7 +347,15 @@ impl Archiver {
                 }
             }
             let copied_now = messages.len() + changes.len();
-            self.archive.copy(room, &messages, &changes, &current, &senders, upto).await?;
+            let run = Run {
+                messages: &messages,
+                changes: &changes,
+                current: &current,
+                senders: &senders,
+                givers: &givers,
+                upto,
+            };
+            self.archive.copy(room, &run).await?;
             copied = upto;
             if copied_now < COPY_PAGE {
                 break;
@@ -292,8 +373,15 @@ impl Archiver {
                 trim.key(&key)
                     .key(floor_key(room))
                     .key(from_key(room))
+                    .key(cur_key(room))
+                    .key(moved_key(room))
+                    .key(rx_key(room))
                     .arg(below)
                     .arg(COPY_PAGE)
+                    .arg("chat:")
+                    .arg(room)
+                    .arg(copied)
+                    .arg(TAIL_MAX)
                     .invoke_async(&mut self.commands),
             )
             .await?;

@@ -22,7 +22,7 @@ impl History {
                 Ok(())
             }
             Self::Sqlite(s) => s.ban(key, until, now),
-            Self::Redis(s) => s.ban(key, until),
+            Self::Redis(s) => s.ban(key, until, now),
         }
     }
 

@@ -6,7 +6,9 @@
 //! `store::archive`), and Redis then drops what PostgreSQL holds beyond its hot window.
 //! This file knows SQL: the tables (numbered migrations), the copy of a run of messages
 //! (idempotent: a message copied twice is kept once) and the reads of the archived part
-//! of a room's history.
+//! of a room's history. Whatever else a cluster keeps durably lives here too, written and
+//! read directly (not through Redis): rooms' settings and roles (`rooms`), the audit log
+//! and bans (`moderation`).
 //!
 //! One pool of connections, bounded ([`POOL_MAX`]); statements are prepared once per
 //! connection (the pool's statement cache). Every call is bounded by [`CALL_TIMEOUT`], so
@@ -21,6 +23,11 @@ use tokio_postgres::NoTls;
 
 use super::StoreError;
 
+mod moderation;
+mod rooms;
+
+pub use rooms::Legacy;
+
 /// Connections to PostgreSQL a node keeps at most: the archiver's one, and the readers of
 /// archived history (scroll-back past the hot window, a resume from long ago), which are
 /// rare; a read that finds every connection busy waits for one.
@@ -32,7 +39,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// node applies the rest in order at start, each in its own transaction, under an
 /// advisory lock so that nodes starting together do not race. Never edit one that has
 /// shipped; add the next.
-const MIGRATIONS: [&str; 1] = [HISTORY];
+const MIGRATIONS: [&str; 3] = [HISTORY, KEPT, REPLIES];
 
 /// A room's messages and changes as the protocol sends them (their JSON, as Redis's
 /// streams hold them: a message's is its current one, so an edit or a deletion reaches
@@ -60,8 +67,73 @@ const HISTORY: &str = "
     );
 ";
 
+/// What else is durable in a cluster, which Redis alone kept before: rooms' settings
+/// (`password`, an Argon2 PHC string, never the password; NULL for a public room),
+/// their owners and moderators by resume token, the operator's audit log, and bans
+/// (`until`, their end in ms since the epoch). See `rooms` and `moderation`.
+const KEPT: &str = "
+    CREATE TABLE rooms (
+        room     TEXT NOT NULL PRIMARY KEY,
+        password TEXT,
+        max      BIGINT
+    );
+    CREATE TABLE roles (
+        room  TEXT NOT NULL,
+        token TEXT NOT NULL,
+        role  TEXT NOT NULL CHECK (role IN ('owner', 'moderator')),
+        PRIMARY KEY (room, token)
+    );
+    CREATE TABLE audit (
+        seq   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        entry TEXT NOT NULL
+    );
+    CREATE TABLE bans (
+        key   TEXT   NOT NULL PRIMARY KEY,
+        until BIGINT NOT NULL
+    );
+    CREATE INDEX bans_by_end ON bans (until);
+";
+
+/// Which message each reply answers, so that an edit or a deletion of a message reaches
+/// the quote of every reply PostgreSQL alone holds (see [`Archive::copy`]); and who gave
+/// each reaction (`reactions`: Redis's JSON of `[emoji, resume token, nick]`), so that a
+/// message's givers leave Redis with it and come back when it is reacted to again.
+const REPLIES: &str = "
+    ALTER TABLE messages ADD COLUMN reply_to BIGINT;
+    ALTER TABLE messages ADD COLUMN reactions TEXT;
+    UPDATE messages SET reply_to = (json::jsonb->>'reply_to')::BIGINT WHERE json LIKE '%\"reply_to\":%';
+    CREATE INDEX messages_replies ON messages (room, reply_to) WHERE reply_to IS NOT NULL;
+";
+
 /// The advisory lock the migrations are applied under (any constant of ours).
 const MIGRATION_LOCK: i64 = 0x6368_6174; // "chat"
+
+/// A message as PostgreSQL keeps it, for Redis to take back (see `redis::tiers`).
+#[derive(Debug)]
+pub struct Stored {
+    pub msg: ChatMessage,
+    /// Its sender's resume token.
+    pub sender: Option<String>,
+    /// Who gave its reactions, Redis's JSON.
+    pub givers: Option<String>,
+}
+
+/// A run of one room's stream to copy ([`Archive::copy`]), with what Redis holds beside
+/// it about the messages it holds or changes.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub messages: &'a [ChatMessage],
+    pub changes: &'a [Change],
+    /// The current JSON of what the run holds or changed (edited, deleted, requoted).
+    pub current: &'a [(u64, String)],
+    /// Who sent each of its messages (their resume tokens).
+    pub senders: &'a [(u64, String)],
+    /// Who gave the reactions of each message the run's reactions concern, as Redis keeps
+    /// them (`None`: none left).
+    pub givers: &'a [(u64, Option<String>)],
+    /// The run's last number.
+    pub upto: u64,
+}
 
 /// The archive: a pool of connections to PostgreSQL.
 #[derive(Clone)]
@@ -165,28 +237,41 @@ impl Archive {
         .await
     }
 
-    /// Copies a run of one room's stream in one transaction, up to `upto`: its messages
+    /// The last number a room took that PostgreSQL knows of (0 for none): how far its
+    /// stream was copied, or its newest message or change, whichever is higher.
+    pub async fn last(&self, room: &str) -> Result<u64, StoreError> {
+        self.with(|c| async move {
+            let stmt = c
+                .prepare_cached(
+                    "SELECT greatest(
+                        (SELECT upto FROM copied WHERE room = $1),
+                        (SELECT max(id) FROM messages WHERE room = $1),
+                        (SELECT max(seq) FROM changes WHERE room = $1))",
+                )
+                .await?;
+            let last: Option<i64> = c.query_one(&stmt, &[&room]).await?.get(0);
+            Ok(last.and_then(|l| u64::try_from(l).ok()).unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Copies a run of one room's stream in one transaction, up to `run.upto`: its messages
     /// (each with its current JSON when `current` has one), its changes, and the current
     /// JSON of what they changed (an edited message, a deleted one's tombstone, replies
     /// whose quote went with it). A deletion also takes the deleted message's earlier
     /// changes away, as it does in Redis. Copying again what was copied changes nothing.
-    pub async fn copy(
-        &self,
-        room: &str,
-        messages: &[ChatMessage],
-        changes: &[Change],
-        current: &[(u64, String)],
-        senders: &[(u64, String)],
-        upto: u64,
-    ) -> Result<(), StoreError> {
+    pub async fn copy(&self, room: &str, run: &Run<'_>) -> Result<(), StoreError> {
+        let Run { messages, changes, current, senders, givers, upto } = *run;
         let big = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let mut msg_ids = Vec::new();
         let mut msg_json = Vec::new();
         let (mut seqs, mut targets, mut change_json, mut deleted) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut answers = Vec::new();
         for m in messages {
             msg_ids.push(big(m.id));
             msg_json.push(serde_json::to_string(m).map_err(|e| StoreError::Decode(e.to_string()))?);
+            answers.push(m.reply_to.map(big));
         }
         for c in changes {
             seqs.push(big(c.seq()));
@@ -199,23 +284,40 @@ impl Archive {
         for (id, json) in current {
             msg_ids.push(big(*id));
             msg_json.push(json.clone());
+            let msg: ChatMessage =
+                serde_json::from_str(json).map_err(|e| StoreError::Decode(e.to_string()))?;
+            answers.push(msg.reply_to.map(big));
+        }
+        // What each change does to the quotes of its message's replies, in order: an edit
+        // gives them its text's first 100 characters, a deletion empties them.
+        let mut requotes = Vec::new();
+        for c in changes {
+            match c {
+                Change::Edited(e) => {
+                    requotes.push((big(e.id), Some(e.text.chars().take(100).collect::<String>())))
+                }
+                Change::Deleted(d) => requotes.push((big(d.id), None)),
+                Change::Reacted(_) => {}
+            }
         }
         let (sender_ids, sender_tokens): (Vec<i64>, Vec<&str>) =
             senders.iter().map(|(id, s)| (big(*id), s.as_str())).unzip();
+        let (giver_ids, giver_json): (Vec<i64>, Vec<Option<&str>>) =
+            givers.iter().map(|(id, g)| (big(*id), g.as_deref())).unzip();
         let upto = big(upto);
         self.with(|mut c| async move {
             let tx = c.transaction().await?;
             // Later rows of one id win: the current JSON comes after the stream's.
             let messages = tx
                 .prepare_cached(
-                    "INSERT INTO messages (room, id, json)
-                     SELECT DISTINCT ON (id) $1, id, json
-                     FROM unnest($2::BIGINT[], $3::TEXT[]) WITH ORDINALITY AS t(id, json, n)
+                    "INSERT INTO messages (room, id, json, reply_to)
+                     SELECT DISTINCT ON (id) $1, id, json, reply_to
+                     FROM unnest($2::BIGINT[], $3::TEXT[], $4::BIGINT[]) WITH ORDINALITY AS t(id, json, reply_to, n)
                      ORDER BY id, n DESC
-                     ON CONFLICT (room, id) DO UPDATE SET json = EXCLUDED.json",
+                     ON CONFLICT (room, id) DO UPDATE SET json = EXCLUDED.json, reply_to = EXCLUDED.reply_to",
                 )
                 .await?;
-            tx.execute(&messages, &[&room, &msg_ids, &msg_json]).await?;
+            tx.execute(&messages, &[&room, &msg_ids, &msg_json, &answers]).await?;
             let senders = tx
                 .prepare_cached(
                     "UPDATE messages SET sender = t.sender
@@ -224,6 +326,14 @@ impl Archive {
                 )
                 .await?;
             tx.execute(&senders, &[&room, &sender_ids, &sender_tokens]).await?;
+            let givers = tx
+                .prepare_cached(
+                    "UPDATE messages SET reactions = t.givers
+                     FROM unnest($2::BIGINT[], $3::TEXT[]) AS t(id, givers)
+                     WHERE messages.room = $1 AND messages.id = t.id",
+                )
+                .await?;
+            tx.execute(&givers, &[&room, &giver_ids, &giver_json]).await?;
             let changes = tx
                 .prepare_cached(
                     "INSERT INTO changes (room, seq, id, json)
@@ -232,6 +342,33 @@ impl Archive {
                 )
                 .await?;
             tx.execute(&changes, &[&room, &seqs, &targets, &change_json]).await?;
+            // The replies' quotes, also of those Redis no longer holds (whose current JSON
+            // it could not change); a reply whose quoted message was deleted keeps that.
+            let edit = tx
+                .prepare_cached(
+                    "UPDATE messages SET json = jsonb_set(json::jsonb, '{quote,text}', to_jsonb($3::TEXT))::TEXT
+                     WHERE room = $1 AND reply_to = $2
+                       AND NOT coalesce((json::jsonb->'quote'->>'deleted')::BOOLEAN, false)",
+                )
+                .await?;
+            // A deleted message's reactions go with it, as in Redis.
+            let unreact = tx.prepare_cached("UPDATE messages SET reactions = NULL WHERE room = $1 AND id = $2").await?;
+            for (id, _) in &deleted {
+                tx.execute(&unreact, &[&room, id]).await?;
+            }
+            let delete = tx
+                .prepare_cached(
+                    "UPDATE messages SET json = jsonb_set(json::jsonb, '{quote}',
+                       jsonb_build_object('nick', json::jsonb->'quote'->'nick', 'text', '', 'deleted', true))::TEXT
+                     WHERE room = $1 AND reply_to = $2",
+                )
+                .await?;
+            for (id, text) in &requotes {
+                match text {
+                    Some(text) => tx.execute(&edit, &[&room, id, text]).await?,
+                    None => tx.execute(&delete, &[&room, id]).await?,
+                };
+            }
             let forget =
                 tx.prepare_cached("DELETE FROM changes WHERE room = $1 AND id = $2 AND seq < $3").await?;
             for (id, seq) in &deleted {
@@ -274,20 +411,17 @@ impl Archive {
         Ok(self.after(room, id.saturating_sub(1), id.saturating_add(1), 1).await?.pop())
     }
 
-    /// One message and who sent it, if it is here.
-    pub async fn stored(
-        &self,
-        room: &str,
-        id: u64,
-    ) -> Result<Option<(ChatMessage, Option<String>)>, StoreError> {
+    /// One message, who sent it and who reacted to it, if it is here.
+    pub async fn stored(&self, room: &str, id: u64) -> Result<Option<Stored>, StoreError> {
         let id = i64::try_from(id).unwrap_or(i64::MAX);
         self.with(|c| async move {
-            let stmt =
-                c.prepare_cached("SELECT json, sender FROM messages WHERE room = $1 AND id = $2").await?;
+            let stmt = c
+                .prepare_cached("SELECT json, sender, reactions FROM messages WHERE room = $1 AND id = $2")
+                .await?;
             let Some(row) = c.query_opt(&stmt, &[&room, &id]).await? else { return Ok(None) };
             let msg =
                 serde_json::from_str(row.get::<_, &str>(0)).map_err(|e| StoreError::Decode(e.to_string()))?;
-            Ok(Some((msg, row.get(1))))
+            Ok(Some(Stored { msg, sender: row.get(1), givers: row.get(2) }))
         })
         .await
     }

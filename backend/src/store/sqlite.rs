@@ -17,12 +17,16 @@
 //! the write-ahead log is checkpointed and truncated after the batch, so the text is gone
 //! from the files, not only hidden.
 //!
-//! Only this file knows SQL. Room ids continue across restarts (every room's last id is
-//! read once, when the store opens, so taking a message never touches the disk), and so
-//! does `cid` de-duplication: the newest [`DEDUP_WINDOW`] in memory, and the table's
+//! Only this file and its children (`schema`: the migrations; `rooms`: settings and
+//! roles; `moderation`: the audit log and bans; `changes`) know SQL. Room ids continue
+//! across restarts (every room's last id is read once, when the store opens, so taking a
+//! message never touches the disk), and so does `cid` de-duplication: the newest [`DEDUP_WINDOW`] in memory, and the table's
 //! unique index for anything older.
 
 mod changes;
+mod moderation;
+mod rooms;
+mod schema;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -36,13 +40,11 @@ use common::{Change, ChatMessage, RoomName};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::mpsc;
 
-use super::{
-    Appended, Changed, Changing, NewMessage, Outcome, Page, Roles, RoomSettings, SenderKey, StoreError,
-    StoredRoom, Written,
-};
+use super::{Appended, Changed, Changing, NewMessage, Outcome, Page, SenderKey, StoreError, Written};
 use crate::change::{ChangeRequest, Refusal};
 use crate::config::SyncMode;
 use changes::{checkpoint, with_reactions, write_change};
+use schema::{migrate, normalise_room_names};
 
 /// Messages written in one transaction at most.
 const BATCH_MAX: usize = 1024;
@@ -58,160 +60,6 @@ const WRITE_TRIES: u32 = 5;
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Read connections kept open between reads; more are opened while many read at once.
 const IDLE_READERS: usize = 4;
-
-/// The schema, as migrations: `PRAGMA user_version` counts those applied, and opening a
-/// database applies the rest in order, each in its own transaction. Never edit one that
-/// has shipped; add the next.
-const MIGRATIONS: [&str; 6] = [SCHEMA, ROOMS, ROLES, AUDIT, CHANGES, BANS];
-
-const SCHEMA: &str = "
-    CREATE TABLE IF NOT EXISTS messages (
-        room   TEXT    NOT NULL,
-        id     INTEGER NOT NULL,
-        nick   TEXT    NOT NULL,
-        text   TEXT    NOT NULL,
-        ts     INTEGER NOT NULL,
-        sender TEXT    NOT NULL,
-        cid    TEXT    NOT NULL,
-        image  TEXT,
-        PRIMARY KEY (room, id)
-    );
-    CREATE UNIQUE INDEX IF NOT EXISTS messages_by_sender_cid ON messages (sender, cid);
-";
-
-/// Private rooms: the settings a room was created with. `password` is an Argon2 PHC string
-/// (hash, salt and parameters), never the password; NULL for a public room with a limit.
-const ROOMS: &str = "
-    CREATE TABLE rooms (
-        room     TEXT    NOT NULL PRIMARY KEY,
-        password TEXT,
-        max      INTEGER
-    );
-";
-
-/// Rooms' owners and moderators: `role` is `owner` or `moderator`, `token` the session's
-/// resume token (as `messages.sender` keeps it).
-const ROLES: &str = "
-    CREATE TABLE roles (
-        room  TEXT NOT NULL,
-        token TEXT NOT NULL,
-        role  TEXT NOT NULL,
-        PRIMARY KEY (room, token)
-    );
-";
-
-/// The operator's audit log: one JSON entry a row, the newest [`super::AUDIT_KEPT`] kept.
-const AUDIT: &str = "
-    CREATE TABLE audit (
-        seq   INTEGER PRIMARY KEY,
-        entry TEXT    NOT NULL
-    );
-";
-
-/// Changing a message after it was said: what a message went through (its last edit, a
-/// deletion, the message it answers and its quote), the changes themselves as they are
-/// told (`body`, the frame's JSON, for `joined.changes`), and who reacted with what.
-const CHANGES: &str = "
-    ALTER TABLE messages ADD COLUMN edited INTEGER;
-    ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE messages ADD COLUMN reply_to INTEGER;
-    ALTER TABLE messages ADD COLUMN quote_nick TEXT;
-    ALTER TABLE messages ADD COLUMN quote_text TEXT;
-    ALTER TABLE messages ADD COLUMN quote_deleted INTEGER NOT NULL DEFAULT 0;
-    CREATE INDEX messages_by_reply ON messages (room, reply_to) WHERE reply_to IS NOT NULL;
-    CREATE INDEX messages_by_image ON messages (image) WHERE image IS NOT NULL;
-    CREATE TABLE changes (
-        room TEXT    NOT NULL,
-        seq  INTEGER NOT NULL,
-        id   INTEGER NOT NULL,
-        body TEXT    NOT NULL,
-        PRIMARY KEY (room, seq)
-    );
-    CREATE INDEX changes_by_message ON changes (room, id);
-    CREATE TABLE reactions (
-        room   TEXT    NOT NULL,
-        id     INTEGER NOT NULL,
-        emoji  TEXT    NOT NULL,
-        sender TEXT    NOT NULL,
-        nick   TEXT    NOT NULL,
-        seq    INTEGER NOT NULL,
-        PRIMARY KEY (room, id, sender, emoji)
-    );
-";
-
-/// Bans (see `super::bans`): what a ban keeps out, as the hub names it, and its end in ms
-/// since the epoch; ended ones are deleted as new ones come.
-const BANS: &str = "
-    CREATE TABLE bans (
-        key   TEXT    NOT NULL PRIMARY KEY,
-        until INTEGER NOT NULL
-    );
-    CREATE INDEX bans_by_end ON bans (until);
-";
-
-/// Brings the database's schema up to date: the [`MIGRATIONS`] not applied yet, then the
-/// `image` column of `messages`, added to a table an older server created (`NULL` in the
-/// rows it already holds). The column is checked for rather than numbered: databases of
-/// servers with either change and not the other exist.
-fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in (1i64..).zip(MIGRATIONS).skip(usize::try_from(done).unwrap_or(0)) {
-        if i == 3 {
-            // The changes' index of pictures needs the column.
-            add_image_column(conn)?;
-        }
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i)?;
-        tx.commit()?;
-    }
-    add_image_column(conn)
-}
-
-/// Adds the `image` column to a `messages` table an older server created without it.
-fn add_image_column(conn: &mut Connection) -> rusqlite::Result<()> {
-    let has_image =
-        conn.prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'image'")?.exists([])?;
-    if !has_image {
-        conn.execute_batch("ALTER TABLE messages ADD COLUMN image TEXT")?;
-        tracing::info!("added the image column to the messages table");
-    }
-    Ok(())
-}
-
-/// Renames the rooms stored under a name that is not in NFC (a server before names were
-/// normalised stored them as the client sent them) to their NFC name, which is the only
-/// one a client can now ask for, so that their history and settings stay reachable. A
-/// room whose NFC name is another stored room's keeps its name (merging two rooms' ids is
-/// not done) and is reported. Run at each start: one pass over the rooms' index, as
-/// reading each room's last id is, and a no-op once done.
-fn normalise_room_names(conn: &mut Connection) -> rusqlite::Result<()> {
-    use unicode_normalization::{UnicodeNormalization, is_nfc};
-    let tx = conn.transaction()?;
-    let names: Vec<String> = tx
-        .prepare("SELECT DISTINCT room FROM messages UNION SELECT room FROM rooms")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    for old in names.iter().filter(|name| !is_nfc(name)) {
-        let new: String = old.nfc().collect();
-        let taken = tx
-            .prepare("SELECT 1 FROM messages WHERE room = ?1 UNION SELECT 1 FROM rooms WHERE room = ?1")?
-            .exists([&new])?;
-        if taken {
-            tracing::warn!(
-                room = %old,
-                composed = %new,
-                "a stored room's composed name is another stored room's: it keeps its name, \
-                 which clients can no longer ask for"
-            );
-            continue;
-        }
-        tx.execute("UPDATE messages SET room = ?2 WHERE room = ?1", [old, &new])?;
-        tx.execute("UPDATE rooms SET room = ?2 WHERE room = ?1", [old, &new])?;
-        tracing::info!(room = %new, "a stored room's name is now in its composed (NFC) form");
-    }
-    tx.commit()
-}
 
 const COLUMNS: &str =
     "room, id, nick, text, ts, cid, image, edited, deleted, reply_to, quote_nick, quote_text, quote_deleted";
@@ -397,99 +245,6 @@ impl SqliteReader {
     pub fn ping(&self) -> Result<(), StoreError> {
         self.with(|conn| conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0)))
             .map(drop)
-    }
-
-    pub fn room(&self, room: &RoomName) -> Result<StoredRoom, StoreError> {
-        self.with(|conn| {
-            let settings = conn
-                .prepare_cached("SELECT password, max FROM rooms WHERE room = ?1")?
-                .query_row(params![room.as_str()], |r| {
-                    Ok(RoomSettings {
-                        password: r.get::<_, Option<String>>(0)?.map(Into::into),
-                        max: r.get::<_, Option<i64>>(1)?.and_then(|m| u32::try_from(m).ok()),
-                    })
-                })
-                .optional()?;
-            let exists = settings.is_some()
-                || conn
-                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE room = ?1)")?
-                    .query_row(params![room.as_str()], |r| r.get::<_, bool>(0))?;
-            let mut roles = Roles::default();
-            let mut rows = conn.prepare_cached("SELECT token, role FROM roles WHERE room = ?1")?;
-            for row in rows
-                .query_map(params![room.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-            {
-                let (token, role) = row?;
-                if role == "owner" {
-                    roles.owner = Some(token.into());
-                } else {
-                    roles.moderators.insert(token.into());
-                }
-            }
-            Ok(StoredRoom { exists, settings: settings.unwrap_or_default(), roles })
-        })
-    }
-
-    /// Written from a reader's connection, as [`SqliteReader::create_room`] is (an admin
-    /// action is rare).
-    pub fn audit(&self, entry: &str) -> Result<(), StoreError> {
-        self.with(|conn| {
-            let tx = conn.unchecked_transaction()?;
-            tx.execute("INSERT INTO audit (entry) VALUES (?1)", params![entry])?;
-            tx.execute(
-                "DELETE FROM audit WHERE seq <= (SELECT max(seq) FROM audit) - ?1",
-                params![super::AUDIT_KEPT as i64],
-            )?;
-            tx.commit()
-        })
-    }
-
-    pub fn audit_log(&self) -> Result<Vec<String>, StoreError> {
-        self.with(|conn| {
-            let mut rows = conn.prepare_cached("SELECT entry FROM audit ORDER BY seq DESC LIMIT ?1")?;
-            let entries = rows.query_map(params![super::AUDIT_KEPT as i64], |r| r.get(0))?;
-            entries.collect()
-        })
-    }
-
-    /// Written from a reader's connection, as [`SqliteReader::create_room`] is.
-    pub fn set_owner(&self, room: &RoomName, token: &SenderKey) -> Result<(), StoreError> {
-        self.with(|conn| {
-            let tx = conn.unchecked_transaction()?;
-            tx.execute("DELETE FROM roles WHERE room = ?1", params![room.as_str()])?;
-            tx.execute(
-                "INSERT INTO roles (room, token, role) VALUES (?1, ?2, 'owner')",
-                params![room.as_str(), &**token],
-            )?;
-            tx.commit()
-        })
-    }
-
-    pub fn set_moderator(&self, room: &RoomName, token: &SenderKey, on: bool) -> Result<(), StoreError> {
-        self.with(|conn| {
-            let sql = if on {
-                "INSERT INTO roles (room, token, role) VALUES (?1, ?2, 'moderator') ON CONFLICT (room, token) DO NOTHING"
-            } else {
-                "DELETE FROM roles WHERE room = ?1 AND token = ?2 AND role = 'moderator'"
-            };
-            conn.prepare_cached(sql)?.execute(params![room.as_str(), &**token]).map(drop)
-        })
-    }
-
-    /// Written from a reader's connection, beside the writer thread (WAL allows one writer
-    /// at a time; the busy timeout waits for a batch to commit): this runs once per room
-    /// created, off the hub's lock, and its caller waits for it.
-    pub fn create_room(&self, room: &RoomName, settings: &RoomSettings) -> Result<bool, StoreError> {
-        self.with(|conn| {
-            let n = conn
-                .prepare_cached(
-                    "INSERT INTO rooms (room, password, max)
-                     SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM messages WHERE room = ?1)
-                     ON CONFLICT (room) DO NOTHING",
-                )?
-                .execute(params![room.as_str(), settings.password.as_deref(), settings.max])?;
-            Ok(n == 1)
-        })
     }
 
     pub fn message(&self, room: &RoomName, id: u64) -> Result<Option<ChatMessage>, StoreError> {
@@ -780,39 +535,5 @@ impl DedupWindow {
         // Its place in `order` stays until it comes round: the window is a bound, not a
         // promise, and the table's unique index stands behind it.
         self.map.remove(key);
-    }
-}
-
-/// Bans (`super::bans`), written from a reader's connection as the audit log is (a ban is rare).
-impl SqliteReader {
-    pub fn ban(&self, key: &str, until: u64, now: u64) -> Result<(), StoreError> {
-        let (until, now) = (i64::try_from(until).unwrap_or(i64::MAX), i64::try_from(now).unwrap_or(i64::MAX));
-        self.with(|conn| {
-            let tx = conn.unchecked_transaction()?;
-            tx.execute("DELETE FROM bans WHERE until <= ?1", params![now])?;
-            tx.execute(
-                "INSERT INTO bans (key, until) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET until = max(until, excluded.until)",
-                params![key, until],
-            )?;
-            // Past the bound, the bans that end first go.
-            tx.execute(
-                "DELETE FROM bans WHERE key IN (SELECT key FROM bans ORDER BY until
-                 LIMIT max(0, (SELECT count(*) FROM bans) - ?1))",
-                params![super::bans::BANS_KEPT as i64],
-            )?;
-            tx.commit()
-        })
-    }
-
-    pub fn bans(&self, now: u64) -> Result<Vec<(String, u64)>, StoreError> {
-        let now = i64::try_from(now).unwrap_or(i64::MAX);
-        self.with(|conn| {
-            let mut rows = conn.prepare_cached("SELECT key, until FROM bans WHERE until > ?1")?;
-            let bans = rows.query_map(params![now], |r| {
-                Ok((r.get::<_, String>(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
-            })?;
-            bans.collect()
-        })
     }
 }

@@ -720,3 +720,6 @@ fn a_deletion_reaches_postgresql_and_the_text_goes_from_it() {
     let page = b.history.recent(&room("r"), 50).unwrap();
     assert!(page.messages[0].deleted && page.messages[0].text.is_empty());
 }
+
+mod kept;
+mod quotes;

@@ -1,7 +1,8 @@
 //! A cluster whose history is archived in a real PostgreSQL (`--database`) while Redis
 //! keeps each room's hot window (`--redis-history`): paging and resuming across the two
 //! tiers, PostgreSQL and Redis restarted, a node SIGKILLed mid-write; nothing acknowledged
-//! lost, nothing doubled, and Redis's streams stay within the window.
+//! lost, nothing doubled, and Redis's streams stay within the window; rooms' owners,
+//! moderators and settings and the audit log kept by PostgreSQL through a flushed Redis.
 
 use std::time::{Duration, Instant};
 
@@ -32,9 +33,22 @@ impl Backing {
     }
 
     async fn node(&self) -> Process {
+        self.node_with(&[]).await
+    }
+
+    /// A node with flags beyond the cluster's.
+    async fn node_with(&self, extra: &[&str]) -> Process {
         let (redis, pg, window) = (self.redis.url(), self.pg.url(), WINDOW.to_string());
-        let args = ["--redis", &redis, "--database", &pg, "--redis-history", &window];
+        let mut args = vec!["--redis", &redis, "--database", &pg, "--redis-history", &window];
+        args.extend_from_slice(extra);
         Process::start_with(&self.db, 0, &args, None).await
+    }
+
+    /// Empties Redis, as an operator's `FLUSHALL` or a Redis that lost its files would.
+    async fn flush_redis(&self) {
+        let client = ::redis::Client::open(self.redis.url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        ::redis::cmd("FLUSHALL").query_async::<()>(&mut c).await.unwrap();
     }
 
     /// The length of a room's stream in Redis.
@@ -288,4 +302,150 @@ async fn an_old_message_is_edited_deleted_and_quoted_and_a_resume_from_long_ago_
     let all = all.as_array().unwrap();
     assert_eq!(all[1]["text"], "m2 fixed");
     assert_eq!((all[2]["deleted"].as_bool(), all[2]["text"].as_str()), (Some(true), Some("")), "{}", all[2]);
+}
+
+#[tokio::test]
+async fn history_owners_moderators_private_rooms_and_the_audit_log_survive_a_flushed_redis() {
+    use crate::metrics::ADMIN_TOKEN;
+    let backing = Backing::start();
+    let args = ["--admin-token", ADMIN_TOKEN];
+    let node = backing.node_with(&args).await;
+    let mut ann = Client::connect(&node.url()).await;
+    ann.set_nick("ann").await;
+    ann.join("den").await;
+    let mut bob = Client::connect(&node.url()).await;
+    bob.set_nick("bob").await;
+    bob.join("den").await;
+    ann.send(json!({"type": "mod", "room": "den", "nick": "bob", "on": true})).await;
+    while ann.next().await["type"] != "role" {}
+    ann.send(json!({"type": "join", "room": "vault", "password": "sesame"})).await;
+    assert_eq!(ann.next().await["type"], "joined");
+    // Answered once the moderator and the private room are stored: requests are in order.
+    ann.send(json!({"type": "ping"})).await;
+    while ann.next().await["type"] != "pong" {}
+    let mut carl = Client::connect(&node.url()).await;
+    carl.set_nick("carl").await;
+    let addr = ([127, 0, 0, 1], node.port).into();
+    let kick = json!({"nick": "carl"}).to_string();
+    let kicked =
+        crate::admin::call(addr, "POST", "/api/admin/kick", Some(ADMIN_TOKEN), Some(&kick), "198.51.100.1");
+    assert_eq!(kicked.await.0, 200);
+    // Said and archived: the room exists for PostgreSQL (roles alone do not make it).
+    for i in 0..=WINDOW {
+        ann.say("den", "kept", &format!("a{i}")).await;
+    }
+    backing.trimmed("den").await;
+    let (ann_token, bob_token) = (ann.resume.clone(), bob.resume.clone());
+    node.sigkill().await;
+
+    backing.flush_redis().await;
+    let node = backing.node_with(&args).await;
+    // Someone else comes first: the room exists, so it is not theirs; the vault still
+    // asks its password.
+    let mut dave = Client::connect(&node.url()).await;
+    dave.set_nick("dave").await;
+    let joined = dave.join("den").await;
+    assert_eq!(joined.get("roles"), None);
+    // The history is PostgreSQL's, and the room numbers on from it.
+    assert_eq!(ids(&joined["history"]), (1..=WINDOW as u64 + 1).collect::<Vec<_>>());
+    assert_eq!(dave.say("den", "after the flush", "d1").await["id"], WINDOW + 2);
+    dave.send(json!({"type": "join", "room": "vault"})).await;
+    dave.expect_error("forbidden").await;
+    let mut ann = Client::connect(&format!("{}?resume={ann_token}", node.url())).await;
+    ann.set_nick("ann").await;
+    assert_eq!(ann.join("den").await["roles"], json!([{"nick": "ann", "role": "owner"}]));
+    let mut bob = Client::connect(&format!("{}?resume={bob_token}", node.url())).await;
+    bob.set_nick("bob").await;
+    assert_eq!(
+        bob.join("den").await["roles"],
+        json!([{"nick": "ann", "role": "owner"}, {"nick": "bob", "role": "moderator"}])
+    );
+    let addr = ([127, 0, 0, 1], node.port).into();
+    let (status, audit) =
+        crate::admin::call(addr, "GET", "/api/admin/audit", Some(ADMIN_TOKEN), None, "198.51.100.1").await;
+    assert_eq!(status, 200);
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!((&entries[0]["action"], &entries[0]["nick"]), (&json!("kick"), &json!("carl")));
+}
+
+/// Every key of Redis with its `MEMORY USAGE` (all of it counted, `SAMPLES 0`).
+async fn redis_keys(redis: &RedisServer) -> Vec<(String, u64)> {
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = ::redis::cmd("KEYS").arg("*").query_async(&mut c).await.unwrap();
+    let mut sizes = Vec::new();
+    for key in keys {
+        let size: Option<u64> = ::redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        sizes.push((key, size.unwrap_or(0)));
+    }
+    sizes
+}
+
+/// Says `n` messages (a multiple of 100) in `room`, their `cid`s `c<first>` on, as a
+/// sending client does (the echoes read a hundred at a time); of each hundred, the first
+/// answers the last of the hundred before, and the tenth is edited, the twentieth
+/// deleted and the thirtieth reacted to once said.
+async fn say_many(c: &mut Client, room: &str, first: u64, n: u64) {
+    let mut last = None;
+    for start in (first..first + n).step_by(100) {
+        for i in start..start + 100 {
+            let mut say =
+                json!({"type": "say", "room": room, "text": "x".repeat(100), "cid": format!("c{i}")});
+            if i == start
+                && let Some(quoted) = last
+            {
+                say["reply_to"] = json!(quoted);
+            }
+            c.send(say).await;
+        }
+        let mut ids = Vec::new();
+        while ids.len() < 100 {
+            let frame = c.next().await;
+            if frame["type"] == "message" {
+                ids.push(frame["id"].as_u64().unwrap());
+            }
+        }
+        c.send(json!({"type": "edit", "room": room, "id": ids[10], "text": "edited"})).await;
+        c.send(json!({"type": "react", "room": room, "id": ids[30], "emoji": "👍", "on": true})).await;
+        c.send(json!({"type": "delete", "room": room, "id": ids[20]})).await;
+        while c.next().await["type"] != "deleted" {}
+        last = ids.last().copied();
+    }
+}
+
+#[tokio::test]
+async fn redis_memory_stays_flat_however_many_messages_go_past_the_hot_window() {
+    let backing = Backing::start();
+    let node = backing.node().await;
+    let mut c = Client::connect(&node.url()).await;
+    c.join("r").await;
+    let mut totals = Vec::new();
+    let step = 1_500;
+    for round in 0..3 {
+        say_many(&mut c, "r", round * step + 1, step).await;
+        backing.trimmed("r").await;
+        let keys = redis_keys(&backing.redis).await;
+        let total: u64 = keys.iter().map(|k| k.1).sum();
+        // By kind (the key without its last part, a sender, id or day), for the figures.
+        let mut kinds = std::collections::BTreeMap::<String, (usize, u64)>::new();
+        for (key, size) in &keys {
+            let kind = key.rsplit_once(':').map_or(key.as_str(), |(kind, _)| kind);
+            let kind = if kind.starts_with("chat:cids") { "chat:cids" } else { kind };
+            let (n, bytes) = kinds.entry(kind.to_owned()).or_default();
+            (*n, *bytes) = (*n + 1, *bytes + size);
+        }
+        eprintln!("after {} messages: {total} bytes in {} keys: {kinds:?}", (round + 1) * step, keys.len());
+        totals.push(total);
+    }
+    // Without bounds, each message would keep about 60 bytes (its `cid`), each reply and
+    // change more: 90 KB more for the last 1,500.
+    assert!(totals[2] <= totals[1] + 16 * 1024, "Redis grew from {} to {} bytes", totals[1], totals[2]);
 }

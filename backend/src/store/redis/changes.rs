@@ -39,6 +39,12 @@ pub fn moved_key(room: &str) -> String {
     format!("chat:moved:{room}")
 }
 
+/// The key of the hash of who gave each message's reactions (JSON of `[emoji, resume
+/// token, nick]`), by id.
+pub fn rx_key(room: &str) -> String {
+    format!("chat:rx:{room}")
+}
+
 /// The key of the hash of each message's sender (its resume token).
 pub fn from_key(room: &str) -> String {
     format!("chat:from:{room}")
@@ -192,7 +198,7 @@ impl PendingChange {
             .arg(super::log_key(room))
             .arg(cur_key(room))
             .arg(from_key(room))
-            .arg(format!("chat:rx:{room}"))
+            .arg(rx_key(room))
             .arg(moved_key(room))
             .arg(super::channel(room))
             .arg(kind)

@@ -1,6 +1,7 @@
 //! The JSON of a `say` split around its id, whatever the room is called.
 
-use super::*;
+use super::writer::split_json;
+use common::ChatMessage;
 
 #[test]
 fn the_json_splits_around_the_id_whatever_the_room_is_called() {

@@ -11,28 +11,66 @@
 use common::{Change, ChatMessage, RoomName};
 use redis::aio::ConnectionManager;
 
-use super::{Pending, RedisReader, cur_key, floor_key, from_key, log_key, timed};
+use super::{RedisReader, cur_key, floor_key, from_key, log_key, rx_key, seq_key, timed};
 use crate::store::StoreError;
-use crate::store::postgres::Archive;
+use crate::store::postgres::{Archive, Stored};
 
-/// Brings back into `chat:cur:<room>` (and their senders into `chat:from:<room>`) the
-/// archived messages the batch's changes and
-/// replies concern, when the stream no longer holds them (the scripts read a message
-/// from there or from the stream). Such a message then stays in the hash, as every
-/// changed message does.
+/// Sets again the counters (and floors) of the batch's rooms that Redis lost (flushed,
+/// or restarted without its files) from what PostgreSQL has of them, before any script
+/// takes a number: a counter that started again from 1 would give out numbers PostgreSQL
+/// already holds, and the archiver would copy the new messages over the old ones. The
+/// floor says that everything up to there is PostgreSQL's. (A Redis emptied in the moment
+/// between this check and the batch's scripts is not caught: this runs before each batch.)
+pub async fn restore(
+    conn: &mut ConnectionManager,
+    archive: &Archive,
+    rooms: &[&str],
+) -> Result<(), StoreError> {
+    let mut pipe = redis::pipe();
+    for room in rooms {
+        pipe.exists(seq_key(room));
+    }
+    let known: Vec<bool> = timed(pipe.query_async(conn)).await?;
+    for (room, known) in rooms.iter().zip(known) {
+        if known {
+            continue;
+        }
+        let last = archive.last(room).await?;
+        if last == 0 {
+            continue; // A new room: its counter starts from nothing.
+        }
+        let script = redis::Script::new(RESTORE);
+        let restored: i64 =
+            timed(script.key(seq_key(room)).key(floor_key(room)).arg(last).invoke_async(conn)).await?;
+        if restored == 1 {
+            tracing::warn!(room, last, "Redis had lost a room's counter; set again from PostgreSQL");
+        }
+    }
+    Ok(())
+}
+
+/// Sets a lost counter (KEYS[1]) to ARGV[1] and the floor (KEYS[2]) above it, unless the
+/// counter exists (another node restored it first). Returns 1 when set.
+const RESTORE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+local floor = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tonumber(ARGV[1]) + 1 > floor then redis.call('SET', KEYS[2], tonumber(ARGV[1]) + 1) end
+return 1
+";
+
+/// Brings back into `chat:cur:<room>` (their senders into `chat:from:<room>`, the givers
+/// of their reactions into `chat:rx:<room>`) the
+/// archived messages a batch's changes and replies concern (`concerned`: their rooms and
+/// ids), when the stream no longer holds them (the scripts read a message from there or
+/// from the stream). Such a message then stays in the hash, as every changed message
+/// does.
 pub async fn rehydrate(
     conn: &mut ConnectionManager,
     archive: &Archive,
-    batch: &[Pending],
+    concerned: impl Iterator<Item = (&str, u64)>,
 ) -> Result<(), StoreError> {
-    for p in batch {
-        let (room, id) = match p {
-            Pending::Say(p) => match p.reply_to {
-                Some(id) => (p.room.as_str(), id),
-                None => continue,
-            },
-            Pending::Change(c) => (c.change.room.as_str(), c.change.id),
-        };
+    for (room, id) in concerned {
         let (floor, known, kept): (Option<u64>, bool, redis::streams::StreamRangeReply) = timed(
             redis::pipe()
                 .get(floor_key(room))
@@ -44,13 +82,17 @@ pub async fn rehydrate(
         if known || !kept.ids.is_empty() || id >= floor.unwrap_or(0) {
             continue;
         }
-        if let Some((msg, sender)) = archive.stored(room, id).await? {
+        if let Some(Stored { msg, sender, givers }) = archive.stored(room, id).await? {
             let json = serde_json::to_string(&msg).map_err(|e| StoreError::Decode(e.to_string()))?;
             let mut pipe = redis::pipe();
             pipe.cmd("HSETNX").arg(cur_key(room)).arg(id).arg(json).ignore();
             if let Some(sender) = sender {
                 // Who may edit it: the archiver dropped it from Redis with the message.
                 pipe.cmd("HSETNX").arg(from_key(room)).arg(id).arg(sender).ignore();
+            }
+            if let Some(givers) = givers {
+                // Who gave its reactions, so that a reaction now adds to theirs.
+                pipe.cmd("HSETNX").arg(rx_key(room)).arg(id).arg(givers).ignore();
             }
             let () = timed(pipe.query_async(conn)).await?;
         }
@@ -78,10 +120,21 @@ impl RedisReader {
     }
 
     /// The room's floor: every number below it is archived (0 when nothing was trimmed).
+    ///
+    /// A room Redis knows nothing of (no floor, no counter: new, or lost with a flushed
+    /// Redis) takes its floor from PostgreSQL, so its archived history is still read.
     fn floor(&self, room: &RoomName) -> Result<u64, StoreError> {
-        let key = floor_key(room.as_str());
-        let floor: Option<u64> = self.with(|c| redis::cmd("GET").arg(&key).query(c))?;
-        Ok(floor.unwrap_or(0))
+        let (key, seq) = (floor_key(room.as_str()), seq_key(room.as_str()));
+        let (floor, known): (Option<u64>, bool) =
+            self.with(|c| redis::pipe().get(&key).exists(&seq).query(c))?;
+        match floor {
+            Some(floor) => Ok(floor),
+            None if known => Ok(0),
+            None => {
+                let last = self.archived(|a| a.last(room.as_str())).unwrap_or(Ok(0))?;
+                Ok(if last == 0 { 0 } else { last + 1 })
+            }
+        }
     }
 
     /// As [`RedisReader::messages`], across the stream and the archive below its floor.

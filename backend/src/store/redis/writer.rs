@@ -1,0 +1,456 @@
+//! The writing side of the cluster's store: [`RedisStore`] queues each `say` and change
+//! (memory only, under the hub's lock) for one task that sends what is queued as a
+//! pipeline of scripts ([`SAY`], `changes::CHANGE`) and hands back what became of each.
+//! Nothing here reads for a session; that is the reader's.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::{ChatMessage, RoomName};
+use redis::aio::ConnectionManager;
+use redis::{Client, Value};
+use tokio::sync::mpsc;
+
+use super::changes::{Answer, CHANGE, HELPERS, PendingChange};
+use super::{RedisReader, UNARCHIVED_KEY, channel, cur_key, from_key, log_key, seq_key, tiers, timed};
+use crate::change::{ChangeRequest, Refusal};
+use crate::store::postgres::Archive;
+use crate::store::{Appended, Changing, NewMessage, Outcome, SenderKey, StoreError, Written};
+
+/// The writing side: the queue to the writer task and the `cid`s in flight. Memory only:
+/// the hub calls it under its lock.
+#[derive(Debug)]
+pub struct RedisStore {
+    writer: mpsc::Sender<Pending>,
+    /// `(sender, cid)` of messages handed to the writer and not yet back: a retry that
+    /// comes meanwhile is neither stored twice nor refused.
+    in_flight: HashSet<(SenderKey, String)>,
+}
+
+#[derive(Debug)]
+enum Pending {
+    Say(PendingSay),
+    Change(PendingChange),
+}
+
+/// Messages sent to Redis in one pipeline at most.
+const BATCH_MAX: usize = 256;
+/// Messages waiting for Redis at most; past that `say` is refused as busy (the client
+/// retries with the same `cid`), so an unreachable Redis cannot grow memory without bound.
+const QUEUE_MAX: usize = 16 * 1024;
+/// How long a sender's `cid`s are remembered after its last message (a week): retries come
+/// from clients' outboxes within minutes, and a sender that stops talking is forgotten.
+const CID_TTL_SECS: u64 = 7 * 24 * 3600;
+/// With an archive, a sender's `cid`s are kept in two hashes of at most [`CIDS_KEPT`]
+/// each: `say` records into the newer one, which becomes the older one once full (the
+/// older one dropped), and looks in both, and in the sender's hash of before the archive.
+/// Redis then holds at most `2 * CIDS_KEPT` `cid`s per sender however long it keeps
+/// talking (a single hash refreshed by each message would keep every `cid` it ever
+/// used), and a retry is recognised while its sender has said fewer than [`CIDS_KEPT`]
+/// messages since (the app's outbox holds at most 100 unacknowledged ones), for
+/// [`CIDS_TTL_SECS`] after the sender's last message.
+const CIDS_KEPT: usize = 128;
+/// How long an archive's `cid` hashes live after their sender's last message.
+const CIDS_TTL_SECS: u64 = 2 * 24 * 3600;
+/// A batch is tried this many times, [`RETRY_PAUSE`] apart, before its senders are told it
+/// failed: a Redis that restarts is back within a second or two.
+const WRITE_TRIES: u32 = 4;
+const RETRY_PAUSE: Duration = Duration::from_millis(300);
+
+fn cids_key(sender: &str) -> String {
+    format!("chat:cids:{sender}")
+}
+
+/// The keys of a sender's newer and older `cid`s, with an archive (see [`CIDS_KEPT`]).
+fn cids_keys(sender: &str) -> (String, String) {
+    (format!("chat:cids:{sender}:new"), format!("chat:cids:{sender}:old"))
+}
+
+/// One `say`, atomically. KEYS: the room's counter, its stream, the sender's `cid`s, the
+/// room's channel, its senders (`chat:from`), its changed messages (`chat:cur`). ARGV: the
+/// `cid`; the message's JSON before and after its id; the `cid` record's lifetime in
+/// seconds; the room; the prefix of stream keys; the sender; the id it answers (or ``);
+/// the prefix of the rooms' sets of replies; its picture (or ``), counted in `chat:img`;
+/// with an archive, the sender's older `cid`s and those of before the archive, looked in
+/// too when the `cid` is not in KEYS[3], and how many KEYS[3] holds before it becomes the
+/// older (see [`CIDS_KEPT`]; `` without). Returns `{1, message}` when stored and
+/// published, `{0, message}` when the sender used this `cid` before (the stored message),
+/// `{0, '', '<id> <room>'}` when that message is no longer in the stream (archived and
+/// trimmed, see `store::archive`, or gone), `{2, ''}` when the message it answers is not
+/// there.
+/// A reply gets its quote here (the nick and first 100 characters of the quoted message
+/// as it is now), put in before the JSON's last brace: `quote` is a message's last field.
+///
+/// The stream of an earlier message is read by name, not through KEYS: a single Redis
+/// (not Redis Cluster) allows that, and the room of an old `cid` cannot be known before.
+const SAY: &str = r#"
+local seen = redis.call('HGET', KEYS[3], ARGV[1])
+if not seen and ARGV[11] ~= '' then
+  seen = redis.call('HGET', ARGV[11], ARGV[1]) or redis.call('HGET', ARGV[12], ARGV[1])
+end
+if seen then
+  local sep = string.find(seen, ' ', 1, true)
+  local id = string.sub(seen, 1, sep - 1)
+  local entries = redis.call('XRANGE', ARGV[6] .. string.sub(seen, sep + 1), id .. '-0', id .. '-0')
+  if #entries == 0 then return {0, '', seen} end
+  return {0, entries[1][2][2]}
+end
+local quote = nil
+if ARGV[8] ~= '' then
+  local q = current(KEYS[6], KEYS[2], ARGV[8])
+  if not q or q.deleted then return {2, ''} end
+  quote = cjson.encode({nick = q.nick, text = head(q.text, 100)})
+end
+local id = redis.call('INCR', KEYS[1])
+local msg = ARGV[2] .. id .. ARGV[3]
+if quote then
+  msg = string.sub(msg, 1, -2) .. ',"quote":' .. quote .. '}'
+  redis.call('SADD', ARGV[9] .. ARGV[8], id)
+end
+redis.call('HSET', KEYS[5], id, ARGV[7])
+if ARGV[10] ~= '' then redis.call('HINCRBY', 'chat:img', ARGV[10], 1) end
+redis.call('XADD', KEYS[2], id .. '-0', 'm', msg)
+redis.call('HSET', KEYS[3], ARGV[1], id .. ' ' .. ARGV[5])
+if ARGV[11] ~= '' and redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[13]) then
+  redis.call('RENAME', KEYS[3], ARGV[11])
+  redis.call('EXPIRE', ARGV[11], ARGV[4])
+else
+  redis.call('EXPIRE', KEYS[3], ARGV[4])
+end
+redis.call('PUBLISH', KEYS[4], msg)
+return {1, msg}
+"#;
+
+#[derive(Debug)]
+struct PendingSay {
+    sender: SenderKey,
+    room: RoomName,
+    cid: String,
+    /// The message's JSON up to its id, and from after it on: the script puts the id in.
+    head: String,
+    tail: String,
+    reply_to: Option<u64>,
+    /// Its picture's URL: how many messages name a picture is counted, so that the last
+    /// one deleted lets the file go.
+    image: Option<String>,
+}
+
+impl PendingSay {
+    /// The message as it would be stored with `id`, for reporting a failure.
+    fn message(&self, id: u64) -> Option<ChatMessage> {
+        serde_json::from_str(&format!("{}{id}{}", self.head, self.tail)).ok()
+    }
+}
+
+impl RedisStore {
+    /// The writing side (its writer task spawned on the current runtime), the reading
+    /// side, and what the writer did with each batch.
+    pub fn start(
+        commands: ConnectionManager,
+        client: Client,
+        archive: Option<Archive>,
+    ) -> (Self, RedisReader, mpsc::Receiver<Written>) {
+        let (tx, rx) = mpsc::channel(QUEUE_MAX);
+        // Enough for the writer to run ahead of the hub by a few batches, no more.
+        let (done_tx, done_rx) = mpsc::channel(8);
+        tokio::spawn(write_loop(commands, rx, done_tx, archive.clone()));
+        let archive = archive.map(|a| (a, tokio::runtime::Handle::current()));
+        let reader = RedisReader { client, idle: Mutex::new(Vec::new()), archive };
+        (Self { writer: tx, in_flight: HashSet::new() }, reader, done_rx)
+    }
+
+    pub fn append(&mut self, m: NewMessage<'_>) -> Appended {
+        let key = (m.sender.clone(), m.cid.to_string());
+        if self.in_flight.contains(&key) {
+            return Appended::InFlight;
+        }
+        let image: Option<String> = m.image.map(Into::into);
+        let (head, tail) = split_json(&ChatMessage {
+            room: m.room.to_string(),
+            id: 0,
+            nick: m.nick.to_string(),
+            text: m.text.into(),
+            ts: m.ts,
+            cid: Some(key.1.clone()),
+            image: image.clone(),
+            reply_to: m.reply_to,
+            ..ChatMessage::default()
+        });
+        let pending = Pending::Say(PendingSay {
+            sender: m.sender.clone(),
+            room: m.room.clone(),
+            cid: key.1.clone(),
+            head,
+            tail,
+            reply_to: m.reply_to,
+            image,
+        });
+        match self.writer.try_send(pending) {
+            Ok(()) => {
+                self.in_flight.insert(key);
+                Appended::Queued
+            }
+            Err(_) => Appended::Busy,
+        }
+    }
+
+    /// Hands a change to the writer; its script judges it and numbers it in Redis.
+    pub fn change(&mut self, change: ChangeRequest) -> Changing {
+        match self.writer.try_send(Pending::Change(PendingChange { change, allowed: None })) {
+            Ok(()) => Changing::Queued,
+            Err(_) => Changing::Busy,
+        }
+    }
+
+    pub fn written(&mut self, outcome: &Outcome) {
+        if let Outcome::Refused { sender, cid: Some(cid), .. } = outcome {
+            self.in_flight.remove(&(sender.clone(), cid.clone()));
+        }
+        let (Outcome::Stored(sender, msg)
+        | Outcome::Published(sender, msg)
+        | Outcome::Existing(sender, msg)
+        | Outcome::Failed(sender, msg)) = outcome
+        else {
+            return;
+        };
+        if let Some(cid) = &msg.cid {
+            self.in_flight.remove(&(sender.clone(), cid.clone()));
+        }
+    }
+}
+
+/// Splits a message's JSON around its id (serialized as `0`): serde writes the fields in
+/// their declared order, `room` then `id`, and a string's quotes inside the room's name
+/// are escaped, so the first `,"id":0` is the id's.
+pub(super) fn split_json(msg: &ChatMessage) -> (String, String) {
+    let json = serde_json::to_string(msg).expect("a message always serializes");
+    let marker = ",\"id\":0";
+    let at = json.find(marker).expect("the id follows the room") + marker.len() - 1;
+    (json[..at].to_owned(), json[at + 1..].to_owned())
+}
+
+/// The writer task: sends whatever is queued (up to [`BATCH_MAX`] messages and changes)
+/// as one pipeline of scripts, in order, and hands back what became of each. A batch that
+/// cannot reach Redis is tried again a few times, then handed back as failed: nothing
+/// unstored is acknowledged, and nobody waits forever. Trying again is safe for a
+/// message: one the script already stored comes back as the sender's old `cid`. A change
+/// whose answer was lost is judged again: a reaction is then no change, an edit is made
+/// (and told) twice, and a deletion is refused as `not_found` to its asker, whom its
+/// `deleted` reached already.
+async fn write_loop(
+    mut conn: ConnectionManager,
+    mut rx: mpsc::Receiver<Pending>,
+    done: mpsc::Sender<Written>,
+    archive: Option<Archive>,
+) {
+    let scripts = Scripts {
+        say: redis::Script::new(&format!("{HELPERS}{SAY}")),
+        change: redis::Script::new(&format!("{HELPERS}{CHANGE}")),
+    };
+    let mut batch = Vec::with_capacity(BATCH_MAX);
+    while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {
+        let mut tries = 0;
+        let outcome = loop {
+            tries += 1;
+            match write_batch(&mut conn, &scripts, &mut batch, archive.as_ref()).await {
+                Ok(outcome) => break outcome,
+                Err(e) if tries < WRITE_TRIES => {
+                    tracing::warn!(error = %e, messages = batch.len(), "storing messages in Redis failed; retrying");
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, messages = batch.len(), "storing messages in Redis failed; their senders are told");
+                    break batch
+                        .iter()
+                        .filter_map(|p| match p {
+                            Pending::Say(p) => Some(Outcome::Failed(p.sender.clone(), p.message(0)?)),
+                            Pending::Change(c) => Some(Outcome::ChangeFailed(c.change.actor.sender.clone())),
+                        })
+                        .collect();
+                }
+            }
+        };
+        batch.clear();
+        if done.send(outcome).await.is_err() {
+            return; // The server is gone; what Redis took, it has.
+        }
+    }
+}
+
+/// The writer's scripts, with the Lua helpers they share.
+struct Scripts {
+    say: redis::Script,
+    change: redis::Script,
+}
+
+/// Runs `pipe`, loading the scripts first if Redis forgot them (it does when it restarts:
+/// then no script of the pipeline ran, since every one of them failed the same way).
+async fn run(
+    conn: &mut ConnectionManager,
+    scripts: &Scripts,
+    pipe: &redis::Pipeline,
+) -> Result<Vec<Value>, StoreError> {
+    match timed(pipe.query_async(conn)).await {
+        Err(StoreError::Redis(e))
+            if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+        {
+            timed(scripts.say.load_async(conn)).await?;
+            timed(scripts.change.load_async(conn)).await?;
+            timed(pipe.query_async(conn)).await
+        }
+        other => other,
+    }
+}
+
+async fn write_batch(
+    conn: &mut ConnectionManager,
+    scripts: &Scripts,
+    batch: &mut [Pending],
+    archive: Option<&Archive>,
+) -> Result<Written, StoreError> {
+    if let Some(archive) = archive {
+        let mut rooms: Vec<&str> = batch
+            .iter()
+            .map(|p| match p {
+                Pending::Say(p) => p.room.as_str(),
+                Pending::Change(c) => c.change.room.as_str(),
+            })
+            .collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        tiers::restore(conn, archive, &rooms).await?;
+        let concerned = batch.iter().filter_map(|p| match p {
+            Pending::Say(p) => Some((p.room.as_str(), p.reply_to?)),
+            Pending::Change(c) => Some((c.change.room.as_str(), c.change.id)),
+        });
+        tiers::rehydrate(conn, archive, concerned).await?;
+    }
+    let mut pipe = redis::pipe();
+    for p in batch.iter() {
+        match p {
+            Pending::Say(p) => {
+                let room = p.room.as_str();
+                let (cids, ttl, older, before) = match archive {
+                    None => (cids_key(&p.sender), CID_TTL_SECS, String::new(), String::new()),
+                    Some(_) => {
+                        let (newer, older) = cids_keys(&p.sender);
+                        (newer, CIDS_TTL_SECS, older, cids_key(&p.sender))
+                    }
+                };
+                pipe.cmd("EVALSHA")
+                    .arg(scripts.say.get_hash())
+                    .arg(6)
+                    .arg(seq_key(room))
+                    .arg(log_key(room))
+                    .arg(cids)
+                    .arg(channel(room))
+                    .arg(from_key(room))
+                    .arg(cur_key(room))
+                    .arg(&p.cid)
+                    .arg(&p.head)
+                    .arg(&p.tail)
+                    .arg(ttl)
+                    .arg(room)
+                    .arg("chat:log:")
+                    .arg(&*p.sender)
+                    .arg(p.reply_to.map(|r| r.to_string()).unwrap_or_default())
+                    .arg(format!("chat:re:{room}:"))
+                    .arg(p.image.as_deref().unwrap_or(""))
+                    .arg(older)
+                    .arg(before)
+                    .arg(CIDS_KEPT);
+            }
+            Pending::Change(c) => c.call(&mut pipe, &scripts.change),
+        }
+    }
+    if archive.is_some() {
+        // The rooms written to are to be archived (the archiver takes them from this
+        // set). Not in the scripts' step: a mark lost with a crash of Redis between the
+        // two only delays the archiving of the room until its next message, since what
+        // is not archived is never trimmed.
+        let rooms: HashSet<&str> = batch
+            .iter()
+            .map(|p| match p {
+                Pending::Say(p) => p.room.as_str(),
+                Pending::Change(c) => c.change.room.as_str(),
+            })
+            .collect();
+        pipe.sadd(UNARCHIVED_KEY, rooms.into_iter().collect::<Vec<_>>()).ignore();
+    }
+    let replies = run(conn, scripts, &pipe).await?;
+    let mut outcome = Vec::with_capacity(batch.len());
+    // Changes whose sender `change`'s rules allowed, to run again, and where they go.
+    let mut again = Vec::new();
+    for (i, (p, reply)) in batch.iter_mut().zip(replies).enumerate() {
+        match p {
+            Pending::Say(p) => outcome.extend(said(p, reply, archive).await?),
+            Pending::Change(c) => match c.answer(reply)? {
+                Answer::Done(o) => outcome.push(*o),
+                Answer::Nothing => {}
+                Answer::Again => {
+                    again.push((i, outcome.len()));
+                }
+            },
+        }
+    }
+    if again.is_empty() {
+        return Ok(outcome);
+    }
+    let mut pipe = redis::pipe();
+    for (i, _) in &again {
+        if let Pending::Change(c) = &batch[*i] {
+            c.call(&mut pipe, &scripts.change);
+        }
+    }
+    let replies = run(conn, scripts, &pipe).await?;
+    // Put in their places from the last, so that the earlier places stay right.
+    for ((i, at), reply) in again.into_iter().zip(replies).rev() {
+        if let Pending::Change(c) = &mut batch[i]
+            && let Answer::Done(o) = c.answer(reply)?
+        {
+            outcome.insert(at, *o);
+        }
+    }
+    Ok(outcome)
+}
+
+/// What became of a `say`, from its script's reply.
+async fn said(
+    p: &PendingSay,
+    reply: Value,
+    archive: Option<&Archive>,
+) -> Result<Option<Outcome>, StoreError> {
+    let mut reply: Vec<Value> =
+        redis::from_redis_value(reply).map_err(|e| StoreError::Decode(e.to_string()))?;
+    let seen: Option<String> = if reply.len() > 2 {
+        Some(redis::from_redis_value(reply.remove(2)).map_err(|e| StoreError::Decode(e.to_string()))?)
+    } else {
+        None
+    };
+    let (stored, json): (i64, String) =
+        redis::from_redis_value(Value::Array(reply)).map_err(|e| StoreError::Decode(e.to_string()))?;
+    if stored == 2 {
+        let (sender, room, cid) = (p.sender.clone(), p.room.clone(), Some(p.cid.clone()));
+        let id = p.reply_to.unwrap_or_default();
+        return Ok(Some(Outcome::Refused { sender, room, id, cid, refusal: Refusal::NotFound }));
+    }
+    let msg = if json.is_empty() {
+        // Stored once and no longer in the stream: the archive has it if it was trimmed;
+        // else it is gone, and the retry is not stored again.
+        match (archive, seen.as_deref().and_then(|s| s.split_once(' '))) {
+            (Some(archive), Some((id, room))) => match id.parse() {
+                Ok(id) => tiers::archived_message(archive, room, id).await?,
+                Err(_) => None,
+            },
+            _ => None,
+        }
+    } else {
+        Some(serde_json::from_str::<ChatMessage>(&json).map_err(|e| StoreError::Decode(e.to_string()))?)
+    };
+    Ok(match (stored, msg) {
+        (1, Some(msg)) => Some(Outcome::Published(p.sender.clone(), msg)),
+        (_, Some(msg)) => Some(Outcome::Existing(p.sender.clone(), msg)),
+        (_, None) => p.message(0).map(|msg| Outcome::Failed(p.sender.clone(), msg)),
+    })
+}
