@@ -62,9 +62,15 @@ impl Chat {
             }
             ServerMsg::Left { room } => return self.left(&room),
             // Taken out of the room: as if it had left (joining again is the person's own
-            // choice). Saying who did it is left to the app's moderation view: its words
-            // would not fit the first load's budget now.
-            ServerMsg::Kicked { room, .. } => return self.left(&room),
+            // choice, so nothing rejoins it by itself), and the user is told who did it.
+            ServerMsg::Kicked { room, by } => {
+                let w = words();
+                let template = if by.is_some() { w.kicked_by } else { w.kicked };
+                let text =
+                    fill(template, &[("nick", &isolated(&by.unwrap_or_default())), ("room", &isolated(&room))]);
+                self.show_alert(text);
+                return self.left(&room);
+            }
             ServerMsg::Role { room, nick, role } => {
                 if let Some(r) = self.room_mut(&room) {
                     r.roles.retain(|i| i.nick != nick);
