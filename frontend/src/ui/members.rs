@@ -9,9 +9,11 @@
 //! through the client; nicks are text, never markup.
 
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::Element;
 
 use super::dom::{Drawing, Drawn, add_element, add_text, element, set};
-use super::messages::{add_button, clicked};
+use super::messages::{add_button, after_layout, clicked};
 use super::{Ctx, ctx, handler};
 use crate::client::Client;
 use crate::state::{Acts, Member};
@@ -26,10 +28,13 @@ pub fn MemberList() -> impl IntoView {
             <h2 class="panel-title">
                 {w.members} " " <span class="count" data-testid="member-count">{room.count}</span>
             </h2>
-            <ul class="member-list">
-                // Keyed by the whole line: a change of role or of our own nick draws it anew.
-                <For each=move || room.members.get() key=Member::clone children=member_view />
-            </ul>
+            // Drawn whole, anew when it changes (see `dom`): a keyed list of views costs
+            // the wasm far more, and a list in which people come and go one at a time is
+            // small (a big room counts its arrivals rather than naming them).
+            {move || {
+                let list = room.members.get();
+                Drawn::new(move || draw_list(list, client))
+            }}
             <button
                 type="button"
                 class="quiet more-members"
@@ -43,42 +48,61 @@ pub fn MemberList() -> impl IntoView {
     }
 }
 
-/// One member's line. It never changes once drawn (see [`Member`]), so it is drawn rather
-/// than a `view!` (see [`dom`](super::dom)).
-fn member_view(member: Member) -> Drawn {
-    let Ctx { client, .. } = ctx();
-    Drawn::new(move || draw_member(member, client))
+/// The nick of the member line `li` (its first child's text).
+fn nick_of(li: Option<Element>) -> Option<String> {
+    li?.first_element_child()?.text_content()
 }
 
-fn draw_member(member: Member, client: Client) -> Drawing {
+fn draw_list(list: Vec<Member>, client: Client) -> Drawing {
     let w = words();
-    let li = element("li", "member");
-    set(&li, "data-testid", "member");
-    // The word CSS shows after our nick ("(you)").
-    if member.me {
-        set(&li, "data-me", w.me_tag);
+    let ul = element("ul", "member-list");
+    // A member line that has the focus (its actions shown) keeps it through a redraw.
+    let focused = nick_of(document().active_element().and_then(|e| e.closest(".member").ok().flatten()));
+    for member in list {
+        let li = add_element(&ul, "li", "member");
+        set(&li, "data-testid", "member");
+        // The word CSS shows after our nick ("(you)").
+        if member.me {
+            set(&li, "data-me", w.me_tag);
+        }
+        add_text(&add_element(&li, "bdi", ""), &member.nick);
+        if member.acts == Acts::Nothing {
+            continue;
+        }
+        // As a message's line: focusable (Tab, a click, a tap), which shows the actions.
+        set(&li, "tabindex", "0");
+        let bar = add_element(&li, "div", "actions");
+        if let Acts::Own(moderator) = member.acts {
+            let toggle = add_button(&bar, "", "mod", w.moderator);
+            set(&toggle, "aria-pressed", if moderator { "true" } else { "false" });
+        }
+        add_button(&bar, "", "kick", w.remove);
+        add_button(&bar, "", "ban", w.ban_day);
+        if focused.as_ref() == Some(&member.nick) {
+            // Once this drawing is in the page, in the place of the one that had the focus.
+            after_layout(Box::new(move || {
+                let _ = li.unchecked_ref::<web_sys::HtmlElement>().focus();
+            }));
+        }
     }
-    add_text(&add_element(&li, "bdi", ""), &member.nick);
-    let line = Drawing::new(li.clone());
-    if member.acts == Acts::Nothing {
-        return line;
-    }
-    // As a message's line: focusable (Tab, a click, a tap), which shows the actions.
-    set(&li, "tabindex", "0");
-    let bar = add_element(&li, "div", "actions");
-    if let Acts::Own(moderator) = member.acts {
-        let toggle = add_button(&bar, "", "mod", w.moderator);
-        set(&toggle, "aria-pressed", if moderator { "true" } else { "false" });
-    }
-    add_button(&bar, "", "kick", w.remove);
-    add_button(&bar, "", "ban", w.ban_day);
-    let Member { nick, acts, .. } = member;
-    line.on_click(
-        &bar,
-        Box::new(move |ev| match clicked(ev).and_then(|b| b.get_attribute("data-a")).as_deref() {
-            Some("mod") => client.change(|c| c.moderate(&nick, acts == Acts::Own(false))),
-            Some(act) => client.change(|c| c.remove(&nick, act == "ban")),
-            None => {}
+    // One listener for every line's buttons: the line's nick says whom they are about.
+    let on_ul = ul.clone();
+    Drawing::new(ul).on_click(
+        &on_ul,
+        Box::new(move |ev| {
+            let Some(button) = clicked(ev) else {
+                return;
+            };
+            let nick = nick_of(button.closest("li").ok().flatten()).unwrap_or_default();
+            match button.get_attribute("data-a").as_deref() {
+                // The toggle names a moderator when it is not pressed, and unnames one.
+                Some("mod") => {
+                    let on = button.get_attribute("aria-pressed").as_deref() == Some("false");
+                    client.change(|c| c.moderate(&nick, on));
+                }
+                Some(act) => client.change(|c| c.remove(&nick, act == "ban")),
+                None => {}
+            }
         }),
     )
 }

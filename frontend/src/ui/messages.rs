@@ -28,7 +28,7 @@ const TOP_PX: i32 = 64;
 
 /// Runs `f` before the next repaint, once the browser has laid out what changed. Boxed, so
 /// that every use shares one closure type (and its code in the wasm).
-fn after_layout(f: Box<dyn FnOnce()>) {
+pub(super) fn after_layout(f: Box<dyn FnOnce()>) {
     request_animation_frame(f);
 }
 
