@@ -66,8 +66,10 @@ impl Chat {
             ServerMsg::Kicked { room, by } => {
                 let w = words();
                 let template = if by.is_some() { w.kicked_by } else { w.kicked };
-                let text =
-                    fill(template, &[("nick", &isolated(&by.unwrap_or_default())), ("room", &isolated(&room))]);
+                let text = fill(
+                    template,
+                    &[("nick", &isolated(&by.unwrap_or_default())), ("room", &isolated(&room))],
+                );
                 self.show_alert(text);
                 return self.left(&room);
             }

@@ -557,7 +557,11 @@ impl Chat {
     /// The `kick` of `nick` from the room shown, or (`ban`) its `ban` for [`BAN_MINUTES`].
     pub fn remove(&self, nick: &str, ban: bool) -> Option<ClientMsg> {
         let (room, nick) = (self.current.clone(), nick.to_owned());
-        self.about(if ban { ClientMsg::Ban { room, nick, minutes: BAN_MINUTES } } else { ClientMsg::Kick { room, nick } })
+        self.about(if ban {
+            ClientMsg::Ban { room, nick, minutes: BAN_MINUTES }
+        } else {
+            ClientMsg::Kick { room, nick }
+        })
     }
 
     /// The `mod` that makes `nick` a moderator of the room shown (`on`), or no longer one.

@@ -46,8 +46,8 @@ pub struct RoomEntry {
 }
 
 /// One line of the members list: a nick, whether it is ours, and what we may do to that
-/// member. Compared whole, so that the list draws a line anew when any of it changes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// member.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub nick: String,
     pub me: bool,
@@ -56,7 +56,7 @@ pub struct Member {
 
 /// What the members list offers to do to a member (the server decides; this only offers
 /// the buttons).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Acts {
     /// Nothing: we are a plain member, or it is us, or they rank as high as we do.
     Nothing,

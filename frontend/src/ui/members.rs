@@ -48,16 +48,16 @@ pub fn MemberList() -> impl IntoView {
     }
 }
 
-/// The nick of the member line `li` (its first child's text).
-fn nick_of(li: Option<Element>) -> Option<String> {
-    li?.first_element_child()?.text_content()
+/// The nick of the member line with actions that `el` is in (its `data-nick`).
+fn nick_of(el: &Element) -> Option<String> {
+    el.closest("[data-nick]").ok()??.get_attribute("data-nick")
 }
 
 fn draw_list(list: Vec<Member>, client: Client) -> Drawing {
     let w = words();
     let ul = element("ul", "member-list");
     // A member line that has the focus (its actions shown) keeps it through a redraw.
-    let focused = nick_of(document().active_element().and_then(|e| e.closest(".member").ok().flatten()));
+    let focused = document().active_element().and_then(|e| nick_of(&e));
     for member in list {
         let li = add_element(&ul, "li", "member");
         set(&li, "data-testid", "member");
@@ -71,6 +71,7 @@ fn draw_list(list: Vec<Member>, client: Client) -> Drawing {
         }
         // As a message's line: focusable (Tab, a click, a tap), which shows the actions.
         set(&li, "tabindex", "0");
+        set(&li, "data-nick", &member.nick);
         let bar = add_element(&li, "div", "actions");
         if let Acts::Own(moderator) = member.acts {
             let toggle = add_button(&bar, "", "mod", w.moderator);
@@ -93,7 +94,7 @@ fn draw_list(list: Vec<Member>, client: Client) -> Drawing {
             let Some(button) = clicked(ev) else {
                 return;
             };
-            let nick = nick_of(button.closest("li").ok().flatten()).unwrap_or_default();
+            let nick = nick_of(&button).unwrap_or_default();
             match button.get_attribute("data-a").as_deref() {
                 // The toggle names a moderator when it is not pressed, and unnames one.
                 Some("mod") => {

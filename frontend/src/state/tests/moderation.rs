@@ -88,7 +88,10 @@ fn the_offers_follow_role_frames_and_renames() {
 #[test]
 fn remove_ban_and_moderate_send_their_frames_for_the_room_shown() {
     let mut chat = in_den("alice", &[("alice", Role::Owner)]);
-    assert_eq!(chat.remove("carol", false), Some(ClientMsg::Kick { room: "den".into(), nick: "carol".into() }));
+    assert_eq!(
+        chat.remove("carol", false),
+        Some(ClientMsg::Kick { room: "den".into(), nick: "carol".into() })
+    );
     assert_eq!(
         chat.remove("carol", true),
         Some(ClientMsg::Ban { room: "den".into(), nick: "carol".into(), minutes: 24 * 60 }),
@@ -121,10 +124,7 @@ fn a_kick_says_who_took_us_out_of_which_room_and_the_room_is_not_rejoined() {
     // A reconnect rejoins what is left, not the room we were taken out of.
     chat.disconnected();
     let frames = chat.apply(welcome("carol"), 0.0);
-    assert!(
-        !frames.iter().any(|f| matches!(f, ClientMsg::Join { room, .. } if room == "den")),
-        "{frames:?}"
-    );
+    assert!(!frames.iter().any(|f| matches!(f, ClientMsg::Join { room, .. } if room == "den")), "{frames:?}");
 
     // The operator's kick does not name anybody.
     let mut chat = in_den("carol", &[]);
