@@ -2,7 +2,7 @@
 //! the member is offered none of it; the owner names and unnames the member a moderator,
 //! deletes the member's message (gone on the phone too), removes the member from the room
 //! (the phone says who did it and from which room, and shows the lobby), then bans it for
-//! a day (the phone cannot join again, and says why).
+//! a day (the phone cannot join again, and says why rather than asking for a password).
 
 use anyhow::{Result, ensure};
 use e2e::{Driver, Page, Server};
@@ -136,11 +136,12 @@ async fn the_owner_deletes_a_message_and_removes_and_bans_its_author_from_the_ro
         .await?;
     other.open_room("den").await?;
     other
-        .until("the refusal", || async {
-            Ok(other.text_of("[data-testid=room-error]").await?.contains("banned"))
+        .until("the refusal, said in an alert", || async {
+            Ok(other.text_of("[data-testid=alert]").await?.contains("you are banned from the room den"))
         })
         .await?;
     ensure!(other.text_of("[data-testid=room-title]").await? == "#lobby", "the banned page is in den");
+    ensure!(other.count(".room-options[open]").await? == 0, "a password was asked for");
     other.screenshot("moderation-banned").await?;
     owner.screenshot("moderation-owner").await?;
     owner.close().await?;

@@ -341,7 +341,8 @@ impl Chat {
             }
             // A join the server could not finish (its store failing) did not happen either.
             // A private room refused: a wrong or missing password (or too many wrong
-            // ones) asks for it again, saying why; a full room says so.
+            // ones) asks for it again, saying why; a full room, or a ban from a public
+            // one, says so.
             (
                 ErrorCode::Invalid | ErrorCode::Unavailable | ErrorCode::Forbidden | ErrorCode::RoomFull,
                 None,
@@ -351,8 +352,11 @@ impl Chat {
             {
                 let room = self.joining.take().unwrap_or_default();
                 let with_password = self.room(&room).is_some_and(|r| r.password.is_some());
+                // A room the directory lists as public refuses nobody for a password: a
+                // `forbidden` there is a ban by its owner or a moderator.
+                let public = !with_password && self.directory.iter().any(|r| r.name == room && !r.private);
                 match code {
-                    ErrorCode::Forbidden => {}
+                    ErrorCode::Forbidden if !public => {}
                     ErrorCode::RateLimited if with_password => {}
                     // An ordinary refusal of another request: the join still stands.
                     ErrorCode::RateLimited => {
@@ -360,7 +364,8 @@ impl Chat {
                         self.show_alert(message);
                         return Vec::new();
                     }
-                    ErrorCode::RoomFull => {
+                    // Said in an alert too: on a phone the room form is in a closed drawer.
+                    ErrorCode::RoomFull | ErrorCode::Forbidden => {
                         self.show_alert(message.clone());
                         self.room_error = Some(message);
                         return self.left(&room);

@@ -138,3 +138,18 @@ fn the_kick_alert_isolates_names_that_may_turn_text_around() {
     chat.apply(ServerMsg::Kicked { room: "den".into(), by: Some("سارة".into()) }, 0.0);
     assert_eq!(chat.alert().map(|a| a.text.as_str()), Some("\u{2068}سارة\u{2069} removed you from #den"));
 }
+
+#[test]
+fn a_public_room_that_refuses_us_says_why_without_asking_for_a_password() {
+    let mut chat = connected("carol");
+    let rooms = vec![RoomInfo { name: "den".into(), members: 2, private: false }];
+    chat.apply(ServerMsg::Rooms { rooms }, 0.0);
+    chat.open_room("den").unwrap();
+    let why = "you are banned from the room den for now";
+    chat.apply(ServerMsg::error(ErrorCode::Forbidden, why, None), 0.0);
+    assert_eq!(chat.alert().map(|a| a.text.as_str()), Some(why), "seen on a phone too");
+    assert_eq!(chat.room_error(), Some(why));
+    assert_eq!(chat.prompt(), None, "a public room has no password to ask for");
+    assert!(chat.room("den").is_none());
+    assert_eq!(chat.current(), LOBBY);
+}
