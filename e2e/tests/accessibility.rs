@@ -1,7 +1,9 @@
 //! The chat as people with assistive technology or other languages meet it: axe-core
 //! finds nothing wrong on a desktop, a phone and a dark desktop with messages of their own
 //! and of others shown (edited, answered with a quote and a mention, reacted to, one
-//! message's actions shown), and a browser that prefers Korean gets the app in Korean.
+//! message's actions shown), then with a room's moderation controls shown (the owner's
+//! and a moderator's actions on a member, Delete on another's message, the alert of a
+//! person removed), and a browser that prefers Korean gets the app in Korean.
 
 use anyhow::{Result, ensure};
 use e2e::{Driver, Page, Server};
@@ -25,6 +27,18 @@ async fn action(page: &Page, text: &str, act: &str, click: bool) -> Result<()> {
          const shown = b.offsetHeight > 0; if ({click}) b.click(); return shown"
     );
     ensure!(page.eval(&script).await? == true, "no visible {act} on {text:?}");
+    Ok(())
+}
+
+/// Focuses the line of `nick` in the members list, then its button `act` (`data-a`), as a
+/// keyboard user gets there (which shows the line's actions), and clicks it if `click`.
+async fn member_action(page: &Page, nick: &str, act: &str, click: bool) -> Result<()> {
+    let script = format!(
+        "const b = document.querySelector(\"aside [data-nick='{nick}'] button[data-a='{act}']\");
+         if (!b) return false; b.closest('li').focus(); b.focus();
+         const shown = b.offsetHeight > 0; if ({click}) b.click(); return shown"
+    );
+    ensure!(page.eval(&script).await? == true, "no visible {act} on {nick:?}");
     Ok(())
 }
 
@@ -76,10 +90,47 @@ async fn axe_finds_nothing_on_a_desktop_a_phone_and_in_dark_mode() -> Result<()>
     phone.screenshot("phone-actions").await?;
 
     // Every page is audited before the test fails, so that it lists all there is to fix.
-    let found = audit(&desktop, "desktop (1280 px)").await?
+    let mut found = audit(&desktop, "desktop (1280 px)").await?
         + audit(&phone, "phone (360x640)").await?
         + audit(&dark, "dark desktop").await?;
     eprintln!("screenshot: {}", dark.screenshot("desktop-dark").await?.display());
+
+    // Moderation: cy creates a room (and so owns it) and names alice a moderator; each
+    // page with its moderation controls shown, and bob told he was removed.
+    dark.type_and_enter("Room", "den").await?;
+    dark.until("den shown", || async { Ok(dark.text_of("[data-testid=room-title]").await? == "#den") })
+        .await?;
+    for page in [&desktop, &phone] {
+        page.until("den listed", || async { Ok(page.room_count("den").await?.is_some()) }).await?;
+        page.open_room("den").await?;
+    }
+    dark.until("alice and bob listed", || async { Ok(dark.count("aside [data-nick]").await? == 2) }).await?;
+    member_action(&dark, "alice", "mod", true).await?;
+    desktop
+        .until("alice a moderator", || async { Ok(desktop.count("[role=log][data-mod]").await? == 1) })
+        .await?;
+    phone.type_and_enter("Message", "Hello, den").await?;
+    desktop.wait_text("log", "Hello, den").await?;
+    dark.until("the toggle pressed", || async {
+        Ok(dark.count("aside [data-nick=alice] [aria-pressed=true]").await? == 1)
+    })
+    .await?;
+    member_action(&dark, "alice", "mod", false).await?;
+    member_action(&desktop, "bob", "kick", false).await?;
+    desktop.screenshot("desktop-member-actions").await?;
+    dark.screenshot("dark-owner-actions").await?;
+    found += audit(&desktop, "desktop, a moderator's member actions").await?
+        + audit(&dark, "dark desktop, the owner's member actions").await?;
+    action(&dark, "Hello, den", "delete", false).await?;
+    found += audit(&dark, "dark desktop, Delete on another's message").await?;
+    member_action(&desktop, "bob", "kick", true).await?;
+    phone
+        .until("the kick's alert", || async {
+            Ok(phone.text_of("[data-testid=alert]").await?.contains("alice removed you from #den"))
+        })
+        .await?;
+    phone.screenshot("phone-removed").await?;
+    found += audit(&phone, "phone, removed from a room").await?;
     ensure!(found == 0, "axe-core found {found} violations (above)");
     for page in [desktop, phone, dark] {
         page.close().await?;

@@ -132,6 +132,17 @@ pub struct Words {
     pub cancel_reply: &'static str,
     /// The mark of a room whose unread messages mention us.
     pub mentions_you: &'static str,
+    /// A member's actions in the members list, for the room's owner and moderators: the
+    /// owner's toggle (pressed for a moderator), a kick and a ban.
+    pub moderator: &'static str,
+    pub remove: &'static str,
+    pub ban_day: &'static str,
+    /// The alert of a person taken out of `{room}` by `{nick}`, and by the operator.
+    pub kicked_by: &'static str,
+    pub kicked: &'static str,
+    /// As `kicked_by` and `kicked`, for a ban from the room (`kicked` with `until`).
+    pub banned_by: &'static str,
+    pub banned_room: &'static str,
 }
 
 pub const EN: Words = Words {
@@ -221,6 +232,13 @@ pub const EN: Words = Words {
     replying_to: "Replying to {nick}",
     cancel_reply: "Cancel the reply",
     mentions_you: "Mentions you",
+    moderator: "Moderator",
+    remove: "Remove",
+    ban_day: "Ban for a day",
+    kicked_by: "{nick} removed you from #{room}",
+    kicked: "The operator removed you from #{room}",
+    banned_by: "{nick} banned you from #{room} for now",
+    banned_room: "The operator banned you from #{room} for now",
 };
 
 /// Korean as a Korean chat app says it: short labels, polite sentences (합니다/해요 forms
@@ -313,6 +331,13 @@ pub const KO: Words = Words {
     replying_to: "{nick}님에게 답장",
     cancel_reply: "답장 취소",
     mentions_you: "나를 언급함",
+    moderator: "부방장",
+    remove: "내보내기",
+    ban_day: "하루 차단",
+    kicked_by: "{nick}님이 #{room}에서 나를 내보냈습니다",
+    kicked: "운영자가 #{room}에서 나를 내보냈습니다",
+    banned_by: "{nick}님이 #{room}에서 나를 당분간 차단했습니다",
+    banned_room: "운영자가 #{room}에서 나를 당분간 차단했습니다",
 };
 
 /// The languages the app speaks; the first is the one for everybody else.

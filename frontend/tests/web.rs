@@ -272,7 +272,7 @@ impl Mounted {
 
     /// The nicks of the members panel.
     fn members(&self) -> Vec<String> {
-        self.all("aside[aria-label='Members'] [data-testid='member']")
+        self.all("aside[aria-label='Members'] [data-testid='member'] > bdi")
             .iter()
             .map(|m| m.text_content().unwrap_or_default())
             .collect()

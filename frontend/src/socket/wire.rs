@@ -190,8 +190,8 @@ pub fn encode(msg: &ClientMsg) -> String {
             }
         }
         ClientMsg::Ping => text("type", "ping"),
-        // This app does not send these yet; encoded all the same, as the protocol has them.
-        // One arm for the three (the first load's budget): their fields in serde's order.
+        // The members list's actions (owner and moderators). One arm for the three (the
+        // first load's budget): their fields in serde's order.
         ClientMsg::Mod { room, nick, .. }
         | ClientMsg::Kick { room, nick }
         | ClientMsg::Ban { room, nick, .. } => {

@@ -62,9 +62,24 @@ impl Chat {
             }
             ServerMsg::Left { room } => return self.left(&room),
             // Taken out of the room: as if it had left (joining again is the person's own
-            // choice). Saying who did it is left to the app's moderation view: its words
-            // would not fit the first load's budget now.
-            ServerMsg::Kicked { room, .. } => return self.left(&room),
+            // choice, so nothing rejoins it by itself), and the user is told who did it and
+            // whether it is a ban (`until`: its end, which a `join` before it meets as
+            // `forbidden`).
+            ServerMsg::Kicked { room, by, until } => {
+                let w = words();
+                let template = match (by.is_some(), until.is_some()) {
+                    (true, false) => w.kicked_by,
+                    (false, false) => w.kicked,
+                    (true, true) => w.banned_by,
+                    (false, true) => w.banned_room,
+                };
+                let text = fill(
+                    template,
+                    &[("nick", &isolated(&by.unwrap_or_default())), ("room", &isolated(&room))],
+                );
+                self.show_alert(text);
+                return self.left(&room);
+            }
             ServerMsg::Role { room, nick, role } => {
                 if let Some(r) = self.room_mut(&room) {
                     r.roles.retain(|i| i.nick != nick);
@@ -333,7 +348,8 @@ impl Chat {
             }
             // A join the server could not finish (its store failing) did not happen either.
             // A private room refused: a wrong or missing password (or too many wrong
-            // ones) asks for it again, saying why; a full room says so.
+            // ones) asks for it again, saying why; a full room, or a ban from a public
+            // one, says so.
             (
                 ErrorCode::Invalid | ErrorCode::Unavailable | ErrorCode::Forbidden | ErrorCode::RoomFull,
                 None,
@@ -343,8 +359,11 @@ impl Chat {
             {
                 let room = self.joining.take().unwrap_or_default();
                 let with_password = self.room(&room).is_some_and(|r| r.password.is_some());
+                // A room the directory lists as public refuses nobody for a password: a
+                // `forbidden` there is a ban by its owner or a moderator.
+                let public = !with_password && self.directory.iter().any(|r| r.name == room && !r.private);
                 match code {
-                    ErrorCode::Forbidden => {}
+                    ErrorCode::Forbidden if !public => {}
                     ErrorCode::RateLimited if with_password => {}
                     // An ordinary refusal of another request: the join still stands.
                     ErrorCode::RateLimited => {
@@ -352,7 +371,8 @@ impl Chat {
                         self.show_alert(message);
                         return Vec::new();
                     }
-                    ErrorCode::RoomFull => {
+                    // Said in an alert too: on a phone the room form is in a closed drawer.
+                    ErrorCode::RoomFull | ErrorCode::Forbidden => {
                         self.show_alert(message.clone());
                         self.room_error = Some(message);
                         return self.left(&room);

@@ -2,6 +2,8 @@
 //! that change it, split by job:
 //! - this module: the [`Chat`] itself and every user intent ([`Chat::say`],
 //!   [`Chat::open_room`], [`Chat::leave`], [`Chat::typing`], [`Chat::load_older`],
+//!   a message's `edit`, `delete` and `react`, a moderator's [`Chat::remove`] and
+//!   [`Chat::moderate`],
 //!   [`Chat::load_members`], [`Chat::request_nick`], and [`Chat::open_room_with`] for
 //!   private rooms), recorded here first so that a
 //!   reconnect can replay them from this value alone; timed behaviour (typing indicators
@@ -28,20 +30,24 @@ pub mod view;
 mod tests;
 
 use common::names::room_max;
-use common::{ChatMessage, ClientMsg, InvalidName, LOBBY, Nick, Password, RoomInfo, RoomName, Text};
+use common::{ChatMessage, ClientMsg, InvalidName, LOBBY, Nick, Password, Role, RoomInfo, RoomName, Text};
 
 use crate::words::{fill, words};
 
 pub use apply::counted_text;
 pub use outbox::{Delivery, MAX_OUTBOX, Outbox, Pending, RETRY_MS, SayError};
 pub use room::{Entry, EntryKey, MAX_ENTRIES, Older, RoomState, TYPING_MS};
-pub use view::{RoomEntry, count_text, isolated, page_title, typing_text};
+pub use view::{Acts, Member, RoomEntry, count_text, isolated, page_title, typing_text};
 
 /// While the user types, a `typing` frame goes out at most this often: often enough to
 /// renew the others' indicator before it expires, rarely enough to cost nothing.
 pub const TYPING_SEND_MS: f64 = 2000.0;
 /// How many older messages one scroll-back request asks for.
 pub const HISTORY_PAGE: u32 = 50;
+/// How long the members list's "Ban" keeps someone out of the room: a day, long enough
+/// for a spammer to go elsewhere, short enough that a ban by mistake ends by itself (the
+/// protocol has no way to lift a room's ban).
+pub const BAN_MINUTES: u64 = 24 * 60;
 
 /// What happens to a picture's upload (see [`Chat::upload`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -545,7 +551,22 @@ impl Chat {
     /// We may delete this message of the room shown: ours, or the room's owner or a
     /// moderator may (the server decides; this only offers the button).
     pub fn may_delete(&self, own: bool) -> bool {
-        own || self.current_room().is_some_and(|r| r.roles.iter().any(|i| i.nick == self.nick))
+        own || self.current_room().is_some_and(|r| r.role(&self.nick) != Role::Member)
+    }
+
+    /// The `kick` of `nick` from the room shown, or (`ban`) its `ban` for [`BAN_MINUTES`].
+    pub fn remove(&self, nick: &str, ban: bool) -> Option<ClientMsg> {
+        let (room, nick) = (self.current.clone(), nick.to_owned());
+        self.about(if ban {
+            ClientMsg::Ban { room, nick, minutes: BAN_MINUTES }
+        } else {
+            ClientMsg::Kick { room, nick }
+        })
+    }
+
+    /// The `mod` that makes `nick` a moderator of the room shown (`on`), or no longer one.
+    pub fn moderate(&self, nick: &str, on: bool) -> Option<ClientMsg> {
+        self.about(ClientMsg::Mod { room: self.current.clone(), nick: nick.to_owned(), on })
     }
 
     /// A frame about the message `id` of the room shown, if it can go now: an edit, a

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use common::{Change, ChatMessage, RoleInfo};
+use common::{Change, ChatMessage, Role, RoleInfo};
 
 /// A room keeps at most this many log entries as new ones arrive; older ones are dropped
 /// from memory (the server keeps the history, and scroll-back fetches them again).
@@ -218,6 +218,11 @@ impl RoomState {
             (true, false, true) => Older::Complete,
             (true, false, false) => Older::More,
         }
+    }
+
+    /// The role of `nick` in the room, as `joined` and `role` told it.
+    pub fn role(&self, nick: &str) -> Role {
+        self.roles.iter().find(|i| i.nick == nick).map_or(Role::Member, |i| i.role)
     }
 
     /// How many members the room has: the server's count, or the list's length.

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use common::LOBBY;
+use common::{LOBBY, Role};
 
 use super::room::{Entry, by_name};
 use super::{Chat, Delivery, RoomState, Status};
@@ -43,6 +43,28 @@ pub struct RoomEntry {
     pub current: bool,
     /// The directory says it asks a password.
     pub private: bool,
+}
+
+/// One line of the members list: a nick, whether it is ours, and what we may do to that
+/// member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub nick: String,
+    pub me: bool,
+    pub acts: Acts,
+}
+
+/// What the members list offers to do to a member (the server decides; this only offers
+/// the buttons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acts {
+    /// Nothing: we are a plain member, or it is us, or they rank as high as we do.
+    Nothing,
+    /// Remove them from the room, or ban them: we moderate it and they are a plain member.
+    Remove,
+    /// The same, and name them a moderator or no longer (`true`: they are one now): we
+    /// own the room.
+    Own(bool),
 }
 
 /// A count as people read it: "1,200" (digits grouped by three with commas).
@@ -146,9 +168,26 @@ impl Chat {
     }
 
     /// The members of the room shown, by name (case-insensitively): all of them in
-    /// version 1, the pages loaded so far in version 2.
-    pub fn members(&self) -> Vec<String> {
-        self.current_room().map(|r| r.members.clone()).unwrap_or_default()
+    /// version 1, the pages loaded so far in version 2; each with what we may do to them.
+    pub fn members(&self) -> Vec<Member> {
+        let Some(r) = self.current_room() else {
+            return Vec::new();
+        };
+        let mine = r.role(&self.nick);
+        let mut list = Vec::new();
+        for nick in &r.members {
+            let me = *nick == self.nick;
+            let theirs = r.role(nick);
+            // As the server rules: the owner acts on anyone, a moderator on plain members.
+            let acts = match mine {
+                _ if me => Acts::Nothing,
+                Role::Owner => Acts::Own(theirs == Role::Moderator),
+                Role::Moderator if theirs == Role::Member => Acts::Remove,
+                _ => Acts::Nothing,
+            };
+            list.push(Member { nick: nick.clone(), me, acts });
+        }
+        list
     }
 
     /// How many members the room shown has (the server's count in version 2).

@@ -28,7 +28,7 @@ const TOP_PX: i32 = 64;
 
 /// Runs `f` before the next repaint, once the browser has laid out what changed. Boxed, so
 /// that every use shares one closure type (and its code in the wasm).
-fn after_layout(f: Box<dyn FnOnce()>) {
+pub(super) fn after_layout(f: Box<dyn FnOnce()>) {
     request_animation_frame(f);
 }
 
@@ -54,7 +54,7 @@ fn entry_view(entry: Arc<Entry>) -> Drawn {
 const PALETTE: [&str; 6] = ["👍", "❤️", "😂", "😮", "😢", "🎉"];
 
 /// A `<button>` at the end of `parent` saying `text`, with its action `act` (`data-a`).
-fn add_button(parent: &Element, class: &str, act: &str, text: &str) -> Element {
+pub(super) fn add_button(parent: &Element, class: &str, act: &str, text: &str) -> Element {
     let button = add_element(parent, "button", class);
     set(&button, "type", "button");
     if !act.is_empty() {
@@ -64,13 +64,16 @@ fn add_button(parent: &Element, class: &str, act: &str, text: &str) -> Element {
     button
 }
 
+/// The button a click `ev` landed on (or in), if any.
+pub(super) fn clicked(ev: JsValue) -> Option<Element> {
+    let ev = ev.unchecked_into::<web_sys::Event>();
+    ev.target().and_then(|t| t.unchecked_into::<Element>().closest("button").ok().flatten())
+}
+
 /// A click in the message `id` (saying `text`) of the line `li`: on one of its actions, a
 /// reaction chip or an emoji of its `palette`.
 fn act(li: &Element, palette: &Element, ev: JsValue, id: u64, text: &str, client: Client) {
-    let ev = ev.unchecked_into::<web_sys::Event>();
-    let Some(button) =
-        ev.target().and_then(|t| t.unchecked_into::<Element>().closest("button").ok().flatten())
-    else {
+    let Some(button) = clicked(ev) else {
         return;
     };
     if let Some(emoji) = button.get_attribute("data-e") {

@@ -32,7 +32,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsValue;
 
 use crate::client::Client;
-use crate::state::{Alert, Chat, Entry, Older, RoomEntry, Status, count_text, page_title};
+use crate::state::{Alert, Chat, Entry, Member, Older, RoomEntry, Status, count_text, page_title};
 use crate::words::{fill, words};
 use crate::{route, socket, storage};
 
@@ -56,7 +56,7 @@ pub struct RoomView {
     pub entries: Memo<Vec<Arc<Entry>>>,
     pub joined: Memo<bool>,
     pub older: Memo<Older>,
-    pub members: Memo<Vec<String>>,
+    pub members: Memo<Vec<Member>>,
     /// The room's size as shown ("1,200"): a text rather than a number, so that its memo
     /// shares the code of the other text memos.
     pub count: Memo<String>,

@@ -5,7 +5,8 @@
 //! topic each: `outbox.rs` (sending, retries), `presence.rs` (members, typing, errors),
 //! `rooms.rs` (opening, leaving, unread, the directory), `history.rs` (scroll back, resume,
 //! the log's bound), `members.rs` (version 2's member pages and counts), `private.rs`
-//! (passwords and limits) and `pictures.rs`.
+//! (passwords and limits), `moderation.rs` (what owners and moderators are offered, and
+//! a kick) and `pictures.rs`.
 
 use super::*;
 use common::{ChatMessage, ErrorCode, PresenceEvent, RoomInfo, ServerMsg};
@@ -15,6 +16,7 @@ use crate::words::{EN, KO};
 mod changes;
 mod history;
 mod members;
+mod moderation;
 mod outbox;
 mod pictures;
 mod presence;
@@ -70,6 +72,11 @@ fn texts(chat: &Chat) -> Vec<String> {
             Entry::Outgoing { text, failed: Some(why), .. } => format!("{text}!{why}"),
         })
         .collect()
+}
+
+/// The nicks of the members list of the room shown.
+fn names(chat: &Chat) -> Vec<String> {
+    chat.members().into_iter().map(|m| m.nick).collect()
 }
 
 fn cid_of(frame: Option<ClientMsg>) -> String {
