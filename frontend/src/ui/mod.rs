@@ -77,6 +77,8 @@ impl RoomView {}
 #[derive(Debug, Clone, Copy)]
 pub struct RoomsView {
     pub list: Memo<Vec<RoomEntry>>,
+    /// The server has more rooms to page through (version 2).
+    pub more: Memo<bool>,
     pub error: Memo<Option<String>>,
     pub prompt: Memo<Option<String>>,
 }
@@ -204,6 +206,7 @@ pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
     };
     let rooms = RoomsView {
         list: part(chat, Chat::room_list),
+        more: part(chat, Chat::rooms_more),
         error: part(chat, |c| c.room_error().map(str::to_owned)),
         prompt: part(chat, |c| c.prompt().map(str::to_owned)),
     };

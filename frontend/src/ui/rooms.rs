@@ -1,4 +1,6 @@
-//! The room list: every room of the live directory and every joined room, with member
+//! The room list: every room of the live directory (in version 2, the part the server
+//! sent: a short first list, more pages on "More rooms", and a "Find a room" search by the
+//! start of a name) and every joined room, with member
 //! counts, unread badges and a lock on private rooms; the form that joins (or creates) a
 //! room by name, optionally with a password and a member limit, which also asks for a
 //! private room's password when one is opened without it. On a wide screen it is a sidebar; on a phone a drawer
@@ -9,8 +11,12 @@
 use leptos::html;
 use leptos::prelude::*;
 
+use wasm_bindgen::JsCast;
+use web_sys::HtmlInputElement;
+
 use super::dom::{Drawing, Drawn, add_text, element, set};
 use super::{Ctx, ctx, effect, handler, text_of};
+use crate::client::Client;
 use crate::state::RoomEntry;
 use crate::words::{fill, words};
 
@@ -57,6 +63,7 @@ pub fn RoomList() -> impl IntoView {
     view! {
         <nav class=move || if panels.rooms.get() { "sidebar panel open" } else { "sidebar panel" } aria-label=w.rooms>
             <h2 class="panel-title">{w.rooms}</h2>
+            {Drawn::new(move || draw_finder(client))}
             <ul class="room-list">
                 // Keyed by name, each line reading its own counts: a line that changes is
                 // updated in place, so a focused button keeps the focus.
@@ -64,6 +71,7 @@ pub fn RoomList() -> impl IntoView {
                     <RoomLine name />
                 </For>
             </ul>
+            {move || rooms.more.get().then(|| Drawn::new(move || draw_more(client)))}
             // `novalidate`: a limit out of range is explained by the chat, like every other refusal.
             <form class="room-form" novalidate="" on:submit=handler(join)>
                 <label class="room-field">
@@ -176,6 +184,36 @@ fn RoomLine(name: String) -> impl IntoView {
             </button>
         </li>
     }
+}
+
+/// The "Find a room" field, drawn once (a redraw would lose what is typed): each change
+/// searches the list.
+fn draw_finder(client: Client) -> Drawing {
+    let input = element("input", "room-find");
+    let find = words().find_room;
+    for (name, value) in [
+        ("type", "search"),
+        ("aria-label", find),
+        ("placeholder", find),
+        ("autocomplete", "off"),
+        ("autocapitalize", "off"),
+        ("spellcheck", "false"),
+        ("maxlength", "64"),
+        ("data-testid", "find-room"),
+    ] {
+        set(&input, name, value);
+    }
+    let field = input.clone().unchecked_into::<HtmlInputElement>();
+    Drawing::new(input.clone()).on(&input, "input", Box::new(move |_| client.find_rooms(&field.value())))
+}
+
+/// The "More rooms" button, while the server has more rooms to page through.
+fn draw_more(client: Client) -> Drawing {
+    let button = element("button", "more-rooms");
+    set(&button, "type", "button");
+    set(&button, "data-testid", "more-rooms");
+    add_text(&button, words().more_rooms);
+    Drawing::new(button.clone()).on_click(&button, Box::new(move |_| client.more_rooms()))
 }
 
 /// The lock of a private room, drawn by CSS (an emoji needs a font some systems lack).
