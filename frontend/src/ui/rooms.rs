@@ -12,10 +12,11 @@ use leptos::html;
 use leptos::prelude::*;
 
 use wasm_bindgen::JsCast;
-use web_sys::HtmlInputElement;
+use web_sys::{Element, HtmlElement, HtmlInputElement};
 
-use super::dom::{Drawing, Drawn, add_text, element, set};
-use super::{Ctx, ctx, effect, handler, text_of};
+use super::dom::{Drawing, Drawn, add_element, add_text, element, set};
+use super::messages::{add_button, after_layout, clicked};
+use super::{Ctx, Panels, ctx, effect, handler, text_of};
 use crate::client::Client;
 use crate::state::RoomEntry;
 use crate::words::{fill, words};
@@ -58,20 +59,17 @@ pub fn RoomList() -> impl IntoView {
             panels.rooms.set(false);
         }
     };
-    let names = move || rooms.list.with(|list| list.iter().map(|e| e.name.clone()).collect::<Vec<_>>());
-
     view! {
         <nav class=move || if panels.rooms.get() { "sidebar panel open" } else { "sidebar panel" } aria-label=w.rooms>
             <h2 class="panel-title">{w.rooms}</h2>
             {Drawn::new(move || draw_finder(client))}
-            <ul class="room-list">
-                // Keyed by name, each line reading its own counts: a line that changes is
-                // updated in place, so a focused button keeps the focus.
-                <For each=names key=|name| name.clone() let:name>
-                    <RoomLine name />
-                </For>
-            </ul>
-            {move || rooms.more.get().then(|| Drawn::new(move || draw_more(client)))}
+            // Drawn whole, anew when it changes (see `dom`), as the members list is: a
+            // keyed list of views costs the wasm far more than drawing a short list again.
+            {move || {
+                let list = rooms.list.get();
+                let more = rooms.more.get();
+                Drawn::new(move || draw_list(list, more, client, panels))
+            }}
             // `novalidate`: a limit out of range is explained by the chat, like every other refusal.
             <form class="room-form" novalidate="" on:submit=handler(join)>
                 <label class="room-field">
@@ -108,82 +106,74 @@ pub fn RoomList() -> impl IntoView {
     }
 }
 
-/// One room of the list: a button that shows it (joining it first if need be).
-#[component]
-fn RoomLine(name: String) -> impl IntoView {
-    let Ctx { rooms, panels, client, .. } = ctx();
-    // Each value below reads the line's entry of the list; the view only touches the page
-    // where a value changed.
-    let field = {
-        let name = name.clone();
-        move |f: fn(&RoomEntry) -> u32| {
-            rooms.list.with(|list| list.iter().find(|e| e.name == name).map_or(0, f))
+/// The room list, and after it the "More rooms" button while the server has more rooms to
+/// page through. Each room is a button that shows it (joining it first if need be).
+fn draw_list(list: Vec<RoomEntry>, more: bool, client: Client, panels: Panels) -> Drawing {
+    let w = words();
+    let all = element("div", "rooms");
+    let ul = add_element(&all, "ul", "room-list");
+    // The button that has the focus keeps it through a redraw (a count or a badge changed).
+    let focused = document().active_element().and_then(|e| e.get_attribute("data-room"));
+    let mut buttons = Vec::new();
+    for e in list {
+        let li = add_element(&ul, "li", "");
+        let button = add_element(&li, "button", "room-entry");
+        set(&button, "type", "button");
+        set(&button, "data-testid", "room");
+        set(&button, "data-room", &e.name);
+        if e.joined {
+            set(&button, "data-joined", "true");
         }
-    };
-    let current = {
-        let field = field.clone();
-        move || field(|e| u32::from(e.current)) != 0
-    };
-    let joined = {
-        let field = field.clone();
-        move || field(|e| u32::from(e.joined)) != 0
-    };
-    // Only joined rooms count messages, and the room shown has none unread by definition.
-    // Twice the count, plus one when one of them mentions us: one value, one badge.
-    let unread = {
-        let field = field.clone();
-        move || field(|e| e.unread << 1 | u32::from(e.mentioned))
-    };
-    let public = {
-        let field = field.clone();
-        move || field(|e| u32::from(e.private)) == 0
-    };
-    let members = move || field(|e| e.members);
-    let aria_current = {
-        let current = current.clone();
-        move || current().then_some("true")
-    };
-    let count_label = {
-        let members = members.clone();
-        move || {
-            let n = members();
-            fill(words().room_members.of(n), &[("n", &n.to_string())])
+        if e.current {
+            set(&button, "aria-current", "true");
         }
-    };
-    let open = {
-        let name = name.clone();
-        move |_| {
-            // The name came from the server or from a room we hold: always valid.
-            let _ = client.open_room(&name);
-            panels.rooms.set(false);
+        let name = add_element(&button, "span", "room-name");
+        add_text(&name, "#");
+        add_text(&name, &e.name);
+        if e.private {
+            add_lock(&button);
         }
-    };
-    let label = format!("#{name}");
-    view! {
-        <li>
-            <button
-                type="button"
-                class="room-entry"
-                data-joined=move || joined().then_some("true")
-                data-testid="room"
-                data-room=name
-                aria-current=aria_current
-                on:click=handler(open)
-            >
-                <span class="room-name">{label}</span>
-                {move || (!public()).then(|| Drawn::new(draw_lock))}
-                // Drawn rather than a `view!` (see `dom`): a badge never changes, another
-                // one replaces it.
-                {move || {
-                    let n = unread();
-                    (n > 1 && !current()).then(|| Drawn::new(move || draw_unread(n)))
-                }}
-                <span class="count" data-testid="room-count" aria-label=count_label>
-                    {members}
-                </span>
-            </button>
-        </li>
+        // Only joined rooms count messages, and the room shown has none unread.
+        if e.unread > 0 && !e.current {
+            add_unread(&button, e.unread, e.mentioned);
+        }
+        let count = add_element(&button, "span", "count");
+        let n = e.members.to_string();
+        set(&count, "data-testid", "room-count");
+        set(&count, "aria-label", &fill(w.room_members.of(e.members), &[("n", &n)]));
+        add_text(&count, &n);
+        buttons.push((e.name, button));
     }
+    if more {
+        // The list's empty name: its click asks for the next page.
+        let button = add_button(&all, "quiet more-members", "", w.more_rooms);
+        set(&button, "data-testid", "more-rooms");
+        set(&button, "data-room", "");
+        buttons.push((String::new(), button));
+    }
+    for (name, button) in buttons {
+        if focused.as_ref() == Some(&name) {
+            // Once this drawing is in the page, in the place of the one that had the focus.
+            after_layout(Box::new(move || {
+                let _ = button.unchecked_ref::<HtmlElement>().focus();
+            }));
+        }
+    }
+    let on_all = all.clone();
+    Drawing::new(all).on_click(
+        &on_all,
+        Box::new(move |ev| {
+            match clicked(ev).and_then(|b| b.get_attribute("data-room")).as_deref() {
+                Some("") => client.more_rooms(),
+                Some(name) => {
+                    // The name came from the server or from a room we hold: always valid.
+                    let _ = client.open_room(name);
+                    panels.rooms.set(false);
+                }
+                None => {}
+            }
+        }),
+    )
 }
 
 /// The "Find a room" field, drawn once (a redraw would lose what is typed): each change
@@ -207,40 +197,27 @@ fn draw_finder(client: Client) -> Drawing {
     Drawing::new(input.clone()).on(&input, "input", Box::new(move |_| client.find_rooms(&field.value())))
 }
 
-/// The "More rooms" button, while the server has more rooms to page through.
-fn draw_more(client: Client) -> Drawing {
-    let button = element("button", "more-rooms");
-    set(&button, "type", "button");
-    set(&button, "data-testid", "more-rooms");
-    add_text(&button, words().more_rooms);
-    Drawing::new(button.clone()).on_click(&button, Box::new(move |_| client.more_rooms()))
-}
-
 /// The lock of a private room, drawn by CSS (an emoji needs a font some systems lack).
-fn draw_lock() -> Drawing {
-    let lock = element("span", "lock");
+fn add_lock(button: &Element) {
+    let lock = add_element(button, "span", "lock");
     set(&lock, "role", "img");
     set(&lock, "aria-label", words().private);
     set(&lock, "data-testid", "lock");
-    Drawing::new(lock)
 }
 
-/// The badge of a room with `n / 2` unread messages, after an `@` when one of them
-/// mentions us (`n` odd).
-fn draw_unread(n: u32) -> Drawing {
-    let badge = element("span", "unread");
+/// The badge of a room with `n` unread messages, after an `@` when one of them mentions
+/// us.
+fn add_unread(button: &Element, n: u32, mentioned: bool) {
+    let badge = add_element(button, "span", "unread");
     set(&badge, "data-testid", "unread");
-    let count = (n >> 1).to_string();
+    let count = n.to_string();
     set(&badge, "aria-label", &fill(words().unread, &[("n", &count)]));
     add_text(&badge, &count);
-    let mut drawing = Drawing::new(badge);
-    if n & 1 == 1 {
-        let mention = element("span", "mention-mark");
+    if mentioned {
+        let mention = add_element(button, "span", "mention-mark");
         set(&mention, "data-testid", "mentioned");
         set(&mention, "role", "img");
         set(&mention, "aria-label", words().mentions_you);
         add_text(&mention, "@");
-        drawing = drawing.then(mention);
     }
-    drawing
 }
