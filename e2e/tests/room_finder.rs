@@ -3,7 +3,7 @@
 //! out, "More rooms" loads the next page of the directory, and a room found by the search
 //! can be joined from the list.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use e2e::{Driver, Page, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -73,6 +73,8 @@ async fn find_a_room_and_more_rooms_reach_rooms_the_first_view_leaves_out() -> R
     if listed(&ann, "zebra").await? || listed(&ann, "quiet-00").await? {
         bail!("the first view lists a quiet room");
     }
+    let found = ann.axe_violations().await?;
+    ensure!(found.is_empty(), "axe-core, the finder and More rooms shown: {found:?}");
 
     // A search by the start of the name, in another case, finds the room left out...
     let find = ann.field("Find a room").await?;
