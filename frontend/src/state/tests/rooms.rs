@@ -207,6 +207,7 @@ fn the_room_list_pages_and_searches_in_version_2() {
     assert_eq!(ask, Some(ClientMsg::Rooms { after: None, query: Some("RU".into()), limit: None }));
     // The whole list's late page is taken, but does not move the search's cursor.
     chat.apply(page(vec![info("rust", 4)], Some("rust"), None), 0.0);
+    assert_eq!(chat.more_rooms(), None, "the search's own page is still awaited");
     chat.apply(page(vec![info("Ruby", 1), info("rust", 4)], None, Some("RU")), 0.0);
     let names: Vec<String> = chat.room_list().into_iter().map(|e| e.name).collect();
     assert_eq!(names, ["Ruby", "rust"]);
