@@ -12,10 +12,10 @@ use leptos::html;
 use leptos::prelude::*;
 
 use wasm_bindgen::JsCast;
-use web_sys::{Element, HtmlElement, HtmlInputElement};
+use web_sys::{Element, HtmlInputElement};
 
 use super::dom::{Drawing, Drawn, add_element, add_text, element, set};
-use super::messages::{add_button, after_layout, clicked};
+use super::messages::{add_button, clicked};
 use super::{Ctx, Panels, ctx, effect, handler, text_of};
 use crate::client::Client;
 use crate::state::RoomEntry;
@@ -63,13 +63,8 @@ pub fn RoomList() -> impl IntoView {
         <nav class=move || if panels.rooms.get() { "sidebar panel open" } else { "sidebar panel" } aria-label=w.rooms>
             <h2 class="panel-title">{w.rooms}</h2>
             {Drawn::new(move || draw_finder(client))}
-            // Drawn whole, anew when it changes (see `dom`), as the members list is: a
-            // keyed list of views costs the wasm far more than drawing a short list again.
-            {move || {
-                let list = rooms.list.get();
-                let more = rooms.more.get();
-                Drawn::new(move || draw_list(list, more, client, panels))
-            }}
+            // Drawn with the DOM's calls (see `dom`) and kept in step by one effect.
+            {Drawn::new(move || draw_list(client, panels))}
             // `novalidate`: a limit out of range is explained by the chat, like every other refusal.
             <form class="room-form" novalidate="" on:submit=handler(join)>
                 <label class="room-field">
@@ -107,58 +102,24 @@ pub fn RoomList() -> impl IntoView {
 }
 
 /// The room list, and after it the "More rooms" button while the server has more rooms to
-/// page through. Each room is a button that shows it (joining it first if need be).
-fn draw_list(list: Vec<RoomEntry>, more: bool, client: Client, panels: Panels) -> Drawing {
-    let w = words();
+/// page through; each room a button that shows it (joining it first if need be). Drawn
+/// once and kept in step with the list by an effect that rewrites each line's button in
+/// place rather than drawing it anew: a keyed list of views costs the wasm far more, and a
+/// button that stays the same element keeps the focus, and a press on it is not lost when
+/// a count changes between the press and the release.
+fn draw_list(client: Client, panels: Panels) -> Drawing {
+    let Ctx { rooms, .. } = ctx();
     let all = element("div", "rooms");
     let ul = add_element(&all, "ul", "room-list");
-    // The button that has the focus keeps it through a redraw (a count or a badge changed).
-    let focused = document().active_element().and_then(|e| e.get_attribute("data-room"));
-    let mut buttons = Vec::new();
-    for e in list {
-        let li = add_element(&ul, "li", "");
-        let button = add_element(&li, "button", "room-entry");
-        set(&button, "type", "button");
-        set(&button, "data-testid", "room");
-        set(&button, "data-room", &e.name);
-        if e.joined {
-            set(&button, "data-joined", "true");
-        }
-        if e.current {
-            set(&button, "aria-current", "true");
-        }
-        let name = add_element(&button, "span", "room-name");
-        add_text(&name, "#");
-        add_text(&name, &e.name);
-        if e.private {
-            add_lock(&button);
-        }
-        // Only joined rooms count messages, and the room shown has none unread.
-        if e.unread > 0 && !e.current {
-            add_unread(&button, e.unread, e.mentioned);
-        }
-        let count = add_element(&button, "span", "count");
-        let n = e.members.to_string();
-        set(&count, "data-testid", "room-count");
-        set(&count, "aria-label", &fill(w.room_members.of(e.members), &[("n", &n)]));
-        add_text(&count, &n);
-        buttons.push((e.name, button));
-    }
-    if more {
-        // The list's empty name: its click asks for the next page.
-        let button = add_button(&all, "quiet more-members", "", w.more_rooms);
-        set(&button, "data-testid", "more-rooms");
-        set(&button, "data-room", "");
-        buttons.push((String::new(), button));
-    }
-    for (name, button) in buttons {
-        if focused.as_ref() == Some(&name) {
-            // Once this drawing is in the page, in the place of the one that had the focus.
-            after_layout(Box::new(move || {
-                let _ = button.unchecked_ref::<HtmlElement>().focus();
-            }));
-        }
-    }
+    // The list's empty name: its click asks for the next page.
+    let more = add_button(&all, "quiet more-members", "", words().more_rooms);
+    set(&more, "data-testid", "more-rooms");
+    set(&more, "data-room", "");
+    effect(Box::new(move || {
+        let on = rooms.more.get();
+        rooms.list.with(|list| redraw(&ul, list));
+        turn(&more, "hidden", !on);
+    }));
     let on_all = all.clone();
     Drawing::new(all).on_click(
         &on_all,
@@ -174,6 +135,61 @@ fn draw_list(list: Vec<RoomEntry>, more: bool, client: Client, panels: Panels) -
             }
         }),
     )
+}
+
+/// Sets the attribute `name` (to "true") when `on`, else removes it.
+fn turn(el: &Element, name: &str, on: bool) {
+    if on {
+        set(el, name, "true");
+    } else {
+        let _ = el.remove_attribute(name);
+    }
+}
+
+/// Rewrites the lines of `ul` to show `list`: the first lines' buttons are reused, in
+/// order, lines are added or removed at the end.
+fn redraw(ul: &Element, list: &[RoomEntry]) {
+    let w = words();
+    let mut line = ul.first_element_child();
+    for e in list {
+        let button = match line {
+            Some(li) => {
+                line = li.next_element_sibling();
+                let button = li.first_element_child().unwrap_or(li);
+                button.set_text_content(None);
+                button
+            }
+            None => {
+                let li = add_element(ul, "li", "");
+                let button = add_element(&li, "button", "room-entry");
+                set(&button, "type", "button");
+                set(&button, "data-testid", "room");
+                button
+            }
+        };
+        set(&button, "data-room", &e.name);
+        turn(&button, "data-joined", e.joined);
+        turn(&button, "aria-current", e.current);
+        let name = add_element(&button, "span", "room-name");
+        add_text(&name, "#");
+        add_text(&name, &e.name);
+        if e.private {
+            add_lock(&button);
+        }
+        // Only joined rooms count messages, and the room shown has none unread.
+        if e.unread > 0 && !e.current {
+            add_unread(&button, e.unread, e.mentioned);
+        }
+        let count = add_element(&button, "span", "count");
+        let n = e.members.to_string();
+        set(&count, "data-testid", "room-count");
+        set(&count, "aria-label", &fill(w.room_members.of(e.members), &[("n", &n)]));
+        add_text(&count, &n);
+    }
+    while let Some(li) = line {
+        line = li.next_element_sibling();
+        li.remove();
+    }
 }
 
 /// The "Find a room" field, drawn once (a redraw would lose what is typed): each change
