@@ -12,7 +12,8 @@
 //!
 //! The web app's download is held to a size budget (bench/TUNING.md), which shapes some
 //! code here: views that never change once shown, and hold nothing that can have the
-//! focus, are drawn with the DOM's own calls ([`dom`]); effects, event handlers and memos
+//! focus, are drawn with the DOM's own calls ([`dom`]), and so are the members list
+//! (drawn anew when it changes) and the room list (rewritten in place by one effect); effects, event handlers and memos
 //! go through one shared function each ([`effect`], [`handler`], `part`), so that the wasm
 //! holds their code once; and reactive attributes keep to a few value types (a toggled
 //! class as the whole `class` string, `hidden` as `Option<&str>`).

@@ -16,7 +16,7 @@ use web_sys::{Element, HtmlInputElement};
 
 use super::dom::{Drawing, Drawn, add_element, add_text, element, set};
 use super::messages::{add_button, clicked};
-use super::{Ctx, Panels, ctx, effect, handler, text_of};
+use super::{Ctx, Panels, RoomsView, ctx, effect, handler, text_of};
 use crate::client::Client;
 use crate::state::RoomEntry;
 use crate::words::{fill, words};
@@ -64,7 +64,7 @@ pub fn RoomList() -> impl IntoView {
             <h2 class="panel-title">{w.rooms}</h2>
             {Drawn::new(move || draw_finder(client))}
             // Drawn with the DOM's calls (see `dom`) and kept in step by one effect.
-            {Drawn::new(move || draw_list(client, panels))}
+            {Drawn::new(move || draw_list(rooms, client, panels))}
             // `novalidate`: a limit out of range is explained by the chat, like every other refusal.
             <form class="room-form" novalidate="" on:submit=handler(join)>
                 <label class="room-field">
@@ -107,8 +107,7 @@ pub fn RoomList() -> impl IntoView {
 /// place rather than drawing it anew: a keyed list of views costs the wasm far more, and a
 /// button that stays the same element keeps the focus, and a press on it is not lost when
 /// a count changes between the press and the release.
-fn draw_list(client: Client, panels: Panels) -> Drawing {
-    let Ctx { rooms, .. } = ctx();
+fn draw_list(rooms: RoomsView, client: Client, panels: Panels) -> Drawing {
     let all = element("div", "rooms");
     let ul = add_element(&all, "ul", "room-list");
     // The list's empty name: its click asks for the next page.
