@@ -158,6 +158,7 @@ async fn a_browser_that_prefers_korean_gets_the_app_in_korean() -> Result<()> {
     let time = page.text_of("[role=log] time").await?;
     assert!(time.contains("오전") || time.contains("오후"), "time shown as {time:?}");
     page.button("대화방").await?;
+    page.field("방 찾기").await?;
     eprintln!("screenshot: {}", page.screenshot("desktop-ko").await?.display());
     let found = audit(&page, "Korean desktop").await?;
     ensure!(found == 0, "axe-core found {found} violations (above)");

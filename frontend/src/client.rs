@@ -133,6 +133,16 @@ impl Client {
             .flatten()
     }
 
+    /// Searches the room list (empty: shows it whole again).
+    pub fn find_rooms(&self, raw: &str) {
+        self.send(self.chat.try_update(|c| c.find_rooms(raw)).flatten());
+    }
+
+    /// Asks for the next page of the room list, unless there is none or one is on its way.
+    pub fn more_rooms(&self) {
+        self.send(self.quiet_update(Chat::more_rooms));
+    }
+
     /// Hides the alert `seq`, if it is still the one shown.
     pub fn dismiss_alert(&self, seq: u64) {
         self.chat.try_update(|c| c.dismiss_alert(seq));

@@ -83,6 +83,10 @@ pub struct Words {
     pub qr_for: &'static str,
     pub room: &'static str,
     pub room_placeholder: &'static str,
+    /// The room list's search field.
+    pub find_room: &'static str,
+    /// The button that loads the next page of the room list.
+    pub more_rooms: &'static str,
     pub join: &'static str,
     pub room_options: &'static str,
     pub password_label: &'static str,
@@ -192,6 +196,8 @@ pub const EN: Words = Words {
     qr_for: "QR code for {url}",
     room: "Room",
     room_placeholder: "name",
+    find_room: "Find a room",
+    more_rooms: "More rooms",
     join: "Join",
     room_options: "Password, limit",
     password_label: "Password (private rooms)",
@@ -291,6 +297,8 @@ pub const KO: Words = Words {
     qr_for: "{url} QR 코드",
     room: "대화방",
     room_placeholder: "이름",
+    find_room: "방 찾기",
+    more_rooms: "방 더 보기",
     join: "입장",
     room_options: "비밀번호, 인원 제한",
     password_label: "비밀번호 (비공개 대화방)",

@@ -122,8 +122,6 @@ pub fn decode(text: &str) -> Option<ServerMsg> {
             removed: list(f("removed"), string)?,
             total: optional(f("total"), count)?,
         },
-        // Decoded as the contract has it; the app does not ask for pages yet (see state/:
-        // it shows version 2's first list and its changes, and joins any room by name).
         "rooms_page" => ServerMsg::RoomsPage {
             rooms: list(f("rooms"), room_info)?,
             next: optional(f("next"), string)?,

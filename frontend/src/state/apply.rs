@@ -19,12 +19,15 @@ impl Chat {
     /// the local time, used to age typing indicators and to schedule retries.
     pub fn apply(&mut self, msg: ServerMsg, now_ms: f64) -> Vec<ClientMsg> {
         match msg {
-            ServerMsg::Welcome { protocol, nick, rooms, resume, .. } => {
+            ServerMsg::Welcome { protocol, nick, rooms, resume, rooms_total } => {
                 self.protocol = protocol;
                 if resume.is_some() {
                     self.resume = resume;
                 }
-                return self.welcome(nick, rooms);
+                self.rooms_total = rooms_total.unwrap_or_default();
+                let frames = self.welcome(nick, rooms);
+                self.rooms_reset();
+                return frames;
             }
             ServerMsg::You { nick } => {
                 self.chosen_nick = Some(nick.clone());
@@ -104,16 +107,14 @@ impl Chat {
             ServerMsg::Edited(c) => self.change(Change::Edited(c)),
             ServerMsg::Deleted(c) => self.change(Change::Deleted(c)),
             ServerMsg::Reacted(c) => self.change(Change::Reacted(c)),
-            // Never asked for: the app shows version 2's first list and its changes.
-            ServerMsg::RoomsPage { .. } => {}
-            ServerMsg::RoomsDelta { changed, removed, .. } => {
+            ServerMsg::RoomsDelta { changed, removed, total } => {
                 self.directory.retain(|r| !removed.contains(&r.name));
-                for room in changed {
-                    match self.directory.iter_mut().find(|r| r.name == room.name) {
-                        Some(known) => *known = room,
-                        None => self.directory.push(room),
-                    }
-                }
+                self.upsert_rooms(changed);
+                self.rooms_total = total.unwrap_or(self.rooms_total);
+            }
+            ServerMsg::RoomsPage { rooms, next, total, query } => {
+                self.rooms_total = total;
+                self.rooms_page(rooms, next, query);
             }
             ServerMsg::Members { room, members, total, complete } => {
                 if let Some(r) = self.room_mut(&room) {
@@ -144,6 +145,16 @@ impl Chat {
             }
         }
         Vec::new()
+    }
+
+    /// Sets each room's entry in the directory, adding those it did not list.
+    pub(super) fn upsert_rooms(&mut self, rooms: Vec<RoomInfo>) {
+        for room in rooms {
+            match self.directory.iter_mut().find(|r| r.name == room.name) {
+                Some(known) => *known = room,
+                None => self.directory.push(room),
+            }
+        }
     }
 
     fn welcome(&mut self, nick: String, rooms: Vec<RoomInfo>) -> Vec<ClientMsg> {

@@ -22,6 +22,7 @@
 
 mod apply;
 pub mod changes;
+mod finder;
 pub mod outbox;
 pub mod room;
 pub mod view;
@@ -124,8 +125,12 @@ pub struct Chat {
     /// A private room the user asked to open without its password: the room form asks
     /// for it (the reason in `room_error`), then the view clears this.
     prompt: Option<String>,
-    /// The public room directory.
+    /// The public room directory (version 2: the part of it the server sent).
     directory: Vec<RoomInfo>,
+    /// Version 2: how many rooms the server's directory lists.
+    rooms_total: u32,
+    /// The room list's search and pages.
+    finder: finder::Finder,
     /// Messages sent and not yet echoed.
     outbox: Outbox,
     alert: Option<Alert>,
@@ -162,6 +167,8 @@ impl Chat {
             room_error: None,
             prompt: None,
             directory: Vec::new(),
+            rooms_total: 0,
+            finder: finder::Finder::default(),
             outbox: Outbox::default(),
             alert: None,
             welcomed: false,

@@ -133,14 +133,14 @@ impl Chat {
     }
 
     /// The room list: the lobby first, then every room of the directory and every joined
-    /// room, by name.
+    /// room, by name; while searching, those whose name starts with the search.
     pub fn room_list(&self) -> Vec<RoomEntry> {
         let mut list: Vec<RoomEntry> = Vec::new();
         let listed = self.directory.iter().map(|info| (info.name.as_str(), info.members, info.private));
         // A joined room the directory does not list yet counts the members `joined` gave.
         let joined = self.rooms.iter().map(|r| (r.name.as_str(), r.member_total(), r.password.is_some()));
         for (name, members, private) in listed.chain(joined) {
-            if list.iter().any(|e| e.name == name) {
+            if !self.found(name) || list.iter().any(|e| e.name == name) {
                 continue;
             }
             let room = self.room(name);

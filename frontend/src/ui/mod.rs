@@ -12,7 +12,8 @@
 //!
 //! The web app's download is held to a size budget (bench/TUNING.md), which shapes some
 //! code here: views that never change once shown, and hold nothing that can have the
-//! focus, are drawn with the DOM's own calls ([`dom`]); effects, event handlers and memos
+//! focus, are drawn with the DOM's own calls ([`dom`]), and so are the members list
+//! (drawn anew when it changes) and the room list (rewritten in place by one effect); effects, event handlers and memos
 //! go through one shared function each ([`effect`], [`handler`], `part`), so that the wasm
 //! holds their code once; and reactive attributes keep to a few value types (a toggled
 //! class as the whole `class` string, `hidden` as `Option<&str>`).
@@ -77,6 +78,8 @@ impl RoomView {}
 #[derive(Debug, Clone, Copy)]
 pub struct RoomsView {
     pub list: Memo<Vec<RoomEntry>>,
+    /// The server has more rooms to page through (version 2).
+    pub more: Memo<bool>,
     pub error: Memo<Option<String>>,
     pub prompt: Memo<Option<String>>,
 }
@@ -204,6 +207,7 @@ pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
     };
     let rooms = RoomsView {
         list: part(chat, Chat::room_list),
+        more: part(chat, Chat::rooms_more),
         error: part(chat, |c| c.room_error().map(str::to_owned)),
         prompt: part(chat, |c| c.prompt().map(str::to_owned)),
     };

@@ -1,4 +1,6 @@
-//! The room list: every room of the live directory and every joined room, with member
+//! The room list: every room of the live directory (in version 2, the part the server
+//! sent: a short first list, more pages on "More rooms", and a "Find a room" search by the
+//! start of a name) and every joined room, with member
 //! counts, unread badges and a lock on private rooms; the form that joins (or creates) a
 //! room by name, optionally with a password and a member limit, which also asks for a
 //! private room's password when one is opened without it. On a wide screen it is a sidebar; on a phone a drawer
@@ -9,8 +11,13 @@
 use leptos::html;
 use leptos::prelude::*;
 
-use super::dom::{Drawing, Drawn, add_text, element, set};
-use super::{Ctx, ctx, effect, handler, text_of};
+use wasm_bindgen::JsCast;
+use web_sys::{Element, HtmlInputElement};
+
+use super::dom::{Drawing, Drawn, add_element, add_text, element, set};
+use super::messages::{add_button, clicked};
+use super::{Ctx, Panels, RoomsView, ctx, effect, handler, text_of};
+use crate::client::Client;
 use crate::state::RoomEntry;
 use crate::words::{fill, words};
 
@@ -52,18 +59,12 @@ pub fn RoomList() -> impl IntoView {
             panels.rooms.set(false);
         }
     };
-    let names = move || rooms.list.with(|list| list.iter().map(|e| e.name.clone()).collect::<Vec<_>>());
-
     view! {
         <nav class=move || if panels.rooms.get() { "sidebar panel open" } else { "sidebar panel" } aria-label=w.rooms>
             <h2 class="panel-title">{w.rooms}</h2>
-            <ul class="room-list">
-                // Keyed by name, each line reading its own counts: a line that changes is
-                // updated in place, so a focused button keeps the focus.
-                <For each=names key=|name| name.clone() let:name>
-                    <RoomLine name />
-                </For>
-            </ul>
+            {Drawn::new(move || draw_finder(client))}
+            // Drawn with the DOM's calls (see `dom`) and kept in step by one effect.
+            {Drawn::new(move || draw_list(rooms, client, panels))}
             // `novalidate`: a limit out of range is explained by the chat, like every other refusal.
             <form class="room-form" novalidate="" on:submit=handler(join)>
                 <label class="room-field">
@@ -100,109 +101,138 @@ pub fn RoomList() -> impl IntoView {
     }
 }
 
-/// One room of the list: a button that shows it (joining it first if need be).
-#[component]
-fn RoomLine(name: String) -> impl IntoView {
-    let Ctx { rooms, panels, client, .. } = ctx();
-    // Each value below reads the line's entry of the list; the view only touches the page
-    // where a value changed.
-    let field = {
-        let name = name.clone();
-        move |f: fn(&RoomEntry) -> u32| {
-            rooms.list.with(|list| list.iter().find(|e| e.name == name).map_or(0, f))
-        }
-    };
-    let current = {
-        let field = field.clone();
-        move || field(|e| u32::from(e.current)) != 0
-    };
-    let joined = {
-        let field = field.clone();
-        move || field(|e| u32::from(e.joined)) != 0
-    };
-    // Only joined rooms count messages, and the room shown has none unread by definition.
-    // Twice the count, plus one when one of them mentions us: one value, one badge.
-    let unread = {
-        let field = field.clone();
-        move || field(|e| e.unread << 1 | u32::from(e.mentioned))
-    };
-    let public = {
-        let field = field.clone();
-        move || field(|e| u32::from(e.private)) == 0
-    };
-    let members = move || field(|e| e.members);
-    let aria_current = {
-        let current = current.clone();
-        move || current().then_some("true")
-    };
-    let count_label = {
-        let members = members.clone();
-        move || {
-            let n = members();
-            fill(words().room_members.of(n), &[("n", &n.to_string())])
-        }
-    };
-    let open = {
-        let name = name.clone();
-        move |_| {
-            // The name came from the server or from a room we hold: always valid.
-            let _ = client.open_room(&name);
-            panels.rooms.set(false);
-        }
-    };
-    let label = format!("#{name}");
-    view! {
-        <li>
-            <button
-                type="button"
-                class="room-entry"
-                data-joined=move || joined().then_some("true")
-                data-testid="room"
-                data-room=name
-                aria-current=aria_current
-                on:click=handler(open)
-            >
-                <span class="room-name">{label}</span>
-                {move || (!public()).then(|| Drawn::new(draw_lock))}
-                // Drawn rather than a `view!` (see `dom`): a badge never changes, another
-                // one replaces it.
-                {move || {
-                    let n = unread();
-                    (n > 1 && !current()).then(|| Drawn::new(move || draw_unread(n)))
-                }}
-                <span class="count" data-testid="room-count" aria-label=count_label>
-                    {members}
-                </span>
-            </button>
-        </li>
+/// The room list, and after it the "More rooms" button while the server has more rooms to
+/// page through; each room a button that shows it (joining it first if need be). Drawn
+/// once and kept in step with the list by an effect that rewrites each line's button in
+/// place rather than drawing it anew: a keyed list of views costs the wasm far more, and a
+/// button that stays the same element keeps the focus, and a press on it is not lost when
+/// a count changes between the press and the release.
+fn draw_list(rooms: RoomsView, client: Client, panels: Panels) -> Drawing {
+    let all = element("div", "rooms");
+    let ul = add_element(&all, "ul", "room-list");
+    // The list's empty name: its click asks for the next page.
+    let more = add_button(&all, "quiet more-members", "", words().more_rooms);
+    set(&more, "data-testid", "more-rooms");
+    set(&more, "data-room", "");
+    effect(Box::new(move || {
+        let on = rooms.more.get();
+        rooms.list.with(|list| redraw(&ul, list));
+        turn(&more, "hidden", !on);
+    }));
+    let on_all = all.clone();
+    Drawing::new(all).on_click(
+        &on_all,
+        Box::new(move |ev| {
+            match clicked(ev).and_then(|b| b.get_attribute("data-room")).as_deref() {
+                Some("") => client.more_rooms(),
+                Some(name) => {
+                    // The name came from the server or from a room we hold: always valid.
+                    let _ = client.open_room(name);
+                    panels.rooms.set(false);
+                }
+                None => {}
+            }
+        }),
+    )
+}
+
+/// Sets the attribute `name` (to "true") when `on`, else removes it.
+fn turn(el: &Element, name: &str, on: bool) {
+    if on {
+        set(el, name, "true");
+    } else {
+        let _ = el.remove_attribute(name);
     }
 }
 
+/// Rewrites the lines of `ul` to show `list`: the first lines' buttons are reused, in
+/// order, lines are added or removed at the end.
+fn redraw(ul: &Element, list: &[RoomEntry]) {
+    let w = words();
+    let mut line = ul.first_element_child();
+    for e in list {
+        let button = match line {
+            Some(li) => {
+                line = li.next_element_sibling();
+                let button = li.first_element_child().unwrap_or(li);
+                button.set_text_content(None);
+                button
+            }
+            None => {
+                let li = add_element(ul, "li", "");
+                let button = add_element(&li, "button", "room-entry");
+                set(&button, "type", "button");
+                set(&button, "data-testid", "room");
+                button
+            }
+        };
+        set(&button, "data-room", &e.name);
+        turn(&button, "data-joined", e.joined);
+        turn(&button, "aria-current", e.current);
+        let name = add_element(&button, "span", "room-name");
+        add_text(&name, "#");
+        add_text(&name, &e.name);
+        if e.private {
+            add_lock(&button);
+        }
+        // Only joined rooms count messages, and the room shown has none unread.
+        if e.unread > 0 && !e.current {
+            add_unread(&button, e.unread, e.mentioned);
+        }
+        let count = add_element(&button, "span", "count");
+        let n = e.members.to_string();
+        set(&count, "data-testid", "room-count");
+        set(&count, "aria-label", &fill(w.room_members.of(e.members), &[("n", &n)]));
+        add_text(&count, &n);
+    }
+    while let Some(li) = line {
+        line = li.next_element_sibling();
+        li.remove();
+    }
+}
+
+/// The "Find a room" field, drawn once (a redraw would lose what is typed): each change
+/// searches the list.
+fn draw_finder(client: Client) -> Drawing {
+    let input = element("input", "room-find");
+    let find = words().find_room;
+    for (name, value) in [
+        ("type", "search"),
+        ("aria-label", find),
+        ("placeholder", find),
+        ("autocomplete", "off"),
+        ("autocapitalize", "off"),
+        ("spellcheck", "false"),
+        ("maxlength", "64"),
+        ("data-testid", "find-room"),
+    ] {
+        set(&input, name, value);
+    }
+    let field = input.clone().unchecked_into::<HtmlInputElement>();
+    Drawing::new(input.clone()).on(&input, "input", Box::new(move |_| client.find_rooms(&field.value())))
+}
+
 /// The lock of a private room, drawn by CSS (an emoji needs a font some systems lack).
-fn draw_lock() -> Drawing {
-    let lock = element("span", "lock");
+fn add_lock(button: &Element) {
+    let lock = add_element(button, "span", "lock");
     set(&lock, "role", "img");
     set(&lock, "aria-label", words().private);
     set(&lock, "data-testid", "lock");
-    Drawing::new(lock)
 }
 
-/// The badge of a room with `n / 2` unread messages, after an `@` when one of them
-/// mentions us (`n` odd).
-fn draw_unread(n: u32) -> Drawing {
-    let badge = element("span", "unread");
+/// The badge of a room with `n` unread messages, after an `@` when one of them mentions
+/// us.
+fn add_unread(button: &Element, n: u32, mentioned: bool) {
+    let badge = add_element(button, "span", "unread");
     set(&badge, "data-testid", "unread");
-    let count = (n >> 1).to_string();
+    let count = n.to_string();
     set(&badge, "aria-label", &fill(words().unread, &[("n", &count)]));
     add_text(&badge, &count);
-    let mut drawing = Drawing::new(badge);
-    if n & 1 == 1 {
-        let mention = element("span", "mention-mark");
+    if mentioned {
+        let mention = add_element(button, "span", "mention-mark");
         set(&mention, "data-testid", "mentioned");
         set(&mention, "role", "img");
         set(&mention, "aria-label", words().mentions_you);
         add_text(&mention, "@");
-        drawing = drawing.then(mention);
     }
-    drawing
 }

@@ -175,3 +175,52 @@ fn counts_are_grouped_by_thousands() {
     assert_eq!(count_text(1200), "1,200");
     assert_eq!(count_text(1_234_567), "1,234,567");
 }
+
+#[test]
+fn the_room_list_pages_and_searches_in_version_2() {
+    let mut chat = Chat::new("p", None);
+    chat.status = Status::Connected;
+    let info = |name: &str, members| RoomInfo { name: name.into(), members, private: false };
+    let rooms = vec![info(LOBBY, 3), info("go", 1)];
+    chat.apply(
+        ServerMsg::Welcome { protocol: 2, nick: "alice".into(), rooms, resume: None, rooms_total: Some(120) },
+        0.0,
+    );
+    assert!(chat.rooms_more(), "120 rooms, two shown");
+    let ask = chat.more_rooms();
+    assert_eq!(ask, Some(ClientMsg::Rooms { after: None, query: None, limit: None }));
+    assert_eq!(chat.more_rooms(), None, "one page at a time");
+    let page = |rooms, next: Option<&str>, query: Option<&str>| ServerMsg::RoomsPage {
+        rooms,
+        next: next.map(Into::into),
+        total: 120,
+        query: query.map(Into::into),
+    };
+    chat.apply(page(vec![info("Ada", 2), info("go", 1)], Some("go"), None), 0.0);
+    assert!(chat.room_list().iter().any(|e| e.name == "Ada"));
+    assert_eq!(
+        chat.more_rooms(),
+        Some(ClientMsg::Rooms { after: Some("go".into()), query: None, limit: None })
+    );
+    // A search: the list shows the rooms whose name starts with it, in any case.
+    let ask = chat.find_rooms(" RU ");
+    assert_eq!(ask, Some(ClientMsg::Rooms { after: None, query: Some("RU".into()), limit: None }));
+    // The whole list's late page is taken, but does not move the search's cursor.
+    chat.apply(page(vec![info("rust", 4)], Some("rust"), None), 0.0);
+    assert_eq!(chat.more_rooms(), None, "the search's own page is still awaited");
+    chat.apply(page(vec![info("Ruby", 1), info("rust", 4)], None, Some("RU")), 0.0);
+    let names: Vec<String> = chat.room_list().into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["Ruby", "rust"]);
+    assert!(!chat.rooms_more(), "the search's last page");
+    assert_eq!(chat.find_rooms(""), None, "the whole list again: nothing to ask");
+    assert!(chat.room_list().len() >= 5);
+    assert!(chat.rooms_more(), "the whole list has more, from the start");
+}
+
+#[test]
+fn version_1_has_no_pages() {
+    let mut chat = connected("alice");
+    assert!(!chat.rooms_more());
+    assert_eq!(chat.more_rooms(), None);
+    assert_eq!(chat.find_rooms("ru"), None, "version 1's list is whole: it is only filtered");
+}
