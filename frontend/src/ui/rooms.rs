@@ -60,7 +60,11 @@ pub fn RoomList() -> impl IntoView {
         }
     };
     view! {
-        <nav class=move || if panels.rooms.get() { "sidebar panel open" } else { "sidebar panel" } aria-label=w.rooms>
+        <nav
+            class=move || if panels.rooms.get() { "sidebar panel open" } else { "sidebar panel" }
+            aria-label=w.rooms
+            on:scroll=handler(move |ev| more_at_the_end(client, ev))
+        >
             <h2 class="panel-title">{w.rooms}</h2>
             {Drawn::new(move || draw_finder(client))}
             // Drawn with the DOM's calls (see `dom`) and kept in step by one effect.
@@ -134,6 +138,17 @@ fn draw_list(rooms: RoomsView, client: Client, panels: Panels) -> Drawing {
             }
         }),
     )
+}
+
+/// The next page of rooms as the list is scrolled to its end (the "More rooms" button
+/// does the same for a keyboard, or a list too short to scroll). The chat asks for one
+/// page at a time and only while the server has more, however many scroll events come.
+fn more_at_the_end(client: Client, ev: leptos::ev::Event) {
+    let nav = event_target::<Element>(&ev);
+    // Within a line or two of the end: the next page is there before the end is reached.
+    if nav.scroll_top() + nav.client_height() + 96 >= nav.scroll_height() {
+        client.more_rooms();
+    }
 }
 
 /// Sets the attribute `name` (to "true") when `on`, else removes it.
