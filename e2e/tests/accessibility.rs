@@ -154,9 +154,13 @@ async fn a_browser_that_prefers_korean_gets_the_app_in_korean() -> Result<()> {
     page.field("메시지").await?.send_keys("안녕하세요").await?;
     page.button("보내기").await?.click().await?;
     page.wait_text("log", "안녕하세요").await?;
-    // The time is written the Korean way ("오후 9:05"), not as English does ("9:05 PM").
-    let time = page.text_of("[role=log] time").await?;
-    assert!(time.contains("오전") || time.contains("오후"), "time shown as {time:?}");
+    // The time is written the Korean way ("오후 9:05"), not as English does ("9:05 PM"),
+    // once the server has the message (while it is being sent, no time is shown yet).
+    page.until("the time written the Korean way", || async {
+        let time = page.text_of("[role=log] time").await.unwrap_or_default();
+        Ok(time.contains("오전") || time.contains("오후"))
+    })
+    .await?;
     page.button("대화방").await?;
     page.field("방 찾기").await?;
     eprintln!("screenshot: {}", page.screenshot("desktop-ko").await?.display());
