@@ -5,7 +5,9 @@
 //! first node to a room that a client of the second node is in, and prints per run:
 //! Redis's `used_memory` grown, in all and per message; the delivery latency from the
 //! sender's write to the other node's receiver (p50, p99); the nodes' CPU per delivery
-//! (each message reaches two clients: its sender's echo and the other node's member);
+//! (each message reaches its sender's echo and every member: with `--members` above one,
+//! the others alternate between the nodes and are only read, so that the deliveries a
+//! second can reach the cluster's figures, 50k/s);
 //! Redis's and PostgreSQL's own CPU per message (from `/proc`: PostgreSQL's is its
 //! postmaster and every process it started, those that ended included).
 //!
@@ -37,6 +39,8 @@ pub struct Options {
     pub messages: u64,
     pub rate: u64,
     pub window: u64,
+    /// Members of the room besides the sender (the first timed, on node 2).
+    pub members: u32,
 }
 
 /// What one run measured.
@@ -61,9 +65,15 @@ pub fn run(opts: &Options) -> Result<()> {
         runs.push(rt.block_on(one(opts, database))?);
     }
     let n = opts.messages as f64;
+    let deliveries = n * f64::from(opts.members + 1);
     println!(
-        "{} messages of 100 characters at {}/s, sender on node 1, receiver on node 2; hot window {}",
-        opts.messages, opts.rate, opts.window
+        "{} messages of 100 characters at {}/s, sender on node 1, timed receiver on node 2, {} members \
+         ({:.0} deliveries/s); hot window {}",
+        opts.messages,
+        opts.rate,
+        opts.members,
+        opts.rate as f64 * f64::from(opts.members + 1),
+        opts.window
     );
     for r in &runs {
         let us = |d: Duration| d.as_secs_f64() * 1e6;
@@ -79,7 +89,7 @@ pub fn run(opts: &Options) -> Result<()> {
             r.refused,
             p50 as f64 / 1000.0,
             p99 as f64 / 1000.0,
-            us(r.nodes_cpu) / (2.0 * n),
+            us(r.nodes_cpu) / deliveries,
             us(r.redis_cpu) / n,
             r.postgres_cpu.map_or(String::new(), |c| format!("; PostgreSQL {:.1} µs CPU/msg", us(c) / n)),
         );
@@ -146,7 +156,7 @@ async fn one(opts: &Options, database: bool) -> Result<Run> {
         let port = free_port()?;
         let mut cmd = Command::new(&opts.server_bin);
         cmd.args(["--addr", &format!("127.0.0.1:{port}"), "--web-dir", "/nonexistent"])
-            .args(["--rate-limit", "1000000", "--redis", &redis_url])
+            .args(["--rate-limit", "1000000", "--max-per-ip", "0", "--redis", &redis_url])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null());
         if let Some(pg) = &pg {
@@ -164,6 +174,12 @@ async fn one(opts: &Options, database: bool) -> Result<Run> {
     // Both in the room before anything is said.
     let (mut sender, mut sender_reader) = client(ports[0], "sender").await?;
     let (_receiver_writer, mut receiver) = client(ports[1], "receiver").await?;
+    // The other members: in the room too, alternating between the nodes, only read.
+    let mut readers = Vec::new();
+    for m in 1..opts.members {
+        let (writer, mut reader) = client(ports[(m % 2) as usize], &format!("m{m}")).await?;
+        readers.push((writer, tokio::spawn(async move { while let Some(Ok(_)) = reader.next().await {} })));
+    }
     let used_before = used_memory(&redis_url).await?;
     let cpu_before = (procfs::cpu_time_all(&node_pids)?, procfs::cpu_time(redis.0.id())?, postgres_cpu());
     let sent_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; opts.messages as usize]));
@@ -248,6 +264,9 @@ async fn one(opts: &Options, database: bool) -> Result<Run> {
         postgres_cpu: postgres_cpu().zip(cpu_before.2).map(|(after, before)| after.saturating_sub(before)),
     };
     drain.abort();
+    for (_, reader) in &readers {
+        reader.abort();
+    }
     drop(nodes);
     drop(pg);
     drop(redis);

@@ -124,6 +124,8 @@ struct Member {
     idx: usize,
     room: String,
     resume: Option<String>,
+    /// The newest message of its room it saw: it rejoins after it.
+    after: Option<u64>,
 }
 
 /// The room of client `idx` when the storm's clients are spread over `rooms`: the first
@@ -182,13 +184,7 @@ async fn enter(
 /// Reads `tcp` until the server closes it, then comes back within
 /// [`COME_BACK_WITHIN`], retrying while refused; returns when it is in again, with the
 /// bytes of the `welcome` it got back.
-async fn live(
-    proto: Proto,
-    addr: SocketAddr,
-    member: Member,
-    mut tcp: TcpStream,
-    after: Option<u64>,
-) -> Result<(Instant, u64)> {
+async fn live(proto: Proto, addr: SocketAddr, member: Member, mut tcp: TcpStream) -> Result<(Instant, u64)> {
     let mut buf = vec![0u8; 16 * 1024];
     // What the room sends meanwhile is not measured; the end of the connection is.
     while let Ok(1..) = tcp.read(&mut buf).await {}
@@ -198,7 +194,7 @@ async fn live(
     let mut attempt = 0u64;
     loop {
         attempt += 1;
-        match enter(proto, addr, member.idx, &member.room, member.resume.as_deref(), after).await {
+        match enter(proto, addr, member.idx, &member.room, member.resume.as_deref(), member.after).await {
             Ok(Entered { tcp, welcome_bytes, .. }) => {
                 let back = Instant::now();
                 // Held until the phase ends, as a browser would stay.
@@ -242,24 +238,40 @@ pub(super) async fn reconnect(
     let members: Vec<Result<(Member, TcpStream)>> = futures_util::stream::iter(0..conns as usize)
         .map(|idx| async move {
             let room = room_of(idx, rooms);
-            let entered = tokio::time::timeout(CONNECT_TIMEOUT, enter(proto, addr, idx, &room, None, None))
+            let entering = async {
+                let mut entered = enter(proto, addr, idx, &room, None, None).await?;
+                // Rooms of their own each get a message from their member, as the one
+                // room gets one below: a room people come back to has a history (and a
+                // room with neither a message nor settings would be created anew, its
+                // owner written again, when its member comes back to it).
+                let after = match (proto, rooms) {
+                    (Proto::V2, 2..) => Some(say_in(&mut entered, &room, idx).await?),
+                    _ => None,
+                };
+                anyhow::Ok((entered, after))
+            };
+            let (entered, after) = tokio::time::timeout(CONNECT_TIMEOUT, entering)
                 .await
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")))
                 .with_context(|| format!("connection {idx}"))?;
-            Ok((Member { idx, room, resume: entered.resume }, entered.tcp))
+            Ok((Member { idx, room, resume: entered.resume, after }, entered.tcp))
         })
         .buffer_unordered(CONNECT_CONCURRENCY)
         .collect()
         .await;
-    let members = members.into_iter().collect::<Result<Vec<_>>>()?;
-    // One message in the first room, so every member rejoins after an id it has seen
-    // (in the other rooms, after the newest message of the server when they left).
-    let after = if proto == Proto::V2 { Some(say_one(addr).await?) } else { None };
+    let mut members = members.into_iter().collect::<Result<Vec<_>>>()?;
+    // One message in the one room, so every member rejoins after an id it has seen.
+    if proto == Proto::V2 && rooms <= 1 {
+        let after = Some(say_one(addr).await?);
+        for (member, _) in &mut members {
+            member.after = after;
+        }
+    }
     result.setup_ms = ms(started.elapsed());
     tokio::time::sleep(SETTLE).await;
     let tasks: Vec<_> = members
         .into_iter()
-        .map(|(member, tcp)| tokio::task::spawn_local(live(proto, addr, member, tcp, after)))
+        .map(|(member, tcp)| tokio::task::spawn_local(live(proto, addr, member, tcp)))
         .collect();
     let stopping = Instant::now();
     signal(pid, "TERM")?;
@@ -342,11 +354,15 @@ pub(super) async fn reconnect(
 
 /// Says one message in [`STORM_ROOM`] from a client of its own, and returns its id.
 async fn say_one(addr: SocketAddr) -> Result<u64> {
-    let Entered { mut tcp, mut inbox, .. } =
-        enter(Proto::V2, addr, usize::MAX, STORM_ROOM, None, None).await?;
-    let mut outbox = Outbox::new(Framing::WebSocket, 7);
-    let mut setup = Setup { tcp: &mut tcp, inbox: &mut inbox, outbox: &mut outbox };
-    setup.send(&Proto::V2.say(STORM_ROOM, "before the restart", 1)).await?;
+    let mut entered = enter(Proto::V2, addr, usize::MAX, STORM_ROOM, None, None).await?;
+    say_in(&mut entered, STORM_ROOM, 7).await
+}
+
+/// Says one message in `room` (which the connection is in) and returns its id.
+async fn say_in(entered: &mut Entered, room: &str, seed: usize) -> Result<u64> {
+    let mut outbox = Outbox::new(Framing::WebSocket, seed);
+    let mut setup = Setup { tcp: &mut entered.tcp, inbox: &mut entered.inbox, outbox: &mut outbox };
+    setup.send(&Proto::V2.say(room, "before the restart", 1)).await?;
     loop {
         let frame = setup.next_text().await?;
         if proto::v1_is(&frame, "message") {
