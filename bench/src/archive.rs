@@ -48,6 +48,11 @@ pub struct Options {
 struct Run {
     label: &'static str,
     redis_grew: u64,
+    /// Commands Redis ran (`total_commands_processed`: each of a pipeline's and each its
+    /// scripts called), and the reads it took them in (`total_reads_processed`: about one
+    /// a round trip, a pipeline being one), the archiver's included.
+    redis_commands: u64,
+    redis_reads: u64,
     latency: Option<Latency>,
     received: u64,
     /// The sender's `error` frames by code.
@@ -79,11 +84,13 @@ pub fn run(opts: &Options) -> Result<()> {
         let us = |d: Duration| d.as_secs_f64() * 1e6;
         let (p50, p99) = r.latency.as_ref().map_or((0, 0), |l| (l.p50_us, l.p99_us));
         println!(
-            "{:<16} Redis used_memory +{} B ({:.1} B/msg); received {}/{} (refused {:?}); cross-node p50 {:.2} ms, p99 {:.2} ms; \
+            "{:<16} Redis used_memory +{} B ({:.1} B/msg), {:.2} commands and {:.2} reads/msg; received {}/{} (refused {:?}); cross-node p50 {:.2} ms, p99 {:.2} ms; \
              nodes {:.1} µs CPU/delivery; Redis {:.1} µs CPU/msg{}",
             r.label,
             r.redis_grew,
             r.redis_grew as f64 / n,
+            r.redis_commands as f64 / n,
+            r.redis_reads as f64 / n,
             r.received,
             opts.messages,
             r.refused,
@@ -181,6 +188,8 @@ async fn one(opts: &Options, database: bool) -> Result<Run> {
         readers.push((writer, tokio::spawn(async move { while let Some(Ok(_)) = reader.next().await {} })));
     }
     let used_before = used_memory(&redis_url).await?;
+    let commands_before = info_field(&redis_url, "stats", "total_commands_processed").await?;
+    let reads_before = info_field(&redis_url, "stats", "total_reads_processed").await?;
     let cpu_before = (procfs::cpu_time_all(&node_pids)?, procfs::cpu_time(redis.0.id())?, postgres_cpu());
     let sent_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; opts.messages as usize]));
     // The sender's own echoes are read (and dropped) so its queue never fills; refusals
@@ -252,11 +261,16 @@ async fn one(opts: &Options, database: bool) -> Result<Run> {
     // What the archiver does after the last message counts too: it copies and trims.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let used_after = used_memory(&redis_url).await?;
+    let commands_after = info_field(&redis_url, "stats", "total_commands_processed").await?;
+    let reads_after = info_field(&redis_url, "stats", "total_reads_processed").await?;
     let refused = refused.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let run = Run {
         label,
         refused,
         redis_grew: used_after.saturating_sub(used_before),
+        // Less our `INFO`s (one connection each).
+        redis_commands: commands_after.saturating_sub(commands_before).saturating_sub(3),
+        redis_reads: reads_after.saturating_sub(reads_before).saturating_sub(4),
         latency,
         received,
         nodes_cpu: procfs::cpu_time_all(&node_pids)?.saturating_sub(cpu_before.0),
@@ -311,12 +325,17 @@ async fn until(r: &mut Reader, kind: &str) -> Result<Value> {
 
 /// Redis's `used_memory`.
 async fn used_memory(url: &str) -> Result<u64> {
-    let out = Command::new("redis-cli").args(["-u", url, "INFO", "memory"]).output()?;
+    info_field(url, "memory", "used_memory").await
+}
+
+/// A number of Redis's `INFO section`.
+async fn info_field(url: &str, section: &str, field: &str) -> Result<u64> {
+    let out = Command::new("redis-cli").args(["-u", url, "INFO", section]).output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().parse().ok())
-        .context("no used_memory in INFO")
+        .with_context(|| format!("no {field} in INFO {section}"))
 }
 
 /// The CPU time of PostgreSQL: its postmaster's own and that of the children it waited
