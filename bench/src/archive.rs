@@ -5,7 +5,9 @@
 //! first node to a room that a client of the second node is in, and prints per run:
 //! Redis's `used_memory` grown, in all and per message; the delivery latency from the
 //! sender's write to the other node's receiver (p50, p99); the nodes' CPU per delivery
-//! (each message reaches two clients: its sender's echo and the other node's member);
+//! (each message reaches its sender's echo and every member: with `--members` above one,
+//! the others alternate between the nodes and are only read, so that the deliveries a
+//! second can reach the cluster's figures, 50k/s);
 //! Redis's and PostgreSQL's own CPU per message (from `/proc`: PostgreSQL's is its
 //! postmaster and every process it started, those that ended included).
 //!
@@ -37,6 +39,8 @@ pub struct Options {
     pub messages: u64,
     pub rate: u64,
     pub window: u64,
+    /// Members of the room besides the sender (the first timed, on node 2).
+    pub members: u32,
 }
 
 /// What one run measured.
@@ -44,6 +48,11 @@ pub struct Options {
 struct Run {
     label: &'static str,
     redis_grew: u64,
+    /// Commands Redis ran (`total_commands_processed`: each of a pipeline's and each its
+    /// scripts called), and the reads it took them in (`total_reads_processed`: about one
+    /// a round trip, a pipeline being one), the archiver's included.
+    redis_commands: u64,
+    redis_reads: u64,
     latency: Option<Latency>,
     received: u64,
     /// The sender's `error` frames by code.
@@ -61,25 +70,33 @@ pub fn run(opts: &Options) -> Result<()> {
         runs.push(rt.block_on(one(opts, database))?);
     }
     let n = opts.messages as f64;
+    let deliveries = n * f64::from(opts.members + 1);
     println!(
-        "{} messages of 100 characters at {}/s, sender on node 1, receiver on node 2; hot window {}",
-        opts.messages, opts.rate, opts.window
+        "{} messages of 100 characters at {}/s, sender on node 1, timed receiver on node 2, {} members \
+         ({:.0} deliveries/s); hot window {}",
+        opts.messages,
+        opts.rate,
+        opts.members,
+        opts.rate as f64 * f64::from(opts.members + 1),
+        opts.window
     );
     for r in &runs {
         let us = |d: Duration| d.as_secs_f64() * 1e6;
         let (p50, p99) = r.latency.as_ref().map_or((0, 0), |l| (l.p50_us, l.p99_us));
         println!(
-            "{:<16} Redis used_memory +{} B ({:.1} B/msg); received {}/{} (refused {:?}); cross-node p50 {:.2} ms, p99 {:.2} ms; \
+            "{:<16} Redis used_memory +{} B ({:.1} B/msg), {:.2} commands and {:.2} reads/msg; received {}/{} (refused {:?}); cross-node p50 {:.2} ms, p99 {:.2} ms; \
              nodes {:.1} µs CPU/delivery; Redis {:.1} µs CPU/msg{}",
             r.label,
             r.redis_grew,
             r.redis_grew as f64 / n,
+            r.redis_commands as f64 / n,
+            r.redis_reads as f64 / n,
             r.received,
             opts.messages,
             r.refused,
             p50 as f64 / 1000.0,
             p99 as f64 / 1000.0,
-            us(r.nodes_cpu) / (2.0 * n),
+            us(r.nodes_cpu) / deliveries,
             us(r.redis_cpu) / n,
             r.postgres_cpu.map_or(String::new(), |c| format!("; PostgreSQL {:.1} µs CPU/msg", us(c) / n)),
         );
@@ -146,7 +163,7 @@ async fn one(opts: &Options, database: bool) -> Result<Run> {
         let port = free_port()?;
         let mut cmd = Command::new(&opts.server_bin);
         cmd.args(["--addr", &format!("127.0.0.1:{port}"), "--web-dir", "/nonexistent"])
-            .args(["--rate-limit", "1000000", "--redis", &redis_url])
+            .args(["--rate-limit", "1000000", "--max-per-ip", "0", "--redis", &redis_url])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null());
         if let Some(pg) = &pg {
@@ -164,7 +181,15 @@ async fn one(opts: &Options, database: bool) -> Result<Run> {
     // Both in the room before anything is said.
     let (mut sender, mut sender_reader) = client(ports[0], "sender").await?;
     let (_receiver_writer, mut receiver) = client(ports[1], "receiver").await?;
+    // The other members: in the room too, alternating between the nodes, only read.
+    let mut readers = Vec::new();
+    for m in 1..opts.members {
+        let (writer, mut reader) = client(ports[(m % 2) as usize], &format!("m{m}")).await?;
+        readers.push((writer, tokio::spawn(async move { while let Some(Ok(_)) = reader.next().await {} })));
+    }
     let used_before = used_memory(&redis_url).await?;
+    let commands_before = info_field(&redis_url, "stats", "total_commands_processed").await?;
+    let reads_before = info_field(&redis_url, "stats", "total_reads_processed").await?;
     let cpu_before = (procfs::cpu_time_all(&node_pids)?, procfs::cpu_time(redis.0.id())?, postgres_cpu());
     let sent_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; opts.messages as usize]));
     // The sender's own echoes are read (and dropped) so its queue never fills; refusals
@@ -236,11 +261,16 @@ async fn one(opts: &Options, database: bool) -> Result<Run> {
     // What the archiver does after the last message counts too: it copies and trims.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let used_after = used_memory(&redis_url).await?;
+    let commands_after = info_field(&redis_url, "stats", "total_commands_processed").await?;
+    let reads_after = info_field(&redis_url, "stats", "total_reads_processed").await?;
     let refused = refused.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let run = Run {
         label,
         refused,
         redis_grew: used_after.saturating_sub(used_before),
+        // Less our `INFO`s (one connection each).
+        redis_commands: commands_after.saturating_sub(commands_before).saturating_sub(3),
+        redis_reads: reads_after.saturating_sub(reads_before).saturating_sub(4),
         latency,
         received,
         nodes_cpu: procfs::cpu_time_all(&node_pids)?.saturating_sub(cpu_before.0),
@@ -248,6 +278,9 @@ async fn one(opts: &Options, database: bool) -> Result<Run> {
         postgres_cpu: postgres_cpu().zip(cpu_before.2).map(|(after, before)| after.saturating_sub(before)),
     };
     drain.abort();
+    for (_, reader) in &readers {
+        reader.abort();
+    }
     drop(nodes);
     drop(pg);
     drop(redis);
@@ -292,12 +325,17 @@ async fn until(r: &mut Reader, kind: &str) -> Result<Value> {
 
 /// Redis's `used_memory`.
 async fn used_memory(url: &str) -> Result<u64> {
-    let out = Command::new("redis-cli").args(["-u", url, "INFO", "memory"]).output()?;
+    info_field(url, "memory", "used_memory").await
+}
+
+/// A number of Redis's `INFO section`.
+async fn info_field(url: &str, section: &str, field: &str) -> Result<u64> {
+    let out = Command::new("redis-cli").args(["-u", url, "INFO", section]).output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().parse().ok())
-        .context("no used_memory in INFO")
+        .with_context(|| format!("no {field} in INFO {section}"))
 }
 
 /// The CPU time of PostgreSQL: its postmaster's own and that of the children it waited

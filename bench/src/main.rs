@@ -92,6 +92,11 @@ enum Cmd {
         /// `--redis-history` of the run with PostgreSQL.
         #[arg(long, default_value_t = 1_000)]
         window: u64,
+        /// Members of the room besides the sender, one on node 2 timed, the others
+        /// alternating between the nodes and only read: each message reaches all of
+        /// them and the sender's echo (499 at 100 messages a second: 50k deliveries/s).
+        #[arg(long, default_value_t = 1)]
+        members: u32,
     },
     /// The floor server: one write() per delivery over plain TCP.
     Floor {
@@ -167,8 +172,8 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string(&result)?);
             Ok(())
         }
-        Cmd::Archive { server_bin, messages, rate, window } => {
-            archive::run(&archive::Options { server_bin, messages, rate, window })
+        Cmd::Archive { server_bin, messages, rate, window, members } => {
+            archive::run(&archive::Options { server_bin, messages, rate, window, members })
         }
         Cmd::Floor { addr } => {
             anyhow::ensure!(addr.ip().is_loopback(), "the floor only listens on loopback");

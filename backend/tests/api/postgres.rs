@@ -369,6 +369,25 @@ async fn history_owners_moderators_private_rooms_and_the_audit_log_survive_a_flu
     assert_eq!((&entries[0]["action"], &entries[0]["nick"]), (&json!("kick"), &json!("carl")));
 }
 
+/// Redis emptied under a running node (an operator's `FLUSHALL`): the node's next
+/// messages in a room it wrote to before number on from what PostgreSQL has, not from 1,
+/// though its writer no longer checks the counter of such a room before each batch.
+#[tokio::test]
+async fn a_redis_flushed_under_a_running_node_numbers_on_from_postgresql() {
+    let backing = Backing::start();
+    let node = backing.node().await;
+    let mut ann = Client::connect(&node.url()).await;
+    ann.set_nick("ann").await;
+    ann.join("den").await;
+    for i in 0..=WINDOW {
+        ann.say("den", "kept", &format!("a{i}")).await;
+    }
+    backing.trimmed("den").await;
+    backing.flush_redis().await;
+    assert_eq!(ann.say("den", "after the flush", "b0").await["id"], WINDOW + 2);
+    assert_eq!(ann.say("den", "and on", "b1").await["id"], WINDOW + 3);
+}
+
 /// Every key of Redis with its `MEMORY USAGE` (all of it counted, `SAMPLES 0`).
 async fn redis_keys(redis: &RedisServer) -> Vec<(String, u64)> {
     let client = ::redis::Client::open(redis.url()).unwrap();

@@ -127,7 +127,11 @@ async fn scenario(opts: &Options) -> ScenarioResult {
         (Some(layout), _) => layout.conns(),
         (
             None,
-            Some(PhaseSpec::Idle { conns } | PhaseSpec::Storm { conns, .. } | PhaseSpec::Reconnect { conns }),
+            Some(
+                PhaseSpec::Idle { conns }
+                | PhaseSpec::Storm { conns, .. }
+                | PhaseSpec::Reconnect { conns, .. },
+            ),
         ) => *conns,
         (None, _) => 0,
     };
@@ -178,7 +182,7 @@ async fn scenario(opts: &Options) -> ScenarioResult {
         let phase = match spec {
             PhaseSpec::Idle { conns } => idle(&ctx, opts, *conns, &mut result).await,
             PhaseSpec::Storm { .. } => storm(&ctx, opts, spec, &mut result).await,
-            PhaseSpec::Reconnect { conns } => reconnect(&ctx, opts, *conns, &mut result).await,
+            PhaseSpec::Reconnect { .. } => reconnect(&ctx, opts, spec, &mut result).await,
             PhaseSpec::Churn { rate, secs } => ctx.churn(id, spec.name(), *rate, *secs).await,
             PhaseSpec::Steady { rate, secs, stop_readers, slow } => {
                 let rate = &rate_override.unwrap_or(*rate);

@@ -1,8 +1,9 @@
-//! The reconnect storm: clients in one room, the server restarted under them (SIGTERM,
-//! then the same command started again), and every client coming back within a second,
-//! as browsers do after a restart: with its resume token, rejoining with `join.after`
-//! (on a server without resuming, a bare upgrade). What is timed is the restarted
-//! server's start until the last client is in again.
+//! The reconnect storm: clients in one room (or each in a room of its own, so the server
+//! holds as many rooms), the server restarted under them (SIGTERM, then the same command
+//! started again), and every client coming back within a second, as browsers do after a
+//! restart: with its resume token, rejoining with `join.after` (on a server without
+//! resuming, a bare upgrade). What is timed is the restarted server's start until the
+//! last client is in again; the largest `welcome` they got back is kept too.
 //!
 //! The generator restarts the server itself, from what `/proc` says of the process it was
 //! given (its command line, environment, folder and CPUs), so the suite needs to know
@@ -117,23 +118,41 @@ fn spread(seed: u64) -> f64 {
     (z ^ (z >> 31)) as f64 / u64::MAX as f64
 }
 
-/// A client in the storm's room: who it is, and what it has seen.
+/// A client of the storm: who it is, its room, and what it has seen.
 #[derive(Debug, Clone)]
 struct Member {
     idx: usize,
+    room: String,
     resume: Option<String>,
+    /// The newest message of its room it saw: it rejoins after it.
+    after: Option<u64>,
+}
+
+/// The room of client `idx` when the storm's clients are spread over `rooms`: the first
+/// is [`STORM_ROOM`], so one room is the storm of old.
+fn room_of(idx: usize, rooms: u32) -> String {
+    format!("r{}", idx as u64 % u64::from(rooms.max(1)))
+}
+
+/// What a connection got when it came in.
+struct Entered {
+    tcp: TcpStream,
+    inbox: Inbox,
+    resume: Option<String>,
+    /// The payload of its `welcome`, in bytes.
+    welcome_bytes: u64,
 }
 
 /// Opens a connection (to `/ws?resume=` when `resume` is known), reads the greeting,
-/// and joins [`STORM_ROOM`] after `after` in our protocol. Returns the socket, with the
-/// greeting's resume token.
+/// and joins `room` after `after` in our protocol.
 async fn enter(
     proto: Proto,
     addr: SocketAddr,
     idx: usize,
+    room: &str,
     resume: Option<&str>,
     after: Option<u64>,
-) -> Result<(TcpStream, Inbox, Option<String>)> {
+) -> Result<Entered> {
     let mut tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
     let mut inbox = Inbox::new(Framing::WebSocket);
@@ -147,8 +166,9 @@ async fn enter(
     let welcome = setup.next_text().await?;
     ensure!(proto::v1_is(&welcome, "welcome"), "expected welcome, got {welcome}");
     let token = proto::v1_field(&welcome, "resume");
+    let welcome_bytes = welcome.len() as u64;
     if proto == Proto::V2 {
-        let join = common::ClientMsg::Join { room: STORM_ROOM.to_owned(), after, password: None, max: None };
+        let join = common::ClientMsg::Join { room: room.to_owned(), after, password: None, max: None };
         setup.send(&serde_json::to_string(&join)?).await?;
         loop {
             let frame = setup.next_text().await?;
@@ -158,18 +178,13 @@ async fn enter(
             ensure!(!proto::v1_is(&frame, "error"), "join refused: {frame}");
         }
     }
-    Ok((tcp, inbox, token))
+    Ok(Entered { tcp, inbox, resume: token, welcome_bytes })
 }
 
 /// Reads `tcp` until the server closes it, then comes back within
-/// [`COME_BACK_WITHIN`], retrying while refused; returns when it is in again.
-async fn live(
-    proto: Proto,
-    addr: SocketAddr,
-    member: Member,
-    mut tcp: TcpStream,
-    after: Option<u64>,
-) -> Result<Instant> {
+/// [`COME_BACK_WITHIN`], retrying while refused; returns when it is in again, with the
+/// bytes of the `welcome` it got back.
+async fn live(proto: Proto, addr: SocketAddr, member: Member, mut tcp: TcpStream) -> Result<(Instant, u64)> {
     let mut buf = vec![0u8; 16 * 1024];
     // What the room sends meanwhile is not measured; the end of the connection is.
     while let Ok(1..) = tcp.read(&mut buf).await {}
@@ -179,8 +194,8 @@ async fn live(
     let mut attempt = 0u64;
     loop {
         attempt += 1;
-        match enter(proto, addr, member.idx, member.resume.as_deref(), after).await {
-            Ok((tcp, _, _)) => {
+        match enter(proto, addr, member.idx, &member.room, member.resume.as_deref(), member.after).await {
+            Ok(Entered { tcp, welcome_bytes, .. }) => {
                 let back = Instant::now();
                 // Held until the phase ends, as a browser would stay.
                 tokio::task::spawn_local(async move {
@@ -188,7 +203,7 @@ async fn live(
                     let mut buf = vec![0u8; 4096];
                     while let Ok(1..) = tcp.read(&mut buf).await {}
                 });
-                return Ok(back);
+                return Ok((back, welcome_bytes));
             }
             Err(e)
                 if e.downcast_ref::<std::io::Error>().is_some_and(|e| {
@@ -206,13 +221,15 @@ async fn live(
     }
 }
 
-/// Runs the reconnect storm of `conns` clients: see the module's documentation.
+/// Runs the reconnect storm of `conns` clients over `rooms`: see the module's
+/// documentation.
 pub(super) async fn reconnect(
     ctx: &Ctx,
     opts: &Options,
-    conns: u32,
+    spec: &PhaseSpec,
     result: &mut ScenarioResult,
 ) -> Result<PhaseResult> {
+    let &PhaseSpec::Reconnect { conns, rooms } = spec else { bail!("not a reconnect storm: {spec:?}") };
     let proto = ctx.meter.proto;
     let addr = opts.addr();
     let &[pid] = ctx.pids.as_slice() else { bail!("the reconnect storm restarts one server") };
@@ -220,23 +237,41 @@ pub(super) async fn reconnect(
     let started = Instant::now();
     let members: Vec<Result<(Member, TcpStream)>> = futures_util::stream::iter(0..conns as usize)
         .map(|idx| async move {
-            let (tcp, _, resume) = tokio::time::timeout(CONNECT_TIMEOUT, enter(proto, addr, idx, None, None))
+            let room = room_of(idx, rooms);
+            let entering = async {
+                let mut entered = enter(proto, addr, idx, &room, None, None).await?;
+                // Rooms of their own each get a message from their member, as the one
+                // room gets one below: a room people come back to has a history (and a
+                // room with neither a message nor settings would be created anew, its
+                // owner written again, when its member comes back to it).
+                let after = match (proto, rooms) {
+                    (Proto::V2, 2..) => Some(say_in(&mut entered, &room, idx).await?),
+                    _ => None,
+                };
+                anyhow::Ok((entered, after))
+            };
+            let (entered, after) = tokio::time::timeout(CONNECT_TIMEOUT, entering)
                 .await
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")))
                 .with_context(|| format!("connection {idx}"))?;
-            Ok((Member { idx, resume }, tcp))
+            Ok((Member { idx, room, resume: entered.resume, after }, entered.tcp))
         })
         .buffer_unordered(CONNECT_CONCURRENCY)
         .collect()
         .await;
-    let members = members.into_iter().collect::<Result<Vec<_>>>()?;
-    // One message in the room, so every member rejoins after an id it has seen.
-    let after = if proto == Proto::V2 { Some(say_one(addr).await?) } else { None };
+    let mut members = members.into_iter().collect::<Result<Vec<_>>>()?;
+    // One message in the one room, so every member rejoins after an id it has seen.
+    if proto == Proto::V2 && rooms <= 1 {
+        let after = Some(say_one(addr).await?);
+        for (member, _) in &mut members {
+            member.after = after;
+        }
+    }
     result.setup_ms = ms(started.elapsed());
     tokio::time::sleep(SETTLE).await;
     let tasks: Vec<_> = members
         .into_iter()
-        .map(|(member, tcp)| tokio::task::spawn_local(live(proto, addr, member, tcp, after)))
+        .map(|(member, tcp)| tokio::task::spawn_local(live(proto, addr, member, tcp)))
         .collect();
     let stopping = Instant::now();
     signal(pid, "TERM")?;
@@ -255,30 +290,35 @@ pub(super) async fn reconnect(
     let cpu = procfs::cpu_time(new_pid).unwrap_or_default();
     let mem = procfs::mem(new_pid).unwrap_or_default();
     let overflows = overflows_start.zip(procfs::listen_overflows().ok()).map(|(a, b)| b.saturating_sub(a));
-    let (last, invalid) = match backs {
-        Err(_) => (None, Some(format!("not all back within {} s", STORM_LIMIT.as_secs()))),
+    let (last, invalid, welcome_bytes) = match backs {
+        Err(_) => (None, Some(format!("not all back within {} s", STORM_LIMIT.as_secs())), None),
         Ok(backs) => {
             let mut last = restart;
+            let mut largest = 0;
             let mut failed = Vec::new();
             for back in backs {
                 match back.context("a client panicked").and_then(|r| r) {
-                    Ok(at) => last = last.max(at),
+                    Ok((at, bytes)) => {
+                        last = last.max(at);
+                        largest = largest.max(bytes);
+                    }
                     Err(e) => failed.push(e),
                 }
             }
             let invalid = failed
                 .first()
                 .map(|e| format!("{} of {conns} clients failed, the first: {e:#}", failed.len()));
-            (Some(last), invalid)
+            (Some(last), invalid, Some(largest))
         }
     };
     let secs = last.map_or(STORM_LIMIT, |at| at.saturating_duration_since(restart)).as_secs_f64();
     eprintln!(
-        "    old server stopped in {:.2} s; all back {secs:.2} s after the restart",
-        stopped.as_secs_f64()
+        "    old server stopped in {:.2} s; all back {secs:.2} s after the restart; largest welcome {} bytes",
+        stopped.as_secs_f64(),
+        welcome_bytes.unwrap_or(0)
     );
     Ok(PhaseResult {
-        name: PhaseSpec::Reconnect { conns }.name(),
+        name: spec.name(),
         conns,
         offered: 0.0,
         secs,
@@ -308,16 +348,21 @@ pub(super) async fn reconnect(
         bytes_per_conn: None,
         cluster: None,
         listen_overflows: overflows,
-        welcome_bytes: None,
+        welcome_bytes,
     })
 }
 
 /// Says one message in [`STORM_ROOM`] from a client of its own, and returns its id.
 async fn say_one(addr: SocketAddr) -> Result<u64> {
-    let (mut tcp, mut inbox, _) = enter(Proto::V2, addr, usize::MAX, None, None).await?;
-    let mut outbox = Outbox::new(Framing::WebSocket, 7);
-    let mut setup = Setup { tcp: &mut tcp, inbox: &mut inbox, outbox: &mut outbox };
-    setup.send(&Proto::V2.say(STORM_ROOM, "before the restart", 1)).await?;
+    let mut entered = enter(Proto::V2, addr, usize::MAX, STORM_ROOM, None, None).await?;
+    say_in(&mut entered, STORM_ROOM, 7).await
+}
+
+/// Says one message in `room` (which the connection is in) and returns its id.
+async fn say_in(entered: &mut Entered, room: &str, seed: usize) -> Result<u64> {
+    let mut outbox = Outbox::new(Framing::WebSocket, seed);
+    let mut setup = Setup { tcp: &mut entered.tcp, inbox: &mut entered.inbox, outbox: &mut outbox };
+    setup.send(&Proto::V2.say(room, "before the restart", 1)).await?;
     loop {
         let frame = setup.next_text().await?;
         if proto::v1_is(&frame, "message") {
@@ -326,5 +371,18 @@ async fn say_one(addr: SocketAddr) -> Result<u64> {
                 .context("a message without an id");
         }
         ensure!(!proto::v1_is(&frame, "error"), "the message was refused: {frame}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_spread_over_the_rooms_the_first_in_the_storm_room() {
+        assert_eq!(room_of(0, 10_000), STORM_ROOM);
+        assert_eq!((room_of(9_999, 10_000), room_of(10_000, 10_000)), ("r9999".into(), "r0".into()));
+        // One room: every client in the storm's room, as before rooms were spread.
+        assert!((0..100).all(|i| room_of(i, 1) == STORM_ROOM));
     }
 }

@@ -73,6 +73,10 @@ pub enum Scenario {
     /// started again) and each comes back within a second with its resume token and
     /// rejoins with `after` (bare upgrades on the Node peer).
     Reconnect10k,
+    /// Issue 26: the same storm while the server holds 10,000 rooms: each client is in a
+    /// room of its own and rejoins it, so version 2's `welcome` must stay the bounded
+    /// first view however many rooms come back. Held against `reconnect10k` (one room).
+    Reconnect10kRooms,
     /// One room of 10,000 members (version 2 on ours), 10 senders at 50k deliveries/s.
     Room10k,
     /// 1000 rooms of one member, 500 joins and 500 leaves a second elsewhere: what the
@@ -95,7 +99,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 31] = [
         Self::Idle1k,
         Self::Idle5k,
         Self::Idle10k,
@@ -121,6 +125,7 @@ impl Scenario {
         Self::Bare8kBy1000,
         Self::Join8kBy1000,
         Self::Reconnect10k,
+        Self::Reconnect10kRooms,
         Self::Room10k,
         Self::Churn,
         Self::ChurnV1,
@@ -136,7 +141,7 @@ impl Scenario {
     /// Version 1's storms are quadratic (each join told to every member), so quick runs
     /// compare the versions at 2k only.
     /// The cluster runs only its 50k phase there (no rate ramp).
-    pub const QUICK: [Self; 23] = [
+    pub const QUICK: [Self; 24] = [
         Self::Idle10k,
         Self::Idle1kStream,
         Self::Room1000,
@@ -155,6 +160,7 @@ impl Scenario {
         Self::Bare8kBy1000,
         Self::Join8kBy1000,
         Self::Reconnect10k,
+        Self::Reconnect10kRooms,
         Self::Room10k,
         Self::Churn,
         Self::ChurnV1,
@@ -191,6 +197,7 @@ impl Scenario {
             Self::Bare8kBy200 => "bare8k-by200",
             Self::Bare8kBy1000 => "bare8k-by1000",
             Self::Reconnect10k => "reconnect10k",
+            Self::Reconnect10kRooms => "reconnect10k-rooms",
             Self::Room10k => "room10k",
             Self::Churn => "churn",
             Self::ChurnV1 => "churn-v1",
@@ -217,6 +224,7 @@ impl Scenario {
             | Self::Bare8kBy200
             | Self::Bare8kBy1000
             | Self::Reconnect10k
+            | Self::Reconnect10kRooms
             | Self::Room10k
             | Self::Churn
             | Self::Churn10
@@ -243,6 +251,7 @@ impl Scenario {
                 | Self::Join10kV1
                 | Self::Join8kBy200
                 | Self::Join8kBy1000
+                | Self::Reconnect10kRooms
                 | Self::Room10k
                 | Self::Churn
                 | Self::ChurnV1
@@ -322,7 +331,13 @@ impl Scenario {
             },
             Self::Reconnect10k => Plan {
                 layout: None,
-                phases: vec![PhaseSpec::Reconnect { conns: RECONNECTS }],
+                phases: vec![PhaseSpec::Reconnect { conns: RECONNECTS, rooms: 1 }],
+                until_failure: false,
+                fill: None,
+            },
+            Self::Reconnect10kRooms => Plan {
+                layout: None,
+                phases: vec![PhaseSpec::Reconnect { conns: RECONNECTS, rooms: RECONNECT_ROOMS }],
                 until_failure: false,
                 fill: None,
             },
@@ -498,6 +513,8 @@ pub const STORM_ROOM: &str = "r0";
 pub const STORM_CONCURRENCY: u32 = 64;
 /// The clients of the reconnect storm.
 pub const RECONNECTS: u32 = 10_000;
+/// The rooms they are spread over in `reconnect10k-rooms` (one each).
+pub const RECONNECT_ROOMS: u32 = 10_000;
 
 /// The slow-history scenario: how many clients ask for big answers and never read them.
 pub const SLOW_READERS: u32 = 10;
@@ -544,10 +561,11 @@ pub enum PhaseSpec {
     /// each joining [`STORM_ROOM`] if `join`: the time until all are in, what the server
     /// sent them, its CPU and memory, and the listen queue's overflows.
     Storm { conns: u32, join: bool, concurrency: u32 },
-    /// `conns` clients in [`STORM_ROOM`] (bare, on a server without resuming); the server
-    /// restarts and every client comes back within a second, with its resume token and
-    /// `join.after`: the time from the restarted server's start until all are in again.
-    Reconnect { conns: u32 },
+    /// `conns` clients spread over `rooms` rooms (client `i` in room `i % rooms`, the first
+    /// [`STORM_ROOM`]; bare, on a server without resuming); the server restarts and every
+    /// client comes back within a second, with its resume token and `join.after`: the time
+    /// from the restarted server's start until all are in again.
+    Reconnect { conns: u32, rooms: u32 },
     /// [`CHURNERS`] extra clients join and leave rooms, `rate` joins (and as many leaves)
     /// a second for `secs`, while the layout's clients only read.
     Churn { rate: f64, secs: f64 },
@@ -579,7 +597,8 @@ impl PhaseSpec {
                     format!("{conns} {what}, {concurrency} at a time")
                 }
             }
-            Self::Reconnect { conns } => format!("{conns} reconnects"),
+            Self::Reconnect { conns, rooms: 1 } => format!("{conns} reconnects"),
+            Self::Reconnect { conns, rooms } => format!("{conns} reconnects, {rooms} rooms"),
             Self::Churn { rate, .. } => format!("{rate} joins and leaves/s"),
             Self::Scraped { rate, scraped: true, .. } => {
                 format!("{}, /metrics every {} s", rate_name(*rate), SCRAPE_EVERY.as_secs())
@@ -724,7 +743,8 @@ pub struct PhaseResult {
     #[serde(default)]
     pub listen_overflows: Option<u64>,
     /// Churn: the bytes of a fresh version 2 connection's `welcome` before the churn (the
-    /// directory as a newcomer gets it).
+    /// directory as a newcomer gets it). Reconnect: the largest `welcome` any client got
+    /// when it came back.
     #[serde(default)]
     pub welcome_bytes: Option<u64>,
 }

@@ -13,7 +13,9 @@ fn every_plan_is_well_formed() {
             });
             assert_eq!(slow_readers, plan.fill.is_some(), "slow readers need a filled room: {s:?}");
             assert_eq!(slow_readers, s.needs_history(), "{s:?}");
-            let alone = s.is_idle() || s.storm().is_some() || s == Scenario::Reconnect10k;
+            let alone = s.is_idle()
+                || s.storm().is_some()
+                || matches!(s, Scenario::Reconnect10k | Scenario::Reconnect10kRooms);
             assert_eq!(alone, plan.layout.is_none(), "{s:?}");
             if let Some(l) = plan.layout {
                 assert!(l.senders + l.stoppers <= l.conns(), "{s:?}");
@@ -106,9 +108,16 @@ fn the_connect_storms_of_issue_21_compare_like_with_like() {
     }
     assert_eq!(Scenario::Join8kBy1000.plan(true).phases[0].name(), "8000 joins, 1000 at a time");
     let reconnect = Scenario::Reconnect10k;
-    assert_eq!(reconnect.plan(true).phases, [PhaseSpec::Reconnect { conns: 10_000 }]);
+    assert_eq!(reconnect.plan(true).phases, [PhaseSpec::Reconnect { conns: 10_000, rooms: 1 }]);
     assert_eq!(reconnect.ours_proto(), Proto::V2);
     assert!(reconnect.node_peers_apply() && Scenario::QUICK.contains(&reconnect));
+    // Issue 26: the same storm over 10,000 rooms, ours only, held against the one above.
+    let rooms = Scenario::Reconnect10kRooms;
+    assert_eq!(rooms.plan(true).phases, [PhaseSpec::Reconnect { conns: 10_000, rooms: 10_000 }]);
+    assert_eq!(rooms.plan(true).phases[0].name(), "10000 reconnects, 10000 rooms");
+    assert_eq!(reconnect.plan(true).phases[0].name(), "10000 reconnects");
+    assert_eq!(rooms.ours_proto(), Proto::V2);
+    assert!(!rooms.node_peers_apply() && Scenario::QUICK.contains(&rooms));
 }
 
 #[test]

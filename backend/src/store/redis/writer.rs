@@ -74,7 +74,9 @@ fn cids_keys(sender: &str) -> (String, String) {
 /// the prefix of the rooms' sets of replies; its picture (or ``), counted in `chat:img`;
 /// with an archive, the sender's older `cid`s and those of before the archive, looked in
 /// too when the `cid` is not in KEYS[3], and how many KEYS[3] holds before it becomes the
-/// older (see [`CIDS_KEPT`]; `` without). Returns `{1, message}` when stored and
+/// older (see [`CIDS_KEPT`]; `` without); ARGV[14] `1` when the room's counter must exist
+/// already (see [`Counters`]). Returns `{3, ''}`, having done nothing, when it
+/// does not, `{1, message}` when stored and
 /// published, `{0, message}` when the sender used this `cid` before (the stored message),
 /// `{0, '', '<id> <room>'}` when that message is no longer in the stream (archived and
 /// trimmed, see `store::archive`, or gone), `{2, ''}` when the message it answers is not
@@ -85,6 +87,7 @@ fn cids_keys(sender: &str) -> (String, String) {
 /// The stream of an earlier message is read by name, not through KEYS: a single Redis
 /// (not Redis Cluster) allows that, and the room of an old `cid` cannot be known before.
 const SAY: &str = r#"
+if ARGV[14] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return {3, ''} end
 local seen = redis.call('HGET', KEYS[3], ARGV[1])
 if not seen and ARGV[11] ~= '' then
   seen = redis.call('HGET', ARGV[11], ARGV[1]) or redis.call('HGET', ARGV[12], ARGV[1])
@@ -122,7 +125,7 @@ redis.call('PUBLISH', KEYS[4], msg)
 return {1, msg}
 "#;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct PendingSay {
     sender: SenderKey,
     room: RoomName,
@@ -249,11 +252,13 @@ async fn write_loop(
         change: redis::Script::new(&format!("{HELPERS}{CHANGE}")),
     };
     let mut batch = Vec::with_capacity(BATCH_MAX);
+    let mut counters = Counters::default();
     while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {
         let mut tries = 0;
         let outcome = loop {
             tries += 1;
-            match write_batch(&mut conn, &scripts, &mut batch, archive.as_ref()).await {
+            let archived = archive.as_ref().map(|a| (a, &mut counters));
+            match write_batch(&mut conn, &scripts, &mut batch, archived).await {
                 Ok(outcome) => break outcome,
                 Err(e) if tries < WRITE_TRIES => {
                     tracing::warn!(error = %e, messages = batch.len(), "storing messages in Redis failed; retrying");
@@ -275,6 +280,41 @@ async fn write_loop(
         if done.send(outcome).await.is_err() {
             return; // The server is gone; what Redis took, it has.
         }
+    }
+}
+
+/// Rooms at most in [`Counters`]; past it the set starts again empty (a room forgotten
+/// only costs its next batch the check).
+const COUNTERS_KNOWN_MAX: usize = 4096;
+
+/// With an archive, the rooms whose counter (`chat:seq:<room>`) this writer has seen in
+/// Redis, or set from PostgreSQL (`tiers::restore`). A batch checks the counters of the
+/// rooms it writes to before anything else, so that a Redis that lost them (flushed, or
+/// restarted without its files) numbers on from what PostgreSQL has, not from 1: one
+/// round trip more per batch, and the batches of a busy room hold one message or a few.
+/// The rooms here skip that round trip: their `say`s are sent with the check in the
+/// script itself, which refuses one whose counter is gone (`{3, ''}`), and those are sent
+/// again after the check. Changes number from the same counter without such a check in
+/// their script: the rooms they write to are always checked first.
+#[derive(Debug, Default)]
+struct Counters {
+    known: HashSet<String>,
+}
+
+impl Counters {
+    fn knows(&self, room: &str) -> bool {
+        self.known.contains(room)
+    }
+
+    fn learn(&mut self, rooms: &[&str]) {
+        if self.known.len() + rooms.len() > COUNTERS_KNOWN_MAX {
+            self.known.clear();
+        }
+        self.known.extend(rooms.iter().map(|r| (*r).to_owned()));
+    }
+
+    fn forget(&mut self, room: &str) {
+        self.known.remove(room);
     }
 }
 
@@ -303,23 +343,82 @@ async fn run(
     }
 }
 
+/// Writes a batch; with an archive, the `say`s its scripts refused for a counter that
+/// Redis lost since this writer saw it are written again once it is set (their rooms no
+/// longer known, they cannot be refused twice), their outcomes after the others'.
 async fn write_batch(
     conn: &mut ConnectionManager,
     scripts: &Scripts,
     batch: &mut [Pending],
-    archive: Option<&Archive>,
+    archive: Option<(&Archive, &mut Counters)>,
 ) -> Result<Written, StoreError> {
+    let Some((archive, counters)) = archive else {
+        return write_once(conn, scripts, batch, None).await.map(|(o, _)| o);
+    };
+    let (mut outcome, refused) = write_once(conn, scripts, batch, Some((archive, &mut *counters))).await?;
+    if refused.is_empty() {
+        return Ok(outcome);
+    }
+    let mut again: Vec<Pending> = refused
+        .into_iter()
+        .filter_map(|i| match &batch[i] {
+            Pending::Say(p) => Some(Pending::Say(p.clone())),
+            Pending::Change(_) => None,
+        })
+        .collect();
+    for p in &again {
+        if let Pending::Say(p) = p {
+            counters.forget(p.room.as_str());
+        }
+    }
+    tracing::warn!(messages = again.len(), "Redis lost rooms' counters; set again from PostgreSQL");
+    let (more, _) = write_once(conn, scripts, &mut again, Some((archive, counters))).await?;
+    outcome.extend(more);
+    Ok(outcome)
+}
+
+/// One pipeline of a batch (after the checks that an archive needs): the outcomes, and
+/// the places of the `say`s refused for a lost counter (see [`Counters`]).
+async fn write_once(
+    conn: &mut ConnectionManager,
+    scripts: &Scripts,
+    batch: &mut [Pending],
+    archive: Option<(&Archive, &mut Counters)>,
+) -> Result<(Written, Vec<usize>), StoreError> {
+    // The rooms whose `say`s carry the check of their counter (see [`Counters`]).
+    let mut guarded: HashSet<&str> = HashSet::new();
+    let archive = match archive {
+        None => None,
+        Some((archive, counters)) => {
+            let changed: HashSet<&str> = batch
+                .iter()
+                .filter_map(|p| match p {
+                    Pending::Change(c) => Some(c.change.room.as_str()),
+                    Pending::Say(_) => None,
+                })
+                .collect();
+            let mut rooms: Vec<&str> = Vec::new();
+            for p in batch.iter() {
+                if let Pending::Say(p) = p {
+                    let room = p.room.as_str();
+                    if counters.knows(room) && !changed.contains(room) {
+                        guarded.insert(room);
+                    } else {
+                        rooms.push(room);
+                    }
+                }
+            }
+            rooms.extend(changed.iter().copied());
+            rooms.sort_unstable();
+            rooms.dedup();
+            if !rooms.is_empty() {
+                tiers::restore(conn, archive, &rooms).await?;
+                counters.learn(&rooms);
+            }
+            Some(archive)
+        }
+    };
     if let Some(archive) = archive {
-        let mut rooms: Vec<&str> = batch
-            .iter()
-            .map(|p| match p {
-                Pending::Say(p) => p.room.as_str(),
-                Pending::Change(c) => c.change.room.as_str(),
-            })
-            .collect();
-        rooms.sort_unstable();
-        rooms.dedup();
-        tiers::restore(conn, archive, &rooms).await?;
         let concerned = batch.iter().filter_map(|p| match p {
             Pending::Say(p) => Some((p.room.as_str(), p.reply_to?)),
             Pending::Change(c) => Some((c.change.room.as_str(), c.change.id)),
@@ -338,6 +437,7 @@ async fn write_batch(
                         (newer, CIDS_TTL_SECS, older, cids_key(&p.sender))
                     }
                 };
+                let guard = if guarded.contains(room) { "1" } else { "" };
                 pipe.cmd("EVALSHA")
                     .arg(scripts.say.get_hash())
                     .arg(6)
@@ -359,7 +459,8 @@ async fn write_batch(
                     .arg(p.image.as_deref().unwrap_or(""))
                     .arg(older)
                     .arg(before)
-                    .arg(CIDS_KEPT);
+                    .arg(CIDS_KEPT)
+                    .arg(guard);
             }
             Pending::Change(c) => c.call(&mut pipe, &scripts.change),
         }
@@ -380,10 +481,12 @@ async fn write_batch(
     }
     let replies = run(conn, scripts, &pipe).await?;
     let mut outcome = Vec::with_capacity(batch.len());
+    let mut refused = Vec::new();
     // Changes whose sender `change`'s rules allowed, to run again, and where they go.
     let mut again = Vec::new();
     for (i, (p, reply)) in batch.iter_mut().zip(replies).enumerate() {
         match p {
+            Pending::Say(_) if lost_counter(&reply) => refused.push(i),
             Pending::Say(p) => outcome.extend(said(p, reply, archive).await?),
             Pending::Change(c) => match c.answer(reply)? {
                 Answer::Done(o) => outcome.push(*o),
@@ -395,7 +498,7 @@ async fn write_batch(
         }
     }
     if again.is_empty() {
-        return Ok(outcome);
+        return Ok((outcome, refused));
     }
     let mut pipe = redis::pipe();
     for (i, _) in &again {
@@ -412,7 +515,12 @@ async fn write_batch(
             outcome.insert(at, *o);
         }
     }
-    Ok(outcome)
+    Ok((outcome, refused))
+}
+
+/// Whether a `say`'s script refused it because the room's counter is gone (`{3, ''}`).
+fn lost_counter(reply: &Value) -> bool {
+    matches!(reply, Value::Array(fields) if matches!(fields.first(), Some(Value::Int(3))))
 }
 
 /// What became of a `say`, from its script's reply.
