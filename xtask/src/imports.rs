@@ -6,9 +6,8 @@
 //! with some 160 imports, each named once in the wasm's import section and once in the
 //! glue, they were about 3 KiB of the app's 110 KiB Brotli budget. This step renames each
 //! such import to its name without the hash (numbered when two would be equal), in the
-//! wasm and in the glue alike, which is all that binds the two, and writes the new files'
-//! digests into `index.html`'s `integrity` attributes if it has any (index.html asks trunk
-//! for none today: `data-integrity="none"`). The glue
+//! wasm and in the glue alike, which is all that binds the two; `index.html` must name no
+//! `integrity` digests of them (it asks trunk for none: `data-integrity="none"`). The glue
 //! is also minified (`minify`); the other sections of the wasm are copied byte for byte.
 
 use std::collections::{BTreeMap, HashSet};
@@ -44,10 +43,9 @@ pub fn shorten(dist: &Path) -> Result<usize> {
     let new_js = crate::minify::minify(&new_js)?;
     let index_path = dist.join("index.html");
     let mut index = std::fs::read_to_string(&index_path).context("reading index.html")?;
-    for (old, new) in [(wasm.as_slice(), new_wasm.as_slice()), (js.as_bytes(), new_js.as_bytes())] {
-        // A browser refuses a file whose digest is not the one its link names.
-        index = index.replace(&integrity(old), &integrity(new));
-    }
+    // A browser refuses a file whose digest is not the one its link names, and this step
+    // changes the glue and the wasm: index.html asks trunk for no digests.
+    ensure!(!index.contains(" integrity="), "index.html has `integrity` digests: ask trunk for none");
     // trunk leaves index.html's `data-integrity="none"` on the stylesheet's and the
     // script's tags: bytes of the first load that no browser reads.
     index = index.replace(" data-integrity=none", "");
@@ -55,12 +53,6 @@ pub fn shorten(dist: &Path) -> Result<usize> {
     std::fs::write(&js_path, &new_js)?;
     std::fs::write(&index_path, index)?;
     Ok(renames.len())
-}
-
-/// A file's digest as a page's `integrity` attribute gives it, the way trunk writes it.
-fn integrity(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("sha384-{}", data_encoding::BASE64.encode(&sha2::Sha384::digest(bytes)))
 }
 
 /// `name` without a trailing `_` and 16 hex digits, if it has them.
@@ -249,11 +241,6 @@ mod tests {
         assert!(!renames.contains_key("memory"));
         let renamed = rename_imports(&wasm, &renames).unwrap();
         assert_eq!(renamed, module(["__wbg_new", "__wbg_new2", "memory"]));
-    }
-
-    #[test]
-    fn digests_are_written_as_trunk_writes_them() {
-        assert_eq!(integrity(b""), "sha384-OLBgp1GsljhM2TJ+sbHjaiH9txEUvgdDTAzHv2P24donTt6/529l+9Ua0vFImLlb");
     }
 
     #[test]
