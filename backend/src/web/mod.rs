@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 
@@ -70,7 +70,8 @@ async fn not_built() -> impl IntoResponse {
 /// Adds the caching and security headers to every static response.
 async fn headers(req: Request, next: Next) -> Response {
     let hashed = is_hashed(req.uri().path());
-    let csp = content_security_policy(req.headers());
+    // Kept for the policy, which only documents get (written below, once that is known).
+    let host = req.headers().get(header::HOST).cloned();
     let mut res = next.run(req).await;
     // A path that is no file gets index.html, which must never be cached as the file
     // that path names (a hashed name would otherwise keep the page a year).
@@ -98,7 +99,7 @@ async fn headers(req: Request, next: Next) -> Response {
         // Never asked again: a date to revalidate against is bytes of every first load.
         h.remove(header::LAST_MODIFIED);
     }
-    if !subresource && let Ok(csp) = HeaderValue::try_from(csp) {
+    if !subresource && let Ok(csp) = HeaderValue::try_from(content_security_policy(host.as_ref())) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -116,9 +117,8 @@ async fn headers(req: Request, next: Next) -> Response {
 /// `'self'` alone covers `ws:` and `wss:` to the same host in CSP level 3 browsers; the
 /// host is named as well for the older ones, when the `Host` header is a plain host name
 /// or address (anything else is not written into a header).
-fn content_security_policy(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
+fn content_security_policy(host: Option<&HeaderValue>) -> String {
+    let host = host
         .and_then(|h| h.to_str().ok())
         .filter(|h| is_plain_host(h))
         .map(|h| format!("ws://{h} wss://{h}"))
@@ -261,14 +261,11 @@ mod tests {
 
     #[test]
     fn the_policy_names_a_plain_host_and_nothing_else() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, HeaderValue::from_static("192.168.1.20:3000"));
-        let csp = content_security_policy(&headers);
+        let csp = content_security_policy(Some(&HeaderValue::from_static("192.168.1.20:3000")));
         assert!(csp.contains("connect-src 'self' ws://192.168.1.20:3000 wss://192.168.1.20:3000;"), "{csp}");
         assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval';"), "{csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-        headers.insert(header::HOST, HeaderValue::from_static("evil; script-src *"));
-        let csp = content_security_policy(&headers);
+        let csp = content_security_policy(Some(&HeaderValue::from_static("evil; script-src *")));
         assert!(csp.contains("connect-src 'self';") && !csp.contains("evil"), "{csp}");
     }
 }
