@@ -90,21 +90,6 @@ const OUT_TYPES: [&str; 20] = [
 ];
 const ERROR_OUT: usize = 10;
 
-/// The error codes counted, in [`error_index`]'s order.
-const ERROR_CODES: [&str; 11] = [
-    "bad_request",
-    "invalid",
-    "nick_taken",
-    "not_in_room",
-    "rate_limited",
-    "too_slow",
-    "forbidden",
-    "room_full",
-    "unavailable",
-    "not_found",
-    "other",
-];
-
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransportLabel {
     transport: &'static str,
@@ -202,8 +187,10 @@ impl Metrics {
             OUT_TYPES.iter().map(|t| family.get_or_create(&TypeLabel { r#type: t }).clone()).collect();
         let family = Family::<ErrorLabel, Counter>::default();
         registry.register("chat_errors", "Requests refused with an error frame, by code", family.clone());
-        let errors =
-            ERROR_CODES.iter().map(|c| family.get_or_create(&ErrorLabel { code: c }).clone()).collect();
+        let errors = ErrorCode::ALL
+            .iter()
+            .map(|c| family.get_or_create(&ErrorLabel { code: c.as_str() }).clone())
+            .collect();
         let deliveries = Counter::default();
         registry.register(
             "chat_deliveries",
@@ -315,7 +302,8 @@ impl Metrics {
 
     /// A request was refused with `code`.
     pub fn refused(&self, code: ErrorCode) {
-        self.errors[error_index(code)].inc();
+        // `ALL` lists the codes in declaration order, so a code indexes it.
+        self.errors[code as usize].inc();
     }
 
     /// What one operation of the hub queued: `frames` frames, `bytes` bytes in all.
@@ -412,23 +400,6 @@ fn out_index(msg: &ServerMsg) -> usize {
         ServerMsg::Edited(_) => 17,
         ServerMsg::Deleted(_) => 18,
         ServerMsg::Reacted(_) => 19,
-    }
-}
-
-fn error_index(code: ErrorCode) -> usize {
-    match code {
-        ErrorCode::BadRequest => 0,
-        ErrorCode::Invalid => 1,
-        ErrorCode::NickTaken => 2,
-        ErrorCode::NotInRoom => 3,
-        ErrorCode::RateLimited => 4,
-        ErrorCode::TooSlow => 5,
-        ErrorCode::Forbidden => 6,
-        ErrorCode::RoomFull => 7,
-        ErrorCode::Unavailable => 8,
-        ErrorCode::NotFound => 9,
-        #[allow(unreachable_patterns)]
-        _ => 10,
     }
 }
 

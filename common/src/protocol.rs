@@ -314,8 +314,43 @@ pub enum ErrorCode {
     /// No such person or message where the request says (a nick; a change of a message, a reply).
     NotFound,
     /// A code this build does not know (a newer server); treat as a generic refusal.
+    /// Stays the last variant (see `ALL`).
     #[serde(other)]
     Other,
+}
+
+impl ErrorCode {
+    /// Every code, in declaration order (`code as usize` indexes it).
+    pub const ALL: [ErrorCode; 11] = [
+        Self::BadRequest,
+        Self::Invalid,
+        Self::NickTaken,
+        Self::NotInRoom,
+        Self::RateLimited,
+        Self::TooSlow,
+        Self::Forbidden,
+        Self::RoomFull,
+        Self::Unavailable,
+        Self::NotFound,
+        Self::Other,
+    ];
+
+    /// The code's name on the wire (what serde writes), for the server's metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::Invalid => "invalid",
+            Self::NickTaken => "nick_taken",
+            Self::NotInRoom => "not_in_room",
+            Self::RateLimited => "rate_limited",
+            Self::TooSlow => "too_slow",
+            Self::Forbidden => "forbidden",
+            Self::RoomFull => "room_full",
+            Self::Unavailable => "unavailable",
+            Self::NotFound => "not_found",
+            Self::Other => "other",
+        }
+    }
 }
 
 /// A frame from the server. Both ways through serde's derive: the server encodes with

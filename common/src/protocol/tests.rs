@@ -262,3 +262,13 @@ fn history_limit_defaults_and_is_capped() {
     assert!(matches!(ask(Some(1000)), Request::History { limit: 200, .. }));
     assert!(matches!(ask(Some(0)), Request::History { limit: 1, .. }));
 }
+
+#[test]
+fn every_error_code_is_listed_in_order_under_its_wire_name() {
+    for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
+        assert_eq!(code as usize, i, "{code:?}");
+        assert_eq!(serde_json::to_value(code).unwrap(), code.as_str(), "{code:?}");
+    }
+    // `Other` is declared last, so a code added before it without a place in `ALL` fails here.
+    assert_eq!(ErrorCode::Other as usize + 1, ErrorCode::ALL.len());
+}
