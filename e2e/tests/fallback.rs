@@ -4,20 +4,38 @@
 //! network goes away and comes back.
 
 use anyhow::{Result, ensure};
-use e2e::{Driver, Proxy, Server};
+use e2e::{Driver, Page, Proxy, Server};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+/// A phone behind a network that refuses upgrades, connected over HTTP, and a desktop on
+/// its WebSocket, both on one server.
+struct Pages {
+    phone: Page,
+    desk: Page,
+    network: Proxy,
+    // Kept for as long as the pages use them.
+    _driver: Driver,
+    _server: Server,
+}
+
+impl Pages {
+    async fn connected() -> Result<Self> {
+        let server = Server::start().await?;
+        let network = Proxy::refusing_upgrades(server.port).await?;
+        let driver = Driver::start().await?;
+        let (phone, desk) = (driver.phone().await?, driver.desktop().await?);
+        phone.open(&network.url()).await?;
+        desk.open(&server.url("127.0.0.1")).await?;
+        phone.wait_text("status", "Connected · HTTP").await?;
+        desk.wait_text("status", "Connected").await?;
+        Ok(Self { phone, desk, network, _driver: driver, _server: server })
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_whose_network_refuses_websockets_chats_over_http() -> Result<()> {
-    let server = Server::start().await?;
-    let network = Proxy::refusing_upgrades(server.port).await?;
-    let driver = Driver::start().await?;
-    let (phone, desk) = (driver.phone().await?, driver.desktop().await?);
-    phone.open(&network.url()).await?;
-    desk.open(&server.url("127.0.0.1")).await?;
-    phone.wait_text("status", "Connected · HTTP").await?;
-    desk.wait_text("status", "Connected").await?;
+    let Pages { phone, desk, network, _driver, _server } = Pages::connected().await?;
     ensure!(!desk.text_of("[role=status]").await?.contains("HTTP"), "the desk is on its WebSocket");
     ensure!(network.refused.load(Ordering::SeqCst) >= 1, "the phone's WebSocket was never refused");
 
@@ -83,14 +101,7 @@ return performance.now();
 /// it at once, not wait for its 30 s silence probe.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_cut_while_the_page_was_hidden_is_replaced_when_it_shows_again() -> Result<()> {
-    let server = Server::start().await?;
-    let network = Proxy::refusing_upgrades(server.port).await?;
-    let driver = Driver::start().await?;
-    let (phone, desk) = (driver.phone().await?, driver.desktop().await?);
-    phone.open(&network.url()).await?;
-    desk.open(&server.url("127.0.0.1")).await?;
-    phone.wait_text("status", "Connected · HTTP").await?;
-    desk.wait_text("status", "Connected").await?;
+    let Pages { phone, desk, network, _driver, _server } = Pages::connected().await?;
     // A frame just before the cut: the app's silence probe would then only reconnect 30 s
     // later, well after the page shows again below.
     desk.type_and_enter("Message", "desk 1: before the freeze").await?;

@@ -192,12 +192,26 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
 pub const NGINX: &str = "/usr/sbin/nginx";
 
-/// Starts `apt-get install` of what is missing of chromium, chromium-driver (the browser
-/// tests), redis-server, nginx and postgresql (the cluster's tests), in the background.
+/// Debian's font packages the browser tests' screenshots need, each with a file it installs.
+const FONTS: [(&str, &str); 2] = [
+    ("fonts-noto-cjk", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+    ("fonts-noto-color-emoji", "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"),
+];
+
+/// Starts `apt-get install` of what is missing of chromium, chromium-driver and fonts (the
+/// browser tests), redis-server, nginx and postgresql (the cluster's tests), in the background.
 fn start_apt_install() -> Result<Option<std::process::Child>> {
     let mut packages = Vec::new();
     if !(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()) {
         packages.extend(["chromium", "chromium-driver"]);
+    }
+    // The fonts a person's browser has: without them the end-to-end screenshots draw the
+    // Korean page's words and the reactions' emoji as empty boxes (the tests do not read
+    // pixels, the people looking at the screenshots do).
+    for (package, file) in FONTS {
+        if !Path::new(file).exists() {
+            packages.push(package);
+        }
     }
     if !Path::new(REDIS_SERVER).exists() {
         packages.push("redis-server");
