@@ -128,9 +128,15 @@ fn normalised(what: &'static str, name: &str) -> Result<Option<String>, InvalidN
 pub struct Looks(HashMap<String, Vec<RoomName>>);
 
 impl Looks {
-    /// A room got its first member.
+    /// A room got its first member (the hub computes the look itself: [`Looks::add_look`]).
+    #[cfg(test)]
     pub fn add(&mut self, room: &RoomName) {
-        self.0.entry(look(room)).or_default().push(room.clone());
+        self.add_look(look(room), room);
+    }
+
+    /// A room got its first member; `look` is its [`look`].
+    pub fn add_look(&mut self, look: String, room: &RoomName) {
+        self.0.entry(look).or_default().push(room.clone());
     }
 
     /// A room lost its last member.
@@ -143,13 +149,23 @@ impl Looks {
         }
     }
 
-    /// A live room that `room`, a name that is not live itself, would be taken for.
+    /// A live room that `room`, a name that is not live itself, would be taken for (the
+    /// hub computes the look itself: [`Looks::like_look`]).
+    #[cfg(test)]
     pub fn like(&self, room: &RoomName) -> Option<&RoomName> {
-        self.0.get(&look(room)).and_then(|rooms| rooms.iter().find(|r| *r != room))
+        self.like_look(&look(room), room)
+    }
+
+    /// A live room that `room`, a name that is not live itself and whose [`look`] is
+    /// `look`, would be taken for.
+    pub fn like_look(&self, look: &str, room: &RoomName) -> Option<&RoomName> {
+        self.0.get(look).and_then(|rooms| rooms.iter().find(|r| *r != room))
     }
 }
 
-fn look(room: &RoomName) -> String {
+/// A room's look: its confusable skeleton. Worth computing once per join of a room that is
+/// new here (its check against the live rooms, then its entry among them).
+pub fn look(room: &RoomName) -> String {
     unicode_security::skeleton(room.as_str()).collect()
 }
 

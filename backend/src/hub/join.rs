@@ -99,9 +99,10 @@ impl Hub {
         };
         // A room nobody has created (no member, nothing stored) that would be taken for
         // one with members: refused, so that no one can stand in for a room people know.
-        if !exists
-            && !state.rooms.contains(room)
-            && let Some(like) = state.rooms.like(room)
+        // Its look is computed once, for this check and for its entry among the rooms.
+        let look = (!exists && !state.rooms.contains(room)).then(|| crate::names::look(room));
+        if let Some(look) = &look
+            && let Some(like) = state.rooms.like(look, room)
         {
             return Err(RequestError::LookAlike(room.clone(), like.clone()));
         }
@@ -156,7 +157,7 @@ impl Hub {
         // Its client resumed here while its old connection's node is dead and not reaped
         // yet: the old connection is replaced in the room, silently, as on one node.
         let back = newly && state.replace_remote_in(&sender, room);
-        let members = state.rooms.entry(room);
+        let members = state.rooms.entry_looked(room, look);
         // Known from now on (a room only other nodes' members were in had none here),
         // with its roles.
         if members.settings.is_none() {

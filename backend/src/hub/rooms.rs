@@ -121,15 +121,22 @@ impl Rooms {
         self.rooms.get_mut(room).filter(|_| conn.rooms.contains(room))
     }
 
-    /// A room with members that `room` would be taken for (not itself).
-    pub(super) fn like(&self, room: &RoomName) -> Option<&RoomName> {
-        self.looks.like(room)
+    /// A room with members that `room`, whose look is `look` ([`names::look`]), would be
+    /// taken for (not itself).
+    pub(super) fn like(&self, look: &str, room: &RoomName) -> Option<&RoomName> {
+        self.looks.like_look(look, room)
     }
 
     /// The room, made (with its look) if it has no member yet: the caller adds one.
     pub(super) fn entry(&mut self, room: &RoomName) -> &mut Room {
+        self.entry_looked(room, None)
+    }
+
+    /// The same, given the room's look when the caller computed it already (a join checks
+    /// a new room's look first): a skeleton is one of the costlier steps of a join.
+    pub(super) fn entry_looked(&mut self, room: &RoomName, look: Option<String>) -> &mut Room {
         if !self.rooms.contains_key(room) {
-            self.looks.add(room);
+            self.looks.add_look(look.unwrap_or_else(|| names::look(room)), room);
             self.by_name.insert(order_key(room), room.clone());
         }
         self.rooms.entry(room.clone()).or_default()

@@ -223,3 +223,112 @@ async fn the_owner_and_moderators_delete_any_message_of_their_room_and_members_o
     bob.send(json!({"type": "delete", "room": "elsewhere", "id": danas["id"]})).await;
     assert_eq!(next_of(&mut bob, "error").await["code"], "forbidden");
 }
+
+/// Connects with `token` (a restarted server's client coming back) under `nick`.
+async fn resumed(url: &str, token: &str, nick: &str) -> Client {
+    let mut c = Client::connect(&format!("{url}?resume={token}")).await;
+    c.set_nick(nick).await;
+    c
+}
+
+#[tokio::test]
+async fn an_empty_room_made_again_after_a_restart_is_its_first_joiners_alone() {
+    let db = fresh_db();
+    let server = Process::start(&db, 0).await;
+    let mut ann = named(&server.url(), "ann").await;
+    ann.join("den").await;
+    let mut bob = named(&server.url(), "bob").await;
+    bob.join("den").await;
+    ann.next().await;
+    ann.send(json!({"type": "mod", "room": "den", "nick": "bob", "on": true})).await;
+    assert_eq!(ann.next().await["type"], "role");
+    ann.send(json!({"type": "ping"})).await;
+    assert_eq!(next_of(&mut ann, "pong").await["type"], "pong");
+    let (ann_token, bob_token) = (ann.resume.clone(), bob.resume.clone());
+    server.sigkill().await;
+
+    // The room had neither messages nor settings: the restart forgot it, and its owner
+    // coming back first makes it anew, as its owner alone (bob's rank went with it).
+    let server = Process::start(&db, 0).await;
+    let mut ann = resumed(&server.url(), &ann_token, "ann").await;
+    assert_eq!(roles(&ann.join("den").await), json!([{"nick": "ann", "role": "owner"}]));
+    ann.say("den", "kept", "a1").await;
+    let mut bob = resumed(&server.url(), &bob_token, "bob").await;
+    assert_eq!(roles(&bob.join("den").await), json!([{"nick": "ann", "role": "owner"}]));
+    server.sigkill().await;
+
+    // Now it has a message: it exists after a restart, with the roles stored for it.
+    let server = Process::start(&db, 0).await;
+    let mut bob = resumed(&server.url(), &bob_token, "bob").await;
+    assert_eq!(roles(&bob.join("den").await), json!([]));
+    let mut ann = resumed(&server.url(), &ann_token, "ann").await;
+    assert_eq!(roles(&ann.join("den").await), json!([{"nick": "ann", "role": "owner"}]));
+    assert_eq!(bob.next().await["event"], "join");
+    bob.send(json!({"type": "kick", "room": "den", "nick": "ann"})).await;
+    bob.expect_error("forbidden").await;
+}
+
+#[tokio::test]
+async fn rooms_made_again_in_a_reconnect_storm_keep_their_owners() {
+    const ROOMS: usize = 20;
+    let db = fresh_db();
+    let server = Process::start(&db, 0).await;
+    let mut tokens = Vec::new();
+    for i in 0..ROOMS {
+        let mut owner = named(&server.url(), &format!("own{i}")).await;
+        assert_eq!(
+            roles(&owner.join(&format!("room{i}")).await),
+            json!([{"nick": format!("own{i}"), "role": "owner"}])
+        );
+        tokens.push(owner.resume.clone());
+    }
+    server.sigkill().await;
+
+    // Every owner comes back at once into its empty room, made again by its join.
+    let server = Process::start(&db, 0).await;
+    let url = server.url();
+    let backs = tokens.iter().enumerate().map(|(i, token)| {
+        let url = url.clone();
+        async move {
+            let mut owner = resumed(&url, token, &format!("own{i}")).await;
+            let joined = owner.join(&format!("room{i}")).await;
+            assert_eq!(roles(&joined), json!([{"nick": format!("own{i}"), "role": "owner"}]), "room{i}");
+            owner.say(&format!("room{i}"), "back", "b1").await;
+        }
+    });
+    futures_util::future::join_all(backs).await;
+    server.sigkill().await;
+
+    // Stored: someone else coming first finds each room owned, and its owner owns it.
+    let server = Process::start(&db, 0).await;
+    for (i, token) in tokens.iter().enumerate() {
+        let mut other = named(&server.url(), &format!("other{i}")).await;
+        assert_eq!(roles(&other.join(&format!("room{i}")).await), json!([]), "room{i}");
+        let mut owner = resumed(&server.url(), token, &format!("own{i}")).await;
+        let joined = owner.join(&format!("room{i}")).await;
+        assert_eq!(roles(&joined), json!([{"nick": format!("own{i}"), "role": "owner"}]), "room{i}");
+    }
+}
+
+#[tokio::test]
+async fn someone_else_first_into_an_empty_room_after_a_restart_owns_it() {
+    let db = fresh_db();
+    let server = Process::start(&db, 0).await;
+    let mut ann = named(&server.url(), "ann").await;
+    ann.join("den").await;
+    let ann_token = ann.resume.clone();
+    server.sigkill().await;
+
+    let server = Process::start(&db, 0).await;
+    let mut carl = named(&server.url(), "carl").await;
+    assert_eq!(roles(&carl.join("den").await), json!([{"nick": "carl", "role": "owner"}]));
+    carl.say("den", "mine now", "c1").await;
+    let carl_token = carl.resume.clone();
+    server.sigkill().await;
+
+    let server = Process::start(&db, 0).await;
+    let mut ann = resumed(&server.url(), &ann_token, "ann").await;
+    assert_eq!(roles(&ann.join("den").await), json!([]));
+    let mut carl = resumed(&server.url(), &carl_token, "carl").await;
+    assert_eq!(roles(&carl.join("den").await), json!([{"nick": "carl", "role": "owner"}]));
+}

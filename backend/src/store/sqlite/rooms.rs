@@ -40,15 +40,27 @@ impl SqliteReader {
         })
     }
 
-    /// Written from a reader's connection, as [`SqliteReader::create_room`] is.
+    /// Written from a reader's connection, as [`SqliteReader::create_room`] is. A room
+    /// whose stored roles are already this owner alone is left as it is: a room with
+    /// neither messages nor settings is created again by each first joiner after a
+    /// restart, and its owner coming back (every client of a reconnect storm) must not
+    /// cost a synced transaction per room for a write that changes nothing.
     pub fn set_owner(&self, room: &RoomName, token: &SenderKey) -> Result<(), StoreError> {
         self.with(|conn| {
+            // This owner's row alone (no other owner, no moderators) is what the write makes.
+            let (rows, owned): (i64, bool) = conn
+                .prepare_cached(
+                    "SELECT COUNT(*), COALESCE(SUM(token = ?2 AND role = 'owner'), 0) = 1
+                     FROM roles WHERE room = ?1",
+                )?
+                .query_row(params![room.as_str(), &**token], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if rows == 1 && owned {
+                return Ok(());
+            }
             let tx = conn.unchecked_transaction()?;
-            tx.execute("DELETE FROM roles WHERE room = ?1", params![room.as_str()])?;
-            tx.execute(
-                "INSERT INTO roles (room, token, role) VALUES (?1, ?2, 'owner')",
-                params![room.as_str(), &**token],
-            )?;
+            tx.prepare_cached("DELETE FROM roles WHERE room = ?1")?.execute(params![room.as_str()])?;
+            tx.prepare_cached("INSERT INTO roles (room, token, role) VALUES (?1, ?2, 'owner')")?
+                .execute(params![room.as_str(), &**token])?;
             tx.commit()
         })
     }
