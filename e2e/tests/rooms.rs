@@ -34,6 +34,8 @@ async fn three_pages_share_rooms_counts_typing_and_unread() -> Result<()> {
         page.show_rooms().await?;
         page.until("rust with 3 members", || async { Ok(page.room_count("rust").await? == Some(3)) }).await?;
     }
+    // The phone closes its drawer again, back to the room.
+    cat.button("Rooms").await?.click().await?;
     ann.until("3 members listed", || async {
         Ok(ann.count("[aria-label=Members] [data-testid=member]").await? == 3)
     })
