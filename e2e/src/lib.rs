@@ -622,13 +622,21 @@ impl Page {
         Ok(t.trim().parse().ok())
     }
 
-    /// Clicks the sidebar entry of `room` (opening the drawer first on a phone).
-    pub async fn open_room(&self, room: &str) -> Result<()> {
-        let css = format!("[data-testid=room][data-room={}]", json!(room));
-        let entry = self.client.wait().at_most(WAIT).for_element(Locator::Css(&css)).await?;
-        if !entry.is_displayed().await? {
+    /// Shows the room list: on a phone, opens its drawer if it is closed. A closed
+    /// drawer's list is not kept current (the app tells the server it does not watch the
+    /// directory), so a phone's list is read with the drawer open.
+    pub async fn show_rooms(&self) -> Result<()> {
+        if !self.client.find(Locator::Css("nav.sidebar")).await?.is_displayed().await? {
             self.button("Rooms").await?.click().await?;
         }
+        Ok(())
+    }
+
+    /// Clicks the sidebar entry of `room` (opening the drawer first on a phone).
+    pub async fn open_room(&self, room: &str) -> Result<()> {
+        self.show_rooms().await?;
+        let css = format!("[data-testid=room][data-room={}]", json!(room));
+        let entry = self.client.wait().at_most(WAIT).for_element(Locator::Css(&css)).await?;
         entry.click().await?;
         Ok(())
     }

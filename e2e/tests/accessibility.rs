@@ -101,6 +101,7 @@ async fn axe_finds_nothing_on_a_desktop_a_phone_and_in_dark_mode() -> Result<()>
     dark.until("den shown", || async { Ok(dark.text_of("[data-testid=room-title]").await? == "#den") })
         .await?;
     for page in [&desktop, &phone] {
+        page.show_rooms().await?;
         page.until("den listed", || async { Ok(page.room_count("den").await?.is_some()) }).await?;
         page.open_room("den").await?;
     }

@@ -58,6 +58,7 @@ async fn the_owner_deletes_a_message_and_removes_and_bans_its_author_from_the_ro
     owner
         .until("den shown", || async { Ok(owner.text_of("[data-testid=room-title]").await? == "#den") })
         .await?;
+    other.show_rooms().await?;
     other.until("den listed", || async { Ok(other.room_count("den").await? == Some(1)) }).await?;
     other.open_room("den").await?;
     owner

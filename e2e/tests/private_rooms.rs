@@ -30,6 +30,7 @@ async fn a_private_room_refuses_a_wrong_password_and_admits_the_right_one() -> R
     ann.type_and_enter("Room", "den").await?;
     ann.until("in den", || async { Ok(ann.text_of("[data-testid=room-title]").await? == "#den") }).await?;
     for page in [&ann, &cat] {
+        page.show_rooms().await?;
         page.until("den with a lock", || async { Ok(page.count(LOCK).await? == 1) }).await?;
     }
 

@@ -20,17 +20,22 @@ async fn three_pages_share_rooms_counts_typing_and_unread() -> Result<()> {
     connect(&ben, &server.url("127.0.0.1"), "ben").await?;
     connect(&cat, &server.url("127.0.0.2"), "cat").await?;
 
-    // Ann creates a room; everyone's directory shows it with its count.
+    // Ann creates a room; everyone's directory shows it with its count (the phone's in
+    // its drawer).
     ann.type_and_enter("Room", "rust").await?;
     for page in [&ann, &ben, &cat] {
+        page.show_rooms().await?;
         page.until("rust with 1 member", || async { Ok(page.room_count("rust").await? == Some(1)) }).await?;
     }
     // Ben joins from the directory, the phone from its drawer.
     ben.open_room("rust").await?;
     cat.open_room("rust").await?;
     for page in [&ann, &ben, &cat] {
+        page.show_rooms().await?;
         page.until("rust with 3 members", || async { Ok(page.room_count("rust").await? == Some(3)) }).await?;
     }
+    // The phone closes its drawer again, back to the room.
+    cat.button("Rooms").await?.click().await?;
     ann.until("3 members listed", || async {
         Ok(ann.count("[aria-label=Members] [data-testid=member]").await? == 3)
     })

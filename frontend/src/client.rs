@@ -143,6 +143,11 @@ impl Client {
         self.send(self.quiet_update(Chat::more_rooms));
     }
 
+    /// Whether the user can see the room list now (see [`Chat::show_rooms`]).
+    pub fn show_rooms(&self, page_visible: bool, phone: bool, drawer_open: bool) {
+        self.send(self.quiet_update(|c| c.show_rooms(page_visible, phone, drawer_open)));
+    }
+
     /// Hides the alert `seq`, if it is still the one shown.
     pub fn dismiss_alert(&self, seq: u64) {
         self.chat.try_update(|c| c.dismiss_alert(seq));

@@ -25,8 +25,8 @@ impl Chat {
                     self.resume = resume;
                 }
                 self.rooms_total = rooms_total.unwrap_or_default();
-                let frames = self.welcome(nick, rooms);
-                self.rooms_reset();
+                let mut frames = self.welcome(nick, rooms);
+                frames.extend(self.rooms_reset());
                 return frames;
             }
             ServerMsg::You { nick } => {
@@ -114,7 +114,7 @@ impl Chat {
             }
             ServerMsg::RoomsPage { rooms, next, total, query } => {
                 self.rooms_total = total;
-                self.rooms_page(rooms, next, query);
+                return self.rooms_page(rooms, next, query).into_iter().collect();
             }
             ServerMsg::Members { room, members, total, complete } => {
                 if let Some(r) = self.room_mut(&room) {

@@ -3,6 +3,12 @@
 //! short first list; the rest comes a page at a time, when asked for ("More rooms"), and a
 //! search ("Find a room") asks the server for the rooms whose name starts with it. What a
 //! page brings joins the directory, whose changes the server then keeps sending.
+//!
+//! While the list cannot be seen (a phone's drawer is closed, the page is hidden), the
+//! server is told so (`rooms_watch` off) and sends no directory changes; shown again, it
+//! is told so too and answers with a fresh first list, which replaces the one held. The
+//! unread counts and mentions of the rooms one is in come with their messages, which
+//! `rooms_watch` does not stop.
 
 use common::v2::PROTOCOL_V2;
 use common::{ClientMsg, RoomInfo};
@@ -19,6 +25,12 @@ pub(super) struct Finder {
     more: bool,
     /// A `rooms` request is in flight: another waits for its answer.
     asking: bool,
+    /// The user cannot see the list now.
+    hidden: bool,
+    /// The server was told so on this connection (every connection starts watching).
+    unwatched: bool,
+    /// `rooms_watch` on was sent: its answer, a first list, is awaited.
+    rewatch: bool,
 }
 
 impl Chat {
@@ -65,9 +77,43 @@ impl Chat {
         name.len() >= q.len() && name.as_bytes()[..q.len()].eq_ignore_ascii_case(q)
     }
 
+    /// Whether the user can see the room list: the page is visible and, on a phone (where
+    /// the list is a drawer), its drawer is open. Returns the `rooms_watch` to send now,
+    /// if the server is to be told (version 2, connected, and it changed).
+    pub fn show_rooms(&mut self, page_visible: bool, phone: bool, drawer_open: bool) -> Option<ClientMsg> {
+        self.finder.hidden = !page_visible || (phone && !drawer_open);
+        self.watch()
+    }
+
+    /// The `rooms_watch` that brings the server in step with what the user sees, if it
+    /// is not already: at most one per change, and again after each `welcome`.
+    pub(super) fn watch(&mut self) -> Option<ClientMsg> {
+        let online = self.can_send() && self.protocol >= PROTOCOL_V2;
+        let f = &mut self.finder;
+        if !online || f.hidden == f.unwatched {
+            return None;
+        }
+        f.unwatched = f.hidden;
+        f.rewatch = !f.hidden;
+        Some(ClientMsg::RoomsWatch { on: !f.hidden })
+    }
+
     /// A page of the directory arrived: its rooms join the list; the next page starts
-    /// after it if it answers the search shown.
-    pub(super) fn rooms_page(&mut self, rooms: Vec<RoomInfo>, next: Option<String>, query: Option<String>) {
+    /// after it if it answers the search shown. The answer to `rooms_watch` on (a whole
+    /// first list: no `query`, no `next`) replaces the list instead, as a `welcome` does
+    /// (the server forgot what it sent before), and asks again for the search shown.
+    pub(super) fn rooms_page(
+        &mut self,
+        rooms: Vec<RoomInfo>,
+        next: Option<String>,
+        query: Option<String>,
+    ) -> Option<ClientMsg> {
+        if self.finder.rewatch && query.is_none() && next.is_none() {
+            self.finder.rewatch = false;
+            self.directory = rooms;
+            let search = self.finder.query.clone();
+            return self.find_rooms(&search);
+        }
         self.upsert_rooms(rooms);
         let f = &mut self.finder;
         if query.unwrap_or_default() == f.query {
@@ -75,14 +121,19 @@ impl Chat {
             f.more = next.is_some();
             f.next = next;
         }
+        None
     }
 
-    /// A new connection's first list: paging starts again.
-    pub(super) fn rooms_reset(&mut self) {
+    /// A new connection's first list: paging starts again, and the server, which starts
+    /// watching, is told if the list is hidden.
+    pub(super) fn rooms_reset(&mut self) -> Option<ClientMsg> {
         let query = std::mem::take(&mut self.finder.query);
         self.finder.more = self.rooms_total as usize > self.directory.len();
         self.finder.next = None;
         self.finder.asking = false;
         self.finder.query = query;
+        self.finder.unwatched = false;
+        self.finder.rewatch = false;
+        self.watch()
     }
 }

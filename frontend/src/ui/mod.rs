@@ -221,6 +221,7 @@ pub fn App(#[prop(into)] ws_url: String) -> impl IntoView {
     provide_context(Ctx { client, status, me, room, rooms, alert, panels });
 
     follow_the_page(client, room.name, rooms.unread());
+    watch_the_list(client, panels.rooms);
 
     let drawer_open = move || panels.rooms.get() || panels.members.get();
     view! {
@@ -273,4 +274,20 @@ fn follow_the_page(client: Client, current: Memo<String>, unread: impl Fn() -> u
             leptos::logging::warn!("chat: could not put the room in the address");
         }
     }));
+}
+
+/// Tells the chat whether the room list can be seen (see [`Chat::show_rooms`]) whenever
+/// that may change: the rooms drawer opens or closes, the page is hidden or shown, or the
+/// window crosses the width below which the list is a drawer (style.css, 700px).
+fn watch_the_list(client: Client, drawer: RwSignal<bool>) {
+    let tell = move |open: bool| {
+        let phone = window().inner_width().ok().and_then(|w| w.as_f64()).is_some_and(|w| w <= 700.0);
+        let visible = document().visibility_state() == web_sys::VisibilityState::Visible;
+        client.show_rooms(visible, phone, open);
+    };
+    effect(Box::new(move || tell(drawer.get())));
+    // `visibilitychange` is fired at the document and bubbles up to the window.
+    let listeners = ["visibilitychange", "resize"]
+        .map(|ev| window_event_listener_untyped(ev, move |_| tell(drawer.get_untracked())));
+    on_cleanup(move || listeners.into_iter().for_each(|l| l.remove()));
 }

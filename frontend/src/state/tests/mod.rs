@@ -6,7 +6,7 @@
 //! `rooms.rs` (opening, leaving, unread, the directory), `history.rs` (scroll back, resume,
 //! the log's bound), `members.rs` (version 2's member pages and counts), `private.rs`
 //! (passwords and limits), `moderation.rs` (what owners and moderators are offered, and
-//! a kick) and `pictures.rs`.
+//! a kick), `pictures.rs` and `watch.rs` (telling the server whether the room list is seen).
 
 use super::*;
 use common::{ChatMessage, ErrorCode, PresenceEvent, RoomInfo, ServerMsg};
@@ -22,6 +22,7 @@ mod pictures;
 mod presence;
 mod private;
 mod rooms;
+mod watch;
 
 fn msg(room: &str, id: u64, nick: &str, text: &str, cid: Option<&str>) -> ChatMessage {
     ChatMessage {
