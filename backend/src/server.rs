@@ -23,6 +23,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use common::Version;
+use futures_util::FutureExt as _;
+use futures_util::future::OptionFuture;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -493,24 +495,45 @@ async fn ws_handler(
     // Every line the session logs (its connect and disconnect too) names this node.
     let span = tracing::info_span!("session", node = %state.node);
     let AppState { hub, session, shutdown, sessions, .. } = state;
-    let task = async move {
-        let upgraded = match on_upgrade.await {
-            Ok(upgraded) => upgraded,
-            Err(e) => {
-                tracing::debug!(client = %peer.client, error = %e, "WebSocket upgrade failed");
-                return;
-            }
-        };
-        // Served by hyper's HTTP/1 straight over the accepted socket, so this is that socket.
-        let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
-            tracing::error!("an upgraded connection is not a TCP socket");
-            return;
-        };
-        handler::connect(parts.io.into_inner(), parts.read_buf, hub, session, peer).run(&shutdown).await;
-        drop((slot, counted));
-    };
+    let task = session_task(on_upgrade, hub, session, peer, shutdown, (slot, counted));
     sessions.spawn(task.instrument(span));
     switching_protocols(accept, version)
+}
+
+/// A WebSocket's session once its `101` is sent: it waits for the upgrade, then runs the
+/// connection's handler; `held` (its admission places) is let go when the handler ends.
+///
+/// Two futures, one after the other, not one `async` block around both: a block keeps
+/// everything it captured (the hub, the config, the peer) for its whole life, beside the
+/// handler made of them, and the task's future is most of an idle connection's memory
+/// (bench/TUNING.md). Here what the upgrade's wait holds is gone once the handler runs.
+fn session_task(
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    hub: Hub,
+    session: SessionConfig,
+    peer: Peer,
+    shutdown: CancellationToken,
+    held: impl Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    on_upgrade.then(move |upgraded| {
+        let handler = match upgraded {
+            Err(e) => {
+                tracing::debug!(client = %peer.client, error = %e, "WebSocket upgrade failed");
+                None
+            }
+            // Served by hyper's HTTP/1 straight over the accepted socket, so this is that socket.
+            Ok(upgraded) => match upgraded.downcast::<TokioIo<TcpStream>>() {
+                Ok(parts) => {
+                    Some(handler::connect(parts.io.into_inner(), parts.read_buf, hub, session, peer))
+                }
+                Err(_) => {
+                    tracing::error!("an upgraded connection is not a TCP socket");
+                    None
+                }
+            },
+        };
+        OptionFuture::from(handler.map(|handler| handler.run(shutdown))).map(move |_| drop(held))
+    })
 }
 
 /// The `101` that accepts an upgrade.
@@ -559,4 +582,38 @@ fn handshake(headers: &HeaderMap) -> Result<HeaderValue, Response> {
     }
     // Base64 is always a valid header value.
     Ok(HeaderValue::try_from(ws::accept_key(key)).expect("base64 is a valid header value"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A WebSocket's task is most of an idle connection's memory: what the wait for the
+    /// upgrade holds (the hub, the config, the peer) is not kept beside the handler made of
+    /// it. As one `async` block around both it was 1,456 bytes; now 1,224 (bench/TUNING.md).
+    #[tokio::test]
+    async fn a_sessions_task_holds_its_state_once() {
+        let (store, history) = Store::memory(10);
+        let hub = Hub::new(store, history, 10);
+        let dir = tempfile::tempdir().unwrap();
+        let session = SessionConfig {
+            queue: crate::conn::link::Capacity { frames: 8, bytes: 1 << 20 },
+            send_buffer: 0,
+            rate_limit: 10,
+            ping_every: Duration::from_secs(20),
+            media: Media::open(dir.path(), 1 << 20).unwrap(),
+        };
+        let peer = Peer {
+            client: String::new(),
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            resume: None,
+            version: Version::V2,
+        };
+        let slots = Arc::new(Semaphore::new(1));
+        let held = slots.try_acquire_owned().unwrap();
+        let on_upgrade = hyper::upgrade::on(axum::http::Request::new(()));
+        let task = session_task(on_upgrade, hub, session, peer, CancellationToken::new(), held);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 1344, "a session's task is {size} bytes");
+    }
 }

@@ -35,7 +35,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use common::Version;
-use futures_util::StreamExt as _;
+use futures_util::{FutureExt as _, StreamExt as _};
 use subtle::ConstantTimeEq as _;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -210,15 +210,13 @@ async fn open(
     let body = Body::from_stream(events);
     let span = tracing::info_span!("session", node = %state.node);
     let StreamState { hub, session, shutdown, sessions, streams, .. } = state;
-    sessions.spawn(
-        async move {
-            // Whatever way the session ends (a panic too), its stream is no longer found.
-            let _listed = Listed { streams, id: stream_id };
-            handler::stream(id, link, rx, hub, session, client).run(&shutdown).await;
-            drop(places);
-        }
-        .instrument(span),
-    );
+    // Whatever way the session ends (a panic too), its stream is no longer found.
+    let listed = Listed { streams, id: stream_id };
+    // The handler is made here and its run is the task, not an `async` block around both:
+    // a block keeps everything it captured for its whole life, beside the handler made of
+    // it, and the task is most of an idle stream's memory (bench/TUNING.md).
+    let handler = span.in_scope(|| handler::stream(id, link, rx, hub, session, client));
+    sessions.spawn(handler.run(shutdown).map(move |()| drop((places, listed))).instrument(span));
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

@@ -231,8 +231,8 @@ impl Handler {
 
     /// Runs the connected client's handler until the connection must end, then tells the
     /// hub it left and says goodbye.
-    pub async fn run(mut self, shutdown: &CancellationToken) {
-        let (why, close) = self.serve(shutdown).await;
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let (why, close) = self.serve(&shutdown).await;
         // Nothing more is read: the decoder's buffer goes now, not after the goodbye.
         self.input = Input::Posted(VecDeque::new());
         // The first close wins: the hub's (too slow, replaced) over ours.
@@ -595,7 +595,7 @@ mod tests {
             version: common::Version::V2,
         };
         let shutdown = CancellationToken::new();
-        let served = connect(socket, Bytes::new(), hub, cfg, peer).run(&shutdown);
+        let served = connect(socket, Bytes::new(), hub, cfg, peer).run(shutdown);
         let size = std::mem::size_of_val(&served);
         assert!(size <= 1536, "a connection's future is {size} bytes");
     }
