@@ -44,6 +44,8 @@ mod moderation;
 mod rooms;
 mod tiers;
 mod writer;
+#[cfg(test)]
+pub(crate) use writer::{BEFORE_SCRIPTS, say_alone};
 
 pub use entry::{Entry, decode_entry};
 pub use writer::RedisStore;
