@@ -565,7 +565,11 @@ async fn write_once(
 /// For tests: what to do (once) when a batch that writes to the room is checked and its
 /// scripts are about to run, the moment another client of Redis may empty it.
 #[cfg(test)]
-pub(crate) static BEFORE_SCRIPTS: Mutex<Option<(String, Box<dyn FnOnce() + Send>)>> = Mutex::new(None);
+pub(crate) static BEFORE_SCRIPTS: Mutex<Option<(String, BeforeScripts)>> = Mutex::new(None);
+
+/// What [`BEFORE_SCRIPTS`] runs.
+#[cfg(test)]
+pub(crate) type BeforeScripts = Box<dyn FnOnce() + Send>;
 
 #[cfg(test)]
 fn before_scripts(batch: &[Pending]) {
