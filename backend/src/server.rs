@@ -131,7 +131,17 @@ pub async fn run(
                     archiver = Some(Archiver::new(node.commands(), archive.clone(), config.redis_history));
                     Some(archive)
                 }
-                None => None,
+                None => {
+                    if Archiver::archived(&mut node.commands()).await? {
+                        anyhow::bail!(
+                            "this cluster keeps its history in PostgreSQL (a node started with --database \
+                             archived its Redis): start this node with --database too; without it, the rooms' \
+                             settings, roles and bans it changed would reach only Redis, where the other \
+                             nodes no longer read them"
+                        );
+                    }
+                    None
+                }
             };
             let (store, history, written) = Store::redis(node.commands(), node.client(), archive);
             redis_commands = Some(node.commands());

@@ -41,6 +41,9 @@ pub struct Options {
     pub window: u64,
     /// Members of the room besides the sender (the first timed, on node 2).
     pub members: u32,
+    /// Only the run with PostgreSQL (Redis alone keeps every message, which at a million
+    /// takes long and shows nothing new).
+    pub database_only: bool,
 }
 
 /// What one run measured.
@@ -48,6 +51,11 @@ pub struct Options {
 struct Run {
     label: &'static str,
     redis_grew: u64,
+    /// When a tenth, a quarter, half and all of the messages were sent: `used_memory`
+    /// grown (flat when the hot window bounds Redis), and of it what the room's stream
+    /// holds (entries) and Redis's buffers for its clients (bytes, the fan-out's readers
+    /// that lag behind).
+    samples: Vec<Sample>,
     /// Commands Redis ran (`total_commands_processed`: each of a pipeline's and each its
     /// scripts called), and the reads it took them in (`total_reads_processed`: about one
     /// a round trip, a pipeline being one), the archiver's included.
@@ -66,7 +74,8 @@ struct Run {
 pub fn run(opts: &Options) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let mut runs = Vec::new();
-    for database in [false, true] {
+    let modes: &[bool] = if opts.database_only { &[true] } else { &[false, true] };
+    for &database in modes {
         runs.push(rt.block_on(one(opts, database))?);
     }
     let n = opts.messages as f64;
@@ -100,8 +109,37 @@ pub fn run(opts: &Options) -> Result<()> {
             us(r.redis_cpu) / n,
             r.postgres_cpu.map_or(String::new(), |c| format!("; PostgreSQL {:.1} µs CPU/msg", us(c) / n)),
         );
+        let samples: Vec<String> = r
+            .samples
+            .iter()
+            .map(|s| {
+                format!("{}: +{} B ({} in the stream, {} B clients)", s.sent, s.grew, s.stream, s.clients)
+            })
+            .collect();
+        println!("{:<16} used_memory along the way: {}", "", samples.join(", "));
     }
     Ok(())
+}
+
+/// Redis along the way (see [`Run::samples`]).
+#[derive(Debug)]
+struct Sample {
+    sent: u64,
+    grew: u64,
+    stream: u64,
+    clients: u64,
+}
+
+impl Sample {
+    async fn take(redis_url: &str, sent: u64, used_before: u64) -> Result<Self> {
+        let out = Command::new("redis-cli").args(["-u", redis_url, "XLEN", "chat:log:bench"]).output()?;
+        Ok(Self {
+            sent,
+            grew: used_memory(redis_url).await?.saturating_sub(used_before),
+            stream: String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0),
+            clients: info_field(redis_url, "memory", "mem_clients_normal").await?,
+        })
+    }
 }
 
 /// A child process killed when dropped.
@@ -247,7 +285,12 @@ async fn one(opts: &Options, database: bool) -> Result<Run> {
     let per_tick = (opts.rate / 100).max(1);
     let start = Instant::now();
     let mut i = 0u64;
+    let mut checkpoints = [opts.messages / 10, opts.messages / 4, opts.messages / 2].into_iter().peekable();
+    let mut samples = Vec::new();
     while i < opts.messages {
+        if checkpoints.next_if(|at| i >= *at).is_some() {
+            samples.push(Sample::take(&redis_url, i, used_before).await?);
+        }
         for _ in 0..per_tick.min(opts.messages - i) {
             let say = json!({"type": "say", "room": "bench", "text": text, "cid": format!("c{i}")});
             sent_at.lock().unwrap_or_else(|e| e.into_inner())[i as usize] = Some(Instant::now());
@@ -261,6 +304,7 @@ async fn one(opts: &Options, database: bool) -> Result<Run> {
     // What the archiver does after the last message counts too: it copies and trims.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let used_after = used_memory(&redis_url).await?;
+    samples.push(Sample::take(&redis_url, opts.messages, used_before).await?);
     let commands_after = info_field(&redis_url, "stats", "total_commands_processed").await?;
     let reads_after = info_field(&redis_url, "stats", "total_reads_processed").await?;
     let refused = refused.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -268,6 +312,7 @@ async fn one(opts: &Options, database: bool) -> Result<Run> {
         label,
         refused,
         redis_grew: used_after.saturating_sub(used_before),
+        samples,
         // Less our `INFO`s (one connection each).
         redis_commands: commands_after.saturating_sub(commands_before).saturating_sub(3),
         redis_reads: reads_after.saturating_sub(reads_before).saturating_sub(4),

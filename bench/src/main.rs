@@ -97,6 +97,9 @@ enum Cmd {
         /// them and the sender's echo (499 at 100 messages a second: 50k deliveries/s).
         #[arg(long, default_value_t = 1)]
         members: u32,
+        /// Only the run with PostgreSQL (for large --messages: Redis alone keeps them all).
+        #[arg(long)]
+        database_only: bool,
     },
     /// The floor server: one write() per delivery over plain TCP.
     Floor {
@@ -172,8 +175,8 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string(&result)?);
             Ok(())
         }
-        Cmd::Archive { server_bin, messages, rate, window, members } => {
-            archive::run(&archive::Options { server_bin, messages, rate, window, members })
+        Cmd::Archive { server_bin, messages, rate, window, members, database_only } => {
+            archive::run(&archive::Options { server_bin, messages, rate, window, members, database_only })
         }
         Cmd::Floor { addr } => {
             anyhow::ensure!(addr.ip().is_loopback(), "the floor only listens on loopback");

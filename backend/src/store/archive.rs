@@ -199,6 +199,13 @@ impl Archiver {
         result
     }
 
+    /// Whether a node with `--database` archived this cluster's Redis: a node without it
+    /// would then write rooms' settings, roles and bans where the others no longer read
+    /// them, and must not start (see `server`).
+    pub async fn archived(commands: &mut ConnectionManager) -> Result<bool, StoreError> {
+        timed(commands.exists(SCANNED_KEY)).await
+    }
+
     async fn archive_all(&mut self) -> Result<(), StoreError> {
         let scanned: bool = timed(self.commands.exists(SCANNED_KEY)).await?;
         if !scanned {

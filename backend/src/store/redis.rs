@@ -44,6 +44,8 @@ mod moderation;
 mod rooms;
 mod tiers;
 mod writer;
+#[cfg(test)]
+pub(crate) use writer::{BEFORE_SCRIPTS, say_alone};
 
 pub use entry::{Entry, decode_entry};
 pub use writer::RedisStore;
@@ -288,14 +290,23 @@ impl RedisReader {
         }
     }
 
+    /// One message as it is now. Its stream entry and its current version are read in one
+    /// step (`MULTI`): a trim between two reads would drop the current version of an
+    /// edited message that the first read found in the stream, and the text as first sent
+    /// would be shown. What the stream no longer has is the archive's.
     pub fn message(&self, room: &RoomName, id: u64) -> Result<Option<ChatMessage>, StoreError> {
         let at = format!("{id}-0");
-        let mut kept: Vec<ChatMessage> =
-            self.range(room, &at, &at, 1, false)?.into_iter().filter_map(Entry::message).collect();
-        if kept.is_empty() {
-            kept.extend(self.archived_one(room, id)?);
+        let (log, cur) = (log_key(room.as_str()), cur_key(room.as_str()));
+        let (entry, current): (StreamRangeReply, Option<String>) =
+            self.with(|c| redis::pipe().atomic().xrange(&log, &at, &at).hget(&cur, id).query(c))?;
+        if let Some(json) = current {
+            return serde_json::from_str(&json).map(Some).map_err(|e| StoreError::Decode(e.to_string()));
         }
-        Ok(merge(kept, vec![id], |ids| self.current(room, ids), false, 1)?.pop())
+        let kept = entry.ids.iter().map(decode_entry).collect::<Result<Vec<_>, _>>()?;
+        match kept.into_iter().find_map(Entry::message) {
+            Some(m) => Ok(Some(m)),
+            None => self.archived_one(room, id),
+        }
     }
 
     pub fn after(&self, room: &RoomName, after: u64, max: usize) -> Result<Page, StoreError> {

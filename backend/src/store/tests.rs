@@ -723,3 +723,4 @@ fn a_deletion_reaches_postgresql_and_the_text_goes_from_it() {
 
 mod kept;
 mod quotes;
+mod races;

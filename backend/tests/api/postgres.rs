@@ -221,6 +221,30 @@ async fn a_node_that_cannot_use_postgresql_says_so_and_exits() {
     );
 }
 
+/// A mixed rollout: once a node with `--database` archived the cluster's Redis, a node
+/// without it would change rooms' settings, roles and bans only in Redis, where the
+/// others no longer read them; it refuses to start and says why.
+#[tokio::test]
+async fn a_node_without_postgresql_does_not_join_a_cluster_that_archives() {
+    let backing = Backing::start();
+    let _archiving = backing.node().await;
+    let client = ::redis::Client::open(backing.redis.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !::redis::cmd("EXISTS").arg("chat:archive-scanned").query_async::<bool>(&mut c).await.unwrap() {
+        assert!(Instant::now() < deadline, "the archiver never marked the cluster as archived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args(["--addr", "127.0.0.1:0", "--web-dir", "/nonexistent", "--redis", &backing.redis.url(), "--db"])
+        .arg(backing.db.dir().join("plain.db"))
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), out).await.expect("it exits").unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("start this node with --database too"), "{err}");
+}
+
 /// Redis's `used_memory` after `n` messages in one room through a node that keeps a hot
 /// window of 1,000 (`--database`) or every message (Redis alone). A measurement, not a
 /// check: `cargo test -p backend --test api postgres::redis_memory -- --ignored --nocapture`.

@@ -6,7 +6,9 @@
 //! Reads are ordered so that a trim in between never leaves a gap: the stream first, then
 //! the floor, then PostgreSQL below that floor. A trim only removes what PostgreSQL has,
 //! and raises the floor in the same step, so whatever the stream no longer had when it
-//! was read is below the floor read after it; what both tiers return is taken once.
+//! was read is below the floor read after it; what both tiers return is taken once, from
+//! PostgreSQL (the stream's entry is the text as first sent, and the trim dropped the
+//! current version of a changed message from Redis).
 
 use common::{Change, ChatMessage, RoomName};
 use redis::aio::ConnectionManager;
@@ -19,13 +21,17 @@ use crate::store::postgres::{Archive, Stored};
 /// or restarted without its files) from what PostgreSQL has of them, before any script
 /// takes a number: a counter that started again from 1 would give out numbers PostgreSQL
 /// already holds, and the archiver would copy the new messages over the old ones. The
-/// floor says that everything up to there is PostgreSQL's. (A Redis emptied in the moment
-/// between this check and the batch's scripts is not caught: this runs before each batch.)
-pub async fn restore(
+/// floor says that everything up to there is PostgreSQL's. A Redis emptied in the moment
+/// between this check and the batch's scripts is caught by the `say` script, which
+/// refuses a message whose counter is gone (see `writer::Counters`). Returns the rooms
+/// new to both Redis and PostgreSQL: their counters start from nothing, so their first
+/// `say`s carry no such check (a counter emptied meanwhile starts from nothing as well).
+pub async fn restore<'r>(
     conn: &mut ConnectionManager,
     archive: &Archive,
-    rooms: &[&str],
-) -> Result<(), StoreError> {
+    rooms: &[&'r str],
+) -> Result<Vec<&'r str>, StoreError> {
+    let mut new = Vec::new();
     let mut pipe = redis::pipe();
     for room in rooms {
         pipe.exists(seq_key(room));
@@ -37,7 +43,8 @@ pub async fn restore(
         }
         let last = archive.last(room).await?;
         if last == 0 {
-            continue; // A new room: its counter starts from nothing.
+            new.push(*room); // A new room: its counter starts from nothing.
+            continue;
         }
         let script = redis::Script::new(RESTORE);
         let restored: i64 =
@@ -46,7 +53,7 @@ pub async fn restore(
             tracing::warn!(room, last, "Redis had lost a room's counter; set again from PostgreSQL");
         }
     }
-    Ok(())
+    Ok(new)
 }
 
 /// Sets a lost counter (KEYS[1]) to ARGV[1] and the floor (KEYS[2]) above it, unless the
@@ -165,8 +172,17 @@ impl RedisReader {
             self.archived(|a| a.after(room.as_str(), from - 1, below, want)).unwrap_or(Ok(Vec::new()))?
         };
         for m in older {
-            if m.id >= to.min(from) && m.id <= to.max(from) && !out.iter().any(|o| o.id == m.id) {
-                out.push(m);
+            if m.id < to.min(from) || m.id > to.max(from) {
+                continue;
+            }
+            // A message both tiers returned was trimmed between the two reads: the
+            // archive's copy is taken, since the trim dropped the changed message's
+            // current version from Redis with it (unless a change PostgreSQL has not
+            // copied yet concerns it, which `merge` then puts over this copy), and the
+            // stream's entry holds the text as first sent.
+            match out.iter_mut().find(|o| o.id == m.id) {
+                Some(o) => *o = m,
+                None => out.push(m),
             }
         }
         if rev {

@@ -75,8 +75,12 @@ fn cids_keys(sender: &str) -> (String, String) {
 /// with an archive, the sender's older `cid`s and those of before the archive, looked in
 /// too when the `cid` is not in KEYS[3], and how many KEYS[3] holds before it becomes the
 /// older (see [`CIDS_KEPT`]; `` without); ARGV[14] `1` when the room's counter must exist
-/// already (see [`Counters`]). Returns `{3, ''}`, having done nothing, when it
-/// does not, `{1, message}` when stored and
+/// already (with an archive, always: see [`Counters`]), and ARGV[15] the pipeline's halt
+/// key. Returns `{3, ''}`, having done nothing, when the counter does not exist or an
+/// earlier `say` of the same pipeline found it missing (the halt key set, for a minute:
+/// another node may set the counter again meanwhile, and a later `say` of the pipeline
+/// then numbered before the refused one would be shown before a message sent earlier),
+/// `{1, message}` when stored and
 /// published, `{0, message}` when the sender used this `cid` before (the stored message),
 /// `{0, '', '<id> <room>'}` when that message is no longer in the stream (archived and
 /// trimmed, see `store::archive`, or gone), `{2, ''}` when the message it answers is not
@@ -87,7 +91,13 @@ fn cids_keys(sender: &str) -> (String, String) {
 /// The stream of an earlier message is read by name, not through KEYS: a single Redis
 /// (not Redis Cluster) allows that, and the room of an old `cid` cannot be known before.
 const SAY: &str = r#"
-if ARGV[14] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return {3, ''} end
+if ARGV[14] == '1' then
+  if redis.call('EXISTS', ARGV[15]) == 1 then return {3, ''} end
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('SET', ARGV[15], '1', 'PX', 60000)
+    return {3, ''}
+  end
+end
 local seen = redis.call('HGET', KEYS[3], ARGV[1])
 if not seen and ARGV[11] ~= '' then
   seen = redis.call('HGET', ARGV[11], ARGV[1]) or redis.call('HGET', ARGV[12], ARGV[1])
@@ -140,6 +150,50 @@ struct PendingSay {
 }
 
 impl PendingSay {
+    /// Adds its script to `pipe` (see [`SAY`]): `archived` with an archive, `guard` when
+    /// the room's counter must exist, `halt` the pipeline's halt key.
+    fn call(
+        &self,
+        pipe: &mut redis::Pipeline,
+        script: &redis::Script,
+        archived: bool,
+        guard: bool,
+        halt: &str,
+    ) {
+        let p = self;
+        let room = p.room.as_str();
+        let (cids, ttl, older, before) = if archived {
+            let (newer, older) = cids_keys(&p.sender);
+            (newer, CIDS_TTL_SECS, older, cids_key(&p.sender))
+        } else {
+            (cids_key(&p.sender), CID_TTL_SECS, String::new(), String::new())
+        };
+        pipe.cmd("EVALSHA")
+            .arg(script.get_hash())
+            .arg(6)
+            .arg(seq_key(room))
+            .arg(log_key(room))
+            .arg(cids)
+            .arg(channel(room))
+            .arg(from_key(room))
+            .arg(cur_key(room))
+            .arg(&p.cid)
+            .arg(&p.head)
+            .arg(&p.tail)
+            .arg(ttl)
+            .arg(room)
+            .arg("chat:log:")
+            .arg(&*p.sender)
+            .arg(p.reply_to.map(|r| r.to_string()).unwrap_or_default())
+            .arg(format!("chat:re:{room}:"))
+            .arg(p.image.as_deref().unwrap_or(""))
+            .arg(older)
+            .arg(before)
+            .arg(CIDS_KEPT)
+            .arg(if guard { "1" } else { "" })
+            .arg(halt);
+    }
+
     /// The message as it would be stored with `id`, for reporting a failure.
     fn message(&self, id: u64) -> Option<ChatMessage> {
         serde_json::from_str(&format!("{}{id}{}", self.head, self.tail)).ok()
@@ -292,10 +346,15 @@ const COUNTERS_KNOWN_MAX: usize = 4096;
 /// rooms it writes to before anything else, so that a Redis that lost them (flushed, or
 /// restarted without its files) numbers on from what PostgreSQL has, not from 1: one
 /// round trip more per batch, and the batches of a busy room hold one message or a few.
-/// The rooms here skip that round trip: their `say`s are sent with the check in the
-/// script itself, which refuses one whose counter is gone (`{3, ''}`), and those are sent
-/// again after the check. Changes number from the same counter without such a check in
-/// their script: the rooms they write to are always checked first.
+/// The rooms here skip that round trip. Every `say` (but the first ones of a room new to
+/// Redis and PostgreSQL) is sent with the check in the script itself, which refuses one
+/// whose counter is gone (`{3, ''}`), and every later `say` of the same pipeline (so that
+/// none is numbered before one sent earlier); those are sent again after the check. A
+/// Redis emptied between the check and the scripts therefore never numbers a message
+/// from 1 below what PostgreSQL has. Changes number from the same counter without such a
+/// check in their script: a change's message is gone with a counter that is (both were
+/// emptied together, and `tiers::rehydrate` runs after the check), so its script refuses
+/// it as `not_found` before taking a number.
 #[derive(Debug, Default)]
 struct Counters {
     known: HashSet<String>,
@@ -355,26 +414,38 @@ async fn write_batch(
     let Some((archive, counters)) = archive else {
         return write_once(conn, scripts, batch, None).await.map(|(o, _)| o);
     };
-    let (mut outcome, refused) = write_once(conn, scripts, batch, Some((archive, &mut *counters))).await?;
+    let (mut outcome, mut refused) =
+        write_once(conn, scripts, batch, Some((archive, &mut *counters))).await?;
+    let mut again: Vec<Pending> = Vec::new();
+    // Redis emptied again while the refused ones were written again: they are refused
+    // again, and after a few rounds the batch fails as a Redis down would.
+    for _ in 0..WRITE_TRIES {
+        if refused.is_empty() {
+            return Ok(outcome);
+        }
+        let from = if again.is_empty() { &*batch } else { &again };
+        let next: Vec<Pending> = refused
+            .into_iter()
+            .filter_map(|i| match &from[i] {
+                Pending::Say(p) => Some(Pending::Say(p.clone())),
+                Pending::Change(_) => None,
+            })
+            .collect();
+        again = next;
+        for p in &again {
+            if let Pending::Say(p) = p {
+                counters.forget(p.room.as_str());
+            }
+        }
+        tracing::warn!(messages = again.len(), "Redis lost rooms' counters; set again from PostgreSQL");
+        let (more, still) = write_once(conn, scripts, &mut again, Some((archive, &mut *counters))).await?;
+        outcome.extend(more);
+        refused = still;
+    }
     if refused.is_empty() {
         return Ok(outcome);
     }
-    let mut again: Vec<Pending> = refused
-        .into_iter()
-        .filter_map(|i| match &batch[i] {
-            Pending::Say(p) => Some(Pending::Say(p.clone())),
-            Pending::Change(_) => None,
-        })
-        .collect();
-    for p in &again {
-        if let Pending::Say(p) = p {
-            counters.forget(p.room.as_str());
-        }
-    }
-    tracing::warn!(messages = again.len(), "Redis lost rooms' counters; set again from PostgreSQL");
-    let (more, _) = write_once(conn, scripts, &mut again, Some((archive, counters))).await?;
-    outcome.extend(more);
-    Ok(outcome)
+    Err(StoreError::Decode("Redis kept losing the rooms' counters".to_owned()))
 }
 
 /// One pipeline of a batch (after the checks that an archive needs): the outcomes, and
@@ -385,8 +456,8 @@ async fn write_once(
     batch: &mut [Pending],
     archive: Option<(&Archive, &mut Counters)>,
 ) -> Result<(Written, Vec<usize>), StoreError> {
-    // The rooms whose `say`s carry the check of their counter (see [`Counters`]).
-    let mut guarded: HashSet<&str> = HashSet::new();
+    // The rooms whose `say`s carry no check of their counter (see [`Counters`]).
+    let mut unguarded: Vec<&str> = Vec::new();
     let archive = match archive {
         None => None,
         Some((archive, counters)) => {
@@ -401,9 +472,7 @@ async fn write_once(
             for p in batch.iter() {
                 if let Pending::Say(p) = p {
                     let room = p.room.as_str();
-                    if counters.knows(room) && !changed.contains(room) {
-                        guarded.insert(room);
-                    } else {
+                    if !counters.knows(room) || changed.contains(room) {
                         rooms.push(room);
                     }
                 }
@@ -412,7 +481,7 @@ async fn write_once(
             rooms.sort_unstable();
             rooms.dedup();
             if !rooms.is_empty() {
-                tiers::restore(conn, archive, &rooms).await?;
+                unguarded = tiers::restore(conn, archive, &rooms).await?;
                 counters.learn(&rooms);
             }
             Some(archive)
@@ -425,42 +494,17 @@ async fn write_once(
         });
         tiers::rehydrate(conn, archive, concerned).await?;
     }
+    #[cfg(test)]
+    before_scripts(batch);
+    // Set by the first `say` refused for a lost counter: every later one of this
+    // pipeline is refused too (see [`SAY`]).
+    let halt = format!("chat:halt:{}", halt_nonce());
     let mut pipe = redis::pipe();
     for p in batch.iter() {
         match p {
             Pending::Say(p) => {
-                let room = p.room.as_str();
-                let (cids, ttl, older, before) = match archive {
-                    None => (cids_key(&p.sender), CID_TTL_SECS, String::new(), String::new()),
-                    Some(_) => {
-                        let (newer, older) = cids_keys(&p.sender);
-                        (newer, CIDS_TTL_SECS, older, cids_key(&p.sender))
-                    }
-                };
-                let guard = if guarded.contains(room) { "1" } else { "" };
-                pipe.cmd("EVALSHA")
-                    .arg(scripts.say.get_hash())
-                    .arg(6)
-                    .arg(seq_key(room))
-                    .arg(log_key(room))
-                    .arg(cids)
-                    .arg(channel(room))
-                    .arg(from_key(room))
-                    .arg(cur_key(room))
-                    .arg(&p.cid)
-                    .arg(&p.head)
-                    .arg(&p.tail)
-                    .arg(ttl)
-                    .arg(room)
-                    .arg("chat:log:")
-                    .arg(&*p.sender)
-                    .arg(p.reply_to.map(|r| r.to_string()).unwrap_or_default())
-                    .arg(format!("chat:re:{room}:"))
-                    .arg(p.image.as_deref().unwrap_or(""))
-                    .arg(older)
-                    .arg(before)
-                    .arg(CIDS_KEPT)
-                    .arg(guard);
+                let guard = archive.is_some() && !unguarded.contains(&p.room.as_str());
+                p.call(&mut pipe, &scripts.say, archive.is_some(), guard, &halt);
             }
             Pending::Change(c) => c.call(&mut pipe, &scripts.change),
         }
@@ -516,6 +560,62 @@ async fn write_once(
         }
     }
     Ok((outcome, refused))
+}
+
+/// For tests: what to do (once) when a batch that writes to the room is checked and its
+/// scripts are about to run, the moment another client of Redis may empty it.
+#[cfg(test)]
+pub(crate) static BEFORE_SCRIPTS: Mutex<Option<(String, BeforeScripts)>> = Mutex::new(None);
+
+/// What [`BEFORE_SCRIPTS`] runs.
+#[cfg(test)]
+pub(crate) type BeforeScripts = Box<dyn FnOnce() + Send>;
+
+#[cfg(test)]
+fn before_scripts(batch: &[Pending]) {
+    let mut hook = BEFORE_SCRIPTS.lock().unwrap_or_else(|e| e.into_inner());
+    let concerned = hook.as_ref().is_some_and(|(room, _)| {
+        batch.iter().any(|p| matches!(p, Pending::Say(p) if p.room.as_str() == room))
+    });
+    if concerned && let Some((_, run)) = hook.take() {
+        run();
+    }
+}
+
+/// For tests: one `say` of `room` as a pipeline of a writer with an archive sends it
+/// (its counter checked, `halt` the pipeline's halt key), alone: what its script answered
+/// (`1` stored, `3` refused for a lost counter).
+#[cfg(test)]
+pub(crate) async fn say_alone(conn: &mut ConnectionManager, room: &str, cid: &str, halt: &str) -> i64 {
+    let script = redis::Script::new(&format!("{HELPERS}{SAY}"));
+    script.load_async(conn).await.expect("the script loads");
+    let (head, tail) = split_json(&ChatMessage {
+        room: room.to_owned(),
+        nick: "n".to_owned(),
+        text: "a message".to_owned(),
+        cid: Some(cid.to_owned()),
+        ..ChatMessage::default()
+    });
+    let p = PendingSay {
+        sender: SenderKey::from("s"),
+        room: RoomName::parse(room).expect("a room's name"),
+        cid: cid.to_owned(),
+        head,
+        tail,
+        reply_to: None,
+        image: None,
+    };
+    let mut pipe = redis::pipe();
+    p.call(&mut pipe, &script, true, true, halt);
+    let (reply,): (Vec<Value>,) = pipe.query_async(conn).await.expect("Redis answers");
+    redis::from_redis_value(reply[0].clone()).expect("a status")
+}
+
+/// A name no other pipeline of any node uses for its halt key.
+fn halt_nonce() -> String {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).expect("the operating system's random generator works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether a `say`'s script refused it because the room's counter is gone (`{3, ''}`).
