@@ -451,6 +451,13 @@ impl Link {
     /// Writes queued frames until the client's side takes no more.
     fn write_out(&self, out: &mut Out) {
         let Some(writer) = &self.inner.writer else { return };
+        // A transport that pulls (an HTTP stream's body) takes the queue itself: it is
+        // woken, and the link is not counted blocked, so that neither its handler is woken
+        // for each delivery nor the next ones wait for it (bench/TUNING.md). Its queue's
+        // bounds still close it as too slow when its client does not read.
+        if writer.wake_puller() {
+            return;
+        }
         while let Some(front) = out.queue.front() {
             let first = &front[out.offset..];
             // A lone frame (a broadcast to a member with nothing queued: once per member)

@@ -53,6 +53,19 @@ impl Transport {
         }
     }
 
+    /// For a transport that takes the queue itself when it can (an HTTP stream's body):
+    /// wakes it and returns `true`. A WebSocket is written to instead (`false`).
+    #[inline]
+    pub fn wake_puller(&self) -> bool {
+        match self {
+            Self::WebSocket(_) => false,
+            Self::Stream(sse) => {
+                sse.wake_body();
+                true
+            }
+        }
+    }
+
     /// Resolves when the client's side may take more.
     pub async fn writable(&self) -> io::Result<()> {
         match self {

@@ -34,7 +34,7 @@ pub struct Sse {
 }
 
 impl Sse {
-    fn wake_body(&self) {
+    pub(super) fn wake_body(&self) {
         let waker = self.body.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(waker) = waker {
             waker.wake();
