@@ -603,22 +603,8 @@ mod tests {
     /// it. As one `async` block around both it was 1,456 bytes; now 1,224 (bench/TUNING.md).
     #[tokio::test]
     async fn a_sessions_task_holds_its_state_once() {
-        let (store, history) = Store::memory(10);
-        let hub = Hub::new(store, history, 10);
         let dir = tempfile::tempdir().unwrap();
-        let session = SessionConfig {
-            queue: crate::conn::link::Capacity { frames: 8, bytes: 1 << 20 },
-            send_buffer: 0,
-            rate_limit: 10,
-            ping_every: Duration::from_secs(20),
-            media: Media::open(dir.path(), 1 << 20).unwrap(),
-        };
-        let peer = Peer {
-            client: String::new(),
-            ip: std::net::Ipv4Addr::LOCALHOST.into(),
-            resume: None,
-            version: Version::V2,
-        };
+        let (hub, session, peer) = crate::conn::handler::tests::sizing_parts(dir.path());
         let slots = Arc::new(Semaphore::new(1));
         let held = slots.try_acquire_owned().unwrap();
         let on_upgrade = hyper::upgrade::on(axum::http::Request::new(()));

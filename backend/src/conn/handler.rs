@@ -566,8 +566,28 @@ async fn goodbye(link: &Link, close: &Close) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a session is made of, small, for the tests that weigh its future and its task
+    /// (its pictures go to `dir`).
+    pub(crate) fn sizing_parts(dir: &std::path::Path) -> (Hub, SessionConfig, Peer) {
+        let (store, history) = crate::store::Store::memory(10);
+        let cfg = SessionConfig {
+            queue: link::Capacity { frames: 8, bytes: 1 << 20 },
+            send_buffer: 0,
+            rate_limit: 10,
+            ping_every: Duration::from_secs(20),
+            media: Media::open(dir, 1 << 20).unwrap(),
+        };
+        let peer = Peer {
+            client: String::new(),
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            resume: None,
+            version: common::Version::V2,
+        };
+        (Hub::new(store, history, 10), cfg, peer)
+    }
 
     /// A connection's future is most of an idle connection's memory, so it holds the
     /// handler once: with `async fn`s nested around `Handler::serve`, each keeping what it
@@ -578,22 +598,8 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let _client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (socket, _) = listener.accept().await.unwrap();
-        let (store, history) = crate::store::Store::memory(10);
-        let hub = Hub::new(store, history, 10);
         let dir = tempfile::tempdir().unwrap();
-        let cfg = SessionConfig {
-            queue: link::Capacity { frames: 8, bytes: 1 << 20 },
-            send_buffer: 0,
-            rate_limit: 10,
-            ping_every: Duration::from_secs(20),
-            media: Media::open(dir.path(), 1 << 20).unwrap(),
-        };
-        let peer = Peer {
-            client: String::new(),
-            ip: std::net::Ipv4Addr::LOCALHOST.into(),
-            resume: None,
-            version: common::Version::V2,
-        };
+        let (hub, cfg, peer) = sizing_parts(dir.path());
         let shutdown = CancellationToken::new();
         let served = connect(socket, Bytes::new(), hub, cfg, peer).run(shutdown);
         let size = std::mem::size_of_val(&served);
