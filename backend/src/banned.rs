@@ -16,7 +16,6 @@ use bytes::Bytes;
 use common::{ErrorCode, ServerMsg};
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use crate::encode::uncounted;
 use crate::ws;
@@ -43,8 +42,7 @@ fn goodbye() -> (Bytes, Bytes) {
 /// a reset).
 pub async fn websocket(on_upgrade: hyper::upgrade::OnUpgrade) {
     let Ok(upgraded) = on_upgrade.await else { return };
-    let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else { return };
-    let mut socket = parts.io.into_inner();
+    let mut socket = TokioIo::new(upgraded);
     let (error, close) = goodbye();
     let said = async {
         socket.write_all(&error).await?;

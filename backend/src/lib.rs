@@ -69,6 +69,7 @@ pub mod net;
 pub mod postgres_server;
 pub mod redis_server;
 pub mod server;
+mod socket;
 mod store;
 mod stream;
 mod web;

@@ -46,6 +46,7 @@ use crate::hosts::{self, Hosts};
 use crate::hub::Hub;
 use crate::media::{self, Media};
 use crate::net;
+use crate::socket::{HttpIo, ServedOn};
 use crate::store::{Archive, Archiver, Store};
 use crate::{banned, stream, web, ws};
 
@@ -334,6 +335,9 @@ fn serve_http(
         tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
     }
     let places = admission::HttpPlaces::new(admitted);
+    let io = HttpIo::new(tcp);
+    // What an HTTP stream served on this connection writes its events to (see `socket`).
+    let app = tower::Layer::layer(&Extension(ServedOn(io.socket())), app);
     let app = tower::Layer::layer(&Extension(ConnectInfo(peer)), app);
     let service = TowerToHyperService::new(tower::Layer::layer(&Extension(places.clone()), app));
     tracker.spawn(async move {
@@ -342,7 +346,7 @@ fn serve_http(
             // Measured by hyper from the connection's start, and again from the end of each
             // answer on a keep-alive connection: so also the longest idle keep-alive.
             .header_read_timeout(header_timeout)
-            .serve_connection(TokioIo::new(tcp), service)
+            .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
         tokio::pin!(conn);
         let result = tokio::select! {
@@ -532,15 +536,21 @@ fn session_task(
                 None
             }
             // Served by hyper's HTTP/1 straight over the accepted socket, so this is that socket.
-            Ok(upgraded) => match upgraded.downcast::<TokioIo<TcpStream>>() {
-                Ok(parts) => {
-                    Some(handler::connect(parts.io.into_inner(), parts.read_buf, hub, session, peer))
+            Ok(upgraded) => {
+                match upgraded.downcast::<TokioIo<HttpIo>>().map(|p| (p.io.into_inner(), p.read_buf)) {
+                    Ok((io, early)) => match io.into_tcp() {
+                        Some(tcp) => Some(handler::connect(tcp, early, hub, session, peer)),
+                        None => {
+                            tracing::error!("an upgraded connection's socket is still held by a stream");
+                            None
+                        }
+                    },
+                    Err(_) => {
+                        tracing::error!("an upgraded connection is not a TCP socket");
+                        None
+                    }
                 }
-                Err(_) => {
-                    tracing::error!("an upgraded connection is not a TCP socket");
-                    None
-                }
-            },
+            }
         };
         OptionFuture::from(handler.map(|handler| handler.run(shutdown))).map(move |_| drop(held))
     })

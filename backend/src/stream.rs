@@ -48,6 +48,7 @@ use crate::conn::handler::{self, SessionConfig};
 use crate::conn::link::Link;
 use crate::conn::transport::{Transport, sse};
 use crate::hub::Hub;
+use crate::socket::{HttpSocket, ServedOn};
 
 /// The most frames one `POST` may carry.
 pub const MAX_POST_FRAMES: usize = 32;
@@ -159,6 +160,11 @@ async fn open(
     Query(params): Query<OpenParams>,
     req: Request,
 ) -> Response {
+    // An `EventSource` asks with `GET`; a `HEAD` (which axum routes here too) would make a
+    // session for an answer that has no body, and take over the one its token names.
+    if req.method() == axum::http::Method::HEAD {
+        return refuse(StatusCode::METHOD_NOT_ALLOWED, "a stream is opened with GET\n");
+    }
     let version = if params.v == Some(2) { Version::V2 } else { Version::V1 };
     let ip = admission::client_ip(req.headers(), peer, &state.trusted_proxies);
     let client = if ip == peer.ip() { peer.to_string() } else { ip.to_string() };
@@ -166,6 +172,10 @@ async fn open(
         tracing::warn!(%client, "refused an HTTP stream from another site's page (see --allowed-origin)");
         return refuse(StatusCode::FORBIDDEN, "streams from other sites' pages are not allowed\n");
     }
+    // The socket the events are written to, once hyper has sent the answer's head.
+    let Some(socket) = req.extensions().get::<ServedOn>().and_then(|on| on.0.upgrade()) else {
+        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "this connection cannot carry a stream\n");
+    };
     if state.hub.banned_from_server(params.resume.as_deref(), ip) {
         // Told why and closed with 4001, as a WebSocket is: an `EventSource` cannot read
         // a 403 (see `banned`).
@@ -186,8 +196,15 @@ async fn open(
     if let Some(places) = req.extensions().get::<admission::HttpPlaces>() {
         places.release();
     }
-    let sse = Arc::new(sse::Sse::default());
-    let link = Link::new(Transport::Stream(sse.clone()), state.session.queue);
+    // As for a WebSocket (see `handler::connect`): what a client does not read waits in
+    // the link's queue, bounded, not in a send buffer the kernel would grow to megabytes.
+    if state.session.send_buffer > 0
+        && let Err(e) = socket2::SockRef::from(socket.tcp()).set_send_buffer_size(state.session.send_buffer)
+    {
+        tracing::debug!(error = %e, "could not set SO_SNDBUF");
+    }
+    socket.set_version(req.version());
+    let link = Link::new(Transport::Stream(socket.clone()), state.session.queue);
     let (id, welcome) = state.hub.connect(link.clone(), params.resume.as_deref(), version);
     state.hub.set_address(id, ip);
     let token = state.hub.token(id).unwrap_or_default();
@@ -203,15 +220,17 @@ async fn open(
     // the socket after its session ended): they go with the last of the two.
     let places = Arc::new((slot, counted));
     let held = places.clone();
-    let events = sse::Events::new(link.clone(), sse, first).map(move |chunk| {
+    let held_socket = socket.clone();
+    let events = sse::Events::new(link.clone(), socket, first).map(move |chunk| {
         let _ = &held;
         chunk
     });
     let body = Body::from_stream(events);
     let span = tracing::info_span!("session", node = %state.node);
     let StreamState { hub, session, shutdown, sessions, streams, .. } = state;
-    // Whatever way the session ends (a panic too), its stream is no longer found.
-    let listed = Listed { streams, id: stream_id };
+    // Whatever way the session ends (a panic too), its stream is no longer found, and its
+    // answer ends.
+    let listed = Listed { streams, id: stream_id, socket: held_socket };
     // The handler is made here and its run is the task, not an `async` block around both:
     // a block keeps everything it captured for its whole life, beside the handler made of
     // it, and the task is most of an idle stream's memory (bench/TUNING.md).
@@ -229,15 +248,19 @@ async fn open(
     response
 }
 
-/// Takes a stream out of the node's list when its session ends, however it ends.
+/// Takes a stream out of the node's list when its session ends, however it ends, and
+/// ends its answer (nothing once it finished with its `close` event; a panic's session
+/// did not).
 struct Listed {
     streams: Streams,
     id: String,
+    socket: Arc<HttpSocket>,
 }
 
 impl Drop for Listed {
     fn drop(&mut self) {
         self.streams.lock().remove(&self.id);
+        self.socket.abort();
     }
 }
 

@@ -297,6 +297,10 @@ fn browser_tests() -> Result<()> {
         .current_dir(root())
         .env("CHAT_TEST_WS", format!("ws://127.0.0.1:{port}/ws"))
         .env("WASM_BINDGEN_TEST_ADDRESS", &page)
+        // The runner's limit is for the whole page of tests, 20 s unless told: they take
+        // about 18 s on a quiet machine, and a loaded one went past it (the runner then
+        // kills the driver and calls the run failed).
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "180")
         .args([
             "test",
             "--headless",

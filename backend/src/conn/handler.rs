@@ -253,6 +253,8 @@ impl Handler {
         if let Some(close) = close {
             goodbye(&self.link, &close).await;
         }
+        // A stream that did not finish with its `close` event has its connection dropped.
+        self.link.transport().end();
         let client = &self.client;
         tracing::info!(%client, conn = id, %nick, reason = why, online = hub.connections(), "disconnected");
     }
@@ -543,8 +545,11 @@ async fn goodbye(link: &Link, close: &Close) {
             }
             link.flush_blocked();
         }
-        // A stream's answer ends with its `close` event; a socket is shut down here.
-        let Transport::WebSocket(stream) = transport else { return };
+        let stream = match transport {
+            Transport::WebSocket(stream) => stream,
+            // Its `close` event is written whole: the stream's answer ends here.
+            Transport::Stream(socket) => return socket.finish(),
+        };
         let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write);
         // On the heap, and only now: a buffer held across an await is part of every
         // connection's state.

@@ -163,7 +163,8 @@ struct Out {
     queue: Frames,
     /// The bytes of every frame in `queue`, the front one whole.
     bytes: usize,
-    /// How much of the front frame the socket has already taken.
+    /// How much of the front frame the socket has already taken, in the transport's own
+    /// bytes (a stream writes each frame as an event in a chunk).
     offset: usize,
     /// The socket took less than it was given: only the handler writes until it drains.
     blocked: bool,
@@ -171,8 +172,8 @@ struct Out {
     close: Option<Close>,
     /// The socket failed: nothing more can be sent.
     dead: bool,
-    /// Bytes ever queued, and ever taken by the socket: positions in the connection's
-    /// stream of frames.
+    /// Bytes of the frames ever queued, and of those the socket has taken whole:
+    /// positions in the connection's stream of frames.
     pushed: u64,
     taken: u64,
     /// Where the last answer queued with [`Link::send_answer`] ends in that stream: until
@@ -424,19 +425,6 @@ impl Link {
         self.inner.writer.as_ref().expect("only a test's link has no writer")
     }
 
-    /// For a transport that pulls (an HTTP stream's body): takes every queued frame at
-    /// once, and tells whether the link is gone (nothing more will come).
-    pub fn take_all(&self) -> (Vec<Frame>, bool) {
-        let mut out = self.out();
-        let frames: Vec<Frame> = std::iter::from_fn(|| out.queue.pop_front()).collect();
-        out.taken += out.bytes as u64;
-        out.bytes = 0;
-        out.offset = 0;
-        out.blocked = false;
-        out.queue.shrink_past(BACKLOG);
-        (frames, out.dead)
-    }
-
     /// The client's side is gone (an HTTP stream's answer was dropped): nothing more can
     /// be sent, and the handler is woken to end the connection.
     pub fn lost(&self) {
@@ -451,26 +439,18 @@ impl Link {
     /// Writes queued frames until the client's side takes no more.
     fn write_out(&self, out: &mut Out) {
         let Some(writer) = &self.inner.writer else { return };
-        // A transport that pulls (an HTTP stream's body) takes the queue itself: it is
-        // woken, and the link is not counted blocked, so that neither its handler is woken
-        // for each delivery nor the next ones wait for it (bench/TUNING.md). Its queue's
-        // bounds still close it as too slow when its client does not read.
-        if writer.wake_puller() {
-            return;
-        }
         while let Some(front) = out.queue.front() {
-            let first = &front[out.offset..];
             // A lone frame (a broadcast to a member with nothing queued: once per member)
             // needs no view of the rest of the queue; making one cost 17 instructions per
             // delivery, 3% of the server's own (callgrind, bench/TUNING.md).
             let written = if out.queue.is_single() {
-                writer.write_one(first)
+                writer.write_one(front, out.offset)
             } else {
-                writer.write(first, out.queue.rest())
+                writer.write(front, out.offset, out.queue.rest())
             };
             match written {
                 Ok((written, offered)) => {
-                    out.advance(written);
+                    out.advance(written, writer);
                     if written < offered {
                         // The kernel buffer is full: the next write would not take more.
                         self.block(out);
@@ -520,12 +500,13 @@ impl Link {
 }
 
 impl Out {
-    /// Drops what the socket has taken from the front of the queue.
-    fn advance(&mut self, mut written: usize) {
-        self.taken += written as u64;
+    /// Drops what the socket has taken from the front of the queue: `written` bytes of
+    /// `writer`'s own (see [`Transport::wire_len`]).
+    #[inline]
+    fn advance(&mut self, mut written: usize, writer: &Transport) {
         while written > 0 {
             let Some(front) = self.queue.front() else { return };
-            let left = front.len() - self.offset;
+            let left = writer.wire_len(front) - self.offset;
             if written < left {
                 self.offset += written;
                 return;
@@ -533,6 +514,7 @@ impl Out {
             written -= left;
             self.offset = 0;
             self.bytes -= front.len();
+            self.taken += front.len() as u64;
             self.queue.pop_front();
         }
     }

@@ -375,6 +375,116 @@ async fn a_stream_that_does_not_read_ends_too_slow() {
 }
 
 #[tokio::test]
+async fn a_stream_read_late_gets_every_event_whole_and_in_order() {
+    // A small send buffer, so that most of what is said waits in the link's queue and the
+    // server writes events in parts, resuming each where the socket stopped taking it.
+    let config = Config { queue: 1000, queue_bytes: 16 << 20, send_buffer: 16 * 1024, ..test_config() };
+    let app = spawn_with(config).await;
+    let mut ws = app.member("alice", "room").await;
+    let mut st = open_ok(app.addr, "").await;
+    st.send(json!([{"type": "join", "room": "room"}])).await;
+    assert_eq!(st.next().await["type"], "joined");
+    ws.next().await;
+    // Said while the stream's client reads nothing: far more than the sockets hold. The
+    // lengths vary, so that chunks' size lines differ in length too.
+    let count = 300;
+    let text = |i: usize| format!("{i} {}", "z".repeat(1000 + 37 * i % 2900));
+    for i in 0..count {
+        ws.send(json!({"type": "say", "room": "room", "text": text(i), "cid": i.to_string()})).await;
+        // The sender reads its own as it goes: only the stream's client reads nothing.
+        while ws.next().await["type"] != "message" {}
+    }
+    for i in 0..count {
+        let msg = loop {
+            let frame = st.next().await;
+            if frame["type"] == "message" {
+                break frame;
+            }
+        };
+        assert_eq!(msg["text"].as_str(), Some(text(i).as_str()), "message {i} whole and in its place");
+    }
+    // Still open, and live: the next message comes at once.
+    ws.send(json!({"type": "say", "room": "room", "text": "after", "cid": "x"})).await;
+    loop {
+        let frame = st.next().await;
+        if frame["type"] == "message" {
+            assert_eq!(frame["text"], "after");
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_http_1_0_stream_has_no_chunks_and_ends_with_its_connection() {
+    let app = spawn_app().await;
+    let mut tcp = TcpStream::connect(app.addr).await.unwrap();
+    let req = format!("GET /http/stream HTTP/1.0\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n", app.addr);
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut body = BufReader::new(tcp);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        tokio::time::timeout(WAIT, body.read_line(&mut line)).await.unwrap().unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        head.push_str(&line);
+    }
+    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+    assert!(!head.to_lowercase().contains("transfer-encoding"), "{head}");
+    // Events as they are, no chunk size lines between them.
+    let mut events = String::new();
+    while !events.contains("\"type\":\"welcome\"") {
+        let mut line = String::new();
+        tokio::time::timeout(WAIT, body.read_line(&mut line)).await.unwrap().unwrap();
+        events.push_str(&line);
+    }
+    assert!(events.starts_with("event: stream\ndata: {\"stream\":\""), "{events:?}");
+    let stream = events.split('"').nth(3).unwrap().to_owned();
+    let welcome = events.lines().find(|l| l.contains("welcome")).unwrap();
+    let welcome: Value = serde_json::from_str(welcome.strip_prefix("data: ").unwrap()).unwrap();
+    let token = welcome["resume"].as_str().unwrap();
+    // It chats: a join posted is answered on the stream.
+    let frames = json!([{"type": "join", "room": "old"}]).to_string();
+    let auth = format!("Bearer {token}");
+    let (status, _, answer) =
+        post(app.addr, &format!("?stream={stream}&seq=1"), frames.as_bytes(), &[("Authorization", &auth)])
+            .await;
+    assert_eq!(status, 200, "{answer}");
+    let mut line = String::new();
+    while !line.contains("\"type\":\"joined\"") {
+        line.clear();
+        tokio::time::timeout(WAIT, body.read_line(&mut line)).await.unwrap().unwrap();
+        assert!(!line.is_empty(), "still open");
+        assert!(line == "\n" || line.starts_with("data: ") || line.starts_with("event: "), "{line:?}");
+    }
+    // A shutdown ends it with its close event, then the connection.
+    let stopping = tokio::spawn(app.stop());
+    let mut rest = String::new();
+    tokio::time::timeout(WAIT, body.read_to_string(&mut rest)).await.unwrap().unwrap();
+    assert!(
+        rest.ends_with("event: close\ndata: {\"code\":1001,\"reason\":\"server shutting down\"}\n\n"),
+        "{rest:?}"
+    );
+    stopping.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_head_request_opens_no_stream_and_takes_over_no_session() {
+    let app = spawn_app().await;
+    let mut st = open_ok(app.addr, "").await;
+    let mut tcp = TcpStream::connect(app.addr).await.unwrap();
+    let req = format!("HEAD /http/stream?resume={} HTTP/1.1\r\nHost: {}\r\n\r\n", st.resume, app.addr);
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 12];
+    tokio::time::timeout(WAIT, tcp.read_exact(&mut head)).await.unwrap().unwrap();
+    assert_eq!(&head, b"HTTP/1.1 405");
+    // The stream its token names is still open and served.
+    st.send(json!([{"type": "join", "room": "still"}])).await;
+    assert_eq!(st.next().await["type"], "joined");
+}
+
+#[tokio::test]
 async fn streams_count_against_the_per_address_and_the_server_caps() {
     // Loopback is not counted per address: the client's address comes from a trusted
     // proxy here, as behind nginx.

@@ -1,6 +1,7 @@
 //! How a connection's queue reaches its client: one variant per transport. A `Link`
 //! (see `link`) keeps the queue and its bounds; its transport only writes what it is
-//! offered and says how much the client's side took. The frames are encoded once for
+//! offered and says how much the client's side took. Both are written straight to their
+//! socket by whoever sends. The frames are encoded once for
 //! every transport (see `encode`); each transport adds its own framing.
 
 pub mod sse;
@@ -12,21 +13,23 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 
 use crate::encode::Frame;
+use crate::socket::HttpSocket;
 
 /// Where a connection's frames go.
 #[derive(Debug)]
 pub enum Transport {
     /// A WebSocket: the upgraded TCP socket itself, written with `send` and `sendmsg`.
     WebSocket(TcpStream),
-    /// An HTTP stream of events (`text/event-stream`): its answer's body takes the
-    /// queue's frames when the HTTP server can write them (see `sse`).
-    Stream(Arc<sse::Sse>),
+    /// An HTTP stream of events (`text/event-stream`): the socket its answer is written
+    /// on, once hyper has handed it over (see `sse`).
+    Stream(Arc<HttpSocket>),
 }
 
 impl Transport {
-    /// Writes as much as the client's side takes now of `first` (what is left of the
-    /// queue's front frame) and the frames after it, `rest`. Returns the bytes taken and
-    /// the bytes offered: fewer taken means the client's side is full for now.
+    /// Writes as much as the client's side takes now of `front` (the queue's front frame,
+    /// of which `offset` bytes were written already) and the frames after it, `rest`.
+    /// Returns the bytes taken and the bytes offered: fewer taken means the client's side
+    /// is full for now. The bytes are the transport's own (see [`Transport::wire_len`]).
     ///
     /// Inlined into `Link::write_out` with the WebSocket's own (so is [`Transport::write_one`]):
     /// a broadcast writes once per member, and as calls across the crate's codegen units
@@ -34,35 +37,33 @@ impl Transport {
     #[inline]
     pub fn write<'a>(
         &self,
-        first: &[u8],
+        front: &Frame,
+        offset: usize,
         rest: impl ExactSizeIterator<Item = &'a Frame>,
     ) -> io::Result<(usize, usize)> {
         match self {
-            Self::WebSocket(socket) => ws::write(socket, first, rest),
-            Self::Stream(sse) => sse::write(sse, first.len() + rest.map(|f| f.len()).sum::<usize>()),
+            Self::WebSocket(socket) => ws::write(socket, &front[offset..], rest),
+            Self::Stream(socket) => sse::write(socket, front, offset, rest),
         }
     }
 
-    /// [`Transport::write`] with nothing behind `first`: the usual case, a broadcast to a
+    /// [`Transport::write`] with nothing behind `front`: the usual case, a broadcast to a
     /// member with nothing queued, which needs no view of the rest of the queue.
     #[inline]
-    pub fn write_one(&self, first: &[u8]) -> io::Result<(usize, usize)> {
+    pub fn write_one(&self, front: &Frame, offset: usize) -> io::Result<(usize, usize)> {
         match self {
-            Self::WebSocket(socket) => ws::write_one(socket, first),
-            Self::Stream(sse) => sse::write(sse, first.len()),
+            Self::WebSocket(socket) => ws::write_one(socket, &front[offset..]),
+            Self::Stream(socket) => sse::write_one(socket, front, offset),
         }
     }
 
-    /// For a transport that takes the queue itself when it can (an HTTP stream's body):
-    /// wakes it and returns `true`. A WebSocket is written to instead (`false`).
+    /// The bytes `frame` takes on this transport: a WebSocket writes the frame itself, a
+    /// stream its event in a chunk.
     #[inline]
-    pub fn wake_puller(&self) -> bool {
+    pub fn wire_len(&self, frame: &Frame) -> usize {
         match self {
-            Self::WebSocket(_) => false,
-            Self::Stream(sse) => {
-                sse.wake_body();
-                true
-            }
+            Self::WebSocket(_) => frame.len(),
+            Self::Stream(socket) => sse::wire_len(frame, socket.is_chunked()),
         }
     }
 
@@ -70,7 +71,16 @@ impl Transport {
     pub async fn writable(&self) -> io::Result<()> {
         match self {
             Self::WebSocket(socket) => ws::writable(socket).await,
-            Self::Stream(sse) => sse::writable(sse).await,
+            Self::Stream(socket) => sse::writable(socket).await,
+        }
+    }
+
+    /// The connection's session has ended. A WebSocket's socket closes with its last
+    /// handle; a stream that did not finish with its `close` event has its connection
+    /// dropped by hyper (see `socket`).
+    pub fn end(&self) {
+        if let Self::Stream(socket) = self {
+            socket.abort();
         }
     }
 }
