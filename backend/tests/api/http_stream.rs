@@ -43,15 +43,7 @@ pub async fn open(addr: SocketAddr, query: &str, headers: &[(&str, &str)]) -> Re
     req.push_str("\r\n");
     tcp.write_all(req.as_bytes()).await.unwrap();
     let mut body = BufReader::new(tcp);
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        tokio::time::timeout(WAIT, body.read_line(&mut line)).await.unwrap().unwrap();
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        head.push_str(&line);
-    }
+    let head = read_head(&mut body).await;
     let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     if status != 200 {
         let mut rest = String::new();
@@ -82,6 +74,19 @@ pub async fn open(addr: SocketAddr, query: &str, headers: &[(&str, &str)]) -> Re
     stream.nick = welcome["nick"].as_str().unwrap().to_owned();
     stream.protocol = welcome["protocol"].as_u64().unwrap();
     Ok(stream)
+}
+
+/// An answer's head: its status line and headers, up to the empty line.
+async fn read_head(body: &mut BufReader<TcpStream>) -> String {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        tokio::time::timeout(WAIT, body.read_line(&mut line)).await.unwrap().unwrap();
+        if line == "\r\n" || line.is_empty() {
+            return head;
+        }
+        head.push_str(&line);
+    }
 }
 
 pub async fn open_ok(addr: SocketAddr, query: &str) -> Stream {
@@ -421,15 +426,7 @@ async fn an_http_1_0_stream_has_no_chunks_and_ends_with_its_connection() {
     let req = format!("GET /http/stream HTTP/1.0\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n", app.addr);
     tcp.write_all(req.as_bytes()).await.unwrap();
     let mut body = BufReader::new(tcp);
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        tokio::time::timeout(WAIT, body.read_line(&mut line)).await.unwrap().unwrap();
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        head.push_str(&line);
-    }
+    let head = read_head(&mut body).await;
     assert!(head.starts_with("HTTP/1.0 200"), "{head}");
     assert!(!head.to_lowercase().contains("transfer-encoding"), "{head}");
     // Events as they are, no chunk size lines between them.
