@@ -196,13 +196,7 @@ async fn open(
     if let Some(places) = req.extensions().get::<admission::HttpPlaces>() {
         places.release();
     }
-    // As for a WebSocket (see `handler::connect`): what a client does not read waits in
-    // the link's queue, bounded, not in a send buffer the kernel would grow to megabytes.
-    if state.session.send_buffer > 0
-        && let Err(e) = socket2::SockRef::from(socket.tcp()).set_send_buffer_size(state.session.send_buffer)
-    {
-        tracing::debug!(error = %e, "could not set SO_SNDBUF");
-    }
+    handler::bound_send_buffer(socket.tcp(), &state.session);
     socket.set_version(req.version());
     let link = Link::new(Transport::Stream(socket.clone()), state.session.queue);
     let (id, welcome) = state.hub.connect(link.clone(), params.resume.as_deref(), version);

@@ -86,14 +86,7 @@ pub struct Peer {
 /// the handler alone.
 pub fn connect(stream: TcpStream, early: Bytes, hub: Hub, cfg: SessionConfig, peer: Peer) -> Handler {
     let Peer { client, ip, resume, version } = peer;
-    // For a client that does not read, the kernel would grow the send buffer to megabytes,
-    // all of them answers encoded for nobody (see `--send-buffer`); what does not fit
-    // waits in the link's queue, bounded, and goes out as the socket drains.
-    if cfg.send_buffer > 0
-        && let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(cfg.send_buffer)
-    {
-        tracing::debug!(error = %e, "could not set SO_SNDBUF");
-    }
+    bound_send_buffer(&stream, &cfg);
     let link = Link::new(Transport::WebSocket(stream), cfg.queue);
     let (id, welcome) = hub.connect(link.clone(), resume.as_deref(), version);
     hub.set_address(id, ip);
@@ -109,6 +102,18 @@ pub fn connect(stream: TcpStream, early: Bytes, hub: Hub, cfg: SessionConfig, pe
     // when the connection ends (it was most of an idle connection's memory).
     drop(early);
     Handler::new(id, link, Input::Socket(decoder), None, hub, cfg, client)
+}
+
+/// For a client that does not read, the kernel would grow the socket's send buffer to
+/// megabytes, all of them answers encoded for nobody (see `--send-buffer`); what does not
+/// fit waits in the link's queue, bounded, and goes out as the socket drains. For a
+/// WebSocket and an HTTP stream alike.
+pub fn bound_send_buffer(socket: &TcpStream, cfg: &SessionConfig) {
+    if cfg.send_buffer > 0
+        && let Err(e) = socket2::SockRef::from(socket).set_send_buffer_size(cfg.send_buffer)
+    {
+        tracing::debug!(error = %e, "could not set SO_SNDBUF");
+    }
 }
 
 /// The handler of an HTTP stream (see `stream`), already connected to the hub as `id`:
@@ -253,8 +258,6 @@ impl Handler {
         if let Some(close) = close {
             goodbye(&self.link, &close).await;
         }
-        // A stream that did not finish with its `close` event has its connection dropped.
-        self.link.transport().end();
         let client = &self.client;
         tracing::info!(%client, conn = id, %nick, reason = why, online = hub.connections(), "disconnected");
     }

@@ -74,13 +74,4 @@ impl Transport {
             Self::Stream(socket) => sse::writable(socket).await,
         }
     }
-
-    /// The connection's session has ended. A WebSocket's socket closes with its last
-    /// handle; a stream that did not finish with its `close` event has its connection
-    /// dropped by hyper (see `socket`).
-    pub fn end(&self) {
-        if let Self::Stream(socket) = self {
-            socket.abort();
-        }
-    }
 }
